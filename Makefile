@@ -1,0 +1,44 @@
+# Set-up: `make run` (the embedded demo) and `make test`. Both create .venv and install first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help run test test-unit bench lint api install clean-data
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17 is required by Spark: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create .venv and install the project with its pinned dependencies
+
+run: $(STAMP)  ## run the embedded platform end to end (ARGS=--no-serve to exit instead of serving)
+	$(VENV)/bin/anpr run $(ARGS)
+
+test: $(STAMP)  ## run all tests (unit and integration; real broker and Delta tables in temp dirs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)  ## run only the tests that need no broker
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## run the benchmarks; results go to bench/results/
+	$(PY) -m bench $(ARGS)
+
+lint: $(STAMP)  ## ruff and mypy on the project's code
+	$(VENV)/bin/ruff check anpr jobs streaming api tests bench
+	$(VENV)/bin/mypy
+
+api: $(STAMP)  ## serve the vendor API over the published releases (port 8080)
+	$(VENV)/bin/anpr serve-api $(ARGS)
+
+clean-data:  ## remove the local data directory (Delta tables, checkpoints, logs)
+	rm -rf data

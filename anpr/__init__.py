@@ -1,0 +1,1 @@
+"""Shared domain code of the ANPR statistics platform (settings, pseudonyms, lake, broker)."""

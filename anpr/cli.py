@@ -1,0 +1,153 @@
+"""`anpr`: the operator CLI. Every subcommand has --help; heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from datetime import date, timedelta
+
+from anpr.logs import setup_logging
+from anpr.progress import say
+from anpr.settings import Settings, get_settings
+
+
+def _serve(app, host: str, port: int) -> None:  # noqa: ANN001 - a FastAPI app
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.broker import EmbeddedBroker, create_topics
+
+    with EmbeddedBroker(settings.data_dir / "broker", port=args.port or settings.kafka.embedded_port) as broker:
+        create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
+                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
+        print(f"embedded broker listening on {broker.bootstrap} (memory storage); Ctrl-C stops it")
+        print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}")
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            say("stopping the broker")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.demo import default_day, run_demo
+
+    day = args.day or default_day()
+    if not default_day() - timedelta(days=4) <= day <= default_day():
+        say(f"anpr run: --day {day} is out of range: the ingest contract rejects events more than 7 days "
+            f"late or in the future; pick a day between {default_day() - timedelta(days=4)} and {default_day()}")
+        return 2
+    summary = run_demo(settings, day, args.detections, args.seed)
+    ok = summary.passages_for_feed == summary.expected_valid
+    print(f"day                        {summary.day}")
+    print(f"detections published       {summary.published:,} "
+          f"({summary.duplicates_sent:,} resent duplicates, {summary.quarantined_expected:,} invalid by design)")
+    print(f"valid detections           {summary.expected_valid:,}")
+    print(f"passages in Delta for them {summary.passages_for_feed:,} "
+          f"({summary.passages_written_now:,} written by this run) {'OK' if ok else 'MISMATCH'}")
+    print(f"release                    {summary.release_id}")
+    print(f"rows published (table 4.1) {summary.rows_published:,}")
+    print(f"data directory             {settings.data_dir}")
+    if not ok:
+        return 1
+    if args.no_serve:
+        return 0
+    return cmd_serve_api(args, settings)
+
+
+def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from streaming.job import run_stream
+
+    if not settings.kafka.bootstrap_servers:
+        say("no broker configured: set ANPR_KAFKA__BOOTSTRAP_SERVERS (e.g. from `anpr broker`)")
+        return 2
+    spark = get_spark(settings)
+    try:
+        run_stream(spark, settings, make_lake(settings, spark), until_idle=args.until_idle,
+                   on_batch=lambda r: say(f"batch {r.batch_id}: {r.rows_in:,} in, {r.passages_written:,} passages"))
+    finally:
+        spark.stop()
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from jobs.stats import run_monthly_stats
+
+    spark = get_spark(settings)
+    try:
+        release = run_monthly_stats(spark, settings, make_lake(settings, spark), args.month)
+    finally:
+        spark.stop()
+    print(f"release {release.release_id}: {release.row_counts}")
+    return 0
+
+
+def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.lake import make_lake
+    from api.app import create_app
+    from api.releases import ReleaseStore
+
+    port = getattr(args, "port", None) or settings.api.port
+    app = create_app(settings, ReleaseStore(make_lake(settings, None)))
+    print(f"vendor API listening on http://{settings.api.host}:{port} "
+          f"(docs at /docs, tables at /v1/tables; header X-API-Key); Ctrl-C stops it", flush=True)
+    _serve(app, settings.api.host, port)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="anpr", description="ANPR zero-emission zone statistics platform")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground")
+    p.add_argument("--port", type=int, default=0, help="loopback port (default: settings, else a free one)")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("run", help="the whole embedded demo: broker, feed, stream, table 4.1, vendor API")
+    p.add_argument("--no-serve", action="store_true", help="exit 0 after publishing instead of serving the API")
+    p.add_argument("--day", type=date.fromisoformat, help="day of the synthetic feed (default: two days ago)")
+    p.add_argument("--detections", type=int, default=63_500, help="approximate detections (default 63,500)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic feed")
+    p.add_argument("--port", type=int, default=0, help="API port (default: settings)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("stream", help="stream anpr.observations into Delta passages")
+    p.add_argument("--until-idle", action="store_true", help="drain what the topic holds now, then stop")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("stats", help="build, protect and publish the monthly tables")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("serve-api", help="serve published releases to vendors")
+    p.add_argument("--port", type=int, default=0, help="port (default: settings, 8080)")
+    p.set_defaults(func=cmd_serve_api)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        say(f"anpr: invalid settings: {exc}")
+        return 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(settings.log_dir)
+    try:
+        return int(args.func(args, settings))
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

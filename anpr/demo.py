@@ -1,0 +1,123 @@
+"""`anpr run`: the whole embedded platform on one machine, from a synthetic feed to the vendor API."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from anpr.broker import EmbeddedBroker, create_topics, produce_all, reliable_producer
+from anpr.progress import Counter, say, step
+from anpr.settings import Settings
+from anpr.synth import SynthDay, synth_day
+from anpr.zones import load_municipalities
+
+PUBLISH_CHUNK = 5_000
+
+
+@dataclass
+class DemoSummary:
+    day: date
+    published: int
+    expected_valid: int
+    quarantined_expected: int
+    duplicates_sent: int
+    passages_for_feed: int
+    passages_written_now: int
+    release_id: str
+    rows_published: int
+
+
+def default_day() -> date:
+    # Two days back keeps every synthetic event (stays run past midnight) in the past, and well
+    # inside the 7-day lateness window.
+    return datetime.now(UTC).date() - timedelta(days=2)
+
+
+def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
+    kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})
+    return settings.model_copy(update={"kafka": kafka})
+
+
+def embedded_checkpoint(settings: Settings, cluster_id: str) -> Path:
+    """Offsets only mean something to the broker that assigned them; the embedded one keeps data in
+    memory, so its checkpoints die with it. Old ones are removed; observation ids keep re-runs exact."""
+    root = settings.checkpoint_dir / "embedded"
+    if root.exists():
+        shutil.rmtree(root)
+    return root / cluster_id / "passages"
+
+
+def publish_feed(bootstrap: str, topic: str, feed: SynthDay) -> int:
+    counter = Counter("detections published", feed.published)
+    sent = 0
+    with reliable_producer(bootstrap) as producer:
+        for start in range(0, feed.published, PUBLISH_CHUNK):
+            sent += produce_all(producer, topic, feed.messages[start:start + PUBLISH_CHUNK])
+            counter.add(min(PUBLISH_CHUNK, feed.published - start))
+    return sent
+
+
+def count_feed_passages(lake, feed: SynthDay, municipality: str) -> int:  # noqa: ANN001 - a Lake
+    from streaming.tables import PASSAGES
+
+    days = [feed.day, feed.day + timedelta(days=1)]
+    table = lake.read_arrow(PASSAGES, columns=["observation_id"],
+                            filters=[("municipality", "=", municipality), ("event_date", "in", days)])
+    return len(set(table.column("observation_id").to_pylist()) & feed.valid_ids)
+
+
+def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=None) -> DemoSummary:  # noqa: ANN001
+    """Runs everything; a given Spark session is used and left running, otherwise one is made and stopped."""
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from jobs.register import load_register, register_rows
+    from jobs.stats import run_monthly_stats
+    from streaming.job import run_stream
+
+    municipality = load_municipalities()[0]
+    say("==> starting the embedded broker ...")
+    with EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port) as broker:
+        settings = with_bootstrap(settings, broker.bootstrap)
+        say(f"    broker {broker.cluster_id} at {broker.bootstrap}")
+        create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
+                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
+        with step(f"generating one synthetic day ({day}) for {municipality.municipality}"):
+            feed = synth_day(day, municipality.cameras, detections, seed, municipality=municipality.code,
+                             min_confidence=settings.stream.min_read_confidence)
+        own_spark = spark is None
+        with step("starting Spark"):
+            spark = spark or get_spark(settings)
+            lake = make_lake(settings, spark)
+        try:
+            with step("loading the synthetic vehicle register (pseudonymized)"):
+                new = load_register(lake, register_rows(feed.fleet, settings.pepper_bytes,
+                                                        datetime(2000, 1, 1, tzinfo=UTC)))
+                say(f"    {new:,} vehicles added")
+            with step(f"publishing {feed.published:,} detections to {settings.kafka.observations_topic}"):
+                publish_feed(broker.bootstrap, settings.kafka.observations_topic, feed)
+            written = 0
+
+            def on_batch(report) -> None:  # noqa: ANN001 - a BatchReport
+                nonlocal written
+                written += report.passages_written
+                say(f"    batch {report.batch_id}: {report.rows_in:,} in, {report.passages_written:,} passages, "
+                    f"{report.duplicates:,} duplicates, {sum(report.quarantined.values()):,} quarantined")
+
+            with step("streaming until the topic is drained"):
+                run_stream(spark, settings, lake, until_idle=True, on_batch=on_batch,
+                           checkpoint=embedded_checkpoint(settings, broker.cluster_id))
+            month = day.strftime("%Y-%m")
+            with step(f"building and publishing table 4.1 for {month}"):
+                release = run_monthly_stats(spark, settings, lake, month)
+            return DemoSummary(
+                day=day, published=feed.published, expected_valid=feed.expected_valid,
+                quarantined_expected=feed.low_confidence + feed.poison, duplicates_sent=feed.duplicates,
+                passages_for_feed=count_feed_passages(lake, feed, municipality.code),
+                passages_written_now=written, release_id=release.release_id,
+                rows_published=sum(release.row_counts.values()),
+            )
+        finally:
+            if own_spark:
+                spark.stop()

@@ -1,0 +1,142 @@
+"""One typed settings object: conf/base.toml, then conf/<profile>.toml, then ANPR_* environment."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = Path(os.environ.get("ANPR_CONF_DIR", PROJECT_ROOT / "conf"))
+DEV_SECRET_PREFIX = "dev-"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str | None = None  # None: start the embedded broker
+    embedded_port: int = 0  # 0: pick a free loopback port
+    observations_topic: str = "anpr.observations"
+    cameras_topic: str = "anpr.cameras"
+    partitions: int = 4
+    source: Literal["python", "native"] = "python"
+    max_offsets_per_trigger: int = 100_000
+
+
+class SparkSettings(BaseModel):
+    master: str = "local[*]"
+    app_name: str = "anpr"
+    shuffle_partitions: int = 4
+    ui_enabled: bool = False
+    driver_memory: str = "4g"
+    log_level: str = "ERROR"
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class LakeSettings(BaseModel):
+    backend: Literal["delta-rs", "delta-spark"] = "delta-rs"
+    root: str | None = None  # None: <data_dir>/lake
+    checkpoint_every: int = 50  # commits between Delta checkpoints
+
+
+class StreamSettings(BaseModel):
+    trigger_seconds: float = 2.0
+    idle_batches_to_stop: int = 2
+    future_tolerance_minutes: int = 5
+    max_lateness_days: int = 7
+    min_read_confidence: float = 0.6
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ingest_port: int = 8081
+
+
+class DisclosureSettings(BaseModel):
+    min_vehicles: int = 10
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ANPR_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    profile: Literal["local", "cluster"] = "local"
+    data_dir: Path = Path("data")
+    pepper: SecretStr | None = None
+    pepper_file: Path | None = None
+    # vendor name -> API key; keys come from env or a secrets file in the cluster profile
+    vendor_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    timezone: str = "Europe/Amsterdam"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        profile = os.environ.get("ANPR_PROFILE", "local")
+        files = [CONF_DIR / "base.toml", CONF_DIR / f"{profile}.toml"]
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=[f for f in files if f.exists()])
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        if not self.data_dir.is_absolute():
+            self.data_dir = (PROJECT_ROOT / self.data_dir).resolve()
+        if self.pepper is None and self.pepper_file is not None:
+            self.pepper = SecretStr(self.pepper_file.read_text().strip())
+        if self.profile == "cluster":
+            self._refuse_development_secrets()
+        return self
+
+    def _refuse_development_secrets(self) -> None:
+        if self.pepper is None:
+            raise ValueError("cluster profile needs a pepper: set ANPR_PEPPER or ANPR_PEPPER_FILE")
+        secrets = {"pepper": self.pepper, **{f"vendor key {v}": k for v, k in self.vendor_keys.items()}}
+        for name, secret in secrets.items():
+            value = secret.get_secret_value()
+            if value.startswith(DEV_SECRET_PREFIX) or len(value) < 32:
+                raise ValueError(
+                    f"cluster profile refuses the {name}: it is a development secret or shorter than 32 chars"
+                )
+
+    @property
+    def pepper_bytes(self) -> bytes:
+        if self.pepper is None:
+            raise RuntimeError("no pepper configured: set ANPR_PEPPER or ANPR_PEPPER_FILE")
+        return self.pepper.get_secret_value().encode()
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake.root or str(self.data_dir / "lake")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

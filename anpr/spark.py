@@ -1,0 +1,48 @@
+"""The one SparkSession factory, built from settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from anpr.settings import Settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    local_dir = settings.data_dir / "spark"
+    conf = {
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",  # progress is ours to print; bars garble logs
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        "spark.sql.warehouse.dir": str(settings.data_dir / "spark-warehouse"),
+        "spark.python.worker.reuse": "true",
+    }
+    if settings.profile == "local":
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.local.dir"] = str(local_dir)
+        conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={local_dir}"
+    conf.update(settings.spark.extra)
+    return conf
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    # Python workers fail to connect back unless they run the driver's interpreter (the venv's).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if settings.profile == "local":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the embedded default stays on loopback
+        (settings.data_dir / "spark").mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.spark.log_level)
+    return spark

@@ -1,0 +1,1 @@
+"""HTTP services: the read-only vendor API and (later) the suppliers' ingest endpoint."""

@@ -1,0 +1,59 @@
+"""The error body every service of the platform returns: {"error": {code, message, hint, trace_id}}."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         413: "payload_too_large", 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, hint: str = "", code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.hint = status, message, hint
+        self.code = code or CODES.get(status, "error")
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str, hint: str, trace_id: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message, "hint": hint, "trace_id": trace_id}}
+
+
+def trace_id_of(request: Request) -> str:
+    return request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        body = error_body(exc.code, exc.message, exc.hint, trace_id_of(request))
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODES.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail), "", trace_id_of(request)), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        body = error_body("invalid_request", f"invalid request: {fields}", "see the OpenAPI document at /openapi.json",
+                          trace_id_of(request))
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        trace = trace_id_of(request)
+        # The exception text may quote input; only its type goes to the log.
+        log.error("unhandled %s on %s trace_id=%s", type(exc).__name__, request.url.path, trace)
+        return JSONResponse(error_body("internal_error", "internal error", "retry later", trace), status_code=500)

@@ -1,0 +1,1 @@
+"""Batch jobs: register loads, monthly statistics, disclosure control, releases."""

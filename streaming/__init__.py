@@ -1,0 +1,1 @@
+"""Streaming ingestion: Kafka sources feeding Spark Structured Streaming jobs."""

@@ -1,0 +1,203 @@
+"""Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
+
+Order: parse -> pseudonymize -> attach_cameras -> validate -> add_period_token -> enrich -> to_passages.
+The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
+cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from anpr import pseudonym
+
+MAX_MESSAGE_BYTES = 64 * 1024
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$"
+# Normalized plate: Dutch plates are always six characters; foreign formats vary within bounds.
+NL_PLATE_PATTERN = r"^[0-9A-Z]{6}$"
+OTHER_PLATE_PATTERN = r"^[0-9A-Z]{2,12}$"
+
+OBSERVATION_SCHEMA = T.StructType([
+    T.StructField("observation_id", T.StringType()),
+    T.StructField("camera_id", T.StringType()),
+    T.StructField("event_time", T.StringType()),
+    T.StructField("plate_country", T.StringType()),
+    T.StructField("plate_text", T.StringType()),
+    T.StructField("read_confidence", T.StringType()),
+    T.StructField("detection_direction", T.StringType()),
+    T.StructField("lane", T.StringType()),
+])
+# Numbers are parsed as text first so that a wrong type is reported instead of silently nulled.
+NUMERIC_FIELDS = {"read_confidence": "double", "lane": "int"}
+
+
+class Reason:
+    TOO_LARGE = "MESSAGE_TOO_LARGE"
+    NOT_JSON = "MALFORMED_JSON"
+    MISSING_FIELD = "MISSING_FIELD"
+    BAD_FIELD = "BAD_FIELD_VALUE"
+    BAD_UUID = "BAD_UUID"
+    BAD_EVENT_TIME = "BAD_EVENT_TIME"
+    FUTURE_EVENT = "EVENT_IN_FUTURE"
+    TOO_LATE = "EVENT_TOO_LATE"
+    BAD_COUNTRY = "BAD_PLATE_COUNTRY"
+    MALFORMED_PLATE = "MALFORMED_PLATE"
+    LOW_CONFIDENCE = "LOW_CONFIDENCE"
+    BAD_DIRECTION = "BAD_DETECTION_DIRECTION"
+    UNKNOWN_CAMERA = "UNKNOWN_CAMERA"
+
+
+def _header(name: str) -> Column:
+    match = F.filter(F.col("headers"), lambda h: h["key"] == F.lit(name))
+    return F.when(F.size(match) > 0, F.element_at(match, 1)["value"].cast("string"))
+
+
+def parse_observations(records: DataFrame) -> DataFrame:
+    """Kafka records (the built-in source's columns) -> one row per message with typed fields."""
+    text = F.when(F.length("value") <= MAX_MESSAGE_BYTES, F.col("value").cast("string"))
+    has_headers = "headers" in records.columns
+    parsed = records.select(
+        F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("ingested_at"), (F.length("value") > MAX_MESSAGE_BYTES).alias("_too_large"),
+        (_header("supplier") if has_headers else F.lit(None).cast("string")).alias("supplier"),
+        F.from_json(text, OBSERVATION_SCHEMA, {"mode": "PERMISSIVE"}).alias("obs"),
+    )
+    typed = parsed.select("*", "obs.*").drop("obs")
+    for name, kind in NUMERIC_FIELDS.items():
+        typed = typed.withColumn(f"_{name}_raw", F.col(name)).withColumn(name, F.col(name).try_cast(kind))
+    return typed.withColumn(
+        "event_ts",
+        F.when(F.col("event_time").rlike(EVENT_TIME_PATTERN),
+               F.try_to_timestamp(F.substring("event_time", 1, 23), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSS"))),
+    ).withColumn("plate_norm", F.regexp_replace(F.upper("plate_text"), "[^0-9A-Z]", ""))
+
+
+def attach_cameras(observations: DataFrame, cameras: DataFrame) -> DataFrame:
+    """Camera, zone and municipality; unknown cameras keep null columns and fail validation."""
+    return observations.join(F.broadcast(cameras.drop("zone_name")), "camera_id", "left")
+
+
+def validate(observations: DataFrame, future_minutes: int, late_days: int, min_confidence: float) -> DataFrame:
+    """Add `reason`: the first rule an observation breaks, null when valid.
+
+    Expects the columns of `attach_cameras`. Time checks compare with the Kafka ingest timestamp, not
+    the wall clock, so a replay of the same records gives the same verdicts.
+    """
+    c = F.col
+    # vehicle_key is null exactly when the plate text (or its country) was missing
+    required = ["observation_id", "camera_id", "event_time", "plate_country", "vehicle_key"]
+    rules: list[tuple[Column, str]] = [
+        (c("_too_large"), Reason.TOO_LARGE),
+        (c("observation_id").isNull() & c("camera_id").isNull() & c("vehicle_key").isNull(), Reason.NOT_JSON),
+        (F.greatest(*[c(f).isNull() for f in required]), Reason.MISSING_FIELD),
+        (~c("observation_id").rlike(UUID_PATTERN) | ~c("camera_id").rlike(UUID_PATTERN), Reason.BAD_UUID),
+        (c("event_ts").isNull(), Reason.BAD_EVENT_TIME),
+        (c("event_ts") > c("ingested_at") + F.expr(f"INTERVAL {future_minutes} MINUTES"), Reason.FUTURE_EVENT),
+        (c("event_ts") < c("ingested_at") - F.expr(f"INTERVAL {late_days} DAYS"), Reason.TOO_LATE),
+        (F.greatest(*[c(f"_{n}_raw").isNotNull() & c(n).isNull() for n in NUMERIC_FIELDS])
+         | ~c("read_confidence").between(0, 1) | (c("lane") < 1), Reason.BAD_FIELD),
+        (~c("plate_country").rlike("^[A-Z]{2}$"), Reason.BAD_COUNTRY),
+        (~c("plate_format_ok"), Reason.MALFORMED_PLATE),
+        (F.coalesce(c("read_confidence"), F.lit(1.0)) < min_confidence, Reason.LOW_CONFIDENCE),
+        (~F.coalesce(c("detection_direction"), F.lit("obverse")).isin("obverse", "reverse"), Reason.BAD_DIRECTION),
+        (c("municipality").isNull(), Reason.UNKNOWN_CAMERA),
+    ]
+    reason: Column = F.lit(None).cast("string")
+    for broken, code in reversed(rules):
+        reason = F.when(F.coalesce(broken, F.lit(False)), F.lit(code)).otherwise(reason)
+    return observations.withColumn("reason", reason)
+
+
+def vehicle_key_udf(pepper: bytes):  # noqa: ANN201 - returns a Spark UDF
+    @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
+    def vehicle_key(plate: pd.Series, country: pd.Series) -> pd.Series:
+        return pd.Series([
+            None if p is None or k is None else pseudonym.vehicle_key(pepper, p, k)
+            for p, k in zip(plate, country, strict=True)
+        ])
+    return vehicle_key
+
+
+def period_token_udf(pepper: bytes):  # noqa: ANN201
+    @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
+    def period_token(month: pd.Series, key: pd.Series) -> pd.Series:
+        return pd.Series([
+            None if m is None or k is None else pseudonym.period_token(pepper, m, k)
+            for m, k in zip(month, key, strict=True)
+        ])
+    return period_token
+
+
+def local_time_columns(df: DataFrame, timezone: str) -> DataFrame:
+    local = F.from_utc_timestamp("event_ts", timezone)
+    return (df.withColumn("_local", local)
+            .withColumn("event_date", F.to_date("_local"))
+            .withColumn("jaar", F.year("_local"))
+            .withColumn("maand", F.month("_local"))
+            .withColumn("week_dag", ((F.dayofweek("_local") + 5) % 7) + 1)  # ISO: Monday 1 .. Sunday 7
+            .withColumn("uur", F.hour("_local"))
+            .withColumn("period_month", F.date_format("_local", "yyyy-MM"))
+            .drop("_local"))
+
+
+def pseudonymize(observations: DataFrame, pepper: bytes) -> DataFrame:
+    """The first step after parsing: keep only the plate's key and whether its format was sane."""
+    c = F.col
+    format_ok = F.when(c("plate_country") == "NL", c("plate_norm").rlike(NL_PLATE_PATTERN)).otherwise(
+        c("plate_norm").rlike(OTHER_PLATE_PATTERN))
+    return (observations.withColumn("plate_format_ok", F.coalesce(format_ok, F.lit(False)))
+            .withColumn("vehicle_key", vehicle_key_udf(pepper)(c("plate_norm"), c("plate_country")))
+            .drop("plate_text", "plate_norm"))
+
+
+def add_period_token(valid: DataFrame, pepper: bytes, timezone: str) -> DataFrame:
+    """Local calendar columns and the month-scoped token; the month is the Amsterdam calendar month."""
+    keyed = local_time_columns(valid, timezone)
+    return (keyed.withColumn("period_token", period_token_udf(pepper)(F.col("period_month"), F.col("vehicle_key")))
+            .drop("period_month"))
+
+
+def enrich(pseudonymized: DataFrame, register: DataFrame) -> DataFrame:
+    """Vehicle type as of the event time, and the direction into or out of the zone."""
+    reg = register.select(
+        F.col("vehicle_key").alias("_rk"), F.col("voertuig_type").alias("_rtype"),
+        F.col("valid_from").alias("_from"), F.col("valid_to").alias("_to"))
+    as_of = ((F.col("vehicle_key") == F.col("_rk")) & (F.col("_from") <= F.col("event_ts"))
+             & (F.col("_to").isNull() | (F.col("event_ts") < F.col("_to"))))
+    enriched = pseudonymized.join(F.broadcast(reg), as_of, "left")
+    vehicle_type = (F.when(F.col("_rtype").isNotNull(), F.col("_rtype"))
+                    .when(F.col("plate_country") != "NL", F.lit("Buitenlands"))
+                    .otherwise(F.lit("Onbekend")))
+    direction = F.when(F.coalesce(F.col("detection_direction"), F.lit("obverse")) == "obverse",
+                       F.col("obverse_direction")).otherwise(F.col("reverse_direction"))
+    return (enriched.withColumn("voertuig_type", vehicle_type)
+            .withColumn("register_hit", F.col("_rk").isNotNull())
+            .withColumn("rij_richting_zone", direction))
+
+
+PASSAGE_COLUMNS = [
+    "observation_id", "camera_id", "municipality", "zone_id", "event_ts", "event_date", "jaar", "maand",
+    "week_dag", "uur", "rij_richting_zone", "voertuig_type", "register_hit", "period_token",
+    "read_confidence", "lane", "supplier", "ingested_at", "kafka_partition", "kafka_offset",
+]
+QUARANTINE_COLUMNS = [
+    "reason", "observation_id", "camera_id", "municipality", "event_time", "supplier", "ingested_at", "topic",
+    "kafka_partition", "kafka_offset",
+]
+
+
+def to_passages(enriched: DataFrame) -> DataFrame:
+    return enriched.select(*PASSAGE_COLUMNS).dropDuplicates(["observation_id"])
+
+
+def to_quarantine(invalid: DataFrame) -> DataFrame:
+    """Rejected rows keep what a supplier needs to find them again, never the plate."""
+    return invalid.select(
+        *[F.col(c) for c in QUARANTINE_COLUMNS if c != "event_time"],
+        F.substring("event_time", 1, 40).alias("event_time"),
+        F.to_date(F.col("ingested_at")).alias("ingest_date"),
+    )

@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql.types import (
+    ArrayType,
+    DateType,
+    DoubleType,
+    LongType,
+    MapType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from anpr.lake import LocalLake, SchemaMismatchError, make_lake, spark_to_arrow_schema
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = StructType(
+    [
+        StructField("observation_id", StringType(), False),
+        StructField("municipality", StringType(), True),
+        StructField("event_date", DateType(), True),
+        StructField("observed_at", TimestampType(), True),
+        StructField("confidence", DoubleType(), True),
+    ]
+)
+PARTITIONS = ["municipality", "event_date"]
+DAY1 = dt.date(2026, 3, 2)
+DAY2 = dt.date(2026, 3, 3)
+UTC = dt.UTC
+
+
+def row(i: int, municipality: str = "0363", day: dt.date = DAY1, confidence: float = 0.9) -> tuple:
+    observed = dt.datetime.combine(day, dt.time(8, 0), tzinfo=UTC) + dt.timedelta(seconds=i, microseconds=7)
+    return (f"obs-{i}", municipality, day, observed, confidence)
+
+
+def arrow_rows(rows: list[tuple]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [dict(zip(SCHEMA.fieldNames(), r, strict=True)) for r in rows], schema=spark_to_arrow_schema(SCHEMA)
+    )
+
+
+def sorted_tuples(table: pa.Table) -> list[tuple]:
+    table = table.select(SCHEMA.fieldNames())
+    return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+def spark_tuples(df) -> list[tuple]:
+    # Through Arrow: collected Python datetimes would be naive in the driver's local zone.
+    return sorted_tuples(df.toArrow())
+
+
+@pytest.fixture
+def lake(tmp_path: Path, spark) -> LocalLake:
+    return LocalLake(str(tmp_path / "lake"), spark, checkpoint_every=3)
+
+
+@pytest.fixture
+def observations(lake: LocalLake) -> str:
+    lake.create("observations", SCHEMA, PARTITIONS)
+    return "observations"
+
+
+def test_roundtrip_keeps_types_and_partition_values(lake: LocalLake, spark, observations: str) -> None:
+    rows = [row(1), row(2, "0796"), row(3, "0363", DAY2), row(4, "'s-Hertogenbosch / a")]
+    assert lake.append(observations, spark.createDataFrame(rows, SCHEMA))
+
+    df = lake.read(observations)
+    assert [(f.name, f.dataType) for f in df.schema.fields] == [(f.name, f.dataType) for f in SCHEMA.fields]
+    expected = sorted_tuples(arrow_rows(rows))
+    assert spark_tuples(df) == expected  # "0363" stays a string, microseconds survive
+    assert sorted_tuples(DeltaTable(lake.path(observations)).to_pyarrow_table()) == expected
+    assert sorted_tuples(lake.read_arrow(observations)) == expected
+    filtered = lake.read_arrow(observations, columns=["observation_id"], filters=[("event_date", "=", DAY2)])
+    assert filtered.column("observation_id").to_pylist() == ["obs-3"]
+
+
+def test_spark_reads_a_multi_file_table_in_parallel(lake: LocalLake, observations: str) -> None:
+    for i in range(4):
+        lake.append(observations, arrow_rows([row(i, f"m{i}")]))
+    df = lake.read(observations)
+    assert len(DeltaTable(lake.path(observations)).file_uris()) == 4
+    assert df.rdd.getNumPartitions() > 1
+    assert df.count() == 4
+
+
+def test_empty_table_reads_as_empty_frame_with_schema(lake: LocalLake, observations: str) -> None:
+    df = lake.read(observations)
+    assert df.count() == 0
+    assert df.schema == SCHEMA
+    assert lake.read_arrow(observations).num_rows == 0
+
+
+def test_create_is_idempotent_and_refuses_another_schema(lake: LocalLake, observations: str) -> None:
+    lake.create(observations, SCHEMA, PARTITIONS)
+    assert lake.version(observations) == 0
+    other = StructType([*SCHEMA.fields[:-1], StructField("confidence", StringType(), True)])
+    with pytest.raises(SchemaMismatchError):
+        lake.create(observations, other, PARTITIONS)
+    with pytest.raises(SchemaMismatchError):
+        lake.create(observations, SCHEMA, ["event_date"])
+
+
+def test_arrow_input_is_conformed_to_the_table_schema(lake: LocalLake, observations: str) -> None:
+    loose = pa.table(
+        {
+            "event_date": pa.array([DAY1]),
+            "observation_id": pa.array(["obs-1"], pa.large_string()),
+            "observed_at": pa.array([dt.datetime(2026, 3, 2, 8, 0, 0, 1)], pa.timestamp("ns")),
+            "municipality": pa.array(["0363"], pa.large_string()),
+        }
+    )  # other column order, large strings, naive nanoseconds, no confidence column
+    assert lake.append(observations, loose)
+    stored = lake.read_arrow(observations)
+    assert stored.schema == spark_to_arrow_schema(SCHEMA).remove_metadata()
+    assert stored.column("observed_at").to_pylist() == [dt.datetime(2026, 3, 2, 8, 0, 0, 1, tzinfo=UTC)]
+    assert stored.column("confidence").to_pylist() == [None]
+    with pytest.raises(ValueError, match="not in the table schema"):
+        lake.append(observations, loose.append_column("plate", pa.array(["XX-11-YY"])))
+    with pytest.raises(ValueError, match="non-nullable"):
+        lake.append(observations, loose.drop_columns(["observation_id"]))
+
+
+def test_a_repeated_batch_lands_once(lake: LocalLake, spark, observations: str) -> None:
+    batch = spark.createDataFrame([row(1), row(2)], SCHEMA)
+    assert lake.append(observations, batch, app_id="query-a", version=0) is True
+    assert lake.append(observations, batch, app_id="query-a", version=0) is False
+    assert DeltaTable(lake.path(observations)).transaction_version("query-a") == 0
+    assert lake.read(observations).count() == 2
+
+    assert lake.append(observations, spark.createDataFrame([row(3)], SCHEMA), "query-a", 1) is True
+    assert lake.read(observations).count() == 3
+    with pytest.raises(ValueError, match="together"):
+        lake.append(observations, batch, app_id="query-a")
+
+
+def test_insert_missing_inserts_each_key_once(lake: LocalLake, spark, observations: str) -> None:
+    first = spark.createDataFrame([row(1), row(2), row(3, "0796", DAY2)], SCHEMA)
+    assert lake.insert_missing(observations, first, ["observation_id"], "run-1", 0) == 3
+    assert lake.insert_missing(observations, first, ["observation_id"], "run-1", 0) == 0  # replayed batch
+    assert lake.insert_missing(observations, first, ["observation_id"], "run-2", 0) == 0  # same data, new run
+
+    overlapping = [row(2), row(3, "0796", DAY2), row(4), row(4), row(5, "0796", DAY2)]
+    assert lake.insert_missing(observations, arrow_rows(overlapping), ["observation_id"], "run-2", 1) == 2
+    ids = sorted(r.observation_id for r in lake.read(observations).select("observation_id").collect())
+    assert ids == ["obs-1", "obs-2", "obs-3", "obs-4", "obs-5"]
+    assert lake.insert_missing(observations, arrow_rows([row(6)]), ["observation_id"]) == 1
+
+
+def test_insert_missing_reads_only_the_partitions_of_the_batch(lake: LocalLake, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1, "0363"), row(2, "0796")]))
+    # Corrupt the other partition: reading it would fail the call.
+    for uri in DeltaTable(lake.path(observations)).file_uris():
+        if "municipality=0796" in uri:
+            Path(uri).write_bytes(b"not parquet")
+    batch = arrow_rows([row(1, "0363"), row(3, "0363")])
+    assert lake.insert_missing(observations, batch, ["observation_id"]) == 1
+
+
+def test_overwrite_partition_replaces_only_that_partition(lake: LocalLake, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1), row(2), row(3, "0363", DAY2), row(4, "0796")]))
+    lake.overwrite_partition(
+        observations, arrow_rows([row(10), row(11)]), {"municipality": "0363", "event_date": DAY1}
+    )
+    ids = sorted(lake.read_arrow(observations).column("observation_id").to_pylist())
+    assert ids == ["obs-10", "obs-11", "obs-3", "obs-4"]
+    with pytest.raises(ValueError, match="outside the partition"):
+        lake.overwrite_partition(
+            observations, arrow_rows([row(12, "0796")]), {"municipality": "0363", "event_date": DAY1}
+        )
+    with pytest.raises(ValueError, match="not partition columns"):
+        lake.overwrite_partition(observations, arrow_rows([row(12)]), {"observation_id": "obs-12"})
+
+
+def test_merge_updates_and_inserts(lake: LocalLake, spark, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1), row(2)]))
+    changes = spark.createDataFrame([row(2, confidence=0.5), row(3, confidence=0.7)], SCHEMA)
+    assert lake.merge(observations, changes, ["observation_id"]) == {"inserted": 1, "updated": 1}
+    stored = lake.read_arrow(observations, columns=["observation_id", "confidence"]).to_pylist()
+    confidence = {r["observation_id"]: r["confidence"] for r in stored}
+    assert confidence == {"obs-1": 0.9, "obs-2": 0.5, "obs-3": 0.7}
+
+
+def test_delete_then_vacuum_removes_the_files(lake: LocalLake, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1), row(2, "0363", DAY2), row(3, "0796", DAY2)]))
+    lake.append(observations, arrow_rows([row(4, "0363", DAY2)]))
+    assert lake.delete(observations, f"event_date = '{DAY2.isoformat()}' AND municipality = '0363'") == 2
+    assert lake.delete(observations, "observation_id = 'nothing'") == 0
+    assert sorted(lake.read_arrow(observations).column("observation_id").to_pylist()) == ["obs-1", "obs-3"]
+    assert not (DeltaTable(lake.path(observations)).protocol().reader_features or [])  # no deletion vectors
+
+    removed = lake.vacuum(observations, retention_hours=0)
+    assert len(removed) == 2
+    root = Path(lake.path(observations))
+    assert all(not (root / f).exists() for f in removed)
+    assert spark_tuples(lake.read(observations)) == sorted_tuples(arrow_rows([row(1), row(3, "0796", DAY2)]))
+
+
+def test_reads_an_older_version(lake: LocalLake, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1)]))
+    lake.append(observations, arrow_rows([row(2)]))
+    lake.delete(observations, "observation_id = 'obs-1'")
+    assert lake.version(observations) == 3
+    assert spark_tuples(lake.read(observations, version=2)) == sorted_tuples(arrow_rows([row(1), row(2)]))
+    assert lake.read_arrow(observations, version=1).column("observation_id").to_pylist() == ["obs-1"]
+    operations = [c["operation"] for c in lake.history(observations, limit=2)]
+    assert operations == ["DELETE", "WRITE"]
+    assert lake.history(observations, limit=1)[0]["timestamp"].tzinfo is not None
+
+
+def test_checkpoints_every_n_commits_and_optimize(lake: LocalLake, observations: str) -> None:
+    log = Path(lake.path(observations)) / "_delta_log"
+    lake.append(observations, arrow_rows([row(1)]))
+    lake.append(observations, arrow_rows([row(2)]))
+    assert not list(log.glob("*.checkpoint.parquet"))
+    lake.append(observations, arrow_rows([row(3)]))  # version 3
+    assert [p.name for p in log.glob("*.checkpoint.parquet")] == [f"{3:020d}.checkpoint.parquet"]
+
+    lake.optimize(observations)
+    assert len(DeltaTable(lake.path(observations)).file_uris()) == 1
+    assert lake.read(observations).count() == 3
+
+
+def test_make_lake_follows_the_backend_setting(settings, spark, tmp_path: Path) -> None:
+    from anpr.lake_spark import SparkDeltaLake
+
+    local = settings.model_copy(update={"lake": settings.lake.model_copy(update={"root": str(tmp_path)})})
+    lake = make_lake(local, spark)
+    assert isinstance(lake, LocalLake)
+    assert lake.path("observations") == f"{tmp_path}/observations"
+    assert lake.checkpoint_every == settings.lake.checkpoint_every
+    cluster = local.model_copy(update={"lake": local.lake.model_copy(update={"backend": "delta-spark"})})
+    assert isinstance(make_lake(cluster, spark), SparkDeltaLake)
+
+
+def test_spark_to_arrow_schema_covers_nested_types() -> None:
+    schema = StructType(
+        [
+            StructField("id", LongType(), False),
+            StructField("tags", ArrayType(StringType(), False), True),
+            StructField("counts", MapType(StringType(), LongType(), True), True),
+            StructField("at", TimestampType(), True),
+        ]
+    )
+    arrow = spark_to_arrow_schema(schema)
+    assert arrow.field("id").nullable is False
+    assert arrow.field("tags").type == pa.list_(pa.field("element", pa.string(), nullable=False))
+    assert arrow.field("counts").type.item_type == pa.int64()
+    assert arrow.field("at").type == pa.timestamp("us", tz="UTC")

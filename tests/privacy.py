@@ -1,0 +1,49 @@
+"""Scan a directory for plates in any normalization: raw files as bytes, Parquet decompressed.
+
+A plate counts as found when its normalized form (letters and digits, no separators) appears in a
+file once separators are removed, in any case. Hex digests are lowercase and a plate made only of
+hex characters would match one by chance, so such plates are matched in upper case only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+HEX = set("0123456789ABCDEF")
+SEPARATORS = re.compile(r"[\s._\-]")
+
+
+def _normalized(plate: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", plate.upper())
+
+
+def _texts(path: Path) -> Iterable[str]:
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        for column in table.columns:
+            yield "\n".join(str(v) for v in column.to_pylist())
+    else:
+        yield path.read_bytes().decode("latin-1")
+
+
+def _pattern(forms: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted(set(forms), key=len, reverse=True)
+    return re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
+
+
+def find_plates(root: Path, plates: Iterable[str]) -> list[tuple[str, str]]:
+    norms = {_normalized(p) for p in plates}
+    any_case = _pattern(n for n in norms if not set(n) <= HEX)
+    upper_only = _pattern(n for n in norms if set(n) <= HEX)
+    hits = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        for text in _texts(path):
+            squeezed = SEPARATORS.sub("", text)
+            if (any_case and any_case.search(squeezed.upper())) or (upper_only and upper_only.search(squeezed)):
+                hits.append((str(path.relative_to(root)), "<plate>"))  # never echo the plate itself
+                break
+    return hits

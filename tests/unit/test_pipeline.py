@@ -1,0 +1,110 @@
+"""Pipeline steps on a few inline Kafka records (no broker)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from pyspark.sql import Row
+from pyspark.sql import types as T
+
+from anpr import pseudonym
+from streaming import pipeline as P
+
+PEPPER = b"unit-test-pepper"
+CAM = "11111111-2222-4333-8444-555555555555"
+INGEST = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+KAFKA_SCHEMA = T.StructType([
+    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
+    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
+    T.StructField("timestampType", T.IntegerType()),
+])
+
+
+def obs(i: int, **overrides: object) -> dict:
+    base = {"observation_id": f"00000000-0000-4000-8000-{i:012d}", "camera_id": CAM,
+            "event_time": "2026-03-10T11:59:00.000Z", "plate_country": "NL", "plate_text": "VX-123-B",
+            "read_confidence": 0.9, "detection_direction": "obverse", "lane": 1}
+    return {**base, **overrides}
+
+
+def kafka_rows(spark, payloads: list[bytes]):
+    rows = [Row(key=CAM.encode(), value=v, topic="anpr.observations", partition=0, offset=i,
+                timestamp=INGEST, timestampType=0) for i, v in enumerate(payloads)]
+    return spark.createDataFrame(rows, KAFKA_SCHEMA)
+
+
+def cameras(spark):
+    return spark.createDataFrame([Row(camera_id=CAM, camera_name="Cam", municipality="GM0344", zone_id="Z1",
+                                      zone_name="Zone", latitude=52.0, longitude=5.1, azimuth_deg=0.0,
+                                      obverse_direction="Inbound", reverse_direction="Outbound")])
+
+
+def prepared(spark, payloads: list[bytes]):
+    return P.attach_cameras(P.pseudonymize(P.parse_observations(kafka_rows(spark, payloads)), PEPPER), cameras(spark))
+
+
+def verdicts(spark, payloads: list[bytes]) -> list[str | None]:
+    parsed = prepared(spark, payloads)
+    checked = P.validate(parsed, future_minutes=5, late_days=7, min_confidence=0.6)
+    return [r.reason for r in checked.orderBy("kafka_offset").collect()]
+
+
+def test_each_rule_gives_its_reason(spark):
+    cases = [
+        (obs(1), None),
+        (obs(2, observation_id="not-a-uuid"), P.Reason.BAD_UUID),
+        (obs(3, event_time="2026-03-10T12:06:00.000Z"), P.Reason.FUTURE_EVENT),
+        (obs(4, event_time="2026-03-02T11:00:00.000Z"), P.Reason.TOO_LATE),
+        (obs(5, event_time="10-03-2026 11:00"), P.Reason.BAD_EVENT_TIME),
+        (obs(6, plate_text="VX-12"), P.Reason.MALFORMED_PLATE),
+        (obs(7, read_confidence=0.3), P.Reason.LOW_CONFIDENCE),
+        (obs(8, camera_id="99999999-2222-4333-8444-555555555555"), P.Reason.UNKNOWN_CAMERA),
+        (obs(9, plate_country="Netherlands"), P.Reason.BAD_COUNTRY),
+        (obs(10, plate_text=None), P.Reason.MISSING_FIELD),
+        (obs(11, detection_direction="sideways"), P.Reason.BAD_DIRECTION),
+        (obs(12, plate_country="DE", plate_text="B AB 1234"), None),
+    ]
+    payloads = [json.dumps(o).encode() for o, _ in cases] + [b"{not json", b"x" * (P.MAX_MESSAGE_BYTES + 1)]
+    expected = [r for _, r in cases] + [P.Reason.NOT_JSON, P.Reason.TOO_LARGE]
+    assert verdicts(spark, payloads) == expected
+
+
+def test_wrong_types_are_quarantined_not_fatal(spark):
+    bad = json.dumps({**obs(1), "read_confidence": "high", "lane": "left"}).encode()
+    out_of_range = json.dumps({**obs(2), "read_confidence": 1.5}).encode()
+    assert verdicts(spark, [bad, out_of_range]) == [P.Reason.BAD_FIELD, P.Reason.BAD_FIELD]
+
+
+def test_passages_carry_tokens_local_time_and_no_plate(spark):
+    payloads = [json.dumps(obs(1, event_time="2026-03-09T23:30:00.000Z")).encode()]
+    parsed = prepared(spark, payloads)
+    key = pseudonym.vehicle_key(PEPPER, "VX123B", "NL")
+    register = spark.createDataFrame(
+        [Row(vehicle_key=key, voertuig_type="Bestelauto", valid_from=datetime(2020, 1, 1, tzinfo=UTC),
+             valid_to=None)],
+        "vehicle_key string, voertuig_type string, valid_from timestamp, valid_to timestamp")
+    valid = P.validate(parsed, 5, 7, 0.6).where("reason IS NULL")
+    passages = P.to_passages(P.enrich(P.add_period_token(valid, PEPPER, "Europe/Amsterdam"), register)).collect()
+    assert len(passages) == 1
+    p = passages[0]
+    # 23:30 UTC on Monday 9 March is 00:30 on Tuesday in Amsterdam (CET, UTC+1)
+    assert (p.event_date, p.uur, p.week_dag) == (date(2026, 3, 10), 0, 2)
+    assert p.voertuig_type == "Bestelauto" and p.rij_richting_zone == "Inbound"
+    assert p.period_token == pseudonym.period_token(PEPPER, "2026-03", key)
+    assert "VX123B" not in json.dumps(p.asDict(), default=str).replace("-", "").upper()
+
+
+@pytest.mark.parametrize(("country", "expected"), [("NL", "Onbekend"), ("DE", "Buitenlands")])
+def test_plates_without_register_match_are_kept(spark, country, expected):
+    plate = "VX-123-B" if country == "NL" else "B AB 1234"
+    payloads = [json.dumps(obs(1, plate_country=country, plate_text=plate,
+                                detection_direction="reverse")).encode()]
+    parsed = prepared(spark, payloads)
+    empty = spark.createDataFrame(
+        [], "vehicle_key string, voertuig_type string, valid_from timestamp, valid_to timestamp")
+    valid = P.validate(parsed, 5, 7, 0.6).where("reason IS NULL")
+    [p] = P.to_passages(P.enrich(P.add_period_token(valid, PEPPER, "Europe/Amsterdam"), empty)).collect()
+    assert p.voertuig_type == expected and not p.register_hit and p.rij_richting_zone == "Outbound"

@@ -1,0 +1,19 @@
+"""The privacy scan itself must find what it looks for, or the privacy tests prove nothing."""
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tests.privacy import find_plates
+
+
+def test_finds_plates_in_any_form_in_text_and_parquet(tmp_path):
+    (tmp_path / "log.txt").write_text("read vx123b at camera 3")
+    pq.write_table(pa.table({"x": ["noise", "GZ 456 K"]}), tmp_path / "part-0.parquet", compression="snappy")
+    (tmp_path / "clean.txt").write_text("nothing here")
+    hits = {f for f, _ in find_plates(tmp_path, ["VX-123-B", "GZ-456-K"])}
+    assert hits == {"log.txt", "part-0.parquet"}
+
+
+def test_hex_only_plates_do_not_match_lowercase_digests(tmp_path):
+    (tmp_path / "tokens.txt").write_text("a9c12bdf3e")
+    assert find_plates(tmp_path, ["12-BDF-3"]) == []

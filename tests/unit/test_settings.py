@@ -1,0 +1,50 @@
+import pytest
+
+from anpr.settings import PROJECT_ROOT, Settings
+
+
+def test_local_profile_loads_conf_and_resolves_data_dir(monkeypatch):
+    monkeypatch.delenv("ANPR_DATA_DIR", raising=False)
+    s = Settings()
+    assert s.profile == "local"
+    assert s.data_dir == (PROJECT_ROOT / "data").resolve()
+    assert s.lake_root == str(s.data_dir / "lake")
+    assert s.kafka.observations_topic == "anpr.observations"
+
+
+def test_environment_overrides_nested_keys(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANPR_KAFKA__PARTITIONS", "9")
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    s = Settings()
+    assert s.kafka.partitions == 9
+    assert s.data_dir == tmp_path
+
+
+def test_cluster_profile_refuses_missing_pepper(monkeypatch):
+    monkeypatch.setenv("ANPR_PROFILE", "cluster")
+    monkeypatch.delenv("ANPR_PEPPER", raising=False)
+    with pytest.raises(ValueError, match="needs a pepper"):
+        Settings()
+
+
+def test_cluster_profile_refuses_development_secrets(monkeypatch):
+    monkeypatch.setenv("ANPR_PROFILE", "cluster")
+    monkeypatch.setenv("ANPR_PEPPER", "dev-pepper-not-for-production-but-long-enough")
+    with pytest.raises(ValueError, match="development secret"):
+        Settings()
+
+
+def test_cluster_profile_reads_pepper_from_file(monkeypatch, tmp_path):
+    secret = tmp_path / "pepper"
+    secret.write_text("p" * 48 + "\n")
+    monkeypatch.setenv("ANPR_PROFILE", "cluster")
+    monkeypatch.delenv("ANPR_PEPPER", raising=False)
+    monkeypatch.setenv("ANPR_PEPPER_FILE", str(secret))
+    s = Settings()
+    assert s.pepper_bytes == b"p" * 48
+    assert s.lake.backend == "delta-spark" and s.kafka.source == "native"
+
+
+def test_unknown_keys_are_errors(monkeypatch):
+    with pytest.raises(ValueError):
+        Settings(kafak={"partitions": 3})
