@@ -60,6 +60,12 @@ class ApiSettings(BaseModel):
     ingest_port: int = 8081
 
 
+class DayPart(BaseModel):
+    name: str
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=1, le=24)
+
+
 class DisclosureSettings(BaseModel):
     min_vehicles: int = 10
 
@@ -82,6 +88,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    day_parts: list[DayPart] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -34,10 +34,18 @@ class Camera(BaseModel):
         return "Outbound" if self.obverse_direction == "Inbound" else "Inbound"
 
 
+class TimeWindow(BaseModel):
+    name: str
+    start: str = Field(pattern=r"^\d{2}:\d{2}$")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$")
+    weekdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
+
+
 class Municipality(BaseModel):
     municipality: str
     code: str
     zones: list[Zone] = Field(min_length=1)
+    time_windows: list[TimeWindow] = Field(default_factory=list)
     cameras: list[Camera] = Field(min_length=1)
 
     def zone(self, zone_id: str) -> Zone:
