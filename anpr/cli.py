@@ -62,7 +62,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.spark import get_spark
-    from streaming.job import run_stream
+    from streaming.job import QUERY_NAME, run_stream
+
+    if args.action == "status":
+        from streaming.status import render, stream_status
+
+        status = stream_status(make_lake(settings, None), settings.checkpoint_dir / QUERY_NAME,
+                               settings.kafka.bootstrap_servers, settings.kafka.observations_topic, args.last)
+        print(render(status))
+        return 0
 
     if not settings.kafka.bootstrap_servers:
         say("no broker configured: set ANPR_KAFKA__BOOTSTRAP_SERVERS (e.g. from `anpr broker`)")
@@ -119,8 +127,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="API port (default: settings)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("stream", help="stream anpr.observations into Delta passages")
+    p = sub.add_parser("stream", help="stream anpr.observations into Delta passages, or show its status")
+    p.add_argument("action", nargs="?", choices=["run", "status"], default="run",
+                   help="run (default) the stream, or print lag and the last batches")
     p.add_argument("--until-idle", action="store_true", help="drain what the topic holds now, then stop")
+    p.add_argument("--last", type=int, default=10, help="status: how many recent batches to show")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("stats", help="build, protect and publish the monthly tables")

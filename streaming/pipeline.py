@@ -1,11 +1,14 @@
 """Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
 
-Order: parse -> pseudonymize -> attach_cameras -> validate -> add_period_token -> enrich -> to_passages.
+Order: parse -> pseudonymize -> attach_cameras -> validate -> (dedupe) -> local_time_columns -> enrich
+-> add_tokens -> add_direction -> to_passages.
 The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
 cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -13,6 +16,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from anpr import pseudonym
+from anpr.settings import DayPart
+from anpr.zones import Municipality
+from streaming.tables import PASSAGES_SCHEMA
 
 MAX_MESSAGE_BYTES = 64 * 1024
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -132,16 +138,67 @@ def period_token_udf(pepper: bytes):  # noqa: ANN201
     return period_token
 
 
-def local_time_columns(df: DataFrame, timezone: str) -> DataFrame:
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def day_part_column(hour: Column, day_parts: Sequence[DayPart]) -> Column:
+    part: Column = F.lit(None).cast("string")
+    for p in reversed(day_parts):
+        part = F.when((hour >= p.start_hour) & (hour < p.end_hour), F.lit(p.name)).otherwise(part)
+    return part
+
+
+def time_window_column(municipality: Column, weekday: Column, minute: Column,
+                       municipalities: Sequence[Municipality]) -> Column:
+    """The municipal time window a local moment falls in (first declared wins), null outside all."""
+    window: Column = F.lit(None).cast("string")
+    for m in reversed(municipalities):
+        for w in reversed(m.time_windows):
+            inside = ((municipality == m.code) & weekday.isin(w.weekdays)
+                      & (minute >= _minutes(w.start)) & (minute < _minutes(w.end)))
+            window = F.when(inside, F.lit(w.name)).otherwise(window)
+    return window
+
+
+def local_time_columns(df: DataFrame, timezone: str, day_parts: Sequence[DayPart] = (),
+                       municipalities: Sequence[Municipality] = ()) -> DataFrame:
+    """Calendar columns of the local (Amsterdam) event time; tables and tokens are per local month."""
     local = F.from_utc_timestamp("event_ts", timezone)
-    return (df.withColumn("_local", local)
-            .withColumn("event_date", F.to_date("_local"))
-            .withColumn("jaar", F.year("_local"))
-            .withColumn("maand", F.month("_local"))
-            .withColumn("week_dag", ((F.dayofweek("_local") + 5) % 7) + 1)  # ISO: Monday 1 .. Sunday 7
-            .withColumn("uur", F.hour("_local"))
-            .withColumn("period_month", F.date_format("_local", "yyyy-MM"))
+    out = (df.withColumn("_local", local)
+           .withColumn("event_date", F.to_date("_local"))
+           .withColumn("jaar", F.year("_local"))
+           .withColumn("maand", F.month("_local"))
+           .withColumn("week_dag", ((F.dayofweek("_local") + 5) % 7) + 1)  # ISO: Monday 1 .. Sunday 7
+           .withColumn("uur", F.hour("_local"))
+           .withColumn("period_month", F.date_format("_local", "yyyy-MM")))
+    minute = F.col("uur") * 60 + F.minute("_local")
+    return (out.withColumn("tijd_vak", day_part_column(F.col("uur"), day_parts))
+            .withColumn("venster_tijd", time_window_column(F.col("municipality"), F.col("week_dag"), minute,
+                                                           municipalities))
             .drop("_local"))
+
+
+def deduplicate(checked: DataFrame, late_days: int) -> DataFrame:
+    """Drop re-deliveries of an observation_id seen within the lateness window, using bounded state.
+
+    Invalid rows are never merged (each is quarantined as delivered). The watermark runs on the event
+    time of valid rows, which validation bounds to [ingest - late_days, ingest + minutes], and on the
+    ingest time of invalid ones, so a far-future or garbage timestamp cannot push it forward; one day
+    of slack keeps an event that is almost late_days late from meeting an already advanced watermark.
+    """
+    valid = F.col("reason").isNull()
+    key = F.when(valid, F.col("observation_id")).otherwise(
+        F.concat_ws(":", F.lit("invalid"), F.col("topic"), F.col("kafka_partition"), F.col("kafka_offset")))
+    moment = F.when(valid, F.col("event_ts")).otherwise(F.col("ingested_at"))
+    keyed = checked.withColumn("_dedupe_key", key).withColumn("_dedupe_ts", moment)
+    if keyed.isStreaming:
+        deduped = keyed.withWatermark("_dedupe_ts", f"{late_days + 1} days").dropDuplicatesWithinWatermark(
+            ["_dedupe_key"])
+    else:  # a replay or backfill over a static frame: one batch, plain dropDuplicates is the same
+        deduped = keyed.dropDuplicates(["_dedupe_key"])
+    return deduped.drop("_dedupe_key", "_dedupe_ts")
 
 
 def pseudonymize(observations: DataFrame, pepper: bytes) -> DataFrame:
@@ -154,15 +211,32 @@ def pseudonymize(observations: DataFrame, pepper: bytes) -> DataFrame:
             .drop("plate_text", "plate_norm"))
 
 
-def add_period_token(valid: DataFrame, pepper: bytes, timezone: str) -> DataFrame:
-    """Local calendar columns and the month-scoped token; the month is the Amsterdam calendar month."""
-    keyed = local_time_columns(valid, timezone)
-    return (keyed.withColumn("period_token", period_token_udf(pepper)(F.col("period_month"), F.col("vehicle_key")))
-            .drop("period_month"))
+def add_tokens(enriched: DataFrame, pepper: bytes) -> DataFrame:
+    """Month-scoped pseudonyms, then the keys go: passages link within a month and never across.
+
+    company_token is the owner's token for dominance checks: a company's key for company vehicles;
+    a privately owned vehicle is its own owner, so its token is the vehicle's.
+    """
+    token = period_token_udf(pepper)
+    out = enriched.withColumn("period_token", token(F.col("period_month"), F.col("vehicle_key")))
+    if "company_key" in enriched.columns:
+        company = F.when(F.col("company_key").isNotNull(), token(F.col("period_month"), F.col("company_key")))
+        private = F.col("eigenaar_type") == "Particulier"
+        out = out.withColumn("company_token", F.when(private, F.col("period_token")).otherwise(company))
+    else:
+        out = out.withColumn("company_token", F.lit(None).cast("string"))
+    return out.drop("period_month", "vehicle_key", "company_key")
+
+
+def add_direction(df: DataFrame) -> DataFrame:
+    """Inbound or Outbound from the camera's rule for the detection direction."""
+    obverse = F.coalesce(F.col("detection_direction"), F.lit("obverse")) == "obverse"
+    return df.withColumn("rij_richting_zone",
+                         F.when(obverse, F.col("obverse_direction")).otherwise(F.col("reverse_direction")))
 
 
 def enrich(pseudonymized: DataFrame, register: DataFrame) -> DataFrame:
-    """Vehicle type as of the event time, and the direction into or out of the zone."""
+    """Vehicle type as of the event time."""
     reg = register.select(
         F.col("vehicle_key").alias("_rk"), F.col("voertuig_type").alias("_rtype"),
         F.col("valid_from").alias("_from"), F.col("valid_to").alias("_to"))
@@ -172,18 +246,10 @@ def enrich(pseudonymized: DataFrame, register: DataFrame) -> DataFrame:
     vehicle_type = (F.when(F.col("_rtype").isNotNull(), F.col("_rtype"))
                     .when(F.col("plate_country") != "NL", F.lit("Buitenlands"))
                     .otherwise(F.lit("Onbekend")))
-    direction = F.when(F.coalesce(F.col("detection_direction"), F.lit("obverse")) == "obverse",
-                       F.col("obverse_direction")).otherwise(F.col("reverse_direction"))
     return (enriched.withColumn("voertuig_type", vehicle_type)
-            .withColumn("register_hit", F.col("_rk").isNotNull())
-            .withColumn("rij_richting_zone", direction))
+            .withColumn("register_hit", F.col("_rk").isNotNull()))
 
 
-PASSAGE_COLUMNS = [
-    "observation_id", "camera_id", "municipality", "zone_id", "event_ts", "event_date", "jaar", "maand",
-    "week_dag", "uur", "rij_richting_zone", "voertuig_type", "register_hit", "period_token",
-    "read_confidence", "lane", "supplier", "ingested_at", "kafka_partition", "kafka_offset",
-]
 QUARANTINE_COLUMNS = [
     "reason", "observation_id", "camera_id", "municipality", "event_time", "supplier", "ingested_at", "topic",
     "kafka_partition", "kafka_offset",
@@ -191,7 +257,7 @@ QUARANTINE_COLUMNS = [
 
 
 def to_passages(enriched: DataFrame) -> DataFrame:
-    return enriched.select(*PASSAGE_COLUMNS).dropDuplicates(["observation_id"])
+    return enriched.select(*PASSAGES_SCHEMA.fieldNames()).dropDuplicates(["observation_id"])
 
 
 def to_quarantine(invalid: DataFrame) -> DataFrame:

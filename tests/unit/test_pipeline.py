@@ -10,6 +10,8 @@ from pyspark.sql import Row
 from pyspark.sql import types as T
 
 from anpr import pseudonym
+from anpr.settings import Settings
+from anpr.zones import load_municipalities
 from streaming import pipeline as P
 
 PEPPER = b"unit-test-pepper"
@@ -52,6 +54,11 @@ def verdicts(spark, payloads: list[bytes]) -> list[str | None]:
     return [r.reason for r in checked.orderBy("kafka_offset").collect()]
 
 
+def to_passages(spark, valid, register):
+    local = P.local_time_columns(valid, "Europe/Amsterdam", Settings().day_parts, load_municipalities())
+    return P.to_passages(P.add_direction(P.add_tokens(P.enrich(local, register), PEPPER)))
+
+
 def test_each_rule_gives_its_reason(spark):
     cases = [
         (obs(1), None),
@@ -87,11 +94,11 @@ def test_passages_carry_tokens_local_time_and_no_plate(spark):
              valid_to=None)],
         "vehicle_key string, voertuig_type string, valid_from timestamp, valid_to timestamp")
     valid = P.validate(parsed, 5, 7, 0.6).where("reason IS NULL")
-    passages = P.to_passages(P.enrich(P.add_period_token(valid, PEPPER, "Europe/Amsterdam"), register)).collect()
+    passages = to_passages(spark, valid, register).collect()
     assert len(passages) == 1
     p = passages[0]
     # 23:30 UTC on Monday 9 March is 00:30 on Tuesday in Amsterdam (CET, UTC+1)
-    assert (p.event_date, p.uur, p.week_dag) == (date(2026, 3, 10), 0, 2)
+    assert (p.event_date, p.uur, p.week_dag, p.tijd_vak) == (date(2026, 3, 10), 0, 2, "Nacht")
     assert p.voertuig_type == "Bestelauto" and p.rij_richting_zone == "Inbound"
     assert p.period_token == pseudonym.period_token(PEPPER, "2026-03", key)
     assert "VX123B" not in json.dumps(p.asDict(), default=str).replace("-", "").upper()
@@ -106,5 +113,38 @@ def test_plates_without_register_match_are_kept(spark, country, expected):
     empty = spark.createDataFrame(
         [], "vehicle_key string, voertuig_type string, valid_from timestamp, valid_to timestamp")
     valid = P.validate(parsed, 5, 7, 0.6).where("reason IS NULL")
-    [p] = P.to_passages(P.enrich(P.add_period_token(valid, PEPPER, "Europe/Amsterdam"), empty)).collect()
+    [p] = to_passages(spark, valid, empty).collect()
     assert p.voertuig_type == expected and not p.register_hit and p.rij_richting_zone == "Outbound"
+
+
+def test_duplicates_are_dropped_but_every_invalid_delivery_is_kept(spark):
+    payloads = [json.dumps(obs(1)).encode(), json.dumps(obs(1)).encode(), json.dumps(obs(2)).encode(),
+                b"{not json", b"{not json"]
+    checked = P.validate(prepared(spark, payloads), 5, 7, 0.6)
+    rows = P.deduplicate(checked, late_days=7).collect()
+    assert sorted(r.observation_id for r in rows if r.reason is None) == [obs(1)["observation_id"],
+                                                                        obs(2)["observation_id"]]
+    assert [r.reason for r in rows if r.reason is not None] == [P.Reason.NOT_JSON] * 2
+
+
+@pytest.mark.parametrize(("utc", "window", "part"), [
+    ("2026-03-10T06:30:00.000Z", "Venstertijd ochtend", "Ochtendspits"),  # 07:30 CET, Tuesday
+    ("2026-03-10T17:15:00.000Z", "Venstertijd avond", "Avondspits"),      # 18:15 CET
+    ("2026-03-10T12:00:00.000Z", None, "Dag"),                             # 13:00 CET, no window
+])
+def test_day_parts_and_municipal_windows_follow_local_time(spark, utc, window, part):
+    frame = spark.createDataFrame([Row(municipality="GM0344", event_ts=datetime.fromisoformat(utc))])
+    [row] = P.local_time_columns(frame, "Europe/Amsterdam", Settings().day_parts, load_municipalities()).collect()
+    assert (row.venster_tijd, row.tijd_vak) == (window, part)
+
+
+def test_company_token_is_month_scoped_and_private_owners_are_their_own(spark):
+    rows = [Row(vehicle_key="v1", company_key="c1", eigenaar_type="Bedrijf", period_month="2026-03"),
+            Row(vehicle_key="v2", company_key="c1", eigenaar_type="Bedrijf", period_month="2026-03"),
+            Row(vehicle_key="v3", company_key=None, eigenaar_type="Particulier", period_month="2026-03"),
+            Row(vehicle_key="v1", company_key="c1", eigenaar_type="Bedrijf", period_month="2026-04")]
+    out = P.add_tokens(spark.createDataFrame(rows), PEPPER).collect()
+    assert out[0].company_token == out[1].company_token != out[3].company_token
+    assert out[2].company_token == out[2].period_token
+    assert out[0].period_token != out[3].period_token
+    assert "vehicle_key" not in out[0] and "company_key" not in out[0]

@@ -1,0 +1,68 @@
+"""`anpr stream status`: consumer lag from the checkpoint and the broker, and the last batches."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from anpr.broker import high_watermarks
+from anpr.lake import Lake
+from streaming.tables import STREAM_METRICS
+
+
+@dataclass
+class StreamStatus:
+    committed: dict[str, dict[str, int]]  # topic -> partition -> next offset, from the last committed batch
+    ends: dict[str, dict[str, int]] | None  # same shape, from the broker; None when it was not asked
+    last_batches: pd.DataFrame
+
+    @property
+    def lag(self) -> int | None:
+        if self.ends is None:
+            return None
+        return sum(end - self.committed.get(topic, {}).get(part, 0)
+                   for topic, parts in self.ends.items() for part, end in parts.items())
+
+
+def committed_offsets(checkpoint: Path) -> dict[str, dict[str, int]]:
+    """Source offsets of the newest batch Spark has committed (offsets/N for the last commits/N)."""
+    commits = checkpoint / "commits"
+    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True) if commits.exists() else []
+    if not done:
+        return {}
+    lines = (checkpoint / "offsets" / str(done[0])).read_text().splitlines()
+    return dict(json.loads(lines[2]))  # line 0: version, 1: batch metadata, 2: our source
+
+
+def last_batches(lake: Lake, limit: int) -> pd.DataFrame:
+    if not lake.exists(STREAM_METRICS):
+        return pd.DataFrame()
+    columns = ["batch_id", "finished_at", "duration_ms", "rows_in", "passages_written", "duplicates",
+               "quarantined", "register_hit_rate", "query_id"]
+    frame = lake.read_arrow(STREAM_METRICS, columns=columns).to_pandas()
+    return frame.sort_values("finished_at").tail(limit).reset_index(drop=True)
+
+
+def stream_status(lake: Lake, checkpoint: Path, bootstrap: str | None, topic: str, limit: int = 10) -> StreamStatus:
+    ends = None
+    if bootstrap:
+        ends = {topic: {str(p): end for p, end in high_watermarks(bootstrap, topic).items()}}
+    return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit))
+
+
+def render(status: StreamStatus) -> str:
+    lines = []
+    lag = status.lag
+    lines.append("consumer lag: " + ("unknown (no broker configured)" if lag is None else f"{lag:,} messages"))
+    for topic, parts in sorted(status.committed.items()):
+        lines.append(f"committed {topic}: " + ", ".join(f"{p}@{o}" for p, o in sorted(parts.items(), key=lambda x: int(x[0]))))
+    if status.last_batches.empty:
+        lines.append("no batches recorded yet")
+    else:
+        view = status.last_batches.drop(columns=["query_id"]).copy()
+        view["register_hit_rate"] = view["register_hit_rate"].map(lambda r: "" if pd.isna(r) else f"{r:.1%}")
+        lines.append(view.to_string(index=False))
+    return "\n".join(lines)
