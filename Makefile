@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-unit bench lint api install clean-data
+.PHONY: help run test test-unit bench lint api ingest install clean-data
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -39,6 +39,9 @@ lint: $(STAMP)  ## ruff and mypy on the project's code
 
 api: $(STAMP)  ## serve the vendor API over the published releases (port 8080)
 	$(VENV)/bin/anpr serve-api $(ARGS)
+
+ingest: $(STAMP)  ## serve the suppliers' ingest API (port 8081)
+	$(VENV)/bin/anpr serve-ingest $(ARGS)
 
 clean-data:  ## remove the local data directory (Delta tables, checkpoints, logs)
 	rm -rf data

@@ -1,11 +1,137 @@
-"""Published tables: their working-group field names, definitions and protection, shared by jobs and API."""
+"""Published tables: declared in conf/tables.toml, checked against the seed's scenario 3, shared by jobs and API.
+
+A declaration names dimensions by the working group's field names; each dimension comes from a source
+column whose granularity this module knows (SOURCES), so a declaration cannot make a fine column look
+coarse. Declarations falling in scenario 3 of seed 001 are refused with the rule they break.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from anpr.settings import CONF_DIR
 
 # Kept on every published row so the API can authorize per municipality and filter per zone.
 SCOPE = ["gemeenteCode", "zoneId"]
+# Count measures and the one-letter code the disclosure control uses for each.
+COUNTS = {"aantalPassages": "P", "aantalRitten": "R", "aantalUniekeVoertuigen": "V"}
+CONSTANTS = ("maand", "jaar")
+OVERVIEW_DIMS = ("kenmerk", "waarde")
+OVERVIEW_TOTAL = "totaal"
+
+SBI_LEVELS = ["sectie", "afdeling", "groep", "klasse", "subklasse"]
+REGION_LEVELS = ["land", "landsdeel", "provincie", "nuts3", "gemeente", "wijk", "postcode4", "buurt",
+                 "postcode6", "adres"]
+TIME_LEVELS = ["jaar", "maand", "week", "weekdag", "dag", "dagdeel", "venstertijd", "uur", "kwartier",
+               "minuut", "seconde", "moment"]
+EXEMPTION_LEVELS = ["heeft", "soort", "reden"]
+
+
+class DeclarationError(ValueError):
+    """A table declaration the platform refuses to build."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """per: "passage" varies between one vehicle's passages; "vehicle" is fixed per vehicle and month
+    (per zone for type_bezoeker), so unique vehicles add up over it; "camera"/"label" describe cells."""
+
+    per: Literal["passage", "vehicle", "camera", "label", "identifier"]
+    kind: str = ""
+    level: str = ""
+    in_passages: bool = True
+
+
+SOURCES: dict[str, Source] = {
+    "camera_id": Source("passage", "camera"),
+    "rij_richting_zone": Source("passage"),
+    "week_dag": Source("passage", "time", "weekdag"),
+    "event_date": Source("passage", "time", "dag"),
+    "tijd_vak": Source("passage", "time", "dagdeel"),
+    "venster_tijd": Source("passage", "time", "venstertijd"),
+    "uur": Source("passage", "time", "uur"),
+    "minuut": Source("passage", "time", "minuut", in_passages=False),
+    "event_ts": Source("passage", "time", "moment"),
+    "voertuig_type": Source("vehicle"),
+    "brandstof": Source("vehicle"),
+    "emissieklasse": Source("vehicle"),
+    "carrosserie": Source("vehicle"),
+    "eigenaar_type": Source("vehicle"),
+    "bedrijfsgrootte": Source("vehicle"),
+    "ze_toegang": Source("vehicle"),
+    "ontheffing": Source("vehicle", "exemption", "soort"),
+    "ontheffing_reden": Source("vehicle", "exemption", "reden", in_passages=False),
+    "sbi_sectie": Source("vehicle", "sbi", "sectie"),
+    "sbi_groep_code": Source("vehicle", "sbi", "groep"),
+    "sbi_code": Source("vehicle", "sbi", "subklasse", in_passages=False),
+    "herkomst_provincie": Source("vehicle", "region", "provincie"),
+    "herkomst_nuts3": Source("vehicle", "region", "nuts3"),
+    "herkomst_gemeente": Source("vehicle", "region", "gemeente", in_passages=False),
+    "herkomst_postcode4": Source("vehicle", "region", "postcode4", in_passages=False),
+    "type_bezoeker": Source("vehicle"),
+    "sbi_groep_omschrijving": Source("label"),
+    "camera_name": Source("label"),
+    "zone_name": Source("label"),
+    "latitude": Source("camera"),
+    "longitude": Source("camera"),
+    "azimuth_deg": Source("camera"),
+    "detection_direction": Source("camera"),
+    "maand": Source("label", "time", "maand"),
+    "jaar": Source("label", "time", "jaar"),
+    "period_token": Source("identifier"),
+    "company_token": Source("identifier"),
+    "observation_id": Source("identifier"),
+}
+# Hidden keys: a table keyed by the right-hand columns can be summed into the left-hand one by
+# anyone who knows the published day parts and time windows; the audit links tables through them.
+DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur")}
+BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
+
+
+class Dimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    label_of: str | None = None
+    fill: str | None = None
+    type: Literal["string", "int", "double"] = "string"
+    definition: str = ""
+    kind: str | None = None  # only for sources the code does not know; must agree with SOURCES otherwise
+    level: str | None = None
+
+
+class TableDecl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    number: str
+    title: str
+    purpose: str = Field(min_length=1)
+    unit: Literal["voertuig en eigenaar", "geen"]
+    kind: Literal["cells", "overview", "cameras"] = "cells"
+    dimensions: list[str]
+    measures: list[str] = Field(min_length=1)
+    characteristics: list[str] = Field(default_factory=list)
+
+
+class Definitions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rit_max_gap_minuten: int = Field(gt=0)
+    bezoeker_incidenteel_min_dagen: int = Field(ge=2)
+    bezoeker_dagelijks_min_dagen: int = Field(ge=2)
+    beschikbaarheid_min_zone_passages: int = Field(ge=1)
+
+
+class CatalogueFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    definitions: Definitions
+    measures: dict[str, dict[str, str]] = Field(default_factory=dict)
+    dimensions: dict[str, Dimension]
+    tables: list[TableDecl]
 
 
 @dataclass(frozen=True)
@@ -17,32 +143,154 @@ class TableSpec:
     measures: list[str]
     definitions: dict[str, str] = field(default_factory=dict)
     protection: str = ""
+    purpose: str = ""
+    unit: str = ""
+    kind: str = "cells"
+    # source column of each key dimension (labels and maand/jaar excluded), in declaration order
+    keys: dict[str, str] = field(default_factory=dict)
+    characteristics: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
         return [*SCOPE, *self.dimensions, *self.measures]
 
+    @property
+    def counts(self) -> list[str]:
+        """The disclosure-control codes (P, R, V) of the count measures this table publishes."""
+        return [COUNTS[m] for m in self.measures if m in COUNTS]
 
-DEFINITIONS = {
-    "aantalPassages": "Valid detections (one vehicle passing one camera once), duplicates removed.",
-    "aantalUniekeVoertuigen": "Distinct vehicles: distinct month-scoped pseudonyms, so a vehicle counts once "
-                              "per cell in a month and cannot be followed across months.",
-    "weekDag": "ISO weekday of the local (Europe/Amsterdam) event time, 1 = Monday.",
-    "uur": "Hour 0-23 of the local event time.",
-    "rijRichtingZone": "Inbound or Outbound, from the camera's rule for the detection direction.",
-    "voertuigType": "Register vehicle type as of the event time; Buitenlands for foreign plates, "
-                    "Onbekend for Dutch plates without a register match.",
-}
 
-HOURLY_PER_CAMERA = TableSpec(
-    name="t4_1_uur_camera",
-    number="4.1",
-    title="Passages per camera, richting, voertuigtype, weekdag en uur",
-    dimensions=["cameraId", "locatie", "rijRichtingZone", "voertuigType", "weekDag", "uur", "maand", "jaar"],
-    measures=["aantalPassages", "aantalUniekeVoertuigen"],
-    definitions=DEFINITIONS,
-    protection="Frequency rule: cells with fewer than the configured number of distinct vehicles "
-               "(default 10) publish no counts (null).",
-)
+@dataclass(frozen=True)
+class Catalogue:
+    tables: dict[str, TableSpec]
+    dimensions: dict[str, Dimension]
+    definitions: Definitions
 
-TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [HOURLY_PER_CAMERA]}
+    def fills(self) -> dict[str, str]:
+        """Source column -> category for its missing values."""
+        return {d.source: d.fill for d in self.dimensions.values() if d.fill is not None}
+
+
+def _rank(levels: list[str], level: str, what: str) -> int:
+    if level not in levels:
+        raise DeclarationError(f"unknown {what} level {level!r}; levels coarse to fine: {', '.join(levels)}")
+    return levels.index(level)
+
+
+def _classify(name: str, dim: Dimension) -> Source:
+    known = SOURCES.get(dim.source)
+    if known is None:
+        return Source("passage" if dim.kind == "time" else "vehicle", dim.kind or "", dim.level or "",
+                      in_passages=False)
+    if (dim.kind and dim.kind != known.kind) or (dim.level and dim.level != known.level):
+        raise DeclarationError(f"dimension {name}: source {dim.source} is {known.kind or 'plain'}/"
+                               f"{known.level or '-'}, not the declared {dim.kind}/{dim.level}")
+    return known
+
+
+def scenario3_violations(table: TableDecl, dims: dict[str, Dimension], sbi_max_level: str) -> list[str]:
+    """The seed's scenario-3 rules this declaration breaks, each message naming its rule."""
+    found = []
+    sources = {}
+    named = [*table.dimensions, *table.characteristics]
+    for name in named:
+        if name in BUILT_IN:
+            continue
+        if name not in dims:
+            raise DeclarationError(f"table {table.name}: dimension {name!r} is not declared under [dimensions]")
+        sources[name] = _classify(name, dims[name])
+    max_sbi = _rank(SBI_LEVELS, sbi_max_level, "SBI")
+    for name, src in sources.items():
+        where = f"table {table.name}, dimension {name} ({dims[name].source})"
+        if src.per == "identifier":
+            found.append(f"scenario 3 [identifier]: {where} would key cells by one vehicle or owner")
+        elif src.kind == "exemption" and _rank(EXEMPTION_LEVELS, src.level, "exemption") >= 2:
+            found.append(f"scenario 3 [exemption-reason]: {where}: exemptions are published only as "
+                         "has/has-not and temporary/long-term, never the reason")
+        elif src.kind == "sbi" and _rank(SBI_LEVELS, src.level, "SBI") > max_sbi:
+            found.append(f"scenario 3 [sbi-too-fine]: {where} is SBI {src.level}, finer than the configured "
+                         f"{sbi_max_level}")
+        elif src.kind == "region" and _rank(REGION_LEVELS, src.level, "region") > REGION_LEVELS.index("nuts3"):
+            found.append(f"scenario 3 [region-too-fine]: {where} is {src.level}, finer than NUTS3")
+        elif src.kind == "time" and _rank(TIME_LEVELS, src.level, "time") > TIME_LEVELS.index("uur"):
+            found.append(f"scenario 3 [time-too-fine]: {where} is {src.level}, finer than the hour")
+    minute = TIME_LEVELS.index("minuut")
+    cameras = [n for n, s in sources.items() if s.kind == "camera" and not dims[n].label_of]
+    fine = [n for n, s in sources.items() if s.kind == "time" and TIME_LEVELS.index(s.level) >= minute]
+    if cameras and fine:
+        found.append(f"scenario 3 [camera-minute]: table {table.name} keys cells by a single camera "
+                     f"({cameras[0]}) and minute ({fine[0]})")
+    unbuildable = [n for n, s in sources.items() if not s.in_passages]
+    if unbuildable and not found:
+        found.append(f"table {table.name}: no passage column for {unbuildable}; the platform cannot build it")
+    return found
+
+
+def _check_table(table: TableDecl, dims: dict[str, Dimension], sbi_max_level: str) -> None:
+    problems = scenario3_violations(table, dims, sbi_max_level)
+    if table.kind == "overview" and list(OVERVIEW_DIMS) != [d for d in table.dimensions if d in OVERVIEW_DIMS]:
+        problems.append(f"table {table.name}: an overview has the dimensions kenmerk and waarde")
+    counts = [m for m in table.measures if m in COUNTS]
+    if table.kind != "cameras" and (not counts or len(counts) != len(table.measures)):
+        problems.append(f"table {table.name}: measures must be among {sorted(COUNTS)}")
+    if counts and table.unit != "voertuig en eigenaar":
+        problems.append(f"table {table.name}: a table of counts protects vehicles and owners "
+                        "(unit = \"voertuig en eigenaar\")")
+    for name in table.dimensions:
+        label_of = dims[name].label_of if name in dims else None
+        if label_of and label_of not in [*SCOPE, *table.dimensions]:
+            problems.append(f"table {table.name}: label {name} names {label_of}, which the table lacks")
+    if problems:
+        raise DeclarationError("; ".join(problems))
+
+
+def _spec(table: TableDecl, cat: CatalogueFile, protection: str) -> TableSpec:
+    dims = cat.dimensions
+    keys = {n: dims[n].source for n in table.dimensions
+            if n in dims and not dims[n].label_of and n not in BUILT_IN}
+    definitions = {m: cat.measures.get(m, {}).get("definition", "") for m in table.measures}
+    for name in [*table.dimensions, *table.characteristics]:
+        if name in dims and dims[name].definition:
+            definitions[name] = dims[name].definition
+    return TableSpec(name=table.name, number=table.number, title=table.title, dimensions=list(table.dimensions),
+                     measures=list(table.measures), definitions={k: v for k, v in definitions.items() if v},
+                     protection=protection, purpose=table.purpose, unit=table.unit, kind=table.kind, keys=keys,
+                     characteristics=list(table.characteristics))
+
+
+def parse_catalogue(text: str, sbi_max_level: str = "groep",
+                    protection: Callable[[TableSpec], str] | None = None) -> Catalogue:
+    """A validated catalogue from tables.toml text; DeclarationError on any refused declaration.
+
+    protection(spec) describes a table's disclosure control for vendors (from conf/disclosure.toml).
+    """
+    cat = CatalogueFile.model_validate(tomllib.loads(text))
+    names = [t.name for t in cat.tables]
+    if len(set(names)) != len(names):
+        raise DeclarationError(f"table names must be unique: {names}")
+    fills: dict[str, str] = {}
+    for name, dim in cat.dimensions.items():
+        if dim.fill is not None and fills.setdefault(dim.source, dim.fill) != dim.fill:
+            raise DeclarationError(f"dimension {name}: source {dim.source} has two fills")
+    for table in cat.tables:
+        _check_table(table, cat.dimensions, sbi_max_level)
+    specs = {t.name: _spec(t, cat, "") for t in cat.tables}
+    if protection is not None:
+        specs = {name: replace(spec, protection=protection(spec)) for name, spec in specs.items()}
+    return Catalogue(specs, cat.dimensions, cat.definitions)
+
+
+def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
+    from jobs.sdc.config import load_disclosure
+
+    path = conf_dir / "tables.toml"
+    disclosure = load_disclosure(conf_dir)
+    try:
+        return parse_catalogue(path.read_text(), disclosure.declarations.sbi_max_level, disclosure.describe)
+    except DeclarationError as exc:
+        raise DeclarationError(f"{path}: {exc}") from None
+
+
+CATALOGUE = load_catalogue()
+TABLES: dict[str, TableSpec] = CATALOGUE.tables
+HOURLY_PER_CAMERA = TABLES["t4_1_uur_camera"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import signal
 import sys
 from datetime import date, timedelta
@@ -10,6 +12,10 @@ from datetime import date, timedelta
 from anpr.logs import setup_logging
 from anpr.progress import say
 from anpr.settings import Settings, get_settings
+
+
+# Subcommand groups owned by their areas: each module has add_commands(subparsers).
+EXTENSIONS = ["anpr.feeds.cli", "jobs.register_cli", "jobs.stats_cli"]
 
 
 def _serve(app, host: str, port: int) -> None:  # noqa: ANN001 - a FastAPI app
@@ -84,20 +90,6 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    from anpr.lake import make_lake
-    from anpr.spark import get_spark
-    from jobs.stats import run_monthly_stats
-
-    spark = get_spark(settings)
-    try:
-        release = run_monthly_stats(spark, settings, make_lake(settings, spark), args.month)
-    finally:
-        spark.stop()
-    print(f"release {release.release_id}: {release.row_counts}")
-    return 0
-
-
 def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from api.app import create_app
@@ -106,7 +98,8 @@ def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
     port = getattr(args, "port", None) or settings.api.port
     app = create_app(settings, ReleaseStore(make_lake(settings, None)))
     print(f"vendor API listening on http://{settings.api.host}:{port} "
-          f"(docs at /docs, tables at /v1/tables; header X-API-Key); Ctrl-C stops it", flush=True)
+          f"(docs at /docs, tables at /v1/tables; header X-API-Key; dashboard at /dashboard/#key=<key>); "
+          "Ctrl-C stops it", flush=True)
     _serve(app, settings.api.host, port)
     return 0
 
@@ -134,13 +127,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=10, help="status: how many recent batches to show")
     p.set_defaults(func=cmd_stream)
 
-    p = sub.add_parser("stats", help="build, protect and publish the monthly tables")
-    p.add_argument("--month", required=True, help="YYYY-MM")
-    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("serve-api", help="serve published releases to vendors")
     p.add_argument("--port", type=int, default=0, help="port (default: settings, 8080)")
     p.set_defaults(func=cmd_serve_api)
+    for module in EXTENSIONS:
+        importlib.import_module(module).add_commands(sub)
     return top
 
 
@@ -158,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         return 130
+    finally:
+        # delta-rs readers freed during interpreter shutdown sometimes abort the process (SIGABRT)
+        gc.collect()
 
 
 if __name__ == "__main__":

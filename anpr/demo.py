@@ -11,9 +11,12 @@ from anpr.broker import EmbeddedBroker, create_topics, produce_all, reliable_pro
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
 from anpr.synth import SynthDay, synth_day
-from anpr.zones import load_municipalities
+from anpr.zones import municipality_by_code
 
 PUBLISH_CHUNK = 5_000
+# A city-sized register keeps `make run` quick; `anpr register synth` loads the national 10 million.
+DEMO_REGISTER_SIZE = 200_000
+DEMO_REGISTER_SEED = 1
 
 
 @dataclass
@@ -72,11 +75,11 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
     """Runs everything; a given Spark session is used and left running, otherwise one is made and stopped."""
     from anpr.lake import make_lake
     from anpr.spark import get_spark
-    from jobs.register import load_register, register_rows
+    from jobs.register import load_synthetic_register
     from jobs.stats import run_monthly_stats
     from streaming.job import run_stream
 
-    municipality = load_municipalities()[0]
+    municipality = municipality_by_code("GM0344")
     say("==> starting the embedded broker ...")
     with EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port) as broker:
         settings = with_bootstrap(settings, broker.bootstrap)
@@ -85,16 +88,16 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
                                          settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
         with step(f"generating one synthetic day ({day}) for {municipality.municipality}"):
             feed = synth_day(day, municipality.cameras, detections, seed, municipality=municipality.code,
-                             min_confidence=settings.stream.min_read_confidence)
+                             min_confidence=settings.stream.min_read_confidence,
+                             register_size=DEMO_REGISTER_SIZE, register_seed=DEMO_REGISTER_SEED)
         own_spark = spark is None
         with step("starting Spark"):
             spark = spark or get_spark(settings)
             lake = make_lake(settings, spark)
         try:
-            with step("loading the synthetic vehicle register (pseudonymized)"):
-                new = load_register(lake, register_rows(feed.fleet, settings.pepper_bytes,
-                                                        datetime(2000, 1, 1, tzinfo=UTC)))
-                say(f"    {new:,} vehicles added")
+            with step(f"loading the synthetic register of {DEMO_REGISTER_SIZE:,} vehicles (pseudonymized)"):
+                counts = load_synthetic_register(lake, settings, DEMO_REGISTER_SIZE, DEMO_REGISTER_SEED)
+                say("    " + ", ".join(f"{name}: {n:,}" for name, n in counts.items()))
             with step(f"publishing {feed.published:,} detections to {settings.kafka.observations_topic}"):
                 publish_feed(broker.bootstrap, settings.kafka.observations_topic, feed)
             written = 0

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     pepper_file: Path | None = None
     # vendor name -> API key; keys come from env or a secrets file in the cluster profile
     vendor_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    # the platform team's key for the API's admin endpoints (access audit log)
+    admin_key: SecretStr | None = None
     timezone: str = "Europe/Amsterdam"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
@@ -118,6 +120,8 @@ class Settings(BaseSettings):
         if self.pepper is None:
             raise ValueError("cluster profile needs a pepper: set ANPR_PEPPER or ANPR_PEPPER_FILE")
         secrets = {"pepper": self.pepper, **{f"vendor key {v}": k for v, k in self.vendor_keys.items()}}
+        if self.admin_key is not None:
+            secrets["admin key"] = self.admin_key
         for name, secret in secrets.items():
             value = secret.get_secret_value()
             if value.startswith(DEV_SECRET_PREFIX) or len(value) < 32:

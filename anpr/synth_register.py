@@ -8,6 +8,13 @@ by regenerating its chunk (cached).
 Index ranges are per vehicle type (the national stock mix), so a feed can draw a van directly.
 Plates come from Dutch side-code patterns by a bijection of the index within its type, so they are
 unique and synthetic.
+
+Distributions (approximate Dutch stock): fuel by type; age exponential around ten years (electric
+vehicles younger), Euro class from the type's norm dates; company share by type; each company vehicle
+belongs to a sector drawn by type (trucks mostly road transport, vans construction and trade, cars
+lease), within which a few companies own large fleets and the rest spread over many small ones; a
+quarter of vehicles older than three years changed owner once; a few company vans and trucks hold
+exemptions.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ ALPHABET = {"Personenauto": "DFGHJKLNPRSTXZ"}
 # Share of the national stock per register vehicle type (RDW: ~9M cars, ~1M vans, ...).
 STOCK_MIX = [("Personenauto", 0.862), ("Bestelauto", 0.105), ("Vrachtauto", 0.015), ("Bus", 0.001),
              ("Overig", 0.017)]
+KINDS = [k for k, _ in STOCK_MIX]
 # Side-code patterns per type: 9 digit, X letter, V literal. Capacity must exceed the type's count.
 PATTERNS = {
     "Personenauto": ["99-XXX-9", "9-XXX-99", "XX-999-X", "X-999-XX", "XXX-99-X"],
@@ -35,19 +43,53 @@ PATTERNS = {
     "Overig": ["MX-99-XX", "DX-99-XX", "MXX-99-9"],
 }
 EU_CATEGORY = {"Personenauto": "M1", "Bestelauto": "N1", "Vrachtauto": "N3", "Bus": "M3", "Overig": "L3"}
-FUEL_BY_TYPE = {  # Benzine, Diesel, Elektriciteit, LPG, CNG, Waterstof
-    "Personenauto": [0.68, 0.12, 0.12, 0.02, 0.005, 0.055],
-    "Bestelauto": [0.03, 0.86, 0.09, 0.0, 0.02, 0.0],
-    "Vrachtauto": [0.0, 0.95, 0.03, 0.0, 0.01, 0.01],
-    "Bus": [0.0, 0.55, 0.40, 0.0, 0.04, 0.01],
-    "Overig": [0.96, 0.0, 0.04, 0.0, 0.0, 0.0],
+FUELS = ["Benzine", "Diesel", "Elektriciteit", "LPG", "CNG", "Waterstof", "Hybride"]
+FUEL_BY_TYPE = {  # shares in FUELS order
+    "Personenauto": [0.70, 0.11, 0.10, 0.025, 0.004, 0.001, 0.06],
+    "Bestelauto": [0.02, 0.90, 0.07, 0.0, 0.01, 0.0, 0.0],
+    "Vrachtauto": [0.0, 0.96, 0.025, 0.0, 0.01, 0.005, 0.0],
+    "Bus": [0.0, 0.45, 0.50, 0.0, 0.04, 0.01, 0.0],
+    "Overig": [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0],
 }
-FUELS = ["Benzine", "Diesel", "Elektriciteit", "LPG", "CNG", "Waterstof"]
+# The fuel rows (RDW brandstof_volgnummer order) of each synthetic fuel.
+FUEL_ROWS = {"Benzine": "Benzine", "Diesel": "Diesel", "Elektriciteit": "Elektriciteit", "LPG": "Benzine|LPG",
+             "CNG": "Benzine|CNG", "Waterstof": "Waterstof|Elektriciteit", "Hybride": "Benzine|Elektriciteit"}
+ZERO_EMISSION_FUELS = {"Elektriciteit", "Waterstof"}
 COMPANY_SHARE = {"Personenauto": 0.12, "Bestelauto": 0.78, "Vrachtauto": 0.99, "Bus": 0.99, "Overig": 0.05}
+# First registration years of Euro 1..6 per type (new vehicles; a year's first months lag behind).
+EURO_YEARS = {"Personenauto": [1993, 1997, 2001, 2006, 2011, 2015], "Bestelauto": [1994, 1998, 2002, 2007, 2012, 2016],
+              "Vrachtauto": [1993, 1996, 2001, 2006, 2009, 2014], "Bus": [1993, 1996, 2001, 2006, 2009, 2014],
+              "Overig": [1999, 2004, 2007, 2017, 2021, 2100]}
+BODY_BY_TYPE = {  # (EU body code, share)
+    "Personenauto": [("AB", 0.42), ("AC", 0.24), ("AF", 0.18), ("AA", 0.10), ("AD", 0.03), ("AE", 0.03)],
+    "Bestelauto": [("BB", 0.95), ("BE", 0.05)], "Vrachtauto": [("BA", 0.56), ("BC", 0.42), ("BD", 0.02)],
+    "Bus": [("CE", 0.7), ("CA", 0.3)], "Overig": [("", 1.0)],
+}
 COMPANIES = 400_000  # KvK numbers used by the synthetic owners
+# Sectors: SBI code, share of companies, then share of company vehicles per type in KINDS order.
+SECTORS = [
+    ("41201", 0.06, 0.05, 0.14, 0.07, 0.0, 0.05), ("42110", 0.01, 0.01, 0.03, 0.06, 0.0, 0.02),
+    ("43221", 0.06, 0.03, 0.13, 0.01, 0.0, 0.02), ("43341", 0.04, 0.01, 0.06, 0.0, 0.0, 0.0),
+    ("45111", 0.03, 0.06, 0.04, 0.01, 0.0, 0.05), ("46390", 0.02, 0.02, 0.04, 0.08, 0.0, 0.0),
+    ("46900", 0.05, 0.04, 0.05, 0.06, 0.0, 0.02), ("47110", 0.02, 0.01, 0.02, 0.05, 0.0, 0.0),
+    ("47190", 0.06, 0.03, 0.03, 0.0, 0.0, 0.02), ("49410", 0.03, 0.01, 0.07, 0.40, 0.0, 0.02),
+    ("49311", 0.001, 0.0, 0.0, 0.0, 0.85, 0.0), ("53200", 0.01, 0.0, 0.09, 0.02, 0.0, 0.25),
+    ("56101", 0.05, 0.02, 0.03, 0.0, 0.0, 0.05), ("62010", 0.08, 0.06, 0.0, 0.0, 0.0, 0.0),
+    ("64191", 0.01, 0.03, 0.0, 0.0, 0.0, 0.0), ("68203", 0.05, 0.04, 0.01, 0.0, 0.0, 0.0),
+    ("70221", 0.15, 0.12, 0.02, 0.0, 0.0, 0.02), ("77110", 0.005, 0.36, 0.10, 0.05, 0.05, 0.10),
+    ("81210", 0.03, 0.01, 0.04, 0.01, 0.0, 0.0), ("81300", 0.03, 0.01, 0.05, 0.02, 0.0, 0.02),
+    ("38110", 0.005, 0.0, 0.01, 0.08, 0.0, 0.0), ("84110", 0.005, 0.02, 0.02, 0.03, 0.10, 0.02),
+    ("86101", 0.01, 0.03, 0.01, 0.0, 0.0, 0.0), ("01130", 0.04, 0.02, 0.02, 0.05, 0.0, 0.34),
+    ("10711", 0.01, 0.01, 0.02, 0.01, 0.0, 0.0),
+]
 POSTCODES = (1000, 9999)
 OLDEST = date(1995, 1, 1)
 NEWEST = date(2026, 10, 31)
+OWNER_CHANGE_SHARE = 0.25  # of vehicles older than three years
+FLEET_SHARE = 0.4  # of company vehicles in the large fleets at the head of their sector; the rest spread out
+# Exemptions of company vans and trucks: municipality weights, long-term share, day-exemption share.
+EXEMPT_MUNICIPALITIES = [("GM0344", 0.4), ("GM0363", 0.3), ("GM0599", 0.2), ("GM0518", 0.1)]
+LONG_TERM_SHARE, DAY_EXEMPTION_SHARE = 0.01, 0.02
 
 
 @dataclass(frozen=True)
@@ -62,6 +104,9 @@ class SynthVehicle:
     company_owned: bool
     kvk_index: int | None  # synthetic KvK number = kvk_number(kvk_index)
     postcode4: int
+    euro: int | None = None  # None: zero emission
+    body_code: str = ""
+    fuel_rows: str = ""
 
 
 def type_ranges(size: int) -> dict[str, tuple[int, int]]:
@@ -79,33 +124,58 @@ def _capacity(pattern: str, letters: str) -> int:
     return int(np.prod([10 if c == "9" else len(letters) if c == "X" else 1 for c in pattern]))
 
 
-def plate_of(kind: str, ordinal: int) -> str:
-    """The ordinal-th plate of a type: a bijection onto its side-code patterns."""
+def plates_of(kind: str, ordinals: np.ndarray) -> np.ndarray:
+    """The ordinal-th plates of a type (vectorized): a bijection onto its side-code patterns."""
     letters = ALPHABET.get(kind, LETTERS)
+    alphabet = np.frombuffer(letters.encode(), dtype=np.uint8)
+    ordinals = np.asarray(ordinals, dtype=np.int64)
+    out = np.empty(len(ordinals), dtype=object)
+    offset = 0
     for pattern in PATTERNS[kind]:
         capacity = _capacity(pattern, letters)
-        if ordinal < capacity:
-            out = []
-            for c in reversed(pattern):
-                if c == "9":
-                    ordinal, r = divmod(ordinal, 10)
-                    out.append(str(r))
-                elif c == "X":
-                    ordinal, r = divmod(ordinal, len(letters))
-                    out.append(letters[r])
-                else:
-                    out.append(c)
-            return "".join(reversed(out))
-        ordinal -= capacity
-    raise ValueError(f"register too large: no {kind} plate pattern left")
+        mine = (ordinals >= offset) & (ordinals < offset + capacity)
+        rest = ordinals[mine] - offset
+        chars = np.empty((len(rest), len(pattern)), dtype=np.uint8)
+        for pos in range(len(pattern) - 1, -1, -1):
+            c = pattern[pos]
+            if c == "9":
+                rest, r = np.divmod(rest, 10)
+                chars[:, pos] = ord("0") + r
+            elif c == "X":
+                rest, r = np.divmod(rest, len(letters))
+                chars[:, pos] = alphabet[r]
+            else:
+                chars[:, pos] = ord(c)
+        out[mine] = chars.view(f"S{len(pattern)}").ravel().astype(str)
+        offset += capacity
+    if (ordinals < 0).any() or (ordinals >= offset).any():
+        raise ValueError(f"register too large: no {kind} plate pattern left")
+    return out
+
+
+def plate_of(kind: str, ordinal: int) -> str:
+    return str(plates_of(kind, np.array([ordinal]))[0])
 
 
 def kvk_number(kvk_index: int) -> str:
     return f"{10_000_000 + kvk_index * 37 % 89_999_999:08d}"
 
 
-@lru_cache(maxsize=64)
-def _chunk(seed: int, size: int, chunk: int) -> dict[str, np.ndarray]:
+def sector_blocks() -> tuple[np.ndarray, np.ndarray]:
+    """Start and size of each sector's block of KvK indices."""
+    shares = np.array([s[1] for s in SECTORS])
+    sizes = np.maximum(1, np.floor(shares / shares.sum() * COMPANIES)).astype(np.int64)
+    sizes[-1] = COMPANIES - sizes[:-1].sum()
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes
+
+
+def _draw(rng: np.random.Generator, choices: list, weights: list[float], n: int) -> np.ndarray:
+    p = np.asarray(weights, dtype=float)
+    return np.asarray(choices, dtype=object)[np.minimum(np.searchsorted(np.cumsum(p / p.sum()), rng.random(n)),
+                                                        len(choices) - 1)]
+
+
+def _generate(seed: int, size: int, chunk: int) -> dict[str, np.ndarray]:
     start, end = chunk * CHUNK, min(size, (chunk + 1) * CHUNK)
     rng = np.random.default_rng([seed, chunk])
     n = end - start
@@ -116,7 +186,7 @@ def _chunk(seed: int, size: int, chunk: int) -> dict[str, np.ndarray]:
     fuel = np.empty(n, dtype=object)
     company = np.zeros(n, dtype=bool)
     u_fuel, u_owner = rng.random(n), rng.random(n)
-    for kind in EU_CATEGORY:
+    for kind in KINDS:
         mask = kinds == kind
         cum = np.cumsum(FUEL_BY_TYPE[kind])
         fuel[mask] = np.array(FUELS, dtype=object)[np.minimum(np.searchsorted(cum, u_fuel[mask]), len(FUELS) - 1)]
@@ -124,13 +194,77 @@ def _chunk(seed: int, size: int, chunk: int) -> dict[str, np.ndarray]:
     # Age: exponential around 10 years; electric vehicles are younger.
     age_days = rng.exponential(3650, n) * np.where(fuel == "Elektriciteit", 0.35, 1.0)
     span = (NEWEST - OLDEST).days
-    return {
+    data = {
         "index": indices, "kind": kinds, "fuel": fuel, "company": company,
         "age_days": np.minimum(age_days, span).astype(np.int64),
         # Skewed towards big fleets: a few companies own many vehicles.
         "kvk": (rng.pareto(1.2, n) * 50).astype(np.int64) % COMPANIES,
         "postcode": rng.integers(POSTCODES[0], POSTCODES[1] + 1, n),
     }
+    data.update(_details(np.random.default_rng([seed, chunk, 1]), data))
+    return data
+
+
+def _details(rng: np.random.Generator, d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Attributes added after the first release, from their own stream so the older ones stay put."""
+    n, kinds = len(d["index"]), d["kind"]
+    admitted_year = NEWEST.year + (NEWEST.timetuple().tm_yday - d["age_days"]) / 365.25
+    euro = np.zeros(n, dtype=np.int8)
+    body = np.empty(n, dtype=object)
+    sector = np.zeros(n, dtype=np.int64)
+    lag = rng.random(n) * 0.6  # early in a norm's first year some new vehicles still have the old class
+    for i, kind in enumerate(KINDS):
+        mask = kinds == kind
+        euro[mask] = (np.asarray(EURO_YEARS[kind])[None, :] <= (admitted_year[mask] - lag[mask])[:, None]).sum(1)
+        codes, shares = zip(*BODY_BY_TYPE[kind], strict=True)
+        body[mask] = _draw(rng, list(codes), list(shares), int(mask.sum()))
+        sector[mask] = _draw(rng, list(range(len(SECTORS))), [float(s[2 + i]) + 1e-9 for s in SECTORS], int(mask.sum()))
+    euro[np.isin(d["fuel"], list(ZERO_EMISSION_FUELS))] = -1
+    starts, sizes = sector_blocks()
+    change = (d["age_days"] > 3 * 365) & (rng.random(n) < OWNER_CHANGE_SHARE)
+    new_company = rng.random(n) < np.vectorize(COMPANY_SHARE.get)(kinds)
+    exempt_u = rng.random(n)
+    eligible = d["company"] & np.isin(kinds, ["Bestelauto", "Vrachtauto"]) & (euro >= 0)
+    return {
+        "euro": euro, "body": body, "heavy": rng.random(n) < 0.7,
+        "kvk": starts[sector] + _owner_rank(rng, d["kvk"]) % sizes[sector],
+        # the owner change: days after admission, the new owner's kind, KvK index and postcode
+        "change_after": np.where(change, (rng.random(n) * (d["age_days"] - 365)).astype(np.int64) + 365, -1),
+        "new_company": new_company,
+        "new_kvk": starts[sector] + _owner_rank(rng, (rng.pareto(1.2, n) * 50).astype(np.int64)) % sizes[sector],
+        "new_postcode": rng.integers(POSTCODES[0], POSTCODES[1] + 1, n),
+        "exemption": np.where(eligible & (exempt_u < LONG_TERM_SHARE), 2,
+                              np.where(eligible & (exempt_u < LONG_TERM_SHARE + DAY_EXEMPTION_SHARE), 1, 0)),
+        "exempt_in": _draw(rng, [m for m, _ in EXEMPT_MUNICIPALITIES], [w for _, w in EXEMPT_MUNICIPALITIES], n),
+        "exempt_days": rng.integers(1, 13, n),
+        "seed_days": rng.integers(0, 2**31, n),
+    }
+
+
+# Feeds draw vehicles one by one from a few chunks: keep those generated.
+_chunk = lru_cache(maxsize=64)(_generate)
+
+
+def _owner_rank(rng: np.random.Generator, fleet_rank: np.ndarray) -> np.ndarray:
+    """A company's rank in its sector: a big fleet's for FLEET_SHARE of vehicles, anyone's for the rest."""
+    anyone = rng.integers(0, COMPANIES, len(fleet_rank))
+    return np.where(rng.random(len(fleet_rank)) < FLEET_SHARE, fleet_rank, anyone)
+
+
+def chunk_data(chunk: int, size: int = DEFAULT_SIZE, seed: int = 1, cache: bool = True) -> dict[str, np.ndarray]:
+    """The raw arrays of one chunk; bulk readers that visit each chunk once pass cache=False."""
+    return _chunk(seed, size, chunk) if cache else _generate(seed, size, chunk)
+
+
+def chunk_plates(chunk: int, size: int = DEFAULT_SIZE, seed: int = 1,
+                 data: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    data = data if data is not None else _chunk(seed, size, chunk)
+    plates = np.empty(len(data["index"]), dtype=object)
+    for kind, (lo, _) in type_ranges(size).items():
+        mask = data["kind"] == kind
+        if mask.any():
+            plates[mask] = plates_of(kind, data["index"][mask] - lo)
+    return plates
 
 
 def chunk_count(size: int) -> int:
@@ -138,23 +272,24 @@ def chunk_count(size: int) -> int:
 
 
 def vehicles_in_chunk(chunk: int, size: int = DEFAULT_SIZE, seed: int = 1) -> list[SynthVehicle]:
-    data = _chunk(seed, size, chunk)
-    ranges = type_ranges(size)
-    return [_vehicle(data, i, ranges) for i in range(len(data["index"]))]
+    data, plates = _chunk(seed, size, chunk), chunk_plates(chunk, size, seed)
+    return [_vehicle(data, i, str(plates[i])) for i in range(len(data["index"]))]
 
 
 def vehicle_at(index: int, size: int = DEFAULT_SIZE, seed: int = 1) -> SynthVehicle:
     if not 0 <= index < size:
         raise IndexError(f"vehicle {index} outside a register of {size}")
-    return _vehicle(_chunk(seed, size, index // CHUNK), index % CHUNK, type_ranges(size))
+    data = _chunk(seed, size, index // CHUNK)
+    kind = str(data["kind"][index % CHUNK])
+    return _vehicle(data, index % CHUNK, plate_of(kind, index - type_ranges(size)[kind][0]))
 
 
-def _vehicle(data: dict[str, np.ndarray], i: int, ranges: dict[str, tuple[int, int]]) -> SynthVehicle:
-    index, kind = int(data["index"][i]), str(data["kind"][i])
-    company = bool(data["company"][i])
+def _vehicle(data: dict[str, np.ndarray], i: int, plate: str) -> SynthVehicle:
+    kind, company, euro = str(data["kind"][i]), bool(data["company"][i]), int(data["euro"][i])
     return SynthVehicle(
-        index=index, plate=plate_of(kind, index - ranges[kind][0]), country="NL", voertuig_type=kind,
+        index=int(data["index"][i]), plate=plate, country="NL", voertuig_type=kind,
         eu_category=EU_CATEGORY[kind], fuel=str(data["fuel"][i]),
         first_admission=NEWEST - timedelta(days=int(data["age_days"][i])), company_owned=company,
         kvk_index=int(data["kvk"][i]) if company else None, postcode4=int(data["postcode"][i]),
+        euro=None if euro < 0 else euro, body_code=str(data["body"][i]), fuel_rows=FUEL_ROWS[str(data["fuel"][i])],
     )

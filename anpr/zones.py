@@ -1,13 +1,21 @@
-"""Municipalities, their ZE zones and cameras, as declared in conf/municipalities/*.toml."""
+"""Municipalities, their ZE zones and cameras, as declared in conf/municipalities/*.toml.
+
+A zone is a GeoJSON polygon (inline `polygon` ring, or a `geojson` file beside the toml). A camera
+without `zone_id` is assigned by location, and one without `obverse_direction` gets the direction
+rule of its location, azimuth and zone boundary (anpr/geo.py). What cannot be resolved is listed in
+`Municipality.problems`, never guessed: a camera without a zone is left out of `cameras`, one without
+a direction keeps `obverse_direction = None` (its passages get no rijRichtingZone).
+"""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from anpr import geo
 from anpr.settings import CONF_DIR
 
 Direction = Literal["Inbound", "Outbound"]
@@ -16,7 +24,24 @@ Direction = Literal["Inbound", "Outbound"]
 class Zone(BaseModel):
     zone_id: str
     name: str
-    polygon: list[tuple[float, float]]
+    polygon: list[tuple[float, float]] = Field(default_factory=list)  # outer ring (lon, lat) of the first part
+    geometry: dict[str, Any] | None = None  # GeoJSON Polygon or MultiPolygon, holes included
+
+    @model_validator(mode="after")
+    def _geometry(self) -> Zone:
+        if self.geometry is None:
+            if len(self.polygon) < 3:
+                raise ValueError(f"zone {self.zone_id}: give a polygon ring or a GeoJSON geometry")
+            self.geometry = geo.polygon_geojson(self.polygon)
+        parts = geo.polygons_of(self.geometry)
+        if not self.polygon:
+            self.polygon = parts[0][0]
+        return self
+
+    @property
+    def polygons(self) -> geo.MultiPolygon:
+        assert self.geometry is not None
+        return geo.polygons_of(self.geometry)
 
 
 class Camera(BaseModel):
@@ -27,11 +52,21 @@ class Camera(BaseModel):
     azimuth_deg: float | None = None
     zone_id: str
     camera_type: Literal["monitoring", "enforcement", "hybrid"] = "enforcement"
-    obverse_direction: Direction
+    obverse_direction: Direction | None = None
+    direction_source: Literal["declared", "geometry", "unresolved"] = "declared"
 
     @property
-    def reverse_direction(self) -> Direction:
+    def reverse_direction(self) -> Direction | None:
+        if self.obverse_direction is None:
+            return None
         return "Outbound" if self.obverse_direction == "Inbound" else "Inbound"
+
+
+class CameraProblem(BaseModel):
+    camera_id: str
+    name: str
+    problem: str
+    excluded: bool  # True: no zone, the camera is not used; False: used, without a direction rule or with a warning
 
 
 class TimeWindow(BaseModel):
@@ -41,12 +76,61 @@ class TimeWindow(BaseModel):
     weekdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
 
 
+def _as_dict(item: Any) -> dict[str, Any]:
+    return item.model_dump() if isinstance(item, BaseModel) else dict(item)
+
+
+def resolve_camera(raw: dict[str, Any], zones: list[Zone]) -> tuple[dict[str, Any] | None, CameraProblem | None]:
+    """Zone and direction rule of one declared camera; (None, problem) when it has no zone."""
+    cam = dict(raw)
+    ident, name = str(cam.get("camera_id", "?")), str(cam.get("name", "?"))
+    lon, lat = float(cam["lon"]), float(cam["lat"])
+    by_id = {z.zone_id: z for z in zones}
+    if not cam.get("zone_id"):
+        match = geo.assign_zone([(z.zone_id, z.polygons) for z in zones], lon, lat)
+        if match.zone_id is None:
+            return None, CameraProblem(camera_id=ident, name=name, problem=f"no zone: {match.problem}", excluded=True)
+        cam["zone_id"] = match.zone_id
+    elif cam["zone_id"] not in by_id:
+        raise ValueError(f"camera {ident} names zone {cam['zone_id']!r}, which is not declared")
+    rule = geo.direction_rule(by_id[cam["zone_id"]].polygons, lon, lat, cam.get("azimuth_deg"))
+    problem = None
+    if cam.get("obverse_direction"):
+        cam["direction_source"] = "declared"
+        if rule.obverse is not None and rule.obverse != cam["obverse_direction"]:
+            problem = (f"declared obverse_direction {cam['obverse_direction']} but location and azimuth say "
+                       f"{rule.obverse}: check azimuth_deg")
+    elif rule.obverse is not None:
+        cam["obverse_direction"], cam["direction_source"] = rule.obverse, "geometry"
+    else:
+        cam["obverse_direction"], cam["direction_source"] = None, "unresolved"
+        problem = f"no direction rule: {rule.problem}; declare obverse_direction or fix location/azimuth"
+    found = CameraProblem(camera_id=ident, name=name, problem=problem, excluded=False) if problem else None
+    return cam, found
+
+
 class Municipality(BaseModel):
     municipality: str
     code: str
     zones: list[Zone] = Field(min_length=1)
     time_windows: list[TimeWindow] = Field(default_factory=list)
-    cameras: list[Camera] = Field(min_length=1)
+    cameras: list[Camera] = Field(default_factory=list)
+    problems: list[CameraProblem] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_cameras(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "cameras" not in data:
+            return data
+        zones = [z if isinstance(z, Zone) else Zone.model_validate(z) for z in data.get("zones", [])]
+        cameras, problems = [], [CameraProblem.model_validate(_as_dict(p)) for p in data.get("problems", [])]
+        for raw in data["cameras"]:
+            cam, problem = resolve_camera(_as_dict(raw), zones)
+            if cam is not None:
+                cameras.append(cam)
+            if problem is not None and problem.camera_id not in {p.camera_id for p in problems}:
+                problems.append(problem)
+        return {**data, "zones": zones, "cameras": cameras, "problems": problems}
 
     def zone(self, zone_id: str) -> Zone:
         for zone in self.zones:
@@ -55,14 +139,34 @@ class Municipality(BaseModel):
         raise KeyError(f"{self.municipality} has no zone {zone_id}")
 
 
+def _read_zone_files(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Replace each zone's `geojson = "file"` by its geometry (the feature whose zone_id matches)."""
+    zones = []
+    for zone in raw.get("zones", []):
+        zone = dict(zone)
+        name = zone.pop("geojson", None)
+        if name is not None:
+            features = geo.load_geojson_features(base / name)
+            matching = [f for f in features if (f.get("properties") or {}).get("zone_id") == zone.get("zone_id")]
+            if not matching and len(features) == 1:
+                matching = features
+            if len(matching) != 1:
+                raise ValueError(f"{name}: no single feature with zone_id {zone.get('zone_id')!r}")
+            zone["geometry"] = matching[0]["geometry"]
+        zones.append(zone)
+    return {**raw, "zones": zones}
+
+
+def load_municipality(path: Path) -> Municipality:
+    try:
+        raw = tomllib.loads(path.read_text())
+        return Municipality.model_validate(_read_zone_files(raw, path.parent))
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
 def load_municipalities(conf_dir: Path = CONF_DIR) -> list[Municipality]:
-    found = []
-    for path in sorted((conf_dir / "municipalities").glob("*.toml")):
-        try:
-            found.append(Municipality.model_validate(tomllib.loads(path.read_text())))
-        except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
-    return found
+    return [load_municipality(path) for path in sorted((conf_dir / "municipalities").glob("*.toml"))]
 
 
 def camera_rows(municipalities: list[Municipality]) -> list[dict[str, object]]:
@@ -77,3 +181,10 @@ def camera_rows(municipalities: list[Municipality]) -> list[dict[str, object]]:
                 "obverse_direction": c.obverse_direction, "reverse_direction": c.reverse_direction,
             })
     return rows
+
+
+def municipality_by_code(code: str, conf_dir: Path = CONF_DIR) -> Municipality:
+    for m in load_municipalities(conf_dir):
+        if m.code == code:
+            return m
+    raise KeyError(f"no municipality {code} in {conf_dir / 'municipalities'}")

@@ -30,7 +30,9 @@ def error_body(code: str, message: str, hint: str, trace_id: str) -> dict[str, d
 
 
 def trace_id_of(request: Request) -> str:
-    return request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    # The vendor API's access-log middleware assigns one id per request (logged and audited with it).
+    assigned = request.scope.get("state", {}).get("trace_id")
+    return assigned or request.headers.get("X-Request-Id") or uuid.uuid4().hex
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from anpr.catalogue import TABLES, TableSpec
 from anpr.lake import Lake
 
+log = logging.getLogger(__name__)
 RELEASES = "releases"
 
 
@@ -18,51 +23,92 @@ def published_table(spec_name: str) -> str:
     return f"published/{spec_name}"
 
 
+def default_order(spec: TableSpec) -> list[str]:
+    """Scope and dimensions: the key of a cell, so sorting on it gives one total order."""
+    return [c for c in spec.columns if c not in spec.measures]
+
+
 class ReleaseStore:
-    def __init__(self, lake: Lake) -> None:
+    """The list of releases is re-read at most every `refresh_seconds` (a new release shows up within
+    that time); the rows of at most `max_tables` (release, table) pairs stay in memory."""
+
+    def __init__(self, lake: Lake, refresh_seconds: float = 5.0, max_tables: int = 64) -> None:
         self.lake = lake
-        self._rows: dict[tuple[str, str], pd.DataFrame] = {}
+        self.refresh_seconds = refresh_seconds
+        self.max_tables = max_tables
+        self._rows: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
+        self._releases: list[dict[str, Any]] = []
+        self._version: int | None = None
+        self._checked = float("-inf")
         self._lock = threading.Lock()
+        self._rows_lock = threading.Lock()
 
     def ready(self) -> bool:
-        return self.lake.exists(RELEASES)
+        try:
+            return self.lake.exists(RELEASES) and bool(self.releases())
+        except Exception as exc:  # noqa: BLE001 - readiness reports any storage failure as not ready
+            log.warning("release store not ready: %s", type(exc).__name__)
+            return False
 
     def releases(self) -> list[dict[str, Any]]:
-        if not self.ready():
-            return []
-        frame = self.lake.read_arrow(RELEASES).to_pandas().sort_values("created_at")
+        """Every release, oldest first."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked < self.refresh_seconds:
+                return self._releases
+            if self.lake.exists(RELEASES):
+                version = self.lake.version(RELEASES)
+                if version != self._version:
+                    self._releases, self._version = self._read_releases(), version
+            self._checked = now
+            return self._releases
+
+    def _read_releases(self) -> list[dict[str, Any]]:
+        frame = self.lake.read_arrow(RELEASES).to_pandas().sort_values(["created_at", "release_id"])
         out = []
         for row in frame.to_dict("records"):
-            row["created_at"] = pd.Timestamp(row["created_at"]).isoformat()
-            row["tables"] = json.loads(row["tables"])
-            row["row_counts"] = json.loads(row["row_counts"])
-            out.append(row)
+            out.append({
+                "release_id": row["release_id"], "month": row["month"],
+                "created_at": pd.Timestamp(row["created_at"]).isoformat(),
+                "tables": json.loads(row["tables"]), "row_counts": json.loads(row["row_counts"]),
+                "source_versions": json.loads(row["source_versions"]), "config_hash": row["config_hash"],
+                "protection": json.loads(row["protection"]) if row.get("protection") else {},
+            })
         return out
 
     def latest_per_month(self) -> list[dict[str, Any]]:
         latest: dict[str, dict[str, Any]] = {}
         for release in self.releases():
-            latest[release["month"]] = release  # sorted by creation: the last one wins
+            latest[release["month"]] = release  # oldest first: the last one of a month wins
         return [latest[m] for m in sorted(latest)]
 
-    def find(self, release_id: str | None, month: str | None) -> dict[str, Any] | None:
-        candidates = self.releases()
+    def find(self, release_id: str | None = None, month: str | None = None) -> dict[str, Any] | None:
+        """A release by id; else the latest of `month`; else the latest of the newest month."""
         if release_id:
-            return next((r for r in candidates if r["release_id"] == release_id), None)
+            return next((r for r in self.releases() if r["release_id"] == release_id), None)
+        latest = self.latest_per_month()
         if month:
-            candidates = [r for r in candidates if r["month"] == month]
-        return candidates[-1] if candidates else None
+            return next((r for r in latest if r["month"] == month), None)
+        return latest[-1] if latest else None
 
-    def rows(self, release_id: str, spec: TableSpec) -> pd.DataFrame:
+    def rows(self, release_id: str, spec: TableSpec) -> pa.Table:
+        """The table's rows in the release, in default_order; columns as the catalogue declares them."""
         key = (release_id, spec.name)
-        with self._lock:
-            if key not in self._rows:
-                table = self.lake.read_arrow(published_table(spec.name), filters=[("release_id", "=", release_id)])
-                frame = table.to_pandas(types_mapper=pd.ArrowDtype).drop(columns=["release_id"])
-                # A stable order makes cursors valid across requests and processes.
-                self._rows[key] = frame.sort_values(spec.columns[: len(spec.columns) - len(spec.measures)],
-                                                    kind="mergesort").reset_index(drop=True)[spec.columns]
-            return self._rows[key]
+        with self._rows_lock:
+            if key in self._rows:
+                self._rows.move_to_end(key)
+                return self._rows[key]
+            table = self.lake.read_arrow(published_table(spec.name), filters=[("release_id", "=", release_id)])
+            present = [c for c in spec.columns if c in table.column_names]
+            if len(present) < len(spec.columns):
+                # A release published before a catalogue change keeps the fields it was published with.
+                log.warning("release %s table %s lacks %s", release_id, spec.name, set(spec.columns) - set(present))
+            order = [c for c in default_order(spec) if c in present]
+            rows = table.select(present).sort_by([(c, "ascending") for c in order])
+            self._rows[key] = rows
+            while len(self._rows) > self.max_tables:
+                self._rows.popitem(last=False)
+            return rows
 
 
 def spec_or_none(name: str) -> TableSpec | None:

@@ -11,9 +11,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import kafka_source, lake_append
+from bench import api_load, ingest, kafka_source, lake_append, register_load
 
-BENCHMARKS = {"kafka_source": kafka_source.run, "lake_append": lake_append.run}
+BENCHMARKS = {"kafka_source": kafka_source.run, "lake_append": lake_append.run, "api_load": api_load.run,
+              "ingest": ingest.run, "register_load": register_load.run}
 RESULTS = Path(__file__).parent / "results"
 
 

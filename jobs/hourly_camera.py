@@ -1,4 +1,9 @@
-"""Table 4.1: passages and unique vehicles per camera, direction, vehicle type, ISO weekday and hour."""
+"""Table 4.1 without disclosure control: the build before issue 6, kept as the benchmark's baseline.
+
+Published tables come from jobs/stats.py, which fixes vehicle attributes per month and protects all
+tables together; this module counts passages at their own event-time attributes and only applies the
+frequency rule to single cells.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ def hourly_per_camera(passages: DataFrame, cameras: DataFrame, jaar: int, maand:
 
 
 def suppress_small_cells(cells: DataFrame, min_vehicles: int, measures: list[str] = SPEC.measures) -> DataFrame:
-    """Frequency rule: a cell with fewer than `min_vehicles` distinct vehicles publishes no counts.
+    """Frequency rule on single cells: fewer than `min_vehicles` distinct vehicles publishes no counts.
 
     Its passages go with it, since a passage count of a one-vehicle cell describes that vehicle.
     """

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from anpr.catalogue import TableSpec
-from anpr.lake import Lake
+from anpr.lake import Lake, to_arrow
 from api.releases import RELEASES, published_table
 
 RELEASES_SCHEMA = T.StructType([
@@ -24,8 +26,11 @@ RELEASES_SCHEMA = T.StructType([
     T.StructField("row_counts", T.StringType(), False),
     T.StructField("source_versions", T.StringType(), False),
     T.StructField("config_hash", T.StringType(), False),
+    # JSON: {"tables": protection text per table, "audit": the audit summary, "content_sha256": digest}
     T.StructField("protection", T.StringType(), False),
 ])
+# Why cells were suppressed and what the audit found: internal, never served (the API reads published/*).
+SUPPRESSIONS = "internal/suppressions"
 
 
 @dataclass(frozen=True)
@@ -33,35 +38,85 @@ class Release:
     release_id: str
     month: str
     row_counts: dict[str, int]
+    content_sha256: str = ""
+    audit: dict[str, object] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
-def config_hash(config: dict[str, object]) -> str:
+def config_hash(config: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def publish(spark: SparkSession, lake: Lake, month: str, tables: list[tuple[TableSpec, DataFrame]],
-            source_versions: dict[str, int], config: dict[str, object]) -> Release:
+def content_digest(tables: Mapping[str, pa.Table]) -> str:
+    """A digest of the published rows alone: equal digests mean bit-identical tables."""
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        digest.update(name.encode())
+        digest.update(tables[name].to_pandas().to_csv(index=False, lineterminator="\n").encode())
+    return digest.hexdigest()
+
+
+def _rows(spec: TableSpec, frame: DataFrame | pa.Table) -> pa.Table:
+    table = frame if isinstance(frame, pa.Table) else to_arrow(frame.select(*spec.columns))
+    return table.select(spec.columns)
+
+
+def _write(lake: Lake, name: str, rows: pa.Table, release_id: str) -> int:
+    rows = rows.append_column(pa.field("release_id", pa.string(), nullable=False),
+                              pa.array([release_id] * rows.num_rows, pa.string()))
+    lake.create(name, from_arrow_schema(rows.schema), partition_by=["release_id"])
+    if rows.num_rows:
+        lake.append(name, rows)
+    return lake.read_arrow(name, filters=[("release_id", "=", release_id)]).num_rows
+
+
+def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[TableSpec, DataFrame | pa.Table]],
+            source_versions: Mapping[str, object], config: Mapping[str, object], *,
+            audit: Mapping[str, object] | None = None, internal: pa.Table | None = None) -> Release:
     """Write each table's rows under a new release id, then record the release (the commit point).
 
     Rows of a release whose record never got written are invisible to the API, which lists releases
-    from the `releases` table only.
+    from the `releases` table only. `internal` rows (INTERNAL_SCHEMA of jobs/tables/rows.py, without
+    release_id) go to the internal suppressions table.
     """
     created = datetime.now(UTC)
     digest = config_hash({"config": config, "sources": source_versions})
     # Creation time orders releases; the random part keeps two publications in one second apart.
     release_id = f"{month}-{created.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
-    counts = {}
-    for spec, frame in tables:
-        rows = frame.select(*spec.columns).withColumn("release_id", F.lit(release_id))
-        name = published_table(spec.name)
-        lake.create(name, rows.schema, partition_by=["release_id"])
-        lake.append(name, rows)
-        counts[spec.name] = lake.read_arrow(name, filters=[("release_id", "=", release_id)]).num_rows
+    rows = {spec.name: _rows(spec, frame) for spec, frame in tables}
+    counts = {name: _write(lake, published_table(name), table, release_id) for name, table in rows.items()}
+    if internal is not None:
+        _write(lake, SUPPRESSIONS, internal, release_id)
+    content = content_digest(rows)
+    protection = {"tables": {s.name: s.protection for s, _ in tables}, "audit": dict(audit or {}),
+                  "content_sha256": content}
     record = spark.createDataFrame([(
-        release_id, month, created, json.dumps(sorted(s.name for s, _ in tables)), json.dumps(counts),
-        json.dumps(source_versions, sort_keys=True), digest,
-        json.dumps({s.name: s.protection for s, _ in tables}),
+        release_id, month, created, json.dumps(sorted(rows)), json.dumps(counts),
+        json.dumps(dict(source_versions), sort_keys=True), digest, json.dumps(protection, sort_keys=True),
     )], RELEASES_SCHEMA)
     lake.create(RELEASES, RELEASES_SCHEMA)
     lake.append(RELEASES, record)
-    return Release(release_id, month, counts)
+    return Release(release_id, month, counts, content, dict(audit or {}))
+
+
+def latest_release(lake: Lake, month: str) -> dict[str, object] | None:
+    if not lake.exists(RELEASES):
+        return None
+    frame = lake.read_arrow(RELEASES, filters=[("month", "=", month)]).to_pandas()
+    if frame.empty:
+        return None
+    return dict(frame.sort_values(["created_at", "release_id"], kind="mergesort").iloc[-1])
+
+
+def carried_rows(lake: Lake, name: str, release_id: str, columns: Sequence[str], drop_municipality: str
+                 ) -> pa.Table | None:
+    """Rows of an earlier release for every municipality but one; None if that release lacks the table."""
+    if not lake.exists(name):
+        return None
+    table = lake.read_arrow(name, filters=[("release_id", "=", release_id)])
+    if not set(columns) <= set(table.column_names):
+        return None
+    frame = table.to_pandas()
+    return pa.Table.from_pandas(frame[frame["gemeenteCode"] != drop_municipality][list(columns)],
+                                schema=table.select(list(columns)).schema, preserve_index=False)
+

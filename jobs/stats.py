@@ -1,21 +1,43 @@
-"""`anpr stats`: monthly tables from passages, disclosure control, and a new release."""
+"""`anpr stats`: the month's tables from passages, disclosure control and audit, then a new release.
+
+Nothing is published unless every zone passes the audit. With a municipality, only its zones are
+rebuilt; the other municipalities' rows of the month's latest release are carried into the new one,
+so a release always holds the whole month.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
-from pyspark.sql import DataFrame, SparkSession
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
 
-from anpr.catalogue import HOURLY_PER_CAMERA
+from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
 from anpr.lake import Lake
 from anpr.settings import Settings
-from anpr.zones import camera_rows, load_municipalities
-from jobs.hourly_camera import hourly_per_camera, suppress_small_cells
-from jobs.release import Release, publish
+from anpr.zones import Municipality, load_municipalities
+from api.releases import published_table
+from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish
+from jobs.sdc.config import DisclosureConfig, load_disclosure
+from jobs.sdc.zone import ZoneResult, merge_summaries, protect_zone
+from jobs.tables.build import MonthCells, build_month
+from jobs.tables.cameras import availability
+from jobs.tables.cells import CellPart, Sizes, parts_of
+from jobs.tables.enrich import month_passages
+from jobs.tables.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows, to_arrow
 from streaming.tables import PASSAGES
 
 log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
 
 
 def parse_month(month: str) -> tuple[int, int]:
@@ -25,19 +47,125 @@ def parse_month(month: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def cameras_frame(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame(camera_rows(load_municipalities()))
+def resolve_municipality(name: str, municipalities: Sequence[Municipality]) -> str:
+    """A CBS code (GM0344) or a configured name (Utrecht) -> the code."""
+    for m in municipalities:
+        if name.upper() == m.code.upper() or name.casefold() == m.municipality.casefold():
+            return m.code
+    known = ", ".join(f"{m.code} ({m.municipality})" for m in municipalities)
+    raise ValueError(f"unknown municipality {name!r}; configured: {known}")
 
 
-def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month: str) -> Release:
+def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes:
+    rules = [disclosure.rules_for(s.name) for s in specs] or [disclosure.rules]
+    return Sizes(top=max(r.dominance_n for r in rules) + 1, vehicles=max(r.min_vehicles for r in rules),
+                 owners=max(r.min_owners for r in rules))
+
+
+def _protect_all(cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress
+                 ) -> list[ZoneResult]:
+    zones = cells.zones()
+    jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure) for g, z in zones]
+    workers = min(len(jobs), disclosure.audit.workers or os.cpu_count() or 1)
+    if workers <= 1:
+        results = [protect_zone(*job) for job in jobs]
+    else:
+        # Zones are independent; separate processes use both cores for the LPs. Results keep zone order.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(protect_zone, *zip(*jobs, strict=True)))
+    for r in results:
+        s = r.summary
+        say(f"    zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and {s['secondary']:,} secondary "
+            f"suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), audit passed")
+    return results
+
+
+def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settings,
+            municipalities: Sequence[Municipality]) -> dict[str, object]:
+    return {"tables": {n: vars(s) for n, s in catalogue.tables.items()},
+            "dimensions": {n: d.model_dump() for n, d in catalogue.dimensions.items()},
+            "definitions": catalogue.definitions.model_dump(), "disclosure": disclosure.model_dump(),
+            "day_parts": [p.model_dump() for p in settings.day_parts], "timezone": settings.timezone,
+            "municipalities": [m.model_dump() for m in municipalities]}
+
+
+def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table],
+           internal: pa.Table, zones: dict[str, dict[str, object]]) -> tuple[pa.Table, str | None]:
+    """Add the other municipalities' rows of the month's latest release, if there is one."""
+    previous = latest_release(lake, month)
+    if previous is None:
+        return internal, None
+    prev_id = str(previous["release_id"])
+    for name, table in list(tables.items()):
+        old = carried_rows(lake, published_table(name), prev_id, table.column_names, code)
+        if old is not None:
+            tables[name] = pa.concat_tables([old.cast(table.schema), table])
+    names = [f.name for f in INTERNAL_SCHEMA.fields if f.name != "release_id"]
+    old_internal = carried_rows(lake, SUPPRESSIONS, prev_id, names, code)
+    if old_internal is not None:
+        internal = pa.concat_tables([old_internal.cast(internal.schema), internal])
+    old_zones = json.loads(str(previous["protection"])).get("audit", {}).get("per_zone", {})
+    zones.update({k: v for k, v in old_zones.items() if not k.startswith(f"{code}/")})
+    return internal, prev_id
+
+
+def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month: str,
+                      municipality: str | None = None, *, municipalities: Sequence[Municipality] | None = None,
+                      catalogue: Catalogue | None = None, disclosure: DisclosureConfig | None = None,
+                      progress: Progress | None = None) -> Release:
+    say = progress or log.info
     jaar, maand = parse_month(month)
+    catalogue = catalogue or CATALOGUE
+    disclosure = (disclosure or load_disclosure()).with_min_vehicles(settings.disclosure.min_vehicles)
+    munis = list(municipalities) if municipalities is not None else load_municipalities()
+    code = resolve_municipality(municipality, munis) if municipality else None
     if not lake.exists(PASSAGES):
         raise RuntimeError("no passages table yet: run the stream first (`anpr stream --until-idle`)")
-    source_version = lake.version(PASSAGES)
-    passages = lake.read(PASSAGES, version=source_version)
-    hourly = suppress_small_cells(
-        hourly_per_camera(passages, cameras_frame(spark), jaar, maand), settings.disclosure.min_vehicles)
-    release = publish(spark, lake, month, [(HOURLY_PER_CAMERA, hourly)], {PASSAGES: source_version},
-                      {"min_vehicles": settings.disclosure.min_vehicles})
+    version = lake.version(PASSAGES)
+    specs = list(catalogue.tables.values())
+    count_specs = [s for s in specs if s.kind != "cameras"]
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    say(f"==> building {len(count_specs)} count tables for {month}{f' ({code})' if code else ''} "
+        f"from passages version {version}")
+    rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code)
+    cells = build_month(rows, catalogue, count_specs, sizes_for(disclosure, specs))
+    seconds["build"] = time.perf_counter() - started
+    if not cells.zones():
+        raise RuntimeError(f"no passages in {month}{f' for {code}' if code else ''}: nothing to publish")
+    say(f"    {cells.passages:,} passages in {len(cells.zones())} zone(s), {seconds['build']:.1f}s")
+    say("==> disclosure control and audit per zone")
+    sdc_started = time.perf_counter()
+    results = _protect_all(cells, catalogue, disclosure, say)
+    seconds["sdc_wall"] = time.perf_counter() - sdc_started
+    seconds["protection"] = sum(r.seconds["protection"] for r in results)
+    seconds["audit"] = sum(r.seconds["audit"] for r in results)
+    published: dict[str, pa.Table] = {}
+    internal = []
+    for spec in count_specs:
+        parts: list[CellPart] = parts_of(spec, catalogue)
+        frame = table_rows(spec, catalogue, results, parts, disclosure, munis, jaar, maand)
+        published[spec.name] = to_arrow(frame, spec_schema(spec, catalogue))
+        internal.append(internal_rows(spec, results, parts, catalogue))
+    scope = [m for m in munis if code is None or m.code == code]
+    for spec in specs:
+        if spec.kind == "cameras":
+            frame = availability(cells.camera_hours, scope).assign(maand=maand, jaar=jaar)
+            published[spec.name] = to_arrow(frame.reindex(columns=spec.columns), spec_schema(spec, catalogue))
+    internal_schema = StructType([f for f in INTERNAL_SCHEMA.fields if f.name != "release_id"])
+    internal_table = to_arrow(pd.concat(internal, ignore_index=True), internal_schema)
+    zones = {f"{r.gemeente}/{r.zone}": r.summary for r in results}
+    sources: dict[str, object] = {PASSAGES: version}
+    if code:
+        internal_table, carried_from = _carry(lake, month, code, published, internal_table, zones)
+        if carried_from:
+            sources["carried_from"] = carried_from
+    say("==> publishing a new release")
+    publish_started = time.perf_counter()
+    release = publish(spark, lake, month, [(catalogue.tables[name], table) for name, table in published.items()],
+                      sources, _config(catalogue, disclosure, settings, munis), audit=merge_summaries(zones),
+                      internal=internal_table)
+    seconds["publish"] = time.perf_counter() - publish_started
     log.info("published release %s with %s", release.release_id, release.row_counts)
-    return release
+    return Release(release.release_id, release.month, release.row_counts, release.content_sha256, release.audit,
+                   {k: round(v, 3) for k, v in seconds.items()})

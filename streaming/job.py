@@ -10,8 +10,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from anpr.lake import Lake
 from anpr.settings import Settings
-from jobs.stats import cameras_frame
+from jobs.register import ensure_register_tables
 from streaming import pipeline as P
+from streaming.cameras import cameras_frame
 from streaming.sink import BatchReport, PassageSink
 from streaming.source import read_kafka_stream
 from streaming.tables import (
@@ -20,8 +21,6 @@ from streaming.tables import (
     PASSAGES_SCHEMA,
     QUARANTINE,
     QUARANTINE_SCHEMA,
-    REGISTER_VEHICLES,
-    REGISTER_VEHICLES_SCHEMA,
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
@@ -34,14 +33,14 @@ def ensure_tables(lake: Lake) -> None:
     lake.create(PASSAGES, PASSAGES_SCHEMA, partition_by=PASSAGES_PARTITIONS)
     lake.create(QUARANTINE, QUARANTINE_SCHEMA, partition_by=["ingest_date"])
     lake.create(STREAM_METRICS, STREAM_METRICS_SCHEMA)
-    lake.create(REGISTER_VEHICLES, REGISTER_VEHICLES_SCHEMA)
+    ensure_register_tables(lake)
 
 
-def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame) -> DataFrame:
+def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, lake: Lake | None = None) -> DataFrame:
     """The streaming part of the plan: the plate is replaced by its key before any state or sink."""
     s = settings.stream
     parsed = P.pseudonymize(P.parse_observations(records), settings.pepper_bytes)
-    checked = P.validate(P.attach_cameras(parsed, cameras_frame(spark)), s.future_tolerance_minutes,
+    checked = P.validate(P.attach_cameras(parsed, cameras_frame(spark, lake)), s.future_tolerance_minutes,
                          s.max_lateness_days, s.min_read_confidence)
     return P.deduplicate(checked, s.max_lateness_days)
 
@@ -51,7 +50,7 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     """Run the passages query; with until_idle it drains what the topic holds now and returns."""
     ensure_tables(lake)
     records = read_kafka_stream(spark, settings, settings.kafka.observations_topic)
-    writer = (checked_stream(spark, settings, records).writeStream.queryName(QUERY_NAME)
+    writer = (checked_stream(spark, settings, records, lake).writeStream.queryName(QUERY_NAME)
               .foreachBatch(PassageSink(spark, settings, lake, on_batch))
               .option("checkpointLocation", str(checkpoint or settings.checkpoint_dir / QUERY_NAME)))
     if until_idle:

@@ -1,7 +1,7 @@
 """Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
 
 Order: parse -> pseudonymize -> attach_cameras -> validate -> (dedupe) -> local_time_columns -> enrich
--> add_tokens -> add_direction -> to_passages.
+(streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
 The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
 cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
 """
@@ -233,21 +233,6 @@ def add_direction(df: DataFrame) -> DataFrame:
     obverse = F.coalesce(F.col("detection_direction"), F.lit("obverse")) == "obverse"
     return df.withColumn("rij_richting_zone",
                          F.when(obverse, F.col("obverse_direction")).otherwise(F.col("reverse_direction")))
-
-
-def enrich(pseudonymized: DataFrame, register: DataFrame) -> DataFrame:
-    """Vehicle type as of the event time."""
-    reg = register.select(
-        F.col("vehicle_key").alias("_rk"), F.col("voertuig_type").alias("_rtype"),
-        F.col("valid_from").alias("_from"), F.col("valid_to").alias("_to"))
-    as_of = ((F.col("vehicle_key") == F.col("_rk")) & (F.col("_from") <= F.col("event_ts"))
-             & (F.col("_to").isNull() | (F.col("event_ts") < F.col("_to"))))
-    enriched = pseudonymized.join(F.broadcast(reg), as_of, "left")
-    vehicle_type = (F.when(F.col("_rtype").isNotNull(), F.col("_rtype"))
-                    .when(F.col("plate_country") != "NL", F.lit("Buitenlands"))
-                    .otherwise(F.lit("Onbekend")))
-    return (enriched.withColumn("voertuig_type", vehicle_type)
-            .withColumn("register_hit", F.col("_rk").isNotNull()))
 
 
 QUARANTINE_COLUMNS = [

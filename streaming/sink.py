@@ -25,12 +25,12 @@ from anpr.lake import Lake
 from anpr.settings import Settings
 from anpr.zones import load_municipalities
 from streaming import pipeline as P
+from streaming.enrich import enrich, load_register_snapshot
 from streaming.tables import (
     PASSAGES,
     PASSAGES_SCHEMA,
     QUARANTINE,
     QUARANTINE_SCHEMA,
-    REGISTER_VEHICLES,
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
@@ -63,7 +63,7 @@ class PassageSink:
                  on_batch: Callable[[BatchReport], None] | None = None) -> None:
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.municipalities = load_municipalities()
-        self.register = lake.read(REGISTER_VEHICLES).cache()
+        self.register = load_register_snapshot(spark, lake)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -80,7 +80,7 @@ class PassageSink:
     def passages(self, valid: DataFrame) -> DataFrame:
         s = self.settings
         local = P.local_time_columns(valid, s.timezone, s.day_parts, self.municipalities)
-        enriched = P.add_direction(P.add_tokens(P.enrich(local, self.register), s.pepper_bytes))
+        enriched = P.add_direction(P.add_tokens(enrich(local, self.register), s.pepper_bytes))
         return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:

@@ -30,7 +30,8 @@ class StreamStatus:
 def committed_offsets(checkpoint: Path) -> dict[str, dict[str, int]]:
     """Source offsets of the newest batch Spark has committed (offsets/N for the last commits/N)."""
     commits = checkpoint / "commits"
-    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True) if commits.exists() else []
+    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True) \
+        if commits.exists() else []
     if not done:
         return {}
     lines = (checkpoint / "offsets" / str(done[0])).read_text().splitlines()
@@ -58,7 +59,8 @@ def render(status: StreamStatus) -> str:
     lag = status.lag
     lines.append("consumer lag: " + ("unknown (no broker configured)" if lag is None else f"{lag:,} messages"))
     for topic, parts in sorted(status.committed.items()):
-        lines.append(f"committed {topic}: " + ", ".join(f"{p}@{o}" for p, o in sorted(parts.items(), key=lambda x: int(x[0]))))
+        ordered = sorted(parts.items(), key=lambda x: int(x[0]))
+        lines.append(f"committed {topic}: " + ", ".join(f"{p}@{o}" for p, o in ordered))
     if status.last_batches.empty:
         lines.append("no batches recorded yet")
     else:

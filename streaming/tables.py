@@ -7,7 +7,6 @@ from pyspark.sql import types as T
 PASSAGES = "passages"
 QUARANTINE = "quarantine"
 STREAM_METRICS = "stream_metrics"
-REGISTER_VEHICLES = "register_vehicles"
 
 PASSAGES_SCHEMA = T.StructType([
     T.StructField("observation_id", T.StringType(), False),
@@ -24,6 +23,18 @@ PASSAGES_SCHEMA = T.StructType([
     T.StructField("venster_tijd", T.StringType(), True),
     T.StructField("rij_richting_zone", T.StringType(), True),
     T.StructField("voertuig_type", T.StringType(), False),
+    T.StructField("brandstof", T.StringType(), True),
+    T.StructField("emissieklasse", T.StringType(), True),
+    T.StructField("carrosserie", T.StringType(), True),
+    T.StructField("eigenaar_type", T.StringType(), True),
+    T.StructField("sbi_sectie", T.StringType(), True),
+    T.StructField("sbi_groep_code", T.StringType(), True),
+    T.StructField("sbi_groep_omschrijving", T.StringType(), True),
+    T.StructField("bedrijfsgrootte", T.StringType(), True),
+    T.StructField("herkomst_nuts3", T.StringType(), True),
+    T.StructField("herkomst_provincie", T.StringType(), True),
+    T.StructField("ontheffing", T.StringType(), True),
+    T.StructField("ze_toegang", T.StringType(), True),
     T.StructField("register_hit", T.BooleanType(), False),
     T.StructField("period_token", T.StringType(), False),
     T.StructField("company_token", T.StringType(), True),
@@ -63,11 +74,4 @@ STREAM_METRICS_SCHEMA = T.StructType([
     T.StructField("quarantined_by_reason", T.StringType(), False),  # JSON object reason -> count
     T.StructField("register_hit_rate", T.DoubleType(), True),
     T.StructField("offsets", T.StringType(), False),  # JSON: partition -> [first, last]
-])
-
-REGISTER_VEHICLES_SCHEMA = T.StructType([
-    T.StructField("vehicle_key", T.StringType(), False),
-    T.StructField("voertuig_type", T.StringType(), False),
-    T.StructField("valid_from", T.TimestampType(), False),
-    T.StructField("valid_to", T.TimestampType(), True),
 ])

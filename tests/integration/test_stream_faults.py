@@ -16,7 +16,7 @@ from anpr.broker import create_topics, produce_all, reliable_producer
 from anpr.demo import default_day
 from anpr.lake import LocalLake
 from anpr.synth import synth_day
-from anpr.zones import load_municipalities
+from anpr.zones import municipality_by_code
 from streaming.sink import PassageSink
 from streaming.tables import PASSAGES, QUARANTINE, STREAM_METRICS
 from tests.privacy import find_plates
@@ -32,7 +32,7 @@ def stream_process(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
 
 
 def test_killed_and_restarted_stream_writes_each_valid_detection_once(broker, tmp_path):
-    feed = synth_day(default_day(), load_municipalities()[0].cameras, detections=5_000, seed=11)
+    feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=5_000, seed=11)
     create_topics(broker.bootstrap, {TOPIC: 4})
     with reliable_producer(broker.bootstrap) as producer:
         produce_all(producer, TOPIC, feed.messages)
@@ -67,7 +67,7 @@ def test_a_replayed_batch_writes_nothing_twice(spark, settings, tmp_path):
     from streaming.job import checked_stream, ensure_tables
     from tests.unit.test_pipeline import KAFKA_SCHEMA
 
-    feed = synth_day(default_day(), load_municipalities()[0].cameras, detections=400, seed=5)
+    feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=400, seed=5)
     local = settings.model_copy(update={"data_dir": tmp_path / "data"})
     lake = make_lake(local, spark)
     ensure_tables(lake)

@@ -10,9 +10,12 @@ from pyspark.sql import Row
 from pyspark.sql import types as T
 
 from anpr import pseudonym
+from anpr.lake import LocalLake
 from anpr.settings import Settings
 from anpr.zones import load_municipalities
+from jobs.register import ensure_register_tables
 from streaming import pipeline as P
+from streaming.enrich import enrich, load_register_snapshot
 
 PEPPER = b"unit-test-pepper"
 CAM = "11111111-2222-4333-8444-555555555555"
@@ -54,9 +57,17 @@ def verdicts(spark, payloads: list[bytes]) -> list[str | None]:
     return [r.reason for r in checked.orderBy("kafka_offset").collect()]
 
 
-def to_passages(spark, valid, register):
+@pytest.fixture(scope="module")
+def empty_register(spark, tmp_path_factory):
+    """A real snapshot of empty register tables: every plate misses, as a new platform's would."""
+    lake = LocalLake(str(tmp_path_factory.mktemp("lake")))
+    ensure_register_tables(lake)
+    return load_register_snapshot(spark, lake)
+
+
+def to_passages(valid, register):
     local = P.local_time_columns(valid, "Europe/Amsterdam", Settings().day_parts, load_municipalities())
-    return P.to_passages(P.add_direction(P.add_tokens(P.enrich(local, register), PEPPER)))
+    return P.to_passages(P.add_direction(P.add_tokens(enrich(local, register), PEPPER)))
 
 
 def test_each_rule_gives_its_reason(spark):
@@ -85,35 +96,25 @@ def test_wrong_types_are_quarantined_not_fatal(spark):
     assert verdicts(spark, [bad, out_of_range]) == [P.Reason.BAD_FIELD, P.Reason.BAD_FIELD]
 
 
-def test_passages_carry_tokens_local_time_and_no_plate(spark):
+def test_passages_carry_tokens_local_time_and_no_plate(spark, empty_register):
     payloads = [json.dumps(obs(1, event_time="2026-03-09T23:30:00.000Z")).encode()]
-    parsed = prepared(spark, payloads)
+    valid = P.validate(prepared(spark, payloads), 5, 7, 0.6).where("reason IS NULL")
+    [p] = to_passages(valid, empty_register).collect()
     key = pseudonym.vehicle_key(PEPPER, "VX123B", "NL")
-    register = spark.createDataFrame(
-        [Row(vehicle_key=key, voertuig_type="Bestelauto", valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-             valid_to=None)],
-        "vehicle_key string, voertuig_type string, valid_from timestamp, valid_to timestamp")
-    valid = P.validate(parsed, 5, 7, 0.6).where("reason IS NULL")
-    passages = to_passages(spark, valid, register).collect()
-    assert len(passages) == 1
-    p = passages[0]
     # 23:30 UTC on Monday 9 March is 00:30 on Tuesday in Amsterdam (CET, UTC+1)
     assert (p.event_date, p.uur, p.week_dag, p.tijd_vak) == (date(2026, 3, 10), 0, 2, "Nacht")
-    assert p.voertuig_type == "Bestelauto" and p.rij_richting_zone == "Inbound"
+    assert p.rij_richting_zone == "Inbound"
     assert p.period_token == pseudonym.period_token(PEPPER, "2026-03", key)
     assert "VX123B" not in json.dumps(p.asDict(), default=str).replace("-", "").upper()
 
 
 @pytest.mark.parametrize(("country", "expected"), [("NL", "Onbekend"), ("DE", "Buitenlands")])
-def test_plates_without_register_match_are_kept(spark, country, expected):
+def test_plates_without_register_match_are_kept(spark, empty_register, country, expected):
     plate = "VX-123-B" if country == "NL" else "B AB 1234"
     payloads = [json.dumps(obs(1, plate_country=country, plate_text=plate,
                                 detection_direction="reverse")).encode()]
-    parsed = prepared(spark, payloads)
-    empty = spark.createDataFrame(
-        [], "vehicle_key string, voertuig_type string, valid_from timestamp, valid_to timestamp")
-    valid = P.validate(parsed, 5, 7, 0.6).where("reason IS NULL")
-    [p] = to_passages(spark, valid, empty).collect()
+    valid = P.validate(prepared(spark, payloads), 5, 7, 0.6).where("reason IS NULL")
+    [p] = to_passages(valid, empty_register).collect()
     assert p.voertuig_type == expected and not p.register_hit and p.rij_richting_zone == "Outbound"
 
 

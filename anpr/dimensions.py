@@ -1,0 +1,300 @@
+"""Derived register dimensions: RDW, KvK and exemption fields -> the categories the published tables use.
+
+Every function here is pure and vectorized over Arrow arrays; the mappings come from conf/register.toml
+(anpr/register_conf.py) and the definitions are documented in docs/register.md. Low-cardinality text
+columns are mapped through their distinct values, so a 10-million-row register costs a few passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from anpr.register_conf import RegisterConf
+
+BUITENLANDS, ONBEKEND = "Buitenlands", "Onbekend"
+BEDRIJF, PARTICULIER = "Bedrijf", "Particulier"
+KLEIN, MIDDEN, GROOT = "Klein", "Midden", "Groot"
+GEEN, TIJDELIJK, LANGDURIG = "Geen", "Tijdelijk", "Langdurig"
+ONTHEFFING_LEVELS = [GEEN, TIJDELIJK, LANGDURIG]  # index = strength: a long-term one wins
+TOEGESTAAN, OVERGANG, VERBODEN, ONTHEFFING = "Toegestaan", "Overgang", "Verboden", "Ontheffing"
+ZE_STATUSES = [TOEGESTAAN, OVERGANG, VERBODEN, ONTHEFFING, ONBEKEND]  # ze_toegang values
+ZERO_EMISSION = "Z"
+FUEL_SEPARATOR = "|"  # a vehicle's fuels in brandstof_volgnummer order, e.g. "Benzine|Elektriciteit"
+# ze_toegang sentinels in days since 1970-01-01: access on every date, or rules cannot tell.
+ALWAYS = np.iinfo(np.int32).max
+UNKNOWN = np.iinfo(np.int32).min
+
+# SBI 2008 sections by division (first two digits), with the statistics office's short names.
+SBI_SECTIONS = [
+    ("A", 1, 3, "Landbouw, bosbouw en visserij"), ("B", 5, 9, "Delfstoffenwinning"),
+    ("C", 10, 33, "Industrie"), ("D", 35, 35, "Energievoorziening"),
+    ("E", 36, 39, "Waterbedrijven en afvalbeheer"), ("F", 41, 43, "Bouwnijverheid"),
+    ("G", 45, 47, "Handel"), ("H", 49, 53, "Vervoer en opslag"),
+    ("I", 55, 56, "Logies-, maaltijd- en drankverstrekking"), ("J", 58, 63, "Informatie en communicatie"),
+    ("K", 64, 66, "Financiële dienstverlening"), ("L", 68, 68, "Verhuur en handel van onroerend goed"),
+    ("M", 69, 75, "Specialistische zakelijke diensten"), ("N", 77, 82, "Verhuur en overige zakelijke diensten"),
+    ("O", 84, 84, "Openbaar bestuur en overheidsdiensten"), ("P", 85, 85, "Onderwijs"),
+    ("Q", 86, 88, "Gezondheids- en welzijnszorg"), ("R", 90, 93, "Cultuur, sport en recreatie"),
+    ("S", 94, 96, "Overige dienstverlening"), ("T", 97, 98, "Huishoudens"),
+    ("U", 99, 99, "Extraterritoriale organisaties"),
+]
+_ROMAN = {"VI": 6, "V": 5, "IV": 4, "III": 3, "II": 2, "I": 1}
+_EURO = re.compile(r"(?:EURO\s*)?\b([0-6]|VI|IV|V|III|II|I)\b")
+
+
+# -- vectorizing helpers ------------------------------------------------------------------------------
+
+def map_distinct(values: pa.Array | pa.ChunkedArray, fn: Callable[[object], object],
+                 out_type: pa.DataType | None = None) -> pa.Array:
+    """fn applied to each distinct value once (nulls included), spread back over the rows."""
+    out_type = out_type or pa.string()
+    encoded = pc.dictionary_encode(_flat(values), null_encoding="encode")
+    mapped = pa.array([fn(v) for v in encoded.dictionary.to_pylist()], out_type)
+    return mapped.take(encoded.indices)
+
+
+def lookup(values: pa.Array | pa.ChunkedArray, mapping: Mapping[str, str]) -> pa.Array:
+    keys = pa.array(list(mapping), pa.string())
+    return pa.array(list(mapping.values()), pa.string()).take(pc.index_in(_flat(values), value_set=keys))
+
+
+def clean_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Trimmed text, empty -> null (RDW exports leave fields empty rather than null)."""
+    text = pc.utf8_trim_whitespace(pc.cast(_flat(values), pa.string()))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+# -- scalar parsers for the exports' quirks -----------------------------------------------------------
+
+def parse_date(text: object) -> date | None:
+    """yyyymmdd (RDW exports), yyyy-mm-dd[Thh:mm..] (API), dd-mm-yyyy, or mm/dd/yyyy hh:mm AM (Socrata)."""
+    if text is None:
+        return None
+    s = str(text).strip()
+    if m := re.fullmatch(r"(\d{4})(\d{2})(\d{2})(?:\.0+)?", s) or re.match(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})", s):
+        y, mo, d = m.groups()
+    elif m := re.match(r"(\d{1,2})/(\d{1,2})/(\d{4}) .*[AP]M$", s):
+        mo, d, y = m.groups()
+    elif m := re.fullmatch(r"(\d{1,2})[-/](\d{1,2})[-/](\d{4})", s):
+        d, mo, y = m.groups()
+    else:
+        return None
+    try:
+        return date(int(y), int(mo), int(d))
+    except ValueError:
+        return None
+
+
+def parse_int(text: object) -> int | None:
+    """An integer, tolerating thousands separators and a decimal tail ("3.500", "3500.0", "3 500")."""
+    if text is None:
+        return None
+    s = re.sub(r"[\s.](?=\d{3}\b)", "", str(text).strip())
+    match = re.match(r"-?\d+", s)
+    return int(match.group()) if match else None
+
+
+def parse_employees(text: object) -> int | None:
+    """werkzame personen as a number or a size class ("10-19", "2000+", "10 tot 20"): its lower bound."""
+    return parse_int(text)
+
+
+def parse_euro(text: object) -> int | None:
+    """Euro class from emissiecode_omschrijving ("6") or uitlaatemissieniveau ("EURO VI C", "EURO 6 W")."""
+    match = _EURO.search(str(text).upper()) if text is not None else None
+    if match is None:
+        return None
+    token = match.group(1)
+    return int(token) if token.isdigit() else _ROMAN[token]
+
+
+def euro_of(emissieklasse: object) -> int | None:
+    if not isinstance(emissieklasse, str) or not emissieklasse.startswith("Euro "):
+        return None
+    return int(emissieklasse.removeprefix("Euro "))
+
+
+def sbi_digits(text: object) -> str | None:
+    digits = re.sub(r"\D", "", str(text)) if text is not None else ""
+    return digits if len(digits) >= 2 else None
+
+
+# -- vehicle dimensions -------------------------------------------------------------------------------
+
+def voertuig_type(eu_categorie: pa.Array, voertuigsoort: pa.Array, max_massa: pa.Array,
+                  conf: RegisterConf) -> pa.Array:
+    """Bestelauto | Vrachtauto | Personenauto | Bus | Overig, from the EU category, else the RDW kind."""
+    c = conf.voertuig_type
+    category = lookup(pc.utf8_slice_codeunits(pc.utf8_upper(clean_text(eu_categorie)), 0, 2), c.eu_categorie)
+    kind = clean_text(voertuigsoort)
+    by_kind = lookup(kind, c.voertuigsoort)
+    light = pc.less_equal(pc.cast(max_massa, pa.int64()), c.bestelauto_max_massa_kg)
+    by_mass = pc.if_else(light, pa.scalar("Bestelauto"), pa.scalar("Vrachtauto"))
+    by_kind = pc.if_else(pc.fill_null(pc.is_in(kind, pa.array(c.bedrijfsauto, pa.string())), False),
+                         by_mass, by_kind)
+    return pc.coalesce(category, by_kind, pa.scalar(c.anders))
+
+
+def fuel_label(profile: str | None, conf: RegisterConf) -> str | None:
+    """typeBrandstof of a fuel profile ("Benzine|LPG"): zero emission, hybrid, bi-fuel, else the first fuel."""
+    fuels = [f for f in (profile or "").split(FUEL_SEPARATOR) if f]
+    if not fuels:
+        return None
+    b = conf.brandstof
+    clean = [f for f in fuels if f in b.emissievrij]
+    if len(clean) == len(fuels):
+        return b.labels.get("Waterstof", "Waterstof") if "Waterstof" in clean else b.labels.get(clean[0], b.anders)
+    if clean:
+        return b.hybride
+    preferred = [f for f in b.voorrang if f in fuels]
+    return b.labels.get(preferred[0] if preferred else fuels[0], b.anders)
+
+
+def emission_label(profile: str | None, euro: int | None, conf: RegisterConf) -> str | None:
+    """Z when every fuel is zero emission; else "Euro <n>" from the fuel rows; None when unknown."""
+    fuels = [f for f in (profile or "").split(FUEL_SEPARATOR) if f]
+    if fuels and all(f in conf.brandstof.emissievrij for f in fuels):
+        return ZERO_EMISSION
+    return None if euro is None else f"Euro {euro}"
+
+
+def brandstof(profiles: pa.Array, conf: RegisterConf) -> pa.Array:
+    return map_distinct(profiles, lambda p: fuel_label(p, conf))  # type: ignore[arg-type]
+
+
+def emissieklasse(profiles: pa.Array, euro: pa.Array, conf: RegisterConf) -> pa.Array:
+    key = pc.binary_join_element_wise(pc.fill_null(profiles, ""), pc.fill_null(pc.cast(euro, pa.string()), ""), "#")
+
+    def label(k: object) -> str | None:
+        profile, _, number = str(k).partition("#")
+        return emission_label(profile, int(number) if number else None, conf)
+
+    return map_distinct(key, label)
+
+
+def carrosserie(code: pa.Array, omschrijving: pa.Array, inrichting: pa.Array, conf: RegisterConf) -> pa.Array:
+    """typeCarrosserie: the EU body code, its family, the body description, then inrichting."""
+    c = conf.carrosserie
+    code = pc.utf8_upper(clean_text(code))
+    family = lookup(pc.utf8_slice_codeunits(code, 0, 1), c.code_families)
+    by_text = {k.lower(): v for k, v in c.inrichting.items()}
+    described = lookup(pc.utf8_lower(clean_text(omschrijving)), by_text)
+    fitted = lookup(pc.utf8_lower(clean_text(inrichting)), by_text)
+    given = pc.or_(pc.or_(pc.is_valid(code), pc.is_valid(clean_text(omschrijving))),
+                   pc.is_valid(clean_text(inrichting)))
+    other = pc.if_else(given, pa.scalar(c.anders), pa.scalar(None, pa.string()))
+    return pc.coalesce(lookup(code, c.codes), family, described, fitted, other)
+
+
+# -- owner dimensions ---------------------------------------------------------------------------------
+
+def eigenaar_type(soort: pa.Array, kvk: pa.Array, conf: RegisterConf) -> pa.Array:
+    stated = lookup(pc.utf8_lower(clean_text(soort)), conf.eigenaar.soorten)
+    implied = pc.if_else(pc.is_valid(clean_text(kvk)), pa.scalar(BEDRIJF), pa.scalar(PARTICULIER))
+    return pc.coalesce(stated, implied)
+
+
+def sbi_sectie(code: object) -> tuple[str, str] | None:
+    digits = sbi_digits(code)
+    if digits is None:
+        return None
+    division = int(digits[:2])
+    for letter, first, last, name in SBI_SECTIONS:
+        if first <= division <= last:
+            return letter, name
+    return None
+
+
+def sbi_groep(code: object, conf: RegisterConf) -> tuple[str, str] | None:
+    """SBI08GroepCode and SBI08Omschrijving: the configured group of the longest prefix, else the section."""
+    digits = sbi_digits(code)
+    if digits is None:
+        return None
+    best = max(((len(p), g) for g in conf.sbi.groepen for p in g.prefixes if digits.startswith(p)),
+               default=None, key=lambda t: t[0])
+    return (best[1].code, best[1].omschrijving) if best else sbi_sectie(digits)
+
+
+def bedrijfsgrootte(employees: int | None, conf: RegisterConf) -> str | None:
+    if employees is None or employees < 0:
+        return None
+    g = conf.bedrijfsgrootte
+    return KLEIN if employees < g.klein_tot else GROOT if employees >= g.groot_vanaf else MIDDEN
+
+
+def ontheffing_soort(soort: pa.Array, conf: RegisterConf) -> pa.Array:
+    return lookup(pc.utf8_lower(clean_text(soort)), conf.ontheffing.soorten)
+
+
+# -- ZE-zone access -----------------------------------------------------------------------------------
+
+def days(d: date) -> int:
+    return (d - date(1970, 1, 1)).days
+
+
+def ze_toegang_tot(types: pa.Array, klassen: pa.Array, eerste_toelating: pa.Array, bodies: pa.Array,
+                   conf: RegisterConf) -> np.ndarray:
+    """Per vehicle the first day (days since 1970) without access; ALWAYS or UNKNOWN as sentinels."""
+    z = conf.ze_toegang
+    n = len(types)
+    euro = np.asarray(pc.fill_null(map_distinct(klassen, lambda k: euro_of(k), pa.int8()), -1), dtype=np.int8)
+    zero = np.asarray(pc.fill_null(pc.equal(klassen, ZERO_EMISSION), False))
+    det = np.asarray(pc.fill_null(pc.cast(pc.cast(eerste_toelating, pa.date32()), pa.int32()), UNKNOWN))
+    subject = np.asarray(pc.fill_null(pc.is_in(types, pa.array(z.onderworpen, pa.string())), False))
+    out = np.full(n, ALWAYS, dtype=np.int32)
+    open_ = subject & ~zero
+    out[open_ & (euro < 0)] = UNKNOWN
+    open_ &= euro >= 0
+    for rule in z.regels:
+        hit = open_ & _matches(rule, types, bodies, euro, det)
+        out[hit] = days(rule.toegang_tot)
+        open_ &= ~hit
+    out[open_] = days(z.ingang)
+    return out
+
+
+def _matches(rule, types: pa.Array, bodies: pa.Array, euro: np.ndarray, det: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    hit = np.ones(len(euro), dtype=bool)
+    if rule.voertuig_type is not None:
+        hit &= _is_in(types, rule.voertuig_type)
+    if rule.carrosserie is not None:
+        hit &= _is_in(bodies, rule.carrosserie)
+    if rule.euro_min is not None:
+        hit &= euro >= rule.euro_min
+    if rule.euro_max is not None:
+        hit &= euro <= rule.euro_max
+    known = det != UNKNOWN
+    if rule.eerste_toelating_vanaf is not None:
+        hit &= known & (det >= days(rule.eerste_toelating_vanaf))
+    if rule.eerste_toelating_voor is not None:
+        hit &= known & (det < days(rule.eerste_toelating_voor))
+    return hit
+
+
+def _is_in(values: pa.Array, allowed: Iterable[str]) -> np.ndarray:
+    return np.asarray(pc.fill_null(pc.is_in(values, pa.array(list(allowed), pa.string())), False))
+
+
+def ze_status(toegang_tot: np.ndarray, on_day: np.ndarray, exemption: np.ndarray) -> np.ndarray:
+    """Status codes (index into ZE_STATUSES) of vehicles on given days, exemption level 0..2 per row."""
+    allowed_for_good = toegang_tot == ALWAYS
+    unknown = toegang_tot == UNKNOWN
+    in_transition = ~allowed_for_good & ~unknown & (on_day < toegang_tot)
+    status = np.full(len(toegang_tot), ZE_STATUSES.index(VERBODEN), dtype=np.int8)
+    status[unknown] = ZE_STATUSES.index(ONBEKEND)
+    status[in_transition] = ZE_STATUSES.index(OVERGANG)
+    status[allowed_for_good] = ZE_STATUSES.index(TOEGESTAAN)
+    barred = (status == ZE_STATUSES.index(VERBODEN)) | unknown
+    status[barred & (exemption > 0)] = ZE_STATUSES.index(ONTHEFFING)
+    return status
+

@@ -1,0 +1,1 @@
+"""Feed onboarding: supplier CSV exports, synthetic municipal feeds, onboarding and their CLI."""

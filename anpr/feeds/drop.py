@@ -1,0 +1,86 @@
+"""The file-drop adapter: CSV exports in a directory are read, delivered, reported and moved.
+
+A file whose good rows were all delivered moves to `processed/` with its report beside it
+(`<name>.report.json`: rows, good, bad, and each bad row's line and reason, never a plate). A file
+that cannot be read as an export moves to `rejected/` with its report. A file whose delivery failed
+stays where it is, to be picked up again: its batches carry the same idempotency keys (through the
+ingest endpoint a retry publishes nothing twice) and its rows the same observation ids.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from anpr.feeds.csv_feed import CsvExport, CsvMapping, read_export
+from anpr.feeds.sinks import Sink
+
+BATCH = 5_000
+
+
+@dataclass
+class DropOutcome:
+    exports: list[CsvExport]
+    delivered: int
+    failed: list[tuple[str, str]]  # (file, why)
+
+
+def csv_files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".csv"))
+        else:
+            found.append(path)
+    return found
+
+
+def _move(path: Path, folder: Path, report: dict[str, object]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{path.name}.report.json").write_text(json.dumps(report, indent=2) + "\n")
+    shutil.move(str(path), folder / path.name)
+
+
+def deliver_export(export: CsvExport, sink: Sink, batch: int = BATCH,
+                   progress: Callable[[int], None] | None = None) -> int:
+    sent = 0
+    for number, start in enumerate(range(0, len(export.observations), batch)):
+        items = export.observations[start:start + batch]
+        # Same file, same batch, same key: a re-delivered file is recognised as such.
+        sent += sink.send(items, f"csv-{export.sha256[:32]}-{number:05d}", filename=export.file)
+        if progress is not None:
+            progress(len(items))
+    return sent
+
+
+def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, move: bool = True, batch: int = BATCH,
+                 progress: Callable[[int], None] | None = None, say: Callable[[str], None] = print) -> DropOutcome:
+    outcome = DropOutcome([], 0, [])
+    for path in csv_files(paths):
+        started = time.monotonic()
+        export = read_export(path, mapping)
+        outcome.exports.append(export)
+        if export.problem is not None:
+            say(f"{path.name}: rejected: {export.problem}")
+            outcome.failed.append((path.name, export.problem))
+            if move:
+                _move(path, path.parent / "rejected", export.report())
+            continue
+        for bad in export.bad:
+            say(f"  bad row {bad}")
+        try:
+            delivered = deliver_export(export, sink, batch, progress)
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the file for the next run
+            say(f"{path.name}: delivery failed, file left in place: {exc}")
+            outcome.failed.append((path.name, str(exc)))
+            continue
+        outcome.delivered += delivered
+        say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
+            f"({time.monotonic() - started:.1f}s)")
+        if move:
+            _move(path, path.parent / "processed", {**export.report(), "delivered": delivered})
+    return outcome

@@ -1,0 +1,39 @@
+"""Token buckets per vendor: a burst of requests at once, refilled at the contracted rate."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: int  # whole seconds until one request is allowed again; 0 when allowed
+
+
+class RateLimiter:
+    """Per-process buckets: with N API workers a vendor gets N times its rate, so the cluster
+    deployment divides the contracted rate by the worker count (or limits at the gateway)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill time)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, per_minute: int, burst: int) -> Decision:
+        rate = per_minute / 60.0
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return Decision(True, burst, int(tokens - 1.0), 0)
+            self._buckets[key] = (tokens, now)
+            return Decision(False, burst, 0, max(1, math.ceil((1.0 - tokens) / rate)))

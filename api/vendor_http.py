@@ -1,0 +1,124 @@
+"""Pre-serialized answers with ETags: releases are immutable, so an answer is a function of its key.
+
+A body is built once per key (release, table, vendor scope, query, format), kept as bytes and, when
+large enough to gain, as gzip bytes too; later requests cost a dict lookup (DESIGN: pre-serialized
+bytes ~2.6k req/s against ~800 through default serialization) and a revalidation costs no body at all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Request, Response
+
+from api.errors import ApiError
+
+GZIP_MIN_BYTES = 1024
+CACHE_CONTROL = "private, no-cache"  # vendors' caches keep answers but revalidate them: a 304 is cheap
+VARY = "Accept, Accept-Encoding, Authorization, X-API-Key"
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Body:
+    content: bytes
+    gzipped: bytes | None
+    media_type: str
+    etag: str
+    headers: tuple[tuple[str, str], ...] = ()
+    audit: tuple[tuple[str, Any], ...] = ()  # what the access log records about this answer
+
+    @property
+    def size(self) -> int:
+        return len(self.content) + len(self.gzipped or b"")
+
+
+def make_etag(*parts: object) -> str:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+    return f'W/"{digest}"'  # weak: gzip and identity bodies of one answer share it
+
+
+def make_body(content: bytes, media_type: str, etag: str, headers: dict[str, str] | None = None,
+              audit: dict[str, Any] | None = None) -> Body:
+    gz = gzip.compress(content, compresslevel=6, mtime=0) if len(content) >= GZIP_MIN_BYTES else None
+    return Body(content, gz, media_type, etag, tuple((headers or {}).items()), tuple((audit or {}).items()))
+
+
+def json_body(payload: Any, etag_parts: tuple[object, ...], audit: dict[str, Any] | None = None) -> Body:
+    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return make_body(content, "application/json", make_etag(*etag_parts), audit=audit)
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+def accepts_gzip(request: Request) -> bool:
+    for part in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def respond(request: Request, body: Body) -> Response:
+    request.state.audit = dict(body.audit)
+    headers = {"ETag": body.etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY, **dict(body.headers)}
+    if not_modified(request, body.etag):
+        return Response(status_code=304, headers=headers)
+    if body.gzipped is not None and accepts_gzip(request):
+        headers["Content-Encoding"] = "gzip"
+        return Response(body.gzipped, media_type=body.media_type, headers=headers)
+    return Response(body.content, media_type=body.media_type, headers=headers)
+
+
+class LruCache(Generic[V]):
+    """Least recently used entries, bounded by their total size in bytes."""
+
+    def __init__(self, size: Callable[[V], int], max_bytes: int = 128 * 1024 * 1024) -> None:
+        self.max_bytes, self._size = max_bytes, size
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: V) -> V:
+        with self._lock:
+            old = self._items.pop(key, None)
+            self._bytes -= self._size(old) if old is not None else 0
+            self._items[key] = value
+            self._bytes += self._size(value)
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= self._size(dropped)
+        return value
+
+
+def forbid(municipalities: set[str] | frozenset[str], allowed: frozenset[str]) -> None:
+    outside = sorted(set(municipalities) - allowed)
+    if outside:
+        raise ApiError(403, f"your contract does not cover municipality {', '.join(outside)}",
+                       f"you may read {', '.join(sorted(allowed))}; ask the platform team to extend the contract")

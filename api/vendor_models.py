@@ -1,0 +1,120 @@
+"""Response shapes for the OpenAPI document. Handlers return pre-serialized bytes, so these describe
+the answers without validating each one (the API tests check the answers against the catalogue)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["forbidden"])
+    message: str
+    hint: str
+    trace_id: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Release(BaseModel):
+    releaseId: str = Field(examples=["2026-10-20261103T020000Z-1a2b3c4d"])
+    month: str = Field(examples=["2026-10"])
+    createdAt: str
+    tables: list[str]
+    configHash: str
+    sourceVersions: dict[str, int]
+
+
+class ReleaseList(BaseModel):
+    releases: list[Release]
+
+
+class Column(BaseModel):
+    name: str
+    role: Literal["scope", "dimension", "label", "measure"]
+    type: Literal["string", "int", "double"]
+    nullable: bool
+    definition: str
+
+
+class TableInfo(BaseModel):
+    table: str
+    number: str
+    title: str
+    purpose: str
+    kind: str
+    unit: str
+    dimensions: list[str]
+    measures: list[str]
+    characteristics: list[str]
+    definitions: dict[str, str]
+    protection: str
+    columns: list[Column]
+    filters: list[str]
+    suppressed: str
+
+
+class TableList(BaseModel):
+    tables: list[TableInfo]
+
+
+class Links(BaseModel):
+    next: str | None
+
+
+class RowsPage(BaseModel):
+    releaseId: str
+    month: str
+    table: str
+    total: int = Field(description="rows matching the filters in the vendor's municipalities")
+    offset: int
+    limit: int
+    rows: list[dict[str, Any]] = Field(description="fields as in /v1/tables/{table} columns; suppressed values null")
+    nextCursor: str | None
+    links: Links
+
+
+class ZoneRef(BaseModel):
+    zoneId: str
+    zoneNaam: str
+
+
+class Municipality(BaseModel):
+    gemeenteCode: str
+    gemeente: str
+    zones: list[ZoneRef]
+
+
+class Municipalities(BaseModel):
+    municipalities: list[Municipality]
+
+
+class FeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class AccessLogPage(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in {
+        401: "missing, unknown or expired credentials", 403: "outside the vendor's contract",
+        404: "unknown table, release or zone", 429: "rate limit exceeded (see Retry-After)"}.items()}
+
+
+def content(model: type[BaseModel], csv: bool = False) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors."""
+    extra = {"content": {"text/csv": {"schema": {"type": "string"}}}} if csv else {}
+    return {200: {"model": model, "description": "the answer", **extra},
+            304: {"description": "not modified (If-None-Match)"}, **ERRORS}

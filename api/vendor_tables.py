@@ -1,0 +1,82 @@
+"""What vendors read about the tables: fields with their role, type and definition, from the catalogue."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, TableSpec
+
+ColumnType = Literal["string", "int", "double"]
+SCOPE_DEFINITIONS = {
+    "gemeenteCode": "CBS code of the municipality that runs the zone (GMxxxx); vendors see their contracted "
+                    "municipalities only.",
+    "zoneId": "Id of the zero-emission zone (see /v1/zones).",
+}
+BUILT_IN_DEFINITIONS = {
+    "maand": "Month (1-12) of the release.", "jaar": "Year of the release.",
+    "kenmerk": "The vehicle characteristic a row totals (a field name of table 4.8), or totaal for the zone total.",
+    "waarde": "The characteristic's value, or totaal.",
+}
+
+
+def column_type(spec: TableSpec, column: str) -> ColumnType:
+    if column in SCOPE:
+        return "string"
+    if column in spec.measures:
+        return "int" if column in COUNTS else "double"
+    if column in ("maand", "jaar"):
+        return "int"
+    if column in BUILT_IN:
+        return "string"
+    return CATALOGUE.dimensions[column].type
+
+
+def column_role(spec: TableSpec, column: str) -> str:
+    if column in SCOPE:
+        return "scope"
+    if column in spec.measures:
+        return "measure"
+    dim = CATALOGUE.dimensions.get(column)
+    return "label" if dim is not None and dim.label_of else "dimension"
+
+
+def column_definition(spec: TableSpec, column: str) -> str:
+    if column in SCOPE_DEFINITIONS:
+        return SCOPE_DEFINITIONS[column]
+    if column in spec.definitions:
+        return spec.definitions[column]
+    if column in BUILT_IN_DEFINITIONS:
+        return BUILT_IN_DEFINITIONS[column]
+    dim = CATALOGUE.dimensions.get(column)
+    if dim is not None and dim.label_of:
+        return f"Name of {dim.label_of}."
+    return ""
+
+
+def filterable(spec: TableSpec) -> list[str]:
+    """Every field but the measures: scope, dimensions and their labels."""
+    return [c for c in spec.columns if c not in spec.measures]
+
+
+def table_info(spec: TableSpec) -> dict[str, Any]:
+    return {
+        "table": spec.name, "number": spec.number, "title": spec.title, "purpose": spec.purpose,
+        "kind": spec.kind, "unit": spec.unit, "dimensions": spec.dimensions, "measures": spec.measures,
+        "characteristics": spec.characteristics, "definitions": spec.definitions, "protection": spec.protection,
+        "columns": [{"name": c, "role": column_role(spec, c), "type": column_type(spec, c),
+                     "nullable": c in spec.measures, "definition": column_definition(spec, c)}
+                    for c in spec.columns],
+        "filters": filterable(spec),
+        "suppressed": "Suppressed measures are null in JSON and empty in CSV; the cell's dimensions are kept.",
+    }
+
+
+def all_filter_names() -> dict[str, str]:
+    """Every filterable field of any table with its definition: the OpenAPI document lists them."""
+    from anpr.catalogue import TABLES
+
+    names: dict[str, str] = {}
+    for spec in TABLES.values():
+        for column in filterable(spec):
+            names.setdefault(column, column_definition(spec, column))
+    return names

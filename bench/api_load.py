@@ -1,0 +1,211 @@
+"""Load on the vendor API: requests/s and p50/p99 latency of a table page against the trivial /health.
+
+The API runs as it does under `anpr serve-api` (one uvicorn worker, access log on, structured logs to
+a file) in its own process over a synthetic sample release; this process is the client, on loopback,
+with keep-alive connections. Every phase is bounded in requests and in seconds. The client shares the
+machine's cores with the server, so the figures are a floor for the server alone.
+
+Usage: python -m bench.api_load            (run, print JSON)
+       python -m bench.api_load publish LAKE / serve LAKE PORT   (the helper processes)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+KEY = "bench-key-0123456789abcdef"
+CONNECTIONS = 8
+MAX_REQUESTS = 6000
+MAX_SECONDS = 12.0
+ZONE = "GM0344-ZE1"
+TABLE = "t4_1_uur_camera"
+PAGE = f"/v1/tables/{TABLE}/rows?zoneId={ZONE}&limit=20"
+
+
+def _places() -> list:  # noqa: ANN401 - anpr.zones.Municipality, imported late to keep the client light
+    from api.vendor_sample import synthetic_municipality
+
+    return [synthetic_municipality("GM0344", "Utrecht", 52.09, 5.12, cameras=8), synthetic_municipality()]
+
+
+def publish(lake_path: str) -> None:
+    from anpr.lake import LocalLake
+    from anpr.settings import Settings, SparkSettings
+    from anpr.spark import get_spark
+    from api.vendor_sample import publish_sample
+
+    settings = Settings(data_dir=Path(lake_path).parent / "data",
+                        spark=SparkSettings(master="local[2]", shuffle_partitions=2, ui_enabled=False))
+    spark = get_spark(settings)
+    try:
+        publish_sample(spark, LocalLake(lake_path, spark), "2026-10", _places())
+    finally:
+        spark.stop()
+
+
+def serve(lake_path: str, port: int) -> None:
+    import uvicorn
+    from pydantic import SecretStr
+
+    from anpr.lake import LocalLake
+    from anpr.logs import setup_logging
+    from anpr.settings import Settings
+    from api.app import create_app
+    from api.releases import ReleaseStore
+    from api.vendor_contracts import parse_contracts
+
+    settings = Settings(data_dir=Path(lake_path).parent / "data", vendor_keys={"bench": SecretStr(KEY)})
+    setup_logging(settings.log_dir)
+    contracts = parse_contracts('[vendors.bench]\nmunicipalities = ["GM0344", "GM0599"]\n'
+                                "requests_per_minute = 100000000\nburst = 1000000\n")
+    app = create_app(settings, ReleaseStore(LocalLake(lake_path)), contracts=contracts, municipalities=_places())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _request(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *[f"{k}: {v}" for k, v in headers.items()]]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _worker(port: int, requests: Iterator[bytes], stop_at: float, latencies: list[float],
+                  statuses: Counter[int], sizes: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for request in requests:
+            if time.perf_counter() > stop_at:
+                break
+            started = time.perf_counter()
+            writer.write(request)
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "transfer-encoding":
+                    raise RuntimeError("chunked answers are not expected from this API")
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] += 1
+            sizes.append(length)
+    finally:
+        writer.close()
+
+
+async def _phase(port: int, requests: list[bytes], repeat: bool = True) -> dict[str, object]:
+    shared = iter(itertools.islice(itertools.cycle(requests) if repeat else requests, MAX_REQUESTS))
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    sizes: list[int] = []
+    started = time.perf_counter()
+    await asyncio.gather(*[_worker(port, shared, started + MAX_SECONDS, latencies, statuses, sizes)
+                           for _ in range(CONNECTIONS)])
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {"requests": len(latencies), "seconds": round(elapsed, 2),
+            "requests_per_s": round(len(latencies) / elapsed), "p50_ms": round(statistics.median(ordered) * 1e3, 2),
+            "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1e3, 2),
+            "mean_body_bytes": round(sum(sizes) / len(sizes)), "statuses": dict(statuses)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the API did not become ready")
+
+
+def _audit_commit_cost(tmp: str) -> dict[str, float]:
+    """Why the access log is appended in batches: one Delta commit per request against one per batch."""
+    from anpr.lake import LocalLake
+    from api.access_log import ACCESS_LOG, ARROW_SCHEMA, SCHEMA
+
+    lake = LocalLake(str(Path(tmp) / "audit"))
+    lake.create(ACCESS_LOG, SCHEMA, partition_by=["day"])
+    row = {"ts": 0, "day": "2026-10-01", "trace_id": "t", "method": "GET", "path": PAGE, "status": 200,
+           "duration_ms": 1.0}
+    one = pa.Table.from_pylist([row], schema=ARROW_SCHEMA)
+    batch = pa.Table.from_pylist([row] * 1000, schema=ARROW_SCHEMA)
+    timings = {}
+    for name, rows, times in (("one_row", one, 20), ("1000_rows", batch, 5)):
+        started = time.perf_counter()
+        for _ in range(times):
+            lake.append(ACCESS_LOG, rows)
+        timings[f"audit_commit_{name}_ms"] = round((time.perf_counter() - started) / times * 1e3, 1)
+    return timings
+
+
+def run() -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    with tempfile.TemporaryDirectory(prefix="anpr-bench-api-") as tmp:
+        lake = str(Path(tmp) / "lake")
+        subprocess.run([sys.executable, "-m", "bench.api_load", "publish", lake], check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+        port = _free_port()
+        server = subprocess.Popen([sys.executable, "-m", "bench.api_load", "serve", lake, str(port)], env=env)
+        try:
+            _wait_ready(port)
+            auth = {"X-API-Key": KEY, "Accept-Encoding": "gzip"}
+            page = _request(PAGE, auth)
+            asyncio.run(_phase(port, [page]))  # warm-up: the first read of the table and page
+            etag = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{PAGE}", headers=auth),
+                                          timeout=10).headers["ETag"]
+            distinct = [_request(f"{PAGE}&uur={u}&weekDag={d}&voertuigType={t}", auth)
+                        for u in range(24) for d in range(1, 8) for t in ("Personenauto", "Bestelauto", "Bus")]
+            phases = {
+                "health_baseline": asyncio.run(_phase(port, [_request("/health", {})])),
+                "table_page_20_rows": asyncio.run(_phase(port, [page])),
+                "table_page_revalidated_304": asyncio.run(_phase(port, [_request(PAGE, {**auth,
+                                                                                        "If-None-Match": etag})])),
+                # each a new filter: select from the release's table, serialize, gzip, then cache
+                "table_page_first_visit": asyncio.run(_phase(port, distinct, repeat=False)),
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        from anpr.lake import LocalLake
+        from api.access_log import read_access_log
+
+        audited = len(read_access_log(LocalLake(lake), limit=None))
+        costs = _audit_commit_cost(tmp)
+    rate = {name: float(str(p["requests_per_s"])) for name, p in phases.items()}
+    sent = sum(int(str(p["requests"])) for name, p in phases.items() if name != "health_baseline")
+    return {"connections": CONNECTIONS, "max_requests_per_phase": MAX_REQUESTS, "max_seconds_per_phase": MAX_SECONDS,
+            "page": PAGE, "phases": phases,
+            "ratio_table_page_to_health": round(rate["table_page_20_rows"] / rate["health_baseline"], 2),
+            "audited_rows": audited, "audited_all_data_requests": audited >= sent, **costs}
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "publish":
+        publish(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        print(json.dumps(run(), indent=2))

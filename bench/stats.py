@@ -1,0 +1,180 @@
+"""Monthly statistics for 45 cities from synthetic enriched passages: build, protection and audit.
+
+The baseline, measured in the same run, is the unprotected build: the same tables' plain counts
+(passages, trips, distinct vehicles) without disclosure-control statistics, suppression or audit.
+Size: ANPR_BENCH_STATS_VEHICLES vehicles per city (default 700, about 1.2M passages in all).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from anpr.zones import Camera, Municipality, TimeWindow, Zone
+
+CITIES = 45
+MONTH = (2026, 2)  # February: no daylight-saving change, so local time is UTC+1 throughout
+TYPES = [("Personenauto", 0.45), ("Bestelauto", 0.35), ("Vrachtauto", 0.07), ("Bus", 0.02), ("Overig", 0.04),
+         ("Buitenlands", 0.04), ("Onbekend", 0.03)]
+COMPANY_SHARE = {"Personenauto": 0.25, "Bestelauto": 0.9, "Vrachtauto": 0.97, "Bus": 0.97, "Overig": 0.5}
+FUELS = [("Diesel", 0.55), ("Benzine", 0.25), ("Elektriciteit", 0.15), ("LPG", 0.03), ("Waterstof", 0.02)]
+EURO = [("Euro 4", 0.1), ("Euro 5", 0.25), ("Euro 6", 0.5), ("Z", 0.15)]
+BODIES = {"Personenauto": ["Sedan", "Stationwagen"], "Bestelauto": ["Gesloten opbouw", "Open laadbak"],
+          "Vrachtauto": ["Bakwagen", "Trekker"], "Bus": ["Bus"], "Overig": ["Overig"]}
+SBI = [(f"{g:03d}", f"Groep {g:03d}") for g in (451, 461, 463, 464, 471, 472, 494, 531, 532, 561, 412, 432, 433,
+                                                 812, 862, 869, 960, 682, 702, 821)]
+PROVINCES = ["Groningen", "Friesland", "Drenthe", "Overijssel", "Flevoland", "Gelderland", "Utrecht",
+             "Noord-Holland", "Zuid-Holland", "Zeeland", "Noord-Brabant", "Limburg"]
+HOURS = np.array([1, 1, 1, 1, 2, 4, 9, 16, 18, 14, 12, 12, 12, 12, 12, 13, 16, 17, 13, 9, 6, 4, 3, 2], float)
+DAY_PARTS = [("Nacht", 0, 7), ("Ochtendspits", 7, 9), ("Dag", 9, 16), ("Avondspits", 16, 19), ("Avond", 19, 24)]
+WINDOWS = [("Venstertijd ochtend", 7, 11, (1, 2, 3, 4, 5, 6)), ("Venstertijd avond", 18, 20, (1, 2, 3, 4, 5))]
+
+
+def municipalities(cities: int = CITIES, cameras: int = 6) -> list[Municipality]:
+    out = []
+    for c in range(cities):
+        code = f"GM{9000 + c:04d}"
+        zone = Zone(zone_id=f"{code}-ZE1", name=f"ZE-zone stad {c}", polygon=[(5.0, 52.0), (5.1, 52.0), (5.0, 52.1)])
+        cams = [Camera(camera_id=f"{code}-cam{k}", name=f"Camera {k} stad {c}", lat=52.0 + k / 100, lon=5.0,
+                       azimuth_deg=float(45 * k % 360), zone_id=zone.zone_id, obverse_direction="Inbound")
+                for k in range(cameras)]
+        windows = [TimeWindow(name=n, start=f"{a:02d}:00", end=f"{b:02d}:00", weekdays=list(d)) for n, a, b, d in WINDOWS]
+        out.append(Municipality(municipality=f"Stad {c}", code=code, zones=[zone], time_windows=windows, cameras=cams))
+    return out
+
+
+def _pick(rng: np.random.Generator, options: list[tuple[str, float]], n: int) -> np.ndarray:
+    names, weights = zip(*options, strict=True)
+    return rng.choice(np.array(names), n, p=np.array(weights) / sum(weights))
+
+
+def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, days: int) -> dict[str, np.ndarray]:
+    kind = _pick(rng, TYPES, vehicles)
+    companies = max(vehicles // 6, 3)
+    fleet = rng.zipf(1.6, vehicles) % companies  # a few large fleets, many one-vehicle companies
+    is_company = np.array([rng.random() < COMPANY_SHARE.get(k, 0.0) for k in kind])
+    sbi = rng.integers(0, len(SBI), companies)
+    province = rng.integers(0, len(PROVINCES), companies)
+    size = rng.choice(np.array(["Klein", "Midden", "Groot"]), companies, p=[0.6, 0.3, 0.1])
+    own_province = rng.integers(0, len(PROVINCES), vehicles)
+    fuel, euro = _pick(rng, FUELS, vehicles), _pick(rng, EURO, vehicles)
+    style = rng.choice(3, vehicles, p=[0.35, 0.45, 0.2])  # once, incidental, daily
+    visits = np.where(style == 0, 1, np.where(style == 1, rng.integers(2, 10, vehicles), rng.integers(15, days + 1, vehicles)))
+    rows: dict[str, list] = {k: [] for k in ("v", "ts", "cam", "dir")}
+    start = datetime(*MONTH, 1, tzinfo=UTC) - timedelta(hours=1)  # local midnight (UTC+1)
+    cams = [c.camera_id for c in m.cameras]
+    for v in range(vehicles):
+        for day in rng.choice(days, visits[v], replace=False):
+            enter = float(day * 24 + rng.choice(24, p=HOURS / HOURS.sum()) + rng.random())
+            stay = float(rng.exponential(3.0)) + 0.1  # some stays run past midnight
+            seen = [(enter, "Inbound")] + [(enter + stay * rng.random(), "Inbound")] * int(rng.random() < 0.2)
+            if rng.random() < 0.93:  # sometimes the way out is not seen: the gap closes the stay
+                seen.append((enter + stay, "Outbound"))
+            for hours, direction in seen:
+                rows["v"].append(v)
+                rows["ts"].append(start + timedelta(hours=hours))
+                rows["cam"].append(cams[rng.integers(len(cams))])
+                rows["dir"].append(direction)
+    v = np.array(rows["v"], dtype=np.int64)
+    company = is_company[v]
+    token = np.array([f"{m.code}-v{i}" for i in v])
+    owner_company = np.array([f"{m.code}-k{fleet[i]}" for i in v])
+    nl = ~np.isin(kind[v], ["Buitenlands", "Onbekend"])
+    comp = company & nl
+    local = [t + timedelta(hours=1) for t in rows["ts"]]
+    hour = np.array([t.hour for t in local])
+    weekday = np.array([t.isoweekday() for t in local])
+    part = np.array([next(n for n, a, b in DAY_PARTS if a <= h < b) for h in hour])
+    window = np.array([next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), None) for h, w in zip(hour, weekday, strict=True)],
+                      dtype=object)
+    return {
+        "camera_id": np.array(rows["cam"]), "municipality": np.full(len(v), m.code),
+        "zone_id": np.full(len(v), m.zones[0].zone_id), "event_ts": np.array(rows["ts"]),
+        "event_date": np.array([t.date() for t in local]), "jaar": np.array([t.year for t in local]),
+        "maand": np.array([t.month for t in local]), "week_dag": weekday, "uur": hour, "tijd_vak": part,
+        "venster_tijd": window, "rij_richting_zone": np.array(rows["dir"]), "voertuig_type": kind[v],
+        "brandstof": np.where(nl, fuel[v], None), "emissieklasse": np.where(nl, euro[v], None),
+        "carrosserie": np.array([(lambda b: b[i % len(b)])(BODIES.get(k, ["Overig"])) if n else None
+                                 for k, i, n in zip(kind[v], v, nl, strict=True)], dtype=object),
+        "eigenaar_type": np.where(nl, np.where(comp, "Bedrijf", "Particulier"), None),
+        "sbi_groep_code": np.where(comp, np.array([SBI[sbi[fleet[i]]][0] for i in v]), None),
+        "sbi_groep_omschrijving": np.where(comp, np.array([SBI[sbi[fleet[i]]][1] for i in v]), None),
+        "bedrijfsgrootte": np.where(comp, size[fleet[v]], None),
+        "herkomst_provincie": np.where(nl, np.where(comp, np.array(PROVINCES)[province[fleet[v]]],
+                                                    np.array(PROVINCES)[own_province[v]]), None),
+        "herkomst_nuts3": np.where(nl, np.array([f"NL{p:02d}{fleet[i] % 3}" for p, i in
+                                                 zip(np.where(comp, province[fleet[v]], own_province[v]), v, strict=True)]),
+                                   None),
+        "period_token": token, "company_token": np.where(comp, owner_company, np.where(nl, token, None)),
+    }
+
+
+def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11) -> pa.Table:
+    """Enriched passages of one month with every column the monthly build reads (see bench docstring)."""
+    from jobs.tables.enrich import PASSAGE_TYPES, passages_schema
+    from anpr.lake import spark_to_arrow_schema
+
+    rng = np.random.default_rng(seed)
+    days = 28
+    parts = [_city_passages(rng, m, vehicles, days) for m in cities]
+    columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    n = len(columns["camera_id"])
+    columns["observation_id"] = np.array([f"obs-{i:09d}" for i in range(n)])
+    names = [c for c in PASSAGE_TYPES if c in columns]
+    schema = spark_to_arrow_schema(passages_schema(names))
+    return pa.Table.from_arrays([pa.array(list(columns[c]), f.type) for c, f in zip(names, schema, strict=True)],
+                                schema=schema)
+
+
+def run() -> dict[str, object]:
+    from anpr.catalogue import CATALOGUE
+    from anpr.lake import LocalLake
+    from anpr.settings import Settings
+    from anpr.spark import get_spark
+    from jobs.stats import run_monthly_stats, sizes_for
+    from jobs.sdc.config import load_disclosure
+    from jobs.tables.build import build_month
+    from jobs.tables.enrich import month_passages, passages_schema
+    from streaming.tables import PASSAGES
+
+    vehicles = int(os.environ.get("ANPR_BENCH_STATS_VEHICLES", "700"))
+    cities = municipalities()
+    started = time.perf_counter()
+    table = synthetic_passages(cities, vehicles)
+    generated = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data",
+                            spark={"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "3g"})
+        spark = get_spark(settings)
+        try:
+            lake = LocalLake(str(Path(tmp) / "lake"), spark)
+            lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
+            lake.append(PASSAGES, table)
+            specs = [s for s in CATALOGUE.tables.values() if s.kind != "cameras"]
+            t0 = time.perf_counter()
+            rows = month_passages(lake.read(PASSAGES), *MONTH)
+            build_month(rows, CATALOGUE, specs, sizes_for(load_disclosure(), specs), plain=True)
+            baseline = time.perf_counter() - t0
+            release = run_monthly_stats(spark, settings, lake, f"{MONTH[0]}-{MONTH[1]:02d}", municipalities=cities)
+        finally:
+            spark.stop()
+    s, audit = release.seconds, release.audit
+    total = s["build"] + s["sdc_wall"] + s["publish"]
+    return {
+        "cities": len(cities), "vehicles_per_city": vehicles, "passages": table.num_rows,
+        "generate_minutes": round(generated / 60, 2),
+        "baseline_unprotected_build_minutes": round(baseline / 60, 2),
+        "build_minutes": round(s["build"] / 60, 2),
+        "protection_minutes_cpu": round(s["protection"] / 60, 2), "audit_minutes_cpu": round(s["audit"] / 60, 2),
+        "protection_and_audit_minutes_wall": round(s["sdc_wall"] / 60, 2), "publish_minutes": round(s["publish"] / 60, 2),
+        "total_minutes": round(total / 60, 2), "ratio_total_to_baseline": round(total / baseline, 2),
+        "cells": audit["cells"], "primary": audit["primary"], "secondary": audit["secondary"],
+        "attacked": audit["attacked"], "lp_solved": audit["lp_solved"], "narrowest": audit["narrowest"],
+        "rows_published": sum(release.row_counts.values()),
+    }

@@ -1,0 +1,1 @@
+"""Disclosure control on aggregated cell tables: primary and secondary suppression, audit, noise."""

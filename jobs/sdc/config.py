@@ -1,0 +1,119 @@
+"""Typed disclosure-control settings from conf/disclosure.toml: defaults plus per-table overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from anpr.settings import CONF_DIR
+
+if TYPE_CHECKING:
+    from anpr.catalogue import TableSpec
+
+
+class Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_vehicles: int = Field(10, ge=1)
+    min_owners: int = Field(3, ge=1)
+    dominance_n: int = Field(2, ge=1)
+    dominance_k: float = Field(85.0, gt=0, le=100)
+    protection_ratio: float = Field(0.20, ge=0)
+    protection_min: float = Field(3.0, ge=0)
+    noise: Literal["none", "round", "cellkey"] = "none"
+
+    def margin(self, value: float) -> float:
+        """The narrowest feasible interval the audit accepts for a suppressed cell of this value."""
+        return max(self.protection_ratio * value, self.protection_min)
+
+    def strictest(self, other: Rules) -> Rules:
+        return Rules(min_vehicles=max(self.min_vehicles, other.min_vehicles),
+                     min_owners=max(self.min_owners, other.min_owners),
+                     dominance_n=max(self.dominance_n, other.dominance_n),
+                     dominance_k=min(self.dominance_k, other.dominance_k),
+                     protection_ratio=max(self.protection_ratio, other.protection_ratio),
+                     protection_min=max(self.protection_min, other.protection_min),
+                     noise=self.noise)
+
+
+class NoiseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    round_base: int = Field(5, ge=2)
+    cellkey_max: int = Field(2, ge=1)
+    cellkey_probabilities: list[float] = Field(default_factory=lambda: [0.05, 0.2, 0.5, 0.2, 0.05])
+
+    @model_validator(mode="after")
+    def _check(self) -> NoiseSettings:
+        if len(self.cellkey_probabilities) != 2 * self.cellkey_max + 1:
+            raise ValueError("cellkey_probabilities needs one probability per perturbation -max..+max")
+        if abs(sum(self.cellkey_probabilities) - 1) > 1e-9 or min(self.cellkey_probabilities) < 0:
+            raise ValueError("cellkey_probabilities must be non-negative and sum to 1")
+        return self
+
+
+class AuditSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_rounds: int = Field(200, ge=1)
+    exact: bool = False
+    workers: int = Field(0, ge=0)  # processes protecting zones in parallel; 0: one per CPU
+
+
+class DeclarationPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sbi_max_level: str = "groep"
+
+
+class DisclosureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: Rules = Field(default_factory=Rules)
+    noise: NoiseSettings = Field(default_factory=NoiseSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    declarations: DeclarationPolicy = Field(default_factory=DeclarationPolicy)
+    tables: dict[str, dict[str, object]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_overrides(self) -> DisclosureConfig:
+        for name in self.tables:
+            self.rules_for(name)  # an unknown key or a bad value fails here, at load time
+        return self
+
+    def rules_for(self, table: str) -> Rules:
+        return Rules.model_validate({**self.rules.model_dump(), **self.tables.get(table, {})})
+
+    def with_min_vehicles(self, floor: int) -> DisclosureConfig:
+        """The stricter of this file and another setting (conf/base.toml [disclosure]) wins."""
+        rules = self.rules.model_copy(update={"min_vehicles": max(self.rules.min_vehicles, floor)})
+        tables = {n: {**o, "min_vehicles": max(int(str(o.get("min_vehicles", floor))), floor)}
+                  for n, o in self.tables.items()}
+        return self.model_copy(update={"rules": rules, "tables": tables})
+
+    def describe(self, spec: TableSpec) -> str:
+        if not spec.counts:
+            return "No data about vehicles or owners: published as is."
+        r = self.rules_for(spec.name)
+        dominance_on = "passages" if "P" in spec.counts else "vehicles"
+        noise = {"none": "Published values are exact.",
+                 "round": f"Published values are rounded to multiples of {self.noise.round_base}.",
+                 "cellkey": f"Published values carry cell-key noise of at most {self.noise.cellkey_max}, "
+                            "the same for the same cell in every table."}[r.noise]
+        return (f"A cell with fewer than {r.min_vehicles} distinct vehicles or fewer than {r.min_owners} "
+                f"distinct owners, or whose {r.dominance_n} largest owners hold more than {r.dominance_k:g}% "
+                f"of its {dominance_on}, publishes no counts (null); so do further cells chosen so that no "
+                f"suppressed cell can be recalculated, exactly or within {r.protection_ratio:.0%} of its "
+                f"value (at least {r.protection_min:g}), from this release. {noise}")
+
+
+def parse_disclosure(text: str) -> DisclosureConfig:
+    return DisclosureConfig.model_validate(tomllib.loads(text))
+
+
+def load_disclosure(conf_dir: Path = CONF_DIR) -> DisclosureConfig:
+    path = conf_dir / "disclosure.toml"
+    if not path.exists():
+        return DisclosureConfig()
+    try:
+        return parse_disclosure(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc

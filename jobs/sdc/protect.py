@@ -1,0 +1,197 @@
+"""Secondary suppression until the attack fails, and the audit a release must pass before publication.
+
+One zone at a time: zones are disjoint populations and no table sums over zones. All tables of a
+zone are protected together, since they share margins. Each round:
+1. a primary cell pinned by equalities alone gets a companion from the row that pinned it;
+2. a row whose margin is known discloses the sum of its suppressed cells: that union must itself pass
+   the frequency and dominance rules, or another cell of the row is suppressed;
+3. primary cells whose interval is narrower than the margin get a companion from their tightest row.
+Companions are the published cells that already share a row with a suppressed one (closing a cycle),
+then the smallest; ties go by cell order, so the result is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jobs.sdc.audit import Attack, Attacker
+from jobs.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
+from jobs.sdc.config import AuditSettings
+from jobs.sdc.system import System, build_system
+
+
+class ProtectionError(RuntimeError):
+    """The tables cannot be protected (or fail the audit): nothing may be published."""
+
+
+@dataclass
+class Protection:
+    registry: Registry
+    reasons: list[list[str]]  # primary reasons per node; empty: not primary
+    suppressed: np.ndarray  # per node: primary or secondary
+    systems: dict[str, System]
+    rounds: int = 0
+    union_reasons: dict[int, str] = field(default_factory=dict)  # secondary node -> why it was added
+
+    @property
+    def primary(self) -> np.ndarray:
+        return np.array([bool(r) for r in self.reasons], dtype=bool)
+
+
+@dataclass
+class AuditReport:
+    attacks: list[Attack]
+    union_failures: list[tuple[list[int], str]]
+    lp_solved: int
+
+    @property
+    def failures(self) -> list[Attack]:
+        return [a for a in self.attacks if not a.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.union_failures
+
+
+def _targets(system: System, reasons: list[list[str]]) -> list[int]:
+    """Variables of the primary cells to attack. A cell whose true value is 0 (trips) is not attacked:
+    a zero follows from a published zero total, which already says no vehicle of that group did it."""
+    return [v for v, n in enumerate(system.var_node) if n >= 0 and reasons[n] and system.base[v] > 0]
+
+
+def _systems(reg: Registry) -> dict[str, System]:
+    return {m: build_system(reg, m) for m in MEASURES if any(m in ms for ms in reg.measures)}
+
+
+def _costs(reg: Registry) -> np.ndarray:
+    """Information lost by suppressing a cell: its passages, or its vehicles where none are published."""
+    if not reg.size:
+        return np.zeros(0)
+    passages, vehicles = reg.stat("P"), reg.stat("V")
+    return np.array([passages[n] if "P" in reg.measures[n] else vehicles[n] for n in range(reg.size)], dtype=float)
+
+
+class _Chooser:
+    """Picks companions for one system under the current suppression pattern."""
+
+    def __init__(self, system: System, attacker: Attacker, costs: np.ndarray) -> None:
+        self.system, self.attacker, self.costs = system, attacker, costs
+
+    def best(self, cols: Iterable[int]) -> int | None:
+        """The best published cell (a node id) among a row's variables."""
+        node = self.system.var_node
+        options = sorted({int(c) for c in cols if not self.attacker.unknown[c] and node[c] >= 0})
+        if not options:
+            return None
+        # The row itself holds an unknown; a second such row means the companion closes a cycle.
+        ranked = sorted(options, key=lambda c: (0 if self.attacker.linked(c) >= 2 else 1, self.costs[node[c]], node[c]))
+        return node[ranked[0]]
+
+    def for_pinned(self, var: int) -> int | None:
+        """A companion from the row that pinned var, or from the rows that pinned that row's unknowns."""
+        eq = self.system.eq
+        queue, seen = [self.attacker.solved[var]], set()
+        while queue:
+            row = queue.pop(0)
+            if row in seen:
+                continue
+            seen.add(row)
+            cols = eq.indices[eq.indptr[row]:eq.indptr[row + 1]]
+            pick = self.best(cols)
+            if pick is not None:
+                return pick
+            queue += [self.attacker.solved[int(c)] for c in cols if int(c) in self.attacker.solved]
+        return None
+
+    def for_narrow(self, var: int) -> int | None:
+        """A companion from var's tightest row; failing that, from the rows of the unknowns it is tied to."""
+        seen, frontier = {var}, [var]
+        while frontier:
+            rows = sorted((row for v in frontier for row in self.attacker.rows_of(v)), key=lambda t: (t[0], len(t[1])))
+            for _, cols in rows:
+                pick = self.best(cols)
+                if pick is not None:
+                    return pick
+            frontier = sorted({int(c) for _, cols in rows for c in cols if self.attacker.unknown[c]} - seen)
+            seen.update(frontier)
+        return None
+
+
+def unsafe_unions(system: System, attacker: Attacker) -> list[tuple[list[int], str, np.ndarray]]:
+    """Rows with a known margin whose suppressed cells, summed, break a rule: (nodes, rule, row cols)."""
+    reg, out = system.registry, []
+    checked: set[tuple[int, ...]] = set()
+    for r, (margin, cells) in enumerate(system.margins):
+        known = not attacker.unknown[margin] or margin in attacker.solved
+        hidden = [c for c in cells if attacker.unknown[c] and c not in attacker.solved]
+        if not known or len(hidden) < 2 or any(system.var_node[c] < 0 for c in hidden):
+            continue
+        nodes = tuple(system.var_node[c] for c in hidden)
+        if nodes in checked:
+            continue
+        checked.add(nodes)
+        problem = union_problem(reg, nodes)
+        if problem:
+            eq = system.eq
+            out.append((list(nodes), problem, eq.indices[eq.indptr[r]:eq.indptr[r + 1]]))
+    return out
+
+
+def protect(reg: Registry, settings: AuditSettings) -> Protection:
+    reasons = primary_reasons(reg)
+    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), _systems(reg))
+    costs = _costs(reg)
+    passed: set[tuple[int, str]] = set()  # intervals only widen as suppression grows: a pass stays a pass
+    for prot.rounds in range(1, settings.max_rounds + 1):
+        added: set[int] = set()
+        attackers = {m: Attacker(s, prot.suppressed, settings.exact)
+                     for m, s in prot.systems.items()}
+        for m, system in prot.systems.items():
+            chooser = _Chooser(system, attackers[m], costs)
+            for var in sorted(attackers[m].solved):
+                node = system.var_node[var]
+                if node >= 0 and reasons[node]:
+                    pick = chooser.for_pinned(var)
+                    if pick is not None:
+                        added.add(pick)
+                        prot.union_reasons.setdefault(pick, "pinned")
+            for _, problem, cols in unsafe_unions(system, attackers[m]):
+                pick = chooser.best(cols)
+                if pick is not None:
+                    added.add(pick)
+                    prot.union_reasons.setdefault(pick, f"union:{problem}")
+        if not added:
+            for m, system in prot.systems.items():
+                chooser = _Chooser(system, attackers[m], costs)
+                pending = [var for var in _targets(system, reasons) if (system.var_node[var], m) not in passed]
+                for var, result in zip(pending, attackers[m].attack_all(pending), strict=True):
+                    if result.ok:
+                        passed.add((result.node, m))
+                        continue
+                    pick = chooser.for_narrow(var)
+                    if pick is not None:
+                        added.add(pick)
+                        prot.union_reasons.setdefault(pick, "interval")
+            if not added and all((s.var_node[v], m) in passed for m, s in prot.systems.items()
+                                 for v in _targets(s, reasons)):
+                return prot
+        if not added:
+            raise ProtectionError("secondary suppression found no published cell that would protect the "
+                                  "remaining primary cells")
+        prot.suppressed[sorted(added)] = True
+    raise ProtectionError(f"secondary suppression did not converge in {settings.max_rounds} rounds")
+
+
+def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
+    """The attack on the final pattern, from scratch: every primary cell, every measure, every union."""
+    attacks, unions, lp = [], [], 0
+    for system in prot.systems.values():
+        attacker = Attacker(system, prot.suppressed, settings.exact)
+        attacks += attacker.attack_all(_targets(system, prot.reasons))
+        unions += [(nodes, problem) for nodes, problem, _ in unsafe_unions(system, attacker)]
+        lp += attacker.lp_solved
+    return AuditReport(attacks, unions, lp)
+

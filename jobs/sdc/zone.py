@@ -1,0 +1,124 @@
+"""Disclosure control of one zone's month: primary and secondary suppression, then the audit."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anpr.catalogue import TableSpec
+from jobs.sdc.audit import Attack
+from jobs.sdc.cells import Part, build_registry
+from jobs.sdc.config import DisclosureConfig
+from jobs.sdc.protect import AuditReport, Protection, ProtectionError, audit, protect
+from jobs.tables.cells import CellPart
+
+PUBLISHED, PRIMARY, SECONDARY = "published", "primary", "secondary"
+
+
+@dataclass
+class ZoneResult:
+    gemeente: str
+    zone: str
+    cells: dict[str, pd.DataFrame]  # part -> cells with status, reasons and audit columns added
+    summary: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _status(prot: Protection) -> list[str]:
+    return [PRIMARY if r else SECONDARY if s else PUBLISHED for r, s in zip(prot.reasons, prot.suppressed, strict=True)]
+
+
+def _attacks_by_node(report: AuditReport) -> dict[int, list[Attack]]:
+    out: dict[int, list[Attack]] = {}
+    for attack in report.attacks:
+        out.setdefault(attack.node, []).append(attack)
+    return out
+
+
+def _narrowest(report: AuditReport, prot: Protection) -> dict[str, object] | None:
+    if not report.attacks:
+        return None
+    worst = min(report.attacks, key=lambda a: (a.width / a.margin if a.margin else np.inf, a.width))
+    return {"width": round(worst.width, 3) if np.isfinite(worst.width) else None, "margin": round(worst.margin, 3),
+            "measure": worst.measure, "method": worst.method, "tables": prot.registry.tables_of(worst.node)}
+
+
+def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
+    """Counts only: no cell, value or interval bound that could identify a suppressed cell."""
+    reg, status = prot.registry, _status(prot)
+    tables: dict[str, dict[str, float]] = {}
+    for p, part in enumerate(reg.parts):
+        t = tables.setdefault(part.table, {"cells": 0, "primary": 0, "secondary": 0})
+        for node in reg.node_of[p]:
+            t["cells"] += 1
+            t[status[node]] = t.get(status[node], 0) + 1
+    for t in tables.values():
+        t.pop(PUBLISHED, None)
+        t["suppressed_share"] = round((t["primary"] + t["secondary"]) / t["cells"], 4) if t["cells"] else 0.0
+    return {
+        "cells": reg.size, "primary": int(prot.primary.sum()),
+        "secondary": int((prot.suppressed & ~prot.primary).sum()), "rounds": prot.rounds,
+        "attacked": len(report.attacks), "lp_solved": report.lp_solved,
+        "exact_disclosures": int(sum(a.exact for a in report.attacks)), "too_narrow": len(report.failures),
+        "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot), "tables": tables,
+    }
+
+
+def _annotate(part: Part, nodes: np.ndarray, status: list[str], prot: Protection,
+              attacks: Mapping[int, list[Attack]], secondary_why: Mapping[int, str]) -> pd.DataFrame:
+    cells = part.cells.copy()
+    cells["status"] = [status[n] for n in nodes]
+    cells["reasons"] = [",".join(prot.reasons[n]) or secondary_why.get(n, "") if status[n] != PUBLISHED else ""
+                        for n in nodes]
+    cells["audit"] = [json.dumps({a.measure: [round(a.lo, 3), None if not np.isfinite(a.hi) else round(a.hi, 3),
+                                              round(a.margin, 3), a.method] for a in attacks.get(n, [])},
+                                 sort_keys=True) if n in attacks else "" for n in nodes]
+    return cells
+
+
+def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.DataFrame]],
+                 specs: Mapping[str, TableSpec], disclosure: DisclosureConfig) -> ZoneResult:
+    parts = [Part(cp.table, cp.part, cp.keys, tuple(specs[cp.table].counts), frame.reset_index(drop=True),
+                  disclosure.rules_for(cp.table), cp.hidden) for cp, frame in frames]
+    started = time.perf_counter()
+    reg = build_registry(parts)
+    prot = protect(reg, disclosure.audit)
+    protected = time.perf_counter()
+    report = audit(prot, disclosure.audit)
+    audited = time.perf_counter()
+    summary = summarize(prot, report)
+    if not report.ok:
+        raise ProtectionError(f"zone {zone}: the audit refuses the release: {summary}")
+    status, attacks = _status(prot), _attacks_by_node(report)
+    cells = {part.part: _annotate(part, reg.node_of[p], status, prot, attacks, prot.union_reasons)
+             for p, part in enumerate(reg.parts)}
+    return ZoneResult(gemeente, zone, cells, summary,
+                      {"protection": protected - started, "audit": audited - protected})
+
+
+def merge_summaries(zones: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The release's audit summary: totals over zones, the narrowest interval, per table shares, per zone."""
+    tables: dict[str, dict[str, float]] = {}
+    for summary in zones.values():
+        for name, t in summary["tables"].items():
+            agg = tables.setdefault(name, {"cells": 0, "primary": 0, "secondary": 0})
+            for k in ("cells", "primary", "secondary"):
+                agg[k] += t[k]
+    for t in tables.values():
+        t["suppressed_share"] = round((t["primary"] + t["secondary"]) / t["cells"], 4) if t["cells"] else 0.0
+    narrow = [s["narrowest"] for s in zones.values() if s["narrowest"]]
+
+    def ratio(n: Mapping[str, Any]) -> float:
+        return float("inf") if n["width"] is None else float(n["width"]) / float(n["margin"])
+
+    totals = {k: sum(int(s[k]) for s in zones.values())
+              for k in ("cells", "primary", "secondary", "attacked", "lp_solved", "exact_disclosures", "too_narrow",
+                        "unsafe_unions")}
+    return {"zones": len(zones), **totals, "narrowest": min(narrow, key=ratio) if narrow else None,
+            "tables": dict(sorted(tables.items())), "per_zone": {k: dict(zones[k]) for k in sorted(zones)}}

@@ -1,0 +1,59 @@
+"""The `anpr stats` subcommand: build, protect, audit and publish one month's tables."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from anpr.progress import say
+from anpr.settings import Settings
+
+
+def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
+    p = sub.add_parser("stats", help="build, protect, audit and publish the monthly tables as a new release",
+                       description="Builds tables 4.1-4.9 and 4.12 for one month from the passages, applies "
+                                   "disclosure control (conf/disclosure.toml), audits it and publishes a new "
+                                   "immutable release. Nothing is published if a check fails.")
+    p.add_argument("--month", required=True, help="the month, YYYY-MM (local time)")
+    p.add_argument("--municipality", help="CBS code or configured name: rebuild only this municipality and "
+                                          "carry the others over from the month's latest release")
+    p.set_defaults(func=cmd_stats)
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.catalogue import DeclarationError
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from jobs.sdc.protect import ProtectionError
+    from jobs.stats import parse_month, run_monthly_stats
+    from jobs.tables.enrich import MissingColumnsError
+
+    try:
+        parse_month(args.month)
+    except ValueError as exc:
+        say(f"anpr stats: {exc}")
+        return 2
+    say("==> starting Spark")
+    spark = get_spark(settings)
+    try:
+        release = run_monthly_stats(spark, settings, make_lake(settings, spark), args.month, args.municipality,
+                                    progress=say)
+    except (DeclarationError, MissingColumnsError, ValueError) as exc:
+        say(f"anpr stats: refused: {exc}")
+        return 2
+    except (ProtectionError, RuntimeError) as exc:
+        say(f"anpr stats: nothing published: {exc}")
+        return 1
+    finally:
+        spark.stop()
+    audit = release.audit
+    print(f"release        {release.release_id}")
+    print(f"content sha256 {release.content_sha256}")
+    for name, rows in sorted(release.row_counts.items()):
+        share = audit.get("tables", {}).get(name, {}).get("suppressed_share")  # type: ignore[union-attr]
+        suffix = f"  ({share:.1%} of cells suppressed)" if share is not None else ""
+        print(f"  {name:<34} {rows:>8,} rows{suffix}")
+    print(f"audit          {audit.get('attacked', 0):,} suppressed cells attacked, "
+          f"{audit.get('exact_disclosures', 0)} exact disclosures, narrowest interval {audit.get('narrowest')}")
+    print("seconds        " + ", ".join(f"{k} {v:.1f}" for k, v in release.seconds.items()))
+    return 0

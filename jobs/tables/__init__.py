@@ -1,0 +1,1 @@
+"""Monthly tables as small Spark DataFrame -> DataFrame functions."""

@@ -1,0 +1,47 @@
+"""Table 4.12: the cameras, with the share of the month each one worked (beschikbaarheidsPercentage).
+
+Passages are the only evidence of a working camera, and a silent camera on an empty street looks the
+same as a broken one. So an hour is judged only when the camera's zone saw enough passages in it;
+the percentage is the share of judged hours in which the camera recorded at least one passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from anpr.zones import Municipality, camera_rows
+
+
+def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
+    """Per camera: judged hours of its zone, and judged hours in which it recorded a passage."""
+    hourly = passages.select("zone_id", "camera_id", F.date_trunc("hour", "event_ts").alias("hour"))
+    judged = (hourly.groupBy("zone_id", "hour").count().where(F.col("count") >= min_zone_passages)
+              .select("zone_id", "hour"))
+    per_zone = judged.groupBy("zone_id").agg(F.count(F.lit(1)).alias("judged_hours"))
+    worked = (hourly.select("zone_id", "camera_id", "hour").distinct().join(judged, ["zone_id", "hour"])
+              .groupBy("zone_id", "camera_id").agg(F.count(F.lit(1)).alias("worked_hours")))
+    return (per_zone.join(worked, "zone_id", "left").toPandas()
+            .sort_values(["zone_id", "camera_id"], kind="mergesort", na_position="first").reset_index(drop=True))
+
+
+def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) -> pd.DataFrame:
+    """One row per configured camera and detection direction, with its zone's rule for that direction."""
+    judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True))
+    worked = {(z, c): w for z, c, w in zip(hours["zone_id"], hours["camera_id"], hours["worked_hours"], strict=True)
+              if isinstance(c, str)}
+    rows = []
+    for cam in camera_rows(list(municipalities)):
+        zone, camera = str(cam["zone_id"]), str(cam["camera_id"])
+        total = judged.get(zone)
+        pct = None if not total else round(100.0 * float(worked.get((zone, camera), 0)) / float(total), 1)
+        for detection, direction in (("obverse", cam["obverse_direction"]), ("reverse", cam["reverse_direction"])):
+            rows.append({"gemeenteCode": cam["municipality"], "zoneId": zone, "cameraId": camera,
+                         "cameraNaam": cam["camera_name"], "latitude": cam["latitude"],
+                         "longitude": cam["longitude"], "kijkRichtingGraden": cam["azimuth_deg"],
+                         "detectieRichting": detection, "rijRichtingZone": direction,
+                         "beschikbaarheidsPercentage": pct})
+    return pd.DataFrame(rows)

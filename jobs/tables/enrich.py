@@ -1,0 +1,154 @@
+"""Passages of one month made ready for the tables: fixed vehicle attributes, owners, trips, visitor types.
+
+Every function is DataFrame -> DataFrame and orders by (event_ts, observation_id), a unique key, so
+the result never depends on how Spark partitions the passages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from anpr.catalogue import SOURCES, Catalogue, Definitions
+
+# Columns every monthly build reads, whatever the catalogue declares.
+BASE_COLUMNS = ["observation_id", "camera_id", "municipality", "zone_id", "event_ts", "event_date", "jaar",
+                "maand", "rij_richting_zone", "period_token", "company_token"]
+PASSAGE_LEVEL = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak", "venster_tijd"]
+DERIVED = {"type_bezoeker"}
+EENMALIG, INCIDENTEEL, DAGELIJKS = "Eenmalig", "Incidenteel", "Dagelijks"
+_MASK32 = 0xFFFFFFFF
+# The passage columns the monthly build may read and their types (streaming/tables.py writes them).
+PASSAGE_TYPES: dict[str, T.DataType] = {
+    "observation_id": T.StringType(), "camera_id": T.StringType(), "municipality": T.StringType(),
+    "zone_id": T.StringType(), "event_ts": T.TimestampType(), "event_date": T.DateType(),
+    "jaar": T.IntegerType(), "maand": T.IntegerType(), "week_dag": T.IntegerType(), "uur": T.IntegerType(),
+    "tijd_vak": T.StringType(), "venster_tijd": T.StringType(), "rij_richting_zone": T.StringType(),
+    "voertuig_type": T.StringType(), "brandstof": T.StringType(), "emissieklasse": T.StringType(),
+    "carrosserie": T.StringType(), "eigenaar_type": T.StringType(), "sbi_sectie": T.StringType(),
+    "sbi_groep_code": T.StringType(), "sbi_groep_omschrijving": T.StringType(), "bedrijfsgrootte": T.StringType(),
+    "herkomst_nuts3": T.StringType(), "herkomst_provincie": T.StringType(), "ontheffing": T.StringType(),
+    "ze_toegang": T.StringType(), "register_hit": T.BooleanType(), "period_token": T.StringType(),
+    "company_token": T.StringType(),
+}
+
+
+def passages_schema(columns: Sequence[str]) -> T.StructType:
+    """A schema for the given passage columns, in that order."""
+    return T.StructType([T.StructField(c, PASSAGE_TYPES[c], True) for c in columns])
+
+
+class MissingColumnsError(RuntimeError):
+    """The passages table lacks columns the declared tables need."""
+
+
+def vehicle_attributes(catalogue: Catalogue) -> list[str]:
+    """Passage columns fixed per vehicle and month: the declared vehicle-level sources and their labels."""
+    wanted = {d.source for d in catalogue.dimensions.values()
+              if SOURCES.get(d.source) is not None and SOURCES[d.source].per == "vehicle"}
+    wanted |= {d.source for d in catalogue.dimensions.values()
+               if d.label_of and SOURCES.get(d.source) is not None and SOURCES[d.source].per == "label"
+               and d.source not in ("camera_name", "zone_name")}
+    return sorted(wanted - DERIVED)
+
+
+def needed_columns(catalogue: Catalogue) -> list[str]:
+    passage = sorted({d.source for d in catalogue.dimensions.values() if d.source in PASSAGE_LEVEL})
+    return sorted({*BASE_COLUMNS, *passage, *vehicle_attributes(catalogue)})
+
+
+def check_columns(passages: DataFrame, needed: Sequence[str]) -> None:
+    missing = [c for c in needed if c not in passages.columns]
+    if missing:
+        raise MissingColumnsError(f"the passages table lacks {missing}, which the declared tables need "
+                                  "(conf/tables.toml); enrich the stream first")
+
+
+def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str | None = None) -> DataFrame:
+    out = passages.where((F.col("jaar") == jaar) & (F.col("maand") == maand))
+    return out.where(F.col("municipality") == municipality) if municipality else out
+
+
+def _order(window: Window) -> Window:  # type: ignore[valid-type]
+    return window.orderBy("event_ts", "observation_id")
+
+
+def fix_vehicle_attributes(passages: DataFrame, attributes: Sequence[str]) -> DataFrame:
+    """Each vehicle keeps its attributes (and owner) of its first passage of the month, everywhere.
+
+    Unique vehicles then add up over vehicle characteristics, which is what lets vendors and the
+    disclosure audit relate tables: a register change mid-month cannot put one vehicle in two cells.
+    """
+    first = _order(Window.partitionBy("period_token"))
+    out = passages
+    for column in [*attributes, "company_token"]:
+        out = out.withColumn(column, F.first(column).over(first))
+    # A private vehicle is its own owner; so is a vehicle whose owner is unknown (the seed's rule for
+    # private owners, and the only safe reading when the register has no owner).
+    return out.withColumn("owner", F.coalesce(F.col("company_token"), F.col("period_token")))
+
+
+def mark_trips(passages: DataFrame, max_gap_minutes: int) -> DataFrame:
+    """trip_start: an inbound passage that does not continue a stay already open in the zone.
+
+    A stay opens at an inbound passage and closes at the next outbound one, or once the vehicle has not
+    been seen in the zone for more than max_gap_minutes. Passages without a direction neither open nor
+    close a stay. Tokens are month-scoped, so a stay open at the start of the month is not counted.
+    """
+    before = _order(Window.partitionBy("period_token", "zone_id")).rowsBetween(Window.unboundedPreceding, -1)
+    directed = F.when(F.col("rij_richting_zone").isNotNull(),
+                      F.struct(F.col("event_ts").alias("ts"), F.col("rij_richting_zone").alias("dir")))
+    prev = F.last(directed, ignorenulls=True).over(before)
+    gap = F.unix_micros(F.col("event_ts")) - F.unix_micros(F.col("_prev.ts"))
+    opens = (F.col("rij_richting_zone") == "Inbound") & (
+        F.col("_prev").isNull() | (F.col("_prev.dir") == "Outbound") | (gap > max_gap_minutes * 60_000_000))
+    return (passages.withColumn("_prev", prev)
+            .withColumn("trip_start", F.coalesce(opens, F.lit(False)))
+            .drop("_prev"))
+
+
+def visitor_type(days: Column, definitions: Definitions) -> Column:
+    return (F.when(days >= definitions.bezoeker_dagelijks_min_dagen, F.lit(DAGELIJKS))
+            .when(days >= definitions.bezoeker_incidenteel_min_dagen, F.lit(INCIDENTEEL))
+            .otherwise(F.lit(EENMALIG)))
+
+
+def mark_visitor_type(passages: DataFrame, definitions: Definitions) -> DataFrame:
+    """typeBezoeker per vehicle, zone and month, by the distinct local days the vehicle was seen there."""
+    days = F.size(F.collect_set("event_date").over(Window.partitionBy("period_token", "zone_id")))
+    return passages.withColumn("type_bezoeker", visitor_type(days, definitions))
+
+
+def record_keys(passages: DataFrame) -> DataFrame:
+    """Stable per-record hashes: samples for union checks, and cell keys for optional perturbation.
+
+    32-bit keys are summed as exact integers, so a cell key does not depend on summation order.
+    """
+    return (passages
+            .withColumn("vh", F.xxhash64("period_token"))
+            .withColumn("vrk", F.xxhash64(F.lit("cellkey"), "period_token").bitwiseAND(F.lit(_MASK32)))
+            .withColumn("oh", F.xxhash64("owner"))
+            .withColumn("prk", F.xxhash64(F.lit("cellkey"), "observation_id").bitwiseAND(F.lit(_MASK32))))
+
+
+def fill_missing(passages: DataFrame, fills: dict[str, str]) -> DataFrame:
+    """Every passage falls in exactly one category of every dimension, so tables add up to one total."""
+    out = passages
+    for column, value in sorted(fills.items()):
+        if column in out.columns:
+            out = out.withColumn(column, F.coalesce(F.col(column).cast("string"), F.lit(value)))
+    return out
+
+
+def prepare(passages: DataFrame, catalogue: Catalogue) -> DataFrame:
+    """Month passages (already filtered) -> one row per passage with everything the tables group by."""
+    attributes = vehicle_attributes(catalogue)
+    check_columns(passages, needed_columns(catalogue))
+    out = passages.select(*needed_columns(catalogue))
+    out = fix_vehicle_attributes(out, attributes)
+    out = mark_trips(out, catalogue.definitions.rit_max_gap_minuten)
+    out = mark_visitor_type(out, catalogue.definitions)
+    return fill_missing(record_keys(out), catalogue.fills())

@@ -1,0 +1,91 @@
+"""`anpr feed csv` and `anpr feed synth` against a real ingest server on loopback and the embedded broker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from anpr.broker import free_port, high_watermarks
+from anpr.feeds.cli import add_commands
+from anpr.settings import ApiSettings, KafkaSettings, Settings
+from api.ingest import create_ingest_app
+from api.ingest_services import build_services
+from tests.integration.test_ingest_broker import consume_all
+from tests.unit.test_csv import BROKEN, PLATES, export
+
+pytestmark = pytest.mark.integration
+OBS = "anpr.observations"
+
+
+@pytest.fixture
+def ingest_settings(broker, tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", kafka=KafkaSettings(bootstrap_servers=broker.bootstrap),
+                    api=ApiSettings(ingest_port=free_port()))
+
+
+@pytest.fixture
+def ingest_server(ingest_settings, monkeypatch) -> Iterator[str]:
+    services = build_services(ingest_settings, str(ingest_settings.kafka.bootstrap_servers))
+    server = uvicorn.Server(uvicorn.Config(create_ingest_app(services), host="127.0.0.1",
+                                           port=ingest_settings.api.ingest_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    monkeypatch.setenv("ANPR_FEED_API_KEY", "dev-ingest-key-demo-supplier")
+    yield f"http://127.0.0.1:{ingest_settings.api.ingest_port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    services.publisher.close()
+
+
+def cli(settings: Settings, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="anpr")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args, settings))
+
+
+def test_a_dropped_csv_export_goes_through_the_ingest_endpoint_once(broker, ingest_server, ingest_settings, tmp_path):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    export(drop, BROKEN, name="week-11.csv")
+    assert cli(ingest_settings, ["feed", "csv", str(drop), "--url", ingest_server]) == 0
+    published = consume_all(broker.bootstrap, OBS)
+    assert len(published) == 2
+    assert {dict(r.headers)["supplier"] for r in published} == {b"demo-supplier"}
+    assert {json.loads(r.value)["extensions"]["source_line"] for r in published} == {2, 11}
+    report = json.loads((drop / "processed" / "week-11.csv.report.json").read_text())
+    assert (report["bad"], [b["line"] for b in report["bad_rows"]]) == (8, [3, 4, 5, 6, 7, 8, 9, 12])
+    assert not any(p in json.dumps(report) for p in PLATES)
+
+    # The supplier drops the same export again: the same batches, the same keys, nothing new in Kafka.
+    (drop / "processed" / "week-11.csv").rename(drop / "week-11.csv")
+    assert cli(ingest_settings, ["feed", "csv", str(drop), "--url", ingest_server]) == 0
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 2
+
+
+def test_synthetic_feeds_straight_to_kafka_and_through_the_endpoint(broker, ingest_server, ingest_settings,
+                                                                      capsys):
+    assert cli(ingest_settings, ["feed", "synth", "--via", "kafka", "--cities", "2", "--detections", "600",
+                                 "--register-size", "200000"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["city_days"] == 2 and summary["non_json_left_out"] == 0
+    records = consume_all(broker.bootstrap, OBS)
+    assert len(records) == summary["published"]
+    assert set(Counter(dict(r.headers)["municipality"] for r in records)) == {b"GM0344", b"GM9001"}
+
+    assert cli(ingest_settings, ["feed", "synth", "--via", "ingest", "--url", ingest_server, "--detections", "400",
+                                 "--register-size", "200000", "--seed", "3"]) == 0
+    through = json.loads(capsys.readouterr().out)
+    assert through["non_json_left_out"] == 3  # the contract carries JSON only
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == summary["published"] + through["published"]
+

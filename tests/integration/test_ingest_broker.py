@@ -1,0 +1,193 @@
+"""The ingest service against a real (embedded) broker: receipts only after Kafka acknowledged."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, TopicPartition
+
+from anpr.broker import high_watermarks
+from anpr.feeds.camera_table import CAMERAS as CAMERAS_TABLE
+from anpr.feeds.camera_table import registered_camera_rows
+from anpr.feeds.publisher import Publisher
+from api.ingest import create_ingest_app
+from api.ingest_examples import EXAMPLES, OBSERVATION_BATCH
+from tests.unit.test_ingest import CAMERAS, JSON, KEY, OTHER_KEY, UTRECHT, error_of, make_services
+
+pytestmark = pytest.mark.integration
+OBS, CAMS = "anpr.observations", "anpr.cameras"
+
+
+@pytest.fixture
+def services(broker, tmp_path):
+    """Builds the service's parts on the test broker; closes their producers before the broker stops."""
+    made = []
+
+    def build(**options):  # noqa: ANN003, ANN202
+        made.append(make_services(tmp_path, broker.bootstrap, **options))
+        return made[-1]
+
+    yield build
+    for built in made:
+        built.publisher.close()
+
+
+def consume_all(bootstrap: str, topic: str) -> list:
+    ends = high_watermarks(bootstrap, topic)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in ends]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        records: list = []
+        while sum(1 for _ in records) < sum(ends.values()):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def observations(n: int) -> dict:
+    return {"message_type": "anpr_observation_batch", "schema_version": "anpr-2.0.0", "payload": [
+        {"observation_id": str(uuid.uuid4()), "camera_id": CAMERAS[i % 6], "event_time": "2026-03-10T08:00:00.000Z",
+         "plate_country": "NL", "plate_text": "GT-411-X", "read_confidence": 0.9} for i in range(n)]}
+
+
+def test_every_example_message_is_accepted_and_published_with_its_headers(broker, services):
+    client = TestClient(create_ingest_app(services()))
+    for name, text in EXAMPLES.items():
+        content_type = "application/octet-stream" if name == "camera_update" else "application/json"
+        response = client.post("/", content=text, headers={"Content-Type": content_type, "X-API-Key": KEY,
+                                                           "X-Request-Id": f"req-{name}", "X-Filename": f"{name}.json"})
+        assert response.status_code == 202, response.text
+        assert response.json() == {"status": "accepted", "company": "Test ANPR B.V.", "requestId": f"req-{name}",
+                                   "idempotencyKey": None, "timestamp": response.json()["timestamp"],
+                                   "sizeBytes": len(text.encode()), "filename": f"{name}.json"}
+    published = consume_all(broker.bootstrap, OBS)
+    sent = json.loads(OBSERVATION_BATCH)["payload"]
+    assert sorted(json.loads(r.value)["observation_id"] for r in published) == sorted(o["observation_id"] for o in sent)
+    for record in published:
+        assert record.key.decode() == json.loads(record.value)["camera_id"]
+        assert dict(record.headers) == {"supplier": b"test-supplier", "municipality": b"GM0344",
+                                        "request_id": b"req-anpr_observation_batch"}
+    registered = consume_all(broker.bootstrap, CAMS)
+    assert [r.key for r in registered] == [b"5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d"] * 2
+    placed = json.loads(registered[0].value)
+    assert (placed["zone_id"], placed["zone_source"], placed["obverse_direction"]) == ("GM0344-ZE1", "location",
+                                                                                       "Inbound")
+
+
+def test_camera_versions_have_validity_intervals_and_stay_with_their_supplier(broker, services):
+    built = services()
+    client = TestClient(create_ingest_app(built))
+    for name in ("camera_registration", "camera_update"):
+        assert client.post("/", content=EXAMPLES[name], headers={**JSON, "X-API-Key": KEY}).status_code == 202
+    rows = sorted(built.lake.read_arrow(CAMERAS_TABLE).to_pylist(), key=lambda r: r["valid_from"])
+    assert [r["camera_status"] for r in rows] == ["active", "inactive"]
+    assert rows[0]["valid_to"] == rows[1]["valid_from"] and rows[1]["valid_to"] is None
+    assert rows[0]["valid_from"].isoformat() == "2025-05-01T00:00:00+00:00"
+    # What the stream would add to the configured cameras (same columns as anpr.zones.camera_rows).
+    [known] = registered_camera_rows(built.lake, [UTRECHT])
+    assert known == {"camera_id": "5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d",
+                     "camera_name": "Tolsteegsingel 1, 3582 AA Utrecht", "municipality": "GM0344",
+                     "zone_id": "GM0344-ZE1", "zone_name": "ZE-zone binnenstad Utrecht", "latitude": 52.0828,
+                     "longitude": 5.116, "azimuth_deg": 180.0, "obverse_direction": "Inbound",
+                     "reverse_direction": "Outbound"}
+    assert registered_camera_rows(built.lake, [UTRECHT], at=rows[0]["valid_from"])[0]["camera_id"] == known["camera_id"]
+    mine = client.get("/v1/cameras", headers={"X-API-Key": KEY}).json()
+    assert [(c["camera_id"], c["camera_status"], c["zone_id"]) for c in mine] == [
+        ("5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d", "inactive", "GM0344-ZE1")]
+
+    taken = client.post("/", content=EXAMPLES["camera_update"], headers={**JSON, "X-API-Key": OTHER_KEY})
+    assert taken.status_code == 403 and error_of(taken)["code"] == "camera_not_owned"
+    batch = json.loads(OBSERVATION_BATCH)
+    batch["payload"][0]["camera_id"] = "5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d"
+    before = high_watermarks(broker.bootstrap, OBS)
+    refused = client.post("/", content=json.dumps(batch), headers={**JSON, "X-API-Key": OTHER_KEY})
+    assert refused.status_code == 403 and high_watermarks(broker.bootstrap, OBS) == before
+
+
+def test_a_replayed_key_returns_the_first_receipt_even_after_a_restart(broker, services):
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "delivery-2026-03-10-001"}
+    first = TestClient(create_ingest_app(services())).post(
+        "/", content=OBSERVATION_BATCH, headers=headers)
+    assert first.status_code == 202
+    ends = high_watermarks(broker.bootstrap, OBS)
+    restarted = TestClient(create_ingest_app(services()))
+    replay = restarted.post("/", content=OBSERVATION_BATCH, headers=headers)
+    assert replay.status_code == 202 and replay.json() == first.json()
+    assert replay.headers["Idempotent-Replay"] == "true"
+    assert high_watermarks(broker.bootstrap, OBS) == ends
+
+
+def test_over_the_message_limit_gets_429_with_retry_after(broker, services):
+    client = TestClient(create_ingest_app(services(messages_per_minute=3)))
+    answers = [client.post("/", content=OBSERVATION_BATCH, headers={**JSON, "X-API-Key": KEY}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429]
+    assert error_of(answers[3])["code"] == "rate_limited"
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 3 * 2
+
+
+def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observation_once(broker, services):
+    killed: list[int] = []
+
+    def kill_after_first_chunk(acked: int) -> None:
+        if acked == 500 and not killed:
+            killed.append(acked)
+            broker.stop()
+
+    publisher = Publisher(broker.bootstrap, {OBS: 4, CAMS: 1}, compacted=[CAMS], timeout_s=3.0, chunk=500,
+                          after_chunk=kill_after_first_chunk)
+    client = TestClient(create_ingest_app(services(publisher=publisher)))
+    batch = observations(2_000)
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "kill-test"}
+
+    failed = client.post("/", content=json.dumps(batch), headers=headers)
+    assert failed.status_code == 503, failed.text
+    assert error_of(failed)["code"] == "unavailable" and failed.headers["Retry-After"] == "5"
+
+    broker.start()  # same port; the embedded broker's memory (and topics) are gone
+    retried = client.post("/", content=json.dumps(batch), headers=headers)
+    assert retried.status_code == 202, retried.text
+    again = client.post("/", content=json.dumps(batch), headers=headers)
+    assert again.json() == retried.json()
+
+    counts = Counter(json.loads(r.value)["observation_id"] for r in consume_all(broker.bootstrap, OBS))
+    assert set(counts) == {o["observation_id"] for o in batch["payload"]}
+    assert set(counts.values()) == {1}
+
+
+def test_a_broker_that_is_down_gives_503_and_nothing_is_remembered(broker, services):
+    client = TestClient(create_ingest_app(services()))
+    broker.stop()
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "down-test"}
+    down = client.post("/", content=OBSERVATION_BATCH, headers=headers)
+    assert down.status_code == 503 and "nothing was accepted" in error_of(down)["message"]
+    broker.start()
+    assert client.post("/", content=OBSERVATION_BATCH, headers=headers).status_code == 202
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 2
+
+
+
+def test_an_internal_failure_gives_500_and_the_retry_is_not_taken_for_a_replay(broker, services, tmp_path):
+    from anpr.lake import LocalLake
+
+    built = services()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    built.cameras.lake = LocalLake(str(blocker / "lake"))  # the cameras table cannot be written
+    client = TestClient(create_ingest_app(built), raise_server_exceptions=False)
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "register-1", "X-Request-Id": "req-500"}
+    failed = client.post("/", content=EXAMPLES["camera_registration"], headers=headers)
+    assert failed.status_code == 500
+    assert error_of(failed) == {"code": "internal_error", "message": "internal error", "hint": "retry later",
+                                "trace_id": "req-500"}
+    built.cameras.lake = built.lake
+    retried = client.post("/", content=EXAMPLES["camera_registration"], headers=headers)
+    assert retried.status_code == 202 and "Idempotent-Replay" not in retried.headers

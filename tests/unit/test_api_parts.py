@@ -1,0 +1,102 @@
+"""Parts of the vendor API that need no release: contracts, rate limits, tokens, cursors, auditing."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from anpr.lake import LocalLake
+from anpr.settings import Settings
+from anpr.zones import Zone
+from api.access_log import AccessLog
+from api.app import create_app
+from api.auth import Authenticator
+from api.errors import ApiError
+from api.ratelimit import RateLimiter
+from api.releases import ReleaseStore
+from api.vendor_contracts import load_contracts, parse_contracts
+from api.vendor_geo import ZoneRegistry
+from api.vendor_rows import decode_cursor, encode_cursor
+from api.vendor_sample import synthetic_municipality
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_contracts_apply_defaults_and_refuse_malformed_codes():
+    contracts = parse_contracts('[defaults]\nrequests_per_minute = 30\n[vendors.a]\nmunicipalities = ["GM0344"]\n'
+                                '[vendors.b]\nmunicipalities = ["GM0599"]\nburst = 5\n')
+    assert (contracts["a"].requests_per_minute, contracts["a"].burst) == (30, 120)
+    assert (contracts["b"].requests_per_minute, contracts["b"].burst, contracts["b"].municipalities) == (
+        30, 5, frozenset({"GM0599"}))
+    with pytest.raises(ValueError, match="GM0344"):
+        parse_contracts('[vendors.a]\nmunicipalities = ["Utrecht"]\n')
+    with pytest.raises(ValueError):
+        parse_contracts('[vendors.a]\nmunicipalities = []\n')
+    assert "demo-vendor" in load_contracts()  # the shipped file parses and serves the local dev key
+
+
+def test_rate_limiter_allows_a_burst_then_refills_at_the_rate():
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    decisions = [limiter.take("v", per_minute=60, burst=3) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert decisions[3].retry_after == 1 and decisions[2].remaining == 0
+    clock.now += 1.0
+    assert limiter.take("v", 60, 3).allowed and not limiter.take("v", 60, 3).allowed
+    assert limiter.take("other", 60, 3).allowed
+
+
+def test_tokens_expire_and_die_with_a_rotated_key():
+    clock = Clock()
+    auth = Authenticator({"esri": "k1"}, {}, RateLimiter(), token_ttl=60, clock=clock)
+    token, ttl = auth.issue_token("esri")
+    assert ttl == 60 and auth.vendor_of_token(token) == "esri"
+    assert auth.vendor_of_token(token[:-2] + "xx") is None and auth.vendor_of_token("garbage") is None
+    assert Authenticator({"esri": "k2"}, {}, RateLimiter(), clock=clock).vendor_of_token(token) is None
+    clock.now += 61
+    assert auth.vendor_of_token(token) is None
+
+
+def test_cursors_round_trip_and_reject_tampering():
+    cursor = encode_cursor("2026-10-x", "abc", 40)
+    assert decode_cursor(cursor) == ("2026-10-x", "abc", 40)
+    for bad in ("", "!!", encode_cursor("r", "f", 0)[:-3], "WyJyIiwiZiIsLTFd"):  # the last is ["r","f",-1]
+        with pytest.raises(ApiError):
+            decode_cursor(bad)
+
+
+def _clockwise(ring: list[list[float]]) -> bool:
+    return sum((b[0] - a[0]) * (b[1] + a[1]) for a, b in zip(ring, ring[1:], strict=False)) > 0
+
+
+def test_zones_follow_the_geojson_right_hand_rule_holes_included():
+    town = synthetic_municipality()
+    outer = [[4.0, 52.0], [4.0, 52.1], [4.1, 52.1], [4.1, 52.0], [4.0, 52.0]]  # clockwise
+    hole = [[4.04, 52.04], [4.06, 52.04], [4.06, 52.06], [4.04, 52.06], [4.04, 52.04]]  # counterclockwise
+    holed = town.model_copy(update={"zones": [*town.zones, Zone(zone_id="GM0599-ZE2", name="ring", geometry={
+        "type": "Polygon", "coordinates": [outer, hole]})]})
+    registry = ZoneRegistry([holed])
+    square = registry.feature("GM0599-ZE1")["geometry"]["coordinates"]
+    rings = registry.feature("GM0599-ZE2")["geometry"]["coordinates"]
+    assert square[0][0] == square[0][-1] and not _clockwise(square[0])
+    assert len(rings) == 2 and not _clockwise(rings[0]) and _clockwise(rings[1])
+
+
+def test_api_refuses_to_serve_unaudited_when_the_log_cannot_be_written(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    audit = AccessLog(LocalLake(str(blocker / "lake")), flush_seconds=3600, max_queue=2)
+    app = create_app(Settings(data_dir=tmp_path), ReleaseStore(LocalLake(str(tmp_path / "lake"))),
+                     contracts={}, municipalities=[], access_log=audit)
+    client = TestClient(app)
+    assert [client.get("/v1/tables").status_code for _ in range(2)] == [401, 401]
+    assert audit.flush() == 0  # the write fails: the rows stay queued
+    refused = client.get("/v1/tables")
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable"
+    assert client.get("/health").status_code == 200  # probes are not audited, so still answered

@@ -1,0 +1,94 @@
+"""The table catalogue: what vendors are promised, and what the platform refuses to build (scenario 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from anpr.catalogue import CATALOGUE, TABLES, DeclarationError, parse_catalogue
+from anpr.settings import CONF_DIR
+
+SHIPPED = (CONF_DIR / "tables.toml").read_text()
+
+
+def with_table(dimensions: list[str], extra_dims: str = "", name: str = "t_extra") -> str:
+    return SHIPPED + extra_dims + f"""
+[[tables]]
+name = "{name}"
+number = "9.9"
+title = "test"
+purpose = "a declaration under test"
+unit = "voertuig en eigenaar"
+dimensions = {dimensions!r}
+measures = ["aantalPassages", "aantalUniekeVoertuigen"]
+""".replace("'", '"')
+
+
+def test_every_working_group_table_is_declared_with_purpose_unit_and_protection():
+    numbers = {spec.number.rstrip("abcde") for spec in TABLES.values()}
+    assert numbers == {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.12"}
+    assert len([s for s in TABLES.values() if s.number.startswith("4.8")]) >= 3
+    for spec in TABLES.values():
+        assert spec.purpose and spec.unit and spec.protection
+        assert all(m in spec.definitions for m in spec.measures)
+    assert "10 distinct vehicles" in TABLES["t4_2_dagdeel"].protection
+
+
+def test_working_group_field_names_reach_the_api():
+    assert TABLES["t4_1_uur_camera"].columns == [
+        "gemeenteCode", "zoneId", "cameraId", "locatie", "rijRichtingZone", "voertuigType", "weekDag", "uur",
+        "maand", "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
+    assert TABLES["t4_8a_sector_voertuig"].measures == ["aantalPassages", "aantalRitten", "aantalUniekeVoertuigen"]
+    assert TABLES["t4_5_bezoeker_herkomst"].keys == {"typeBezoeker": "type_bezoeker",
+                                                     "herkomstProvincie": "herkomst_provincie"}
+    assert TABLES["t4_12_camera"].measures == ["beschikbaarheidsPercentage"]
+
+
+@pytest.mark.parametrize(("dimension", "declaration", "rule"), [
+    ("ontheffingReden", '[dimensions.ontheffingReden]\nsource = "ontheffing_reden"\n', "exemption-reason"),
+    ("SBI08Code", '[dimensions.SBI08Code]\nsource = "sbi_code"\n', "sbi-too-fine"),
+    ("herkomstPostcode", '[dimensions.herkomstPostcode]\nsource = "herkomst_postcode4"\n', "region-too-fine"),
+    ("herkomstGemeente", '[dimensions.herkomstGemeente]\nsource = "gemeente_code"\nkind = "region"\n'
+                         'level = "gemeente"\n', "region-too-fine"),
+    ("kwartier", '[dimensions.kwartier]\nsource = "kwartier"\nkind = "time"\nlevel = "kwartier"\n', "time-too-fine"),
+    ("voertuig", '[dimensions.voertuig]\nsource = "period_token"\n', "identifier"),
+])
+def test_scenario_3_declarations_are_refused_naming_the_rule(dimension, declaration, rule):
+    with pytest.raises(DeclarationError, match=rf"scenario 3 \[{rule}\]") as refused:
+        parse_catalogue(with_table(["voertuigType", dimension, "maand", "jaar"], declaration))
+    assert dimension in str(refused.value)
+
+
+def test_a_cell_keyed_by_one_camera_and_minute_is_refused():
+    minute = '[dimensions.minuut]\nsource = "minuut"\n'
+    with pytest.raises(DeclarationError, match=r"scenario 3 \[camera-minute\]"):
+        parse_catalogue(with_table(["cameraId", "minuut"], minute))
+
+
+def test_sbi_level_follows_configuration():
+    parse_catalogue(SHIPPED, sbi_max_level="groep")
+    with pytest.raises(DeclarationError, match=r"scenario 3 \[sbi-too-fine\].*SBI08GroepCode"):
+        parse_catalogue(SHIPPED, sbi_max_level="sectie")
+
+
+def test_a_declaration_cannot_make_a_fine_column_look_coarse():
+    disguised = '[dimensions.sector]\nsource = "sbi_code"\nkind = "sbi"\nlevel = "sectie"\n'
+    with pytest.raises(DeclarationError, match="sbi_code is sbi/subklasse"):
+        parse_catalogue(with_table(["sector"], disguised))
+
+
+def test_exemptions_as_kind_only_are_allowed():
+    kind = '[dimensions.ontheffing]\nsource = "ontheffing"\nfill = "Onbekend"\n'
+    spec = parse_catalogue(with_table(["voertuigType", "ontheffing", "maand", "jaar"], kind)).tables["t_extra"]
+    assert spec.keys == {"voertuigType": "voertuig_type", "ontheffing": "ontheffing"}
+
+
+def test_counts_need_vehicles_and_owners_as_unit_of_protection():
+    text = with_table(["voertuigType"]).replace('unit = "voertuig en eigenaar"\ndimensions = ["voertuigType"]',
+                                                'unit = "geen"\ndimensions = ["voertuigType"]')
+    with pytest.raises(DeclarationError, match="protects vehicles and owners"):
+        parse_catalogue(text)
+
+
+def test_shipped_catalogue_is_the_api_catalogue():
+    assert CATALOGUE.tables is TABLES
+    assert TABLES["t4_1_uur_camera"].name == "t4_1_uur_camera"

@@ -1,0 +1,143 @@
+"""Supplier CSV exports: Dutch wall-clock times across both DST changes, broken rows reported by line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anpr.feeds.csv_feed import load_mapping, read_export
+from anpr.feeds.drop import process_drop
+from anpr.settings import CONF_DIR
+
+MAPPING = load_mapping(CONF_DIR / "feeds" / "demo-supplier.toml")
+HEADER = "Id;Tijd(CET);Hash;Land;Klasse;Locatie;Merk;Brandstof"
+PLATES = ["GT-411-X", "VX-123-B", "B XY 1234", "41-KBD-7", "HN-228-G", "9-VHT-34", "ZB-17-73"]
+
+
+def export(tmp_path: Path, rows: list[str], name: str = "export.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\ufeff" + "\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def row(i: int, time: str, plate: str = "GT-411-X", land: str = "NL", klasse: str = "P",
+        locatie: str = "Biltstraat") -> str:
+    return f"{i};{time};{plate};{land};{klasse};{locatie};VOLKSWAGEN;Diesel"
+
+
+def utc_times(path: Path) -> list[str]:
+    result = read_export(path, MAPPING)
+    assert result.bad == []
+    return [o["event_time"] for o in result.observations]
+
+
+def test_spring_forward_night_converts_around_the_missing_hour(tmp_path):
+    path = export(tmp_path, [row(1, "29-03-2026 01:59:59"), row(2, "29-03-2026 03:00:00"),
+                             row(3, "29-03-2026 02:30:00"), row(4, "28-03-2026 23:15:00")])
+    result = read_export(path, MAPPING)
+    assert [o["event_time"] for o in result.observations] == [
+        "2026-03-29T00:59:59.000Z", "2026-03-29T01:00:00.000Z", "2026-03-28T22:15:00.000Z"]
+    [bad] = result.bad
+    assert (bad.file, bad.line) == ("export.csv", 4) and "does not exist" in bad.reason
+
+
+def test_fall_back_night_tells_the_two_passes_of_the_repeated_hour_apart(tmp_path):
+    path = export(tmp_path, [row(1, "25-10-2026 01:30:00"), row(2, "25-10-2026 02:15:00"),
+                             row(3, "25-10-2026 02:45:00"), row(4, "25-10-2026 02:10:00"),
+                             row(5, "25-10-2026 02:50:00"), row(6, "25-10-2026 03:05:00")])
+    assert utc_times(path) == [
+        "2026-10-24T23:30:00.000Z",  # CEST
+        "2026-10-25T00:15:00.000Z", "2026-10-25T00:45:00.000Z",  # first pass, still CEST (+2)
+        "2026-10-25T01:10:00.000Z", "2026-10-25T01:50:00.000Z",  # second pass, CET (+1)
+        "2026-10-25T02:05:00.000Z"]
+
+
+def test_a_late_row_of_the_repeated_hour_after_it_ended_is_winter_time(tmp_path):
+    path = export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:40:00")])
+    assert utc_times(path) == ["2026-10-25T02:05:00.000Z", "2026-10-25T01:40:00.000Z"]
+
+
+def test_fixed_cet_exports_ignore_summer_time(tmp_path):
+    fixed = MAPPING.model_copy(update={"timezone": "Etc/GMT-1"})
+    result = read_export(export(tmp_path, [row(1, "01-07-2026 12:00:00")]), fixed)
+    assert result.observations[0]["event_time"] == "2026-07-01T11:00:00.000Z"
+
+
+def test_rows_become_contract_observations(tmp_path):
+    result = read_export(export(tmp_path, [row(17, "10-03-2026 08:00:00", "B XY 1234", land="D", klasse="FOR")]),
+                         MAPPING)
+    [observation] = result.observations
+    assert observation["camera_id"] == MAPPING.locations["Biltstraat"].camera_id
+    assert observation["plate_country"] == "DE" and observation["plate_text"] == "B XY 1234"
+    assert observation["extensions"] == {"klasse": "FOR", "source_file": "export.csv", "source_line": 2}
+    again = read_export(export(tmp_path, [row(17, "10-03-2026 08:00:00")], name="resent.csv"), MAPPING)
+    assert again.observations[0]["observation_id"] == observation["observation_id"]  # a resend keeps its id
+
+
+BROKEN = [
+    row(1, "10-03-2026 08:00:00", PLATES[0]),
+    row(2, "10-03-2026 08:00:01", PLATES[1], locatie="Neude"),           # unknown location
+    "3;10-03-2026 08:00:02;" + PLATES[2] + ";NL;P",                       # too few fields
+    row(4, "2026-03-10 08:00:03", PLATES[3]),                              # wrong time format
+    row(5, "10-03-2026 08:00:04", PLATES[4], klasse="XX"),                 # unknown class
+    row(6, "10-03-2026 08:00:05", ""),                                     # no plate
+    row(7, "10-03-2026 08:00:06", PLATES[5], land="Atlantis"),            # unknown country
+    row(1, "10-03-2026 08:00:07", PLATES[6]),                              # repeated Id
+    "",                                                                     # blank line: not a row
+    row(9, "10-03-2026 08:00:08", PLATES[6], land="B", klasse="LB"),
+    ";10-03-2026 08:00:09;" + PLATES[0] + ";NL;P;Biltstraat;;",           # no Id
+]
+
+
+def test_broken_rows_are_reported_with_file_line_and_reason_never_the_plate(tmp_path):
+    result = read_export(export(tmp_path, BROKEN, name="week-11.csv"), MAPPING)
+    assert result.rows == 10 and len(result.observations) == 2
+    assert [(b.file, b.line) for b in result.bad] == [("week-11.csv", n) for n in (3, 4, 5, 6, 7, 8, 9, 12)]
+    reasons = [b.reason for b in result.bad]
+    assert "unknown Locatie 'Neude'" in reasons[0] and reasons[1] == "5 fields where the header has 8"
+    assert "does not match" in reasons[2] and reasons[3] == "unknown Klasse 'XX'"
+    assert reasons[4:] == ["empty Hash", "unknown Land 'Atlantis'", "Id repeats the row on line 2", "empty Id"]
+    report = json.dumps(result.report())
+    assert not any(p in report or p.replace("-", "") in report for p in PLATES)
+
+
+def test_a_file_without_the_export_columns_is_rejected_whole(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("a;b;c\n1;2;3\n")
+    result = read_export(path, MAPPING)
+    assert result.observations == [] and "missing columns Id, Tijd(CET), Hash" in str(result.problem)
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, int]] = []
+
+    def send(self, items, request_id, filename=None):  # noqa: ANN001, ANN201
+        self.batches.append((request_id, len(items)))
+        return len(items)
+
+
+def test_the_drop_moves_delivered_and_rejected_files_with_their_reports(tmp_path):
+    export(tmp_path, BROKEN, name="week-11.csv")
+    (tmp_path / "notes.csv").write_text("x;y\n1;2\n")
+    sink, lines = Collect(), list[str]()
+    outcome = process_drop([tmp_path], MAPPING, sink, batch=1, say=lines.append)
+    assert outcome.delivered == 2 and [n for _, n in sink.batches] == [1, 1]
+    assert sink.batches[0][0].startswith("csv-") and sink.batches[0][0] != sink.batches[1][0]
+    assert (tmp_path / "processed" / "week-11.csv").exists() and not (tmp_path / "week-11.csv").exists()
+    report = json.loads((tmp_path / "processed" / "week-11.csv.report.json").read_text())
+    assert (report["good"], report["bad"], report["delivered"]) == (2, 8, 2)
+    assert (tmp_path / "rejected" / "notes.csv").exists()
+    assert any("week-11.csv:3: unknown Locatie" in line for line in lines)
+    assert not any(p in "\n".join(lines) for p in PLATES)
+
+
+@pytest.mark.parametrize("name", ["demo-supplier.toml"])
+def test_shipped_mappings_name_configured_cameras(name):
+    from anpr.zones import load_municipalities
+
+    cameras = {c.camera_id for m in load_municipalities() for c in m.cameras}
+    mapping = load_mapping(CONF_DIR / "feeds" / name)
+    assert {loc.camera_id for loc in mapping.locations.values()} <= cameras

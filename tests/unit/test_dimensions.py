@@ -1,0 +1,128 @@
+"""Derived register dimensions, row by row, with the shipped conf/register.toml."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from anpr import dimensions as D
+from anpr.register_conf import SbiConf, load_register_conf
+
+CONF = load_register_conf()
+
+
+def test_vehicle_type_from_eu_category_then_rdw_kind_and_mass():
+    rows = [  # category, voertuigsoort, max mass -> voertuigType
+        ("N1", "Bedrijfsauto", 3000, "Bestelauto"), ("n3g", "Bedrijfsauto", 40000, "Vrachtauto"),
+        ("M1", "Personenauto", 1700, "Personenauto"), ("M3", "Bus", 19000, "Bus"),
+        ("", "Bedrijfsauto", 3500, "Bestelauto"), (None, "Bedrijfsauto", 3501, "Vrachtauto"),
+        (None, "Bedrijfsauto", None, "Overig"), (None, "Motorfiets", None, "Overig"),
+        ("O2", "Aanhangwagen", 750, "Overig"), (None, "Personenauto", None, "Personenauto"),
+    ]
+    got = D.voertuig_type(pa.array([r[0] for r in rows]), pa.array([r[1] for r in rows]),
+                          pa.array([r[2] for r in rows], pa.int64()), CONF)
+    assert got.to_pylist() == [r[3] for r in rows]
+
+
+@pytest.mark.parametrize(("fuels", "euro", "brandstof", "klasse"), [
+    ("Diesel", 5, "Diesel", "Euro 5"),
+    ("Benzine|Elektriciteit", 6, "Hybride", "Euro 6"),  # plug-in hybrid
+    ("Elektriciteit", None, "Elektriciteit", "Z"),
+    ("Waterstof|Elektriciteit", None, "Waterstof", "Z"),
+    ("Benzine|LPG", 4, "LPG", "Euro 4"),  # bi-fuel: registered as its gas
+    ("Benzine|CNG", 6, "Aardgas", "Euro 6"),
+    ("Alcohol", 0, "Overig", "Euro 0"),
+    (None, None, None, None),  # no fuel rows at all
+])
+def test_fuel_and_emission_class_from_the_fuel_rows(fuels, euro, brandstof, klasse):
+    assert D.brandstof(pa.array([fuels], pa.string()), CONF).to_pylist() == [brandstof]
+    assert D.emissieklasse(pa.array([fuels], pa.string()), pa.array([euro], pa.int8()), CONF).to_pylist() == [klasse]
+
+
+def test_body_type_from_code_family_description_or_inrichting():
+    rows = [("AB", None, None, "Hatchback"), ("BC", None, "opleggertrekker", "Trekker"), ("CE", None, None, "Bus"),
+            (None, "Stationwagen", None, "Stationwagen"), (None, None, "Gesloten opbouw", "Bestelwagen"),
+            ("ZZ", None, None, "Overig"), (None, None, None, None)]
+    code, omschrijving, inrichting = (pa.array([r[i] for r in rows], pa.string()) for i in range(3))
+    got = D.carrosserie(code, omschrijving, inrichting, CONF)
+    assert got.to_pylist() == [r[3] for r in rows]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("20190315", date(2019, 3, 15)), ("2019-03-15T00:00:00.000", date(2019, 3, 15)),
+    ("15-03-2019", date(2019, 3, 15)), ("03/15/2019 12:00:00 AM", date(2019, 3, 15)),
+    ("20191332", None), ("", None), (None, None),
+])
+def test_dates_in_every_shape_the_exports_use(text, expected):
+    assert D.parse_date(text) == expected
+
+
+@pytest.mark.parametrize(("text", "euro"), [("6", 6), ("EURO VI C", 6), ("EURO 6 W", 6), ("Euro 5", 5),
+                                            ("EURO IV", 4), ("0", 0), ("EEV", None), ("", None), (None, None)])
+def test_euro_class_from_code_or_exhaust_level(text, euro):
+    assert D.parse_euro(text) == euro
+
+
+def test_sbi_section_and_configured_group_by_longest_prefix():
+    assert D.sbi_sectie("49.41") == ("H", "Vervoer en opslag")
+    assert D.sbi_groep("4941", CONF) == ("494", "Goederenvervoer over de weg")
+    assert D.sbi_groep("43221", CONF) == ("432", "Bouwinstallatie")  # 432 beats 43
+    assert D.sbi_groep("4399", CONF) == ("43", "Overige gespecialiseerde bouw")
+    assert D.sbi_groep("0113", CONF) == ("A", "Landbouw, bosbouw en visserij")  # in no group: its section
+    assert D.sbi_groep(None, CONF) is None
+
+
+def test_sbi_groups_finer_than_groep_level_are_refused():
+    with pytest.raises(ValidationError, match="two or three digits"):
+        SbiConf.model_validate({"groepen": [{"code": "4941", "omschrijving": "x", "prefixes": ["4941"]}]})
+
+
+@pytest.mark.parametrize(("employees", "size"), [(0, "Klein"), (49, "Klein"), (50, "Midden"), (249, "Midden"),
+                                                 (250, "Groot"), (None, None)])
+def test_company_size_classes(employees, size):
+    assert D.bedrijfsgrootte(employees, CONF) == size
+
+
+def test_owner_type_from_stated_kind_or_kvk_number():
+    got = D.eigenaar_type(pa.array(["B", "particulier", None, None]), pa.array([None, None, "12345678", None]), CONF)
+    assert got.to_pylist() == ["Bedrijf", "Particulier", "Bedrijf", "Particulier"]
+
+
+def test_exemption_kinds_keep_only_temporary_or_long_term():
+    got = D.ontheffing_soort(pa.array(["Dagontheffing", "jaar", "medisch", None]), CONF)
+    assert got.to_pylist() == ["Tijdelijk", "Langdurig", None, None]
+
+
+VEHICLES = [  # type, class, first admission, body -> status on 2026-12-31, 2027-01-01, 2028-01-01, 2030-01-01
+    ("Bestelauto", "Euro 4", date(2008, 1, 1), None, ["Verboden"] * 4),
+    ("Bestelauto", "Euro 5", date(2012, 1, 1), None, ["Overgang", "Verboden", "Verboden", "Verboden"]),
+    ("Bestelauto", "Euro 6", date(2019, 1, 1), None, ["Overgang", "Overgang", "Verboden", "Verboden"]),
+    ("Bestelauto", "Euro 6", date(2025, 3, 1), None, ["Verboden"] * 4),  # new vans must be zero emission
+    ("Bestelauto", "Z", date(2025, 3, 1), None, ["Toegestaan"] * 4),
+    ("Vrachtauto", "Euro 6", date(2018, 5, 5), "Trekker", ["Overgang", "Overgang", "Overgang", "Verboden"]),
+    ("Vrachtauto", "Euro 6", date(2018, 5, 5), "Vrachtwagen", ["Overgang", "Overgang", "Verboden", "Verboden"]),
+    ("Vrachtauto", "Euro 6", date(2021, 1, 1), "Vrachtwagen", ["Overgang", "Overgang", "Overgang", "Verboden"]),
+    ("Vrachtauto", "Euro 6", date(2015, 1, 1), "Trekker", ["Verboden"] * 4),
+    ("Vrachtauto", "Euro 5", date(2012, 1, 1), "Trekker", ["Verboden"] * 4),
+    ("Personenauto", "Euro 3", date(2002, 1, 1), "Hatchback", ["Toegestaan"] * 4),  # not a ZE-zone vehicle
+    ("Bestelauto", None, date(2012, 1, 1), None, ["Onbekend"] * 4),
+]
+
+
+def test_ze_access_on_a_date_shows_what_each_tightening_affects():
+    types, classes, admitted, bodies = (pa.array([v[i] for v in VEHICLES]) for i in range(4))
+    until = D.ze_toegang_tot(types, classes, admitted, bodies, CONF)
+    none = np.zeros(len(VEHICLES), dtype=np.int8)
+    for column, day in enumerate([date(2026, 12, 31), date(2027, 1, 1), date(2028, 1, 1), date(2030, 1, 1)]):
+        status = D.ze_status(until, np.full(len(VEHICLES), D.days(day)), none)
+        assert [D.ZE_STATUSES[s] for s in status] == [v[4][column] for v in VEHICLES], day
+
+
+def test_an_exemption_turns_no_access_into_ontheffing_and_leaves_access_alone():
+    until = np.array([D.days(date(2025, 1, 1)), D.days(date(2028, 1, 1)), D.UNKNOWN, D.ALWAYS], dtype=np.int32)
+    status = D.ze_status(until, np.full(4, D.days(date(2026, 6, 1))), np.array([1, 2, 1, 2], dtype=np.int8))
+    assert [D.ZE_STATUSES[s] for s in status] == ["Ontheffing", "Overgang", "Ontheffing", "Toegestaan"]

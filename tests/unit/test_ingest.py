@@ -1,0 +1,202 @@
+"""The ingest contract's synchronous answers: authentication, envelope, size, ownership, rejections.
+
+No broker here: every request below is answered before anything is published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from fastapi.testclient import TestClient
+
+from anpr.feeds.publisher import Publisher
+from anpr.idempotency import IdempotencyStore
+from anpr.lake import LocalLake, spark_to_arrow_schema
+from anpr.suppliers import Supplier, SupplierRegistry, hash_key
+from anpr.zones import load_municipalities
+from api.ingest import IngestServices, create_ingest_app
+from api.ingest_cameras import CameraRegistry
+from api.ingest_examples import EXAMPLES, OBSERVATION_BATCH
+from streaming.tables import QUARANTINE, QUARANTINE_SCHEMA
+
+KEY, OTHER_KEY, DISABLED_KEY = "dev-ingest-test-key", "dev-ingest-other-key", "dev-ingest-disabled-key"
+UTRECHT = load_municipalities()[0]
+CAMERAS = [c.camera_id for c in UTRECHT.cameras]
+JSON = {"Content-Type": "application/json"}
+
+
+def registry(messages_per_minute: int = 600) -> SupplierRegistry:
+    return SupplierRegistry([
+        Supplier(name="test-supplier", company="Test ANPR B.V.", api_key_sha256=hash_key(KEY), development=True,
+                 municipalities=["GM0344"], cameras=CAMERAS[:6], messages_per_minute=messages_per_minute),
+        Supplier(name="other-supplier", company="Andere Camera's B.V.", api_key_sha256=hash_key(OTHER_KEY),
+                 development=True, municipalities=["GM0344"], cameras=CAMERAS[6:]),
+        Supplier(name="disabled-supplier", company="Oud B.V.", api_key_sha256=hash_key(DISABLED_KEY),
+                 development=True, enabled=False, municipalities=["GM0344"]),
+    ])
+
+
+def make_services(tmp: Path, bootstrap: str = "127.0.0.1:9", messages_per_minute: int = 600,
+                  publisher: Publisher | None = None) -> IngestServices:
+    suppliers = registry(messages_per_minute)
+    lake = LocalLake(str(tmp / "lake"))
+    return IngestServices(
+        suppliers=suppliers, cameras=CameraRegistry([UTRECHT], suppliers, lake),
+        publisher=publisher or Publisher(bootstrap, {"anpr.observations": 4, "anpr.cameras": 1},
+                                         compacted=["anpr.cameras"], timeout_s=3.0),
+        idempotency=IdempotencyStore(tmp / "ingest" / "idempotency.sqlite"), lake=lake)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    return TestClient(create_ingest_app(make_services(tmp_path)), raise_server_exceptions=False)
+
+
+def error_of(response) -> dict:  # noqa: ANN001
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "hint", "trace_id"}
+    return body["error"]
+
+
+def test_missing_and_unknown_keys_get_401(client):
+    missing = client.post("/", content=OBSERVATION_BATCH, headers=JSON)
+    assert missing.status_code == 401 and error_of(missing)["code"] == "unauthorized"
+    wrong = client.post("/", content=OBSERVATION_BATCH, headers={**JSON, "X-API-Key": "dev-guessed"})
+    assert wrong.status_code == 401 and "unknown API key" in error_of(wrong)["message"]
+
+
+def test_a_disabled_key_gets_403(client):
+    response = client.post("/", content=OBSERVATION_BATCH, headers={**JSON, "X-API-Key": DISABLED_KEY})
+    assert response.status_code == 403 and error_of(response)["code"] == "forbidden"
+
+
+def test_observations_for_another_suppliers_camera_get_403_without_plates(client, caplog):
+    batch = json.loads(OBSERVATION_BATCH)
+    batch["payload"][1]["camera_id"] = CAMERAS[7]  # the other supplier's camera
+    with caplog.at_level(logging.DEBUG):
+        response = client.post("/", content=json.dumps(batch), headers={**JSON, "X-API-Key": KEY,
+                                                                         "X-Request-Id": "req-42"})
+    error = error_of(response)
+    assert response.status_code == 403 and error["code"] == "camera_not_owned"
+    assert CAMERAS[7] in error["message"] and "nothing of the message was published" in error["message"]
+    assert error["trace_id"] == "req-42"
+    for plate in ("VX-123-B", "VX123B", "B XY 1234"):
+        assert plate not in response.text and plate not in caplog.text
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b"{\"message_type\": ", "not JSON"),
+    (b"[]", "not a JSON object"),
+    (json.dumps({"message_type": "anpr_batch", "schema_version": "anpr-2.0.0", "payload": [{}]}), "message_type"),
+    (json.dumps({"message_type": "anpr_observation_batch", "schema_version": "anpr-1.4.0", "payload": [{}]}),
+     "schema_version"),
+    (json.dumps({"message_type": "anpr_observation_batch", "schema_version": "anpr-2.0.0", "payload": []}),
+     "at least one item"),
+    (json.dumps({"message_type": "anpr_observation_batch", "schema_version": "anpr-2.0.0", "payload": ["x"]}),
+     "payload[0] is not a JSON object"),
+])
+def test_envelope_problems_are_rejected_with_400(client, body, fragment):
+    response = client.post("/", content=body, headers={**JSON, "X-API-Key": KEY})
+    assert response.status_code == 400 and fragment in error_of(response)["message"]
+
+
+def test_other_content_types_get_415(client):
+    response = client.post("/", content=OBSERVATION_BATCH, headers={"Content-Type": "text/csv", "X-API-Key": KEY})
+    assert response.status_code == 415 and error_of(response)["code"] == "unsupported_media_type"
+
+
+def test_bodies_over_50_mb_get_413_declared_or_streamed(client):
+    big = b" " * (50 * 1024 * 1024 + 1)
+    declared = client.post("/", content=big, headers={**JSON, "X-API-Key": KEY})
+    assert declared.status_code == 413 and error_of(declared)["code"] == "payload_too_large"
+
+    def chunks():
+        for _ in range(51):
+            yield b" " * (1024 * 1024)
+
+    streamed = client.post("/", content=chunks(), headers={**JSON, "X-API-Key": KEY})
+    assert streamed.status_code == 413 and "over 50 MB" in error_of(streamed)["message"]
+
+
+def test_invalid_camera_payloads_name_the_field(client):
+    registration = json.loads(EXAMPLES["camera_registration"])
+    registration["payload"][0]["camera_type"] = "speed"
+    del registration["payload"][0]["location_lat"]
+    response = client.post("/", content=json.dumps(registration), headers={**JSON, "X-API-Key": KEY})
+    message = error_of(response)["message"]
+    assert response.status_code == 422 and "payload[0.location_lat]" in message and "camera_type" in message
+
+
+def test_an_update_of_an_unregistered_camera_is_refused(client):
+    response = client.post("/", content=EXAMPLES["camera_update"], headers={**JSON, "X-API-Key": KEY})
+    assert response.status_code == 422 and "not registered" in error_of(response)["message"]
+
+
+def test_the_openapi_document_describes_the_contract(client):
+    doc = client.get("/openapi.json").json()
+    post = doc["paths"]["/"]["post"]
+    assert {p["name"] for p in post["parameters"]} == {"x-request-id", "x-idempotency-key", "x-filename"}
+    assert doc["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey", "name": "X-API-Key", "in": "header",
+        "description": "The supplier's API key, issued by the platform team."}
+    assert set(post["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
+    assert {"202", "401", "403", "413", "429", "503"} <= set(post["responses"])
+    assert "Retry-After" in post["responses"]["429"]["headers"]
+    receipt = doc["components"]["schemas"]["Receipt"]["properties"]
+    assert set(receipt) == {"status", "company", "requestId", "idempotencyKey", "timestamp", "sizeBytes", "filename"}
+    envelope = doc["components"]["schemas"]["Envelope"]
+    assert set(envelope["discriminator"]["mapping"]) == {"anpr_observation_batch", "camera_registration",
+                                                         "camera_update"}
+    observation = doc["components"]["schemas"]["Observation"]
+    assert set(observation["required"]) == {"observation_id", "camera_id", "event_time", "plate_country", "plate_text"}
+    examples = post["requestBody"]["content"]["application/json"]["examples"]
+    assert {k: v["value"] for k, v in examples.items()} == {k: json.loads(t) for k, t in EXAMPLES.items()}
+
+
+def quarantine_rows(rows: list[tuple[str, str, date]]) -> pa.Table:
+    at = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    return pa.Table.from_pylist([
+        {"reason": reason, "observation_id": f"id-{i}", "camera_id": CAMERAS[0], "municipality": "GM0344",
+         "supplier": supplier, "ingested_at": at, "topic": "anpr.observations", "kafka_partition": 0,
+         "kafka_offset": i, "event_time": "2026-03-10T11:00:00.000Z", "ingest_date": day}
+        for i, (supplier, reason, day) in enumerate(rows)], schema=spark_to_arrow_schema(QUARANTINE_SCHEMA))
+
+
+def test_suppliers_see_their_own_rejection_counts_by_day_and_reason(tmp_path):
+    services = make_services(tmp_path)
+    lake = services.lake
+    assert lake is not None
+    client = TestClient(create_ingest_app(services))
+    empty = client.get("/v1/rejections", headers={"X-API-Key": KEY})
+    assert empty.status_code == 200 and empty.json()["rejections"] == []
+
+    lake.create(QUARANTINE, QUARANTINE_SCHEMA, partition_by=["ingest_date"])
+    d1, d2 = date(2026, 3, 10), date(2026, 3, 11)
+    lake.append(QUARANTINE, quarantine_rows(
+        [("test-supplier", "BAD_UUID", d1)] * 2 + [("test-supplier", "LOW_CONFIDENCE", d1),
+                                                   ("test-supplier", "EVENT_IN_FUTURE", d2),
+                                                   ("other-supplier", "BAD_UUID", d1)]))
+    report = client.get("/v1/rejections?from=2026-03-01&to=2026-03-31", headers={"X-API-Key": KEY}).json()
+    assert report["supplier"] == "test-supplier" and report["total"] == 4
+    assert report["rejections"] == [
+        {"day": "2026-03-10", "reason": "BAD_UUID", "count": 2},
+        {"day": "2026-03-10", "reason": "LOW_CONFIDENCE", "count": 1},
+        {"day": "2026-03-11", "reason": "EVENT_IN_FUTURE", "count": 1}]
+    only_first_day = client.get("/v1/rejections?from=2026-03-10&to=2026-03-10", headers={"X-API-Key": KEY}).json()
+    assert only_first_day["total"] == 3
+    assert client.get("/v1/rejections").status_code == 401
+
+
+def test_a_key_still_being_processed_gets_409_with_retry_after(tmp_path):
+    services = make_services(tmp_path)
+    services.idempotency.claim("test-supplier", "busy-key", "digest")  # another request holds it
+    client = TestClient(create_ingest_app(services))
+    response = client.post("/", content=OBSERVATION_BATCH,
+                           headers={**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "busy-key"})
+    assert response.status_code == 409 and error_of(response)["code"] == "in_progress"
+    assert 1 <= int(response.headers["Retry-After"]) <= 300
