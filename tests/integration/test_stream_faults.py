@@ -72,8 +72,8 @@ def test_a_replayed_batch_writes_nothing_twice(spark, settings, tmp_path):
     lake = make_lake(local, spark)
     ensure_tables(lake)
     now = datetime.now(UTC)
-    records = spark.createDataFrame([(key, value, TOPIC, 0, i, now, 0) for i, (key, value, _) in enumerate(feed.messages)],
-                                    KAFKA_SCHEMA)
+    rows = [(key, value, TOPIC, 0, i, now, 0) for i, (key, value, _) in enumerate(feed.messages)]
+    records = spark.createDataFrame(rows, KAFKA_SCHEMA)
     batch = checked_stream(spark, local, records)
     sink = PassageSink(spark, local, lake)
     spark.sparkContext.setLocalProperty("sql.streaming.queryId", "replay-test")
