@@ -13,7 +13,6 @@ from anpr.logs import setup_logging
 from anpr.progress import say
 from anpr.settings import Settings, get_settings
 
-
 # Subcommand groups owned by their areas: each module has add_commands(subparsers).
 EXTENSIONS = ["anpr.feeds.cli", "jobs.register_cli", "jobs.stats_cli"]
 

@@ -44,7 +44,8 @@ def municipalities(cities: int = CITIES, cameras: int = 6) -> list[Municipality]
         cams = [Camera(camera_id=f"{code}-cam{k}", name=f"Camera {k} stad {c}", lat=52.0 + k / 100, lon=5.0,
                        azimuth_deg=float(45 * k % 360), zone_id=zone.zone_id, obverse_direction="Inbound")
                 for k in range(cameras)]
-        windows = [TimeWindow(name=n, start=f"{a:02d}:00", end=f"{b:02d}:00", weekdays=list(d)) for n, a, b, d in WINDOWS]
+        windows = [TimeWindow(name=n, start=f"{a:02d}:00", end=f"{b:02d}:00", weekdays=list(d))
+                   for n, a, b, d in WINDOWS]
         out.append(Municipality(municipality=f"Stad {c}", code=code, zones=[zone], time_windows=windows, cameras=cams))
     return out
 
@@ -65,19 +66,20 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
     own_province = rng.integers(0, len(PROVINCES), vehicles)
     fuel, euro = _pick(rng, FUELS, vehicles), _pick(rng, EURO, vehicles)
     style = rng.choice(3, vehicles, p=[0.35, 0.45, 0.2])  # once, incidental, daily
-    visits = np.where(style == 0, 1, np.where(style == 1, rng.integers(2, 10, vehicles), rng.integers(15, days + 1, vehicles)))
+    visits = np.where(style == 0, 1, np.where(style == 1, rng.integers(2, 10, vehicles),
+                                              rng.integers(15, days + 1, vehicles)))
     rows: dict[str, list] = {k: [] for k in ("v", "ts", "cam", "dir")}
     start = datetime(*MONTH, 1, tzinfo=UTC) - timedelta(hours=1)  # local midnight (UTC+1)
     cams = [c.camera_id for c in m.cameras]
-    for v in range(vehicles):
-        for day in rng.choice(days, visits[v], replace=False):
+    for vehicle in range(vehicles):
+        for day in rng.choice(days, visits[vehicle], replace=False):
             enter = float(day * 24 + rng.choice(24, p=HOURS / HOURS.sum()) + rng.random())
             stay = float(rng.exponential(3.0)) + 0.1  # some stays run past midnight
             seen = [(enter, "Inbound")] + [(enter + stay * rng.random(), "Inbound")] * int(rng.random() < 0.2)
             if rng.random() < 0.93:  # sometimes the way out is not seen: the gap closes the stay
                 seen.append((enter + stay, "Outbound"))
             for hours, direction in seen:
-                rows["v"].append(v)
+                rows["v"].append(vehicle)
                 rows["ts"].append(start + timedelta(hours=hours))
                 rows["cam"].append(cams[rng.integers(len(cams))])
                 rows["dir"].append(direction)
@@ -91,34 +93,41 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
     hour = np.array([t.hour for t in local])
     weekday = np.array([t.isoweekday() for t in local])
     part = np.array([next(n for n, a, b in DAY_PARTS if a <= h < b) for h in hour])
-    window = np.array([next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), None) for h, w in zip(hour, weekday, strict=True)],
-                      dtype=object)
+    window = np.array([next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), None)
+                       for h, w in zip(hour, weekday, strict=True)], dtype=object)
+    origin = np.where(comp, province[fleet[v]], own_province[v])
     return {
         "camera_id": np.array(rows["cam"]), "municipality": np.full(len(v), m.code),
         "zone_id": np.full(len(v), m.zones[0].zone_id), "event_ts": np.array(rows["ts"]),
         "event_date": np.array([t.date() for t in local]), "jaar": np.array([t.year for t in local]),
         "maand": np.array([t.month for t in local]), "week_dag": weekday, "uur": hour, "tijd_vak": part,
         "venster_tijd": window, "rij_richting_zone": np.array(rows["dir"]), "voertuig_type": kind[v],
-        "brandstof": np.where(nl, fuel[v], None), "emissieklasse": np.where(nl, euro[v], None),
-        "carrosserie": np.array([(lambda b: b[i % len(b)])(BODIES.get(k, ["Overig"])) if n else None
-                                 for k, i, n in zip(kind[v], v, nl, strict=True)], dtype=object),
-        "eigenaar_type": np.where(nl, np.where(comp, "Bedrijf", "Particulier"), None),
-        "sbi_groep_code": np.where(comp, np.array([SBI[sbi[fleet[i]]][0] for i in v]), None),
-        "sbi_groep_omschrijving": np.where(comp, np.array([SBI[sbi[fleet[i]]][1] for i in v]), None),
-        "bedrijfsgrootte": np.where(comp, size[fleet[v]], None),
-        "herkomst_provincie": np.where(nl, np.where(comp, np.array(PROVINCES)[province[fleet[v]]],
-                                                    np.array(PROVINCES)[own_province[v]]), None),
-        "herkomst_nuts3": np.where(nl, np.array([f"NL{p:02d}{fleet[i] % 3}" for p, i in
-                                                 zip(np.where(comp, province[fleet[v]], own_province[v]), v, strict=True)]),
-                                   None),
-        "period_token": token, "company_token": np.where(comp, owner_company, np.where(nl, token, None)),
+        "brandstof": _only(nl, fuel[v]), "emissieklasse": _only(nl, euro[v]),
+        "carrosserie": _only(nl, np.array([BODIES.get(k, ["Overig"])[i % len(BODIES.get(k, ["Overig"]))]
+                                           for k, i in zip(kind[v], v, strict=True)])),
+        "eigenaar_type": _only(nl, np.where(comp, "Bedrijf", "Particulier")),
+        "sbi_groep_code": _only(comp, np.array([SBI[sbi[fleet[i]]][0] for i in v])),
+        "sbi_groep_omschrijving": _only(comp, np.array([SBI[sbi[fleet[i]]][1] for i in v])),
+        "bedrijfsgrootte": _only(comp, size[fleet[v]]),
+        "herkomst_provincie": _only(nl, np.array(PROVINCES)[origin]),
+        "herkomst_nuts3": _only(nl, np.array([f"NL{p:02d}{fleet[i] % 3}" for p, i in zip(origin, v, strict=True)])),
+        "period_token": token,
+        # the enrichment's rule: a company's token, a private owner's own token, null when unknown
+        "company_token": _only(nl, np.where(comp, owner_company, token)),
     }
+
+
+def _only(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """values where mask holds, None (a missing register value) elsewhere."""
+    out = np.full(len(mask), None, dtype=object)
+    out[mask] = values[mask]
+    return out
 
 
 def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11) -> pa.Table:
     """Enriched passages of one month with every column the monthly build reads (see bench docstring)."""
-    from jobs.tables.enrich import PASSAGE_TYPES, passages_schema
     from anpr.lake import spark_to_arrow_schema
+    from jobs.tables.enrich import PASSAGE_TYPES, passages_schema
 
     rng = np.random.default_rng(seed)
     days = 28
@@ -135,10 +144,10 @@ def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11
 def run() -> dict[str, object]:
     from anpr.catalogue import CATALOGUE
     from anpr.lake import LocalLake
-    from anpr.settings import Settings
+    from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
-    from jobs.stats import run_monthly_stats, sizes_for
     from jobs.sdc.config import load_disclosure
+    from jobs.stats import run_monthly_stats, sizes_for
     from jobs.tables.build import build_month
     from jobs.tables.enrich import month_passages, passages_schema
     from streaming.tables import PASSAGES
@@ -150,7 +159,7 @@ def run() -> dict[str, object]:
     generated = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data",
-                            spark={"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "3g"})
+                            spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
         spark = get_spark(settings)
         try:
             lake = LocalLake(str(Path(tmp) / "lake"), spark)
@@ -172,9 +181,16 @@ def run() -> dict[str, object]:
         "baseline_unprotected_build_minutes": round(baseline / 60, 2),
         "build_minutes": round(s["build"] / 60, 2),
         "protection_minutes_cpu": round(s["protection"] / 60, 2), "audit_minutes_cpu": round(s["audit"] / 60, 2),
-        "protection_and_audit_minutes_wall": round(s["sdc_wall"] / 60, 2), "publish_minutes": round(s["publish"] / 60, 2),
+        "protection_and_audit_minutes_wall": round(s["sdc_wall"] / 60, 2),
+        "publish_minutes": round(s["publish"] / 60, 2),
         "total_minutes": round(total / 60, 2), "ratio_total_to_baseline": round(total / baseline, 2),
         "cells": audit["cells"], "primary": audit["primary"], "secondary": audit["secondary"],
         "attacked": audit["attacked"], "lp_solved": audit["lp_solved"], "narrowest": audit["narrowest"],
         "rows_published": sum(release.row_counts.values()),
     }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

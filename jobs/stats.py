@@ -89,7 +89,14 @@ def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settin
             "municipalities": [m.model_dump() for m in municipalities]}
 
 
-def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table],
+def _sorted(table: pa.Table, measures: Sequence[str]) -> pa.Table:
+    """Rows in the order a fresh build gives them, so a carried-over release equals a full rebuild."""
+    order = [c for c in table.column_names if c not in measures]
+    frame = table.to_pandas().sort_values(order, kind="mergesort").reset_index(drop=True)
+    return pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+
+
+def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table], measures: dict[str, list[str]],
            internal: pa.Table, zones: dict[str, dict[str, object]]) -> tuple[pa.Table, str | None]:
     """Add the other municipalities' rows of the month's latest release, if there is one."""
     previous = latest_release(lake, month)
@@ -99,7 +106,7 @@ def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table],
     for name, table in list(tables.items()):
         old = carried_rows(lake, published_table(name), prev_id, table.column_names, code)
         if old is not None:
-            tables[name] = pa.concat_tables([old.cast(table.schema), table])
+            tables[name] = _sorted(pa.concat_tables([old.cast(table.schema), table]), measures[name])
     names = [f.name for f in INTERNAL_SCHEMA.fields if f.name != "release_id"]
     old_internal = carried_rows(lake, SUPPRESSIONS, prev_id, names, code)
     if old_internal is not None:
@@ -151,13 +158,15 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     for spec in specs:
         if spec.kind == "cameras":
             frame = availability(cells.camera_hours, scope).assign(maand=maand, jaar=jaar)
-            published[spec.name] = to_arrow(frame.reindex(columns=spec.columns), spec_schema(spec, catalogue))
+            published[spec.name] = _sorted(to_arrow(frame.reindex(columns=spec.columns), spec_schema(spec, catalogue)),
+                                           spec.measures)
     internal_schema = StructType([f for f in INTERNAL_SCHEMA.fields if f.name != "release_id"])
     internal_table = to_arrow(pd.concat(internal, ignore_index=True), internal_schema)
     zones = {f"{r.gemeente}/{r.zone}": r.summary for r in results}
     sources: dict[str, object] = {PASSAGES: version}
     if code:
-        internal_table, carried_from = _carry(lake, month, code, published, internal_table, zones)
+        measures = {name: catalogue.tables[name].measures for name in published}
+        internal_table, carried_from = _carry(lake, month, code, published, measures, internal_table, zones)
         if carried_from:
             sources["carried_from"] = carried_from
     say("==> publishing a new release")

@@ -46,11 +46,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     finally:
         spark.stop()
-    audit = release.audit
+    audit: dict[str, Any] = dict(release.audit)
     print(f"release        {release.release_id}")
     print(f"content sha256 {release.content_sha256}")
     for name, rows in sorted(release.row_counts.items()):
-        share = audit.get("tables", {}).get(name, {}).get("suppressed_share")  # type: ignore[union-attr]
+        share = audit.get("tables", {}).get(name, {}).get("suppressed_share")
         suffix = f"  ({share:.1%} of cells suppressed)" if share is not None else ""
         print(f"  {name:<34} {rows:>8,} rows{suffix}")
     print(f"audit          {audit.get('attacked', 0):,} suppressed cells attacked, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,13 +51,13 @@ class Registry:
     node_of: list[np.ndarray] = field(default_factory=list)  # per part: node of each row
     measures: list[set[str]] = field(default_factory=list)
     rules: list[Rules] = field(default_factory=list)
-    _cache: dict[str, list[object]] = field(default_factory=dict)
+    _cache: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return len(self.level)
 
-    def values(self, name: str) -> list[object]:
+    def values(self, name: str) -> list[Any]:
         """One statistic of every node (from the first table showing it), read once."""
         if name not in self._cache:
             columns = {p: part.cells[name].tolist() for p, part in enumerate(self.parts)}
@@ -66,8 +67,8 @@ class Registry:
     def stat(self, name: str) -> np.ndarray:
         return np.array(self.values(name), dtype=np.float64)
 
-    def contributors(self, node: int, name: str) -> list[object]:
-        return list(self.values(name)[node])  # type: ignore[call-overload]
+    def contributors(self, node: int, name: str) -> list[Any]:
+        return list(self.values(name)[node])
 
     def dominance_measure(self, node: int) -> str:
         return "P" if "P" in self.measures[node] else "V"
@@ -122,14 +123,14 @@ def primary_reasons(reg: Registry) -> list[list[str]]:
     for node in range(reg.size):
         rules = reg.rules[node]
         reasons = []
-        if vehicles[node] < rules.min_vehicles:  # type: ignore[operator]
+        if vehicles[node] < rules.min_vehicles:
             reasons.append("min_vehicles")
-        if owners[node] < rules.min_owners:  # type: ignore[operator]
+        if owners[node] < rules.min_owners:
             reasons.append("min_owners")
         measure = reg.dominance_measure(node)
         top = reg.contributors(node, "top_p" if measure == "P" else "top_v")
-        largest = -sum(int(pair[0]) for pair in top[: rules.dominance_n])  # type: ignore[index]
-        if largest > rules.dominance_k / 100 * float(reg.values(measure)[node]):  # type: ignore[arg-type]
+        largest = -sum(int(pair[0]) for pair in top[: rules.dominance_n])
+        if largest > rules.dominance_k / 100 * float(reg.values(measure)[node]):
             reasons.append("dominance")
         out.append(reasons)
     return out
@@ -147,20 +148,20 @@ def union_problem(reg: Registry, nodes: Iterable[int]) -> str | None:
     rules = reg.rules[nodes[0]]
     for node in nodes[1:]:
         rules = rules.strictest(reg.rules[node])
-    vehicles = set().union(*(reg.contributors(n, "vsample") for n in nodes))
+    vehicles: set[object] = set().union(*(reg.contributors(n, "vsample") for n in nodes))
     if len(vehicles) < rules.min_vehicles:
         return "min_vehicles"
-    owners = set().union(*(reg.contributors(n, "osample") for n in nodes))
-    if len(owners) < rules.min_owners:
+    owner_sample: set[object] = set().union(*(reg.contributors(n, "osample") for n in nodes))
+    if len(owner_sample) < rules.min_owners:
         return "min_owners"
     measure = "P" if all("P" in reg.measures[n] for n in nodes) else "V"
     total = unlisted = 0.0
     extra: dict[int, float] = {}  # per listed owner: what it holds beyond the cap of the cells listing it
     amounts, owners, tops = reg.values(measure), reg.values("O"), reg.values("top_p" if measure == "P" else "top_v")
     for n in nodes:
-        total += float(amounts[n])  # type: ignore[arg-type]
-        top = [(-int(a), int(h)) for a, h in tops[n]]  # type: ignore[attr-defined]
-        cap = float(top[-1][0]) if top and len(top) < int(owners[n]) else 0.0  # type: ignore[call-overload]
+        total += float(amounts[n])
+        top = [(-int(a), int(h)) for a, h in tops[n]]
+        cap = float(top[-1][0]) if top and len(top) < int(owners[n]) else 0.0
         unlisted += cap
         for amount, owner in top:
             extra[owner] = extra.get(owner, 0.0) + amount - cap

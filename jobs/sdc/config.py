@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    min_vehicles: int = Field(10, ge=1)
-    min_owners: int = Field(3, ge=1)
-    dominance_n: int = Field(2, ge=1)
-    dominance_k: float = Field(85.0, gt=0, le=100)
-    protection_ratio: float = Field(0.20, ge=0)
-    protection_min: float = Field(3.0, ge=0)
+    min_vehicles: int = Field(default=10, ge=1)
+    min_owners: int = Field(default=3, ge=1)
+    dominance_n: int = Field(default=2, ge=1)
+    dominance_k: float = Field(default=85.0, gt=0, le=100)
+    protection_ratio: float = Field(default=0.20, ge=0)
+    protection_min: float = Field(default=3.0, ge=0)
     noise: Literal["none", "round", "cellkey"] = "none"
 
     def margin(self, value: float) -> float:
@@ -40,8 +40,8 @@ class Rules(BaseModel):
 
 class NoiseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    round_base: int = Field(5, ge=2)
-    cellkey_max: int = Field(2, ge=1)
+    round_base: int = Field(default=5, ge=2)
+    cellkey_max: int = Field(default=2, ge=1)
     cellkey_probabilities: list[float] = Field(default_factory=lambda: [0.05, 0.2, 0.5, 0.2, 0.05])
 
     @model_validator(mode="after")
@@ -55,9 +55,9 @@ class NoiseSettings(BaseModel):
 
 class AuditSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_rounds: int = Field(200, ge=1)
+    max_rounds: int = Field(default=200, ge=1)
     exact: bool = False
-    workers: int = Field(0, ge=0)  # processes protecting zones in parallel; 0: one per CPU
+    workers: int = Field(default=0, ge=0)  # processes protecting zones in parallel; 0: one per CPU
 
 
 class DeclarationPolicy(BaseModel):
@@ -67,10 +67,10 @@ class DeclarationPolicy(BaseModel):
 
 class DisclosureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rules: Rules = Field(default_factory=Rules)
-    noise: NoiseSettings = Field(default_factory=NoiseSettings)
-    audit: AuditSettings = Field(default_factory=AuditSettings)
-    declarations: DeclarationPolicy = Field(default_factory=DeclarationPolicy)
+    rules: Rules = Field(default_factory=lambda: Rules())
+    noise: NoiseSettings = Field(default_factory=lambda: NoiseSettings())
+    audit: AuditSettings = Field(default_factory=lambda: AuditSettings())
+    declarations: DeclarationPolicy = Field(default_factory=lambda: DeclarationPolicy())
     tables: dict[str, dict[str, object]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -17,10 +17,10 @@ def _hash(values: pd.Series) -> pd.Series:
     return pd.util.hash_pandas_object(values.astype(str), index=False).astype(np.int64)
 
 
-def cells_from_records(records: pd.DataFrame, keys: Sequence[str], sizes: Sizes = Sizes()) -> pd.DataFrame:
+def cells_from_records(records: pd.DataFrame, keys: Sequence[str], sizes: Sizes | None = None) -> pd.DataFrame:
     """records: one row per vehicle and slot with columns vehicle, owner, n (passages), r (trips) and
     the key columns. Returns one row per key combination with the statistics of jobs/tables/cells.py."""
-    keys = list(keys)
+    keys, sizes = list(keys), sizes or Sizes()
     rec = records.assign(vh=_hash(records["vehicle"]), oh=_hash(records["owner"]),
                          _g=0 if not keys else None)
     group = keys or ["_g"]

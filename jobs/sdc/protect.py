@@ -6,8 +6,9 @@ zone are protected together, since they share margins. Each round:
 2. a row whose margin is known discloses the sum of its suppressed cells: that union must itself pass
    the frequency and dominance rules, or another cell of the row is suppressed;
 3. primary cells whose interval is narrower than the margin get a companion from their tightest row.
-Companions are the published cells that already share a row with a suppressed one (closing a cycle),
-then the smallest; ties go by cell order, so the result is reproducible.
+Companions are the finest published cells (totals stay published where possible), preferably ones that
+already share a row with a suppressed cell (closing a cycle), then the smallest; ties go by cell order,
+so the result is reproducible.
 """
 
 from __future__ import annotations
@@ -86,45 +87,52 @@ class _Chooser:
         options = sorted({int(c) for c in cols if not self.attacker.unknown[c] and node[c] >= 0})
         if not options:
             return None
-        # The row itself holds an unknown; a second such row means the companion closes a cycle.
-        ranked = sorted(options, key=lambda c: (0 if self.attacker.linked(c) >= 2 else 1, self.costs[node[c]], node[c]))
+        # Totals stay published where a finer cell can do: the finest cells come first. Among those, a
+        # cell whose other rows already hold an unknown closes a cycle; then the smallest.
+        levels = self.system.registry.level
+        ranked = sorted(options, key=lambda c: (-len(levels[node[c]]), 0 if self.attacker.linked(c) >= 2 else 1,
+                                                self.costs[node[c]], node[c]))
         return node[ranked[0]]
 
     def for_pinned(self, var: int) -> int | None:
-        """A companion from the row that pinned var, or from the rows that pinned that row's unknowns."""
-        eq = self.system.eq
-        queue, seen = [self.attacker.solved[var]], set()
-        while queue:
-            row = queue.pop(0)
+        """The cheapest companion that unpins var: a published cell of the row that pinned it, or of the
+        rows that pinned that row's other unknowns (a total is taken only when nothing cheaper frees var)."""
+        eq, node = self.system.eq, self.system.var_node
+        queue, options = [(self.attacker.solved[var], 0)], []
+        seen: set[int] = set()
+        while queue and len(seen) < 64:
+            row, depth = queue.pop(0)
             if row in seen:
                 continue
             seen.add(row)
             cols = eq.indices[eq.indptr[row]:eq.indptr[row + 1]]
-            pick = self.best(cols)
-            if pick is not None:
-                return pick
-            queue += [self.attacker.solved[int(c)] for c in cols if int(c) in self.attacker.solved]
-        return None
+            options += [(self.costs[node[c]], depth, node[c]) for c in cols
+                        if not self.attacker.unknown[c] and node[c] >= 0]
+            queue += [(self.attacker.solved[int(c)], depth + 1) for c in cols if int(c) in self.attacker.solved]
+        return min(options)[2] if options else None
 
     def for_narrow(self, var: int) -> int | None:
-        """A companion from var's tightest row; failing that, from the rows of the unknowns it is tied to."""
-        seen, frontier = {var}, [var]
+        """The best published cell in var's rows; failing that, in the rows of the unknowns it is tied to,
+        and so on outwards. The zone total is the last resort: a finer cell further out comes first."""
+        seen, frontier, total = {var}, [var], None
         while frontier:
-            rows = sorted((row for v in frontier for row in self.attacker.rows_of(v)), key=lambda t: (t[0], len(t[1])))
-            for _, cols in rows:
-                pick = self.best(cols)
-                if pick is not None:
-                    return pick
-            frontier = sorted({int(c) for _, cols in rows for c in cols if self.attacker.unknown[c]} - seen)
+            rows = [cols for v in frontier for _, cols in self.attacker.rows_of(v)]
+            columns = {int(c) for cols in rows for c in cols}
+            node = self.system.var_node
+            pick = self.best(c for c in columns if node[c] >= 0 and self.system.registry.level[node[c]])
+            if pick is not None:
+                return pick
+            total = total if total is not None else self.best(columns)
+            frontier = sorted({c for c in columns if self.attacker.unknown[c]} - seen)
             seen.update(frontier)
-        return None
+        return total
 
 
-def unsafe_unions(system: System, attacker: Attacker) -> list[tuple[list[int], str, np.ndarray]]:
-    """Rows with a known margin whose suppressed cells, summed, break a rule: (nodes, rule, row cols)."""
+def unsafe_unions(system: System, attacker: Attacker) -> list[tuple[list[int], str, int, list[int]]]:
+    """Rows with a known total whose suppressed cells, summed, break a rule: (nodes, rule, total, cells)."""
     reg, out = system.registry, []
     checked: set[tuple[int, ...]] = set()
-    for r, (margin, cells) in enumerate(system.margins):
+    for margin, cells in system.margins:
         known = not attacker.unknown[margin] or margin in attacker.solved
         hidden = [c for c in cells if attacker.unknown[c] and c not in attacker.solved]
         if not known or len(hidden) < 2 or any(system.var_node[c] < 0 for c in hidden):
@@ -135,8 +143,7 @@ def unsafe_unions(system: System, attacker: Attacker) -> list[tuple[list[int], s
         checked.add(nodes)
         problem = union_problem(reg, nodes)
         if problem:
-            eq = system.eq
-            out.append((list(nodes), problem, eq.indices[eq.indptr[r]:eq.indptr[r + 1]]))
+            out.append((list(nodes), problem, margin, cells))
     return out
 
 
@@ -158,8 +165,14 @@ def protect(reg: Registry, settings: AuditSettings) -> Protection:
                     if pick is not None:
                         added.add(pick)
                         prot.union_reasons.setdefault(pick, "pinned")
-            for _, problem, cols in unsafe_unions(system, attackers[m]):
-                pick = chooser.best(cols)
+            for _, problem, margin, cells in unsafe_unions(system, attackers[m]):
+                pick = chooser.best(cells)
+                # No published cell left in the row: unpin a total or companion that others give away.
+                for var in [margin, *cells] if pick is None else []:
+                    if var in attackers[m].solved:
+                        pick = chooser.for_pinned(var)
+                        if pick is not None:
+                            break
                 if pick is not None:
                     added.add(pick)
                     prot.union_reasons.setdefault(pick, f"union:{problem}")
@@ -191,7 +204,7 @@ def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
     for system in prot.systems.values():
         attacker = Attacker(system, prot.suppressed, settings.exact)
         attacks += attacker.attack_all(_targets(system, prot.reasons))
-        unions += [(nodes, problem) for nodes, problem, _ in unsafe_unions(system, attacker)]
+        unions += [(nodes, problem) for nodes, problem, _, _ in unsafe_unions(system, attacker)]
         lp += attacker.lp_solved
     return AuditReport(attacks, unions, lp)
 

@@ -205,7 +205,7 @@ def propagate(system: System, unknown: np.ndarray) -> dict[int, int]:
     rows, cols = system.eq, system.eq.tocsc()
     left = np.abs(rows) @ unknown.astype(np.int64)
     solved: dict[int, int] = {}
-    queue = list(np.flatnonzero(left == 1))
+    queue = [int(r) for r in np.flatnonzero(left == 1)]
     while queue:
         r = int(queue.pop())
         members = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]

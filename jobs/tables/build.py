@@ -16,7 +16,18 @@ from pyspark.sql import DataFrame
 
 from anpr.catalogue import Catalogue, TableSpec
 from jobs.tables.cameras import camera_hours
-from jobs.tables.cells import ZONE, CellPart, Sizes, cell_stats, count_parts, plain_counts, slot_frame, split, stack, vehicle_frame
+from jobs.tables.cells import (
+    ZONE,
+    CellPart,
+    Sizes,
+    cell_stats,
+    count_parts,
+    plain_counts,
+    slot_frame,
+    split,
+    stack,
+    vehicle_frame,
+)
 from jobs.tables.enrich import prepare
 
 

@@ -24,8 +24,8 @@ def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
     per_zone = judged.groupBy("zone_id").agg(F.count(F.lit(1)).alias("judged_hours"))
     worked = (hourly.select("zone_id", "camera_id", "hour").distinct().join(judged, ["zone_id", "hour"])
               .groupBy("zone_id", "camera_id").agg(F.count(F.lit(1)).alias("worked_hours")))
-    return (per_zone.join(worked, "zone_id", "left").toPandas()
-            .sort_values(["zone_id", "camera_id"], kind="mergesort", na_position="first").reset_index(drop=True))
+    frame: pd.DataFrame = per_zone.join(worked, "zone_id", "left").toPandas()
+    return frame.sort_values(["zone_id", "camera_id"], kind="mergesort", na_position="first").reset_index(drop=True)
 
 
 def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) -> pd.DataFrame:

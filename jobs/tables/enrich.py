@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -72,7 +72,7 @@ def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str
     return out.where(F.col("municipality") == municipality) if municipality else out
 
 
-def _order(window: Window) -> Window:  # type: ignore[valid-type]
+def _order(window: WindowSpec) -> WindowSpec:
     return window.orderBy("event_ts", "observation_id")
 
 

@@ -1,0 +1,79 @@
+"""Releases are immutable and versioned; the vendor API reads them; internal rows stay internal."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pyspark.sql import Row
+
+from anpr.catalogue import CATALOGUE, TABLES
+from anpr.lake import LocalLake
+from api.releases import RELEASES, ReleaseStore, published_table
+from jobs.release import SUPPRESSIONS, content_digest, publish
+from jobs.tables.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
+
+pytestmark = pytest.mark.integration
+SPEC = TABLES["t4_8d_grootte_voertuig"]
+
+
+def table(values: list[int | None]) -> pa.Table:
+    frame = pd.DataFrame({
+        "gemeenteCode": "GM0344", "zoneId": "GM0344-ZE1", "zoneNaam": "Binnenstad",
+        "bedrijfsgrootte": [f"size{i}" for i in range(len(values))], "typeVoertuig": "Bestelauto",
+        "maand": 3, "jaar": 2026, "aantalPassages": values, "aantalRitten": values, "aantalUniekeVoertuigen": values,
+    })
+    return to_arrow(frame, spec_schema(SPEC, CATALOGUE))
+
+
+def internal() -> pa.Table:
+    schema = INTERNAL_SCHEMA.__class__([f for f in INTERNAL_SCHEMA.fields if f.name != "release_id"])
+    frame = pd.DataFrame([{"table": SPEC.name, "gemeenteCode": "GM0344", "zoneId": "GM0344-ZE1",
+                           "cell": '{"bedrijfsgrootte": "size1"}', "status": "primary", "reasons": "min_vehicles",
+                           "audit": "{}"}])
+    return to_arrow(frame, schema)
+
+
+def test_republishing_a_month_adds_a_release_and_never_edits_the_old_one(spark, tmp_path):
+    lake = LocalLake(str(tmp_path / "lake"), spark)
+    first = publish(spark, lake, "2026-03", [(SPEC, table([40, None]))], {"passages": 3}, {"k": 1},
+                    audit={"attacked": 1}, internal=internal())
+    before = lake.read_arrow(published_table(SPEC.name), filters=[("release_id", "=", first.release_id)])
+    second = publish(spark, lake, "2026-03", [(SPEC, table([41, 12, None]))], {"passages": 4}, {"k": 1})
+    assert second.release_id != first.release_id and second.row_counts == {SPEC.name: 3}
+    after = lake.read_arrow(published_table(SPEC.name), filters=[("release_id", "=", first.release_id)])
+    assert after.equals(before)
+    records = lake.read_arrow(RELEASES).to_pandas().set_index("release_id")
+    assert list(records.loc[[first.release_id, second.release_id], "source_versions"].map(json.loads)) == [
+        {"passages": 3}, {"passages": 4}]
+    protection = json.loads(records.loc[first.release_id, "protection"])
+    assert protection["audit"] == {"attacked": 1} and protection["tables"][SPEC.name] == SPEC.protection
+    assert protection["content_sha256"] == first.content_sha256 == content_digest({SPEC.name: table([40, None])})
+
+
+def test_vendors_see_published_rows_only_with_suppressed_values_null(spark, tmp_path):
+    lake = LocalLake(str(tmp_path / "lake"), spark)
+    release = publish(spark, lake, "2026-03", [(SPEC, table([40, None]))], {"passages": 3}, {"k": 1},
+                      internal=internal())
+    store = ReleaseStore(LocalLake(str(tmp_path / "lake")))
+    frame = store.rows(release.release_id, SPEC)
+    frame = frame.to_pandas() if isinstance(frame, pa.Table) else frame  # the store's type is the API's choice
+    assert list(frame.columns) == SPEC.columns
+    assert frame["aantalPassages"].isna().tolist() == [False, True]
+    assert frame[SPEC.measures].iloc[1].isna().all()
+    hidden = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "=", release.release_id)]).to_pandas()
+    assert hidden["reasons"].tolist() == ["min_vehicles"]
+    assert not any(published_table(name) == SUPPRESSIONS for name in TABLES)
+
+
+def test_spark_frames_still_publish(spark, tmp_path):
+    """The API tests and older callers hand over Spark DataFrames."""
+    lake = LocalLake(str(tmp_path / "lake"), spark)
+    spec = TABLES["t4_1_uur_camera"]
+    frame = spark.createDataFrame([Row(gemeenteCode="GM0344", zoneId="Z1", cameraId="c", locatie="C",
+                                       rijRichtingZone="Inbound", voertuigType="Bus", weekDag=1, uur=8, maand=3,
+                                       jaar=2026, aantalPassages=12, aantalUniekeVoertuigen=11)])
+    release = publish(spark, lake, "2026-03", [(spec, frame)], {"passages": 1}, {})
+    assert release.row_counts == {spec.name: 1}

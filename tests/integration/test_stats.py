@@ -1,0 +1,104 @@
+"""`anpr stats` end to end on synthetic enriched passages in a temporary lake: protected, audited,
+reproducible releases, and a single municipality republished without touching the others."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from anpr.catalogue import TABLES
+from anpr.lake import LocalLake
+from api.releases import RELEASES, published_table
+from bench.stats import municipalities, synthetic_passages
+from jobs.release import SUPPRESSIONS
+from jobs.stats import run_monthly_stats
+from jobs.tables.enrich import passages_schema
+from streaming.tables import PASSAGES
+
+pytestmark = pytest.mark.integration
+MONTH = "2026-02"
+CITIES = municipalities(2, cameras=3)
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    lake = LocalLake(str(tmp_path_factory.mktemp("stats") / "lake"), spark)
+    table = synthetic_passages(CITIES, vehicles=160, seed=5)
+    lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
+    lake.append(PASSAGES, table)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def first(spark, settings, lake):
+    return run_monthly_stats(spark, settings, lake, MONTH, municipalities=CITIES)
+
+
+def rows(lake, name: str, release_id: str) -> pd.DataFrame:
+    frame = lake.read_arrow(published_table(name), filters=[("release_id", "=", release_id)]).to_pandas()
+    return frame.drop(columns=["release_id"])
+
+
+def test_every_table_is_published_with_its_fields_and_no_small_count(lake, first):
+    assert set(first.row_counts) == set(TABLES)
+    for name, spec in TABLES.items():
+        frame = rows(lake, name, first.release_id)
+        assert list(frame.columns) == spec.columns and len(frame) == first.row_counts[name] > 0
+        if "aantalUniekeVoertuigen" in spec.measures:
+            shown = frame.dropna(subset=["aantalUniekeVoertuigen"])
+            assert (shown["aantalUniekeVoertuigen"] >= 10).all()
+            hidden = frame[frame["aantalUniekeVoertuigen"].isna()]
+            assert hidden[spec.measures].isna().all().all()  # a suppressed cell loses every count
+    totals = rows(lake, "t4_9_overzicht", first.release_id).query("kenmerk == 'totaal'")
+    assert len(totals) == 2 and totals["aantalPassages"].notna().all()
+
+
+def test_release_records_audit_sources_and_configuration(lake, first):
+    record = lake.read_arrow(RELEASES).to_pandas().set_index("release_id").loc[first.release_id]
+    protection = json.loads(record["protection"])
+    audit = protection["audit"]
+    assert audit["exact_disclosures"] == 0 and audit["too_narrow"] == 0 and audit["unsafe_unions"] == 0
+    assert audit["attacked"] >= audit["primary"] > 0
+    assert audit["narrowest"]["width"] >= audit["narrowest"]["margin"]
+    assert 0 < audit["tables"]["t4_1_uur_camera"]["suppressed_share"] <= 1
+    assert protection["content_sha256"] == first.content_sha256
+    assert json.loads(record["source_versions"]) == {PASSAGES: lake.version(PASSAGES)}
+    assert len(record["config_hash"]) == 16
+
+
+def test_suppression_reasons_stay_internal(lake, first):
+    internal = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "=", first.release_id)]).to_pandas()
+    assert set(internal["status"]) == {"primary", "secondary"}
+    assert internal.loc[internal["status"] == "primary", "reasons"].str.contains("min_vehicles").any()
+    assert not SUPPRESSIONS.startswith("published/")
+    for name in TABLES:
+        assert "reasons" not in rows(lake, name, first.release_id).columns
+
+
+def test_same_passages_and_configuration_give_a_bit_identical_release(spark, settings, lake, first):
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "7")
+    try:
+        again = run_monthly_stats(spark, settings, lake, MONTH, municipalities=CITIES)
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+    assert again.release_id != first.release_id
+    assert again.content_sha256 == first.content_sha256
+    for name in TABLES:
+        pd.testing.assert_frame_equal(rows(lake, name, again.release_id), rows(lake, name, first.release_id))
+
+
+def test_one_municipality_is_republished_and_the_others_carried_over(spark, settings, lake, first):
+    before = {name: rows(lake, name, first.release_id) for name in TABLES}
+    redo = run_monthly_stats(spark, settings, lake, MONTH, "GM9000", municipalities=CITIES)
+    record = lake.read_arrow(RELEASES).to_pandas().set_index("release_id").loc[redo.release_id]
+    assert json.loads(record["source_versions"])["carried_from"]
+    for name in TABLES:
+        now = rows(lake, name, redo.release_id)
+        assert set(now["gemeenteCode"]) == {"GM9000", "GM9001"}
+        assert len(now) == len(before[name])
+        # the old release is untouched
+        pd.testing.assert_frame_equal(rows(lake, name, first.release_id), before[name])
+    assert redo.content_sha256 == first.content_sha256  # same passages, same protection, same rows
