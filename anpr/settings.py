@@ -52,6 +52,8 @@ class StreamSettings(BaseModel):
     future_tolerance_minutes: int = 5
     max_lateness_days: int = 7
     min_read_confidence: float = 0.6
+    # How often (seconds) a running stream looks for a newer register load; 0 checks before every batch.
+    register_check_seconds: float = Field(default=60.0, ge=0)
 
 
 class ApiSettings(BaseModel):

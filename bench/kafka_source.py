@@ -9,7 +9,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from anpr.broker import EmbeddedBroker, create_topics, high_watermarks, produce_all, reliable_producer
-from anpr.settings import Settings
+from anpr.settings import KafkaSettings, Settings
 from anpr.spark import get_spark
 from streaming.source import read_kafka_stream
 
@@ -53,8 +53,8 @@ def run() -> dict[str, object]:
             for start in range(0, MESSAGES, 50_000):
                 produce_all(producer, topic, ((str(i).encode(), VALUE, []) for i in range(start, start + 50_000)))
         assert sum(high_watermarks(broker.bootstrap, topic).values()) == MESSAGES
-        settings = Settings(data_dir=Path(tmp) / "data", kafka={"bootstrap_servers": broker.bootstrap,
-                                                                 "max_offsets_per_trigger": 1_000_000})
+        settings = Settings(data_dir=Path(tmp) / "data",
+                            kafka=KafkaSettings(bootstrap_servers=broker.bootstrap, max_offsets_per_trigger=1_000_000))
         baseline = plain_consumer_seconds(broker.bootstrap, topic, MESSAGES)
         cold, warm = spark_source_seconds(settings, topic, Path(tmp) / "ckpt")
     return {

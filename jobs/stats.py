@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -67,17 +67,20 @@ def _protect_all(cells: MonthCells, catalogue: Catalogue, disclosure: Disclosure
     zones = cells.zones()
     jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure) for g, z in zones]
     workers = min(len(jobs), disclosure.audit.workers or os.cpu_count() or 1)
+
+    def report(results: Iterable[ZoneResult]) -> Iterator[ZoneResult]:
+        for i, r in enumerate(results, 1):
+            s = r.summary
+            say(f"    [{i}/{len(jobs)}] zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and "
+                f"{s['secondary']:,} secondary suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), "
+                f"audit passed")
+            yield r
+
     if workers <= 1:
-        results = [protect_zone(*job) for job in jobs]
-    else:
-        # Zones are independent; separate processes use both cores for the LPs. Results keep zone order.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(protect_zone, *zip(*jobs, strict=True)))
-    for r in results:
-        s = r.summary
-        say(f"    zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and {s['secondary']:,} secondary "
-            f"suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), audit passed")
-    return results
+        return list(report(protect_zone(*job) for job in jobs))
+    # Zones are independent; separate processes use every core for the LPs. Results keep zone order.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(report(pool.map(protect_zone, *zip(*jobs, strict=True))))
 
 
 def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settings,

@@ -64,7 +64,7 @@ def load_register_snapshot(spark: SparkSession, lake: Lake, conf: RegisterConf |
 
 
 def is_current(snapshot: RegisterSnapshot, lake: Lake) -> bool:
-    """False once a register load committed after the snapshot was read (a restart picks it up)."""
+    """False once a register load committed after the snapshot was read (the stream then re-reads it)."""
     return snapshot.versions == {name: lake.version(name) for name in SNAPSHOT_COLUMNS if lake.exists(name)}
 
 

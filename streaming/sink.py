@@ -22,10 +22,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from anpr.lake import Lake
+from anpr.register_snapshot import RegisterSnapshot
 from anpr.settings import Settings
 from anpr.zones import load_municipalities
 from streaming import pipeline as P
-from streaming.enrich import enrich, load_register_snapshot
+from streaming.enrich import enrich, is_current, load_register_snapshot, release
 from streaming.tables import (
     PASSAGES,
     PASSAGES_SCHEMA,
@@ -64,6 +65,7 @@ class PassageSink:
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.municipalities = load_municipalities()
         self.register = load_register_snapshot(spark, lake)
+        self._register_checked = time.monotonic()
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -77,10 +79,29 @@ class PassageSink:
         finally:
             checked.unpersist()
 
+    def current_register(self) -> RegisterSnapshot:
+        """The register snapshot, re-read when a register load committed since it was read.
+
+        Checked between batches only, so every row of a batch is enriched against one register version.
+        A batch replayed after a crash may meet a newer register than its first attempt; the insert-if-absent
+        sink keeps the rows of the first attempt that committed.
+        """
+        now = time.monotonic()
+        if now - self._register_checked < self.settings.stream.register_check_seconds:
+            return self.register
+        self._register_checked = now
+        if not is_current(self.register, self.lake):
+            stale = self.register
+            self.register = load_register_snapshot(self.spark, self.lake)
+            release(stale)
+            log.info("register changed (table versions %s -> %s): snapshot re-read, %d vehicles",
+                     stale.versions, self.register.versions, self.register.size)
+        return self.register
+
     def passages(self, valid: DataFrame) -> DataFrame:
         s = self.settings
         local = P.local_time_columns(valid, s.timezone, s.day_parts, self.municipalities)
-        enriched = P.add_direction(P.add_tokens(enrich(local, self.register), s.pepper_bytes))
+        enriched = P.add_direction(P.add_tokens(enrich(local, self.current_register()), s.pepper_bytes))
         return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:

@@ -104,6 +104,12 @@ class _ComponentLP:
         self.highs.changeColCost(col, sign)
         self.highs.run()
         status = self.highs.getModelStatus()
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
+            # A basis carried over from another objective can stall the simplex in a false verdict
+            # (seen as "infeasible" on a model the true values satisfy): solve once more from scratch.
+            self.highs.clearSolver()
+            self.highs.run()
+            status = self.highs.getModelStatus()
         value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
         self.highs.changeColCost(col, 0.0)
         if status == highspy.HighsModelStatus.kUnbounded:
@@ -131,6 +137,11 @@ class Attacker:
         self.slack = -(system.ub @ system.base) if system.ub.shape[0] else np.zeros(0)
         self.left_eq = np.abs(system.eq) @ self.unknown.astype(np.int64)
         self.left_ub = np.abs(system.ub) @ self.unknown.astype(np.int64)
+        # every row (equalities, then inequalities) against every variable, for searches through rows
+        self.incidence = sp.vstack([abs(system.eq), abs(system.ub)], format="csr")
+        self.incidence_t = self.incidence.T.tocsr()
+        # per variable: how many of its rows hold an unknown
+        self._linked = self.incidence_t @ (self.incidence @ self.unknown.astype(np.int64) > 0).astype(np.int64)
         self.lp_solved = 0
         self.seen_lo, self.seen_hi = system.base.copy(), system.base.copy()
         self._vertices_done: set[int] = set()
@@ -276,11 +287,15 @@ class Attacker:
         return best_down, best_up
 
     def _rows(self, var: int) -> list[tuple[int, np.ndarray]]:
+        return [(left, cols) for left, _, cols in self.rows_with_ids(var)]
+
+    def rows_with_ids(self, var: int) -> list[tuple[int, tuple[int, int], np.ndarray]]:
+        """(unknowns in row, (matrix, row) id, row's variables) for every row var appears in."""
         out = []
-        for matrix, csc, left in ((self.system.eq, self.eq_csc, self.left_eq),
-                                  (self.system.ub, self.ub_csc, self.left_ub)):
+        for k, (matrix, csc, left) in enumerate(((self.system.eq, self.eq_csc, self.left_eq),
+                                                 (self.system.ub, self.ub_csc, self.left_ub))):
             for r in csc.indices[csc.indptr[var]:csc.indptr[var + 1]]:
-                out.append((int(left[r]), matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]]))
+                out.append((int(left[r]), (k, int(r)), matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]]))
         return out
 
     def interval(self, var: int) -> tuple[float, float]:
@@ -299,4 +314,4 @@ class Attacker:
 
     def linked(self, var: int) -> int:
         """How many of var's rows hold an unknown: a companion there helps close a cycle."""
-        return sum(1 for left, _ in self._rows(var) if left > 0)
+        return int(self._linked[var])

@@ -146,8 +146,9 @@ def union_problem(reg: Registry, nodes: Iterable[int]) -> str | None:
     """
     nodes = list(nodes)
     rules = reg.rules[nodes[0]]
-    for node in nodes[1:]:
-        rules = rules.strictest(reg.rules[node])
+    # Most cells share one rule set; folding only the distinct ones keeps this cheap for long rows.
+    for other in set(reg.rules[node] for node in nodes[1:]) - {rules}:
+        rules = rules.strictest(other)
     vehicles: set[object] = set().union(*(reg.contributors(n, "vsample") for n in nodes))
     if len(vehicles) < rules.min_vehicles:
         return "min_vehicles"

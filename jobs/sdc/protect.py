@@ -13,7 +13,8 @@ so the result is reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,8 @@ from jobs.sdc.audit import Attack, Attacker
 from jobs.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
 from jobs.sdc.config import AuditSettings
 from jobs.sdc.system import System, build_system
+
+log = logging.getLogger(__name__)
 
 
 class ProtectionError(RuntimeError):
@@ -80,11 +83,17 @@ class _Chooser:
 
     def __init__(self, system: System, attacker: Attacker, costs: np.ndarray) -> None:
         self.system, self.attacker, self.costs = system, attacker, costs
+        self.nodes = np.asarray(system.var_node, dtype=np.int64)
+        levels = system.registry.level
+        # variables that are cells finer than a zone total (auxiliary totals have no node)
+        self.finer = np.array([n >= 0 and bool(levels[n]) for n in system.var_node], dtype=bool)
 
-    def best(self, cols: Iterable[int]) -> int | None:
-        """The best published cell (a node id) among a row's variables."""
+    def best(self, cols: Iterable[int] | np.ndarray, taken: Container[int] = frozenset()) -> int | None:
+        """The best published cell (a node id) among a row's variables, leaving out the nodes taken."""
         node = self.system.var_node
-        options = sorted({int(c) for c in cols if not self.attacker.unknown[c] and node[c] >= 0})
+        candidates = np.unique(np.fromiter(cols, dtype=np.int64))
+        options = [c for c in candidates[~self.attacker.unknown[candidates] & (self.nodes[candidates] >= 0)].tolist()
+                   if node[c] not in taken]
         if not options:
             return None
         # Totals stay published where a finer cell can do: the finest cells come first. Among those, a
@@ -111,37 +120,54 @@ class _Chooser:
             queue += [(self.attacker.solved[int(c)], depth + 1) for c in cols if int(c) in self.attacker.solved]
         return min(options)[2] if options else None
 
-    def for_narrow(self, var: int) -> int | None:
+    def for_narrow(self, var: int, taken: Container[int] = frozenset()) -> int | None:
         """The best published cell in var's rows; failing that, in the rows of the unknowns it is tied to,
-        and so on outwards. The zone total is the last resort: a finer cell further out comes first."""
-        seen, frontier, total = {var}, [var], None
-        while frontier:
-            rows = [cols for v in frontier for _, cols in self.attacker.rows_of(v)]
-            columns = {int(c) for cols in rows for c in cols}
-            node = self.system.var_node
-            pick = self.best(c for c in columns if node[c] >= 0 and self.system.registry.level[node[c]])
+        and so on outwards. The zone total is the last resort: a finer cell further out comes first.
+        Cells taken (this round's companions so far) are left to the cells that took them."""
+        a, at, unknown = self.attacker.incidence, self.attacker.incidence_t, self.attacker.unknown
+        frontier = np.zeros(self.system.size, dtype=bool)
+        frontier[var] = True
+        seen_vars, seen_rows, total = frontier.copy(), np.zeros(a.shape[0], dtype=bool), None
+        while frontier.any():
+            rows = ((a @ frontier.astype(np.int64)) > 0) & ~seen_rows
+            seen_rows |= rows
+            reached = (at @ rows.astype(np.int64)) > 0
+            columns = np.flatnonzero(reached)
+            finer = np.flatnonzero(reached & self.finer)
+            pick = self.best(finer, taken)
             if pick is not None:
                 return pick
+            if self.best(finer) is not None:
+                return None  # this ring's finer cells are all companions already: see next round, not a total
             total = total if total is not None else self.best(columns)
-            frontier = sorted({c for c in columns if self.attacker.unknown[c]} - seen)
-            seen.update(frontier)
+            frontier = reached & unknown & ~seen_vars
+            seen_vars |= frontier
         return total
 
 
-def unsafe_unions(system: System, attacker: Attacker) -> list[tuple[list[int], str, int, list[int]]]:
-    """Rows with a known total whose suppressed cells, summed, break a rule: (nodes, rule, total, cells)."""
+def unsafe_unions(system: System, attacker: Attacker, judged: dict[tuple[int, ...], str | None] | None = None
+                  ) -> list[tuple[list[int], str, int, list[int]]]:
+    """Rows with a known total whose suppressed cells, summed, break a rule: (nodes, rule, total, cells).
+
+    judged: union_problem's verdicts by nodes, kept across the rounds of one protection (a union's verdict
+    depends on its cells alone, and most rows' hidden cells do not change from one round to the next).
+    """
     reg, out = system.registry, []
+    judged = {} if judged is None else judged
     checked: set[tuple[int, ...]] = set()
     for margin, cells in system.margins:
         known = not attacker.unknown[margin] or margin in attacker.solved
         hidden = [c for c in cells if attacker.unknown[c] and c not in attacker.solved]
-        if not known or len(hidden) < 2 or any(system.var_node[c] < 0 for c in hidden):
+        # All cells hidden: their sum is the total itself, which passed the rules as a published cell.
+        if not known or len(hidden) < 2 or len(hidden) == len(cells) or any(system.var_node[c] < 0 for c in hidden):
             continue
         nodes = tuple(system.var_node[c] for c in hidden)
         if nodes in checked:
             continue
         checked.add(nodes)
-        problem = union_problem(reg, nodes)
+        if nodes not in judged:
+            judged[nodes] = union_problem(reg, nodes)
+        problem = judged[nodes]
         if problem:
             out.append((list(nodes), problem, margin, cells))
     return out
@@ -152,6 +178,7 @@ def protect(reg: Registry, settings: AuditSettings) -> Protection:
     prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), _systems(reg))
     costs = _costs(reg)
     passed: set[tuple[int, str]] = set()  # intervals only widen as suppression grows: a pass stays a pass
+    judged: dict[tuple[int, ...], str | None] = {}
     for prot.rounds in range(1, settings.max_rounds + 1):
         added: set[int] = set()
         attackers = {m: Attacker(s, prot.suppressed, settings.exact)
@@ -165,7 +192,7 @@ def protect(reg: Registry, settings: AuditSettings) -> Protection:
                     if pick is not None:
                         added.add(pick)
                         prot.union_reasons.setdefault(pick, "pinned")
-            for _, problem, margin, cells in unsafe_unions(system, attackers[m]):
+            for _, problem, margin, cells in unsafe_unions(system, attackers[m], judged):
                 pick = chooser.best(cells)
                 # No published cell left in the row: unpin a total or companion that others give away.
                 for var in [margin, *cells] if pick is None else []:
@@ -180,11 +207,14 @@ def protect(reg: Registry, settings: AuditSettings) -> Protection:
             for m, system in prot.systems.items():
                 chooser = _Chooser(system, attackers[m], costs)
                 pending = [var for var in _targets(system, reasons) if (system.var_node[var], m) not in passed]
-                for var, result in zip(pending, attackers[m].attack_all(pending), strict=True):
+                results = attackers[m].attack_all(pending)
+                for var, result in zip(pending, results, strict=True):
                     if result.ok:
                         passed.add((result.node, m))
                         continue
-                    pick = chooser.for_narrow(var)
+                    # A companion of its own for each cell still too narrow: when they all took the best one,
+                    # which widened few of them, a 1,000-vehicle zone needed 112 rounds (now 6, 3 more cells).
+                    pick = chooser.for_narrow(var, added)
                     if pick is not None:
                         added.add(pick)
                         prot.union_reasons.setdefault(pick, "interval")
@@ -194,6 +224,8 @@ def protect(reg: Registry, settings: AuditSettings) -> Protection:
         if not added:
             raise ProtectionError("secondary suppression found no published cell that would protect the "
                                   "remaining primary cells")
+        log.debug("round %d: %d companions (%s)", prot.rounds, len(added),
+                  sorted({prot.union_reasons.get(a, "?").split(":")[0] for a in added}))
         prot.suppressed[sorted(added)] = True
     raise ProtectionError(f"secondary suppression did not converge in {settings.max_rounds} rounds")
 

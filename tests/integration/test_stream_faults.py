@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -62,26 +62,55 @@ def test_killed_and_restarted_stream_writes_each_valid_detection_once(broker, tm
     assert find_plates(tmp_path / "data", [v.plate for v in feed.fleet]) == []
 
 
-def test_a_replayed_batch_writes_nothing_twice(spark, settings, tmp_path):
-    from anpr.lake import make_lake
-    from streaming.job import checked_stream, ensure_tables
+def feed_batch(spark, settings, feed):
+    """A feed's messages as the checked streaming frame one micro-batch would hand the sink."""
+    from streaming.job import checked_stream
     from tests.unit.test_pipeline import KAFKA_SCHEMA
 
-    feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=400, seed=5)
+    now = datetime.now(UTC)
+    rows = [(key, value, TOPIC, 0, i, now, 0) for i, (key, value, _) in enumerate(feed.messages)]
+    return checked_stream(spark, settings, spark.createDataFrame(rows, KAFKA_SCHEMA))
+
+
+@pytest.fixture
+def sink_lake(spark, settings, tmp_path):
+    from anpr.lake import make_lake
+    from streaming.job import ensure_tables
+
     local = settings.model_copy(update={"data_dir": tmp_path / "data"})
     lake = make_lake(local, spark)
     ensure_tables(lake)
-    now = datetime.now(UTC)
-    rows = [(key, value, TOPIC, 0, i, now, 0) for i, (key, value, _) in enumerate(feed.messages)]
-    records = spark.createDataFrame(rows, KAFKA_SCHEMA)
-    batch = checked_stream(spark, local, records)
+    spark.sparkContext.setLocalProperty("sql.streaming.queryId", "sink-test")
+    yield local, lake
+    spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+
+
+def test_a_replayed_batch_writes_nothing_twice(spark, sink_lake):
+    local, lake = sink_lake
+    feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=400, seed=5)
+    batch = feed_batch(spark, local, feed)
     sink = PassageSink(spark, local, lake)
-    spark.sparkContext.setLocalProperty("sql.streaming.queryId", "replay-test")
-    try:
-        sink(batch, 0)
-        counts = [lake.read_arrow(t).num_rows for t in (PASSAGES, QUARANTINE, STREAM_METRICS)]
-        sink(batch, 0)  # the crash case: Delta committed, Spark's checkpoint did not
-        assert [lake.read_arrow(t).num_rows for t in (PASSAGES, QUARANTINE, STREAM_METRICS)] == counts
-        assert counts[0] == feed.expected_valid and counts[2] == 1
-    finally:
-        spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+    sink(batch, 0)
+    counts = [lake.read_arrow(t).num_rows for t in (PASSAGES, QUARANTINE, STREAM_METRICS)]
+    sink(batch, 0)  # the crash case: Delta committed, Spark's checkpoint did not
+    assert [lake.read_arrow(t).num_rows for t in (PASSAGES, QUARANTINE, STREAM_METRICS)] == counts
+    assert counts[0] == feed.expected_valid and counts[2] == 1
+
+
+def test_a_running_stream_enriches_against_a_register_loaded_after_it_started(spark, sink_lake):
+    from jobs.register import load_synthetic_register
+
+    local, lake = sink_lake
+    local = local.model_copy(update={"stream": local.stream.model_copy(update={"register_check_seconds": 0})})
+    cameras = municipality_by_code("GM0344").cameras
+    days = [synth_day(default_day() - timedelta(days=d), cameras, detections=300, seed=6, register_size=5_000,
+                      register_seed=3) for d in (1, 0)]
+    sink = PassageSink(spark, local, lake)  # no register yet: every passage is Onbekend or Buitenlands
+    sink(feed_batch(spark, local, days[0]), 0)
+    load_synthetic_register(lake, local, 5_000, 3)
+    sink(feed_batch(spark, local, days[1]), 1)
+    hits = {r["batch_id"]: r["register_hit_rate"] for r in lake.read_arrow(STREAM_METRICS).to_pylist()}
+    assert hits[0] == 0.0
+    assert hits[1] > 0.8  # the synthetic feed's Dutch plates come from that register
+    vans = lake.read_arrow(PASSAGES, filters=[("voertuig_type", "=", "Bestelauto")]).num_rows
+    assert vans > 0

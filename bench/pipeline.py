@@ -1,0 +1,238 @@
+"""End to end (issue 5): synthetic detections through the whole stream against the national register,
+and the same work by a plain Python consumer in the same run as the baseline.
+
+Phases, each measured on its own:
+- register (fresh process): `register_load.load_phase`, the synthetic register of N vehicles;
+- publish: Utrecht's configured zone, one synthetic day after another until enough observations, through
+  the feed publisher in simulated time (each message's delivery time is its Kafka timestamp), so the
+  stream's lateness rules judge weeks of history as if it arrived live and the valid ones are known;
+- spark (fresh process): `run_stream` until the topic is drained, with the project's stream settings;
+- baseline (fresh process): bench/pipeline_baseline.py over the same topic, in batches of the same size.
+Peak memory is the sum of the resident sets of a phase's process tree (driver, JVM, Python workers)
+sampled every 0.5 s: ru_maxrss sees one process at a time.
+
+Sizes: ANPR_BENCH_PIPELINE_REGISTER (vehicles, default 10,000,000) and ANPR_BENCH_PIPELINE_OBSERVATIONS
+(default 2,000,000). Run: python -m bench pipeline
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anpr.progress import Counter, say, step
+from bench.register_load import _in_fresh_process, _peaks, _settings, load_phase
+
+REGISTER_SEED = 1  # the register synth_day draws vehicles from (its register_seed default)
+FEED_SEED = 7
+UTRECHT = "GM0344"
+MEAN_PER_DAY = 56_000  # Utrecht's 63,500 a working day, 60% of that at weekends
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class TreeMemory:
+    """Peak resident memory (MB) of this process and all its descendants, in total and by kind."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.every, self.root = every, os.getpid()
+        self.peaks = {"tree": 0, "driver": 0, "jvm": 0, "python_workers": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        parent, kind, rss = {}, {}, {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    head, _, rest = f.read().rpartition(")")
+            except OSError:  # the process ended meanwhile
+                continue
+            pid, fields = int(entry.name), rest.split()
+            parent[pid], rss[pid] = int(fields[1]), int(fields[21]) * PAGE
+            kind[pid] = "driver" if pid == self.root else "jvm" if head.endswith("(java") else "python_workers"
+        now = dict.fromkeys(self.peaks, 0)
+        for pid in rss:
+            ancestor = pid
+            while ancestor > 1 and ancestor != self.root:
+                ancestor = parent.get(ancestor, 0)
+            if ancestor == self.root:
+                now[kind[pid]] += rss[pid]
+                now["tree"] += rss[pid]
+        self.peaks = {k: max(v, now[k] >> 20) for k, v in self.peaks.items()}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def __enter__(self) -> TreeMemory:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self) -> dict[str, float]:
+        return {f"peak_{k}_mb": v for k, v in self.peaks.items()} | {"driver_maxrss_mb": _peaks()["peak_rss_mb"]}
+
+
+def throughput(rows: list[int], finished: list[float], batch_ms: list[float], started: float, ended: float) -> dict:
+    """Overall rate (start to drained) and the sustained one: the batches after the first, which pays warm-up."""
+    sustained = sum(rows[1:]) / (finished[-1] - finished[0]) if len(rows) > 1 else None
+    return {"batches": len(rows), "rows_in": sum(rows), "seconds": round(ended - started, 2),
+            "rows_per_s_overall": round(sum(rows) / (ended - started)),
+            "rows_per_s_sustained": None if sustained is None else round(sustained),
+            "batch_ms_p50": round(float(np.percentile(batch_ms, 50))),
+            "batch_ms_p99": round(float(np.percentile(batch_ms, 99))), "batch_ms_max": round(max(batch_ms))}
+
+
+def publish(bootstrap: str, settings: Any, register_size: int, wanted: int) -> dict:
+    from anpr.demo import default_day
+    from anpr.feeds.publisher import Publisher
+    from anpr.feeds.synth_feed import UTRECHT_PER_DAY, run_synth
+    from anpr.zones import municipality_by_code
+
+    topic, utrecht = settings.kafka.observations_topic, municipality_by_code(UTRECHT)
+    first = default_day() - timedelta(days=math.ceil(wanted / MEAN_PER_DAY) - 1)
+    publisher = Publisher(bootstrap, {topic: settings.kafka.partitions})
+    counter = Counter("detections published", wanted, every=10.0)
+    published = valid = days = 0
+    started = time.perf_counter()
+    try:
+        while published < wanted:
+            run = run_synth([(utrecht, UTRECHT_PER_DAY)], first + timedelta(days=days), 1, seed=FEED_SEED,
+                            supplier="bench-supplier", register_size=register_size, publisher=publisher, topic=topic,
+                            sink=None, simulated_time=True, min_confidence=settings.stream.min_read_confidence,
+                            on_city_day=lambda town, feed, sent: counter.add(sent))
+            published, valid, days = published + run.published, valid + run.valid, days + 1
+    finally:
+        publisher.close()
+    seconds = time.perf_counter() - started
+    return {"published": published, "valid": valid, "days": days, "first_day": first.isoformat(),
+            "seconds": round(seconds, 1), "rows_per_s": round(published / seconds)}
+
+
+def spark_phase(root: Path, bootstrap: str) -> dict:
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    from anpr.demo import with_bootstrap
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from streaming.job import run_stream
+    from streaming.tables import PASSAGES
+
+    class QueryStart(StreamingQueryListener):
+        # onQueryStarted runs synchronously with start(): after the register snapshot is built and broadcast.
+        at: float | None = None
+
+        def onQueryStarted(self, event: Any) -> None:
+            self.at = time.perf_counter()
+
+        def onQueryProgress(self, event: Any) -> None:
+            pass
+
+        def onQueryIdle(self, event: Any) -> None:
+            pass
+
+        def onQueryTerminated(self, event: Any) -> None:
+            pass
+
+    settings = with_bootstrap(_settings(root), bootstrap)
+    rows: list[int] = []
+    finished: list[float] = []
+    batch_ms: list[float] = []
+    written = 0
+
+    def on_batch(report: Any) -> None:
+        nonlocal written
+        rows.append(report.rows_in)
+        finished.append(time.perf_counter())
+        batch_ms.append(report.duration_ms)
+        written += report.passages_written
+        say(f"    spark batch {report.batch_id}: {report.rows_in:,} in, {report.passages_written:,} passages, "
+            f"{report.duration_ms:,} ms")
+
+    with TreeMemory() as memory:
+        started = time.perf_counter()
+        spark = get_spark(settings)
+        session = time.perf_counter()
+        listener = QueryStart()
+        spark.streams.addListener(listener)
+        lake = make_lake(settings, spark)
+        run_stream(spark, settings, lake, until_idle=True, on_batch=on_batch)
+        drained = time.perf_counter()
+        passages = lake.read_arrow(PASSAGES, columns=["observation_id"]).num_rows
+        spark.stop()
+    query_start = listener.at or session
+    return {**throughput(rows, finished, batch_ms, query_start, drained), "passages": passages,
+            "passages_written": written, "spark_session_seconds": round(session - started, 1),
+            "until_query_start_seconds": round(query_start - session, 1),
+            "max_offsets_per_trigger": settings.kafka.max_offsets_per_trigger, "master": settings.spark.master,
+            **memory.report()}
+
+
+def _host() -> dict[str, object]:
+    meminfo = Path("/proc/meminfo").read_text().split()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    return {"cpu": cpu, "memory_gb": round(int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20, 1)}
+
+
+def _rss_mb(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[21]) * PAGE >> 20
+
+
+def run() -> dict[str, object]:
+    from anpr.broker import EmbeddedBroker, high_watermarks
+    from bench.pipeline_baseline import baseline_phase
+
+    size = int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000))
+    wanted = int(os.environ.get("ANPR_BENCH_PIPELINE_OBSERVATIONS", 2_000_000))
+    with tempfile.TemporaryDirectory(prefix="anpr-bench-pipeline-") as tmp:
+        root = Path(tmp)
+        settings = _settings(root)
+        with step(f"loading the synthetic register of {size:,} vehicles"):
+            register = _in_fresh_process(load_phase, root, size, REGISTER_SEED)
+        with step("starting the embedded broker"):
+            broker = EmbeddedBroker(root / "broker").start()
+        try:
+            with step(f"publishing {wanted:,} synthetic detections (Utrecht, simulated time)"):
+                fed = publish(broker.bootstrap, settings, size, wanted)
+            ends = high_watermarks(broker.bootstrap, settings.kafka.observations_topic)
+            if sum(ends.values()) != fed["published"]:
+                raise RuntimeError(f"broker holds {sum(ends.values())} messages, {fed['published']} were published")
+            assert broker.process is not None
+            fed["broker_rss_mb"] = _rss_mb(broker.process.pid)
+            with step("streaming with Spark until the topic is drained"):
+                spark = _in_fresh_process(spark_phase, root, broker.bootstrap)
+            with step("the same with the plain Python consumer"):
+                baseline = _in_fresh_process(baseline_phase, root, broker.bootstrap, ends)
+        finally:
+            broker.stop()
+    counts = {"valid_observations": fed["valid"], "spark_passages": spark["passages"],
+              "baseline_passages": baseline["passages"]}
+    if len(set(counts.values())) != 1:
+        raise RuntimeError(f"passages written differ from the valid observations published: {counts}")
+    return {
+        "register_vehicles": size, "observations": fed["published"], "valid_observations": fed["valid"],
+        "host": _host(), "register": register, "publish": fed, "spark": spark, "baseline_plain_python": baseline,
+        "ratio_spark_to_baseline_rows_per_s": round(spark["rows_per_s_sustained"] / baseline["rows_per_s_sustained"], 2)
+        if spark["rows_per_s_sustained"] and baseline["rows_per_s_sustained"] else None,
+        "ratio_spark_to_baseline_rows_per_s_overall": round(
+            spark["rows_per_s_overall"] / baseline["rows_per_s_overall"], 2),
+        "ratio_spark_to_baseline_peak_memory": round(spark["peak_tree_mb"] / baseline["peak_tree_mb"], 2),
+        "note": "rows_in: Kafka records after dropping resent duplicates; sustained = batches after the first; "
+                "overall = query start (baseline: consumer start, after the register snapshot) to drained",
+    }

@@ -1,0 +1,25 @@
+"""The `anpr stats` subcommand as an operator meets it: its options, and a bad month refused up front."""
+
+from __future__ import annotations
+
+import argparse
+
+from jobs.stats_cli import add_commands, cmd_stats
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="anpr")
+    add_commands(top.add_subparsers(dest="command", required=True))
+    return top
+
+
+def test_stats_takes_a_month_and_an_optional_municipality():
+    args = parser().parse_args(["stats", "--month", "2026-03", "--municipality", "Utrecht"])
+    assert (args.month, args.municipality, args.func) == ("2026-03", "Utrecht", cmd_stats)
+    assert parser().parse_args(["stats", "--month", "2026-03"]).municipality is None
+
+
+def test_a_malformed_month_is_refused_before_spark_starts(settings, capsys):
+    args = parser().parse_args(["stats", "--month", "2026-13"])
+    assert cmd_stats(args, settings) == 2
+    assert "YYYY-MM" in capsys.readouterr().err
