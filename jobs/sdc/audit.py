@@ -135,8 +135,6 @@ class Attacker:
         self.exact_only = exact
         self.eq_csc, self.ub_csc = system.eq.tocsc(), system.ub.tocsc()
         self.slack = -(system.ub @ system.base) if system.ub.shape[0] else np.zeros(0)
-        self.left_eq = np.abs(system.eq) @ self.unknown.astype(np.int64)
-        self.left_ub = np.abs(system.ub) @ self.unknown.astype(np.int64)
         # every row (equalities, then inequalities) against every variable, for searches through rows
         self.incidence = sp.vstack([abs(system.eq), abs(system.ub)], format="csr")
         self.incidence_t = self.incidence.T.tocsr()
@@ -286,18 +284,6 @@ class Attacker:
             best_down, best_up = max(best_down, down), max(best_up, up)
         return best_down, best_up
 
-    def _rows(self, var: int) -> list[tuple[int, np.ndarray]]:
-        return [(left, cols) for left, _, cols in self.rows_with_ids(var)]
-
-    def rows_with_ids(self, var: int) -> list[tuple[int, tuple[int, int], np.ndarray]]:
-        """(unknowns in row, (matrix, row) id, row's variables) for every row var appears in."""
-        out = []
-        for k, (matrix, csc, left) in enumerate(((self.system.eq, self.eq_csc, self.left_eq),
-                                                 (self.system.ub, self.ub_csc, self.left_ub))):
-            for r in csc.indices[csc.indptr[var]:csc.indptr[var + 1]]:
-                out.append((int(left[r]), (k, int(r)), matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]]))
-        return out
-
     def interval(self, var: int) -> tuple[float, float]:
         """The exact min and max of x_var: two LPs over var's component, warm-started per component."""
         comp = int(self.group[var])
@@ -307,10 +293,6 @@ class Attacker:
             model = self._models[comp] = _ComponentLP(free, self._parts(free), self.system.lower[free])
         self.lp_solved += 2
         return model.bounds(int(np.searchsorted(model.free, var)))
-
-    def rows_of(self, var: int) -> list[tuple[int, np.ndarray]]:
-        """(unknowns in row, row's variables) for every row var appears in."""
-        return self._rows(var)
 
     def linked(self, var: int) -> int:
         """How many of var's rows hold an unknown: a companion there helps close a cycle."""
