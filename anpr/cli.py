@@ -9,6 +9,8 @@ import signal
 import sys
 from datetime import date, timedelta
 
+from anpr.broker import BrokerError
+from anpr.jvm import JvmError
 from anpr.logs import setup_logging
 from anpr.progress import say
 from anpr.settings import Settings, get_settings
@@ -26,16 +28,23 @@ def _serve(app, host: str, port: int) -> None:  # noqa: ANN001 - a FastAPI app
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.broker import EmbeddedBroker, create_topics
 
-    with EmbeddedBroker(settings.data_dir / "broker", port=args.port or settings.kafka.embedded_port) as broker:
+    with EmbeddedBroker(settings.data_dir / "broker", port=args.port or settings.kafka.embedded_port,
+                        heap=settings.kafka.embedded_heap) as broker:
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
                                          settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
-        print(f"embedded broker listening on {broker.bootstrap} (memory storage); Ctrl-C stops it")
+        print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
+              "Ctrl-C or SIGTERM stops it")
         print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}")
+        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as cleanly as Ctrl-C
         try:
             signal.pause()
         except KeyboardInterrupt:
-            say("stopping the broker")
+            say("stopping the broker (controlled shutdown)")
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,6 +63,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"valid detections           {summary.expected_valid:,}")
     print(f"passages in Delta for them {summary.passages_for_feed:,} "
           f"({summary.passages_written_now:,} written by this run) {'OK' if ok else 'MISMATCH'}")
+    print(f"passages written by        {summary.engine}")
     print(f"release                    {summary.release_id}")
     print(f"rows published (table 4.1) {summary.rows_published:,}")
     print(f"data directory             {settings.data_dir}")
@@ -70,9 +80,11 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     from streaming.job import QUERY_NAME, run_stream
 
     if args.action == "status":
+        from anpr.delta_reader import make_reader
         from streaming.status import render, stream_status
 
-        status = stream_status(make_lake(settings, None), settings.checkpoint_dir / QUERY_NAME,
+        # No Spark for a status line: the metrics table is read with delta-rs.
+        status = stream_status(make_reader(settings), settings.checkpoint_dir / QUERY_NAME,
                                settings.kafka.bootstrap_servers, settings.kafka.observations_topic, args.last)
         print(render(status))
         return 0
@@ -90,12 +102,12 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
-    from anpr.lake import make_lake
+    from anpr.delta_reader import make_reader
     from api.app import create_app
     from api.releases import ReleaseStore
 
     port = getattr(args, "port", None) or settings.api.port
-    app = create_app(settings, ReleaseStore(make_lake(settings, None)))
+    app = create_app(settings, ReleaseStore(make_reader(settings)))
     print(f"vendor API listening on http://{settings.api.host}:{port} "
           f"(docs at /docs, tables at /v1/tables; header X-API-Key; dashboard at /dashboard/#key=<key>); "
           "Ctrl-C stops it", flush=True)
@@ -107,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="anpr", description="ANPR zero-emission zone statistics platform")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground")
+    p = sub.add_parser("broker", help="run the embedded Apache Kafka broker in the foreground (log in the data dir)")
     p.add_argument("--port", type=int, default=0, help="loopback port (default: settings, else a free one)")
     p.set_defaults(func=cmd_broker)
 
@@ -149,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         return 130
+    except (BrokerError, JvmError) as exc:
+        say(f"anpr {args.command}: {exc}")
+        return 1
     finally:
         # delta-rs readers freed during interpreter shutdown sometimes abort the process (SIGABRT)
         gc.collect()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from anpr.broker import EmbeddedBroker, create_topics, produce_all, reliable_producer
 from anpr.progress import Counter, say, step
@@ -30,6 +28,7 @@ class DemoSummary:
     passages_written_now: int
     release_id: str
     rows_published: int
+    engine: str  # the engine named by the passages table's last commit
 
 
 def default_day() -> date:
@@ -41,15 +40,6 @@ def default_day() -> date:
 def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
     kafka = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})
     return settings.model_copy(update={"kafka": kafka})
-
-
-def embedded_checkpoint(settings: Settings, cluster_id: str) -> Path:
-    """Offsets only mean something to the broker that assigned them; the embedded one keeps data in
-    memory, so its checkpoints die with it. Old ones are removed; observation ids keep re-runs exact."""
-    root = settings.checkpoint_dir / "embedded"
-    if root.exists():
-        shutil.rmtree(root)
-    return root / cluster_id / "passages"
 
 
 def publish_feed(bootstrap: str, topic: str, feed: SynthDay) -> int:
@@ -78,12 +68,14 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
     from jobs.register import load_synthetic_register
     from jobs.stats import run_monthly_stats
     from streaming.job import run_stream
+    from streaming.tables import PASSAGES
 
     municipality = municipality_by_code("GM0344")
     say("==> starting the embedded broker ...")
-    with EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port) as broker:
+    with EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port,
+                        heap=settings.kafka.embedded_heap) as broker:
         settings = with_bootstrap(settings, broker.bootstrap)
-        say(f"    broker {broker.cluster_id} at {broker.bootstrap}")
+        say(f"    Apache Kafka {broker.version} (cluster {broker.cluster_id}) at {broker.bootstrap}")
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
                                          settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
         with step(f"generating one synthetic day ({day}) for {municipality.municipality}"):
@@ -109,8 +101,8 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
                     f"{report.duplicates:,} duplicates, {sum(report.quarantined.values()):,} quarantined")
 
             with step("streaming until the topic is drained"):
-                run_stream(spark, settings, lake, until_idle=True, on_batch=on_batch,
-                           checkpoint=embedded_checkpoint(settings, broker.cluster_id))
+                # The broker keeps its log across runs, so the stream resumes from its checkpoint.
+                run_stream(spark, settings, lake, until_idle=True, on_batch=on_batch)
             month = day.strftime("%Y-%m")
             with step(f"building and publishing table 4.1 for {month}"):
                 release = run_monthly_stats(spark, settings, lake, month)
@@ -120,6 +112,7 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
                 passages_for_feed=count_feed_passages(lake, feed, municipality.code),
                 passages_written_now=written, release_id=release.release_id,
                 rows_published=sum(release.row_counts.values()),
+                engine=str(lake.history(PASSAGES, 1)[0]["engine"]),
             )
         finally:
             if own_spark:

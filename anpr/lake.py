@@ -1,58 +1,81 @@
-"""One API for the Delta tables of the lake, with a delta-rs backend (local) and a delta-spark one (cluster).
+"""The Delta tables of the lake, written and read through delta-spark: the one write path of Spark data.
 
-Writers call `append`/`insert_missing` with an application transaction (app_id, version) so that a
-replayed streaming batch lands once. Maintenance (`optimize`, `vacuum`) is left to the single writer of
-a table: delta-rs compaction fails beside a concurrent appender.
+Every process that runs a SparkSession (stream, register loads, monthly statistics, the demo) uses
+`Lake`. Processes that must not start a JVM (the vendor API, the ingest service, `anpr stream status`)
+read through `anpr.delta_reader` with delta-rs, and write with it only the tables they own.
+
+Exactly once: `append` passes (app_id, version) as Delta's `txnAppId`/`txnVersion` writer options, so a
+replayed batch is skipped in the same commit check that records it. `insert_missing` is an insert-only
+MERGE made idempotent the same way through the session confs `spark.databricks.delta.write.txnAppId`/
+`.txnVersion`; those are shared by every thread of a session, so every write of a session takes one
+lock (a write without options would otherwise pick up another thread's transaction).
+
+Tables stay at features delta-rs reads (protocol (1,2): no deletion vectors, row tracking, identity
+columns, clustering or type widening), so the vendor API can read every table Spark writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import math
 import re
-from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
+from functools import reduce
 from typing import TYPE_CHECKING, Any, TypeAlias
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
-    ArrayType,
-    BinaryType,
     BooleanType,
     ByteType,
-    DataType,
     DateType,
-    DecimalType,
-    DoubleType,
-    FloatType,
     IntegerType,
     LongType,
-    MapType,
     ShortType,
     StringType,
-    StructField,
     StructType,
-    TimestampNTZType,
-    TimestampType,
 )
 
 if TYPE_CHECKING:
-    from deltalake import DeltaTable
-    from pyspark.sql import DataFrame, SparkSession
+    from delta.tables import DeltaTable
+    from pyspark.sql import SparkSession
 
     from anpr.settings import Settings
 
-    Rows: TypeAlias = DataFrame | pa.Table
-
+Rows: TypeAlias = "DataFrame | pa.Table"
 # (column, op, value) tuples: a flat list is AND, a list of lists is OR of ANDs (pyarrow's DNF filters).
 Filters: TypeAlias = list[tuple[str, str, Any]] | list[list[tuple[str, str, Any]]]
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(/[A-Za-z0-9_][A-Za-z0-9_\-]*)*$")
 _ROW_INDEX = "__anpr_row_index"
+
+_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+# Delta unsets txnVersion after the write it applied to: a forgotten conf then cannot skip later writes.
+_TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
+_RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+_LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+# Rows per Spark partition of an Arrow input: Spark would otherwise make one file per 10,000-row batch.
+ROWS_PER_PARTITION = 500_000
+# Partition value types whose Delta log strings pyarrow casts exactly (timestamps and decimals go through Spark).
+_PLAIN_PARTITION_TYPES = (StringType, DateType, BooleanType, ByteType, ShortType, IntegerType, LongType)
+MERGE_ATTEMPTS = 5  # an insert-only MERGE that lost a race re-reads the table and inserts what is still missing
 
 
 class LakeError(RuntimeError):
@@ -63,44 +86,218 @@ class SchemaMismatchError(LakeError):
     """A table exists with another schema or partitioning than the one asked for."""
 
 
-class Lake(ABC):
-    """Delta tables under one root, addressed by name (`<root>/<name>`)."""
+@dataclass(frozen=True)
+class TableState:
+    """What a table's newest snapshot says, read from the Delta log without a Spark job."""
 
-    def __init__(self, root: str, checkpoint_every: int = 50) -> None:
+    version: int
+    schema: StructType  # as stored: nullability included
+    partition_columns: list[str]
+    configuration: dict[str, str]
+
+
+# ---------------------------------------------------------------------------------------------------
+# One write lock per Spark session: the transaction confs are session-wide.
+
+_SESSION_LOCKS: dict[int, threading.RLock] = {}
+_SESSION_LOCKS_GUARD = threading.Lock()
+
+
+def _session_lock(spark: SparkSession) -> threading.RLock:
+    # Keyed by the JVM session: two Python wrappers of one session share its confs, newSession() does not.
+    key = int(spark._jsparkSession.hashCode())
+    with _SESSION_LOCKS_GUARD:
+        return _SESSION_LOCKS.setdefault(key, threading.RLock())
+
+
+class Lake:
+    """Delta tables under one root, addressed by name (`<root>/<name>`), through one SparkSession."""
+
+    def __init__(self, root: str, spark: SparkSession, checkpoint_every: int = 50) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
+        if spark is None:
+            raise LakeError("Lake writes through delta-spark and needs a SparkSession; "
+                            "processes without Spark read with anpr.delta_reader.DeltaReader")
         self.root = root.rstrip("/")
+        self.spark = spark
         self.checkpoint_every = checkpoint_every
+        self._lock = _session_lock(spark)
 
     def path(self, name: str) -> str:
-        if not _TABLE_NAME.match(name):
-            raise ValueError(f"invalid table name {name!r}: use letters, digits, _ and - separated by /")
-        return f"{self.root}/{name}"
+        return table_path(self.root, name)
 
-    @abstractmethod
-    def exists(self, name: str) -> bool: ...
+    # -- table state from the Delta log ---------------------------------------------------------------
 
-    @abstractmethod
+    def _latest(self, name: str) -> Any:
+        """The table's newest snapshot (version -1: no table), from the cached DeltaLog: milliseconds,
+        no Spark job (DESCRIBE HISTORY takes a job per call)."""
+        jvm: Any = self.spark._jvm
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path(name))
+        none = jvm.scala.Option.empty()
+        return delta_log.update(False, none, none)  # (isAsync, catalogTable, lastCheckpointInfo)
+
+    def _snapshot(self, name: str) -> Any:
+        snapshot = self._latest(name)
+        if snapshot.version() < 0:
+            raise LakeError(f"no Delta table {name!r} at {self.path(name)}: create it first")
+        return snapshot
+
+    def state(self, name: str) -> TableState:
+        return self._state_of(self._snapshot(name))
+
+    @staticmethod
+    def _state_of(snapshot: Any) -> TableState:
+        metadata = json.loads(snapshot.metadata().json())["metaData"]
+        return TableState(
+            version=int(snapshot.version()),
+            schema=StructType.fromJson(json.loads(metadata["schemaString"])),
+            partition_columns=list(metadata.get("partitionColumns") or []),
+            configuration=dict(metadata.get("configuration") or {}),
+        )
+
+    def transaction_version(self, name: str, app_id: str) -> int | None:
+        """The last (app_id, version) transaction the table recorded, or None."""
+        found = self._snapshot(name).transactions().get(app_id)
+        return int(found.get()) if found.isDefined() else None
+
+    def _applied(self, name: str, app_id: str | None, version: int | None) -> bool:
+        if app_id is None or version is None:
+            return False
+        last = self.transaction_version(name, app_id)
+        return last is not None and last >= version
+
+    def _delta(self, name: str) -> DeltaTable:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.forPath(self.spark, self.path(name))
+
+    # -- input ----------------------------------------------------------------------------------------
+
+    def _conformed(self, schema: StructType, df: Rows) -> DataFrame:
+        """Rows in the table's column order and types, so small type differences never fail a write.
+
+        Missing nullable columns become nulls; unknown columns and missing non-nullable ones are errors,
+        because silently dropping or inventing data is worse than failing the batch.
+        """
+        if isinstance(df, pa.Table):
+            rows = conform(df, spark_to_arrow_schema(schema))
+            # pyspark 4.2 reads an Arrow table as empty when its first batch is (e.g. after concat_tables).
+            rows = pa.Table.from_batches([b for b in rows.to_batches() if b.num_rows], schema=rows.schema)
+            sdf = self.spark.createDataFrame(rows, schema=schema)
+            # One Spark partition per 10,000-row Arrow batch would write as many small files.
+            wanted = max(1, min(self.spark.sparkContext.defaultParallelism,
+                                math.ceil(rows.num_rows / ROWS_PER_PARTITION)))
+            return sdf.coalesce(wanted) if sdf.rdd.getNumPartitions() > wanted else sdf
+        if not isinstance(df, DataFrame):
+            raise TypeError(f"expected a Spark DataFrame or a pyarrow Table, got {type(df).__name__}")
+        extra = [c for c in df.columns if c not in schema.fieldNames()]
+        if extra:
+            raise ValueError(f"columns {extra} are not in the table schema {schema.fieldNames()}")
+        columns = []
+        for field in schema.fields:
+            if field.name in df.columns:
+                columns.append(F.col(field.name).cast(field.dataType).alias(field.name))
+            elif field.nullable:
+                columns.append(F.lit(None).cast(field.dataType).alias(field.name))
+            else:
+                raise ValueError(f"non-nullable column {field.name!r} is missing")
+        return df.select(*columns)
+
+    @staticmethod
+    def _is_empty(df: Rows, sdf: DataFrame) -> bool:
+        return df.num_rows == 0 if isinstance(df, pa.Table) else sdf.isEmpty()
+
+    # -- commits --------------------------------------------------------------------------------------
+
+    def _save(self, sdf: DataFrame, name: str, mode: str, options: Mapping[str, str]) -> None:
+        writer = sdf.write.format("delta").mode(mode)
+        for key, value in options.items():
+            writer = writer.option(key, value)
+        writer.save(self.path(name))
+
+    @contextmanager
+    def _session_transaction(self, app_id: str | None, version: int | None) -> Iterator[None]:
+        """Commits of DML (MERGE) in this block record (app_id, version); the caller holds the lock."""
+        if app_id is None or version is None:
+            yield
+            return
+        conf = self.spark.conf
+        conf.set(_TXN_APP_ID, app_id)
+        conf.set(_TXN_VERSION, str(version))
+        conf.set(_TXN_AUTO_RESET, "true")
+        try:
+            yield
+        finally:
+            for key in (_TXN_APP_ID, _TXN_VERSION, _TXN_AUTO_RESET):
+                conf.unset(key)
+
+    # -- API ------------------------------------------------------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        return int(self._latest(name).version()) >= 0
+
     def create(self, name: str, schema: StructType, partition_by: Sequence[str] = ()) -> None:
         """Create the table; a no-op if it exists with this schema, SchemaMismatchError if not."""
+        from delta.tables import DeltaTable
 
-    @abstractmethod
+        partition_by = check_partition_by(schema, partition_by)
+        if not self.exists(name):
+            with self._lock:
+                builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(schema)
+                if partition_by:
+                    builder = builder.partitionedBy(*partition_by)
+                for key, value in table_properties(self.checkpoint_every).items():
+                    builder = builder.property(key, value)
+                builder.execute()
+        state = self.state(name)
+        check_same_table(name, state.schema, state.partition_columns, schema, partition_by)
+
     def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None) -> bool:
         """Append rows; with app_id/version, skip a batch the table already holds.
 
-        Returns whether a commit was made: False for an already applied (app_id, version) and, on
-        delta-rs, for empty input.
+        Returns whether a commit was made: False for an already applied (app_id, version) or no rows.
         """
+        check_transaction(app_id, version)
+        with self._lock:
+            if self._applied(name, app_id, version):
+                return False
+            sdf = self._conformed(self.state(name).schema, df)
+            if self._is_empty(df, sdf):
+                return False
+            # Delta itself skips the write if the table holds this (txnAppId, txnVersion) or a later one.
+            options = {} if app_id is None else {"txnAppId": app_id, "txnVersion": str(version)}
+            self._save(sdf, name, "append", options)
+            return True
 
-    @abstractmethod
     def overwrite_partition(self, name: str, df: Rows, partition: Mapping[str, object]) -> None:
         """Replace exactly the rows of one partition (a subset of the partition columns may be given)."""
+        with self._lock:
+            state = self.state(name)
+            predicate = partition_predicate(partition, state.partition_columns)
+            sdf = self._conformed(state.schema, df)
+            outside = sdf.where(~F.coalesce(F.expr(predicate), F.lit(False))).count()
+            if outside:
+                raise ValueError(f"{outside} rows of the data lie outside the partition {dict(partition)}")
+            self._save(sdf, name, "overwrite", {"replaceWhere": predicate})
 
-    @abstractmethod
     def merge(self, name: str, df: Rows, keys: Sequence[str]) -> dict[str, int]:
-        """Upsert on keys; returns {"inserted": n, "updated": m}."""
+        """Upsert on keys (unique in df); returns {"inserted": n, "updated": m}."""
+        keys = check_identifiers(keys, "merge keys")
+        with self._lock:
+            source = self._conformed(self.state(name).schema, df)
+            result = (
+                self._delta(name).alias("t")
+                .merge(source.alias("s"), _keys_match(keys))
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+                .first()
+            )
+        if result is None:
+            return {"inserted": 0, "updated": 0}
+        return {"inserted": int(result["num_inserted_rows"]), "updated": int(result["num_updated_rows"])}
 
-    @abstractmethod
     def insert_missing(
         self,
         name: str,
@@ -111,88 +308,254 @@ class Lake(ABC):
     ) -> int:
         """Insert the rows whose keys the table does not hold yet; returns the rows inserted.
 
-        Rows of df sharing a key are inserted once. On a partitioned table only the partitions present
-        in df are read, which assumes a key never moves between partitions (e.g. event_date derives
-        from the event itself).
+        An insert-only MERGE on the keys. Rows of df sharing a key are inserted once. On a partitioned
+        table only the partitions present in df are read, which assumes a key never moves between
+        partitions (e.g. event_date derives from the event itself). With app_id/version, the MERGE
+        commit records the transaction and a replay inserts nothing.
         """
+        from delta.exceptions import (
+            ConcurrentAppendException,
+            ConcurrentDeleteReadException,
+            ConcurrentTransactionException,
+        )
 
-    @abstractmethod
+        keys = check_identifiers(keys, "insert_missing keys")
+        check_transaction(app_id, version)
+        with self._lock:
+            if self._applied(name, app_id, version):
+                return 0
+            state = self.state(name)
+            source = self._conformed(state.schema, df).dropDuplicates(keys)
+            if not isinstance(df, pa.Table):
+                # Read twice (partition values, then the MERGE); memory only keeps even keys off disk.
+                from pyspark import StorageLevel
+
+                source = source.persist(StorageLevel.MEMORY_ONLY)
+            try:
+                condition = _keys_match(keys)
+                pruning = _partition_pruning(df, source, state.partition_columns)
+                if pruning is None:
+                    return 0  # no rows
+                for term in pruning:
+                    condition = condition & term
+                for attempt in range(1, MERGE_ATTEMPTS + 1):
+                    try:
+                        with self._session_transaction(app_id, version):
+                            result = (
+                                self._delta(name).alias("t")
+                                .merge(source.alias("s"), condition)
+                                .whenNotMatchedInsertAll()
+                                .execute()
+                                .first()
+                            )
+                        # Delta returns no row when it skipped an already applied transaction.
+                        return int(result["num_inserted_rows"]) if result is not None else 0
+                    except (ConcurrentAppendException, ConcurrentDeleteReadException,
+                            ConcurrentTransactionException) as exc:
+                        if attempt == MERGE_ATTEMPTS:
+                            raise
+                        log.info("insert into %s lost a race (%s); attempt %d re-reads the table", name,
+                                 type(exc).__name__, attempt + 1)
+                raise AssertionError("unreachable")
+            finally:
+                if not isinstance(df, pa.Table):
+                    source.unpersist()
+
     def delete(self, name: str, predicate: str) -> int:
         """Delete rows matching a SQL predicate; returns the rows deleted."""
+        with self._lock:
+            row = self.spark.sql(f"DELETE FROM delta.`{_quoted(self.path(name))}` WHERE {predicate}").first()
+        return max(int(row[0]), 0) if row is not None else 0
 
-    @abstractmethod
     def vacuum(self, name: str, retention_hours: int = 168) -> list[str]:
         """Remove files no version younger than retention_hours needs; returns the files removed."""
+        table = f"delta.`{_quoted(self.path(name))}`"
+        overrides = {
+            # The caller picks the retention explicitly; Delta refuses less than 168 h unless told.
+            _RETENTION_CHECK: "false",
+            # VACUUM lists files in this many tasks, 10,000 by default: minutes of empty tasks locally.
+            _LISTING_PARALLELISM: str(2 * self.spark.sparkContext.defaultParallelism),
+        }
+        with self._lock, self._session_confs(overrides):
+            doomed = self.spark.sql(f"VACUUM {table} RETAIN {int(retention_hours)} HOURS DRY RUN").collect()
+            self.spark.sql(f"VACUUM {table} RETAIN {int(retention_hours)} HOURS").collect()
+        return [row[0] for row in doomed]
 
-    @abstractmethod
-    def read(self, name: str, version: int | None = None) -> DataFrame: ...
+    @contextmanager
+    def _session_confs(self, overrides: Mapping[str, str]) -> Iterator[None]:
+        """Session confs for one operation; a conf the operator set explicitly is kept (except the
+        retention check, which the caller's explicit retention replaces)."""
+        conf = self.spark.conf
+        previous: dict[str, str | None] = {key: conf.get(key, None) for key in overrides}
+        for key, value in overrides.items():
+            if previous[key] is None or key == _RETENTION_CHECK:
+                conf.set(key, value)
+        try:
+            yield
+        finally:
+            for key, old in previous.items():
+                if old is None:
+                    conf.unset(key)
+                else:
+                    conf.set(key, old)
 
-    @abstractmethod
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        if not self.exists(name):
+            raise LakeError(f"no Delta table {name!r} at {self.path(name)}: create it first")
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(name))
+
     def read_arrow(
         self,
         name: str,
         version: int | None = None,
         columns: Sequence[str] | None = None,
         filters: Filters | None = None,
-    ) -> pa.Table: ...
+    ) -> pa.Table:
+        """The rows as Arrow in the driver, typed as stored (UTC microsecond timestamps, nullability).
 
-    @abstractmethod
-    def version(self, name: str) -> int: ...
+        delta-spark decides which Parquet files make up the table; when those files alone hold its rows
+        (no deletion vectors or column mapping, local storage), pyarrow reads them, several times faster
+        than collecting rows through Spark. Otherwise, and for older versions, Spark reads them.
+        """
+        dataset = self._files_dataset(name) if version is None else None
+        if dataset is not None:
+            expression = pq.filters_to_expression(filters) if filters else None
+            return dataset.to_table(columns=list(columns) if columns else None, filter=expression)
+        sdf = self.read(name, version)
+        if filters:
+            sdf = sdf.where(filters_to_column(filters))
+        if columns:
+            sdf = sdf.select(*columns)
+        # Spark reports the stored nullability of a Delta table; toArrow alone would not keep it.
+        return sdf.toArrow().cast(spark_to_arrow_schema(sdf.schema))
 
-    @abstractmethod
+    def _files_dataset(self, name: str) -> ds.Dataset | None:
+        """The newest snapshot's data files as a pyarrow dataset, partition values from the Delta log;
+        None when reading the files directly would not give exactly the table's rows."""
+        root = self.path(name)
+        if "://" in root and not root.startswith("file:"):
+            return None  # object storage: Spark's file systems, not pyarrow's
+        snapshot = self._snapshot(name)
+        state = self._state_of(snapshot)
+        if state.configuration.get("delta.columnMapping.mode", "none") != "none":
+            return None
+        kinds = {c: state.schema[c].dataType for c in state.partition_columns}
+        if not all(isinstance(k, _PLAIN_PARTITION_TYPES) for k in kinds.values()):
+            return None
+        schema = spark_to_arrow_schema(state.schema)
+        files = DataFrame(snapshot.allFiles().toDF(), self.spark).select("path", "partitionValues", "deletionVector")
+        found = files.collect()
+        if any(f["deletionVector"] is not None for f in found):
+            return None
+        base = root.removeprefix("file:")
+        file_format = ds.ParquetFileFormat()
+        local = pafs.LocalFileSystem()
+        fragments = []
+        for f in found:
+            path = unquote(f["path"])
+            path = path.removeprefix("file:") if path.startswith(("file:", "/")) else f"{base}/{path}"
+            values = f["partitionValues"] or {}
+            terms = [pc.field(c).is_null() if values.get(c) is None else
+                     pc.field(c) == pa.scalar(values[c]).cast(schema.field(c).type) for c in kinds]
+            guarantee = reduce(lambda a, b: a & b, terms) if terms else None
+            fragments.append(file_format.make_fragment(path, local, partition_expression=guarantee))
+        return ds.FileSystemDataset(fragments, schema, file_format, local)
+
+    def version(self, name: str) -> int:
+        return int(self._snapshot(name).version())
+
     def history(self, name: str, limit: int = 10) -> list[dict[str, Any]]:
-        """Newest first: version, timestamp (UTC), operation, parameters, metrics, user_metadata."""
+        """Newest first: version, timestamp (UTC), operation, parameters, metrics, user_metadata, engine."""
+        rows = (
+            self._delta(name)
+            .history(limit)
+            # Milliseconds, because collected timestamps come back naive in the driver's local zone.
+            .select(
+                "version",
+                F.expr("unix_millis(timestamp)").alias("ms"),
+                "operation",
+                "operationParameters",
+                "operationMetrics",
+                "userMetadata",
+                "engineInfo",
+            )
+            .collect()
+        )
+        return [
+            normalise_history(row["version"], row["ms"], row["operation"], row["operationParameters"],
+                              row["operationMetrics"], row["userMetadata"]) | {"engine": row["engineInfo"]}
+            for row in rows
+        ]
 
-    @abstractmethod
     def optimize(self, name: str) -> None:
         """Compact small files; only the table's single writer may call this."""
+        with self._lock:
+            self._delta(name).optimize().executeCompaction()
+
+
+def make_lake(settings: Settings, spark: SparkSession) -> Lake:
+    return Lake(settings.lake_root, spark, settings.lake.checkpoint_every)
+
+
+def _keys_match(keys: Sequence[str]) -> Column:
+    return reduce(Column.__and__, (F.col(f"t.{k}") == F.col(f"s.{k}") for k in keys))
+
+
+def _partition_pruning(df: Rows, source: DataFrame, partition_columns: Sequence[str]) -> list[Column] | None:
+    """Target-side IN lists over the batch's partition values (a superset per column keeps them short);
+    None when the batch has no rows."""
+    if isinstance(df, pa.Table):
+        if df.num_rows == 0:
+            return None
+        values = {c: pc.unique(df.column(c)).to_pylist() for c in partition_columns if c in df.column_names}
+        values |= {c: [None] for c in partition_columns if c not in df.column_names}
+    else:
+        if not partition_columns:
+            return [] if not source.isEmpty() else None
+        combos = source.select(*partition_columns).distinct().collect()
+        if not combos:
+            return None
+        values = {c: sorted({row[c] for row in combos}, key=lambda v: (v is None, v)) for c in partition_columns}
+    terms = []
+    for column, found in values.items():
+        present = [v for v in found if v is not None]
+        target = F.col(f"t.{column}")
+        term = target.isin(present) if present else F.lit(False)
+        if len(present) < len(found):
+            term = term | target.isNull()
+        terms.append(term)
+    return terms
+
+
+def _quoted(path: str) -> str:
+    return path.replace("`", "``")
 
 
 # ---------------------------------------------------------------------------------------------------
-# Schema conversion and SQL helpers shared by both backends
+# Schemas, checks and SQL helpers (shared with anpr.delta_reader)
 
 
-_ATOMIC_ARROW_TYPES: dict[type[DataType], pa.DataType] = {
-    StringType: pa.string(),
-    BinaryType: pa.binary(),
-    BooleanType: pa.bool_(),
-    ByteType: pa.int8(),
-    ShortType: pa.int16(),
-    IntegerType: pa.int32(),
-    LongType: pa.int64(),
-    FloatType: pa.float32(),
-    DoubleType: pa.float64(),
-    DateType: pa.date32(),
-    # Delta stores timestamps as UTC microseconds; Spark's TimestampType is an instant, NTZ is not.
-    TimestampType: pa.timestamp("us", tz="UTC"),
-    TimestampNTZType: pa.timestamp("us"),
-}
-
-
-def spark_to_arrow_type(data_type: DataType) -> pa.DataType:
-    if isinstance(data_type, DecimalType):
-        return pa.decimal128(data_type.precision, data_type.scale)
-    if isinstance(data_type, ArrayType):
-        element = pa.field("element", spark_to_arrow_type(data_type.elementType), data_type.containsNull)
-        return pa.list_(element)
-    if isinstance(data_type, MapType):
-        value = pa.field("value", spark_to_arrow_type(data_type.valueType), data_type.valueContainsNull)
-        return pa.map_(spark_to_arrow_type(data_type.keyType), value)
-    if isinstance(data_type, StructType):
-        return pa.struct([_arrow_field(f) for f in data_type.fields])
-    try:
-        return _ATOMIC_ARROW_TYPES[type(data_type)]
-    except KeyError:
-        raise TypeError(f"no Delta/Arrow equivalent for Spark type {data_type.simpleString()}") from None
-
-
-def _arrow_field(field: StructField) -> pa.Field:
-    return pa.field(field.name, spark_to_arrow_type(field.dataType), field.nullable)
+def table_path(root: str, name: str) -> str:
+    if not _TABLE_NAME.match(name):
+        raise ValueError(f"invalid table name {name!r}: use letters, digits, _ and - separated by /")
+    return f"{root.rstrip('/')}/{name}"
 
 
 def spark_to_arrow_schema(schema: StructType) -> pa.Schema:
-    """The Arrow schema of a Spark schema in delta-rs: timestamps in UTC microseconds, dates as date32."""
-    return pa.schema([_arrow_field(f) for f in schema.fields])
+    """The Arrow schema of a Delta table's rows: timestamps as UTC microseconds, dates as date32."""
+    return to_arrow_schema(schema, timezone="UTC")
+
+
+def table_properties(checkpoint_every: int) -> dict[str, str]:
+    return {
+        # delta-rs (the vendor API's reader) reads deletion vectors, but protocol (1,2) keeps every table
+        # readable and writable by both engines.
+        "delta.enableDeletionVectors": "false",
+        "delta.checkpointInterval": str(checkpoint_every),
+    }
 
 
 def _schema_signature(schema: StructType) -> Any:
@@ -214,14 +577,8 @@ def check_same_table(
     existing_partitions: Sequence[str],
     wanted: StructType,
     wanted_partitions: Sequence[str],
-    compare_nullability: bool = True,
 ) -> None:
-    def sig(schema: StructType) -> Any:
-        if compare_nullability:
-            return _schema_signature(schema)
-        return [(f.name, f.dataType.simpleString()) for f in schema.fields]
-
-    if sig(existing) != sig(wanted):
+    if _schema_signature(existing) != _schema_signature(wanted):
         raise SchemaMismatchError(
             f"table {name!r} exists with schema {existing.simpleString()}, not {wanted.simpleString()}"
         )
@@ -257,22 +614,18 @@ def check_transaction(app_id: str | None, version: int | None) -> None:
 
 
 def sql_literal(value: object) -> str:
-    """A literal both delta-rs (DataFusion) and Spark SQL compare against the column's type.
-
-    Dates and timestamps stay quoted strings: delta-rs reads `TIMESTAMP '...'` as nanoseconds and then
-    refuses to compare it with a microsecond column.
-    """
+    """A Spark SQL literal of a partition value."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float | Decimal):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, dt.datetime):
         utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-        return f"'{utc.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}'"
+        return f"TIMESTAMP '{utc.strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
     if isinstance(value, dt.date):
-        return f"'{value.isoformat()}'"
+        return f"DATE '{value.isoformat()}'"
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     raise TypeError(f"cannot write {type(value).__name__} {value!r} as a SQL literal")
 
 
@@ -312,8 +665,38 @@ def normalise_history(
     }
 
 
+_COMPARISONS = {
+    "=": Column.__eq__,
+    "==": Column.__eq__,
+    "!=": Column.__ne__,
+    "<": Column.__lt__,
+    "<=": Column.__le__,
+    ">": Column.__gt__,
+    ">=": Column.__ge__,
+}
+
+
+def filters_to_column(filters: Filters) -> Column:
+    """pyarrow-style DNF filters as a Spark condition: read_arrow takes the same filters in both modules."""
+    groups = filters if isinstance(filters[0], list) else [filters]
+    conjunctions = [reduce(Column.__and__, (_term(*term) for term in group)) for group in groups]
+    return reduce(Column.__or__, conjunctions)
+
+
+def _term(column: str, op: str, value: Any) -> Column:
+    target = F.col(column)
+    if op == "in":
+        return target.isin(list(value))
+    if op == "not in":
+        return ~target.isin(list(value))
+    try:
+        return _COMPARISONS[op](target, F.lit(value))  # type: ignore[operator]
+    except KeyError:
+        raise ValueError(f"unsupported filter operator {op!r}") from None
+
+
 # ---------------------------------------------------------------------------------------------------
-# Arrow helpers for the delta-rs backend
+# Arrow helpers (register loads build their rows in Arrow)
 
 
 def to_arrow(df: Rows) -> pa.Table:
@@ -358,324 +741,3 @@ def first_per_key(rows: pa.Table, keys: Sequence[str]) -> pa.Table:
         return rows
     first_rows = firsts.column(f"{_ROW_INDEX}_min")
     return rows.take(pc.take(first_rows, pc.sort_indices(first_rows)))
-
-
-def rows_outside(rows: pa.Table, partition: Mapping[str, object]) -> int:
-    if rows.num_rows == 0:
-        return 0
-    outside = pa.array([False] * rows.num_rows, pa.bool_())
-    for column, value in partition.items():
-        values = rows.column(column)
-        if value is None:
-            matches = pc.is_null(values)
-        else:
-            matches = pc.fill_null(pc.equal(values, pa.scalar(value, values.type)), False)
-        outside = pc.or_(outside, pc.invert(matches))
-    return int(pc.sum(pc.cast(outside, pa.int64())).as_py())
-
-
-# ---------------------------------------------------------------------------------------------------
-# delta-rs backend
-
-
-class LocalLake(Lake):
-    """delta-rs tables, read by Spark straight from the snapshot's Parquet files."""
-
-    def __init__(self, root: str, spark: SparkSession | None = None, checkpoint_every: int = 50) -> None:
-        super().__init__(root, checkpoint_every)
-        self.spark = spark
-
-    # -- table handles ------------------------------------------------------------------------------
-
-    def exists(self, name: str) -> bool:
-        from deltalake import DeltaTable
-
-        return DeltaTable.is_deltatable(self.path(name))
-
-    def _table(self, name: str, version: int | None = None) -> DeltaTable:
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
-
-        try:
-            return DeltaTable(self.path(name), version=version)
-        except TableNotFoundError:
-            raise LakeError(f"no Delta table {name!r} at {self.path(name)}: create it first") from None
-
-    @staticmethod
-    def _spark_schema(table: DeltaTable) -> StructType:
-        # Delta's schema JSON is Spark's, so this round trip is exact (timestamp_ntz included).
-        return StructType.fromJson(json.loads(table.schema().to_json()))
-
-    @staticmethod
-    def _arrow_schema(table: DeltaTable) -> pa.Schema:
-        return pa.schema(table.schema().to_arrow())
-
-    # -- commits ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _hooks() -> Any:
-        from deltalake import PostCommitHookProperties
-
-        # delta-rs checkpoints on its own at (version + 1) % interval; we checkpoint explicitly instead
-        # so the cadence follows settings even for tables created elsewhere.
-        return PostCommitHookProperties(create_checkpoint=False)
-
-    @staticmethod
-    def _commit_properties(app_id: str | None, version: int | None) -> Any:
-        from deltalake import CommitProperties, Transaction
-
-        if app_id is None or version is None:
-            return None
-        return CommitProperties(app_transactions=[Transaction(app_id, version)])
-
-    @staticmethod
-    def _applied(table: DeltaTable, app_id: str | None, version: int | None) -> bool:
-        if app_id is None or version is None:
-            return False
-        last = table.transaction_version(app_id)
-        return last is not None and last >= version
-
-    def _after_commit(self, table: DeltaTable, before: int) -> None:
-        # Without checkpoints a table of thousands of commits takes long to open.
-        table.update_incremental()
-        if table.version() // self.checkpoint_every > before // self.checkpoint_every:
-            table.create_checkpoint()
-            table.cleanup_metadata()
-
-    def _write(
-        self,
-        table: DeltaTable,
-        rows: pa.Table,
-        app_id: str | None = None,
-        version: int | None = None,
-        replace_where: str | None = None,
-    ) -> None:
-        from deltalake import write_deltalake
-
-        before = table.version()
-        common: dict[str, Any] = {
-            "commit_properties": self._commit_properties(app_id, version),
-            "post_commithook_properties": self._hooks(),
-        }
-        if replace_where is None:
-            write_deltalake(table, rows, mode="append", **common)
-        else:
-            write_deltalake(table, rows, mode="overwrite", predicate=replace_where, **common)
-        self._after_commit(table, before)
-
-    # -- API ----------------------------------------------------------------------------------------
-
-    def create(self, name: str, schema: StructType, partition_by: Sequence[str] = ()) -> None:
-        from deltalake import DeltaTable
-
-        partition_by = check_partition_by(schema, partition_by)
-        path = self.path(name)
-        if "://" not in path:
-            Path(path).mkdir(parents=True, exist_ok=True)
-        # "ignore" keeps a concurrent creator's table; the comparison below still guards its schema.
-        DeltaTable.create(
-            path,
-            spark_to_arrow_schema(schema),
-            mode="ignore",
-            partition_by=partition_by,
-            configuration=table_properties(self.checkpoint_every),
-            post_commithook_properties=self._hooks(),
-        )
-        table = self._table(name)
-        check_same_table(
-            name, self._spark_schema(table), table.metadata().partition_columns, schema, partition_by
-        )
-
-    def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None) -> bool:
-        check_transaction(app_id, version)
-        table = self._table(name)
-        if self._applied(table, app_id, version):
-            return False
-        rows = conform(to_arrow(df), self._arrow_schema(table))
-        if rows.num_rows == 0:
-            return False
-        self._write(table, rows, app_id, version)
-        return True
-
-    def overwrite_partition(self, name: str, df: Rows, partition: Mapping[str, object]) -> None:
-        table = self._table(name)
-        predicate = partition_predicate(partition, table.metadata().partition_columns)
-        rows = conform(to_arrow(df), self._arrow_schema(table))
-        outside = rows_outside(rows, partition)
-        if outside:
-            raise ValueError(f"{outside} rows of the data lie outside the partition {dict(partition)}")
-        self._write(table, rows, replace_where=predicate)
-
-    def merge(self, name: str, df: Rows, keys: Sequence[str]) -> dict[str, int]:
-        keys = check_identifiers(keys, "merge keys")
-        table = self._table(name)
-        rows = conform(to_arrow(df), self._arrow_schema(table))
-        if rows.num_rows == 0:
-            return {"inserted": 0, "updated": 0}
-        before = table.version()
-        metrics = (
-            table.merge(
-                rows,
-                predicate=" AND ".join(f"t.{k} = s.{k}" for k in keys),
-                source_alias="s",
-                target_alias="t",
-                # Source statistics let delta-rs skip target files; merge sources here are small.
-                streamed_exec=False,
-                post_commithook_properties=self._hooks(),
-            )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
-        )
-        self._after_commit(table, before)
-        return {
-            "inserted": int(metrics.get("num_target_rows_inserted", 0)),
-            "updated": int(metrics.get("num_target_rows_updated", 0)),
-        }
-
-    def insert_missing(
-        self,
-        name: str,
-        df: Rows,
-        keys: Sequence[str],
-        app_id: str | None = None,
-        version: int | None = None,
-    ) -> int:
-        keys = check_identifiers(keys, "insert_missing keys")
-        check_transaction(app_id, version)
-        table = self._table(name)
-        if self._applied(table, app_id, version):
-            return 0
-        schema = self._arrow_schema(table)
-        rows = first_per_key(conform(to_arrow(df), schema), keys)
-        if rows.num_rows == 0:
-            return 0
-        existing = self._existing_keys(table, rows, keys)
-        missing = conform(rows.join(existing, keys=keys, join_type="left anti"), schema)
-        if missing.num_rows == 0:
-            return 0
-        self._write(table, missing, app_id, version)
-        return missing.num_rows
-
-    @staticmethod
-    def _existing_keys(table: DeltaTable, rows: pa.Table, keys: Sequence[str]) -> pa.Table:
-        # A superset of rows' partitions (per-column IN lists) keeps the pruning predicate small; the
-        # anti-join on keys makes the extra partitions harmless.
-        pruning = []
-        for column in table.metadata().partition_columns:
-            values = pc.unique(rows.column(column))
-            if values.null_count == 0:
-                pruning.append((column, "in", values.to_pylist()))
-        dataset = table.to_pyarrow_dataset(file_pruning_predicate=pruning or None)
-        existing = dataset.to_table(columns=list(keys))
-        return existing.cast(pa.schema([rows.schema.field(k) for k in keys]))
-
-    def delete(self, name: str, predicate: str) -> int:
-        table = self._table(name)
-        before = table.version()
-        metrics = table.delete(predicate, post_commithook_properties=self._hooks())
-        self._after_commit(table, before)
-        if "num_deleted_rows" in metrics:
-            return int(metrics["num_deleted_rows"])
-        # delta-rs leaves the count out when it removed whole files without scanning them.
-        if table.version() == before:
-            return 0
-        return self._row_count(self._table(name, before)) - self._row_count(table)
-
-    @staticmethod
-    def _row_count(table: DeltaTable) -> int:
-        return table.to_pyarrow_dataset().count_rows()
-
-    def vacuum(self, name: str, retention_hours: int = 168) -> list[str]:
-        table = self._table(name)
-        before = table.version()
-        removed = table.vacuum(
-            retention_hours,
-            dry_run=False,
-            # The caller picks the retention explicitly; below the table default is its decision.
-            enforce_retention_duration=False,
-            post_commithook_properties=self._hooks(),
-            # Full: also files no commit ever referenced (crashed writers), not only tombstones.
-            full=True,
-        )
-        self._after_commit(table, before)
-        return list(removed)
-
-    def read(self, name: str, version: int | None = None) -> DataFrame:
-        if self.spark is None:
-            raise LakeError("LocalLake.read needs a SparkSession; use read_arrow without Spark")
-        table = self._table(name, version)
-        schema = self._spark_schema(table)
-        files = table.file_uris()
-        if not files:
-            return self.spark.createDataFrame([], schema)
-        self._check_plain_parquet(name, table)
-        # The explicit schema types the partition columns: left to inference, "0363" becomes 363.
-        return (
-            self.spark.read.schema(schema)
-            .option("basePath", table.table_uri)
-            .parquet(*files)
-            .select(*schema.fieldNames())
-        )
-
-    @staticmethod
-    def _check_plain_parquet(name: str, table: DeltaTable) -> None:
-        """Reading the Parquet files directly is only right if they hold exactly the table's rows."""
-        if table.metadata().configuration.get("delta.columnMapping.mode", "none") != "none":
-            raise LakeError(f"table {name!r} uses column mapping; Spark cannot read its files directly")
-        has_vectors = "deletionVectors" in (table.protocol().reader_features or [])
-        if has_vectors and pa.table(table.deletion_vectors()).num_rows:
-            raise LakeError(f"table {name!r} has deletion vectors; Spark would read deleted rows")
-
-    def read_arrow(
-        self,
-        name: str,
-        version: int | None = None,
-        columns: Sequence[str] | None = None,
-        filters: Filters | None = None,
-    ) -> pa.Table:
-        table = self._table(name, version)
-        return table.to_pyarrow_table(columns=list(columns) if columns else None, filters=filters)
-
-    def version(self, name: str) -> int:
-        return self._table(name).version()
-
-    def history(self, name: str, limit: int = 10) -> list[dict[str, Any]]:
-        return [
-            normalise_history(
-                commit["version"],
-                commit.get("timestamp"),
-                commit.get("operation"),
-                commit.get("operationParameters"),
-                commit.get("operationMetrics"),
-                commit.get("userMetadata"),
-            )
-            for commit in self._table(name).history(limit)
-        ]
-
-    def optimize(self, name: str) -> None:
-        table = self._table(name)
-        before = table.version()
-        # delta-rs 1.6 ignores create_checkpoint=False here and may checkpoint on its own as well.
-        table.optimize.compact(post_commithook_properties=self._hooks())
-        self._after_commit(table, before)
-
-
-def table_properties(checkpoint_every: int) -> dict[str, str]:
-    return {
-        # Spark reads delta-rs snapshots as plain Parquet, which is only right without deletion
-        # vectors; keeping them off in both backends keeps every table readable by both.
-        "delta.enableDeletionVectors": "false",
-        # delta-spark checkpoints at this cadence on its own; for delta-rs it documents ours.
-        "delta.checkpointInterval": str(checkpoint_every),
-    }
-
-
-def make_lake(settings: Settings, spark: SparkSession | None = None) -> Lake:
-    if settings.lake.backend == "delta-spark":
-        if spark is None:
-            raise LakeError("the delta-spark backend needs a SparkSession")
-        from anpr.lake_spark import SparkDeltaLake
-
-        return SparkDeltaLake(settings.lake_root, spark, settings.lake.checkpoint_every)
-    return LocalLake(settings.lake_root, spark, settings.lake.checkpoint_every)

@@ -22,12 +22,16 @@ DEV_SECRET_PREFIX = "dev-"
 
 class KafkaSettings(BaseModel):
     bootstrap_servers: str | None = None  # None: start the embedded broker
-    embedded_port: int = 0  # 0: pick a free loopback port
+    embedded_port: int = 0  # 0: the port of the last run while free, else a free loopback port
+    embedded_heap: str = "512m"  # the embedded broker's JVM heap
     observations_topic: str = "anpr.observations"
     cameras_topic: str = "anpr.cameras"
     partitions: int = 4
-    source: Literal["python", "native"] = "python"
-    max_offsets_per_trigger: int = 100_000
+    # Spark's kafka source: records per micro-batch at most (admission control), where a new query
+    # starts, and whether offsets lost to retention or a reset topic stop the query (true) or are skipped.
+    max_offsets_per_trigger: int = Field(default=100_000, ge=1)
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    fail_on_data_loss: bool = True
 
 
 class SparkSettings(BaseModel):
@@ -41,7 +45,6 @@ class SparkSettings(BaseModel):
 
 
 class LakeSettings(BaseModel):
-    backend: Literal["delta-rs", "delta-spark"] = "delta-rs"
     root: str | None = None  # None: <data_dir>/lake
     checkpoint_every: int = 50  # commits between Delta checkpoints
 
@@ -136,6 +139,15 @@ class Settings(BaseSettings):
         if self.pepper is None:
             raise RuntimeError("no pepper configured: set ANPR_PEPPER or ANPR_PEPPER_FILE")
         return self.pepper.get_secret_value().encode()
+
+    def pepper_path(self) -> str:
+        """A file holding the pepper, for the JVM's HMAC functions: ANPR_PEPPER_FILE, or one written
+        (mode 0600) under <data_dir>/secrets when the pepper is given as a value."""
+        if self.pepper_file is not None:
+            return str(self.pepper_file.resolve())
+        from anpr.pseudonym import write_pepper_file
+
+        return str(write_pepper_file(self.data_dir / "secrets", self.pepper_bytes))
 
     @property
     def lake_root(self) -> str:

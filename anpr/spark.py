@@ -6,14 +6,30 @@ import os
 import sys
 
 from pyspark.sql import SparkSession
+from pyspark.sql.types import StringType
 
+from anpr.jvm import spark_connector_jars
+from anpr.pseudonym import JVM_FUNCTIONS
 from anpr.settings import Settings
+
+# Shared by every profile: the same connectors and the same Delta settings locally and on a cluster.
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # delta-rs (the vendor API's reader) expects microsecond timestamps, not INT96.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # Tables stay at features delta-rs reads and writes (no deletion vectors, row tracking, ...).
+    "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+}
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
     local_dir = settings.data_dir / "spark"
     conf = {
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        # Delta rebuilds a table's state from its log in this many tasks (50 by default): on a few cores
+        # that is most of the time of every small MERGE, DELETE or read.
+        "spark.databricks.delta.snapshotPartitions": str(settings.spark.shuffle_partitions),
         "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",  # progress is ours to print; bars garble logs
         "spark.driver.memory": settings.spark.driver_memory,
@@ -23,6 +39,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         "spark.sql.warehouse.dir": str(settings.data_dir / "spark-warehouse"),
         "spark.python.worker.reuse": "true",
+        # Local paths: the driver serves them to executors, so a cluster needs no Maven access either.
+        "spark.jars": ",".join(str(j) for j in spark_connector_jars()),
+        **DELTA_CONF,
     }
     if settings.profile == "local":
         conf["spark.driver.host"] = "127.0.0.1"
@@ -45,4 +64,6 @@ def get_spark(settings: Settings) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
+    for name, java_class in JVM_FUNCTIONS.items():
+        spark.udf.registerJavaFunction(name, java_class, StringType())
     return spark

@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 from pyspark.sql import types as T
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from anpr.lake import Lake, spark_to_arrow_schema
+from anpr.delta_reader import DeltaReader, TableReader
+from anpr.lake import spark_to_arrow_schema
 from api.errors import error_body
 
 log = logging.getLogger("api.access")
@@ -54,7 +55,7 @@ ARROW_SCHEMA = spark_to_arrow_schema(SCHEMA)
 
 
 class AccessLog:
-    def __init__(self, lake: Lake, flush_seconds: float = 2.0, max_queue: int = 200_000) -> None:
+    def __init__(self, lake: DeltaReader, flush_seconds: float = 2.0, max_queue: int = 200_000) -> None:
         self.lake, self.flush_seconds, self.max_queue = lake, flush_seconds, max_queue
         self._queue: deque[dict[str, Any]] = deque()
         self._flush_lock = threading.Lock()
@@ -125,7 +126,7 @@ class AccessLog:
             log.warning("access log compaction skipped: %s", type(exc).__name__)
 
 
-def read_access_log(lake: Lake, since: datetime | None = None, until: datetime | None = None,
+def read_access_log(lake: TableReader, since: datetime | None = None, until: datetime | None = None,
                     vendor: str | None = None, municipality: str | None = None,
                     limit: int | None = 1000) -> list[dict[str, Any]]:
     """Audit rows, newest first: what the platform team asks when a vendor's access is questioned."""

@@ -23,10 +23,10 @@ from fastapi.security import APIKeyHeader
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from anpr.delta_reader import DeltaReader
 from anpr.feeds.messages import Record, encode, headers, iso_ms, observation_record
 from anpr.feeds.publisher import BrokerUnavailable, Publisher
 from anpr.idempotency import IdempotencyStore
-from anpr.lake import Lake
 from anpr.suppliers import Supplier, SupplierRegistry
 from api.errors import ApiError, install_error_handlers
 from api.ingest_cameras import CameraError, CameraRegistry
@@ -58,7 +58,7 @@ class IngestServices:
     cameras: CameraRegistry
     publisher: Publisher
     idempotency: IdempotencyStore
-    lake: Lake | None
+    lake: DeltaReader | None
     observations_topic: str = "anpr.observations"
     cameras_topic: str = "anpr.cameras"
     max_body_bytes: int = MAX_BODY_BYTES

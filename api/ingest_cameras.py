@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 from anpr import geo
+from anpr.delta_reader import DeltaReader
 from anpr.feeds.camera_table import ARROW_SCHEMA, CAMERAS, CAMERAS_SCHEMA
-from anpr.lake import Lake
 from anpr.suppliers import Supplier, SupplierRegistry
 from anpr.zones import Municipality
 
@@ -63,7 +63,8 @@ class CameraVersion:
 
 
 class CameraRegistry:
-    def __init__(self, municipalities: list[Municipality], suppliers: SupplierRegistry, lake: Lake | None) -> None:
+    def __init__(self, municipalities: list[Municipality], suppliers: SupplierRegistry,
+                 lake: DeltaReader | None) -> None:
         self.municipalities = {m.code: m for m in municipalities}
         self.suppliers, self.lake = suppliers, lake
         self._lock = threading.Lock()

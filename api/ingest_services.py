@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from anpr.delta_reader import DeltaReader, TableReader, make_reader
 from anpr.feeds.publisher import Publisher
 from anpr.idempotency import IdempotencyStore
-from anpr.lake import Lake, make_lake
 from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import SUPPLIERS_FILE, load_suppliers
 from anpr.zones import load_municipalities
@@ -24,11 +24,11 @@ def idempotency_path(settings: Settings) -> Path:
 
 
 def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR,
-                   lake: Lake | None = None, publisher: Publisher | None = None) -> IngestServices:
+                   lake: DeltaReader | None = None, publisher: Publisher | None = None) -> IngestServices:
     suppliers = load_suppliers(conf_dir / SUPPLIERS_FILE)
     if settings.profile == "cluster":
         suppliers.refuse_development_keys()
-    lake = lake or make_lake(settings, None)
+    lake = lake or make_reader(settings)
     k = settings.kafka
     publisher = publisher or Publisher(bootstrap, {k.observations_topic: k.partitions, k.cameras_topic: 1},
                                        compacted=[k.cameras_topic])
@@ -39,7 +39,7 @@ def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR
     )
 
 
-def rejection_counts(lake: Lake | None, supplier: str, first: date, last: date) -> list[RejectionCount]:
+def rejection_counts(lake: TableReader | None, supplier: str, first: date, last: date) -> list[RejectionCount]:
     """Rejections of one supplier by ingest day and reason; only the reason and day columns are read."""
     if lake is None or not lake.exists(QUARANTINE):
         return []

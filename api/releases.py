@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from anpr.catalogue import TABLES, TableSpec
-from anpr.lake import Lake
+from anpr.delta_reader import DeltaReader
 
 log = logging.getLogger(__name__)
 RELEASES = "releases"
@@ -29,10 +29,12 @@ def default_order(spec: TableSpec) -> list[str]:
 
 
 class ReleaseStore:
-    """The list of releases is re-read at most every `refresh_seconds` (a new release shows up within
+    """Reads with delta-rs (no JVM in the API); its reader also writes the API's access log.
+
+    The list of releases is re-read at most every `refresh_seconds` (a new release shows up within
     that time); the rows of at most `max_tables` (release, table) pairs stay in memory."""
 
-    def __init__(self, lake: Lake, refresh_seconds: float = 5.0, max_tables: int = 64) -> None:
+    def __init__(self, lake: DeltaReader, refresh_seconds: float = 5.0, max_tables: int = 64) -> None:
         self.lake = lake
         self.refresh_seconds = refresh_seconds
         self.max_tables = max_tables

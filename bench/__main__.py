@@ -11,11 +11,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import api_load, ingest, kafka_source, lake_append, pipeline, register_load, stats
+from bench import api_load, ingest, lake_append, pipeline, pseudonymize, register_load, stats
 
-BENCHMARKS = {"kafka_source": kafka_source.run, "lake_append": lake_append.run, "api_load": api_load.run,
+BENCHMARKS = {"lake_append": lake_append.run, "api_load": api_load.run,
               "ingest": ingest.run, "register_load": register_load.run, "stats": stats.run,
-              "pipeline": pipeline.run}
+              "pipeline": pipeline.run, "pseudonymize": pseudonymize.run}
 RESULTS = Path(__file__).parent / "results"
 
 

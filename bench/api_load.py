@@ -44,7 +44,7 @@ def _places() -> list:  # noqa: ANN401 - anpr.zones.Municipality, imported late 
 
 
 def publish(lake_path: str) -> None:
-    from anpr.lake import LocalLake
+    from anpr.lake import Lake
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
     from api.vendor_sample import publish_sample
@@ -53,7 +53,7 @@ def publish(lake_path: str) -> None:
                         spark=SparkSettings(master="local[2]", shuffle_partitions=2, ui_enabled=False))
     spark = get_spark(settings)
     try:
-        publish_sample(spark, LocalLake(lake_path, spark), "2026-10", _places())
+        publish_sample(spark, Lake(lake_path, spark), "2026-10", _places())
     finally:
         spark.stop()
 
@@ -62,7 +62,7 @@ def serve(lake_path: str, port: int) -> None:
     import uvicorn
     from pydantic import SecretStr
 
-    from anpr.lake import LocalLake
+    from anpr.delta_reader import DeltaReader
     from anpr.logs import setup_logging
     from anpr.settings import Settings
     from api.app import create_app
@@ -73,7 +73,7 @@ def serve(lake_path: str, port: int) -> None:
     setup_logging(settings.log_dir)
     contracts = parse_contracts('[vendors.bench]\nmunicipalities = ["GM0344", "GM0599"]\n'
                                 "requests_per_minute = 100000000\nburst = 1000000\n")
-    app = create_app(settings, ReleaseStore(LocalLake(lake_path)), contracts=contracts, municipalities=_places())
+    app = create_app(settings, ReleaseStore(DeltaReader(lake_path)), contracts=contracts, municipalities=_places())
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -143,10 +143,10 @@ def _wait_ready(port: int, timeout: float = 60.0) -> None:
 
 def _audit_commit_cost(tmp: str) -> dict[str, float]:
     """Why the access log is appended in batches: one Delta commit per request against one per batch."""
-    from anpr.lake import LocalLake
+    from anpr.delta_reader import DeltaReader
     from api.access_log import ACCESS_LOG, ARROW_SCHEMA, SCHEMA
 
-    lake = LocalLake(str(Path(tmp) / "audit"))
+    lake = DeltaReader(str(Path(tmp) / "audit"))
     lake.create(ACCESS_LOG, SCHEMA, partition_by=["day"])
     row = {"ts": 0, "day": "2026-10-01", "trace_id": "t", "method": "GET", "path": PAGE, "status": 200,
            "duration_ms": 1.0}
@@ -190,10 +190,10 @@ def run() -> dict[str, object]:
         finally:
             server.terminate()
             server.wait(timeout=60)
-        from anpr.lake import LocalLake
+        from anpr.delta_reader import DeltaReader
         from api.access_log import read_access_log
 
-        audited = len(read_access_log(LocalLake(lake), limit=None))
+        audited = len(read_access_log(DeltaReader(lake), limit=None))
         costs = _audit_commit_cost(tmp)
     rate = {name: float(str(p["requests_per_s"])) for name, p in phases.items()}
     sent = sum(int(str(p["requests"])) for name, p in phases.items() if name != "health_baseline")

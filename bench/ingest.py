@@ -105,9 +105,9 @@ def run() -> dict[str, Any]:
     import uvicorn
 
     from anpr.broker import EmbeddedBroker, free_port
+    from anpr.delta_reader import DeltaReader
     from anpr.feeds.publisher import Publisher
     from anpr.idempotency import IdempotencyStore
-    from anpr.lake import LocalLake
     from anpr.suppliers import Supplier, SupplierRegistry, hash_key
     from anpr.zones import load_municipalities
     from api.ingest import IngestServices, create_ingest_app
@@ -121,7 +121,7 @@ def run() -> dict[str, Any]:
         suppliers = SupplierRegistry([Supplier(
             name="bench-supplier", company="Bench B.V.", api_key_sha256=hash_key(KEY), development=True,
             municipalities=["GM0344"], cameras=[c.camera_id for c in utrecht.cameras], messages_per_minute=1_000_000)])
-        lake = LocalLake(str(tmp / "lake"))
+        lake = DeltaReader(str(tmp / "lake"))
         publisher = Publisher(broker.bootstrap, {"anpr.observations": 4, "anpr.cameras": 1}, compacted=["anpr.cameras"])
         services = IngestServices(suppliers, CameraRegistry([utrecht], suppliers, lake), publisher,
                                   IdempotencyStore(tmp / "idempotency.sqlite"), lake)

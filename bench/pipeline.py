@@ -1,4 +1,4 @@
-"""End to end (issue 5): synthetic detections through the whole stream against the national register,
+"""End to end: synthetic detections through the whole stream against the national register,
 and the same work by a plain Python consumer in the same run as the baseline.
 
 Phases, each measured on its own:
@@ -11,8 +11,12 @@ Phases, each measured on its own:
 Peak memory is the sum of the resident sets of a phase's process tree (driver, JVM, Python workers)
 sampled every 0.5 s: ru_maxrss sees one process at a time.
 
-Sizes: ANPR_BENCH_PIPELINE_REGISTER (vehicles, default 10,000,000) and ANPR_BENCH_PIPELINE_OBSERVATIONS
-(default 2,000,000). Run: python -m bench pipeline
+- freshness (fresh process): the stream running with the project's trigger while detections are produced
+  live at a steady rate; seconds from produced (Kafka timestamp) to visible in passages, per passage.
+
+Sizes: ANPR_BENCH_PIPELINE_REGISTER (vehicles, default 10,000,000), ANPR_BENCH_PIPELINE_OBSERVATIONS
+(default 2,000,000), ANPR_BENCH_PIPELINE_RATE (detections/s, default 5,000) and
+ANPR_BENCH_PIPELINE_SECONDS (default 120). Run: python -m bench pipeline
 """
 
 from __future__ import annotations
@@ -182,6 +186,107 @@ def spark_phase(root: Path, bootstrap: str) -> dict:
             **memory.report()}
 
 
+def _produce_steadily(bootstrap: str, topic: str, messages: list, rate: int, stop: threading.Event) -> dict:
+    """Send `messages` at `rate` per second in 0.1 s slices, each slice's delivery reports checked."""
+    from anpr.broker import produce_all, reliable_producer
+
+    per_slice, sent, behind = max(1, rate // 10), 0, 0.0
+    started = time.perf_counter()
+    with reliable_producer(bootstrap) as producer:
+        while sent < len(messages) and not stop.is_set():
+            due = started + sent / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                behind = max(behind, -delay)
+            sent += produce_all(producer, topic, messages[sent:sent + per_slice])
+    seconds = time.perf_counter() - started
+    return {"sent": sent, "seconds": round(seconds, 1), "offered_rows_per_s": round(sent / seconds),
+            "max_seconds_behind_schedule": round(behind, 2)}
+
+
+def freshness(passages: Any, metrics: Any) -> list[float]:
+    """Seconds from produced (the Kafka timestamp, `ingested_at`) to visible (the batch's finished_at, taken
+    after its passages commit) for each passage, matched to its batch by the batch's offset ranges."""
+    import json as _json
+
+    import pandas as pd
+
+    spans = pd.DataFrame([(int(part), low, high, batch["finished_at"])
+                          for batch in metrics.to_pylist()
+                          for part, (low, high) in _json.loads(batch["offsets"]).items()],
+                         columns=["kafka_partition", "low", "high", "finished_at"])
+    rows = passages.to_pandas()
+    ages: list[float] = []
+    for part, group in rows.groupby("kafka_partition"):
+        own = spans[spans["kafka_partition"] == part].sort_values("low")
+        if own.empty:
+            continue
+        at = np.searchsorted(own["low"].to_numpy(), group["kafka_offset"].to_numpy(), side="right") - 1
+        inside = (at >= 0) & (group["kafka_offset"].to_numpy() <= own["high"].to_numpy()[np.maximum(at, 0)])
+        finished = pd.to_datetime(own["finished_at"].to_numpy()[np.maximum(at, 0)][inside], utc=True)
+        produced = pd.to_datetime(group["ingested_at"].to_numpy()[inside], utc=True)
+        ages += list((finished - produced).total_seconds())
+    return ages
+
+
+def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dict:
+    """The stream at a steady offered load: detections produced live at `rate`/s for `duration` s, the
+    stream running with the project's trigger; how long each took to become a passage."""
+    from anpr.demo import default_day, with_bootstrap
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from anpr.synth import synth_day
+    from anpr.zones import municipality_by_code
+    from streaming.job import run_stream
+    from streaming.tables import PASSAGES, STREAM_METRICS
+
+    topic = "anpr.freshness"
+    base = with_bootstrap(_settings(root), bootstrap)
+    settings = base.model_copy(update={"kafka": base.kafka.model_copy(update={"observations_topic": topic})})
+    feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, rate * duration, seed=FEED_SEED + 1,
+                     register_size=int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000)),
+                     min_confidence=settings.stream.min_read_confidence)
+    from anpr.broker import create_topics
+
+    create_topics(bootstrap, {topic: settings.kafka.partitions})
+    spark = get_spark(settings)
+    lake = make_lake(settings, spark)
+    stop = threading.Event()
+    streamer = threading.Thread(target=run_stream, args=(spark, settings, lake),
+                                kwargs={"until_idle": False, "checkpoint": root / "checkpoints" / "freshness"},
+                                daemon=True)
+    streamer.start()
+    while not spark.streams.active:  # the query is up once the register snapshot is broadcast
+        time.sleep(0.5)
+    time.sleep(5)  # a first empty batch or two, as a stream that has been running
+    produced = _produce_steadily(bootstrap, topic, feed.messages, rate, stop)
+    deadline = time.monotonic() + 120
+    from anpr.broker import high_watermarks
+
+    ends = sum(high_watermarks(bootstrap, topic).values())
+    while time.monotonic() < deadline:
+        progress = spark.streams.active[0].lastProgress if spark.streams.active else None
+        if progress and progress["sources"] and sum(int(v) for p in progress["sources"][0]["endOffset"].values()
+                                                    for v in p.values()) >= ends:
+            break
+        time.sleep(1)
+    for query in spark.streams.active:
+        query.stop()
+    streamer.join(60)
+    rows = lake.read_arrow(PASSAGES, columns=["kafka_partition", "kafka_offset", "ingested_at"],
+                           filters=[("event_date", "in", [default_day(), default_day() + timedelta(days=1)])])
+    metrics = lake.read_arrow(STREAM_METRICS, columns=["offsets", "finished_at", "rows_in"])
+    spark.stop()
+    ages = freshness(rows, metrics)
+    return {"rate": rate, "duration_s": duration, **produced, "passages_timed": len(ages),
+            "freshness_s_p50": round(float(np.percentile(ages, 50)), 2) if ages else None,
+            "freshness_s_p99": round(float(np.percentile(ages, 99)), 2) if ages else None,
+            "freshness_s_max": round(max(ages), 2) if ages else None,
+            "trigger_seconds": settings.stream.trigger_seconds, "batches": metrics.num_rows}
+
+
 def _host() -> dict[str, object]:
     meminfo = Path("/proc/meminfo").read_text().split()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -200,6 +305,8 @@ def run() -> dict[str, object]:
 
     size = int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000))
     wanted = int(os.environ.get("ANPR_BENCH_PIPELINE_OBSERVATIONS", 2_000_000))
+    rate = int(os.environ.get("ANPR_BENCH_PIPELINE_RATE", 5_000))
+    duration = int(os.environ.get("ANPR_BENCH_PIPELINE_SECONDS", 120))
     with tempfile.TemporaryDirectory(prefix="anpr-bench-pipeline-") as tmp:
         root = Path(tmp)
         settings = _settings(root)
@@ -219,6 +326,8 @@ def run() -> dict[str, object]:
                 spark = _in_fresh_process(spark_phase, root, broker.bootstrap)
             with step("the same with the plain Python consumer"):
                 baseline = _in_fresh_process(baseline_phase, root, broker.bootstrap, ends)
+            with step(f"freshness at a steady {rate:,} detections/s for {duration} s"):
+                fresh = _in_fresh_process(freshness_phase, root, broker.bootstrap, rate, duration)
         finally:
             broker.stop()
     counts = {"valid_observations": fed["valid"], "spark_passages": spark["passages"],
@@ -228,6 +337,7 @@ def run() -> dict[str, object]:
     return {
         "register_vehicles": size, "observations": fed["published"], "valid_observations": fed["valid"],
         "host": _host(), "register": register, "publish": fed, "spark": spark, "baseline_plain_python": baseline,
+        "freshness": fresh,
         "ratio_spark_to_baseline_rows_per_s": round(spark["rows_per_s_sustained"] / baseline["rows_per_s_sustained"], 2)
         if spark["rows_per_s_sustained"] and baseline["rows_per_s_sustained"] else None,
         "ratio_spark_to_baseline_rows_per_s_overall": round(

@@ -145,7 +145,7 @@ def baseline_phase(root: Path, bootstrap: str, ends: dict[int, int]) -> dict:
     from deltalake import write_deltalake
     from kafka import KafkaConsumer, TopicPartition
 
-    from anpr.lake import LocalLake
+    from anpr.delta_reader import DeltaReader
     from streaming.enrich import read_register_snapshot
     from streaming.tables import PASSAGES_PARTITIONS
 
@@ -158,7 +158,7 @@ def baseline_phase(root: Path, bootstrap: str, ends: dict[int, int]) -> dict:
     passages, rejected = 0, 0
     with TreeMemory() as memory:
         started = time.perf_counter()
-        snapshot = read_register_snapshot(LocalLake(settings.lake_root))
+        snapshot = read_register_snapshot(DeltaReader(settings.lake_root))
         judge = Judge(settings)
         ready = time.perf_counter()
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch,

@@ -3,7 +3,8 @@
 Three phases, each in a fresh process so that its peak memory is its own:
 - load: `load_synthetic_register` (plates, HMAC keys, derived dimensions, Delta commits) at full size;
 - baseline: the same number of vehicle and owner rows, generated from the same chunks but with random
-  keys and raw attributes, written with bare pyarrow + write_deltalake (no pseudonyms, no derivations);
+  keys and raw attributes, written with a bare delta-spark append of the Arrow tables (no pseudonyms, no
+  derivations, no lake layer);
 - enrich: the register snapshot built from the loaded tables and broadcast, then a 20k-row and a
   2M-row batch of passages enriched (written to Spark's noop sink), against an as-of sort-merge join
   of the same batches with the register's vehicles table.
@@ -63,13 +64,18 @@ def _nbytes(value: Any) -> int:
 
 
 def load_phase(root: Path, size: int, seed: int) -> dict:
-    from anpr.lake import LocalLake
+    from anpr.lake import Lake
+    from anpr.spark import get_spark
     from jobs.register import load_synthetic_register
 
     settings = _settings(root)
-    started = time.perf_counter()
-    counts = load_synthetic_register(LocalLake(settings.lake_root), settings, size, seed)
-    seconds = time.perf_counter() - started
+    spark = get_spark(settings)  # started before the clock, as `anpr register synth` starts it first
+    try:
+        started = time.perf_counter()
+        counts = load_synthetic_register(Lake(settings.lake_root, spark), settings, size, seed)
+        seconds = time.perf_counter() - started
+    finally:
+        spark.stop()
     rows = sum(counts.values())
     return {"seconds": round(seconds, 1), "rows": counts, "vehicles_per_s": round(size / seconds),
             "rows_per_s": round(rows / seconds), **_peaks()}
@@ -81,10 +87,10 @@ def _random_keys(rng: np.random.Generator, n: int) -> pa.Array:
 
 
 def baseline_phase(root: Path, size: int, seed: int) -> dict:
-    from deltalake import write_deltalake
-
     from anpr import synth_register as S
+    from anpr.spark import get_spark
 
+    spark = get_spark(_settings(root))
     rng = np.random.default_rng(seed)
     started, written = time.perf_counter(), {"vehicles": 0, "owners": 0}
     buffers: dict[str, list[pa.Table]] = {"vehicles": [], "owners": []}
@@ -103,10 +109,12 @@ def baseline_phase(root: Path, size: int, seed: int) -> dict:
         for name, parts in buffers.items():
             if sum(p.num_rows for p in parts) >= 1_000_000 or chunk == S.chunk_count(size) - 1:
                 table = pa.concat_tables(parts)
-                write_deltalake(str(root / "bare" / name), table, mode="append")
+                spark.createDataFrame(table).coalesce(1).write.format("delta").mode("append") \
+                    .save(str(root / "bare" / name))
                 written[name] += table.num_rows
                 parts.clear()
     seconds = time.perf_counter() - started
+    spark.stop()
     return {"seconds": round(seconds, 1), "rows": written, "vehicles_per_s": round(size / seconds),
             "rows_per_s": round(sum(written.values()) / seconds), **_peaks()}
 
@@ -136,14 +144,14 @@ def _timed(fn: Callable[[], None]) -> float:
 def enrich_phase(root: Path, batches: tuple[int, ...], seed: int) -> dict:
     from pyspark.sql import functions as F
 
-    from anpr.lake import LocalLake
+    from anpr.lake import Lake
     from anpr.register_tables import VEHICLES
     from anpr.spark import get_spark
     from streaming.enrich import enrich, load_register_snapshot
 
     settings = _settings(root)
     spark = get_spark(settings)
-    lake = LocalLake(settings.lake_root, spark)
+    lake = Lake(settings.lake_root, spark)
     started = time.perf_counter()
     snapshot = load_register_snapshot(spark, lake)
     snapshot_seconds = time.perf_counter() - started
@@ -181,5 +189,5 @@ def run(size: int = 10_000_000, seed: int = 1, batches: tuple[int, ...] = BATCHE
         load = _in_fresh_process(load_phase, root, size, seed)
         baseline = _in_fresh_process(baseline_phase, root, size, seed)
         enriched = _in_fresh_process(enrich_phase, root, batches, seed)
-    return {"size": size, "load": load, "baseline_bare_write_deltalake": baseline,
+    return {"size": size, "load": load, "baseline_bare_delta_spark_write": baseline,
             "ratio_load_to_baseline_seconds": round(load["seconds"] / baseline["seconds"], 2), "enrich": enriched}

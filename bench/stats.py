@@ -145,7 +145,7 @@ def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11
 
 def run() -> dict[str, object]:
     from anpr.catalogue import CATALOGUE
-    from anpr.lake import LocalLake
+    from anpr.lake import Lake
     from anpr.progress import say
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
@@ -165,7 +165,7 @@ def run() -> dict[str, object]:
                             spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
         spark = get_spark(settings)
         try:
-            lake = LocalLake(str(Path(tmp) / "lake"), spark)
+            lake = Lake(str(Path(tmp) / "lake"), spark)
             lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
             lake.append(PASSAGES, table)
             specs = [s for s in CATALOGUE.tables.values() if s.kind != "cameras"]

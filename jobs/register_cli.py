@@ -49,20 +49,24 @@ def _progress() -> Any:
 def _close(spark: Any) -> None:
     if spark is not None:
         spark.stop()
-    # delta-rs scans leave Arrow reader threads behind; collected now, they cannot abort the exit (SIGABRT,
-    # "terminate called without an active exception") as they do about one run in eight otherwise.
+    # Arrow reader threads left behind, collected now, cannot abort the exit (SIGABRT, "terminate called
+    # without an active exception") as delta-rs scans did about one run in eight.
     gc.collect()
 
 
 def _lake(settings: Settings) -> tuple[Any, Any]:
+    """The register tables are written through delta-spark, so a load runs a SparkSession.
+
+    Returns the session to stop afterwards: None when one was running already (the caller's to stop).
+    """
+    from pyspark import SparkContext
+
     from anpr.lake import make_lake
+    from anpr.spark import get_spark
 
-    if settings.lake.backend == "delta-spark":
-        from anpr.spark import get_spark
-
-        spark = get_spark(settings)
-        return make_lake(settings, spark), spark
-    return make_lake(settings, None), None
+    running = SparkContext._active_spark_context is not None
+    spark = get_spark(settings)
+    return make_lake(settings, spark), (None if running else spark)
 
 
 def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:

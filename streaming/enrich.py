@@ -19,6 +19,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from anpr.delta_reader import TableReader
 from anpr.lake import Lake, spark_to_arrow_schema
 from anpr.register_conf import RegisterConf, load_register_conf
 from anpr.register_snapshot import OUTPUT, RegisterSnapshot, build_snapshot
@@ -39,15 +40,15 @@ SNAPSHOT_COLUMNS = {
 _BROADCASTS: dict[tuple[int, int], tuple[RegisterSnapshot, Any]] = {}
 
 
-def _read(lake: Lake, name: str) -> pa.Table:
+def _read(lake: TableReader, name: str) -> pa.Table:
     columns = SNAPSHOT_COLUMNS[name]
     if not lake.exists(name):  # no register loaded yet: every passage is Onbekend or Buitenlands
         return spark_to_arrow_schema(ALL_SCHEMAS[name]).empty_table().select(columns)
     return lake.read_arrow(name, columns=columns)
 
 
-def read_register_snapshot(lake: Lake, conf: RegisterConf | None = None) -> RegisterSnapshot:
-    """The register tables as they are now, as a snapshot (no Spark needed)."""
+def read_register_snapshot(lake: TableReader, conf: RegisterConf | None = None) -> RegisterSnapshot:
+    """The register tables as they are now, as a snapshot (read through Spark in a Spark process)."""
     versions = {name: lake.version(name) for name in SNAPSHOT_COLUMNS if lake.exists(name)}
     tables = {name: _read(lake, name) for name in SNAPSHOT_COLUMNS}
     snapshot = build_snapshot(tables[VEHICLES], tables[OWNERS], tables[COMPANIES], tables[REGIONS],
@@ -63,7 +64,7 @@ def load_register_snapshot(spark: SparkSession, lake: Lake, conf: RegisterConf |
     return snapshot
 
 
-def is_current(snapshot: RegisterSnapshot, lake: Lake) -> bool:
+def is_current(snapshot: RegisterSnapshot, lake: TableReader) -> bool:
     """False once a register load committed after the snapshot was read (the stream then re-reads it)."""
     return snapshot.versions == {name: lake.version(name) for name in SNAPSHOT_COLUMNS if lake.exists(name)}
 

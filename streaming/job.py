@@ -39,7 +39,7 @@ def ensure_tables(lake: Lake) -> None:
 def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, lake: Lake | None = None) -> DataFrame:
     """The streaming part of the plan: the plate is replaced by its key before any state or sink."""
     s = settings.stream
-    parsed = P.pseudonymize(P.parse_observations(records), settings.pepper_bytes)
+    parsed = P.pseudonymize(P.parse_observations(records), settings.pepper_path())
     checked = P.validate(P.attach_cameras(parsed, cameras_frame(spark, lake)), s.future_tolerance_minutes,
                          s.max_lateness_days, s.min_read_confidence)
     return P.deduplicate(checked, s.max_lateness_days)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from anpr import pseudonym
+from anpr.pseudonym import PERIOD_TOKEN_FUNCTION, VEHICLE_KEY_FUNCTION
 from anpr.settings import DayPart
 from anpr.zones import Municipality
 from streaming.tables import PASSAGES_SCHEMA
@@ -118,24 +117,17 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
     return observations.withColumn("reason", reason)
 
 
-def vehicle_key_udf(pepper: bytes):  # noqa: ANN201 - returns a Spark UDF
-    @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
-    def vehicle_key(plate: pd.Series, country: pd.Series) -> pd.Series:
-        return pd.Series([
-            None if p is None or k is None else pseudonym.vehicle_key(pepper, p, k)
-            for p, k in zip(plate, country, strict=True)
-        ])
-    return vehicle_key
+def vehicle_key_column(plate: Column, country: Column, pepper_file: str) -> Column:
+    """HMAC-SHA256(pepper, "COUNTRY|PLATE") in hex, computed in the JVM (nl.anpr.udf.VehicleKey).
+
+    The pepper is read from ``pepper_file`` on the executor: only the path is in the plan.
+    """
+    return F.call_function(VEHICLE_KEY_FUNCTION, plate, country, F.lit(pepper_file))
 
 
-def period_token_udf(pepper: bytes):  # noqa: ANN201
-    @F.pandas_udf(T.StringType())  # type: ignore[call-overload]
-    def period_token(month: pd.Series, key: pd.Series) -> pd.Series:
-        return pd.Series([
-            None if m is None or k is None else pseudonym.period_token(pepper, m, k)
-            for m, k in zip(month, key, strict=True)
-        ])
-    return period_token
+def period_token_column(month: Column, key: Column, pepper_file: str) -> Column:
+    """HMAC-SHA256(HMAC-SHA256(pepper, "period|YYYY-MM"), key) in hex (nl.anpr.udf.PeriodToken)."""
+    return F.call_function(PERIOD_TOKEN_FUNCTION, month, key, F.lit(pepper_file))
 
 
 def _minutes(hhmm: str) -> int:
@@ -201,26 +193,27 @@ def deduplicate(checked: DataFrame, late_days: int) -> DataFrame:
     return deduped.drop("_dedupe_key", "_dedupe_ts")
 
 
-def pseudonymize(observations: DataFrame, pepper: bytes) -> DataFrame:
+def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
     """The first step after parsing: keep only the plate's key and whether its format was sane."""
     c = F.col
     format_ok = F.when(c("plate_country") == "NL", c("plate_norm").rlike(NL_PLATE_PATTERN)).otherwise(
         c("plate_norm").rlike(OTHER_PLATE_PATTERN))
     return (observations.withColumn("plate_format_ok", F.coalesce(format_ok, F.lit(False)))
-            .withColumn("vehicle_key", vehicle_key_udf(pepper)(c("plate_norm"), c("plate_country")))
+            .withColumn("vehicle_key", vehicle_key_column(c("plate_norm"), c("plate_country"), pepper_file))
             .drop("plate_text", "plate_norm"))
 
 
-def add_tokens(enriched: DataFrame, pepper: bytes) -> DataFrame:
+def add_tokens(enriched: DataFrame, pepper_file: str) -> DataFrame:
     """Month-scoped pseudonyms, then the keys go: passages link within a month and never across.
 
     company_token is the owner's token for dominance checks: a company's key for company vehicles;
     a privately owned vehicle is its own owner, so its token is the vehicle's.
     """
-    token = period_token_udf(pepper)
-    out = enriched.withColumn("period_token", token(F.col("period_month"), F.col("vehicle_key")))
+    out = enriched.withColumn("period_token",
+                              period_token_column(F.col("period_month"), F.col("vehicle_key"), pepper_file))
     if "company_key" in enriched.columns:
-        company = F.when(F.col("company_key").isNotNull(), token(F.col("period_month"), F.col("company_key")))
+        company = F.when(F.col("company_key").isNotNull(),
+                         period_token_column(F.col("period_month"), F.col("company_key"), pepper_file))
         private = F.col("eigenaar_type") == "Particulier"
         out = out.withColumn("company_token", F.when(private, F.col("period_token")).otherwise(company))
     else:

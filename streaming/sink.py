@@ -101,7 +101,7 @@ class PassageSink:
     def passages(self, valid: DataFrame) -> DataFrame:
         s = self.settings
         local = P.local_time_columns(valid, s.timezone, s.day_parts, self.municipalities)
-        enriched = P.add_direction(P.add_tokens(enrich(local, self.current_register()), s.pepper_bytes))
+        enriched = P.add_direction(P.add_tokens(enrich(local, self.current_register()), s.pepper_path()))
         return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:

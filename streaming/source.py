@@ -1,46 +1,43 @@
-"""The one way jobs open a Kafka stream: the backend is a setting, the options and schema are the same."""
+"""The one way jobs open a Kafka stream: Spark's built-in `kafka` source, in every profile."""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
 from anpr.settings import Settings
-from streaming.kafka_source import SHORT_NAME, register
 
 
-def read_kafka_stream(
-    spark: SparkSession,
-    settings: Settings,
-    topics: list[str] | str,
-    starting_offsets: str = "earliest",
-    fail_on_data_loss: bool = True,
-) -> DataFrame:
-    """A streaming DataFrame with the columns of Spark's kafka source, from ``settings.kafka.source``.
+def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str] | str) -> DataFrame:
+    """A streaming DataFrame of Spark's kafka source (key, value, topic, partition, offset, timestamp,
+    timestampType, headers) over ``topics``.
 
-    "python" is the kafka-python source (no connector jar, fits the embedded broker); "native" is
-    Spark's built-in source, which needs spark-sql-kafka on the classpath.
+    Options, all from ``settings.kafka``:
+    - ``startingOffsets`` (earliest): where a query without a checkpoint starts; a checkpointed query
+      always resumes from its own offsets.
+    - ``maxOffsetsPerTrigger`` (100,000): the most records one micro-batch reads, spread over partitions,
+      so a backlog drains in bounded batches instead of one huge one.
+    - ``failOnDataLoss`` (true): offsets in the checkpoint that the broker no longer has (retention, a
+      deleted and recreated topic) stop the query instead of being skipped without a word.
+
+    Raises ValueError when no bootstrap servers or no topic are given.
     """
     servers = settings.kafka.bootstrap_servers
     if not servers:
         raise ValueError(
-            "settings.kafka.bootstrap_servers is not set: start the embedded broker and put its "
-            "address there, or set ANPR_KAFKA__BOOTSTRAP_SERVERS"
+            "settings.kafka.bootstrap_servers is not set: start the embedded broker (`anpr broker`) and "
+            "set ANPR_KAFKA__BOOTSTRAP_SERVERS to the address it prints"
         )
     subscribe = topics if isinstance(topics, str) else ",".join(topics)
     if not subscribe.strip():
         raise ValueError("read_kafka_stream needs at least one topic")
-    if settings.kafka.source == "python":
-        register(spark)
-        fmt = SHORT_NAME
-    else:
-        fmt = "kafka"
+    k = settings.kafka
     return (
-        spark.readStream.format(fmt)
+        spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", servers)
         .option("subscribe", subscribe)
-        .option("startingOffsets", starting_offsets)
-        .option("maxOffsetsPerTrigger", str(settings.kafka.max_offsets_per_trigger))
-        .option("failOnDataLoss", str(fail_on_data_loss).lower())
+        .option("startingOffsets", k.starting_offsets)
+        .option("maxOffsetsPerTrigger", str(k.max_offsets_per_trigger))
+        .option("failOnDataLoss", str(k.fail_on_data_loss).lower())
         # headers name the supplier, municipality and ingest request of each detection
         .option("includeHeaders", "true")
         .load()

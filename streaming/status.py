@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from kafka.errors import KafkaError
 
 from anpr.broker import high_watermarks
 from anpr.lake import Lake
@@ -16,8 +17,9 @@ from streaming.tables import STREAM_METRICS
 @dataclass
 class StreamStatus:
     committed: dict[str, dict[str, int]]  # topic -> partition -> next offset, from the last committed batch
-    ends: dict[str, dict[str, int]] | None  # same shape, from the broker; None when it was not asked
+    ends: dict[str, dict[str, int]] | None  # same shape, from the broker; None when not asked or unreachable
     last_batches: pd.DataFrame
+    broker_error: str | None = None  # one line: why the broker's end offsets are unknown
 
     @property
     def lag(self) -> int | None:
@@ -48,16 +50,23 @@ def last_batches(lake: Lake, limit: int) -> pd.DataFrame:
 
 
 def stream_status(lake: Lake, checkpoint: Path, bootstrap: str | None, topic: str, limit: int = 10) -> StreamStatus:
-    ends = None
+    """Lag and the last batches; the batches come from Delta, so they show even with the broker down."""
+    ends, error = None, None
     if bootstrap:
-        ends = {topic: {str(p): end for p, end in high_watermarks(bootstrap, topic).items()}}
-    return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit))
+        try:
+            ends = {topic: {str(p): end for p, end in high_watermarks(bootstrap, topic, 5_000).items()}}
+        except KafkaError as exc:
+            error = f"broker at {bootstrap} unreachable ({type(exc).__name__}): is it running? `anpr broker` starts one"
+    return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit), error)
 
 
 def render(status: StreamStatus) -> str:
     lines = []
     lag = status.lag
-    lines.append("consumer lag: " + ("unknown (no broker configured)" if lag is None else f"{lag:,} messages"))
+    if lag is not None:
+        lines.append(f"consumer lag: {lag:,} messages")
+    else:
+        lines.append(f"consumer lag: unknown ({status.broker_error or 'no broker configured'})")
     for topic, parts in sorted(status.committed.items()):
         ordered = sorted(parts.items(), key=lambda x: int(x[0]))
         lines.append(f"committed {topic}: " + ", ".join(f"{p}@{o}" for p, o in ordered))

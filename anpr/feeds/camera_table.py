@@ -2,7 +2,8 @@
 
 One row per version, valid over [valid_from, valid_to) (valid_to null: the current one), with where
 the platform placed the camera (municipality, zone, direction rule) and the contract record as JSON.
-The ingest service is its only writer.
+The ingest service is its only writer (with delta-rs, anpr/delta_reader.py); the stream reads it
+through delta-spark.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from datetime import datetime
 
 from pyspark.sql import types as T
 
-from anpr.lake import Lake, spark_to_arrow_schema
+from anpr.delta_reader import TableReader
+from anpr.lake import spark_to_arrow_schema
 from anpr.zones import Municipality
 
 CAMERAS = "cameras"
@@ -40,7 +42,7 @@ CAMERAS_SCHEMA = T.StructType([
 ARROW_SCHEMA = spark_to_arrow_schema(CAMERAS_SCHEMA)
 
 
-def registered_camera_rows(lake: Lake, municipalities: list[Municipality],
+def registered_camera_rows(lake: TableReader, municipalities: list[Municipality],
                            at: datetime | None = None) -> list[dict[str, object]]:
     """The API-registered cameras valid at `at` (default: the current versions) that have a zone, as
     rows with the keys of anpr.zones.camera_rows, so that the stream can know them next to the

@@ -25,8 +25,9 @@ def _bootstrap(settings: Settings, stack: ExitStack) -> str:
         return settings.kafka.bootstrap_servers
     from anpr.broker import EmbeddedBroker
 
-    broker = stack.enter_context(EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port))
-    say(f"    no broker configured: started an embedded one at {broker.bootstrap} (memory storage)")
+    broker = stack.enter_context(EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port,
+                                                heap=settings.kafka.embedded_heap))
+    say(f"    no broker configured: started the embedded Apache Kafka at {broker.bootstrap}")
     return broker.bootstrap
 
 

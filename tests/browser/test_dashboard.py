@@ -17,7 +17,8 @@ import pytest
 import uvicorn
 
 from anpr.catalogue import TABLES
-from anpr.lake import LocalLake
+from anpr.delta_reader import DeltaReader
+from anpr.lake import Lake
 from anpr.settings import Settings
 from api.app import create_app
 from api.releases import ReleaseStore
@@ -60,13 +61,13 @@ def serve(app) -> Iterator[str]:  # noqa: ANN001 - a FastAPI app
 @pytest.fixture(scope="module")
 def served(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("dashboard")
-    lake = LocalLake(str(root / "lake"), spark)
+    lake = Lake(str(root / "lake"), spark)
     places = [synthetic_municipality("GM0344", "Utrecht", 52.09, 5.12, cameras=8), synthetic_municipality()]
     september = publish_sample(spark, lake, "2026-09", places, seed=11)
     october = publish_sample(spark, lake, "2026-10", places, seed=12)
     settings = Settings(data_dir=root / "data", vendor_keys={"esri": KEY})
     contracts = parse_contracts('[vendors.esri]\nmunicipalities = ["GM0344", "GM0599"]\n')
-    app = create_app(settings, ReleaseStore(LocalLake(str(root / "lake"))), contracts=contracts,
+    app = create_app(settings, ReleaseStore(DeltaReader(str(root / "lake"))), contracts=contracts,
                      municipalities=places)
     with serve(app) as base:
         yield SimpleNamespace(base=base, september=september, october=october)

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anpr.catalogue import COUNTS, TABLES
-from anpr.lake import LocalLake
+from anpr.delta_reader import DeltaReader
+from anpr.lake import Lake
 from anpr.settings import Settings
 from api.access_log import AccessLog
 from api.app import create_app
@@ -40,7 +41,7 @@ def places():
 
 def make_client(root, lake_path: str) -> TestClient:
     settings = Settings(data_dir=root / "data", vendor_keys=KEYS)
-    store = ReleaseStore(LocalLake(lake_path), refresh_seconds=0)
+    store = ReleaseStore(DeltaReader(lake_path), refresh_seconds=0)
     app = create_app(settings, store, contracts=CONTRACTS, municipalities=places(),
                      access_log=AccessLog(store.lake, flush_seconds=0.2))
     return TestClient(app)
@@ -49,7 +50,7 @@ def make_client(root, lake_path: str) -> TestClient:
 @pytest.fixture(scope="module")
 def api(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("api")
-    lake = LocalLake(str(root / "lake"), spark)
+    lake = Lake(str(root / "lake"), spark)
     without_cameras = [s for s in TABLES.values() if s is not CAMERAS]
     september = publish_sample(spark, lake, "2026-09", places(), cap=3, seed=1, tables=without_cameras)
     publish_sample(spark, lake, "2026-10", places(), cap=3, seed=2)
@@ -127,7 +128,7 @@ def test_pages_neither_skip_nor_repeat_rows_in_any_sort(api):
 
 
 def test_paging_stays_on_its_release_when_a_newer_one_is_published(spark, tmp_path):
-    lake = LocalLake(str(tmp_path / "lake"), spark)
+    lake = Lake(str(tmp_path / "lake"), spark)
     first = publish_sample(spark, lake, "2026-10", places(), cap=2, seed=4, tables=[HOURLY])
     with make_client(tmp_path, str(tmp_path / "lake")) as client:
         expected = client.get(rows_url(HOURLY), headers=BOTH, params={"limit": 10_000}).json()["rows"]

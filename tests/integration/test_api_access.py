@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from anpr.catalogue import TABLES
-from anpr.lake import LocalLake
+from anpr.delta_reader import DeltaReader
+from anpr.lake import Lake
 from anpr.settings import Settings
 from api.access_log import AccessLog, read_access_log
 from api.app import create_app
@@ -47,7 +48,7 @@ class AdminSettings(Settings):
 
 def build(root, lake_path: str, admin_key: str | None = None) -> TestClient:
     settings = AdminSettings(data_dir=root / "data", vendor_keys=KEYS, admin_key=admin_key)
-    store = ReleaseStore(LocalLake(lake_path), refresh_seconds=0)
+    store = ReleaseStore(DeltaReader(lake_path), refresh_seconds=0)
     return TestClient(create_app(settings, store, contracts=CONTRACTS, municipalities=PLACES,
                                  access_log=AccessLog(store.lake, flush_seconds=0.2)))
 
@@ -55,11 +56,11 @@ def build(root, lake_path: str, admin_key: str | None = None) -> TestClient:
 @pytest.fixture(scope="module")
 def api(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("api-access")
-    lake = LocalLake(str(root / "lake"), spark)
+    lake = Lake(str(root / "lake"), spark)
     cameras = next(s for s in TABLES.values() if s.kind == "cameras")
     release = publish_sample(spark, lake, "2026-10", PLACES, cap=2, seed=8, tables=[TABLES["t4_1_uur_camera"], cameras])
     with build(root, str(root / "lake"), admin_key="admin-key-0123456789") as client:
-        yield SimpleNamespace(client=client, root=root, lake=LocalLake(str(root / "lake")), release=release)
+        yield SimpleNamespace(client=client, root=root, lake=DeltaReader(str(root / "lake")), release=release)
 
 
 def error_of(answer) -> dict:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from anpr.delta_reader import DeltaReader
 from anpr.demo import default_day, run_demo
-from anpr.lake import LocalLake
 from anpr.synth import synth_day
 from anpr.zones import municipality_by_code
 from streaming.tables import PASSAGES, QUARANTINE
@@ -30,7 +30,8 @@ def test_two_runs_land_every_valid_detection_exactly_once(spark, demo_settings):
     assert second.passages_written_now == 0
     assert second.passages_for_feed == first.expected_valid
 
-    lake = LocalLake(str(demo_settings.data_dir / "lake"))
+    assert first.engine.startswith("Apache-Spark/4.2") and "Delta-Lake/4.4" in first.engine
+    lake = DeltaReader(str(demo_settings.data_dir / "lake"))
     ids = lake.read_arrow(PASSAGES, columns=["observation_id"]).column("observation_id").to_pylist()
     assert len(ids) == len(set(ids)) == first.expected_valid
     reasons = lake.read_arrow(QUARANTINE, columns=["reason"]).column("reason").to_pylist()

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from pyspark.sql import types as T
 
 from anpr import synth_register as S
-from anpr.lake import LocalLake
+from anpr.lake import Lake
 from anpr.pseudonym import vehicle_key
 from anpr.register_snapshot import OUTPUT
 from anpr.settings import Settings
@@ -32,7 +32,7 @@ WHEN = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
 def register(tmp_path_factory: pytest.TempPathFactory, spark):
     data = tmp_path_factory.mktemp("enrich")
     settings = Settings(data_dir=data, pepper=SecretStr("test-enrich-pepper"))
-    lake = LocalLake(settings.lake_root)
+    lake = Lake(settings.lake_root, spark)
     counts = load_synthetic_register(lake, settings, SIZE, SEED)
     snapshot = load_register_snapshot(spark, lake)
     yield settings, lake, counts, snapshot
@@ -96,7 +96,7 @@ def test_a_register_load_after_the_snapshot_makes_it_stale(register, tmp_path: P
 
 
 def test_without_any_register_every_passage_is_foreign_or_unknown(spark, settings, tmp_path: Path):
-    lake = LocalLake(str(tmp_path / "empty-lake"))
+    lake = Lake(str(tmp_path / "empty-lake"), spark)
     snapshot = load_register_snapshot(spark, lake)
     extra = [("a", "k" * 64, "NL", WHEN, WHEN.date(), "GM0344", 1),
              ("b", "f" * 64, "BE", WHEN, WHEN.date(), "GM0344", 1)]

@@ -176,12 +176,12 @@ def test_a_broker_that_is_down_gives_503_and_nothing_is_remembered(broker, servi
 
 
 def test_an_internal_failure_gives_500_and_the_retry_is_not_taken_for_a_replay(broker, services, tmp_path):
-    from anpr.lake import LocalLake
+    from anpr.delta_reader import DeltaReader
 
     built = services()
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    built.cameras.lake = LocalLake(str(blocker / "lake"))  # the cameras table cannot be written
+    built.cameras.lake = DeltaReader(str(blocker / "lake"))  # the cameras table cannot be written
     client = TestClient(create_ingest_app(built), raise_server_exceptions=False)
     headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "register-1", "X-Request-Id": "req-500"}
     failed = client.post("/", content=EXAMPLES["camera_registration"], headers=headers)

@@ -18,7 +18,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from anpr.lake import LocalLake, SchemaMismatchError, make_lake, spark_to_arrow_schema
+from anpr.lake import Lake, LakeError, SchemaMismatchError, make_lake, spark_to_arrow_schema
 
 pytestmark = pytest.mark.integration
 
@@ -59,17 +59,17 @@ def spark_tuples(df) -> list[tuple]:
 
 
 @pytest.fixture
-def lake(tmp_path: Path, spark) -> LocalLake:
-    return LocalLake(str(tmp_path / "lake"), spark, checkpoint_every=3)
+def lake(tmp_path: Path, spark) -> Lake:
+    return Lake(str(tmp_path / "lake"), spark, checkpoint_every=3)
 
 
 @pytest.fixture
-def observations(lake: LocalLake) -> str:
+def observations(lake: Lake) -> str:
     lake.create("observations", SCHEMA, PARTITIONS)
     return "observations"
 
 
-def test_roundtrip_keeps_types_and_partition_values(lake: LocalLake, spark, observations: str) -> None:
+def test_roundtrip_keeps_types_and_partition_values(lake: Lake, spark, observations: str) -> None:
     rows = [row(1), row(2, "0796"), row(3, "0363", DAY2), row(4, "'s-Hertogenbosch / a")]
     assert lake.append(observations, spark.createDataFrame(rows, SCHEMA))
 
@@ -83,7 +83,7 @@ def test_roundtrip_keeps_types_and_partition_values(lake: LocalLake, spark, obse
     assert filtered.column("observation_id").to_pylist() == ["obs-3"]
 
 
-def test_spark_reads_a_multi_file_table_in_parallel(lake: LocalLake, observations: str) -> None:
+def test_spark_reads_a_multi_file_table_in_parallel(lake: Lake, observations: str) -> None:
     for i in range(4):
         lake.append(observations, arrow_rows([row(i, f"m{i}")]))
     df = lake.read(observations)
@@ -92,14 +92,14 @@ def test_spark_reads_a_multi_file_table_in_parallel(lake: LocalLake, observation
     assert df.count() == 4
 
 
-def test_empty_table_reads_as_empty_frame_with_schema(lake: LocalLake, observations: str) -> None:
+def test_empty_table_reads_as_empty_frame_with_schema(lake: Lake, observations: str) -> None:
     df = lake.read(observations)
     assert df.count() == 0
     assert df.schema == SCHEMA
     assert lake.read_arrow(observations).num_rows == 0
 
 
-def test_create_is_idempotent_and_refuses_another_schema(lake: LocalLake, observations: str) -> None:
+def test_create_is_idempotent_and_refuses_another_schema(lake: Lake, observations: str) -> None:
     lake.create(observations, SCHEMA, PARTITIONS)
     assert lake.version(observations) == 0
     other = StructType([*SCHEMA.fields[:-1], StructField("confidence", StringType(), True)])
@@ -109,7 +109,7 @@ def test_create_is_idempotent_and_refuses_another_schema(lake: LocalLake, observ
         lake.create(observations, SCHEMA, ["event_date"])
 
 
-def test_arrow_input_is_conformed_to_the_table_schema(lake: LocalLake, observations: str) -> None:
+def test_arrow_input_is_conformed_to_the_table_schema(lake: Lake, observations: str) -> None:
     loose = pa.table(
         {
             "event_date": pa.array([DAY1]),
@@ -129,7 +129,16 @@ def test_arrow_input_is_conformed_to_the_table_schema(lake: LocalLake, observati
         lake.append(observations, loose.drop_columns(["observation_id"]))
 
 
-def test_a_repeated_batch_lands_once(lake: LocalLake, spark, observations: str) -> None:
+def test_arrow_input_with_empty_chunks_lands_whole(lake: Lake, observations: str) -> None:
+    rows = arrow_rows([row(1), row(2)])
+    chunked = pa.concat_tables([rows.slice(0, 0), rows.slice(0, 1), rows.slice(0, 0), rows.slice(1)])
+    assert lake.append(observations, chunked)
+    assert lake.insert_missing(observations, pa.concat_tables([rows.slice(0, 0), arrow_rows([row(3)])]),
+                               ["observation_id"]) == 1
+    assert sorted_tuples(lake.read_arrow(observations)) == sorted_tuples(arrow_rows([row(1), row(2), row(3)]))
+
+
+def test_a_repeated_batch_lands_once(lake: Lake, spark, observations: str) -> None:
     batch = spark.createDataFrame([row(1), row(2)], SCHEMA)
     assert lake.append(observations, batch, app_id="query-a", version=0) is True
     assert lake.append(observations, batch, app_id="query-a", version=0) is False
@@ -142,7 +151,7 @@ def test_a_repeated_batch_lands_once(lake: LocalLake, spark, observations: str) 
         lake.append(observations, batch, app_id="query-a")
 
 
-def test_insert_missing_inserts_each_key_once(lake: LocalLake, spark, observations: str) -> None:
+def test_insert_missing_inserts_each_key_once(lake: Lake, spark, observations: str) -> None:
     first = spark.createDataFrame([row(1), row(2), row(3, "0796", DAY2)], SCHEMA)
     assert lake.insert_missing(observations, first, ["observation_id"], "run-1", 0) == 3
     assert lake.insert_missing(observations, first, ["observation_id"], "run-1", 0) == 0  # replayed batch
@@ -155,7 +164,7 @@ def test_insert_missing_inserts_each_key_once(lake: LocalLake, spark, observatio
     assert lake.insert_missing(observations, arrow_rows([row(6)]), ["observation_id"]) == 1
 
 
-def test_insert_missing_reads_only_the_partitions_of_the_batch(lake: LocalLake, observations: str) -> None:
+def test_insert_missing_reads_only_the_partitions_of_the_batch(lake: Lake, observations: str) -> None:
     lake.append(observations, arrow_rows([row(1, "0363"), row(2, "0796")]))
     # Corrupt the other partition: reading it would fail the call.
     for uri in DeltaTable(lake.path(observations)).file_uris():
@@ -165,7 +174,7 @@ def test_insert_missing_reads_only_the_partitions_of_the_batch(lake: LocalLake, 
     assert lake.insert_missing(observations, batch, ["observation_id"]) == 1
 
 
-def test_overwrite_partition_replaces_only_that_partition(lake: LocalLake, observations: str) -> None:
+def test_overwrite_partition_replaces_only_that_partition(lake: Lake, observations: str) -> None:
     lake.append(observations, arrow_rows([row(1), row(2), row(3, "0363", DAY2), row(4, "0796")]))
     lake.overwrite_partition(
         observations, arrow_rows([row(10), row(11)]), {"municipality": "0363", "event_date": DAY1}
@@ -180,7 +189,7 @@ def test_overwrite_partition_replaces_only_that_partition(lake: LocalLake, obser
         lake.overwrite_partition(observations, arrow_rows([row(12)]), {"observation_id": "obs-12"})
 
 
-def test_merge_updates_and_inserts(lake: LocalLake, spark, observations: str) -> None:
+def test_merge_updates_and_inserts(lake: Lake, spark, observations: str) -> None:
     lake.append(observations, arrow_rows([row(1), row(2)]))
     changes = spark.createDataFrame([row(2, confidence=0.5), row(3, confidence=0.7)], SCHEMA)
     assert lake.merge(observations, changes, ["observation_id"]) == {"inserted": 1, "updated": 1}
@@ -189,7 +198,7 @@ def test_merge_updates_and_inserts(lake: LocalLake, spark, observations: str) ->
     assert confidence == {"obs-1": 0.9, "obs-2": 0.5, "obs-3": 0.7}
 
 
-def test_delete_then_vacuum_removes_the_files(lake: LocalLake, observations: str) -> None:
+def test_delete_then_vacuum_removes_the_files(lake: Lake, observations: str) -> None:
     lake.append(observations, arrow_rows([row(1), row(2, "0363", DAY2), row(3, "0796", DAY2)]))
     lake.append(observations, arrow_rows([row(4, "0363", DAY2)]))
     assert lake.delete(observations, f"event_date = '{DAY2.isoformat()}' AND municipality = '0363'") == 2
@@ -204,7 +213,7 @@ def test_delete_then_vacuum_removes_the_files(lake: LocalLake, observations: str
     assert spark_tuples(lake.read(observations)) == sorted_tuples(arrow_rows([row(1), row(3, "0796", DAY2)]))
 
 
-def test_reads_an_older_version(lake: LocalLake, observations: str) -> None:
+def test_reads_an_older_version(lake: Lake, observations: str) -> None:
     lake.append(observations, arrow_rows([row(1)]))
     lake.append(observations, arrow_rows([row(2)]))
     lake.delete(observations, "observation_id = 'obs-1'")
@@ -216,7 +225,7 @@ def test_reads_an_older_version(lake: LocalLake, observations: str) -> None:
     assert lake.history(observations, limit=1)[0]["timestamp"].tzinfo is not None
 
 
-def test_checkpoints_every_n_commits_and_optimize(lake: LocalLake, observations: str) -> None:
+def test_checkpoints_every_n_commits_and_optimize(lake: Lake, observations: str) -> None:
     log = Path(lake.path(observations)) / "_delta_log"
     lake.append(observations, arrow_rows([row(1)]))
     lake.append(observations, arrow_rows([row(2)]))
@@ -229,16 +238,14 @@ def test_checkpoints_every_n_commits_and_optimize(lake: LocalLake, observations:
     assert lake.read(observations).count() == 3
 
 
-def test_make_lake_follows_the_backend_setting(settings, spark, tmp_path: Path) -> None:
-    from anpr.lake_spark import SparkDeltaLake
-
+def test_make_lake_uses_the_settings(settings, spark, tmp_path: Path) -> None:
     local = settings.model_copy(update={"lake": settings.lake.model_copy(update={"root": str(tmp_path)})})
     lake = make_lake(local, spark)
-    assert isinstance(lake, LocalLake)
+    assert isinstance(lake, Lake)
     assert lake.path("observations") == f"{tmp_path}/observations"
     assert lake.checkpoint_every == settings.lake.checkpoint_every
-    cluster = local.model_copy(update={"lake": local.lake.model_copy(update={"backend": "delta-spark"})})
-    assert isinstance(make_lake(cluster, spark), SparkDeltaLake)
+    with pytest.raises(LakeError, match="SparkSession"):
+        Lake(str(tmp_path), None)  # type: ignore[arg-type]
 
 
 def test_spark_to_arrow_schema_covers_nested_types() -> None:
@@ -255,3 +262,59 @@ def test_spark_to_arrow_schema_covers_nested_types() -> None:
     assert arrow.field("tags").type == pa.list_(pa.field("element", pa.string(), nullable=False))
     assert arrow.field("counts").type.item_type == pa.int64()
     assert arrow.field("at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_a_replayed_merge_is_skipped_by_delta_itself(lake: Lake, spark, observations: str, monkeypatch) -> None:
+    batch = arrow_rows([row(1), row(2)])
+    assert lake.insert_missing(observations, batch, ["observation_id"], "query-b", 4) == 2
+    assert lake.transaction_version(observations, "query-b") == 4
+    assert DeltaTable(lake.path(observations)).transaction_version("query-b") == 4  # in the MERGE's commit
+    before = lake.version(observations)
+    # Without our own look-up first, the MERGE must find the transaction in the log and skip.
+    monkeypatch.setattr(lake, "_applied", lambda *_: False)
+    assert lake.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "query-b", 4) == 0
+    assert lake.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "query-b", 3) == 0
+    assert lake.version(observations) == before
+    assert lake.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "query-b", 5) == 1
+    for key in ("write.txnAppId", "write.txnVersion", "write.txnVersion.autoReset.enabled"):
+        assert spark.conf.get(f"spark.databricks.delta.{key}", None) is None  # never left behind
+    # A write without a transaction right after still lands (it would be skipped under a left-over conf).
+    assert lake.insert_missing(observations, arrow_rows([row(4)]), ["observation_id"]) == 1
+    assert lake.append(observations, arrow_rows([row(5)]))
+    assert lake.read(observations).count() == 5
+
+
+def test_insert_missing_counts_and_commits_nothing_for_known_keys(lake: Lake, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1)]))
+    before = lake.version(observations)
+    assert lake.insert_missing(observations, arrow_rows([row(1)]), ["observation_id"]) == 0
+    assert lake.insert_missing(observations, arrow_rows([]), ["observation_id"], "q", 0) == 0
+    assert lake.version(observations) == before  # an insert-only MERGE without inserts makes no commit
+
+
+def test_two_writers_never_insert_a_key_twice(lake: Lake, spark, observations: str) -> None:
+    """Two sessions (own transaction confs) insert the same ids at once under different app ids."""
+    import threading
+
+    other = Lake(lake.root, spark.newSession(), checkpoint_every=3)
+    rows = [row(i, "0363" if i % 2 else "0796") for i in range(200)]
+    start = threading.Barrier(2)
+    inserted: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def insert(writer: Lake, app_id: str) -> None:
+        try:
+            start.wait()
+            inserted[app_id] = writer.insert_missing(observations, arrow_rows(rows), ["observation_id"], app_id, 0)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=insert, args=(w, a)) for w, a in ((lake, "writer-a"), (other, "writer-b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(inserted.values()) == 200
+    ids = lake.read_arrow(observations, columns=["observation_id"]).column("observation_id").to_pylist()
+    assert len(ids) == len(set(ids)) == 200

@@ -13,12 +13,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
-from anpr.lake import LocalLake
+from anpr.lake import Lake
 from anpr.pseudonym import company_key, vehicle_key
 from anpr.register_csv import RegisterFileError
 from anpr.register_history import OutOfOrderLoadError
@@ -97,9 +96,9 @@ def utc(day: date) -> datetime:
 
 
 @pytest.fixture
-def loaded(tmp_path: Path):
+def loaded(tmp_path: Path, spark):
     settings = Settings(data_dir=tmp_path / "data", pepper=SecretStr(PEPPER))
-    lake = LocalLake(settings.lake_root)
+    lake = Lake(settings.lake_root, spark)
     reports = load_register_files(lake, settings, write_samples(tmp_path / "in"), date(2026, 3, 1))
     return settings, lake, reports
 
@@ -108,10 +107,9 @@ def key(plate: str) -> str:
     return vehicle_key(PEPPER.encode(), plate, "NL")
 
 
-def rows_of(lake: LocalLake, table: str, column: str, value: str) -> list[dict]:
-    # Filtered in memory: delta-rs merges write string_view files, which dataset filters cannot compare.
-    rows = lake.read_arrow(table)
-    return sorted(rows.filter(pc.equal(rows[column], value)).to_pylist(), key=lambda r: r["valid_from"])
+def rows_of(lake: Lake, table: str, column: str, value: str) -> list[dict]:
+    rows = lake.read_arrow(table, filters=[(column, "=", value)])
+    return sorted(rows.to_pylist(), key=lambda r: r["valid_from"])
 
 
 def test_vehicle_dimensions_row_by_row(loaded):
@@ -219,18 +217,18 @@ def test_no_plate_kvk_number_or_exemption_reason_is_written(loaded):
 
 
 @pytest.mark.parametrize("text", ["plate,company\nVX-123-B,12345678\n", "VX-123-B,20200101,,B,12345678,3511\n"])
-def test_file_errors_name_the_file_and_columns_never_a_value(tmp_path, text):
+def test_file_errors_name_the_file_and_columns_never_a_value(tmp_path, text, spark):
     settings = Settings(data_dir=tmp_path / "data", pepper=SecretStr(PEPPER))
     files = write_samples(tmp_path / "in", owners=text)
     with pytest.raises(RegisterFileError) as error:
-        load_register_files(LocalLake(settings.lake_root), settings, RegisterFiles(owners=files.owners),
+        load_register_files(Lake(settings.lake_root, spark), settings, RegisterFiles(owners=files.owners),
                             date(2026, 3, 1))
     message = str(error.value)
     assert "owners.csv" in message and "kenteken" in message
     assert not re.search(r"vx.?123.?b|12345678", message, re.IGNORECASE)  # not even as a header name
 
 
-def test_cli_loads_files_and_reports_counts_without_plates(tmp_path, capsys):
+def test_cli_loads_files_and_reports_counts_without_plates(tmp_path, capsys, spark):
     import argparse
 
     from jobs.register_cli import add_commands

@@ -10,7 +10,8 @@ import pytest
 from pyspark.sql import Row
 
 from anpr.catalogue import CATALOGUE, TABLES
-from anpr.lake import LocalLake
+from anpr.delta_reader import DeltaReader
+from anpr.lake import Lake
 from api.releases import RELEASES, ReleaseStore, published_table
 from jobs.release import SUPPRESSIONS, content_digest, publish
 from jobs.tables.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
@@ -37,7 +38,7 @@ def internal() -> pa.Table:
 
 
 def test_republishing_a_month_adds_a_release_and_never_edits_the_old_one(spark, tmp_path):
-    lake = LocalLake(str(tmp_path / "lake"), spark)
+    lake = Lake(str(tmp_path / "lake"), spark)
     first = publish(spark, lake, "2026-03", [(SPEC, table([40, None]))], {"passages": 3}, {"k": 1},
                     audit={"attacked": 1}, internal=internal())
     before = lake.read_arrow(published_table(SPEC.name), filters=[("release_id", "=", first.release_id)])
@@ -54,10 +55,10 @@ def test_republishing_a_month_adds_a_release_and_never_edits_the_old_one(spark, 
 
 
 def test_vendors_see_published_rows_only_with_suppressed_values_null(spark, tmp_path):
-    lake = LocalLake(str(tmp_path / "lake"), spark)
+    lake = Lake(str(tmp_path / "lake"), spark)
     release = publish(spark, lake, "2026-03", [(SPEC, table([40, None]))], {"passages": 3}, {"k": 1},
                       internal=internal())
-    store = ReleaseStore(LocalLake(str(tmp_path / "lake")))
+    store = ReleaseStore(DeltaReader(str(tmp_path / "lake")))
     frame = store.rows(release.release_id, SPEC)
     frame = frame.to_pandas() if isinstance(frame, pa.Table) else frame  # the store's type is the API's choice
     assert list(frame.columns) == SPEC.columns
@@ -70,7 +71,7 @@ def test_vendors_see_published_rows_only_with_suppressed_values_null(spark, tmp_
 
 def test_spark_frames_still_publish(spark, tmp_path):
     """The API tests and older callers hand over Spark DataFrames."""
-    lake = LocalLake(str(tmp_path / "lake"), spark)
+    lake = Lake(str(tmp_path / "lake"), spark)
     spec = TABLES["t4_1_uur_camera"]
     frame = spark.createDataFrame([Row(gemeenteCode="GM0344", zoneId="Z1", cameraId="c", locatie="C",
                                        rijRichtingZone="Inbound", voertuigType="Bus", weekDag=1, uur=8, maand=3,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from anpr.catalogue import TABLES
-from anpr.lake import LocalLake
+from anpr.lake import Lake
 from api.releases import RELEASES, published_table
 from bench.stats import municipalities, synthetic_passages
 from jobs.release import SUPPRESSIONS
@@ -24,7 +24,7 @@ CITIES = municipalities(2, cameras=3)
 
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory):
-    lake = LocalLake(str(tmp_path_factory.mktemp("stats") / "lake"), spark)
+    lake = Lake(str(tmp_path_factory.mktemp("stats") / "lake"), spark)
     table = synthetic_passages(CITIES, vehicles=160, seed=5)
     lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
     lake.append(PASSAGES, table)

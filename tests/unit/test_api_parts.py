@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from anpr.lake import LocalLake
+from anpr.delta_reader import DeltaReader
 from anpr.settings import Settings
 from anpr.zones import Zone
 from api.access_log import AccessLog
@@ -91,8 +91,8 @@ def test_zones_follow_the_geojson_right_hand_rule_holes_included():
 def test_api_refuses_to_serve_unaudited_when_the_log_cannot_be_written(tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    audit = AccessLog(LocalLake(str(blocker / "lake")), flush_seconds=3600, max_queue=2)
-    app = create_app(Settings(data_dir=tmp_path), ReleaseStore(LocalLake(str(tmp_path / "lake"))),
+    audit = AccessLog(DeltaReader(str(blocker / "lake")), flush_seconds=3600, max_queue=2)
+    app = create_app(Settings(data_dir=tmp_path), ReleaseStore(DeltaReader(str(tmp_path / "lake"))),
                      contracts={}, municipalities=[], access_log=audit)
     client = TestClient(app)
     assert [client.get("/v1/tables").status_code for _ in range(2)] == [401, 401]

@@ -14,9 +14,10 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
+from anpr.delta_reader import DeltaReader
 from anpr.feeds.publisher import Publisher
 from anpr.idempotency import IdempotencyStore
-from anpr.lake import LocalLake, spark_to_arrow_schema
+from anpr.lake import Lake, spark_to_arrow_schema
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key
 from anpr.zones import load_municipalities
 from api.ingest import IngestServices, create_ingest_app
@@ -44,7 +45,7 @@ def registry(messages_per_minute: int = 600) -> SupplierRegistry:
 def make_services(tmp: Path, bootstrap: str = "127.0.0.1:9", messages_per_minute: int = 600,
                   publisher: Publisher | None = None) -> IngestServices:
     suppliers = registry(messages_per_minute)
-    lake = LocalLake(str(tmp / "lake"))
+    lake = DeltaReader(str(tmp / "lake"))
     return IngestServices(
         suppliers=suppliers, cameras=CameraRegistry([UTRECHT], suppliers, lake),
         publisher=publisher or Publisher(bootstrap, {"anpr.observations": 4, "anpr.cameras": 1},
@@ -167,10 +168,10 @@ def quarantine_rows(rows: list[tuple[str, str, date]]) -> pa.Table:
         for i, (supplier, reason, day) in enumerate(rows)], schema=spark_to_arrow_schema(QUARANTINE_SCHEMA))
 
 
-def test_suppliers_see_their_own_rejection_counts_by_day_and_reason(tmp_path):
+def test_suppliers_see_their_own_rejection_counts_by_day_and_reason(tmp_path, spark):
     services = make_services(tmp_path)
-    lake = services.lake
-    assert lake is not None
+    assert services.lake is not None
+    lake = Lake(services.lake.root, spark)  # the stream writes quarantine through delta-spark
     client = TestClient(create_ingest_app(services))
     empty = client.get("/v1/rejections", headers={"X-API-Key": KEY})
     assert empty.status_code == 200 and empty.json()["rejections"] == []

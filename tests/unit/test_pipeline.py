@@ -10,12 +10,13 @@ from pyspark.sql import Row
 from pyspark.sql import types as T
 
 from anpr import pseudonym
-from anpr.lake import LocalLake
+from anpr.lake import Lake
 from anpr.settings import Settings
 from anpr.zones import load_municipalities
 from jobs.register import ensure_register_tables
 from streaming import pipeline as P
 from streaming.enrich import enrich, load_register_snapshot
+from tests.peppers import pepper_file
 
 PEPPER = b"unit-test-pepper"
 CAM = "11111111-2222-4333-8444-555555555555"
@@ -48,7 +49,8 @@ def cameras(spark):
 
 
 def prepared(spark, payloads: list[bytes]):
-    return P.attach_cameras(P.pseudonymize(P.parse_observations(kafka_rows(spark, payloads)), PEPPER), cameras(spark))
+    parsed = P.parse_observations(kafka_rows(spark, payloads))
+    return P.attach_cameras(P.pseudonymize(parsed, pepper_file(PEPPER)), cameras(spark))
 
 
 def verdicts(spark, payloads: list[bytes]) -> list[str | None]:
@@ -60,14 +62,14 @@ def verdicts(spark, payloads: list[bytes]) -> list[str | None]:
 @pytest.fixture(scope="module")
 def empty_register(spark, tmp_path_factory):
     """A real snapshot of empty register tables: every plate misses, as a new platform's would."""
-    lake = LocalLake(str(tmp_path_factory.mktemp("lake")))
+    lake = Lake(str(tmp_path_factory.mktemp("lake")), spark)
     ensure_register_tables(lake)
     return load_register_snapshot(spark, lake)
 
 
 def to_passages(valid, register):
     local = P.local_time_columns(valid, "Europe/Amsterdam", Settings().day_parts, load_municipalities())
-    return P.to_passages(P.add_direction(P.add_tokens(enrich(local, register), PEPPER)))
+    return P.to_passages(P.add_direction(P.add_tokens(enrich(local, register), pepper_file(PEPPER))))
 
 
 def test_each_rule_gives_its_reason(spark):
@@ -144,7 +146,7 @@ def test_company_token_is_month_scoped_and_private_owners_are_their_own(spark):
             Row(vehicle_key="v2", company_key="c1", eigenaar_type="Bedrijf", period_month="2026-03"),
             Row(vehicle_key="v3", company_key=None, eigenaar_type="Particulier", period_month="2026-03"),
             Row(vehicle_key="v1", company_key="c1", eigenaar_type="Bedrijf", period_month="2026-04")]
-    out = P.add_tokens(spark.createDataFrame(rows), PEPPER).collect()
+    out = P.add_tokens(spark.createDataFrame(rows), pepper_file(PEPPER)).collect()
     assert out[0].company_token == out[1].company_token != out[3].company_token
     assert out[2].company_token == out[2].period_token
     assert out[0].period_token != out[3].period_token

@@ -42,7 +42,7 @@ def test_cluster_profile_reads_pepper_from_file(monkeypatch, tmp_path):
     monkeypatch.setenv("ANPR_PEPPER_FILE", str(secret))
     s = Settings()
     assert s.pepper_bytes == b"p" * 48
-    assert s.lake.backend == "delta-spark" and s.kafka.source == "native"
+    assert s.spark.master.startswith("spark://") and s.lake.root == "s3a://anpr-lake/"
 
 
 def test_unknown_keys_are_errors(monkeypatch):

@@ -13,6 +13,7 @@ from anpr import synth_register
 from anpr.synth import BROKEN_KINDS, synth_day
 from anpr.zones import camera_rows, load_municipalities
 from streaming import pipeline as P
+from tests.peppers import pepper_file
 from tests.unit.test_pipeline import KAFKA_SCHEMA, PEPPER
 
 UTRECHT = load_municipalities()[0]
@@ -105,7 +106,7 @@ def test_the_stream_judges_every_message_as_the_feed_predicts(spark):
     schema = T.StructType([T.StructField(n, T.DoubleType() if n in ("latitude", "longitude", "azimuth_deg")
                                          else T.StringType()) for n in camera_rows([UTRECHT])[0]])
     cameras = spark.createDataFrame([tuple(r.values()) for r in camera_rows([UTRECHT])], schema)
-    checked = P.validate(P.attach_cameras(P.pseudonymize(P.parse_observations(records), PEPPER), cameras),
+    checked = P.validate(P.attach_cameras(P.pseudonymize(P.parse_observations(records), pepper_file(PEPPER)), cameras),
                          future_minutes=5, late_days=7, min_confidence=0.6)
     verdicts = [(r.observation_id, r.reason) for r in checked.select("observation_id", "reason").collect()]
     assert {i for i, reason in verdicts if reason is None} == f.valid_ids

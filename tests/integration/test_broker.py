@@ -1,0 +1,110 @@
+"""The embedded Apache Kafka broker: its log survives a restart, it stops cleanly on SIGTERM, it never
+outlives a killed starter, a stale one is found and stopped, and missing parts read as one line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from anpr.broker import EmbeddedBroker, create_topics, high_watermarks, produce_all, reliable_producer
+from anpr.jvm import JvmError, jars, java_binary
+
+pytestmark = pytest.mark.integration
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(condition, timeout: float = 60.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def cli_broker(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "ANPR_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "anpr.cli", "broker"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("Apache Kafka 4."), line
+    port = int(line.split(" listening on 127.0.0.1:")[1].split(",")[0])
+    return process, port
+
+
+def test_topics_and_offsets_survive_a_restart(tmp_path):
+    broker = EmbeddedBroker(tmp_path / "broker").start()
+    try:
+        create_topics(broker.bootstrap, {"t": 3})
+        with reliable_producer(broker.bootstrap) as producer:
+            produce_all(producer, "t", [(None, b"m%d" % i, []) for i in range(300)])
+        before, cluster, port = high_watermarks(broker.bootstrap, "t"), broker.cluster_id, broker.port
+        broker.stop()
+        assert not listening(port)
+        broker.start()
+        assert (broker.cluster_id, broker.port) == (cluster, port)
+        assert high_watermarks(broker.bootstrap, "t") == before and sum(before.values()) == 300
+    finally:
+        broker.stop()
+
+
+def test_sigterm_stops_the_cli_broker_cleanly(tmp_path):
+    process, port = cli_broker(tmp_path)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert not listening(port)
+    assert "shut down completed" in (tmp_path / "broker" / "broker.log").read_text()
+
+
+def test_a_killed_starter_takes_its_broker_down(tmp_path):
+    process, port = cli_broker(tmp_path)
+    process.kill()
+    process.wait()
+    assert wait_until(lambda: not listening(port)), "the broker outlived the process that started it"
+
+
+def test_a_stale_broker_of_an_earlier_run_is_reported_and_stopped(tmp_path, caplog):
+    first = EmbeddedBroker(tmp_path / "broker").start()
+    stale = first.process
+    assert stale is not None
+    first.process = None  # forgotten, as by a starter that died without stopping it
+    try:
+        with caplog.at_level(logging.WARNING, logger="anpr.broker"):
+            second = EmbeddedBroker(tmp_path / "broker").start()
+        try:
+            assert stale.wait(timeout=30) is not None
+            assert any("earlier run" in r.getMessage() for r in caplog.records)
+            assert listening(second.port)
+        finally:
+            second.stop()
+    finally:
+        if stale.poll() is None:
+            stale.kill()
+
+
+def test_missing_jars_and_java_are_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANPR_JVM_DIR", str(tmp_path / "empty"))
+    with pytest.raises(JvmError, match=r"no broker jars in .*: run `make install`"):
+        jars("broker")
+    done = subprocess.run([sys.executable, "-m", "anpr.cli", "broker"], capture_output=True, text=True,
+                          env={**os.environ, "ANPR_JVM_DIR": str(tmp_path / "empty"),
+                               "ANPR_DATA_DIR": str(tmp_path / "data")}, timeout=60, check=False)
+    assert done.returncode == 1 and "run `make install`" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(JvmError, match="Java 17 is not installed"):
+        java_binary()

@@ -1,0 +1,56 @@
+"""The JVM's HMAC functions (infra/jvm/udf) give exactly anpr.pseudonym's keys and tokens, and keep the
+pepper out of query plans."""
+
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from anpr import pseudonym
+from streaming.pipeline import period_token_column, vehicle_key_column
+from tests.peppers import pepper_file
+
+PEPPER = b"jvm-test-pepper-0123456789abcdef"
+PLATES = [("VX-123-B", "NL"), ("vx123b", " nl "), ("B NO 1234", "DE"), ("ab.12.cd", "be"), ("Ö-99", "DE"),
+          (None, "NL"), ("12ABC3", None)]
+
+
+def test_vehicle_keys_and_period_tokens_equal_the_python_ones(spark):
+    path = pepper_file(PEPPER)
+    frame = spark.createDataFrame(PLATES, "plate string, country string")
+    keyed = frame.select("plate", "country", vehicle_key_column(F.col("plate"), F.col("country"), path).alias("key"))
+    tokens = keyed.select("*", period_token_column(F.lit("2026-03"), F.col("key"), path).alias("token")).collect()
+    for row in tokens:
+        if row.plate is None or row.country is None:
+            assert row.key is None and row.token is None
+            continue
+        expected = pseudonym.vehicle_key(PEPPER, row.plate, row.country)
+        assert row.key == expected
+        assert row.token == pseudonym.period_token(PEPPER, "2026-03", expected)
+
+
+def test_tokens_differ_across_months_and_peppers(spark):
+    one, other = pepper_file(PEPPER), pepper_file(b"another-pepper")
+    row = spark.range(1).select(
+        period_token_column(F.lit("2026-03"), F.lit("k"), one).alias("march"),
+        period_token_column(F.lit("2026-04"), F.lit("k"), one).alias("april"),
+        period_token_column(F.lit("2026-03"), F.lit("k"), other).alias("other_pepper"),
+    ).first()
+    assert len({row.march, row.april, row.other_pepper}) == 3
+
+
+def test_the_plan_names_the_pepper_file_never_the_pepper(spark):
+    frame = spark.createDataFrame(PLATES[:2], "plate string, country string")
+    keyed = frame.select(vehicle_key_column(F.col("plate"), F.col("country"), pepper_file(PEPPER)).alias("key"))
+    plan = keyed._jdf.queryExecution().toString()
+    assert "anpr_vehicle_key" in plan and PEPPER.decode() not in plan
+
+
+def test_a_missing_pepper_file_fails_naming_the_path_only(spark, tmp_path):
+    missing = str(tmp_path / "no-pepper")
+    frame = spark.createDataFrame([("VX123B", "NL")], "plate string, country string")
+    try:
+        frame.select(vehicle_key_column(F.col("plate"), F.col("country"), missing)).collect()
+    except Exception as exc:  # noqa: BLE001 - Spark wraps the executor's error
+        assert "cannot read the pepper file" in str(exc) and "VX123B" not in str(exc)
+    else:
+        raise AssertionError("a missing pepper file must fail the query")
