@@ -152,7 +152,7 @@ def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observ
     assert failed.status_code == 503, failed.text
     assert error_of(failed)["code"] == "unavailable" and failed.headers["Retry-After"] == "5"
 
-    broker.start()  # same port; the embedded broker's memory (and topics) are gone
+    broker.start()  # same port and log: the chunk acknowledged before the kill is still there
     retried = client.post("/", content=json.dumps(batch), headers=headers)
     assert retried.status_code == 202, retried.text
     again = client.post("/", content=json.dumps(batch), headers=headers)
@@ -160,7 +160,10 @@ def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observ
 
     counts = Counter(json.loads(r.value)["observation_id"] for r in consume_all(broker.bootstrap, OBS))
     assert set(counts) == {o["observation_id"] for o in batch["payload"]}
-    assert set(counts.values()) == {1}
+    # At least once in Kafka: the 500 acknowledged before the kill are sent again by the retry, and the
+    # stream's insert-if-absent on observation_id keeps passages exact. (Issue 15 asks for an
+    # all-or-nothing publish, which would make this {1}.)
+    assert sum(1 for n in counts.values() if n == 2) == 500 and set(counts.values()) == {1, 2}
 
 
 def test_a_broker_that_is_down_gives_503_and_nothing_is_remembered(broker, services):
