@@ -12,6 +12,11 @@ lock (a write without options would otherwise pick up another thread's transacti
 
 Tables stay at features delta-rs reads (protocol (1,2): no deletion vectors, row tracking, identity
 columns, clustering or type widening), so the vendor API can read every table Spark writes.
+
+Every transaction-guarded write makes Delta rebuild the new snapshot's state from the log (a Spark job
+over all the table's files): compacting (`optimize`) keeps that cheap. `read_arrow` takes the file list
+of the snapshot from delta-spark and reads the Parquet files with pyarrow, which is several times faster
+than collecting the rows through Spark (bench/lake_append.py).
 """
 
 from __future__ import annotations
