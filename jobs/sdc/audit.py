@@ -1,19 +1,24 @@
 """The attack: how narrowly can each primary-suppressed cell be pinned down from the release?
 
-For a suppressed cell x_c the feasible interval is [min x_c, max x_c] over every non-negative solution
-of the system (jobs/sdc/system.py) that agrees with the published values. Two LPs per cell over a
-zone's whole linked component are slow, so the audit proves wide intervals cheaply first, and solves
-the exact LPs only where that fails:
+For a suppressed count x_c the feasible interval is [min x_c, max x_c] over every non-negative solution
+of the system (jobs/sdc/system.py) that agrees with the published values. Two LPs per count over a
+zone's whole linked component are slow (the links between measures make most of a zone one component),
+so the audit proves wide intervals cheaply first, and solves the exact LPs only where that fails:
 
-1. unit propagation: a cell fixed by equalities alone is an exact disclosure;
-2. vertices: per linked component, a few LPs with spread-out objectives give feasible points; every
-   feasible point is a value the attacker cannot rule out, so the spread of x_c over them (and the true
-   values) is inside c's interval, and proves it for most cells at once;
-3. twins: a suppressed cell with exactly c's equality rows can give to and take from c while every
+1. unit propagation: a count fixed by equalities alone is an exact disclosure;
+2. feasible points: every feasible point is a value the attacker cannot rule out, so the spread of x_c
+   over the points seen (and the true values) is inside c's interval. Points come from a few spreading
+   LPs per component (vertices), from every LP solved later, and one chain step away from each of those
+   (jobs/sdc/moves.py); most counts are proven here;
+3. twins: a suppressed count with exactly c's equality rows can give to and take from c while every
    margin stays put (checked against every inequality row);
-4. the exact LPs over c's component, in one HiGHS model per component re-solved from the last basis.
+4. LPs for c alone: its measure's part of the component, the other measures held at a feasible point (for
+   vehicles and trips, the point where the cell's passages are highest, which the links leave room
+   under). Smaller and several times faster than the whole component, and their optima are feasible;
+5. the exact LPs over c's whole component.
+The LPs are HiGHS models kept per component (and measure) and re-solved from the last basis.
 
-A cell passes once a proven interval is at least its protection margin wide; it fails only on the exact
+A count passes once a proven interval is at least its protection margin wide; it fails only on the exact
 LPs, so every verdict is the exact attack's.
 """
 
@@ -21,17 +26,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
+from jobs.sdc.lp import ComponentLP, Parts, spread
+from jobs.sdc.moves import Moves
 from jobs.sdc.system import System, components, propagate, unknown_mask
 
 EXACT = 0.5  # counts are integers: an interval narrower than this holds only the true value
 _TOL = 1e-6
 _SMALL = 200  # unknowns in a component below which exact LPs beat proving intervals by spreading
 _MANY = 100  # targets in a component from which spreading pays
+_SLICES, _WORTH = 40, 32  # spreading slices at most, and the cells a slice must prove to go on
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class Attack:
     margin: float
     lo: float
     hi: float
-    method: str  # published | propagation | vertices | twin | lp
+    method: str  # published | propagation | vertices (points seen) | twin | lp
 
     @property
     def width(self) -> float:
@@ -55,73 +61,6 @@ class Attack:
     @property
     def ok(self) -> bool:
         return not self.exact and self.width >= self.margin - _TOL
-
-
-def _lp(cost: np.ndarray, parts: dict[str, tuple[sp.csr_matrix, np.ndarray]], lower: np.ndarray,
-        upper: np.ndarray | None = None) -> np.ndarray | None:
-    """A minimiser, or None when unbounded. An infeasible LP means the model is wrong: raise."""
-    eq, ub = parts.get("eq"), parts.get("ub")
-    bounds = np.column_stack([lower, upper if upper is not None else np.full(len(lower), np.inf)])
-    res = linprog(cost, A_eq=eq[0] if eq else None, b_eq=eq[1] if eq else None, A_ub=ub[0] if ub else None,
-                  b_ub=ub[1] if ub else None, bounds=bounds, method="highs")
-    if res.status == 3:
-        return None
-    if res.status != 0:
-        raise RuntimeError(f"audit LP failed ({res.message}); the true values must be feasible")
-    return np.asarray(res.x)
-
-
-class _ComponentLP:
-    """One component's constraints in HiGHS, kept between objectives: after the first solve, each min or
-    max of another cell starts from the last optimal basis (primal simplex), a few pivots away."""
-
-    def __init__(self, free: np.ndarray, parts: dict[str, tuple[sp.csr_matrix, np.ndarray]], lower: np.ndarray
-                 ) -> None:
-        self.free, self.lower = free, np.asarray(lower, dtype=np.float64)
-        rows = []
-        if "eq" in parts:
-            rows.append((parts["eq"][0], parts["eq"][1], parts["eq"][1]))
-        if "ub" in parts:
-            rows.append((parts["ub"][0], np.full(len(parts["ub"][1]), -highspy.kHighsInf), parts["ub"][1]))
-        matrix = sp.vstack([a for a, _, _ in rows], format="csc") if rows else sp.csc_matrix((0, len(free)))
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = len(free), matrix.shape[0]
-        lp.col_cost_ = np.zeros(len(free))
-        lp.col_lower_ = np.asarray(lower, dtype=np.float64)
-        lp.col_upper_ = np.full(len(free), highspy.kHighsInf)
-        lp.row_lower_ = np.concatenate([lo for _, lo, _ in rows]) if rows else np.zeros(0)
-        lp.row_upper_ = np.concatenate([hi for _, _, hi in rows]) if rows else np.zeros(0)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(free), matrix.shape[0]
-        self.highs = highspy.Highs()
-        for option, value in (("output_flag", False), ("presolve", "off"), ("simplex_strategy", 4),
-                              ("random_seed", 0), ("threads", 1)):
-            self.highs.setOptionValue(option, value)
-        self.highs.passModel(lp)
-
-    def _solve(self, col: int, sign: float) -> float:
-        self.highs.changeColCost(col, sign)
-        self.highs.run()
-        status = self.highs.getModelStatus()
-        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
-            # A basis carried over from another objective can stall the simplex in a false verdict
-            # (seen as "infeasible" on a model the true values satisfy): solve once more from scratch.
-            self.highs.clearSolver()
-            self.highs.run()
-            status = self.highs.getModelStatus()
-        value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
-        self.highs.changeColCost(col, 0.0)
-        if status == highspy.HighsModelStatus.kUnbounded:
-            return np.inf
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"audit LP ended {status}; the true values must be feasible")
-        return value
-
-    def bounds(self, col: int) -> tuple[float, float]:
-        if self.highs.getNumRow() == 0:  # nothing links the cell to anything published
-            return float(self.lower[col]), np.inf
-        return self._solve(col, 1.0), self._solve(col, -1.0)
 
 
 class Attacker:
@@ -142,8 +81,16 @@ class Attacker:
         self._linked = self.incidence_t @ (self.incidence @ self.unknown.astype(np.int64) > 0).astype(np.int64)
         self.lp_solved = 0
         self.seen_lo, self.seen_hi = system.base.copy(), system.base.copy()
+        self._moves = Moves(system, self.unknown)
+        unknown = np.flatnonzero(self.unknown)
+        self._seen(unknown, system.base[unknown])
         self._vertices_done: set[int] = set()
-        self._models: dict[int, _ComponentLP] = {}
+        self._targets: set[int] = set()
+        self._models: dict[tuple[int, str], ComponentLP] = {}
+        self._rows: dict[tuple[int, str], sp.csr_matrix] = {}
+        self._row_ids: dict[tuple[int, str], np.ndarray] = {}  # per model: its rows as rows of incidence
+        self.binding: dict[int, set[int]] = {}  # per variable LP'd over its whole component: the rows bounding it
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # the last LP optimum: its variables and values
         self._twins: dict[tuple[object, ...], list[int]] = {}
         for var in np.flatnonzero(self.unknown):
             if system.var_node[var] >= 0 and int(var) not in self.solved:
@@ -162,7 +109,7 @@ class Attacker:
         margin = self.system.registry.rules[node].margin(value)
 
         def result(lo: float, hi: float, method: str) -> Attack:
-            return Attack(node, self.system.measure, value, margin, lo, hi, method)
+            return Attack(node, self.system.var_measure[var], value, margin, lo, hi, method)
 
         if not self.unknown[var]:
             return result(value, value, "published")  # a primary cell left in the release
@@ -174,90 +121,114 @@ class Attacker:
             down, up = self._twin_room(var)
             if up + down >= margin - _TOL:
                 return result(value - down, value + up, "twin")
-        lo, hi = self.interval(var)
+        lo, hi = self.interval(var, None if self.exact_only else margin)
         return result(lo, hi, "lp")
 
     def attack_all(self, variables: list[int]) -> list[Attack]:
         """Attacks in order; components with many targets first get the shared feasible points."""
         if not self.exact_only:
             targets = np.bincount(self.group[variables][self.group[variables] >= 0], minlength=1)
+            self._targets = set(variables)
             for var in variables:
                 if self.group[var] >= 0 and targets[self.group[var]] >= _MANY:
                     self._vertices(var)
         return [self.attack(var) for var in variables]
 
-    def _parts(self, free: np.ndarray) -> dict[str, tuple[sp.csr_matrix, np.ndarray]]:
-        """Rows touching the free variables, with every other variable at its base value."""
+    def _rows_of(self, key: tuple[int, str], free: np.ndarray) -> sp.csr_matrix:
+        """The rows of a model (equalities, then inequalities) over every variable: its right-hand sides
+        for another point held outside it are these rows times that point."""
+        if key not in self._rows:
+            ids = self._model_rows(free)
+            n_eq = self.system.eq.shape[0]
+            blocks = [self.system.eq[ids[ids < n_eq]], self.system.ub[ids[ids >= n_eq] - n_eq]]
+            self._rows[key] = sp.vstack(blocks, format="csr")
+        return self._rows[key]
+
+    def _model_rows(self, free: np.ndarray) -> np.ndarray:
+        """The rows _parts gives a model over free (equalities, then inequalities), as rows of incidence."""
+        n_eq = self.system.eq.shape[0]
+        eq = np.unique(self.eq_csc[:, free].indices) if len(free) and n_eq else np.zeros(0, dtype=np.int64)
+        ub = np.unique(self.ub_csc[:, free].indices) if len(free) and self.system.ub.shape[0] else \
+            np.zeros(0, dtype=np.int64)
+        return np.concatenate([eq, ub + n_eq]).astype(np.int64)
+
+    def _parts(self, free: np.ndarray, at: np.ndarray | None = None) -> Parts:
+        """Rows touching the free variables, with every other variable at its value in at (base)."""
         sys = self.system
-        fixed = np.ones(sys.size, dtype=bool)
-        fixed[free] = False
-        fixed_idx = np.flatnonzero(fixed)
+        held = (sys.base if at is None else at).copy()
+        held[free] = 0.0
         out = {}
         for name, matrix, csc in (("eq", sys.eq, self.eq_csc), ("ub", sys.ub, self.ub_csc)):
             rows = np.unique(csc[:, free].indices) if len(free) and matrix.shape[0] else np.zeros(0, dtype=int)
             if len(rows):
                 sub = matrix[rows]
-                out[name] = (sub[:, free], -(sub[:, fixed_idx] @ sys.base[fixed_idx]))
+                out[name] = (sub[:, free], -(sub @ held))
         return out
 
     def _vertices(self, var: int) -> None:
-        """Feasible points that move as many suppressed cells as far as their margins (once per component).
-
-        Two LPs over var's component: one pushes every suppressed cell down, the next every cell up, each
-        cell's move capped at what its margin still needs, so the optimum spreads the room over as many
-        cells as it can. Both points are feasible, so each cell's interval spans at least both.
-        """
+        """Feasible points that move as many suppressed counts as far as their margins (once per component).
+        (Spreading over the passages alone first, the other measures held, proved no more.)"""
         comp = int(self.group[var])
         if comp in self._vertices_done:
             return
         self._vertices_done.add(comp)
         free = self.members(var)
-        cells = np.array([i for i, v in enumerate(free) if self.system.var_node[v] >= 0], dtype=np.int64)
-        if len(free) <= _SMALL or not len(cells):
-            return  # a small component's exact LPs are cheaper than the spreading ones
-        sys, parts = self.system, self._parts(free)
+        if len(free) > _SMALL:  # in a small component exact LPs are cheaper than spreading ones
+            self._spread(free)
+
+    def _spread(self, free: np.ndarray) -> None:
+        """Spreading LPs over free (the rest held at base) for the targets among free still short of their
+        margins: one pushes every cell with room down, then slices of the short ones go up, each cell's move
+        capped at what its margin still needs, so each optimum spreads the room over as many cells as it can.
+        Every optimum is a feasible point, so each cell's interval spans at least all of them."""
+        sys = self.system
+        cells = np.array([i for i, v in enumerate(free) if int(v) in self._targets], dtype=np.int64)
+        if not len(cells):
+            return
         base, lower = sys.base[free], sys.lower[free]
         need = np.array([sys.registry.rules[sys.var_node[free[i]]].margin(base[i]) for i in cells])
+
+        def short_cells() -> np.ndarray:
+            return np.flatnonzero(self.seen_hi[free][cells] - self.seen_lo[free][cells] < need - _TOL)
+
+        short = short_cells()
+        if not len(short):
+            return
+        parts = self._parts(free)
         # Cells pushed one way cannot also absorb, so each LP moves only some cells and lets the rest
         # (and the unpublished totals) make room: first the cells above their lower bound go down...
         room = base[cells] - lower[cells]
         movers = np.flatnonzero(room >= 1)
-        point = self._spread(parts, base, lower, cells[movers], -1.0, np.minimum(need[movers], room[movers]))
-        self._seen(free, point)
+        self.lp_solved += 1
+        self._seen(free, spread(parts, base, lower, cells[movers], -1.0, np.minimum(need[movers], room[movers])))
         # ...then the cells still short of their margin go up, the others giving way. Few receivers per LP
-        # leave enough givers, so the short cells go up in slices: those that cannot give first.
-        for _ in range(8):
-            short = np.flatnonzero(self.seen_hi[free][cells] - self.seen_lo[free][cells] < need - _TOL)
+        # leave enough givers, so the short cells go up in slices, those that cannot give first. A slice
+        # costs about as much as thirty LPs of one cell alone: slicing goes on while a slice proves more.
+        short = short_cells()
+        for _ in range(_SLICES):
             if not len(short):
                 break
-            short = short[np.argsort(room[short] >= 1, kind="stable")][: max(64, len(short) // 3)]
-            gap = need[short] - (self.seen_hi[free][cells[short]] - self.seen_lo[free][cells[short]])
-            point = self._spread(parts, base, lower, cells[short], 1.0,
-                                 gap + (self.seen_hi[free][cells[short]] - base[cells[short]]))
-            self._seen(free, point)
+            slice_ = short[np.argsort(room[short] >= 1, kind="stable")][: max(64, len(short) // 3)]
+            gap = need[slice_] - (self.seen_hi[free][cells[slice_]] - self.seen_lo[free][cells[slice_]])
+            self.lp_solved += 1
+            self._seen(free, spread(parts, base, lower, cells[slice_], 1.0,
+                                    gap + (self.seen_hi[free][cells[slice_]] - base[cells[slice_]])))
+            before, short = len(short), short_cells()
+            if before - len(short) < _WORTH:
+                break
 
-    def _spread(self, parts: dict[str, tuple[sp.csr_matrix, np.ndarray]], base: np.ndarray, lower: np.ndarray,
-                cells: np.ndarray, sign: float, cap: np.ndarray) -> np.ndarray | None:
-        """max sum(y) with y_c <= sign * (x_c - base_c) and 0 <= y_c <= cap_c; returns x."""
-        n, k = len(base), len(cells)
-        if not k or not cap.any():
-            return None
-        link = sp.hstack([sp.csr_matrix((-sign * np.ones(k), (np.arange(k), cells)), shape=(k, n)),
-                          sp.identity(k, format="csr")], format="csr")
-        widened = {name: (sp.hstack([a, sp.csr_matrix((a.shape[0], k))], format="csr"), b)
-                   for name, (a, b) in parts.items()}
-        ub = widened.get("ub")
-        widened["ub"] = (sp.vstack([ub[0], link], format="csr") if ub else link,
-                         np.concatenate([ub[1], -sign * base[cells]]) if ub else -sign * base[cells])
-        cost = np.concatenate([np.zeros(n), -np.ones(k)])
-        x = _lp(cost, widened, np.concatenate([lower, np.zeros(k)]), np.concatenate([np.full(n, np.inf), cap]))
-        self.lp_solved += 1
-        return None if x is None else x[:n]
-
-    def _seen(self, free: np.ndarray, point: np.ndarray | None) -> None:
-        if point is not None:
-            self.seen_lo[free] = np.minimum(self.seen_lo[free], point)
-            self.seen_hi[free] = np.maximum(self.seen_hi[free], point)
+    def _seen(self, free: np.ndarray, point: np.ndarray | None, at: np.ndarray | None = None) -> None:
+        """Record a feasible point (free at point, the rest at at, by default base), and the points one
+        chain step away from it (jobs/sdc/moves.py)."""
+        if point is None:
+            return
+        x = (self.system.base if at is None else at).copy()
+        x[free] = point
+        self.seen_lo = np.minimum(self.seen_lo, x)
+        self.seen_hi = np.maximum(self.seen_hi, x)
+        movers, up, down = self._moves.steps(x)
+        self.seen_hi[movers] = np.maximum(self.seen_hi[movers], x[movers] + up)
+        self.seen_lo[movers] = np.minimum(self.seen_lo[movers], x[movers] - down)
 
     def _room(self, var: int, twin: int) -> tuple[float, float]:
         """Exactly how far x_var can go down and up while x_twin moves the other way."""
@@ -284,16 +255,79 @@ class Attacker:
             best_down, best_up = max(best_down, down), max(best_up, up)
         return best_down, best_up
 
-    def interval(self, var: int) -> tuple[float, float]:
-        """The exact min and max of x_var: two LPs over var's component, warm-started per component."""
-        comp = int(self.group[var])
-        model = self._models.get(comp)
+    def _extreme(self, var: int, sign: float, alone: bool = False, at: np.ndarray | None = None) -> float:
+        """min or max of x_var over its component; alone: with the other measures held at the point at (the
+        base point by default): a smaller LP whose optima are feasible points too, so a bound it proves
+        is proven."""
+        key = (int(self.group[var]), self.system.var_measure[var] if alone else "")
+        model = self._models.get(key)
         if model is None:
             free = self.members(var)
-            model = self._models[comp] = _ComponentLP(free, self._parts(free), self.system.lower[free])
-        self.lp_solved += 2
-        return model.bounds(int(np.searchsorted(model.free, var)))
+            if alone:
+                free = free[np.asarray(self.system.var_measure)[free] == key[1]]
+            model = self._models[key] = ComponentLP(free, self._parts(free), self.system.lower[free])
+        if alone:
+            held = (self.system.base if at is None else at).copy()
+            held[model.free] = 0.0
+            model.hold(-(self._rows_of(key, model.free) @ held))
+        self.lp_solved += 1
+        value = model.extreme(int(np.searchsorted(model.free, var)), sign)
+        if not alone:
+            if key not in self._row_ids:
+                self._row_ids[key] = self._model_rows(model.free)
+            self.binding.setdefault(var, set()).update(self._row_ids[key][model.binding].tolist())
+        self.last = None
+        for point in model.points:
+            self._seen(model.free, point, at)
+            self.last = (model.free, point)
+        return value
+
+    def interval(self, var: int, margin: float | None = None) -> tuple[float, float]:
+        """The exact min and max of x_var: LPs over var's component, warm-started per component.
+
+        With a margin, the max comes first and the min LP is skipped where the max and the lowest value
+        seen already span the margin (or the lowest seen is the variable's bound): [seen, max] is then a
+        proven part of the interval, which is all a pass needs."""
+        if margin is not None:
+            # vehicles and trips of a cell are held below its passages: raise those first, then the chain
+            # steps of the target from that point may be proof enough
+            partner = self.system.node_var.get((self.system.var_node[var], "P"))
+            at = None
+            if self.system.var_measure[var] != "P" and partner is not None and self.unknown[partner]:
+                self._extreme(partner, -1.0, alone=True)
+                if self.seen_hi[var] - self.seen_lo[var] >= margin - _TOL:
+                    return float(self.seen_lo[var]), float(self.seen_hi[var])
+                if self.last is not None:
+                    at = self.system.base.copy()
+                    at[self.last[0]] = self.last[1]
+            # then with the other measures held still (at the partner's highest): where the links do not
+            # bind, that is as wide
+            self._extreme(var, -1.0, alone=True, at=at)
+            if self.seen_hi[var] - self.seen_lo[var] < margin - _TOL:
+                self._extreme(var, 1.0, alone=True, at=at)
+            if self.seen_hi[var] - self.seen_lo[var] >= margin - _TOL:
+                return float(self.seen_lo[var]), float(self.seen_hi[var])
+        hi = self._extreme(var, -1.0)
+        if margin is not None:
+            lo = float(self.seen_lo[var])
+            if lo <= self.system.lower[var] + _TOL or hi - lo >= margin - _TOL:
+                return lo, hi
+        return self._extreme(var, 1.0), hi
+
+    def determined(self, var: int) -> bool:
+        """Whether the published cells fix var: pinned by equalities, or min = max in the exact LPs (once no
+        feasible point seen moves it and no twin trades with it)."""
+        if not self.unknown[var] or var in self.solved:
+            return True
+        if self.seen_hi[var] - self.seen_lo[var] > _TOL:
+            return False
+        down, up = self._twin_room(var)
+        if down + up > _TOL:
+            return False
+        lo, hi = self.interval(var)
+        return hi - lo <= _TOL
 
     def linked(self, var: int) -> int:
         """How many of var's rows hold an unknown: a companion there helps close a cycle."""
         return int(self._linked[var])
+

@@ -1,7 +1,14 @@
-"""The cells of one zone's release as nodes: the same population published twice is one node.
+"""The cells of one zone's release as nodes: one population is one node, however often it is published.
 
-A node is a level (the sorted key dimensions it is defined by) and a key (their values). Tables at the
-same level share nodes, so a cell suppressed in one table is suppressed in every table that shows it.
+A node is a population of vehicles and passages. A cell shown in two tables at the same level (a 4.9 row
+and a margin of a 4.8 table, say) is one node; so are cells of different levels or dimensions that hold
+the same records: a 4.9 vehicle-type row whose vehicles all have one body type is the 4.8c cell of that
+type and body, and the 4.9 rows SBI `Onbekend` and size `Onbekend` are one population (jobs/sdc/
+identities.py). One node has one fate: a population is never published in one table and suppressed in
+another. Two cells are one population when they agree in every count and in the 32-bit cell keys of
+passages, trips and vehicles (sums of per-record keys: equal sets give equal sums; unequal ones agree in
+both the vehicle and the passage key with odds of about 2**-64), or when the category identities give
+them the same canonical name.
 Primary suppression (frequency at two levels, dominance) and the safety of unions of suppressed cells
 are judged here, from the statistics each cell carries (see jobs/tables/cells.py).
 """
@@ -16,9 +23,14 @@ import numpy as np
 import pandas as pd
 
 from jobs.sdc.config import Rules
+from jobs.sdc.identities import Identities, find_identities, merge_classes
 
 MEASURES = ("P", "R", "V")
 REASONS = ("min_vehicles", "min_owners", "dominance")
+_SIGNATURE = ("P", "R", "V", "O", "vkey", "pkey", "rkey")
+
+Level = tuple[str, ...]
+Key = tuple[object, ...]
 
 
 class InconsistentCellsError(RuntimeError):
@@ -37,7 +49,7 @@ class Part:
     rules: Rules
     hidden: tuple[str, ...] = ()  # keys derivable from the others (e.g. tijd_vak from uur)
 
-    def level(self) -> tuple[str, ...]:
+    def level(self) -> Level:
         usable = [h for h in self.hidden if h in self.cells and not self.cells[h].isna().any()]
         return tuple(sorted({*self.keys, *usable}))
 
@@ -45,12 +57,14 @@ class Part:
 @dataclass
 class Registry:
     parts: list[Part]
-    level: list[tuple[str, ...]] = field(default_factory=list)
-    key: list[tuple[object, ...]] = field(default_factory=list)
+    level: list[Level] = field(default_factory=list)  # of the node's first cell
+    key: list[Key] = field(default_factory=list)
+    aliases: list[list[tuple[Level, Key]]] = field(default_factory=list)  # every (level, key) showing the node
     rows: list[list[tuple[int, int]]] = field(default_factory=list)  # (part, row) showing the node
     node_of: list[np.ndarray] = field(default_factory=list)  # per part: node of each row
     measures: list[set[str]] = field(default_factory=list)
     rules: list[Rules] = field(default_factory=list)
+    identities: Identities = field(default_factory=Identities)
     _cache: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
@@ -76,44 +90,98 @@ class Registry:
     def tables_of(self, node: int) -> list[str]:
         return sorted({self.parts[p].table for p, _ in self.rows[node]})
 
+    def depth(self, node: int) -> int:
+        """Dimensions of the node's finest cell: 0 for the zone total only."""
+        return max(len(level) for level, _ in self.aliases[node])
 
-def build_registry(parts: Sequence[Part]) -> Registry:
-    """Nodes in a fixed order (parts in catalogue order, rows sorted by key): runs are reproducible."""
-    reg = Registry(list(parts))
-    index: dict[tuple[tuple[str, ...], tuple[object, ...]], int] = {}
-    for p, part in enumerate(reg.parts):
+
+def _cells_of(parts: Sequence[Part]) -> tuple[list[Level], list[Key], list[list[tuple[int, int]]], list[np.ndarray]]:
+    """Cells per (level, key), in part order, rows sorted by key; tables at one level share cells."""
+    index: dict[tuple[Level, Key], int] = {}
+    levels: list[Level] = []
+    keys: list[Key] = []
+    rows: list[list[tuple[int, int]]] = []
+    of: list[np.ndarray] = []
+    for p, part in enumerate(parts):
         level = part.level()
         part.cells = part.cells.sort_values(list(level), kind="mergesort").reset_index(drop=True) if level else \
             part.cells.reset_index(drop=True)
         values = part.cells[list(level)].itertuples(index=False, name=None) if level else [()] * len(part.cells)
         ids = np.empty(len(part.cells), dtype=np.int64)
         for r, key in enumerate(values):
-            node = index.get((level, key))
-            if node is None:
-                node = index[(level, key)] = reg.size
-                reg.level.append(level)
-                reg.key.append(key)
-                reg.rows.append([])
-                reg.measures.append(set())
-                reg.rules.append(part.rules)
-            else:
-                _check_same(reg, node, part, r)
-                reg.rules[node] = reg.rules[node].strictest(part.rules)
-            reg.rows[node].append((p, r))
-            reg.measures[node].update(part.measures)
-            ids[r] = node
-        reg.node_of.append(ids)
-    return reg
+            cell = index.get((level, key))
+            if cell is None:
+                cell = index[(level, key)] = len(levels)
+                levels.append(level)
+                keys.append(key)
+                rows.append([])
+            rows[cell].append((p, r))
+            ids[r] = cell
+        of.append(ids)
+    return levels, keys, rows, of
 
 
-def _check_same(reg: Registry, node: int, part: Part, row: int) -> None:
-    # Called while building, before any statistic is cached.
-    first_part, first_row = reg.rows[node][0]
+def _check_same(parts: Sequence[Part], a: tuple[int, int], b: tuple[int, int], what: str) -> None:
     for stat in ("P", "R", "V", "O"):
-        a, b = reg.parts[first_part].cells[stat].iat[first_row], part.cells[stat].iat[row]
-        if a != b:
-            raise InconsistentCellsError(f"{stat} of {dict(zip(reg.level[node], reg.key[node], strict=True))} "
-                                         f"is {a} in {reg.parts[first_part].part} but {b} in {part.part}")
+        x, y = parts[a[0]].cells[stat].iat[a[1]], parts[b[0]].cells[stat].iat[b[1]]
+        if x != y:
+            raise InconsistentCellsError(f"{stat} of {what} is {x} in {parts[a[0]].part} but {y} in "
+                                         f"{parts[b[0]].part}")
+
+
+def _same_populations(parts: Sequence[Part], levels: list[Level], keys: list[Key],
+                      rows: list[list[tuple[int, int]]], identities: Identities) -> list[tuple[int, int]]:
+    """Pairs of cells that are one population: the same canonical name, or the same counts and keys."""
+    pairs: list[tuple[int, int]] = []
+    named: dict[tuple[Level, Key], int] = {}
+    signed: dict[tuple[int, ...], int] = {}
+    keyed = all(set(_SIGNATURE) <= set(part.cells.columns) for part in parts)
+    columns = [{s: part.cells[s].tolist() for s in _SIGNATURE} if keyed else {} for part in parts]
+    for cell, (level, key) in enumerate(zip(levels, keys, strict=True)):
+        what = str(dict(zip(level, key, strict=True)))
+        for first in rows[cell][1:]:
+            _check_same(parts, rows[cell][0], first, what)
+        name = identities.canonical(level, key)
+        if name is None:
+            raise InconsistentCellsError(f"{what} holds categories that are one population with others")
+        other = named.setdefault(name, cell)
+        if other != cell:
+            _check_same(parts, rows[other][0], rows[cell][0], what)
+            pairs.append((other, cell))
+        if keyed:
+            p, r = rows[cell][0]
+            other = signed.setdefault(tuple(int(columns[p][s][r]) for s in _SIGNATURE), cell)
+            if other != cell:
+                pairs.append((other, cell))
+    return pairs
+
+
+def build_registry(parts: Sequence[Part]) -> Registry:
+    """Nodes in a fixed order (parts in catalogue order, rows sorted by key): runs are reproducible."""
+    reg = Registry(list(parts))
+    levels, keys, rows, cell_of = _cells_of(reg.parts)
+    reg.identities = find_identities([part.level() for part in reg.parts], [part.cells for part in reg.parts])
+    root = merge_classes(_same_populations(reg.parts, levels, keys, rows, reg.identities), len(levels))
+    node_of_cell = np.empty(len(levels), dtype=np.int64)
+    first: dict[int, int] = {}
+    for cell in range(len(levels)):
+        node = first.get(root[cell])
+        if node is None:
+            node = first[root[cell]] = reg.size
+            reg.level.append(levels[cell])
+            reg.key.append(keys[cell])
+            reg.aliases.append([])
+            reg.rows.append([])
+            reg.measures.append(set())
+            reg.rules.append(reg.parts[rows[cell][0][0]].rules)
+        node_of_cell[cell] = node
+        reg.aliases[node].append((levels[cell], keys[cell]))
+        for p, r in rows[cell]:
+            reg.rows[node].append((p, r))
+            reg.measures[node].update(reg.parts[p].measures)
+            reg.rules[node] = reg.rules[node].strictest(reg.parts[p].rules)
+    reg.node_of = [node_of_cell[ids] for ids in cell_of]
+    return reg
 
 
 def primary_reasons(reg: Registry) -> list[list[str]]:

@@ -90,19 +90,28 @@ class DisclosureConfig(BaseModel):
         return self.model_copy(update={"rules": rules, "tables": tables})
 
     def describe(self, spec: TableSpec) -> str:
+        """The protection text served with the table: exactly what the audit guarantees (docs/statistics.md,
+        "The audit"), and that it guarantees nothing about the further suppressed cells."""
         if not spec.counts:
             return "No data about vehicles or owners: published as is."
         r = self.rules_for(spec.name)
         dominance_on = "passages" if "P" in spec.counts else "vehicles"
         noise = {"none": "Published values are exact.",
-                 "round": f"Published values are rounded to multiples of {self.noise.round_base}.",
-                 "cellkey": f"Published values carry cell-key noise of at most {self.noise.cellkey_max}, "
-                            "the same for the same cell in every table."}[r.noise]
+                 "round": f"Published values are rounded to multiples of {self.noise.round_base}; the "
+                          "guarantee holds for the exact values.",
+                 "cellkey": f"Published values carry cell-key noise of at most {self.noise.cellkey_max}, the "
+                            "same for the same cell in every table; the guarantee holds for the exact values."}[r.noise]
         return (f"A cell with fewer than {r.min_vehicles} distinct vehicles or fewer than {r.min_owners} "
                 f"distinct owners, or whose {r.dominance_n} largest owners hold more than {r.dominance_k:g}% "
-                f"of its {dominance_on}, publishes no counts (null); so do further cells chosen so that no "
-                f"suppressed cell can be recalculated, exactly or within {r.protection_ratio:.0%} of its "
-                f"value (at least {r.protection_min:g}), from this release. {noise}")
+                f"of its {dominance_on}, publishes no counts (null). Further cells are suppressed until, for "
+                f"each such cell and each count it would publish, the values consistent with this release "
+                f"span at least {r.protection_ratio:.0%} of its value (at least {r.protection_min:g}): "
+                "consistent with every published count read with the published definitions (tables add up, "
+                "categories that hold the same vehicles are one population, passages, trips, vehicles and "
+                "visitor types constrain each other, tables that share dimensions have a joint table), "
+                "counts taken as real numbers; and until the total of suppressed cells that a published total "
+                "gives away passes the same thresholds. The further suppressed cells carry no such guarantee: "
+                f"some of them can be recalculated. {noise}")
 
 
 def parse_disclosure(text: str) -> DisclosureConfig:

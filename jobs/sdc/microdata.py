@@ -8,24 +8,38 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from anpr.catalogue import Catalogue
 from jobs.sdc.cells import Part
 from jobs.sdc.config import Rules
-from jobs.tables.cells import Sizes
+from jobs.tables.cells import Sizes, count_parts
+
+_MASK32 = 0xFFFFFFFF
 
 
 def _hash(values: pd.Series) -> pd.Series:
     return pd.util.hash_pandas_object(values.astype(str), index=False).astype(np.int64)
 
 
+def _key32(values: pd.Series) -> pd.Series:
+    """32-bit record keys, as jobs/tables/enrich.py draws them: a cell key is their sum modulo 2**32."""
+    return pd.Series(pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy() & _MASK32,
+                     index=values.index).astype(np.int64)
+
+
 def cells_from_records(records: pd.DataFrame, keys: Sequence[str], sizes: Sizes | None = None) -> pd.DataFrame:
     """records: one row per vehicle and slot with columns vehicle, owner, n (passages), r (trips) and
-    the key columns. Returns one row per key combination with the statistics of jobs/tables/cells.py."""
+    the key columns. Returns one row per key combination with the statistics of jobs/tables/cells.py.
+
+    A record stands for its n passages: its passage key is n times its own key (the same records give
+    the same cell key in every table, which is all the keys are for)."""
     keys, sizes = list(keys), sizes or Sizes()
-    rec = records.assign(vh=_hash(records["vehicle"]), oh=_hash(records["owner"]),
-                         _g=0 if not keys else None)
+    record_key = _key32(pd.Series(records.index, index=records.index))
+    rec = records.assign(vh=_hash(records["vehicle"]), oh=_hash(records["owner"]), vk=_key32(records["vehicle"]),
+                         pk=record_key * records["n"], rk=record_key * records["r"], _g=0 if not keys else None)
     group = keys or ["_g"]
     per_owner = rec.groupby([*group, "owner", "oh"], sort=True).agg(
-        n=("n", "sum"), r=("r", "sum"), v=("vehicle", "nunique"),
+        n=("n", "sum"), r=("r", "sum"), v=("vehicle", "nunique"), pk=("pk", "sum"), rk=("rk", "sum"),
+        vkey=("vk", lambda s: int(s.drop_duplicates().sum())),
         vsample=("vh", lambda s: sorted(set(s))[: sizes.vehicles])).reset_index()
     rows = []
     for key, grp in per_owner.groupby(group, sort=True):
@@ -36,6 +50,8 @@ def cells_from_records(records: pd.DataFrame, keys: Sequence[str], sizes: Sizes 
             "top_v": sorted([-int(v), int(h)] for v, h in zip(grp["v"], grp["oh"], strict=True))[: sizes.top],
             "vsample": sorted({h for s in grp["vsample"] for h in s})[: sizes.vehicles],
             "osample": sorted(int(h) for h in grp["oh"])[: sizes.owners],
+            "vkey": int(grp["vkey"].sum()) & _MASK32, "pkey": int(grp["pk"].sum()) & _MASK32,
+            "rkey": int(grp["rk"].sum()) & _MASK32,
         })
     return pd.DataFrame(rows).drop(columns=["_g"], errors="ignore")
 
@@ -46,3 +62,20 @@ def parts_from_records(records: pd.DataFrame, tables: dict[str, Sequence[str]], 
     rules = rules or Rules()
     return [Part(name, name, tuple(keys), tuple(measures), cells_from_records(records, keys), rules)
             for name, keys in tables.items()]
+
+
+def catalogue_parts(records: pd.DataFrame, catalogue: Catalogue, rules: Rules | None = None) -> list[Part]:
+    """Every declared count table over these records, cut into parts as jobs/tables/build.py cuts them.
+
+    records carry every key column (and the hidden ones, tijd_vak and venster_tijd, which the Spark build
+    adds where the declared keys determine them)."""
+    rules = rules or Rules()
+    specs = [s for s in catalogue.tables.values() if s.kind != "cameras"]
+    out = []
+    for cp in count_parts(specs, catalogue):
+        cells = cells_from_records(records, [*cp.keys, *cp.hidden])
+        if cp.hidden and cells.duplicated(list(cp.keys)).any():
+            raise ValueError(f"{cp.part}: {cp.hidden} are not functions of {cp.keys} in these records")
+        out.append(Part(cp.table, cp.part, cp.keys, tuple(catalogue.tables[cp.table].counts), cells, rules,
+                        cp.hidden))
+    return out

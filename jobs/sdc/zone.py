@@ -67,6 +67,8 @@ def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
         "attacked": len(report.attacks), "lp_solved": report.lp_solved,
         "exact_disclosures": int(sum(a.exact for a in report.attacks)), "too_narrow": len(report.failures),
         "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot), "tables": tables,
+        "released": len(prot.released), "identities": len(reg.identities.classes),
+        "joint_levels": len({j for js in prot.system.model.joints.values() for j in js}),
     }
 
 
@@ -119,6 +121,6 @@ def merge_summaries(zones: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     totals = {k: sum(int(s[k]) for s in zones.values())
               for k in ("cells", "primary", "secondary", "attacked", "lp_solved", "exact_disclosures", "too_narrow",
-                        "unsafe_unions")}
+                        "unsafe_unions", "released")}
     return {"zones": len(zones), **totals, "narrowest": min(narrow, key=ratio) if narrow else None,
             "tables": dict(sorted(tables.items())), "per_zone": {k: dict(zones[k]) for k in sorted(zones)}}

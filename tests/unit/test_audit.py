@@ -38,7 +38,7 @@ def pattern(recs: pd.DataFrame, suppress: set[tuple]) -> Protection:
     reg = build_registry(parts_from_records(recs, TABLES))
     hidden = np.array([reg.key[n] in suppress and len(reg.level[n]) == 2 for n in range(reg.size)])
     reasons = [["planted"] if h else [] for h in hidden]
-    return Protection(reg, reasons, hidden, {m: build_system(reg, m) for m in "PRV"})
+    return Protection(reg, reasons, hidden, build_system(reg))
 
 
 def grid(cells: dict[tuple[str, str], int]) -> pd.DataFrame:
@@ -79,9 +79,9 @@ def test_cells_pinned_by_their_lower_bounds_are_exact_disclosures_found_by_lp():
     rect = {("Diesel", "Bus"), ("Benzine", "Bus"), ("Diesel", "Vrachtauto"), ("Benzine", "Vrachtauto")}
     report = audit(pattern(grid(cells), rect), SETTINGS)
     exact = {a.measure for a in report.attacks if a.exact and a.method == "lp"}
-    assert exact == {"P", "V"}  # passages and vehicles are at least 1 in a cell that exists
-    trips = [a for a in report.failures if a.measure == "R"]
-    assert trips and all(a.width < a.margin for a in trips)  # trips may be 0: [0, 2], still too narrow
+    # passages and vehicles are at least 1 in a cell that exists; trips <= passages then pins the trips
+    # too (alone, trips could be 0: [0, 2])
+    assert exact == {"P", "R", "V"}
 
 
 def test_an_interval_narrower_than_the_margin_is_refused():
@@ -101,9 +101,9 @@ def test_unique_vehicles_are_not_additive_over_hours():
     node = next(n for n in range(reg.size) if reg.key[n] == (8, "Bus"))
     suppressed = np.zeros(reg.size, dtype=bool)
     suppressed[node] = True
-    passages = Attacker(build_system(reg, "P"), suppressed).attack(build_system(reg, "P").node_var[node])
-    vehicles_system = build_system(reg, "V")
-    vehicles = Attacker(vehicles_system, suppressed).attack(vehicles_system.node_var[node])
+    system = build_system(reg)
+    attacker = Attacker(system, suppressed)
+    passages, vehicles = attacker.attack(system.var_of(node, "P")), attacker.attack(system.var_of(node, "V"))
     assert passages.exact  # passages add up: the Bus total minus nine o'clock
     assert not vehicles.exact and vehicles.hi >= reg.stat("V")[node]  # vehicles may be in both hours
 
@@ -118,9 +118,11 @@ def test_protection_passes_audit_and_planted_disclosures_are_found(seed, vehicle
     assert (reg.stat("V")[shown] >= 10).all() and (reg.stat("O")[shown] >= 3).all()
     assert audit(prot, SETTINGS).ok
     # Plant: publish every other cell of one row whose total is published; the primary cell left is exposed.
-    system = prot.systems["P"]
+    system = prot.system
     for margin, cells in system.margins:
         node_margin = system.var_node[margin]
+        if system.var_measure[margin] != "P":
+            continue
         targets = [c for c in cells if system.var_node[c] >= 0 and prot.reasons[system.var_node[c]]]
         if node_margin < 0 or prot.suppressed[node_margin] or not targets:
             continue
@@ -128,7 +130,7 @@ def test_protection_passes_audit_and_planted_disclosures_are_found(seed, vehicle
         victim = system.var_node[targets[0]]
         for c in cells:
             planted[system.var_node[c]] = system.var_node[c] == victim
-        found = audit(Protection(reg, prot.reasons, planted, prot.systems), SETTINGS)
+        found = audit(Protection(reg, prot.reasons, planted, prot.system), SETTINGS)
         assert any(a.node == victim and a.exact for a in found.failures)
         break
 
@@ -139,11 +141,10 @@ def test_cheap_proofs_never_claim_more_than_the_exact_lp(seed):
     recs = random_records(seed, 80)
     reg = build_registry(parts_from_records(recs, TABLES))
     suppressed = np.array([bool(r) for r in primary_reasons(reg)])
-    for measure in "PV":
-        system = build_system(reg, measure)
-        targets = [v for v, n in enumerate(system.var_node) if n >= 0 and suppressed[n]]
-        cheap = Attacker(system, suppressed).attack_all(targets)
-        exact = Attacker(system, suppressed, exact=True).attack_all(targets)
-        for c, e in zip(cheap, exact, strict=True):
-            assert c.lo >= e.lo - 1e-6 and c.hi <= e.hi + 1e-6
-            assert c.ok == e.ok
+    system = build_system(reg)
+    targets = [v for v, n in enumerate(system.var_node) if n >= 0 and suppressed[n]]
+    cheap = Attacker(system, suppressed).attack_all(targets)
+    exact = Attacker(system, suppressed, exact=True).attack_all(targets)
+    for c, e in zip(cheap, exact, strict=True):
+        assert c.lo >= e.lo - 1e-6 and c.hi <= e.hi + 1e-6
+        assert c.ok == e.ok

@@ -1,0 +1,130 @@
+"""The LPs of the audit in HiGHS: one-off solves, and models kept between solves of one component.
+
+Keeping a model pays for the min and max of one cell after another: after the first solve, each starts
+from the last optimal basis, a few pivots away. (It does not for the slices of a spreading LP: a cold
+solve with presolve was twice as fast as one from the previous slice's optimum.)
+"""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+Parts = dict[str, tuple[sp.csr_matrix, np.ndarray]]  # "eq"/"ub" -> (rows, right-hand side)
+_OPTIONS = (("output_flag", False), ("presolve", "off"), ("simplex_strategy", 4), ("random_seed", 0),
+            ("threads", 1))
+
+
+def solve(cost: np.ndarray, parts: Parts, lower: np.ndarray,
+        upper: np.ndarray | None = None) -> np.ndarray | None:
+    """A minimiser, or None when unbounded. An infeasible LP means the model is wrong: raise."""
+    eq, ub = parts.get("eq"), parts.get("ub")
+    bounds = np.column_stack([lower, upper if upper is not None else np.full(len(lower), np.inf)])
+    res = linprog(cost, A_eq=eq[0] if eq else None, b_eq=eq[1] if eq else None, A_ub=ub[0] if ub else None,
+                  b_ub=ub[1] if ub else None, bounds=bounds, method="highs")
+    if res.status == 3:
+        return None
+    if res.status != 0:
+        raise RuntimeError(f"audit LP failed ({res.message}); the true values must be feasible")
+    return np.asarray(res.x)
+
+
+
+def spread(parts: Parts, base: np.ndarray, lower: np.ndarray, cells: np.ndarray, sign: float, cap: np.ndarray
+           ) -> np.ndarray | None:
+    """A feasible x moving the given cells as far as it can: max sum(y) with y_c <= sign * (x_c - base_c)
+    and 0 <= y_c <= cap_c (the caps spread the room over many cells)."""
+    n, k = len(base), len(cells)
+    if not k or not cap.any():
+        return None
+    link = sp.hstack([sp.csr_matrix((-sign * np.ones(k), (np.arange(k), cells)), shape=(k, n)),
+                      sp.identity(k, format="csr")], format="csr")
+    widened = {name: (sp.hstack([a, sp.csr_matrix((a.shape[0], k))], format="csr"), b)
+               for name, (a, b) in parts.items()}
+    ub = widened.get("ub")
+    widened["ub"] = (sp.vstack([ub[0], link], format="csr") if ub else link,
+                     np.concatenate([ub[1], -sign * base[cells]]) if ub else -sign * base[cells])
+    cost = np.concatenate([np.zeros(n), -np.ones(k)])
+    x = solve(cost, widened, np.concatenate([lower, np.zeros(k)]), np.concatenate([np.full(n, np.inf), cap]))
+    return None if x is None else x[:n]
+
+
+def _model(parts: Parts, lower: np.ndarray, upper: np.ndarray, cost: np.ndarray) -> highspy.Highs:
+    n = len(lower)
+    rows = []
+    if "eq" in parts:
+        rows.append((parts["eq"][0], parts["eq"][1], parts["eq"][1]))
+    if "ub" in parts:
+        rows.append((parts["ub"][0], np.full(len(parts["ub"][1]), -highspy.kHighsInf), parts["ub"][1]))
+    matrix = sp.vstack([a for a, _, _ in rows], format="csc") if rows else sp.csc_matrix((0, n))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, matrix.shape[0]
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_ = np.where(np.isinf(lower), -highspy.kHighsInf, lower).astype(np.float64)
+    lp.col_upper_ = np.where(np.isinf(upper), highspy.kHighsInf, upper).astype(np.float64)
+    lp.row_lower_ = np.concatenate([lo for _, lo, _ in rows]) if rows else np.zeros(0)
+    lp.row_upper_ = np.concatenate([hi for _, _, hi in rows]) if rows else np.zeros(0)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, matrix.shape[0]
+    highs = highspy.Highs()
+    for option, value in _OPTIONS:
+        highs.setOptionValue(option, value)
+    highs.passModel(lp)
+    return highs
+
+
+def _run(highs: highspy.Highs) -> highspy.HighsModelStatus:
+    highs.run()
+    status = highs.getModelStatus()
+    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
+        # A basis carried over from another objective can stall the simplex in a false verdict
+        # (seen as "infeasible" on a model the true values satisfy): solve once more from scratch.
+        highs.clearSolver()
+        highs.run()
+        status = highs.getModelStatus()
+    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
+        raise RuntimeError(f"audit LP ended {status}; the true values must be feasible")
+    return status
+
+
+class ComponentLP:
+    """One component's constraints, for the min and max of each of its cells in turn."""
+
+    def __init__(self, free: np.ndarray, parts: Parts, lower: np.ndarray) -> None:
+        self.free, self.lower = free, np.asarray(lower, dtype=np.float64)
+        self.highs = _model(parts, self.lower, np.full(len(free), np.inf), np.zeros(len(free)))
+        self.points: list[np.ndarray] = []
+        self.binding = np.zeros(0, dtype=np.int64)  # model rows with a dual at the last optimum
+        self.equalities = len(parts["eq"][1]) if "eq" in parts else 0
+        self.rhs = np.concatenate([parts[name][1] for name in ("eq", "ub") if name in parts] or [np.zeros(0)])
+
+    def hold(self, rhs: np.ndarray) -> None:
+        """New right-hand sides (the variables outside the model held elsewhere), rows in model order."""
+        changed = np.flatnonzero(np.abs(rhs - self.rhs) > 1e-12)
+        if not len(changed):
+            return
+        lower = np.where(changed < self.equalities, rhs[changed], -highspy.kHighsInf)
+        self.highs.changeRowsBounds(len(changed), changed.astype(np.int32),  # type: ignore[attr-defined]
+                                    lower.astype(np.float64), rhs[changed].astype(np.float64))
+        self.rhs = rhs.copy()
+
+    def extreme(self, col: int, sign: float) -> float:
+        """min (sign 1) or max (sign -1) of one column; the optimum is left in points, a feasible point, and
+        the rows that bound it (nonzero duals) in binding."""
+        self.points = []
+        self.binding = np.zeros(0, dtype=np.int64)
+        if self.highs.getNumRow() == 0:  # nothing links the cell to anything published
+            return float(self.lower[col]) if sign > 0 else np.inf
+        self.highs.changeColCost(col, sign)
+        status = _run(self.highs)
+        value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
+        self.highs.changeColCost(col, 0.0)
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return np.inf
+        solution = self.highs.getSolution()
+        self.points.append(np.asarray(solution.col_value))
+        self.binding = np.flatnonzero(np.abs(np.asarray(solution.row_dual)) > 1e-9)
+        return value

@@ -1,0 +1,121 @@
+"""A synthetic zone-month as per-vehicle records, for disclosure-control tests on every declared table.
+
+Shaped like bench/stats.py (a few large fleets, many private cars, visitor styles, day parts and time
+windows) but small and built in pandas, so no Spark is needed. Trips and visitor types follow the
+definitions in docs/statistics.md, so the links the audit assumes between measures hold here too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from anpr.catalogue import CATALOGUE
+from jobs.sdc.cells import Part
+from jobs.sdc.config import Rules
+from jobs.sdc.microdata import catalogue_parts
+
+TYPES = [("Personenauto", 0.45), ("Bestelauto", 0.35), ("Vrachtauto", 0.07), ("Bus", 0.02), ("Overig", 0.04),
+         ("Buitenlands", 0.04), ("Onbekend", 0.03)]
+COMPANY_SHARE = {"Personenauto": 0.25, "Bestelauto": 0.9, "Vrachtauto": 0.97, "Bus": 0.97, "Overig": 0.5}
+FUELS = [("Diesel", 0.55), ("Benzine", 0.25), ("Elektriciteit", 0.15), ("LPG", 0.03), ("Waterstof", 0.02)]
+EURO = [("Euro 4", 0.1), ("Euro 5", 0.25), ("Euro 6", 0.5), ("Z", 0.15)]
+BODIES = {"Personenauto": ["Sedan", "Stationwagen"], "Bestelauto": ["Gesloten opbouw", "Open laadbak"],
+          "Vrachtauto": ["Bakwagen", "Trekker"], "Bus": ["Bus"], "Overig": ["Overig"]}
+SBI = ["451", "461", "463", "464", "471", "494", "531", "561", "412", "432", "862", "960"]
+PROVINCES = ["Groningen", "Gelderland", "Utrecht", "Noord-Holland", "Zuid-Holland", "Noord-Brabant"]
+HOURS = np.array([1, 1, 1, 1, 2, 4, 9, 16, 18, 14, 12, 12, 12, 12, 12, 13, 16, 17, 13, 9, 6, 4, 3, 2], float)
+DAY_PARTS = [("Nacht", 0, 7), ("Ochtendspits", 7, 9), ("Dag", 9, 16), ("Avondspits", 16, 19), ("Avond", 19, 24)]
+WINDOWS = [("Venstertijd ochtend", 7, 11, (1, 2, 3, 4, 5, 6)), ("Venstertijd avond", 18, 20, (1, 2, 3, 4, 5))]
+MISSING = "Onbekend"
+
+
+def _pick(rng: np.random.Generator, options: list[tuple[str, float]], n: int) -> np.ndarray:
+    names, weights = zip(*options, strict=True)
+    return rng.choice(np.array(names), n, p=np.array(weights) / sum(weights))
+
+
+def _vehicles(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    kind = _pick(rng, TYPES, n)
+    companies = max(n // 6, 3)
+    fleet = rng.zipf(1.6, n) % companies
+    registered = ~np.isin(kind, ["Buitenlands", "Onbekend"])
+    company = registered & (rng.random(n) < np.array([COMPANY_SHARE.get(k, 0.0) for k in kind]))
+    sbi, size = rng.integers(0, len(SBI), companies), rng.choice(["Klein", "Midden", "Groot"], companies,
+                                                                   p=[0.6, 0.3, 0.1])
+    province = np.where(company, rng.integers(0, len(PROVINCES), companies)[fleet],
+                        rng.integers(0, len(PROVINCES), n))
+    body = [BODIES.get(k, ["Overig"])[i % len(BODIES.get(k, ["Overig"]))] for i, k in enumerate(kind)]
+
+    def only(mask: np.ndarray, values: object) -> np.ndarray:
+        return np.where(mask, np.asarray(values, dtype=object), MISSING)
+
+    return pd.DataFrame({
+        "vehicle": [f"v{i}" for i in range(n)],
+        # a company's vehicles share its owner; a private or unknown owner is the vehicle itself
+        "owner": np.where(company, [f"k{f}" for f in fleet], [f"v{i}" for i in range(n)]),
+        "voertuig_type": kind, "brandstof": only(registered, _pick(rng, FUELS, n)),
+        "emissieklasse": only(registered, _pick(rng, EURO, n)), "carrosserie": only(registered, body),
+        "sbi_groep_code": only(company, np.array(SBI)[sbi[fleet]]), "bedrijfsgrootte": only(company, size[fleet]),
+        "herkomst_provincie": only(registered, np.array(PROVINCES)[province]),
+        "herkomst_nuts3": only(registered, [f"NL{p}{f % 2}" for p, f in zip(province, fleet, strict=True)]),
+        "style": rng.choice(3, n, p=[0.35, 0.45, 0.2]),
+    })
+
+
+def _passages(rng: np.random.Generator, vehicles: pd.DataFrame, days: int, cameras: int) -> pd.DataFrame:
+    rows = []
+    for v, style in zip(vehicles["vehicle"], vehicles["style"], strict=True):
+        visits = 1 if style == 0 else int(rng.integers(2, 10)) if style == 1 else int(rng.integers(15, days + 1))
+        for day in sorted(rng.choice(days, visits, replace=False)):
+            enter = day * 24 + rng.choice(24, p=HOURS / HOURS.sum()) + rng.random()
+            seen = [(enter, "Inbound")] + [(enter + rng.random(), "Inbound")] * int(rng.random() < 0.2)
+            if rng.random() < 0.9:
+                seen.append((enter + rng.exponential(3.0) + 0.1, "Outbound"))
+            if rng.random() < 0.05:
+                seen.append((enter + rng.random(), None))  # a camera without a direction rule
+            rows += [(v, t, int(rng.integers(cameras)), d) for t, d in seen]
+    frame = pd.DataFrame(rows, columns=["vehicle", "t", "camera", "direction"]).sort_values(["vehicle", "t"])
+    return frame[frame["t"] < days * 24].reset_index(drop=True)
+
+
+def _trips(passages: pd.DataFrame, max_gap_hours: float = 12.0) -> np.ndarray:
+    """trip_start as jobs/tables/enrich.py marks it: an inbound passage that does not continue a stay."""
+    out = np.zeros(len(passages), dtype=np.int64)
+    last: dict[str, tuple[float, str]] = {}
+    for i, (v, t, d) in enumerate(zip(passages["vehicle"], passages["t"], passages["direction"], strict=True)):
+        if d is None:
+            continue
+        prev = last.get(v)
+        out[i] = int(d == "Inbound" and (prev is None or prev[1] == "Outbound" or t - prev[0] > max_gap_hours))
+        last[v] = (t, d)
+    return out
+
+
+def zone_records(vehicles: int, seed: int = 1, days: int = 28, cameras: int = 4) -> pd.DataFrame:
+    """One row per vehicle and passage-level slot: n passages and r trips, with every table's key columns."""
+    rng = np.random.default_rng(seed)
+    fleet = _vehicles(rng, vehicles)
+    passages = _passages(rng, fleet, days, cameras)
+    hour = (passages["t"] % 24).astype(int)
+    day = (passages["t"] // 24).astype(int)
+    weekday = day % 7 + 1
+    passages = passages.assign(
+        r=_trips(passages), n=1, uur=hour, week_dag=weekday, day=day,
+        camera_id=[f"cam{c}" for c in passages["camera"]],
+        rij_richting_zone=passages["direction"].fillna(MISSING),
+        tijd_vak=[next(n for n, a, b in DAY_PARTS if a <= h < b) for h in hour],
+        venster_tijd=[next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), "Buiten venstertijden")
+                      for h, w in zip(hour, weekday, strict=True)])
+    days_seen = passages.groupby("vehicle")["day"].nunique()
+    visitor = days_seen.map(lambda d: "Dagelijks" if d >= 15 else "Incidenteel" if d >= 2 else "Eenmalig")
+    fleet = fleet.assign(type_bezoeker=fleet["vehicle"].map(visitor)).dropna(subset=["type_bezoeker"])
+    slots = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak", "venster_tijd"]
+    records = (passages.groupby(["vehicle", *slots], sort=True).agg(n=("n", "sum"), r=("r", "sum")).reset_index()
+               .merge(fleet.drop(columns=["style"]), on="vehicle"))
+    return records
+
+
+def zone_parts(records: pd.DataFrame, rules: Rules | None = None) -> list[Part]:
+    """Every declared count table of the catalogue over these records, as the Spark build cuts them."""
+    return catalogue_parts(records, CATALOGUE, rules or Rules())

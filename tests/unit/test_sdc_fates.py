@@ -1,0 +1,138 @@
+"""One population, one fate; no secondary cell that protects nothing; the protection text says what holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anpr.catalogue import TABLES
+from jobs.sdc.audit import Attacker
+from jobs.sdc.cells import Part, build_registry
+from jobs.sdc.config import AuditSettings, DisclosureConfig, Rules
+from jobs.sdc.microdata import cells_from_records
+from jobs.sdc.protect import Protection, audit, protect, release_determined
+
+SETTINGS = AuditSettings()
+
+
+@pytest.fixture(scope="module")
+def zone_protection() -> Protection:
+    """A synthetic zone-month of every declared table (tests/unit/sdc_zone.py), protected."""
+    from tests.unit.sdc_zone import zone_parts, zone_records
+
+    return protect(build_registry(zone_parts(zone_records(25, seed=5))), SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def zone_audit(zone_protection):
+    return audit(zone_protection, SETTINGS)
+
+
+def records() -> pd.DataFrame:
+    """Vans of two body types, trucks of two, and three buses: the only vehicles with body Bus."""
+    rows = []
+    for kind, body, count in (("Bestelauto", "Gesloten", 30), ("Bestelauto", "Open", 20),
+                              ("Vrachtauto", "Bakwagen", 14), ("Vrachtauto", "Trekker", 12), ("Bus", "Bus", 3)):
+        rows += [{"vehicle": f"{body}{i}", "owner": f"{body}{i}", "voertuig_type": kind, "carrosserie": body,
+                  "n": 2, "r": 1} for i in range(count)]
+    return pd.DataFrame(rows)
+
+
+def parts() -> list[Part]:
+    recs = records()
+    tables = {"4.8c": ("voertuig_type", "carrosserie"), "type": ("voertuig_type",), "body": ("carrosserie",),
+              "total": ()}
+    return [Part(name, name, keys, ("P", "R", "V"), cells_from_records(recs, keys), Rules())
+            for name, keys in tables.items()]
+
+
+def node_of(reg, table: str, key: tuple) -> int:
+    p = next(i for i, part in enumerate(reg.parts) if part.table == table)
+    level = reg.parts[p].level()
+    keys = list(reg.parts[p].cells[list(level)].itertuples(index=False, name=None))
+    return int(reg.node_of[p][keys.index(key)])
+
+
+def test_the_same_population_under_three_names_is_one_node():
+    reg = build_registry(parts())
+    bus = {node_of(reg, "4.8c", ("Bus", "Bus")), node_of(reg, "type", ("Bus",)), node_of(reg, "body", ("Bus",))}
+    assert len(bus) == 1
+    prot = protect(reg, SETTINGS)
+    assert prot.suppressed[bus.pop()]  # 3 buses: suppressed in all three tables, never shown in one of them
+    assert audit(prot, SETTINGS).ok
+
+
+def test_a_secondary_cell_the_published_cells_determine_is_published_again():
+    reg = build_registry(parts())
+    prot = protect(reg, SETTINGS)
+    # Hide the van total as if it were a companion: its two body cells are published, so it protects nothing
+    vans = node_of(reg, "type", ("Bestelauto",))
+    assert not prot.suppressed[vans]
+    prot.suppressed[vans] = True
+    assert vans in release_determined(prot)
+    assert not prot.suppressed[vans] and vans in prot.released
+    # A companion that does protect something stays
+    assert not release_determined(prot)
+
+
+def test_no_secondary_cell_of_a_protected_zone_is_determined_by_the_published_ones(zone_protection):
+    prot = zone_protection
+    attacker = Attacker(prot.system, prot.suppressed, exact=True)
+    secondary = np.flatnonzero(prot.suppressed & ~prot.primary)
+    assert len(secondary)
+    for node in secondary:
+        variables = [v for v, n in enumerate(prot.system.var_node) if n == node]
+        assert not all(attacker.determined(v) for v in variables)
+
+
+def test_every_cell_of_a_population_has_its_fate(zone_protection):
+    prot = zone_protection
+    reg = prot.registry
+    seen: dict[tuple, bool] = {}
+    for node, aliases in enumerate(reg.aliases):
+        for alias in aliases:
+            assert seen.setdefault(alias, bool(prot.suppressed[node])) == bool(prot.suppressed[node])
+    # cells that hold the same records are one node, however the tables name them
+    signature = ["P", "R", "V", "O", "vkey", "pkey", "rkey"]
+    owner: dict[tuple, int] = {}
+    for p, part in enumerate(reg.parts):
+        for r, row in enumerate(part.cells[signature].itertuples(index=False, name=None)):
+            assert owner.setdefault(tuple(int(x) for x in row), int(reg.node_of[p][r])) == int(reg.node_of[p][r])
+
+
+def test_the_protection_text_claims_what_the_audit_guarantees_and_no_more():
+    text = DisclosureConfig().describe(TABLES["t4_8a_sector_voertuig"])
+    assert "at least 20% of its value (at least 3)" in text
+    assert "no such guarantee" in text and "can be recalculated" in text
+    assert "no suppressed cell can be recalculated" not in text
+    assert DisclosureConfig().describe(TABLES["t4_12_camera"]).startswith("No data about vehicles")
+
+
+def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):
+    assert zone_audit.ok and len(zone_audit.attacks) > 100
+
+
+def test_the_catalogue_cycles_get_their_joint_tables(zone_protection):
+    joints = zone_protection.system.model.joints
+    assert set(joints["V"]) == {("herkomst_provincie", "type_bezoeker", "voertuig_type"),
+                                ("brandstof", "sbi_groep_code", "voertuig_type"),
+                                ("sbi_groep_code", "type_bezoeker", "voertuig_type")}
+    assert set(joints["P"]) == {*joints["V"], ("sbi_groep_code", "tijd_vak", "venster_tijd", "voertuig_type",
+                                              "week_dag")}
+    assert joints["R"] == [("brandstof", "sbi_groep_code", "voertuig_type")]
+    assert not any(zone_protection.system.model.skipped.values())
+
+
+def test_the_audit_summary_counts_the_released_cells(zone_protection, zone_audit):
+    from jobs.sdc.zone import summarize
+
+    summary = summarize(zone_protection, zone_audit)
+    assert summary["released"] == len(zone_protection.released)
+    assert summary["identities"] >= 1 and summary["joint_levels"] >= 1
+
+
+def test_without_its_companions_the_zone_gives_primary_cells_away(zone_protection):
+    prot = zone_protection
+    bare = Attacker(prot.system, prot.primary)
+    assert any(prot.system.var_node[var] >= 0 and prot.primary[prot.system.var_node[var]] for var in bare.solved)
