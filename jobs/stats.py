@@ -65,7 +65,7 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
 def _protect_all(cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress
                  ) -> list[ZoneResult]:
     zones = cells.zones()
-    jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure) for g, z in zones]
+    jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions) for g, z in zones]
     workers = min(len(jobs), disclosure.audit.workers or os.cpu_count() or 1)
 
     def report(results: Iterable[ZoneResult]) -> Iterator[ZoneResult]:

@@ -6,17 +6,19 @@ Unpublished measures: passages live in every population, published or not. Table
 links.py: a Dagelijks vehicle passed on at least 15 days) and passages add up into the margins other
 tables publish.
 
-Joint levels: margins that agree pairwise are all an attacker needs when the tables' dimension sets
-form no cycle (a decomposable model: a non-negative joint table with those margins then exists). With
-a cycle, such as 4.6 (visitor type x sector), 4.8a (sector x vehicle type) and 4.7 (visitor type x
-vehicle type x size), the attacker may solve for the joint table of visitor type x sector x vehicle type
-and gets tighter intervals. The cycles are found by GYO reduction (remove dimensions that only one table
+Joint levels: margins that agree pairwise are all an attacker needs when the tables' dimension sets form
+no cycle (a decomposable model: a non-negative joint table with those margins then exists). With a
+cycle, such as 4.6 (visitor type x sector), 4.8a (sector x vehicle type) and 4.7 (visitor type x vehicle
+type x size), the attacker may solve for the joint table of visitor type x sector x vehicle type and
+gets tighter intervals. The cycles are found by GYO reduction (remove dimensions that only one table
 has, then tables contained in another; what remains is cyclic); each round joins two tables of the
-remaining core, preferring joints that hold a third table of the core (closing a triangle) and then the
-fewest possible cells, until nothing cyclic is left. A joint's
+remaining core, preferring the joint after which the smallest core remains (a joint that closes a
+triangle leaves none of it) and then the fewest possible cells, until nothing cyclic is left. A joint's
 cells are the keys consistent with every modelled level (an empty published cell is a known zero) and
 with the category identities. Unique vehicles are additive only over vehicle characteristics, so their
-joints use those dimensions only.
+joints use those dimensions only. A joint of more than MAX_JOINT_CELLS cells is not built: the cycle is
+reported (Model.skipped) and the release refused (jobs/sdc/protect.py), since the audit would then be
+weaker than the attacker.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pandas as pd
 from jobs.sdc.cells import Key, Level, Registry
 from jobs.sdc.identities import per_vehicle
 
-MAX_JOINT_CELLS = 50_000  # a cycle whose smallest joint is larger stays unmodelled (reported)
+MAX_JOINT_CELLS = 50_000  # a cycle whose smallest joint is larger stays unmodelled (and refused)
 
 
 @dataclass
@@ -155,8 +157,9 @@ def _joints(levels: dict[Level, dict[Key, int]], reg: Registry, measure: str
                 supports[dims] = joint_support(dims, {**levels, **joints}, reg, MAX_JOINT_CELLS, levels)
             support = supports[dims]
             if support is not None:
-                # a joint that holds a third table of the core closes a cycle: it removes the most
-                options.append((-sum(e <= set(dims) for e in core), len(support), dims))
+                # the joint that leaves the least of the cycles, then the smallest (its LPs are the fastest)
+                left = len(gyo_core([*edges, frozenset(dims)]))
+                options.append((left, len(support), dims))
         if not options:
             return joints, [tuple(sorted(e)) for e in core]
         _, _, dims = min(options)

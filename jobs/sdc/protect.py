@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from anpr.catalogue import Definitions
 from jobs.sdc.audit import Attack, Attacker
 from jobs.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
 from jobs.sdc.config import AuditSettings
@@ -67,8 +68,9 @@ class AuditReport:
 
 
 def _targets(system: System, reasons: list[list[str]]) -> list[int]:
-    """Variables of the primary cells to attack. A cell whose true value is 0 (trips) is not attacked:
-    a zero follows from a published zero total, which already says no vehicle of that group did it."""
+    """Variables of the primary cells to attack. A count whose true value is 0 (trips: cells that exist hold
+    at least one passage and vehicle) is not attacked, so the release may show that none of a suppressed
+    group's vehicles opened a trip; the protection text (jobs/sdc/config.py describe) excepts it."""
     return [v for v, n in enumerate(system.var_node) if n >= 0 and reasons[n] and system.base[v] > 0]
 
 
@@ -217,9 +219,13 @@ def _check_modelled(system: System) -> None:
                               f"{MAX_JOINT_CELLS:,} cells ({skipped}): the audit cannot model that attacker")
 
 
-def protect(reg: Registry, settings: AuditSettings, system: System | None = None) -> Protection:
+def protect(reg: Registry, settings: AuditSettings, system: System | None = None,
+            definitions: Definitions | None = None) -> Protection:
+    """definitions: those the cells were built with, for the links between measures (conf/tables.toml's
+    by default); system: the attacker's system, if already built."""
     reasons = primary_reasons(reg)
-    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system or build_system(reg))
+    system = system or build_system(reg, definitions=definitions)
+    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system)
     _check_modelled(prot.system)
     costs = _costs(reg)
     # The linked system is the attack, but slow on a pattern where many cells are still too narrow. Each
@@ -228,7 +234,8 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     # synthetic 100-vehicle zone: 38 s of CPU with the linked system alone, 11 s this way.
     for measure in MEASURES:
         if measure in prot.system.model.levels:
-            _rounds(prot, build_system(reg, (measure,), prot.system.model), settings, costs, release=False)
+            _rounds(prot, build_system(reg, (measure,), prot.system.model, definitions), settings, costs,
+                    release=False)
     _rounds(prot, prot.system, settings, costs, release=True)
     return prot
 

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
+from anpr.catalogue import Definitions
 from jobs.sdc.cells import MEASURES, Key, Level, Registry
 from jobs.sdc.identities import per_vehicle
 from jobs.sdc.levels import Model, build_model
@@ -59,8 +60,8 @@ def _project(level: Level, key: Key, onto: Level) -> Key:
 
 
 class _Builder:
-    def __init__(self, reg: Registry, model: Model) -> None:
-        self.reg, self.model = reg, model
+    def __init__(self, reg: Registry, model: Model, definitions: Definitions | None) -> None:
+        self.reg, self.model, self.definitions = reg, model, definitions
         self.var_node: list[int] = []
         self.var_measure: list[str] = []
         self.var_name: list[Name] = []
@@ -197,7 +198,7 @@ class _Builder:
             self.ub_rows = [row for r, row in enumerate(self.ub_rows) if r not in drop_ub]
 
     def add_links(self, formed: set[Level]) -> None:
-        minimum = min_passages()
+        minimum = min_passages(self.definitions)
         by_name: dict[Name, dict[str, int]] = {}
         for (measure, name), var in self.index.items():
             by_name.setdefault(name, {})[measure] = var
@@ -219,12 +220,14 @@ class _Builder:
             self.ub_rows += trip_rows(published_r, self.cells.get("V", {}), inbound, formed)
 
 
-def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Model | None = None) -> System:
+def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Model | None = None,
+                 definitions: Definitions | None = None) -> System:
     """The attacker's constraints over the given measures (all three by default; one gives the measure's
-    own system, without the links between measures). model: the levels, if already worked out."""
+    own system, without the links between measures). model: the levels, if already worked out;
+    definitions: those the cells were built with (conf/tables.toml's by default)."""
     present = tuple(m for m in measures if any(m in ms for ms in reg.measures))
     model = build_model(reg, present) if model is None else model.only(present)
-    b = _Builder(reg, model)
+    b = _Builder(reg, model, definitions)
     b.build()
     b.drop_loose_margins()
     n = len(b.var_node)

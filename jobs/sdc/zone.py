@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anpr.catalogue import TableSpec
+from anpr.catalogue import Definitions, TableSpec
 from jobs.sdc.audit import Attack
 from jobs.sdc.cells import Part, build_registry
 from jobs.sdc.config import DisclosureConfig
@@ -85,12 +85,14 @@ def _annotate(part: Part, nodes: np.ndarray, status: list[str], prot: Protection
 
 
 def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.DataFrame]],
-                 specs: Mapping[str, TableSpec], disclosure: DisclosureConfig) -> ZoneResult:
+                 specs: Mapping[str, TableSpec], disclosure: DisclosureConfig, definitions: Definitions | None = None
+                 ) -> ZoneResult:
+    """definitions: the catalogue's [definitions] the cells were built with (visitor-type thresholds)."""
     parts = [Part(cp.table, cp.part, cp.keys, tuple(specs[cp.table].counts), frame.reset_index(drop=True),
                   disclosure.rules_for(cp.table), cp.hidden) for cp, frame in frames]
     started = time.perf_counter()
     reg = build_registry(parts)
-    prot = protect(reg, disclosure.audit)
+    prot = protect(reg, disclosure.audit, definitions=definitions)
     protected = time.perf_counter()
     report = audit(prot, disclosure.audit)
     audited = time.perf_counter()
