@@ -90,12 +90,16 @@ class DisclosureConfig(BaseModel):
         return self.model_copy(update={"rules": rules, "tables": tables})
 
     def describe(self, spec: TableSpec) -> str:
-        """The protection text served with the table: exactly what the audit guarantees (docs/statistics.md,
-        "The audit"), and that it guarantees nothing about the further suppressed cells."""
+        """The protection text served with the table (api/vendor_tables.py, and per release in `protection`):
+        exactly what the audit guarantees (docs/statistics.md, "The audit"), and no more. Each clause
+        matches the code: dominance measure (jobs/sdc/cells.py Registry.dominance_measure), counts
+        attacked (jobs/sdc/protect.py _targets), the attacker modelled (jobs/sdc/system.py), unions
+        (jobs/sdc/protect.py unsafe_unions), one release at a time (jobs/stats.py protects a month alone)."""
         if not spec.counts:
             return "No data about vehicles or owners: published as is."
         r = self.rules_for(spec.name)
-        dominance_on = "passages" if "P" in spec.counts else "vehicles"
+        dominance_on = "passages" if "P" in spec.counts else \
+            "vehicles (of its passages where another table of the release shows the same vehicles' passages)"
         noise = {"none": "Published values are exact.",
                  "round": f"Published values are rounded to multiples of {self.noise.round_base}; the "
                           "guarantee holds for the exact values.",
@@ -103,15 +107,19 @@ class DisclosureConfig(BaseModel):
                             "same for the same cell in every table; the guarantee holds for the exact values."}[r.noise]
         return (f"A cell with fewer than {r.min_vehicles} distinct vehicles or fewer than {r.min_owners} "
                 f"distinct owners, or whose {r.dominance_n} largest owners hold more than {r.dominance_k:g}% "
-                f"of its {dominance_on}, publishes no counts (null). Further cells are suppressed until, for "
-                f"each such cell and each count it would publish, the values consistent with this release "
-                f"span at least {r.protection_ratio:.0%} of its value (at least {r.protection_min:g}): "
-                "consistent with every published count read with the published definitions (tables add up, "
-                "categories that hold the same vehicles are one population, passages, trips, vehicles and "
-                "visitor types constrain each other, tables that share dimensions have a joint table), "
-                "counts taken as real numbers; and until the total of suppressed cells that a published total "
-                "gives away passes the same thresholds. The further suppressed cells carry no such guarantee: "
-                f"some of them can be recalculated. {noise}")
+                f"of its {dominance_on}, publishes no counts (null); a population shown in several tables "
+                "follows the strictest rules among them, and has one fate in all. Further cells are suppressed "
+                "until, for each such cell and each count it would publish (a zero trip count excepted), the "
+                f"values consistent with this release span at least {r.protection_ratio:.0%} of the count (at "
+                f"least {r.protection_min:g}): consistent with every published count read with the published "
+                "definitions (tables add up, categories that hold the same vehicles are one population, "
+                "passages, trips, vehicles and visitor types constrain each other, tables that share dimensions "
+                "in a cycle have a joint table), counts taken as real numbers (an attacker who uses that counts "
+                "are whole numbers may narrow some ranges further); and until every sum of suppressed cells "
+                "that a published total minus published cells gives away passes the same frequency and dominance "
+                "rules. The further suppressed cells carry no such guarantee: some of their counts can be "
+                "recalculated, exactly or closely. The guarantee is for this release on its own: other releases "
+                f"of the same month are not taken into account. {noise}")
 
 
 def parse_disclosure(text: str) -> DisclosureConfig:

@@ -103,9 +103,13 @@ def test_every_cell_of_a_population_has_its_fate(zone_protection):
 
 def test_the_protection_text_claims_what_the_audit_guarantees_and_no_more():
     text = DisclosureConfig().describe(TABLES["t4_8a_sector_voertuig"])
-    assert "at least 20% of its value (at least 3)" in text
-    assert "no such guarantee" in text and "can be recalculated" in text
+    assert "at least 20% of the count (at least 3)" in text and "of its passages" in text
+    assert "no such guarantee" in text and "can be recalculated, exactly" in text
     assert "no suppressed cell can be recalculated" not in text
+    # the limits of the audit: zero trip counts, the LP relaxation, one release at a time
+    assert "a zero trip count excepted" in text and "whole numbers may narrow" in text
+    assert "this release on its own" in text
+    assert "shows the same vehicles' passages" in DisclosureConfig().describe(TABLES["t4_7_bezoeker_grootte"])
     assert DisclosureConfig().describe(TABLES["t4_12_camera"]).startswith("No data about vehicles")
 
 
