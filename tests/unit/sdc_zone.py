@@ -1,8 +1,9 @@
 """A synthetic zone-month as per-vehicle records, for disclosure-control tests on every declared table.
 
-Shaped like bench/stats.py (a few large fleets, many private cars, visitor styles, day parts and time
-windows) but small and built in pandas, so no Spark is needed. Trips and visitor types follow the
-definitions in docs/statistics.md, so the links the audit assumes between measures hold here too.
+Shaped like bench/stats.py, with its vehicle mix, hours, day parts and time windows (a few large fleets,
+many private cars, visitor styles), but small and built in pandas, so no Spark is needed. Trips and
+visitor types follow the definitions in docs/statistics.md, so the links the audit assumes between
+measures hold here too.
 """
 
 from __future__ import annotations
@@ -11,22 +12,13 @@ import numpy as np
 import pandas as pd
 
 from anpr.catalogue import CATALOGUE
+from bench.stats import BODIES, COMPANY_SHARE, DAY_PARTS, EURO, FUELS, HOURS, TYPES, WINDOWS
 from jobs.sdc.cells import Part
 from jobs.sdc.config import Rules
 from jobs.sdc.microdata import catalogue_parts
 
-TYPES = [("Personenauto", 0.45), ("Bestelauto", 0.35), ("Vrachtauto", 0.07), ("Bus", 0.02), ("Overig", 0.04),
-         ("Buitenlands", 0.04), ("Onbekend", 0.03)]
-COMPANY_SHARE = {"Personenauto": 0.25, "Bestelauto": 0.9, "Vrachtauto": 0.97, "Bus": 0.97, "Overig": 0.5}
-FUELS = [("Diesel", 0.55), ("Benzine", 0.25), ("Elektriciteit", 0.15), ("LPG", 0.03), ("Waterstof", 0.02)]
-EURO = [("Euro 4", 0.1), ("Euro 5", 0.25), ("Euro 6", 0.5), ("Z", 0.15)]
-BODIES = {"Personenauto": ["Sedan", "Stationwagen"], "Bestelauto": ["Gesloten opbouw", "Open laadbak"],
-          "Vrachtauto": ["Bakwagen", "Trekker"], "Bus": ["Bus"], "Overig": ["Overig"]}
 SBI = ["451", "461", "463", "464", "471", "494", "531", "561", "412", "432", "862", "960"]
 PROVINCES = ["Groningen", "Gelderland", "Utrecht", "Noord-Holland", "Zuid-Holland", "Noord-Brabant"]
-HOURS = np.array([1, 1, 1, 1, 2, 4, 9, 16, 18, 14, 12, 12, 12, 12, 12, 13, 16, 17, 13, 9, 6, 4, 3, 2], float)
-DAY_PARTS = [("Nacht", 0, 7), ("Ochtendspits", 7, 9), ("Dag", 9, 16), ("Avondspits", 16, 19), ("Avond", 19, 24)]
-WINDOWS = [("Venstertijd ochtend", 7, 11, (1, 2, 3, 4, 5, 6)), ("Venstertijd avond", 18, 20, (1, 2, 3, 4, 5))]
 MISSING = "Onbekend"
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import jobs.sdc.levels as levels
+from anpr.catalogue import CATALOGUE, Definitions
 from jobs.sdc.audit import Attacker
 from jobs.sdc.cells import Part, build_registry
 from jobs.sdc.config import AuditSettings, Rules
 from jobs.sdc.identities import Identities
 from jobs.sdc.microdata import cells_from_records
-from jobs.sdc.protect import Protection, audit, protect
+from jobs.sdc.protect import Protection, ProtectionError, audit, protect
 from jobs.sdc.system import build_system
 
 SETTINGS = AuditSettings()
@@ -34,7 +36,7 @@ def parts(records: list[dict], tables: dict[str, tuple[tuple[str, ...], str]]) -
 
 
 def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = True,
-            measures: tuple[str, ...] = ("P", "R", "V")) -> Protection:
+            measures: tuple[str, ...] = ("P", "R", "V"), definitions: Definitions | None = None) -> Protection:
     """Exactly the listed cells (table -> keys in level order) suppressed, all treated as primary."""
     reg = build_registry(ps)
     if not identities:
@@ -45,7 +47,8 @@ def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = Tr
         for r, key in enumerate(part.cells[list(level)].itertuples(index=False, name=None)):
             if key in hidden.get(part.table, set()):
                 suppressed[reg.node_of[p][r]] = True
-    return Protection(reg, [["planted"] if s else [] for s in suppressed], suppressed, build_system(reg, measures))
+    system = build_system(reg, measures, definitions=definitions)
+    return Protection(reg, [["planted"] if s else [] for s in suppressed], suppressed, system)
 
 
 def attack(prot: Protection, table: str, key: tuple, measure: str = "V"):
@@ -59,37 +62,52 @@ def attack(prot: Protection, table: str, key: tuple, measure: str = "V"):
 
 # -- identities: sector Onbekend and size Onbekend are the same vehicles (private or unknown owners) --
 
-def owner_records() -> list[dict]:
-    private = dict(sbi_groep_code=UNKNOWN, bedrijfsgrootte=UNKNOWN)
-    big, small = dict(sbi_groep_code="494", bedrijfsgrootte="Groot"), dict(sbi_groep_code="461",
-                                                                           bedrijfsgrootte="Klein")
-    # Incidenteel vehicles pass often, so the minimum passages of a visitor type do not bind here
-    return (vehicles(30, 1, "pe", type_bezoeker=E, voertuig_type="Bestelauto", **private)
-            + vehicles(40, 1, "pp", type_bezoeker=E, voertuig_type="Personenauto", **private)
-            + vehicles(4, 1, "pb", type_bezoeker=E, voertuig_type="Bus", **private)
-            + vehicles(20, 5, "qe", type_bezoeker=INC, voertuig_type="Bestelauto", **private)
-            + vehicles(30, 5, "qp", type_bezoeker=INC, voertuig_type="Personenauto", **private)
-            + vehicles(5, 5, "qb", type_bezoeker=INC, voertuig_type="Bus", **private)
-            + vehicles(15, 20, "dp", type_bezoeker=D, voertuig_type="Personenauto", **private)
-            + vehicles(25, 1, "ge", owners=5, type_bezoeker=E, voertuig_type="Bestelauto", **big)
-            + vehicles(5, 1, "go", owners=3, type_bezoeker=E, voertuig_type="Overig", **big)
-            + vehicles(20, 5, "gi", owners=5, type_bezoeker=INC, voertuig_type="Bestelauto", **big)
-            + vehicles(6, 5, "gj", owners=3, type_bezoeker=INC, voertuig_type="Overig", **big)
-            + vehicles(12, 20, "gd", owners=4, type_bezoeker=D, voertuig_type="Bestelauto", **big)
-            + vehicles(20, 1, "ke", owners=6, type_bezoeker=E, voertuig_type="Bestelauto", **small)
-            + vehicles(15, 5, "ki", owners=5, type_bezoeker=INC, voertuig_type="Bestelauto", **small)
-            + vehicles(10, 20, "kd", owners=4, type_bezoeker=D, voertuig_type="Bestelauto", **small))
+def october_records() -> list[dict]:
+    """The issue's one-zone October release, in its own numbers: 7,224 Eenmalig company vehicles.
+    Incidenteel vehicles pass 3 times and Dagelijks ones 20: the minimum passages of a type do not bind."""
+    fleets = [  # vehicles, passages each, tag, owners (None: private), visitor type, vehicle type, sector, size
+        (400, 1, "pp", None, E, "Personenauto", UNKNOWN, UNKNOWN),
+        (100, 1, "pv", None, E, "Bestelauto", UNKNOWN, UNKNOWN),
+        (3, 1, "pb", None, E, "Bus", UNKNOWN, UNKNOWN),
+        (200, 3, "qp", None, INC, "Personenauto", UNKNOWN, UNKNOWN),
+        (3, 3, "qb", None, INC, "Bus", UNKNOWN, UNKNOWN),
+        (3000, 1, "ek", 300, E, "Bestelauto", "461", "Klein"),
+        (2000, 1, "em", 200, E, "Bestelauto", "471", "Midden"),
+        (1500, 1, "eg", 100, E, "Bestelauto", "494", "Groot"),
+        (707, 1, "et", 50, E, "Vrachtauto", "494", "Groot"),
+        (10, 1, "eom", 4, E, "Overig", "471", "Midden"),
+        (7, 1, "eog", 3, E, "Overig", "494", "Groot"),
+        (500, 3, "ik", 50, INC, "Bestelauto", "461", "Klein"),
+        (100, 3, "it", 20, INC, "Vrachtauto", "494", "Groot"),
+        (12, 3, "iom", 4, INC, "Overig", "471", "Midden"),
+        (8, 3, "iog", 3, INC, "Overig", "494", "Groot"),
+        (50, 20, "dg", 10, D, "Bestelauto", "494", "Groot"),
+    ]
+    return [v for count, n, tag, owners, tb, vt, sbi, size in fleets
+            for v in vehicles(count, n, tag, owners, type_bezoeker=tb, voertuig_type=vt, sbi_groep_code=sbi,
+                              bedrijfsgrootte=size)]
 
 
 OWNER_TABLES = {"4.6": ((TB, SBI), "V"), "4.7": ((TB, VT, SIZE), "V"), "4.8d": ((SIZE, VT), "PRV"),
                 "sector": ((SBI,), "PRV"), "size": ((SIZE,), "PRV"), "type": ((VT,), "PRV"), "total": ((), "PRV")}
-# 4.7 keys in level order (bedrijfsgrootte, type_bezoeker, voertuig_type): a rectangle over visitor types
-# and (size, vehicle type) that 4.7's rows and 4.8d's cells alone cannot pin
-RECTANGLE = {"4.7": {(UNKNOWN, E, "Bus"), (UNKNOWN, INC, "Bus"), ("Groot", E, "Overig"), ("Groot", INC, "Overig")}}
+# 4.7 keys in level order (bedrijfsgrootte, type_bezoeker, voertuig_type): the release's suppressed cells. The
+# first four are a rectangle over visitor types and (size, vehicle type) that 4.7's rows and 4.8d's cells
+# alone cannot pin; (Midden, Eenmalig, Overig) is 4.8d (Midden, Overig) - 4.7 (Midden, Incidenteel, Overig).
+OCTOBER_HIDDEN = {"4.7": {(UNKNOWN, E, "Bus"), (UNKNOWN, INC, "Bus"), ("Groot", E, "Overig"),
+                          ("Groot", INC, "Overig"), ("Midden", E, "Overig")}}
+
+
+def published_vehicles(ps: list[Part], table: str, where) -> int:
+    """Sum of the vehicles of a table's cells that where(cell) selects and the release publishes."""
+    cells = next(p for p in ps if p.table == table).cells
+    hidden = OCTOBER_HIDDEN.get(table, set())
+    level = list(next(p for p in ps if p.table == table).level())
+    return sum(int(row["V"]) for _, row in cells.iterrows()
+               if where(row) and tuple(row[d] for d in level) not in hidden)
 
 
 def test_the_two_onbekend_categories_are_found_to_be_one_population_and_one_node():
-    reg = build_registry(parts(owner_records(), OWNER_TABLES))
+    reg = build_registry(parts(october_records(), OWNER_TABLES))
     assert ((SIZE, UNKNOWN), (SBI, UNKNOWN)) in reg.identities.classes
     sector = next(p for p, part in enumerate(reg.parts) if part.table == "sector")
     size = next(p for p, part in enumerate(reg.parts) if part.table == "size")
@@ -97,25 +115,33 @@ def test_the_two_onbekend_categories_are_found_to_be_one_population_and_one_node
     assert onbekend[0] == onbekend[1]  # the 4.9 rows SBI Onbekend and size Onbekend: one node, one fate
 
 
-def test_an_identity_between_categories_pins_a_cell_the_margins_alone_leave_open():
-    ps = parts(owner_records(), OWNER_TABLES)
-    # Without the identity the rectangle holds: the Eenmalig company vehicles are not known apart
-    blind = attack(planted(ps, RECTANGLE, identities=False), "4.7", ("Groot", E, "Overig"))
-    assert blind.ok and blind.width >= 7 - 1e-6
-    # With it, 4.6's (Eenmalig, sector Onbekend) is 4.7's Eenmalig size Onbekend summed over vehicle
-    # types, which leaves the private bus, and with it the company cell, nothing to move: the issue's
-    # 7,224 - 7,207 - 10 arithmetic, here 50 company vehicles (124 - 74 of 4.6) - 45 published = 5
-    for key in [(UNKNOWN, E, "Bus"), ("Groot", E, "Overig")]:
-        found = attack(planted(ps, RECTANGLE), "4.7", key)
-        assert found.exact and not found.ok
+def test_the_issues_october_release_gives_away_7_vehicles_through_the_identity():
+    ps = parts(october_records(), OWNER_TABLES)
+    # The attacker's arithmetic, read off the published cells: company vehicles of 4.6 (Eenmalig, every
+    # sector but Onbekend), minus the published Eenmalig company cells of 4.7, minus the hidden
+    # (Midden, Eenmalig, Overig) that 4.8d - 4.7 Incidenteel gives away
+    company_4_6 = published_vehicles(ps, "4.6", lambda c: c[TB] == E and c[SBI] != UNKNOWN)
+    company_4_7 = published_vehicles(ps, "4.7", lambda c: c[TB] == E and c[SIZE] != UNKNOWN)
+    differenced = (published_vehicles(ps, "4.8d", lambda c: c[SIZE] == "Midden" and c[VT] == "Overig")
+                   - published_vehicles(ps, "4.7", lambda c: c[TB] == INC and (c[SIZE], c[VT]) == ("Midden", "Overig")))
+    assert (company_4_6, company_4_7, differenced) == (7224, 7207, 10)
+    assert company_4_6 - company_4_7 - differenced == 7
+    # Without the identity the rectangle holds: (Groot, Eenmalig, Overig) anywhere in [5, 9]
+    blind = attack(planted(ps, OCTOBER_HIDDEN, identities=False), "4.7", ("Groot", E, "Overig"))
+    assert blind.ok and (blind.lo, blind.hi) == (5.0, 9.0)
+    # With it, 4.6 (Eenmalig, sector Onbekend) is 4.7's Eenmalig size Onbekend summed over vehicle types:
+    # the audit finds the issue's recovery, 7 vehicles exactly, and the private buses with it
+    found = attack(planted(ps, OCTOBER_HIDDEN), "4.7", ("Groot", E, "Overig"))
+    assert found.exact and not found.ok and abs(found.lo - 7) < 1e-6 and abs(found.hi - 7) < 1e-6
+    assert attack(planted(ps, OCTOBER_HIDDEN), "4.7", (UNKNOWN, E, "Bus")).exact
 
 
 def test_protection_leaves_the_identity_arithmetic_no_cell_to_pin():
-    prot = protect(build_registry(parts(owner_records(), OWNER_TABLES)), SETTINGS)
+    prot = protect(build_registry(parts(october_records(), OWNER_TABLES)), SETTINGS)
     report = audit(prot, SETTINGS)
     assert report.ok and prot.primary.any()
     cell = attack(prot, "4.7", ("Groot", E, "Overig"))
-    assert not cell.exact and cell.width >= cell.margin - 1e-6
+    assert prot.primary[cell.node] and not cell.exact and cell.width >= cell.margin - 1e-6
 
 
 # -- links between measures: a Dagelijks vehicle passed on at least 15 days --
@@ -142,6 +168,14 @@ def test_minimum_passages_of_a_visitor_type_narrow_a_vehicle_count():
     # vehicle leave room for one Dagelijks vehicle only
     linked = attack(planted(ps, VISITOR_HIDDEN), "4.6", ("X", D))
     assert linked.exact and linked.hi < 2
+
+
+def test_the_links_follow_the_definitions_the_cells_were_built_with():
+    ps = parts(visitor_records(), VISITOR_TABLES)
+    # were a Dagelijks vehicle one seen on at least 2 days, the 31 passages would leave it anywhere in [1, 5]
+    loose = CATALOGUE.definitions.model_copy(update={"bezoeker_dagelijks_min_dagen": 2})
+    found = attack(planted(ps, VISITOR_HIDDEN, definitions=loose), "4.6", ("X", D))
+    assert found.ok and abs(found.width - 4) < 1e-6
 
 
 def test_protection_holds_against_the_links():
@@ -206,6 +240,12 @@ def test_a_cycle_of_tables_is_attacked_through_its_joint_table(monkeypatch):
     assert (SBI, TB, VT) in joint.system.model.joints["V"]
     found = attack(joint, "ts", ("X", E))
     assert not found.ok and found.lo >= 10 - 1e-6
+
+
+def test_a_cycle_too_large_to_model_refuses_the_release(monkeypatch):
+    monkeypatch.setattr(levels, "MAX_JOINT_CELLS", 0)
+    with pytest.raises(ProtectionError, match="cycle"):
+        protect(build_registry(parts(cycle_records(), CYCLE_TABLES)), SETTINGS)
 
 
 def test_protection_holds_against_the_joint_table():
