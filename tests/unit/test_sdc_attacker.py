@@ -14,7 +14,7 @@ from jobs.sdc.cells import Part, build_registry
 from jobs.sdc.config import AuditSettings, Rules
 from jobs.sdc.identities import Identities
 from jobs.sdc.microdata import cells_from_records
-from jobs.sdc.protect import Protection, ProtectionError, audit, protect
+from jobs.sdc.protect import Protection, ProtectionError, _Chooser, audit, protect
 from jobs.sdc.system import build_system
 
 SETTINGS = AuditSettings()
@@ -51,13 +51,16 @@ def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = Tr
     return Protection(reg, [["planted"] if s else [] for s in suppressed], suppressed, system)
 
 
-def attack(prot: Protection, table: str, key: tuple, measure: str = "V"):
+def variable(prot: Protection, table: str, key: tuple, measure: str = "V") -> int:
+    """The system variable of one count of a table's cell (key in level order)."""
     p = next(i for i, part in enumerate(prot.registry.parts) if part.table == table)
     part = prot.registry.parts[p]
     row = next(r for r, k in enumerate(part.cells[list(part.level())].itertuples(index=False, name=None)) if k == key)
-    system = prot.system
-    var = system.var_of(int(prot.registry.node_of[p][row]), measure)
-    return Attacker(system, prot.suppressed, exact=True).attack(var)
+    return prot.system.var_of(int(prot.registry.node_of[p][row]), measure)
+
+
+def attack(prot: Protection, table: str, key: tuple, measure: str = "V"):
+    return Attacker(prot.system, prot.suppressed, exact=True).attack(variable(prot, table, key, measure))
 
 
 # -- identities: sector Onbekend and size Onbekend are the same vehicles (private or unknown owners) --
@@ -246,6 +249,18 @@ def test_a_cycle_too_large_to_model_refuses_the_release(monkeypatch):
     monkeypatch.setattr(levels, "MAX_JOINT_CELLS", 0)
     with pytest.raises(ProtectionError, match="cycle"):
         protect(build_registry(parts(cycle_records(), CYCLE_TABLES)), SETTINGS)
+
+
+def test_a_narrow_cell_gets_its_companion_from_the_rows_that_bound_it():
+    prot = planted(parts(cycle_records(), CYCLE_TABLES), CYCLE_HIDDEN)
+    var = variable(prot, "ts", ("X", E))
+    attacker = Attacker(prot.system, prot.suppressed, exact=True)
+    assert not attacker.attack(var).ok
+    bounding = sorted(attacker.binding[var])  # rows with a nonzero dual at the exact LPs' optima
+    assert bounding
+    pick = _Chooser(prot.system, attacker, np.ones(prot.registry.size), set()).for_narrow(var)
+    cells = {prot.system.var_node[c] for c in attacker.incidence[bounding].indices}
+    assert pick is not None and pick in cells and not prot.suppressed[pick]
 
 
 def test_protection_holds_against_the_joint_table():
