@@ -23,7 +23,8 @@ def _normalized(plate: str) -> str:
 
 def _texts(path: Path) -> Iterable[str]:
     if path.suffix == ".parquet":
-        table = pq.read_table(path)
+        # One file, not a dataset: a Hive-style folder name must not add a second copy of a column.
+        table = pq.ParquetFile(path).read()
         for column in table.columns:
             yield "\n".join(str(v) for v in column.to_pylist())
     else:
@@ -35,12 +36,14 @@ def _pattern(forms: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
 
 
-def find_plates(root: Path, plates: Iterable[str]) -> list[tuple[str, str]]:
+def find_plates(root: Path, plates: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """Files under root holding any of the plates, skipping the top-level folders in exclude."""
+    skipped = {root / name for name in exclude}
     norms = {_normalized(p) for p in plates}
     any_case = _pattern(n for n in norms if not set(n) <= HEX)
     upper_only = _pattern(n for n in norms if set(n) <= HEX)
     hits = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not skipped & set(p.parents)):
         for text in _texts(path):
             squeezed = SEPARATORS.sub("", text)
             if (any_case and any_case.search(squeezed.upper())) or (upper_only and upper_only.search(squeezed)):

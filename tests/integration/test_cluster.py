@@ -49,7 +49,7 @@ def test_stream_and_stats_on_a_standalone_cluster_equal_local(broker, tmp_path):
     events = tmp_path / "spark-events"
     events.mkdir()
     digests, passages = {}, {}
-    with StandaloneCluster(tmp_path / "cluster", workers=2, cores=1, memory="2g") as cluster:
+    with StandaloneCluster(tmp_path / "standalone", workers=2, cores=1, memory="2g") as cluster:
         for name, master in (("local", "local[2]"), ("cluster", cluster.master_url)):
             data = tmp_path / name
             env = {**os.environ, "ANPR_DATA_DIR": str(data), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
@@ -71,7 +71,7 @@ def test_stream_and_stats_on_a_standalone_cluster_equal_local(broker, tmp_path):
             assert len(releases) == 1
             digests[name] = json.loads(releases[0]["protection"])["content_sha256"]
         assert cluster.alive_workers() == 2
-        apps = list((tmp_path / "cluster" / "work").glob("app-*/*"))
+        apps = list((tmp_path / "standalone" / "work").glob("app-*/*"))
         assert len(apps) >= 2 * 2, "the cluster's executors did not run the jobs"  # 2 workers x 2 apps
 
     assert set(passages["cluster"].column("observation_id").to_pylist()) == feed.valid_ids
@@ -80,4 +80,6 @@ def test_stream_and_stats_on_a_standalone_cluster_equal_local(broker, tmp_path):
     # The pepper never reaches a query plan, an event log or an executor's log.
     assert list(events.iterdir()), "no Spark event logs were written"
     assert files_containing(events, pepper.encode()) == []
-    assert files_containing(tmp_path / "cluster", pepper.encode()) == []
+    assert files_containing(tmp_path / "standalone", pepper.encode()) == []
+    for name in ("local", "cluster"):  # only the 0600 secret file itself holds it
+        assert files_containing(tmp_path / name, pepper.encode()) == [tmp_path / name / "secrets" / "pepper"]

@@ -17,3 +17,12 @@ def test_finds_plates_in_any_form_in_text_and_parquet(tmp_path):
 def test_hex_only_plates_do_not_match_lowercase_digests(tmp_path):
     (tmp_path / "tokens.txt").write_text("a9c12bdf3e")
     assert find_plates(tmp_path, ["12-BDF-3"]) == []
+
+
+def test_excluded_top_level_folders_are_not_scanned(tmp_path):
+    (tmp_path / "broker").mkdir()
+    (tmp_path / "broker" / "00000.log").write_text("VX123B")
+    (tmp_path / "lake").mkdir()
+    (tmp_path / "lake" / "broker.txt").write_text("GZ456K")
+    hits = {f for f, _ in find_plates(tmp_path, ["VX-123-B", "GZ-456-K"], exclude=["broker"])}
+    assert hits == {"lake/broker.txt"}
