@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,14 +271,17 @@ class EmbeddedBroker:
         self.stop()
 
 
-def create_topics(bootstrap: str, partitions: dict[str, int], compacted: Iterable[str] = ()) -> None:
-    """Create topics that do not exist yet; existing ones are left as they are."""
-    compacted = set(compacted)
+def create_topics(bootstrap: str, partitions: dict[str, int], compacted: Iterable[str] = (),
+                  configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Create topics that do not exist yet, with per-topic configs (e.g. retention.ms) over the broker's
+    defaults; existing ones are left as they are."""
+    compacted, configs = set(compacted), configs or {}
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(name, n, 1, topic_configs={"cleanup.policy": "compact"} if name in compacted else {})
+            NewTopic(name, n, 1, topic_configs={**({"cleanup.policy": "compact"} if name in compacted else {}),
+                                                **configs.get(name, {})})
             for name, n in partitions.items()
             if name not in existing
         ]

@@ -310,10 +310,13 @@ class Lake:
         keys: Sequence[str],
         app_id: str | None = None,
         version: int | None = None,
+        unique_keys: bool = False,
     ) -> int:
         """Insert the rows whose keys the table does not hold yet; returns the rows inserted.
 
-        An insert-only MERGE on the keys. Rows of df sharing a key are inserted once. On a partitioned
+        An insert-only MERGE on the keys. Rows of df sharing a key are inserted once; a caller whose
+        rows are unique by construction (the stream, after its stateful dedupe) passes unique_keys and
+        saves a sort of the batch. On a partitioned
         table only the partitions present in df are read, which assumes a key never moves between
         partitions (e.g. event_date derives from the event itself). With app_id/version, the MERGE
         commit records the transaction and a replay inserts nothing.
@@ -330,9 +333,12 @@ class Lake:
             if self._applied(name, app_id, version):
                 return 0
             state = self.state(name)
-            source = self._conformed(state.schema, df).dropDuplicates(keys)
-            if not isinstance(df, pa.Table):
-                # Read twice (partition values, then the MERGE); memory only keeps even keys off disk.
+            source = self._conformed(state.schema, df)
+            source = source if unique_keys else source.dropDuplicates(keys)
+            # Read twice (partition values, then the MERGE): cached unless the caller's rows already are
+            # and nothing costly lies on top. Memory only keeps even keys off disk.
+            cache = not isinstance(df, pa.Table) and not (unique_keys and df.is_cached)
+            if cache:
                 from pyspark import StorageLevel
 
                 source = source.persist(StorageLevel.MEMORY_ONLY)
@@ -363,7 +369,7 @@ class Lake:
                                  type(exc).__name__, attempt + 1)
                 raise AssertionError("unreachable")
             finally:
-                if not isinstance(df, pa.Table):
+                if cache:
                     source.unpersist()
 
     def delete(self, name: str, predicate: str) -> int:

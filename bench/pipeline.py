@@ -38,7 +38,10 @@ from bench.register_load import _in_fresh_process, _peaks, _settings, load_phase
 REGISTER_SEED = 1  # the register synth_day draws vehicles from (its register_seed default)
 FEED_SEED = 7
 UTRECHT = "GM0344"
-MEAN_PER_DAY = 56_000  # Utrecht's 63,500 a working day, 60% of that at weekends
+# Below Utrecht's mean (63,500 a working day, 60% of that at weekends): enough days are planned that the
+# last one published is default_day(). A later day would deliver its late uploads in the future, which the
+# broker refuses (log.message.timestamp.after.max.ms is one hour since Kafka 4.0).
+MEAN_PER_DAY = 50_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -102,19 +105,24 @@ def throughput(rows: list[int], finished: list[float], batch_ms: list[float], st
 
 
 def publish(bootstrap: str, settings: Any, register_size: int, wanted: int) -> dict:
+    from anpr.broker import create_topics
     from anpr.demo import default_day
     from anpr.feeds.publisher import Publisher
     from anpr.feeds.synth_feed import UTRECHT_PER_DAY, run_synth
     from anpr.zones import municipality_by_code
 
     topic, utrecht = settings.kafka.observations_topic, municipality_by_code(UTRECHT)
-    first = default_day() - timedelta(days=math.ceil(wanted / MEAN_PER_DAY) - 1)
+    last = default_day()
+    first = last - timedelta(days=math.ceil(wanted / MEAN_PER_DAY) - 1)
+    # Simulated time stamps records weeks back; the broker's time-based retention (7 days) would delete
+    # them before the stream reads them, so this topic keeps everything.
+    create_topics(bootstrap, {topic: settings.kafka.partitions}, configs={topic: {"retention.ms": "-1"}})
     publisher = Publisher(bootstrap, {topic: settings.kafka.partitions})
     counter = Counter("detections published", wanted, every=10.0)
     published = valid = days = 0
     started = time.perf_counter()
     try:
-        while published < wanted:
+        while published < wanted and first + timedelta(days=days) <= last:
             run = run_synth([(utrecht, UTRECHT_PER_DAY)], first + timedelta(days=days), 1, seed=FEED_SEED,
                             supplier="bench-supplier", register_size=register_size, publisher=publisher, topic=topic,
                             sink=None, simulated_time=True, min_confidence=settings.stream.min_read_confidence,
@@ -231,6 +239,14 @@ def freshness(passages: Any, metrics: Any) -> list[float]:
     return ages
 
 
+def consumed(end_offset: str | dict) -> int:
+    """Records read so far from a Kafka source's endOffset ({topic: {partition: offset}}, JSON text in pyspark 4)."""
+    import json as _json
+
+    offsets = _json.loads(end_offset) if isinstance(end_offset, str) else end_offset
+    return sum(int(v) for partitions in offsets.values() for v in partitions.values())
+
+
 def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dict:
     """The stream at a steady offered load: detections produced live at `rate`/s for `duration` s, the
     stream running with the project's trigger; how long each took to become a passage."""
@@ -268,8 +284,7 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dic
     ends = sum(high_watermarks(bootstrap, topic).values())
     while time.monotonic() < deadline:
         progress = spark.streams.active[0].lastProgress if spark.streams.active else None
-        if progress and progress["sources"] and sum(int(v) for p in progress["sources"][0]["endOffset"].values()
-                                                    for v in p.values()) >= ends:
+        if progress and progress["sources"] and consumed(progress["sources"][0]["endOffset"]) >= ends:
             break
         time.sleep(1)
     for query in spark.streams.active:

@@ -235,7 +235,8 @@ QUARANTINE_COLUMNS = [
 
 
 def to_passages(enriched: DataFrame) -> DataFrame:
-    return enriched.select(*PASSAGES_SCHEMA.fieldNames()).dropDuplicates(["observation_id"])
+    """The passages columns. One row per observation_id already: `deduplicate` ran upstream."""
+    return enriched.select(*PASSAGES_SCHEMA.fieldNames())
 
 
 def to_quarantine(invalid: DataFrame) -> DataFrame:

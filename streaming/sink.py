@@ -105,21 +105,34 @@ class PassageSink:
         return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:
+        phases: dict[str, float] = {}  # seconds per step, for the batch's log line
+        clock = time.monotonic()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            phases[name], clock = now - clock, now
+
         passages = self.passages(checked.where(F.col("reason").isNull())).persist(StorageLevel.MEMORY_ONLY)
         try:
             n_valid = passages.count()
             hits = passages.where("register_hit").count()
+            lap("compute")
             written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"],
-                                               app_id=f"{query_id}/{PASSAGES}", version=batch_id)
+                                               app_id=f"{query_id}/{PASSAGES}", version=batch_id, unique_keys=True)
+            lap("passages")
         finally:
             passages.unpersist()
         quarantine = conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
         by_reason = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
         self.lake.append(QUARANTINE, quarantine, app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
+        lap("quarantine")
         rows_in = checked.count()
         report = BatchReport(batch_id, rows_in, written, n_valid - written, by_reason,
                              hits / n_valid if n_valid else None, int((time.monotonic() - started) * 1000))
         self._record(query_id, report, n_valid, offset_ranges_json(checked))
+        lap("metrics")
+        log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
         if self.on_batch:
             self.on_batch(report)
 

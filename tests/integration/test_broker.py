@@ -45,6 +45,18 @@ def cli_broker(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     return process, port
 
 
+def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        response = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])[0]
+    finally:
+        admin.close()
+    return {name: value for name, value, *_ in response.resources[0][4]}
+
+
 def test_topics_and_offsets_survive_a_restart(tmp_path):
     broker = EmbeddedBroker(tmp_path / "broker").start()
     try:
@@ -57,6 +69,12 @@ def test_topics_and_offsets_survive_a_restart(tmp_path):
         broker.start()
         assert (broker.cluster_id, broker.port) == (cluster, port)
         assert high_watermarks(broker.bootstrap, "t") == before and sum(before.values()) == 300
+        # Per-topic configs reach the broker; a compacted topic keeps its cleanup policy beside them.
+        create_topics(broker.bootstrap, {"kept": 1, "cams": 1}, compacted=["cams"],
+                      configs={"kept": {"retention.ms": "-1"}, "cams": {"retention.ms": "3600000"}})
+        assert topic_config(broker.bootstrap, "kept")["retention.ms"] == "-1"
+        assert topic_config(broker.bootstrap, "cams")["cleanup.policy"] == "compact"
+        assert topic_config(broker.bootstrap, "cams")["retention.ms"] == "3600000"
     finally:
         broker.stop()
 
