@@ -1,4 +1,9 @@
-"""Token buckets per vendor: a burst of requests at once, refilled at the contracted rate."""
+"""Token buckets per caller (vendor, supplier or client address): a burst at once, refilled at a steady rate.
+
+Both services limit with this one class: the vendor API per vendor contract (requests per minute and
+burst) and per client address for failed logins, the ingest service per supplier (messages per
+minute, with a burst of one minute's worth).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, key: str, per_minute: int, burst: int) -> Decision:
+        """Take one token of `key`'s bucket (holding at most `burst`, refilled at `per_minute` / 60 per
+        second); the decision says whether the request may go on, and if not how long to wait."""
         rate = per_minute / 60.0
         with self._lock:
             now = self._clock()

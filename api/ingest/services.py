@@ -1,22 +1,33 @@
-"""Wiring of the ingest service from settings, and the suppliers' rejection counts from Delta."""
+"""What the ingest service works with (suppliers, cameras, Kafka, idempotency, the lake), and their
+wiring from settings."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.compute as pc
-
-from anpr.delta_reader import DeltaReader, TableReader, make_reader
+from anpr.contract import MAX_BODY_BYTES
+from anpr.delta_reader import DeltaReader, make_reader
 from anpr.feeds.publisher import Publisher
 from anpr.idempotency import IdempotencyStore
 from anpr.settings import CONF_DIR, Settings
-from anpr.suppliers import SUPPLIERS_FILE, load_suppliers
+from anpr.suppliers import SUPPLIERS_FILE, SupplierRegistry, load_suppliers
 from anpr.zones import load_municipalities
-from api.ingest import IngestServices
-from api.ingest_cameras import CameraRegistry
-from api.ingest_models import RejectionCount
-from streaming.tables import QUARANTINE
+from api.ingest.cameras import CameraRegistry
+
+
+@dataclass
+class IngestServices:
+    """The ingest app's collaborators; tests build one by hand, `build_services` from settings."""
+
+    suppliers: SupplierRegistry
+    cameras: CameraRegistry
+    publisher: Publisher
+    idempotency: IdempotencyStore
+    lake: DeltaReader | None  # the quarantine table is read from it; None: no rejection counts
+    observations_topic: str = "anpr.observations"
+    cameras_topic: str = "anpr.cameras"
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 def idempotency_path(settings: Settings) -> Path:
@@ -25,6 +36,8 @@ def idempotency_path(settings: Settings) -> Path:
 
 def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR,
                    lake: DeltaReader | None = None, publisher: Publisher | None = None) -> IngestServices:
+    """Services from settings and conf/ (suppliers, municipalities); `bootstrap` is Kafka's host:port.
+    The cluster profile refuses the development keys of conf/suppliers.toml (ValueError)."""
     suppliers = load_suppliers(conf_dir / SUPPLIERS_FILE)
     if settings.profile == "cluster":
         suppliers.refuse_development_keys()
@@ -37,21 +50,3 @@ def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR
         publisher=publisher, idempotency=IdempotencyStore(idempotency_path(settings)), lake=lake,
         observations_topic=k.observations_topic, cameras_topic=k.cameras_topic,
     )
-
-
-def rejection_counts(lake: TableReader | None, supplier: str, first: date, last: date) -> list[RejectionCount]:
-    """Rejections of one supplier by ingest day and reason; only the reason and day columns are read."""
-    if lake is None or not lake.exists(QUARANTINE):
-        return []
-    # Partition pruning on ingest_date; delta-rs cannot push a filter on its string_view columns.
-    table = lake.read_arrow(QUARANTINE, columns=["ingest_date", "reason", "supplier"],
-                            filters=[("ingest_date", ">=", first), ("ingest_date", "<=", last)])
-    table = table.filter(pc.equal(table.column("supplier").cast("string"), supplier)).select(["ingest_date", "reason"])
-    table = table.set_column(1, "reason", table.column("reason").cast("string"))
-    if table.num_rows == 0:
-        return []
-    grouped = table.group_by(["ingest_date", "reason"]).aggregate([("reason", "count")])
-    grouped = grouped.sort_by([("ingest_date", "ascending"), ("reason", "ascending")])
-    days = pc.strftime(grouped.column("ingest_date").cast("timestamp[s]"), format="%Y-%m-%d").to_pylist()
-    return [RejectionCount(day=d, reason=r, count=n) for d, r, n in
-            zip(days, grouped.column("reason").to_pylist(), grouped.column("reason_count").to_pylist(), strict=True)]
