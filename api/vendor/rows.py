@@ -1,191 +1,59 @@
-"""Table rows for vendors: filters on every dimension, sorting, cursor pagination, JSON or CSV.
+"""Table rows for vendors: a query's rows selected, paged and serialized (JSON or CSV), with caches.
 
-A cursor names the release, the query it belongs to and an offset into one total order (the
-requested sort, then the cell's key), and releases never change: paging therefore neither skips nor
-repeats a row, even when a newer release is published halfway.
+Releases never change, so a selection (release, table, vendor scope, filters, sort) and a page of it
+are functions of their keys: both are kept in LRU caches bounded by their size in bytes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import hashlib
 import io
 import json
 import math
-import re
-from dataclasses import dataclass
+import threading
 from typing import Any
 from urllib.parse import urlencode
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from cachetools import LRUCache, cachedmethod
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from anpr.catalogue import TABLES, TableSpec
-from api.auth import Principal
-from api.errors import ApiError
+from anpr.catalogue import TableSpec
+from api.common.errors import ApiError
 from api.releases import ReleaseStore, default_order
-from api.vendor_http import Body, LruCache, forbid, make_body, make_etag, respond
-from api.vendor_tables import column_type, filterable
+from api.vendor.http import Body, forbid, make_body, make_etag, respond
+from api.vendor.queries import (
+    RowsQuery,
+    decode_cursor,
+    encode_cursor,
+    find_release,
+    find_spec,
+    parse_filters,
+    parse_sort,
+    wanted_format,
+)
+from api.vendor.security import Principal
+from api.vendor.tables import column_type
 
-RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format"})
-DEFAULT_PAGE, MAX_PAGE = 100, 10_000
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
-Filters = tuple[tuple[str, tuple[str, ...]], ...]
-
-
-@dataclass(frozen=True)
-class RowsQuery:
-    spec: TableSpec
-    release: dict[str, Any]
-    scope: tuple[str, ...]  # the vendor's municipalities
-    filters: Filters
-    sort: tuple[str, ...]
-    offset: int = 0
-    limit: int = DEFAULT_PAGE
-    fmt: str = "json"
-
-    @property
-    def release_id(self) -> str:
-        return str(self.release["release_id"])
-
-    @property
-    def selection_key(self) -> tuple[object, ...]:
-        return (self.release_id, self.spec.name, self.scope, self.filters, self.sort)
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(repr((self.spec.name, self.filters, self.sort)).encode()).hexdigest()[:16]
-
-
-def find_spec(name: str) -> TableSpec:
-    spec = TABLES.get(name)
-    if spec is None:
-        raise ApiError(404, f"unknown table {name!r}", "list the tables at /v1/tables")
-    return spec
-
-
-def find_release(store: ReleaseStore, release_id: str | None, month: str | None,
-                 spec: TableSpec | None = None) -> dict[str, Any]:
-    found = store.find(release_id, month)
-    if found is None:
-        what = f"release {release_id!r}" if release_id else f"release for month {month}" if month else "release"
-        raise ApiError(404, f"no {what}", "list the releases at /v1/releases")
-    if spec is not None and spec.name not in found["tables"]:
-        raise ApiError(404, f"release {found['release_id']} has no table {spec.name}",
-                       f"it holds {', '.join(found['tables'])}")
-    return found
-
-
-def _canonical(spec: TableSpec, column: str, value: str) -> str:
-    kind = column_type(spec, column)
-    try:
-        if kind == "int":
-            return str(int(value))
-        if kind == "double":
-            return repr(float(value))
-    except ValueError:
-        raise ApiError(400, f"{column} is a number, not {value!r}", f"filter as {column}=<{kind}>") from None
-    return value
-
-
-def parse_filters(spec: TableSpec, params: list[tuple[str, str]]) -> Filters:
-    """Repeated parameters are alternatives (uur=7&uur=8); different fields must all hold."""
-    allowed = filterable(spec)
-    chosen: dict[str, set[str]] = {}
-    for name, value in params:
-        if name in RESERVED:
-            continue
-        if name not in allowed:
-            hint = "measures cannot be filtered" if name in spec.measures else f"filter on {', '.join(allowed)}"
-            raise ApiError(400, f"cannot filter {spec.name} on {name!r}", hint)
-        chosen.setdefault(name, set()).add(_canonical(spec, name, value))
-    return tuple((name, tuple(sorted(values))) for name, values in sorted(chosen.items()))
-
-
-def parse_sort(spec: TableSpec, text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    fields = tuple(f.strip() for f in text.split(",") if f.strip())
-    unknown = [f for f in fields if f.removeprefix("-") not in spec.columns]
-    if unknown:
-        raise ApiError(400, f"cannot sort on {unknown}", f"sort on fields of {spec.name}, '-' for descending")
-    return fields
-
-
-def encode_cursor(release_id: str, fingerprint: str, offset: int) -> str:
-    raw = json.dumps([release_id, fingerprint, offset], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str, int]:
-    try:
-        release_id, fingerprint, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(release_id, str) or not isinstance(fingerprint, str) or not isinstance(offset, int) \
-                or offset < 0:
-            raise ValueError(cursor)
-        return release_id, fingerprint, offset
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(400, "invalid cursor", "pass the nextCursor of the previous page unchanged") from None
-
-
-PAGE_PARAMETERS: list[dict[str, Any]] = [
-    {"name": "release", "in": "query", "schema": {"type": "string"},
-     "description": "a release id from /v1/releases (default: the latest release of the newest month)"},
-    {"name": "month", "in": "query", "schema": {"type": "string", "pattern": MONTH},
-     "description": "YYYY-MM: the latest release of that month"},
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
-                                                "default": DEFAULT_PAGE}},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "nextCursor of the previous page"},
-    {"name": "sort", "in": "query", "schema": {"type": "string"},
-     "description": "fields, comma-separated; -field descends; ties keep the default order"},
-    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
-     "description": "default json, or csv when Accept asks for text/csv"},
-]
-
-
-def page_params(request: Request) -> tuple[str | None, str | None, int, str | None, str | None, str | None]:
-    """release, month, limit, cursor, sort and format, checked as FastAPI would (422) but without its
-    per-request parameter machinery, which costs more than serving a cached page."""
-    params = request.query_params
-
-    def one(name: str) -> str | None:
-        values = params.getlist(name)
-        if len(values) > 1:
-            raise ApiError(422, f"invalid request: {name} given {len(values)} times", "give it once")
-        return values[0] if values else None
-
-    release, month, limit, cursor, sort, fmt = (one(n) for n in ("release", "month", "limit", "cursor", "sort",
-                                                                  "format"))
-    if month is not None and not re.match(MONTH, month):
-        raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
-    if fmt not in (None, "json", "csv"):
-        raise ApiError(422, f"invalid request: format {fmt!r}", "format=json or format=csv")
-    try:
-        size = DEFAULT_PAGE if limit is None else int(limit)
-        if not 1 <= size <= MAX_PAGE:
-            raise ValueError(limit)
-    except ValueError:
-        raise ApiError(422, f"invalid request: limit must be 1..{MAX_PAGE}", f"e.g. limit={DEFAULT_PAGE}") from None
-    return release, month, size, cursor, sort, fmt
-
-
-def wanted_format(request: Request, fmt: str | None) -> str:
-    if fmt is not None:
-        return fmt
-    accept = request.headers.get("accept", "")
-    return "csv" if "text/csv" in accept and "application/json" not in accept else "json"
+PAGES_MAX_BYTES = 128 * 1024 * 1024  # serialized pages (JSON or CSV, plus their gzip bytes)
+SELECTIONS_MAX_BYTES = 256 * 1024 * 1024  # selected and sorted Arrow tables
 
 
 class RowsService:
+    """Rows of the store's releases for vendors; `zone_municipality` maps zone ids to GM codes (a
+    zoneId filter is checked against the vendor's contract through it)."""
+
     def __init__(self, store: ReleaseStore, zone_municipality: dict[str, str]) -> None:
         self.store = store
         self.zone_municipality = zone_municipality
-        self.pages: LruCache[Body] = LruCache(lambda b: b.size)
-        self._selected: LruCache[tuple[pa.Table, str]] = LruCache(lambda s: s[0].nbytes + 256, 256 * 1024 * 1024)
+        # cachetools caches are not thread-safe: pages are looked up on the event loop and built in
+        # worker threads, so one lock guards both caches (held for lookups and stores only).
+        self._lock = threading.Lock()
+        self.pages: LRUCache[tuple[object, ...], Body] = LRUCache(PAGES_MAX_BYTES, getsizeof=lambda b: b.size)
+        self._selected: LRUCache[tuple[object, ...], tuple[pa.Table, str]] = LRUCache(
+            SELECTIONS_MAX_BYTES, getsizeof=lambda s: s[0].nbytes + 256)
 
     def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
               limit: int, cursor: str | None, sort: str | None, fmt: str | None) -> RowsQuery:
@@ -204,11 +72,10 @@ class RowsService:
             raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
         return q
 
+    @cachedmethod(lambda self: self._selected, key=lambda self, q: q.selection_key, lock=lambda self: self._lock)
     def select(self, q: RowsQuery) -> tuple[pa.Table, str]:
-        """The query's rows in order, and the municipalities they cover; 403 outside the contract."""
-        hit = self._selected.get(q.selection_key)
-        if hit is not None:
-            return hit
+        """The query's rows in order, and the municipalities they cover (comma-separated GM codes);
+        403 outside the contract, 400 for filter values of the wrong type."""
         table = self.store.rows(q.release_id, q.spec)
         scope = frozenset(q.scope)
         chosen = dict(q.filters)
@@ -234,7 +101,7 @@ class RowsService:
             keys += [(c, "ascending") for c in default_order(q.spec) if c not in named and c in table.column_names]
             selected = selected.sort_by(keys)
         covered = ",".join(sorted(asked & scope)) if asked else ",".join(q.scope)
-        return self._selected.put(q.selection_key, (selected, covered))
+        return selected, covered
 
     def build(self, q: RowsQuery, etag: str) -> Body:
         selected, covered = self.select(q)
@@ -262,12 +129,16 @@ class RowsService:
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
         return make_body(content, "application/json", etag, headers, audit)
 
+    @cachedmethod(lambda self: self.pages, key=lambda self, q: q.page_key, lock=lambda self: self._lock)
+    def page(self, q: RowsQuery) -> Body:
+        return self.build(q, make_etag("rows", *q.page_key))
+
     async def respond(self, request: Request, q: RowsQuery) -> Response:
-        key = (*q.selection_key, q.offset, q.limit, q.fmt)
-        body = self.pages.get(key)
+        """The query's page: from the cache on the event loop, else built in a worker thread."""
+        with self._lock:
+            body = self.pages.get(q.page_key)
         if body is None:
-            etag = make_etag("rows", *key)
-            body = self.pages.put(key, await run_in_threadpool(self.build, q, etag))
+            body = await run_in_threadpool(self.page, q)
         return respond(request, body)
 
 

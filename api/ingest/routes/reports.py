@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -13,7 +13,7 @@ from api.ingest.openapi import ERROR_RESPONSES
 from api.ingest.rejections import rejection_counts
 
 FROM_DAY, TO_DAY = "first day (UTC), default 30 days before `to`", "last day (UTC), default today"
-AUTH_ERRORS = {k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403)}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403)}
 router = APIRouter()
 
 

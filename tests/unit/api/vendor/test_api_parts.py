@@ -9,15 +9,15 @@ from anpr.delta_reader import DeltaReader
 from anpr.settings import Settings
 from anpr.zones import Zone
 from api.access_log import AccessLog
-from api.app import create_app
-from api.auth import Authenticator
-from api.errors import ApiError
-from api.ratelimit import RateLimiter
+from api.common.errors import ApiError
+from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
-from api.vendor_contracts import load_contracts, parse_contracts
-from api.vendor_geo import ZoneRegistry
-from api.vendor_rows import decode_cursor, encode_cursor
-from api.vendor_sample import synthetic_municipality
+from api.vendor.contracts import load_contracts, parse_contracts
+from api.vendor.geo import ZoneRegistry
+from api.vendor.main import create_app
+from api.vendor.rows import decode_cursor, encode_cursor
+from api.vendor.sample import synthetic_municipality
+from api.vendor.security import Authenticator
 
 
 class Clock:

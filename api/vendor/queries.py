@@ -1,0 +1,177 @@
+"""A vendor's query of table rows: filters on every dimension, sorting, paging, the cursor, the format.
+
+A cursor names the release, the query it belongs to and an offset into one total order (the
+requested sort, then the cell's key), and releases never change: paging therefore neither skips nor
+repeats a row, even when a newer release is published halfway.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from anpr.catalogue import TABLES, TableSpec
+from api.common.errors import ApiError
+from api.releases import ReleaseStore
+from api.vendor.tables import column_type, filterable
+
+RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format"})
+DEFAULT_PAGE, MAX_PAGE = 100, 10_000
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+Filters = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class RowsQuery:
+    spec: TableSpec
+    release: dict[str, Any]
+    scope: tuple[str, ...]  # the vendor's municipalities
+    filters: Filters
+    sort: tuple[str, ...]
+    offset: int = 0
+    limit: int = DEFAULT_PAGE
+    fmt: str = "json"
+
+    @property
+    def release_id(self) -> str:
+        return str(self.release["release_id"])
+
+    @property
+    def selection_key(self) -> tuple[object, ...]:
+        return (self.release_id, self.spec.name, self.scope, self.filters, self.sort)
+
+    @property
+    def page_key(self) -> tuple[object, ...]:
+        return (*self.selection_key, self.offset, self.limit, self.fmt)
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(repr((self.spec.name, self.filters, self.sort)).encode()).hexdigest()[:16]
+
+
+def find_spec(name: str) -> TableSpec:
+    spec = TABLES.get(name)
+    if spec is None:
+        raise ApiError(404, f"unknown table {name!r}", "list the tables at /v1/tables")
+    return spec
+
+
+def find_release(store: ReleaseStore, release_id: str | None, month: str | None,
+                 spec: TableSpec | None = None) -> dict[str, Any]:
+    found = store.find(release_id, month)
+    if found is None:
+        what = f"release {release_id!r}" if release_id else f"release for month {month}" if month else "release"
+        raise ApiError(404, f"no {what}", "list the releases at /v1/releases")
+    if spec is not None and spec.name not in found["tables"]:
+        raise ApiError(404, f"release {found['release_id']} has no table {spec.name}",
+                       f"it holds {', '.join(found['tables'])}")
+    return found
+
+
+def _canonical(spec: TableSpec, column: str, value: str) -> str:
+    kind = column_type(spec, column)
+    try:
+        if kind == "int":
+            return str(int(value))
+        if kind == "double":
+            return repr(float(value))
+    except ValueError:
+        raise ApiError(400, f"{column} is a number, not {value!r}", f"filter as {column}=<{kind}>") from None
+    return value
+
+
+def parse_filters(spec: TableSpec, params: list[tuple[str, str]]) -> Filters:
+    """Repeated parameters are alternatives (uur=7&uur=8); different fields must all hold."""
+    allowed = filterable(spec)
+    chosen: dict[str, set[str]] = {}
+    for name, value in params:
+        if name in RESERVED:
+            continue
+        if name not in allowed:
+            hint = "measures cannot be filtered" if name in spec.measures else f"filter on {', '.join(allowed)}"
+            raise ApiError(400, f"cannot filter {spec.name} on {name!r}", hint)
+        chosen.setdefault(name, set()).add(_canonical(spec, name, value))
+    return tuple((name, tuple(sorted(values))) for name, values in sorted(chosen.items()))
+
+
+def parse_sort(spec: TableSpec, text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    fields = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in fields if f.removeprefix("-") not in spec.columns]
+    if unknown:
+        raise ApiError(400, f"cannot sort on {unknown}", f"sort on fields of {spec.name}, '-' for descending")
+    return fields
+
+
+def encode_cursor(release_id: str, fingerprint: str, offset: int) -> str:
+    raw = json.dumps([release_id, fingerprint, offset], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str, int]:
+    try:
+        release_id, fingerprint, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(release_id, str) or not isinstance(fingerprint, str) or not isinstance(offset, int) \
+                or offset < 0:
+            raise ValueError(cursor)
+        return release_id, fingerprint, offset
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "invalid cursor", "pass the nextCursor of the previous page unchanged") from None
+
+
+PAGE_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "release", "in": "query", "schema": {"type": "string"},
+     "description": "a release id from /v1/releases (default: the latest release of the newest month)"},
+    {"name": "month", "in": "query", "schema": {"type": "string", "pattern": MONTH},
+     "description": "YYYY-MM: the latest release of that month"},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
+                                                "default": DEFAULT_PAGE}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "nextCursor of the previous page"},
+    {"name": "sort", "in": "query", "schema": {"type": "string"},
+     "description": "fields, comma-separated; -field descends; ties keep the default order"},
+    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
+     "description": "default json, or csv when Accept asks for text/csv"},
+]
+
+
+def page_params(request: Request) -> tuple[str | None, str | None, int, str | None, str | None, str | None]:
+    """release, month, limit, cursor, sort and format, checked as FastAPI would (422) but without its
+    per-request parameter machinery, which costs more than serving a cached page."""
+    params = request.query_params
+
+    def one(name: str) -> str | None:
+        values = params.getlist(name)
+        if len(values) > 1:
+            raise ApiError(422, f"invalid request: {name} given {len(values)} times", "give it once")
+        return values[0] if values else None
+
+    release, month, limit, cursor, sort, fmt = (one(n) for n in ("release", "month", "limit", "cursor", "sort",
+                                                                  "format"))
+    if month is not None and not re.match(MONTH, month):
+        raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
+    if fmt not in (None, "json", "csv"):
+        raise ApiError(422, f"invalid request: format {fmt!r}", "format=json or format=csv")
+    try:
+        size = DEFAULT_PAGE if limit is None else int(limit)
+        if not 1 <= size <= MAX_PAGE:
+            raise ValueError(limit)
+    except ValueError:
+        raise ApiError(422, f"invalid request: limit must be 1..{MAX_PAGE}", f"e.g. limit={DEFAULT_PAGE}") from None
+    return release, month, size, cursor, sort, fmt
+
+
+def wanted_format(request: Request, fmt: str | None) -> str:
+    if fmt is not None:
+        return fmt
+    accept = request.headers.get("accept", "")
+    return "csv" if "text/csv" in accept and "application/json" not in accept else "json"
+
+
