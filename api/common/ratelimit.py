@@ -1,8 +1,10 @@
-"""Token buckets per caller (vendor, supplier or client address): a burst at once, refilled at a steady rate.
+"""Rate limits per caller, with one Decision type for both services.
 
-Both services limit with this one class: the vendor API per vendor contract (requests per minute and
-burst) and per client address for failed logins, the ingest service per supplier (messages per
-minute, with a burst of one minute's worth).
+- RateLimiter (token buckets: a burst at once, refilled at a steady rate): the vendor API per vendor
+  contract (requests per minute and burst) and per client address for failed logins.
+- SlidingLog (at most N in any 60 s): the ingest service per supplier, because the suppliers' contract
+  says "429 over 600 messages/minute"; a token bucket would let a full bucket plus a minute's refill
+  (twice the limit) through in one minute.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,3 +47,28 @@ class RateLimiter:
                 return Decision(True, burst, int(tokens - 1.0), 0)
             self._buckets[key] = (tokens, now)
             return Decision(False, burst, 0, max(1, math.ceil((1.0 - tokens) / rate)))
+
+
+class SlidingLog:
+    """At most `limit` events in any WINDOW_SECONDS per key: exact, at the cost of one timestamp per event."""
+
+    WINDOW_SECONDS = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._log: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, limit: int) -> Decision:
+        """Count one event of `key` if fewer than `limit` fell in the last window; otherwise say how many
+        whole seconds until the oldest of them leaves it."""
+        with self._lock:
+            now = self._clock()
+            log = self._log.setdefault(key, deque())
+            while log and log[0] <= now - self.WINDOW_SECONDS:
+                log.popleft()
+            if len(log) >= limit:
+                wait = max(1, math.ceil(log[len(log) - limit] + self.WINDOW_SECONDS - now))
+                return Decision(False, limit, 0, wait)
+            log.append(now)
+            return Decision(True, limit, limit - len(log), 0)

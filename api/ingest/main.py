@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.common.errors import install_error_handlers
-from api.common.ratelimit import RateLimiter
+from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
 from api.ingest.routes import delivery, reports
 from api.ingest.services import IngestServices
@@ -25,7 +25,7 @@ def create_ingest_app(services: IngestServices) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(TraceIds)
     app.state.services = services
-    app.state.limiter = RateLimiter()
+    app.state.limiter = SlidingLog()
     app.include_router(delivery.router)
     app.include_router(reports.router)
 

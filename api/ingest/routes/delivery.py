@@ -36,9 +36,8 @@ async def ingest(
     x_filename: Annotated[str | None, Header(description="Name of the delivered file, for your records.",
                                              max_length=255)] = None,
 ) -> Response:
-    # A minute's worth of messages may come at once; the bucket then refills at the contracted rate.
     limit = supplier.messages_per_minute
-    decision = request.app.state.limiter.take(supplier.name, limit, limit)
+    decision = request.app.state.limiter.take(supplier.name, limit)
     if not decision.allowed:
         raise ApiError(429, f"more than {limit} messages in a minute", f"retry after {decision.retry_after} s",
                        headers={"Retry-After": str(decision.retry_after)})
