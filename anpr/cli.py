@@ -103,8 +103,8 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.delta_reader import make_reader
-    from api.app import create_app
     from api.releases import ReleaseStore
+    from api.vendor.main import create_app
 
     port = getattr(args, "port", None) or settings.api.port
     app = create_app(settings, ReleaseStore(make_reader(settings)))

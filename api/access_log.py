@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from anpr.delta_reader import DeltaReader, TableReader
 from anpr.lake import spark_to_arrow_schema
-from api.errors import error_body
+from api.common.errors import error_body
 
 log = logging.getLogger("api.access")
 ACCESS_LOG = "api_access_log"

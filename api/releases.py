@@ -6,11 +6,11 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from cachetools import LRUCache
 
 from anpr.catalogue import TABLES, TableSpec
 from anpr.delta_reader import DeltaReader
@@ -38,7 +38,7 @@ class ReleaseStore:
         self.lake = lake
         self.refresh_seconds = refresh_seconds
         self.max_tables = max_tables
-        self._rows: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
+        self._rows: LRUCache[tuple[str, str], pa.Table] = LRUCache(max_tables)
         self._releases: list[dict[str, Any]] = []
         self._version: int | None = None
         self._checked = float("-inf")
@@ -96,10 +96,11 @@ class ReleaseStore:
     def rows(self, release_id: str, spec: TableSpec) -> pa.Table:
         """The table's rows in the release, in default_order; columns as the catalogue declares them."""
         key = (release_id, spec.name)
+        # The read happens under the lock too: concurrent first requests read a table once.
         with self._rows_lock:
-            if key in self._rows:
-                self._rows.move_to_end(key)
-                return self._rows[key]
+            cached = self._rows.get(key)
+            if cached is not None:
+                return cached
             table = self.lake.read_arrow(published_table(spec.name), filters=[("release_id", "=", release_id)])
             present = [c for c in spec.columns if c in table.column_names]
             if len(present) < len(spec.columns):
@@ -108,8 +109,6 @@ class ReleaseStore:
             order = [c for c in default_order(spec) if c in present]
             rows = table.select(present).sort_by([(c, "ascending") for c in order])
             self._rows[key] = rows
-            while len(self._rows) > self.max_tables:
-                self._rows.popitem(last=False)
             return rows
 
 

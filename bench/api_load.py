@@ -38,7 +38,7 @@ PAGE = f"/v1/tables/{TABLE}/rows?zoneId={ZONE}&limit=20"
 
 
 def _places() -> list:  # noqa: ANN401 - anpr.zones.Municipality, imported late to keep the client light
-    from api.vendor_sample import synthetic_municipality
+    from api.vendor.sample import synthetic_municipality
 
     return [synthetic_municipality("GM0344", "Utrecht", 52.09, 5.12, cameras=8), synthetic_municipality()]
 
@@ -47,7 +47,7 @@ def publish(lake_path: str) -> None:
     from anpr.lake import Lake
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
-    from api.vendor_sample import publish_sample
+    from api.vendor.sample import publish_sample
 
     settings = Settings(data_dir=Path(lake_path).parent / "data",
                         spark=SparkSettings(master="local[2]", shuffle_partitions=2, ui_enabled=False))
@@ -65,9 +65,9 @@ def serve(lake_path: str, port: int) -> None:
     from anpr.delta_reader import DeltaReader
     from anpr.logs import setup_logging
     from anpr.settings import Settings
-    from api.app import create_app
     from api.releases import ReleaseStore
-    from api.vendor_contracts import parse_contracts
+    from api.vendor.contracts import parse_contracts
+    from api.vendor.main import create_app
 
     settings = Settings(data_dir=Path(lake_path).parent / "data", vendor_keys={"bench": SecretStr(KEY)})
     setup_logging(settings.log_dir)

@@ -110,8 +110,9 @@ def run() -> dict[str, Any]:
     from anpr.idempotency import IdempotencyStore
     from anpr.suppliers import Supplier, SupplierRegistry, hash_key
     from anpr.zones import load_municipalities
-    from api.ingest import IngestServices, create_ingest_app
-    from api.ingest_cameras import CameraRegistry
+    from api.ingest.cameras import CameraRegistry
+    from api.ingest.main import create_ingest_app
+    from api.ingest.services import IngestServices
 
     utrecht = load_municipalities()[0]
     with tempfile.TemporaryDirectory(prefix="anpr-bench-ingest-") as tmp_name, \

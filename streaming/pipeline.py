@@ -14,17 +14,18 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from anpr.contract import (
+    COUNTRY_PATTERN,
+    EVENT_TIME_PATTERN,
+    MAX_MESSAGE_BYTES,
+    NL_PLATE_PATTERN,
+    OTHER_PLATE_PATTERN,
+    UUID_PATTERN,
+)
 from anpr.pseudonym import PERIOD_TOKEN_FUNCTION, VEHICLE_KEY_FUNCTION
 from anpr.settings import DayPart
 from anpr.zones import Municipality
 from streaming.tables import PASSAGES_SCHEMA
-
-MAX_MESSAGE_BYTES = 64 * 1024
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$"
-# Normalized plate: Dutch plates are always six characters; foreign formats vary within bounds.
-NL_PLATE_PATTERN = r"^[0-9A-Z]{6}$"
-OTHER_PLATE_PATTERN = r"^[0-9A-Z]{2,12}$"
 
 OBSERVATION_SCHEMA = T.StructType([
     T.StructField("observation_id", T.StringType()),
@@ -105,7 +106,7 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
         (c("event_ts") < c("ingested_at") - F.expr(f"INTERVAL {late_days} DAYS"), Reason.TOO_LATE),
         (F.greatest(*[c(f"_{n}_raw").isNotNull() & c(n).isNull() for n in NUMERIC_FIELDS])
          | ~c("read_confidence").between(0, 1) | (c("lane") < 1), Reason.BAD_FIELD),
-        (~c("plate_country").rlike("^[A-Z]{2}$"), Reason.BAD_COUNTRY),
+        (~c("plate_country").rlike(COUNTRY_PATTERN), Reason.BAD_COUNTRY),
         (~c("plate_format_ok"), Reason.MALFORMED_PLATE),
         (F.coalesce(c("read_confidence"), F.lit(1.0)) < min_confidence, Reason.LOW_CONFIDENCE),
         (~F.coalesce(c("detection_direction"), F.lit("obverse")).isin("obverse", "reverse"), Reason.BAD_DIRECTION),

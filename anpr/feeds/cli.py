@@ -51,8 +51,8 @@ def _ingest_sink(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 
 def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api.ingest import create_ingest_app
-    from api.ingest_services import build_services
+    from api.ingest.main import create_ingest_app
+    from api.ingest.services import build_services
 
     with ExitStack() as stack:
         bootstrap = _bootstrap(settings, stack)

@@ -20,10 +20,10 @@ from anpr.catalogue import TABLES
 from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
 from anpr.settings import Settings
-from api.app import create_app
 from api.releases import ReleaseStore
-from api.vendor_contracts import parse_contracts
-from api.vendor_sample import publish_sample, synthetic_municipality
+from api.vendor.contracts import parse_contracts
+from api.vendor.main import create_app
+from api.vendor.sample import publish_sample, synthetic_municipality
 from tests.browser.cdp import CHROMIUM, Chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration,

@@ -15,9 +15,9 @@ import uvicorn
 from anpr.broker import free_port, high_watermarks
 from anpr.feeds.cli import add_commands
 from anpr.settings import ApiSettings, KafkaSettings, Settings
-from api.ingest import create_ingest_app
-from api.ingest_services import build_services
-from tests.integration.test_ingest_broker import consume_all
+from api.ingest.main import create_ingest_app
+from api.ingest.services import build_services
+from tests.integration.api.ingest.test_ingest_broker import consume_all
 from tests.unit.test_csv import BROKEN, PLATES, export
 
 pytestmark = pytest.mark.integration

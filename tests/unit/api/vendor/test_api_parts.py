@@ -9,15 +9,15 @@ from anpr.delta_reader import DeltaReader
 from anpr.settings import Settings
 from anpr.zones import Zone
 from api.access_log import AccessLog
-from api.app import create_app
-from api.auth import Authenticator
-from api.errors import ApiError
-from api.ratelimit import RateLimiter
+from api.common.errors import ApiError
+from api.common.ratelimit import RateLimiter, SlidingLog
 from api.releases import ReleaseStore
-from api.vendor_contracts import load_contracts, parse_contracts
-from api.vendor_geo import ZoneRegistry
-from api.vendor_rows import decode_cursor, encode_cursor
-from api.vendor_sample import synthetic_municipality
+from api.vendor.contracts import load_contracts, parse_contracts
+from api.vendor.geo import ZoneRegistry
+from api.vendor.main import create_app
+from api.vendor.rows import decode_cursor, encode_cursor
+from api.vendor.sample import synthetic_municipality
+from api.vendor.security import Authenticator
 
 
 class Clock:
@@ -100,3 +100,16 @@ def test_api_refuses_to_serve_unaudited_when_the_log_cannot_be_written(tmp_path)
     refused = client.get("/v1/tables")
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable"
     assert client.get("/health").status_code == 200  # probes are not audited, so still answered
+
+
+def test_sliding_log_allows_exactly_the_limit_in_any_minute():
+    """The suppliers' contract: never more than `limit` in 60 s, where a token bucket would allow twice."""
+    clock = Clock()
+    limiter = SlidingLog(clock)
+    assert all(limiter.take("s", 600).allowed for _ in range(300))
+    clock.now += 30
+    assert all(limiter.take("s", 600).allowed for _ in range(300))
+    refused = limiter.take("s", 600)
+    assert not refused.allowed and refused.retry_after == 30  # the first 300 leave the window at 60 s
+    clock.now += 30
+    assert limiter.take("s", 600).allowed

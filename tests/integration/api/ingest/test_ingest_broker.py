@@ -14,9 +14,9 @@ from anpr.broker import high_watermarks
 from anpr.feeds.camera_table import CAMERAS as CAMERAS_TABLE
 from anpr.feeds.camera_table import registered_camera_rows
 from anpr.feeds.publisher import Publisher
-from api.ingest import create_ingest_app
-from api.ingest_examples import EXAMPLES, OBSERVATION_BATCH
-from tests.unit.test_ingest import CAMERAS, JSON, KEY, OTHER_KEY, UTRECHT, error_of, make_services
+from api.ingest.examples import EXAMPLES, OBSERVATION_BATCH
+from api.ingest.main import create_ingest_app
+from tests.unit.api.ingest.test_ingest import CAMERAS, JSON, KEY, OTHER_KEY, UTRECHT, error_of, make_services
 
 pytestmark = pytest.mark.integration
 OBS, CAMS = "anpr.observations", "anpr.cameras"

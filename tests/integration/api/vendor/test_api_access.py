@@ -16,10 +16,10 @@ from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
 from anpr.settings import Settings
 from api.access_log import AccessLog, read_access_log
-from api.app import create_app
 from api.releases import ReleaseStore
-from api.vendor_contracts import parse_contracts
-from api.vendor_sample import publish_sample, synthetic_municipality
+from api.vendor.contracts import parse_contracts
+from api.vendor.main import create_app
+from api.vendor.sample import publish_sample, synthetic_municipality
 
 pytestmark = pytest.mark.integration
 KEYS = {"esri": "key-esri-0123456789", "argaleo": "key-argaleo-0123456789", "stranger": "key-stranger-0123456789",

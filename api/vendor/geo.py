@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from anpr.zones import Municipality, Zone
-from api.errors import ApiError
-from api.vendor_http import forbid
+from api.common.errors import ApiError
+from api.vendor.http import forbid
 
 
 def _oriented(ring: list[tuple[float, float]] | list[list[float]], exterior: bool) -> list[list[float]]:

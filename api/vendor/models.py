@@ -7,16 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["forbidden"])
-    message: str
-    hint: str
-    trace_id: str
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
+from api.common.errors import ErrorBody
 
 
 class Release(BaseModel):

@@ -8,8 +8,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
-from api.ingest_examples import openapi_examples
-from api.ingest_models import Envelope, ErrorBody, Observation, Receipt
+from api.common.errors import ErrorBody
+from api.ingest.examples import openapi_examples
+from api.ingest.models import Envelope, Observation, Receipt
 
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 _RETRY = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}

@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -17,12 +18,25 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
 
 
 class ApiError(Exception):
+    """Raised anywhere in a request: answered as `status` with the error body (code defaults by status)."""
+
     def __init__(self, status: int, message: str, hint: str = "", code: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.hint = status, message, hint
         self.code = code or CODES.get(status, "error")
         self.headers = headers or {}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["forbidden"])
+    message: str
+    hint: str
+    trace_id: str
+
+
+class ErrorBody(BaseModel):  # the shape of every error answer, for the OpenAPI documents
+    error: ErrorDetail
 
 
 def error_body(code: str, message: str, hint: str, trace_id: str) -> dict[str, dict[str, str]]:

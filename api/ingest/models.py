@@ -1,8 +1,9 @@
-"""The ingest contract's messages, receipts and error bodies as pydantic models (and so the OpenAPI document).
+"""The ingest contract's messages, receipts and reports as pydantic models (and so the OpenAPI document).
 
-Envelopes are checked by the service at once. Observation content (uuids, times, plates, confidence)
-is checked downstream by the stream with reason codes, so the Observation model here documents the
-contract and is not enforced on the request; camera payloads are enforced, they feed the registry.
+`Envelope` is what the service validates each request body with. Observation content (uuids, times,
+plates, confidence) is checked downstream by the stream with reason codes, so an observation batch's
+payload items only have to be JSON objects here and `Observation` documents the contract; camera
+payloads are enforced, they feed the registry. Field rules come from anpr/contract.py.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 
-SCHEMA_VERSION_PATTERN = r"^anpr-2\.\d+\.\d+$"
-MessageType = Literal["anpr_observation_batch", "camera_registration", "camera_update"]
-Uuid = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+from anpr.contract import COUNTRY_PATTERN, EVENT_TIME_PATTERN, SCHEMA_VERSION_PATTERN, UUID_PATTERN
+
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
 
 
 class Observation(BaseModel):
@@ -22,9 +24,9 @@ class Observation(BaseModel):
 
     observation_id: Uuid = Field(description="Unique id of the detection (uuid); a resend keeps it.")
     camera_id: Uuid = Field(description="The registered camera (uuid).")
-    event_time: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$",
+    event_time: str = Field(pattern=EVENT_TIME_PATTERN,
                             description="UTC, RFC 3339 with milliseconds, e.g. 2025-06-02T07:15:42.123Z.")
-    plate_country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    plate_country: str = Field(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2.")
     plate_text: str = Field(min_length=1, description="The plate as read. Pseudonymized on arrival.")
     read_confidence: float | None = Field(default=None, ge=0, le=1)
     detection_direction: Literal["obverse", "reverse"] | None = Field(
@@ -80,13 +82,24 @@ class CameraUpdate(CameraFields):
     camera_type: Literal["monitoring", "enforcement", "hybrid"] | None = None
 
 
+def _json_object(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise PydanticCustomError("dict_type", "Input should be an object")
+    return item
+
+
+# An observation as delivered: any JSON object passes here (the stream checks it), while the
+# OpenAPI document shows the Observation schema.
+RawObservation = Annotated[dict[str, Any], PlainValidator(_json_object, json_schema_input_type=Observation)]
+
+
 class _Envelope(BaseModel):
     schema_version: str = Field(pattern=SCHEMA_VERSION_PATTERN, examples=["anpr-2.0.0"])
 
 
 class ObservationBatch(_Envelope):
     message_type: Literal["anpr_observation_batch"]
-    payload: list[Observation] = Field(min_length=1)
+    payload: list[RawObservation] = Field(min_length=1)
 
 
 class CameraRegistrationMessage(_Envelope):
@@ -99,8 +112,8 @@ class CameraUpdateMessage(_Envelope):
     payload: list[CameraUpdate] = Field(min_length=1)
 
 
-Envelope = Annotated[ObservationBatch | CameraRegistrationMessage | CameraUpdateMessage,
-                     Field(discriminator="message_type")]
+Message = ObservationBatch | CameraRegistrationMessage | CameraUpdateMessage
+Envelope = Annotated[Message, Field(discriminator="message_type")]
 
 
 class Receipt(BaseModel):
@@ -111,17 +124,6 @@ class Receipt(BaseModel):
     timestamp: str = Field(description="UTC, RFC 3339 with milliseconds: when every message was acknowledged.")
     sizeBytes: int
     filename: str | None
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    hint: str
-    trace_id: str
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
 
 
 class RejectionCount(BaseModel):

@@ -20,9 +20,10 @@ from anpr.idempotency import IdempotencyStore
 from anpr.lake import Lake, spark_to_arrow_schema
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key
 from anpr.zones import load_municipalities
-from api.ingest import IngestServices, create_ingest_app
-from api.ingest_cameras import CameraRegistry
-from api.ingest_examples import EXAMPLES, OBSERVATION_BATCH
+from api.ingest.cameras import CameraRegistry
+from api.ingest.examples import EXAMPLES, OBSERVATION_BATCH
+from api.ingest.main import create_ingest_app
+from api.ingest.services import IngestServices
 from streaming.tables import QUARANTINE, QUARANTINE_SCHEMA
 
 KEY, OTHER_KEY, DISABLED_KEY = "dev-ingest-test-key", "dev-ingest-other-key", "dev-ingest-disabled-key"

@@ -20,7 +20,7 @@ import pyarrow as pa
 from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, TABLES, TableSpec
 from anpr.lake import Lake
 from anpr.zones import Municipality, load_municipalities
-from api.vendor_tables import column_type
+from api.vendor.tables import column_type
 
 MIN_VEHICLES = 10
 MEAN_VEHICLES = 60  # distinct vehicles of an average cell; skewed weights leave ~20-30% of cells below 10

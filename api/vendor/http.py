@@ -10,20 +10,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from fastapi import Request, Response
 
-from api.errors import ApiError
+from api.common.errors import ApiError
 
 GZIP_MIN_BYTES = 1024
 CACHE_CONTROL = "private, no-cache"  # vendors' caches keep answers but revalidate them: a 304 is cheap
 VARY = "Accept, Accept-Encoding, Authorization, X-API-Key"
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -85,39 +81,8 @@ def respond(request: Request, body: Body) -> Response:
     return Response(body.content, media_type=body.media_type, headers=headers)
 
 
-class LruCache(Generic[V]):
-    """Least recently used entries, bounded by their total size in bytes."""
-
-    def __init__(self, size: Callable[[V], int], max_bytes: int = 128 * 1024 * 1024) -> None:
-        self.max_bytes, self._size = max_bytes, size
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, key: Hashable) -> V | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: V) -> V:
-        with self._lock:
-            old = self._items.pop(key, None)
-            self._bytes -= self._size(old) if old is not None else 0
-            self._items[key] = value
-            self._bytes += self._size(value)
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= self._size(dropped)
-        return value
-
-
 def forbid(municipalities: set[str] | frozenset[str], allowed: frozenset[str]) -> None:
+    """403 naming the municipalities (GM codes) outside the vendor's contract, if any."""
     outside = sorted(set(municipalities) - allowed)
     if outside:
         raise ApiError(403, f"your contract does not cover municipality {', '.join(outside)}",

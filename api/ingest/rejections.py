@@ -1,0 +1,30 @@
+"""The suppliers' rejection counts, read from the stream's quarantine table in Delta."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow.compute as pc
+
+from anpr.delta_reader import TableReader
+from api.ingest.models import RejectionCount
+from streaming.tables import QUARANTINE
+
+
+def rejection_counts(lake: TableReader | None, supplier: str, first: date, last: date) -> list[RejectionCount]:
+    """Rejections of one supplier by ingest day (UTC, `first`..`last` inclusive) and reason code, sorted
+    by both; empty without a lake or quarantine table. Only the reason, day and supplier columns are read."""
+    if lake is None or not lake.exists(QUARANTINE):
+        return []
+    # Partition pruning on ingest_date; delta-rs cannot push a filter on its string_view columns.
+    table = lake.read_arrow(QUARANTINE, columns=["ingest_date", "reason", "supplier"],
+                            filters=[("ingest_date", ">=", first), ("ingest_date", "<=", last)])
+    table = table.filter(pc.equal(table.column("supplier").cast("string"), supplier)).select(["ingest_date", "reason"])
+    table = table.set_column(1, "reason", table.column("reason").cast("string"))
+    if table.num_rows == 0:
+        return []
+    grouped = table.group_by(["ingest_date", "reason"]).aggregate([("reason", "count")])
+    grouped = grouped.sort_by([("ingest_date", "ascending"), ("reason", "ascending")])
+    days = pc.strftime(grouped.column("ingest_date").cast("timestamp[s]"), format="%Y-%m-%d").to_pylist()
+    return [RejectionCount(day=d, reason=r, count=n) for d, r, n in
+            zip(days, grouped.column("reason").to_pylist(), grouped.column("reason_count").to_pylist(), strict=True)]

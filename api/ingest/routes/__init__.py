@@ -1,0 +1,1 @@
+"""The ingest service's routes: `delivery` (POST /) and `reports` (what a supplier can look up)."""

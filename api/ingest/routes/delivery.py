@@ -1,0 +1,74 @@
+"""POST /: one message of the contract, answered 202 only after Kafka acknowledged all of it.
+
+When Kafka cannot take the message the answer is 503 and the supplier retries with the same
+X-Idempotency-Key, which then publishes once; a replay within 7 days gets the first receipt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+
+from anpr.feeds.messages import encode
+from api.common.errors import ApiError
+from api.ingest.body import read_body
+from api.ingest.delivery import deliver
+from api.ingest.deps import Authenticated, Services
+from api.ingest.openapi import ERROR_RESPONSES, REQUEST_BODY
+from api.ingest.tracing import TOKEN
+
+log = logging.getLogger("api.ingest")
+CONTENT_TYPES = ("application/json", "application/octet-stream")
+router = APIRouter()
+
+
+@router.post("/", status_code=202, summary="Deliver one message (observation batch or camera metadata)",
+             responses=ERROR_RESPONSES, openapi_extra=REQUEST_BODY, response_model=None)
+async def ingest(
+    request: Request, supplier: Authenticated, services: Services,
+    x_request_id: Annotated[str | None, Header(description="Your id of this request (echoed as requestId).",
+                                               max_length=128)] = None,
+    x_idempotency_key: Annotated[str | None, Header(description="Replays within 7 days return the first "
+                                                    "receipt and publish nothing.", max_length=128)] = None,
+    x_filename: Annotated[str | None, Header(description="Name of the delivered file, for your records.",
+                                             max_length=255)] = None,
+) -> Response:
+    limit = supplier.messages_per_minute
+    decision = request.app.state.limiter.take(supplier.name, limit)
+    if not decision.allowed:
+        raise ApiError(429, f"more than {limit} messages in a minute", f"retry after {decision.retry_after} s",
+                       headers={"Retry-After": str(decision.retry_after)})
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in CONTENT_TYPES:
+        raise ApiError(415, f"content type {content_type or 'missing'} is not accepted",
+                       "send application/json or application/octet-stream holding JSON",
+                       code="unsupported_media_type")
+    for name, value in (("X-Request-Id", x_request_id), ("X-Idempotency-Key", x_idempotency_key)):
+        if value is not None and not TOKEN.match(value):
+            raise ApiError(400, f"{name} must be 1-128 letters, digits or . _ : -", "send a uuid, for example")
+    body = await read_body(request, services.max_body_bytes)
+    request_id = request.state.trace_id
+    if x_idempotency_key is not None:
+        claim = services.idempotency.claim(supplier.name, x_idempotency_key, hashlib.sha256(body).hexdigest())
+        if claim.receipt is not None:
+            if claim.body_differs:
+                log.warning("idempotency key of %s replayed with another body; first receipt returned",
+                            supplier.name)
+            return Response(encode(claim.receipt), status_code=202, media_type="application/json",
+                            headers={"Idempotent-Replay": "true"})
+        if claim.busy_for is not None:
+            raise ApiError(409, "a request with this X-Idempotency-Key is still being processed",
+                           "retry shortly", code="in_progress",
+                           headers={"Retry-After": str(max(1, int(claim.busy_for)))})
+    try:
+        receipt = await deliver(services, supplier, body, request_id, x_idempotency_key, x_filename)
+    except BaseException:
+        if x_idempotency_key is not None:  # a retry may then claim the key again
+            services.idempotency.release(supplier.name, x_idempotency_key)
+        raise
+    if x_idempotency_key is not None:
+        services.idempotency.complete(supplier.name, x_idempotency_key, receipt)
+    return Response(encode(receipt), status_code=202, media_type="application/json")

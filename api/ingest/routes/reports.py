@@ -1,0 +1,41 @@
+"""What a supplier can look up: its rejected observations and its cameras as the platform placed them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.ingest.deps import Authenticated, Services
+from api.ingest.models import CameraState, RejectionReport
+from api.ingest.openapi import ERROR_RESPONSES
+from api.ingest.rejections import rejection_counts
+
+FROM_DAY, TO_DAY = "first day (UTC), default 30 days before `to`", "last day (UTC), default today"
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403)}
+router = APIRouter()
+
+
+@router.get("/v1/rejections", response_model=RejectionReport, responses=AUTH_ERRORS,
+            summary="Your rejected observations per day and reason")
+def rejections(supplier: Authenticated, services: Services,
+               from_day: Annotated[date | None, Query(alias="from", description=FROM_DAY)] = None,
+               to_day: Annotated[date | None, Query(alias="to", description=TO_DAY)] = None,
+               ) -> RejectionReport:
+    to_day = to_day or datetime.now(UTC).date()
+    from_day = from_day or to_day - timedelta(days=30)
+    counts = rejection_counts(services.lake, supplier.name, from_day, to_day)
+    return RejectionReport(supplier=supplier.name, from_day=from_day.isoformat(), to_day=to_day.isoformat(),
+                           total=sum(c.count for c in counts), rejections=counts)
+
+
+@router.get("/v1/cameras", response_model=list[CameraState], responses=AUTH_ERRORS,
+            summary="Your registered cameras as the platform placed them")
+def cameras(supplier: Authenticated, services: Services) -> list[CameraState]:
+    return [CameraState(camera_id=v.camera_id, municipality=v.municipality, zone_id=v.zone_id,
+                        obverse_direction=v.rule.obverse, reverse_direction=v.rule.reverse,
+                        direction_source="geometry" if v.rule.obverse else "unresolved",
+                        problem="; ".join(v.problems) or None, valid_from=v.valid_from,
+                        camera_status=v.record.get("camera_status"))
+            for v in services.cameras.states(supplier.name)]

@@ -1,0 +1,52 @@
+"""What the ingest service works with (suppliers, cameras, Kafka, idempotency, the lake), and their
+wiring from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from anpr.contract import MAX_BODY_BYTES
+from anpr.delta_reader import DeltaReader, make_reader
+from anpr.feeds.publisher import Publisher
+from anpr.idempotency import IdempotencyStore
+from anpr.settings import CONF_DIR, Settings
+from anpr.suppliers import SUPPLIERS_FILE, SupplierRegistry, load_suppliers
+from anpr.zones import load_municipalities
+from api.ingest.cameras import CameraRegistry
+
+
+@dataclass
+class IngestServices:
+    """The ingest app's collaborators; tests build one by hand, `build_services` from settings."""
+
+    suppliers: SupplierRegistry
+    cameras: CameraRegistry
+    publisher: Publisher
+    idempotency: IdempotencyStore
+    lake: DeltaReader | None  # the quarantine table is read from it; None: no rejection counts
+    observations_topic: str = "anpr.observations"
+    cameras_topic: str = "anpr.cameras"
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def idempotency_path(settings: Settings) -> Path:
+    return settings.data_dir / "ingest" / "idempotency.sqlite"
+
+
+def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR,
+                   lake: DeltaReader | None = None, publisher: Publisher | None = None) -> IngestServices:
+    """Services from settings and conf/ (suppliers, municipalities); `bootstrap` is Kafka's host:port.
+    The cluster profile refuses the development keys of conf/suppliers.toml (ValueError)."""
+    suppliers = load_suppliers(conf_dir / SUPPLIERS_FILE)
+    if settings.profile == "cluster":
+        suppliers.refuse_development_keys()
+    lake = lake or make_reader(settings)
+    k = settings.kafka
+    publisher = publisher or Publisher(bootstrap, {k.observations_topic: k.partitions, k.cameras_topic: 1},
+                                       compacted=[k.cameras_topic])
+    return IngestServices(
+        suppliers=suppliers, cameras=CameraRegistry(load_municipalities(conf_dir), suppliers, lake),
+        publisher=publisher, idempotency=IdempotencyStore(idempotency_path(settings)), lake=lake,
+        observations_topic=k.observations_topic, cameras_topic=k.cameras_topic,
+    )

@@ -1,0 +1,25 @@
+"""Trace ids of the ingest service: one per request, before any handler runs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# What a supplier may send as X-Request-Id or X-Idempotency-Key.
+TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class TraceIds:
+    """ASGI middleware: the supplier's X-Request-Id when it is a sane token, else a fresh uuid, as
+    `request.state.trace_id`. Error bodies carry it and so do the Kafka headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+            scope.setdefault("state", {})["trace_id"] = given if TOKEN.match(given) else str(uuid.uuid4())
+        await self.app(scope, receive, send)

@@ -1,0 +1,111 @@
+"""Dependencies of the vendor routes: the authenticated vendor (key or bearer token) and the admin."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import APIKeyHeader, OAuth2
+
+from api.access_log import AccessLog
+from api.common.errors import ApiError
+from api.releases import ReleaseStore
+from api.vendor.geo import ZoneRegistry
+from api.vendor.rows import RowsService
+from api.vendor.security import Authenticator, Principal
+
+TOKEN_URL = "/v1/oauth/token"
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
+                       description="The vendor's API key, issued by the platform team.")
+OAUTH2 = OAuth2(flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL, scopes={})),
+                auto_error=False, scheme_name="OAuth2",
+                description="Client credentials: client_id = vendor name, client_secret = API key.")
+ADMIN_KEY = APIKeyHeader(name="X-Admin-Key", auto_error=False, scheme_name="AdminKey",
+                         description="The platform team's admin key (settings.admin_key).")
+# The OpenAPI security of operations that call authenticate() themselves.
+SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"OAuth2": []}]
+
+
+def _unauthorized(message: str, hint: str, error: str = "") -> ApiError:
+    challenge = 'Bearer realm="anpr"' + (f', error="{error}"' if error else "")
+    return ApiError(401, message, hint, headers={"WWW-Authenticate": challenge})
+
+
+async def principal(request: Request, api_key: Annotated[str | None, Depends(API_KEY)],
+                    authorization: Annotated[str | None, Depends(OAUTH2)]) -> Principal:
+    return authenticate(request, api_key, authorization)
+
+
+def authenticate(request: Request, api_key: str | None = None, authorization: str | None = None) -> Principal:
+    """The vendor behind the request's key or token, within its rate limit; 401, 403 or 429 if not.
+
+    Hot routes call this directly instead of through FastAPI's dependency solver, which costs more
+    than a cached page (they declare the same security in their OpenAPI operation).
+    """
+    auth: Authenticator = request.app.state.auth
+    if api_key is None and authorization is None:
+        api_key, authorization = request.headers.get("x-api-key"), request.headers.get("authorization")
+    if api_key:
+        vendor = auth.vendor_of_key(api_key)
+        if vendor is None:
+            auth.failed(request)
+            raise _unauthorized("unknown API key", "check the X-API-Key header or ask the platform team for a key")
+    elif authorization:
+        scheme, _, token = authorization.partition(" ")
+        vendor = auth.vendor_of_token(token.strip()) if scheme.lower() == "bearer" else None
+        if vendor is None:
+            auth.failed(request)
+            raise _unauthorized("invalid or expired access token", f"get a new token at {TOKEN_URL}",
+                                "invalid_token")
+    else:
+        raise _unauthorized("missing credentials",
+                            f"send X-API-Key, or Authorization: Bearer <token> from {TOKEN_URL}")
+    request.state.vendor = vendor
+    found = auth.principal(vendor)
+    decision = auth.limiter.take(vendor, found.contract.requests_per_minute, found.contract.burst)
+    request.state.ratelimit = decision
+    if not decision.allowed:
+        raise ApiError(429, f"rate limit of {found.contract.requests_per_minute} requests/minute exceeded",
+                       f"retry after {decision.retry_after} s", headers={"Retry-After": str(decision.retry_after)})
+    return found
+
+
+Vendor = Annotated[Principal, Depends(principal)]
+
+
+async def admin(request: Request, key: Annotated[str | None, Depends(ADMIN_KEY)]) -> str:
+    """The string "admin" for the platform team's X-Admin-Key; 403 when none is configured, 401 when wrong."""
+    expected = request.app.state.admin_key
+    if expected is None:
+        raise ApiError(403, "admin access is not configured", "set ANPR_ADMIN_KEY for the API process")
+    if not key or not hmac.compare_digest(key.encode(), expected.encode()):
+        request.app.state.auth.failed(request)
+        raise ApiError(401, "missing or wrong admin key", "send the platform team's key in X-Admin-Key")
+    request.state.vendor = "admin"
+    return "admin"
+
+
+Admin = Annotated[str, Depends(admin)]
+
+
+# What create_app keeps on app.state for the routes.
+def store_of(request: Request) -> ReleaseStore:
+    store: ReleaseStore = request.app.state.store
+    return store
+
+
+def rows_of(request: Request) -> RowsService:
+    rows: RowsService = request.app.state.rows
+    return rows
+
+
+def zones_of(request: Request) -> ZoneRegistry:
+    zones: ZoneRegistry = request.app.state.zones
+    return zones
+
+
+def access_log_of(request: Request) -> AccessLog:
+    audit: AccessLog = request.app.state.access_log
+    return audit

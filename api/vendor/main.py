@@ -1,0 +1,70 @@
+"""Vendor API: read-only, over published releases only (never passages). Endpoints: docs/api.md.
+
+Routes live in api/vendor/routes/ (one module per OpenAPI tag); what they share is kept on app.state
+by `create_app` and read through api/vendor/deps.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
+
+from anpr.settings import Settings
+from anpr.zones import Municipality, load_municipalities
+from api.access_log import AccessLog, AccessLogMiddleware
+from api.common.errors import install_error_handlers
+from api.common.ratelimit import RateLimiter
+from api.releases import ReleaseStore
+from api.vendor.contracts import Contract, load_contracts
+from api.vendor.geo import ZoneRegistry
+from api.vendor.routes import login, maps, operations, releases, tables
+from api.vendor.rows import RowsService
+from api.vendor.security import Authenticator
+
+log = logging.getLogger(__name__)
+DASHBOARD = Path(__file__).parent / "dashboard"
+
+
+def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, Contract] | None = None,
+               municipalities: list[Municipality] | None = None, access_log: AccessLog | None = None) -> FastAPI:
+    """The ASGI app over `store`. The defaults read conf/vendors.toml and conf/municipalities and audit
+    into the store's lake; vendors' keys come from `settings.vendor_keys`."""
+    audit = access_log or AccessLog(store.lake)
+    zones = ZoneRegistry(load_municipalities() if municipalities is None else municipalities)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        audit.start()
+        yield
+        await run_in_threadpool(audit.close)
+
+    app = FastAPI(title="ANPR zero-emission zone statistics: vendor API", version="1.0.0", lifespan=lifespan,
+                  description="Disclosure-controlled monthly tables of the national statistics office, per "
+                              "zero-emission zone. Suppressed values are null (empty in CSV). Every request is "
+                              "audited. Authenticate with X-API-Key or an OAuth2 client-credentials token.")
+    install_error_handlers(app)
+    keys = {vendor: key.get_secret_value() for vendor, key in settings.vendor_keys.items()}
+    contracts = load_contracts() if contracts is None else contracts
+    for vendor in sorted(set(keys) - set(contracts)):
+        log.warning("vendor %s has an API key but no contract in conf/vendors.toml: it gets 403", vendor)
+    app.state.auth = Authenticator(keys, contracts, RateLimiter())
+    # Without an admin key (ANPR_ADMIN_KEY) the admin endpoint answers 403.
+    app.state.admin_key = settings.admin_key.get_secret_value() if settings.admin_key is not None else None
+    app.state.store, app.state.zones, app.state.access_log = store, zones, audit
+    app.state.rows = RowsService(store, zones.zone_municipality)
+    app.add_middleware(AccessLogMiddleware, access_log=audit)
+
+    for router in (operations.router, login.router, releases.router, tables.router, tables.rows_router(),
+                   maps.router):
+        app.include_router(router)
+    # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
+    app.mount("/dashboard", GZipMiddleware(StaticFiles(directory=DASHBOARD, html=True), minimum_size=1024,
+                                           compresslevel=6), name="dashboard")
+    return app

@@ -1,0 +1,63 @@
+"""POST /v1/oauth/token: OAuth2 client credentials (RFC 6749 4.4), a bearer token for a vendor's key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import parse_qs, unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.common.errors import ApiError, ErrorBody
+from api.vendor.deps import TOKEN_URL
+from api.vendor.models import Token
+from api.vendor.security import Authenticator
+
+router = APIRouter(tags=["authentication"])
+
+
+def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[str, str]:
+    """(client_id, client_secret) from HTTP Basic or else the form; ("", "") when Basic is malformed."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            client_id, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            return "", ""
+        return unquote(client_id), unquote(secret)  # RFC 6749 2.3.1: form-urlencoded before Basic
+    return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
+
+
+async def token_endpoint(request: Request) -> JSONResponse:
+    """A token for client_id = vendor, client_secret = its API key; 400 for another grant or body
+    type, 401 `invalid_client` for a wrong pair (counted as a failed attempt)."""
+    auth: Authenticator = request.app.state.auth
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise ApiError(400, "send the token request as application/x-www-form-urlencoded", "RFC 6749 4.4.2",
+                       code="invalid_request")
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    if form.get("grant_type", [""])[0] != "client_credentials":
+        raise ApiError(400, "only grant_type=client_credentials is supported", "RFC 6749 4.4",
+                       code="unsupported_grant_type")
+    client_id, secret = _client_credentials(request, form)
+    if not client_id or not secret or auth.vendor_of_key(secret) != client_id:
+        auth.failed(request)
+        raise ApiError(401, "unknown client or wrong secret", "client_id is your vendor name, client_secret your key",
+                       code="invalid_client", headers={"WWW-Authenticate": 'Basic realm="anpr"'})
+    request.state.vendor = client_id
+    token, ttl = auth.issue_token(client_id)
+    return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": ttl},
+                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+# The form body is read by hand (no python-multipart needed); the OpenAPI operation declares it.
+router.add_api_route(
+    TOKEN_URL, token_endpoint, methods=["POST"],
+    summary="OAuth2 client credentials: a bearer token for client_id/client_secret",
+    responses={200: {"model": Token}, 400: {"model": ErrorBody}, 401: {"model": ErrorBody}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "required": ["grant_type"], "properties": {
+                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                "client_id": {"type": "string"}, "client_secret": {"type": "string"}}}}}}})

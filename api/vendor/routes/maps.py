@@ -1,0 +1,62 @@
+"""Maps: the vendor's municipalities and zones (conf/municipalities) and the cameras of a release, as GeoJSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from anpr.catalogue import TABLES
+from api.common.errors import ApiError
+from api.vendor import models
+from api.vendor.deps import Vendor, rows_of, zones_of
+from api.vendor.geo import camera_collection
+from api.vendor.http import json_body, respond
+from api.vendor.queries import MAX_PAGE, MONTH
+
+router = APIRouter(tags=["maps"])
+Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM: the latest release of that month")]
+ReleaseId = Annotated[str | None, Query(description="a release id from /v1/releases (default: the latest)")]
+Codes = Annotated[list[str], Query()]
+
+
+@router.get("/v1/municipalities", summary="the vendor's municipalities and their zones",
+            responses=models.content(models.Municipalities))
+async def municipalities(request: Request, who: Vendor) -> Response:
+    payload = zones_of(request).listing(who.municipalities)
+    scope = ",".join(sorted(who.municipalities))
+    return respond(request, json_body(payload, ("municipalities", payload), {"municipalities": scope}))
+
+
+@router.get("/v1/zones", summary="zones as a GeoJSON FeatureCollection (lon, lat; WGS84)",
+            responses=models.content(models.FeatureCollection))
+async def zones(request: Request, who: Vendor, gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
+    payload = zones_of(request).collection(who.municipalities, gemeenteCode)
+    covered = ",".join(sorted(gemeenteCode or who.municipalities))
+    return respond(request, json_body(payload, ("zones", payload), {"municipalities": covered}))
+
+
+@router.get("/v1/zones/{zone_id}", summary="one zone as a GeoJSON Feature",
+            responses=models.content(models.FeatureCollection))
+async def zone(zone_id: str, request: Request, who: Vendor) -> Response:
+    payload = zones_of(request).zone(zone_id, who.municipalities)
+    covered = payload["properties"]["gemeenteCode"]
+    return respond(request, json_body(payload, ("zone", payload), {"municipalities": covered}))
+
+
+@router.get("/v1/cameras", summary="cameras of table 4.12 as GeoJSON points, with availability",
+            responses=models.content(models.FeatureCollection))
+async def cameras(request: Request, who: Vendor, release: ReleaseId = None, month: Month = None,
+                  zoneId: Codes = [], gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
+    spec = next((s for s in TABLES.values() if s.kind == "cameras"), None)
+    if spec is None:
+        raise ApiError(404, "the catalogue has no camera table", "see /v1/tables")
+    service = rows_of(request)
+    q = service.query(request, who, spec.name, release, month, MAX_PAGE, None, None, "json")
+    selected, covered = await run_in_threadpool(service.select, q)
+    payload = camera_collection(selected.to_pylist(), q.release_id)
+    audit_info = {"table": spec.name, "release": q.release_id, "municipalities": covered,
+                  "rows": len(payload["features"]), "filters": json.dumps(dict(q.filters))}
+    return respond(request, json_body(payload, ("cameras", *q.selection_key), audit_info))

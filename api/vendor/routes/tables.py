@@ -1,0 +1,60 @@
+"""The tables: their definitions, and their rows in a release (filtered, sorted, paged, JSON or CSV)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from anpr.catalogue import TABLES
+from api.vendor import models
+from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of
+from api.vendor.http import Body, json_body, respond
+from api.vendor.queries import PAGE_PARAMETERS, find_spec, page_params
+from api.vendor.tables import all_filter_names, table_info
+
+router = APIRouter(tags=["tables"])
+
+
+@cache
+def _tables_body() -> Body:
+    return json_body({"tables": [table_info(s) for s in TABLES.values()]}, ("tables",))
+
+
+def _filter_parameters() -> list[dict[str, Any]]:
+    """Every filterable field of any table as a repeatable query parameter of the OpenAPI document."""
+    return [{"name": name, "in": "query", "required": False, "style": "form", "explode": True,
+             "description": (definition or name) + " Repeat the parameter for several values.",
+             "schema": {"type": "array", "items": {"type": "string"}}}
+            for name, definition in sorted(all_filter_names().items())]
+
+
+@router.get("/v1/tables", summary="tables with fields, definitions and protection notes",
+            responses=models.content(models.TableList))
+async def tables(request: Request, who: Vendor) -> Response:
+    return respond(request, _tables_body())
+
+
+@router.get("/v1/tables/{table}", summary="one table's definition", responses=models.content(models.TableInfo))
+async def table(table: str, request: Request, who: Vendor) -> Response:
+    spec = find_spec(table)
+    return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
+
+
+def rows_router() -> APIRouter:
+    """GET /v1/tables/{table}/rows, built with the app: its OpenAPI operation lists the filter
+    parameters of the catalogue. The query parameters are read by hand (page_params) and only
+    declared there, because FastAPI's parameter machinery costs more than serving a cached page."""
+    router = APIRouter(tags=["tables"])
+
+    @router.get("/v1/tables/{table}/rows", responses=models.content(models.RowsPage, csv=True),
+                summary="rows of a table in a release, filtered on any dimension, sorted, paged",
+                openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
+    async def rows(table: str, request: Request) -> Response:
+        who = authenticate(request)
+        service = rows_of(request)
+        q = service.query(request, who, table, *page_params(request))
+        return await service.respond(request, q)
+
+    return router

@@ -1,0 +1,161 @@
+"""Table rows for vendors: a query's rows selected, paged and serialized (JSON or CSV), with caches.
+
+Releases never change, so a selection (release, table, vendor scope, filters, sort) and a page of it
+are functions of their keys: both are kept in LRU caches bounded by their size in bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import threading
+from typing import Any
+from urllib.parse import urlencode
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from cachetools import LRUCache, cachedmethod
+from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from anpr.catalogue import TableSpec
+from api.common.errors import ApiError
+from api.releases import ReleaseStore, default_order
+from api.vendor.http import Body, forbid, make_body, make_etag, respond
+from api.vendor.queries import (
+    RowsQuery,
+    decode_cursor,
+    encode_cursor,
+    find_release,
+    find_spec,
+    parse_filters,
+    parse_sort,
+    wanted_format,
+)
+from api.vendor.security import Principal
+from api.vendor.tables import column_type
+
+PAGES_MAX_BYTES = 128 * 1024 * 1024  # serialized pages (JSON or CSV, plus their gzip bytes)
+SELECTIONS_MAX_BYTES = 256 * 1024 * 1024  # selected and sorted Arrow tables
+
+
+class RowsService:
+    """Rows of the store's releases for vendors; `zone_municipality` maps zone ids to GM codes (a
+    zoneId filter is checked against the vendor's contract through it)."""
+
+    def __init__(self, store: ReleaseStore, zone_municipality: dict[str, str]) -> None:
+        self.store = store
+        self.zone_municipality = zone_municipality
+        # cachetools caches are not thread-safe: pages are looked up on the event loop and built in
+        # worker threads, so one lock guards both caches (held for lookups and stores only).
+        self._lock = threading.Lock()
+        self.pages: LRUCache[tuple[object, ...], Body] = LRUCache(PAGES_MAX_BYTES, getsizeof=lambda b: b.size)
+        self._selected: LRUCache[tuple[object, ...], tuple[pa.Table, str]] = LRUCache(
+            SELECTIONS_MAX_BYTES, getsizeof=lambda s: s[0].nbytes + 256)
+
+    def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
+              limit: int, cursor: str | None, sort: str | None, fmt: str | None) -> RowsQuery:
+        spec = find_spec(table)
+        offset = 0
+        if cursor:
+            pinned, fingerprint, offset = decode_cursor(cursor)
+            if release and release != pinned:
+                raise ApiError(400, "the cursor belongs to another release", "drop release= or the cursor")
+            release = pinned
+        found = find_release(self.store, release, month, spec)
+        q = RowsQuery(spec, found, tuple(sorted(who.municipalities)),
+                      parse_filters(spec, list(request.query_params.multi_items())), parse_sort(spec, sort),
+                      offset, limit, wanted_format(request, fmt))
+        if cursor and fingerprint != q.fingerprint:
+            raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
+        return q
+
+    @cachedmethod(lambda self: self._selected, key=lambda self, q: q.selection_key, lock=lambda self: self._lock)
+    def select(self, q: RowsQuery) -> tuple[pa.Table, str]:
+        """The query's rows in order, and the municipalities they cover (comma-separated GM codes);
+        403 outside the contract, 400 for filter values of the wrong type."""
+        table = self.store.rows(q.release_id, q.spec)
+        scope = frozenset(q.scope)
+        chosen = dict(q.filters)
+        asked: set[str] = set(chosen.get("gemeenteCode", ()))
+        for zone in chosen.get("zoneId", ()):
+            if zone in self.zone_municipality:
+                asked.add(self.zone_municipality[zone])
+        if "zoneId" in chosen:
+            zones = table.filter(pc.is_in(table["zoneId"], value_set=pa.array(chosen["zoneId"])))
+            asked |= set(pc.unique(zones["gemeenteCode"]).to_pylist())
+        forbid(asked, scope)
+        mask = pc.is_in(table["gemeenteCode"], value_set=pa.array(q.scope, pa.string()))
+        for column, values in q.filters:
+            try:
+                wanted = pa.array(values).cast(table[column].type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise ApiError(400, f"{values} are not values of {column}", "see /v1/tables") from None
+            mask = pc.and_(mask, pc.is_in(table[column], value_set=wanted))
+        selected = table.filter(mask)
+        if q.sort:
+            keys = [(f.removeprefix("-"), "descending" if f.startswith("-") else "ascending") for f in q.sort]
+            named = {k for k, _ in keys}
+            keys += [(c, "ascending") for c in default_order(q.spec) if c not in named and c in table.column_names]
+            selected = selected.sort_by(keys)
+        covered = ",".join(sorted(asked & scope)) if asked else ",".join(q.scope)
+        return selected, covered
+
+    def build(self, q: RowsQuery, etag: str) -> Body:
+        selected, covered = self.select(q)
+        page = selected.slice(q.offset, q.limit)
+        end = q.offset + page.num_rows
+        cursor = encode_cursor(q.release_id, q.fingerprint, end) if end < selected.num_rows else None
+        params: list[tuple[str, str]] = [(c, v) for c, values in q.filters for v in values]
+        params += [("sort", ",".join(q.sort))] if q.sort else []
+        params += [("limit", str(q.limit)), ("format", q.fmt)]
+        next_link = f"/v1/tables/{q.spec.name}/rows?{urlencode([*params, ('cursor', cursor)])}" if cursor else None
+        rows = _json_rows(page, q.spec)
+        audit = {"table": q.spec.name, "release": q.release_id, "municipalities": covered, "rows": len(rows),
+                 "format": q.fmt, "filters": json.dumps({**{c: list(v) for c, v in q.filters},
+                                                         **({"sort": list(q.sort)} if q.sort else {})})}
+        headers = {"X-Release-Id": q.release_id, "X-Total-Count": str(selected.num_rows)}
+        if q.fmt == "csv":
+            if cursor:
+                headers.update({"X-Next-Cursor": cursor, "Link": f'<{next_link}>; rel="next"'})
+            headers["Content-Disposition"] = f'inline; filename="{q.spec.name}-{q.release_id}-{q.offset}.csv"'
+            return make_body(_csv(rows, page.column_names), "text/csv; charset=utf-8; header=present", etag,
+                             headers, audit)
+        payload = {"releaseId": q.release_id, "month": q.release["month"], "table": q.spec.name,
+                   "total": selected.num_rows, "offset": q.offset, "limit": q.limit, "rows": rows,
+                   "nextCursor": cursor, "links": {"next": next_link}}
+        content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return make_body(content, "application/json", etag, headers, audit)
+
+    @cachedmethod(lambda self: self.pages, key=lambda self, q: q.page_key, lock=lambda self: self._lock)
+    def page(self, q: RowsQuery) -> Body:
+        return self.build(q, make_etag("rows", *q.page_key))
+
+    async def respond(self, request: Request, q: RowsQuery) -> Response:
+        """The query's page: from the cache on the event loop, else built in a worker thread."""
+        with self._lock:
+            body = self.pages.get(q.page_key)
+        if body is None:
+            body = await run_in_threadpool(self.page, q)
+        return respond(request, body)
+
+
+def _json_rows(page: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
+    rows = page.to_pylist()
+    doubles = [c for c in page.column_names if column_type(spec, c) == "double"]
+    for row in rows:
+        for column in doubles:
+            value = row[column]
+            if value is not None and not math.isfinite(value):
+                row[column] = None
+    return rows
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([["" if row[c] is None else row[c] for c in columns] for row in rows])
+    return out.getvalue().encode()
