@@ -50,11 +50,12 @@ def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
     from kafka.admin import ConfigResource, ConfigResourceType
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        response = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])[0]
+    try:  # {resource type: {resource name: {config key: config data}}}, only non-default keys
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     finally:
         admin.close()
-    return {name: value for name, value, *_ in response.resources[0][4]}
+    (by_name,) = described.values()
+    return {key: data["value"] if isinstance(data, dict) else data for key, data in by_name[topic].items()}
 
 
 def test_topics_and_offsets_survive_a_restart(tmp_path):
