@@ -49,6 +49,7 @@ class Attack:
     lo: float
     hi: float
     method: str  # published | propagation | vertices (points seen) | twin | lp
+    about: str = ""  # "" for a cell of this release; else what the count is (jobs/sdc/system.py Target)
 
     @property
     def width(self) -> float:
@@ -92,8 +93,9 @@ class Attacker:
         self.binding: dict[int, set[int]] = {}  # per variable LP'd over its whole component: the rows bounding it
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # the last LP optimum: its variables and values
         self._twins: dict[tuple[object, ...], list[int]] = {}
+        cells = system.cells()
         for var in np.flatnonzero(self.unknown):
-            if system.var_node[var] >= 0 and int(var) not in self.solved:
+            if cells[var] and int(var) not in self.solved:
                 self._twins.setdefault(self._signature(int(var)), []).append(int(var))
 
     def _signature(self, var: int) -> tuple[object, ...]:
@@ -104,12 +106,12 @@ class Attacker:
         return np.flatnonzero(self.unknown & (self.group == self.group[var]))
 
     def attack(self, var: int) -> Attack:
-        node = self.system.var_node[var]
+        subject = self.system.subject(var)
         value = float(self.system.base[var])
-        margin = self.system.registry.rules[node].margin(value)
+        margin = subject.rules.margin(value)
 
         def result(lo: float, hi: float, method: str) -> Attack:
-            return Attack(node, self.system.var_measure[var], value, margin, lo, hi, method)
+            return Attack(subject.node, self.system.var_measure[var], value, margin, lo, hi, method, subject.about)
 
         if not self.unknown[var]:
             return result(value, value, "published")  # a primary cell left in the release
@@ -186,7 +188,7 @@ class Attacker:
         if not len(cells):
             return
         base, lower = sys.base[free], sys.lower[free]
-        need = np.array([sys.registry.rules[sys.var_node[free[i]]].margin(base[i]) for i in cells])
+        need = np.array([sys.subject(int(free[i])).rules.margin(base[i]) for i in cells])
 
         def short_cells() -> np.ndarray:
             return np.flatnonzero(self.seen_hi[free][cells] - self.seen_lo[free][cells] < need - _TOL)

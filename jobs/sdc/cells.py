@@ -27,6 +27,7 @@ from jobs.sdc.identities import Identities, find_identities, merge_classes
 
 MEASURES = ("P", "R", "V")
 REASONS = ("min_vehicles", "min_owners", "dominance")
+PUBLISHED, PRIMARY, SECONDARY = "published", "primary", "secondary"  # a cell's fate in a release
 _SIGNATURE = ("P", "R", "V", "O", "vkey", "pkey", "rkey")
 
 Level = tuple[str, ...]
@@ -184,23 +185,29 @@ def build_registry(parts: Sequence[Part]) -> Registry:
     return reg
 
 
+def cell_reasons(rules: Rules, vehicles: float, owners: float, amount: float, top: Sequence[Sequence[int]]
+                 ) -> list[str]:
+    """Why one population may not be published (frequency at two levels, dominance). amount: its passages,
+    or its vehicles where it publishes no passages; top: its largest owners as [-amount, owner hash]."""
+    reasons = []
+    if vehicles < rules.min_vehicles:
+        reasons.append("min_vehicles")
+    if owners < rules.min_owners:
+        reasons.append("min_owners")
+    largest = -sum(int(pair[0]) for pair in top[: rules.dominance_n])
+    if largest > rules.dominance_k / 100 * float(amount):
+        reasons.append("dominance")
+    return reasons
+
+
 def primary_reasons(reg: Registry) -> list[list[str]]:
     """Why each node may not be published, by the strictest rules of the tables showing it."""
-    out: list[list[str]] = []
     vehicles, owners = reg.values("V"), reg.values("O")
+    out: list[list[str]] = []
     for node in range(reg.size):
-        rules = reg.rules[node]
-        reasons = []
-        if vehicles[node] < rules.min_vehicles:
-            reasons.append("min_vehicles")
-        if owners[node] < rules.min_owners:
-            reasons.append("min_owners")
         measure = reg.dominance_measure(node)
         top = reg.contributors(node, "top_p" if measure == "P" else "top_v")
-        largest = -sum(int(pair[0]) for pair in top[: rules.dominance_n])
-        if largest > rules.dominance_k / 100 * float(reg.values(measure)[node]):
-            reasons.append("dominance")
-        out.append(reasons)
+        out.append(cell_reasons(reg.rules[node], vehicles[node], owners[node], reg.values(measure)[node], top))
     return out
 
 

@@ -94,7 +94,7 @@ class DisclosureConfig(BaseModel):
         exactly what the audit guarantees (docs/statistics.md, "The audit"), and no more. Each clause
         matches the code: dominance measure (jobs/sdc/cells.py Registry.dominance_measure), counts
         attacked (jobs/sdc/protect.py _targets), the attacker modelled (jobs/sdc/system.py), unions
-        (jobs/sdc/protect.py unsafe_unions), one release at a time (jobs/stats.py protects a month alone)."""
+        (jobs/sdc/protect.py unsafe_unions), every served release of the month together (jobs/sdc/revision.py)."""
         if not spec.counts:
             return "No data about vehicles or owners: published as is."
         r = self.rules_for(spec.name)
@@ -118,8 +118,13 @@ class DisclosureConfig(BaseModel):
                 "are whole numbers may narrow some ranges further); and until every sum of suppressed cells "
                 "that a published total minus published cells gives away passes the same frequency and dominance "
                 "rules. The further suppressed cells carry no such guarantee: some of their counts can be "
-                "recalculated, exactly or closely. The guarantee is for this release on its own: other releases "
-                f"of the same month are not taken into account. {noise}")
+                "recalculated, exactly or closely. The guarantee holds for all releases of the same month served "
+                "so far taken together: a cell suppressed in one stays suppressed in later ones; a cell whose "
+                "counts changed since an earlier release by a group of vehicles that breaks the rules above "
+                "is suppressed, and the values consistent with all those releases span at least "
+                f"{r.protection_ratio:.0%} of each such change (at least {r.protection_min:g}), the attacker "
+                "taken to know which counts grew and which shrank, as they do for the earlier releases' "
+                f"suppressed cells. {noise}")
 
 
 def parse_disclosure(text: str) -> DisclosureConfig:

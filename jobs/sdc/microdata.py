@@ -3,7 +3,7 @@ way tests and reviews build hand-made tables for the disclosure control."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ import pandas as pd
 from anpr.catalogue import Catalogue
 from jobs.sdc.cells import Part
 from jobs.sdc.config import Rules
-from jobs.tables.cells import Sizes, count_parts
+from jobs.tables.cells import CellPart, Sizes, count_parts
 
 _MASK32 = 0xFFFFFFFF
 
@@ -70,12 +70,45 @@ def catalogue_parts(records: pd.DataFrame, catalogue: Catalogue, rules: Rules | 
     records carry every key column (and the hidden ones, tijd_vak and venster_tijd, which the Spark build
     adds where the declared keys determine them)."""
     rules = rules or Rules()
-    specs = [s for s in catalogue.tables.values() if s.kind != "cameras"]
     out = []
-    for cp in count_parts(specs, catalogue):
+    for cp in _count_parts(catalogue):
         cells = cells_from_records(records, [*cp.keys, *cp.hidden])
         if cp.hidden and cells.duplicated(list(cp.keys)).any():
             raise ValueError(f"{cp.part}: {cp.hidden} are not functions of {cp.keys} in these records")
         out.append(Part(cp.table, cp.part, cp.keys, tuple(catalogue.tables[cp.table].counts), cells, rules,
                         cp.hidden))
     return out
+
+
+def _count_parts(catalogue: Catalogue) -> list[CellPart]:
+    return count_parts([s for s in catalogue.tables.values() if s.kind != "cameras"], catalogue)
+
+
+def difference_records(old: pd.DataFrame, new: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The difference population of every cell with these keys between two builds' records (columns as for
+    cells_from_records): one row per vehicle whose contribution to a cell differs, with n and r the
+    absolute differences of its passages and trips there (a vehicle that entered or left the cell counts
+    all of its passages). These vehicles are what subtracting the cell's two published counts reveals."""
+    group = ["vehicle", "owner", *keys]
+    before = old.groupby(group, sort=True, dropna=False)[["n", "r"]].sum()
+    after = new.groupby(group, sort=True, dropna=False)[["n", "r"]].sum()
+    both = before.join(after, how="outer", lsuffix="_old", rsuffix="_new").fillna(0)
+    moved = both[(both["n_old"] != both["n_new"]) | (both["r_old"] != both["r_new"])]
+    return pd.DataFrame({"n": (moved["n_new"] - moved["n_old"]).abs().astype(np.int64),
+                         "r": (moved["r_new"] - moved["r_old"]).abs().astype(np.int64)}).reset_index()
+
+
+def difference_cells(old: pd.DataFrame, new: pd.DataFrame, parts: Mapping[str, Sequence[str]]
+                     ) -> dict[str, pd.DataFrame]:
+    """Per part (name -> its key columns, hidden ones included): the cells of the difference population
+    (jobs/sdc/revision.py), with the statistics of cells_from_records; empty where nothing changed."""
+    out = {}
+    for name, keys in parts.items():
+        changed = difference_records(old, new, keys)
+        out[name] = cells_from_records(changed, keys) if len(changed) else pd.DataFrame()
+    return out
+
+
+def catalogue_keys(catalogue: Catalogue) -> dict[str, list[str]]:
+    """Every declared count table's parts, as jobs/tables/build.py cuts them: part -> key columns."""
+    return {cp.part: [*cp.keys, *cp.hidden] for cp in _count_parts(catalogue)}

@@ -36,7 +36,7 @@ class Moves:
         self.system = system
         eq_csc = system.eq.tocsc()
         owners, members = [], []
-        for var in np.flatnonzero(unknown & (np.asarray(system.var_node) >= 0)):
+        for var in np.flatnonzero(unknown & system.cells()):
             chain = self._chain(int(var), eq_csc, unknown)
             if chain is not None:
                 owners.append(int(var))

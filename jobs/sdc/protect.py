@@ -28,6 +28,7 @@ from jobs.sdc.audit import Attack, Attacker
 from jobs.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
 from jobs.sdc.config import AuditSettings
 from jobs.sdc.levels import MAX_JOINT_CELLS
+from jobs.sdc.revision import REVISION, Revision
 from jobs.sdc.system import System, build_system
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Protection:
     rounds: int = 0
     union_reasons: dict[int, str] = field(default_factory=dict)  # secondary node -> why it was added
     released: set[int] = field(default_factory=set)  # secondary nodes published again: determined anyway
+    forced: set[int] = field(default_factory=set)  # suppressed by the revision policy: never published again
 
     @property
     def primary(self) -> np.ndarray:
@@ -68,10 +70,14 @@ class AuditReport:
 
 
 def _targets(system: System, reasons: list[list[str]]) -> list[int]:
-    """Variables of the primary cells to attack. A count whose true value is 0 (trips: cells that exist hold
-    at least one passage and vehicle) is not attacked, so the release may show that none of a suppressed
-    group's vehicles opened a trip; the protection text (jobs/sdc/config.py describe) excepts it."""
-    return [v for v, n in enumerate(system.var_node) if n >= 0 and reasons[n] and system.base[v] > 0]
+    """Variables of the primary cells to attack, then the joint system's other targets (earlier releases'
+    primary cells, unsafe differences: jobs/sdc/revision.py). A cell suppressed only for its difference is
+    attacked through that difference, not its own value. A count whose true value is 0 (trips: cells that
+    exist hold at least one passage and vehicle) is not attacked, so the release may show that none of a
+    suppressed group's vehicles opened a trip; the protection text (jobs/sdc/config.py describe) excepts it."""
+    own = [v for v, n in enumerate(system.var_node)
+           if n >= 0 and any(r != REVISION for r in reasons[n]) and system.base[v] > 0]
+    return own + [v for v in sorted(system.targets) if system.base[v] > 0]
 
 
 def _costs(reg: Registry) -> np.ndarray:
@@ -202,6 +208,7 @@ def determined_secondary(prot: Protection, attacker: Attacker) -> set[int]:
     """Secondary nodes whose every published count the published cells determine."""
     system, out = prot.system, set()
     secondary = prot.suppressed & ~prot.primary
+    secondary[sorted(prot.forced)] = False
     by_node: dict[int, list[int]] = {}
     for var, node in enumerate(system.var_node):
         if node >= 0 and secondary[node]:
@@ -220,12 +227,20 @@ def _check_modelled(system: System) -> None:
 
 
 def protect(reg: Registry, settings: AuditSettings, system: System | None = None,
-            definitions: Definitions | None = None) -> Protection:
+            definitions: Definitions | None = None, revision: Revision | None = None) -> Protection:
     """definitions: those the cells were built with, for the links between measures (conf/tables.toml's
-    by default); system: the attacker's system, if already built."""
+    by default); system: the attacker's system, if already built; revision: the month's earlier served
+    releases, protected against jointly (jobs/sdc/revision.py)."""
     reasons = primary_reasons(reg)
     system = system or build_system(reg, definitions=definitions)
-    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system)
+    carried: dict[int, str] = {}
+    if revision is not None:
+        carried = revision.forced(reasons)
+        system = revision.join(system)
+    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system,
+                      forced=set(carried))
+    prot.suppressed[sorted(carried)] = True
+    prot.union_reasons.update({n: why for n, why in carried.items() if not reasons[n]})
     _check_modelled(prot.system)
     costs = _costs(reg)
     # The linked system is the attack, but slow on a pattern where many cells are still too narrow. Each
@@ -234,8 +249,8 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     # synthetic 100-vehicle zone: 38 s of CPU with the linked system alone, 11 s this way.
     for measure in MEASURES:
         if measure in prot.system.model.levels:
-            _rounds(prot, build_system(reg, (measure,), prot.system.model, definitions), settings, costs,
-                    release=False)
+            own = build_system(reg, (measure,), prot.system.model, definitions)
+            _rounds(prot, revision.join(own) if revision is not None else own, settings, costs, release=False)
     _rounds(prot, prot.system, settings, costs, release=True)
     return prot
 
@@ -256,7 +271,7 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
         chooser = _Chooser(system, attacker, costs, prot.released)
         for var in sorted(attacker.solved):
             node = system.var_node[var]
-            if node >= 0 and reasons[node]:
+            if (node >= 0 and any(r != REVISION for r in reasons[node])) or var in system.targets:
                 pick = chooser.for_pinned(var)
                 if pick is not None:
                     added.add(pick)

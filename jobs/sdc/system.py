@@ -26,11 +26,22 @@ from scipy.sparse.csgraph import connected_components
 
 from anpr.catalogue import Definitions
 from jobs.sdc.cells import MEASURES, Key, Level, Registry
+from jobs.sdc.config import Rules
 from jobs.sdc.identities import per_vehicle
 from jobs.sdc.levels import Model, build_model
 from jobs.sdc.links import cell_rows, min_passages, trip_margins, trip_rows
 
 Name = tuple[object, ...]  # ("n", node) or ("a", canonical level, canonical key)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A count to attack that is no published count of this release (jobs/sdc/revision.py): an earlier
+    release's primary cell, or the difference population of a cell between an earlier release and this one."""
+
+    node: int  # the node of this release it concerns; -1 if none
+    rules: Rules  # whose margin its interval must reach
+    about: str  # what it is, for the audit record ("difference <release id>", "earlier <release id>")
 
 
 @dataclass
@@ -45,10 +56,29 @@ class System:
     lower: np.ndarray
     node_var: dict[tuple[int, str], int] = field(default_factory=dict)  # (node, measure) -> variable
     model: Model = field(default_factory=Model)
+    # Joint systems over several releases of a month (jobs/sdc/revision.py): variables the attacker reads
+    # whatever this release suppresses (earlier releases' published counts), and counts to attack besides
+    # this release's primary cells.
+    known: np.ndarray | None = None
+    targets: dict[int, Target] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return len(self.var_node)
+
+    def cells(self) -> np.ndarray:
+        """Per variable: whether it is a cell's count (of this release, or a joint system's target), as
+        opposed to a count nobody publishes."""
+        out = np.asarray(self.var_node) >= 0
+        out[list(self.targets)] = True
+        return out
+
+    def subject(self, var: int) -> Target:
+        """What an attacked count is about: its node, the rules for its margin, and a label."""
+        if var in self.targets:
+            return self.targets[var]
+        node = self.var_node[var]
+        return Target(node, self.registry.rules[node], "")
 
     def var_of(self, node: int, measure: str) -> int:
         return self.node_var[(node, measure)]
@@ -231,8 +261,8 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     b.build()
     b.drop_loose_margins()
     n = len(b.var_node)
-    eq = _matrix([_sum_row(margin, cells) for margin, cells in b.eq_rows], n)
-    ub = _matrix(_dedupe(b.ub_rows), n)
+    eq = sparse_rows([sum_row(margin, cells) for margin, cells in b.eq_rows], n)
+    ub = sparse_rows(_dedupe(b.ub_rows), n)
     truth = np.full(n, np.nan)
     lower = np.zeros(n)
     stats = {m: reg.stat(m) for m in present}
@@ -248,7 +278,7 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     return system
 
 
-def _sum_row(margin: int, cells: tuple[int, ...]) -> dict[int, float]:
+def sum_row(margin: int, cells: tuple[int, ...]) -> dict[int, float]:
     """margin - sum(cells); a margin that is one of its own cells (one population) leaves the others at 0."""
     row = {margin: 1.0}
     for v in cells:
@@ -266,7 +296,7 @@ def _dedupe(rows: list[dict[int, float]]) -> list[dict[int, float]]:
     return out
 
 
-def _matrix(rows: list[dict[int, float]], n: int) -> sp.csr_matrix:
+def sparse_rows(rows: list[dict[int, float]], n: int) -> sp.csr_matrix:
     data, ri, ci = [], [], []
     for r, row in enumerate(rows):
         for c, v in row.items():
@@ -316,8 +346,10 @@ def _complete(system: System, truth: np.ndarray) -> np.ndarray:
 
 
 def unknown_mask(system: System, suppressed: np.ndarray) -> np.ndarray:
-    """Variables an attacker does not read from the release: suppressed nodes and auxiliary totals."""
-    return np.array([node < 0 or bool(suppressed[node]) for node in system.var_node], dtype=bool)
+    """Variables an attacker does not read from the releases: suppressed nodes and auxiliary totals (and, in a
+    joint system, the earlier releases' suppressed counts and the differences)."""
+    unknown = np.array([node < 0 or bool(suppressed[node]) for node in system.var_node], dtype=bool)
+    return unknown if system.known is None else unknown & ~system.known
 
 
 def propagate(system: System, unknown: np.ndarray) -> dict[int, int]:

@@ -13,12 +13,11 @@ import pandas as pd
 
 from anpr.catalogue import Definitions, TableSpec
 from jobs.sdc.audit import Attack
-from jobs.sdc.cells import Part, build_registry
+from jobs.sdc.cells import PRIMARY, PUBLISHED, SECONDARY, Part, build_registry
 from jobs.sdc.config import DisclosureConfig
 from jobs.sdc.protect import AuditReport, Protection, ProtectionError, audit, protect
+from jobs.sdc.revision import CARRIED, REVISION, Earlier, Revision
 from jobs.tables.cells import CellPart
-
-PUBLISHED, PRIMARY, SECONDARY = "published", "primary", "secondary"
 
 
 @dataclass
@@ -46,7 +45,8 @@ def _narrowest(report: AuditReport, prot: Protection) -> dict[str, object] | Non
         return None
     worst = min(report.attacks, key=lambda a: (a.width / a.margin if a.margin else np.inf, a.width))
     return {"width": round(worst.width, 3) if np.isfinite(worst.width) else None, "margin": round(worst.margin, 3),
-            "measure": worst.measure, "method": worst.method, "tables": prot.registry.tables_of(worst.node)}
+            "measure": worst.measure, "method": worst.method, "about": worst.about,
+            "tables": prot.registry.tables_of(worst.node) if worst.node >= 0 else []}
 
 
 def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
@@ -69,7 +69,21 @@ def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
         "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot), "tables": tables,
         "released": len(prot.released), "identities": len(reg.identities.classes),
         "joint_levels": len({j for js in prot.system.model.joints.values() for j in js}),
+        "revision": _revision(prot, report),
     }
+
+
+def _revision(prot: Protection, report: AuditReport) -> dict[str, int]:
+    """What the revision policy did (jobs/sdc/revision.py): cells it suppressed, and counts attacked for it."""
+    why = [prot.union_reasons.get(n) if not prot.reasons[n] else REVISION if REVISION in prot.reasons[n] else None
+           for n in sorted(prot.forced)]
+    return {"carried": why.count(CARRIED), "revision": why.count(REVISION),
+            "differences_attacked": sum(a.about.startswith("difference") for a in report.attacks),
+            "earlier_attacked": sum(a.about.startswith("earlier") for a in report.attacks)}
+
+
+def _label(attack: Attack) -> str:
+    return f"{attack.measure} {attack.about}" if attack.about else attack.measure
 
 
 def _annotate(part: Part, nodes: np.ndarray, status: list[str], prot: Protection,
@@ -78,31 +92,39 @@ def _annotate(part: Part, nodes: np.ndarray, status: list[str], prot: Protection
     cells["status"] = [status[n] for n in nodes]
     cells["reasons"] = [",".join(prot.reasons[n]) or secondary_why.get(n, "") if status[n] != PUBLISHED else ""
                         for n in nodes]
-    cells["audit"] = [json.dumps({a.measure: [round(a.lo, 3), None if not np.isfinite(a.hi) else round(a.hi, 3),
+    cells["audit"] = [json.dumps({_label(a): [round(a.lo, 3), None if not np.isfinite(a.hi) else round(a.hi, 3),
                                               round(a.margin, 3), a.method] for a in attacks.get(n, [])},
                                  sort_keys=True) if n in attacks else "" for n in nodes]
     return cells
 
 
+def fates(prot: Protection, report: AuditReport) -> dict[str, pd.DataFrame]:
+    """Per part: its cells with status (published | primary | secondary), reasons and audit columns: what a
+    release records, and what a later release of the month is protected against (jobs/sdc/revision.py)."""
+    status, attacks = _status(prot), _attacks_by_node(report)
+    return {part.part: _annotate(part, prot.registry.node_of[p], status, prot, attacks, prot.union_reasons)
+            for p, part in enumerate(prot.registry.parts)}
+
+
 def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.DataFrame]],
-                 specs: Mapping[str, TableSpec], disclosure: DisclosureConfig, definitions: Definitions | None = None
-                 ) -> ZoneResult:
-    """definitions: the catalogue's [definitions] the cells were built with (visitor-type thresholds)."""
+                 specs: Mapping[str, TableSpec], disclosure: DisclosureConfig, definitions: Definitions | None = None,
+                 earlier: Sequence[Earlier] = ()) -> ZoneResult:
+    """definitions: the catalogue's [definitions] the cells were built with (visitor-type thresholds);
+    earlier: the zone in every earlier served release of the month, protected against jointly (the
+    revision policy, jobs/sdc/revision.py)."""
     parts = [Part(cp.table, cp.part, cp.keys, tuple(specs[cp.table].counts), frame.reset_index(drop=True),
                   disclosure.rules_for(cp.table), cp.hidden) for cp, frame in frames]
     started = time.perf_counter()
     reg = build_registry(parts)
-    prot = protect(reg, disclosure.audit, definitions=definitions)
+    revision = Revision(reg, earlier, definitions) if earlier else None
+    prot = protect(reg, disclosure.audit, definitions=definitions, revision=revision)
     protected = time.perf_counter()
     report = audit(prot, disclosure.audit)
     audited = time.perf_counter()
     summary = summarize(prot, report)
     if not report.ok:
         raise ProtectionError(f"zone {zone}: the audit refuses the release: {summary}")
-    status, attacks = _status(prot), _attacks_by_node(report)
-    cells = {part.part: _annotate(part, reg.node_of[p], status, prot, attacks, prot.union_reasons)
-             for p, part in enumerate(reg.parts)}
-    return ZoneResult(gemeente, zone, cells, summary,
+    return ZoneResult(gemeente, zone, fates(prot, report), summary,
                       {"protection": protected - started, "audit": audited - protected})
 
 

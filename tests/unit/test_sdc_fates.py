@@ -106,9 +106,9 @@ def test_the_protection_text_claims_what_the_audit_guarantees_and_no_more():
     assert "at least 20% of the count (at least 3)" in text and "of its passages" in text
     assert "no such guarantee" in text and "can be recalculated, exactly" in text
     assert "no suppressed cell can be recalculated" not in text
-    # the limits of the audit: zero trip counts, the LP relaxation, one release at a time
+    # the limits of the audit: zero trip counts, the LP relaxation; its reach: every served release of the month
     assert "a zero trip count excepted" in text and "whole numbers may narrow" in text
-    assert "this release on its own" in text
+    assert "this release on its own" not in text and "all releases of the same month served so far" in text
     assert "shows the same vehicles' passages" in DisclosureConfig().describe(TABLES["t4_7_bezoeker_grootte"])
     assert DisclosureConfig().describe(TABLES["t4_12_camera"]).startswith("No data about vehicles")
 
