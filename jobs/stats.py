@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -27,7 +27,9 @@ from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
 from api.releases import published_table
 from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish
+from jobs.revisions import earlier_zones
 from jobs.sdc.config import DisclosureConfig, load_disclosure
+from jobs.sdc.revision import Earlier
 from jobs.sdc.zone import ZoneResult, merge_summaries, protect_zone
 from jobs.tables.build import MonthCells, build_month
 from jobs.tables.cameras import availability
@@ -62,10 +64,11 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
                  owners=max(r.min_owners for r in rules))
 
 
-def _protect_all(cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress
-                 ) -> list[ZoneResult]:
+def _protect_all(cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress,
+                 earlier: Mapping[tuple[str, str], list[Earlier]]) -> list[ZoneResult]:
     zones = cells.zones()
-    jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions) for g, z in zones]
+    jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions, earlier.get((g, z), []))
+            for g, z in zones]
     workers = min(len(jobs), disclosure.audit.workers or os.cpu_count() or 1)
 
     def report(results: Iterable[ZoneResult]) -> Iterator[ZoneResult]:
@@ -144,9 +147,16 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     if not cells.zones():
         raise RuntimeError(f"no passages in {month}{f' for {code}' if code else ''}: nothing to publish")
     say(f"    {cells.passages:,} passages in {len(cells.zones())} zone(s), {seconds['build']:.1f}s")
+    # Every served release of the month counts: protect against them all (docs/statistics.md, "Revisions").
+    earlier = earlier_zones(lake, month, version, rows, cells, catalogue, count_specs, sizes_for(disclosure, specs),
+                            code)
+    seconds["earlier_releases"] = time.perf_counter() - started - seconds["build"]
+    if earlier:
+        say(f"    jointly with {max(len(e) for e in earlier.values())} earlier release(s) of {month}, "
+            f"{seconds['earlier_releases']:.1f}s")
     say("==> disclosure control and audit per zone")
     sdc_started = time.perf_counter()
-    results = _protect_all(cells, catalogue, disclosure, say)
+    results = _protect_all(cells, catalogue, disclosure, say, earlier)
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in results)
     seconds["audit"] = sum(r.seconds["audit"] for r in results)
@@ -168,6 +178,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     zones = {f"{r.gemeente}/{r.zone}": r.summary for r in results}
     sources: dict[str, object] = {PASSAGES: version}
     if code:
+        sources["municipality"] = code  # the zones this release rebuilt; the others are carried
         measures = {name: catalogue.tables[name].measures for name in published}
         internal_table, carried_from = _carry(lake, month, code, published, measures, internal_table, zones)
         if carried_from:

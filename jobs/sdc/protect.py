@@ -236,7 +236,7 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     carried: dict[int, str] = {}
     if revision is not None:
         carried = revision.forced(reasons)
-        system = revision.join(system)
+        system = _joint(revision, system)
     prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system,
                       forced=set(carried))
     prot.suppressed[sorted(carried)] = True
@@ -250,9 +250,15 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     for measure in MEASURES:
         if measure in prot.system.model.levels:
             own = build_system(reg, (measure,), prot.system.model, definitions)
-            _rounds(prot, revision.join(own) if revision is not None else own, settings, costs, release=False)
+            _rounds(prot, _joint(revision, own), settings, costs, release=False)
     _rounds(prot, prot.system, settings, costs, release=True)
     return prot
+
+
+def _joint(revision: Revision | None, system: System) -> System:
+    """The system to attack: jointly with the month's earlier releases, unless the latest was built from the
+    same records, whose carried pattern is then safe against them all (jobs/sdc/revision.py)."""
+    return system if revision is None or revision.repeat else revision.join(system)
 
 
 def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np.ndarray, release: bool) -> None:

@@ -67,9 +67,16 @@ class Revision:
     """The earlier releases of a zone's month, and the joint system against them."""
 
     def __init__(self, reg: Registry, earlier: Sequence[Earlier], definitions: Definitions | None = None) -> None:
+        """earlier: oldest first."""
         self.reg, self.definitions = reg, definitions
         self.at: dict[tuple[Level, Key], int] = {alias: n for n, aliases in enumerate(reg.aliases) for alias in aliases}
-        self.earlier = [self._load(e) for e in earlier]
+        # The latest release built from the same records was protected against every release before it:
+        # its pattern, carried forward, reproduces it cell for cell, and the joint system would add nothing
+        # (any point feasible for it is feasible for this release with every difference 0). So only that
+        # pattern is carried, and this release is attacked alone (jobs/sdc/protect.py): exact, and as fast
+        # as a first release.
+        self.repeat = bool(earlier) and all(frame.empty for frame in earlier[-1].difference.values())
+        self.earlier = [self._load(e) for e in (earlier[-1:] if self.repeat else earlier)]
 
     def _load(self, e: Earlier) -> _Loaded:
         old = build_registry([replace(part, cells=e.cells[part.part]) for part in self.reg.parts

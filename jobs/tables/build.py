@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from anpr.catalogue import Catalogue, TableSpec
 from jobs.tables.cameras import camera_hours
@@ -70,3 +71,28 @@ def build_month(month_passages: DataFrame, catalogue: Catalogue, specs: Sequence
         slots.unpersist()
     hours = camera_hours(month_passages, catalogue.definitions.beschikbaarheid_min_zone_passages)
     return MonthCells(cells, hours, passages)
+
+
+def difference_month(old_passages: DataFrame, new_passages: DataFrame, catalogue: Catalogue,
+                     specs: Sequence[TableSpec], sizes: Sizes) -> MonthCells:
+    """The cells of the difference populations between two builds of a month (jobs/sdc/revision.py): per
+    cell, the vehicles whose contribution to it (passages, trips, presence) differs, with the absolute
+    differences as their passages and trips. Each build's rows are what build_month sums into cells, so a
+    vehicle moved to another visitor type or characteristic leaves one cell and enters another."""
+    parts = count_parts(specs, catalogue)
+
+    def stacked(passages: DataFrame, sign: int) -> tuple[DataFrame, list[str], list[str]]:
+        slots = slot_frame(prepare(passages, catalogue), catalogue)
+        frame, keys, extra = stack(slots, vehicle_frame(slots, catalogue), parts)
+        return frame.withColumn("n", F.col("n") * sign).withColumn("r", F.col("r") * sign), keys, extra
+
+    new, keys, extra = stacked(new_passages, 1)
+    old, _, _ = stacked(old_passages, -1)
+    group = ["part", *ZONE, *keys, *extra, "owner", "oh", "period_token", "vh", "vrk"]
+    # grouping treats nulls as equal, which a join on the keys would not (a part's other keys are null)
+    changed = (new.unionByName(old).groupBy(*group).agg(F.sum("n").alias("dn"), F.sum("r").alias("dr"))
+               .where((F.col("dn") != 0) | (F.col("dr") != 0))
+               .select(*group, F.abs("dn").alias("n"), F.abs("dr").alias("r"), F.lit(0).cast("long").alias("pk"),
+                       F.lit(0).cast("long").alias("rk")))
+    cells = split(cell_stats(changed, keys, extra, sizes).toPandas(), parts)
+    return MonthCells(cells, pd.DataFrame(), 0)

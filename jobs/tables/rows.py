@@ -111,20 +111,38 @@ def table_rows(spec: TableSpec, catalogue: Catalogue, results: Sequence[ZoneResu
 
 def internal_rows(spec: TableSpec, results: Sequence[ZoneResult], parts: Sequence[CellPart],
                   catalogue: Catalogue) -> pd.DataFrame:
-    names = {d.source: n for n, d in catalogue.dimensions.items() if n in spec.dimensions and not d.label_of}
+    names = _names(spec, catalogue)
     rows = []
     for result in results:
         for part in parts:
             cells = result.cells[part.part]
             hidden = cells[cells["status"] != PUBLISHED]
             for rec in hidden.to_dict("records"):
-                key = {names.get(k, k): _plain(rec[k]) for k in part.keys}
-                if spec.kind == "overview":
-                    key = {"kenmerk": part.part, "waarde": str(next(iter(key.values()), OVERVIEW_TOTAL))}
                 rows.append({"table": spec.name, "gemeenteCode": result.gemeente, "zoneId": result.zone,
-                             "cell": _json(key), "status": rec["status"], "reasons": rec["reasons"],
-                             "audit": rec["audit"]})
+                             "cell": _cell(spec, part, rec, names), "status": rec["status"],
+                             "reasons": rec["reasons"], "audit": rec["audit"]})
     return pd.DataFrame(rows, columns=["table", "gemeenteCode", "zoneId", "cell", "status", "reasons", "audit"])
+
+
+def with_fates(spec: TableSpec, part: CellPart, cells: pd.DataFrame, catalogue: Catalogue,
+               suppressed: Mapping[str, str]) -> pd.DataFrame:
+    """A zone's cells of one part with the `status` a release gave them: suppressed maps the release's
+    internal rows of this table and zone (their `cell`) to their status; every other cell was published."""
+    names = _names(spec, catalogue)
+    status = [suppressed.get(_cell(spec, part, rec, names), PUBLISHED) for rec in cells.to_dict("records")]
+    return cells.assign(status=status)
+
+
+def _names(spec: TableSpec, catalogue: Catalogue) -> dict[str, str]:
+    return {d.source: n for n, d in catalogue.dimensions.items() if n in spec.dimensions and not d.label_of}
+
+
+def _cell(spec: TableSpec, part: CellPart, rec: Mapping[str, object], names: Mapping[str, str]) -> str:
+    """A cell's key as the internal rows record it (published field names)."""
+    key = {names.get(k, k): _plain(rec[k]) for k in part.keys}
+    if spec.kind == "overview":
+        key = {"kenmerk": part.part, "waarde": str(next(iter(key.values()), OVERVIEW_TOTAL))}
+    return _json(key)
 
 
 def _plain(value: object) -> object:

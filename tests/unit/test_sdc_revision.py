@@ -8,17 +8,22 @@ rules on its own (counted from the records here, not by the code under test), an
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from jobs.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons
-from jobs.sdc.config import AuditSettings, Rules
+from jobs.revisions import built_from
+from jobs.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
+from jobs.sdc.config import AuditSettings, NoiseSettings, Rules
 from jobs.sdc.microdata import cells_from_records, difference_cells
+from jobs.sdc.noise import apply_noise
 from jobs.sdc.protect import Protection, audit, protect
 from jobs.sdc.revision import CARRIED, REVISION, Earlier, Revision
 from jobs.sdc.system import build_system
 from jobs.sdc.zone import fates, summarize
+from streaming.tables import PASSAGES
 
 SETTINGS = AuditSettings()
 RULES = Rules()
@@ -145,7 +150,18 @@ def test_unchanged_passages_give_an_identical_release(month):
     for table in TABLES:
         columns = [*TABLES[table], "P", "R", "V", "vkey", "pkey", "rkey", "status"]
         pd.testing.assert_frame_equal(first[table][columns], second[table][columns])
+        # cell-key noise: the same population has the same keys, so the same published value in both
+        noisy = [apply_noise("cellkey", cells["V"].to_numpy(), cells["vkey"].to_numpy(), NoiseSettings(), 10)
+                 for cells in (first[table], second[table])]
+        np.testing.assert_array_equal(*noisy)
     assert not any(REVISION in r for r in prot.reasons)
+    # the shortcut (the latest release's pattern, attacked alone) gives what the joint attack gives
+    reg = build_registry(parts(old))
+    revision = Revision(reg, [earlier("r1", first, old, old)])
+    assert revision.repeat
+    revision.repeat = False
+    joint = protect(reg, SETTINGS, revision=revision)
+    assert audit(joint, SETTINGS).ok and (joint.suppressed == prot.suppressed).all()
 
 
 def grid_records() -> pd.DataFrame:
@@ -160,19 +176,16 @@ def grid_records() -> pd.DataFrame:
 
 
 def grid_protection(records: pd.DataFrame, hidden: list[tuple[str, str]], revision_of=None) -> Protection:
+    """A hand-set pattern: the cells of table ab in hidden suppressed, the rest published (in the joint system
+    against the earlier releases revision_of gives, if any)."""
     tables = {"ab": ("a", "b"), "a": ("a",), "b": ("b",), "total": ()}
     reg = build_registry([Part(t, t, k, ("P", "R", "V"), cells_from_records(records, k), RULES)
                           for t, k in tables.items()])
-    revision = revision_of(reg) if revision_of else None
     system = build_system(reg)
-    from jobs.sdc.cells import primary_reasons
-
-    reasons = primary_reasons(reg)
     suppressed = np.zeros(reg.size, dtype=bool)
-    p = 0
-    for r, key in enumerate(reg.parts[p].cells[["a", "b"]].itertuples(index=False, name=None)):
-        suppressed[reg.node_of[p][r]] = key in hidden
-    return Protection(reg, reasons, suppressed, revision.join(system) if revision else system)
+    for r, key in enumerate(reg.parts[0].cells[["a", "b"]].itertuples(index=False, name=None)):
+        suppressed[reg.node_of[0][r]] = key in hidden
+    return Protection(reg, primary_reasons(reg), suppressed, revision_of(reg).join(system) if revision_of else system)
 
 
 def test_a_changed_suppression_pattern_pins_the_earlier_primary_cell_in_the_joint_audit():
@@ -200,3 +213,11 @@ def test_a_changed_suppression_pattern_pins_the_earlier_primary_cell_in_the_join
 def test_the_difference_of_a_cell_is_judged_by_the_primary_rules():
     assert cell_reasons(RULES, 1, 1, 36, [[-36, 7]]) == ["min_vehicles", "min_owners", "dominance"]
     assert cell_reasons(RULES, 12, 4, 120, [[-30, 1], [-30, 2]]) == []
+
+
+def test_each_municipality_of_an_earlier_release_was_built_from_the_version_that_rebuilt_it():
+    by_id = {"r1": {"source_versions": json.dumps({PASSAGES: 3})},
+             "r2": {"source_versions": json.dumps({PASSAGES: 5, "municipality": "GM1", "carried_from": "r1"})}}
+    assert built_from(by_id["r2"], "GM1", by_id) == 5  # rebuilt by r2
+    assert built_from(by_id["r2"], "GM2", by_id) == 3  # carried from r1
+    assert built_from(by_id["r1"], "GM2", by_id) == 3

@@ -1,0 +1,86 @@
+"""The month's earlier served releases, as the revision policy needs them (jobs/sdc/revision.py).
+
+For every release of the month in `releases` (all stay served), and each zone being protected now: the
+cells that release was built from (rebuilt from the passages table at the version it records, by time
+travel), the fate it gave each cell (its rows in `internal/suppressions`; every other cell was
+published), and the cells of the difference populations from that build to this one. A release whose
+version is this build's needs no rebuild: its cells are this build's and nothing differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+from pyspark.sql import DataFrame
+
+from anpr.catalogue import Catalogue, TableSpec
+from anpr.lake import Lake
+from api.releases import RELEASES
+from jobs.release import SUPPRESSIONS
+from jobs.sdc.revision import Earlier
+from jobs.tables.build import MonthCells, build_month, difference_month
+from jobs.tables.cells import Sizes
+from jobs.tables.enrich import month_passages
+from jobs.tables.rows import with_fates
+from streaming.tables import PASSAGES
+
+Zone = tuple[str, str]  # (municipality code, zone id)
+
+
+def month_releases(lake: Lake, month: str) -> list[dict[str, object]]:
+    """Every release of the month, oldest first."""
+    if not lake.exists(RELEASES):
+        return []
+    frame = lake.read_arrow(RELEASES, filters=[("month", "=", month)]).to_pandas()
+    return [dict(r) for _, r in frame.sort_values(["created_at", "release_id"], kind="mergesort").iterrows()]
+
+
+def built_from(release: Mapping[str, object], municipality: str, by_id: Mapping[str, Mapping[str, object]]) -> int:
+    """The passages version a release's rows of one municipality were built from: a municipality run
+    (`--municipality`) rebuilt only its own and carried the others from the release it names."""
+    sources = json.loads(str(release["source_versions"]))
+    carried = sources.get("carried_from")
+    if carried and sources.get("municipality") not in (None, municipality) and str(carried) in by_id:
+        return built_from(by_id[str(carried)], municipality, by_id)
+    return int(sources[PASSAGES])
+
+
+def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: MonthCells, catalogue: Catalogue,
+                  specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None) -> dict[Zone, list[Earlier]]:
+    """Per zone of this build (cells, from rows: the month's passages at version, of municipality code if
+    given): its earlier releases."""
+    releases = month_releases(lake, month)
+    if not releases:
+        return {}
+    by_id = {str(r["release_id"]): r for r in releases}
+    internal = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "in", list(by_id))]).to_pandas() \
+        if lake.exists(SUPPRESSIONS) else pd.DataFrame(columns=["release_id", "table", "gemeenteCode", "zoneId"])
+    builds: dict[int, tuple[MonthCells, MonthCells]] = {}
+    jaar, maand = (int(x) for x in month.split("-"))
+    out: dict[Zone, list[Earlier]] = {}
+    for release in releases:
+        rid = str(release["release_id"])
+        mine = internal[internal["release_id"] == rid]
+        for g, z in cells.zones():
+            old_version = built_from(release, g, by_id)
+            if old_version == version:
+                old, diff = cells, None
+            else:
+                if old_version not in builds:
+                    old_rows = month_passages(lake.read(PASSAGES, version=old_version), jaar, maand, code)
+                    builds[old_version] = (build_month(old_rows, catalogue, specs, sizes),
+                                           difference_month(old_rows, rows, catalogue, specs, sizes))
+                old, diff = builds[old_version]
+            zone_cells = old.of_zone(g, z)
+            if all(frame.empty for _, frame in zone_cells):
+                continue  # the zone had no passages then: every cell of it is new
+            here = mine[(mine["gemeenteCode"] == g) & (mine["zoneId"] == z)]
+            fates = {cp.part: with_fates(catalogue.tables[cp.table], cp, frame, catalogue,
+                                         dict(zip(here.loc[here["table"] == cp.table, "cell"],
+                                                  here.loc[here["table"] == cp.table, "status"], strict=True)))
+                     for cp, frame in zone_cells}
+            difference = {cp.part: frame for cp, frame in diff.of_zone(g, z)} if diff is not None else {}
+            out.setdefault((g, z), []).append(Earlier(rid, fates, difference))
+    return out
