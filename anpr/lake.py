@@ -316,10 +316,10 @@ class Lake:
 
         An insert-only MERGE on the keys. Rows of df sharing a key are inserted once; a caller whose
         rows are unique by construction (the stream, after its stateful dedupe) passes unique_keys and
-        saves a sort of the batch. On a partitioned
-        table only the partitions present in df are read, which assumes a key never moves between
-        partitions (e.g. event_date derives from the event itself). With app_id/version, the MERGE
-        commit records the transaction and a replay inserts nothing.
+        saves a sort of the batch. On a partitioned table only the partitions present in df are read,
+        which assumes a key never moves between partitions (e.g. event_date derives from the event
+        itself). With app_id/version, the MERGE commit records the transaction and a replay inserts
+        nothing.
         """
         from delta.exceptions import (
             ConcurrentAppendException,
