@@ -29,7 +29,7 @@ class KafkaSettings(BaseModel):
     partitions: int = 4
     # Spark's kafka source: records per micro-batch at most (admission control), where a new query
     # starts, and whether offsets lost to retention or a reset topic stop the query (true) or are skipped.
-    max_offsets_per_trigger: int = Field(default=100_000, ge=1)
+    max_offsets_per_trigger: int = Field(default=500_000, ge=1)
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     fail_on_data_loss: bool = True
 

@@ -26,7 +26,7 @@ import os
 import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,17 +214,33 @@ def _produce_steadily(bootstrap: str, topic: str, messages: list, rate: int, sto
             "max_seconds_behind_schedule": round(behind, 2)}
 
 
-def freshness(passages: Any, metrics: Any) -> list[float]:
-    """Seconds from produced (the Kafka timestamp, `ingested_at`) to visible (the batch's finished_at, taken
-    after its passages commit) for each passage, matched to its batch by the batch's offset ranges."""
+def passages_visible_at(table: Path) -> dict[tuple[str, int], float]:
+    """(query id, micro-batch id) -> when the batch's passages became visible (epoch seconds): the timestamp
+    of the Delta commit of `table` that recorded the batch's transaction (a `txn` action whose appId is
+    "<query id>/passages" and whose version is the batch id, streaming/sink.py)."""
+    import json as _json
+
+    visible: dict[tuple[str, int], float] = {}
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        actions = [_json.loads(line) for line in commit.read_text().splitlines() if line.strip()]
+        txn = next((a["txn"] for a in actions if "txn" in a), None)
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), None)
+        if txn is not None and info is not None:
+            visible[(txn["appId"].rpartition("/")[0], int(txn["version"]))] = info["timestamp"] / 1000
+    return visible
+
+
+def freshness(passages: Any, metrics: Any, visible_at: dict[tuple[str, int], float]) -> list[float]:
+    """Seconds from produced (the Kafka timestamp, `ingested_at`) to visible (the commit of the batch's
+    passages) for each passage, matched to its batch by the batch's offset ranges in the metrics."""
     import json as _json
 
     import pandas as pd
 
-    spans = pd.DataFrame([(int(part), low, high, batch["finished_at"])
-                          for batch in metrics.to_pylist()
+    spans = pd.DataFrame([(int(part), low, high, visible_at[(batch["query_id"], batch["batch_id"])])
+                          for batch in metrics.to_pylist() if (batch["query_id"], batch["batch_id"]) in visible_at
                           for part, (low, high) in _json.loads(batch["offsets"]).items()],
-                         columns=["kafka_partition", "low", "high", "finished_at"])
+                         columns=["kafka_partition", "low", "high", "visible_at"])
     rows = passages.to_pandas()
     ages: list[float] = []
     for part, group in rows.groupby("kafka_partition"):
@@ -233,9 +249,9 @@ def freshness(passages: Any, metrics: Any) -> list[float]:
             continue
         at = np.searchsorted(own["low"].to_numpy(), group["kafka_offset"].to_numpy(), side="right") - 1
         inside = (at >= 0) & (group["kafka_offset"].to_numpy() <= own["high"].to_numpy()[np.maximum(at, 0)])
-        finished = pd.to_datetime(own["finished_at"].to_numpy()[np.maximum(at, 0)][inside], utc=True)
-        produced = pd.to_datetime(group["ingested_at"].to_numpy()[inside], utc=True)
-        ages += list((finished - produced).total_seconds())
+        visible = own["visible_at"].to_numpy()[np.maximum(at, 0)][inside]
+        produced = pd.to_datetime(group["ingested_at"].to_numpy()[inside], utc=True).astype("int64") / 1e9
+        ages += list(visible - produced)
     return ages
 
 
@@ -247,9 +263,11 @@ def consumed(end_offset: str | dict) -> int:
     return sum(int(v) for partitions in offsets.values() for v in partitions.values())
 
 
-def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dict:
+def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup: int = 30) -> dict:
     """The stream at a steady offered load: detections produced live at `rate`/s for `duration` s, the
-    stream running with the project's trigger; how long each took to become a passage."""
+    stream running with the project's trigger; how long each took to become a passage. Detections of the
+    first `warmup` seconds are not timed: they pay the start of a stream (Python workers loading the
+    register snapshot, JIT), which a stream that has been running has paid long before."""
     from anpr.demo import default_day, with_bootstrap
     from anpr.lake import make_lake
     from anpr.spark import get_spark
@@ -261,7 +279,8 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dic
     topic = "anpr.freshness"
     base = with_bootstrap(_settings(root), bootstrap)
     settings = base.model_copy(update={"kafka": base.kafka.model_copy(update={"observations_topic": topic})})
-    feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, rate * duration, seed=FEED_SEED + 1,
+    # A weekend day holds 60% of a working day's detections: ask for twice the load, send `duration` s of it.
+    feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, 2 * rate * duration, seed=FEED_SEED + 1,
                      register_size=int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000)),
                      min_confidence=settings.stream.min_read_confidence)
     from anpr.broker import create_topics
@@ -276,8 +295,10 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dic
     streamer.start()
     while not spark.streams.active:  # the query is up once the register snapshot is broadcast
         time.sleep(0.5)
+    query_id = str(spark.streams.active[0].id)  # the lake also holds the throughput phase's batches
+    produced_from = datetime.now(UTC)
     time.sleep(5)  # a first empty batch or two, as a stream that has been running
-    produced = _produce_steadily(bootstrap, topic, feed.messages, rate, stop)
+    produced = _produce_steadily(bootstrap, topic, feed.messages[:rate * duration], rate, stop)
     deadline = time.monotonic() + 120
     from anpr.broker import high_watermarks
 
@@ -291,11 +312,13 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int) -> dic
         query.stop()
     streamer.join(60)
     rows = lake.read_arrow(PASSAGES, columns=["kafka_partition", "kafka_offset", "ingested_at"],
-                           filters=[("event_date", "in", [default_day(), default_day() + timedelta(days=1)])])
-    metrics = lake.read_arrow(STREAM_METRICS, columns=["offsets", "finished_at", "rows_in"])
+                           filters=[("event_date", "in", [default_day(), default_day() + timedelta(days=1)]),
+                                    ("ingested_at", ">=", produced_from + timedelta(seconds=warmup))])
+    metrics = lake.read_arrow(STREAM_METRICS, columns=["query_id", "batch_id", "offsets"],
+                              filters=[("query_id", "==", query_id)])
     spark.stop()
-    ages = freshness(rows, metrics)
-    return {"rate": rate, "duration_s": duration, **produced, "passages_timed": len(ages),
+    ages = freshness(rows, metrics, passages_visible_at(Path(lake.path(PASSAGES))))
+    return {"rate": rate, "duration_s": duration, "warmup_s": warmup, **produced, "passages_timed": len(ages),
             "freshness_s_p50": round(float(np.percentile(ages, 50)), 2) if ages else None,
             "freshness_s_p99": round(float(np.percentile(ages, 99)), 2) if ages else None,
             "freshness_s_max": round(max(ages), 2) if ages else None,

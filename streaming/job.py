@@ -1,4 +1,4 @@
-"""`anpr stream`: Kafka -> parse -> pseudonymize -> validate -> dedupe -> enrich -> Delta passages."""
+"""`anpr stream`: Kafka -> parse -> pseudonymize -> validate -> (per micro-batch) dedupe -> enrich -> Delta passages."""
 
 from __future__ import annotations
 
@@ -37,12 +37,15 @@ def ensure_tables(lake: Lake) -> None:
 
 
 def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, lake: Lake | None = None) -> DataFrame:
-    """The streaming part of the plan: the plate is replaced by its key before any state or sink."""
+    """The streaming part of the plan: the plate is replaced by its key before the sink sees a row.
+
+    Stateless: repeated deliveries are dropped by the sink, within a micro-batch (`first_deliveries`) and
+    against the passages table (insert-if-absent), so no state store is kept or checkpointed per batch.
+    """
     s = settings.stream
     parsed = P.pseudonymize(P.parse_observations(records), settings.pepper_path())
-    checked = P.validate(P.attach_cameras(parsed, cameras_frame(spark, lake)), s.future_tolerance_minutes,
-                         s.max_lateness_days, s.min_read_confidence)
-    return P.deduplicate(checked, s.max_lateness_days)
+    return P.validate(P.attach_cameras(parsed, cameras_frame(spark, lake)), s.future_tolerance_minutes,
+                      s.max_lateness_days, s.min_read_confidence)
 
 
 def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool = True,

@@ -1,6 +1,6 @@
 """Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
 
-Order: parse -> pseudonymize -> attach_cameras -> validate -> (dedupe) -> local_time_columns -> enrich
+Order: parse -> pseudonymize -> attach_cameras -> validate -> first_deliveries -> local_time_columns -> enrich
 (streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
 The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
 cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
@@ -173,25 +173,22 @@ def local_time_columns(df: DataFrame, timezone: str, day_parts: Sequence[DayPart
             .drop("_local"))
 
 
-def deduplicate(checked: DataFrame, late_days: int) -> DataFrame:
-    """Drop re-deliveries of an observation_id seen within the lateness window, using bounded state.
+def first_deliveries(valid: DataFrame) -> DataFrame:
+    """One row per observation_id of a micro-batch: its first delivery (earliest Kafka timestamp, then
+    topic, partition and offset), so a replay of the same records keeps the same copy.
 
-    Invalid rows are never merged (each is quarantined as delivered). The watermark runs on the event
-    time of valid rows, which validation bounds to [ingest - late_days, ingest + minutes], and on the
-    ingest time of invalid ones, so a far-future or garbage timestamp cannot push it forward; one day
-    of slack keeps an event that is almost late_days late from meeting an already advanced watermark.
+    Expects valid rows (non-null observation_id). Only the ids and positions are shuffled to find the
+    repeated ids; the rows themselves stay in place and meet the (small) set of repeated ids in a
+    broadcast join. Repeats across micro-batches are the sink's: it inserts a passage only when its
+    observation_id is not in the table yet (streaming/sink.py), for any age, not only a state window.
     """
-    valid = F.col("reason").isNull()
-    key = F.when(valid, F.col("observation_id")).otherwise(
-        F.concat_ws(":", F.lit("invalid"), F.col("topic"), F.col("kafka_partition"), F.col("kafka_offset")))
-    moment = F.when(valid, F.col("event_ts")).otherwise(F.col("ingested_at"))
-    keyed = checked.withColumn("_dedupe_key", key).withColumn("_dedupe_ts", moment)
-    if keyed.isStreaming:
-        deduped = keyed.withWatermark("_dedupe_ts", f"{late_days + 1} days").dropDuplicatesWithinWatermark(
-            ["_dedupe_key"])
-    else:  # a replay or backfill over a static frame: one batch, plain dropDuplicates is the same
-        deduped = keyed.dropDuplicates(["_dedupe_key"])
-    return deduped.drop("_dedupe_key", "_dedupe_ts")
+    position = F.struct("ingested_at", "topic", "kafka_partition", "kafka_offset")
+    repeated = (valid.select("observation_id", position.alias("_position")).groupBy("observation_id")
+                .agg(F.count(F.lit(1)).alias("_deliveries"), F.min("_position").alias("_first"))
+                .where(F.col("_deliveries") > 1).select("observation_id", "_first"))
+    return (valid.join(F.broadcast(repeated), "observation_id", "left")
+            .where(F.col("_first").isNull() | (position == F.col("_first")))
+            .drop("_first"))
 
 
 def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
@@ -236,7 +233,7 @@ QUARANTINE_COLUMNS = [
 
 
 def to_passages(enriched: DataFrame) -> DataFrame:
-    """The passages columns. One row per observation_id already: `deduplicate` ran upstream."""
+    """The passages columns. One row per observation_id already: `first_deliveries` ran upstream."""
     return enriched.select(*PASSAGES_SCHEMA.fieldNames())
 
 

@@ -1,10 +1,11 @@
-"""The foreachBatch sink: one deduplicated micro-batch to passages, quarantine and metrics.
+"""The foreachBatch sink: one checked micro-batch to passages, quarantine and metrics.
 
 Exactly once across crashes: every Delta commit of a micro-batch carries an application transaction
 (query id, batch id), so a batch replayed after a crash between the Delta commit and Spark's
-checkpoint commit writes nothing twice. Passages are also inserted only when their observation_id is
-not in the table yet, which catches duplicates older than the dedupe state and replays into a fresh
-broker.
+checkpoint commit writes nothing twice. Repeated deliveries of an observation are dropped in two
+places: within the micro-batch only the first delivery is kept (`first_deliveries`), and a passage is
+inserted only when its observation_id is not in the table yet, however old the first delivery (this
+also covers replays into a fresh broker). `duplicates` in the metrics counts both.
 """
 
 from __future__ import annotations
@@ -54,9 +55,27 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
     return df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
-def offset_ranges_json(batch: DataFrame) -> str:
-    ranges = batch.groupBy("kafka_partition").agg(F.min("kafka_offset"), F.max("kafka_offset")).collect()
-    return json.dumps({str(r[0]): [r[1], r[2]] for r in sorted(ranges, key=lambda r: r[0] or 0)})
+@dataclass(frozen=True)
+class BatchSummary:
+    rows_in: int
+    quarantined: dict[str, int]  # rejected deliveries by reason code
+    offsets: str  # JSON {partition: [first offset, last offset]}
+
+
+def summarize(checked: DataFrame) -> BatchSummary:
+    """Rows in, rejections by reason and each Kafka partition's offset range of a checked batch, in one job."""
+    groups = (checked.groupBy("kafka_partition", "reason")
+              .agg(F.count(F.lit(1)).alias("n"), F.min("kafka_offset").alias("low"),
+                   F.max("kafka_offset").alias("high")).collect())
+    quarantined: dict[str, int] = {}
+    ranges: dict[str, list[int]] = {}
+    for g in groups:
+        if g["reason"] is not None:
+            quarantined[g["reason"]] = quarantined.get(g["reason"], 0) + g["n"]
+        low, high = ranges.get(str(g["kafka_partition"]), [g["low"], g["high"]])
+        ranges[str(g["kafka_partition"])] = [min(low, g["low"]), max(high, g["high"])]
+    offsets = json.dumps({k: ranges[k] for k in sorted(ranges, key=int)})
+    return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), offsets)
 
 
 class PassageSink:
@@ -113,24 +132,31 @@ class PassageSink:
             now = time.monotonic()
             phases[name], clock = now - clock, now
 
-        passages = self.passages(checked.where(F.col("reason").isNull())).persist(StorageLevel.MEMORY_ONLY)
-        try:
-            n_valid = passages.count()
-            hits = passages.where("register_hit").count()
-            lap("compute")
-            written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"],
-                                               app_id=f"{query_id}/{PASSAGES}", version=batch_id, unique_keys=True)
-            lap("passages")
-        finally:
-            passages.unpersist()
-        quarantine = conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
-        by_reason = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
-        self.lake.append(QUARANTINE, quarantine, app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
+        summary = summarize(checked)
+        lap("summary")
+        n_valid = summary.rows_in - sum(summary.quarantined.values())
+        n_unique = hits = written = 0
+        if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
+            passages = self.passages(P.first_deliveries(checked.where(F.col("reason").isNull())))
+            passages = passages.persist(StorageLevel.MEMORY_ONLY)
+            try:
+                counts = passages.agg(F.count(F.lit(1)).alias("n"),
+                                      F.count(F.when(F.col("register_hit"), 1)).alias("hits")).first()
+                n_unique, hits = (counts["n"], counts["hits"]) if counts else (0, 0)
+                lap("compute")
+                written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"],
+                                                   app_id=f"{query_id}/{PASSAGES}", version=batch_id,
+                                                   unique_keys=True)
+                lap("passages")
+            finally:
+                passages.unpersist()
+        if summary.quarantined:  # an append of no rows would still cost a commit check
+            quarantine = conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
+            self.lake.append(QUARANTINE, quarantine, app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
         lap("quarantine")
-        rows_in = checked.count()
-        report = BatchReport(batch_id, rows_in, written, n_valid - written, by_reason,
-                             hits / n_valid if n_valid else None, int((time.monotonic() - started) * 1000))
-        self._record(query_id, report, n_valid, offset_ranges_json(checked))
+        report = BatchReport(batch_id, summary.rows_in, written, n_valid - written, summary.quarantined,
+                             hits / n_unique if n_unique else None, int((time.monotonic() - started) * 1000))
+        self._record(query_id, report, n_valid, summary.offsets)
         lap("metrics")
         log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
         if self.on_batch:

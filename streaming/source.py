@@ -14,7 +14,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
     Options, all from ``settings.kafka``:
     - ``startingOffsets`` (earliest): where a query without a checkpoint starts; a checkpointed query
       always resumes from its own offsets.
-    - ``maxOffsetsPerTrigger`` (100,000): the most records one micro-batch reads, spread over partitions,
+    - ``maxOffsetsPerTrigger`` (500,000): the most records one micro-batch reads, spread over partitions,
       so a backlog drains in bounded batches instead of one huge one.
     - ``failOnDataLoss`` (true): offsets in the checkpoint that the broker no longer has (retention, a
       deleted and recreated topic) stop the query instead of being skipped without a word.

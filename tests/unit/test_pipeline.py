@@ -120,14 +120,15 @@ def test_plates_without_register_match_are_kept(spark, empty_register, country, 
     assert p.voertuig_type == expected and not p.register_hit and p.rij_richting_zone == "Outbound"
 
 
-def test_duplicates_are_dropped_but_every_invalid_delivery_is_kept(spark):
-    payloads = [json.dumps(obs(1)).encode(), json.dumps(obs(1)).encode(), json.dumps(obs(2)).encode(),
-                b"{not json", b"{not json"]
-    checked = P.validate(prepared(spark, payloads), 5, 7, 0.6)
-    rows = P.deduplicate(checked, late_days=7).collect()
-    assert sorted(r.observation_id for r in rows if r.reason is None) == [obs(1)["observation_id"],
-                                                                        obs(2)["observation_id"]]
-    assert [r.reason for r in rows if r.reason is not None] == [P.Reason.NOT_JSON] * 2
+def test_a_batch_keeps_the_first_delivery_of_each_observation(spark):
+    # offsets 0..4: obs 1 twice (lane 1, then a resend with lane 2), obs 2 three times, obs 3 once
+    payloads = [json.dumps(obs(1, lane=1)).encode(), json.dumps(obs(2)).encode(),
+                json.dumps(obs(1, lane=2)).encode(), json.dumps(obs(2)).encode(), json.dumps(obs(2)).encode(),
+                json.dumps(obs(3)).encode()]
+    valid = P.validate(prepared(spark, payloads), 5, 7, 0.6).where("reason IS NULL")
+    rows = sorted(P.first_deliveries(valid).collect(), key=lambda r: r.kafka_offset)
+    assert [(r.observation_id, r.kafka_offset, r.lane) for r in rows] == [
+        (obs(1)["observation_id"], 0, 1), (obs(2)["observation_id"], 1, 1), (obs(3)["observation_id"], 5, 1)]
 
 
 @pytest.mark.parametrize(("utc", "window", "part"), [
