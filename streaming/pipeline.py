@@ -82,9 +82,13 @@ def parse_observations(records: DataFrame) -> DataFrame:
     ).withColumn("plate_norm", F.regexp_replace(F.upper("plate_text"), "[^0-9A-Z]", ""))
 
 
+CAMERA_COLUMNS = ["camera_id", "municipality", "zone_id", "obverse_direction", "reverse_direction"]
+
+
 def attach_cameras(observations: DataFrame, cameras: DataFrame) -> DataFrame:
-    """Camera, zone and municipality; unknown cameras keep null columns and fail validation."""
-    return observations.join(F.broadcast(cameras.drop("zone_name")), "camera_id", "left")
+    """Zone, municipality and direction rule of the camera; unknown cameras keep null columns and fail
+    validation. Only what passages need: every column here is held in memory for each micro-batch."""
+    return observations.join(F.broadcast(cameras.select(*CAMERA_COLUMNS)), "camera_id", "left")
 
 
 def validate(observations: DataFrame, future_minutes: int, late_days: int, min_confidence: float) -> DataFrame:
@@ -115,7 +119,9 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
     reason: Column = F.lit(None).cast("string")
     for broken, code in reversed(rules):
         reason = F.when(F.coalesce(broken, F.lit(False)), F.lit(code)).otherwise(reason)
-    return observations.withColumn("reason", reason)
+    # The rules' own inputs go: the reason says what they found, and the sink holds every column per batch.
+    helpers = ["_too_large", "plate_format_ok", *[f"_{n}_raw" for n in NUMERIC_FIELDS]]
+    return observations.withColumn("reason", reason).drop(*helpers)
 
 
 def vehicle_key_column(plate: Column, country: Column, pepper_file: str) -> Column:
