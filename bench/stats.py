@@ -192,6 +192,9 @@ def run() -> dict[str, object]:
         "cells": audit["cells"], "primary": audit["primary"], "secondary": audit["secondary"],
         "attacked": audit["attacked"], "lp_solved": audit["lp_solved"], "narrowest": audit["narrowest"],
         "rows_published": sum(release.row_counts.values()),
+        "information_loss": {name: {k: t[k] for k in ("suppressed_share", "passages_suppressed_share",
+                                                       "vehicles_suppressed_share")}
+                             for name, t in audit["tables"].items()},
     }
 
 

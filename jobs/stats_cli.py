@@ -49,9 +49,12 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     audit: dict[str, Any] = dict(release.audit)
     print(f"release        {release.release_id}")
     print(f"content sha256 {release.content_sha256}")
+    print("information loss: the share of each table's cells suppressed, and of its passages and vehicle "
+          "counts in suppressed cells")
     for name, rows in sorted(release.row_counts.items()):
-        share = audit.get("tables", {}).get(name, {}).get("suppressed_share")
-        suffix = f"  ({share:.1%} of cells suppressed)" if share is not None else ""
+        loss = audit.get("tables", {}).get(name)
+        suffix = (f"  cells {loss['suppressed_share']:6.1%}  passages {loss['passages_suppressed_share']:6.1%}  "
+                  f"vehicles {loss['vehicles_suppressed_share']:6.1%}") if loss else ""
         print(f"  {name:<34} {rows:>8,} rows{suffix}")
     print(f"audit          {audit.get('attacked', 0):,} suppressed cells attacked, "
           f"{audit.get('exact_disclosures', 0)} exact disclosures, narrowest interval {audit.get('narrowest')}")

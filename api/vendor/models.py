@@ -10,6 +10,12 @@ from pydantic import BaseModel, Field
 from api.common.errors import ErrorBody
 
 
+class TableLoss(BaseModel):
+    cells: int = Field(description="cells of the table in the vendor's municipalities in this release")
+    cellsSuppressed: int = Field(description="of those, suppressed (primary or secondary): measures null")
+    cellsSuppressedShare: float
+
+
 class Release(BaseModel):
     releaseId: str = Field(examples=["2026-10-20261103T020000Z-1a2b3c4d"])
     month: str = Field(examples=["2026-10"])
@@ -17,6 +23,7 @@ class Release(BaseModel):
     tables: list[str]
     configHash: str
     sourceVersions: dict[str, int]
+    informationLoss: dict[str, TableLoss] = Field(description="per table: how much disclosure control hides")
 
 
 class ReleaseList(BaseModel):

@@ -49,24 +49,44 @@ def _narrowest(report: AuditReport, prot: Protection) -> dict[str, object] | Non
             "tables": prot.registry.tables_of(worst.node) if worst.node >= 0 else []}
 
 
+LOSS_COUNTS = ("cells", "primary", "secondary", "passages", "passages_suppressed", "vehicles",
+               "vehicles_suppressed")
+
+
+def information_loss(counts: Mapping[str, int]) -> dict[str, float]:
+    """A table's counts plus its information loss: the share of its cells suppressed (primary or secondary),
+    and the shares of its passages and vehicle counts that lie in suppressed cells (each cell weighted by
+    its own count, margins included, as tau-ARGUS weighs cells). Internal: the release records these with
+    its audit, never in a served answer, since an exact share with the published cells gives the sum of
+    the suppressed ones."""
+    t = {k: int(counts.get(k, 0)) for k in LOSS_COUNTS}
+    share = {"suppressed_share": (t["primary"] + t["secondary"], t["cells"]),
+             "passages_suppressed_share": (t["passages_suppressed"], t["passages"]),
+             "vehicles_suppressed_share": (t["vehicles_suppressed"], t["vehicles"])}
+    return {**t, **{k: round(a / b, 4) if b else 0.0 for k, (a, b) in share.items()}}
+
+
 def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
     """Counts only: no cell, value or interval bound that could identify a suppressed cell."""
     reg, status = prot.registry, _status(prot)
     tables: dict[str, dict[str, float]] = {}
     for p, part in enumerate(reg.parts):
-        t = tables.setdefault(part.table, {"cells": 0, "primary": 0, "secondary": 0})
-        for node in reg.node_of[p]:
-            t["cells"] += 1
-            t[status[node]] = t.get(status[node], 0) + 1
-    for t in tables.values():
-        t.pop(PUBLISHED, None)
-        t["suppressed_share"] = round((t["primary"] + t["secondary"]) / t["cells"], 4) if t["cells"] else 0.0
+        t = tables.setdefault(part.table, dict.fromkeys(LOSS_COUNTS, 0))
+        hidden = np.array([status[n] != PUBLISHED for n in reg.node_of[p]], dtype=bool)
+        t["cells"] += len(hidden)
+        t["primary"] += sum(status[n] == PRIMARY for n in reg.node_of[p])
+        t["secondary"] += sum(status[n] == SECONDARY for n in reg.node_of[p])
+        for measure, name in (("P", "passages"), ("V", "vehicles")):
+            values = part.cells[measure].to_numpy(dtype=np.int64)
+            t[name] += int(values.sum())
+            t[f"{name}_suppressed"] += int(values[hidden].sum())
     return {
         "cells": reg.size, "primary": int(prot.primary.sum()),
         "secondary": int((prot.suppressed & ~prot.primary).sum()), "rounds": prot.rounds,
         "attacked": len(report.attacks), "lp_solved": report.lp_solved,
         "exact_disclosures": int(sum(a.exact for a in report.attacks)), "too_narrow": len(report.failures),
-        "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot), "tables": tables,
+        "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot),
+        "tables": {name: information_loss(t) for name, t in tables.items()},
         "released": len(prot.released), "identities": len(reg.identities.classes),
         "joint_levels": len({j for js in prot.system.model.joints.values() for j in js}),
         "revision": _revision(prot, report),
@@ -133,11 +153,10 @@ def merge_summaries(zones: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     tables: dict[str, dict[str, float]] = {}
     for summary in zones.values():
         for name, t in summary["tables"].items():
-            agg = tables.setdefault(name, {"cells": 0, "primary": 0, "secondary": 0})
-            for k in ("cells", "primary", "secondary"):
-                agg[k] += t[k]
-    for t in tables.values():
-        t["suppressed_share"] = round((t["primary"] + t["secondary"]) / t["cells"], 4) if t["cells"] else 0.0
+            agg = tables.setdefault(name, dict.fromkeys(LOSS_COUNTS, 0))
+            for k in LOSS_COUNTS:
+                agg[k] += t.get(k, 0)
+    tables = {name: information_loss(t) for name, t in tables.items()}
     narrow = [s["narrowest"] for s in zones.values() if s["narrowest"]]
 
     def ratio(n: Mapping[str, Any]) -> float:

@@ -68,6 +68,20 @@ def test_release_records_audit_sources_and_configuration(lake, first):
     assert len(record["config_hash"]) == 16
 
 
+def test_information_loss_is_recorded_per_table_and_matches_the_published_rows(lake, first):
+    tables = first.audit["tables"]
+    for name, spec in TABLES.items():
+        loss, frame = tables[name], rows(lake, name, first.release_id)
+        assert loss["cells"] == len(frame)
+        hidden = frame[spec.measures].isna().all(axis=1)
+        assert loss["primary"] + loss["secondary"] == hidden.sum()
+        assert loss["suppressed_share"] == round(hidden.mean(), 4)
+        if "aantalPassages" in spec.measures:  # published exactly (noise "none"): the rest is in hidden cells
+            assert frame.loc[~hidden, "aantalPassages"].sum() == loss["passages"] - loss["passages_suppressed"]
+            assert loss["passages_suppressed_share"] == round(loss["passages_suppressed"] / loss["passages"], 4)
+    assert 0 < tables["t4_1_uur_camera"]["passages_suppressed_share"] < 1
+
+
 def test_suppression_reasons_stay_internal(lake, first):
     internal = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "=", first.release_id)]).to_pandas()
     assert set(internal["status"]) == {"primary", "secondary"}

@@ -14,10 +14,32 @@ from api.vendor.queries import find_release
 router = APIRouter(tags=["releases"])
 
 
-def release_json(r: dict[str, Any]) -> dict[str, Any]:
+def information_loss(r: dict[str, Any], municipalities: frozenset[str] | set[str]) -> dict[str, dict[str, Any]]:
+    """Per table, the cells of the vendor's municipalities in this release and how many are suppressed.
+
+    Counted from the audit summary the release recorded per zone ("GM0344/GM0344-ZE1"). Only cell counts
+    are served: a suppressed cell is visible as a row with null measures anyway, while an exact share of
+    passages or vehicles in suppressed cells would, with the published cells, give their sum.
+    """
+    per_zone = r.get("protection", {}).get("audit", {}).get("per_zone", {})
+    counts: dict[str, list[int]] = {}
+    for zone, summary in per_zone.items():
+        if zone.partition("/")[0] not in municipalities:
+            continue
+        for table, t in summary.get("tables", {}).items():
+            c = counts.setdefault(table, [0, 0])
+            c[0] += int(t.get("cells", 0))
+            c[1] += int(t.get("primary", 0)) + int(t.get("secondary", 0))
+    return {table: {"cells": cells, "cellsSuppressed": hidden,
+                    "cellsSuppressedShare": round(hidden / cells, 4) if cells else 0.0}
+            for table, (cells, hidden) in sorted(counts.items())}
+
+
+def release_json(r: dict[str, Any], municipalities: frozenset[str] | set[str]) -> dict[str, Any]:
     """A release of the store as vendors see it (camelCase, no internal row counts)."""
     return {"releaseId": r["release_id"], "month": r["month"], "createdAt": r["created_at"],
-            "tables": r["tables"], "configHash": r["config_hash"], "sourceVersions": r["source_versions"]}
+            "tables": r["tables"], "configHash": r["config_hash"], "sourceVersions": r["source_versions"],
+            "informationLoss": information_loss(r, municipalities)}
 
 
 @router.get("/v1/releases", summary="releases: the latest per month (history=true: all)",
@@ -25,7 +47,7 @@ def release_json(r: dict[str, Any]) -> dict[str, Any]:
 async def releases(request: Request, who: Vendor, history: bool = False) -> Response:
     store = store_of(request)
     found = store.releases() if history else store.latest_per_month()
-    payload = {"releases": [release_json(r) for r in found]}
+    payload = {"releases": [release_json(r, who.municipalities) for r in found]}
     return respond(request, json_body(payload, ("releases", payload), {"municipalities": ",".join(
         sorted(who.municipalities))}))
 
@@ -33,4 +55,5 @@ async def releases(request: Request, who: Vendor, history: bool = False) -> Resp
 @router.get("/v1/releases/{release_id}", summary="one release", responses=models.content(models.Release))
 async def release(release_id: str, request: Request, who: Vendor) -> Response:
     found = find_release(store_of(request), release_id, None)
-    return respond(request, json_body(release_json(found), ("release", release_id), {"release": release_id}))
+    payload = release_json(found, who.municipalities)
+    return respond(request, json_body(payload, ("release", payload), {"release": release_id}))
