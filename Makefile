@@ -41,7 +41,7 @@ bench: $(STAMP)  ## run the benchmarks; results go to bench/results/
 	$(PY) -m bench $(ARGS)
 
 lint: $(STAMP)  ## ruff and mypy on the project's code
-	$(VENV)/bin/ruff check anpr jobs streaming api tests bench
+	$(VENV)/bin/ruff check anpr jobs streaming api cli tests bench
 	$(VENV)/bin/mypy
 
 api: $(STAMP)  ## serve the vendor API over the published releases (port 8080)

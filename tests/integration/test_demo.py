@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from anpr.delta_reader import DeltaReader
-from anpr.demo import default_day, run_demo
 from anpr.synth import synth_day
 from anpr.zones import municipality_by_code
+from cli.demo import default_day, run_demo
 from streaming.tables import PASSAGES, QUARANTINE
 from tests.privacy import find_plates
 
