@@ -17,8 +17,7 @@ from pyspark.sql import DataFrame
 
 from anpr.catalogue import Catalogue, TableSpec
 from anpr.lake import Lake
-from api.releases import RELEASES
-from jobs.release import SUPPRESSIONS
+from jobs.release import RELEASES, SUPPRESSIONS
 from jobs.sdc.revision import Earlier
 from jobs.tables.build import MonthCells, build_month, difference_month
 from jobs.tables.cells import Sizes

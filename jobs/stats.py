@@ -25,8 +25,7 @@ from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
 from anpr.lake import Lake
 from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
-from api.releases import published_table
-from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish
+from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
 from jobs.revisions import earlier_zones
 from jobs.sdc.config import DisclosureConfig, load_disclosure
 from jobs.sdc.revision import Earlier

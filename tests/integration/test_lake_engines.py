@@ -23,9 +23,8 @@ from anpr.lake import Lake, spark_to_arrow_schema
 from anpr.register_tables import ALL_SCHEMAS
 from api.access_log import ACCESS_LOG
 from api.access_log import SCHEMA as ACCESS_LOG_SCHEMA
-from api.releases import RELEASES, published_table
 from api.vendor.sample import publish_sample
-from jobs.release import SUPPRESSIONS
+from jobs.release import RELEASES, SUPPRESSIONS, published_table
 from jobs.tables.rows import INTERNAL_SCHEMA
 from streaming.tables import (
     PASSAGES,
