@@ -9,8 +9,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from anpr.lake import Lake
+from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
-from jobs.register import ensure_register_tables
 from streaming import pipeline as P
 from streaming.cameras import cameras_frame
 from streaming.sink import BatchReport, PassageSink
