@@ -22,12 +22,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
+from anpr.disclosure import DisclosureConfig, load_disclosure
 from anpr.lake import Lake
 from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
 from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
 from jobs.revisions import earlier_zones
-from jobs.sdc.config import DisclosureConfig, load_disclosure
 from jobs.sdc.revision import Earlier
 from jobs.sdc.zone import ZoneResult, merge_summaries, protect_zone
 from jobs.tables.build import MonthCells, build_month

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from anpr.disclosure import AuditSettings, NoiseSettings, Rules
 from jobs.revisions import built_from
 from jobs.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
-from jobs.sdc.config import AuditSettings, NoiseSettings, Rules
 from jobs.sdc.microdata import cells_from_records, difference_cells
 from jobs.sdc.noise import apply_noise
 from jobs.sdc.protect import Protection, audit, protect
