@@ -292,4 +292,3 @@ def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
 
 CATALOGUE = load_catalogue()
 TABLES: dict[str, TableSpec] = CATALOGUE.tables
-HOURLY_PER_CAMERA = TABLES["t4_1_uur_camera"]
