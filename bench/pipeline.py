@@ -140,9 +140,9 @@ def spark_phase(root: Path, bootstrap: str) -> dict:
 
     from anpr.lake import make_lake
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES
     from cli.demo import with_bootstrap
     from streaming.job import run_stream
-    from streaming.tables import PASSAGES
 
     class QueryStart(StreamingQueryListener):
         # onQueryStarted runs synchronously with start(): after the register snapshot is built and broadcast.
@@ -270,11 +270,11 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
     register snapshot, JIT), which a stream that has been running has paid long before."""
     from anpr.lake import make_lake
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES, STREAM_METRICS
     from anpr.synth import synth_day
     from anpr.zones import municipality_by_code
     from cli.demo import default_day, with_bootstrap
     from streaming.job import run_stream
-    from streaming.tables import PASSAGES, STREAM_METRICS
 
     topic = "anpr.freshness"
     base = with_bootstrap(_settings(root), bootstrap)

@@ -150,10 +150,10 @@ def run() -> dict[str, object]:
     from anpr.progress import say
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES
     from jobs.stats import run_monthly_stats, sizes_for
     from jobs.tables.build import build_month
     from jobs.tables.enrich import month_passages, passages_schema
-    from streaming.tables import PASSAGES
 
     vehicles = int(os.environ.get("ANPR_BENCH_STATS_VEHICLES", "3000"))
     cities = municipalities()

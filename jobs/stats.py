@@ -25,6 +25,7 @@ from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig, load_disclosure
 from anpr.lake import Lake
 from anpr.settings import Settings
+from anpr.stream_tables import PASSAGES
 from anpr.zones import Municipality, load_municipalities
 from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
 from jobs.revisions import earlier_zones
@@ -35,7 +36,6 @@ from jobs.tables.cameras import availability
 from jobs.tables.cells import CellPart, Sizes, parts_of
 from jobs.tables.enrich import month_passages
 from jobs.tables.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows, to_arrow
-from streaming.tables import PASSAGES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

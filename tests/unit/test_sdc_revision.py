@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from anpr.disclosure import AuditSettings, NoiseSettings, Rules
+from anpr.stream_tables import PASSAGES
 from jobs.revisions import built_from
 from jobs.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
 from jobs.sdc.microdata import cells_from_records, difference_cells
@@ -23,7 +24,6 @@ from jobs.sdc.protect import Protection, audit, protect
 from jobs.sdc.revision import CARRIED, REVISION, Earlier, Revision
 from jobs.sdc.system import build_system
 from jobs.sdc.zone import fates, summarize
-from streaming.tables import PASSAGES
 
 SETTINGS = AuditSettings()
 RULES = Rules()
