@@ -40,8 +40,9 @@ test-unit: $(STAMP)  ## run only the tests that need no broker
 bench: $(STAMP)  ## run the benchmarks; results go to bench/results/
 	$(PY) -m bench $(ARGS)
 
-lint: $(STAMP)  ## ruff and mypy on the project's code
-	$(VENV)/bin/ruff check anpr jobs streaming api tests bench
+lint: $(STAMP)  ## ruff, the stage contracts (import-linter) and mypy on the project's code
+	$(VENV)/bin/ruff check anpr jobs streaming api cli tests bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
 api: $(STAMP)  ## serve the vendor API over the published releases (port 8080)

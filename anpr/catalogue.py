@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from anpr.disclosure import load_disclosure
 from anpr.settings import CONF_DIR
 
 # Kept on every published row so the API can authorize per municipality and filter per zone.
@@ -281,8 +282,6 @@ def parse_catalogue(text: str, sbi_max_level: str = "groep",
 
 
 def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
-    from jobs.sdc.config import load_disclosure
-
     path = conf_dir / "tables.toml"
     disclosure = load_disclosure(conf_dir)
     try:
@@ -293,4 +292,3 @@ def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
 
 CATALOGUE = load_catalogue()
 TABLES: dict[str, TableSpec] = CATALOGUE.tables
-HOURLY_PER_CAMERA = TABLES["t4_1_uur_camera"]

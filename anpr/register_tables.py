@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import types as T
 
-from anpr.lake import spark_to_arrow_schema
+from anpr.lake import Lake, spark_to_arrow_schema
 
 VEHICLES = "register/vehicles"
 OWNERS = "register/owners"
@@ -97,6 +97,12 @@ REGIONS_SPEC = TableSpec(REGIONS, REGIONS_SCHEMA, "postcode4")
 ALL_SCHEMAS = {VEHICLES: VEHICLES_SCHEMA, OWNERS: OWNERS_SCHEMA, COMPANIES: COMPANIES_SCHEMA,
                REGIONS: REGIONS_SCHEMA, EXEMPTIONS: EXEMPTIONS_SCHEMA, LOADS: LOADS_SCHEMA}
 UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def ensure_register_tables(lake: Lake) -> None:
+    """Empty register tables where none are loaded yet: the register loads fill them, the stream reads them."""
+    for name, schema in ALL_SCHEMAS.items():
+        lake.create(name, schema)
 
 
 def local_midnight(dates: pa.Array | pa.ChunkedArray, timezone: str) -> pa.Array:

@@ -14,13 +14,9 @@ from cachetools import LRUCache
 
 from anpr.catalogue import TABLES, TableSpec
 from anpr.delta_reader import DeltaReader
+from jobs.release import RELEASES, published_table
 
 log = logging.getLogger(__name__)
-RELEASES = "releases"
-
-
-def published_table(spec_name: str) -> str:
-    return f"published/{spec_name}"
 
 
 def default_order(spec: TableSpec) -> list[str]:

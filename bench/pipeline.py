@@ -106,10 +106,10 @@ def throughput(rows: list[int], finished: list[float], batch_ms: list[float], st
 
 def publish(bootstrap: str, settings: Any, register_size: int, wanted: int) -> dict:
     from anpr.broker import create_topics
-    from anpr.demo import default_day
     from anpr.feeds.publisher import Publisher
     from anpr.feeds.synth_feed import UTRECHT_PER_DAY, run_synth
     from anpr.zones import municipality_by_code
+    from cli.demo import default_day
 
     topic, utrecht = settings.kafka.observations_topic, municipality_by_code(UTRECHT)
     last = default_day()
@@ -138,11 +138,11 @@ def publish(bootstrap: str, settings: Any, register_size: int, wanted: int) -> d
 def spark_phase(root: Path, bootstrap: str) -> dict:
     from pyspark.sql.streaming import StreamingQueryListener
 
-    from anpr.demo import with_bootstrap
     from anpr.lake import make_lake
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES
+    from cli.demo import with_bootstrap
     from streaming.job import run_stream
-    from streaming.tables import PASSAGES
 
     class QueryStart(StreamingQueryListener):
         # onQueryStarted runs synchronously with start(): after the register snapshot is built and broadcast.
@@ -268,13 +268,13 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
     stream running with the project's trigger; how long each took to become a passage. Detections of the
     first `warmup` seconds are not timed: they pay the start of a stream (Python workers loading the
     register snapshot, JIT), which a stream that has been running has paid long before."""
-    from anpr.demo import default_day, with_bootstrap
     from anpr.lake import make_lake
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES, STREAM_METRICS
     from anpr.synth import synth_day
     from anpr.zones import municipality_by_code
+    from cli.demo import default_day, with_bootstrap
     from streaming.job import run_stream
-    from streaming.tables import PASSAGES, STREAM_METRICS
 
     topic = "anpr.freshness"
     base = with_bootstrap(_settings(root), bootstrap)

@@ -121,7 +121,7 @@ class Judge:
 
 def passages_table(rows: list[dict[str, Any]], snapshot: Any, pepper: bytes) -> pa.Table:
     from anpr.lake import spark_to_arrow_schema
-    from streaming.tables import PASSAGES_SCHEMA
+    from anpr.stream_tables import PASSAGES_SCHEMA
 
     col = {name: [r[name] for r in rows] for name in rows[0]}
     ts = pa.array(col["event_ts"], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
@@ -146,8 +146,8 @@ def baseline_phase(root: Path, bootstrap: str, ends: dict[int, int]) -> dict:
     from kafka import KafkaConsumer, TopicPartition
 
     from anpr.delta_reader import DeltaReader
+    from anpr.stream_tables import PASSAGES_PARTITIONS
     from streaming.enrich import read_register_snapshot
-    from streaming.tables import PASSAGES_PARTITIONS
 
     settings = _settings(root)
     batch, topic, path = settings.kafka.max_offsets_per_trigger, settings.kafka.observations_topic, root / "baseline"

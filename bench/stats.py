@@ -145,15 +145,15 @@ def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11
 
 def run() -> dict[str, object]:
     from anpr.catalogue import CATALOGUE
+    from anpr.disclosure import load_disclosure
     from anpr.lake import Lake
     from anpr.progress import say
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
-    from jobs.sdc.config import load_disclosure
+    from anpr.stream_tables import PASSAGES
     from jobs.stats import run_monthly_stats, sizes_for
     from jobs.tables.build import build_month
     from jobs.tables.enrich import month_passages, passages_schema
-    from streaming.tables import PASSAGES
 
     vehicles = int(os.environ.get("ANPR_BENCH_STATS_VEHICLES", "3000"))
     cities = municipalities()

@@ -27,7 +27,6 @@ from anpr.register_history import FIRST_FROM, Changes, OutOfOrderLoadError, date
 from anpr.register_synth import chunk_tables, company_table
 from anpr.register_synth_regions import synth_regions
 from anpr.register_tables import (
-    ALL_SCHEMAS,
     COMPANIES,
     COMPANIES_SPEC,
     EXEMPTIONS,
@@ -41,6 +40,7 @@ from anpr.register_tables import (
     VEHICLES,
     VEHICLES_SPEC,
     TableSpec,
+    ensure_register_tables,
 )
 from anpr.settings import Settings
 from anpr.synth_register import CHUNK, NEWEST
@@ -75,11 +75,6 @@ class RegisterFiles:
     companies: Path | None = None
     regions: Path | None = None
     exemptions: Path | None = None
-
-
-def ensure_register_tables(lake: Lake) -> None:
-    for name, schema in ALL_SCHEMAS.items():
-        lake.create(name, schema)
 
 
 def pepper_id(pepper: bytes) -> str:

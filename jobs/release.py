@@ -16,7 +16,14 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from anpr.catalogue import TableSpec
 from anpr.lake import Lake, to_arrow
-from api.releases import RELEASES, published_table
+
+# The writer owns the names: the API (api/releases.py) reads these tables and imports them from here.
+RELEASES = "releases"
+
+
+def published_table(spec_name: str) -> str:
+    return f"published/{spec_name}"
+
 
 RELEASES_SCHEMA = T.StructType([
     T.StructField("release_id", T.StringType(), False),

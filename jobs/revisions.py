@@ -17,14 +17,13 @@ from pyspark.sql import DataFrame
 
 from anpr.catalogue import Catalogue, TableSpec
 from anpr.lake import Lake
-from api.releases import RELEASES
-from jobs.release import SUPPRESSIONS
+from anpr.stream_tables import PASSAGES
+from jobs.release import RELEASES, SUPPRESSIONS
 from jobs.sdc.revision import Earlier
 from jobs.tables.build import MonthCells, build_month, difference_month
 from jobs.tables.cells import Sizes
 from jobs.tables.enrich import month_passages
 from jobs.tables.rows import with_fates
-from streaming.tables import PASSAGES
 
 Zone = tuple[str, str]  # (municipality code, zone id)
 

@@ -22,13 +22,13 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
+from anpr.disclosure import DisclosureConfig, load_disclosure
 from anpr.lake import Lake
 from anpr.settings import Settings
+from anpr.stream_tables import PASSAGES
 from anpr.zones import Municipality, load_municipalities
-from api.releases import published_table
-from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish
+from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
 from jobs.revisions import earlier_zones
-from jobs.sdc.config import DisclosureConfig, load_disclosure
 from jobs.sdc.revision import Earlier
 from jobs.sdc.zone import ZoneResult, merge_summaries, protect_zone
 from jobs.tables.build import MonthCells, build_month
@@ -36,7 +36,6 @@ from jobs.tables.cameras import availability
 from jobs.tables.cells import CellPart, Sizes, parts_of
 from jobs.tables.enrich import month_passages
 from jobs.tables.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows, to_arrow
-from streaming.tables import PASSAGES
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

@@ -9,13 +9,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from anpr.lake import Lake
+from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
-from jobs.register import ensure_register_tables
-from streaming import pipeline as P
-from streaming.cameras import cameras_frame
-from streaming.sink import BatchReport, PassageSink
-from streaming.source import read_kafka_stream
-from streaming.tables import (
+from anpr.stream_tables import (
     PASSAGES,
     PASSAGES_PARTITIONS,
     PASSAGES_SCHEMA,
@@ -24,6 +20,10 @@ from streaming.tables import (
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
+from streaming import pipeline as P
+from streaming.cameras import cameras_frame
+from streaming.sink import BatchReport, PassageSink
+from streaming.source import read_kafka_stream
 
 log = logging.getLogger(__name__)
 QUERY_NAME = "passages"

@@ -24,8 +24,8 @@ from anpr.contract import (
 )
 from anpr.pseudonym import PERIOD_TOKEN_FUNCTION, VEHICLE_KEY_FUNCTION
 from anpr.settings import DayPart
+from anpr.stream_tables import PASSAGES_SCHEMA
 from anpr.zones import Municipality
-from streaming.tables import PASSAGES_SCHEMA
 
 OBSERVATION_SCHEMA = T.StructType([
     T.StructField("observation_id", T.StringType()),

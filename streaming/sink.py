@@ -25,10 +25,7 @@ from pyspark.sql.types import StructType
 from anpr.lake import Lake
 from anpr.register_snapshot import RegisterSnapshot
 from anpr.settings import Settings
-from anpr.zones import load_municipalities
-from streaming import pipeline as P
-from streaming.enrich import enrich, is_current, load_register_snapshot, release
-from streaming.tables import (
+from anpr.stream_tables import (
     PASSAGES,
     PASSAGES_SCHEMA,
     QUARANTINE,
@@ -36,6 +33,9 @@ from streaming.tables import (
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
+from anpr.zones import load_municipalities
+from streaming import pipeline as P
+from streaming.enrich import enrich, is_current, load_register_snapshot, release
 
 log = logging.getLogger(__name__)
 

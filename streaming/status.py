@@ -11,7 +11,7 @@ from kafka.errors import KafkaError
 
 from anpr.broker import high_watermarks
 from anpr.lake import Lake
-from streaming.tables import STREAM_METRICS
+from anpr.stream_tables import STREAM_METRICS
 
 
 @dataclass

@@ -1,1 +1,1 @@
-"""Feed onboarding: supplier CSV exports, synthetic municipal feeds, onboarding and their CLI."""
+"""Feed onboarding: supplier CSV exports, synthetic municipal feeds and onboarding (their commands: cli/feeds.py)."""

@@ -7,8 +7,8 @@ from datetime import date
 import pyarrow.compute as pc
 
 from anpr.delta_reader import TableReader
+from anpr.stream_tables import QUARANTINE
 from api.ingest.models import RejectionCount
-from streaming.tables import QUARANTINE
 
 
 def rejection_counts(lake: TableReader | None, supplier: str, first: date, last: date) -> list[RejectionCount]:

@@ -5,6 +5,8 @@ release without running the streaming and statistics jobs. The fields, types, la
 and description, NUTS3 and province, camera and name) and suppression (null counts where fewer than 10
 vehicles) are those of real releases; the numbers are not statistics. The release records
 `source_versions = {"synthetic_sample": seed}` so it can never pass for a real one.
+
+Kept in the package rather than under tests/ because the load benchmark (bench/api_load.py) uses it too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, TABLES, TableSpec
 from anpr.lake import Lake
 from anpr.zones import Municipality, load_municipalities
 from api.vendor.tables import column_type
+from jobs.release import publish
 
 MIN_VEHICLES = 10
 MEAN_VEHICLES = 60  # distinct vehicles of an average cell; skewed weights leave ~20-30% of cells below 10
@@ -187,8 +190,6 @@ def sample_rows(spec: TableSpec, municipalities: Sequence[Municipality], jaar: i
 def publish_sample(spark: Any, lake: Lake, month: str, municipalities: Sequence[Municipality] | None = None,
                    cap: int | None = None, seed: int = 7, tables: Sequence[TableSpec] | None = None) -> Any:
     """Publish a sample release of `tables` (default: the whole catalogue) through jobs.release."""
-    from jobs.release import publish
-
     jaar, maand = (int(p) for p in month.split("-"))
     chosen = list(TABLES.values()) if tables is None else list(tables)
     places = load_municipalities() if municipalities is None else list(municipalities)

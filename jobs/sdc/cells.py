@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobs.sdc.config import Rules
+from anpr.disclosure import Rules
 from jobs.sdc.identities import Identities, find_identities, merge_classes
 
 MEASURES = ("P", "R", "V")

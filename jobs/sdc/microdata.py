@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from anpr.catalogue import Catalogue
+from anpr.disclosure import Rules
 from jobs.sdc.cells import Part
-from jobs.sdc.config import Rules
 from jobs.tables.cells import CellPart, Sizes, count_parts
 
 _MASK32 = 0xFFFFFFFF

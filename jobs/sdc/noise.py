@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jobs.sdc.config import NoiseSettings
+from anpr.disclosure import NoiseSettings
 
 KEY_RANGE = float(2**32)
 

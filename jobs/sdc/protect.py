@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anpr.catalogue import Definitions
+from anpr.disclosure import AuditSettings
 from jobs.sdc.audit import Attack, Attacker
 from jobs.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
-from jobs.sdc.config import AuditSettings
 from jobs.sdc.levels import MAX_JOINT_CELLS
 from jobs.sdc.revision import REVISION, Revision
 from jobs.sdc.system import System, build_system
@@ -74,7 +74,7 @@ def _targets(system: System, reasons: list[list[str]]) -> list[int]:
     primary cells, unsafe differences: jobs/sdc/revision.py). A cell suppressed only for its difference is
     attacked through that difference, not its own value. A count whose true value is 0 (trips: cells that
     exist hold at least one passage and vehicle) is not attacked, so the release may show that none of a
-    suppressed group's vehicles opened a trip; the protection text (jobs/sdc/config.py describe) excepts it."""
+    suppressed group's vehicles opened a trip; the protection text (anpr/disclosure.py describe) excepts it."""
     own = [v for v, n in enumerate(system.var_node)
            if n >= 0 and any(r != REVISION for r in reasons[n]) and system.base[v] > 0]
     return own + [v for v in sorted(system.targets) if system.base[v] > 0]

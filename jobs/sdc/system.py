@@ -25,8 +25,8 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
 from anpr.catalogue import Definitions
+from anpr.disclosure import Rules
 from jobs.sdc.cells import MEASURES, Key, Level, Registry
-from jobs.sdc.config import Rules
 from jobs.sdc.identities import per_vehicle
 from jobs.sdc.levels import Model, build_model
 from jobs.sdc.links import cell_rows, min_passages, trip_margins, trip_rows

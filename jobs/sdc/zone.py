@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from anpr.catalogue import Definitions, TableSpec
+from anpr.disclosure import DisclosureConfig
 from jobs.sdc.audit import Attack
 from jobs.sdc.cells import PRIMARY, PUBLISHED, SECONDARY, Part, build_registry
-from jobs.sdc.config import DisclosureConfig
 from jobs.sdc.protect import AuditReport, Protection, ProtectionError, audit, protect
 from jobs.sdc.revision import CARRIED, REVISION, Earlier, Revision
 from jobs.tables.cells import CellPart

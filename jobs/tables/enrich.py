@@ -21,7 +21,7 @@ PASSAGE_LEVEL = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak"
 DERIVED = {"type_bezoeker"}
 EENMALIG, INCIDENTEEL, DAGELIJKS = "Eenmalig", "Incidenteel", "Dagelijks"
 _MASK32 = 0xFFFFFFFF
-# The passage columns the monthly build may read and their types (streaming/tables.py writes them).
+# The passage columns the monthly build may read and their types (the stream writes them: anpr/stream_tables.py).
 PASSAGE_TYPES: dict[str, T.DataType] = {
     "observation_id": T.StringType(), "camera_id": T.StringType(), "municipality": T.StringType(),
     "zone_id": T.StringType(), "event_ts": T.TimestampType(), "event_date": T.DateType(),

@@ -13,8 +13,8 @@ import pyarrow as pa
 from pyspark.sql import types as T
 
 from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, SCOPE, Catalogue, TableSpec
+from anpr.disclosure import DisclosureConfig
 from anpr.zones import Municipality, camera_rows
-from jobs.sdc.config import DisclosureConfig
 from jobs.sdc.noise import apply_noise
 from jobs.sdc.zone import PUBLISHED, ZoneResult
 from jobs.tables.cells import CellPart

@@ -36,7 +36,7 @@ def wait_until(condition, timeout: float = 60.0) -> bool:  # noqa: ANN001
 
 def cli_broker(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "ANPR_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "anpr.cli", "broker"], env=env, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "broker"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -118,7 +118,7 @@ def test_missing_jars_and_java_are_one_line_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("ANPR_JVM_DIR", str(tmp_path / "empty"))
     with pytest.raises(JvmError, match=r"no broker jars in .*: run `make install`"):
         jars("broker")
-    done = subprocess.run([sys.executable, "-m", "anpr.cli", "broker"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cli.main", "broker"], capture_output=True, text=True,
                           env={**os.environ, "ANPR_JVM_DIR": str(tmp_path / "empty"),
                                "ANPR_DATA_DIR": str(tmp_path / "data")}, timeout=60, check=False)
     assert done.returncode == 1 and "run `make install`" in done.stderr

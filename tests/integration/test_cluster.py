@@ -15,11 +15,11 @@ import pytest
 from deltalake import DeltaTable
 
 from anpr.broker import create_topics, produce_all, reliable_producer
-from anpr.demo import default_day
 from anpr.standalone import StandaloneCluster
+from anpr.stream_tables import PASSAGES
 from anpr.synth import synth_day
 from anpr.zones import municipality_by_code
-from streaming.tables import PASSAGES
+from cli.demo import default_day
 
 pytestmark = pytest.mark.integration
 TOPIC = "anpr.observations"
@@ -27,7 +27,7 @@ REGISTER = {"size": 5_000, "seed": 3}
 
 
 def anpr(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "anpr.cli", *args], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=900, check=False)
     assert done.returncode == 0, f"anpr {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from anpr.delta_reader import DeltaReader
-from anpr.demo import default_day, run_demo
+from anpr.stream_tables import PASSAGES, QUARANTINE
 from anpr.synth import synth_day
 from anpr.zones import municipality_by_code
-from streaming.tables import PASSAGES, QUARANTINE
+from cli.demo import default_day, run_demo
 from tests.privacy import find_plates
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 
 from anpr.broker import free_port, high_watermarks
-from anpr.feeds.cli import add_commands
 from anpr.settings import ApiSettings, KafkaSettings, Settings
 from api.ingest.main import create_ingest_app
 from api.ingest.services import build_services
+from cli.feeds import add_commands
 from tests.integration.api.ingest.test_ingest_broker import consume_all
 from tests.unit.test_csv import BROKEN, PLATES, export
 

@@ -21,13 +21,7 @@ from anpr.delta_reader import DeltaReader
 from anpr.feeds.camera_table import CAMERAS, CAMERAS_SCHEMA
 from anpr.lake import Lake, spark_to_arrow_schema
 from anpr.register_tables import ALL_SCHEMAS
-from api.access_log import ACCESS_LOG
-from api.access_log import SCHEMA as ACCESS_LOG_SCHEMA
-from api.releases import RELEASES, published_table
-from api.vendor.sample import publish_sample
-from jobs.release import SUPPRESSIONS
-from jobs.tables.rows import INTERNAL_SCHEMA
-from streaming.tables import (
+from anpr.stream_tables import (
     PASSAGES,
     PASSAGES_PARTITIONS,
     PASSAGES_SCHEMA,
@@ -36,6 +30,11 @@ from streaming.tables import (
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
+from api.access_log import ACCESS_LOG
+from api.access_log import SCHEMA as ACCESS_LOG_SCHEMA
+from api.vendor.sample import publish_sample
+from jobs.release import RELEASES, SUPPRESSIONS, published_table
+from jobs.tables.rows import INTERNAL_SCHEMA
 
 pytestmark = pytest.mark.integration
 START = dt.datetime(2026, 3, 2, 7, 59, 58, 123456, tzinfo=dt.UTC)

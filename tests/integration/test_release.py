@@ -12,8 +12,8 @@ from pyspark.sql import Row
 from anpr.catalogue import CATALOGUE, TABLES
 from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
-from api.releases import RELEASES, ReleaseStore, published_table
-from jobs.release import SUPPRESSIONS, content_digest, publish
+from api.releases import ReleaseStore
+from jobs.release import RELEASES, SUPPRESSIONS, content_digest, publish, published_table
 from jobs.tables.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
 
 pytestmark = pytest.mark.integration

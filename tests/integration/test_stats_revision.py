@@ -11,11 +11,11 @@ import pytest
 
 from anpr.catalogue import TABLES
 from anpr.lake import Lake
-from api.releases import RELEASES, published_table
+from anpr.stream_tables import PASSAGES
 from bench.stats import municipalities, synthetic_passages
+from jobs.release import RELEASES, published_table
 from jobs.stats import run_monthly_stats
 from jobs.tables.enrich import passages_schema
-from streaming.tables import PASSAGES
 
 pytestmark = pytest.mark.integration
 MONTH = "2026-02"

@@ -15,11 +15,11 @@ import pytest
 from deltalake import DeltaTable
 
 from anpr.broker import create_topics, produce_all, reliable_producer
-from anpr.demo import default_day
+from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
 from anpr.synth import synth_day
 from anpr.zones import municipality_by_code
+from cli.demo import default_day
 from streaming.sink import PassageSink
-from streaming.tables import PASSAGES, QUARANTINE, STREAM_METRICS
 from tests.privacy import find_plates
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ TOPIC = "anpr.observations"
 
 def stream_process(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     # A session of its own, so a kill takes the Spark JVM down with the driver, as a crash would.
-    return subprocess.Popen([sys.executable, "-m", "anpr.cli", "stream", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "stream", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from anpr.catalogue import CATALOGUE
+from anpr.disclosure import Rules
 from bench.stats import BODIES, COMPANY_SHARE, DAY_PARTS, EURO, FUELS, HOURS, TYPES, WINDOWS
 from jobs.sdc.cells import Part
-from jobs.sdc.config import Rules
 from jobs.sdc.microdata import catalogue_parts
 
 SBI = ["451", "461", "463", "464", "471", "494", "531", "561", "412", "432", "862", "960"]

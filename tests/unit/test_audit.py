@@ -7,9 +7,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from anpr.disclosure import AuditSettings
 from jobs.sdc.audit import Attacker
 from jobs.sdc.cells import build_registry, primary_reasons
-from jobs.sdc.config import AuditSettings
 from jobs.sdc.microdata import parts_from_records
 from jobs.sdc.protect import Protection, audit, protect
 from jobs.sdc.system import build_system

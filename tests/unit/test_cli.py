@@ -4,8 +4,8 @@ import argparse
 
 import pytest
 
-from anpr.cli import main, parser
 from anpr.settings import get_settings
+from cli.main import main, parser
 
 
 def command_paths(p: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

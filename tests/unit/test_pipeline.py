@@ -11,9 +11,9 @@ from pyspark.sql import types as T
 
 from anpr import pseudonym
 from anpr.lake import Lake
+from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
 from anpr.zones import load_municipalities
-from jobs.register import ensure_register_tables
 from streaming import pipeline as P
 from streaming.enrich import enrich, load_register_snapshot
 from tests.peppers import pepper_file

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from anpr.disclosure import AuditSettings, NoiseSettings, Rules, parse_disclosure
 from jobs.sdc.cells import InconsistentCellsError, Part, build_registry, primary_reasons
-from jobs.sdc.config import AuditSettings, NoiseSettings, Rules, parse_disclosure
 from jobs.sdc.microdata import cells_from_records, parts_from_records
 from jobs.sdc.noise import perturbed, rounded
 from jobs.sdc.protect import audit, protect

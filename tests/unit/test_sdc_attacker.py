@@ -9,9 +9,9 @@ import pytest
 
 import jobs.sdc.levels as levels
 from anpr.catalogue import CATALOGUE, Definitions
+from anpr.disclosure import AuditSettings, Rules
 from jobs.sdc.audit import Attacker
 from jobs.sdc.cells import Part, build_registry
-from jobs.sdc.config import AuditSettings, Rules
 from jobs.sdc.identities import Identities
 from jobs.sdc.microdata import cells_from_records
 from jobs.sdc.protect import Protection, ProtectionError, _Chooser, audit, protect

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from anpr.catalogue import TABLES
+from anpr.disclosure import AuditSettings, DisclosureConfig, Rules
 from jobs.sdc.audit import Attacker
 from jobs.sdc.cells import Part, build_registry
-from jobs.sdc.config import AuditSettings, DisclosureConfig, Rules
 from jobs.sdc.microdata import cells_from_records
 from jobs.sdc.protect import Protection, audit, protect, release_determined
 

@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from anpr.disclosure import AuditSettings, NoiseSettings, Rules
+from anpr.stream_tables import PASSAGES
 from jobs.revisions import built_from
 from jobs.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
-from jobs.sdc.config import AuditSettings, NoiseSettings, Rules
 from jobs.sdc.microdata import cells_from_records, difference_cells
 from jobs.sdc.noise import apply_noise
 from jobs.sdc.protect import Protection, audit, protect
 from jobs.sdc.revision import CARRIED, REVISION, Earlier, Revision
 from jobs.sdc.system import build_system
 from jobs.sdc.zone import fates, summarize
-from streaming.tables import PASSAGES
 
 SETTINGS = AuditSettings()
 RULES = Rules()

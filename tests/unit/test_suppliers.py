@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from anpr.feeds.cli import add_commands
 from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key, load_suppliers, save_supplier
 from anpr.zones import load_municipalities
+from cli.feeds import add_commands
 
 
 def supplier(name: str, key: str, **extra) -> Supplier:  # noqa: ANN003

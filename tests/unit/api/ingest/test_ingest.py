@@ -18,13 +18,13 @@ from anpr.delta_reader import DeltaReader
 from anpr.feeds.publisher import Publisher
 from anpr.idempotency import IdempotencyStore
 from anpr.lake import Lake, spark_to_arrow_schema
+from anpr.stream_tables import QUARANTINE, QUARANTINE_SCHEMA
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key
 from anpr.zones import load_municipalities
 from api.ingest.cameras import CameraRegistry
 from api.ingest.examples import EXAMPLES, OBSERVATION_BATCH
 from api.ingest.main import create_ingest_app
 from api.ingest.services import IngestServices
-from streaming.tables import QUARANTINE, QUARANTINE_SCHEMA
 
 KEY, OTHER_KEY, DISABLED_KEY = "dev-ingest-test-key", "dev-ingest-other-key", "dev-ingest-disabled-key"
 UTRECHT = load_municipalities()[0]

@@ -53,7 +53,7 @@ def publish_feed(bootstrap: str, topic: str, feed: SynthDay) -> int:
 
 
 def count_feed_passages(lake, feed: SynthDay, municipality: str) -> int:  # noqa: ANN001 - a Lake
-    from streaming.tables import PASSAGES
+    from anpr.stream_tables import PASSAGES
 
     days = [feed.day, feed.day + timedelta(days=1)]
     table = lake.read_arrow(PASSAGES, columns=["observation_id"],
@@ -65,10 +65,10 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
     """Runs everything; a given Spark session is used and left running, otherwise one is made and stopped."""
     from anpr.lake import make_lake
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES
     from jobs.register import load_synthetic_register
     from jobs.stats import run_monthly_stats
     from streaming.job import run_stream
-    from streaming.tables import PASSAGES
 
     municipality = municipality_by_code("GM0344")
     say("==> starting the embedded broker ...")

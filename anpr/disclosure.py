@@ -1,4 +1,6 @@
-"""Typed disclosure-control settings from conf/disclosure.toml: defaults plus per-table overrides."""
+"""Typed disclosure-control settings from conf/disclosure.toml: defaults plus per-table overrides.
+
+In the core because the catalogue serves each table's protection text; jobs/sdc applies the rules."""
 
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ class DisclosureConfig(BaseModel):
         return self.model_copy(update={"rules": rules, "tables": tables})
 
     def describe(self, spec: TableSpec) -> str:
-        """The protection text served with the table (api/vendor_tables.py, and per release in `protection`):
+        """The protection text served with the table (api/vendor/tables.py, and per release in `protection`):
         exactly what the audit guarantees (docs/statistics.md, "The audit"), and no more. Each clause
         matches the code: dominance measure (jobs/sdc/cells.py Registry.dominance_measure), counts
         attacked (jobs/sdc/protect.py _targets), the attacker modelled (jobs/sdc/system.py), unions

@@ -16,7 +16,7 @@ from anpr.progress import say
 from anpr.settings import Settings, get_settings
 
 # Subcommand groups owned by their areas: each module has add_commands(subparsers).
-EXTENSIONS = ["anpr.feeds.cli", "jobs.register_cli", "jobs.stats_cli"]
+EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli"]
 
 
 def _serve(app, host: str, port: int) -> None:  # noqa: ANN001 - a FastAPI app
@@ -48,7 +48,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from anpr.demo import default_day, run_demo
+    from cli.demo import default_day, run_demo
 
     day = args.day or default_day()
     if not default_day() - timedelta(days=4) <= day <= default_day():

@@ -1,4 +1,7 @@
-"""Names and schemas of the Delta tables the stream writes and reads."""
+"""Names and schemas of the Delta tables the stream writes.
+
+In the core, like the register's (anpr/register_tables.py), because other stages read them: the monthly
+jobs read passages, the ingest API quarantine, and jobs and streaming never import each other."""
 
 from __future__ import annotations
 

@@ -1,0 +1,57 @@
+"""The stage contracts of pyproject.toml ([tool.importlinter], docs/architecture.md) hold, and would catch a break."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+# lint-imports puts the working directory first on sys.path, so the tree linted is the one in `cwd`.
+LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(sys.argv[1], no_cache=True, " \
+       "no_logo=True))"
+
+
+def lint(cwd: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", LINT, str(config)], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_imports_go_only_down_the_stages():
+    done = lint(ROOT, ROOT / "pyproject.toml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = {c["name"] for c in CONFIG["contracts"]}
+    assert all(f"{name} KEPT" in done.stdout for name in kept), done.stdout
+
+
+def _toml(config: dict) -> str:
+    """The [tool.importlinter] table back as TOML: its values are strings and lists of strings."""
+    lines = ["[tool.importlinter]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in config.items() if key != "contracts"]
+    for contract in config["contracts"]:
+        lines += ["", "[[tool.importlinter.contracts]]"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in contract.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("importer", "imported", "said"), [
+    ("anpr", "api", "anpr is not allowed to import api"),
+    ("anpr", "cli", "anpr is not allowed to import cli"),
+    ("jobs", "streaming", "jobs is not allowed to import streaming"),
+    ("streaming", "jobs", "streaming is not allowed to import jobs"),
+    ("jobs", "api", "jobs is not allowed to import api"),
+])
+def test_the_contracts_catch_an_upward_or_sideways_import(tmp_path, importer, imported, said):
+    for package in CONFIG["root_packages"]:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / importer / "wrong.py").write_text(f"import {imported}\n")
+    (tmp_path / "pyproject.toml").write_text(_toml(CONFIG))
+    done = lint(tmp_path, tmp_path / "pyproject.toml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stdout
