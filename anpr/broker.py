@@ -334,3 +334,21 @@ def high_watermarks(bootstrap: str, topic: str, timeout_ms: int = 10_000) -> dic
         return {tp.partition: int(end) for tp, end in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
+
+
+def topic_ids(bootstrap: str, topics: Iterable[str], timeout_ms: int = 10_000) -> dict[str, str | None]:
+    """Kafka's topic id (a UUID, new each time a topic is created) per topic; None for a missing topic.
+
+    A name can be reused after a delete or a broker reset, the id cannot: it tells whether offsets kept
+    from an earlier run still name the same records. Raises kafka.errors.KafkaError when the broker
+    does not answer within timeout_ms.
+    """
+    names = list(topics)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
+                             bootstrap_timeout_ms=timeout_ms)
+    try:
+        described = {t["name"]: t for t in admin.describe_topics(names)}
+    finally:
+        admin.close()
+    return {name: (str(described[name]["topic_id"]) if name in described
+                   and described[name]["error_code"] == 0 else None) for name in names}

@@ -1,4 +1,4 @@
-"""Logging set-up: one line per event on stderr and in <data_dir>/logs/anpr.log."""
+"""Logging set-up: one line per event on stderr, everything (tracebacks too) in <data_dir>/logs/anpr.log."""
 
 from __future__ import annotations
 
@@ -6,19 +6,31 @@ import logging
 from pathlib import Path
 
 QUIET = ("kafka", "py4j", "uvicorn.access", "deltalake")
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class FirstLine(logging.Formatter):
+    """The terminal's format: a record's first line, without its traceback (that stays in the file)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        bare = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        text = super().format(bare)
+        return text.splitlines()[0] if text else text
 
 
 def setup_logging(log_dir: Path | None, level: str = "INFO") -> None:
     # The terminal gets warnings; progress lines are printed separately. The file keeps everything.
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING if log_dir is not None else level)
+    if log_dir is not None:
+        console.setFormatter(FirstLine(FORMAT))
     handlers: list[logging.Handler] = [console]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_dir / "anpr.log"))
     logging.basicConfig(
         level=level, handlers=handlers, force=True,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=FORMAT,
     )
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.ERROR)

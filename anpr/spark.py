@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType
 
@@ -21,6 +25,43 @@ DELTA_CONF = {
     # Tables stay at features delta-rs reads and writes (no deletion vectors, row tracking, ...).
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
 }
+
+
+SPARK_LOG4J = """# Written by anpr.spark: the driver JVM's own log goes to a file, so a failure reads as one line
+# in the terminal (the CLI prints the cause) and its details stay here.
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{ISO8601}} %p %c: %m%n%ex
+"""
+
+
+def write_spark_log_config(settings: Settings) -> None:
+    """The driver's log4j2 configuration under the log dir (the local profile's JVM reads it at start)."""
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    config = SPARK_LOG4J.format(path=settings.log_dir / "spark.log")
+    (settings.log_dir / "spark-log4j2.properties").write_text(config)  # the path spark_conf names
+
+
+@contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 2 at path while a child is started, so the child keeps writing there.
+
+    The driver JVM (and the Python workers it forks) print to the stderr they inherit before log4j is
+    configured and around it; started under this, that output lands in spark.log, not on the terminal.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("ab") as target:
+        os.dup2(target.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -47,7 +88,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.local.dir"] = str(local_dir)
-        conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={local_dir}"
+        log4j = settings.log_dir / "spark-log4j2.properties"
+        conf["spark.driver.extraJavaOptions"] = (f"-Dderby.system.home={local_dir} "
+                                                 f"-Dlog4j2.configurationFile=file:{log4j}")
     conf.update(settings.spark.extra)
     return conf
 
@@ -59,10 +102,13 @@ def get_spark(settings: Settings) -> SparkSession:
     if settings.profile == "local":
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the embedded default stays on loopback
         (settings.data_dir / "spark").mkdir(parents=True, exist_ok=True)
+        write_spark_log_config(settings)
     builder = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    launching = settings.profile == "local" and SparkContext._active_spark_context is None
+    with stderr_to(settings.log_dir / "spark.log") if launching else nullcontext():
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
     for name, java_class in JVM_FUNCTIONS.items():
         spark.udf.registerJavaFunction(name, java_class, StringType())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from anpr.progress import Counter, say, step
 from anpr.settings import CONF_DIR, Settings
+from cli.serve import serve
 
 API_KEY_ENV = "ANPR_FEED_API_KEY"
 
@@ -49,8 +50,6 @@ def _ingest_sink(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 
 
 
 def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from api.ingest.main import create_ingest_app
     from api.ingest.services import build_services
 
@@ -58,10 +57,10 @@ def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
         bootstrap = _bootstrap(settings, stack)
         services = build_services(settings, bootstrap)
         stack.callback(services.publisher.close)
-        port = args.port or settings.api.ingest_port
-        say(f"ingest API on http://{args.host or settings.api.host}:{port} (POST /, docs at /docs), Kafka {bootstrap}, "
-            f"{len(services.suppliers.suppliers)} supplier(s); Ctrl-C stops it")
-        uvicorn.run(create_ingest_app(services), host=args.host or settings.api.host, port=port, log_level="warning")
+        port, host = args.port or settings.api.ingest_port, args.host or settings.api.host
+        serve(create_ingest_app(services), host, port,
+              f"ingest API on http://{host}:{port} (POST /, docs at /docs), Kafka {bootstrap}, "
+              f"{len(services.suppliers.suppliers)} supplier(s); Ctrl-C stops it")
     return 0
 
 
@@ -133,13 +132,17 @@ def cmd_feed_synth(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_onboard(args: argparse.Namespace, settings: Settings) -> int:
-    from anpr.feeds.onboard import onboard, parse_window, read_cameras
+    from anpr.feeds.onboard import OnboardError, onboard, parse_window, read_cameras
 
     conf_dir = Path(args.conf_dir) if args.conf_dir else CONF_DIR
-    result = onboard(conf_dir, args.name, args.code, Path(args.zones), args.supplier, company=args.company,
-                     cameras=read_cameras(Path(args.cameras)) if args.cameras else None,
-                     windows=[parse_window(w) for w in args.time_window], zone_id=args.zone_id,
-                     zone_name=args.zone_name, development=args.dev)
+    try:
+        result = onboard(conf_dir, args.name, args.code, Path(args.zones), args.supplier, company=args.company,
+                         cameras=read_cameras(Path(args.cameras)) if args.cameras else None,
+                         windows=[parse_window(w) for w in args.time_window], zone_id=args.zone_id,
+                         zone_name=args.zone_name, development=args.dev)
+    except OnboardError as exc:
+        say(f"anpr onboard: {exc}; nothing was written")
+        return 2
     m = result.municipality
     print(f"onboarded {m.municipality} ({m.code}): {len(m.zones)} zone(s), {len(m.cameras)} camera(s) usable, "
           f"{len(m.time_windows)} time window(s), supplier {args.supplier}")

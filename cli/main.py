@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import logging
 import signal
 import sys
 from datetime import date, timedelta
@@ -14,15 +15,13 @@ from anpr.jvm import JvmError
 from anpr.logs import setup_logging
 from anpr.progress import say
 from anpr.settings import Settings, get_settings
+from cli.errors import one_line_cause
+from cli.serve import PortInUseError, serve
+
+log = logging.getLogger("anpr.cli")
 
 # Subcommand groups owned by their areas: each module has add_commands(subparsers).
 EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli"]
-
-
-def _serve(app, host: str, port: int) -> None:  # noqa: ANN001 - a FastAPI app
-    import uvicorn
-
-    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
@@ -95,7 +94,8 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     spark = get_spark(settings)
     try:
         run_stream(spark, settings, make_lake(settings, spark), until_idle=args.until_idle,
-                   on_batch=lambda r: say(f"batch {r.batch_id}: {r.rows_in:,} in, {r.passages_written:,} passages"))
+                   on_batch=lambda r: say(f"batch {r.batch_id}: {r.rows_in:,} in, {r.passages_written:,} passages"),
+                   accept_data_loss=args.accept_data_loss)
     finally:
         spark.stop()
     return 0
@@ -108,10 +108,10 @@ def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
 
     port = getattr(args, "port", None) or settings.api.port
     app = create_app(settings, ReleaseStore(make_reader(settings)))
-    print(f"vendor API listening on http://{settings.api.host}:{port} "
+    serve(app, settings.api.host, port,
+          f"vendor API listening on http://{settings.api.host}:{port} "
           f"(docs at /docs, tables at /v1/tables; header X-API-Key; dashboard at /dashboard/#key=<key>); "
-          "Ctrl-C stops it", flush=True)
-    _serve(app, settings.api.host, port)
+          "Ctrl-C stops it")
     return 0
 
 
@@ -136,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
                    help="run (default) the stream, or print lag and the last batches")
     p.add_argument("--until-idle", action="store_true", help="drain what the topic holds now, then stop")
     p.add_argument("--last", type=int, default=10, help="status: how many recent batches to show")
+    p.add_argument("--accept-data-loss", action="store_true",
+                   help="the topic was recreated or the broker reset: move the checkpoint aside and read the "
+                        "new topic from its start (what the old topic held past the checkpoint is lost)")
     p.set_defaults(func=cmd_stream)
 
 
@@ -161,8 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         return 130
-    except (BrokerError, JvmError) as exc:
+    except (BrokerError, JvmError, PortInUseError) as exc:
         say(f"anpr {args.command}: {exc}")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - every other failure: one line here, the traceback in the log
+        log.info("anpr %s failed", args.command, exc_info=True)  # the file only: the terminal gets one line
+        say(f"anpr {args.command}: {one_line_cause(exc)} (details in {settings.log_dir / 'anpr.log'})")
         return 1
     finally:
         # delta-rs readers freed during interpreter shutdown sometimes abort the process (SIGABRT)

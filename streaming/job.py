@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from anpr.broker import topic_ids
 from anpr.lake import Lake
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
@@ -24,6 +25,7 @@ from streaming import pipeline as P
 from streaming.cameras import cameras_frame
 from streaming.sink import BatchReport, PassageSink
 from streaming.source import read_kafka_stream
+from streaming.topics import batch_guard, check_topic_identity
 
 log = logging.getLogger(__name__)
 QUERY_NAME = "passages"
@@ -49,13 +51,26 @@ def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, 
 
 
 def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool = True,
-               on_batch: Callable[[BatchReport], None] | None = None, checkpoint: Path | None = None) -> None:
-    """Run the passages query; with until_idle it drains what the topic holds now and returns."""
+               on_batch: Callable[[BatchReport], None] | None = None, checkpoint: Path | None = None,
+               accept_data_loss: bool = False) -> None:
+    """Run the passages query; with until_idle it drains what the topic holds now and returns.
+
+    Raises streaming.topics.TopicIdentityError when the topic is not the one the checkpoint read (deleted
+    and created again, or a reset broker), unless accept_data_loss; see `check_topic_identity`.
+    """
     ensure_tables(lake)
-    records = read_kafka_stream(spark, settings, settings.kafka.observations_topic)
+    checkpoint = checkpoint or settings.checkpoint_dir / QUERY_NAME
+    topic = settings.kafka.observations_topic
+    bootstrap = settings.kafka.bootstrap_servers or ""
+
+    def current_ids() -> dict[str, str | None]:
+        return topic_ids(bootstrap, [topic])
+
+    check_topic_identity(checkpoint, current_ids(), accept_data_loss)
+    records = read_kafka_stream(spark, settings, topic)
+    sink = PassageSink(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids))
     writer = (checked_stream(spark, settings, records, lake).writeStream.queryName(QUERY_NAME)
-              .foreachBatch(PassageSink(spark, settings, lake, on_batch))
-              .option("checkpointLocation", str(checkpoint or settings.checkpoint_dir / QUERY_NAME)))
+              .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
     if until_idle:
         query = writer.trigger(availableNow=True).start()
     else:

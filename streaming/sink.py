@@ -80,8 +80,12 @@ def summarize(checked: DataFrame) -> BatchSummary:
 
 class PassageSink:
     def __init__(self, spark: SparkSession, settings: Settings, lake: Lake,
-                 on_batch: Callable[[BatchReport], None] | None = None) -> None:
+                 on_batch: Callable[[BatchReport], None] | None = None,
+                 before_write: Callable[[], None] | None = None) -> None:
+        """before_write runs before each batch writes anything (the topic identity check); what it raises
+        fails the batch uncommitted."""
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
+        self.before_write = before_write
         self.municipalities = load_municipalities()
         self.register = load_register_snapshot(spark, lake)
         self._register_checked = time.monotonic()
@@ -91,6 +95,8 @@ class PassageSink:
         query_id = self.spark.sparkContext.getLocalProperty("sql.streaming.queryId")
         if not query_id:
             raise RuntimeError("foreachBatch ran outside a streaming query: no query id for idempotent commits")
+        if self.before_write:
+            self.before_write()
         # The batch holds no plate (pseudonymized upstream); MEMORY_ONLY keeps even keys off disk.
         checked = batch.persist(StorageLevel.MEMORY_ONLY)
         try:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 from kafka.errors import KafkaError
 
-from anpr.broker import high_watermarks
+from anpr.broker import high_watermarks, topic_ids
 from anpr.lake import Lake
 from anpr.stream_tables import STREAM_METRICS
+from streaming.topics import mismatches, recorded_ids
 
 
 @dataclass
@@ -54,7 +55,12 @@ def stream_status(lake: Lake, checkpoint: Path, bootstrap: str | None, topic: st
     ends, error = None, None
     if bootstrap:
         try:
-            ends = {topic: {str(p): end for p, end in high_watermarks(bootstrap, topic, 5_000).items()}}
+            changed = mismatches(recorded_ids(checkpoint), topic_ids(bootstrap, [topic], 5_000))
+            if changed:
+                error = (f"topic {', '.join(changed)} is not the one the checkpoint read (deleted and created "
+                         "again, or a reset broker); `anpr stream --accept-data-loss` starts over on it")
+            else:
+                ends = {topic: {str(p): end for p, end in high_watermarks(bootstrap, topic, 5_000).items()}}
         except KafkaError as exc:
             error = f"broker at {bootstrap} unreachable ({type(exc).__name__}): is it running? `anpr broker` starts one"
     return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit), error)

@@ -22,6 +22,11 @@ from anpr.suppliers import SUPPLIERS_FILE, Supplier, hash_key, load_suppliers, n
 from anpr.zones import Municipality, load_municipality
 
 CAMERA_FIELDS = ("camera_id", "name", "lat", "lon", "azimuth_deg", "zone_id", "camera_type", "obverse_direction")
+REQUIRED_CAMERA_FIELDS = ("camera_id", "lat", "lon")
+
+
+class OnboardError(ValueError):
+    """An input of `anpr onboard` is wrong; the message names the file, line or option and what to fix."""
 
 
 @dataclass
@@ -63,38 +68,93 @@ def municipality_toml(name: str, code: str, zones: list[dict[str, Any]], geojson
 
 def read_cameras(path: Path) -> list[dict[str, Any]]:
     """Cameras from a CSV (header: camera_id,name,lat,lon[,azimuth_deg,zone_id,camera_type,obverse_direction])
-    or a JSON list of such objects."""
-    text = path.read_text(encoding="utf-8-sig")
+    or a JSON list of such objects.
+
+    Raises OnboardError naming the file and line (CSV: the header is line 1) of the first wrong row.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise OnboardError(f"cameras file {path}: cannot be read as UTF-8 text ({type(exc).__name__})") from None
     if path.suffix.lower() == ".json":
-        rows = json.loads(text)
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OnboardError(f"cameras file {path} line {exc.lineno}: not JSON ({exc.msg})") from None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise OnboardError(f"cameras file {path}: expected a JSON list of camera objects")
+        first_line = 1
     else:
+        if not text.strip():
+            raise OnboardError(f"cameras file {path} is empty: expected a header camera_id,name,lat,lon,...")
         delimiter = ";" if ";" in text.splitlines()[0] else ","
-        rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        absent = [f for f in REQUIRED_CAMERA_FIELDS if f not in (reader.fieldnames or [])]
+        if absent:
+            raise OnboardError(f"cameras file {path} line 1: header lacks {', '.join(absent)}")
+        rows, first_line = list(reader), 2
     cameras = []
-    for row in rows:
+    for line, row in enumerate(rows, start=first_line):
+        where = f"cameras file {path} {'line' if first_line == 2 else 'item'} {line}"
+        if None in row:  # csv.DictReader's key for fields beyond the header: the columns would shift
+            raise OnboardError(f"{where}: more fields than the header has (a decimal comma in a "
+                               "comma-separated file?)")
         camera = {k: row.get(k) for k in CAMERA_FIELDS if row.get(k) not in (None, "")}
+        absent = [f for f in REQUIRED_CAMERA_FIELDS if f not in camera]
+        if absent:
+            raise OnboardError(f"{where}: no {', '.join(absent)}")
         for number in ("lat", "lon", "azimuth_deg"):
             if number in camera:
-                camera[number] = float(camera[number])
+                try:
+                    camera[number] = float(camera[number])
+                except (TypeError, ValueError):
+                    raise OnboardError(f"{where}: {number} {str(camera[number])[:40]!r} is not a number "
+                                       "(decimal point, WGS84 degrees)") from None
         cameras.append(camera)
     return cameras
 
 
 def parse_window(text: str) -> dict[str, Any]:
-    """"Venstertijd ochtend,07:00,11:00,1-6" -> a time window (ISO weekdays, a range or a list 1|3|5)."""
-    name, start, end, days = (part.strip() for part in text.split(","))
-    if "-" in days:
-        first, last = (int(d) for d in days.split("-"))
-        weekdays = list(range(first, last + 1))
-    else:
-        weekdays = [int(d) for d in days.split("|")]
+    """"Venstertijd ochtend,07:00,11:00,1-6" -> a time window (ISO weekdays, a range or a list 1|3|5).
+
+    Raises OnboardError when the text is not name,HH:MM,HH:MM,days.
+    """
+    usage = f"--time-window {text!r}: expected 'name,HH:MM,HH:MM,days' with days like 1-5 or 1|3|5 (ISO, Monday 1)"
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4 or not all(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t) for t in parts[1:3]):
+        raise OnboardError(usage)
+    name, start, end, days = parts
+    try:
+        if "-" in days:
+            first, last = (int(d) for d in days.split("-"))
+            weekdays = list(range(first, last + 1))
+        else:
+            weekdays = [int(d) for d in days.split("|")]
+    except ValueError:
+        raise OnboardError(usage) from None
+    if not weekdays or not all(1 <= d <= 7 for d in weekdays):
+        raise OnboardError(usage)
     return {"name": name, "start": start, "end": end, "weekdays": weekdays}
 
 
 def zones_from_geojson(path: Path, code: str, zone_id: str | None, zone_name: str | None) -> list[dict[str, Any]]:
+    """The zones of a GeoJSON file. Raises OnboardError naming the file and feature when one is unusable."""
+    try:
+        features = geo.load_geojson_features(path)
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        reason = type(exc).__name__
+        if isinstance(exc, json.JSONDecodeError):
+            reason = f"not JSON ({exc.msg}, line {exc.lineno})"
+        raise OnboardError(f"zone file {path}: {reason}; "
+                           "expected a GeoJSON Feature or FeatureCollection of (multi)polygons") from None
+    if not features:
+        raise OnboardError(f"zone file {path} holds no features: expected the zone's (multi)polygon")
     zones = []
-    for i, feature in enumerate(geo.load_geojson_features(path)):
-        geo.polygons_of(feature["geometry"])  # refuse what is not a (multi)polygon now, not at load time
+    for i, feature in enumerate(features):
+        try:  # refuse what is not a (multi)polygon now, not at load time
+            geo.polygons_of(feature.get("geometry") or {})
+        except (geo.GeometryError, KeyError, TypeError, ValueError) as exc:
+            raise OnboardError(f"zone file {path} feature {i + 1}: {exc}") from None
         props = feature.get("properties") or {}
         ident = props.get("zone_id") or zone_id or f"{code}-ZE{i + 1}"
         feature.setdefault("properties", {})["zone_id"] = ident
@@ -107,7 +167,7 @@ def onboard(conf_dir: Path, name: str, code: str, zone_file: Path, supplier: str
             cameras: list[dict[str, Any]] | None = None, windows: list[dict[str, Any]] | None = None,
             zone_id: str | None = None, zone_name: str | None = None, development: bool = False) -> Onboarding:
     if not re.match(r"^GM\d{4}$", code):
-        raise ValueError(f"municipality code {code!r} is not a CBS code like GM0344")
+        raise OnboardError(f"municipality code {code!r} is not a CBS code like GM0344")
     cameras, windows = cameras or [], windows or []
     zones = zones_from_geojson(zone_file, code, zone_id, zone_name)
     base = slug(name)

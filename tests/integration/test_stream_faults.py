@@ -70,6 +70,12 @@ def test_killed_stream_and_restarted_broker_write_each_valid_detection_once(brok
     assert written_between_kills[-1] < len(ids) or written_between_kills[0] > 0, "kills missed the stream"
     quarantined = delta_rows(tmp_path / "data" / "lake" / QUARANTINE, ["kafka_partition", "kafka_offset"])
     assert len(quarantined) == len({(q["kafka_partition"], q["kafka_offset"]) for q in quarantined})
+    # Every record read is accounted for, per batch and in all, across the kills and the replays they cause.
+    metrics = delta_rows(tmp_path / "data" / "lake" / STREAM_METRICS)
+    for m in metrics:
+        assert m["rows_in"] == m["passages_written"] + m["duplicates"] + m["quarantined"], m["batch_id"]
+    assert sum(m["rows_in"] for m in metrics) == len(feed.messages), f"kill seed {seed}"
+    assert sum(m["quarantined"] for m in metrics) == len(quarantined)
     assert find_plates(tmp_path / "data", [v.plate for v in feed.fleet]) == []
 
 
@@ -125,3 +131,63 @@ def test_a_running_stream_enriches_against_a_register_loaded_after_it_started(sp
     assert hits[1] > 0.8  # the synthetic feed's Dutch plates come from that register
     vans = lake.read_arrow(PASSAGES, filters=[("voertuig_type", "=", "Bestelauto")]).num_rows
     assert vans > 0
+
+
+def recreate_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Delete the topic and create it again under the same name: a new topic id, offsets from 0."""
+    from kafka import KafkaAdminClient
+
+    from anpr.broker import topic_ids
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 60
+    while topic_ids(bootstrap, [topic])[topic] is not None:  # deletion completes asynchronously
+        assert time.monotonic() < deadline, "topic deletion did not complete"
+        time.sleep(0.5)
+    create_topics(bootstrap, {topic: partitions})
+
+
+@pytest.mark.timeout(900)
+def test_a_recreated_topic_stops_the_stream_in_one_line_until_the_loss_is_accepted(broker, tmp_path):
+    """Refilled past the checkpoint, a recreated topic would be read from the middle; it must stop instead."""
+    first = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=21)
+    second = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=900, seed=22)
+    create_topics(broker.bootstrap, {TOPIC: 2})
+    with reliable_producer(broker.bootstrap) as producer:
+        produce_all(producer, TOPIC, first.messages)
+    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+           "ANPR_SPARK__MASTER": "local[2]", "ANPR_SPARK__SHUFFLE_PARTITIONS": "2"}
+    passages = tmp_path / "data" / "lake" / PASSAGES
+
+    def stream(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", "stream", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    assert stream("--until-idle").returncode == 0
+    assert {r["observation_id"] for r in delta_rows(passages, ["observation_id"])} == first.valid_ids
+
+    recreate_topic(broker.bootstrap, TOPIC, 2)
+    with reliable_producer(broker.bootstrap) as producer:
+        produce_all(producer, TOPIC, second.messages)  # now past the old checkpoint's offsets
+
+    refused = stream("--until-idle")
+    assert refused.returncode == 1
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, refused.stderr[-2000:]
+    assert lines[0].startswith("anpr stream: TopicIdentityError: topic anpr.observations (id ")
+    assert "--accept-data-loss" in lines[0]
+    assert {r["observation_id"] for r in delta_rows(passages, ["observation_id"])} == first.valid_ids
+
+    status = subprocess.run([sys.executable, "-m", "cli.main", "stream", "status"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert "consumer lag: unknown (topic anpr.observations (id" in status.stdout
+
+    assert stream("--until-idle", "--accept-data-loss").returncode == 0
+    ids = [r["observation_id"] for r in delta_rows(passages, ["observation_id"])]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == first.valid_ids | second.valid_ids
+    assert list((tmp_path / "data").rglob("passages.lost-*")), "the old checkpoint is kept aside"

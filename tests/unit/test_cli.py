@@ -37,3 +37,71 @@ def test_run_refuses_a_day_outside_the_lateness_window(capsys, monkeypatch, tmp_
     get_settings.cache_clear()
     assert main(["run", "--no-serve", "--day", "2020-01-01"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+STREAM_FAILURE = "\n".join([
+    "[STREAM_FAILED] Query [id = 5b7, runId = 9c1] terminated with exception: An exception was raised by the "
+    "Python Proxy. Return Message: Traceback (most recent call last):",
+    '  File "/x/py4j/clientserver.py", line 644, in _call_proxy',
+    "    return_value = getattr(self.pool[obj_id], method)(*params)",
+    '  File "/x/streaming/topics.py", line 91, in guard',
+    "    raise identity_error(checkpoint, changed)",
+    "streaming.topics.TopicIdentityError: topic anpr.observations (id a, now b) is not the topic checkpoint c read",
+    "\tat org.apache.spark.sql.execution.streaming.StreamExecution.runStream(StreamExecution.scala:350)",
+    *["\tat some.Frame(Frame.java:1)"] * 150,
+])
+
+JVM_FAILURE = "\n".join([
+    "[STREAM_FAILED] Query [id = 5b7] terminated with exception: org.apache.spark.SparkException: Job aborted.",
+    "\tat org.apache.spark.Foo(Foo.scala:1)",
+    "Caused by: org.apache.kafka.common.errors.TimeoutException: Timeout of 60000ms expired before the position "
+    "for partition anpr.observations-0 could be determined",
+    "\tat org.apache.kafka.Bar(Bar.java:2)",
+])
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    (STREAM_FAILURE, "TopicIdentityError: topic anpr.observations (id a, now b) is not the topic checkpoint c read"),
+    (JVM_FAILURE, "TimeoutException: Timeout of 60000ms expired before the position for partition "
+                  "anpr.observations-0 could be determined"),
+    ("plain failure\nsecond line", "RuntimeError: plain failure"),
+    ("", "RuntimeError"),
+])
+def test_a_failure_is_told_in_one_line_by_its_innermost_cause(message, expected):
+    from cli.errors import one_line_cause
+
+    assert one_line_cause(RuntimeError(message)) == expected
+
+
+def test_the_terminal_gets_the_first_line_and_the_log_file_the_traceback(tmp_path, capsys):
+    import logging
+
+    from anpr.logs import setup_logging
+
+    setup_logging(tmp_path)
+    try:
+        raise ValueError("broken\nsecond line")
+    except ValueError:
+        logging.getLogger("anpr.test").exception("step failed")
+    terminal = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(terminal) == 1 and terminal[0].endswith("ERROR anpr.test step failed")
+    assert "Traceback" in (tmp_path / "anpr.log").read_text()
+    setup_logging(None)
+
+
+def test_a_busy_port_fails_in_one_line_before_anything_says_listening(capsys, monkeypatch, tmp_path):
+    import socket
+
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve-api", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert "listening" not in out + err
+    lines = [line for line in err.splitlines() if line]
+    assert lines == [f"anpr serve-api: cannot listen on 127.0.0.1:{port} (Address already in use): is another "
+                     "server running there? Stop it or choose another port with --port"]
+    get_settings.cache_clear()

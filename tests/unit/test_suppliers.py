@@ -104,3 +104,49 @@ def test_onboarding_an_existing_supplier_extends_it(tmp_path, capsys):
     assert "API key" not in out and "no usable cameras" in out
     assert load_suppliers(conf / "suppliers.toml").suppliers["demo-supplier"].municipalities == ["GM0344", "GM0355"]
     assert Path(conf / "municipalities" / "zeist.toml").read_text().count("[[time_windows]]") == 1
+
+
+ZONE = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
+    [5.380, 52.160], [5.396, 52.160], [5.396, 52.151], [5.380, 52.151], [5.380, 52.160]]]}}
+
+
+@pytest.mark.parametrize(("zone_text", "cameras_text", "extra", "expected"), [
+    (None, None, [], "zone file {tmp}/zone.geojson: FileNotFoundError; expected a GeoJSON Feature or "
+                     "FeatureCollection of (multi)polygons; nothing was written"),
+    ("{not json", None, [], "zone file {tmp}/zone.geojson: not JSON (Expecting property name enclosed in double "
+                            "quotes, line 1); expected a GeoJSON Feature or FeatureCollection of (multi)polygons; "
+                            "nothing was written"),
+    (json.dumps({"type": "Point", "coordinates": [5.38, 52.16]}), None, [],
+     "zone file {tmp}/zone.geojson feature 1: expected a GeoJSON Polygon or MultiPolygon, got 'Point'; "
+     "nothing was written"),
+    (json.dumps(ZONE), "camera_id,name,lat\nc1,Kamp,52.15\n", [],
+     "cameras file {tmp}/cameras.csv line 1: header lacks lon; nothing was written"),
+    (json.dumps(ZONE), "camera_id,name,lat,lon\nc1,Kamp,52.15,5.38\nc2,Hof,52,15,5.38\n", [],
+     "cameras file {tmp}/cameras.csv line 3: more fields than the header has (a decimal comma in a "
+     "comma-separated file?); nothing was written"),
+    (json.dumps(ZONE), "camera_id;name;lat;lon\nc1;Kamp;52,15;5.38\n", [],
+     "cameras file {tmp}/cameras.csv line 2: lat '52,15' is not a number (decimal point, WGS84 degrees); "
+     "nothing was written"),
+    (json.dumps(ZONE), None, ["--time-window", "ochtend,7:00,11:00,1-5"],
+     "--time-window 'ochtend,7:00,11:00,1-5': expected 'name,HH:MM,HH:MM,days' with days like 1-5 or 1|3|5 "
+     "(ISO, Monday 1); nothing was written"),
+    (json.dumps(ZONE), None, ["--time-window", "ochtend,07:00,11:00,1-8"],
+     "--time-window 'ochtend,07:00,11:00,1-8': expected 'name,HH:MM,HH:MM,days' with days like 1-5 or 1|3|5 "
+     "(ISO, Monday 1); nothing was written"),
+])
+def test_ordinary_onboarding_mistakes_are_one_line_and_write_nothing(tmp_path, capsys, zone_text, cameras_text,
+                                                                     extra, expected):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    if zone_text is not None:
+        (tmp_path / "zone.geojson").write_text(zone_text)
+    argv = ["onboard", "--name", "Amersfoort", "--code", "GM0307", "--zones", str(tmp_path / "zone.geojson"),
+            "--supplier", "connection-systems", "--conf-dir", str(conf), *extra]
+    if cameras_text is not None:
+        (tmp_path / "cameras.csv").write_text(cameras_text)
+        argv += ["--cameras", str(tmp_path / "cameras.csv")]
+    assert run_cli(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["anpr onboard: " + expected.format(tmp=tmp_path)]
+    assert list(conf.iterdir()) == []
