@@ -14,6 +14,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -194,7 +195,7 @@ def run() -> dict[str, object]:
         "rows_published": sum(release.row_counts.values()),
         "information_loss": {name: {k: t[k] for k in ("suppressed_share", "passages_suppressed_share",
                                                        "vehicles_suppressed_share")}
-                             for name, t in audit["tables"].items()},
+                             for name, t in cast(dict[str, dict[str, float]], audit["tables"]).items()},
     }
 
 

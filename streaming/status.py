@@ -10,6 +10,7 @@ import pandas as pd
 from kafka.errors import KafkaError
 
 from anpr.broker import high_watermarks, topic_ids
+from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
 from anpr.stream_tables import STREAM_METRICS
 from streaming.topics import mismatches, recorded_ids
@@ -41,7 +42,7 @@ def committed_offsets(checkpoint: Path) -> dict[str, dict[str, int]]:
     return dict(json.loads(lines[2]))  # line 0: version, 1: batch metadata, 2: our source
 
 
-def last_batches(lake: Lake, limit: int) -> pd.DataFrame:
+def last_batches(lake: Lake | DeltaReader, limit: int) -> pd.DataFrame:
     if not lake.exists(STREAM_METRICS):
         return pd.DataFrame()
     columns = ["batch_id", "finished_at", "duration_ms", "rows_in", "passages_written", "duplicates",
@@ -50,7 +51,7 @@ def last_batches(lake: Lake, limit: int) -> pd.DataFrame:
     return frame.sort_values("finished_at").tail(limit).reset_index(drop=True)
 
 
-def stream_status(lake: Lake, checkpoint: Path, bootstrap: str | None, topic: str, limit: int = 10) -> StreamStatus:
+def stream_status(lake: Lake | DeltaReader, checkpoint: Path, bootstrap: str | None, topic: str, limit: int = 10) -> StreamStatus:
     """Lag and the last batches; the batches come from Delta, so they show even with the broker down."""
     ends, error = None, None
     if bootstrap:
