@@ -38,7 +38,8 @@ def run() -> dict[str, object]:
 
     with tempfile.TemporaryDirectory(prefix="anpr-bench-") as tmp:
         pepper_file = str(pseudonym.write_pepper_file(Path(tmp) / "secrets", PEPPER))
-        spark = get_spark(Settings.model_validate({"data_dir": tmp, "spark": {"master": "local[2]", "shuffle_partitions": 2}}))
+        local = {"data_dir": tmp, "spark": {"master": "local[2]", "shuffle_partitions": 2}}
+        spark = get_spark(Settings.model_validate(local))
         try:
             frame = spark.createDataFrame(plates, "plate_norm string, plate_country string").repartition(2).cache()
             frame.count()

@@ -51,7 +51,8 @@ def last_batches(lake: Lake | DeltaReader, limit: int) -> pd.DataFrame:
     return frame.sort_values("finished_at").tail(limit).reset_index(drop=True)
 
 
-def stream_status(lake: Lake | DeltaReader, checkpoint: Path, bootstrap: str | None, topic: str, limit: int = 10) -> StreamStatus:
+def stream_status(lake: Lake | DeltaReader, checkpoint: Path, bootstrap: str | None, topic: str,
+                  limit: int = 10) -> StreamStatus:
     """Lag and the last batches; the batches come from Delta, so they show even with the broker down."""
     ends, error = None, None
     if bootstrap:
