@@ -352,3 +352,22 @@ def topic_ids(bootstrap: str, topics: Iterable[str], timeout_ms: int = 10_000) -
         admin.close()
     return {name: (str(described[name]["topic_id"]) if name in described
                    and described[name]["error_code"] == 0 else None) for name in names}
+
+
+def set_retention(bootstrap: str, topic: str, retention_ms: int, timeout_ms: int = 10_000) -> bool:
+    """Set a topic's time-based retention (an incremental config change: other overrides stay); the
+    broker then deletes older log segments itself. Returns False when the topic does not exist.
+
+    Raises kafka.errors.KafkaError when the broker refuses or does not answer within timeout_ms.
+    """
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    if topic_ids(bootstrap, [topic], timeout_ms)[topic] is None:
+        return False
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
+                             bootstrap_timeout_ms=timeout_ms)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": str(retention_ms)})])
+    finally:
+        admin.close()
+    return True

@@ -99,3 +99,24 @@ class IdempotencyStore:
         with self._lock:
             self._db.execute("DELETE FROM idempotency WHERE supplier = ? AND key = ? AND state = 'claimed'",
                              (supplier, key))
+
+
+def store_path(data_dir: Path) -> Path:
+    """Where the ingest service keeps its idempotency keys under a data directory."""
+    return data_dir / "ingest" / "idempotency.sqlite"
+
+
+def purge_older_than(path: Path, cutoff_epoch: float) -> int:
+    """Delete completed keys and stale claims older than cutoff (epoch seconds) and reclaim their pages,
+    so no deleted receipt stays in the file; returns the rows deleted. Safe beside a running service
+    (SQLite serializes writers; the service's own connection waits up to 30 s)."""
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
+        deleted = db.execute("DELETE FROM idempotency WHERE at < ?", (cutoff_epoch,)).rowcount
+        db.execute("VACUUM")
+        return int(deleted)
+    finally:
+        db.close()

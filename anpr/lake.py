@@ -373,10 +373,27 @@ class Lake:
                     source.unpersist()
 
     def delete(self, name: str, predicate: str) -> int:
-        """Delete rows matching a SQL predicate; returns the rows deleted."""
-        with self._lock:
-            row = self.spark.sql(f"DELETE FROM delta.`{_quoted(self.path(name))}` WHERE {predicate}").first()
-        return max(int(row[0]), 0) if row is not None else 0
+        """Delete rows matching a SQL predicate; returns the rows deleted.
+
+        Safe beside a writer of the same table (the stream): a DELETE that lost a race with a commit
+        touching the files it read is retried on the new table state, up to MERGE_ATTEMPTS times.
+        """
+        from delta.exceptions import (
+            ConcurrentAppendException,
+            ConcurrentDeleteReadException,
+            ConcurrentTransactionException,
+        )
+
+        for attempt in range(1, MERGE_ATTEMPTS + 1):
+            try:
+                with self._lock:
+                    row = self.spark.sql(f"DELETE FROM delta.`{_quoted(self.path(name))}` WHERE {predicate}").first()
+                return max(int(row[0]), 0) if row is not None else 0
+            except (ConcurrentAppendException, ConcurrentDeleteReadException, ConcurrentTransactionException) as exc:
+                if attempt == MERGE_ATTEMPTS:
+                    raise
+                log.info("delete from %s lost a race (%s); attempt %d", name, type(exc).__name__, attempt + 1)
+        raise AssertionError("unreachable")
 
     def vacuum(self, name: str, retention_hours: int = 168) -> list[str]:
         """Remove files no version younger than retention_hours needs; returns the files removed."""

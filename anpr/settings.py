@@ -71,6 +71,23 @@ class DayPart(BaseModel):
     end_hour: int = Field(ge=1, le=24)
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept (days), applied by `anpr retention run`.
+
+    Seed 001 (section 4): microdata as short as possible, deleted automatically. Passages are the
+    microdata the tables are built from: kept until their month's release is final (docs/statistics.md:
+    the 8th of the next month) plus `passages_days_after_final`, so a correction can still be rebuilt.
+    """
+
+    quarantine_days: int = Field(default=30, ge=1)
+    passages_days_after_final: int = Field(default=30, ge=0)
+    stream_metrics_days: int = Field(default=396, ge=1)  # 13 months: a year-on-year comparison of operations
+    idempotency_days: int = Field(default=7, ge=1)  # the ingest contract's replay window
+    kafka_days: int = Field(default=8, ge=1)  # the 7-day lateness window plus a day for a stopped stream
+    # Delta keeps deleted rows' files for time travel this long; VACUUM removes them after it.
+    time_travel_hours: int = Field(default=168, ge=0)
+
+
 class DisclosureSettings(BaseModel):
     min_vehicles: int = 10
 
@@ -95,6 +112,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     day_parts: list[DayPart] = Field(default_factory=list)
 
     @classmethod

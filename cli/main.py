@@ -21,7 +21,7 @@ from cli.serve import PortInUseError, serve
 log = logging.getLogger("anpr.cli")
 
 # Subcommand groups owned by their areas: each module has add_commands(subparsers).
-EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli"]
+EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retention_cli"]
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:

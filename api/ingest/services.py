@@ -9,7 +9,7 @@ from pathlib import Path
 from anpr.contract import MAX_BODY_BYTES
 from anpr.delta_reader import DeltaReader, make_reader
 from anpr.feeds.publisher import Publisher
-from anpr.idempotency import IdempotencyStore
+from anpr.idempotency import IdempotencyStore, store_path
 from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import SUPPLIERS_FILE, SupplierRegistry, load_suppliers
 from anpr.zones import load_municipalities
@@ -31,7 +31,7 @@ class IngestServices:
 
 
 def idempotency_path(settings: Settings) -> Path:
-    return settings.data_dir / "ingest" / "idempotency.sqlite"
+    return store_path(settings.data_dir)
 
 
 def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR,

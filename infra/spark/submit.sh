@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run a platform command against the Spark cluster: submit.sh stream | stats --month YYYY-MM
+# Run a platform command against the Spark cluster: submit.sh stream | stats --month YYYY-MM | retention run
 # The driver runs here (client mode); anpr.spark puts the pinned connector jars (.jvm/spark, from
 # infra/jvm/pom.xml) on spark.jars and the driver serves them to the executors: no Maven at run time.
 set -euo pipefail
