@@ -367,7 +367,8 @@ def set_retention(bootstrap: str, topic: str, retention_ms: int, timeout_ms: int
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
                              bootstrap_timeout_ms=timeout_ms)
     try:
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": str(retention_ms)})])
+        change = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": str(retention_ms)})
+        admin.alter_configs([change])
     finally:
         admin.close()
     return True

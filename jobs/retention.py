@@ -6,10 +6,13 @@ automatically. Each dataset's period is in `conf/base.toml [retention]` (`Retent
 | dataset | kept | deleted by |
 |---|---|---|
 | `quarantine` | `quarantine_days` after ingest | Delta DELETE on `ingest_date` |
-| `passages` | until the month is final (docs/statistics.md: the day after the lateness window, the 8th of the next month) and has a release built since, plus `passages_days_after_final` | Delta DELETE on `event_date`, a whole month at a time |
+| `passages` | until the month is final and released, plus `passages_days_after_final` (1) | Delta DELETE on `event_date`, by month |
 | `stream_metrics` | `stream_metrics_days` | Delta DELETE on `finished_at` |
 | ingest idempotency keys | `idempotency_days` | SQLite DELETE, then VACUUM with secure_delete |
 | Kafka `anpr.observations` | `kafka_days` | the topic's `retention.ms` (the broker drops old segments) |
+
+(1) Final: the day after the lateness window, the 8th of the next month (docs/statistics.md); released:
+a release of the month was built on or after that day.
 
 Published releases, their protection records and the API access log are kept. A DELETE only marks
 files as removed (time travel can still read them); VACUUM removes the files once they are older

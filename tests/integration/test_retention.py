@@ -85,7 +85,8 @@ def test_expired_rows_and_their_files_are_gone_and_the_rest_is_kept(lake_with_hi
 
     report = run_retention(lake, local, now=NOW)
     outcomes = {o.dataset: o for o in report}
-    assert render(report, dry_run=False).splitlines()[0].startswith("quarantine                 deleted          1 rows")
+    first_line = render(report, dry_run=False).splitlines()[0]
+    assert first_line.startswith("quarantine                 deleted          1 rows")
 
     # August: final on 8 Sep, released after, +30 d passed. September: only a provisional release.
     # October: final on 8 Nov and released, but kept until 8 December. November: current.
