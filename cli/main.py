@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
+import os
 import signal
 import sys
 from datetime import date, timedelta
@@ -148,6 +150,26 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. A reader that stops early (`anpr ... | head -1`) ends it quietly."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The exit status of a command whose output nobody reads any more: 141, as if SIGPIPE had ended it
+    (Python ignores SIGPIPE and raises BrokenPipeError instead). Further output, including the flush at
+    interpreter exit that would print another traceback, goes to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # A stream without a descriptor (one a test harness put in place) has nothing to redirect.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    return 128 + signal.SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = get_settings()
