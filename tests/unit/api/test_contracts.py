@@ -9,6 +9,7 @@ Then one test per fault the contract runs found, with the right value.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from pathlib import Path
@@ -52,6 +53,7 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5x
 # schemathesis parametrizes at collection, so the apps are built then, over a directory of their own
 # (schemathesis.pytest.from_fixture would defer it, but it breaks on pytest 9: no Function._nodeid).
 WORKDIR = Path(tempfile.mkdtemp(prefix="anpr-contracts-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)  # also when collected but deselected
 
 
 def vendor_app():
@@ -67,12 +69,6 @@ ingest = schemathesis.openapi.from_asgi("/openapi.json", INGEST_APP,
 vendor = schemathesis.openapi.from_asgi("/openapi.json", VENDOR_APP, config=schemathesis.Config.from_str(RUN))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _workdir():
-    yield
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-
-
 @ingest.parametrize()
 def test_ingest_answers_as_documented(case):
     case.call_and_validate(headers={"X-API-Key": KEY})
@@ -86,7 +82,7 @@ def test_vendor_api_answers_as_documented(case):
     case.call_and_validate(headers={"X-API-Key": VENDOR_KEY})
 
 
-def answer(schema, method: str, path: str, **parts):  # noqa: ANN001, ANN201
+def answer(schema, method: str, path: str, **parts):
     """One request of ours, checked against the document as the runs above check theirs."""
     return schema[path][method].Case(**parts).call_and_validate()
 
