@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import logging
+import os
 import signal
 import sys
 from datetime import date, timedelta
@@ -151,6 +153,26 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. A reader that stops early (`anpr ... | head -1`) ends it quietly."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The exit status of a command whose output nobody reads any more: 141, as if SIGPIPE had ended it
+    (Python ignores SIGPIPE and raises BrokenPipeError instead). Further output, including the flush at
+    interpreter exit that would print another traceback, goes to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # A stream without a descriptor (one a test harness put in place) has nothing to redirect.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    return 128 + signal.SIGPIPE
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = get_settings()
@@ -167,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BrokerError, JvmError, PortInUseError) as exc:
         say(f"anpr {args.command}: {exc}")
         return 1
+    except BrokenPipeError:
+        raise  # main() ends quietly; not a failure to report
     except Exception as exc:  # noqa: BLE001 - every other failure: one line here, the traceback in the log
         log.info("anpr %s failed", args.command, exc_info=True)  # the file only: the terminal gets one line
         say(f"anpr {args.command}: {one_line_cause(exc)} (details in {settings.log_dir / 'anpr.log'})")

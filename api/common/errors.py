@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -58,7 +59,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODES.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail), "", trace_id_of(request)), status_code=exc.status_code)
+        # Starlette's 405 carries the Allow header RFC 9110 15.5.6 requires; keep its headers.
+        return JSONResponse(error_body(code, str(exc.detail), "", trace_id_of(request)), status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -73,3 +76,37 @@ def install_error_handlers(app: FastAPI) -> None:
         # The exception text may quote input; only its type goes to the log.
         log.error("unhandled %s on %s trace_id=%s", type(exc).__name__, request.url.path, trace)
         return JSONResponse(error_body("internal_error", "internal error", "retry later", trace), status_code=500)
+
+
+def document_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document `doc` (changed in place) with every 422 answer described as the error body the
+    handler above sends, instead of the HTTPValidationError FastAPI adds by default and this platform
+    never answers; the unused HTTPValidationError and ValidationError schemas go."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            invalid = operation.get("responses", {}).get("422")
+            if invalid is not None:
+                invalid["content"] = error
+                if invalid.get("description") == "Validation Error":  # FastAPI's default text
+                    invalid["description"] = "Invalid parameter or body: the error's message names the field."
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    if "ErrorBody" not in schemas:
+        generated = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(generated.pop("$defs", {}))
+        schemas["ErrorBody"] = generated
+    return doc
+
+
+def install_error_document(app: FastAPI) -> None:
+    """Make `app.openapi` (FastAPI's or an app's own, installed before this) serve `document_errors` of it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.common.errors import install_error_handlers
+from api.common.errors import install_error_document, install_error_handlers
 from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
 from api.ingest.routes import delivery, reports
@@ -34,4 +34,5 @@ def create_ingest_app(services: IngestServices) -> FastAPI:
         return {"status": "ok"}
 
     install_openapi(app)
+    install_error_document(app)
     return app

@@ -19,7 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
 from api.access_log import AccessLog, AccessLogMiddleware
-from api.common.errors import install_error_handlers
+from api.common.errors import install_error_document, install_error_handlers
 from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
 from api.vendor.contracts import Contract, load_contracts
@@ -67,4 +67,5 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
     app.mount("/dashboard", GZipMiddleware(StaticFiles(directory=DASHBOARD, html=True), minimum_size=1024,
                                            compresslevel=6), name="dashboard")
+    install_error_document(app)
     return app

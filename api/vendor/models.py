@@ -90,9 +90,16 @@ class Municipalities(BaseModel):
     municipalities: list[Municipality]
 
 
+class Feature(BaseModel):  # RFC 7946 3.2
+    type: Literal["Feature"]
+    id: str
+    geometry: dict[str, Any] = Field(description="Polygon or MultiPolygon (zones), Point (cameras); lon, lat")
+    properties: dict[str, Any]
+
+
 class FeatureCollection(BaseModel):
     type: Literal["FeatureCollection"]
-    features: list[dict[str, Any]]
+    features: list[Feature]
 
 
 class Token(BaseModel):
@@ -105,14 +112,25 @@ class AccessLogPage(BaseModel):
     entries: list[dict[str, Any]]
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text} for status, text in {
-        401: "missing, unknown or expired credentials", 403: "outside the vendor's contract",
-        404: "unknown table, release or zone", 429: "rate limit exceeded (see Retry-After)"}.items()}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+ERROR_TEXTS = {
+    400: "a parameter the operation cannot read: unknown filter field, value of the wrong type, bad sort or cursor",
+    401: "missing, unknown or expired credentials", 403: "outside the vendor's contract",
+    404: "unknown table, release or zone",
+    429: "rate limit exceeded, or too many failed authentication attempts from this address",
+    503: "the access audit log cannot be written: nothing is served unaudited"}
 
 
-def content(model: type[BaseModel], csv: bool = False) -> dict[int | str, dict[str, Any]]:
-    """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors."""
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers `statuses` of an operation, all with the error body (and Retry-After for 429, 503)."""
+    return {status: {"model": ErrorBody, "description": ERROR_TEXTS[status],
+                     **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}
+
+
+def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors of an audited data operation
+    (400 too when it reads filters, a sort or a cursor)."""
     extra = {"content": {"text/csv": {"schema": {"type": "string"}}}} if csv else {}
     return {200: {"model": model, "description": "the answer", **extra},
-            304: {"description": "not modified (If-None-Match)"}, **ERRORS}
+            304: {"description": "not modified (If-None-Match)"},
+            **errors(*(400,) * bad_request, 401, 403, 404, 429, 503)}

@@ -1,6 +1,10 @@
 """Every subcommand answers --help, so an operator can find their way from `anpr --help` down."""
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +109,18 @@ def test_a_busy_port_fails_in_one_line_before_anything_says_listening(capsys, mo
     assert lines == [f"anpr serve-api: cannot listen on 127.0.0.1:{port} (Address already in use): is another "
                      "server running there? Stop it or choose another port with --port"]
     get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("command, closed", [(["stream", "status"], "stdout"),
+                                             (["run", "--no-serve", "--day", "2020-01-01"], "stderr")])
+def test_a_reader_that_goes_away_ends_a_command_quietly(command, closed, tmp_path):
+    """`anpr stream status | head -1`: the reader is gone before the command writes; no traceback."""
+    anpr = Path(sys.executable).with_name("anpr")
+    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("ANPR_KAFKA__BOOTSTRAP_SERVERS", None)
+    proc = subprocess.Popen([str(anpr), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    gone, kept = (proc.stdout, proc.stderr) if closed == "stdout" else (proc.stderr, proc.stdout)
+    gone.close()  # long before the command's imports are done and it writes
+    left = kept.read().decode()
+    assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as `yes | head -1` ends
+    assert "Traceback" not in left and "BrokenPipeError" not in left and left == ""

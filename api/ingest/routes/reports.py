@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from api.ingest.deps import Authenticated, Services
 from api.ingest.models import CameraState, RejectionReport
@@ -17,11 +19,22 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {k: v for k, v in ERROR_RESPONSES
 router = APIRouter()
 
 
+def iso_day(value: object) -> object:
+    """A query value as given when it reads YYYY-MM-DD; ValueError (422) otherwise, where pydantic alone
+    would take `to=0` for the Unix epoch."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date | None, BeforeValidator(iso_day)]
+
+
 @router.get("/v1/rejections", response_model=RejectionReport, responses=AUTH_ERRORS,
             summary="Your rejected observations per day and reason")
 def rejections(supplier: Authenticated, services: Services,
-               from_day: Annotated[date | None, Query(alias="from", description=FROM_DAY)] = None,
-               to_day: Annotated[date | None, Query(alias="to", description=TO_DAY)] = None,
+               from_day: Annotated[Day, Query(alias="from", description=FROM_DAY)] = None,
+               to_day: Annotated[Day, Query(alias="to", description=TO_DAY)] = None,
                ) -> RejectionReport:
     to_day = to_day or datetime.now(UTC).date()
     from_day = from_day or to_day - timedelta(days=30)

@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, unquote
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.common.errors import ApiError, ErrorBody
+from api.common.errors import ApiError
 from api.vendor.deps import TOKEN_URL
-from api.vendor.models import Token
+from api.vendor.models import Token, errors
 from api.vendor.security import Authenticator
 
 router = APIRouter(tags=["authentication"])
@@ -55,7 +55,7 @@ async def token_endpoint(request: Request) -> JSONResponse:
 router.add_api_route(
     TOKEN_URL, token_endpoint, methods=["POST"],
     summary="OAuth2 client credentials: a bearer token for client_id/client_secret",
-    responses={200: {"model": Token}, 400: {"model": ErrorBody}, 401: {"model": ErrorBody}},
+    responses={200: {"model": Token}, **errors(400, 401, 429, 503)},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": {
             "type": "object", "required": ["grant_type"], "properties": {

@@ -39,7 +39,7 @@ async def zones(request: Request, who: Vendor, gemeenteCode: Codes = []) -> Resp
 
 
 @router.get("/v1/zones/{zone_id}", summary="one zone as a GeoJSON Feature",
-            responses=models.content(models.FeatureCollection))
+            responses=models.content(models.Feature))
 async def zone(zone_id: str, request: Request, who: Vendor) -> Response:
     payload = zones_of(request).zone(zone_id, who.municipalities)
     covered = payload["properties"]["gemeenteCode"]
@@ -47,7 +47,7 @@ async def zone(zone_id: str, request: Request, who: Vendor) -> Response:
 
 
 @router.get("/v1/cameras", summary="cameras of table 4.12 as GeoJSON points, with availability",
-            responses=models.content(models.FeatureCollection))
+            responses=models.content(models.FeatureCollection, bad_request=True))
 async def cameras(request: Request, who: Vendor, release: ReleaseId = None, month: Month = None,
                   zoneId: Codes = [], gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
     spec = next((s for s in TABLES.values() if s.kind == "cameras"), None)

@@ -32,8 +32,7 @@ def ready(request: Request) -> dict[str, str]:
 
 
 @router.get("/v1/admin/access-log", summary="the access audit log, newest first (admin key)",
-            responses={200: {"model": models.AccessLogPage}, 401: {"model": ErrorBody},
-                       403: {"model": ErrorBody}})
+            responses={200: {"model": models.AccessLogPage}, **models.errors(400, 401, 403, 429, 503)})
 def access_log(request: Request, _: Admin, since: str | None = None, until: str | None = None,
                vendor: str | None = None, municipality: str | None = None,
                limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""Both APIs against their own OpenAPI documents (schemathesis, in-process over ASGI, seeded).
+
+Every generated request must get an answer its document declares: a documented status code, content
+type, headers and body schema, 405 with Allow for an undeclared method, and no 5xx but the documented
+503 `unavailable` (the ingest service here has no broker: Kafka at a closed port, so a delivery that
+passes every check is answered 503; the vendor API has no release yet, so /ready is 503).
+Then one test per fault the contract runs found, with the right value.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+import openapi_spec_validator
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+
+from anpr.delta_reader import DeltaReader
+from anpr.settings import Settings
+from api.access_log import AccessLog
+from api.common.ratelimit import RateLimiter
+from api.ingest.main import create_ingest_app
+from api.releases import ReleaseStore
+from api.vendor.contracts import parse_contracts
+from api.vendor.main import create_app
+from api.vendor.sample import synthetic_municipality
+from tests.unit.api.ingest.test_ingest import KEY, make_services
+
+VENDOR_KEY, ADMIN_KEY = "key-contract-0123456789", "admin-contract-0123456789"
+CONTRACTS = parse_contracts('[defaults]\nrequests_per_minute = 1000000\nburst = 100000\n'
+                            '[vendors.contract]\nmunicipalities = ["GM0599"]\n')
+# Bounded and seeded: 25 examples per operation and phase, the same ones every run (~30 s for both apps).
+RUN = """
+seed = 15
+suppress-health-check = ["all"]
+[generation]
+max-examples = 25
+deterministic = true
+[checks.not_a_server_error]
+expected-statuses = ["2xx", "3xx", "4xx", "503"]
+"""
+# A schema-valid message can still be refused for the camera registry's state (an update of an
+# unregistered camera, a zone of another municipality): 422, as documented.
+INGEST_RUN = RUN + """
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+"""
+
+# schemathesis parametrizes at collection, so the apps are built then, over a directory of their own
+# (schemathesis.pytest.from_fixture would defer it, but it breaks on pytest 9: no Function._nodeid).
+WORKDIR = Path(tempfile.mkdtemp(prefix="anpr-contracts-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)  # also when collected but deselected
+
+
+def vendor_app():
+    store = ReleaseStore(DeltaReader(str(WORKDIR / "lake")), refresh_seconds=0)
+    settings = Settings(data_dir=WORKDIR / "data", vendor_keys={"contract": VENDOR_KEY}, admin_key=ADMIN_KEY)
+    return create_app(settings, store, contracts=CONTRACTS, municipalities=[synthetic_municipality()],
+                      access_log=AccessLog(store.lake, flush_seconds=3600))
+
+
+INGEST_APP, VENDOR_APP = create_ingest_app(make_services(WORKDIR / "ingest")), vendor_app()
+ingest = schemathesis.openapi.from_asgi("/openapi.json", INGEST_APP,
+                                        config=schemathesis.Config.from_str(INGEST_RUN))
+vendor = schemathesis.openapi.from_asgi("/openapi.json", VENDOR_APP, config=schemathesis.Config.from_str(RUN))
+
+
+@ingest.parametrize()
+def test_ingest_answers_as_documented(case):
+    case.call_and_validate(headers={"X-API-Key": KEY})
+
+
+@vendor.parametrize()
+def test_vendor_api_answers_as_documented(case):
+    # Each case is a fresh client: the failed-login limit (10 per address) would otherwise turn the
+    # invalid-credential probes of later cases into 429s (documented, and tested below).
+    VENDOR_APP.state.auth.limiter = RateLimiter()
+    case.call_and_validate(headers={"X-API-Key": VENDOR_KEY})
+
+
+def answer(schema, method: str, path: str, **parts):
+    """One request of ours, checked against the document as the runs above check theirs."""
+    return schema[path][method].Case(**parts).call_and_validate()
+
+
+def test_a_zone_is_documented_and_answered_as_a_feature():
+    doc = VENDOR_APP.openapi()
+    documented = doc["paths"]["/v1/zones/{zone_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert documented["schema"] == {"$ref": "#/components/schemas/Feature"}
+    zone = answer(vendor, "GET", "/v1/zones/{zone_id}", path_parameters={"zone_id": "GM0599-ZE1"},
+                  headers={"X-API-Key": VENDOR_KEY})
+    assert zone.status_code == 200 and zone.json()["type"] == "Feature" and zone.json()["id"] == "GM0599-ZE1"
+
+
+def test_422_is_documented_as_the_error_body_it_is():
+    for app in (INGEST_APP, VENDOR_APP):
+        doc = app.openapi()
+        invalid = [op["responses"]["422"] for ops in doc["paths"].values() for op in ops.values()
+                   if "422" in op["responses"]]
+        assert invalid and all(r["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+                               for r in invalid)
+        assert "HTTPValidationError" not in doc["components"]["schemas"]
+        openapi_spec_validator.validate(doc)
+    rows = answer(vendor, "GET", "/v1/tables/{table}/rows", path_parameters={"table": "t4_1_uur_camera"},
+                  query={"limit": "0"}, headers={"X-API-Key": VENDOR_KEY})
+    assert rows.status_code == 422 and rows.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_day_of_the_rejection_report_is_yyyy_mm_dd_not_a_unix_time():
+    epoch = answer(ingest, "GET", "/v1/rejections", query={"to": "0"}, headers={"X-API-Key": KEY})
+    assert epoch.status_code == 422 and "a day is YYYY-MM-DD" in epoch.json()["error"]["message"]
+    day = answer(ingest, "GET", "/v1/rejections", query={"to": "2026-11-30"}, headers={"X-API-Key": KEY})
+    assert day.status_code == 200 and day.json()["to_day"] == "2026-11-30" and day.json()["from_day"] == "2026-10-31"
+
+
+def test_400_is_documented_where_parameters_are_read():
+    cursor = answer(vendor, "GET", "/v1/tables/{table}/rows", path_parameters={"table": "t4_1_uur_camera"},
+                    query={"cursor": "not-a-cursor"}, headers={"X-API-Key": VENDOR_KEY})
+    assert cursor.status_code == 400 and cursor.json()["error"]["message"] == "invalid cursor"
+    grant = answer(vendor, "POST", "/v1/oauth/token", body={"grant_type": "password"},
+                   media_type="application/x-www-form-urlencoded")
+    assert grant.status_code == 400 and grant.json()["error"]["code"] == "unsupported_grant_type"
+    day = answer(vendor, "GET", "/v1/admin/access-log", query={"since": "yesterday"},
+                 headers={"X-Admin-Key": ADMIN_KEY})
+    assert day.status_code == 400 and "ISO dates" in day.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("method, path, parts", [
+    ("GET", "/v1/tables", {}),
+    ("GET", "/v1/zones/{zone_id}", {"path_parameters": {"zone_id": "GM0599-ZE1"}}),
+    ("POST", "/v1/oauth/token", {"body": {"grant_type": "client_credentials", "client_id": "contract",
+                                          "client_secret": "guessed"},
+                                 "media_type": "application/x-www-form-urlencoded"}),
+])
+def test_429_after_ten_failed_logins_is_documented(method, path, parts):
+    VENDOR_APP.state.auth.limiter = RateLimiter()
+    wrong = {} if method == "POST" else {"headers": {"X-API-Key": "guessed-key"}}
+    statuses = [answer(vendor, method, path, **parts, **wrong).status_code for _ in range(10)]
+    assert statuses == [401] * 10
+    refused = answer(vendor, method, path, **parts, **wrong)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"][0]) >= 1
+
+
+@pytest.mark.parametrize("app, path, allowed", [(INGEST_APP, "/", "POST"), (INGEST_APP, "/v1/cameras", "GET"),
+                                                (VENDOR_APP, "/v1/zones", "GET"),
+                                                (VENDOR_APP, "/v1/oauth/token", "POST")])
+def test_an_undeclared_method_gets_405_with_allow(app, path, allowed):
+    answered = TestClient(app).request("TRACE", path)
+    assert answered.status_code == 405 and answered.headers["Allow"] == allowed
+    assert answered.json()["error"]["code"] == "method_not_allowed"
