@@ -54,9 +54,44 @@ def test_fall_back_night_tells_the_two_passes_of_the_repeated_hour_apart(tmp_pat
         "2026-10-25T02:05:00.000Z"]
 
 
-def test_a_late_row_of_the_repeated_hour_after_it_ended_is_winter_time(tmp_path):
-    path = export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:40:00")])
-    assert utc_times(path) == ["2026-10-25T02:05:00.000Z", "2026-10-25T01:40:00.000Z"]
+def test_an_export_sorted_by_location_decides_the_repeated_hour_per_camera(tmp_path):
+    # Each camera runs through the night once; the second camera's first pass is summer time too.
+    path = export(tmp_path, [row(1, "25-10-2026 01:30:00"), row(2, "25-10-2026 02:45:00"),
+                             row(3, "25-10-2026 02:10:00"), row(4, "25-10-2026 03:05:00"),
+                             row(5, "25-10-2026 01:40:00", locatie="Nobelstraat"),
+                             row(6, "25-10-2026 02:20:00", locatie="Nobelstraat"),
+                             row(7, "25-10-2026 02:05:00", locatie="Nobelstraat"),
+                             row(8, "25-10-2026 03:10:00", locatie="Nobelstraat")])
+    assert utc_times(path) == [
+        "2026-10-24T23:30:00.000Z", "2026-10-25T00:45:00.000Z", "2026-10-25T01:10:00.000Z", "2026-10-25T02:05:00.000Z",
+        "2026-10-24T23:40:00.000Z", "2026-10-25T00:20:00.000Z", "2026-10-25T01:05:00.000Z", "2026-10-25T02:10:00.000Z"]
+
+
+def test_a_camera_whose_rows_are_out_of_order_has_each_repeated_hour_line_reported(tmp_path):
+    path = export(tmp_path, [row(1, "25-10-2026 02:45:00"), row(2, "25-10-2026 02:10:00"),  # Biltstraat, in order
+                             row(3, "25-10-2026 02:30:00", locatie="Mariaplaats"),  # Mariaplaats sorted by plate
+                             row(4, "25-10-2026 01:50:00", locatie="Mariaplaats"),
+                             row(5, "25-10-2026 02:10:00", locatie="Mariaplaats"),
+                             row(6, "25-10-2026 03:20:00", locatie="Mariaplaats"),
+                             row(7, "25-10-2026 02:20:00", locatie="Mariaplaats")])
+    result = read_export(path, MAPPING)
+    assert [b.line for b in result.bad] == [4, 6, 8]  # the Mariaplaats rows of 02:00-02:59 (header is line 1)
+    assert all("'Mariaplaats' are not in time order (line 5 goes back" in b.reason for b in result.bad)
+    assert [o["extensions"]["source_line"] for o in result.observations] == [2, 3, 5, 7]
+    assert [o["event_time"] for o in result.observations] == [
+        "2026-10-25T00:45:00.000Z", "2026-10-25T01:10:00.000Z", "2026-10-24T23:50:00.000Z", "2026-10-25T02:20:00.000Z"]
+
+
+def test_a_late_row_of_the_repeated_hour_after_it_ended_cannot_be_decided(tmp_path):
+    # 02:40 after 03:05 is 25 minutes late as winter time and 85 as summer time: neither is in order.
+    result = read_export(export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:40:00")]), MAPPING)
+    assert [b.line for b in result.bad] == [3] and "cannot be decided" in result.bad[0].reason
+    assert [o["event_time"] for o in result.observations] == ["2026-10-25T02:05:00.000Z"]
+
+
+def test_a_slightly_late_row_of_the_repeated_hour_after_it_ended_is_winter_time(tmp_path):
+    assert utc_times(export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:58:00")])) == [
+        "2026-10-25T02:05:00.000Z", "2026-10-25T01:58:00.000Z"]
 
 
 def test_fixed_cet_exports_ignore_summer_time(tmp_path):
