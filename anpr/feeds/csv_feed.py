@@ -118,7 +118,17 @@ def read_export(path: Path, mapping: CsvMapping) -> CsvExport:
     at = {name: header.index(name) for name in wanted}
     clocks: dict[str, WallClock] = {}  # camera_id -> the clock of its rows
     first_line_of: dict[str, int] = {}
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        started = reader.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unbalanced quote running on: the rows after it cannot be told apart
+            export.problem = f"line {started}: {exc} (an unbalanced quote?); nothing of the file was delivered"
+            export.observations, export.bad = [], []
+            return export
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue

@@ -145,6 +145,14 @@ def test_a_file_without_the_export_columns_is_rejected_whole(tmp_path):
     assert result.observations == [] and "missing columns Id, Tijd(CET), Hash" in str(result.problem)
 
 
+def test_an_unbalanced_quote_running_past_the_field_limit_rejects_the_file_with_its_line(tmp_path):
+    rows = [row(1, "10-03-2026 08:00:00"), '"2;' + row(2, "10-03-2026 08:00:01")]
+    rows += [row(i, "10-03-2026 08:00:02") for i in range(3, 3000)]
+    result = read_export(export(tmp_path, rows), MAPPING)
+    assert result.problem is not None and result.problem.startswith("line 3: field larger than field limit")
+    assert result.observations == [] and result.bad == []
+
+
 class Collect:
     def __init__(self) -> None:
         self.batches: list[tuple[str, int]] = []
@@ -167,6 +175,22 @@ def test_the_drop_moves_delivered_and_rejected_files_with_their_reports(tmp_path
     assert (tmp_path / "rejected" / "notes.csv").exists()
     assert any("week-11.csv:3: unknown Locatie" in line for line in lines)
     assert not any(p in "\n".join(lines) for p in PLATES)
+
+
+def test_a_corrected_redelivery_gets_new_keys_for_its_changed_batches_and_an_identical_one_none(tmp_path):
+    rows = [row(1, "10-03-2026 08:00:00"), row(2, "10-03-2026 08:00:01"),
+            row(3, "10-03-2026 08:00:02", locatie="Neude"), row(4, "10-03-2026 08:00:03")]
+    fixed = MAPPING.model_copy(update={"locations": {**MAPPING.locations, "Neude": MAPPING.locations["Biltstraat"]}})
+    first, again, renamed, corrected = Collect(), Collect(), Collect(), Collect()
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, first, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, again, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11-resent.csv")], MAPPING, renamed, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], fixed, corrected, move=False, batch=2, say=print)
+    assert [n for _, n in first.batches] == [2, 1] and again.batches == first.batches == renamed.batches
+    # The mapping now knows Neude: line 4 is sent, the second batch (lines 4, 5) is new, the first a replay.
+    assert [n for _, n in corrected.batches] == [2, 2]
+    assert corrected.batches[0][0] == first.batches[0][0]
+    assert corrected.batches[1][0] not in {key for key, _ in first.batches}
 
 
 @pytest.mark.parametrize("name", ["demo-supplier.toml"])
