@@ -163,35 +163,44 @@ def _drop_undecidable(export: CsvExport, clocks: dict[str, WallClock], mapping: 
                             key=lambda b: b.line)
 
 
+def _quote(text: str, plate: str) -> str:
+    """A cell for a bad row's reason, unless it holds the row's plate (columns shifted or mislabelled)."""
+    letters = re.sub(r"[^0-9A-Z]", "", plate.upper())
+    if len(letters) >= 4 and letters in re.sub(r"[^0-9A-Z]", "", text.upper()):
+        return "(holds the plate; not shown)"
+    return repr(text)
+
+
 def _row(row: list[str], header: list[str], at: dict[str, int], mapping: CsvMapping, clocks: dict[str, WallClock],
          file: str, line: int) -> tuple[str | None, dict[str, Any] | None]:
     cols = mapping.columns
     if len(row) != len(header):
         return f"{len(row)} fields where the header has {len(header)}", None
     value = {name: row[i].strip() for name, i in at.items()}
+    quoted = {name: _quote(text, value[cols.plate]) for name, text in value.items()}
     if not value[cols.id]:
         return f"empty {cols.id}", None
     if not value[cols.plate]:
         return f"empty {cols.plate}", None
     location = mapping.locations.get(value[cols.location])
     if location is None:
-        return f"unknown {cols.location} {value[cols.location]!r}: add it to the mapping file", None
+        return f"unknown {cols.location} {quoted[cols.location]}: add it to the mapping file", None
     try:
         local = datetime.strptime(value[cols.time], mapping.time_format)
     except ValueError:
-        return f"{cols.time} {value[cols.time]!r}: does not match {mapping.time_format}", None
+        return f"{cols.time} {quoted[cols.time]}: does not match {mapping.time_format}", None
     clock = clocks.setdefault(location.camera_id, WallClock(ZoneInfo(mapping.timezone)))
     try:
         utc = clock.to_utc(local, line)
     except NonexistentTime as exc:
-        return f"{cols.time} {value[cols.time]!r}: {exc}", None
+        return f"{cols.time} {quoted[cols.time]}: {exc}", None
     land = value[cols.country].upper()
     country = mapping.countries.get(land, land)
     if not _ISO2.match(country):
-        return f"unknown {cols.country} {value[cols.country]!r}", None
+        return f"unknown {cols.country} {quoted[cols.country]}", None
     klasse = value[cols.vehicle_class].upper()
     if mapping.classes and klasse not in mapping.classes:
-        return f"unknown {cols.vehicle_class} {value[cols.vehicle_class]!r}", None
+        return f"unknown {cols.vehicle_class} {quoted[cols.vehicle_class]}", None
     item: dict[str, Any] = {
         "observation_id": _observation_id(mapping, value[cols.id]), "camera_id": location.camera_id,
         "event_time": iso_ms(utc), "plate_country": country, "plate_text": value[cols.plate],
