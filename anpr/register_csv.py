@@ -3,7 +3,11 @@
 RDW open-data exports are read by their column names, as the API spells them (`datum_eerste_toelating`)
 or as the CSV export shows them (`Datum eerste toelating`): headers are normalized. Separators `,` `;`
 or tab, a UTF-8 byte-order mark, empty fields, yyyymmdd dates and several fuel rows per plate are all
-tolerated; malformed rows are skipped and counted. Plates and KvK numbers live only in memory here:
+tolerated; placeholders (`Niet geregistreerd`, `N.V.t.`) are missing values. Malformed rows, values
+that do not parse (dates, masses, SBI codes, KvK numbers) and rows of a key repeated with other
+values are rejected, counted per reason with their line numbers (anpr/register_checks.py); a row
+whose line holds a line break inside a quoted value shifts the numbers of the rows after it.
+Plates and KvK numbers live only in memory here:
 each reader returns keys, never the plate, and no error message quotes a value from a file.
 The formats of the non-public files are documented in docs/register.md.
 """
@@ -16,12 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from anpr import dimensions as D
 from anpr.pseudonym import company_key, vehicle_key
+from anpr.register_checks import LINE, Duplicates, duplicate_rows, mass_kg, null_placeholders, sbi_code, unparsed
 from anpr.register_conf import RegisterConf
 from anpr.register_history import FIRST_FROM
 from anpr.register_tables import UTC_US, local_midnight
@@ -44,16 +50,40 @@ class RegisterFileError(ValueError):
 
 @dataclass
 class Read:
+    """Rows read (with their LINE while being checked) and the rejected ones: count and lines per reason."""
+
     table: pa.Table
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    duplicates: Duplicates = field(default_factory=Duplicates)
 
     def reject(self, keep: pa.Array, reason: str) -> None:
-        dropped = len(keep) - int(pc.sum(pc.cast(pc.fill_null(keep, False), pa.int64())).as_py() or 0)
+        keep = pc.fill_null(keep, False)
+        dropped = len(keep) - int(pc.sum(pc.cast(keep, pa.int64())).as_py() or 0)
         if dropped:
             self.rejected += dropped
             self.reasons[reason] = self.reasons.get(reason, 0) + dropped
-            self.table = self.table.filter(pc.fill_null(keep, False))
+            if LINE in self.table.column_names:
+                gone = self.table[LINE].filter(pc.invert(keep)).to_pylist()
+                self.lines[reason] = sorted([*self.lines.get(reason, []), *gone])
+            self.table = self.table.filter(keep)
+
+    def reject_unparsed(self, raw: pa.Array | pa.ChunkedArray, parsed: pa.Array | pa.ChunkedArray,
+                        column: str) -> None:
+        self.reject(pc.invert(unparsed(raw, parsed)), f"bad {column}")
+
+    def dedupe(self, keys: Sequence[str], label: str) -> Duplicates:
+        """Keys on several lines: identical rows kept once, differing ones all rejected (see register_checks)."""
+        keep, conflict, found = duplicate_rows(self.table, keys)
+        self.duplicates = found
+        if found.keys:
+            self.reject(pc.invert(conflict), f"{label} on several lines with differing values")
+            self.reject(keep.filter(pc.invert(conflict)), f"repeats an identical row of its {label}")
+        return found
+
+    def without_lines(self) -> pa.Table:
+        return self.table.drop_columns([LINE]) if LINE in self.table.column_names else self.table
 
 
 def normalize_header(name: str) -> str:
@@ -71,19 +101,20 @@ def read_csv(path: Path, wanted: Sequence[str], required: Sequence[str]) -> Read
         # The header is not echoed: in a file without one, the first line holds a plate.
         raise RegisterFileError(f"{path.name}: missing column(s) {missing}; the first line must be a header "
                                 "naming the columns (docs/register.md)")
-    skipped = 0
+    malformed: list[int] = []
 
-    def skip(_row: object) -> str:  # the row's text may hold a plate: count it, never show it
-        nonlocal skipped
-        skipped += 1
+    def skip(row: pacsv.InvalidRow) -> str:  # the row's text may hold a plate: count it, never show it
+        malformed.append(row.number if row.number is not None else 0)
         return "skip"
 
     present = [c for c in wanted if c in names]
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip),
+            # One thread: an invalid row's line number is known only then.
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, encoding="utf8", use_threads=False),
+            # Blank lines are kept as rows, so that the rows' positions give their lines.
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                  include_columns=present, null_values=[""],
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
@@ -93,10 +124,25 @@ def read_csv(path: Path, wanted: Sequence[str], required: Sequence[str]) -> Read
     for c in wanted:
         if c not in present:
             table = table.append_column(c, pa.nulls(table.num_rows, pa.string()))
-    read = Read(table.select(list(wanted)))
-    if skipped:
-        read.rejected, read.reasons = skipped, {"malformed row": skipped}
+    table = pa.table({c: null_placeholders(table[c]) for c in wanted})
+    read = Read(table.append_column(LINE, row_lines(table.num_rows, malformed)))
+    if malformed:
+        read.rejected, read.reasons, read.lines = len(malformed), {"malformed row": len(malformed)}, {
+            "malformed row": sorted(malformed)}
+    filled = [pc.is_valid(table[c]) for c in present] or [pa.repeat(pa.scalar(False), table.num_rows)]
+    any_value = filled[0]
+    for column in filled[1:]:
+        any_value = pc.or_(any_value, column)
+    read.reject(any_value, "blank line or no value in the columns read")
     return read
+
+
+def row_lines(rows: int, skipped: Sequence[int]) -> pa.Array:
+    """Line of each row read after the header, given the lines of the rows skipped as malformed."""
+    excluded = np.array(sorted([1, *skipped]), dtype=np.int64)
+    wanted = np.arange(1, rows + 1, dtype=np.int64)  # the row is the n-th line not excluded
+    before = np.searchsorted(excluded - np.arange(len(excluded)), wanted, side="right")
+    return pa.array(wanted + before, pa.int64())
 
 
 # -- pseudonyms ---------------------------------------------------------------------------------------
@@ -187,21 +233,32 @@ def derive_vehicles(v: pa.Table, conf: RegisterConf, timezone: str) -> pa.Table:
 def rdw_vehicles(vehicles: Read, fuel: Read, body: Read, pepper: bytes, conf: RegisterConf,
                  timezone: str) -> Read:
     """The three RDW exports -> one row per vehicle_key with derived dimensions."""
-    v = vehicles.table.append_column("plate", _norm_plate(vehicles.table["kenteken"]))
-    out = Read(v, vehicles.rejected, dict(vehicles.reasons))
-    out.reject(pc.not_equal(v["plate"], ""), "no plate")
+    out = Read(vehicles.table.append_column("plate", _norm_plate(vehicles.table["kenteken"])),
+               vehicles.rejected, dict(vehicles.reasons), dict(vehicles.lines))
+    out.reject(pc.not_equal(out.table["plate"], ""), "no plate")
+    out.reject_unparsed(out.table["datum_eerste_toelating"], _dates(out.table["datum_eerste_toelating"]),
+                        "datum_eerste_toelating")
+    for column in ("massa_rijklaar", "toegestane_maximum_massa_voertuig"):
+        out.reject_unparsed(out.table[column], D.map_distinct(out.table[column], _mass, pa.int64()), column)
     v = out.table
     v = v.join(fuel_summary(fuel.table), "plate", join_type="left outer")
     v = v.join(body_summary(body.table), "plate", join_type="left outer")
     keys = plate_keys(pepper, v["kenteken"])
     derived = derive_vehicles(v, conf, timezone)
-    out.table = derived.add_column(0, "vehicle_key", keys)
+    out.table = derived.add_column(0, "vehicle_key", keys).append_column(LINE, v[LINE])
     return out
+
+
+def _mass(text: object) -> int | None:
+    return mass_kg(D.parse_int(text))
 
 
 # -- non-public files ---------------------------------------------------------------------------------
 
 def owners(read: Read, pepper: bytes, conf: RegisterConf, timezone: str, as_of: datetime) -> Read:
+    for column in ("datum_aanvang", "datum_einde"):
+        read.reject_unparsed(read.table[column], _dates(read.table[column]), column)
+    read.reject_unparsed(read.table["kvk_nummer"], D.map_distinct(read.table["kvk_nummer"], kvk_digits), "kvk_nummer")
     t = read.table
     kind = D.eigenaar_type(t["soort_eigenaar"], t["kvk_nummer"], conf)
     companies = pc.if_else(pc.equal(kind, D.BEDRIJF), company_keys(pepper, t["kvk_nummer"]),
@@ -214,19 +271,23 @@ def owners(read: Read, pepper: bytes, conf: RegisterConf, timezone: str, as_of: 
         "eigenaar_type": kind,
         "company_key": companies,
         "postcode4": pc.cast(_ints(pc.utf8_slice_codeunits(D.clean_text(t["postcode4"]), 0, 4)), pa.int32()),
+        LINE: t[LINE],
     })
     read.reject(pc.is_valid(read.table["vehicle_key"]), "no plate")
     return read
 
 
 def companies(read: Read, pepper: bytes) -> Read:
+    read.reject(pc.is_valid(D.clean_text(read.table["kvk_nummer"])), "no KvK number")
+    read.reject_unparsed(read.table["kvk_nummer"], D.map_distinct(read.table["kvk_nummer"], kvk_digits), "kvk_nummer")
+    read.reject_unparsed(read.table["sbi_code"], D.map_distinct(read.table["sbi_code"], sbi_code), "sbi_code")
     t = read.table
     read.table = pa.table({
         "company_key": company_keys(pepper, t["kvk_nummer"]),
         "sbi_code": D.map_distinct(t["sbi_code"], D.sbi_digits),
         "werkzame_personen": pc.cast(_ints(t["werkzame_personen"], D.parse_employees), pa.int32()),
+        LINE: t[LINE],
     })
-    read.reject(pc.is_valid(read.table["company_key"]), "no KvK number")
     return read
 
 
@@ -239,12 +300,13 @@ def regions(read: Read) -> Read:
     t = read.table
     pc4 = pc.cast(_ints(D.clean_text(t["postcode4"])), pa.int32())
     read.table = pa.table({"postcode4": pc4, "gemeente_code": D.map_distinct(t["gemeente_code"], municipality_code),
-                           **{c: D.clean_text(t[c]) for c in REGION_COLUMNS[2:]}})
+                           **{c: D.clean_text(t[c]) for c in REGION_COLUMNS[2:]}, LINE: t[LINE]})
     read.reject(pc.and_(pc.greater_equal(pc4, 1000), pc.less_equal(pc4, 9999)), "bad postcode4")
     return read
 
 
 def exemptions(read: Read, pepper: bytes, conf: RegisterConf) -> Read:
+    read.reject_unparsed(read.table["geldig_tot_en_met"], _dates(read.table["geldig_tot_en_met"]), "geldig_tot_en_met")
     t = read.table
     last_day = _dates(t["geldig_tot_en_met"])
     read.table = pa.table({
@@ -253,6 +315,7 @@ def exemptions(read: Read, pepper: bytes, conf: RegisterConf) -> Read:
         "soort": D.ontheffing_soort(t["soort"], conf),
         "valid_from": _dates(t["geldig_vanaf"]),
         "valid_to": pc.cast(pc.add(pc.cast(last_day, pa.int32()), pa.scalar(1, pa.int32())), pa.date32()),
+        LINE: t[LINE],
     })
     checks = [("vehicle_key", "no plate"), ("municipality", "bad gemeente_code"), ("soort", "unknown soort"),
               ("valid_from", "bad geldig_vanaf")]

@@ -67,12 +67,13 @@ def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_feed_csv(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.feeds.csv_feed import load_mapping
     from anpr.feeds.drop import csv_files, process_drop
-    from anpr.feeds.sinks import KafkaSink
+    from anpr.feeds.sinks import IngestSink, KafkaSink
     from anpr.zones import load_municipalities
 
     mapping = load_mapping(Path(args.mapping) if args.mapping else CONF_DIR / "feeds" / f"{args.supplier}.toml")
     paths = [Path(p) for p in args.paths]
     failures = 0
+    sink: KafkaSink | IngestSink
     with ExitStack() as stack:
         if args.via == "kafka":
             publisher = _publisher(settings, _bootstrap(settings, stack))
@@ -87,11 +88,15 @@ def cmd_feed_csv(args: argparse.Namespace, settings: Settings) -> int:
             if files:
                 lines = sum(max(0, len(f.read_bytes().splitlines()) - 1) for f in files)
                 counter = Counter("rows delivered", lines)
+                replays = sink.replays if isinstance(sink, IngestSink) else 0
                 outcome = process_drop(files, mapping, sink, move=not args.keep, progress=counter.add, say=say)
                 failures += len(outcome.failed)
+                # A replayed batch was delivered before with the same rows: the endpoint published nothing again.
+                replayed = (sink.replays - replays) if isinstance(sink, IngestSink) else 0
                 print(f"files {len(outcome.exports)}  rows {sum(e.rows for e in outcome.exports):,}  "
                       f"delivered {outcome.delivered:,}  bad rows {sum(len(e.bad) for e in outcome.exports):,}  "
-                      f"failed files {len(outcome.failed)}", flush=True)
+                      f"failed files {len(outcome.failed)}"
+                      + (f"  batches already delivered before {replayed}" if replayed else ""), flush=True)
             if not args.watch:
                 break
             time.sleep(args.watch)

@@ -55,6 +55,10 @@ class RegisterConflictError(RuntimeError):
     """The register tables hold something this load must not be mixed with."""
 
 
+class DuplicateKeysError(C.RegisterFileError):
+    """A complete load whose file holds a key on more than one line: nothing is loaded."""
+
+
 @dataclass
 class LoadReport:
     table: str
@@ -64,6 +68,8 @@ class LoadReport:
     closed: int = 0
     updated: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, list[int]] = field(default_factory=dict)  # reason -> lines of the rejected rows
+    duplicate_keys: int = 0  # keys on more than one line (their rows: kept once if identical, else rejected)
 
 
 @dataclass
@@ -118,7 +124,7 @@ def _record(lake: Lake, reports: list[LoadReport], as_of: date, source: str, pep
 def _state_load(lake: Lake, spec: TableSpec, read: C.Read, as_of: datetime, close_missing: bool,
                 first_from: datetime | None = None) -> LoadReport:
     current = lake.read_arrow(spec.name)
-    incoming = read.table
+    incoming = read.without_lines()
     if first_from is not None:
         incoming = incoming.append_column(FIRST_FROM, pa.repeat(pa.scalar(first_from, UTC_US), incoming.num_rows))
     changes = state_changes(current, incoming, spec, as_of, close_missing)
@@ -128,7 +134,7 @@ def _state_load(lake: Lake, spec: TableSpec, read: C.Read, as_of: datetime, clos
 
 def _report(name: str, read: C.Read, changes: Changes) -> LoadReport:
     return LoadReport(name, read.table.num_rows + read.rejected, read.rejected, changes.inserted, changes.closed,
-                      changes.updated, read.reasons)
+                      changes.updated, read.reasons, read.lines, read.duplicates.keys)
 
 
 def _check_order(loads: pa.Table, tables: list[str], as_of: date) -> None:
@@ -155,51 +161,89 @@ def load_register_files(lake: Lake, settings: Settings, files: RegisterFiles, as
     state_tables = [t for t, f in ((VEHICLES, files.vehicles), (COMPANIES, files.companies),
                                    (REGIONS, files.regions)) if f is not None]
     _check_order(loads, state_tables, as_of)
-    steps = [f for f in (files.vehicles, files.owners, files.companies, files.regions, files.exemptions) if f]
+    reads = _read_files(files, pepper, conf, tz, at, close_missing)
     reports: list[LoadReport] = []
 
     def done(report: LoadReport) -> None:
         reports.append(report)
         if progress:
-            progress("register files", len(reports), len(steps))
+            progress("register files", len(reports), len(reads))
 
+    start = local_start(conf.history_start, tz)
+    for name, read in reads.items():
+        if name == VEHICLES:
+            done(_state_load(lake, VEHICLES_SPEC, read, at, close_missing))
+        elif name == OWNERS:
+            existing = lake.read_arrow(OWNERS)
+            changes = dated_changes(existing, read.without_lines(), OWNERS_SPEC)
+            _apply(lake, OWNERS, changes.rows, ["vehicle_key", "valid_from"], existing.num_rows == 0)
+            done(_report(OWNERS, read, changes))
+        elif name == COMPANIES:
+            done(_state_load(lake, COMPANIES_SPEC, read, at, close_missing, start))
+        elif name == REGIONS:
+            done(_state_load(lake, REGIONS_SPEC, read, at, close_missing, start))
+        else:
+            done(_exemption_load(lake, read))
+    _record(lake, reports, as_of, "csv", pepper)
+    return reports
+
+
+# The key of each file's rows, and how a message names it (never a value of it).
+_KEYS = {VEHICLES: (["vehicle_key"], "kenteken"), OWNERS: (["vehicle_key", "valid_from"], "kenteken and datum_aanvang"),
+         COMPANIES: (["company_key"], "kvk_nummer"), REGIONS: (["postcode4"], "postcode4"),
+         EXEMPTIONS: (EXEMPTION_KEYS, "kenteken, gemeente_code, soort and geldig_vanaf")}
+
+
+def _read_files(files: RegisterFiles, pepper: bytes, conf: RegisterConf, tz: str, at: datetime,
+                complete: bool) -> dict[str, C.Read]:
+    """Every given file read, checked and pseudonymized, before anything is written: a refused file
+    (DuplicateKeysError, RegisterFileError) leaves the register as it was."""
+    reads: dict[str, C.Read] = {}
+    paths: dict[str, Path] = {}
     if files.vehicles:
         vehicles = C.read_csv(files.vehicles, C.VEHICLE_COLUMNS, ["kenteken"])
         fuel = C.read_csv(files.fuel, C.FUEL_COLUMNS, ["kenteken", "brandstof_omschrijving"]) if files.fuel \
             else C.Read(pa.table({c: pa.array([], pa.string()) for c in C.FUEL_COLUMNS}))
         body = C.read_csv(files.body, C.BODY_COLUMNS, ["kenteken", "carrosserietype"]) if files.body \
             else C.Read(pa.table({c: pa.array([], pa.string()) for c in C.BODY_COLUMNS}))
-        read = C.rdw_vehicles(vehicles, fuel, body, pepper, conf, tz)
-        done(_state_load(lake, VEHICLES_SPEC, read, at, close_missing))
+        reads[VEHICLES], paths[VEHICLES] = C.rdw_vehicles(vehicles, fuel, body, pepper, conf, tz), files.vehicles
     if files.owners:
-        read = C.owners(C.read_csv(files.owners, C.OWNER_COLUMNS, ["kenteken"]), pepper, conf, tz, at)
-        existing = lake.read_arrow(OWNERS)
-        changes = dated_changes(existing, read.table, OWNERS_SPEC)
-        _apply(lake, OWNERS, changes.rows, ["vehicle_key", "valid_from"], existing.num_rows == 0)
-        done(_report(OWNERS, read, changes))
-    start = local_start(conf.history_start, tz)
+        reads[OWNERS] = C.owners(C.read_csv(files.owners, C.OWNER_COLUMNS, ["kenteken"]), pepper, conf, tz, at)
+        paths[OWNERS] = files.owners
     if files.companies:
-        read = C.companies(C.read_csv(files.companies, C.COMPANY_COLUMNS, ["kvk_nummer", "sbi_code"]), pepper)
-        done(_state_load(lake, COMPANIES_SPEC, read, at, close_missing, start))
+        reads[COMPANIES] = C.companies(C.read_csv(files.companies, C.COMPANY_COLUMNS, ["kvk_nummer", "sbi_code"]),
+                                       pepper)
+        paths[COMPANIES] = files.companies
     if files.regions:
-        read = C.regions(C.read_csv(files.regions, C.REGION_COLUMNS, ["postcode4", "gemeente_code", "nuts3_code"]))
-        done(_state_load(lake, REGIONS_SPEC, read, at, close_missing, start))
+        reads[REGIONS] = C.regions(C.read_csv(files.regions, C.REGION_COLUMNS,
+                                              ["postcode4", "gemeente_code", "nuts3_code"]))
+        paths[REGIONS] = files.regions
     if files.exemptions:
-        read = C.exemptions(C.read_csv(files.exemptions, C.EXEMPTION_COLUMNS,
-                                       ["kenteken", "gemeente_code", "soort", "geldig_vanaf"]), pepper, conf)
-        done(_exemption_load(lake, read))
-    _record(lake, reports, as_of, "csv", pepper)
-    return reports
+        reads[EXEMPTIONS] = C.exemptions(C.read_csv(files.exemptions, C.EXEMPTION_COLUMNS,
+                                                    ["kenteken", "gemeente_code", "soort", "geldig_vanaf"]),
+                                         pepper, conf)
+        paths[EXEMPTIONS] = files.exemptions
+    refused = []
+    for name, read in reads.items():
+        keys, label = _KEYS[name]
+        found = read.dedupe(keys, label)
+        if complete and found.keys and name in (VEHICLES, COMPANIES, REGIONS):
+            refused.append(found.describe(paths[name].name, label))
+    if refused:
+        raise DuplicateKeysError("; ".join(refused) + ": a --complete load closes every key a file lacks, and a "
+                                 "repeated line (a page downloaded twice?) may stand for a missing one; nothing "
+                                 "was loaded")
+    return reads
 
 
 def _exemption_load(lake: Lake, read: C.Read) -> LoadReport:
     existing = lake.read_arrow(EXEMPTIONS)
-    incoming = first_per_key(read.table, EXEMPTION_KEYS)
+    incoming = first_per_key(read.without_lines(), EXEMPTION_KEYS)
     rows = differing(incoming, existing, EXEMPTION_KEYS, ["valid_to"])
     new = rows.join(existing.select(EXEMPTION_KEYS), keys=EXEMPTION_KEYS, join_type="left anti").num_rows
     _apply(lake, EXEMPTIONS, rows, EXEMPTION_KEYS, existing.num_rows == 0)
     return LoadReport(EXEMPTIONS, read.table.num_rows + read.rejected, read.rejected, new, 0, rows.num_rows - new,
-                      read.reasons)
+                      read.reasons, read.lines, read.duplicates.keys)
 
 
 # -- synthetic ------------------------------------------------------------------------------------------

@@ -99,9 +99,19 @@ def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'table':22} {'rows in':>10} {'rejected':>9} {'inserted':>9} {'closed':>8} {'updated':>8}")
     for r in reports:
         print(f"{r.table:22} {r.rows_in:>10,} {r.rejected:>9,} {r.inserted:>9,} {r.closed:>8,} {r.updated:>8,}")
+        if r.duplicate_keys:
+            print(f"{'':22}   {r.duplicate_keys:,} key(s) on more than one line (identical rows kept once)")
         for reason, n in sorted(r.reasons.items()):
-            print(f"{'':22}   rejected {n:,}: {reason}")
+            print(f"{'':22}   rejected {n:,}: {reason}{_lines(r.lines.get(reason, []))}")
     return 0
+
+
+def _lines(lines: list[int], shown: int = 20) -> str:
+    """ ", lines 3, 7, 9 and 120 more": the lines of rejected rows, never their values."""
+    if not lines:
+        return ""
+    more = f" and {len(lines) - shown:,} more" if len(lines) > shown else ""
+    return f", line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:shown]))}{more}"
 
 
 def cmd_register_synth(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,7 +151,8 @@ def add_commands(sub: Any) -> None:
                       help="the date the files describe (YYYY-MM-DD); loads must come in date order")
     load.add_argument("--complete", action="store_true",
                       help="the vehicles, companies and regions files are complete: close keys they lack "
-                           "(exported or scrapped vehicles); without it they are treated as changes only")
+                           "(exported or scrapped vehicles); refused when such a file holds a key on more than "
+                           "one line. Without it they are treated as changes only")
     load.set_defaults(func=cmd_register_load)
 
     synth = actions.add_parser(

@@ -7,9 +7,8 @@ never quotes the plate (`Hash`) column.
 
 Tijd(CET) is the Dutch wall clock (CET in winter, CEST in summer) unless the mapping says otherwise.
 In the spring gap (02:00-03:00 does not exist) a time is a bad row. In the autumn overlap
-(02:00-03:00 happens twice) the file's order decides: exports are written in time order, so the
-first pass through the hour is summer time and, once the clock is seen to go back (or a time after
-03:00 has been seen), the hour is winter time.
+(02:00-03:00 happens twice) the order of each camera's rows decides (anpr/feeds/wall_clock.py); when a
+camera's rows are not in time order, each of its rows in the repeated hour is a bad row.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,9 +28,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from anpr.feeds.messages import derived_observation_id, iso_ms
+from anpr.feeds.wall_clock import NonexistentTime, WallClock
 
 _ISO2 = re.compile(r"^[A-Z]{2}$")
-_BACKWARDS = timedelta(minutes=10)  # a step back this large inside the repeated hour is the clock going back
 
 
 class Location(BaseModel):
@@ -93,40 +92,6 @@ class CsvExport:
                 "bad_rows": [{"line": b.line, "reason": b.reason} for b in self.bad]}
 
 
-class WallClock:
-    """Local wall-clock times of one file to UTC, across daylight-saving changes (see module doc)."""
-
-    def __init__(self, zone: str) -> None:
-        self.zone = ZoneInfo(zone)
-        self._repeated_hour_pass: dict[datetime, int] = {}  # start of a repeated hour -> fold in use
-        self._last_in_repeat: dict[datetime, datetime] = {}
-        self._latest: datetime | None = None
-
-    def to_utc(self, naive: datetime) -> datetime:
-        first = naive.replace(tzinfo=self.zone, fold=0)
-        second = naive.replace(tzinfo=self.zone, fold=1)
-        moment = first
-        if first.utcoffset() != second.utcoffset():
-            if first.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != naive:
-                raise ValueError(f"local time {naive:%Y-%m-%d %H:%M:%S} does not exist (clocks jumped forward)")
-            moment = second if self._second_pass(naive) else first
-        utc = moment.astimezone(UTC)
-        self._latest = utc if self._latest is None else max(self._latest, utc)
-        return utc
-
-    def _second_pass(self, naive: datetime) -> bool:
-        """Whether a time of the repeated hour is its second (winter time) occurrence."""
-        hour = naive.replace(minute=0, second=0, microsecond=0)
-        if not self._repeated_hour_pass.get(hour):
-            end = hour.replace(tzinfo=self.zone, fold=1).astimezone(UTC) + timedelta(hours=1)
-            previous = self._last_in_repeat.get(hour)
-            went_back = previous is not None and naive < previous - _BACKWARDS
-            if went_back or (self._latest is not None and self._latest >= end):
-                self._repeated_hour_pass[hour] = 1
-        self._last_in_repeat[hour] = naive
-        return bool(self._repeated_hour_pass.get(hour))
-
-
 def _observation_id(mapping: CsvMapping, raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
@@ -151,14 +116,24 @@ def read_export(path: Path, mapping: CsvMapping) -> CsvExport:
         export.problem = f"missing columns {', '.join(missing)} in the header"
         return export
     at = {name: header.index(name) for name in wanted}
-    clock = WallClock(mapping.timezone)
+    clocks: dict[str, WallClock] = {}  # camera_id -> the clock of its rows
     first_line_of: dict[str, int] = {}
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        started = reader.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unbalanced quote running on: the rows after it cannot be told apart
+            export.problem = f"line {started}: {exc} (an unbalanced quote?); nothing of the file was delivered"
+            export.observations, export.bad = [], []
+            return export
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         export.rows += 1
-        problem, item = _row(row, header, at, mapping, clock, path.name, line)
+        problem, item = _row(row, header, at, mapping, clocks, path.name, line)
         if problem is None and item is not None:
             seen = first_line_of.setdefault(item["observation_id"], line)
             if seen != line:
@@ -167,34 +142,65 @@ def read_export(path: Path, mapping: CsvMapping) -> CsvExport:
             export.bad.append(BadRow(path.name, line, problem))
         elif item is not None:
             export.observations.append(item)
+    _drop_undecidable(export, clocks, mapping)
     return export
 
 
-def _row(row: list[str], header: list[str], at: dict[str, int], mapping: CsvMapping, clock: WallClock,
+def _drop_undecidable(export: CsvExport, clocks: dict[str, WallClock], mapping: CsvMapping) -> None:
+    """Rows of the repeated autumn hour of a camera whose rows are out of order become bad rows."""
+    names = {loc.camera_id: name for name, loc in mapping.locations.items()}
+    delivered = {o["extensions"]["source_line"] for o in export.observations}
+    undecided: dict[int, str] = {}
+    for camera, clock in clocks.items():
+        if clock.undecidable is not None:
+            for line in (n for n in clock.repeated_lines if n in delivered):
+                undecided[line] = (f"{mapping.columns.time} in the repeated autumn hour, but the rows of "
+                                   f"{mapping.columns.location} {names[camera]!r} are not in time order "
+                                   f"({clock.undecidable}): summer or winter time cannot be decided")
+    if undecided:
+        export.observations = [o for o in export.observations if o["extensions"]["source_line"] not in undecided]
+        export.bad = sorted([*export.bad, *(BadRow(export.file, n, why) for n, why in undecided.items())],
+                            key=lambda b: b.line)
+
+
+def _quote(text: str, plate: str) -> str:
+    """A cell for a bad row's reason, unless it holds the row's plate (columns shifted or mislabelled)."""
+    letters = re.sub(r"[^0-9A-Z]", "", plate.upper())
+    if len(letters) >= 4 and letters in re.sub(r"[^0-9A-Z]", "", text.upper()):
+        return "(holds the plate; not shown)"
+    return repr(text)
+
+
+def _row(row: list[str], header: list[str], at: dict[str, int], mapping: CsvMapping, clocks: dict[str, WallClock],
          file: str, line: int) -> tuple[str | None, dict[str, Any] | None]:
     cols = mapping.columns
     if len(row) != len(header):
         return f"{len(row)} fields where the header has {len(header)}", None
     value = {name: row[i].strip() for name, i in at.items()}
+    quoted = {name: _quote(text, value[cols.plate]) for name, text in value.items()}
     if not value[cols.id]:
         return f"empty {cols.id}", None
     if not value[cols.plate]:
         return f"empty {cols.plate}", None
+    location = mapping.locations.get(value[cols.location])
+    if location is None:
+        return f"unknown {cols.location} {quoted[cols.location]}: add it to the mapping file", None
     try:
-        utc = clock.to_utc(datetime.strptime(value[cols.time], mapping.time_format))
-    except ValueError as exc:
-        text = str(exc) if "does not exist" in str(exc) else f"does not match {mapping.time_format}"
-        return f"{cols.time} {value[cols.time]!r}: {text}", None
+        local = datetime.strptime(value[cols.time], mapping.time_format)
+    except ValueError:
+        return f"{cols.time} {quoted[cols.time]}: does not match {mapping.time_format}", None
+    clock = clocks.setdefault(location.camera_id, WallClock(ZoneInfo(mapping.timezone)))
+    try:
+        utc = clock.to_utc(local, line)
+    except NonexistentTime as exc:
+        return f"{cols.time} {quoted[cols.time]}: {exc}", None
     land = value[cols.country].upper()
     country = mapping.countries.get(land, land)
     if not _ISO2.match(country):
-        return f"unknown {cols.country} {value[cols.country]!r}", None
+        return f"unknown {cols.country} {quoted[cols.country]}", None
     klasse = value[cols.vehicle_class].upper()
     if mapping.classes and klasse not in mapping.classes:
-        return f"unknown {cols.vehicle_class} {value[cols.vehicle_class]!r}", None
-    location = mapping.locations.get(value[cols.location])
-    if location is None:
-        return f"unknown {cols.location} {value[cols.location]!r}: add it to the mapping file", None
+        return f"unknown {cols.vehicle_class} {quoted[cols.vehicle_class]}", None
     item: dict[str, Any] = {
         "observation_id": _observation_id(mapping, value[cols.id]), "camera_id": location.camera_id,
         "event_time": iso_ms(utc), "plate_country": country, "plate_text": value[cols.plate],

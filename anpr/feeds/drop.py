@@ -5,18 +5,26 @@ A file whose good rows were all delivered moves to `processed/` with its report 
 that cannot be read as an export moves to `rejected/` with its report. A file whose delivery failed
 stays where it is, to be picked up again: its batches carry the same idempotency keys (through the
 ingest endpoint a retry publishes nothing twice) and its rows the same observation ids.
+
+A batch's idempotency key is a digest of the observations it sends, without where they came from
+(file name, line): the same rows dropped again, even renamed, are recognised, while a file corrected
+after a mapping or export error, whose rows now read differently, gets new keys for the batches that
+changed. The file's digest would call such a corrected re-delivery a replay and publish nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from anpr.feeds.csv_feed import CsvExport, CsvMapping, read_export
+from anpr.feeds.messages import encode
 from anpr.feeds.sinks import Sink
 
 BATCH = 5_000
@@ -45,13 +53,21 @@ def _move(path: Path, folder: Path, report: dict[str, object]) -> None:
     shutil.move(str(path), folder / path.name)
 
 
+def batch_key(items: list[dict[str, Any]]) -> str:
+    """`csv-<sha256 of the observations as sent, less source_file and source_line>` (36 characters)."""
+    digest = hashlib.sha256()
+    for item in items:
+        extensions = {k: v for k, v in item.get("extensions", {}).items() if k not in ("source_file", "source_line")}
+        digest.update(encode({**item, "extensions": extensions}) + b"\n")
+    return f"csv-{digest.hexdigest()[:32]}"
+
+
 def deliver_export(export: CsvExport, sink: Sink, batch: int = BATCH,
                    progress: Callable[[int], None] | None = None) -> int:
     sent = 0
-    for number, start in enumerate(range(0, len(export.observations), batch)):
+    for start in range(0, len(export.observations), batch):
         items = export.observations[start:start + batch]
-        # Same file, same batch, same key: a re-delivered file is recognised as such.
-        sent += sink.send(items, f"csv-{export.sha256[:32]}-{number:05d}", filename=export.file)
+        sent += sink.send(items, batch_key(items), filename=export.file)
         if progress is not None:
             progress(len(items))
     return sent

@@ -1,8 +1,11 @@
 """Where feed adapters deliver observations: straight to Kafka, or through the ingest endpoint.
 
-Both deliver a batch completely or raise: the Kafka sink waits for every acknowledgement, the
-ingest sink for a 202 (retrying 429 and 503 with the same idempotency key, so a retry never
-publishes twice).
+Both deliver a batch completely or raise DeliveryFailed: the Kafka sink waits for every
+acknowledgement, the ingest sink for a 202. While the broker or the endpoint is briefly away (no
+connection, a broker that does not acknowledge, 429 or 503) a batch is retried with exponential
+backoff, a progress line per failed attempt; giving up raises one line with the attempts, the time
+spent and the last cause. The ingest sink retries with the same idempotency key, so a retry never
+publishes twice; a Kafka retry may repeat messages, which the stream drops by observation id.
 """
 
 from __future__ import annotations
@@ -11,15 +14,54 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from anpr.feeds.messages import envelope, headers, observation_record
-from anpr.feeds.publisher import Publisher
+from anpr.feeds.publisher import BrokerUnavailable, Publisher
+from anpr.progress import say as say_on_stderr
+
+T = TypeVar("T")
 
 
 class DeliveryFailed(RuntimeError):
     pass
+
+
+class TryAgain(Exception):
+    """A failure worth retrying: `cause` is one line without message contents; `wait_s` a server's Retry-After."""
+
+    def __init__(self, cause: str, wait_s: float | None = None) -> None:
+        super().__init__(cause)
+        self.cause, self.wait_s = cause, wait_s
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Attempts and waits between them: first_s, doubling, at most max_s (default waits 1+2+4+8+16+30+30 s)."""
+
+    attempts: int = 8
+    first_s: float = 1.0
+    max_s: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+def retrying(action: Callable[[], T], what: str, backoff: Backoff, say: Callable[[str], None]) -> T:
+    """action() until it does not raise TryAgain; DeliveryFailed once backoff.attempts have failed."""
+    started, wait = time.monotonic(), backoff.first_s
+    for attempt in range(1, backoff.attempts + 1):
+        try:
+            return action()
+        except TryAgain as exc:
+            if attempt == backoff.attempts:
+                raise DeliveryFailed(f"{what}: gave up after {attempt} attempts in {time.monotonic() - started:.0f} s: "
+                                     f"{exc.cause}") from None
+            pause = min(wait if exc.wait_s is None else exc.wait_s, backoff.max_s)
+            say(f"    {what}: attempt {attempt}/{backoff.attempts} failed ({exc.cause}); retrying in {pause:g} s")
+            backoff.sleep(pause)
+            wait = min(wait * 2, backoff.max_s)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class Sink(Protocol):
@@ -28,9 +70,11 @@ class Sink(Protocol):
 
 class KafkaSink:
     def __init__(self, publisher: Publisher, topic: str, supplier: str, municipality_of: Mapping[str, str],
-                 default_municipality: str | None) -> None:
+                 default_municipality: str | None, backoff: Backoff = Backoff(),
+                 say: Callable[[str], None] = say_on_stderr) -> None:
         self.publisher, self.topic, self.supplier = publisher, topic, supplier
         self.municipality_of, self.default = municipality_of, default_municipality
+        self.backoff, self.say = backoff, say
 
     def send(self, items: list[dict[str, Any]], request_id: str, filename: str | None = None) -> int:
         header_sets: dict[str | None, list[tuple[str, bytes]]] = {}
@@ -42,12 +86,21 @@ class KafkaSink:
             if found is None:
                 found = header_sets[municipality] = headers(self.supplier, municipality, request_id)
             records.append(observation_record(item, found))
-        return self.publisher.publish(self.topic, records)
+
+        def publish() -> int:
+            try:
+                return self.publisher.publish(self.topic, records)
+            except BrokerUnavailable as exc:
+                raise TryAgain(str(exc)) from None
+
+        return retrying(publish, f"Kafka at {self.publisher.bootstrap}", self.backoff, self.say)
 
 
 class IngestSink:
-    def __init__(self, url: str, api_key: str, attempts: int = 8, timeout_s: float = 120.0) -> None:
-        self.url, self.api_key, self.attempts, self.timeout_s = url.rstrip("/") + "/", api_key, attempts, timeout_s
+    def __init__(self, url: str, api_key: str, backoff: Backoff = Backoff(), timeout_s: float = 120.0,
+                 say: Callable[[str], None] = say_on_stderr) -> None:
+        self.url, self.api_key, self.backoff, self.timeout_s = url.rstrip("/") + "/", api_key, backoff, timeout_s
+        self.say = say
         self.replays = 0
 
     def send(self, items: list[dict[str, Any]], request_id: str, filename: str | None = None) -> int:
@@ -60,8 +113,8 @@ class IngestSink:
                 "X-Idempotency-Key": idempotency_key}
         if filename:
             head["X-Filename"] = filename
-        wait = 1.0
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt() -> dict[str, Any]:
             request = urllib.request.Request(self.url, data=body, headers=head, method="POST")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -69,15 +122,22 @@ class IngestSink:
                     return dict(json.loads(response.read()))
             except urllib.error.HTTPError as exc:
                 detail = _error_message(exc)
-                if exc.code not in (429, 503) or attempt == self.attempts:
-                    raise DeliveryFailed(f"ingest answered {exc.code}: {detail}") from None
-                wait = float(exc.headers.get("Retry-After") or wait)
+                if exc.code not in (429, 503):
+                    raise DeliveryFailed(f"ingest endpoint {self.url} answered {exc.code}: {detail}") from None
+                raise TryAgain(f"answered {exc.code}: {detail}", _seconds(exc.headers.get("Retry-After"))) from None
             except (urllib.error.URLError, OSError) as exc:
-                if attempt == self.attempts:
-                    raise DeliveryFailed(f"ingest endpoint {self.url} unreachable: {exc}") from None
-            time.sleep(min(wait, 60.0))
-            wait = min(wait * 2, 60.0)
-        raise DeliveryFailed("unreachable")
+                reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                raise TryAgain(f"unreachable: {reason}") from None
+
+        return retrying(attempt, f"ingest endpoint {self.url}", self.backoff, self.say)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds; None when absent or an HTTP date (the backoff's own wait then)."""
+    try:
+        return float(retry_after) if retry_after else None
+    except ValueError:
+        return None
 
 
 def _error_message(exc: urllib.error.HTTPError) -> str:

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from anpr.broker import free_port, high_watermarks
-from anpr.settings import ApiSettings, KafkaSettings, Settings
+from anpr.settings import CONF_DIR, ApiSettings, KafkaSettings, Settings
 from api.ingest.main import create_ingest_app
 from api.ingest.services import build_services
 from cli.feeds import add_commands
@@ -54,7 +54,8 @@ def cli(settings: Settings, argv: list[str]) -> int:
     return int(args.func(args, settings))
 
 
-def test_a_dropped_csv_export_goes_through_the_ingest_endpoint_once(broker, ingest_server, ingest_settings, tmp_path):
+def test_a_dropped_csv_export_goes_through_the_ingest_endpoint_once(broker, ingest_server, ingest_settings, tmp_path,
+                                                                     capsys):
     drop = tmp_path / "drop"
     drop.mkdir()
     export(drop, BROKEN, name="week-11.csv")
@@ -69,8 +70,21 @@ def test_a_dropped_csv_export_goes_through_the_ingest_endpoint_once(broker, inge
 
     # The supplier drops the same export again: the same batches, the same keys, nothing new in Kafka.
     (drop / "processed" / "week-11.csv").rename(drop / "week-11.csv")
+    capsys.readouterr()
     assert cli(ingest_settings, ["feed", "csv", str(drop), "--url", ingest_server]) == 0
     assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 2
+    assert "batches already delivered before 1" in capsys.readouterr().out
+
+    # The mapping learns Locatie Neude (line 3) and the file is dropped again: its batch is new and reaches Kafka.
+    mapping = tmp_path / "demo-supplier.toml"
+    mapping.write_text((CONF_DIR / "feeds" / "demo-supplier.toml").read_text()
+                       + '"Neude" = { camera_id = "83b6d668-bd12-54a9-981d-0071b5e90685" }\n')
+    (drop / "processed" / "week-11.csv").rename(drop / "week-11.csv")
+    assert cli(ingest_settings, ["feed", "csv", str(drop), "--url", ingest_server, "--mapping", str(mapping)]) == 0
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 5  # the batch of lines 2, 3 and 11
+    assert "already delivered" not in capsys.readouterr().out
+    lines = sorted(json.loads(r.value)["extensions"]["source_line"] for r in consume_all(broker.bootstrap, OBS))
+    assert lines == [2, 2, 3, 11, 11]  # the stream drops the repeated observation ids of lines 2 and 11
 
 
 def test_synthetic_feeds_straight_to_kafka_and_through_the_endpoint(broker, ingest_server, ingest_settings,

@@ -23,7 +23,7 @@ from anpr.register_csv import RegisterFileError
 from anpr.register_history import OutOfOrderLoadError
 from anpr.register_tables import COMPANIES, EXEMPTIONS, LOADS, OWNERS, REGIONS, VEHICLES
 from anpr.settings import Settings
-from jobs.register import RegisterFiles, load_register_files
+from jobs.register import DuplicateKeysError, RegisterFiles, load_register_files
 from streaming.enrich import read_register_snapshot
 from tests.privacy import find_plates
 
@@ -192,6 +192,14 @@ def test_monthly_load_merges_changes_without_rewriting_history(loaded, tmp_path)
     assert lake.read_arrow(LOADS).num_rows == 15
     with pytest.raises(OutOfOrderLoadError):
         load_register_files(lake, settings, april, date(2026, 3, 15))
+    # A paged download that repeated the page of BX-12-34 and missed the one of VZ-456-D: refused whole.
+    paged = [line for line in fixed.splitlines() if not line.startswith("VZ-456-D")]
+    paged.insert(-1, paged[2])  # before the broken last line, whose open quote runs to the end of the file
+    may = write_samples(tmp_path / "may", vehicles="\n".join(paged) + "\n")
+    with pytest.raises(DuplicateKeysError, match=r"^vehicles.csv: 1 kenteken value\(s\) occur on more than one "
+                                                 r"line \(0 with differing values\), lines 3, 7:"):
+        load_register_files(lake, settings, may, date(2026, 5, 1), close_missing=True)
+    assert versions == {t: lake.version(t) for t in versions} and lake.read_arrow(LOADS).num_rows == 15
 
 
 def _texts(path: Path) -> str:

@@ -54,9 +54,44 @@ def test_fall_back_night_tells_the_two_passes_of_the_repeated_hour_apart(tmp_pat
         "2026-10-25T02:05:00.000Z"]
 
 
-def test_a_late_row_of_the_repeated_hour_after_it_ended_is_winter_time(tmp_path):
-    path = export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:40:00")])
-    assert utc_times(path) == ["2026-10-25T02:05:00.000Z", "2026-10-25T01:40:00.000Z"]
+def test_an_export_sorted_by_location_decides_the_repeated_hour_per_camera(tmp_path):
+    # Each camera runs through the night once; the second camera's first pass is summer time too.
+    path = export(tmp_path, [row(1, "25-10-2026 01:30:00"), row(2, "25-10-2026 02:45:00"),
+                             row(3, "25-10-2026 02:10:00"), row(4, "25-10-2026 03:05:00"),
+                             row(5, "25-10-2026 01:40:00", locatie="Nobelstraat"),
+                             row(6, "25-10-2026 02:20:00", locatie="Nobelstraat"),
+                             row(7, "25-10-2026 02:05:00", locatie="Nobelstraat"),
+                             row(8, "25-10-2026 03:10:00", locatie="Nobelstraat")])
+    assert utc_times(path) == [
+        "2026-10-24T23:30:00.000Z", "2026-10-25T00:45:00.000Z", "2026-10-25T01:10:00.000Z", "2026-10-25T02:05:00.000Z",
+        "2026-10-24T23:40:00.000Z", "2026-10-25T00:20:00.000Z", "2026-10-25T01:05:00.000Z", "2026-10-25T02:10:00.000Z"]
+
+
+def test_a_camera_whose_rows_are_out_of_order_has_each_repeated_hour_line_reported(tmp_path):
+    path = export(tmp_path, [row(1, "25-10-2026 02:45:00"), row(2, "25-10-2026 02:10:00"),  # Biltstraat, in order
+                             row(3, "25-10-2026 02:30:00", locatie="Mariaplaats"),  # Mariaplaats sorted by plate
+                             row(4, "25-10-2026 01:50:00", locatie="Mariaplaats"),
+                             row(5, "25-10-2026 02:10:00", locatie="Mariaplaats"),
+                             row(6, "25-10-2026 03:20:00", locatie="Mariaplaats"),
+                             row(7, "25-10-2026 02:20:00", locatie="Mariaplaats")])
+    result = read_export(path, MAPPING)
+    assert [b.line for b in result.bad] == [4, 6, 8]  # the Mariaplaats rows of 02:00-02:59 (header is line 1)
+    assert all("'Mariaplaats' are not in time order (line 5 goes back" in b.reason for b in result.bad)
+    assert [o["extensions"]["source_line"] for o in result.observations] == [2, 3, 5, 7]
+    assert [o["event_time"] for o in result.observations] == [
+        "2026-10-25T00:45:00.000Z", "2026-10-25T01:10:00.000Z", "2026-10-24T23:50:00.000Z", "2026-10-25T02:20:00.000Z"]
+
+
+def test_a_late_row_of_the_repeated_hour_after_it_ended_cannot_be_decided(tmp_path):
+    # 02:40 after 03:05 is 25 minutes late as winter time and 85 as summer time: neither is in order.
+    result = read_export(export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:40:00")]), MAPPING)
+    assert [b.line for b in result.bad] == [3] and "cannot be decided" in result.bad[0].reason
+    assert [o["event_time"] for o in result.observations] == ["2026-10-25T02:05:00.000Z"]
+
+
+def test_a_slightly_late_row_of_the_repeated_hour_after_it_ended_is_winter_time(tmp_path):
+    assert utc_times(export(tmp_path, [row(1, "25-10-2026 03:05:00"), row(2, "25-10-2026 02:58:00")])) == [
+        "2026-10-25T02:05:00.000Z", "2026-10-25T01:58:00.000Z"]
 
 
 def test_fixed_cet_exports_ignore_summer_time(tmp_path):
@@ -110,6 +145,14 @@ def test_a_file_without_the_export_columns_is_rejected_whole(tmp_path):
     assert result.observations == [] and "missing columns Id, Tijd(CET), Hash" in str(result.problem)
 
 
+def test_an_unbalanced_quote_running_past_the_field_limit_rejects_the_file_with_its_line(tmp_path):
+    rows = [row(1, "10-03-2026 08:00:00"), '"2;' + row(2, "10-03-2026 08:00:01")]
+    rows += [row(i, "10-03-2026 08:00:02") for i in range(3, 3000)]
+    result = read_export(export(tmp_path, rows), MAPPING)
+    assert result.problem is not None and result.problem.startswith("line 3: field larger than field limit")
+    assert result.observations == [] and result.bad == []
+
+
 class Collect:
     def __init__(self) -> None:
         self.batches: list[tuple[str, int]] = []
@@ -132,6 +175,22 @@ def test_the_drop_moves_delivered_and_rejected_files_with_their_reports(tmp_path
     assert (tmp_path / "rejected" / "notes.csv").exists()
     assert any("week-11.csv:3: unknown Locatie" in line for line in lines)
     assert not any(p in "\n".join(lines) for p in PLATES)
+
+
+def test_a_corrected_redelivery_gets_new_keys_for_its_changed_batches_and_an_identical_one_none(tmp_path):
+    rows = [row(1, "10-03-2026 08:00:00"), row(2, "10-03-2026 08:00:01"),
+            row(3, "10-03-2026 08:00:02", locatie="Neude"), row(4, "10-03-2026 08:00:03")]
+    fixed = MAPPING.model_copy(update={"locations": {**MAPPING.locations, "Neude": MAPPING.locations["Biltstraat"]}})
+    first, again, renamed, corrected = Collect(), Collect(), Collect(), Collect()
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, first, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, again, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11-resent.csv")], MAPPING, renamed, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], fixed, corrected, move=False, batch=2, say=print)
+    assert [n for _, n in first.batches] == [2, 1] and again.batches == first.batches == renamed.batches
+    # The mapping now knows Neude: line 4 is sent, the second batch (lines 4, 5) is new, the first a replay.
+    assert [n for _, n in corrected.batches] == [2, 2]
+    assert corrected.batches[0][0] == first.batches[0][0]
+    assert corrected.batches[1][0] not in {key for key, _ in first.batches}
 
 
 @pytest.mark.parametrize("name", ["demo-supplier.toml"])
