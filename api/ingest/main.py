@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.common.errors import install_error_handlers
+from api.common.errors import InternalErrors, install_error_handlers
 from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
 from api.ingest.routes import delivery, reports
@@ -23,6 +23,7 @@ def create_ingest_app(services: IngestServices) -> FastAPI:
                   description="One POST / per delivery: observation batches and camera metadata of the "
                               "municipalities' ANPR suppliers. Answers 202 once every message is stored in Kafka.")
     install_error_handlers(app)
+    app.add_middleware(InternalErrors)  # inside TraceIds: its 500s carry the trace id
     app.add_middleware(TraceIds)
     app.state.services = services
     app.state.limiter = SlidingLog()
