@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from anpr.contract import (
     COUNTRY_PATTERN,
@@ -82,18 +81,18 @@ def parse_observations(records: DataFrame) -> DataFrame:
     )
     # Only for what strict JSON refused: the ids and time of a quarantined row still help its supplier.
     loose = F.when(F.col("_json").isNull() & F.col("_text").isNotNull(),
-                   F.from_json("_text", T.MapType(T.StringType(), T.StringType())))
+                   F.from_json("_text", "map<string,string>"))
     columns, mistyped = [], []
     for name, kind in OBSERVATION_TYPES.items():
         field = F.variant_get("_json", f"$.{name}", "variant")
         found = F.schema_of_variant(field)
         present = field.isNotNull() & ~F.is_variant_null(field)
-        typed = found.rlike(VARIANT_TYPE_PATTERNS[kind])
-        mistyped.append(present & ~typed)
+        matches = found.rlike(VARIANT_TYPE_PATTERNS[kind])
+        mistyped.append(present & ~matches)
         if name in PARSED_FIELDS:
-            value = F.when(typed, F.try_variant_get("_json", f"$.{name}", SPARK_TYPES[kind]))
+            value = F.when(matches, F.try_variant_get("_json", f"$.{name}", SPARK_TYPES[kind]))
             if kind == "integer":
-                mistyped.append(typed & value.isNull())  # beyond 32 bits
+                mistyped.append(matches & value.isNull())  # beyond 32 bits
             if kind == "string":
                 value = F.coalesce(value, loose[name])
             columns.append(value.alias(name))

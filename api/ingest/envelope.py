@@ -71,10 +71,11 @@ def _check_items(message: Message) -> None:
     """400 for integers beyond 64 bits, else 422 for NaN/Infinity or mistyped observation fields."""
     too_big: list[str] = []
     problems: list[tuple[str, str]] = []
-    for i, item in enumerate(message.payload):
-        raw = item if isinstance(item, dict) else item.model_dump()
+    observations = isinstance(message, ObservationBatch)
+    items = message.payload if isinstance(message, ObservationBatch) else [m.model_dump() for m in message.payload]
+    for i, raw in enumerate(items):
         found: dict[str, str] = {}
-        if isinstance(message, ObservationBatch):
+        if observations:
             found.update((f"payload[{i}].{name}", problem) for name, problem in observation_problems(raw))
         for path, problem in number_problems(raw):
             if problem == TOO_BIG:
