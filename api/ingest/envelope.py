@@ -71,8 +71,10 @@ def _check_items(message: Message) -> None:
     """400 for integers beyond 64 bits, else 422 for NaN/Infinity or mistyped observation fields."""
     too_big: list[str] = []
     problems: list[tuple[str, str]] = []
-    observations = isinstance(message, ObservationBatch)
-    items = message.payload if isinstance(message, ObservationBatch) else [m.model_dump() for m in message.payload]
+    if isinstance(message, ObservationBatch):
+        items, observations = message.payload, True
+    else:
+        items, observations = [m.model_dump() for m in message.payload], False
     for i, raw in enumerate(items):
         found: dict[str, str] = {}
         if observations:

@@ -1,7 +1,8 @@
 """The suppliers' ingest service (`anpr serve-ingest`): the working group's ingest contract.
 
 Routes: POST / (api/ingest/routes/delivery.py), GET /v1/rejections and /v1/cameras (routes/reports.py),
-GET /health. Envelopes and camera payloads are checked here; observation content is checked by the
+GET /health. Envelopes, camera payloads and the types and event_time of observations are checked
+here (a message is published whole or not at all); the rest of observation content is checked by the
 stream, which reports rejections per supplier.
 """
 
