@@ -1,19 +1,30 @@
 """The ingest contract's field rules (CBS ingestion API v2), one definition for every stage that checks them.
 
-The ingest service (api/ingest/) checks envelopes and camera payloads with these at once; the stream
-(streaming/pipeline.py) checks observation content with the same rules and quarantines with reason
-codes. Patterns are plain strings because both Python's `re`/pydantic and Spark's `rlike` (Java
-regex) read them: keep them to the syntax both share.
+The ingest service (api/ingest/) checks envelopes, camera payloads and the types and event_time of
+observations with these at once; the stream (streaming/pipeline.py) checks observation content with
+the same rules and quarantines with reason codes (its producers need not be the ingest service).
+Patterns are plain strings because both Python's `re`/pydantic and Spark's `rlike` (Java regex) read
+them: keep them to the syntax both share.
 """
 
 from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 MESSAGE_TYPES = ("anpr_observation_batch", "camera_registration", "camera_update")
 SCHEMA_VERSION_PATTERN = r"^anpr-2\.\d+\.\d+$"  # this platform speaks major version 2
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-# UTC, RFC 3339 with exactly milliseconds, e.g. 2025-06-02T07:15:42.123Z
+# The one event_time rule of door and stream: UTC, RFC 3339 with exactly milliseconds, e.g.
+# 2025-06-02T07:15:42.123Z, and a real calendar moment. Other RFC 3339 forms (no fraction, a local
+# offset) are refused rather than normalized: the contract asks for this form, and a supplier sending
+# another is told at once (422) instead of losing its detections in quarantine.
 EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$"
+EVENT_TIME_RULE = "UTC, RFC 3339 with milliseconds, e.g. 2025-06-02T07:15:42.123Z"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
 # Normalized plate (upper case, letters and digits only): Dutch plates are always six characters;
 # foreign formats vary within bounds.
@@ -22,3 +33,62 @@ OTHER_PLATE_PATTERN = r"^[0-9A-Z]{2,12}$"
 
 MAX_BODY_BYTES = 50 * 1024 * 1024  # one request (envelope) to the ingest service
 MAX_MESSAGE_BYTES = 64 * 1024  # one observation as the stream reads it from Kafka
+MAX_CAMERA_BYTES = 1_000_000  # one camera record: under Kafka's default 1 MiB request, room for key and headers
+# Integers beyond 64 bits: no consumer of the topics (the stream, Java clients) reads them.
+MAX_INTEGER = 2**63 - 1
+
+# JSON type of each observation field. The contract is typed: "1" is not a number, true is not a
+# number, NaN and Infinity are not JSON; null counts as absent.
+OBSERVATION_TYPES: dict[str, str] = {
+    "observation_id": "string", "camera_id": "string", "event_time": "string", "plate_country": "string",
+    "plate_text": "string", "read_confidence": "number", "detection_direction": "string", "lane": "integer",
+    "notes": "string", "extensions": "object",
+}
+_EVENT_TIME = re.compile(EVENT_TIME_PATTERN)
+
+
+def type_problem(value: Any, kind: str) -> str | None:
+    """Why a parsed JSON value (None for null) is not of the contract's `kind` (string | integer |
+    number | object), None when it is. Booleans are not numbers and numbers must be finite."""
+    if value is None:
+        return None
+    ok = {"string": isinstance(value, str),
+          "integer": isinstance(value, int) and not isinstance(value, bool),
+          "number": isinstance(value, int | float) and not isinstance(value, bool),
+          "object": isinstance(value, dict)}[kind]
+    if not ok:
+        return f"must be a JSON {kind}" + (", not a string" if isinstance(value, str) else "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (NaN and Infinity are not JSON)"
+    return None
+
+
+def event_time_problem(text: str) -> str | None:
+    """Why `text` breaks the event_time rule (`EVENT_TIME_RULE`), None when it keeps it."""
+    if _EVENT_TIME.match(text):
+        try:
+            datetime.fromisoformat(text[:23])
+            return None
+        except ValueError:
+            return f"is not a calendar moment; must be {EVENT_TIME_RULE}"
+    return f"must be {EVENT_TIME_RULE}"
+
+
+NOT_FINITE = "NaN and Infinity are not JSON numbers"
+TOO_BIG = "an integer beyond 64 bits"
+
+
+def number_problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, NOT_FINITE or TOO_BIG) of every number in a parsed JSON value that no consumer could
+    read: NaN or Infinity (which pydantic's parser admits) and integers beyond 64 bits (which Python
+    reads whole). Paths like `.a[2].b`; "" for `value` itself."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, NOT_FINITE
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        yield path, TOO_BIG
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from number_problems(inner, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from number_problems(inner, f"{path}[{i}]")

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from anpr.contract import (
     COUNTRY_PATTERN,
     EVENT_TIME_PATTERN,
     MAX_MESSAGE_BYTES,
     NL_PLATE_PATTERN,
+    OBSERVATION_TYPES,
     OTHER_PLATE_PATTERN,
     UUID_PATTERN,
 )
@@ -27,18 +27,19 @@ from anpr.settings import DayPart
 from anpr.stream_tables import PASSAGES_SCHEMA
 from anpr.zones import Municipality
 
-OBSERVATION_SCHEMA = T.StructType([
-    T.StructField("observation_id", T.StringType()),
-    T.StructField("camera_id", T.StringType()),
-    T.StructField("event_time", T.StringType()),
-    T.StructField("plate_country", T.StringType()),
-    T.StructField("plate_text", T.StringType()),
-    T.StructField("read_confidence", T.StringType()),
-    T.StructField("detection_direction", T.StringType()),
-    T.StructField("lane", T.StringType()),
-])
-# Numbers are parsed as text first so that a wrong type is reported instead of silently nulled.
-NUMERIC_FIELDS = {"read_confidence": "double", "lane": "int"}
+# The JSON types of the contract (anpr/contract.py OBSERVATION_TYPES) as Spark's variant names them
+# (schema_of_variant): the message is parsed to a variant, which keeps each value's JSON type, so a
+# "1" where a number belongs, a boolean, or a non-object extensions is seen instead of coerced or nulled.
+VARIANT_TYPE_PATTERNS = {
+    "string": r"^STRING$",
+    "integer": r"^(BIGINT|INT|SMALLINT|TINYINT)$",
+    "number": r"^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL\(.*)$",
+    "object": r"^OBJECT<",
+}
+SPARK_TYPES = {"string": "string", "integer": "int", "number": "double"}
+# The fields the later steps read (the rest is only type-checked): every column is held per micro-batch.
+PARSED_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "plate_text", "read_confidence",
+                 "detection_direction", "lane")
 
 
 class Reason:
@@ -63,18 +64,45 @@ def _header(name: str) -> Column:
 
 
 def parse_observations(records: DataFrame) -> DataFrame:
-    """Kafka records (the built-in source's columns) -> one row per message with typed fields."""
+    """Kafka records (the built-in source's columns) -> one row per message with typed fields.
+
+    Each of PARSED_FIELDS becomes a column holding its value when it has the contract's JSON type
+    (null otherwise); `_bad_type` is true when any field has another type (null counts as
+    absent), an int does not fit 32 bits, or the message is JSON only to a lenient parser (NaN or
+    Infinity literals, single quotes, a repeated key); `_not_json` when no parser reads an object.
+    """
     text = F.when(F.length("value") <= MAX_MESSAGE_BYTES, F.col("value").cast("string"))
     has_headers = "headers" in records.columns
     parsed = records.select(
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("ingested_at"), (F.length("value") > MAX_MESSAGE_BYTES).alias("_too_large"),
         (_header("supplier") if has_headers else F.lit(None).cast("string")).alias("supplier"),
-        F.from_json(text, OBSERVATION_SCHEMA, {"mode": "PERMISSIVE"}).alias("obs"),
+        text.alias("_text"), F.try_parse_json(text).alias("_json"),
     )
-    typed = parsed.select("*", "obs.*").drop("obs")
-    for name, kind in NUMERIC_FIELDS.items():
-        typed = typed.withColumn(f"_{name}_raw", F.col(name)).withColumn(name, F.col(name).try_cast(kind))
+    # Only for what strict JSON refused: the ids and time of a quarantined row still help its supplier.
+    loose = F.when(F.col("_json").isNull() & F.col("_text").isNotNull(),
+                   F.from_json("_text", "map<string,string>"))
+    columns, mistyped = [], []
+    for name, kind in OBSERVATION_TYPES.items():
+        field = F.variant_get("_json", f"$.{name}", "variant")
+        found = F.schema_of_variant(field)
+        present = field.isNotNull() & ~F.is_variant_null(field)
+        matches = found.rlike(VARIANT_TYPE_PATTERNS[kind])
+        mistyped.append(present & ~matches)
+        if name in PARSED_FIELDS:
+            value = F.when(matches, F.try_variant_get("_json", f"$.{name}", SPARK_TYPES[kind]))
+            if kind == "integer":
+                mistyped.append(matches & value.isNull())  # beyond 32 bits
+            if kind == "string":
+                value = F.coalesce(value, loose[name])
+            columns.append(value.alias(name))
+    lenient = loose.isNotNull()
+    typed = parsed.select(
+        "topic", "kafka_partition", "kafka_offset", "ingested_at", "_too_large", "supplier", *columns,
+        (F.greatest(*mistyped) | lenient).alias("_bad_type"),
+        (F.col("_text").isNotNull() & ~lenient
+         & ~F.coalesce(F.schema_of_variant("_json").startswith("OBJECT<"), F.lit(False))).alias("_not_json"),
+    )
     return typed.withColumn(
         "event_ts",
         F.when(F.col("event_time").rlike(EVENT_TIME_PATTERN),
@@ -102,14 +130,14 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
     required = ["observation_id", "camera_id", "event_time", "plate_country", "vehicle_key"]
     rules: list[tuple[Column, str]] = [
         (c("_too_large"), Reason.TOO_LARGE),
-        (c("observation_id").isNull() & c("camera_id").isNull() & c("vehicle_key").isNull(), Reason.NOT_JSON),
+        (c("_not_json"), Reason.NOT_JSON),
+        (c("_bad_type"), Reason.BAD_FIELD),
         (F.greatest(*[c(f).isNull() for f in required]), Reason.MISSING_FIELD),
         (~c("observation_id").rlike(UUID_PATTERN) | ~c("camera_id").rlike(UUID_PATTERN), Reason.BAD_UUID),
         (c("event_ts").isNull(), Reason.BAD_EVENT_TIME),
         (c("event_ts") > c("ingested_at") + F.expr(f"INTERVAL {future_minutes} MINUTES"), Reason.FUTURE_EVENT),
         (c("event_ts") < c("ingested_at") - F.expr(f"INTERVAL {late_days} DAYS"), Reason.TOO_LATE),
-        (F.greatest(*[c(f"_{n}_raw").isNotNull() & c(n).isNull() for n in NUMERIC_FIELDS])
-         | ~c("read_confidence").between(0, 1) | (c("lane") < 1), Reason.BAD_FIELD),
+        (~c("read_confidence").between(0, 1) | (c("lane") < 1), Reason.BAD_FIELD),
         (~c("plate_country").rlike(COUNTRY_PATTERN), Reason.BAD_COUNTRY),
         (~c("plate_format_ok"), Reason.MALFORMED_PLATE),
         (F.coalesce(c("read_confidence"), F.lit(1.0)) < min_confidence, Reason.LOW_CONFIDENCE),
@@ -120,7 +148,7 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
     for broken, code in reversed(rules):
         reason = F.when(F.coalesce(broken, F.lit(False)), F.lit(code)).otherwise(reason)
     # The rules' own inputs go: the reason says what they found, and the sink holds every column per batch.
-    helpers = ["_too_large", "plate_format_ok", *[f"_{n}_raw" for n in NUMERIC_FIELDS]]
+    helpers = ["_too_large", "_not_json", "_bad_type", "plate_format_ok"]
     return observations.withColumn("reason", reason).drop(*helpers)
 
 

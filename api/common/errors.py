@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,41 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        trace = trace_id_of(request)
-        # The exception text may quote input; only its type goes to the log.
-        log.error("unhandled %s on %s trace_id=%s", type(exc).__name__, request.url.path, trace)
-        return JSONResponse(error_body("internal_error", "internal error", "retry later", trace), status_code=500)
+        return internal_error(request, exc)
+
+
+def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    trace = trace_id_of(request)
+    # The exception text may quote input; only its type goes to the log.
+    log.error("unhandled %s on %s trace_id=%s", type(exc).__name__, request.url.path, trace)
+    return JSONResponse(error_body("internal_error", "internal error", "retry later", trace), status_code=500)
+
+
+class InternalErrors:
+    """ASGI middleware: an unhandled exception before the response started is answered with the 500
+    error body and not raised further. Starlette's outermost handler re-raises after answering, and
+    uvicorn then closes the connection: a client's next request on it would fail."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            await internal_error(Request(scope), exc)(scope, receive, send)
 
 
 def document_errors(doc: dict[str, Any]) -> dict[str, Any]:

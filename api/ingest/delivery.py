@@ -1,7 +1,8 @@
 """One delivery: a validated envelope published to Kafka, camera versions recorded, a receipt returned.
 
-Nothing is published unless the whole message may be: a camera of another supplier or a camera
-problem refuses it before Kafka sees anything. No plate is logged or echoed.
+Nothing is published unless the whole message may be: a camera of another supplier, a camera
+problem or an item over the per-item size limit refuses it before Kafka sees anything. No plate is
+logged or echoed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
+from anpr.contract import MAX_CAMERA_BYTES, MAX_MESSAGE_BYTES
 from anpr.feeds.messages import Record, encode, headers, iso_ms, observation_record
 from anpr.feeds.publisher import BrokerUnavailable
 from anpr.suppliers import Supplier
 from api.common.errors import ApiError
 from api.ingest.cameras import CameraError, CameraVersion
-from api.ingest.envelope import parse_envelope
+from api.ingest.envelope import invalid_payload, parse_envelope
 from api.ingest.models import CameraRegistrationMessage, CameraUpdateMessage
 from api.ingest.services import IngestServices
 
@@ -27,7 +29,8 @@ log = logging.getLogger("api.ingest")
 def observation_records(services: IngestServices, supplier: Supplier, payload: list[dict[str, Any]],
                         request_id: str) -> list[Record]:
     """One Kafka record per observation, headed with supplier, municipality and request id; 403
-    `camera_not_owned` naming up to five cameras when any camera is another supplier's."""
+    `camera_not_owned` naming up to five cameras when any camera is another supplier's, else 422
+    when any observation is over `MAX_MESSAGE_BYTES` as JSON."""
     cameras = services.cameras
     default = supplier.municipalities[0] if len(supplier.municipalities) == 1 else None
     header_sets: dict[str | None, list[tuple[str, bytes]]] = {}
@@ -50,7 +53,17 @@ def observation_records(services: IngestServices, supplier: Supplier, payload: l
                             f"{shown}; nothing of the message was published",
                        "deliver only for your own cameras; ask the platform team if a camera changed supplier",
                        code="camera_not_owned")
+    refuse_oversized(records, MAX_MESSAGE_BYTES, "observation")
     return records
+
+
+def refuse_oversized(records: list[Record], limit: int, what: str) -> None:
+    """422 naming the items whose record value is over `limit` bytes: a permanent problem, refused
+    before anything is published (Kafka would take the items before it and refuse this one)."""
+    over = [(f"payload[{i}]", f"the {what} is {len(value)} bytes as JSON, over the limit of {limit} per {what}")
+            for i, (_, value, _) in enumerate(records) if len(value) > limit]
+    if over:
+        raise invalid_payload(over)
 
 
 def camera_messages(services: IngestServices, supplier: Supplier,
@@ -65,13 +78,15 @@ def camera_messages(services: IngestServices, supplier: Supplier,
         raise ApiError(exc.status, str(exc), exc.hint, code="camera_not_owned" if exc.status == 403 else None) from None
     records = [(v.camera_id.encode(), encode(v.message()), headers(supplier.name, v.municipality, request_id))
                for v in versions]
+    refuse_oversized(records, MAX_CAMERA_BYTES, "camera")
     return versions, records
 
 
 async def deliver(services: IngestServices, supplier: Supplier, body: bytes, request_id: str,
                   idempotency_key: str | None, filename: str | None) -> dict[str, Any]:
     """Publish the body's message and return the receipt (the `Receipt` model's fields); 400/422 for
-    an invalid envelope, 403 for foreign cameras, 503 `unavailable` when Kafka did not take it all."""
+    an invalid envelope or item, 403 for foreign cameras (all before publishing anything), 503
+    `unavailable` when Kafka did not take it all."""
     message = parse_envelope(body)
     now = datetime.now(UTC)
     try:

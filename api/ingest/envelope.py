@@ -2,19 +2,22 @@
 
 The body is parsed and validated in one pass by the `Envelope` model. pydantic reports every problem
 at once; a supplier gets the envelope's first (400, in the order message_type, schema_version,
-payload) and only when the envelope is sound the camera fields (422). No answer quotes input values:
-they may hold plates.
+payload) and only when the envelope is sound the item fields (422): camera fields, and the types and
+event_time of observations (the rules of anpr/contract.py, which the stream applies too). Numbers no
+consumer could read (integers beyond 64 bits: 400; NaN or Infinity: 422) are refused in any item.
+Problems are named as payload[<item>].<field>. No answer quotes input values: they may hold plates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from anpr.contract import MESSAGE_TYPES
+from anpr.contract import MESSAGE_TYPES, OBSERVATION_TYPES, TOO_BIG, event_time_problem, number_problems, type_problem
 from api.common.errors import ApiError
-from api.ingest.models import Envelope, Message
+from api.ingest.models import Envelope, Message, ObservationBatch
 
 ENVELOPE: TypeAdapter[Message] = TypeAdapter(Envelope)
 NOT_AN_OBJECT = frozenset({"dict_type", "model_type", "model_attributes_type"})
@@ -23,20 +26,70 @@ NOT_AN_OBJECT = frozenset({"dict_type", "model_type", "model_attributes_type"})
 def parse_envelope(body: bytes) -> Message:
     """The validated message of a request body (UTF-8 JSON); ApiError 400 for envelope problems (not
     JSON, not an object, unknown message_type or schema_version, empty payload, an item not an object),
-    else 422 `invalid_payload` naming up to ten invalid camera fields as payload[<item>.<field>]."""
+    else 400 or 422 `invalid_payload` naming up to ten invalid fields as payload[<item>].<field>."""
     try:
-        return ENVELOPE.validate_json(body)
+        message = ENVELOPE.validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
+    else:
+        _check_items(message)
+        return message
     # pydantic lists the problems in field order (schema_version, then payload), so the first
     # envelope problem is the one the contract's order of checks finds first.
     for error in errors:
         problem = _envelope_problem(error)
         if problem is not None:
             raise ApiError(400, *problem) from None
-    fields = "; ".join(f"payload[{'.'.join(str(p) for p in e['loc'][2:])}]: {e['msg']}" for e in errors[:10])
-    raise ApiError(422, f"invalid camera payload: {fields}", "see the camera schema in the OpenAPI document",
-                   code="invalid_payload")
+    raise invalid_payload([(_where(e["loc"][2:]), e["msg"]) for e in errors])
+
+
+def invalid_payload(problems: Sequence[tuple[str, str]]) -> ApiError:
+    """422 `invalid_payload` naming up to ten (where, problem) pairs."""
+    shown = "; ".join(f"{where}: {problem}" for where, problem in problems[:10])
+    more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+    return ApiError(422, f"invalid payload: {shown}{more}; nothing of the message was published",
+                    "see the schemas in the OpenAPI document", code="invalid_payload")
+
+
+def _where(loc: Sequence[int | str]) -> str:
+    """payload[<item>].<field>[<index>]... of a location inside the payload array."""
+    return f"payload[{loc[0]}]" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+
+
+def observation_problems(item: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, problem) of one observation's types and event_time; other content is the stream's."""
+    for name, kind in OBSERVATION_TYPES.items():
+        problem = type_problem(item.get(name), kind)
+        if problem is not None:
+            yield name, problem
+    event_time = item.get("event_time")
+    if isinstance(event_time, str) and (problem := event_time_problem(event_time)) is not None:
+        yield "event_time", problem
+
+
+def _check_items(message: Message) -> None:
+    """400 for integers beyond 64 bits, else 422 for NaN/Infinity or mistyped observation fields."""
+    too_big: list[str] = []
+    problems: list[tuple[str, str]] = []
+    if isinstance(message, ObservationBatch):
+        items, observations = message.payload, True
+    else:
+        items, observations = [m.model_dump() for m in message.payload], False
+    for i, raw in enumerate(items):
+        found: dict[str, str] = {}
+        if observations:
+            found.update((f"payload[{i}].{name}", problem) for name, problem in observation_problems(raw))
+        for path, problem in number_problems(raw):
+            if problem == TOO_BIG:
+                too_big.append(f"payload[{i}]{path}")
+            else:
+                found.setdefault(f"payload[{i}]{path}", problem)
+        problems.extend(found.items())
+    if too_big:
+        raise ApiError(400, f"{too_big[0]}: {TOO_BIG}; nothing of the message was published",
+                       "send integers within 64 bits")
+    if problems:
+        raise invalid_payload(problems)
 
 
 def _envelope_problem(error: Any) -> tuple[str, str] | None:

@@ -50,7 +50,7 @@ CAMERA_REGISTRATION = """{
       "address_formatted": "Tolsteegsingel 1, 3582 AA Utrecht",
       "camera_type": "enforcement",
       "supplier_camera_ref": "UTR-TOL-01",
-      "location_crs_additional": "EPSG:28992 136400 455100",
+      "location_crs_additional": "EPSG:28992",
       "mount_height_m": 5.5,
       "azimuth_deg": 180,
       "tilt_deg": -12,

@@ -1,7 +1,8 @@
 """The suppliers' ingest service (`anpr serve-ingest`): the working group's ingest contract.
 
 Routes: POST / (api/ingest/routes/delivery.py), GET /v1/rejections and /v1/cameras (routes/reports.py),
-GET /health. Envelopes and camera payloads are checked here; observation content is checked by the
+GET /health. Envelopes, camera payloads and the types and event_time of observations are checked
+here (a message is published whole or not at all); the rest of observation content is checked by the
 stream, which reports rejections per supplier.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.common.errors import install_error_document, install_error_handlers
+from api.common.errors import InternalErrors, install_error_document, install_error_handlers
 from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
 from api.ingest.routes import delivery, reports
@@ -23,6 +24,7 @@ def create_ingest_app(services: IngestServices) -> FastAPI:
                   description="One POST / per delivery: observation batches and camera metadata of the "
                               "municipalities' ANPR suppliers. Answers 202 once every message is stored in Kafka.")
     install_error_handlers(app)
+    app.add_middleware(InternalErrors)  # inside TraceIds: its 500s carry the trace id
     app.add_middleware(TraceIds)
     app.state.services = services
     app.state.limiter = SlidingLog()

@@ -1,9 +1,10 @@
 """The ingest contract's messages, receipts and reports as pydantic models (and so the OpenAPI document).
 
-`Envelope` is what the service validates each request body with. Observation content (uuids, times,
-plates, confidence) is checked downstream by the stream with reason codes, so an observation batch's
-payload items only have to be JSON objects here and `Observation` documents the contract; camera
-payloads are enforced, they feed the registry. Field rules come from anpr/contract.py.
+`Envelope` is what the service validates each request body with. Observation content (uuids, time
+window, plates, confidence) is checked downstream by the stream with reason codes, so an observation
+batch's payload items only have to be JSON objects here (api/ingest/envelope.py then checks their
+types and event_time) and `Observation` documents the contract; camera payloads are enforced, they
+feed the registry. Field rules come from anpr/contract.py.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, StrictFloat, StrictInt
 from pydantic_core import PydanticCustomError
 
-from anpr.contract import COUNTRY_PATTERN, EVENT_TIME_PATTERN, SCHEMA_VERSION_PATTERN, UUID_PATTERN
+from anpr.contract import COUNTRY_PATTERN, EVENT_TIME_PATTERN, EVENT_TIME_RULE, SCHEMA_VERSION_PATTERN, UUID_PATTERN
 
 Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
 
@@ -24,34 +25,40 @@ class Observation(BaseModel):
 
     observation_id: Uuid = Field(description="Unique id of the detection (uuid); a resend keeps it.")
     camera_id: Uuid = Field(description="The registered camera (uuid).")
-    event_time: str = Field(pattern=EVENT_TIME_PATTERN,
-                            description="UTC, RFC 3339 with milliseconds, e.g. 2025-06-02T07:15:42.123Z.")
+    event_time: str = Field(pattern=EVENT_TIME_PATTERN, description=EVENT_TIME_RULE + ".")
     plate_country: str = Field(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2.")
     plate_text: str = Field(min_length=1, description="The plate as read. Pseudonymized on arrival.")
-    read_confidence: float | None = Field(default=None, ge=0, le=1)
+    read_confidence: StrictFloat | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     detection_direction: Literal["obverse", "reverse"] | None = Field(
         default=None, description="obverse: front plate (vehicle approaching), reverse: rear plate.")
-    lane: int | None = Field(default=None, ge=1)
+    lane: StrictInt | None = Field(default=None, ge=1)
     notes: str | None = None
     extensions: dict[str, Any] | None = None
 
 
 class CameraFields(BaseModel):
     """Optional camera attributes, shared by registration and update. Other fields (e.g. further address
-    parts) are kept as delivered."""
+    parts) are kept as delivered. Strict, as the contract is typed: no number as a string, no boolean
+    for a number, no NaN or Infinity."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, populate_by_name=True)
 
     supplier_camera_ref: str | None = Field(default=None, max_length=200)
-    location_crs_additional: str | None = Field(default=None, description="e.g. EPSG:28992 coordinates as text.")
+    location_crs_additional: Literal["EPSG:28992"] | None = Field(
+        default=None, description="The additional coordinate reference system; the contract allows only EPSG:28992.")
     address_street: str | None = Field(default=None, max_length=200)
-    address_number: str | None = Field(default=None, max_length=20)
-    address_postcode: str | None = Field(default=None, max_length=10)
+    # The working group's spelling; address_number and address_postcode, this service's first
+    # spelling, are read as aliases and stored under the contract's names.
+    address_house_number: str | None = Field(
+        default=None, max_length=20, validation_alias=AliasChoices("address_house_number", "address_number"))
+    address_postal_code: str | None = Field(
+        default=None, max_length=10, validation_alias=AliasChoices("address_postal_code", "address_postcode"))
     address_city: str | None = Field(default=None, max_length=100)
+    address_country: str | None = Field(default=None, pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2.")
     mount_height_m: float | None = Field(default=None, ge=0, le=100)
     azimuth_deg: float | None = Field(default=None, ge=0, le=360, description="Viewing direction, degrees from north.")
     tilt_deg: float | None = Field(default=None, ge=-90, le=90)
-    fov_deg: float | None = Field(default=None, gt=0, le=360)
+    fov_deg: float | None = Field(default=None, ge=0, le=180, description="Field of view, degrees.")
     view_polygon_geojson: dict[str, Any] | None = None
     privacy_masks_geojson: dict[str, Any] | None = None
     active_from: AwareDatetime | None = None

@@ -26,14 +26,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
           "headers": {"Idempotent-Replay": {"description": "true when this is the receipt of an earlier request "
                                                            "with the same X-Idempotency-Key",
                                             "schema": {"type": "string"}}}},
-    400: _error("Envelope problem: not JSON, unknown message_type or schema_version, empty payload."),
+    400: _error("Envelope problem: not JSON (including lone surrogates and nesting over 200 levels), unknown "
+                "message_type or schema_version, empty payload, an integer beyond 64 bits."),
     401: _error("Missing or unknown X-API-Key."),
     403: _error("The key may not deliver (disabled), or a camera of the message belongs to another supplier "
                 "or municipality; nothing of the message was published."),
     409: _error("Another request with this X-Idempotency-Key is still being processed.", retry=True),
     413: _error("Body over 50 MB."),
     415: _error("Content type other than application/json or application/octet-stream."),
-    422: _error("Invalid camera payload or header (the message names the field)."),
+    422: _error("Invalid item, named as payload[<item>].<field>: a camera field, an observation field of the wrong "
+                "JSON type, NaN or Infinity, an event_time not in UTC RFC 3339 with milliseconds, an item over its "
+                "size limit (64 KiB per observation); or an X-Idempotency-Key reused with another body "
+                "(idempotency_key_reused). Nothing of the message was published."),
     429: _error("More than the supplier's messages per minute (600 by default).", retry=True),
     500: _error("Internal error; retry later."),
     503: _error("Kafka could not store every message; nothing was accepted. Retry with the same "
@@ -64,9 +68,10 @@ def install_openapi(app: FastAPI) -> None:
                 schemas[name] = generated
             # The stream, not this service, enforces observation content; say so where suppliers look.
             schemas["Observation"]["description"] = (
-                "One plate detection. Content problems (bad uuid, event over 5 minutes in the future or over 7 "
-                "days old, unknown camera, malformed plate, low confidence) do not fail the request: they are "
-                "rejected downstream with a reason code, counted per day at GET /v1/rejections.")
+                "One plate detection. Field types and the event_time format are checked at once (422). Content "
+                "problems (bad uuid, event over 5 minutes in the future or over 7 days old, unknown camera, "
+                "malformed plate, low confidence) do not fail the request: they are rejected downstream with a "
+                "reason code, counted per day at GET /v1/rejections.")
             app.openapi_schema = doc
         return app.openapi_schema
 

@@ -98,6 +98,37 @@ def test_wrong_types_are_quarantined_not_fatal(spark):
     assert verdicts(spark, [bad, out_of_range]) == [P.Reason.BAD_FIELD, P.Reason.BAD_FIELD]
 
 
+@pytest.mark.parametrize("overrides, reason", [
+    ({"notes": "dirty", "extensions": {"supplier_class": "P", "speed": 48}, "read_confidence": 1}, None),
+    ({"lane": "1"}, P.Reason.BAD_FIELD),
+    ({"read_confidence": "0.9"}, P.Reason.BAD_FIELD),
+    ({"lane": True}, P.Reason.BAD_FIELD),
+    ({"lane": 1.0}, P.Reason.BAD_FIELD),
+    ({"lane": 2**40}, P.Reason.BAD_FIELD),
+    ({"read_confidence": float("nan")}, P.Reason.BAD_FIELD),  # json.dumps writes the literal NaN
+    ({"read_confidence": float("inf")}, P.Reason.BAD_FIELD),
+    ({"extensions": "supplier_class=P"}, P.Reason.BAD_FIELD),
+    ({"extensions": [1]}, P.Reason.BAD_FIELD),
+    ({"plate_text": 123456}, P.Reason.BAD_FIELD),
+    ({"notes": False}, P.Reason.BAD_FIELD),
+    ({"lane": None, "read_confidence": None}, None),  # null is absent
+    ({"event_time": "2026-03-10T11:59:00Z"}, P.Reason.BAD_EVENT_TIME),  # the door's rule (anpr/contract.py)
+    ({"event_time": "2026-03-10T12:59:00.000+01:00"}, P.Reason.BAD_EVENT_TIME),
+])
+def test_the_contract_is_typed_in_the_stream_too(spark, overrides, reason):
+    assert verdicts(spark, [json.dumps(obs(1, **overrides)).encode()]) == [reason]
+
+
+def test_a_message_json_only_to_a_lenient_parser_is_a_bad_field_that_keeps_its_ids(spark):
+    payloads = [b'{"observation_id": "00000000-0000-4000-8000-000000000001", "read_confidence": NaN}',
+                b"{'observation_id': 'x'}", b'{"lane": 1, "lane": 2}', b"[1]", b"{}", b'"text"']
+    parsed = prepared(spark, payloads)
+    checked = P.validate(parsed, future_minutes=5, late_days=7, min_confidence=0.6).orderBy("kafka_offset").collect()
+    assert [r.reason for r in checked] == [P.Reason.BAD_FIELD] * 3 + [
+        P.Reason.NOT_JSON, P.Reason.MISSING_FIELD, P.Reason.NOT_JSON]  # {} is an object without its fields
+    assert checked[0].observation_id == "00000000-0000-4000-8000-000000000001"
+
+
 def test_passages_carry_tokens_local_time_and_no_plate(spark, empty_register):
     payloads = [json.dumps(obs(1, event_time="2026-03-09T23:30:00.000Z")).encode()]
     valid = P.validate(prepared(spark, payloads), 5, 7, 0.6).where("reason IS NULL")

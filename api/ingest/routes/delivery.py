@@ -1,17 +1,21 @@
 """POST /: one message of the contract, answered 202 only after Kafka acknowledged all of it.
 
 When Kafka cannot take the message the answer is 503 and the supplier retries with the same
-X-Idempotency-Key, which then publishes once; a replay within 7 days gets the first receipt.
+X-Idempotency-Key, which then publishes once; a replay within 7 days gets the first receipt. Keys follow
+the IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header): a key reused with another
+body is 422 `idempotency_key_reused`, and uuid keys compare case-insensitively.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
+from anpr.contract import UUID_PATTERN
 from anpr.feeds.messages import encode
 from api.common.errors import ApiError
 from api.ingest.body import read_body
@@ -23,6 +27,13 @@ from api.ingest.tracing import TOKEN
 log = logging.getLogger("api.ingest")
 CONTENT_TYPES = ("application/json", "application/octet-stream")
 router = APIRouter()
+_UUID = re.compile(UUID_PATTERN)
+
+
+def idempotency_identity(key: str) -> str:
+    """The key as stored and compared: a uuid in lower case (RFC 9562 uuids are case-insensitive),
+    any other key as sent."""
+    return key.lower() if _UUID.match(key) else key
 
 
 @router.post("/", status_code=202, summary="Deliver one message (observation batch or camera metadata)",
@@ -32,7 +43,8 @@ async def ingest(
     x_request_id: Annotated[str | None, Header(description="Your id of this request (echoed as requestId).",
                                                max_length=128)] = None,
     x_idempotency_key: Annotated[str | None, Header(description="Replays within 7 days return the first "
-                                                    "receipt and publish nothing.", max_length=128)] = None,
+                                                    "receipt and publish nothing; the key with another body is 422. "
+                                                    "Uuid keys compare case-insensitively.", max_length=128)] = None,
     x_filename: Annotated[str | None, Header(description="Name of the delivered file, for your records.",
                                              max_length=255)] = None,
 ) -> Response:
@@ -51,12 +63,15 @@ async def ingest(
             raise ApiError(400, f"{name} must be 1-128 letters, digits or . _ : -", "send a uuid, for example")
     body = await read_body(request, services.max_body_bytes)
     request_id = request.state.trace_id
-    if x_idempotency_key is not None:
-        claim = services.idempotency.claim(supplier.name, x_idempotency_key, hashlib.sha256(body).hexdigest())
+    key = None if x_idempotency_key is None else idempotency_identity(x_idempotency_key)
+    if key is not None:
+        claim = services.idempotency.claim(supplier.name, key, hashlib.sha256(body).hexdigest())
+        if claim.body_differs:
+            log.warning("idempotency key of %s reused with another body; refused", supplier.name)
+            raise ApiError(422, "X-Idempotency-Key was already used with a different request body; this body "
+                                "was not published", "send a new key for a new message, or resend the first body "
+                                "unchanged", code="idempotency_key_reused")
         if claim.receipt is not None:
-            if claim.body_differs:
-                log.warning("idempotency key of %s replayed with another body; first receipt returned",
-                            supplier.name)
             return Response(encode(claim.receipt), status_code=202, media_type="application/json",
                             headers={"Idempotent-Replay": "true"})
         if claim.busy_for is not None:
@@ -66,9 +81,9 @@ async def ingest(
     try:
         receipt = await deliver(services, supplier, body, request_id, x_idempotency_key, x_filename)
     except BaseException:
-        if x_idempotency_key is not None:  # a retry may then claim the key again
-            services.idempotency.release(supplier.name, x_idempotency_key)
+        if key is not None:  # a retry may then claim the key again
+            services.idempotency.release(supplier.name, key)
         raise
-    if x_idempotency_key is not None:
-        services.idempotency.complete(supplier.name, x_idempotency_key, receipt)
+    if key is not None:
+        services.idempotency.complete(supplier.name, key, receipt)
     return Response(encode(receipt), status_code=202, media_type="application/json")

@@ -82,6 +82,21 @@ def test_every_example_message_is_accepted_and_published_with_its_headers(broker
                                                                                        "Inbound")
 
 
+def test_a_batch_with_an_item_over_the_limit_publishes_nothing_on_every_retry(broker, services):
+    client = TestClient(create_ingest_app(services()))
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "mixed-batch"}
+    assert client.post("/", content=json.dumps(observations(1)), headers=JSON | {"X-API-Key": KEY}).status_code == 202
+    before = [r.value for r in consume_all(broker.bootstrap, OBS)]
+    mixed = observations(2)
+    mixed["payload"][1]["notes"] = "x" * 1_500_000  # over the stream's 64 KiB and Kafka's 1 MiB per message
+    for _ in range(3):
+        response = client.post("/", content=json.dumps(mixed), headers=headers)
+        error = error_of(response)
+        assert response.status_code == 422 and error["code"] == "invalid_payload"
+        assert error["message"].startswith("invalid payload: payload[1]: the observation is ")
+    assert [r.value for r in consume_all(broker.bootstrap, OBS)] == before
+
+
 def test_camera_versions_have_validity_intervals_and_stay_with_their_supplier(broker, services):
     built = services()
     client = TestClient(create_ingest_app(built))

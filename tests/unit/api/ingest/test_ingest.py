@@ -131,7 +131,7 @@ def test_invalid_camera_payloads_name_the_field(client):
     del registration["payload"][0]["location_lat"]
     response = client.post("/", content=json.dumps(registration), headers={**JSON, "X-API-Key": KEY})
     message = error_of(response)["message"]
-    assert response.status_code == 422 and "payload[0.location_lat]" in message and "camera_type" in message
+    assert response.status_code == 422 and "payload[0].location_lat" in message and "camera_type" in message
 
 
 def test_an_update_of_an_unregistered_camera_is_refused(client):
