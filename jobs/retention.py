@@ -6,7 +6,7 @@ automatically. Each dataset's period is in `conf/base.toml [retention]` (`Retent
 | dataset | kept | deleted by |
 |---|---|---|
 | `quarantine` | `quarantine_days` after ingest | Delta DELETE on `ingest_date` |
-| `passages` | until the month is final and released, plus `passages_days_after_final` (1) | Delta DELETE on `event_date`, by month |
+| `passages` | month final and released (1), plus `passages_days_after_final` | Delta DELETE on `event_date`, by month |
 | `stream_metrics` | `stream_metrics_days` | Delta DELETE on `finished_at` |
 | ingest idempotency keys | `idempotency_days` | SQLite DELETE, then VACUUM with secure_delete |
 | Kafka `anpr.observations` | `kafka_days` | the topic's `retention.ms` (the broker drops old segments) |
