@@ -53,6 +53,8 @@ SOURCES: dict[str, Source] = {
     "camera_id": Source("passage", "camera"),
     "rij_richting_zone": Source("passage"),
     "week_dag": Source("passage", "time", "weekdag"),
+    "dag_type": Source("passage", "time", "weekdag"),
+    "week_van_maand": Source("passage", "time", "week"),
     "event_date": Source("passage", "time", "dag"),
     "tijd_vak": Source("passage", "time", "dagdeel"),
     "venster_tijd": Source("passage", "time", "venstertijd"),
@@ -65,8 +67,9 @@ SOURCES: dict[str, Source] = {
     "carrosserie": Source("vehicle"),
     "eigenaar_type": Source("vehicle"),
     "bedrijfsgrootte": Source("vehicle"),
-    "ze_toegang": Source("vehicle"),
-    "ontheffing": Source("vehicle", "exemption", "soort"),
+    # access and exemptions hold on the day of the passage (streaming/enrich.py), so they vary per passage
+    "ze_toegang": Source("passage"),
+    "ontheffing": Source("passage", "exemption", "soort"),
     "ontheffing_reden": Source("vehicle", "exemption", "reden", in_passages=False),
     "sbi_sectie": Source("vehicle", "sbi", "sectie"),
     "sbi_groep_code": Source("vehicle", "sbi", "groep"),
@@ -90,8 +93,8 @@ SOURCES: dict[str, Source] = {
     "observation_id": Source("identifier"),
 }
 # Hidden keys: a table keyed by the right-hand columns can be summed into the left-hand one by
-# anyone who knows the published day parts and time windows; the audit links tables through them.
-DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur")}
+# anyone who knows the published day parts, time windows and day types; the audit links tables through them.
+DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",)}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 

@@ -99,6 +99,7 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
     window = np.array([next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), None)
                        for h, w in zip(hour, weekday, strict=True)], dtype=object)
     origin = np.where(comp, province[fleet[v]], own_province[v])
+    exemption, access = _access(m, kind, euro, v, nl, np.array([t.date() for t in local]))
     return {
         "camera_id": np.array(rows["cam"]), "municipality": np.full(len(v), m.code),
         "zone_id": np.full(len(v), m.zones[0].zone_id), "event_ts": np.array(rows["ts"]),
@@ -114,10 +115,38 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
         "bedrijfsgrootte": _only(comp, size[fleet[v]]),
         "herkomst_provincie": _only(nl, np.array(PROVINCES)[origin]),
         "herkomst_nuts3": _only(nl, np.array([f"NL{p:02d}{fleet[i] % 3}" for p, i in zip(origin, v, strict=True)])),
+        "ontheffing": exemption, "ze_toegang": access,
         "period_token": token,
         # the enrichment's rule: a company's token, a private owner's own token, null when unknown
         "company_token": _only(nl, np.where(comp, owner_company, token)),
     }
+
+
+def _access(m: Municipality, kind: np.ndarray, euro: np.ndarray, v: np.ndarray, nl: np.ndarray,
+            dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ontheffing and ze_toegang of each passage on its local date, by the register's rules (anpr/dimensions.py):
+    3% of the vehicles hold a long-term exemption, 5% a day exemption on the first day they are seen. A
+    separate generator per city leaves the other columns as they were."""
+    from datetime import date
+
+    from anpr import dimensions as D
+    from anpr.register_conf import load_register_conf
+
+    rng = np.random.default_rng([int(m.code[2:]), 14])
+    n = len(kind)
+    admitted = pa.array([date(int(y), 7, 1) for y in rng.integers(2012, 2026, n)], pa.date32())
+    bodies = pa.array([BODIES.get(k, ["Overig"])[i % len(BODIES.get(k, ["Overig"]))] for i, k in enumerate(kind)])
+    until = D.ze_toegang_tot(pa.array(kind), pa.array(euro), admitted, bodies, load_register_conf())[v]
+    until[~nl] = D.UNKNOWN  # no register match
+    day = np.array([D.days(d) for d in dates], dtype=np.int32)
+    first_day: dict[int, int] = {}
+    for vehicle, d in zip(v, day, strict=True):
+        first_day[vehicle] = min(first_day.get(vehicle, d), d)
+    long_term, day_exempt = rng.random(n) < 0.03, rng.random(n) < 0.05
+    level = np.where(long_term[v], 2, np.where(day_exempt[v] & (day == np.array([first_day[i] for i in v])), 1, 0))
+    exemption = np.array(D.ONTHEFFING_LEVELS, dtype=object)[level]
+    access = np.array(D.ZE_STATUSES, dtype=object)[D.ze_status(until, day, level.astype(np.int8))]
+    return exemption, access
 
 
 def _only(mask: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -48,6 +48,11 @@ FACTORS: dict[tuple[str, ...], list[tuple[Any, ...]]] = {
     ("carrosserie",): [(v,) for v in ["Gesloten opbouw", "Open laadvloer", "Bakwagen", "Stationwagen", "Onbekend"]],
     ("bedrijfsgrootte",): [(v,) for v in ["Klein", "Midden", "Groot", "Onbekend"]],
     ("type_bezoeker",): [(v,) for v in ["Eenmalig", "Incidenteel", "Dagelijks"]],
+    ("eigenaar_type",): [(v,) for v in ["Particulier", "Rechtspersoon", "Buitenlands", "Onbekend"]],
+    ("ontheffing",): [(v,) for v in ["Geen", "Tijdelijk", "Langdurig"]],
+    ("ze_toegang",): [(v,) for v in ["Toegestaan", "Overgang", "Verboden", "Ontheffing", "Onbekend"]],
+    ("dag_type",): [(v,) for v in ["Werkdag", "Weekend"]],
+    ("week_van_maand",): [(w,) for w in range(1, 6)],
     ("sbi_groep_code", "sbi_groep_omschrijving"): [
         ("464", "Groothandel in consumentenartikelen"), ("494", "Goederenvervoer over de weg"),
         ("471", "Supermarkten en warenhuizen"), ("432", "Bouwinstallatie"), ("561", "Restaurants"),

@@ -69,7 +69,10 @@ def parts_of(spec: TableSpec, catalogue: Catalogue) -> list[CellPart]:
         parts = [CellPart(spec.name, name, (dims[name].source,), (), ()) for name in spec.characteristics]
         return [*parts, CellPart(spec.name, OVERVIEW_TOTAL, (), (), ())]
     keys = tuple(spec.keys.values())
-    hidden = tuple(d for d, needs in DERIVABLE.items() if d not in keys and set(needs) <= set(keys))
+    # Only keys some table publishes link tables; the others need not be built.
+    published = {k for s in catalogue.tables.values() for k in s.keys.values()}
+    hidden = tuple(d for d, needs in DERIVABLE.items()
+                   if d in published and d not in keys and set(needs) <= set(keys))
     return [CellPart(spec.name, spec.name, keys, hidden, labels)]
 
 

@@ -13,13 +13,20 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from anpr.catalogue import SOURCES, Catalogue, Definitions
+from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER
 
 # Columns every monthly build reads, whatever the catalogue declares.
 BASE_COLUMNS = ["observation_id", "camera_id", "municipality", "zone_id", "event_ts", "event_date", "jaar",
                 "maand", "rij_richting_zone", "period_token", "company_token"]
-PASSAGE_LEVEL = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak", "venster_tijd"]
+PASSAGE_LEVEL = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak", "venster_tijd", "ontheffing",
+                 "ze_toegang", "dag_type", "week_van_maand"]
 DERIVED = {"type_bezoeker"}
+# Passage-level columns derived here, when a declared dimension needs them, from the column they read.
+DERIVED_PASSAGE = {"dag_type": "week_dag", "week_van_maand": "event_date"}
 EENMALIG, INCIDENTEEL, DAGELIJKS = "Eenmalig", "Incidenteel", "Dagelijks"
+WERKDAG, WEEKEND = "Werkdag", "Weekend"
+# eigenaarType: the register's owner kinds as published (seed 001 asks "particulier of rechtspersoon").
+OWNER_TYPES = {BEDRIJF: "Rechtspersoon", PARTICULIER: PARTICULIER}
 _MASK32 = 0xFFFFFFFF
 # The passage columns the monthly build may read and their types (the stream writes them: anpr/stream_tables.py).
 PASSAGE_TYPES: dict[str, T.DataType] = {
@@ -55,9 +62,15 @@ def vehicle_attributes(catalogue: Catalogue) -> list[str]:
     return sorted(wanted - DERIVED)
 
 
+def derived_passage_columns(catalogue: Catalogue) -> list[str]:
+    return sorted({d.source for d in catalogue.dimensions.values() if d.source in DERIVED_PASSAGE})
+
+
 def needed_columns(catalogue: Catalogue) -> list[str]:
-    passage = sorted({d.source for d in catalogue.dimensions.values() if d.source in PASSAGE_LEVEL})
-    return sorted({*BASE_COLUMNS, *passage, *vehicle_attributes(catalogue)})
+    derived = derived_passage_columns(catalogue)
+    passage = {d.source for d in catalogue.dimensions.values() if d.source in PASSAGE_LEVEL} - set(derived)
+    inputs = {DERIVED_PASSAGE[c] for c in derived}
+    return sorted({*BASE_COLUMNS, *passage, *inputs, *vehicle_attributes(catalogue)})
 
 
 def check_columns(passages: DataFrame, needed: Sequence[str]) -> None:
@@ -89,6 +102,32 @@ def fix_vehicle_attributes(passages: DataFrame, attributes: Sequence[str]) -> Da
     # A private vehicle is its own owner; so is a vehicle whose owner is unknown (the seed's rule for
     # private owners, and the only safe reading when the register has no owner).
     return out.withColumn("owner", F.coalesce(F.col("company_token"), F.col("period_token")))
+
+
+def owner_type(eigenaar_type: Column, voertuig_type: Column) -> Column:
+    """eigenaarType: Rechtspersoon for the register's Bedrijf, Particulier; without an owner Buitenlands for a
+    foreign plate (voertuig_type Buitenlands), else null (the fill, Onbekend). Other values pass unchanged."""
+    mapped = F.coalesce(*[F.when(eigenaar_type == k, F.lit(v)) for k, v in OWNER_TYPES.items()], eigenaar_type)
+    return F.when(eigenaar_type.isNull() & (voertuig_type == BUITENLANDS), F.lit(BUITENLANDS)).otherwise(mapped)
+
+
+def day_type(week_dag: Column) -> Column:
+    """dagType: Werkdag for ISO weekdays 1-5, Weekend for 6 and 7 (public holidays are not modelled)."""
+    return F.when(week_dag.between(1, 5), F.lit(WERKDAG)).when(week_dag.between(6, 7), F.lit(WEEKEND))
+
+
+def week_of_month(event_date: Column) -> Column:
+    """weekVanMaand: 1 for the local days 1-7 of the month, 2 for 8-14, 3, 4, and 5 for days 29-31."""
+    return (F.floor((F.dayofmonth(event_date) - 1) / 7) + 1).cast("int")
+
+
+def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The derived passage-level columns (DERIVED_PASSAGE) asked for."""
+    make = {"dag_type": day_type, "week_van_maand": week_of_month}
+    out = passages
+    for column in columns:
+        out = out.withColumn(column, make[column](F.col(DERIVED_PASSAGE[column])))
+    return out
 
 
 def mark_trips(passages: DataFrame, max_gap_minutes: int) -> DataFrame:
@@ -149,6 +188,10 @@ def prepare(passages: DataFrame, catalogue: Catalogue) -> DataFrame:
     check_columns(passages, needed_columns(catalogue))
     out = passages.select(*needed_columns(catalogue))
     out = fix_vehicle_attributes(out, attributes)
+    if "eigenaar_type" in attributes:
+        kind = F.col("voertuig_type") if "voertuig_type" in attributes else F.lit(None).cast("string")
+        out = out.withColumn("eigenaar_type", owner_type(F.col("eigenaar_type"), kind))
+    out = add_passage_columns(out, derived_passage_columns(catalogue))
     out = mark_trips(out, catalogue.definitions.rit_max_gap_minuten)
     out = mark_visitor_type(out, catalogue.definitions)
     return fill_missing(record_keys(out), catalogue.fills())

@@ -55,6 +55,39 @@ def _vehicles(rng: np.random.Generator, n: int) -> pd.DataFrame:
     })
 
 
+def _owner_types(fleet: pd.DataFrame) -> np.ndarray:
+    """eigenaarType as jobs/tables/enrich.py publishes it."""
+    company = fleet["sbi_groep_code"] != MISSING
+    kind = fleet["voertuig_type"]
+    return np.where(company, "Rechtspersoon", np.where(kind == "Buitenlands", "Buitenlands",
+                                                       np.where(kind == MISSING, MISSING, "Particulier")))
+
+
+def _access(rng: np.random.Generator, passages: pd.DataFrame, fleet: pd.DataFrame, days: int) -> pd.DataFrame:
+    """ontheffing and ze_toegang on each passage's day: some vans and trucks lose access mid-month, a few
+    vehicles hold a long-term exemption, a few a day exemption on one day they are seen."""
+    kind = dict(zip(fleet["vehicle"], fleet["voertuig_type"], strict=True))
+    vehicles = fleet["vehicle"].to_numpy()
+    # per vehicle: the day access ends (0 barred, days = all month), and a long-term exemption
+    ends = dict(zip(vehicles, rng.choice([0, days // 2, days], len(vehicles), p=[0.2, 0.2, 0.6]), strict=True))
+    long_term = dict(zip(vehicles, rng.random(len(vehicles)) < 0.05, strict=True))
+    day_exempt = {v: int(rng.choice(grp)) for v, grp in passages.groupby("vehicle")["day"] if rng.random() < 0.05}
+    exemption, access = [], []
+    for v, day in zip(passages["vehicle"], passages["day"], strict=True):
+        held = "Langdurig" if long_term[v] else "Tijdelijk" if day_exempt.get(v) == day else "Geen"
+        if kind[v] in ("Buitenlands", MISSING):
+            status = MISSING if held == "Geen" else "Ontheffing"
+        elif kind[v] not in ("Bestelauto", "Vrachtauto"):
+            status = "Toegestaan"
+        elif day < ends[v]:
+            status = "Overgang"
+        else:
+            status = "Verboden" if held == "Geen" else "Ontheffing"
+        exemption.append(held)
+        access.append(status)
+    return passages.assign(ontheffing=exemption, ze_toegang=access)
+
+
 def _passages(rng: np.random.Generator, vehicles: pd.DataFrame, days: int, cameras: int) -> pd.DataFrame:
     rows = []
     for v, style in zip(vehicles["vehicle"], vehicles["style"], strict=True):
@@ -99,10 +132,14 @@ def zone_records(vehicles: int, seed: int = 1, days: int = 28, cameras: int = 4)
         tijd_vak=[next(n for n, a, b in DAY_PARTS if a <= h < b) for h in hour],
         venster_tijd=[next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), "Buiten venstertijden")
                       for h, w in zip(hour, weekday, strict=True)])
+    passages = _access(np.random.default_rng(seed + 1000), passages, fleet, days).assign(
+        week_van_maand=day // 7 + 1, dag_type=np.where(weekday <= 5, "Werkdag", "Weekend"))
     days_seen = passages.groupby("vehicle")["day"].nunique()
     visitor = days_seen.map(lambda d: "Dagelijks" if d >= 15 else "Incidenteel" if d >= 2 else "Eenmalig")
-    fleet = fleet.assign(type_bezoeker=fleet["vehicle"].map(visitor)).dropna(subset=["type_bezoeker"])
-    slots = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak", "venster_tijd"]
+    fleet = fleet.assign(type_bezoeker=fleet["vehicle"].map(visitor), eigenaar_type=_owner_types(fleet)
+                         ).dropna(subset=["type_bezoeker"])
+    slots = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak", "venster_tijd", "ontheffing",
+             "ze_toegang", "week_van_maand", "dag_type"]
     records = (passages.groupby(["vehicle", *slots], sort=True).agg(n=("n", "sum"), r=("r", "sum")).reset_index()
                .merge(fleet.drop(columns=["style"]), on="vehicle"))
     return records

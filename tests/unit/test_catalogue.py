@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from anpr.catalogue import CATALOGUE, TABLES, DeclarationError, parse_catalogue
+from anpr.catalogue import CATALOGUE, DERIVABLE, SOURCES, TABLES, DeclarationError, parse_catalogue
 from anpr.settings import CONF_DIR
 
 SHIPPED = (CONF_DIR / "tables.toml").read_text()
@@ -25,7 +25,7 @@ measures = ["aantalPassages", "aantalUniekeVoertuigen"]
 
 def test_every_working_group_table_is_declared_with_purpose_unit_and_protection():
     numbers = {spec.number.rstrip("abcde") for spec in TABLES.values()}
-    assert numbers == {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.12"}
+    assert numbers == {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.12", "5.1", "5.2", "5.3"}
     assert len([s for s in TABLES.values() if s.number.startswith("4.8")]) >= 3
     for spec in TABLES.values():
         assert spec.purpose and spec.unit and spec.protection
@@ -80,6 +80,29 @@ def test_exemptions_as_kind_only_are_allowed():
     kind = '[dimensions.ontheffing]\nsource = "ontheffing"\nfill = "Onbekend"\n'
     spec = parse_catalogue(with_table(["voertuigType", "ontheffing", "maand", "jaar"], kind)).tables["t_extra"]
     assert spec.keys == {"voertuigType": "voertuig_type", "ontheffing": "ontheffing"}
+
+
+def test_municipalities_questions_are_declared_with_their_field_names():
+    """Seed 001 section 1.2: owner type, exemptions, non-compliance; the day type where weekdays are used."""
+    assert TABLES["t5_1_eigenaar_voertuig"].keys == {"eigenaarType": "eigenaar_type", "typeVoertuig": "voertuig_type"}
+    assert TABLES["t5_1b_eigenaar_sector"].keys == {"eigenaarType": "eigenaar_type",
+                                                    "SBI08GroepCode": "sbi_groep_code"}
+    assert TABLES["t5_2_ontheffing"].keys == {"typeOntheffing": "ontheffing", "typeVoertuig": "voertuig_type",
+                                              "dagType": "dag_type"}
+    assert TABLES["t5_3_naleving"].columns == [
+        "gemeenteCode", "zoneId", "zoneNaam", "zeToegang", "weekVanMaand", "tijdVak", "maand", "jaar",
+        "aantalPassages", "aantalUniekeVoertuigen"]
+    for name in ("t5_1_eigenaar_voertuig", "t5_2_ontheffing", "t5_3_naleving"):
+        assert "10 distinct vehicles" in TABLES[name].protection
+    assert "Verboden" in TABLES["t5_3_naleving"].definitions["zeToegang"]
+
+
+def test_access_and_exemptions_hold_per_passage_day_and_owner_type_per_vehicle():
+    """A vehicle's access may end mid-month and a day exemption covers one day: unique vehicles do not add
+    up over them, which the audit reads from SOURCES."""
+    assert SOURCES["ze_toegang"].per == SOURCES["ontheffing"].per == "passage"
+    assert SOURCES["eigenaar_type"].per == "vehicle"
+    assert DERIVABLE["dag_type"] == ("week_dag",)
 
 
 def test_counts_need_vehicles_and_owners_as_unit_of_protection():

@@ -119,13 +119,20 @@ def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):
 
 def test_the_catalogue_cycles_get_their_joint_tables(zone_protection):
     joints = zone_protection.system.model.joints
+    owners = ("eigenaar_type", "sbi_groep_code", "voertuig_type")  # 5.1, 5.1b and 4.8a
     assert set(joints["V"]) == {("herkomst_provincie", "type_bezoeker", "voertuig_type"),
                                 ("brandstof", "sbi_groep_code", "voertuig_type"),
-                                ("sbi_groep_code", "type_bezoeker", "voertuig_type")}
-    assert set(joints["P"]) == {*joints["V"], ("sbi_groep_code", "tijd_vak", "venster_tijd", "voertuig_type",
-                                              "week_dag")}
-    assert joints["R"] == [("brandstof", "sbi_groep_code", "voertuig_type")]
+                                ("sbi_groep_code", "type_bezoeker", "voertuig_type"), owners}
+    # the day type is a function of the weekday: 4.1-4.3 carry it as a hidden key, which links them to 5.2
+    assert set(joints["P"]) == {*joints["V"], ("dag_type", "sbi_groep_code", "tijd_vak", "venster_tijd",
+                                              "voertuig_type", "week_dag")}
+    assert joints["R"] == [("brandstof", "sbi_groep_code", "voertuig_type"), owners]
     assert not any(zone_protection.system.model.skipped.values())
+    # the attacker's reading of the definitions: companies are the owners with a sector, so SBI Onbekend per
+    # vehicle type is the private, foreign and unknown owners of 5.1; 5.1b's absent cells give the audit that
+    cells = zone_protection.system.model.levels["V"][owners]
+    assert all(sector == "Onbekend" for owner, sector, _ in cells if owner != "Rechtspersoon")
+    assert all(sector != "Onbekend" for owner, sector, _ in cells if owner == "Rechtspersoon")
 
 
 def test_the_audit_summary_counts_the_released_cells(zone_protection, zone_audit):
