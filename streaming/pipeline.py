@@ -30,12 +30,21 @@ from anpr.zones import Municipality
 # The JSON types of the contract (anpr/contract.py OBSERVATION_TYPES) as Spark's variant names them
 # (schema_of_variant): the message is parsed to a variant, which keeps each value's JSON type, so a
 # "1" where a number belongs, a boolean, or a non-object extensions is seen instead of coerced or nulled.
-VARIANT_TYPE_PATTERNS = {
-    "string": r"^STRING$",
-    "integer": r"^(BIGINT|INT|SMALLINT|TINYINT)$",
-    "number": r"^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL\(.*)$",
-    "object": r"^OBJECT<",
-}
+INTEGER_TYPES = ("BIGINT", "INT", "SMALLINT", "TINYINT")
+
+
+def _has_type(found: Column, kind: str) -> Column:
+    """Whether schema_of_variant's name of a value is the contract's kind (exact names, no regex: this
+    runs for every field of every message)."""
+    if kind == "string":
+        return found == "STRING"
+    if kind == "integer":
+        return found.isin(*INTEGER_TYPES)
+    if kind == "number":
+        return found.isin(*INTEGER_TYPES, "DOUBLE", "FLOAT") | found.startswith("DECIMAL(")
+    return found.startswith("OBJECT<")
+
+
 SPARK_TYPES = {"string": "string", "integer": "int", "number": "double"}
 # The fields the later steps read (the rest is only type-checked): every column is held per micro-batch.
 PARSED_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "plate_text", "read_confidence",
@@ -87,7 +96,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
         field = F.variant_get("_json", f"$.{name}", "variant")
         found = F.schema_of_variant(field)
         present = field.isNotNull() & ~F.is_variant_null(field)
-        matches = found.rlike(VARIANT_TYPE_PATTERNS[kind])
+        matches = _has_type(found, kind)
         mistyped.append(present & ~matches)
         if name in PARSED_FIELDS:
             value = F.when(matches, F.try_variant_get("_json", f"$.{name}", SPARK_TYPES[kind]))
