@@ -75,6 +75,9 @@ def test_a_redundant_companion_that_the_published_cells_do_not_determine_is_publ
     attacker = Attacker(prot.system, prot.suppressed, exact=True)
     assert not any(attacker.determined(v) for v, n in enumerate(prot.system.var_node) if n in extra)
     assert publish_unneeded(prot, AuditSettings(publish_trials=0)) == []  # no trials allowed: nothing moves
+    prot.forced = set(extra)  # suppressed by the revision policy (carried from an earlier release): they stay
+    assert publish_unneeded(prot, SETTINGS) == [] and prot.suppressed[extra].all()
+    prot.forced = set()
     published = publish_unneeded(prot, SETTINGS)
     assert sorted(published) == sorted(extra)
     costs = _costs(reg)
