@@ -12,7 +12,7 @@ from jobs.sdc.optimum import optimal_suppression
 from jobs.sdc.protect import _costs, _targets, audit, protect, publish_unneeded
 from tests.unit.test_audit import TABLES, random_records
 
-SETTINGS = AuditSettings()
+SETTINGS = AuditSettings(publish_trials=10)  # the step under test is off by default (conf/disclosure.toml)
 BODIES = {"Personenauto": {"Hatchback": 30, "Sedan": 25}, "Bestelauto": {"Gesloten": 30, "Open": 20},
           "Vrachtauto": {"Bakwagen": 14, "Trekker": 12}, "Bus": {"Bus": 3}, "Motor": {"Motor": 12},
           "Aanhanger": {"Aanhanger": 15}, "Onbekend": {"Onbekend": 11}}
