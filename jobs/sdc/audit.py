@@ -132,7 +132,8 @@ class Attacker:
         return [self.attack(var) for var in variables]
 
     def passes(self, variables: list[int]) -> bool:
-        """Whether every variable's attack fails (Attack.ok), in order, stopping at the first that succeeds."""
+        """Whether every variable's interval is wide enough (Attack.ok), attacked in order up to the first
+        that is not."""
         self._prepare(variables)
         return all(self.attack(var).ok for var in variables)
 

@@ -12,10 +12,10 @@ Companions are the finest published cells (totals stay published where possible)
 already share a row with a suppressed cell (closing a cycle), then the smallest; ties go by cell order,
 so the result is reproducible. Once every primary cell passes, a secondary cell whose value the published
 cells determine anyway protects nothing: it is published again (the attacker's feasible set does not
-change, so no verdict does) and never chosen again, and the rounds go on until nothing changes. Last,
-each remaining secondary cell, the costliest first, is published on trial and stays published when the
-attack still fails without it (publish_unneeded); jobs/sdc/optimum.py gives the least-cost pattern to
-measure this against.
+change, so no verdict does) and never chosen again, and the rounds go on until nothing changes. Last
+(where [audit] publish_trials allows), each remaining secondary cell, the costliest first, is published
+on trial and stays published when the attack still fails without it (publish_unneeded);
+jobs/sdc/optimum.py gives the least-cost pattern to measure this against.
 """
 
 from __future__ import annotations
