@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from anpr import operator_audit
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
 
@@ -94,6 +95,9 @@ def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:
     except (RegisterFileError, OutOfOrderLoadError, RegisterConflictError) as exc:
         say(f"anpr register load: {exc}")
         return 2
+        operator_audit.record(written={r.table: lake.version(r.table) for r in reports},
+                              rows={r.table: {"in": r.rows_in, "rejected": r.rejected, "inserted": r.inserted,
+                                              "closed": r.closed, "updated": r.updated} for r in reports})
     finally:
         _close(spark)
     print(f"{'table':22} {'rows in':>10} {'rejected':>9} {'inserted':>9} {'closed':>8} {'updated':>8}")
@@ -128,6 +132,7 @@ def cmd_register_synth(args: argparse.Namespace, settings: Settings) -> int:
     except RegisterConflictError as exc:
         say(f"anpr register synth: {exc}")
         return 2
+        operator_audit.record(written={table: lake.version(table) for table in counts})
     finally:
         _close(spark)
     for table, n in counts.items():

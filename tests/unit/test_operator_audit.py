@@ -1,0 +1,155 @@
+"""The operator audit trail: one masked row per command run, failures included, and `anpr audit show`."""
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from anpr.delta_reader import DeltaReader
+from anpr.operator_audit import (
+    AUDIT_TABLE,
+    CommandRun,
+    append,
+    looks_like_token,
+    mask_argv,
+    read_audit,
+    record,
+    running,
+)
+from anpr.settings import get_settings
+from cli.main import main
+
+TOKEN = "NR8EghYthxRL1JJ8KMnFe2g4mq_uNgok27y_PNEIiTU"  # secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ANPR_SERVICE_IDENTITY", "svc-nightly")
+    monkeypatch.delenv("ANPR_KAFKA__BOOTSTRAP_SERVERS", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+    logging.getLogger().handlers.clear()
+
+
+def rows(data_dir):
+    return read_audit(DeltaReader(str(data_dir / "lake")))
+
+
+@pytest.mark.parametrize(("argv", "masked"), [
+    (["register", "load", "--vehicles", "data/rdw/voertuigen.csv", "--as-of", "2026-11-01"],
+     ["register", "load", "--vehicles", "data/rdw/voertuigen.csv", "--as-of", "2026-11-01"]),
+    (["x", "--api-key-file", "secrets/esri.key", "--api-key", "plain-words-too"],
+     ["x", "--api-key-file", "secrets/esri.key", "--api-key", "***"]),
+    (["x", "--pepper=hunter2", "--admin-token", "t", "--pepper-file=/run/pepper"],
+     ["x", "--pepper=***", "--admin-token", "***", "--pepper-file=/run/pepper"]),
+    (["x", "ANPR_PEPPER=hunter2", "month=2026-10"], ["x", "ANPR_PEPPER=***", "month=2026-10"]),
+    (["x", TOKEN, f"--note={TOKEN}"], ["x", "***", "***"]),
+    (["x", "--user", "the-known-secret", "in/the-known-secret/dir"], ["x", "--user", "***", "in/***/dir"]),
+])
+def test_secrets_are_masked_and_paths_kept(argv, masked):
+    assert mask_argv(argv, ["the-known-secret"]) == masked
+
+
+@pytest.mark.parametrize(("value", "token"), [
+    (TOKEN, True), ("c3a6f9a6b340bdc32e3fb72c04da90908df11301a84340c4655ef2f916928a48", True),
+    ("2026-10-20261103T020000Z-1a2b3c4d", False),  # a release id
+    ("observations_topic_partitions", False), ("data/feeds/utrecht-2026-11-03.csv", False), ("GM0344", False),
+])
+def test_what_looks_like_a_token(value, token):
+    assert looks_like_token(value) is token
+
+
+def test_facts_merge_per_key():
+    run = CommandRun("stream run", [], "u")
+    with running(run):
+        record(batches=[{"batch_id": 0}], written={"passages": 3})
+        record(batches=[{"batch_id": 1}], written={"quarantine": 2}, release_id="r1")
+    record(batches=[{"batch_id": 9}])  # outside a command: nowhere
+    assert run.facts == {"batches": [{"batch_id": 0}, {"batch_id": 1}],
+                         "written": {"passages": 3, "quarantine": 2}, "release_id": "r1"}
+
+
+def test_a_command_run_writes_one_row_with_masked_arguments(data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("ANPR_PEPPER", "pepper-from-the-environment")
+    started = datetime.now(UTC)
+    assert main(["audit", "show", "--user", "pepper-from-the-environment", "--command", TOKEN]) == 0
+    [row] = rows(data_dir)
+    assert json.loads(row["argv"]) == ["audit", "show", "--user", "***", "--command", "***"]
+    assert (row["command"], row["user"], row["exit_code"], row["cause"]) == ("audit show", "svc-nightly", 0, None)
+    assert started <= row["started_at"] <= row["ended_at"] <= datetime.now(UTC)
+    assert capsys.readouterr().err == ""  # a written audit row says nothing
+
+
+def test_no_secret_reaches_the_table_files(data_dir, monkeypatch):
+    monkeypatch.setenv("ANPR_PEPPER", "pepper-from-the-environment")
+    assert main(["audit", "show", "--user", "pepper-from-the-environment"]) == 0
+    stored = b"".join(p.read_bytes() for p in (data_dir / "lake" / AUDIT_TABLE).rglob("*") if p.is_file())
+    assert b"pepper-from-the-environment" not in stored and b"--user" in stored
+
+
+def test_a_refused_command_records_its_exit_code_and_cause(data_dir):
+    assert main(["run", "--no-serve", "--day", "2020-01-01"]) == 2
+    [row] = rows(data_dir)
+    assert (row["command"], row["exit_code"]) == ("run", 2)
+    assert row["cause"].startswith("anpr run: --day 2020-01-01 is out of range")
+
+
+@pytest.mark.parametrize(("raised", "code", "cause"), [
+    (RuntimeError("disk full\nmore"), 1, "RuntimeError: disk full"),
+    (KeyboardInterrupt(), 130, "interrupted (Ctrl-C or SIGTERM)"),
+])
+def test_a_failed_or_interrupted_command_is_recorded(data_dir, monkeypatch, raised, code, cause):
+    def broken(args, settings):
+        raise raised
+
+    monkeypatch.setattr("cli.main.cmd_stream", broken)
+    assert main(["stream", "status"]) == code
+    [row] = rows(data_dir)
+    assert (row["command"], row["exit_code"], row["cause"]) == ("stream status", code, cause)
+
+
+def test_audit_show_filters_by_command_user_since_and_last(data_dir, capsys):
+    lake = DeltaReader(str(data_dir / "lake"))
+    for i, (command, user) in enumerate([("stats", "alice"), ("register load", "bob"), ("stats", "bob"),
+                                         ("retention run", "alice")]):
+        run = CommandRun(command, [*command.split(), "--month", "2026-10"], user,
+                         started_at=datetime(2026, 11, 1 + i, 3, tzinfo=UTC))
+        run.record(release_id=f"r{i}")
+        append(lake, run.row(0, None, ended_at=datetime(2026, 11, 1 + i, 4, tzinfo=UTC)))
+    assert main(["audit", "show", "--command", "stats"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    shown = [line for line in out if not line.startswith(" ")]
+    assert len(shown) == 2 and all("anpr stats --month 2026-10" in line for line in shown)
+    assert shown[0].startswith("2026-11-03 03:00:00Z") and "bob" in shown[0] and '"release_id": "r2"' in out[1]
+    assert [r["release_id"] for r in map(lambda r: json.loads(r["facts"]), read_audit(lake, user="alice"))] == \
+        ["r3", "r0"]
+    assert [r["command"] for r in read_audit(lake, since=datetime(2026, 11, 2, 12, tzinfo=UTC))] == \
+        ["audit show", "retention run", "stats"]  # the `audit show` above was audited too
+    assert [r["command"] for r in read_audit(lake, command="register", last=1)] == ["register load"]
+    assert main(["audit", "show", "--since", "not a date"]) == 2
+
+
+def test_the_table_is_append_only(data_dir):
+    from deltalake import DeltaTable
+
+    append(DeltaReader(str(data_dir / "lake")), CommandRun("stats", [], "u").row(0, None))
+    table = DeltaTable(str(data_dir / "lake" / AUDIT_TABLE))
+    with pytest.raises(Exception, match="(?i)append"):
+        table.delete()
+    assert len(table.to_pyarrow_table()) == 1
+
+
+def test_an_audit_write_failure_keeps_the_exit_code_and_says_so_in_one_line(data_dir, monkeypatch, capsys):
+    def fail(lake, row):
+        raise OSError("No space left on device\nsecond line")
+
+    monkeypatch.setattr("cli.audit.append", fail)
+    assert main(["run", "--no-serve", "--day", "2020-01-01"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("anpr: the operator audit trail could not be written (OSError: No space left on device)")
+    assert len(err) == 2  # the command's own line, then this one
+    logged = (data_dir / "logs" / "anpr.log").read_text()
+    assert "operator audit row not written" in logged and '"command": "run"' in logged
