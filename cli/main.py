@@ -199,7 +199,9 @@ def _run(argv: list[str] | None) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     setup_logging(settings.log_dir)
     run = begin(args, sys.argv[1:] if argv is None else argv, settings)
-    code, cause = 1, "ended by an unexpected error"
+    # What finish() records should _execute itself raise (it catches every Exception of the command).
+    code = 1
+    cause: str | None = "ended by an unexpected error"
     try:
         with running(run):
             code, cause = _execute(args, settings)
