@@ -43,7 +43,6 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
               "Ctrl-C or SIGTERM stops it")
         print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}")
-        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as cleanly as Ctrl-C
         try:
             signal.pause()
         except KeyboardInterrupt:
@@ -202,6 +201,9 @@ def _run(argv: list[str] | None) -> int:
     # What finish() records should _execute itself raise (it catches every Exception of the command).
     code = 1
     cause: str | None = "ended by an unexpected error"
+    # SIGTERM (a scheduler or `kill` stopping a command) ends it as Ctrl-C does, so it stops cleanly and
+    # its audit row is written; Python's default would end the process on the spot.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with running(run):
             code, cause = _execute(args, settings)
@@ -209,6 +211,7 @@ def _run(argv: list[str] | None) -> int:
         code, cause = 128 + signal.SIGPIPE, "its output's reader went away"
         raise  # main() ends quietly; not a failure to report
     finally:
+        signal.signal(signal.SIGTERM, previous)
         finish(run, code, cause, settings)
         # delta-rs readers freed during interpreter shutdown sometimes abort the process (SIGABRT)
         gc.collect()

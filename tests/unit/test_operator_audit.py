@@ -153,3 +153,22 @@ def test_an_audit_write_failure_keeps_the_exit_code_and_says_so_in_one_line(data
     assert len(err) == 2  # the command's own line, then this one
     logged = (data_dir / "logs" / "anpr.log").read_text()
     assert "operator audit row not written" in logged and '"command": "run"' in logged
+
+
+def test_a_command_stopped_by_sigterm_is_recorded_as_interrupted(data_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import sys, time\nimport cli.main as m\n"
+              "def slow(args, settings):\n    print('running', flush=True)\n    time.sleep(60)\n    return 0\n"
+              "m.cmd_stream = slow\nsys.exit(m.main(['stream', 'status']))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline() == b"running\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    [row] = rows(data_dir)
+    assert (row["command"], row["exit_code"], row["cause"]) == ("stream status", 130, "interrupted (Ctrl-C or SIGTERM)")
