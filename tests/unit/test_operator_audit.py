@@ -172,3 +172,90 @@ def test_a_command_stopped_by_sigterm_is_recorded_as_interrupted(data_dir):
     assert proc.wait(timeout=60) == 130
     [row] = rows(data_dir)
     assert (row["command"], row["exit_code"], row["cause"]) == ("stream status", 130, "interrupted (Ctrl-C or SIGTERM)")
+
+
+class StubLake:
+    """Table versions as a lake reports them; the jobs themselves are replaced (their own tests run them)."""
+
+    def __init__(self, versions):
+        self.versions = versions
+
+    def exists(self, name):
+        return name in self.versions
+
+    def version(self, name):
+        return self.versions[name]
+
+
+class StubSpark:
+    def stop(self):
+        pass
+
+
+@pytest.fixture
+def no_spark(monkeypatch):
+    monkeypatch.setattr("anpr.spark.get_spark", lambda settings: StubSpark())
+
+
+def test_stats_records_its_release_sources_and_written_versions(monkeypatch, no_spark, tmp_path, capsys):
+    from argparse import Namespace
+
+    from anpr.settings import Settings
+    from jobs.release import Release
+    from jobs.stats_cli import cmd_stats
+
+    lake = StubLake({"releases": 7, "internal/suppressions": 7, "published/t4_1_uur_camera": 5})
+    monkeypatch.setattr("anpr.lake.make_lake", lambda settings, spark: lake)
+    release = Release("2026-10-20261103T020000Z-1a2b3c4d", "2026-10", {"t4_1_uur_camera": 12},
+                      source_versions={"passages": 41, "municipality": "GM0344"})
+    monkeypatch.setattr("jobs.stats.run_monthly_stats", lambda *a, **k: release)
+    run = CommandRun("stats", ["stats", "--month", "2026-10"], "u")
+    with running(run):
+        assert cmd_stats(Namespace(month="2026-10", municipality=None), Settings(data_dir=tmp_path)) == 0
+    assert run.facts == {"release_id": release.release_id,
+                         "source_versions": {"passages": 41, "municipality": "GM0344"},
+                         "read": {"passages": 41},
+                         "written": {"releases": 7, "internal/suppressions": 7, "published/t4_1_uur_camera": 5}}
+
+
+def test_retention_records_the_rows_it_deleted(monkeypatch, no_spark, tmp_path, capsys):
+    from argparse import Namespace
+
+    from anpr.settings import Settings
+    from jobs.retention import Outcome
+    from jobs.retention_cli import cmd_retention
+
+    monkeypatch.setattr("anpr.lake.make_lake", lambda settings, spark: StubLake({"quarantine": 4, "passages": 9}))
+    outcomes = [Outcome("quarantine", "ingest_date < 2026-10-31", 120, 3),
+                Outcome("passages", "event months 2026-08", 0)]
+    monkeypatch.setattr("jobs.retention.run_retention", lambda *a, **k: outcomes)
+    run = CommandRun("retention run", ["retention", "run"], "u")
+    with running(run):
+        assert cmd_retention(Namespace(dry_run=False), Settings(data_dir=tmp_path)) == 0
+    assert run.facts == {"dry_run": False, "rows_deleted": {"quarantine": 120, "passages": 0},
+                         "files_removed": {"quarantine": 3, "passages": 0},
+                         "written": {"quarantine": 4, "passages": 9}}
+
+
+def test_register_load_records_the_versions_of_the_tables_it_loaded(monkeypatch, tmp_path, capsys):
+    from argparse import Namespace
+    from datetime import date
+
+    from anpr.settings import Settings
+    from jobs.register import LoadReport
+    from jobs.register_cli import FILES, cmd_register_load
+
+    regions = tmp_path / "regions.csv"
+    regions.write_text("postcode4,gemeente_code,nuts3_code\n3511,GM0344,NL310\n")
+    lake = StubLake({"register/regions": 3})
+    monkeypatch.setattr("jobs.register_cli._lake", lambda settings: (lake, None))
+    monkeypatch.setattr("jobs.register.load_register_files",
+                        lambda *a, **k: [LoadReport("register/regions", 1, 0, inserted=1)])
+    args = Namespace(**{name: None for name in FILES}, as_of=date(2026, 11, 1), complete=False)
+    args.regions = regions
+    run = CommandRun("register load", ["register", "load", "--regions", str(regions)], "u")
+    with running(run):
+        assert cmd_register_load(args, Settings(data_dir=tmp_path)) == 0
+    assert run.facts == {"written": {"register/regions": 3},
+                         "rows": {"register/regions": {"in": 1, "rejected": 0, "inserted": 1, "closed": 0,
+                                                       "updated": 0}}}
