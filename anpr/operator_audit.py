@@ -59,6 +59,7 @@ ARROW_SCHEMA = spark_to_arrow_schema(SCHEMA)
 SECRET_NAME = re.compile(r"key|pepper|token|secret|passw|credential", re.IGNORECASE)
 REFERENCE = re.compile(r"[-_](file|path|dir)$", re.IGNORECASE)
 TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_+=-]{24,}$")
+MIN_SECRET_CHARS = 8  # a known secret value shorter than this is not looked for in arguments
 MIN_TOKEN_ENTROPY = 3.5  # bits per character: random keys 3.8 (hex) to 4.9 (urlsafe); release ids 3.2
 
 
@@ -82,7 +83,9 @@ def mask_argv(argv: Sequence[str], secrets: Iterable[str] = ()) -> list[str]:
     """argv with secrets replaced by `***`: values of secret-named options (`--api-key X`,
     `--pepper=X`) and `NAME=value` pairs, known secret values (`secrets`) wherever they occur, and
     anything that looks like a token. Everything else, file paths included, is kept."""
-    known = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+    # Shorter values ("true", "1") of variables named like secrets are flags, not secrets: masking them
+    # everywhere would mangle arguments.
+    known = sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
     out: list[str] = []
     mask_next = False
     for arg in argv:

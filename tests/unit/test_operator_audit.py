@@ -50,7 +50,11 @@ def rows(data_dir):
     (["x", "--user", "the-known-secret", "in/the-known-secret/dir"], ["x", "--user", "***", "in/***/dir"]),
 ])
 def test_secrets_are_masked_and_paths_kept(argv, masked):
-    assert mask_argv(argv, ["the-known-secret"]) == masked
+    assert mask_argv(argv, ["the-known-secret", "true"]) == masked  # "true": a flag, not a secret
+
+
+def test_a_flag_valued_secret_variable_masks_nothing():
+    assert mask_argv(["feed", "csv", "data/true-feed.csv"], ["true", "1"]) == ["feed", "csv", "data/true-feed.csv"]
 
 
 @pytest.mark.parametrize(("value", "token"), [
