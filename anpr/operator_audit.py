@@ -3,8 +3,9 @@
 A row says who ran the command (ANPR_SERVICE_IDENTITY, else the OS user), what (the subcommand and its
 arguments with secrets masked), when (start and end, UTC), the outcome (exit code and a one-line cause)
 and the facts the command reported about the tables it read and wrote (`record`). cli/main.py writes it
-for every subcommand, failures and Ctrl-C included (DESIGN: "handelingen met de data loggen": seed 001,
-4.2, log who did what with the data).
+for every subcommand, failures, Ctrl-C and SIGTERM included. The rule: log what is done with the data
+so that who did what can be traced afterwards (the privacy advice on ANPR analyses, 4.2, "door
+handelingen met de data te loggen").
 
 The table is written with delta-rs (anpr.delta_reader) so that commands that start no JVM (`anpr
 onboard`, `anpr stream status`) are audited without one, and it is created with `delta.appendOnly`:
