@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     vendor_keys: dict[str, SecretStr] = Field(default_factory=dict)
     # the platform team's key for the API's admin endpoints (access audit log)
     admin_key: SecretStr | None = None
+    # who the operator audit trail (anpr/operator_audit.py) names for a command: a service account's
+    # name (ANPR_SERVICE_IDENTITY) when a scheduler runs it, else the OS user
+    service_identity: str | None = None
     timezone: str = "Europe/Amsterdam"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)

@@ -190,4 +190,4 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     seconds["publish"] = time.perf_counter() - publish_started
     log.info("published release %s with %s", release.release_id, release.row_counts)
     return Release(release.release_id, release.month, release.row_counts, release.content_sha256, release.audit,
-                   {k: round(v, 3) for k, v in seconds.items()})
+                   {k: round(v, 3) for k, v in seconds.items()}, release.source_versions)
