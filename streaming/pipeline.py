@@ -22,7 +22,13 @@ from anpr.contract import (
     OTHER_PLATE_PATTERN,
     UUID_PATTERN,
 )
-from anpr.pseudonym import PERIOD_TOKEN_FUNCTION, VEHICLE_KEY_FUNCTION
+from anpr.pseudonym import (
+    DISTRICT_SEPARATED,
+    PERIOD_TOKEN_FUNCTION,
+    PLATE_TEXT_FUNCTION,
+    SEPARATOR,
+    VEHICLE_KEY_FUNCTION,
+)
 from anpr.settings import DayPart
 from anpr.stream_tables import PASSAGES_SCHEMA
 from anpr.zones import Municipality
@@ -79,7 +85,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
         "event_ts",
         F.when(F.col("event_time").rlike(EVENT_TIME_PATTERN),
                F.try_to_timestamp(F.substring("event_time", 1, 23), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSS"))),
-    ).withColumn("plate_norm", F.regexp_replace(F.upper("plate_text"), "[^0-9A-Z]", ""))
+    ).withColumn("plate_norm", plate_text_column(F.col("plate_text"), F.col("plate_country")))
 
 
 CAMERA_COLUMNS = ["camera_id", "municipality", "zone_id", "obverse_direction", "reverse_direction"]
@@ -122,6 +128,17 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
     # The rules' own inputs go: the reason says what they found, and the sink holds every column per batch.
     helpers = ["_too_large", "plate_format_ok", *[f"_{n}_raw" for n in NUMERIC_FIELDS]]
     return observations.withColumn("reason", reason).drop(*helpers)
+
+
+def plate_text_column(plate: Column, country: Column) -> Column:
+    """The plate's text as it is hashed, anpr.pseudonym.normalize_plate in the JVM (nl.anpr.udf.PlateText)."""
+    return F.call_function(PLATE_TEXT_FUNCTION, plate, country)
+
+
+def ambiguous_plate_column(plate_norm: Column, country: Column) -> Column:
+    """anpr.pseudonym.is_ambiguous_plate on normalized plates: e.g. a German plate read without the
+    separator after its district code."""
+    return country.isin(*sorted(DISTRICT_SEPARATED)) & ~plate_norm.contains(SEPARATOR)
 
 
 def vehicle_key_column(plate: Column, country: Column, pepper_file: str) -> Column:
@@ -198,11 +215,15 @@ def first_deliveries(valid: DataFrame) -> DataFrame:
 
 
 def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
-    """The first step after parsing: keep only the plate's key and whether its format was sane."""
+    """The first step after parsing: keep only the plate's key, whether its format was sane (on its
+    letters and digits) and `plate_ambiguous` (`ambiguous_plate_column`, counted in the stream metrics)."""
     c = F.col
-    format_ok = F.when(c("plate_country") == "NL", c("plate_norm").rlike(NL_PLATE_PATTERN)).otherwise(
-        c("plate_norm").rlike(OTHER_PLATE_PATTERN))
+    characters = F.replace(c("plate_norm"), F.lit(SEPARATOR), F.lit(""))
+    format_ok = F.when(c("plate_country") == "NL", characters.rlike(NL_PLATE_PATTERN)).otherwise(
+        characters.rlike(OTHER_PLATE_PATTERN))
+    ambiguous = ambiguous_plate_column(c("plate_norm"), c("plate_country"))
     return (observations.withColumn("plate_format_ok", F.coalesce(format_ok, F.lit(False)))
+            .withColumn("plate_ambiguous", F.coalesce(ambiguous, F.lit(False)))
             .withColumn("vehicle_key", vehicle_key_column(c("plate_norm"), c("plate_country"), pepper_file))
             .drop("plate_text", "plate_norm"))
 
