@@ -94,7 +94,8 @@ class Judge:
             return P.Reason.BAD_FIELD, {}
         if not COUNTRY.match(country):
             return P.Reason.BAD_COUNTRY, {}
-        if not (NL_PLATE if country == "NL" else OTHER_PLATE).match(normalize_plate(plate, country).replace(SEPARATOR, "")):
+        characters = normalize_plate(plate, country).replace(SEPARATOR, "")
+        if not (NL_PLATE if country == "NL" else OTHER_PLATE).match(characters):
             return P.Reason.MALFORMED_PLATE, {}
         if (1.0 if confidence is None else confidence) < s.min_read_confidence:
             return P.Reason.LOW_CONFIDENCE, {}

@@ -1,7 +1,7 @@
 """Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
 
-Order: parse -> pseudonymize -> attach_cameras -> validate -> first_deliveries -> local_time_columns -> enrich
-(streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
+Order: parse -> pseudonymize -> attach_cameras -> validate -> first_deliveries -> local_time_columns ->
+without_double_reads -> enrich (streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
 The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
 cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
 """
@@ -22,6 +22,7 @@ from anpr.contract import (
     OTHER_PLATE_PATTERN,
     UUID_PATTERN,
 )
+from anpr.double_reads import double_reads
 from anpr.pseudonym import (
     DISTRICT_SEPARATED,
     PERIOD_TOKEN_FUNCTION,
@@ -212,6 +213,27 @@ def first_deliveries(valid: DataFrame) -> DataFrame:
     return (valid.join(F.broadcast(repeated), "observation_id", "left")
             .where(F.col("_first").isNull() | (position == F.col("_first")))
             .drop("_first"))
+
+
+# A vehicle in the stream: its key within its local month, as the monthly job's period_token is.
+STREAM_VEHICLE = ["vehicle_key", "period_month"]
+
+
+def double_read_ids(reads: DataFrame, window_seconds: float) -> DataFrame:
+    """observation_id of each double read of a micro-batch (anpr/double_reads.py): a read of the same
+    vehicle by the same camera at most window_seconds after the previous one.
+
+    Expects one row per observation_id (`first_deliveries`) with `local_time_columns`. Only reads of one
+    micro-batch meet here; a double read whose first read came in an earlier batch is no double read
+    here and becomes a passage, which the monthly statistics merge by the same rule. Which read
+    survives depends on the reads alone, so a replayed batch keeps the same one.
+    """
+    return double_reads(reads, STREAM_VEHICLE, window_seconds)
+
+
+def without_double_reads(reads: DataFrame, double_ids: DataFrame) -> DataFrame:
+    """The reads that are passages: all but the ids of `double_read_ids`."""
+    return reads.join(double_ids, "observation_id", "left_anti")
 
 
 def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
