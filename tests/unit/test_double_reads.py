@@ -49,3 +49,15 @@ def test_a_window_of_zero_merges_nothing(spark):
     rows = [("o1", CAM, "v", 0.0), ("o2", CAM, "v", 0.0)]
     assert doubles(spark, rows, window=0) == []
     assert drop_double_reads(reads(spark, rows), ["vehicle"], 0).count() == 2
+
+
+def test_the_monthly_statistics_merge_a_double_read_the_stream_wrote_twice(spark):
+    # the stream met these reads in two micro-batches and wrote both; the month counts one passage
+    from jobs.tables.enrich import month_passages
+
+    rows = [("o1", CAM, "token", 0.0), ("o2", CAM, "token", 1.0), ("o3", CAM, "token", 10.0)]
+    passages = (reads(spark, rows).withColumnRenamed("vehicle", "period_token")
+                .selectExpr("*", "2026 AS jaar", "3 AS maand", "'GM0344' AS municipality"))
+    kept = month_passages(passages, 2026, 3, "GM0344", double_read_seconds=3.0).collect()
+    assert sorted(r.observation_id for r in kept) == ["o1", "o3"]
+    assert month_passages(passages, 2026, 3, double_read_seconds=0).count() == 3
