@@ -59,6 +59,12 @@ class StreamSettings(BaseModel):
     register_check_seconds: float = Field(default=60.0, ge=0)
 
 
+class PassageSettings(BaseModel):
+    # Reads of one vehicle by one camera at most this many seconds after the previous one are the same
+    # passing (anpr/double_reads.py); 0 turns the merge off.
+    double_read_seconds: float = Field(default=3.0, ge=0)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -113,6 +119,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    passages: PassageSettings = Field(default_factory=PassageSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
