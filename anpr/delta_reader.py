@@ -1,9 +1,10 @@
 """delta-rs access to the lake for processes that must not start a JVM.
 
 The vendor API, the ingest service and `anpr stream status` read the tables Spark writes through this
-module. They write with it only the tables they own themselves (API_TABLES: the API's access log and
-the ingest service's camera registrations); every other table has delta-spark (`anpr.lake.Lake`) as
-its one writer, and nothing that runs a SparkSession writes through this module.
+module. It writes only the tables whose one writer it is (API_TABLES: the API's access log, the ingest
+service's camera registrations, and the CLI's operator audit trail, which must record commands that
+start no JVM too); every other table has delta-spark (`anpr.lake.Lake`) as its one writer, and no
+table is written by both engines.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 
     from anpr.settings import Settings
 
-# Tables written by the API processes themselves (api/access_log.py, anpr/feeds/camera_table.py).
-API_TABLES = frozenset({"api_access_log", "cameras"})
+# Tables written through delta-rs only (api/access_log.py, anpr/feeds/camera_table.py, anpr/operator_audit.py).
+API_TABLES = frozenset({"api_access_log", "cameras", "operator_audit"})
 
 
 class TableReader(Protocol):
@@ -131,8 +132,12 @@ class DeltaReader:
             table.create_checkpoint()
             table.cleanup_metadata()
 
-    def create(self, name: str, schema: StructType, partition_by: Sequence[str] = ()) -> None:
-        """Create the table; a no-op if it exists with this schema, SchemaMismatchError if not."""
+    def create(self, name: str, schema: StructType, partition_by: Sequence[str] = (),
+               append_only: bool = False) -> None:
+        """Create the table; a no-op if it exists with this schema, SchemaMismatchError if not.
+
+        append_only sets Delta's `delta.appendOnly`: every engine then refuses DELETE, UPDATE and MERGE
+        updates on the table (only a new table gets it; an existing one keeps its properties)."""
         from deltalake import DeltaTable
 
         self._check_writable(name)
@@ -142,7 +147,8 @@ class DeltaReader:
             Path(path).mkdir(parents=True, exist_ok=True)
         # "ignore" keeps a concurrent creator's table; the comparison below still guards its schema.
         DeltaTable.create(path, spark_to_arrow_schema(schema), mode="ignore", partition_by=partition_by,
-                          configuration=table_properties(self.checkpoint_every),
+                          configuration={**table_properties(self.checkpoint_every),
+                                         **({"delta.appendOnly": "true"} if append_only else {})},
                           post_commithook_properties=self._hooks())
         table = self._table(name)
         check_same_table(name, self.schema(name), table.metadata().partition_columns, schema, partition_by)

@@ -51,6 +51,7 @@ from pyspark.sql.types import (
     LongType,
     ShortType,
     StringType,
+    StructField,
     StructType,
 )
 
@@ -256,6 +257,15 @@ class Lake:
                     builder = builder.property(key, value)
                 builder.execute()
         state = self.state(name)
+        added = added_columns(state.schema, schema)
+        if added:
+            # A release of the code that declares new trailing nullable columns upgrades the table in
+            # place (rows written before read them as null) instead of refusing an existing data dir.
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in added)
+            with self._lock:
+                self.spark.sql(f"ALTER TABLE delta.`{_quoted(self.path(name))}` ADD COLUMNS ({columns})")
+            log.info("table %s: added columns %s", name, [f.name for f in added])
+            state = self.state(name)
         check_same_table(name, state.schema, state.partition_columns, schema, partition_by)
 
     def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None) -> bool:
@@ -597,6 +607,16 @@ def _schema_signature(schema: StructType) -> Any:
         return node
 
     return strip(json.loads(schema.json()))
+
+
+def added_columns(existing: StructType, wanted: StructType) -> list[StructField]:
+    """The nullable columns `wanted` declares after all of `existing`'s (unchanged) ones: a schema change
+    Delta can apply in place. Empty for any other difference, which check_same_table then refuses."""
+    old, new = list(existing.fields), list(wanted.fields)
+    if len(new) <= len(old) or _schema_signature(StructType(new[: len(old)])) != _schema_signature(existing):
+        return []
+    extra = new[len(old):]
+    return extra if all(f.nullable for f in extra) else []
 
 
 def check_same_table(

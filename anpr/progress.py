@@ -7,9 +7,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_said: list[str] = []  # the last line said, if any
+
 
 def say(message: str) -> None:
+    _said[:] = [message]
     print(message, file=sys.stderr, flush=True)
+
+
+def last_said() -> str | None:
+    """The last line `say` printed since the previous call (None if none): a failed command's one-line
+    cause, since commands print it last; the operator audit trail records it."""
+    line = _said[0].strip() if _said else None
+    _said.clear()
+    return line or None
 
 
 @contextmanager

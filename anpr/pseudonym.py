@@ -1,7 +1,7 @@
 """Pseudonyms: plates never leave the first transformation in clear text.
 
 vehicle_key  = HMAC-SHA256(pepper, "<country>|<normalized plate>"): joins the register, never stored
-               in passages.
+               in passages. `normalize_plate` gives the plate's text per country (docs/privacy.md).
 period_token = HMAC-SHA256(month key, vehicle_key), month key = HMAC-SHA256(pepper, "period|YYYY-MM"):
                links passages within one calendar month and never across months.
 
@@ -15,14 +15,22 @@ import hashlib
 import hmac
 import os
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
-_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
-# SQL function -> Java class; each takes the pepper file's path as its last argument.
+_RUN = re.compile(r"[0-9A-Z]+")
+_DISTRICT = re.compile(r"[A-Z]{1,3}")
+# Countries whose plates keep one separator, after the district code: a German plate is
+# <district> <letters> <digits>, and B-NO 1234 (Berlin) is another vehicle than BN-O 1234 (Bonn).
+DISTRICT_SEPARATED = frozenset({"DE"})
+SEPARATOR = "-"
+# SQL function -> Java class; the pseudonyms take the pepper file's path as their last argument.
+PLATE_TEXT_FUNCTION = "anpr_plate_text"
 VEHICLE_KEY_FUNCTION = "anpr_vehicle_key"
 PERIOD_TOKEN_FUNCTION = "anpr_period_token"
-JVM_FUNCTIONS = {VEHICLE_KEY_FUNCTION: "nl.anpr.udf.VehicleKey", PERIOD_TOKEN_FUNCTION: "nl.anpr.udf.PeriodToken"}
+JVM_FUNCTIONS = {PLATE_TEXT_FUNCTION: "nl.anpr.udf.PlateText", VEHICLE_KEY_FUNCTION: "nl.anpr.udf.VehicleKey",
+                 PERIOD_TOKEN_FUNCTION: "nl.anpr.udf.PeriodToken"}
 
 
 def write_pepper_file(folder: Path, pepper: bytes) -> Path:
@@ -40,8 +48,32 @@ def write_pepper_file(folder: Path, pepper: bytes) -> Path:
     return path
 
 
-def normalize_plate(text: str) -> str:
-    return _NOT_ALNUM.sub("", text.upper())
+def normalize_plate(text: str, country: str | None) -> str:
+    """The plate's text as it is hashed: "GÖ-XY 99" (DE) -> "GO-XY99", "vx-123-b" (NL) -> "VX123B".
+
+    Letters are folded to their base letter (Unicode NFKD, upper case, marks dropped: Ö -> O, a
+    fullwidth Ａ -> A), so a camera that reads GO and one that reads GÖ agree. Runs of letters and
+    digits are kept; anything else separates them. Separators are dropped, except in the countries of
+    DISTRICT_SEPARATED: there a first run of 1-3 letters followed by a run that starts with a letter
+    is the district code, kept with one SEPARATOR before the rest. A German plate read without that
+    separator ("BNO1234") cannot be told apart (B-NO, BN-O) and stays unseparated:
+    `is_ambiguous_plate` says so. The JVM twin (infra/jvm/udf, nl.anpr.udf.PlateText) gives the same
+    text for every input; tests/unit/test_pseudonym_jvm.py checks it.
+    """
+    folded = unicodedata.normalize("NFKD", text).upper()
+    if not folded.isascii():  # the per-character pass only where marks can be: keys cost 2x without this
+        folded = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("M"))
+    runs = _RUN.findall(folded)
+    if (normalize_country(country) in DISTRICT_SEPARATED and len(runs) > 1 and _DISTRICT.fullmatch(runs[0])
+            and runs[1][0].isalpha()):
+        return runs[0] + SEPARATOR + "".join(runs[1:])
+    return "".join(runs)
+
+
+def is_ambiguous_plate(normalized: str, country: str | None) -> bool:
+    """True for a normalized plate of a DISTRICT_SEPARATED country without its district separator: a
+    read that may be one of several vehicles (B-NO1234 or BN-O1234), so it matches neither."""
+    return normalize_country(country) in DISTRICT_SEPARATED and SEPARATOR not in normalized
 
 
 def normalize_country(code: str | None) -> str:
@@ -53,7 +85,7 @@ def _hmac_hex(key: bytes, message: str) -> str:
 
 
 def vehicle_key(pepper: bytes, plate: str, country: str) -> str:
-    return _hmac_hex(pepper, f"{normalize_country(country)}|{normalize_plate(plate)}")
+    return _hmac_hex(pepper, f"{normalize_country(country)}|{normalize_plate(plate, country)}")
 
 
 def company_key(pepper: bytes, kvk_number: str) -> str:

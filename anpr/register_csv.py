@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from anpr import dimensions as D
-from anpr.pseudonym import company_key, vehicle_key
+from anpr.pseudonym import company_key, normalize_plate, vehicle_key
 from anpr.register_checks import LINE, Duplicates, duplicate_rows, mass_kg, null_placeholders, sbi_code, unparsed
 from anpr.register_conf import RegisterConf
 from anpr.register_history import FIRST_FROM
@@ -148,10 +148,10 @@ def row_lines(rows: int, skipped: Sequence[int]) -> pa.Array:
 # -- pseudonyms ---------------------------------------------------------------------------------------
 
 def plate_keys(pepper: bytes, plates: pa.Array | pa.ChunkedArray, countries: pa.Array | None = None) -> pa.Array:
-    """vehicle_key per row; null where the plate (or country) is empty after normalization."""
+    """vehicle_key per row (country default NL); null where the plate is empty after normalization."""
     lands = countries.to_pylist() if countries is not None else [None] * len(plates)
     return pa.array([
-        vehicle_key(pepper, p, c or "NL") if p and re.search(r"[0-9A-Za-z]", p) else None
+        vehicle_key(pepper, p, c or "NL") if p and normalize_plate(p, c or "NL") else None
         for p, c in zip(plates.to_pylist(), lands, strict=True)
     ], pa.string())
 

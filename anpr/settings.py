@@ -59,6 +59,12 @@ class StreamSettings(BaseModel):
     register_check_seconds: float = Field(default=60.0, ge=0)
 
 
+class PassageSettings(BaseModel):
+    # Reads of one vehicle by one camera at most this many seconds after the previous one are the same
+    # passing (anpr/double_reads.py); 0 turns the merge off.
+    double_read_seconds: float = Field(default=3.0, ge=0)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -105,11 +111,15 @@ class Settings(BaseSettings):
     vendor_keys: dict[str, SecretStr] = Field(default_factory=dict)
     # the platform team's key for the API's admin endpoints (access audit log)
     admin_key: SecretStr | None = None
+    # who the operator audit trail (anpr/operator_audit.py) names for a command: a service account's
+    # name (ANPR_SERVICE_IDENTITY) when a scheduler runs it, else the OS user
+    service_identity: str | None = None
     timezone: str = "Europe/Amsterdam"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    passages: PassageSettings = Field(default_factory=PassageSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

@@ -73,6 +73,9 @@ STREAM_METRICS_SCHEMA = T.StructType([
     T.StructField("valid", T.LongType(), False),
     T.StructField("passages_written", T.LongType(), False),
     T.StructField("duplicates", T.LongType(), False),
+    # Added later, so nullable: batches of an older release read as null (anpr.lake.added_columns).
+    T.StructField("double_reads", T.LongType(), True),  # reads merged into another's passage
+    T.StructField("ambiguous_plates", T.LongType(), True),  # valid reads of an ambiguous plate
     T.StructField("quarantined", T.LongType(), False),
     T.StructField("quarantined_by_reason", T.StringType(), False),  # JSON object reason -> count
     T.StructField("register_hit_rate", T.DoubleType(), True),

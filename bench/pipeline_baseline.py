@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from anpr.dimensions import PARTICULIER
 from anpr.progress import say
-from anpr.pseudonym import normalize_plate, period_token, vehicle_key
+from anpr.pseudonym import SEPARATOR, normalize_plate, period_token, vehicle_key
 from bench.pipeline import TreeMemory, throughput
 from bench.register_load import _settings
 from streaming import pipeline as P
@@ -94,7 +94,8 @@ class Judge:
             return P.Reason.BAD_FIELD, {}
         if not COUNTRY.match(country):
             return P.Reason.BAD_COUNTRY, {}
-        if not (NL_PLATE if country == "NL" else OTHER_PLATE).match(normalize_plate(plate)):
+        characters = normalize_plate(plate, country).replace(SEPARATOR, "")
+        if not (NL_PLATE if country == "NL" else OTHER_PLATE).match(characters):
             return P.Reason.MALFORMED_PLATE, {}
         if (1.0 if confidence is None else confidence) < s.min_read_confidence:
             return P.Reason.LOW_CONFIDENCE, {}

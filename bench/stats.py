@@ -200,7 +200,8 @@ def run() -> dict[str, object]:
             lake.append(PASSAGES, table)
             specs = [s for s in CATALOGUE.tables.values() if s.kind != "cameras"]
             t0 = time.perf_counter()
-            rows = month_passages(lake.read(PASSAGES), *MONTH)
+            rows = month_passages(lake.read(PASSAGES), *MONTH,
+                                  double_read_seconds=settings.passages.double_read_seconds)
             build_month(rows, CATALOGUE, specs, sizes_for(load_disclosure(), specs), plain=True)
             baseline = time.perf_counter() - t0
             say(f"    baseline (unprotected build): {baseline:.0f}s")

@@ -11,19 +11,26 @@ import os
 import signal
 import sys
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
+from anpr import operator_audit
 from anpr.broker import BrokerError
 from anpr.jvm import JvmError
 from anpr.logs import setup_logging
-from anpr.progress import say
+from anpr.operator_audit import running
+from anpr.progress import last_said, say
 from anpr.settings import Settings, get_settings
+from cli.audit import begin, finish
 from cli.errors import one_line_cause
 from cli.serve import PortInUseError, serve
+
+if TYPE_CHECKING:
+    from streaming.sink import BatchReport
 
 log = logging.getLogger("anpr.cli")
 
 # Subcommand groups owned by their areas: each module has add_commands(subparsers).
-EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retention_cli"]
+EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retention_cli", "cli.audit"]
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,7 +43,6 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
               "Ctrl-C or SIGTERM stops it")
         print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}")
-        signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it as cleanly as Ctrl-C
         try:
             signal.pause()
         except KeyboardInterrupt:
@@ -58,6 +64,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     summary = run_demo(settings, day, args.detections, args.seed)
     ok = summary.passages_for_feed == summary.expected_valid
+    operator_audit.record(release_id=summary.release_id, passages_written=summary.passages_written_now)
     print(f"day                        {summary.day}")
     print(f"detections published       {summary.published:,} "
           f"({summary.duplicates_sent:,} resent duplicates, {summary.quarantined_expected:,} invalid by design)")
@@ -78,6 +85,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
     from streaming.job import QUERY_NAME, run_stream
 
     if args.action == "status":
@@ -95,12 +103,20 @@ def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     spark = get_spark(settings)
     try:
-        run_stream(spark, settings, make_lake(settings, spark), until_idle=args.until_idle,
-                   on_batch=lambda r: say(f"batch {r.batch_id}: {r.rows_in:,} in, {r.passages_written:,} passages"),
+        lake = make_lake(settings, spark)
+        run_stream(spark, settings, lake, until_idle=args.until_idle, on_batch=_on_batch,
                    accept_data_loss=args.accept_data_loss)
+        operator_audit.record(written={t: lake.version(t) for t in (PASSAGES, QUARANTINE, STREAM_METRICS)})
     finally:
         spark.stop()
     return 0
+
+
+def _on_batch(r: BatchReport) -> None:
+    say(f"batch {r.batch_id}: {r.rows_in:,} in, {r.passages_written:,} passages")
+    operator_audit.record(batches=[{"batch_id": r.batch_id, "rows_in": r.rows_in,
+                                    "passages_written": r.passages_written,
+                                    "quarantined": sum(r.quarantined.values())}])
 
 
 def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
@@ -181,24 +197,46 @@ def _run(argv: list[str] | None) -> int:
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     setup_logging(settings.log_dir)
+    run = begin(args, sys.argv[1:] if argv is None else argv, settings)
+    # What finish() records should _execute itself raise (it catches every Exception of the command).
+    code = 1
+    cause: str | None = "ended by an unexpected error"
+    # SIGTERM (a scheduler or `kill` stopping a command) ends it as Ctrl-C does, so it stops cleanly and
+    # its audit row is written; Python's default would end the process on the spot.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return int(args.func(args, settings))
-    except KeyboardInterrupt:
-        say("interrupted")
-        return 130
-    except (BrokerError, JvmError, PortInUseError) as exc:
-        say(f"anpr {args.command}: {exc}")
-        return 1
+        with running(run):
+            code, cause = _execute(args, settings)
     except BrokenPipeError:
+        code, cause = 128 + signal.SIGPIPE, "its output's reader went away"
         raise  # main() ends quietly; not a failure to report
-    except Exception as exc:  # noqa: BLE001 - every other failure: one line here, the traceback in the log
-        log.info("anpr %s failed", args.command, exc_info=True)  # the file only: the terminal gets one line
-        say(f"anpr {args.command}: {one_line_cause(exc)} (details in {settings.log_dir / 'anpr.log'})")
-        return 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        finish(run, code, cause, settings)
         # delta-rs readers freed during interpreter shutdown sometimes abort the process (SIGABRT)
         gc.collect()
+    return code
 
+
+def _execute(args: argparse.Namespace, settings: Settings) -> tuple[int, str | None]:
+    """The command's exit status and, when it failed, its one-line cause (as printed)."""
+    last_said()  # forget what was said before the command
+    try:
+        code = int(args.func(args, settings))
+        return code, (last_said() or f"exit status {code}" if code else None)
+    except KeyboardInterrupt:
+        say("interrupted")
+        return 130, "interrupted (Ctrl-C or SIGTERM)"
+    except (BrokerError, JvmError, PortInUseError) as exc:
+        say(f"anpr {args.command}: {exc}")
+        return 1, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every other failure: one line here, the traceback in the log
+        log.info("anpr %s failed", args.command, exc_info=True)  # the file only: the terminal gets one line
+        cause = one_line_cause(exc)
+        say(f"anpr {args.command}: {cause} (details in {settings.log_dir / 'anpr.log'})")
+        return 1, cause
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from anpr import operator_audit
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
 
@@ -91,6 +92,9 @@ def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:
         with step(f"loading {', '.join(given)} as of {args.as_of} (pseudonymized at read)"):
             reports = load_register_files(lake, settings, files, args.as_of, close_missing=args.complete,
                                           progress=_progress())
+        operator_audit.record(written={r.table: lake.version(r.table) for r in reports},
+                              rows={r.table: {"in": r.rows_in, "rejected": r.rejected, "inserted": r.inserted,
+                                              "closed": r.closed, "updated": r.updated} for r in reports})
     except (RegisterFileError, OutOfOrderLoadError, RegisterConflictError) as exc:
         say(f"anpr register load: {exc}")
         return 2
@@ -125,6 +129,7 @@ def cmd_register_synth(args: argparse.Namespace, settings: Settings) -> int:
         with step(f"loading a synthetic register of {args.size:,} vehicles (seed {args.seed})"):
             counts = load_synthetic_register(lake, settings, args.size, args.seed, progress=_progress(),
                                              workers=args.workers)
+        operator_audit.record(written={table: lake.version(table) for table in counts})
     except RegisterConflictError as exc:
         say(f"anpr register synth: {exc}")
         return 2

@@ -48,6 +48,7 @@ class Release:
     content_sha256: str = ""
     audit: dict[str, object] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    source_versions: dict[str, object] = field(default_factory=dict)  # what it was built from (RELEASES_SCHEMA)
 
 
 def config_hash(config: Mapping[str, object]) -> str:
@@ -104,7 +105,7 @@ def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[
     )], RELEASES_SCHEMA)
     lake.create(RELEASES, RELEASES_SCHEMA)
     lake.append(RELEASES, record)
-    return Release(release_id, month, counts, content, dict(audit or {}))
+    return Release(release_id, month, counts, content, dict(audit or {}), source_versions=dict(source_versions))
 
 
 def latest_release(lake: Lake, month: str) -> dict[str, object] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from anpr import operator_audit
 from anpr.settings import Settings
 
 
@@ -22,12 +23,20 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.progress import step
     from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
     from jobs.retention import render, run_retention
 
+    deletes_from = (QUARANTINE, PASSAGES, STREAM_METRICS)
     spark = get_spark(settings)
     try:
         with step("retention" + (" (dry run)" if args.dry_run else "")):
-            outcomes = run_retention(make_lake(settings, spark), settings, dry_run=args.dry_run)
+            lake = make_lake(settings, spark)
+            outcomes = run_retention(lake, settings, dry_run=args.dry_run)
+        operator_audit.record(dry_run=args.dry_run,
+                              rows_deleted={o.dataset: o.rows_deleted for o in outcomes},
+                              files_removed={o.dataset: o.files_removed for o in outcomes},
+                              written={} if args.dry_run else {t: lake.version(t) for t in deletes_from
+                                                                if lake.exists(t)})
     finally:
         spark.stop()
     print(render(outcomes, args.dry_run))

@@ -47,9 +47,10 @@ def built_from(release: Mapping[str, object], municipality: str, by_id: Mapping[
 
 
 def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: MonthCells, catalogue: Catalogue,
-                  specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None) -> dict[Zone, list[Earlier]]:
+                  specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None, *,
+                  double_read_seconds: float) -> dict[Zone, list[Earlier]]:
     """Per zone of this build (cells, from rows: the month's passages at version, of municipality code if
-    given): its earlier releases."""
+    given): its earlier releases, rebuilt with this build's double-read window (`month_passages`)."""
     releases = month_releases(lake, month)
     if not releases:
         return {}
@@ -68,7 +69,8 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
                 old, diff = cells, None
             else:
                 if old_version not in builds:
-                    old_rows = month_passages(lake.read(PASSAGES, version=old_version), jaar, maand, code)
+                    old_rows = month_passages(lake.read(PASSAGES, version=old_version), jaar, maand, code,
+                                              double_read_seconds=double_read_seconds)
                     builds[old_version] = (build_month(old_rows, catalogue, specs, sizes),
                                            difference_month(old_rows, rows, catalogue, specs, sizes))
                 old, diff = builds[old_version]

@@ -91,6 +91,7 @@ def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settin
             "dimensions": {n: d.model_dump() for n, d in catalogue.dimensions.items()},
             "definitions": catalogue.definitions.model_dump(), "disclosure": disclosure.model_dump(),
             "day_parts": [p.model_dump() for p in settings.day_parts], "timezone": settings.timezone,
+            "passages": settings.passages.model_dump(),
             "municipalities": [m.model_dump() for m in municipalities]}
 
 
@@ -140,7 +141,8 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     started = time.perf_counter()
     say(f"==> building {len(count_specs)} count tables for {month}{f' ({code})' if code else ''} "
         f"from passages version {version}")
-    rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code)
+    merge = settings.passages.double_read_seconds
+    rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code, double_read_seconds=merge)
     cells = build_month(rows, catalogue, count_specs, sizes_for(disclosure, specs))
     seconds["build"] = time.perf_counter() - started
     if not cells.zones():
@@ -148,7 +150,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     say(f"    {cells.passages:,} passages in {len(cells.zones())} zone(s), {seconds['build']:.1f}s")
     # Every served release of the month counts: protect against them all (docs/statistics.md, "Revisions").
     earlier = earlier_zones(lake, month, version, rows, cells, catalogue, count_specs, sizes_for(disclosure, specs),
-                            code)
+                            code, double_read_seconds=merge)
     seconds["earlier_releases"] = time.perf_counter() - started - seconds["build"]
     if earlier:
         say(f"    jointly with {max(len(e) for e in earlier.values())} earlier release(s) of {month}, "
@@ -190,4 +192,4 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     seconds["publish"] = time.perf_counter() - publish_started
     log.info("published release %s with %s", release.release_id, release.row_counts)
     return Release(release.release_id, release.month, release.row_counts, release.content_sha256, release.audit,
-                   {k: round(v, 3) for k, v in seconds.items()})
+                   {k: round(v, 3) for k, v in seconds.items()}, release.source_versions)

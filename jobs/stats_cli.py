@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from anpr import operator_audit
 from anpr.progress import say
 from anpr.settings import Settings
 
@@ -18,6 +19,17 @@ def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
     p.add_argument("--municipality", help="CBS code or configured name: rebuild only this municipality and "
                                           "carry the others over from the month's latest release")
     p.set_defaults(func=cmd_stats)
+
+
+def _source_tables(sources: dict[str, object]) -> dict[str, object]:
+    """The table versions a release was built from (its source_versions without the rebuild notes)."""
+    return {k: v for k, v in sources.items() if isinstance(v, int)}
+
+
+def _written(release: Any) -> list[str]:
+    from jobs.release import RELEASES, SUPPRESSIONS, published_table
+
+    return [RELEASES, SUPPRESSIONS, *(published_table(name) for name in sorted(release.row_counts))]
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,8 +48,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     say("==> starting Spark")
     spark = get_spark(settings)
     try:
-        release = run_monthly_stats(spark, settings, make_lake(settings, spark), args.month, args.municipality,
-                                    progress=say)
+        lake = make_lake(settings, spark)
+        release = run_monthly_stats(spark, settings, lake, args.month, args.municipality, progress=say)
+        operator_audit.record(release_id=release.release_id, source_versions=release.source_versions,
+                              read=_source_tables(release.source_versions),
+                              written={name: lake.version(name) for name in _written(release)})
     except (DeclarationError, MissingColumnsError, ValueError) as exc:
         say(f"anpr stats: refused: {exc}")
         return 2

@@ -1,7 +1,7 @@
 """Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
 
-Order: parse -> pseudonymize -> attach_cameras -> validate -> first_deliveries -> local_time_columns -> enrich
-(streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
+Order: parse -> pseudonymize -> attach_cameras -> validate -> first_deliveries -> local_time_columns ->
+without_double_reads -> enrich (streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
 The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
 cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
 """
@@ -22,7 +22,14 @@ from anpr.contract import (
     OTHER_PLATE_PATTERN,
     UUID_PATTERN,
 )
-from anpr.pseudonym import PERIOD_TOKEN_FUNCTION, VEHICLE_KEY_FUNCTION
+from anpr.double_reads import double_reads
+from anpr.pseudonym import (
+    DISTRICT_SEPARATED,
+    PERIOD_TOKEN_FUNCTION,
+    PLATE_TEXT_FUNCTION,
+    SEPARATOR,
+    VEHICLE_KEY_FUNCTION,
+)
 from anpr.settings import DayPart
 from anpr.stream_tables import PASSAGES_SCHEMA
 from anpr.zones import Municipality
@@ -30,12 +37,21 @@ from anpr.zones import Municipality
 # The JSON types of the contract (anpr/contract.py OBSERVATION_TYPES) as Spark's variant names them
 # (schema_of_variant): the message is parsed to a variant, which keeps each value's JSON type, so a
 # "1" where a number belongs, a boolean, or a non-object extensions is seen instead of coerced or nulled.
-VARIANT_TYPE_PATTERNS = {
-    "string": r"^STRING$",
-    "integer": r"^(BIGINT|INT|SMALLINT|TINYINT)$",
-    "number": r"^(BIGINT|INT|SMALLINT|TINYINT|DOUBLE|FLOAT|DECIMAL\(.*)$",
-    "object": r"^OBJECT<",
-}
+INTEGER_TYPES = ("BIGINT", "INT", "SMALLINT", "TINYINT")
+
+
+def _has_type(found: Column, kind: str) -> Column:
+    """Whether schema_of_variant's name of a value is the contract's kind (exact names, no regex: this
+    runs for every field of every message)."""
+    if kind == "string":
+        return found == "STRING"
+    if kind == "integer":
+        return found.isin(*INTEGER_TYPES)
+    if kind == "number":
+        return found.isin(*INTEGER_TYPES, "DOUBLE", "FLOAT") | found.startswith("DECIMAL(")
+    return found.startswith("OBJECT<")
+
+
 SPARK_TYPES = {"string": "string", "integer": "int", "number": "double"}
 # The fields the later steps read (the rest is only type-checked): every column is held per micro-batch.
 PARSED_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "plate_text", "read_confidence",
@@ -87,7 +103,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
         field = F.variant_get("_json", f"$.{name}", "variant")
         found = F.schema_of_variant(field)
         present = field.isNotNull() & ~F.is_variant_null(field)
-        matches = found.rlike(VARIANT_TYPE_PATTERNS[kind])
+        matches = _has_type(found, kind)
         mistyped.append(present & ~matches)
         if name in PARSED_FIELDS:
             value = F.when(matches, F.try_variant_get("_json", f"$.{name}", SPARK_TYPES[kind]))
@@ -107,7 +123,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
         "event_ts",
         F.when(F.col("event_time").rlike(EVENT_TIME_PATTERN),
                F.try_to_timestamp(F.substring("event_time", 1, 23), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSS"))),
-    ).withColumn("plate_norm", F.regexp_replace(F.upper("plate_text"), "[^0-9A-Z]", ""))
+    ).withColumn("plate_norm", plate_text_column(F.col("plate_text"), F.col("plate_country")))
 
 
 CAMERA_COLUMNS = ["camera_id", "municipality", "zone_id", "obverse_direction", "reverse_direction"]
@@ -150,6 +166,17 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
     # The rules' own inputs go: the reason says what they found, and the sink holds every column per batch.
     helpers = ["_too_large", "_not_json", "_bad_type", "plate_format_ok"]
     return observations.withColumn("reason", reason).drop(*helpers)
+
+
+def plate_text_column(plate: Column, country: Column) -> Column:
+    """The plate's text as it is hashed, anpr.pseudonym.normalize_plate in the JVM (nl.anpr.udf.PlateText)."""
+    return F.call_function(PLATE_TEXT_FUNCTION, plate, country)
+
+
+def ambiguous_plate_column(plate_norm: Column, country: Column) -> Column:
+    """anpr.pseudonym.is_ambiguous_plate on normalized plates: e.g. a German plate read without the
+    separator after its district code."""
+    return country.isin(*sorted(DISTRICT_SEPARATED)) & ~plate_norm.contains(SEPARATOR)
 
 
 def vehicle_key_column(plate: Column, country: Column, pepper_file: str) -> Column:
@@ -225,12 +252,37 @@ def first_deliveries(valid: DataFrame) -> DataFrame:
             .drop("_first"))
 
 
+# A vehicle in the stream: its key within its local month, as the monthly job's period_token is.
+STREAM_VEHICLE = ["vehicle_key", "period_month"]
+
+
+def double_read_ids(reads: DataFrame, window_seconds: float) -> DataFrame:
+    """observation_id of each double read of a micro-batch (anpr/double_reads.py): a read of the same
+    vehicle by the same camera at most window_seconds after the previous one.
+
+    Expects one row per observation_id (`first_deliveries`) with `local_time_columns`. Only reads of one
+    micro-batch meet here; a double read whose first read came in an earlier batch is no double read
+    here and becomes a passage, which the monthly statistics merge by the same rule. Which read
+    survives depends on the reads alone, so a replayed batch keeps the same one.
+    """
+    return double_reads(reads, STREAM_VEHICLE, window_seconds)
+
+
+def without_double_reads(reads: DataFrame, double_ids: DataFrame) -> DataFrame:
+    """The reads that are passages: all but the ids of `double_read_ids`."""
+    return reads.join(double_ids, "observation_id", "left_anti")
+
+
 def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
-    """The first step after parsing: keep only the plate's key and whether its format was sane."""
+    """The first step after parsing: keep only the plate's key, whether its format was sane (on its
+    letters and digits) and `plate_ambiguous` (`ambiguous_plate_column`, counted in the stream metrics)."""
     c = F.col
-    format_ok = F.when(c("plate_country") == "NL", c("plate_norm").rlike(NL_PLATE_PATTERN)).otherwise(
-        c("plate_norm").rlike(OTHER_PLATE_PATTERN))
+    characters = F.replace(c("plate_norm"), F.lit(SEPARATOR), F.lit(""))
+    format_ok = F.when(c("plate_country") == "NL", characters.rlike(NL_PLATE_PATTERN)).otherwise(
+        characters.rlike(OTHER_PLATE_PATTERN))
+    ambiguous = ambiguous_plate_column(c("plate_norm"), c("plate_country"))
     return (observations.withColumn("plate_format_ok", F.coalesce(format_ok, F.lit(False)))
+            .withColumn("plate_ambiguous", F.coalesce(ambiguous, F.lit(False)))
             .withColumn("vehicle_key", vehicle_key_column(c("plate_norm"), c("plate_country"), pepper_file))
             .drop("plate_text", "plate_norm"))
 

@@ -6,6 +6,12 @@ checkpoint commit writes nothing twice. Repeated deliveries of an observation ar
 places: within the micro-batch only the first delivery is kept (`first_deliveries`), and a passage is
 inserted only when its observation_id is not in the table yet, however old the first delivery (this
 also covers replays into a fresh broker). `duplicates` in the metrics counts both.
+
+Double reads (one vehicle read twice by one camera within `passages.double_read_seconds`,
+anpr/double_reads.py) are merged within the micro-batch and counted as `double_reads`; a double read
+whose first read came in an earlier micro-batch is written, and the monthly statistics merge it by the
+same rule. `ambiguous_plates` counts valid reads whose plate cannot be told apart from another
+(anpr.pseudonym.is_ambiguous_plate).
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class BatchReport:
     rows_in: int
     passages_written: int
     duplicates: int
+    double_reads: int  # reads merged into another read's passage
+    ambiguous_plates: int  # valid reads whose plate may be one of several vehicles
     quarantined: dict[str, int]
     register_hit_rate: float | None
     duration_ms: int
@@ -59,14 +67,17 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
 class BatchSummary:
     rows_in: int
     quarantined: dict[str, int]  # rejected deliveries by reason code
+    ambiguous_plates: int  # valid deliveries whose plate is ambiguous (column plate_ambiguous)
     offsets: str  # JSON {partition: [first offset, last offset]}
 
 
 def summarize(checked: DataFrame) -> BatchSummary:
-    """Rows in, rejections by reason and each Kafka partition's offset range of a checked batch, in one job."""
+    """Rows in, rejections by reason, ambiguous plates and each Kafka partition's offset range of a
+    checked batch, in one job."""
     groups = (checked.groupBy("kafka_partition", "reason")
               .agg(F.count(F.lit(1)).alias("n"), F.min("kafka_offset").alias("low"),
-                   F.max("kafka_offset").alias("high")).collect())
+                   F.max("kafka_offset").alias("high"),
+                   F.count(F.when(F.col("plate_ambiguous"), 1)).alias("ambiguous")).collect())
     quarantined: dict[str, int] = {}
     ranges: dict[str, list[int]] = {}
     for g in groups:
@@ -75,7 +86,8 @@ def summarize(checked: DataFrame) -> BatchSummary:
         low, high = ranges.get(str(g["kafka_partition"]), [g["low"], g["high"]])
         ranges[str(g["kafka_partition"])] = [min(low, g["low"]), max(high, g["high"])]
     offsets = json.dumps({k: ranges[k] for k in sorted(ranges, key=int)})
-    return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), offsets)
+    ambiguous = sum(g["ambiguous"] for g in groups if g["reason"] is None)
+    return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), ambiguous, offsets)
 
 
 class PassageSink:
@@ -123,10 +135,13 @@ class PassageSink:
                      stale.versions, self.register.versions, self.register.size)
         return self.register
 
-    def passages(self, valid: DataFrame) -> DataFrame:
+    def reads(self, valid: DataFrame) -> DataFrame:
+        """Valid rows -> one row per observation with its local calendar columns."""
         s = self.settings
-        local = P.local_time_columns(valid, s.timezone, s.day_parts, self.municipalities)
-        enriched = P.add_direction(P.add_tokens(enrich(local, self.current_register()), s.pepper_path()))
+        return P.local_time_columns(P.first_deliveries(valid), s.timezone, s.day_parts, self.municipalities)
+
+    def passages(self, reads: DataFrame) -> DataFrame:
+        enriched = P.add_direction(P.add_tokens(enrich(reads, self.current_register()), self.settings.pepper_path()))
         return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:
@@ -141,14 +156,18 @@ class PassageSink:
         summary = summarize(checked)
         lap("summary")
         n_valid = summary.rows_in - sum(summary.quarantined.values())
-        n_unique = hits = written = 0
+        n_unique = hits = written = n_double = 0
         if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
-            passages = self.passages(P.first_deliveries(checked.where(F.col("reason").isNull())))
-            passages = passages.persist(StorageLevel.MEMORY_ONLY)
+            reads = self.reads(checked.where(F.col("reason").isNull()))
+            # Only ids, filled by the passages job below: counting them afterwards costs no job of its own.
+            doubles = P.double_read_ids(reads, self.settings.passages.double_read_seconds)
+            doubles = doubles.persist(StorageLevel.MEMORY_ONLY)
+            passages = self.passages(P.without_double_reads(reads, doubles)).persist(StorageLevel.MEMORY_ONLY)
             try:
                 counts = passages.agg(F.count(F.lit(1)).alias("n"),
                                       F.count(F.when(F.col("register_hit"), 1)).alias("hits")).first()
                 n_unique, hits = (counts["n"], counts["hits"]) if counts else (0, 0)
+                n_double = doubles.count()
                 lap("compute")
                 written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"],
                                                    app_id=f"{query_id}/{PASSAGES}", version=batch_id,
@@ -156,12 +175,14 @@ class PassageSink:
                 lap("passages")
             finally:
                 passages.unpersist()
+                doubles.unpersist()
         if summary.quarantined:  # an append of no rows would still cost a commit check
             quarantine = conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
             self.lake.append(QUARANTINE, quarantine, app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
         lap("quarantine")
-        report = BatchReport(batch_id, summary.rows_in, written, n_valid - written, summary.quarantined,
-                             hits / n_unique if n_unique else None, int((time.monotonic() - started) * 1000))
+        report = BatchReport(batch_id, summary.rows_in, written, n_valid - n_double - written, n_double,
+                             summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,
+                             int((time.monotonic() - started) * 1000))
         self._record(query_id, report, n_valid, summary.offsets)
         lap("metrics")
         log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
@@ -171,11 +192,13 @@ class PassageSink:
     def _record(self, query_id: str, report: BatchReport, n_valid: int, offsets: str) -> None:
         metrics = self.spark.createDataFrame([(
             query_id, report.batch_id, datetime.now(UTC), report.duration_ms, report.rows_in, n_valid,
-            report.passages_written, report.duplicates, sum(report.quarantined.values()),
+            report.passages_written, report.duplicates, report.double_reads, report.ambiguous_plates,
+            sum(report.quarantined.values()),
             json.dumps(report.quarantined, sort_keys=True), report.register_hit_rate, offsets,
         )], STREAM_METRICS_SCHEMA)
         self.lake.append(STREAM_METRICS, metrics, app_id=f"{query_id}/{STREAM_METRICS}", version=report.batch_id)
         hit = "n/a" if report.register_hit_rate is None else f"{report.register_hit_rate:.1%}"
-        log.info("batch %d: %d in, %d passages written, %d duplicates, quarantined %s, register hits %s, "
-                 "offsets %s, %d ms", report.batch_id, report.rows_in, report.passages_written,
-                 report.duplicates, report.quarantined or "none", hit, offsets, report.duration_ms)
+        log.info("batch %d: %d in, %d passages written, %d duplicates, %d double reads, %d ambiguous plates, "
+                 "quarantined %s, register hits %s, offsets %s, %d ms", report.batch_id, report.rows_in,
+                 report.passages_written, report.duplicates, report.double_reads, report.ambiguous_plates,
+                 report.quarantined or "none", hit, offsets, report.duration_ms)

@@ -46,7 +46,7 @@ def last_batches(lake: Lake | DeltaReader, limit: int) -> pd.DataFrame:
     if not lake.exists(STREAM_METRICS):
         return pd.DataFrame()
     columns = ["batch_id", "finished_at", "duration_ms", "rows_in", "passages_written", "duplicates",
-               "quarantined", "register_hit_rate", "query_id"]
+               "double_reads", "ambiguous_plates", "quarantined", "register_hit_rate", "query_id"]
     frame = lake.read_arrow(STREAM_METRICS, columns=columns).to_pandas()
     return frame.sort_values("finished_at").tail(limit).reset_index(drop=True)
 

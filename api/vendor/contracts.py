@@ -1,9 +1,11 @@
-"""Vendor contracts from conf/vendors.toml: the municipalities each vendor may read and its rate limit."""
+"""Vendor contracts from conf/vendors.toml: the municipalities each vendor may read, its rate limit and
+how long it may keep what it exports (the expiry every answer with release data carries)."""
 
 from __future__ import annotations
 
 import re
 import tomllib
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +19,7 @@ class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
     requests_per_minute: int = Field(default=600, gt=0)
     burst: int = Field(default=120, gt=0)
+    export_days: int = Field(default=90, gt=0)
 
 
 class ContractDecl(BaseModel):
@@ -25,6 +28,7 @@ class ContractDecl(BaseModel):
     municipalities: list[str] = Field(min_length=1)
     requests_per_minute: int | None = Field(default=None, gt=0)
     burst: int | None = Field(default=None, gt=0)
+    export_days: int | None = Field(default=None, gt=0)
 
 
 class VendorsFile(BaseModel):
@@ -42,6 +46,13 @@ class Contract(BaseModel):
     municipalities: frozenset[str]
     requests_per_minute: int
     burst: int
+    export_days: int = 90
+
+    def expires_at(self, created_at: str) -> str:
+        """When data of a release created at `created_at` (ISO 8601 with offset, as the release store
+        gives it) must be destroyed by this vendor: created + export_days, in the same format. The rule:
+        exported data carry a best-before date after which they are destroyed (seed 001, 4.2)."""
+        return (datetime.fromisoformat(created_at) + timedelta(days=self.export_days)).isoformat()
 
 
 def parse_contracts(text: str) -> dict[str, Contract]:
@@ -55,7 +66,8 @@ def parse_contracts(text: str) -> dict[str, Contract]:
         out[vendor] = Contract(
             vendor=vendor, name=decl.name or vendor, municipalities=frozenset(decl.municipalities),
             requests_per_minute=decl.requests_per_minute or parsed.defaults.requests_per_minute,
-            burst=decl.burst or parsed.defaults.burst)
+            burst=decl.burst or parsed.defaults.burst,
+            export_days=decl.export_days or parsed.defaults.export_days)
     return out
 
 

@@ -20,6 +20,11 @@ from api.common.errors import ApiError
 GZIP_MIN_BYTES = 1024
 CACHE_CONTROL = "private, no-cache"  # vendors' caches keep answers but revalidate them: a 304 is cheap
 VARY = "Accept, Accept-Encoding, Authorization, X-API-Key"
+# When the vendor must have destroyed the release data of an answer (its contract's export_days after
+# the release was created; field `expiresAt` of JSON bodies). Not HTTP's `Expires`: that tells caches
+# when an answer goes stale (RFC 9111 5.3), is overridden by Cache-Control, and answers here stay
+# valid while the data may not be kept.
+DATA_EXPIRES = "X-Data-Expires"
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,10 @@ def make_body(content: bytes, media_type: str, etag: str, headers: dict[str, str
     return Body(content, gz, media_type, etag, tuple((headers or {}).items()), tuple((audit or {}).items()))
 
 
-def json_body(payload: Any, etag_parts: tuple[object, ...], audit: dict[str, Any] | None = None) -> Body:
+def json_body(payload: Any, etag_parts: tuple[object, ...], audit: dict[str, Any] | None = None,
+              headers: dict[str, str] | None = None) -> Body:
     content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    return make_body(content, "application/json", make_etag(*etag_parts), audit=audit)
+    return make_body(content, "application/json", make_etag(*etag_parts), headers, audit)
 
 
 def not_modified(request: Request, etag: str) -> bool:

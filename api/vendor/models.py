@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 from api.common.errors import ErrorBody
 
+EXPIRES_AT = ("when you must have destroyed data of this release: its creation plus your contract's export_days "
+              "(ISO 8601, UTC); also the X-Data-Expires header of the answers that carry its data")
+
 
 class TableLoss(BaseModel):
     cells: int = Field(description="cells of the table in the vendor's municipalities in this release")
@@ -20,6 +23,7 @@ class Release(BaseModel):
     releaseId: str = Field(examples=["2026-10-20261103T020000Z-1a2b3c4d"])
     month: str = Field(examples=["2026-10"])
     createdAt: str
+    expiresAt: str = Field(description=EXPIRES_AT)
     tables: list[str]
     configHash: str
     sourceVersions: dict[str, int]
@@ -66,6 +70,7 @@ class Links(BaseModel):
 class RowsPage(BaseModel):
     releaseId: str
     month: str
+    expiresAt: str = Field(description=EXPIRES_AT)
     table: str
     total: int = Field(description="rows matching the filters in the vendor's municipalities")
     offset: int
@@ -102,6 +107,11 @@ class FeatureCollection(BaseModel):
     features: list[Feature]
 
 
+class CameraCollection(FeatureCollection):
+    releaseId: str
+    expiresAt: str = Field(description=EXPIRES_AT)
+
+
 class Token(BaseModel):
     access_token: str
     token_type: Literal["Bearer"]
@@ -127,10 +137,19 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
                      **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}
 
 
-def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False) -> dict[int | str, dict[str, Any]]:
+_DATA_EXPIRES = {"X-Data-Expires": {
+    "required": True, "schema": {"type": "string"},
+    "description": "when you must have destroyed the release data of this answer: the release's creation plus "
+                   "your contract's export_days (ISO 8601, UTC), as in the body's expiresAt"}}
+
+
+def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False,
+            expires: bool = False) -> dict[int | str, dict[str, Any]]:
     """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors of an audited data operation
-    (400 too when it reads filters, a sort or a cursor)."""
-    extra = {"content": {"text/csv": {"schema": {"type": "string"}}}} if csv else {}
+    (400 too when it reads filters, a sort or a cursor); `expires`: the 200 carries X-Data-Expires."""
+    extra: dict[str, Any] = {"content": {"text/csv": {"schema": {"type": "string"}}}} if csv else {}
+    if expires:
+        extra["headers"] = _DATA_EXPIRES
     return {200: {"model": model, "description": "the answer", **extra},
             304: {"description": "not modified (If-None-Match)"},
             **errors(*(400,) * bad_request, 401, 403, 404, 429, 503)}

@@ -38,6 +38,7 @@ class RowsQuery:
     offset: int = 0
     limit: int = DEFAULT_PAGE
     fmt: str = "json"
+    expires_at: str = ""  # when the vendor must destroy the rows (its contract's export_days after release)
 
     @property
     def release_id(self) -> str:
@@ -49,7 +50,7 @@ class RowsQuery:
 
     @property
     def page_key(self) -> tuple[object, ...]:
-        return (*self.selection_key, self.offset, self.limit, self.fmt)
+        return (*self.selection_key, self.offset, self.limit, self.fmt, self.expires_at)
 
     @property
     def fingerprint(self) -> str:

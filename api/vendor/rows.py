@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from anpr.catalogue import TableSpec
 from api.common.errors import ApiError
 from api.releases import ReleaseStore, default_order
-from api.vendor.http import Body, forbid, make_body, make_etag, respond
+from api.vendor.http import DATA_EXPIRES, Body, forbid, make_body, make_etag, respond
 from api.vendor.queries import (
     RowsQuery,
     decode_cursor,
@@ -67,7 +67,7 @@ class RowsService:
         found = find_release(self.store, release, month, spec)
         q = RowsQuery(spec, found, tuple(sorted(who.municipalities)),
                       parse_filters(spec, list(request.query_params.multi_items())), parse_sort(spec, sort),
-                      offset, limit, wanted_format(request, fmt))
+                      offset, limit, wanted_format(request, fmt), who.contract.expires_at(found["created_at"]))
         if cursor and fingerprint != q.fingerprint:
             raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
         return q
@@ -116,14 +116,16 @@ class RowsService:
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": covered, "rows": len(rows),
                  "format": q.fmt, "filters": json.dumps({**{c: list(v) for c, v in q.filters},
                                                          **({"sort": list(q.sort)} if q.sort else {})})}
-        headers = {"X-Release-Id": q.release_id, "X-Total-Count": str(selected.num_rows)}
+        headers = {"X-Release-Id": q.release_id, "X-Total-Count": str(selected.num_rows),
+                   DATA_EXPIRES: q.expires_at}
         if q.fmt == "csv":
             if cursor:
                 headers.update({"X-Next-Cursor": cursor, "Link": f'<{next_link}>; rel="next"'})
             headers["Content-Disposition"] = f'inline; filename="{q.spec.name}-{q.release_id}-{q.offset}.csv"'
             return make_body(_csv(rows, page.column_names), "text/csv; charset=utf-8; header=present", etag,
                              headers, audit)
-        payload = {"releaseId": q.release_id, "month": q.release["month"], "table": q.spec.name,
+        payload = {"releaseId": q.release_id, "month": q.release["month"], "expiresAt": q.expires_at,
+                   "table": q.spec.name,
                    "total": selected.num_rows, "offset": q.offset, "limit": q.limit, "rows": rows,
                    "nextCursor": cursor, "links": {"next": next_link}}
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

@@ -128,13 +128,22 @@ class Attacker:
 
     def attack_all(self, variables: list[int]) -> list[Attack]:
         """Attacks in order; components with many targets first get the shared feasible points."""
+        self._prepare(variables)
+        return [self.attack(var) for var in variables]
+
+    def passes(self, variables: list[int]) -> bool:
+        """Whether every variable's interval is wide enough (Attack.ok), attacked in order up to the first
+        that is not."""
+        self._prepare(variables)
+        return all(self.attack(var).ok for var in variables)
+
+    def _prepare(self, variables: list[int]) -> None:
         if not self.exact_only:
             targets = np.bincount(self.group[variables][self.group[variables] >= 0], minlength=1)
             self._targets = set(variables)
             for var in variables:
                 if self.group[var] >= 0 and targets[self.group[var]] >= _MANY:
                     self._vertices(var)
-        return [self.attack(var) for var in variables]
 
     def _rows_of(self, key: tuple[int, str], free: np.ndarray) -> sp.csr_matrix:
         """The rows of a model (equalities, then inequalities) over every variable: its right-hand sides

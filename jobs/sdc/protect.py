@@ -12,7 +12,10 @@ Companions are the finest published cells (totals stay published where possible)
 already share a row with a suppressed cell (closing a cycle), then the smallest; ties go by cell order,
 so the result is reproducible. Once every primary cell passes, a secondary cell whose value the published
 cells determine anyway protects nothing: it is published again (the attacker's feasible set does not
-change, so no verdict does) and never chosen again, and the rounds go on until nothing changes.
+change, so no verdict does) and never chosen again, and the rounds go on until nothing changes. Last
+(where [audit] publish_trials allows), each remaining secondary cell, the costliest first, is published
+on trial and stays published when the attack still fails without it (publish_unneeded);
+jobs/sdc/optimum.py gives the least-cost pattern to measure this against.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class Protection:
     system: System
     rounds: int = 0
     union_reasons: dict[int, str] = field(default_factory=dict)  # secondary node -> why it was added
-    released: set[int] = field(default_factory=set)  # secondary nodes published again: determined anyway
+    released: set[int] = field(default_factory=set)  # secondary nodes published again: not needed
     forced: set[int] = field(default_factory=set)  # suppressed by the revision policy: never published again
 
     @property
@@ -219,6 +222,57 @@ def determined_secondary(prot: Protection, attacker: Attacker) -> set[int]:
     return out
 
 
+def publish_unneeded(prot: Protection, settings: AuditSettings, costs: np.ndarray | None = None) -> list[int]:
+    """Publish again each secondary node the protection does not need; returns them, in the order published.
+
+    The rounds add companions greedily, so a companion taken early may be redundant once later ones are in
+    (and one the published cells determine protects nothing at all). Each secondary node, the most
+    passages first (costs: _costs; a total before its cells), is published on trial and stays published
+    when every target still passes the attack and no union breaks: the audit's verdict on the final
+    pattern, since a target outside the node's linked component keeps its interval. A trial costs about
+    one audit of that component, so at most settings.publish_trials are made (the costliest nodes first).
+    Cells the revision policy suppressed stay. The order is fixed, so the result is reproducible."""
+    system = prot.system
+    costs = _costs(prot.registry) if costs is None else costs
+    targets = np.array(_targets(system, prot.reasons), dtype=np.int64)
+    node_vars: dict[int, list[int]] = {}
+    for var, node in enumerate(system.var_node):
+        if node >= 0:
+            node_vars.setdefault(node, []).append(var)
+    candidates = [int(n) for n in np.flatnonzero(prot.suppressed & ~prot.primary) if int(n) not in prot.forced]
+    candidates = sorted(candidates, key=lambda n: (-costs[n], n))[:settings.publish_trials]
+    judged: dict[tuple[int, ...], str | None] = {}
+    attacker, published = Attacker(system, prot.suppressed, settings.exact), []
+    for node in candidates:
+        prot.suppressed[node] = False
+        trial = Attacker(system, prot.suppressed, settings.exact)
+        if _still_protected(attacker, trial, targets, node_vars.get(node, []), judged):
+            attacker = trial
+            published.append(node)
+            prot.released.add(node)
+            prot.union_reasons.pop(node, None)
+        else:
+            prot.suppressed[node] = True
+    if published:
+        log.debug("%d secondary cells the protection does not need published again", len(published))
+    return published
+
+
+def _still_protected(before: Attacker, trial: Attacker, targets: np.ndarray, published: list[int],
+                     judged: dict[tuple[int, ...], str | None]) -> bool:
+    """Whether the pattern of trial (before's with the variables published also published) passes: the
+    targets in their linked components, those sharing a row with them first, so a failure shows early."""
+    groups = before.group[published]
+    affected = targets[np.isin(before.group[targets], groups[groups >= 0])] if len(targets) else targets
+    if any(int(v) in trial.solved for v in affected) or unsafe_unions(trial.system, trial, judged):
+        return False
+    near = np.zeros(trial.system.size, dtype=bool)
+    if published:
+        rows = np.unique(before.incidence_t[published].indices)
+        near[np.unique(before.incidence[rows].indices)] = True
+    return trial.passes(np.concatenate([affected[near[affected]], affected[~near[affected]]]).tolist())
+
+
 def _check_modelled(system: System) -> None:
     skipped = {m: cycles for m, cycles in system.model.skipped.items() if cycles}
     if skipped:
@@ -252,6 +306,7 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
             own = build_system(reg, (measure,), prot.system.model, definitions)
             _rounds(prot, _joint(revision, own), settings, costs, release=False)
     _rounds(prot, prot.system, settings, costs, release=True)
+    publish_unneeded(prot, settings, costs)
     return prot
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 
 from anpr.catalogue import SOURCES, Catalogue, Definitions
 from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER
+from anpr.double_reads import drop_double_reads
 
 # Columns every monthly build reads, whatever the catalogue declares.
 BASE_COLUMNS = ["observation_id", "camera_id", "municipality", "zone_id", "event_ts", "event_date", "jaar",
@@ -80,9 +81,16 @@ def check_columns(passages: DataFrame, needed: Sequence[str]) -> None:
                                   "(conf/tables.toml); enrich the stream first")
 
 
-def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str | None = None) -> DataFrame:
+def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str | None = None, *,
+                   double_read_seconds: float) -> DataFrame:
+    """The month's passages (of one municipality if given), one per passing of a camera.
+
+    The stream merges double reads within a micro-batch; one that straddled two micro-batches is in
+    the table twice, and is merged here by the same rule (anpr/double_reads.py, on period_token).
+    """
     out = passages.where((F.col("jaar") == jaar) & (F.col("maand") == maand))
-    return out.where(F.col("municipality") == municipality) if municipality else out
+    out = out.where(F.col("municipality") == municipality) if municipality else out
+    return drop_double_reads(out, ["period_token"], double_read_seconds)
 
 
 def _order(window: WindowSpec) -> WindowSpec:

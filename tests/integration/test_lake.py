@@ -109,6 +109,17 @@ def test_create_is_idempotent_and_refuses_another_schema(lake: Lake, observation
         lake.create(observations, SCHEMA, ["event_date"])
 
 
+def test_new_trailing_nullable_columns_upgrade_an_existing_table_in_place(lake: Lake, observations: str) -> None:
+    lake.append(observations, arrow_rows([row(1)]))
+    wider = StructType([*SCHEMA.fields, StructField("double_reads", LongType(), True)])
+    lake.create(observations, wider, PARTITIONS)
+    assert lake.state(observations).schema.fieldNames() == wider.fieldNames()
+    assert lake.read_arrow(observations).column("double_reads").to_pylist() == [None]
+    required = StructType([*wider.fields, StructField("ambiguous_plates", LongType(), False)])
+    with pytest.raises(SchemaMismatchError):  # existing rows would break a NOT NULL column
+        lake.create(observations, required, PARTITIONS)
+
+
 def test_arrow_input_is_conformed_to_the_table_schema(lake: Lake, observations: str) -> None:
     loose = pa.table(
         {

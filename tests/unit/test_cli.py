@@ -25,7 +25,7 @@ def command_paths(p: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> l
 def test_the_expected_commands_exist():
     top = {path[0] for path in command_paths(parser())}
     assert {"broker", "run", "stream", "stats", "serve-api", "serve-ingest", "feed", "register",
-            "onboard"} <= top
+            "onboard", "retention", "audit"} <= top
 
 
 @pytest.mark.parametrize("path", command_paths(parser()), ids=" ".join)

@@ -183,3 +183,55 @@ def test_company_token_is_month_scoped_and_private_owners_are_their_own(spark):
     assert out[2].company_token == out[2].period_token
     assert out[0].period_token != out[3].period_token
     assert "vehicle_key" not in out[0] and "company_key" not in out[0]
+
+
+def run_sink(spark, settings, tmp_path, observations: list[dict]):
+    """One checked micro-batch through the real sink into Delta tables under tmp_path: (report, passages)."""
+    from pydantic import SecretStr
+
+    from anpr.stream_tables import PASSAGES, STREAM_METRICS
+    from streaming.job import ensure_tables
+    from streaming.sink import PassageSink
+
+    own = settings.model_copy(update={"data_dir": tmp_path, "pepper": SecretStr(PEPPER.decode())})
+    lake = Lake(str(tmp_path / "lake"), spark)
+    ensure_tables(lake)
+    checked = P.validate(prepared(spark, [json.dumps(o).encode() for o in observations]), 5, 7, 0.6)
+    reports = []
+    spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
+    try:
+        PassageSink(spark, own, lake, reports.append)(checked, 0)
+    finally:
+        spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+    [metrics] = lake.read_arrow(STREAM_METRICS).to_pylist()
+    assert (metrics["double_reads"], metrics["ambiguous_plates"]) == (reports[0].double_reads,
+                                                                      reports[0].ambiguous_plates)
+    return reports[0], sorted(lake.read_arrow(PASSAGES).column("observation_id").to_pylist())
+
+
+@pytest.mark.parametrize(("second_read", "passages", "double_reads"), [
+    ("2026-03-10T11:59:01.000Z", 1, 1),  # two lanes a second apart: one vehicle passing once
+    ("2026-03-10T11:59:10.000Z", 2, 0),  # ten seconds later: a second passing
+])
+def test_a_double_read_by_one_camera_is_one_passage(spark, settings, tmp_path, second_read, passages, double_reads):
+    reads = [obs(1, lane=1), obs(2, lane=2, event_time=second_read)]
+    report, written = run_sink(spark, settings, tmp_path, reads)
+    assert (report.passages_written, report.double_reads, report.duplicates) == (passages, double_reads, 0)
+    assert written[0] == obs(1)["observation_id"] and len(written) == passages
+
+
+def test_german_plates_read_without_their_district_separator_are_counted_as_ambiguous(spark, settings, tmp_path):
+    reads = [obs(1, plate_country="DE", plate_text="BNO1234"), obs(2, plate_country="DE", plate_text="B NO 1234"),
+             obs(3, plate_country="DE", plate_text="BN O 1234", event_time="2026-03-10T11:59:01.000Z"),
+             obs(4, plate_country="DE", plate_text="BNO-1234", read_confidence=0.1)]  # quarantined: not counted
+    report, written = run_sink(spark, settings, tmp_path, reads)
+    # B-NO 1234 and BN-O 1234 are two vehicles a second apart, not a double read
+    assert (report.ambiguous_plates, report.double_reads, report.passages_written) == (1, 0, 3)
+    assert report.quarantined == {P.Reason.LOW_CONFIDENCE: 1}
+
+
+def test_gö_and_go_are_one_vehicle_and_g_another(spark):
+    payloads = [json.dumps(obs(i, plate_country="DE", plate_text=p)).encode()
+                for i, p in enumerate(["GÖ XY 99", "GO-XY 99", "G XY 99"], 1)]
+    keys = [r.vehicle_key for r in prepared(spark, payloads).orderBy("kafka_offset").collect()]
+    assert keys[0] == keys[1] == pseudonym.vehicle_key(PEPPER, "GO XY 99", "DE") != keys[2]

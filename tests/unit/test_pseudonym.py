@@ -1,13 +1,50 @@
 import pytest
 
-from anpr.pseudonym import normalize_plate, period_token, vehicle_key
+from anpr.pseudonym import is_ambiguous_plate, normalize_plate, period_token, vehicle_key
 
 PEPPER = b"test-pepper"
 
 
 def test_plate_normalization_ignores_dashes_spaces_and_case():
-    assert normalize_plate("vx-123-b") == normalize_plate("VX 123 B") == "VX123B"
+    assert normalize_plate("vx-123-b", "NL") == normalize_plate("VX 123 B", "NL") == "VX123B"
     assert vehicle_key(PEPPER, "vx-123-b", "nl") == vehicle_key(PEPPER, "VX123B", "NL")
+
+
+def test_diacritics_fold_to_their_base_letter_instead_of_vanishing():
+    assert normalize_plate("GÖ XY 99", "DE") == normalize_plate("GO XY 99", "DE") == "GO-XY99"
+    assert vehicle_key(PEPPER, "GÖ XY 99", "DE") == vehicle_key(PEPPER, "GO XY 99", "DE")
+    assert vehicle_key(PEPPER, "GÖ XY 99", "DE") != vehicle_key(PEPPER, "G XY 99", "DE")
+    # Ä and Ü as well, written precomposed or as a letter and a combining mark, and fullwidth letters
+    assert normalize_plate("MÜ-ÄB 1", "DE") == normalize_plate("MU\u0308 A\u0308B 1", "DE") == "MU-AB1"
+    assert normalize_plate("\uff36\uff38\uff11\uff12\uff13\uff22", "NL") == "VX123B"
+
+
+def test_the_german_district_separator_tells_plates_apart():
+    assert normalize_plate("B NO 1234", "DE") == normalize_plate("b-no-1234", "de") == "B-NO1234"
+    assert normalize_plate("BN O 1234", "DE") == "BN-O1234"
+    assert vehicle_key(PEPPER, "B NO 1234", "DE") != vehicle_key(PEPPER, "BN O 1234", "DE")
+
+
+def test_dutch_and_other_plates_ignore_separators():
+    assert normalize_plate("VX-12-3B", "NL") == normalize_plate("VX1 23B", "NL") == "VX123B"
+    assert normalize_plate("1-ABC-123", "BE") == normalize_plate("1ABC 123", "BE") == "1ABC123"
+
+
+@pytest.mark.parametrize(("plate", "country", "ambiguous"), [
+    ("BNO1234", "DE", True),     # B-NO 1234 or BN-O 1234
+    ("BNO 1234", "DE", True),    # the separator before the digits is not the district's
+    ("B NO 1234", "DE", False),
+    ("VX123B", "NL", False),
+    ("1ABC123", "BE", False),
+])
+def test_plates_that_lost_their_district_separator_are_ambiguous(plate, country, ambiguous):
+    assert is_ambiguous_plate(normalize_plate(plate, country), country) is ambiguous
+
+
+def test_normalizing_twice_changes_nothing():
+    for plate, country in [("GÖ XY 99", "DE"), ("BNO 1234", "DE"), ("vx-123-b", "NL"), ("ab.12.cd", "BE")]:
+        once = normalize_plate(plate, country)
+        assert normalize_plate(once, country) == once
 
 
 def test_country_is_part_of_the_key():

@@ -6,12 +6,17 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from anpr import pseudonym
-from streaming.pipeline import period_token_column, vehicle_key_column
+from streaming.pipeline import period_token_column, plate_text_column, vehicle_key_column
 from tests.peppers import pepper_file
 
 PEPPER = b"jvm-test-pepper-0123456789abcdef"
 PLATES = [("VX-123-B", "NL"), ("vx123b", " nl "), ("B NO 1234", "DE"), ("ab.12.cd", "be"), ("Ö-99", "DE"),
           (None, "NL"), ("12ABC3", None)]
+# Hostile texts: diacritics precomposed and combining, fullwidth, ligatures, Kelvin sign, dotless i, sharp s,
+# long s, a superscript digit, no-break and zero-width spaces, a right-to-left mark, German separators.
+HOSTILE = ["GÖ XY 99", "GO\u0308 XY 99", "MÜ-ÄB 1", "\uff36\uff38\uff11\uff12\uff13\uff22", "\ufb01X-12",
+           "\u212a\u0131\u00df\u017f1", "AB\u00b2\u00a012", "B\u200bNO 1234", "\u200fBN O 1234", "BNO1234",
+           "BNO 1234", "b.no.1234", "Ǆ-Œ 1", "é", "---", ""]
 
 
 def test_vehicle_keys_and_period_tokens_equal_the_python_ones(spark):
@@ -26,6 +31,17 @@ def test_vehicle_keys_and_period_tokens_equal_the_python_ones(spark):
         expected = pseudonym.vehicle_key(PEPPER, row.plate, row.country)
         assert row.key == expected
         assert row.token == pseudonym.period_token(PEPPER, "2026-03", expected)
+
+
+def test_plate_texts_equal_the_python_ones_on_hostile_input(spark):
+    rows = [(p, c) for p in HOSTILE for c in ("DE", "NL", None)]
+    frame = spark.createDataFrame(rows, "plate string, country string")
+    out = frame.select("plate", "country", plate_text_column(F.col("plate"), F.col("country")).alias("text"),
+                       vehicle_key_column(F.col("plate"), F.lit("DE"), pepper_file(PEPPER)).alias("key")).collect()
+    assert len(out) == len(rows)
+    for row in out:
+        assert row.text == pseudonym.normalize_plate(row.plate, row.country)
+        assert row.key == pseudonym.vehicle_key(PEPPER, row.plate, "DE")
 
 
 def test_tokens_differ_across_months_and_peppers(spark):

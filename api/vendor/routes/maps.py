@@ -13,7 +13,7 @@ from api.common.errors import ApiError
 from api.vendor import models
 from api.vendor.deps import Vendor, rows_of, zones_of
 from api.vendor.geo import camera_collection
-from api.vendor.http import json_body, respond
+from api.vendor.http import DATA_EXPIRES, json_body, respond
 from api.vendor.queries import MAX_PAGE, MONTH
 
 router = APIRouter(tags=["maps"])
@@ -47,7 +47,7 @@ async def zone(zone_id: str, request: Request, who: Vendor) -> Response:
 
 
 @router.get("/v1/cameras", summary="cameras of table 4.12 as GeoJSON points, with availability",
-            responses=models.content(models.FeatureCollection, bad_request=True))
+            responses=models.content(models.CameraCollection, bad_request=True, expires=True))
 async def cameras(request: Request, who: Vendor, release: ReleaseId = None, month: Month = None,
                   zoneId: Codes = [], gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
     spec = next((s for s in TABLES.values() if s.kind == "cameras"), None)
@@ -56,7 +56,8 @@ async def cameras(request: Request, who: Vendor, release: ReleaseId = None, mont
     service = rows_of(request)
     q = service.query(request, who, spec.name, release, month, MAX_PAGE, None, None, "json")
     selected, covered = await run_in_threadpool(service.select, q)
-    payload = camera_collection(selected.to_pylist(), q.release_id)
+    payload = {**camera_collection(selected.to_pylist(), q.release_id), "expiresAt": q.expires_at}
     audit_info = {"table": spec.name, "release": q.release_id, "municipalities": covered,
                   "rows": len(payload["features"]), "filters": json.dumps(dict(q.filters))}
-    return respond(request, json_body(payload, ("cameras", *q.selection_key), audit_info))
+    return respond(request, json_body(payload, ("cameras", *q.selection_key, q.expires_at), audit_info,
+                                      {DATA_EXPIRES: q.expires_at}))

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from api.vendor import models
 from api.vendor.deps import Vendor, store_of
-from api.vendor.http import json_body, respond
+from api.vendor.http import DATA_EXPIRES, json_body, respond
 from api.vendor.queries import find_release
+from api.vendor.security import Principal
 
 router = APIRouter(tags=["releases"])
 
@@ -35,9 +36,12 @@ def information_loss(r: dict[str, Any], municipalities: frozenset[str] | set[str
             for table, (cells, hidden) in sorted(counts.items())}
 
 
-def release_json(r: dict[str, Any], municipalities: frozenset[str] | set[str]) -> dict[str, Any]:
-    """A release of the store as vendors see it (camelCase, no internal row counts)."""
+def release_json(r: dict[str, Any], who: Principal) -> dict[str, Any]:
+    """A release of the store as the vendor `who` sees it (camelCase, no internal row counts), with the
+    date its contract says data of it must be destroyed by (expiresAt)."""
+    municipalities = who.municipalities
     return {"releaseId": r["release_id"], "month": r["month"], "createdAt": r["created_at"],
+            "expiresAt": who.contract.expires_at(r["created_at"]),
             "tables": r["tables"], "configHash": r["config_hash"], "sourceVersions": r["source_versions"],
             "informationLoss": information_loss(r, municipalities)}
 
@@ -47,13 +51,15 @@ def release_json(r: dict[str, Any], municipalities: frozenset[str] | set[str]) -
 async def releases(request: Request, who: Vendor, history: bool = False) -> Response:
     store = store_of(request)
     found = store.releases() if history else store.latest_per_month()
-    payload = {"releases": [release_json(r, who.municipalities) for r in found]}
+    payload = {"releases": [release_json(r, who) for r in found]}
     return respond(request, json_body(payload, ("releases", payload), {"municipalities": ",".join(
         sorted(who.municipalities))}))
 
 
-@router.get("/v1/releases/{release_id}", summary="one release", responses=models.content(models.Release))
+@router.get("/v1/releases/{release_id}", summary="one release",
+            responses=models.content(models.Release, expires=True))
 async def release(release_id: str, request: Request, who: Vendor) -> Response:
     found = find_release(store_of(request), release_id, None)
-    payload = release_json(found, who.municipalities)
-    return respond(request, json_body(payload, ("release", payload), {"release": release_id}))
+    payload = release_json(found, who)
+    return respond(request, json_body(payload, ("release", payload), {"release": release_id},
+                                      {DATA_EXPIRES: payload["expiresAt"]}))

@@ -48,7 +48,8 @@ def rows_router() -> APIRouter:
     declared there, because FastAPI's parameter machinery costs more than serving a cached page."""
     router = APIRouter(tags=["tables"])
 
-    @router.get("/v1/tables/{table}/rows", responses=models.content(models.RowsPage, csv=True, bad_request=True),
+    @router.get("/v1/tables/{table}/rows", responses=models.content(models.RowsPage, csv=True, bad_request=True,
+                                                                          expires=True),
                 summary="rows of a table in a release, filtered on any dimension, sorted, paged",
                 openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
     async def rows(table: str, request: Request) -> Response:

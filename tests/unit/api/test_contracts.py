@@ -153,3 +153,13 @@ def test_an_undeclared_method_gets_405_with_allow(app, path, allowed):
     answered = TestClient(app).request("TRACE", path)
     assert answered.status_code == 405 and answered.headers["Allow"] == allowed
     assert answered.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_expiry_of_release_data_is_documented_where_it_is_served():
+    doc = VENDOR_APP.openapi()
+    for path in ("/v1/tables/{table}/rows", "/v1/releases/{release_id}", "/v1/cameras"):
+        ok = doc["paths"][path]["get"]["responses"]["200"]
+        assert ok["headers"]["X-Data-Expires"]["required"] is True, path
+    schemas = doc["components"]["schemas"]
+    assert all("expiresAt" in schemas[name]["required"] for name in ("RowsPage", "Release", "CameraCollection"))
+    assert "text/csv" in doc["paths"]["/v1/tables/{table}/rows"]["get"]["responses"]["200"]["content"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -30,6 +31,7 @@ burst = 100000
 municipalities = ["GM0344", "GM0599"]
 [vendors.esri]
 municipalities = ["GM0344"]
+export_days = 30
 """)
 HOURLY = TABLES["t4_1_uur_camera"]
 CAMERAS = next(s for s in TABLES.values() if s.kind == "cameras")
@@ -82,6 +84,27 @@ def test_latest_release_per_month_is_listed_and_history_on_request(api):
     assert len(history) == 3
     one = api.client.get(f"/v1/releases/{api.october.release_id}", headers=BOTH).json()
     assert set(one["tables"]) == set(TABLES)
+
+
+def test_every_answer_with_release_data_carries_its_expiry(api):
+    """Exported data carry a best-before date (seed 001, 4.2): release creation + the contract's export_days."""
+    listed = api.client.get("/v1/releases", headers=ESRI).json()["releases"]
+    october = next(r for r in listed if r["releaseId"] == api.october.release_id)
+    expected = (datetime.fromisoformat(october["createdAt"]) + timedelta(days=30)).isoformat()
+    assert october["expiresAt"] == expected
+    one = api.client.get(f"/v1/releases/{api.october.release_id}", headers=ESRI)
+    assert one.json()["expiresAt"] == one.headers["x-data-expires"] == expected
+    as_json = api.client.get(rows_url(HOURLY), headers=ESRI, params={"limit": 5})
+    assert as_json.json()["expiresAt"] == as_json.headers["x-data-expires"] == expected
+    as_csv = api.client.get(rows_url(HOURLY), headers=ESRI, params={"limit": 5, "format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv") and as_csv.headers["x-data-expires"] == expected
+    cameras = api.client.get("/v1/cameras", headers=ESRI)
+    assert cameras.json()["expiresAt"] == cameras.headers["x-data-expires"] == expected
+    # The same page for a vendor on the default 90 days: its own expiry, not the cached one of another.
+    both = api.client.get(rows_url(HOURLY), headers=BOTH, params={"limit": 5, "gemeenteCode": "GM0344"})
+    assert both.headers["x-data-expires"] == (datetime.fromisoformat(october["createdAt"])
+                                              + timedelta(days=90)).isoformat()
+    assert both.json()["rows"] == as_json.json()["rows"]
 
 
 def test_every_table_publishes_the_fields_its_definition_declares(api):
