@@ -19,7 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
 from api.access_log import AccessLog, AccessLogMiddleware
-from api.common.errors import install_error_document, install_error_handlers
+from api.common.errors import InternalErrors, install_error_document, install_error_handlers
 from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
 from api.vendor.contracts import Contract, load_contracts
@@ -59,6 +59,7 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     app.state.admin_key = settings.admin_key.get_secret_value() if settings.admin_key is not None else None
     app.state.store, app.state.zones, app.state.access_log = store, zones, audit
     app.state.rows = RowsService(store, zones.zone_municipality)
+    app.add_middleware(InternalErrors)  # a 500 keeps the connection open; inside the log, which records it
     app.add_middleware(AccessLogMiddleware, access_log=audit)
 
     for router in (operations.router, login.router, releases.router, tables.router, tables.rows_router(),

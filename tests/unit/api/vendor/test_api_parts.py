@@ -102,6 +102,23 @@ def test_api_refuses_to_serve_unaudited_when_the_log_cannot_be_written(tmp_path)
     assert client.get("/health").status_code == 200  # probes are not audited, so still answered
 
 
+def test_a_bug_is_the_documented_500_and_not_raised_on_to_the_server(tmp_path):
+    """Raised on, uvicorn would close the connection and the vendor's next request on it would fail."""
+    app = create_app(Settings(data_dir=tmp_path), ReleaseStore(DeltaReader(str(tmp_path / "lake"))),
+                     contracts={}, municipalities=[])
+
+    @app.get("/health/bug")
+    def bug() -> None:
+        raise RuntimeError("a bug")
+
+    client = TestClient(app)  # raises what reaches the server
+    answer = client.get("/health/bug")
+    assert answer.status_code == 500
+    assert {k: v for k, v in answer.json()["error"].items() if k != "trace_id"} == {
+        "code": "internal_error", "message": "internal error", "hint": "retry later"}
+    assert client.get("/health").status_code == 200
+
+
 def test_sliding_log_allows_exactly_the_limit_in_any_minute():
     """The suppliers' contract: never more than `limit` in 60 s, where a token bucket would allow twice."""
     clock = Clock()
