@@ -40,10 +40,12 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
                         heap=settings.kafka.embedded_heap) as broker:
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
                                          settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
-        print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
-              "Ctrl-C or SIGTERM stops it")
-        print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}")
+        # Once "listening" is out, a signal is how this command is meant to end: a clean stop, status 0,
+        # even when it comes before the second line is printed.
         try:
+            print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
+                  "Ctrl-C or SIGTERM stops it", flush=True)
+            print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}", flush=True)
             signal.pause()
         except KeyboardInterrupt:
             say("stopping the broker (controlled shutdown)")
