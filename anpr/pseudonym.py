@@ -18,12 +18,33 @@ import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
+from string import ascii_uppercase
+from typing import NamedTuple
 
 _RUN = re.compile(r"[0-9A-Z]+")
-_DISTRICT = re.compile(r"[A-Z]{1,3}")
-# Countries whose plates keep one separator, after the district code: a German plate is
-# <district> <letters> <digits>, and B-NO 1234 (Berlin) is another vehicle than BN-O 1234 (Bonn).
-DISTRICT_SEPARATED = frozenset({"DE"})
+
+
+class DistrictCode(NamedTuple):
+    """How a country's plates start: a district code of at most ``longest`` letters, then a serial
+    that starts with a letter (DE) or may start with a digit (AT's standard plates: "GU 123 AB")."""
+    longest: int
+    digit_serials: bool
+
+    @property
+    def ambiguous_above(self) -> int:
+        """Unseparated, a plate whose leading letters are more than this many has several readings:
+        BNO1234 (DE) is B-NO or BN-O; GUNI1 (AT) is G-UNI or GU-NI, while GU123AB is GU 123 AB."""
+        return self.longest if self.digit_serials else 1
+
+
+# Countries whose plates keep one separator, after the district code. A German plate is
+# <district> <letters> <digits>: B-NO 1234 (Berlin) is another vehicle than BN-O 1234 (Bonn). An
+# Austrian personalized plate is <district> <letters> <digits> behind a coat of arms: G-UNI 1 (Graz) is
+# not GU-NI 1 (Graz-Umgebung). Other formats (NL, BE, FR, PL, CH, ...) read the same from their
+# characters alone: no district code, or one always followed by a digit, or, in Poland, a serial that
+# starts with a letter only after a three-letter district.
+DISTRICT_SEPARATED: dict[str, DistrictCode] = {"DE": DistrictCode(3, digit_serials=False),
+                                               "AT": DistrictCode(2, digit_serials=True)}
 SEPARATOR = "-"
 # SQL function -> Java class; the pseudonyms take the pepper file's path as their last argument.
 PLATE_TEXT_FUNCTION = "anpr_plate_text"
@@ -54,8 +75,9 @@ def normalize_plate(text: str, country: str | None) -> str:
     Letters are folded to their base letter (Unicode NFKD, upper case, marks dropped: Ö -> O, a
     fullwidth Ａ -> A), so a camera that reads GO and one that reads GÖ agree. Runs of letters and
     digits are kept; anything else separates them. Separators are dropped, except in the countries of
-    DISTRICT_SEPARATED: there a first run of 1-3 letters followed by a run that starts with a letter
-    is the district code, kept with one SEPARATOR before the rest. A German plate read without that
+    DISTRICT_SEPARATED: there a first run of letters no longer than the country's district codes (DE 3,
+    AT 2) followed by a run that starts with a letter is the district code, kept with one SEPARATOR
+    before the rest ("G UNI 1" (AT) -> "G-UNI1"). A German plate read without that
     separator ("BNO1234") cannot be told apart (B-NO, BN-O) and stays unseparated:
     `is_ambiguous_plate` says so. The JVM twin (infra/jvm/udf, nl.anpr.udf.PlateText) gives the same
     text for every input; tests/unit/test_pseudonym_jvm.py checks it.
@@ -64,16 +86,20 @@ def normalize_plate(text: str, country: str | None) -> str:
     if not folded.isascii():  # the per-character pass only where marks can be: keys cost 2x without this
         folded = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("M"))
     runs = _RUN.findall(folded)
-    if (normalize_country(country) in DISTRICT_SEPARATED and len(runs) > 1 and _DISTRICT.fullmatch(runs[0])
+    district = DISTRICT_SEPARATED.get(normalize_country(country))
+    if (district and len(runs) > 1 and runs[0].isalpha() and len(runs[0]) <= district.longest
             and runs[1][0].isalpha()):
         return runs[0] + SEPARATOR + "".join(runs[1:])
     return "".join(runs)
 
 
 def is_ambiguous_plate(normalized: str, country: str | None) -> bool:
-    """True for a normalized plate of a DISTRICT_SEPARATED country without its district separator: a
-    read that may be one of several vehicles (B-NO1234 or BN-O1234), so it matches neither."""
-    return normalize_country(country) in DISTRICT_SEPARATED and SEPARATOR not in normalized
+    """True for a normalized plate of a DISTRICT_SEPARATED country that lost its district separator and
+    has several readings (B-NO1234 or BN-O1234), so it matches neither; see DistrictCode.ambiguous_above."""
+    district = DISTRICT_SEPARATED.get(normalize_country(country))
+    if district is None or SEPARATOR in normalized:
+        return False
+    return len(normalized) - len(normalized.lstrip(ascii_uppercase)) > district.ambiguous_above
 
 
 def normalize_country(code: str | None) -> str:

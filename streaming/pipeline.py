@@ -176,7 +176,11 @@ def plate_text_column(plate: Column, country: Column) -> Column:
 def ambiguous_plate_column(plate_norm: Column, country: Column) -> Column:
     """anpr.pseudonym.is_ambiguous_plate on normalized plates: e.g. a German plate read without the
     separator after its district code."""
-    return country.isin(*sorted(DISTRICT_SEPARATED)) & ~plate_norm.contains(SEPARATOR)
+    leading_letters = F.length(F.regexp_extract(plate_norm, r"^[A-Z]*", 0))
+    above = F.lit(None).cast("int")
+    for code, district in sorted(DISTRICT_SEPARATED.items()):
+        above = F.when(country == code, F.lit(district.ambiguous_above)).otherwise(above)
+    return F.coalesce(~plate_norm.contains(SEPARATOR) & (leading_letters > above), F.lit(False))
 
 
 def vehicle_key_column(plate: Column, country: Column, pepper_file: str) -> Column:

@@ -230,6 +230,16 @@ def test_german_plates_read_without_their_district_separator_are_counted_as_ambi
     assert report.quarantined == {P.Reason.LOW_CONFIDENCE: 1}
 
 
+def test_austrian_personalized_plates_keep_their_district_and_unseparated_ones_are_ambiguous(spark, settings,
+                                                                                            tmp_path):
+    reads = [obs(1, plate_country="AT", plate_text="G UNI 1"), obs(2, plate_country="AT", plate_text="GU-NI 1"),
+             obs(3, plate_country="AT", plate_text="GUNI1", event_time="2026-03-10T11:59:01.000Z"),
+             obs(4, plate_country="AT", plate_text="GU 123 AB", event_time="2026-03-10T11:59:02.000Z")]
+    report, written = run_sink(spark, settings, tmp_path, reads)
+    # G-UNI 1 (Graz) and GU-NI 1 (Graz-Umgebung) are two vehicles; GUNI1 could be either; GU 123 AB is plain
+    assert (report.ambiguous_plates, report.double_reads, report.passages_written) == (1, 0, 4)
+
+
 def test_gö_and_go_are_one_vehicle_and_g_another(spark):
     payloads = [json.dumps(obs(i, plate_country="DE", plate_text=p)).encode()
                 for i, p in enumerate(["GÖ XY 99", "GO-XY 99", "G XY 99"], 1)]

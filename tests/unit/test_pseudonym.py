@@ -25,6 +25,17 @@ def test_the_german_district_separator_tells_plates_apart():
     assert vehicle_key(PEPPER, "B NO 1234", "DE") != vehicle_key(PEPPER, "BN O 1234", "DE")
 
 
+def test_the_austrian_district_separator_tells_personalized_plates_apart():
+    # Graz's G-UNI 1 and Graz-Umgebung's GU-NI 1: the coat of arms, read as a space or a dash, separates
+    assert normalize_plate("G UNI 1", "AT") == normalize_plate("g-uni-1", "at") == "G-UNI1"
+    assert normalize_plate("GU NI 1", "AT") == "GU-NI1"
+    assert vehicle_key(PEPPER, "G UNI 1", "AT") != vehicle_key(PEPPER, "GU NI 1", "AT")
+    # a standard plate's serial starts with a digit: nothing to keep apart, separators go as in NL
+    assert normalize_plate("GU 123 AB", "AT") == normalize_plate("GU-123AB", "AT") == "GU123AB"
+    # a district code is at most two letters in Austria: a first run of three is no district code
+    assert normalize_plate("GUN I 1", "AT") == "GUNI1"
+
+
 def test_dutch_and_other_plates_ignore_separators():
     assert normalize_plate("VX-12-3B", "NL") == normalize_plate("VX1 23B", "NL") == "VX123B"
     assert normalize_plate("1-ABC-123", "BE") == normalize_plate("1ABC 123", "BE") == "1ABC123"
@@ -35,6 +46,11 @@ def test_dutch_and_other_plates_ignore_separators():
     ("BNO 1234", "DE", True),    # the separator before the digits is not the district's
     ("B NO 1234", "DE", False),
     ("VX123B", "NL", False),
+    ("GUNI1", "AT", True),       # G-UNI 1 or GU-NI 1
+    ("GU 123 AB", "AT", False),  # a standard plate: district GU, then digits
+    ("W 12345 A", "AT", False),
+    ("G UNI 1", "AT", False),
+    ("GUNI1", "PL", False),      # Polish plates read the same without separators
     ("1ABC123", "BE", False),
 ])
 def test_plates_that_lost_their_district_separator_are_ambiguous(plate, country, ambiguous):

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 
 from anpr import pseudonym
-from streaming.pipeline import period_token_column, plate_text_column, vehicle_key_column
+from streaming.pipeline import ambiguous_plate_column, period_token_column, plate_text_column, vehicle_key_column
 from tests.peppers import pepper_file
 
 PEPPER = b"jvm-test-pepper-0123456789abcdef"
 PLATES = [("VX-123-B", "NL"), ("vx123b", " nl "), ("B NO 1234", "DE"), ("ab.12.cd", "be"), ("Ö-99", "DE"),
-          (None, "NL"), ("12ABC3", None)]
+          ("G UNI 1", "AT"), ("GU NI 1", "at"), ("GU 123 AB", "AT"), ("GUN I 1", "AT"), (None, "NL"), ("12ABC3", None)]
 # Hostile texts: diacritics precomposed and combining, fullwidth, ligatures, Kelvin sign, dotless i, sharp s,
 # long s, a superscript digit, no-break and zero-width spaces, a right-to-left mark, German separators.
 HOSTILE = ["GÖ XY 99", "GO\u0308 XY 99", "MÜ-ÄB 1", "\uff36\uff38\uff11\uff12\uff13\uff22", "\ufb01X-12",
@@ -34,13 +34,16 @@ def test_vehicle_keys_and_period_tokens_equal_the_python_ones(spark):
 
 
 def test_plate_texts_equal_the_python_ones_on_hostile_input(spark):
-    rows = [(p, c) for p in HOSTILE for c in ("DE", "NL", None)]
+    rows = [(p, c) for p in [*HOSTILE, "GUNI1", "G UNI 1", "GU123AB"] for c in ("DE", "AT", "NL", None)]
     frame = spark.createDataFrame(rows, "plate string, country string")
-    out = frame.select("plate", "country", plate_text_column(F.col("plate"), F.col("country")).alias("text"),
+    text = plate_text_column(F.col("plate"), F.col("country"))
+    out = frame.select("plate", "country", text.alias("text"),
+                       ambiguous_plate_column(text, F.col("country")).alias("ambiguous"),
                        vehicle_key_column(F.col("plate"), F.lit("DE"), pepper_file(PEPPER)).alias("key")).collect()
     assert len(out) == len(rows)
     for row in out:
         assert row.text == pseudonym.normalize_plate(row.plate, row.country)
+        assert row.ambiguous == pseudonym.is_ambiguous_plate(row.text, row.country), (row.text, row.country)
         assert row.key == pseudonym.vehicle_key(PEPPER, row.plate, "DE")
 
 

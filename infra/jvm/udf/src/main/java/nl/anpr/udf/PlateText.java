@@ -4,7 +4,7 @@ import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.sql.api.java.UDF2;
@@ -12,15 +12,16 @@ import org.apache.spark.sql.api.java.UDF2;
 /**
  * {@code anpr_plate_text(plate, country)}: the plate's text as it is hashed, anpr.pseudonym.normalize_plate
  * in the JVM (its docstring and docs/privacy.md give the rule): folded to base letters (NFKD, upper case,
- * marks dropped), letters and digits only, except that a German plate keeps one "-" after its district
- * code. Null plate gives null.
+ * marks dropped), letters and digits only, except that a German or Austrian plate keeps one "-" after
+ * its district code. Null plate gives null.
  */
 public final class PlateText implements UDF2<String, String, String> {
-  static final Set<String> DISTRICT_SEPARATED = Set.of("DE");
+  /** Country -> the longest district code in letters; see DISTRICT_SEPARATED in anpr/pseudonym.py. */
+  static final Map<String, Integer> DISTRICT_SEPARATED = Map.of("DE", 3, "AT", 2);
   static final String SEPARATOR = "-";
   private static final Pattern MARK = Pattern.compile("\\p{M}");
   private static final Pattern RUN = Pattern.compile("[0-9A-Z]+");
-  private static final Pattern DISTRICT = Pattern.compile("[A-Z]{1,3}");
+  private static final Pattern LETTERS = Pattern.compile("[A-Z]+");
 
   static String normalizeCountry(String country) {
     return country == null ? "" : country.strip().toUpperCase(Locale.ROOT);
@@ -34,8 +35,9 @@ public final class PlateText implements UDF2<String, String, String> {
       runs.add(run.group());
     }
     String joined = String.join("", runs);
-    if (DISTRICT_SEPARATED.contains(normalizeCountry(country)) && runs.size() > 1
-        && DISTRICT.matcher(runs.get(0)).matches() && Character.isLetter(runs.get(1).charAt(0))) {
+    int longest = DISTRICT_SEPARATED.getOrDefault(normalizeCountry(country), 0);
+    if (runs.size() > 1 && runs.get(0).length() <= longest && LETTERS.matcher(runs.get(0)).matches()
+        && Character.isLetter(runs.get(1).charAt(0))) {
       return runs.get(0) + SEPARATOR + joined.substring(runs.get(0).length());
     }
     return joined;
