@@ -75,6 +75,9 @@ _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 # Delta unsets txnVersion after the write it applied to: a forgotten conf then cannot skip later writes.
 _TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
+# Each transactional commit also names its transaction in commitInfo.userMetadata, so a replay can find
+# what the first attempt wrote (committed_rows); the txn action itself carries no row count.
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 _LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
 # Rows per Spark partition of an Arrow input: Spark would otherwise make one file per 10,000-row batch.
@@ -167,6 +170,20 @@ class Lake:
         found = self._snapshot(name).transactions().get(app_id)
         return int(found.get()) if found.isDefined() else None
 
+    def committed_rows(self, name: str, app_id: str, version: int, search: int = 50) -> int:
+        """Rows that the commit of transaction (app_id, version) added: what a batch replayed after a crash
+        reports as written, since its replayed write adds nothing. Found by the commit's userMetadata
+        among the table's last `search` commits; 0 when the table's last transaction of app_id is
+        another version or its commit is not among them."""
+        if self.transaction_version(name, app_id) != version:
+            return 0
+        marker = transaction_marker(app_id, version)
+        for commit in self.history(name, search):
+            if commit["user_metadata"] == marker:
+                metrics = commit["metrics"]
+                return int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
+        return 0
+
     def _applied(self, name: str, app_id: str | None, version: int | None) -> bool:
         if app_id is None or version is None:
             return False
@@ -232,10 +249,11 @@ class Lake:
         conf.set(_TXN_APP_ID, app_id)
         conf.set(_TXN_VERSION, str(version))
         conf.set(_TXN_AUTO_RESET, "true")
+        conf.set(_USER_METADATA, transaction_marker(app_id, version))
         try:
             yield
         finally:
-            for key in (_TXN_APP_ID, _TXN_VERSION, _TXN_AUTO_RESET):
+            for key in (_TXN_APP_ID, _TXN_VERSION, _TXN_AUTO_RESET, _USER_METADATA):
                 conf.unset(key)
 
     # -- API ------------------------------------------------------------------------------------------
@@ -281,7 +299,8 @@ class Lake:
             if self._is_empty(df, sdf):
                 return False
             # Delta itself skips the write if the table holds this (txnAppId, txnVersion) or a later one.
-            options = {} if app_id is None else {"txnAppId": app_id, "txnVersion": str(version)}
+            options = {} if app_id is None else {"txnAppId": app_id, "txnVersion": str(version),
+                                                 "userMetadata": transaction_marker(app_id, version)}
             self._save(sdf, name, "append", options)
             return True
 
@@ -689,6 +708,11 @@ def partition_predicate(partition: Mapping[str, object], partition_columns: Sequ
         for column, value in partition.items()
     ]
     return " AND ".join(terms)
+
+
+def transaction_marker(app_id: str, version: int) -> str:
+    """The commitInfo.userMetadata of the commit of transaction (app_id, version)."""
+    return f"txn {app_id} {version}"
 
 
 def normalise_history(

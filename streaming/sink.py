@@ -5,7 +5,9 @@ Exactly once across crashes: every Delta commit of a micro-batch carries an appl
 checkpoint commit writes nothing twice. Repeated deliveries of an observation are dropped in two
 places: within the micro-batch only the first delivery is kept (`first_deliveries`), and a passage is
 inserted only when its observation_id is not in the table yet, however old the first delivery (this
-also covers replays into a fresh broker). `duplicates` in the metrics counts both.
+also covers replays into a fresh broker). `duplicates` in the metrics counts both. A batch replayed
+after a crash between its passages commit and its metrics commit reports the rows its first attempt
+wrote (Lake.committed_rows), not its own empty insert, so its metrics row is the one it would have had.
 
 Double reads (one vehicle read twice by one camera within `passages.double_read_seconds`,
 anpr/double_reads.py) are merged within the micro-batch and counted as `double_reads`; a double read
@@ -169,9 +171,11 @@ class PassageSink:
                 n_unique, hits = (counts["n"], counts["hits"]) if counts else (0, 0)
                 n_double = doubles.count()
                 lap("compute")
-                written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"],
-                                                   app_id=f"{query_id}/{PASSAGES}", version=batch_id,
-                                                   unique_keys=True)
+                app_id = f"{query_id}/{PASSAGES}"
+                written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"], app_id=app_id,
+                                                   version=batch_id, unique_keys=True)
+                if not written:  # a replay after a crash before the metrics commit: report the first attempt
+                    written = self.lake.committed_rows(PASSAGES, app_id, batch_id)
                 lap("passages")
             finally:
                 passages.unpersist()

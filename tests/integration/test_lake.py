@@ -158,6 +158,8 @@ def test_a_repeated_batch_lands_once(lake: Lake, spark, observations: str) -> No
 
     assert lake.append(observations, spark.createDataFrame([row(3)], SCHEMA), "query-a", 1) is True
     assert lake.read(observations).count() == 3
+    # what each transaction's commit wrote stays known to a replay; an overtaken version reads as nothing
+    assert (lake.committed_rows(observations, "query-a", 1), lake.committed_rows(observations, "query-a", 0)) == (1, 0)
     with pytest.raises(ValueError, match="together"):
         lake.append(observations, batch, app_id="query-a")
 
@@ -286,8 +288,11 @@ def test_a_replayed_merge_is_skipped_by_delta_itself(lake: Lake, spark, observat
     assert lake.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "query-b", 4) == 0
     assert lake.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "query-b", 3) == 0
     assert lake.version(observations) == before
+    assert lake.committed_rows(observations, "query-b", 4) == 2  # what the replayed batch first wrote
     assert lake.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "query-b", 5) == 1
-    for key in ("write.txnAppId", "write.txnVersion", "write.txnVersion.autoReset.enabled"):
+    assert lake.committed_rows(observations, "query-b", 5) == 1
+    for key in ("write.txnAppId", "write.txnVersion", "write.txnVersion.autoReset.enabled",
+                "commitInfo.userMetadata"):
         assert spark.conf.get(f"spark.databricks.delta.{key}", None) is None  # never left behind
     # A write without a transaction right after still lands (it would be skipped under a left-over conf).
     assert lake.insert_missing(observations, arrow_rows([row(4)]), ["observation_id"]) == 1

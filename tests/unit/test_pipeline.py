@@ -209,6 +209,44 @@ def run_sink(spark, settings, tmp_path, observations: list[dict]):
     return reports[0], sorted(lake.read_arrow(PASSAGES).column("observation_id").to_pylist())
 
 
+def test_a_batch_replayed_after_a_crash_before_its_metrics_reports_what_it_first_wrote(spark, settings, tmp_path,
+                                                                                      monkeypatch):
+    from pydantic import SecretStr
+
+    from anpr.stream_tables import PASSAGES, STREAM_METRICS
+    from streaming.job import ensure_tables
+    from streaming.sink import PassageSink
+
+    own = settings.model_copy(update={"data_dir": tmp_path, "pepper": SecretStr(PEPPER.decode())})
+    lake = Lake(str(tmp_path / "lake"), spark)
+    ensure_tables(lake)
+    reads = [obs(1), obs(2, event_time="2026-03-10T11:59:10.000Z"), obs(3, plate_text="ZZ-999-Z"),
+             obs(4, read_confidence=0.1)]
+    checked = P.validate(prepared(spark, [json.dumps(o).encode() for o in reads]), 5, 7, 0.6)
+    append = lake.append
+
+    def crash_at_metrics(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if name == STREAM_METRICS:
+            raise RuntimeError("driver killed between the passages commit and the metrics commit")
+        return append(name, *args, **kwargs)
+
+    spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
+    try:
+        monkeypatch.setattr(lake, "append", crash_at_metrics)
+        with pytest.raises(RuntimeError, match="driver killed"):
+            PassageSink(spark, own, lake)(checked, 0)
+        monkeypatch.setattr(lake, "append", append)
+        reports = []
+        PassageSink(spark, own, lake, reports.append)(checked, 0)  # Spark replays the uncommitted batch
+    finally:
+        spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+    assert lake.read_arrow(PASSAGES).num_rows == 3
+    [metrics] = lake.read_arrow(STREAM_METRICS).to_pylist()
+    counts = ("rows_in", "passages_written", "duplicates", "quarantined")
+    assert [metrics[c] for c in counts] == [4, 3, 0, 1]
+    assert reports[0].passages_written == 3
+
+
 @pytest.mark.parametrize(("second_read", "passages", "double_reads"), [
     ("2026-03-10T11:59:01.000Z", 1, 1),  # two lanes a second apart: one vehicle passing once
     ("2026-03-10T11:59:10.000Z", 2, 0),  # ten seconds later: a second passing
