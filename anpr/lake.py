@@ -299,8 +299,10 @@ class Lake:
             if self._is_empty(df, sdf):
                 return False
             # Delta itself skips the write if the table holds this (txnAppId, txnVersion) or a later one.
-            options = {} if app_id is None else {"txnAppId": app_id, "txnVersion": str(version),
-                                                 "userMetadata": transaction_marker(app_id, version)}
+            options = {}
+            if app_id is not None and version is not None:  # check_transaction: both or neither
+                options = {"txnAppId": app_id, "txnVersion": str(version),
+                           "userMetadata": transaction_marker(app_id, version)}
             self._save(sdf, name, "append", options)
             return True
 

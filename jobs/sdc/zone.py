@@ -53,7 +53,7 @@ LOSS_COUNTS = ("cells", "primary", "secondary", "passages", "passages_suppressed
                "vehicles_suppressed")
 
 
-def information_loss(counts: Mapping[str, int]) -> dict[str, float]:
+def information_loss(counts: Mapping[str, float]) -> dict[str, float]:
     """A table's counts plus its information loss: the share of its cells suppressed (primary or secondary),
     and the shares of its passages and vehicle counts that lie in suppressed cells (each cell weighted by
     its own count, margins included, as tau-ARGUS weighs cells). Internal: the release records these with
