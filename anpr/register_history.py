@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from anpr.lake import conform, first_per_key
-from anpr.register_tables import UTC_US, TableSpec
+from anpr.register_tables import UTC_US, HistoryTable
 
 FIRST_FROM = "first_from"  # optional incoming column: when a never-seen key's state began
 
@@ -60,7 +60,7 @@ def _constant(value: datetime, n: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, UTC_US), n)
 
 
-def state_changes(current: pa.Table, incoming: pa.Table, spec: TableSpec, as_of: datetime,
+def state_changes(current: pa.Table, incoming: pa.Table, spec: HistoryTable, as_of: datetime,
                   close_missing: bool = False) -> Changes:
     """Rows to upsert so that `incoming` (key, attributes[, first_from]) is the state from `as_of` on."""
     key, attrs, schema = spec.key, spec.attributes, spec.arrow_schema
@@ -100,7 +100,7 @@ def state_changes(current: pa.Table, incoming: pa.Table, spec: TableSpec, as_of:
                    updated=corrected.num_rows)
 
 
-def dated_changes(existing: pa.Table, incoming: pa.Table, spec: TableSpec) -> Changes:
+def dated_changes(existing: pa.Table, incoming: pa.Table, spec: HistoryTable) -> Changes:
     """Rows to upsert for dated rows (key, valid_from, valid_to or null, attributes)."""
     key, attrs, schema = spec.key, spec.attributes, spec.arrow_schema
     ids = [key, "valid_from"]

@@ -76,7 +76,9 @@ LOADS_SCHEMA = T.StructType([
 
 
 @dataclass(frozen=True)
-class TableSpec:
+class HistoryTable:
+    """A register table kept as history (type-2): one row per key and validity period [valid_from,
+    valid_to). Not a published table: those are anpr.catalogue.TableSpec."""
     name: str
     schema: T.StructType
     key: str  # rows are unique on (key, valid_from)
@@ -90,10 +92,10 @@ class TableSpec:
         return spark_to_arrow_schema(self.schema)
 
 
-VEHICLES_SPEC = TableSpec(VEHICLES, VEHICLES_SCHEMA, "vehicle_key")
-OWNERS_SPEC = TableSpec(OWNERS, OWNERS_SCHEMA, "vehicle_key")
-COMPANIES_SPEC = TableSpec(COMPANIES, COMPANIES_SCHEMA, "company_key")
-REGIONS_SPEC = TableSpec(REGIONS, REGIONS_SCHEMA, "postcode4")
+VEHICLES_SPEC = HistoryTable(VEHICLES, VEHICLES_SCHEMA, "vehicle_key")
+OWNERS_SPEC = HistoryTable(OWNERS, OWNERS_SCHEMA, "vehicle_key")
+COMPANIES_SPEC = HistoryTable(COMPANIES, COMPANIES_SCHEMA, "company_key")
+REGIONS_SPEC = HistoryTable(REGIONS, REGIONS_SCHEMA, "postcode4")
 ALL_SCHEMAS = {VEHICLES: VEHICLES_SCHEMA, OWNERS: OWNERS_SCHEMA, COMPANIES: COMPANIES_SCHEMA,
                REGIONS: REGIONS_SCHEMA, EXEMPTIONS: EXEMPTIONS_SCHEMA, LOADS: LOADS_SCHEMA}
 UTC_US = pa.timestamp("us", tz="UTC")

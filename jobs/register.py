@@ -39,7 +39,7 @@ from anpr.register_tables import (
     UTC_US,
     VEHICLES,
     VEHICLES_SPEC,
-    TableSpec,
+    HistoryTable,
     ensure_register_tables,
 )
 from anpr.settings import Settings
@@ -121,7 +121,7 @@ def _record(lake: Lake, reports: list[LoadReport], as_of: date, source: str, pep
 
 # -- files ----------------------------------------------------------------------------------------------
 
-def _state_load(lake: Lake, spec: TableSpec, read: C.Read, as_of: datetime, close_missing: bool,
+def _state_load(lake: Lake, spec: HistoryTable, read: C.Read, as_of: datetime, close_missing: bool,
                 first_from: datetime | None = None) -> LoadReport:
     current = lake.read_arrow(spec.name)
     incoming = read.without_lines()
