@@ -1,4 +1,5 @@
-"""The `anpr privacy` subcommands: data-subject requests (jobs/privacy.py)."""
+"""The `anpr privacy` subcommands: data-subject requests (jobs/privacy.py) and the compliance check
+(jobs/privacy_check.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from anpr import operator_audit
 from anpr.progress import say
@@ -35,6 +38,13 @@ def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
                    help="delete the passages in the range and all register rows of the vehicle (article 17)")
     r.add_argument("--report", type=Path, help="also write the report (JSON, without the plate) to this file")
     r.set_defaults(func=cmd_request)
+    c = actions.add_parser("check", help="the data protection officer's periodic check, as a report file",
+                           description="Reports what retention should have deleted and has not (retention's "
+                                       "own rules, as a dry run), every credential with its age and last use "
+                                       "where known, and operator and API activity since the last check.")
+    c.add_argument("--report", type=Path,
+                   help="report file (JSON; default <data_dir>/reports/privacy-check-<UTC time>.json)")
+    c.set_defaults(func=cmd_check)
 
 
 def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
@@ -74,4 +84,33 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from anpr.delta_reader import make_reader
+    from anpr.lake import make_lake
+    from anpr.operator_audit import read_audit
+    from anpr.spark import get_spark
+    from api.access_log import ACCESS_LOG
+    from jobs import privacy_check as pc
+
+    now = datetime.now(UTC)
+    spark = get_spark(settings)
+    try:
+        expired = pc.expired(make_lake(settings, spark), settings, now)
+    finally:
+        spark.stop()
+    reader = make_reader(settings)
+    audit = read_audit(reader)
+    access = pc.table_or_empty(reader, ACCESS_LOG, {"ts": pa.timestamp("us", "UTC"), "vendor": pa.string(),
+                                                    "table_name": pa.string()})
+    result = pc.check_report(now, expired, pc.credentials(settings, pc.register_loads(reader), access, now),
+                             pc.activity(audit, access, pc.last_check(audit)))
+    out = args.report or settings.data_dir / "reports" / f"privacy-check-{now:%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    operator_audit.record(expired={e["dataset"]: e["rows"] for e in expired}, report=str(out))
+    print(pc.render_check(result))
+    print(f"report written to {out}")
     return 0
