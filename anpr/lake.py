@@ -27,7 +27,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -408,22 +408,50 @@ class Lake:
 
         Safe beside a writer of the same table (the stream): a DELETE that lost a race with a commit
         touching the files it read is retried on the new table state, up to MERGE_ATTEMPTS times.
+        The predicate is kept in the table's history (the commit's operationParameters).
         """
+        def attempt() -> int:
+            row = self.spark.sql(f"DELETE FROM delta.`{_quoted(self.path(name))}` WHERE {predicate}").first()
+            return max(int(row[0]), 0) if row is not None else 0
+
+        return self._retried(name, "delete", attempt)
+
+    def delete_matching(self, name: str, keys: pa.Table, where: Column | None = None) -> int:
+        """Delete the rows whose values in `keys`' columns equal one of its rows (and match `where`,
+        a condition on the table's columns as `t.<column>`); returns the rows deleted.
+
+        A MERGE ... WHEN MATCHED DELETE: unlike `delete`, the key values are not written into the
+        table's history, only the join condition is, so it erases by values that must not be kept
+        (a data subject's pseudonyms). Retried after a lost race as `delete` is.
+        """
+        columns = check_identifiers(keys.column_names, "delete_matching keys")
+
+        def attempt() -> int:
+            stored = self.state(name).schema
+            schema = StructType([stored[c] for c in columns])
+            source = self.spark.createDataFrame(conform(keys, spark_to_arrow_schema(schema)), schema=schema)
+            condition = _keys_match(columns) if where is None else _keys_match(columns) & where
+            row = (self._delta(name).alias("t").merge(source.alias("s"), condition)
+                   .whenMatchedDelete().execute().first())
+            return int(row["num_deleted_rows"]) if row is not None else 0
+
+        return self._retried(name, "delete_matching", attempt) if keys.num_rows else 0
+
+    def _retried(self, name: str, what: str, attempt: Callable[[], int]) -> int:
         from delta.exceptions import (
             ConcurrentAppendException,
             ConcurrentDeleteReadException,
             ConcurrentTransactionException,
         )
 
-        for attempt in range(1, MERGE_ATTEMPTS + 1):
+        for number in range(1, MERGE_ATTEMPTS + 1):
             try:
                 with self._lock:
-                    row = self.spark.sql(f"DELETE FROM delta.`{_quoted(self.path(name))}` WHERE {predicate}").first()
-                return max(int(row[0]), 0) if row is not None else 0
+                    return attempt()
             except (ConcurrentAppendException, ConcurrentDeleteReadException, ConcurrentTransactionException) as exc:
-                if attempt == MERGE_ATTEMPTS:
+                if number == MERGE_ATTEMPTS:
                     raise
-                log.info("delete from %s lost a race (%s); attempt %d", name, type(exc).__name__, attempt + 1)
+                log.info("%s on %s lost a race (%s); attempt %d", what, name, type(exc).__name__, number + 1)
         raise AssertionError("unreachable")
 
     def vacuum(self, name: str, retention_hours: int = 168) -> list[str]:

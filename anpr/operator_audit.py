@@ -10,8 +10,9 @@ handelingen met de data te loggen").
 The table is written with delta-rs (anpr.delta_reader) so that commands that start no JVM (`anpr
 onboard`, `anpr stream status`) are audited without one, and it is created with `delta.appendOnly`:
 Delta itself then refuses DELETE, UPDATE and MERGE on it; no CLI command offers either, and retention
-does not list it. Plates never reach it: no command takes a plate, and values that look like keys,
-peppers or tokens are masked before the row is built.
+does not list it. Plates never reach it: the one command that takes a plate (`anpr privacy request
+--plate`) has it masked like a secret, and values that look like keys, peppers or tokens are masked
+before the row is built.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ SCHEMA = T.StructType([
 ARROW_SCHEMA = spark_to_arrow_schema(SCHEMA)
 
 # Option and variable names whose values are secrets; a name ending in -file, -path or -dir names where
-# a secret is kept, which is not itself secret (`--api-key-file keys/esri` stays readable).
-SECRET_NAME = re.compile(r"key|pepper|token|secret|passw|credential", re.IGNORECASE)
+# a secret is kept, which is not itself secret (`--api-key-file keys/esri` stays readable). A plate
+# (`anpr privacy request --plate`) is masked as a secret is; "template" is no plate.
+SECRET_NAME = re.compile(r"key|pepper|token|secret|passw|credential|(?<![a-z])plate", re.IGNORECASE)
 REFERENCE = re.compile(r"[-_](file|path|dir)$", re.IGNORECASE)
 TOKEN_CHARS = re.compile(r"^[A-Za-z0-9_+=-]{24,}$")
 MIN_SECRET_CHARS = 8  # a known secret value shorter than this is not looked for in arguments
