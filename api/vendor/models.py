@@ -80,6 +80,27 @@ class RowsPage(BaseModel):
     links: Links
 
 
+class SeriesMonth(BaseModel):
+    month: str = Field(examples=["2026-10"])
+    releaseId: str | None = Field(description="the month's latest release, whose rows are served; null if missing")
+    expiresAt: str | None = Field(description=EXPIRES_AT)
+    rows: int = Field(description="rows of this month in the answer")
+    missing: str | None = Field(description="why the month has no rows: no release, or its release lacks the table "
+                                            "or a field; null when served")
+
+
+class Series(BaseModel):
+    table: str
+    measure: str
+    from_: str = Field(alias="from", examples=["2026-01"])
+    to: str = Field(examples=["2026-12"])
+    expiresAt: str = Field(description="the earliest expiresAt of the months' releases")
+    months: list[SeriesMonth] = Field(description="every month of the range, oldest first, missing ones included")
+    total: int
+    rows: list[dict[str, Any]] = Field(description="rows of every served month in month order: the table's columns "
+                                                   "with the chosen measure only; suppressed values null")
+
+
 class ZoneRef(BaseModel):
     zoneId: str
     zoneNaam: str
@@ -124,7 +145,8 @@ class AccessLogPage(BaseModel):
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 ERROR_TEXTS = {
-    400: "a parameter the operation cannot read: unknown filter field, value of the wrong type, bad sort or cursor",
+    400: "a parameter the operation cannot read: unknown filter field or measure, value of the wrong type, bad sort "
+         "or cursor, a month range that is malformed, reversed or too long",
     401: "missing, unknown or expired credentials", 403: "outside the vendor's contract",
     404: "unknown table, release or zone",
     429: "rate limit exceeded, or too many failed authentication attempts from this address",

@@ -88,12 +88,13 @@ def _canonical(spec: TableSpec, column: str, value: str) -> str:
     return value
 
 
-def parse_filters(spec: TableSpec, params: list[tuple[str, str]]) -> Filters:
-    """Repeated parameters are alternatives (uur=7&uur=8); different fields must all hold."""
+def parse_filters(spec: TableSpec, params: list[tuple[str, str]], reserved: frozenset[str] = RESERVED) -> Filters:
+    """Repeated parameters are alternatives (uur=7&uur=8); different fields must all hold. Parameters
+    named in `reserved` are the operation's own, not filters."""
     allowed = filterable(spec)
     chosen: dict[str, set[str]] = {}
     for name, value in params:
-        if name in RESERVED:
+        if name in reserved:
             continue
         if name not in allowed:
             hint = "measures cannot be filtered" if name in spec.measures else f"filter on {', '.join(allowed)}"

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -112,7 +113,7 @@ class RowsService:
         params += [("sort", ",".join(q.sort))] if q.sort else []
         params += [("limit", str(q.limit)), ("format", q.fmt)]
         next_link = f"/v1/tables/{q.spec.name}/rows?{urlencode([*params, ('cursor', cursor)])}" if cursor else None
-        rows = _json_rows(page, q.spec)
+        rows = json_rows(page, q.spec)
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": covered, "rows": len(rows),
                  "format": q.fmt, "filters": json.dumps({**{c: list(v) for c, v in q.filters},
                                                          **({"sort": list(q.sort)} if q.sort else {})})}
@@ -122,7 +123,7 @@ class RowsService:
             if cursor:
                 headers.update({"X-Next-Cursor": cursor, "Link": f'<{next_link}>; rel="next"'})
             headers["Content-Disposition"] = f'inline; filename="{q.spec.name}-{q.release_id}-{q.offset}.csv"'
-            return make_body(_csv(rows, page.column_names), "text/csv; charset=utf-8; header=present", etag,
+            return make_body(csv_bytes(rows, page.column_names), "text/csv; charset=utf-8; header=present", etag,
                              headers, audit)
         payload = {"releaseId": q.release_id, "month": q.release["month"], "expiresAt": q.expires_at,
                    "table": q.spec.name,
@@ -131,20 +132,23 @@ class RowsService:
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
         return make_body(content, "application/json", etag, headers, audit)
 
-    @cachedmethod(lambda self: self.pages, key=lambda self, q: q.page_key, lock=lambda self: self._lock)
-    def page(self, q: RowsQuery) -> Body:
-        return self.build(q, make_etag("rows", *q.page_key))
-
     async def respond(self, request: Request, q: RowsQuery) -> Response:
-        """The query's page: from the cache on the event loop, else built in a worker thread."""
+        """The query's page."""
+        return await self.respond_cached(request, q.page_key, lambda: self.build(q, make_etag("rows", *q.page_key)))
+
+    async def respond_cached(self, request: Request, key: tuple[object, ...], build: Callable[[], Body]) -> Response:
+        """The answer cached under `key` with the pages (answers over immutable releases: rows pages,
+        series): from the cache on the event loop, else `build()` in a worker thread and kept."""
         with self._lock:
-            body = self.pages.get(q.page_key)
+            body = self.pages.get(key)
         if body is None:
-            body = await run_in_threadpool(self.page, q)
+            body = await run_in_threadpool(build)
+            with self._lock:
+                self.pages[key] = body
         return respond(request, body)
 
 
-def _json_rows(page: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
+def json_rows(page: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
     rows = page.to_pylist()
     doubles = [c for c in page.column_names if column_type(spec, c) == "double"]
     for row in rows:
@@ -155,7 +159,7 @@ def _json_rows(page: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
+def csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)

@@ -32,12 +32,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration,
 KEY = "key-dashboard-0123456789"
 SHOTS = Path(os.environ.get("ANPR_SCREENSHOT_DIR", Path(__file__).parent / "screenshots"))
 ZONE = "GM0344-ZE1"
-VIEWS_JS = """[...document.querySelectorAll('section.view')].map(s => ({
+VIEWS_JS = """[...document.querySelectorAll('section.view[data-table]')].map(s => ({
   view: s.dataset.view, table: s.dataset.table, state: s.dataset.state, note: s.querySelector('.note').textContent,
   cells: +s.dataset.cells, suppressed: +s.dataset.suppressed,
   marks: s.querySelectorAll('td.suppressed, text.secret, rect.secret').length,
   notCross: [...s.querySelectorAll('td.suppressed')].filter(td => td.textContent.trim() !== '×').length,
   picks: Object.fromEntries([...s.querySelectorAll('select[data-pick]')].map(x => [x.dataset.pick, x.value]))}))"""
+
+TREND_JS = """[...document.querySelectorAll('section.trend figure')].map(f => ({kenmerk: f.dataset.kenmerk,
+  points: [...f.querySelectorAll('circle.point')].map(c => [c.dataset.month, c.dataset.series, +c.dataset.value]),
+  secret: [...f.querySelectorAll('text.secret')].map(t => [t.dataset.month, t.dataset.series]),
+  months: [...f.querySelectorAll('text.month, text.missing')].map(t => t.dataset.month)}))"""
 
 
 @contextmanager
@@ -133,3 +138,31 @@ def test_dashboard_draws_every_view_from_the_api(served):
         status = browser.wait_for("document.getElementById('status').className === 'error' && "
                                   "document.getElementById('status').textContent")
         assert "401" in status
+
+
+def test_the_fleet_chart_shows_each_months_emission_classes_and_fuels(served):
+    """Every point is the month's value in its release, read back through /rows; secret months are ×."""
+    with Chromium() as browser:
+        browser.navigate(f"{served.base}/dashboard/?key={KEY}&zone={ZONE}")
+        browser.wait_for("document.body.dataset.state === 'ready'", timeout=90)
+        trend = browser.evaluate("document.querySelector('section.trend').dataset.state")
+        figures = {f["kenmerk"]: f for f in browser.evaluate(TREND_JS)}
+        assert trend == "ready" and set(figures) == {"emissieklasse", "typeBrandstof"}
+        for kenmerk, figure in figures.items():
+            points, secret = set(), set()
+            for release in (served.september, served.october):
+                for r in api_rows(served.base, "t4_9_overzicht", zoneId=ZONE, release=release.release_id,
+                                  kenmerk=kenmerk):
+                    value = r["aantalUniekeVoertuigen"]
+                    if value is None:
+                        secret.add((release.month, r["waarde"]))
+                    else:
+                        points.add((release.month, r["waarde"], value))
+            assert figure["months"] == ["2026-09", "2026-10"]
+            assert {tuple(p) for p in figure["points"]} == points and len(figure["points"]) == len(points)
+            assert {tuple(p) for p in figure["secret"]} == secret, kenmerk
+            assert {m for m, _, _ in points} == {"2026-09", "2026-10"}
+        assert sum(len(f["secret"]) for f in figures.values()) > 0  # the sample's rarest value is secret
+        assert browser.errors() == []
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        browser.screenshot(SHOTS / "view-trend.png", "section.trend")

@@ -15,6 +15,7 @@ const Charts = (() => {
   };
   const LAST = ["Buitenlands", "Overig", "Buiten venstertijden", "Onbekend"];
   const SERIES = {Inbound: "#1f5fa8", Outbound: "#d9731a"};
+  const PALETTE = ["#1f5fa8", "#d9731a", "#2e8540", "#8e44ad", "#c0392b", "#0b7a75", "#7f8c8d"];
 
   function h(tag, attrs = {}, ...children) {
     const el = document.createElement(tag);
@@ -185,6 +186,58 @@ const Charts = (() => {
     return {cells: drawn, suppressed: secret};
   }
 
+  /* A measure over months (GET /v1/tables/{t}/series): a line per value of o.series, months on the x axis.
+   * A secret month is a gap with × on top, a month without a release is "–" on the axis: neither is a zero. */
+  function trend(el, rows, o) {
+    const months = o.months.map(m => m.month);
+    const monthOf = r => `${r.jaar}-${String(r.maand).padStart(2, "0")}`;
+    const names = order(o.series, rows.map(r => r[o.series]));
+    const top = max(rows, o.measure) || 1;
+    const W = 560, H = 210, L = 44, R = 36, T = 18, B = 28;
+    const x = i => L + (months.length > 1 ? i / (months.length - 1) : 0.5) * (W - L - R);
+    const y = v => T + (1 - v / top) * (H - T - B);
+    const svg = s("svg", {viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img"});
+    s("line", {x1: L, y1: y(0), x2: W - R, y2: y(0), stroke: "#8a94a6"}, svg);
+    s("text", {x: L - 4, y: y(top) + 4, "text-anchor": "end", "font-size": 9}, svg, fmt(top));
+    s("text", {x: L - 4, y: y(0), "text-anchor": "end", "font-size": 9}, svg, "0");
+    o.months.forEach((m, i) => {
+      const missing = m.releaseId === null;
+      s("text", {x: x(i), y: H - 8, "text-anchor": "middle", "font-size": 9, class: missing ? "missing" : "month",
+        "data-month": m.month}, svg, missing ? `${m.month} –` : m.month);
+    });
+    const legend = h("div", {class: "legend"});
+    let drawn = 0, secret = 0;
+    names.forEach((name, k) => {
+      const color = PALETTE[k % PALETTE.length];
+      const byMonth = new Map(rows.filter(r => r[o.series] === name).map(r => [monthOf(r), r]));
+      let path = "";
+      months.forEach((month, i) => {
+        const r = byMonth.get(month);
+        const at = {"data-month": month, "data-series": String(name)};
+        if (!r || r[o.measure] === null) {
+          if (r) {
+            s("text", {x: x(i), y: T - 4, "text-anchor": "middle", "font-size": 11, fill: color, class: "secret",
+              ...at}, svg, "×");
+            drawn++; secret++;
+          }
+          path += " ";  // a gap: neither a zero nor an interpolation
+          return;
+        }
+        path += (path.endsWith(" ") || path === "" ? "M" : "L") + `${x(i).toFixed(1)},${y(r[o.measure]).toFixed(1)}`;
+        const dot = s("circle", {cx: x(i), cy: y(r[o.measure]), r: 2.5, fill: color, class: "point",
+          "data-value": r[o.measure], ...at}, svg);
+        s("title", {}, dot, `${name}, ${month}: ${fmt(r[o.measure])}`);
+        drawn++;
+      });
+      s("path", {d: path.trim().replace(/ +/g, " "), fill: "none", stroke: color, "stroke-width": 1.6}, svg);
+      const swatch = h("i", {class: "swatch"});
+      swatch.style.background = color;
+      legend.append(h("span", {}, swatch, String(name)));
+    });
+    el.append(legend, svg);
+    return {cells: drawn, suppressed: secret};
+  }
+
   /* Zone polygon and cameras (table 4.12): a dot per camera, its viewing direction, availability. */
   function map(el, zone, cameras) {
     const polygons = zone.geometry.type === "MultiPolygon" ? zone.geometry.coordinates : [zone.geometry.coordinates];
@@ -245,5 +298,5 @@ const Charts = (() => {
     return {cells: byCamera.size, suppressed: 0};
   }
 
-  return {h, order, heat, profile, bars, overview, map};
+  return {h, order, heat, profile, bars, overview, trend, map};
 })();

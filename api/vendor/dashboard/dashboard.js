@@ -185,6 +185,46 @@
     }
   }
 
+  const TREND = {measure: "aantalUniekeVoertuigen", characteristics: ["emissieklasse", "typeBrandstof"]};
+  const MAX_MONTHS = 36;  // the series endpoint's cap
+
+  function monthsBack(month, n) {
+    const [y, m] = month.split("-").map(Number), i = y * 12 + m - 1 - n;
+    return `${Math.floor(i / 12)}-${String(i % 12 + 1).padStart(2, "0")}`;
+  }
+
+  /* The fleet's emission classes and fuels month by month in the zone: the overview table's totals per
+   * characteristic, from each month's latest release (the series endpoint), over every published month. */
+  async function renderTrend(zoneId) {
+    const info = state.tables.find(t => TREND.characteristics.every(c => (t.characteristics || []).includes(c)));
+    if (!info) return;
+    const el = h("section", {class: "view wide trend", "data-trend": info.table, "data-state": "loading"},
+      h("h2", {}, `Vloot per maand · ${TREND.measure} (tabel ${info.number})`),
+      h("p", {class: "purpose"}, "Hoe de voertuigen in de zone zich ontwikkelen naar emissieklasse en brandstof; " +
+        "elke maand uit haar laatste release."), h("div", {class: "body"}), h("p", {class: "note"}, "Laden…"));
+    $("views").prepend(el);
+    const months = state.releases.map(r => r.month).sort();
+    const to = months[months.length - 1];
+    const from = months[0] < monthsBack(to, MAX_MONTHS - 1) ? monthsBack(to, MAX_MONTHS - 1) : months[0];
+    try {
+      const answers = await Promise.all(TREND.characteristics.map(kenmerk =>
+        api(`tables/${info.table}/series`, {measure: TREND.measure, from, to, zoneId, kenmerk})));
+      let cells = 0, suppressed = 0;
+      answers.forEach((answer, k) => {
+        const box = h("figure", {"data-kenmerk": TREND.characteristics[k]}, h("h3", {}, TREND.characteristics[k]));
+        const result = Charts.trend(box, answer.rows, {series: "waarde", measure: TREND.measure,
+          months: answer.months});
+        cells += result.cells; suppressed += result.suppressed;
+        el.querySelector(".body").append(box);
+      });
+      const missing = answers[0].months.filter(m => m.releaseId === null).map(m => m.month);
+      done(el, {cells, suppressed}, `${from} t/m ${to}: ${cells} waarden, waarvan ${suppressed} geheim (×)` +
+        (missing.length ? `; geen release voor ${missing.join(", ")} (–).` : "."));
+    } catch (err) {
+      fail(el, "error", `Fout: ${err.message}`);
+    }
+  }
+
   async function show(event) {
     if (event) event.preventDefault();
     if (!state.tables.length || $("key").value.trim() !== state.key) {
@@ -198,11 +238,13 @@
     status(`Laden: ${zoneId}, ${release.month} (release ${release.releaseId})…`);
     const first = info => (info.kind === "cameras" ? 0 : 1);  // the map on top
     const ordered = state.tables.slice().sort((a, b) => first(a) - first(b));
-    await Promise.all(ordered.map(info => renderTable(info, release, zoneId)));
-    const views = [...document.querySelectorAll("section.view")];
+    await Promise.all([renderTrend(zoneId), ...ordered.map(info => renderTable(info, release, zoneId))]);
+    const views = [...document.querySelectorAll("section.view[data-table]")];
     const errors = views.filter(v => v.dataset.state === "error").length;
+    const trendFailed = document.querySelector('section.trend[data-state="error"]') !== null;
     status(`${zoneId}, ${release.month}: ${views.length - errors} van ${views.length} tabellen geladen` +
-      (errors ? `, ${errors} met een fout.` : "."), errors > 0);
+      (errors ? `, ${errors} met een fout` : "") + (trendFailed ? "; vloot per maand met een fout." : "."),
+    errors > 0 || trendFailed);
     document.body.dataset.state = "ready";
   }
 

@@ -11,10 +11,35 @@ from anpr.catalogue import TABLES
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of
 from api.vendor.http import Body, json_body, respond
-from api.vendor.queries import PAGE_PARAMETERS, find_spec, page_params
+from api.vendor.queries import MONTH, PAGE_PARAMETERS, find_spec, page_params
+from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
 from api.vendor.tables import all_filter_names, table_info
 
 router = APIRouter(tags=["tables"])
+
+
+SERIES_QUERY: list[dict[str, Any]] = [
+    {"name": "measure", "in": "query", "required": True, "schema": {"type": "string"},
+     "description": "one measure of the table (see /v1/tables/{table} measures)"},
+    {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "pattern": MONTH},
+     "description": "first month, YYYY-MM"},
+    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "pattern": MONTH},
+     "description": f"last month, YYYY-MM; at most {MAX_MONTHS} months from `from`"},
+    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
+     "description": "default json, or csv when Accept asks for text/csv"},
+]
+
+
+def _series_responses() -> dict[int | str, dict[str, Any]]:
+    answers = models.content(models.Series, csv=True, bad_request=True, expires=True)
+    answers[200]["headers"] = {
+        **answers[200]["headers"],
+        RELEASE_IDS: {"required": True, "schema": {"type": "string"},
+                      "description": "the release used per month: month=releaseId, comma-separated"},
+        MISSING_MONTHS: {"schema": {"type": "string"},
+                         "description": "months of the range without rows (see months[].missing), comma-separated"}}
+    answers[200]["description"] = "the answer; X-Data-Expires is the earliest expiry of the releases used"
+    return answers
 
 
 @cache
@@ -57,5 +82,12 @@ def rows_router() -> APIRouter:
         service = rows_of(request)
         q = service.query(request, who, table, *page_params(request))
         return await service.respond(request, q)
+
+    @router.get("/v1/tables/{table}/series", responses=_series_responses(),
+                summary=f"one measure of a table over a range of months (at most {MAX_MONTHS}), each month from its "
+                        "latest release",
+                openapi_extra={"parameters": [*SERIES_QUERY, *_filter_parameters()], "security": SECURITY})
+    async def series(table: str, request: Request) -> Response:
+        return await serve_series(rows_of(request), request, authenticate(request), table)
 
     return router

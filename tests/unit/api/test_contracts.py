@@ -121,6 +121,10 @@ def test_400_is_documented_where_parameters_are_read():
     cursor = answer(vendor, "GET", "/v1/tables/{table}/rows", path_parameters={"table": "t4_1_uur_camera"},
                     query={"cursor": "not-a-cursor"}, headers={"X-API-Key": VENDOR_KEY})
     assert cursor.status_code == 400 and cursor.json()["error"]["message"] == "invalid cursor"
+    months = answer(vendor, "GET", "/v1/tables/{table}/series", path_parameters={"table": "t4_9_overzicht"},
+                    query={"measure": "aantalPassages", "from": "2026-10", "to": "2026-01"},
+                    headers={"X-API-Key": VENDOR_KEY})
+    assert months.status_code == 400 and months.json()["error"]["message"] == "from 2026-10 is after to 2026-01"
     grant = answer(vendor, "POST", "/v1/oauth/token", body={"grant_type": "password"},
                    media_type="application/x-www-form-urlencoded")
     assert grant.status_code == 400 and grant.json()["error"]["code"] == "unsupported_grant_type"
@@ -157,9 +161,12 @@ def test_an_undeclared_method_gets_405_with_allow(app, path, allowed):
 
 def test_the_expiry_of_release_data_is_documented_where_it_is_served():
     doc = VENDOR_APP.openapi()
-    for path in ("/v1/tables/{table}/rows", "/v1/releases/{release_id}", "/v1/cameras"):
+    for path in ("/v1/tables/{table}/rows", "/v1/tables/{table}/series", "/v1/releases/{release_id}", "/v1/cameras"):
         ok = doc["paths"][path]["get"]["responses"]["200"]
         assert ok["headers"]["X-Data-Expires"]["required"] is True, path
     schemas = doc["components"]["schemas"]
-    assert all("expiresAt" in schemas[name]["required"] for name in ("RowsPage", "Release", "CameraCollection"))
-    assert "text/csv" in doc["paths"]["/v1/tables/{table}/rows"]["get"]["responses"]["200"]["content"]
+    assert all("expiresAt" in schemas[name]["required"]
+               for name in ("RowsPage", "Series", "Release", "CameraCollection"))
+    for path in ("/v1/tables/{table}/rows", "/v1/tables/{table}/series"):
+        assert "text/csv" in doc["paths"][path]["get"]["responses"]["200"]["content"]
+        assert {"200", "400", "401", "403", "429"} <= set(doc["paths"][path]["get"]["responses"])
