@@ -10,6 +10,7 @@ automatically. Each dataset's period is in `conf/base.toml [retention]` (`Retent
 | `stream_metrics` | `stream_metrics_days` | Delta DELETE on `finished_at` |
 | ingest idempotency keys | `idempotency_days` | SQLite DELETE, then VACUUM with secure_delete |
 | Kafka `anpr.observations` | `kafka_days` | the topic's `retention.ms` (the broker drops old segments) |
+| register tables with keys | as the register holds them | VACUUM of the files loads and erasures removed |
 
 (1) Final: the day after the lateness window, the 8th of the next month (docs/statistics.md); released:
 a release of the month was built on or after that day.
@@ -33,11 +34,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from anpr.idempotency import purge_older_than, store_path
 from anpr.lake import Lake
+from anpr.register_tables import COMPANIES, EXEMPTIONS, OWNERS, VEHICLES
 from anpr.settings import RetentionSettings, Settings
 from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
 from jobs.release import RELEASES
 
 log = logging.getLogger(__name__)
+# The register tables that hold keys of vehicles or companies (regions and load records hold none).
+REGISTER_TABLES = (VEHICLES, OWNERS, COMPANIES, EXEMPTIONS)
 
 
 @dataclass
@@ -133,6 +137,15 @@ def expire_rows(lake: Lake, table: str, column: str, cutoff: date | datetime, r:
     return outcome
 
 
+def vacuum_only(lake: Lake, table: str, r: RetentionSettings, dry_run: bool = False) -> Outcome:
+    """A table whose rows have no retention period of their own: only the files its commits removed
+    (replaced by a load, erased on request) go, once older than the time travel window."""
+    outcome = Outcome(table, f"files removed more than {r.time_travel_hours} h ago")
+    if lake.exists(table) and not dry_run:
+        outcome.files_removed = len(lake.vacuum(table, retention_hours=r.time_travel_hours))
+    return outcome
+
+
 def run_retention(lake: Lake, settings: Settings, now: datetime | None = None, dry_run: bool = False) -> list[Outcome]:
     """Apply every dataset's retention once; returns what each removed (rows, files) and what it kept.
 
@@ -148,6 +161,7 @@ def run_retention(lake: Lake, settings: Settings, now: datetime | None = None, d
         expire_rows(lake, STREAM_METRICS, "finished_at", (now - timedelta(days=r.stream_metrics_days)).replace(
             tzinfo=None), r, dry_run),
     ]
+    outcomes += [vacuum_only(lake, table, r, dry_run) for table in REGISTER_TABLES]
     keys = Outcome("ingest idempotency keys", f"older than {r.idempotency_days} d")
     if not dry_run:
         keys.rows_deleted = purge_older_than(store_path(settings.data_dir),

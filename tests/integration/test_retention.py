@@ -144,3 +144,20 @@ def test_retention_beside_a_writing_stream_loses_none_of_its_rows(lake_with_hist
     ids = {r["observation_id"] for r in lake.read_arrow(PASSAGES, columns=["observation_id"]).to_pylist()}
     assert {f"live{b}-{i}" for b in range(4) for i in range(5)} <= ids
     assert not any(i.startswith("aug-") for i in ids)
+
+
+def test_files_of_erased_register_rows_are_vacuumed(lake_with_history):
+    from anpr.register_tables import VEHICLES
+
+    local, lake = lake_with_history
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"vehicle_key": key, "valid_from": start, "voertuig_type": "Bestelauto"} for key in ("erased-key", "kept")]
+    lake.append(VEHICLES, table(lake.state(VEHICLES).schema, rows))
+    assert lake.delete(VEHICLES, "vehicle_key = 'erased-key'") == 1  # as `anpr privacy request --erase` does
+    files = list(Path(lake.path(VEHICLES)).rglob("*.parquet"))
+    assert any(b"erased-key" in f.read_bytes() for f in files)  # the delete alone leaves the bytes on disk
+    outcomes = {o.dataset: o for o in run_retention(lake, local, now=NOW)}
+    assert outcomes[VEHICLES].rows_deleted == 0 and outcomes[VEHICLES].files_removed >= 1
+    files = list(Path(lake.path(VEHICLES)).rglob("*.parquet"))
+    assert files and not any(b"erased-key" in f.read_bytes() for f in files)
+    assert lake.read_arrow(VEHICLES).column("vehicle_key").to_pylist() == ["kept"]
