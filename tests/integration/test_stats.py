@@ -93,22 +93,16 @@ def test_suppression_reasons_stay_internal(lake, first):
         assert "reasons" not in rows(lake, name, first.release_id).columns
 
 
-def test_same_passages_and_configuration_give_a_bit_identical_release(spark, settings, lake, first):
+def test_one_municipality_is_republished_bit_identically_and_the_others_carried_over(spark, settings, lake, first):
+    before = {name: rows(lake, name, first.release_id) for name in TABLES}
+    # Another shuffle partitioning: the rebuilt municipality's cells, protection and rows must not depend on it.
     previous = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "7")
     try:
-        again = run_monthly_stats(spark, settings, lake, MONTH, municipalities=CITIES)
+        redo = run_monthly_stats(spark, settings, lake, MONTH, "GM9000", municipalities=CITIES)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
-    assert again.release_id != first.release_id
-    assert again.content_sha256 == first.content_sha256
-    for name in TABLES:
-        pd.testing.assert_frame_equal(rows(lake, name, again.release_id), rows(lake, name, first.release_id))
-
-
-def test_one_municipality_is_republished_and_the_others_carried_over(spark, settings, lake, first):
-    before = {name: rows(lake, name, first.release_id) for name in TABLES}
-    redo = run_monthly_stats(spark, settings, lake, MONTH, "GM9000", municipalities=CITIES)
+    assert redo.release_id != first.release_id
     record = lake.read_arrow(RELEASES).to_pandas().set_index("release_id").loc[redo.release_id]
     assert json.loads(record["source_versions"])["carried_from"]
     for name in TABLES:
