@@ -60,7 +60,6 @@ class AuditSettings(BaseModel):
     max_rounds: int = Field(default=200, ge=1)
     exact: bool = False
     publish_trials: int = Field(default=0, ge=0)  # secondary cells tried for publication after the rounds
-    workers: int = Field(default=0, ge=0)  # processes protecting zones in parallel; 0: one per CPU
 
 
 class DeclarationPolicy(BaseModel):

@@ -5,6 +5,9 @@ The baseline, measured in the same run, is the unprotected build: the same table
 Size: ANPR_BENCH_STATS_VEHICLES vehicles per city (default 3,000: about 2 million passages in all, a
 twentieth of the national estimate; most hourly camera cells are still below the thresholds, so
 secondary suppression and the audit do their most work per passage). 300 gives a quick run.
+
+`stats_cluster` (run_cluster): a reduced month on a standalone cluster of one worker, then two, and the
+check that both give the same release.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pyarrow as pa
 
 from anpr.zones import Camera, Municipality, TimeWindow, Zone
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from anpr.lake import Lake
 
 CITIES = 45
 MONTH = (2026, 2)  # February: no daylight-saving change, so local time is UTC+1 throughout
@@ -173,17 +181,28 @@ def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11
                                 schema=schema)
 
 
+def _lake(spark: SparkSession, root: Path, table: pa.Table) -> Lake:
+    """A lake whose passages are table."""
+    from anpr.lake import Lake
+    from anpr.stream_tables import PASSAGES
+    from jobs.tables.enrich import passages_schema
+
+    lake = Lake(str(root), spark)
+    lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
+    lake.append(PASSAGES, table)
+    return lake
+
+
 def run() -> dict[str, object]:
     from anpr.catalogue import CATALOGUE
     from anpr.disclosure import load_disclosure
-    from anpr.lake import Lake
     from anpr.progress import say
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
     from anpr.stream_tables import PASSAGES
     from jobs.stats import run_monthly_stats, sizes_for
     from jobs.tables.build import build_month
-    from jobs.tables.enrich import month_passages, passages_schema
+    from jobs.tables.enrich import month_passages
 
     vehicles = int(os.environ.get("ANPR_BENCH_STATS_VEHICLES", "3000"))
     cities = municipalities()
@@ -195,9 +214,7 @@ def run() -> dict[str, object]:
                             spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
         spark = get_spark(settings)
         try:
-            lake = Lake(str(Path(tmp) / "lake"), spark)
-            lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
-            lake.append(PASSAGES, table)
+            lake = _lake(spark, Path(tmp) / "lake", table)
             specs = [s for s in CATALOGUE.tables.values() if s.kind != "cameras"]
             t0 = time.perf_counter()
             rows = month_passages(lake.read(PASSAGES), *MONTH,
@@ -227,6 +244,49 @@ def run() -> dict[str, object]:
                                                        "vehicles_suppressed_share")}
                              for name, t in cast(dict[str, dict[str, float]], audit["tables"]).items()},
     }
+
+
+def run_cluster() -> dict[str, object]:
+    """A reduced month on a standalone cluster (anpr/standalone.py) of one worker, then of two (one core
+    each): the protection step's wall time with each, and the check that both give the same release.
+    Size: ANPR_BENCH_STATS_CLUSTER_CITIES cities (default 8) of ANPR_BENCH_STATS_CLUSTER_VEHICLES vehicles
+    (default 300) each.
+
+    Raises RuntimeError when the two releases differ."""
+    from anpr.progress import say
+    from anpr.settings import Settings, SparkSettings
+    from anpr.spark import get_spark
+    from anpr.standalone import StandaloneCluster
+    from jobs.stats import run_monthly_stats
+
+    vehicles = int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_VEHICLES", "300"))
+    cities = municipalities(int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_CITIES", "8")))
+    table = synthetic_passages(cities, vehicles)
+    runs: dict[int, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-cluster-") as tmp:
+        for workers in (1, 2):
+            home = Path(tmp) / f"workers-{workers}"
+            say(f"==> {workers} worker(s)")
+            with StandaloneCluster(home / "standalone", workers=workers, cores=1, memory="2g") as cluster:
+                settings = Settings(data_dir=home / "data", spark=SparkSettings(
+                    master=cluster.master_url, shuffle_partitions=4, driver_memory="2g",
+                    extra={"spark.executor.memory": "1g"}))
+                spark = get_spark(settings)
+                try:
+                    release = run_monthly_stats(spark, settings, _lake(spark, home / "lake", table),
+                                                f"{MONTH[0]}-{MONTH[1]:02d}", municipalities=cities, progress=say)
+                finally:
+                    spark.stop()
+            runs[workers] = {"protection_and_audit_minutes_wall": round(release.seconds["sdc_wall"] / 60, 2),
+                             "build_minutes": round(release.seconds["build"] / 60, 2),
+                             "content_sha256": release.content_sha256}
+    if runs[1]["content_sha256"] != runs[2]["content_sha256"]:
+        raise RuntimeError(f"one and two workers gave different releases: {runs[1]['content_sha256']} and "
+                           f"{runs[2]['content_sha256']}")
+    one, two = (cast(float, runs[w]["protection_and_audit_minutes_wall"]) for w in (1, 2))
+    return {"cities": len(cities), "vehicles_per_city": vehicles, "passages": table.num_rows,
+            "one_worker": runs[1], "two_workers": runs[2], "identical_release": True,
+            "protection_speedup": round(one / two, 2) if two else None}
 
 
 if __name__ == "__main__":

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -30,7 +27,8 @@ from anpr.zones import Municipality, load_municipalities
 from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
 from jobs.revisions import earlier_zones
 from jobs.sdc.revision import Earlier
-from jobs.sdc.zone import ZoneResult, merge_summaries, protect_zone
+from jobs.sdc.tasks import ZoneJob, protect_zones
+from jobs.sdc.zone import ZoneResult, merge_summaries
 from jobs.tables.build import MonthCells, build_month
 from jobs.tables.cameras import availability
 from jobs.tables.cells import CellPart, Sizes, parts_of
@@ -63,26 +61,21 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
                  owners=max(r.min_owners for r in rules))
 
 
-def _protect_all(cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress,
-                 earlier: Mapping[tuple[str, str], list[Earlier]]) -> list[ZoneResult]:
-    zones = cells.zones()
-    jobs = [(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions, earlier.get((g, z), []))
-            for g, z in zones]
-    workers = min(len(jobs), disclosure.audit.workers or os.cpu_count() or 1)
+def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig,
+                 say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]]) -> list[ZoneResult]:
+    jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
+                    earlier.get((g, z), [])) for g, z in cells.zones()]
+    finished = 0
 
-    def report(results: Iterable[ZoneResult]) -> Iterator[ZoneResult]:
-        for i, r in enumerate(results, 1):
-            s = r.summary
-            say(f"    [{i}/{len(jobs)}] zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and "
-                f"{s['secondary']:,} secondary suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), "
-                f"audit passed")
-            yield r
+    def report(r: ZoneResult) -> None:
+        nonlocal finished
+        finished += 1
+        s = r.summary
+        say(f"    [{finished}/{len(jobs)}] zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and "
+            f"{s['secondary']:,} secondary suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), "
+            f"audit passed")
 
-    if workers <= 1:
-        return list(report(protect_zone(*job) for job in jobs))
-    # Zones are independent; separate processes use every core for the LPs. Results keep zone order.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(report(pool.map(protect_zone, *zip(*jobs, strict=True))))
+    return protect_zones(spark, jobs, report)
 
 
 def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settings,
@@ -157,7 +150,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
             f"{seconds['earlier_releases']:.1f}s")
     say("==> disclosure control and audit per zone")
     sdc_started = time.perf_counter()
-    results = _protect_all(cells, catalogue, disclosure, say, earlier)
+    results = _protect_all(spark, cells, catalogue, disclosure, say, earlier)
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in results)
     seconds["audit"] = sum(r.seconds["audit"] for r in results)
