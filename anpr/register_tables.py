@@ -96,6 +96,10 @@ VEHICLES_SPEC = HistoryTable(VEHICLES, VEHICLES_SCHEMA, "vehicle_key")
 OWNERS_SPEC = HistoryTable(OWNERS, OWNERS_SCHEMA, "vehicle_key")
 COMPANIES_SPEC = HistoryTable(COMPANIES, COMPANIES_SCHEMA, "company_key")
 REGIONS_SPEC = HistoryTable(REGIONS, REGIONS_SCHEMA, "postcode4")
+# The tables whose rows carry a vehicle's key (a data subject's erasure removes them), and with the
+# companies' table those that carry any pseudonym (retention vacuums their removed files).
+KEYED_BY_VEHICLE = (VEHICLES, OWNERS, EXEMPTIONS)
+HOLDING_KEYS = (*KEYED_BY_VEHICLE, COMPANIES)
 ALL_SCHEMAS = {VEHICLES: VEHICLES_SCHEMA, OWNERS: OWNERS_SCHEMA, COMPANIES: COMPANIES_SCHEMA,
                REGIONS: REGIONS_SCHEMA, EXEMPTIONS: EXEMPTIONS_SCHEMA, LOADS: LOADS_SCHEMA}
 UTC_US = pa.timestamp("us", tz="UTC")

@@ -35,13 +35,10 @@ from anpr.pseudonym import (
     period_token,
     vehicle_key,
 )
-from anpr.register_tables import EXEMPTIONS, OWNERS, VEHICLES
+from anpr.register_tables import KEYED_BY_VEHICLE
 from anpr.stream_tables import PASSAGES
 from jobs.release import RELEASES
 
-# Register tables keyed by vehicle_key: the rows a vehicle's erasure removes (companies are keyed by
-# the owning company, not by the vehicle, and stay).
-REGISTER_TABLES = (VEHICLES, OWNERS, EXEMPTIONS)
 PASSAGE_COLUMNS = ["event_date", "zone_id", "camera_id", "jaar", "maand", "ingested_at"]
 
 
@@ -140,8 +137,8 @@ def erasure_notes(erased_at: datetime, time_travel_hours: int, kafka_topic: str,
         "already-published protected tables are not recomputed: the releases listed above keep counts that "
         "include these passages, under their disclosure control",
         f"the erased rows stay readable through Delta time travel until {until:%Y-%m-%d %H:%M}Z; the first VACUUM "
-        f"after that removes their files (`anpr retention run` vacuums passages; this command vacuumed files "
-        f"older than {time_travel_hours} h)",
+        f"after that removes their files (`anpr retention run` vacuums passages and the register tables; this "
+        f"command vacuumed files older than {time_travel_hours} h)",
         f"raw observations stay in the Kafka topic {kafka_topic} until its retention ({kafka_days} d) drops them",
         "a later register load from a source that still lists the vehicle adds its register rows again",
     ]
@@ -200,7 +197,7 @@ def erase(lake: Lake, s: Subject, time_travel_hours: int) -> tuple[dict[str, int
     if lake.exists(PASSAGES):
         deleted[PASSAGES] = lake.delete_matching(PASSAGES, pa.table({"period_token": sorted(s.tokens.values())}),
                                                  in_range)
-    for name in REGISTER_TABLES:
+    for name in KEYED_BY_VEHICLE:  # companies are keyed by the owning company, not the vehicle, and stay
         if lake.exists(name):
             deleted[name] = lake.delete_matching(name, pa.table({"vehicle_key": [s.vehicle_key]}))
     removed = {name: len(lake.vacuum(name, retention_hours=time_travel_hours)) for name in deleted}

@@ -34,14 +34,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from anpr.idempotency import purge_older_than, store_path
 from anpr.lake import Lake
-from anpr.register_tables import COMPANIES, EXEMPTIONS, OWNERS, VEHICLES
+from anpr.register_tables import HOLDING_KEYS
 from anpr.settings import RetentionSettings, Settings
 from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
 from jobs.release import RELEASES
 
 log = logging.getLogger(__name__)
-# The register tables that hold keys of vehicles or companies (regions and load records hold none).
-REGISTER_TABLES = (VEHICLES, OWNERS, COMPANIES, EXEMPTIONS)
 
 
 @dataclass
@@ -161,7 +159,7 @@ def run_retention(lake: Lake, settings: Settings, now: datetime | None = None, d
         expire_rows(lake, STREAM_METRICS, "finished_at", (now - timedelta(days=r.stream_metrics_days)).replace(
             tzinfo=None), r, dry_run),
     ]
-    outcomes += [vacuum_only(lake, table, r, dry_run) for table in REGISTER_TABLES]
+    outcomes += [vacuum_only(lake, table, r, dry_run) for table in HOLDING_KEYS]
     keys = Outcome("ingest idempotency keys", f"older than {r.idempotency_days} d")
     if not dry_run:
         keys.rows_deleted = purge_older_than(store_path(settings.data_dir),
