@@ -38,6 +38,7 @@ from anpr.pseudonym import (
 from anpr.register_tables import KEYED_BY_VEHICLE
 from anpr.stream_tables import PASSAGES
 from jobs.release import RELEASES
+from jobs.retention import month_start, next_month
 
 PASSAGE_COLUMNS = ["event_date", "zone_id", "camera_id", "jaar", "maand", "ingested_at"]
 
@@ -59,10 +60,10 @@ class Subject:
 
 def months(start: date, end: date) -> list[str]:
     """The calendar months ("YYYY-MM") from start's to end's, both included."""
-    out, month = [], start.replace(day=1)
+    out, month = [], month_start(start)
     while month <= end:
         out.append(f"{month:%Y-%m}")
-        month = (month + timedelta(days=32)).replace(day=1)
+        month = next_month(month)
     return out
 
 
