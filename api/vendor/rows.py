@@ -6,6 +6,7 @@ are functions of their keys: both are kept in LRU caches bounded by their size i
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -143,7 +144,7 @@ class RowsService:
             body = self.pages.get(key)
         if body is None:
             body = await run_in_threadpool(build)
-            with self._lock:
+            with self._lock, contextlib.suppress(ValueError):  # larger than the whole cache: served, not kept
                 self.pages[key] = body
         return respond(request, body)
 
