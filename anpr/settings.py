@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -14,6 +14,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from anpr.keyring import Keyring
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = Path(os.environ.get("ANPR_CONF_DIR", PROJECT_ROOT / "conf"))
@@ -107,6 +110,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     pepper: SecretStr | None = None
     pepper_file: Path | None = None
+    # peppers made by `anpr keys rotate` (anpr/keyring.py); default <data_dir>/secrets/keyring. The cluster
+    # profile mounts it on every node, as the pepper file, and needs it set to rotate.
+    keyring_dir: Path | None = None
     # vendor name -> API key; keys come from env or a secrets file in the cluster profile
     vendor_keys: dict[str, SecretStr] = Field(default_factory=dict)
     # the platform team's key for the API's admin endpoints (access audit log)
@@ -176,6 +182,15 @@ class Settings(BaseSettings):
         from anpr.pseudonym import write_pepper_file
 
         return str(write_pepper_file(self.data_dir / "secrets", self.pepper_bytes))
+
+    def keyring(self) -> Keyring:
+        """The configured pepper and those rotations made (anpr/keyring.py)."""
+        from anpr.keyring import Keyring
+
+        configured = None if self.pepper is None else self.pepper_bytes
+        path = str(self.pepper_file.resolve()) if self.pepper_file is not None and configured else None
+        return Keyring(self.keyring_dir or self.data_dir / "secrets" / "keyring", configured, path,
+                       secrets_dir=self.data_dir / "secrets")
 
     @property
     def lake_root(self) -> str:

@@ -41,6 +41,8 @@ PASSAGES_SCHEMA = T.StructType([
     T.StructField("register_hit", T.BooleanType(), False),
     T.StructField("period_token", T.StringType(), False),
     T.StructField("company_token", T.StringType(), True),
+    # which pepper made the tokens (anpr/keyring.py); null: before peppers were recorded, the configured one
+    T.StructField("pepper_id", T.StringType(), True),
     T.StructField("read_confidence", T.DoubleType(), True),
     T.StructField("lane", T.IntegerType(), True),
     T.StructField("supplier", T.StringType(), True),

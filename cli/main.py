@@ -31,7 +31,7 @@ log = logging.getLogger("anpr.cli")
 
 # Subcommand groups owned by their areas: each module has add_commands(subparsers).
 EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retention_cli", "cli.privacy",
-              "cli.audit"]
+              "cli.audit", "cli.keys"]
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:

@@ -51,7 +51,8 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     from jobs import privacy
 
     try:
-        subject = privacy.subject(settings.pepper_bytes, args.plate, args.country, args.start, args.end)
+        peppers = [p.read() for p in settings.keyring().peppers().values()]
+        subject = privacy.subject(peppers, args.plate, args.country, args.start, args.end)
     except privacy.RequestError as exc:
         say(f"anpr privacy request: {exc}")
         return 2

@@ -54,8 +54,13 @@ class Subject:
     country: str
     start: date  # local (Europe/Amsterdam) dates, both inclusive, as passages' event_date
     end: date
-    vehicle_key: str = field(repr=False)
-    tokens: dict[str, str] = field(repr=False)  # "YYYY-MM" -> period_token of that local month
+    # One per pepper held (anpr/keyring.py): passages made before a key rotation carry the old pepper's
+    # tokens, and the register holds the keys of the pepper in use.
+    vehicle_keys: tuple[str, ...] = field(repr=False)
+    tokens: dict[str, tuple[str, ...]] = field(repr=False)  # "YYYY-MM" -> period_token per pepper
+
+    def all_tokens(self) -> list[str]:
+        return sorted(t for month in self.tokens.values() for t in month)
 
 
 def months(start: date, end: date) -> list[str]:
@@ -67,8 +72,8 @@ def months(start: date, end: date) -> list[str]:
     return out
 
 
-def subject(pepper: bytes, plate: str, country: str, start: date, end: date) -> Subject:
-    """The vehicle's key and its month tokens over [start, end].
+def subject(peppers: Sequence[bytes], plate: str, country: str, start: date, end: date) -> Subject:
+    """The vehicle's key and its month tokens over [start, end], under each of `peppers` (in that order).
 
     Raises RequestError for an empty plate, a country that is not ISO 3166-1 alpha-2, a plate without
     the contract's format for its country (anpr/contract.py), a German plate without the separator
@@ -89,14 +94,16 @@ def subject(pepper: bytes, plate: str, country: str, start: date, end: date) -> 
     if is_ambiguous_plate(text, code):
         raise RequestError(f"--plate of a {code} vehicle needs the separator after its district code "
                            "(e.g. B-NO 1234): without it, more than one vehicle may be meant")
-    key = vehicle_key(pepper, plate, code)
-    return Subject(code, start, end, key, {m: period_token(pepper, m, key) for m in months(start, end)})
+    keys = tuple(vehicle_key(p, plate, code) for p in peppers)
+    return Subject(code, start, end, keys,
+                   {m: tuple(period_token(p, m, k) for p, k in zip(peppers, keys, strict=True))
+                    for m in months(start, end)})
 
 
 def passage_filters(s: Subject) -> Filters:
     """The subject's passages: event_date in the range, period_token one of its month tokens."""
     return [("event_date", ">=", s.start), ("event_date", "<=", s.end),
-            ("period_token", "in", sorted(s.tokens.values()))]
+            ("period_token", "in", s.all_tokens())]
 
 
 def passage_counts(passages: pa.Table) -> list[dict[str, Any]]:
@@ -196,10 +203,10 @@ def erase(lake: Lake, s: Subject, time_travel_hours: int) -> tuple[dict[str, int
     in_range = F.col("t.event_date").between(F.lit(s.start), F.lit(s.end))  # partition pruning
     deleted: dict[str, int] = {}
     if lake.exists(PASSAGES):
-        deleted[PASSAGES] = lake.delete_matching(PASSAGES, pa.table({"period_token": sorted(s.tokens.values())}),
+        deleted[PASSAGES] = lake.delete_matching(PASSAGES, pa.table({"period_token": s.all_tokens()}),
                                                  in_range)
     for name in KEYED_BY_VEHICLE:  # companies are keyed by the owning company, not the vehicle, and stay
         if lake.exists(name):
-            deleted[name] = lake.delete_matching(name, pa.table({"vehicle_key": [s.vehicle_key]}))
+            deleted[name] = lake.delete_matching(name, pa.table({"vehicle_key": list(s.vehicle_keys)}))
     removed = {name: len(lake.vacuum(name, retention_hours=time_travel_hours)) for name in deleted}
     return deleted, removed

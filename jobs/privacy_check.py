@@ -16,15 +16,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from anpr.delta_reader import TableReader
+from anpr.keyring import pepper_id
 from anpr.lake import Lake
 from anpr.register_tables import LOADS
 from anpr.settings import Settings
-from jobs.register import pepper_id
 from jobs.retention import Outcome, run_retention
 
 CHECK_COMMAND = "privacy check"  # how the audit trail names this command (cli/audit.py command_name)
@@ -78,6 +79,14 @@ def credentials(settings: Settings, loads: pa.Table, access: pa.Table, now: date
             since, source = None, "unknown: given as a value and no register load made with it"
         out.append({"name": "pepper", "kind": "pepper", "pepper_id": pid, "since": since, "age_source": source,
                     "last_used": max(used) if used else None})
+    for pepper in settings.keyring().peppers().values():
+        if pepper.configured:
+            continue
+        used = [r["loaded_at"] for r in loads.select(["pepper_id", "loaded_at"]).to_pylist()
+                if r["pepper_id"] == pepper.id]
+        out.append({"name": f"pepper {pepper.id}", "kind": "pepper (rotated, keyring)", "pepper_id": pepper.id,
+                    "since": datetime.fromtimestamp(Path(pepper.path).stat().st_mtime, UTC),
+                    "age_source": "keyring file written (anpr keys rotate)", "last_used": max(used) if used else None})
     last_use: dict[str, datetime] = {}
     for r in access.select(["ts", "vendor"]).to_pylist():
         if r["vendor"] and (r["vendor"] not in last_use or r["ts"] > last_use[r["vendor"]]):

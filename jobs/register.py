@@ -3,14 +3,13 @@
 Every load pseudonymizes at read (anpr/register_csv.py), merges into the tables' validity intervals
 without rewriting history (anpr/register_history.py) in one commit per table, and records itself in
 register/loads: which table, as of which date, how many rows came in, were rejected, inserted,
-closed and updated, and which pepper made the keys. Loads with another pepper are refused, since
-their keys would never meet the stream's.
+closed and updated, and which pepper made the keys. A load derives its keys with the pepper that made
+the register's (anpr/keyring.py), so they always meet the stream's; only a re-key (jobs/keys.py) starts
+the tables again under a new one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from anpr import register_csv as C
+from anpr.keyring import KeyringError, Pepper, pepper_id, since_rekey
 from anpr.lake import Lake, first_per_key, spark_to_arrow_schema
 from anpr.register_conf import RegisterConf, load_register_conf
 from anpr.register_history import FIRST_FROM, Changes, OutOfOrderLoadError, dated_changes, differing, state_changes
@@ -83,22 +83,31 @@ class RegisterFiles:
     exemptions: Path | None = None
 
 
-def pepper_id(pepper: bytes) -> str:
-    """Tells peppers apart without revealing them."""
-    return hmac.new(pepper, b"register-pepper-id", hashlib.sha256).hexdigest()[:16]
-
-
 def local_start(day: date, timezone: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
-def _loads(lake: Lake, pepper: bytes) -> pa.Table:
-    loads = lake.read_arrow(LOADS)
-    others = set(loads["pepper_id"].to_pylist()) - {pepper_id(pepper)}
+def current_loads(lake: Lake) -> pa.Table:
+    """register/loads since the newest re-key started (all of it when there was none): the loads whose
+    keys the tables hold now."""
+    return since_rekey(lake.read_arrow(LOADS))
+
+
+def _loads(lake: Lake, settings: Settings, rekey: Pepper | None) -> tuple[pa.Table, bytes]:
+    """The current loads and the pepper of this load: `rekey` during a re-key, else the register's own.
+
+    Raises RegisterConflictError when the register's pepper is not held here or the tables mix peppers.
+    """
+    loads = current_loads(lake)
+    try:
+        pepper = rekey or settings.keyring().active(loads)
+    except KeyringError as exc:
+        raise RegisterConflictError(str(exc)) from exc
+    others = set(loads["pepper_id"].to_pylist()) - {pepper.id}
     if others:
-        raise RegisterConflictError("the register tables hold keys made with another pepper; load into an empty "
-                                    "register (or re-key it) instead of mixing peppers")
-    return loads
+        raise RegisterConflictError("the register tables hold keys made with another pepper; re-key them "
+                                    "(anpr keys rotate) instead of mixing peppers")
+    return loads, pepper.read()
 
 
 def _apply(lake: Lake, name: str, changes: pa.Table, keys: list[str], empty: bool) -> None:
@@ -110,7 +119,7 @@ def _apply(lake: Lake, name: str, changes: pa.Table, keys: list[str], empty: boo
         lake.merge(name, changes, keys=keys)
 
 
-def _record(lake: Lake, reports: list[LoadReport], as_of: date, source: str, pepper: bytes) -> None:
+def _record(lake: Lake, reports: list[LoadReport], as_of: date | datetime, source: str, pepper: bytes) -> None:
     now = datetime.now(UTC)
     rows = [{"table_name": r.table, "as_of": as_of, "loaded_at": now, "source": source, "pepper_id": pepper_id(pepper),
              "rows_in": r.rows_in, "rejected": r.rejected, "inserted": r.inserted, "closed": r.closed,
@@ -147,17 +156,18 @@ def _check_order(loads: pa.Table, tables: list[str], as_of: date) -> None:
 
 def load_register_files(lake: Lake, settings: Settings, files: RegisterFiles, as_of: date,
                         close_missing: bool = False, progress: ProgressFn | None = None,
-                        conf: RegisterConf | None = None) -> list[LoadReport]:
+                        conf: RegisterConf | None = None, rekey: Pepper | None = None) -> list[LoadReport]:
     """Load the given files as of a date; vehicles need their fuel and body exports alongside.
 
     close_missing: the vehicles, companies and regions files are complete, so keys they lack are closed
     (a vehicle exported or scrapped). Without it, files are deltas and absent keys stay as they were.
+    rekey: the new pepper of a re-key (jobs/keys.py); a load otherwise uses the register's own.
     """
     conf = conf or load_register_conf()
-    pepper, tz = settings.pepper_bytes, settings.timezone
+    tz = settings.timezone
     at = local_start(as_of, tz)
     ensure_register_tables(lake)
-    loads = _loads(lake, pepper)
+    loads, pepper = _loads(lake, settings, rekey)
     state_tables = [t for t, f in ((VEHICLES, files.vehicles), (COMPANIES, files.companies),
                                    (REGIONS, files.regions)) if f is not None]
     _check_order(loads, state_tables, as_of)
@@ -252,8 +262,8 @@ def register_counts(lake: Lake) -> dict[str, int]:
     return {name: lake.read_arrow(name, columns=["valid_from"]).num_rows for name in REGISTER_TABLES}
 
 
-def load_synthetic_register(lake: Lake, settings: Settings, size: int, seed: int,
-                            progress: ProgressFn | None = None, workers: int | None = None) -> dict[str, int]:
+def load_synthetic_register(lake: Lake, settings: Settings, size: int, seed: int, progress: ProgressFn | None = None,
+                            workers: int | None = None, rekey: Pepper | None = None) -> dict[str, int]:
     """Load the synthetic register of `size` vehicles (anpr/synth_register.py) into empty register tables.
 
     Returns the rows per table. Loading the same register again is a no-op; loading into tables that
@@ -261,9 +271,9 @@ def load_synthetic_register(lake: Lake, settings: Settings, size: int, seed: int
     """
     if size < 1:
         raise ValueError("a synthetic register needs at least one vehicle")
-    pepper, tz, conf = settings.pepper_bytes, settings.timezone, load_register_conf()
+    tz, conf = settings.timezone, load_register_conf()
     ensure_register_tables(lake)
-    loads, source = _loads(lake, pepper), f"synthetic size={size} seed={seed}"
+    (loads, pepper), source = _loads(lake, settings, rekey), f"synthetic size={size} seed={seed}"
     if set(REGISTER_TABLES) <= set(loads.filter(pc.equal(loads["source"], source))["table_name"].to_pylist()):
         return register_counts(lake)
     if any(lake.read_arrow(t, columns=["valid_from"]).num_rows for t in REGISTER_TABLES):

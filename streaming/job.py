@@ -6,9 +6,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
 from anpr.broker import topic_ids
+from anpr.keyring import Pepper
 from anpr.lake import Lake
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
@@ -23,7 +25,7 @@ from anpr.stream_tables import (
 )
 from streaming import pipeline as P
 from streaming.cameras import cameras_frame
-from streaming.sink import BatchReport, PassageSink
+from streaming.sink import BatchReport, PassageSink, register_pepper
 from streaming.source import read_kafka_stream
 from streaming.topics import batch_guard, check_topic_identity
 
@@ -38,14 +40,17 @@ def ensure_tables(lake: Lake) -> None:
     ensure_register_tables(lake)
 
 
-def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, lake: Lake | None = None) -> DataFrame:
+def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, lake: Lake | None = None,
+                   pepper: Pepper | None = None) -> DataFrame:
     """The streaming part of the plan: the plate is replaced by its key before the sink sees a row.
 
     Stateless: repeated deliveries are dropped by the sink, within a micro-batch (`first_deliveries`) and
     against the passages table (insert-if-absent), so no state store is kept or checkpointed per batch.
+    pepper: the one the keys are derived with (default: the register's, or the configured one without a lake).
     """
     s = settings.stream
-    parsed = P.pseudonymize(P.parse_observations(records), settings.pepper_path())
+    pepper = pepper or (register_pepper(lake, settings) if lake is not None else settings.keyring().active(None))
+    parsed = P.pseudonymize(P.parse_observations(records), pepper.path)
     return P.validate(P.attach_cameras(parsed, cameras_frame(spark, lake)), s.future_tolerance_minutes,
                       s.max_lateness_days, s.min_read_confidence)
 
@@ -67,16 +72,26 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
         return topic_ids(bootstrap, [topic])
 
     check_topic_identity(checkpoint, current_ids(), accept_data_loss)
-    records = read_kafka_stream(spark, settings, topic)
-    sink = PassageSink(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids))
-    writer = (checked_stream(spark, settings, records, lake).writeStream.queryName(QUERY_NAME)
-              .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
-    if until_idle:
-        query = writer.trigger(availableNow=True).start()
-    else:
-        query = writer.trigger(processingTime=f"{settings.stream.trigger_seconds} seconds").start()
-    try:
-        query.awaitTermination()
-    except KeyboardInterrupt:
-        log.info("stopping the stream; the last committed batch is kept")
-        query.stop()
+    while True:  # once per pepper: a re-keyed register restarts the query under its pepper
+        pepper = register_pepper(lake, settings)
+        records = read_kafka_stream(spark, settings, topic)
+        sink = PassageSink(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids),
+                           pepper=pepper)
+        writer = (checked_stream(spark, settings, records, lake, pepper).writeStream.queryName(QUERY_NAME)
+                  .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
+        if until_idle:
+            query = writer.trigger(availableNow=True).start()
+        else:
+            query = writer.trigger(processingTime=f"{settings.stream.trigger_seconds} seconds").start()
+        try:
+            query.awaitTermination()
+        except KeyboardInterrupt:
+            log.info("stopping the stream; the last committed batch is kept")
+            query.stop()
+        except StreamingQueryException:
+            if sink.rotated_to is None:
+                raise
+            # The failed batch wrote nothing; the new query replays it from the checkpoint's offsets.
+            log.info("pepper rotated from %s to %s: the query restarts under it", pepper.id, sink.rotated_to)
+            continue
+        return

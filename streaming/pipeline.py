@@ -291,11 +291,13 @@ def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
             .drop("plate_text", "plate_norm"))
 
 
-def add_tokens(enriched: DataFrame, pepper_file: str) -> DataFrame:
+def add_tokens(enriched: DataFrame, pepper_file: str, pepper_id: str | None = None) -> DataFrame:
     """Month-scoped pseudonyms, then the keys go: passages link within a month and never across.
 
     company_token is the owner's token for dominance checks: a company's key for company vehicles;
-    a privately owned vehicle is its own owner, so its token is the vehicle's.
+    a privately owned vehicle is its own owner, so its token is the vehicle's. pepper_id names the
+    pepper in ``pepper_file`` (anpr/keyring.py) on every row, so a rotated-out pepper is destroyed only
+    once no kept passage was made with it.
     """
     out = enriched.withColumn("period_token",
                               period_token_column(F.col("period_month"), F.col("vehicle_key"), pepper_file))
@@ -306,6 +308,7 @@ def add_tokens(enriched: DataFrame, pepper_file: str) -> DataFrame:
         out = out.withColumn("company_token", F.when(private, F.col("period_token")).otherwise(company))
     else:
         out = out.withColumn("company_token", F.lit(None).cast("string"))
+    out = out.withColumn("pepper_id", F.lit(pepper_id).cast("string"))
     return out.drop("period_month", "vehicle_key", "company_key")
 
 

@@ -30,8 +30,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from anpr.keyring import Pepper, RekeyInProgress
 from anpr.lake import Lake
 from anpr.register_snapshot import RegisterSnapshot
+from anpr.register_tables import LOADS
 from anpr.settings import Settings
 from anpr.stream_tables import (
     PASSAGES,
@@ -92,14 +94,39 @@ def summarize(checked: DataFrame) -> BatchSummary:
     return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), ambiguous, offsets)
 
 
+class PepperRotated(RuntimeError):
+    """The register was re-keyed under another pepper: the query stops uncommitted and restarts under it."""
+
+
+def register_pepper(lake: Lake, settings: Settings, poll_seconds: float = 2.0) -> Pepper:
+    """The pepper that made the register's keys (anpr/keyring.py), which the stream must derive its keys
+    with. Holds, logging once a minute, while a re-key is under way: Kafka keeps the detections meanwhile.
+
+    Raises KeyringError when that pepper is not held here.
+    """
+    keyring, logged = settings.keyring(), None
+    while True:
+        try:
+            return keyring.active(lake.read_arrow(LOADS) if lake.exists(LOADS) else None)
+        except RekeyInProgress as exc:
+            if logged is None or time.monotonic() - logged >= 60:
+                log.warning("%s; the stream holds its next batch until then", exc)
+                logged = time.monotonic()
+            time.sleep(poll_seconds)
+
+
 class PassageSink:
     def __init__(self, spark: SparkSession, settings: Settings, lake: Lake,
                  on_batch: Callable[[BatchReport], None] | None = None,
-                 before_write: Callable[[], None] | None = None) -> None:
+                 before_write: Callable[[], None] | None = None, pepper: Pepper | None = None) -> None:
         """before_write runs before each batch writes anything (the topic identity check); what it raises
-        fails the batch uncommitted."""
+        fails the batch uncommitted. pepper: the one the query's plan derives vehicle keys with (default:
+        the register's, `register_pepper`); when the register changes to another, the next batch raises
+        PepperRotated before it writes, and `rotated_to` names the new pepper."""
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.before_write = before_write
+        self.pepper = pepper or register_pepper(lake, settings)
+        self.rotated_to: str | None = None
         self.municipalities = load_municipalities()
         self.register = load_register_snapshot(spark, lake)
         self._register_checked = time.monotonic()
@@ -130,6 +157,11 @@ class PassageSink:
             return self.register
         self._register_checked = now
         if not is_current(self.register, self.lake):
+            pepper = register_pepper(self.lake, self.settings)
+            if pepper.id != self.pepper.id:
+                self.rotated_to = pepper.id
+                raise PepperRotated(f"the register was re-keyed from pepper {self.pepper.id} to {pepper.id}: "
+                                    "the query restarts under it at this batch")
             stale = self.register
             self.register = load_register_snapshot(self.spark, self.lake)
             release(stale)
@@ -143,7 +175,8 @@ class PassageSink:
         return P.local_time_columns(P.first_deliveries(valid), s.timezone, s.day_parts, self.municipalities)
 
     def passages(self, reads: DataFrame) -> DataFrame:
-        enriched = P.add_direction(P.add_tokens(enrich(reads, self.current_register()), self.settings.pepper_path()))
+        register = self.current_register()
+        enriched = P.add_direction(P.add_tokens(enrich(reads, register), self.pepper.path, self.pepper.id))
         return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from anpr.keyring import pepper_id
 from anpr.settings import Settings
 from jobs.privacy_check import activity, check_report, credentials, expired_items, last_check, render_check
-from jobs.register import pepper_id
 from jobs.retention import Outcome
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)

@@ -43,11 +43,11 @@ def releases(rows: list[tuple]) -> pa.Table:
 
 
 def test_keys_and_month_tokens_are_the_streams():
-    s = subject(PEPPER, "qx 941 z", "nl", date(2026, 9, 28), date(2026, 11, 2))
+    s = subject([PEPPER], "qx 941 z", "nl", date(2026, 9, 28), date(2026, 11, 2))
     key = vehicle_key(PEPPER, PLATE, "NL")
-    assert (s.country, s.vehicle_key) == ("NL", key)
-    assert s.tokens == {m: period_token(PEPPER, m, key) for m in ("2026-09", "2026-10", "2026-11")}
-    assert PLATE not in repr(s) and key not in repr(s) and s.tokens["2026-10"] not in repr(s)
+    assert (s.country, s.vehicle_keys) == ("NL", (key,))
+    assert s.tokens == {m: (period_token(PEPPER, m, key),) for m in ("2026-09", "2026-10", "2026-11")}
+    assert PLATE not in repr(s) and key not in repr(s) and s.tokens["2026-10"][0] not in repr(s)
 
 
 def test_months_span_the_range_across_a_year_end():
@@ -64,7 +64,7 @@ def test_months_span_the_range_across_a_year_end():
 ])
 def test_bad_input_is_refused_without_echoing_the_plate(plate, country, start, end, message):
     with pytest.raises(RequestError, match=message) as refused:
-        subject(PEPPER, plate, country, start, end)
+        subject([PEPPER], plate, country, start, end)
     assert plate.strip(" -") == "" or plate not in str(refused.value)
 
 
@@ -90,14 +90,14 @@ def test_releases_built_after_the_months_first_passage_was_stored():
 
 
 def test_the_report_holds_no_plate_key_or_token():
-    s = subject(PEPPER, PLATE, "NL", date(2026, 10, 1), date(2026, 10, 31))
+    s = subject([PEPPER], PLATE, "NL", date(2026, 10, 1), date(2026, 10, 31))
     r = report(s, passages([(date(2026, 10, 2), "Z1", "cam-1", at(2))]),
                releases([("2026-10-b", "2026-10", at(9, month=11))]), at(1, month=12), erased={"passages": 1},
                notes=["already-published protected tables are not recomputed"])
     text = json.dumps(r, default=str) + render(r)
     assert r["passages"]["total"] == 1 and r["erased"] == {"passages": 1}
     assert r["releases"] == [{"release_id": "2026-10-b", "month": "2026-10", "created_at": "2026-11-09T09:00:00+00:00"}]
-    for secret in ("QX941Z", PLATE, s.vehicle_key, *s.tokens.values()):
+    for secret in ("QX941Z", PLATE, *s.vehicle_keys, *s.all_tokens()):
         assert secret not in text
     assert "not recomputed" in render(r)
 
