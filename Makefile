@@ -5,7 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 JVM_DIR ?= .jvm
 POMS := infra/jvm/pom.xml infra/jvm/broker/pom.xml infra/jvm/spark/pom.xml infra/jvm/udf/pom.xml $(wildcard infra/jvm/udf/src/main/java/nl/anpr/udf/*.java)
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(POMS) | sha1sum | cut -c1-12)
+# Browser assets the APIs serve themselves (Swagger UI for /docs), pinned by npm's lock file.
+NPM_LOCK := api/static/package.json api/static/package-lock.json
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(POMS) $(NPM_LOCK) | sha1sum | cut -c1-12)
 ARGS ?=
 PYTEST_ARGS ?=
 
@@ -15,15 +17,18 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml $(POMS)
+$(STAMP): pyproject.toml $(POMS) $(NPM_LOCK)
 	@command -v java >/dev/null || { echo "Java 17 is required by Spark and Kafka: apt-get install -y openjdk-17-jdk-headless"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven fetches the pinned Kafka and Spark connector jars: apt-get install -y maven"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm installs the pinned Swagger UI assets the APIs serve at /docs: apt-get install -y npm"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@# The broker's and Spark's jars, pinned in infra/jvm/pom.xml; after this nothing needs a network.
 	rm -rf $(JVM_DIR)
 	mvn -q -B -f infra/jvm/pom.xml package dependency:copy-dependencies -DincludeScope=runtime \
 		-DoutputDirectory='$(CURDIR)/$(JVM_DIR)/$${project.artifactId}'
+	@# Exactly the lock file's versions. No install scripts: the only one (@scarf/scarf's) reports the install.
+	npm ci --prefix api/static --ignore-scripts --no-audit --no-fund --loglevel=error
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)  ## create .venv and install the project with its pinned dependencies

@@ -1,7 +1,12 @@
 """Zone geometry: GeoJSON polygons, zone assignment by location and each camera's direction rule.
 
-Distances are computed in a local tangent plane around the point of interest (metres): a zone is a
-few kilometres across, where the flat-earth error stays far below a road's width.
+Positions are WGS84 (lon, lat) degrees; distances and crossings are measured with shapely in the Dutch
+national grid, RD New (EPSG:28992, projected by pyproj), in metres. Its scale stays within 0.01% of ground
+distance over the Netherlands (a few centimetres over the 250 m a cordon camera watches), so zones must
+lie in its area of use. A polygon edge is the straight line between its ends in RD, not in lon/lat as
+RFC 7946 has it: midway they part by about L**2 / 40,000 km, 6 cm along a 1.5 km east-west edge.
+Headings are degrees from true north; RD's grid north differs from it by the meridian convergence (up
+to 1.6 degrees at the country's edges), which is corrected for.
 
 Direction rule. A camera looks along its azimuth; an obverse read (front plate) is a vehicle driving
 towards the camera, so against the azimuth, a reverse read one driving away along it. Following that
@@ -15,18 +20,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
+import shapely
+from pyproj import CRS, Proj, Transformer
 
 Direction = Literal["Inbound", "Outbound"]
 Ring = list[tuple[float, float]]  # (lon, lat), closed or not
 Polygon = list[Ring]  # outer ring first, then holes
 MultiPolygon = list[Polygon]
 
-EARTH_M_PER_DEG_LAT = 110_540.0
-EARTH_M_PER_DEG_LON_EQUATOR = 111_320.0
+RD_NEW = "EPSG:28992"
 # A cordon camera watches the road where it crosses the zone boundary; farther away, which side of
 # the boundary a vehicle is heading for is not the camera's to tell.
 MAX_BOUNDARY_DISTANCE_M = 250.0
@@ -39,27 +48,66 @@ class GeometryError(ValueError):
     pass
 
 
+@cache
+def _to_rd() -> Transformer:
+    # Built on first use: it reads PROJ's database, which importing this module should not.
+    return Transformer.from_crs("EPSG:4326", RD_NEW, always_xy=True)
+
+
+@cache
+def _rd_proj() -> Proj:
+    return Proj(RD_NEW)
+
+
+@cache
+def _rd_area() -> tuple[float, float, float, float]:
+    area = CRS(RD_NEW).area_of_use
+    assert area is not None
+    return area.bounds  # west, south, east, north in degrees
+
+
 def _ring(coords: Any) -> Ring:
     ring = [(float(p[0]), float(p[1])) for p in coords]
     if len(ring) < 3:
         raise GeometryError("a polygon ring needs at least three positions")
+    west, south, east, north = _rd_area()
     for lon, lat in ring:
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise GeometryError(f"position ({lon}, {lat}) is not WGS84 lon/lat")
+        if not (west <= lon <= east and south <= lat <= north):
+            raise GeometryError(f"position ({lon}, {lat}) is outside the Netherlands, where zones are measured "
+                                f"(RD New, {RD_NEW})")
     return ring
 
 
 def polygons_of(geojson: dict[str, Any]) -> MultiPolygon:
-    """The polygons of a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection."""
+    """The polygons of a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection: [polygon][ring][(lon, lat)].
+
+    Raises GeometryError for another type, a ring of fewer than three positions, a position outside the
+    Netherlands, or a polygon that is not valid as OGC simple features define it (shapely's reason, in RD
+    metres, e.g. "Self-intersection[136756 455782]").
+    """
+    polygons = _parts(geojson)
+    for polygon in polygons:
+        try:
+            shape = _rd_polygon(polygon)
+        except (ValueError, shapely.errors.GEOSException) as exc:  # e.g. a ring of two distinct positions
+            raise GeometryError(f"zone polygon cannot be built: {exc}") from None
+        if not shape.is_valid:
+            raise GeometryError(f"zone polygon is not valid: {shapely.is_valid_reason(shape)}")
+    return polygons
+
+
+def _parts(geojson: dict[str, Any]) -> MultiPolygon:
     kind = geojson.get("type")
     if kind == "Polygon":
         return [[_ring(r) for r in geojson["coordinates"]]]
     if kind == "MultiPolygon":
         return [[_ring(r) for r in poly] for poly in geojson["coordinates"]]
     if kind == "Feature":
-        return polygons_of(geojson["geometry"])
+        return _parts(geojson["geometry"])
     if kind == "FeatureCollection":
-        return [p for f in geojson["features"] for p in polygons_of(f)]
+        return [p for f in geojson["features"] for p in _parts(f)]
     raise GeometryError(f"expected a GeoJSON Polygon or MultiPolygon, got {kind!r}")
 
 
@@ -77,66 +125,60 @@ def load_geojson_features(path: Path) -> list[dict[str, Any]]:
     return [{"type": "Feature", "properties": {}, "geometry": data}]
 
 
-def _project(lon: float, lat: float, lon0: float, lat0: float) -> tuple[float, float]:
-    return ((lon - lon0) * EARTH_M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat0)),
-            (lat - lat0) * EARTH_M_PER_DEG_LAT)
+def _rd(lon: float, lat: float) -> tuple[float, float]:
+    x, y = _to_rd().transform(lon, lat)
+    return float(x), float(y)
 
 
-def _offset(lon: float, lat: float, heading_deg: float, metres: float) -> tuple[float, float]:
-    h = math.radians(heading_deg)
-    return (lon + metres * math.sin(h) / (EARTH_M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat))),
-            lat + metres * math.cos(h) / EARTH_M_PER_DEG_LAT)
+def _rd_ring(ring: Ring) -> np.ndarray:
+    lon, lat = np.asarray(ring, dtype=float).T
+    return np.column_stack(_to_rd().transform(lon, lat, errcheck=True))
 
 
-def _edges(polygons: MultiPolygon) -> Iterable[tuple[tuple[float, float], tuple[float, float]]]:
-    for polygon in polygons:
-        for ring in polygon:
-            for i in range(len(ring)):
-                a, b = ring[i], ring[(i + 1) % len(ring)]
-                if a != b:
-                    yield a, b
+def _rd_polygon(polygon: Polygon) -> shapely.Polygon:
+    shell, *holes = (_rd_ring(ring) for ring in polygon)
+    return shapely.Polygon(shell, holes)
 
 
-def _in_ring(ring: Ring, lon: float, lat: float) -> bool:
-    inside = False
-    for i in range(len(ring)):
-        (x1, y1), (x2, y2) = ring[i], ring[(i + 1) % len(ring)]
-        if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
+def _rd_shape(polygons: MultiPolygon) -> shapely.MultiPolygon:
+    return shapely.MultiPolygon([_rd_polygon(p) for p in polygons])
+
+
+def _grid_unit(lon: float, lat: float, heading_deg: float) -> tuple[float, float]:
+    """The RD grid direction (east, north) of a true heading at this position."""
+    convergence = _rd_proj().get_factors(lon, lat).meridian_convergence  # grid north, degrees from true
+    h = math.radians(heading_deg - convergence)
+    return math.sin(h), math.cos(h)
 
 
 def contains(polygons: MultiPolygon, lon: float, lat: float) -> bool:
-    return any(_in_ring(p[0], lon, lat) and not any(_in_ring(h, lon, lat) for h in p[1:]) for p in polygons)
+    """Whether the position is inside the polygons (their boundary included, their holes not)."""
+    return bool(_rd_shape(polygons).covers(shapely.Point(_rd(lon, lat))))
 
 
 def boundary_distance_m(polygons: MultiPolygon, lon: float, lat: float) -> float:
-    best = math.inf
-    for a, b in _edges(polygons):
-        ax, ay = _project(*a, lon, lat)
-        bx, by = _project(*b, lon, lat)
-        dx, dy = bx - ax, by - ay
-        t = max(0.0, min(1.0, -(ax * dx + ay * dy) / (dx * dx + dy * dy)))
-        best = min(best, math.hypot(ax + t * dx, ay + t * dy))
-    return best
+    """Metres from the position to the nearest boundary of the polygons, holes' boundaries included."""
+    return float(_rd_shape(polygons).boundary.distance(shapely.Point(_rd(lon, lat))))
 
 
 def crossings_m(polygons: MultiPolygon, lon: float, lat: float, heading_deg: float) -> list[float]:
-    """Signed distances along the heading (positive ahead) at which the line crosses the boundary."""
-    ux, uy = math.sin(math.radians(heading_deg)), math.cos(math.radians(heading_deg))
-    found = []
-    for a, b in _edges(polygons):
-        ax, ay = _project(*a, lon, lat)
-        bx, by = _project(*b, lon, lat)
-        ex, ey = bx - ax, by - ay
-        denominator = ux * ey - uy * ex
-        if abs(denominator) < 1e-12:
-            continue  # parallel to this edge
-        t = (ax * ey - ay * ex) / denominator  # along the heading
-        s = (ax * uy - ay * ux) / denominator  # along the edge
-        if 0.0 <= s <= 1.0:
-            found.append(t)
-    return found
+    """Signed distances in metres along the heading (positive ahead) at which the line through the position
+    crosses or touches the boundary; where the line runs along an edge, that edge's two ends."""
+    shape = _rd_shape(polygons)
+    x, y = _rd(lon, lat)
+    ux, uy = _grid_unit(lon, lat, heading_deg)
+    minx, miny, maxx, maxy = shape.bounds
+    reach = math.hypot(max(abs(minx - x), abs(maxx - x)), max(abs(miny - y), abs(maxy - y))) + 1.0
+    # The position is a vertex of the line, so a boundary vertex at the camera itself meets it exactly.
+    line = shapely.LineString([(x - reach * ux, y - reach * uy), (x, y), (x + reach * ux, y + reach * uy)])
+    met = shapely.get_coordinates(line.intersection(shape.boundary))
+    return sorted({float((px - x) * ux + (py - y) * uy) for px, py in met})
+
+
+def _offset_inside(polygons: MultiPolygon, lon: float, lat: float, heading_deg: float, metres: float) -> bool:
+    x, y = _rd(lon, lat)
+    ux, uy = _grid_unit(lon, lat, heading_deg)
+    return bool(_rd_shape(polygons).covers(shapely.Point(x + metres * ux, y + metres * uy)))
 
 
 @dataclass(frozen=True)
@@ -165,7 +207,7 @@ def direction_rule(polygons: MultiPolygon, lon: float, lat: float, azimuth_deg: 
     behind = min((-t for t in near if t <= 0), default=math.inf)
     if min(ahead, behind) < ON_BOUNDARY_M:
         # On the boundary itself: which side the road comes from and goes to decides.
-        before, after = (contains(polygons, *_offset(lon, lat, heading, d)) for d in (-10.0, 10.0))
+        before, after = (_offset_inside(polygons, lon, lat, heading, d) for d in (-10.0, 10.0))
         if before == after:
             return DirectionRule(None, "the camera is on the zone boundary and its road runs along it")
         return DirectionRule("Inbound" if after else "Outbound")

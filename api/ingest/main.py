@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
 from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
@@ -21,6 +22,7 @@ from api.ingest.tracing import TraceIds
 def create_ingest_app(services: IngestServices) -> FastAPI:
     """The ASGI app over `services`; per-supplier message limits are kept per process."""
     app = FastAPI(title="ANPR ingest API (CBS ingestion API v2)", version="2.0.0",
+                  docs_url=None, redoc_url=None,  # /docs from local assets: install_docs
                   description="One POST / per delivery: observation batches and camera metadata of the "
                               "municipalities' ANPR suppliers. Answers 202 once every message is stored in Kafka.")
     install_error_handlers(app)
@@ -36,5 +38,6 @@ def create_ingest_app(services: IngestServices) -> FastAPI:
         return {"status": "ok"}
 
     install_openapi(app)
+    install_docs(app)
     install_error_document(app)
     return app

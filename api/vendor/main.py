@@ -19,6 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
 from api.access_log import AccessLog, AccessLogMiddleware
+from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
 from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
@@ -46,6 +47,7 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
         await run_in_threadpool(audit.close)
 
     app = FastAPI(title="ANPR zero-emission zone statistics: vendor API", version="1.0.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # /docs from local assets: install_docs
                   description="Disclosure-controlled monthly tables of the national statistics office, per "
                               "zero-emission zone. Suppressed values are null (empty in CSV). Every request is "
                               "audited. Authenticate with X-API-Key or an OAuth2 client-credentials token.")
@@ -68,5 +70,6 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
     app.mount("/dashboard", GZipMiddleware(StaticFiles(directory=DASHBOARD, html=True), minimum_size=1024,
                                            compresslevel=6), name="dashboard")
+    install_docs(app)
     install_error_document(app)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pyproj import Geod
 
 from anpr import geo
 from anpr.zones import Municipality, camera_rows, load_municipalities
@@ -19,6 +20,35 @@ def test_inside_outside_and_holes():
     assert not geo.contains(ZONE, 5.140, 52.090)
     two = geo.polygons_of({"type": "MultiPolygon", "coordinates": [[RING], [[(6.0, 52.0), (6.1, 52.0), (6.1, 52.1)]]]})
     assert geo.contains(two, 6.09, 52.05)
+
+
+def test_distances_are_ground_metres():
+    """Measured in RD New: 111.20 m from a camera to the zone's north edge 0.001 degree of latitude away, where the
+    geodesic to that parallel is 111.27 m (the edge is the straight chord between its corners, 6 cm south of the
+    parallel midway along 1.5 km). The former flat-earth plane said 110.54 m: it used the equator's 110,540 m per
+    degree of latitude, 0.6% short at 52 degrees north."""
+    ground = Geod(ellps="WGS84").inv(5.1200, 52.0995, 5.1200, 52.0985)[2]
+    assert ground == pytest.approx(111.27, abs=0.01)
+    assert geo.boundary_distance_m(ZONE, 5.1200, 52.0995) == pytest.approx(111.20, abs=0.01)
+    # Looking south: the north edge, the hole's two edges, the south edge.
+    assert geo.crossings_m(ZONE, 5.1200, 52.0995, 180.0) == pytest.approx([111.2, 945.7, 1168.2, 1947.0], abs=0.1)
+    assert geo.crossings_m(ZONE, 5.1200, 52.0995, 90.0) == []  # parallel to the north edge, outside
+
+
+@pytest.mark.parametrize("geometry, expected", [
+    ({"type": "Point", "coordinates": [5.1, 52.0]}, "expected a GeoJSON Polygon or MultiPolygon, got 'Point'"),
+    ({"type": "Polygon", "coordinates": [[(5.1, 52.0), (5.2, 52.0)]]}, "a polygon ring needs at least three"),
+    ({"type": "Polygon", "coordinates": [[(5.1, 52.0), (5.2, 52.1), (5.2, 52.0), (5.1, 52.1)]]},
+     "zone polygon is not valid: Self-intersection[138729"),  # a bow tie, RD metres
+    ({"type": "Polygon", "coordinates": [[(2.35, 48.85), (2.36, 48.85), (2.36, 48.86)]]},
+     "position (2.35, 48.85) is outside the Netherlands, where zones are measured (RD New, EPSG:28992)"),
+    ({"type": "Polygon", "coordinates": [[(5.1, 95.0), (5.2, 52.0), (5.2, 52.1)]]},
+     "position (5.1, 95.0) is not WGS84 lon/lat"),
+])
+def test_unusable_zone_geometry_is_refused_with_the_reason(geometry, expected):
+    with pytest.raises(geo.GeometryError) as refused:
+        geo.polygons_of(geometry)
+    assert str(refused.value).startswith(expected)
 
 
 @pytest.mark.parametrize("lat, lon, azimuth, expected", [
