@@ -11,6 +11,9 @@ from api.common.errors import ErrorBody
 
 EXPIRES_AT = ("when you must have destroyed data of this release: its creation plus your contract's export_days "
               "(ISO 8601, UTC); also the X-Data-Expires header of the answers that carry its data")
+ROUNDED = ("counts (aantalPassages, aantalRitten, aantalUniekeVoertuigen) are rounded to the nearest multiple of "
+           "this, halves up: the open layer's round_to (conf/vendors.toml) without a key, 1 (exact) with one; also the "
+           "X-Counts-Rounded-To header")
 
 
 class TableLoss(BaseModel):
@@ -56,6 +59,7 @@ class TableInfo(BaseModel):
     protection: str
     columns: list[Column]
     filters: list[str]
+    access: str = Field(description="the least privileged layer that reads the table: open, vendor or municipality")
     suppressed: str
 
 
@@ -72,6 +76,7 @@ class RowsPage(BaseModel):
     month: str
     expiresAt: str = Field(description=EXPIRES_AT)
     table: str
+    roundedTo: int = Field(description=ROUNDED)
     total: int = Field(description="rows matching the filters in the vendor's municipalities")
     offset: int
     limit: int
@@ -95,6 +100,7 @@ class Series(BaseModel):
     from_: str = Field(alias="from", examples=["2026-01"])
     to: str = Field(examples=["2026-12"])
     expiresAt: str = Field(description="the earliest expiresAt of the months' releases")
+    roundedTo: int = Field(description=ROUNDED)
     months: list[SeriesMonth] = Field(description="every month of the range, oldest first, missing ones included")
     total: int
     rows: list[dict[str, Any]] = Field(description="rows of every served month in month order: the table's columns "

@@ -43,8 +43,8 @@ def _series_responses() -> dict[int | str, dict[str, Any]]:
 
 
 @cache
-def _tables_body() -> Body:
-    return json_body({"tables": [table_info(s) for s in TABLES.values()]}, ("tables",))
+def _tables_body(layer: str) -> Body:
+    return json_body({"tables": [table_info(s) for s in TABLES.values() if s.served_to(layer)]}, ("tables", layer))
 
 
 def _filter_parameters() -> list[dict[str, Any]]:
@@ -55,15 +55,15 @@ def _filter_parameters() -> list[dict[str, Any]]:
             for name, definition in sorted(all_filter_names().items())]
 
 
-@router.get("/v1/tables", summary="tables with fields, definitions and protection notes",
-            responses=models.content(models.TableList))
+@router.get("/v1/tables", summary="the caller's tables (those its layer reads) with fields, definitions and "
+                                   "protection notes", responses=models.content(models.TableList))
 async def tables(request: Request, who: Vendor) -> Response:
-    return respond(request, _tables_body())
+    return respond(request, _tables_body(who.contract.layer))
 
 
 @router.get("/v1/tables/{table}", summary="one table's definition", responses=models.content(models.TableInfo))
 async def table(table: str, request: Request, who: Vendor) -> Response:
-    spec = find_spec(table)
+    spec = who.readable(find_spec(table))
     return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
 
 
