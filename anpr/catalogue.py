@@ -322,3 +322,8 @@ def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
 
 CATALOGUE = load_catalogue()
 TABLES: dict[str, TableSpec] = CATALOGUE.tables
+
+
+def layer_tables(layer: str) -> list[str]:
+    """The tables the access layer `layer` (one of LAYERS) reads, in catalogue order."""
+    return [name for name, spec in TABLES.items() if spec.served_to(layer)]

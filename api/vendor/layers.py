@@ -13,15 +13,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from anpr.catalogue import LAYERS, TABLES
+from anpr.catalogue import LAYERS, TABLES, layer_tables
 from api.vendor.contracts import ANONYMOUS, KEYED_LAYERS, Contract
 
 CAMERAS_PATH = "/v1/cameras"  # serves the catalogue's camera table, so only the layers that read it
-
-
-def layer_tables(layer: str) -> list[str]:
-    """The tables the layer reads, in catalogue order."""
-    return [name for name, spec in TABLES.items() if spec.served_to(layer)]
 
 
 def served_layers(contracts: Mapping[str, Contract]) -> tuple[str, ...]:

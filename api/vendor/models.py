@@ -171,13 +171,18 @@ _DATA_EXPIRES = {"X-Data-Expires": {
                    "your contract's export_days (ISO 8601, UTC), as in the body's expiresAt"}}
 
 
+_ROUNDED_TO = {"X-Counts-Rounded-To": {"required": True, "schema": {"type": "integer"}, "description": ROUNDED}}
+
+
 def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False,
-            expires: bool = False) -> dict[int | str, dict[str, Any]]:
+            expires: bool = False, rounded: bool = False) -> dict[int | str, dict[str, Any]]:
     """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors of an audited data operation
-    (400 too when it reads filters, a sort or a cursor); `expires`: the 200 carries X-Data-Expires."""
+    (400 too when it reads filters, a sort or a cursor); `expires`: the 200 carries X-Data-Expires,
+    `rounded`: X-Counts-Rounded-To."""
     extra: dict[str, Any] = {"content": {"text/csv": {"schema": {"type": "string"}}}} if csv else {}
-    if expires:
-        extra["headers"] = _DATA_EXPIRES
+    headers = {**(_DATA_EXPIRES if expires else {}), **(_ROUNDED_TO if rounded else {})}
+    if headers:
+        extra["headers"] = headers
     return {200: {"model": model, "description": "the answer", **extra},
             304: {"description": "not modified (If-None-Match)"},
             **errors(*(400,) * bad_request, 401, 403, 404, 429, 503)}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import jwt
 from fastapi import Request
 
-from anpr.catalogue import TABLES, TableSpec
+from anpr.catalogue import TableSpec, layer_tables
 from api.common.errors import ApiError
 from api.common.ratelimit import RateLimiter
 from api.vendor.contracts import ANONYMOUS, Contract
@@ -53,7 +53,7 @@ class Principal:
         if self.contract.serves(spec):
             return spec
         if self.anonymous:
-            opened = ", ".join(s.name for s in TABLES.values() if self.contract.serves(s))
+            opened = ", ".join(layer_tables(self.contract.layer))
             raise unauthorized(f"table {spec.name} needs a key", f"without a key only the open tables are served: "
                                                                  f"{opened}")
         raise ApiError(403, f"table {spec.name} is not in the {self.contract.layer} layer of your contract",

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from anpr.catalogue import TABLES
+from anpr.catalogue import TABLES, layer_tables
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of
 from api.vendor.http import Body, json_body, respond
@@ -31,7 +31,7 @@ SERIES_QUERY: list[dict[str, Any]] = [
 
 
 def _series_responses() -> dict[int | str, dict[str, Any]]:
-    answers = models.content(models.Series, csv=True, bad_request=True, expires=True)
+    answers = models.content(models.Series, csv=True, bad_request=True, expires=True, rounded=True)
     answers[200]["headers"] = {
         **answers[200]["headers"],
         RELEASE_IDS: {"required": True, "schema": {"type": "string"},
@@ -44,7 +44,7 @@ def _series_responses() -> dict[int | str, dict[str, Any]]:
 
 @cache
 def _tables_body(layer: str) -> Body:
-    return json_body({"tables": [table_info(s) for s in TABLES.values() if s.served_to(layer)]}, ("tables", layer))
+    return json_body({"tables": [table_info(TABLES[t]) for t in layer_tables(layer)]}, ("tables", layer))
 
 
 def _filter_parameters() -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ def rows_router() -> APIRouter:
     router = APIRouter(tags=["tables"])
 
     @router.get("/v1/tables/{table}/rows", responses=models.content(models.RowsPage, csv=True, bad_request=True,
-                                                                          expires=True),
+                                                                          expires=True, rounded=True),
                 summary="rows of a table in a release, filtered on any dimension, sorted, paged",
                 openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
     async def rows(table: str, request: Request) -> Response:

@@ -206,6 +206,7 @@ def test_the_openapi_document_says_which_layer_serves_what(client):
     cameras = doc["paths"]["/v1/cameras"]["get"]
     assert cameras["x-layers"] == ["vendor", "municipality"] and {} not in cameras["security"]
     assert "x-layers" not in doc["paths"]["/v1/admin/access-log"]["get"]
+    assert rows["responses"]["200"]["headers"]["X-Counts-Rounded-To"]["required"] is True
     layers = doc["info"]["x-layers"]
     assert layers["open"] == {"key": False, "roundedTo": 10, "municipalities": ["GM0344"],
                               "tables": ["t4_5_bezoeker_herkomst", "t4_9_overzicht"]}
