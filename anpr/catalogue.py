@@ -25,6 +25,10 @@ COUNTS = {"aantalPassages": "P", "aantalRitten": "R", "aantalUniekeVoertuigen": 
 CONSTANTS = ("maand", "jaar")
 OVERVIEW_DIMS = ("kenmerk", "waarde")
 OVERVIEW_TOTAL = "totaal"
+# Access layers of the vendor API, least to most privileged (seed 004: data offered in layers). A table's
+# `access` names the least privileged layer that reads it; every layer above reads it too.
+LAYERS = ("open", "vendor", "municipality")
+Layer = Literal["open", "vendor", "municipality"]
 
 SBI_LEVELS = ["sectie", "afdeling", "groep", "klasse", "subklasse"]
 REGION_LEVELS = ["land", "landsdeel", "provincie", "nuts3", "gemeente", "wijk", "postcode4", "buurt",
@@ -32,6 +36,7 @@ REGION_LEVELS = ["land", "landsdeel", "provincie", "nuts3", "gemeente", "wijk", 
 TIME_LEVELS = ["jaar", "maand", "week", "weekdag", "dag", "dagdeel", "venstertijd", "uur", "kwartier",
                "minuut", "seconde", "moment"]
 EXEMPTION_LEVELS = ["heeft", "soort", "reden"]
+OPEN_FINEST_TIME = TIME_LEVELS.index("dagdeel")  # open tables: no camera, nothing finer than the day part
 
 
 class DeclarationError(ValueError):
@@ -117,6 +122,7 @@ class TableDecl(BaseModel):
     purpose: str = Field(min_length=1)
     unit: Literal["voertuig en eigenaar", "geen"]
     kind: Literal["cells", "overview", "cameras"] = "cells"
+    access: Layer = "vendor"
     dimensions: list[str]
     measures: list[str] = Field(min_length=1)
     characteristics: list[str] = Field(default_factory=list)
@@ -153,6 +159,11 @@ class TableSpec:
     # source column of each key dimension (labels and maand/jaar excluded), in declaration order
     keys: dict[str, str] = field(default_factory=dict)
     characteristics: list[str] = field(default_factory=list)
+    access: str = "vendor"  # the least privileged layer (LAYERS) that reads the table
+
+    def served_to(self, layer: str) -> bool:
+        """Whether the access layer `layer` (one of LAYERS) reads this table."""
+        return LAYERS.index(self.access) <= LAYERS.index(layer)
 
     @property
     def columns(self) -> list[str]:
@@ -230,8 +241,24 @@ def scenario3_violations(table: TableDecl, dims: dict[str, Dimension], sbi_max_l
     return found
 
 
+def open_violations(table: TableDecl, dims: dict[str, Dimension]) -> list[str]:
+    """Why a table declared `access = "open"` is too fine for the open layer, which anyone reads without a
+    key: a breakdown by camera, or by time finer than the day part."""
+    found = []
+    for name in table.dimensions:
+        if name in BUILT_IN or dims[name].label_of:
+            continue
+        src = _classify(name, dims[name])
+        if src.kind == "camera" or (src.kind == "time" and TIME_LEVELS.index(src.level) > OPEN_FINEST_TIME):
+            found.append(f"table {table.name}: an open table is coarse, but {name} breaks it down by "
+                         f"{'camera' if src.kind == 'camera' else src.level}")
+    return found
+
+
 def _check_table(table: TableDecl, dims: dict[str, Dimension], sbi_max_level: str) -> None:
     problems = scenario3_violations(table, dims, sbi_max_level)
+    if table.access == "open":
+        problems += open_violations(table, dims)
     if table.kind == "overview" and list(OVERVIEW_DIMS) != [d for d in table.dimensions if d in OVERVIEW_DIMS]:
         problems.append(f"table {table.name}: an overview has the dimensions kenmerk and waarde")
     counts = [m for m in table.measures if m in COUNTS]
@@ -259,7 +286,7 @@ def _spec(table: TableDecl, cat: CatalogueFile, protection: str) -> TableSpec:
     return TableSpec(name=table.name, number=table.number, title=table.title, dimensions=list(table.dimensions),
                      measures=list(table.measures), definitions={k: v for k, v in definitions.items() if v},
                      protection=protection, purpose=table.purpose, unit=table.unit, kind=table.kind, keys=keys,
-                     characteristics=list(table.characteristics))
+                     characteristics=list(table.characteristics), access=table.access)
 
 
 def parse_catalogue(text: str, sbi_max_level: str = "groep",
@@ -295,3 +322,8 @@ def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
 
 CATALOGUE = load_catalogue()
 TABLES: dict[str, TableSpec] = CATALOGUE.tables
+
+
+def layer_tables(layer: str) -> list[str]:
+    """The tables the access layer `layer` (one of LAYERS) reads, in catalogue order."""
+    return [name for name, spec in TABLES.items() if spec.served_to(layer)]

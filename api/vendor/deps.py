@@ -14,9 +14,8 @@ from api.common.errors import ApiError
 from api.releases import ReleaseStore
 from api.vendor.geo import ZoneRegistry
 from api.vendor.rows import RowsService
-from api.vendor.security import Authenticator, Principal
+from api.vendor.security import TOKEN_URL, Authenticator, Principal, unauthorized
 
-TOKEN_URL = "/v1/oauth/token"
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
                        description="The vendor's API key, issued by the platform team.")
 OAUTH2 = OAuth2(flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL, scopes={})),
@@ -28,11 +27,6 @@ ADMIN_KEY = APIKeyHeader(name="X-Admin-Key", auto_error=False, scheme_name="Admi
 SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"OAuth2": []}]
 
 
-def _unauthorized(message: str, hint: str, error: str = "") -> ApiError:
-    challenge = 'Bearer realm="anpr"' + (f', error="{error}"' if error else "")
-    return ApiError(401, message, hint, headers={"WWW-Authenticate": challenge})
-
-
 async def principal(request: Request, api_key: Annotated[str | None, Depends(API_KEY)],
                     authorization: Annotated[str | None, Depends(OAUTH2)]) -> Principal:
     return authenticate(request, api_key, authorization)
@@ -40,6 +34,7 @@ async def principal(request: Request, api_key: Annotated[str | None, Depends(API
 
 def authenticate(request: Request, api_key: str | None = None, authorization: str | None = None) -> Principal:
     """The vendor behind the request's key or token, within its rate limit; 401, 403 or 429 if not.
+    Without a key or token: the open layer (ANONYMOUS) if conf/vendors.toml opens one, else 401.
 
     Hot routes call this directly instead of through FastAPI's dependency solver, which costs more
     than a cached page (they declare the same security in their OpenAPI operation).
@@ -51,24 +46,19 @@ def authenticate(request: Request, api_key: str | None = None, authorization: st
         vendor = auth.vendor_of_key(api_key)
         if vendor is None:
             auth.failed(request)
-            raise _unauthorized("unknown API key", "check the X-API-Key header or ask the platform team for a key")
+            raise unauthorized("unknown API key", "check the X-API-Key header or ask the platform team for a key")
     elif authorization:
         scheme, _, token = authorization.partition(" ")
         vendor = auth.vendor_of_token(token.strip()) if scheme.lower() == "bearer" else None
         if vendor is None:
             auth.failed(request)
-            raise _unauthorized("invalid or expired access token", f"get a new token at {TOKEN_URL}",
+            raise unauthorized("invalid or expired access token", f"get a new token at {TOKEN_URL}",
                                 "invalid_token")
     else:
-        raise _unauthorized("missing credentials",
-                            f"send X-API-Key, or Authorization: Bearer <token> from {TOKEN_URL}")
+        return auth.anonymous(request)
     request.state.vendor = vendor
     found = auth.principal(vendor)
-    decision = auth.limiter.take(vendor, found.contract.requests_per_minute, found.contract.burst)
-    request.state.ratelimit = decision
-    if not decision.allowed:
-        raise ApiError(429, f"rate limit of {found.contract.requests_per_minute} requests/minute exceeded",
-                       f"retry after {decision.retry_after} s", headers={"Retry-After": str(decision.retry_after)})
+    auth.throttle(request, vendor, found.contract)
     return found
 
 

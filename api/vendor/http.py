@@ -25,6 +25,8 @@ VARY = "Accept, Accept-Encoding, Authorization, X-API-Key"
 # when an answer goes stale (RFC 9111 5.3), is overridden by Cache-Control, and answers here stay
 # valid while the data may not be kept.
 DATA_EXPIRES = "X-Data-Expires"
+# The base counts of an answer are rounded to (the open layer's round_to; 1: exact), as field `roundedTo`.
+ROUNDED_TO = "X-Counts-Rounded-To"
 
 
 @dataclass(frozen=True)

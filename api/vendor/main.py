@@ -23,8 +23,9 @@ from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
 from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
-from api.vendor.contracts import Contract, load_contracts
+from api.vendor.contracts import ANONYMOUS, Contract, load_contracts
 from api.vendor.geo import ZoneRegistry
+from api.vendor.layers import document_layers
 from api.vendor.routes import login, maps, operations, releases, tables
 from api.vendor.rows import RowsService
 from api.vendor.security import Authenticator
@@ -50,10 +51,14 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
                   docs_url=None, redoc_url=None,  # /docs from local assets: install_docs
                   description="Disclosure-controlled monthly tables of the national statistics office, per "
                               "zero-emission zone. Suppressed values are null (empty in CSV). Every request is "
-                              "audited. Authenticate with X-API-Key or an OAuth2 client-credentials token.")
+                              "audited. Authenticate with X-API-Key or an OAuth2 client-credentials token; "
+                              "without either, the open layer serves its tables with rounded counts "
+                              "(info.x-layers, docs/api.md).")
     install_error_handlers(app)
     keys = {vendor: key.get_secret_value() for vendor, key in settings.vendor_keys.items()}
     contracts = load_contracts() if contracts is None else contracts
+    if ANONYMOUS in keys:
+        raise ValueError(f"vendor_keys: {ANONYMOUS!r} is the name of requests without a key; give the key another")
     for vendor in sorted(set(keys) - set(contracts)):
         log.warning("vendor %s has an API key but no contract in conf/vendors.toml: it gets 403", vendor)
     app.state.auth = Authenticator(keys, contracts, RateLimiter())
@@ -71,5 +76,6 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     app.mount("/dashboard", GZipMiddleware(StaticFiles(directory=DASHBOARD, html=True), minimum_size=1024,
                                            compresslevel=6), name="dashboard")
     install_docs(app)
+    document_layers(app, contracts)
     install_error_document(app)
     return app

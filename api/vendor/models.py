@@ -11,6 +11,9 @@ from api.common.errors import ErrorBody
 
 EXPIRES_AT = ("when you must have destroyed data of this release: its creation plus your contract's export_days "
               "(ISO 8601, UTC); also the X-Data-Expires header of the answers that carry its data")
+ROUNDED = ("counts (aantalPassages, aantalRitten, aantalUniekeVoertuigen) are rounded to the nearest multiple of "
+           "this, halves up: the open layer's round_to (conf/vendors.toml) without a key, 1 (exact) with one; also the "
+           "X-Counts-Rounded-To header")
 
 
 class TableLoss(BaseModel):
@@ -56,6 +59,7 @@ class TableInfo(BaseModel):
     protection: str
     columns: list[Column]
     filters: list[str]
+    access: str = Field(description="the least privileged layer that reads the table: open, vendor or municipality")
     suppressed: str
 
 
@@ -72,6 +76,7 @@ class RowsPage(BaseModel):
     month: str
     expiresAt: str = Field(description=EXPIRES_AT)
     table: str
+    roundedTo: int = Field(description=ROUNDED)
     total: int = Field(description="rows matching the filters in the vendor's municipalities")
     offset: int
     limit: int
@@ -95,6 +100,7 @@ class Series(BaseModel):
     from_: str = Field(alias="from", examples=["2026-01"])
     to: str = Field(examples=["2026-12"])
     expiresAt: str = Field(description="the earliest expiresAt of the months' releases")
+    roundedTo: int = Field(description=ROUNDED)
     months: list[SeriesMonth] = Field(description="every month of the range, oldest first, missing ones included")
     total: int
     rows: list[dict[str, Any]] = Field(description="rows of every served month in month order: the table's columns "
@@ -165,13 +171,18 @@ _DATA_EXPIRES = {"X-Data-Expires": {
                    "your contract's export_days (ISO 8601, UTC), as in the body's expiresAt"}}
 
 
+_ROUNDED_TO = {"X-Counts-Rounded-To": {"required": True, "schema": {"type": "integer"}, "description": ROUNDED}}
+
+
 def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False,
-            expires: bool = False) -> dict[int | str, dict[str, Any]]:
+            expires: bool = False, rounded: bool = False) -> dict[int | str, dict[str, Any]]:
     """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors of an audited data operation
-    (400 too when it reads filters, a sort or a cursor); `expires`: the 200 carries X-Data-Expires."""
+    (400 too when it reads filters, a sort or a cursor); `expires`: the 200 carries X-Data-Expires,
+    `rounded`: X-Counts-Rounded-To."""
     extra: dict[str, Any] = {"content": {"text/csv": {"schema": {"type": "string"}}}} if csv else {}
-    if expires:
-        extra["headers"] = _DATA_EXPIRES
+    headers = {**(_DATA_EXPIRES if expires else {}), **(_ROUNDED_TO if rounded else {})}
+    if headers:
+        extra["headers"] = headers
     return {200: {"model": model, "description": "the answer", **extra},
             304: {"description": "not modified (If-None-Match)"},
             **errors(*(400,) * bad_request, 401, 403, 404, 429, 503)}

@@ -39,6 +39,7 @@ class RowsQuery:
     limit: int = DEFAULT_PAGE
     fmt: str = "json"
     expires_at: str = ""  # when the vendor must destroy the rows (its contract's export_days after release)
+    round_to: int = 1  # counts rounded to a multiple of this (the open layer), 1: exact
 
     @property
     def release_id(self) -> str:
@@ -46,7 +47,7 @@ class RowsQuery:
 
     @property
     def selection_key(self) -> tuple[object, ...]:
-        return (self.release_id, self.spec.name, self.scope, self.filters, self.sort)
+        return (self.release_id, self.spec.name, self.scope, self.filters, self.sort, self.round_to)
 
     @property
     def page_key(self) -> tuple[object, ...]:

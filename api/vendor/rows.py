@@ -22,10 +22,10 @@ from cachetools import LRUCache, cachedmethod
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from anpr.catalogue import TableSpec
+from anpr.catalogue import COUNTS, TableSpec
 from api.common.errors import ApiError
 from api.releases import ReleaseStore, default_order
-from api.vendor.http import DATA_EXPIRES, Body, forbid, make_body, make_etag, respond
+from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, forbid, make_body, make_etag, respond
 from api.vendor.queries import (
     RowsQuery,
     decode_cursor,
@@ -59,7 +59,7 @@ class RowsService:
 
     def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
               limit: int, cursor: str | None, sort: str | None, fmt: str | None) -> RowsQuery:
-        spec = find_spec(table)
+        spec = who.readable(find_spec(table))
         offset = 0
         if cursor:
             pinned, fingerprint, offset = decode_cursor(cursor)
@@ -69,7 +69,8 @@ class RowsService:
         found = find_release(self.store, release, month, spec)
         q = RowsQuery(spec, found, tuple(sorted(who.municipalities)),
                       parse_filters(spec, list(request.query_params.multi_items())), parse_sort(spec, sort),
-                      offset, limit, wanted_format(request, fmt), who.contract.expires_at(found["created_at"]))
+                      offset, limit, wanted_format(request, fmt), who.contract.expires_at(found["created_at"]),
+                      who.contract.round_to)
         if cursor and fingerprint != q.fingerprint:
             raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
         return q
@@ -96,7 +97,8 @@ class RowsService:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise ApiError(400, f"{values} are not values of {column}", "see /v1/tables") from None
             mask = pc.and_(mask, pc.is_in(table[column], value_set=wanted))
-        selected = table.filter(mask)
+        # Rounded before sorting, so the order of the rows tells no more than their values.
+        selected = round_counts(table.filter(mask), q.round_to)
         if q.sort:
             keys = [(f.removeprefix("-"), "descending" if f.startswith("-") else "ascending") for f in q.sort]
             named = {k for k, _ in keys}
@@ -119,7 +121,7 @@ class RowsService:
                  "format": q.fmt, "filters": json.dumps({**{c: list(v) for c, v in q.filters},
                                                          **({"sort": list(q.sort)} if q.sort else {})})}
         headers = {"X-Release-Id": q.release_id, "X-Total-Count": str(selected.num_rows),
-                   DATA_EXPIRES: q.expires_at}
+                   DATA_EXPIRES: q.expires_at, ROUNDED_TO: str(q.round_to)}
         if q.fmt == "csv":
             if cursor:
                 headers.update({"X-Next-Cursor": cursor, "Link": f'<{next_link}>; rel="next"'})
@@ -127,7 +129,7 @@ class RowsService:
             return make_body(csv_bytes(rows, page.column_names), "text/csv; charset=utf-8; header=present", etag,
                              headers, audit)
         payload = {"releaseId": q.release_id, "month": q.release["month"], "expiresAt": q.expires_at,
-                   "table": q.spec.name,
+                   "table": q.spec.name, "roundedTo": q.round_to,
                    "total": selected.num_rows, "offset": q.offset, "limit": q.limit, "rows": rows,
                    "nextCursor": cursor, "links": {"next": next_link}}
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
@@ -147,6 +149,21 @@ class RowsService:
             with self._lock, contextlib.suppress(ValueError):  # larger than the whole cache: served, not kept
                 self.pages[key] = body
         return respond(request, body)
+
+
+def round_counts(table: pa.Table, base: int) -> pa.Table:
+    """`table` with its count measures (anpr.catalogue.COUNTS) rounded to the nearest multiple of `base`,
+    halves up (base 10: 14 -> 10, 15 -> 20, 4 -> 0); null (suppressed) stays null, other columns as
+    they are. The one place counts are rounded, so rows, series, JSON and CSV agree."""
+    if base == 1:
+        return table
+    for i, name in enumerate(table.column_names):
+        if name in COUNTS:
+            column = table[name]
+            # Integer division: counts are whole and never negative, so (n + base // 2) // base rounds halves up.
+            rounded = pc.multiply(pc.divide(pc.add(column, base // 2), base), base).cast(column.type)
+            table = table.set_column(i, name, rounded)
+    return table
 
 
 def json_rows(page: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:

@@ -16,14 +16,21 @@ from dataclasses import dataclass
 import jwt
 from fastapi import Request
 
+from anpr.catalogue import TableSpec, layer_tables
 from api.common.errors import ApiError
 from api.common.ratelimit import RateLimiter
-from api.vendor.contracts import Contract
+from api.vendor.contracts import ANONYMOUS, Contract
 
+TOKEN_URL = "/v1/oauth/token"
 TOKEN_TTL_SECONDS = 3600
 ALGORITHM = "HS256"
 # Wrong keys and client secrets per client address: enough for typos, too few to guess keys.
 FAILED_AUTH_PER_MINUTE, FAILED_AUTH_BURST = 30, 10
+
+
+def unauthorized(message: str, hint: str, error: str = "") -> ApiError:
+    challenge = 'Bearer realm="anpr"' + (f', error="{error}"' if error else "")
+    return ApiError(401, message, hint, headers={"WWW-Authenticate": challenge})
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,23 @@ class Principal:
     @property
     def municipalities(self) -> frozenset[str]:
         return self.contract.municipalities
+
+    @property
+    def anonymous(self) -> bool:
+        """A request without a key, served as the open layer."""
+        return self.vendor == ANONYMOUS
+
+    def readable(self, spec: TableSpec) -> TableSpec:
+        """`spec` when this caller's layer reads it; else 401 without a key (a key may open it, as
+        before layers) and 403 with one (the contract's layer does not)."""
+        if self.contract.serves(spec):
+            return spec
+        if self.anonymous:
+            opened = ", ".join(layer_tables(self.contract.layer))
+            raise unauthorized(f"table {spec.name} needs a key", f"without a key only the open tables are served: "
+                                                                 f"{opened}")
+        raise ApiError(403, f"table {spec.name} is not in the {self.contract.layer} layer of your contract",
+                       "see /v1/tables for your tables; ask the platform team for another layer")
 
 
 def _signing_key(api_key: str) -> bytes:
@@ -77,6 +101,26 @@ class Authenticator:
         except (jwt.PyJWTError, KeyError, TypeError, ValueError):
             return None
         return vendor if expires >= self._clock() else None
+
+    def anonymous(self, request: Request) -> Principal:
+        """The open layer for a request without a key, within its rate limit per client address; 401
+        when conf/vendors.toml opens no municipality."""
+        contract = self.contracts.get(ANONYMOUS)
+        if contract is None:
+            raise unauthorized("missing credentials", f"send X-API-Key, or Authorization: Bearer <token> from "
+                                                      f"{TOKEN_URL}")
+        request.state.vendor = ANONYMOUS
+        client = request.client.host if request.client else "unknown"
+        self.throttle(request, f"{ANONYMOUS}:{client}", contract)
+        return Principal(ANONYMOUS, contract)
+
+    def throttle(self, request: Request, bucket: str, contract: Contract) -> None:
+        """Take a request from `bucket` at the contract's rate; 429 once it is empty."""
+        decision = self.limiter.take(bucket, contract.requests_per_minute, contract.burst)
+        request.state.ratelimit = decision
+        if not decision.allowed:
+            raise ApiError(429, f"rate limit of {contract.requests_per_minute} requests/minute exceeded",
+                           f"retry after {decision.retry_after} s", headers={"Retry-After": str(decision.retry_after)})
 
     def principal(self, vendor: str) -> Principal:
         """The vendor with its contract; 403 when it has none."""

@@ -19,7 +19,7 @@ from fastapi import Request, Response
 
 from anpr.catalogue import TableSpec
 from api.common.errors import ApiError
-from api.vendor.http import DATA_EXPIRES, Body, make_body, make_etag
+from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, make_body, make_etag
 from api.vendor.queries import MONTH, RESERVED, Filters, RowsQuery, find_spec, parse_filters, wanted_format
 from api.vendor.rows import RowsService, csv_bytes, json_rows
 from api.vendor.security import Principal
@@ -74,12 +74,13 @@ class SeriesQuery:
     scope: tuple[str, ...]
     filters: Filters
     fmt: str
+    round_to: int = 1  # as RowsQuery.round_to
 
     @property
     def key(self) -> tuple[object, ...]:
         used = tuple((m.month, m.release["release_id"] if m.release else None, m.expires_at, m.missing)
                      for m in self.months)
-        return ("series", self.spec.name, self.measure, self.scope, self.filters, self.fmt, used)
+        return ("series", self.spec.name, self.measure, self.scope, self.filters, self.fmt, self.round_to, used)
 
 
 def _month(m: str, release: dict[str, Any] | None, spec: TableSpec, who: Principal) -> Month:
@@ -93,7 +94,7 @@ def _month(m: str, release: dict[str, Any] | None, spec: TableSpec, who: Princip
 def series_query(service: RowsService, request: Request, who: Principal, table: str) -> SeriesQuery:
     """The request's series; 404 for an unknown table or a range without any release of it, 400 for bad
     parameters (a release, month, cursor, sort or limit included: each month uses its current release)."""
-    spec = find_spec(table)
+    spec = who.readable(find_spec(table))
     params = request.query_params
     for name in SERIES_PARAMETERS:
         if len(params.getlist(name)) > 1:
@@ -116,7 +117,8 @@ def series_query(service: RowsService, request: Request, who: Principal, table: 
     if all(m.release is None for m in found):
         raise ApiError(404, f"no release of {spec.name} in {months[0]}..{months[-1]}",
                        "list the releases at /v1/releases")
-    return SeriesQuery(spec, measure, found, tuple(sorted(who.municipalities)), filters, wanted_format(request, fmt))
+    return SeriesQuery(spec, measure, found, tuple(sorted(who.municipalities)), filters, wanted_format(request, fmt),
+                       who.contract.round_to)
 
 
 def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[str]
@@ -125,7 +127,7 @@ def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[st
     entry = {"month": m.month, "releaseId": None, "expiresAt": None, "rows": 0, "missing": m.missing}
     if m.release is None:
         return entry, [], []
-    selected, scope = service.select(RowsQuery(q.spec, m.release, q.scope, q.filters, ()))
+    selected, scope = service.select(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to))
     lacking = [c for c in columns if c not in selected.column_names]
     if lacking:  # published before a catalogue change: better missing than a null read as suppressed
         return {**entry, "missing": f"release {m.release['release_id']} lacks {', '.join(lacking)}"}, [], []
@@ -152,7 +154,7 @@ def build_series(service: RowsService, q: SeriesQuery) -> Body:
     expires = min((m["expiresAt"] for m in served), key=datetime.fromisoformat)
     ids = ",".join(m["releaseId"] for m in served)
     headers = {RELEASE_IDS: ",".join(f"{m['month']}={m['releaseId']}" for m in served),
-               "X-Total-Count": str(len(rows)), DATA_EXPIRES: expires}
+               "X-Total-Count": str(len(rows)), DATA_EXPIRES: expires, ROUNDED_TO: str(q.round_to)}
     absent = [m["month"] for m in months if m["releaseId"] is None]
     if absent:
         headers[MISSING_MONTHS] = ",".join(absent)
@@ -165,7 +167,7 @@ def build_series(service: RowsService, q: SeriesQuery) -> Body:
                                           f'{q.months[-1].month}.csv"')
         return make_body(csv_bytes(rows, columns), "text/csv; charset=utf-8; header=present", etag, headers, audit)
     payload = {"table": q.spec.name, "measure": q.measure, "from": q.months[0].month, "to": q.months[-1].month,
-               "expiresAt": expires, "months": months, "total": len(rows), "rows": rows}
+               "expiresAt": expires, "roundedTo": q.round_to, "months": months, "total": len(rows), "rows": rows}
     content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     return make_body(content, "application/json", etag, headers, audit)
 

@@ -66,7 +66,7 @@ def table_info(spec: TableSpec) -> dict[str, Any]:
         "columns": [{"name": c, "role": column_role(spec, c), "type": column_type(spec, c),
                      "nullable": c in spec.measures, "definition": column_definition(spec, c)}
                     for c in spec.columns],
-        "filters": filterable(spec),
+        "filters": filterable(spec), "access": spec.access,
         "suppressed": "Suppressed measures are null in JSON and empty in CSV; the cell's dimensions are kept.",
     }
 

@@ -71,7 +71,8 @@ def served(spark, tmp_path_factory):
     september = publish_sample(spark, lake, "2026-09", places, seed=11)
     october = publish_sample(spark, lake, "2026-10", places, seed=12)
     settings = Settings(data_dir=root / "data", vendor_keys={"esri": KEY})
-    contracts = parse_contracts('[vendors.esri]\nmunicipalities = ["GM0344", "GM0599"]\n')
+    contracts = parse_contracts('[vendors.esri]\nmunicipalities = ["GM0344", "GM0599"]\n'
+                                'layer = "municipality"\n')  # every table: a view for each
     app = create_app(settings, ReleaseStore(DeltaReader(str(root / "lake"))), contracts=contracts,
                      municipalities=places)
     with serve(app) as base:

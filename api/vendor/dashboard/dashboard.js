@@ -36,7 +36,9 @@
   async function api(path, params = {}) {
     const url = new URL(path, API);
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) url.searchParams.set(k, v);
-    const res = await fetch(url, {headers: {"X-API-Key": state.key, "Accept": "application/json"}});
+    // Without a key the API serves the open layer: its tables only, counts rounded.
+    const headers = state.key ? {"X-API-Key": state.key, "Accept": "application/json"} : {"Accept": "application/json"};
+    const res = await fetch(url, {headers});
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
       const e = body.error || {};
@@ -77,8 +79,7 @@
 
   async function connect(wanted = {}) {
     state.key = $("key").value.trim();
-    if (!state.key) return status("Voer de API-sleutel in.", true);
-    status("Verbinden…");
+    status(state.key ? "Verbinden…" : "Verbinden zonder sleutel: open data, aantallen afgerond…");
     try {
       const [tables, releases, places] = await Promise.all([api("tables"), api("releases"), api("municipalities")]);
       state.tables = tables.tables;
@@ -93,7 +94,8 @@
     fill($("month"), months.map(r => [r.releaseId, r.month]), byMonth && byMonth.releaseId);
     if (!state.zones.length) return status("Uw contract omvat geen gemeente met een zone.", true);
     if (!state.releases.length) return status("Nog geen release gepubliceerd.", true);
-    status(`${state.zones.length} zone(s), ${state.releases.length} maand(en). Kies een zone en maand.`);
+    status(`${state.zones.length} zone(s), ${state.releases.length} maand(en)` +
+      (state.key ? "" : `, ${state.tables.length} open tabel(len), aantallen afgerond`) + ". Kies een zone en maand.");
     if (wanted.zone || wanted.month) await show();
     return true;
   }

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from anpr.catalogue import TABLES
 from api.vendor import models
 from api.vendor.deps import Vendor, store_of
 from api.vendor.http import DATA_EXPIRES, json_body, respond
@@ -37,13 +38,15 @@ def information_loss(r: dict[str, Any], municipalities: frozenset[str] | set[str
 
 
 def release_json(r: dict[str, Any], who: Principal) -> dict[str, Any]:
-    """A release of the store as the vendor `who` sees it (camelCase, no internal row counts), with the
-    date its contract says data of it must be destroyed by (expiresAt)."""
-    municipalities = who.municipalities
+    """A release of the store as the vendor `who` sees it (camelCase, no internal row counts): the
+    tables its layer reads only (catalogue tables), with the date its contract says data of it must be
+    destroyed by (expiresAt)."""
+    tables = [t for t in r["tables"] if t in TABLES and who.contract.serves(TABLES[t])]
+    loss = information_loss(r, who.municipalities)
     return {"releaseId": r["release_id"], "month": r["month"], "createdAt": r["created_at"],
             "expiresAt": who.contract.expires_at(r["created_at"]),
-            "tables": r["tables"], "configHash": r["config_hash"], "sourceVersions": r["source_versions"],
-            "informationLoss": information_loss(r, municipalities)}
+            "tables": tables, "configHash": r["config_hash"], "sourceVersions": r["source_versions"],
+            "informationLoss": {t: v for t, v in loss.items() if t in tables}}
 
 
 @router.get("/v1/releases", summary="releases: the latest per month (history=true: all)",

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from anpr.catalogue import TABLES
+from anpr.catalogue import TABLES, layer_tables
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of
 from api.vendor.http import Body, json_body, respond
@@ -31,7 +31,7 @@ SERIES_QUERY: list[dict[str, Any]] = [
 
 
 def _series_responses() -> dict[int | str, dict[str, Any]]:
-    answers = models.content(models.Series, csv=True, bad_request=True, expires=True)
+    answers = models.content(models.Series, csv=True, bad_request=True, expires=True, rounded=True)
     answers[200]["headers"] = {
         **answers[200]["headers"],
         RELEASE_IDS: {"required": True, "schema": {"type": "string"},
@@ -43,8 +43,8 @@ def _series_responses() -> dict[int | str, dict[str, Any]]:
 
 
 @cache
-def _tables_body() -> Body:
-    return json_body({"tables": [table_info(s) for s in TABLES.values()]}, ("tables",))
+def _tables_body(layer: str) -> Body:
+    return json_body({"tables": [table_info(TABLES[t]) for t in layer_tables(layer)]}, ("tables", layer))
 
 
 def _filter_parameters() -> list[dict[str, Any]]:
@@ -55,15 +55,15 @@ def _filter_parameters() -> list[dict[str, Any]]:
             for name, definition in sorted(all_filter_names().items())]
 
 
-@router.get("/v1/tables", summary="tables with fields, definitions and protection notes",
-            responses=models.content(models.TableList))
+@router.get("/v1/tables", summary="the caller's tables (those its layer reads) with fields, definitions and "
+                                   "protection notes", responses=models.content(models.TableList))
 async def tables(request: Request, who: Vendor) -> Response:
-    return respond(request, _tables_body())
+    return respond(request, _tables_body(who.contract.layer))
 
 
 @router.get("/v1/tables/{table}", summary="one table's definition", responses=models.content(models.TableInfo))
 async def table(table: str, request: Request, who: Vendor) -> Response:
-    spec = find_spec(table)
+    spec = who.readable(find_spec(table))
     return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
 
 
@@ -74,7 +74,7 @@ def rows_router() -> APIRouter:
     router = APIRouter(tags=["tables"])
 
     @router.get("/v1/tables/{table}/rows", responses=models.content(models.RowsPage, csv=True, bad_request=True,
-                                                                          expires=True),
+                                                                          expires=True, rounded=True),
                 summary="rows of a table in a release, filtered on any dimension, sorted, paged",
                 openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
     async def rows(table: str, request: Request) -> Response:

@@ -31,7 +31,9 @@ from api.vendor.sample import synthetic_municipality
 from tests.unit.api.ingest.test_ingest import KEY, make_services
 
 VENDOR_KEY, ADMIN_KEY = "key-contract-0123456789", "admin-contract-0123456789"
+# With an open layer, so the document declares anonymous access ({} security) where it serves.
 CONTRACTS = parse_contracts('[defaults]\nrequests_per_minute = 1000000\nburst = 100000\n'
+                            '[layers.open]\nmunicipalities = ["GM0599"]\n'
                             '[vendors.contract]\nmunicipalities = ["GM0599"]\n')
 # Bounded and seeded: 25 examples per operation and phase, the same ones every run (~30 s for both apps).
 RUN = """
@@ -170,3 +172,13 @@ def test_the_expiry_of_release_data_is_documented_where_it_is_served():
     for path in ("/v1/tables/{table}/rows", "/v1/tables/{table}/series"):
         assert "text/csv" in doc["paths"][path]["get"]["responses"]["200"]["content"]
         assert {"200", "400", "401", "403", "429"} <= set(doc["paths"][path]["get"]["responses"])
+
+
+def test_the_open_layer_answers_without_a_key_as_documented():
+    VENDOR_APP.state.auth.limiter = RateLimiter()
+    listed = answer(vendor, "GET", "/v1/tables")
+    assert listed.status_code == 200
+    assert [(t["table"], t["access"]) for t in listed.json()["tables"]] == [("t4_5_bezoeker_herkomst", "open"),
+                                                                            ("t4_9_overzicht", "open")]
+    refused = answer(vendor, "GET", "/v1/tables/{table}/rows", path_parameters={"table": "t4_1_uur_camera"})
+    assert refused.status_code == 401 and refused.json()["error"]["message"] == "table t4_1_uur_camera needs a key"

@@ -29,6 +29,7 @@ requests_per_minute = 1000000
 burst = 100000
 [vendors.both]
 municipalities = ["GM0344", "GM0599"]
+layer = "municipality"  # every table, the municipality's own included
 [vendors.esri]
 municipalities = ["GM0344"]
 export_days = 30

@@ -45,12 +45,19 @@ def overview_row(gm: str, jaar: int, maand: int, waarde: str, vehicles: int | No
 def publish(root: str, release_id: str, month: str, created: datetime, rows: list[dict],
             spec: TableSpec = OVERVIEW) -> None:
     """A release of one table as jobs.release lays it out: rows partitioned by release_id, then the record."""
-    schema = arrow_schema(spec).append(pa.field("release_id", pa.string(), nullable=False))
-    table = pa.Table.from_pylist([{**r, "release_id": release_id} for r in rows], schema=schema)
-    write_deltalake(f"{root}/{published_table(spec.name)}", table, mode="append", partition_by=["release_id"])
-    record = {"release_id": release_id, "month": month, "created_at": created, "tables": json.dumps([spec.name]),
-              "row_counts": json.dumps({spec.name: len(rows)}), "source_versions": "{}", "config_hash": "test",
-              "protection": "{}"}
+    publish_tables(root, release_id, month, created, {spec.name: rows})
+
+
+def publish_tables(root: str, release_id: str, month: str, created: datetime, tables: dict[str, list[dict]]) -> None:
+    """A release of several tables (catalogue name -> rows), each as in `publish`."""
+    for name, rows in tables.items():
+        spec = TABLES[name]
+        schema = arrow_schema(spec).append(pa.field("release_id", pa.string(), nullable=False))
+        table = pa.Table.from_pylist([{**r, "release_id": release_id} for r in rows], schema=schema)
+        write_deltalake(f"{root}/{published_table(spec.name)}", table, mode="append", partition_by=["release_id"])
+    record = {"release_id": release_id, "month": month, "created_at": created, "tables": json.dumps(list(tables)),
+              "row_counts": json.dumps({name: len(rows) for name, rows in tables.items()}),
+              "source_versions": "{}", "config_hash": "test", "protection": "{}"}
     write_deltalake(f"{root}/{RELEASES}", pa.Table.from_pylist([record], spark_to_arrow_schema(RELEASES_SCHEMA)),
                     mode="append")
 
