@@ -10,22 +10,20 @@ The procedure and why each step is ordered so: docs/privacy.md, key rotation.
 from __future__ import annotations
 
 import argparse
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 from anpr import operator_audit
 from anpr.keyring import KeyringError, Pepper
 from anpr.progress import say, step
 from anpr.settings import Settings
-from jobs.register_cli import FILES, HELP, _close, _lake, _progress
+from jobs.register_cli import FILES, add_file_options, close_session, given_files, open_lake, progress_printer
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.keys import passages_by_pepper
     from jobs.register import current_loads
 
-    lake, spark = _lake(settings)
+    lake, spark = open_lake(settings)
     try:
         keyring = settings.keyring()
         try:
@@ -35,7 +33,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             active = None
         kept = passages_by_pepper(lake)
     finally:
-        _close(spark)
+        close_session(spark)
     peppers = keyring.peppers()
     print(f"{'pepper_id':18} {'in use':7} {'kind':12} {'kept passages':>14}")
     for pid, pepper in peppers.items():
@@ -49,19 +47,28 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.keys import rotate, synthetic_source
-    from jobs.register import RegisterConflictError, RegisterFiles, load_register_files, load_synthetic_register
+    from jobs.register import (
+        RegisterConflictError,
+        RegisterFiles,
+        current_loads,
+        load_register_files,
+        load_synthetic_register,
+    )
 
-    given = [name for name in FILES if getattr(args, name) is not None]
+    given, absent = given_files(args)
     if settings.profile == "cluster" and settings.keyring_dir is None:
         say("anpr keys rotate: set ANPR_KEYRING_DIR to the keyring folder mounted on every node")
         return 2
-    absent = [str(getattr(args, name)) for name in given if not getattr(args, name).is_file()]
     if absent:
         say(f"anpr keys rotate: no such file: {', '.join(absent)}")
         return 2
-    lake, spark = _lake(settings)
+    lake, spark = open_lake(settings)
     try:
         synthetic = synthetic_source(lake)
+        if current_loads(lake).num_rows == 0:
+            say("anpr keys rotate: the register is empty, so no key was derived yet: set the new pepper as "
+                "ANPR_PEPPER (or ANPR_PEPPER_FILE) before the first load instead")
+            return 2
         if synthetic is None and not (args.vehicles and args.fuel and args.body and args.as_of):
             say("anpr keys rotate: the register was loaded from files: give the current ones (at least --vehicles, "
                 "--fuel, --body and --as-of, as for `anpr register load`) to load it again under the new pepper")
@@ -70,10 +77,10 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
         def reload(pepper: Pepper) -> object:
             if synthetic is not None and not given:
                 size, seed = synthetic
-                return load_synthetic_register(lake, settings, size, seed, progress=_progress(), rekey=pepper)
+                return load_synthetic_register(lake, settings, size, seed, progress=progress_printer(), rekey=pepper)
             files = RegisterFiles(**{name: getattr(args, name) for name in FILES})
             return load_register_files(lake, settings, files, args.as_of, close_missing=args.complete,
-                                       progress=_progress(), rekey=pepper)
+                                       progress=progress_printer(), rekey=pepper)
 
         with step("new pepper; register re-keyed under it (the stream holds its batches until this ends)"):
             done = rotate(lake, settings, reload, synthetic=synthetic is not None and not given)
@@ -82,26 +89,29 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
         say(f"anpr keys rotate: {exc}")
         return 2
     finally:
-        _close(spark)
+        close_session(spark)
     if done.abandoned:
         print(f"destroyed pepper {done.abandoned} of an interrupted rotation (nothing was derived with it)")
-    print(f"pepper {done.new} now makes the register's keys (was {done.old or 'none'}); the stream switches at "
-          "its next batch. Destroy the old pepper once retention removed its passages: anpr keys destroy "
-          f"{done.old or ''}".rstrip())
+    print(f"pepper {done.new} now makes the register's keys (was {done.old}); the stream switches at its next batch")
+    if done.old is not None and settings.keyring().get(done.old).configured:
+        print("once retention removed the passages the old pepper made (anpr keys list), remove it from "
+              "ANPR_PEPPER / ANPR_PEPPER_FILE")
+    elif done.old is not None:
+        print(f"once retention removed the passages it made (anpr keys list): anpr keys destroy {done.old}")
     return 0
 
 
 def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.keys import destroy
 
-    lake, spark = _lake(settings)
+    lake, spark = open_lake(settings)
     try:
         path = destroy(lake, settings, args.pepper_id)
     except KeyringError as exc:
         say(f"anpr keys destroy: {exc}")
         return 2
     finally:
-        _close(spark)
+        close_session(spark)
     operator_audit.record(destroyed_pepper_id=args.pepper_id)
     print(f"pepper {args.pepper_id} destroyed ({path} removed)")
     return 0
@@ -117,10 +127,7 @@ def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
         "rotate", help="make a new pepper and re-key the register under it; the stream follows",
         description="A synthetic register is loaded again with its size and seed; a register loaded from files "
                     "needs the current files, as for `anpr register load`.")
-    for name in FILES:
-        rotate.add_argument(f"--{name}", type=Path, metavar="CSV", help=HELP[name])
-    rotate.add_argument("--as-of", type=date.fromisoformat, metavar="DATE", help="the date the files describe")
-    rotate.add_argument("--complete", action="store_true", help="as for `anpr register load`")
+    add_file_options(rotate, as_of_required=False)
     rotate.set_defaults(func=cmd_rotate)
     destroy = actions.add_parser("destroy", help="delete a rotated-out pepper once no kept passage was made with it")
     destroy.add_argument("pepper_id")

@@ -89,7 +89,9 @@ def local_start(day: date, timezone: str) -> datetime:
 
 def current_loads(lake: Lake) -> pa.Table:
     """register/loads since the newest re-key started (all of it when there was none): the loads whose
-    keys the tables hold now."""
+    keys the tables hold now; none before the register's first load created the table."""
+    if not lake.exists(LOADS):
+        return spark_to_arrow_schema(LOADS_SCHEMA).empty_table()
     return since_rekey(lake.read_arrow(LOADS))
 
 

@@ -34,7 +34,7 @@ HELP = {
 }
 
 
-def _progress() -> Any:
+def progress_printer() -> Any:
     counters: dict[str, Counter] = {}
 
     def report(what: str, done: int, total: int) -> None:
@@ -47,7 +47,7 @@ def _progress() -> Any:
     return report
 
 
-def _close(spark: Any) -> None:
+def close_session(spark: Any) -> None:
     if spark is not None:
         spark.stop()
     # Arrow reader threads left behind, collected now, cannot abort the exit (SIGABRT, "terminate called
@@ -55,7 +55,7 @@ def _close(spark: Any) -> None:
     gc.collect()
 
 
-def _lake(settings: Settings) -> tuple[Any, Any]:
+def open_lake(settings: Settings) -> tuple[Any, Any]:
     """The register tables are written through delta-spark, so a load runs a SparkSession.
 
     Returns the session to stop afterwards: None when one was running already (the caller's to stop).
@@ -70,28 +70,45 @@ def _lake(settings: Settings) -> tuple[Any, Any]:
     return make_lake(settings, spark), (None if running else spark)
 
 
+def given_files(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(the file options given, the paths among them that name no file)."""
+    given = [name for name in FILES if getattr(args, name) is not None]
+    return given, [str(getattr(args, name)) for name in given if not getattr(args, name).is_file()]
+
+
+def add_file_options(parser: argparse.ArgumentParser, as_of_required: bool) -> None:
+    """The register files, --as-of and --complete, as `anpr register load` and `anpr keys rotate` take them."""
+    for name in FILES:
+        parser.add_argument(f"--{name}", type=Path, metavar="CSV", help=HELP[name])
+    parser.add_argument("--as-of", type=date.fromisoformat, required=as_of_required, metavar="DATE",
+                        help="the date the files describe (YYYY-MM-DD); loads must come in date order")
+    parser.add_argument("--complete", action="store_true",
+                        help="the vehicles, companies and regions files are complete: close keys they lack "
+                             "(exported or scrapped vehicles); refused when such a file holds a key on more than "
+                             "one line. Without it they are treated as changes only")
+
+
 def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:
     from anpr.register_csv import RegisterFileError
     from anpr.register_history import OutOfOrderLoadError
     from jobs.register import RegisterConflictError, RegisterFiles, load_register_files
 
     files = RegisterFiles(**{name: getattr(args, name) for name in FILES})
-    given = [name for name in FILES if getattr(args, name) is not None]
+    given, absent = given_files(args)
     if not given:
         say("anpr register load: give at least one file (see --help)")
         return 2
     if files.vehicles and not (files.fuel and files.body):
         say("anpr register load: --vehicles needs --fuel and --body: fuel and body type are derived from them")
         return 2
-    absent = [str(getattr(args, name)) for name in given if not getattr(args, name).is_file()]
     if absent:
         say(f"anpr register load: no such file: {', '.join(absent)}")
         return 2
-    lake, spark = _lake(settings)
+    lake, spark = open_lake(settings)
     try:
         with step(f"loading {', '.join(given)} as of {args.as_of} (pseudonymized at read)"):
             reports = load_register_files(lake, settings, files, args.as_of, close_missing=args.complete,
-                                          progress=_progress())
+                                          progress=progress_printer())
         operator_audit.record(written={r.table: lake.version(r.table) for r in reports},
                               rows={r.table: {"in": r.rows_in, "rejected": r.rejected, "inserted": r.inserted,
                                               "closed": r.closed, "updated": r.updated} for r in reports})
@@ -99,7 +116,7 @@ def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:
         say(f"anpr register load: {exc}")
         return 2
     finally:
-        _close(spark)
+        close_session(spark)
     print(f"{'table':22} {'rows in':>10} {'rejected':>9} {'inserted':>9} {'closed':>8} {'updated':>8}")
     for r in reports:
         print(f"{r.table:22} {r.rows_in:>10,} {r.rejected:>9,} {r.inserted:>9,} {r.closed:>8,} {r.updated:>8,}")
@@ -124,17 +141,17 @@ def cmd_register_synth(args: argparse.Namespace, settings: Settings) -> int:
     if args.size < 1:
         say("anpr register synth: --size must be at least 1")
         return 2
-    lake, spark = _lake(settings)
+    lake, spark = open_lake(settings)
     try:
         with step(f"loading a synthetic register of {args.size:,} vehicles (seed {args.seed})"):
-            counts = load_synthetic_register(lake, settings, args.size, args.seed, progress=_progress(),
+            counts = load_synthetic_register(lake, settings, args.size, args.seed, progress=progress_printer(),
                                              workers=args.workers)
         operator_audit.record(written={table: lake.version(table) for table in counts})
     except RegisterConflictError as exc:
         say(f"anpr register synth: {exc}")
         return 2
     finally:
-        _close(spark)
+        close_session(spark)
     for table, n in counts.items():
         print(f"{table:22} {n:>12,} rows")
     return 0
@@ -150,14 +167,7 @@ def add_commands(sub: Any) -> None:
         "load", help="load RDW exports and owner/company/region/exemption files as of a date",
         description="Merge register files into the register tables as of a date, keeping history: changed "
                     "keys get a new validity interval from that date. Formats: docs/register.md.")
-    for name in FILES:
-        load.add_argument(f"--{name}", type=Path, metavar="CSV", help=HELP[name])
-    load.add_argument("--as-of", type=date.fromisoformat, required=True, metavar="DATE",
-                      help="the date the files describe (YYYY-MM-DD); loads must come in date order")
-    load.add_argument("--complete", action="store_true",
-                      help="the vehicles, companies and regions files are complete: close keys they lack "
-                           "(exported or scrapped vehicles); refused when such a file holds a key on more than "
-                           "one line. Without it they are treated as changes only")
+    add_file_options(load, as_of_required=True)
     load.set_defaults(func=cmd_register_load)
 
     synth = actions.add_parser(
