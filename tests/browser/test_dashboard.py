@@ -71,7 +71,8 @@ def served(spark, tmp_path_factory):
     september = publish_sample(spark, lake, "2026-09", places, seed=11)
     october = publish_sample(spark, lake, "2026-10", places, seed=12)
     settings = Settings(data_dir=root / "data", vendor_keys={"esri": KEY})
-    contracts = parse_contracts('[vendors.esri]\nmunicipalities = ["GM0344", "GM0599"]\n'
+    contracts = parse_contracts('[layers.open]\nmunicipalities = ["GM0344"]\nround_to = 10\n'
+                                '[vendors.esri]\nmunicipalities = ["GM0344", "GM0599"]\n'
                                 'layer = "municipality"\n')  # every table: a view for each
     app = create_app(settings, ReleaseStore(DeltaReader(str(root / "lake"))), contracts=contracts,
                      municipalities=places)
@@ -79,8 +80,8 @@ def served(spark, tmp_path_factory):
         yield SimpleNamespace(base=base, september=september, october=october)
 
 
-def api_rows(base: str, table: str, **params: object) -> list[dict]:
-    answer = httpx.get(f"{base}/v1/tables/{table}/rows", headers={"X-API-Key": KEY},
+def api_rows(base: str, table: str, key: str | None = KEY, **params: object) -> list[dict]:
+    answer = httpx.get(f"{base}/v1/tables/{table}/rows", headers={"X-API-Key": key} if key else {},
                        params={**params, "limit": 10_000}, timeout=30)
     answer.raise_for_status()
     assert answer.json()["nextCursor"] is None
@@ -167,3 +168,32 @@ def test_the_fleet_chart_shows_each_months_emission_classes_and_fuels(served):
         assert browser.errors() == []
         SHOTS.mkdir(parents=True, exist_ok=True)
         browser.screenshot(SHOTS / "view-trend.png", "section.trend")
+
+
+def test_without_a_key_the_dashboard_shows_the_open_layer_only_with_rounded_counts(served):
+    """No key given: the open layer's tables, each view and chart point as the API serves it without one."""
+    open_tables = {t for t, spec in TABLES.items() if spec.access == "open"}
+    with Chromium() as browser:
+        browser.navigate(f"{served.base}/dashboard/")
+        browser.wait_for("document.readyState === 'complete'")
+        browser.evaluate("document.getElementById('show').click()")
+        browser.wait_for("document.body.dataset.state === 'ready'", timeout=90)
+        zone, release = browser.evaluate("[document.getElementById('zone').value, "
+                                         "document.getElementById('month').value]")
+        views = {v["table"]: v for v in browser.evaluate(VIEWS_JS)}
+        assert set(views) == open_tables and release == served.october.release_id
+        for table, view in views.items():
+            rows = api_rows(served.base, table, key=None, zoneId=zone, release=release)
+            measure = view["picks"].get("measure", TABLES[table].measures[0])
+            assert view["state"] == "ready" and view["notCross"] == 0, table
+            if set(view["picks"]) <= {"measure"}:
+                assert (view["cells"], view["suppressed"]) == (len(rows), sum(r[measure] is None for r in rows))
+        for figure in browser.evaluate(TREND_JS):
+            served_points = {(release_.month, r["waarde"], r["aantalUniekeVoertuigen"])
+                             for release_ in (served.september, served.october)
+                             for r in api_rows(served.base, "t4_9_overzicht", key=None, zoneId=zone,
+                                               release=release_.release_id, kenmerk=figure["kenmerk"])
+                             if r["aantalUniekeVoertuigen"] is not None}
+            assert {tuple(p) for p in figure["points"]} == served_points
+            assert all(value % 10 == 0 for _, _, value in figure["points"])
+        assert browser.errors() == []
