@@ -74,6 +74,8 @@ SOURCES: dict[str, Source] = {
     "bedrijfsgrootte": Source("vehicle"),
     # access and exemptions hold on the day of the passage (streaming/enrich.py), so they vary per passage
     "ze_toegang": Source("passage"),
+    # the day access ends is the vehicle's (its type, Euro class, first admission): fixed per month
+    "ze_toegang_tot": Source("vehicle"),
     "ontheffing": Source("passage", "exemption", "soort"),
     "ontheffing_reden": Source("vehicle", "exemption", "reden", in_passages=False),
     "sbi_sectie": Source("vehicle", "sbi", "sectie"),

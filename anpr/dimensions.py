@@ -285,6 +285,18 @@ def _is_in(values: pa.Array, allowed: Iterable[str]) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.is_in(values, pa.array(list(allowed), pa.string())), False))
 
 
+ALTIJD = "Altijd"  # ze_toegang_tot of a vehicle no rule will ever bar: zero emission, or not subject
+
+
+def ze_toegang_tot_labels(toegang_tot: np.ndarray) -> pa.Array:
+    """ze_toegang_tot per vehicle: the first local day without access as YYYY-MM-DD (past or future),
+    Altijd (ALWAYS) or Onbekend (UNKNOWN); from `ze_toegang_tot`'s days since 1970."""
+    day = pa.array(np.where((toegang_tot == ALWAYS) | (toegang_tot == UNKNOWN), 0, toegang_tot).astype(np.int32))
+    text = pc.strftime(pc.cast(day, pa.date32()), format="%Y-%m-%d")
+    text = pc.if_else(pa.array(toegang_tot == ALWAYS), pa.scalar(ALTIJD), text)
+    return pc.if_else(pa.array(toegang_tot == UNKNOWN), pa.scalar(ONBEKEND), text)
+
+
 def ze_status(toegang_tot: np.ndarray, on_day: np.ndarray, exemption: np.ndarray) -> np.ndarray:
     """Status codes (index into ZE_STATUSES) of vehicles on given days, exemption level 0..2 per row."""
     allowed_for_good = toegang_tot == ALWAYS

@@ -30,7 +30,7 @@ _HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
 _HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 OUTPUT = ["voertuig_type", "brandstof", "emissieklasse", "carrosserie", "eigenaar_type", "company_key", "sbi_sectie",
           "sbi_groep_code", "sbi_groep_omschrijving", "bedrijfsgrootte", "herkomst_nuts3", "herkomst_provincie",
-          "ontheffing", "ze_toegang", "register_hit"]
+          "ontheffing", "ze_toegang", "ze_toegang_tot", "register_hit"]
 
 
 def key64(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +170,7 @@ class RegisterSnapshot:
             out[name] = _labels(r, self.region_codes[name], self.labels[name])
         out["ontheffing"] = pa.array(D.ONTHEFFING_LEVELS, pa.string()).take(pa.array(level))
         out["ze_toegang"] = pa.array(D.ZE_STATUSES, pa.string()).take(pa.array(D.ze_status(until, on, level)))
+        out["ze_toegang_tot"] = D.ze_toegang_tot_labels(until)
         out["register_hit"] = pa.array(hit)
         return {name: out[name] for name in OUTPUT}
 

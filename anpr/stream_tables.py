@@ -38,6 +38,7 @@ PASSAGES_SCHEMA = T.StructType([
     T.StructField("herkomst_provincie", T.StringType(), True),
     T.StructField("ontheffing", T.StringType(), True),
     T.StructField("ze_toegang", T.StringType(), True),
+    T.StructField("ze_toegang_tot", T.StringType(), True),  # first day without access: YYYY-MM-DD, Altijd, Onbekend
     T.StructField("register_hit", T.BooleanType(), False),
     T.StructField("period_token", T.StringType(), False),
     T.StructField("company_token", T.StringType(), True),

@@ -51,6 +51,7 @@ FACTORS: dict[tuple[str, ...], list[tuple[Any, ...]]] = {
     ("eigenaar_type",): [(v,) for v in ["Particulier", "Rechtspersoon", "Buitenlands", "Onbekend"]],
     ("ontheffing",): [(v,) for v in ["Geen", "Tijdelijk", "Langdurig"]],
     ("ze_toegang",): [(v,) for v in ["Toegestaan", "Overgang", "Verboden", "Ontheffing", "Onbekend"]],
+    ("ze_toegang_tot",): [(v,) for v in ["Altijd", "2025-01-01", "2027-01-01", "2028-01-01", "Onbekend"]],
     ("dag_type",): [(v,) for v in ["Werkdag", "Weekend"]],
     ("week_van_maand",): [(w,) for w in range(1, 6)],
     ("sbi_groep_code", "sbi_groep_omschrijving"): [

@@ -39,8 +39,8 @@ PASSAGE_TYPES: dict[str, T.DataType] = {
     "carrosserie": T.StringType(), "eigenaar_type": T.StringType(), "sbi_sectie": T.StringType(),
     "sbi_groep_code": T.StringType(), "sbi_groep_omschrijving": T.StringType(), "bedrijfsgrootte": T.StringType(),
     "herkomst_nuts3": T.StringType(), "herkomst_provincie": T.StringType(), "ontheffing": T.StringType(),
-    "ze_toegang": T.StringType(), "register_hit": T.BooleanType(), "period_token": T.StringType(),
-    "company_token": T.StringType(),
+    "ze_toegang": T.StringType(), "ze_toegang_tot": T.StringType(), "register_hit": T.BooleanType(),
+    "period_token": T.StringType(), "company_token": T.StringType(),
 }
 
 

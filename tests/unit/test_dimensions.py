@@ -126,3 +126,4 @@ def test_an_exemption_turns_no_access_into_ontheffing_and_leaves_access_alone():
     until = np.array([D.days(date(2025, 1, 1)), D.days(date(2028, 1, 1)), D.UNKNOWN, D.ALWAYS], dtype=np.int32)
     status = D.ze_status(until, np.full(4, D.days(date(2026, 6, 1))), np.array([1, 2, 1, 2], dtype=np.int8))
     assert [D.ZE_STATUSES[s] for s in status] == ["Ontheffing", "Overgang", "Ontheffing", "Toegestaan"]
+    assert D.ze_toegang_tot_labels(until).to_pylist() == ["2025-01-01", "2028-01-01", "Onbekend", "Altijd"]

@@ -98,6 +98,8 @@ def test_access_status_on_the_event_date_or_a_coming_date():
     van, truck, car = look([(VAN, "NL", at(20), "GM0344"), (TRUCK, "NL", at(20), "GM0344"),
                             (CAR, "NL", at(20), "GM0344")])
     assert (van["ze_toegang"], truck["ze_toegang"], car["ze_toegang"]) == ("Overgang", "Overgang", "Toegestaan")
+    # In transition: the day access ends is still to come, and stays the vehicle's whatever the day asked.
+    assert car["ze_toegang_tot"] == "Altijd" and date.fromisoformat(van["ze_toegang_tot"]) > at(20).date()
     van, van_exempt = look([(VAN, "NL", at(20), "GM0344"), (VAN, "NL", at(20), "GM0363")], access_on=date(2027, 1, 1))
     assert (van["ze_toegang"], van_exempt["ze_toegang"]) == ("Verboden", "Ontheffing")
 
@@ -108,9 +110,10 @@ def test_unmatched_plates_are_kept_as_foreign_or_unknown_with_empty_attributes()
                  (None, "NL", at(20), "GM0344"), (VAN, "NL", at(10, 5), "GM0344")])  # the van after its export
     assert [r["voertuig_type"] for r in rows] == ["Buitenlands", "Onbekend", "Onbekend", "Onbekend"]
     for r in rows:
-        assert not r["register_hit"] and r["ze_toegang"] == "Onbekend" and r["ontheffing"] == "Geen"
+        assert not r["register_hit"] and r["ze_toegang"] == r["ze_toegang_tot"] == "Onbekend"
+        assert r["ontheffing"] == "Geen"
         assert all(r[c] is None for c in OUTPUT if c not in ("voertuig_type", "register_hit", "ze_toegang",
-                                                            "ontheffing"))
+                                                            "ze_toegang_tot", "ontheffing"))
 
 
 def test_before_first_admission_a_vehicle_is_not_in_the_register():

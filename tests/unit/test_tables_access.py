@@ -1,4 +1,4 @@
-"""Tables 5.1-5.3 computed by hand on inline passages: owner type, exemptions and ZE access on the day of
+"""Tables 5.1-5.4 computed by hand on inline passages: owner type, exemptions and ZE access on the day of
 passage, day type and week of the month. A van loses access mid-month; another holds a day exemption."""
 
 from __future__ import annotations
@@ -14,30 +14,32 @@ from tests.unit.test_tables import CAT, VAN, month, passage
 COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "bedrijfsgrootte": "Klein"}
 PRIVATE = {"eigenaar_type": "Particulier"}
 OPEN = {"ontheffing": "Geen"}  # no exemption that day
+EURO5_VAN = {**VAN, "emissieklasse": "Euro 5", "ze_toegang_tot": "2026-03-15"}
 ROWS = [
-    # v: a company van (Euro 5, say) whose access ends on the 15th: Overgang before, Verboden after.
-    passage(1, "v", "03-10 08:00", "Inbound", owner="K1", **VAN, **COMPANY, **OPEN, ze_toegang="Overgang"),
-    passage(2, "v", "03-10 09:00", "Outbound", owner="K1", **VAN, **COMPANY, **OPEN, ze_toegang="Overgang"),
-    passage(3, "v", "03-20 06:30", "Inbound", owner="K1", **VAN, **COMPANY, **OPEN, ze_toegang="Verboden"),
-    passage(4, "v", "03-29 10:00", "Inbound", owner="K1", **VAN, **COMPANY, **OPEN, ze_toegang="Verboden"),
+    # v: a company Euro 5 van whose access ends on the 15th: Overgang before, Verboden after.
+    passage(1, "v", "03-10 08:00", "Inbound", owner="K1", **EURO5_VAN, **COMPANY, **OPEN, ze_toegang="Overgang"),
+    passage(2, "v", "03-10 09:00", "Outbound", owner="K1", **EURO5_VAN, **COMPANY, **OPEN, ze_toegang="Overgang"),
+    passage(3, "v", "03-20 06:30", "Inbound", owner="K1", **EURO5_VAN, **COMPANY, **OPEN, ze_toegang="Verboden"),
+    passage(4, "v", "03-29 10:00", "Inbound", owner="K1", **EURO5_VAN, **COMPANY, **OPEN, ze_toegang="Verboden"),
     # w: a privately owned van without access, with a day exemption on Tuesday the 17th only.
     passage(5, "w", "03-17 10:00", "Inbound", owner="w", **VAN, **PRIVATE, ontheffing="Tijdelijk",
-            ze_toegang="Ontheffing"),
-    passage(6, "w", "03-18 10:00", "Inbound", owner="w", **VAN, **PRIVATE, **OPEN, ze_toegang="Verboden"),
+            ze_toegang="Ontheffing", ze_toegang_tot="2025-01-01"),
+    passage(6, "w", "03-18 10:00", "Inbound", owner="w", **VAN, **PRIVATE, **OPEN, ze_toegang="Verboden",
+            ze_toegang_tot="2025-01-01"),
     # p: a private car, Saturday the 7th and Monday the 9th.
     passage(7, "p", "03-07 11:00", "Inbound", owner="p", voertuig_type="Personenauto", **PRIVATE, **OPEN,
-            ze_toegang="Toegestaan"),
+            ze_toegang="Toegestaan", ze_toegang_tot="Altijd"),
     passage(8, "p", "03-09 12:00", "Outbound", owner="p", voertuig_type="Personenauto", **PRIVATE, **OPEN,
-            ze_toegang="Toegestaan"),
+            ze_toegang="Toegestaan", ze_toegang_tot="Altijd"),
     # f: a foreign plate (no owner), Sunday the 8th; u: a Dutch plate not in the register, Tuesday the 31st.
     passage(9, "f", "03-08 05:00", "Inbound", voertuig_type="Buitenlands", **OPEN, ze_toegang="Onbekend"),
     passage(10, "u", "03-31 20:00", "Inbound", voertuig_type="Onbekend", **OPEN, ze_toegang="Onbekend"),
     # l: a company truck with a long-term exemption, Monday the 2nd.
-    passage(11, "l", "03-02 07:30", "Inbound", owner="K2", voertuig_type="Vrachtauto", **COMPANY,
-            ontheffing="Langdurig", ze_toegang="Ontheffing"),
+    passage(11, "l", "03-02 07:30", "Inbound", owner="K2", voertuig_type="Vrachtauto", emissieklasse="Euro 5",
+            **COMPANY, ontheffing="Langdurig", ze_toegang="Ontheffing", ze_toegang_tot="2025-01-01"),
 ]
 SPECS = [TABLES[n] for n in ("t4_2_dagdeel", "t5_1_eigenaar_voertuig", "t5_1b_eigenaar_sector", "t5_2_ontheffing",
-                             "t5_3_naleving")]
+                             "t5_3_naleving", "t5_4_toegang_tot")]
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +106,19 @@ def test_non_compliance_per_week_of_month_and_day_part(parts):
     }
     barred = parts["t5_3_naleving"].query("ze_toegang == 'Verboden'")
     assert int(barred["P"].sum()) == 3
+
+
+def test_access_end_date_by_vehicle_type_and_emission_class(parts):
+    """The day access ends is the vehicle's: v, whose access ends mid-month, stays in one cell all month."""
+    got = counts(parts["t5_4_toegang_tot"], ["ze_toegang_tot", "voertuig_type", "emissieklasse"])
+    assert got == {
+        ("2026-03-15", "Bestelauto", "Euro 5"): (4, 1),  # v: before and after the 15th alike
+        ("2025-01-01", "Bestelauto", "Euro 6"): (2, 1),  # w: no access (its day exemption aside)
+        ("2025-01-01", "Vrachtauto", "Euro 5"): (1, 1),  # l: no access, a long-term exemption
+        ("Altijd", "Personenauto", "Onbekend"): (2, 1),
+        ("Onbekend", "Buitenlands", "Onbekend"): (1, 1),
+        ("Onbekend", "Onbekend", "Onbekend"): (1, 1),
+    }
 
 
 def test_tables_keyed_by_weekday_carry_the_day_type_as_a_hidden_key(parts):
