@@ -69,8 +69,9 @@ def unvacuumed(files: Sequence[FileEntry], live: set[str], removed: Mapping[str,
                cutoff: datetime) -> list[FileEntry]:
     """The data files VACUUM would delete at `cutoff` (now minus the time-travel window): not in the
     current snapshot (`live`), removed by a commit before cutoff (a file the log no longer names counts
-    as removed), and written before cutoff (Delta's VacuumCommand keeps files written since)."""
-    return [f for f in files if not f.path.startswith("_delta_log/") and f.path not in live
+    as removed), and written before cutoff (Delta's VacuumCommand keeps files written since). Hidden
+    paths (a part starting with "_" or ".": the log, checksum files) are not data files, as for VACUUM."""
+    return [f for f in files if not any(part[0] in "_." for part in f.path.split("/")) and f.path not in live
             and removed.get(f.path, f.mtime) < cutoff and f.mtime < cutoff]
 
 

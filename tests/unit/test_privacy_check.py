@@ -103,7 +103,7 @@ def test_delta_files_removed_before_the_time_travel_window_are_unvacuumed():
                        "k=a%20b/part-2.parquet": datetime(2026, 11, 23, tzinfo=UTC)}
     files = [f("event_date=2026-08-14/part-0.parquet", 1), f("event_date=2026-08-14/part-1.parquet", 1),
              f("k=a%20b/part-2.parquet", 1), f("orphan.parquet", 3), f("fresh-orphan.parquet", 25),
-             f("_delta_log/00000000000000000000.json", 1)]
+             f("_delta_log/00000000000000000000.json", 1), f("event_date=2026-08-14/.part-1.parquet.crc", 1)]
     cutoff = at(24) - timedelta(hours=168)  # 17 November
     assert unvacuumed(files, {"event_date=2026-08-14/part-1.parquet"}, removed, cutoff) == [
         f("event_date=2026-08-14/part-0.parquet", 1), f("orphan.parquet", 3)]
