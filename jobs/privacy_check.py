@@ -51,7 +51,7 @@ def on_disk(lake: Lake, settings: Settings, now: datetime | None = None) -> list
     """What is left on disk past its period (expired_files items, `where` relative to the data dir).
 
     Delta files count by the wall clock, as VACUUM does; the rest from `now` (default the clock), as
-    `anpr retention run --now` would.
+    run_retention(now=...) does.
     """
     now, r, data = now or datetime.now(UTC), settings.retention, settings.data_dir
     items = []
