@@ -95,6 +95,9 @@ class RetentionSettings(BaseModel):
     kafka_days: int = Field(default=8, ge=1)  # the 7-day lateness window plus a day for a stopped stream
     # Delta keeps deleted rows' files for time travel this long; VACUUM removes them after it.
     time_travel_hours: int = Field(default=168, ge=0)
+    # Log files not written for this long: a month to investigate an incident; logs name observation ids
+    # and request details, so they go after it.
+    log_days: int = Field(default=30, ge=1)
 
 
 class DisclosureSettings(BaseModel):

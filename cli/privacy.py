@@ -40,7 +40,9 @@ def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
     r.set_defaults(func=cmd_request)
     c = actions.add_parser("check", help="the data protection officer's periodic check, as a report file",
                            description="Reports what retention should have deleted and has not (retention's "
-                                       "own rules, as a dry run), every credential with its age and last use "
+                                       "own rules, as a dry run) and files left on disk past their period "
+                                       "(unvacuumed Delta files, Kafka segments, checkpoint batches, logs, "
+                                       "rotated-out peppers), every credential with its age and last use "
                                        "where known, and operator and API activity since the last check.")
     c.add_argument("--report", type=Path,
                    help="report file (JSON; default <data_dir>/reports/privacy-check-<UTC time>.json)")
@@ -99,7 +101,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     spark = get_spark(settings)
     try:
-        expired = pc.expired(make_lake(settings, spark), settings, now)
+        lake = make_lake(settings, spark)
+        expired = pc.expired(lake, settings, now)
+        left = pc.on_disk(lake, settings, now)
     finally:
         spark.stop()
     reader = make_reader(settings)
@@ -107,11 +111,12 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     access = pc.table_or_empty(reader, ACCESS_LOG, {"ts": pa.timestamp("us", "UTC"), "vendor": pa.string(),
                                                     "table_name": pa.string()})
     result = pc.check_report(now, expired, pc.credentials(settings, pc.register_loads(reader), access, now),
-                             pc.activity(audit, access, pc.last_check(audit)))
+                             pc.activity(audit, access, pc.last_check(audit)), left)
     out = args.report or settings.data_dir / "reports" / f"privacy-check-{now:%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    operator_audit.record(expired={e["dataset"]: e["rows"] for e in expired}, report=str(out))
+    operator_audit.record(expired={e["dataset"]: e["rows"] for e in expired},
+                          expired_files={e["where"]: e["files"] for e in left}, report=str(out))
     print(pc.render_check(result))
     print(f"report written to {out}")
     return 0

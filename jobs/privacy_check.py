@@ -4,6 +4,9 @@ section 4: periodic audits; issue 13).
 Three parts, one report:
 - expired: what `anpr retention run` would delete now, by retention's own rules (jobs/retention.py,
   run as a dry run): every dataset with rows past its period is an item. None after a retention run.
+  Then what is left on disk past its period (jobs/expired_files.py): Delta files of deleted rows not
+  yet vacuumed, closed Kafka segments older than the topic's retention, old stream checkpoint batches,
+  old log files, and rotated-out peppers no kept passage needs (`anpr keys destroy`).
 - credentials: the pepper and the vendor and admin keys of the settings, by name (never the value),
   with their age where the platform can know it: a pepper file's modification time, the first
   register load made with this pepper (its `pepper_id`), a vendor key's last use in the API's log.
@@ -15,18 +18,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from anpr.delta_reader import TableReader
-from anpr.keyring import pepper_id
+from anpr.keyring import KeyringError, Pepper, RekeyInProgress, pepper_id
 from anpr.lake import Lake
 from anpr.register_tables import LOADS
 from anpr.settings import Settings
-from jobs.retention import Outcome, run_retention
+from jobs import expired_files as ef
+from jobs.keys import passages_by_pepper
+from jobs.register import current_loads
+from jobs.retention import VACUUMED, Outcome, run_retention
 
 CHECK_COMMAND = "privacy check"  # how the audit trail names this command (cli/audit.py command_name)
 
@@ -39,6 +45,70 @@ def expired_items(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
 def expired(lake: Lake, settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
     """What retention would delete at `now` (default the clock), changing nothing."""
     return expired_items(run_retention(lake, settings, now=now, dry_run=True))
+
+
+def on_disk(lake: Lake, settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
+    """What is left on disk past its period (expired_files items, `where` relative to the data dir).
+
+    Delta files count by the wall clock, as VACUUM does; the rest from `now` (default the clock), as
+    run_retention(now=...) does.
+    """
+    now, r, data = now or datetime.now(UTC), settings.retention, settings.data_dir
+    items = []
+    for table in VACUUMED:
+        table_dir = Path(lake.path(table))
+        files, live, removed = ef.delta_listing(table_dir)
+        due = ef.unvacuumed(files, live, removed, datetime.now(UTC) - timedelta(hours=r.time_travel_hours))
+        if due:
+            items.append(ef.item(f"files of deleted rows of {table}, past the {r.time_travel_hours} h time travel",
+                                 _where(table_dir, data), due, "anpr retention run"))
+    kafka = data / KAFKA_LOG_DIR
+    topic = settings.kafka.observations_topic
+    due = ef.expired_segments(ef.list_files(kafka), topic, now - timedelta(days=r.kafka_days))
+    if due:
+        items.append(ef.item(f"closed {topic} segments older than {r.kafka_days} d", _where(kafka, data), due,
+                             "the broker, by the topic's retention.ms (set by anpr retention run): start it "
+                             "with anpr broker"))
+    due = ef.expired_batches(ef.list_files(settings.checkpoint_dir), now - timedelta(days=r.kafka_days))
+    if due:
+        items.append(ef.item(f"stream checkpoint batches before the newest {ef.MIN_BATCHES_TO_RETAIN}, older than "
+                             f"{r.kafka_days} d", _where(settings.checkpoint_dir, data), due, "anpr retention run"))
+    due = ef.expired_logs(ef.list_files(settings.log_dir), now - timedelta(days=r.log_days))
+    if due:
+        items.append(ef.item(f"log files not written for {r.log_days} d", _where(settings.log_dir, data), due,
+                             "anpr retention run"))
+    return items + peppers_to_destroy(lake, settings)
+
+
+KAFKA_LOG_DIR = Path("broker") / "kraft"  # the embedded broker's log.dirs (anpr.broker.server_properties)
+
+
+def _where(path: Path, data_dir: Path) -> str:
+    return str(path.relative_to(data_dir)) if path.is_relative_to(data_dir) else str(path)
+
+
+def unneeded_peppers(peppers: Sequence[Pepper], active: str | None, kept: Mapping[str | None, int]) -> list[Pepper]:
+    """Rotated-out peppers (keyring files, not the configured one, not the register's) that made no kept
+    passage: `anpr keys destroy` would remove them (anpr.keyring.Keyring.destroy)."""
+    return [p for p in peppers if not p.configured and p.id != active and not kept.get(p.id, 0)]
+
+
+def peppers_to_destroy(lake: Lake, settings: Settings) -> list[dict[str, Any]]:
+    """unneeded_peppers as items; none while a re-key is under way (which pepper stays is not settled)."""
+    keyring = settings.keyring()
+    try:
+        active: str | None = keyring.active(current_loads(lake)).id
+    except RekeyInProgress:
+        return []
+    except KeyringError:  # no pepper configured and an empty register: none is in use
+        active = None
+    items = []
+    for p in unneeded_peppers(list(keyring.peppers().values()), active, passages_by_pepper(lake)):
+        path = Path(p.path)
+        items.append(ef.item(f"rotated-out pepper {p.id}, no kept passage made with it", _where(path.parent,
+                             settings.data_dir), [ef.FileEntry(path.name, path.stat().st_size, datetime.fromtimestamp(
+                                 path.stat().st_mtime, UTC))], f"anpr keys destroy {p.id}"))
+    return items
 
 
 def last_check(audit_rows: Sequence[Mapping[str, Any]]) -> datetime | None:
@@ -115,8 +185,10 @@ def register_loads(lake: TableReader) -> pa.Table:
 
 
 def check_report(now: datetime, expired_now: list[dict[str, Any]], creds: list[dict[str, Any]],
-                 did: dict[str, Any]) -> dict[str, Any]:
-    return {"checked_at": now.isoformat(), "expired": expired_now, "credentials": creds, "activity": did}
+                 did: dict[str, Any], left_on_disk: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The report file's content; `left_on_disk` are on_disk's items."""
+    return {"checked_at": now.isoformat(), "expired": expired_now, "expired_files": left_on_disk or [],
+            "credentials": creds, "activity": did}
 
 
 def render_check(r: Mapping[str, Any]) -> str:
@@ -127,6 +199,13 @@ def render_check(r: Mapping[str, Any]) -> str:
         lines += [f"  {e['dataset']:<26} {e['rows']:>10,} rows ({e['rule']})" for e in r["expired"]]
     else:
         lines.append("expired: none (retention is up to date)")
+    if r["expired_files"]:
+        lines.append(f"EXPIRED, still on disk ({len(r['expired_files'])}):")
+        for e in r["expired_files"]:
+            lines += [f"  {e['what']}: {e['files']:,} files, {e['bytes']:,} bytes in {e['where']} "
+                      f"since {e['since']:%Y-%m-%d}", f"    remove: {e['remove']}"]
+    else:
+        lines.append("expired files: none")
     lines.append("credentials:")
     for c in r["credentials"]:
         age = f"{c['age_days']} d" if c["age_days"] is not None else "age unknown"

@@ -11,6 +11,8 @@ automatically. Each dataset's period is in `conf/base.toml [retention]` (`Retent
 | ingest idempotency keys | `idempotency_days` | SQLite DELETE, then VACUUM with secure_delete |
 | Kafka `anpr.observations` | `kafka_days` | the topic's `retention.ms` (the broker drops old segments) |
 | register tables with keys | as the register holds them | VACUUM of the files loads and erasures removed |
+| stream checkpoint batches | the newest 100 batches, and `kafka_days` | file delete (jobs/expired_files.py) |
+| log files (`<data_dir>/logs`) | `log_days` since last written | file delete (jobs/expired_files.py) |
 
 (1) Final: the day after the lateness window, the 8th of the next month (docs/statistics.md); released:
 a release of the month was built on or after that day.
@@ -28,18 +30,23 @@ that loses a race with one of its commits is retried (`Lake.delete`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from anpr.idempotency import purge_older_than, store_path
 from anpr.lake import Lake
 from anpr.register_tables import HOLDING_KEYS
 from anpr.settings import RetentionSettings, Settings
 from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
+from jobs import expired_files as ef
 from jobs.release import RELEASES
 
 log = logging.getLogger(__name__)
+
+# The tables each run VACUUMs: the ones it deletes rows from and the register tables holding keys.
+VACUUMED = (QUARANTINE, PASSAGES, STREAM_METRICS, *HOLDING_KEYS)
 
 
 @dataclass
@@ -166,10 +173,24 @@ def run_retention(lake: Lake, settings: Settings, now: datetime | None = None, d
                                              (now - timedelta(days=r.idempotency_days)).timestamp())
     outcomes.append(keys)
     outcomes.append(_kafka_retention(settings, dry_run))
+    outcomes += [expire_files(settings.checkpoint_dir, "stream checkpoint", ef.expired_batches,
+                              now - timedelta(days=r.kafka_days), f"batches before the newest "
+                              f"{ef.MIN_BATCHES_TO_RETAIN} and older than {r.kafka_days} d", dry_run),
+                 expire_files(settings.log_dir, "logs", ef.expired_logs, now - timedelta(days=r.log_days),
+                              f"not written for {r.log_days} d", dry_run)]
     for o in outcomes:
         log.info("retention %s: %s, %d rows deleted, %d files removed %s", o.dataset, o.rule, o.rows_deleted,
                  o.files_removed, "; ".join(o.notes))
     return outcomes
+
+
+def expire_files(root: Path, dataset: str, rule: Callable[[list[ef.FileEntry], datetime], list[ef.FileEntry]],
+                 cutoff: datetime, text: str, dry_run: bool = False) -> Outcome:
+    """Delete the files under root that `rule` finds expired at cutoff (dry run: count them)."""
+    outcome = Outcome(dataset, text)
+    due = rule(ef.list_files(root), cutoff)
+    outcome.files_removed = len(due) if dry_run else ef.delete(root, due)
+    return outcome
 
 
 def _kafka_retention(settings: Settings, dry_run: bool) -> Outcome:
@@ -195,7 +216,7 @@ def render(outcomes: list[Outcome], dry_run: bool) -> str:
     verb = "would delete" if dry_run else "deleted"
     lines = []
     for o in outcomes:
-        files = f", {o.files_removed:,} files removed" if o.files_removed else ""
+        files = f", {o.files_removed:,} files {'to remove' if dry_run else 'removed'}" if o.files_removed else ""
         lines.append(f"{o.dataset:<26} {verb} {o.rows_deleted:>10,} rows{files} ({o.rule})")
         lines += [f"{'':<26} {note}" for note in o.notes]
     return "\n".join(lines)

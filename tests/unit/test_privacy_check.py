@@ -1,12 +1,21 @@
 """The compliance check's pure parts (jobs/privacy_check.py) on inline rows."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from anpr.keyring import pepper_id
+from anpr.keyring import Pepper, pepper_id
 from anpr.settings import Settings
-from jobs.privacy_check import activity, check_report, credentials, expired_items, last_check, render_check
+from jobs.expired_files import FileEntry, expired_batches, expired_logs, expired_segments, item, removed_at, unvacuumed
+from jobs.privacy_check import (
+    activity,
+    check_report,
+    credentials,
+    expired_items,
+    last_check,
+    render_check,
+    unneeded_peppers,
+)
 from jobs.retention import Outcome
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
@@ -73,3 +82,75 @@ def test_a_pepper_file_dates_the_pepper(tmp_path):
                                                "loaded_at": pa.array([], pa.timestamp("us", "UTC"))}),
                            access([]), datetime.now(UTC)) if c["name"] == "pepper"]
     assert (pepper["age_days"], pepper["age_source"], pepper["last_used"]) == (0, "pepper file written", None)
+
+
+# -- files left on disk past their period (jobs/expired_files.py) --------------------------------------
+
+def at(day: int, hour: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+def f(path: str, day: int, size: int = 10) -> FileEntry:
+    return FileEntry(path, size, at(day))
+
+
+def test_delta_files_removed_before_the_time_travel_window_are_unvacuumed():
+    log = ['{"commitInfo": {}}', '{"add": {"path": "event_date=2026-08-14/part-1.parquet"}}',
+           '{"remove": {"path": "event_date=2026-08-14/part-0.parquet", "deletionTimestamp": 1793577600000}}',
+           '{"remove": {"path": "k=a%2520b/part-2.parquet", "deletionTimestamp": 1795392000000}}', ""]
+    removed = removed_at(log)
+    assert removed == {"event_date=2026-08-14/part-0.parquet": datetime(2026, 11, 2, tzinfo=UTC),
+                       "k=a%20b/part-2.parquet": datetime(2026, 11, 23, tzinfo=UTC)}
+    files = [f("event_date=2026-08-14/part-0.parquet", 1), f("event_date=2026-08-14/part-1.parquet", 1),
+             f("k=a%20b/part-2.parquet", 1), f("orphan.parquet", 3), f("fresh-orphan.parquet", 25),
+             f("_delta_log/00000000000000000000.json", 1), f("event_date=2026-08-14/.part-1.parquet.crc", 1)]
+    cutoff = at(24) - timedelta(hours=168)  # 17 November
+    assert unvacuumed(files, {"event_date=2026-08-14/part-1.parquet"}, removed, cutoff) == [
+        f("event_date=2026-08-14/part-0.parquet", 1), f("orphan.parquet", 3)]
+
+
+def test_closed_segments_of_the_topic_older_than_its_retention():
+    def seg(partition: str, offset: int, day: int, ext: str = "log") -> FileEntry:
+        return f(f"{partition}/{offset:020d}.{ext}", day)
+
+    files = [seg("anpr.observations-0", 0, 1), seg("anpr.observations-0", 0, 1, "index"),
+             seg("anpr.observations-0", 120, 2), seg("anpr.observations-0", 300, 2),
+             seg("anpr.observations-1", 0, 1), seg("anpr.cameras-0", 0, 1), seg("anpr.cameras-0", 50, 1),
+             seg("__cluster_metadata-0", 0, 1), f("anpr.observations-0/leader-epoch-checkpoint", 1)]
+    # Partition 1's only segment is the active one; other topics have retention of their own.
+    assert expired_segments(files, "anpr.observations", at(10)) == [
+        seg("anpr.observations-0", 0, 1), seg("anpr.observations-0", 120, 2)]
+
+
+def test_checkpoint_batches_before_the_newest_kept_and_older_than_retention():
+    files = [f(f"q/{kind}/{b}", day) for kind in ("offsets", "commits") for b, day in ((0, 1), (1, 2), (2, 3), (3, 20))]
+    files += [f("q/offsets/.0.crc", 1), f("q/metadata", 1), f("q/sources/0/0", 1), f("other/commits/7", 1)]
+    assert expired_batches(files, at(3), keep=2) == [f("q/commits/0", 1), f("q/commits/1", 2),
+                                                     f("q/offsets/.0.crc", 1), f("q/offsets/0", 1),
+                                                     f("q/offsets/1", 2)]
+    assert expired_batches(files, at(2), keep=2) == [f("q/commits/0", 1), f("q/offsets/.0.crc", 1),
+                                                     f("q/offsets/0", 1)]
+
+
+def test_log_files_not_written_within_the_period():
+    files = [f("anpr.log", 30), f("anpr.log.2026-10-01", 1), f("spark.log", 2), f("spark-log4j2.properties", 1)]
+    assert expired_logs(files, at(10)) == [f("anpr.log.2026-10-01", 1), f("spark.log", 2)]
+
+
+def test_rotated_out_peppers_no_passage_needs_are_to_destroy():
+    peppers = [Pepper("configured01", "/s/pepper", configured=True)]
+    peppers += [Pepper(pid, f"/k/{pid}.pepper", configured=False) for pid in ("active0001", "old0000001", "old0000002")]
+    kept = {"old0000002": 4, None: 7, "configured01": 1}
+    assert [p.id for p in unneeded_peppers(peppers, "active0001", kept)] == ["old0000001"]
+
+
+def test_an_expired_file_item_says_what_where_since_and_how_to_remove_never_a_file_name():
+    due = [f("event_date=2026-08-14/part-0.parquet", 2, size=100), f("orphan.parquet", 1, size=5)]
+    found = item("files of deleted rows of passages", "lake/passages", due, "anpr retention run")
+    assert found == {"what": "files of deleted rows of passages", "where": "lake/passages", "since": at(1),
+                     "files": 2, "bytes": 105, "remove": "anpr retention run"}
+    text = render_check(check_report(NOW, [], [], activity([], access([]), None), [found]))
+    assert "EXPIRED, still on disk (1):" in text
+    assert "files of deleted rows of passages: 2 files, 105 bytes in lake/passages since 2026-11-01" in text
+    assert "remove: anpr retention run" in text and "part-0" not in text and "event_date" not in text
+    assert "expired files: none" in render_check(check_report(NOW, [], [], activity([], access([]), None)))

@@ -36,3 +36,20 @@ def test_months_become_whole_month_ranges_on_the_partition_column():
     assert month_ranges([date(2026, 8, 1), date(2026, 12, 1)]) == (
         "(event_date >= DATE'2026-08-01' AND event_date < DATE'2026-09-01') OR "
         "(event_date >= DATE'2026-12-01' AND event_date < DATE'2027-01-01')")
+
+
+def test_retention_deletes_log_files_not_written_within_log_days(tmp_path):
+    import os
+
+    from jobs.expired_files import expired_logs
+    from jobs.retention import expire_files
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    for name, days_ago in (("anpr.log", 0), ("spark.log", 31), ("anpr.log.1", 45), ("spark-log4j2.properties", 60)):
+        (tmp_path / name).write_text("x\n")
+        os.utime(tmp_path / name, (now.timestamp() - days_ago * 86_400,) * 2)
+    cutoff = datetime(2026, 11, 1, 12, tzinfo=UTC)  # 30 days
+    dry = expire_files(tmp_path, "logs", expired_logs, cutoff, "not written for 30 d", dry_run=True)
+    assert (dry.files_removed, len(list(tmp_path.iterdir()))) == (2, 4)
+    assert expire_files(tmp_path, "logs", expired_logs, cutoff, "not written for 30 d").files_removed == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anpr.log", "spark-log4j2.properties"]
