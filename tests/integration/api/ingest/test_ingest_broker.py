@@ -59,6 +59,14 @@ def committed_counts(bootstrap: str) -> Counter:
     return Counter(json.loads(r.value)["observation_id"] for r in consume_committed(bootstrap, OBS))
 
 
+def interrupted_client(broker, services, chunk: int, after_chunk) -> TestClient:  # noqa: ANN001
+    """The ingest service whose publisher calls `after_chunk` after every `chunk` acknowledged records
+    (where a test stops the broker or fails), with a transactional id as the service has."""
+    publisher = Publisher(broker.bootstrap, {OBS: 4, CAMS: 1}, compacted=[CAMS], timeout_s=3.0, chunk=chunk,
+                          after_chunk=after_chunk, transactional_id="ingest-interrupted-test")
+    return TestClient(create_ingest_app(services(publisher=publisher)))
+
+
 def observations(n: int) -> dict:
     return {"message_type": "anpr_observation_batch", "schema_version": "anpr-2.0.0", "payload": [
         {"observation_id": str(uuid.uuid4()), "camera_id": CAMERAS[i % 6], "event_time": "2026-03-10T08:00:00.000Z",
@@ -164,9 +172,7 @@ def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observ
             killed.append(acked)
             broker.stop()
 
-    publisher = Publisher(broker.bootstrap, {OBS: 4, CAMS: 1}, compacted=[CAMS], timeout_s=3.0, chunk=500,
-                          after_chunk=kill_after_first_chunk, transactional_id="ingest-kill-test")
-    client = TestClient(create_ingest_app(services(publisher=publisher)))
+    client = interrupted_client(broker, services, 500, kill_after_first_chunk)
     batch = observations(2_000)
     headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "kill-test"}
 
@@ -199,9 +205,7 @@ def test_a_publish_failing_after_the_first_record_shows_nothing_and_the_retry_pu
             failures.append(acked)
             raise KafkaTimeoutError("injected after the first acknowledged record")
 
-    publisher = Publisher(broker.bootstrap, {OBS: 4, CAMS: 1}, compacted=[CAMS], timeout_s=3.0, chunk=1,
-                          after_chunk=fail_once_after_the_first_record, transactional_id="ingest-fail-test")
-    client = TestClient(create_ingest_app(services(publisher=publisher)))
+    client = interrupted_client(broker, services, 1, fail_once_after_the_first_record)
     batch = observations(5)
     headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "fail-after-first"}
 
