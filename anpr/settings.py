@@ -35,6 +35,12 @@ class KafkaSettings(BaseModel):
     max_offsets_per_trigger: int = Field(default=500_000, ge=1)
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     fail_on_data_loss: bool = True
+    # Spark's kafka source reads only committed records (`kafka.isolation.level`): an ingest request's
+    # transaction aborted after a broker failure is never read. read_uncommitted would read it too.
+    isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"
+    # The ingest service's Kafka transactional.id (one per ingest process; stable across its restarts
+    # so the new process fences the old one). None: anpr-ingest-<host name>-<port>.
+    ingest_transactional_id: str | None = None
 
 
 class SparkSettings(BaseModel):

@@ -123,7 +123,9 @@ def run() -> dict[str, Any]:
             name="bench-supplier", company="Bench B.V.", api_key_sha256=hash_key(KEY), development=True,
             municipalities=["GM0344"], cameras=[c.camera_id for c in utrecht.cameras], messages_per_minute=1_000_000)])
         lake = DeltaReader(str(tmp / "lake"))
-        publisher = Publisher(broker.bootstrap, {"anpr.observations": 4, "anpr.cameras": 1}, compacted=["anpr.cameras"])
+        # Transactional, as `anpr serve-ingest` builds it (api.ingest.services.build_services).
+        publisher = Publisher(broker.bootstrap, {"anpr.observations": 4, "anpr.cameras": 1}, compacted=["anpr.cameras"],
+                              transactional_id="anpr-ingest-bench")
         services = IngestServices(suppliers, CameraRegistry([utrecht], suppliers, lake), publisher,
                                   IdempotencyStore(tmp / "idempotency.sqlite"), lake)
         port = free_port()

@@ -55,9 +55,9 @@ def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     with ExitStack() as stack:
         bootstrap = _bootstrap(settings, stack)
-        services = build_services(settings, bootstrap)
-        stack.callback(services.publisher.close)
         port, host = args.port or settings.api.ingest_port, args.host or settings.api.host
+        services = build_services(settings, bootstrap, port=port)
+        stack.callback(services.publisher.close)
         serve(create_ingest_app(services), host, port,
               f"ingest API on http://{host}:{port} (POST /, docs at /docs), Kafka {bootstrap}, "
               f"{len(services.suppliers.suppliers)} supplier(s); Ctrl-C stops it")

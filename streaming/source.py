@@ -18,6 +18,9 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
       so a backlog drains in bounded batches instead of one huge one.
     - ``failOnDataLoss`` (true): offsets in the checkpoint that the broker no longer has (retention, a
       deleted and recreated topic) stop the query instead of being skipped without a word.
+    - ``kafka.isolation.level`` (read_committed): only records of committed transactions (and records
+      written outside any transaction) are read; an ingest request whose transaction was aborted after a
+      broker failure is never read, and records of an open transaction wait until it ends.
 
     Raises ValueError when no bootstrap servers or no topic are given.
     """
@@ -38,6 +41,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
         .option("startingOffsets", k.starting_offsets)
         .option("maxOffsetsPerTrigger", str(k.max_offsets_per_trigger))
         .option("failOnDataLoss", str(k.fail_on_data_loss).lower())
+        .option("kafka.isolation.level", k.isolation_level)
         # headers name the supplier, municipality and ingest request of each detection
         .option("includeHeaders", "true")
         .load()

@@ -3,6 +3,7 @@ wiring from settings."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,17 +35,36 @@ def idempotency_path(settings: Settings) -> Path:
     return store_path(settings.data_dir)
 
 
+def transactional_id(settings: Settings, port: int) -> str:
+    """The ingest process's Kafka transactional.id: `kafka.ingest_transactional_id`, else
+    `anpr-ingest-<host name>-<port>`.
+
+    Each request is one transaction under this id (anpr.feeds.publisher). It must be unique per live
+    ingest process (two processes on one id keep fencing each other: 503s) and stable across a
+    restart: the restarted process's first connection then fences the old one and the broker aborts
+    the transaction it left open at once. Under a new id that open transaction is aborted only after
+    its timeout (60 s, kafka-python's transaction_timeout_ms), and read_committed readers (the stream)
+    wait for it on its partitions until then. Host and port satisfy both on a host with a fixed name;
+    where host names change per start (containers without a stable name) set the setting per instance.
+    """
+    return settings.kafka.ingest_transactional_id or f"anpr-ingest-{socket.gethostname()}-{port}"
+
+
 def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR,
-                   lake: DeltaReader | None = None, publisher: Publisher | None = None) -> IngestServices:
-    """Services from settings and conf/ (suppliers, municipalities); `bootstrap` is Kafka's host:port.
-    The cluster profile refuses the development keys of conf/suppliers.toml (ValueError)."""
+                   lake: DeltaReader | None = None, publisher: Publisher | None = None,
+                   port: int | None = None) -> IngestServices:
+    """Services from settings and conf/ (suppliers, municipalities); `bootstrap` is Kafka's host:port,
+    `port` the service's own (it names the Kafka transactions: `transactional_id`), default
+    `api.ingest_port`. The cluster profile refuses the development keys of conf/suppliers.toml
+    (ValueError)."""
     suppliers = load_suppliers(conf_dir / SUPPLIERS_FILE)
     if settings.profile == "cluster":
         suppliers.refuse_development_keys()
     lake = lake or make_reader(settings)
     k = settings.kafka
     publisher = publisher or Publisher(bootstrap, {k.observations_topic: k.partitions, k.cameras_topic: 1},
-                                       compacted=[k.cameras_topic])
+                                       compacted=[k.cameras_topic],
+                                       transactional_id=transactional_id(settings, port or settings.api.ingest_port))
     return IngestServices(
         suppliers=suppliers, cameras=CameraRegistry(load_municipalities(conf_dir), suppliers, lake),
         publisher=publisher, idempotency=IdempotencyStore(idempotency_path(settings)), lake=lake,

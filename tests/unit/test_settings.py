@@ -48,3 +48,22 @@ def test_cluster_profile_reads_pepper_from_file(monkeypatch, tmp_path):
 def test_unknown_keys_are_errors(monkeypatch):
     with pytest.raises(ValueError):
         Settings(kafak={"partitions": 3})
+
+
+def test_the_stream_reads_committed_records_and_the_ingest_transactional_id_is_per_host_and_port(monkeypatch):
+    import socket
+
+    from api.ingest.services import transactional_id
+
+    monkeypatch.setenv("ANPR_PROFILE", "local")
+    settings = Settings()
+    assert settings.kafka.isolation_level == "read_committed"
+    assert transactional_id(settings, 8081) == f"anpr-ingest-{socket.gethostname()}-8081"
+    monkeypatch.setenv("ANPR_KAFKA__INGEST_TRANSACTIONAL_ID", "ingest-a")
+    monkeypatch.setenv("ANPR_KAFKA__ISOLATION_LEVEL", "read_uncommitted")
+    configured = Settings()
+    assert transactional_id(configured, 8081) == "ingest-a"
+    assert configured.kafka.isolation_level == "read_uncommitted"
+    monkeypatch.setenv("ANPR_KAFKA__ISOLATION_LEVEL", "committed")
+    with pytest.raises(ValueError, match="isolation_level"):
+        Settings()

@@ -36,20 +36,35 @@ def services(broker, tmp_path):
         built.publisher.close()
 
 
-def consume_all(bootstrap: str, topic: str) -> list:
-    ends = high_watermarks(bootstrap, topic)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+def consume_committed(bootstrap: str, topic: str) -> list:
+    """What a read_committed reader (the stream) sees: records of committed transactions only, up to
+    each partition's last stable offset (aborted records and transaction markers never arrive)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
     try:
-        tps = [TopicPartition(topic, p) for p in ends]
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)  # the last stable offsets under read_committed
         records: list = []
-        while sum(1 for _ in records) < sum(ends.values()):
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
             for batch in consumer.poll(timeout_ms=1000).values():
                 records.extend(batch)
         return records
     finally:
         consumer.close()
+
+
+def committed_counts(bootstrap: str) -> Counter:
+    """observation_id -> how often a read_committed reader sees it."""
+    return Counter(json.loads(r.value)["observation_id"] for r in consume_committed(bootstrap, OBS))
+
+
+def interrupted_client(broker, services, chunk: int, after_chunk) -> TestClient:  # noqa: ANN001
+    """The ingest service whose publisher calls `after_chunk` after every `chunk` acknowledged records
+    (where a test stops the broker or fails), with a transactional id as the service has."""
+    publisher = Publisher(broker.bootstrap, {OBS: 4, CAMS: 1}, compacted=[CAMS], timeout_s=3.0, chunk=chunk,
+                          after_chunk=after_chunk, transactional_id="ingest-interrupted-test")
+    return TestClient(create_ingest_app(services(publisher=publisher)))
 
 
 def observations(n: int) -> dict:
@@ -68,14 +83,14 @@ def test_every_example_message_is_accepted_and_published_with_its_headers(broker
         assert response.json() == {"status": "accepted", "company": "Test ANPR B.V.", "requestId": f"req-{name}",
                                    "idempotencyKey": None, "timestamp": response.json()["timestamp"],
                                    "sizeBytes": len(text.encode()), "filename": f"{name}.json"}
-    published = consume_all(broker.bootstrap, OBS)
+    published = consume_committed(broker.bootstrap, OBS)
     sent = json.loads(OBSERVATION_BATCH)["payload"]
     assert sorted(json.loads(r.value)["observation_id"] for r in published) == sorted(o["observation_id"] for o in sent)
     for record in published:
         assert record.key.decode() == json.loads(record.value)["camera_id"]
         assert dict(record.headers) == {"supplier": b"test-supplier", "municipality": b"GM0344",
                                         "request_id": b"req-anpr_observation_batch"}
-    registered = consume_all(broker.bootstrap, CAMS)
+    registered = consume_committed(broker.bootstrap, CAMS)
     assert [r.key for r in registered] == [b"5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d"] * 2
     placed = json.loads(registered[0].value)
     assert (placed["zone_id"], placed["zone_source"], placed["obverse_direction"]) == ("GM0344-ZE1", "location",
@@ -86,7 +101,7 @@ def test_a_batch_with_an_item_over_the_limit_publishes_nothing_on_every_retry(br
     client = TestClient(create_ingest_app(services()))
     headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "mixed-batch"}
     assert client.post("/", content=json.dumps(observations(1)), headers=JSON | {"X-API-Key": KEY}).status_code == 202
-    before = [r.value for r in consume_all(broker.bootstrap, OBS)]
+    before = [r.value for r in consume_committed(broker.bootstrap, OBS)]
     mixed = observations(2)
     mixed["payload"][1]["notes"] = "x" * 1_500_000  # over the stream's 64 KiB and Kafka's 1 MiB per message
     for _ in range(3):
@@ -94,7 +109,7 @@ def test_a_batch_with_an_item_over_the_limit_publishes_nothing_on_every_retry(br
         error = error_of(response)
         assert response.status_code == 422 and error["code"] == "invalid_payload"
         assert error["message"].startswith("invalid payload: payload[1]: the observation is ")
-    assert [r.value for r in consume_all(broker.bootstrap, OBS)] == before
+    assert [r.value for r in consume_committed(broker.bootstrap, OBS)] == before
 
 
 def test_camera_versions_have_validity_intervals_and_stay_with_their_supplier(broker, services):
@@ -146,7 +161,7 @@ def test_over_the_message_limit_gets_429_with_retry_after(broker, services):
     assert [a.status_code for a in answers] == [202, 202, 202, 429]
     assert error_of(answers[3])["code"] == "rate_limited"
     assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
-    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 3 * 2
+    assert sum(committed_counts(broker.bootstrap).values()) == 3 * 2
 
 
 def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observation_once(broker, services):
@@ -157,9 +172,7 @@ def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observ
             killed.append(acked)
             broker.stop()
 
-    publisher = Publisher(broker.bootstrap, {OBS: 4, CAMS: 1}, compacted=[CAMS], timeout_s=3.0, chunk=500,
-                          after_chunk=kill_after_first_chunk)
-    client = TestClient(create_ingest_app(services(publisher=publisher)))
+    client = interrupted_client(broker, services, 500, kill_after_first_chunk)
     batch = observations(2_000)
     headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "kill-test"}
 
@@ -167,18 +180,55 @@ def test_broker_killed_mid_request_gives_503_and_the_retry_publishes_each_observ
     assert failed.status_code == 503, failed.text
     assert error_of(failed)["code"] == "unavailable" and failed.headers["Retry-After"] == "5"
 
-    broker.start()  # same port and log: the chunk acknowledged before the kill is still there
+    broker.start()  # same port and log: the 500 acknowledged before the kill are in it, uncommitted
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) >= 500
+    assert committed_counts(broker.bootstrap) == Counter()
     retried = client.post("/", content=json.dumps(batch), headers=headers)
     assert retried.status_code == 202, retried.text
     again = client.post("/", content=json.dumps(batch), headers=headers)
     assert again.json() == retried.json()
 
-    counts = Counter(json.loads(r.value)["observation_id"] for r in consume_all(broker.bootstrap, OBS))
-    assert set(counts) == {o["observation_id"] for o in batch["payload"]}
-    # At least once in Kafka: the 500 acknowledged before the kill are sent again by the retry, and the
-    # stream's insert-if-absent on observation_id keeps passages exact. (Issue 15 asks for an
-    # all-or-nothing publish, which would make this {1}.)
-    assert sum(1 for n in counts.values() if n == 2) >= 500 and set(counts.values()) == {1, 2}
+    # The retry's producer took over the transactional id, so the broker aborted the killed request's
+    # transaction: a read_committed reader sees every observation exactly once.
+    counts = committed_counts(broker.bootstrap)
+    assert set(counts) == {o["observation_id"] for o in batch["payload"]} and set(counts.values()) == {1}
+
+
+def test_a_publish_failing_after_the_first_record_shows_nothing_and_the_retry_publishes_once(broker, services):
+    """A failure after one record was acknowledged: 503, the transaction aborted on a live broker."""
+    from kafka.errors import KafkaTimeoutError
+
+    failures: list[int] = []
+
+    def fail_once_after_the_first_record(acked: int) -> None:
+        if not failures:
+            failures.append(acked)
+            raise KafkaTimeoutError("injected after the first acknowledged record")
+
+    client = interrupted_client(broker, services, 1, fail_once_after_the_first_record)
+    batch = observations(5)
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "fail-after-first"}
+
+    failed = client.post("/", content=json.dumps(batch), headers=headers)
+    assert failed.status_code == 503 and error_of(failed)["code"] == "unavailable", failed.text
+    assert "(1 acknowledged)" in error_of(failed)["message"] and failures == [1]
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) >= 1  # the record is in the log, aborted
+    assert committed_counts(broker.bootstrap) == Counter()
+
+    retried = client.post("/", content=json.dumps(batch), headers=headers)
+    assert retried.status_code == 202, retried.text
+    counts = committed_counts(broker.bootstrap)
+    assert counts == Counter({o["observation_id"]: 1 for o in batch["payload"]})
+
+
+def test_an_accepted_request_is_visible_to_a_read_committed_reader_with_its_exact_count(broker, services):
+    client = TestClient(create_ingest_app(services()))
+    for n in (3, 40):
+        assert client.post("/", content=json.dumps(observations(n)), headers={**JSON, "X-API-Key": KEY}).status_code \
+            == 202
+    assert sum(committed_counts(broker.bootstrap).values()) == 43
+    # Each request is one transaction: its commit marker takes an offset in every partition it wrote.
+    assert sum(high_watermarks(broker.bootstrap, OBS).values()) > 43
 
 
 def test_a_broker_that_is_down_gives_503_and_nothing_is_remembered(broker, services):
@@ -189,7 +239,7 @@ def test_a_broker_that_is_down_gives_503_and_nothing_is_remembered(broker, servi
     assert down.status_code == 503 and "nothing was accepted" in error_of(down)["message"]
     broker.start()
     assert client.post("/", content=OBSERVATION_BATCH, headers=headers).status_code == 202
-    assert sum(high_watermarks(broker.bootstrap, OBS).values()) == 2
+    assert sum(committed_counts(broker.bootstrap).values()) == 2
 
 
 

@@ -50,7 +50,8 @@ def make_services(tmp: Path, bootstrap: str = "127.0.0.1:9", messages_per_minute
     return IngestServices(
         suppliers=suppliers, cameras=CameraRegistry([UTRECHT], suppliers, lake),
         publisher=publisher or Publisher(bootstrap, {"anpr.observations": 4, "anpr.cameras": 1},
-                                         compacted=["anpr.cameras"], timeout_s=3.0),
+                                         compacted=["anpr.cameras"], timeout_s=3.0,
+                                         transactional_id=f"anpr-ingest-test-{tmp.name}"),
         idempotency=IdempotencyStore(tmp / "ingest" / "idempotency.sqlite"), lake=lake)
 
 
