@@ -100,10 +100,8 @@ SOURCES: dict[str, Source] = {
     "observation_id": Source("identifier"),
 }
 # Hidden keys: a table keyed by the right-hand columns can be summed into the left-hand one by
-# anyone who knows the published day parts, time windows, day types and SBI sections; the audit links tables
-# through them.
-DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",),
-             "sbi_sectie": ("sbi_groep_code",)}  # SBI 2008: a group's section is public
+# anyone who knows the published day parts, time windows and day types; the audit links tables through them.
+DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",)}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 

@@ -63,9 +63,11 @@ def _owner_types(fleet: pd.DataFrame) -> np.ndarray:
                                                        np.where(kind == MISSING, MISSING, "Particulier")))
 
 
-def _access(rng: np.random.Generator, passages: pd.DataFrame, fleet: pd.DataFrame, days: int) -> pd.DataFrame:
+def _access(rng: np.random.Generator, passages: pd.DataFrame, fleet: pd.DataFrame,
+            days: int) -> tuple[pd.DataFrame, dict[str, str]]:
     """ontheffing and ze_toegang on each passage's day: some vans and trucks lose access mid-month, a few
-    vehicles hold a long-term exemption, a few a day exemption on one day they are seen."""
+    vehicles hold a long-term exemption, a few a day exemption on one day they are seen. Also each
+    vehicle's ze_toegang_tot: the day its access ends (the month starts on 2026-03-01), Altijd, Onbekend."""
     kind = dict(zip(fleet["vehicle"], fleet["voertuig_type"], strict=True))
     vehicles = fleet["vehicle"].to_numpy()
     # per vehicle: the day access ends (0 barred, days = all month), and a long-term exemption
@@ -85,7 +87,10 @@ def _access(rng: np.random.Generator, passages: pd.DataFrame, fleet: pd.DataFram
             status = "Verboden" if held == "Geen" else "Ontheffing"
         exemption.append(held)
         access.append(status)
-    return passages.assign(ontheffing=exemption, ze_toegang=access)
+    until = {v: MISSING if kind[v] in ("Buitenlands", MISSING) else "Altijd"
+             if kind[v] not in ("Bestelauto", "Vrachtauto") else "2025-01-01" if ends[v] == 0
+             else "2027-01-01" if ends[v] == days else f"2026-03-{ends[v] + 1:02d}" for v in vehicles}
+    return passages.assign(ontheffing=exemption, ze_toegang=access), until
 
 
 def _passages(rng: np.random.Generator, vehicles: pd.DataFrame, days: int, cameras: int) -> pd.DataFrame:
@@ -132,8 +137,9 @@ def zone_records(vehicles: int, seed: int = 1, days: int = 28, cameras: int = 4)
         tijd_vak=[next(n for n, a, b in DAY_PARTS if a <= h < b) for h in hour],
         venster_tijd=[next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), "Buiten venstertijden")
                       for h, w in zip(hour, weekday, strict=True)])
-    passages = _access(np.random.default_rng(seed + 1000), passages, fleet, days).assign(
-        week_van_maand=day // 7 + 1, dag_type=np.where(weekday <= 5, "Werkdag", "Weekend"))
+    passages, until = _access(np.random.default_rng(seed + 1000), passages, fleet, days)
+    passages = passages.assign(week_van_maand=day // 7 + 1, dag_type=np.where(weekday <= 5, "Werkdag", "Weekend"))
+    fleet = fleet.assign(ze_toegang_tot=fleet["vehicle"].map(until))
     days_seen = passages.groupby("vehicle")["day"].nunique()
     visitor = days_seen.map(lambda d: "Dagelijks" if d >= 15 else "Incidenteel" if d >= 2 else "Eenmalig")
     fleet = fleet.assign(type_bezoeker=fleet["vehicle"].map(visitor), eigenaar_type=_owner_types(fleet)

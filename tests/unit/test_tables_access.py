@@ -11,7 +11,7 @@ from jobs.tables.cells import Sizes
 from jobs.tables.enrich import needed_columns
 from tests.unit.test_tables import CAT, VAN, month, passage
 
-COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "sbi_sectie": "H", "bedrijfsgrootte": "Klein"}
+COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "bedrijfsgrootte": "Klein"}
 PRIVATE = {"eigenaar_type": "Particulier"}
 OPEN = {"ontheffing": "Geen"}  # no exemption that day
 EURO5_VAN = {**VAN, "emissieklasse": "Euro 5", "ze_toegang_tot": "2026-03-15"}
@@ -122,21 +122,14 @@ def test_access_end_date_by_vehicle_type_and_emission_class(parts):
 
 
 def test_access_end_date_by_sector(parts):
-    got = counts(parts["t5_4b_toegang_tot_sector"], ["ze_toegang_tot", "sbi_sectie"])
+    got = counts(parts["t5_4b_toegang_tot_sector"], ["ze_toegang_tot", "sbi_groep_code"])
     assert got == {
-        ("2026-03-15", "H"): (4, 1),  # v, a transport company's van
-        ("2025-01-01", "H"): (1, 1),  # l
+        ("2026-03-15", "494"): (4, 1),  # v, a road haulier's van
+        ("2025-01-01", "494"): (1, 1),  # l
         ("2025-01-01", "Onbekend"): (2, 1),  # w, privately owned: no sector
         ("Altijd", "Onbekend"): (2, 1),
         ("Onbekend", "Onbekend"): (2, 2),  # f and u
     }
-
-
-def test_tables_keyed_by_sbi_group_carry_the_section_as_a_hidden_key(parts):
-    """5.1b sums into SBI sections: the audit links it to 5.4b through that hidden key."""
-    sector = parts["t5_1b_eigenaar_sector"]
-    assert set(zip(sector["sbi_groep_code"], sector["sbi_sectie"], strict=True)) == {
-        ("494", "H"), ("Onbekend", "Onbekend")}
 
 
 def test_tables_keyed_by_weekday_carry_the_day_type_as_a_hidden_key(parts):
