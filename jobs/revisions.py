@@ -4,7 +4,8 @@ For every release of the month in `releases` (all stay served), and each zone be
 cells that release was built from (rebuilt from the passages table at the version it records, by time
 travel), the fate it gave each cell (its rows in `internal/suppressions`; every other cell was
 published), and the cells of the difference populations from that build to this one. A release whose
-version is this build's needs no rebuild: its cells are this build's and nothing differs.
+version is this build's needs no rebuild: its cells are this build's and nothing differs. When that
+release is the latest, it is the only one a zone needs (served_against).
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def built_from(release: Mapping[str, object], municipality: str, by_id: Mapping[
     return int(sources[PASSAGES])
 
 
+def served_against(releases: Sequence[Mapping[str, object]], municipality: str, version: int,
+                   by_id: Mapping[str, Mapping[str, object]]) -> Sequence[Mapping[str, object]]:
+    """The releases (oldest first) a zone of municipality built from passages version is protected against:
+    all of them, or only the latest when that one was built from this version too. Its pattern is then
+    carried alone (jobs/sdc/revision.py, Revision.repeat), so rebuilding the older ones would be wasted."""
+    if releases and built_from(releases[-1], municipality, by_id) == version:
+        return releases[-1:]
+    return releases
+
+
 def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: MonthCells, catalogue: Catalogue,
                   specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None, *,
                   double_read_seconds: float) -> dict[Zone, list[Earlier]]:
@@ -59,11 +70,14 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
         if lake.exists(SUPPRESSIONS) else pd.DataFrame(columns=["release_id", "table", "gemeenteCode", "zoneId"])
     builds: dict[int, tuple[MonthCells, MonthCells]] = {}
     jaar, maand = (int(x) for x in month.split("-"))
+    served = {g: {str(r["release_id"]) for r in served_against(releases, g, version, by_id)} for g, _ in cells.zones()}
     out: dict[Zone, list[Earlier]] = {}
     for release in releases:
         rid = str(release["release_id"])
         mine = internal[internal["release_id"] == rid]
         for g, z in cells.zones():
+            if rid not in served[g]:
+                continue
             old_version = built_from(release, g, by_id)
             if old_version == version:
                 old, diff = cells, None

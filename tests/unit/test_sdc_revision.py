@@ -16,7 +16,7 @@ import pytest
 
 from anpr.disclosure import AuditSettings, NoiseSettings, Rules
 from anpr.stream_tables import PASSAGES
-from jobs.revisions import built_from
+from jobs.revisions import built_from, served_against
 from jobs.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
 from jobs.sdc.microdata import cells_from_records, difference_cells
 from jobs.sdc.noise import apply_noise
@@ -221,3 +221,14 @@ def test_each_municipality_of_an_earlier_release_was_built_from_the_version_that
     assert built_from(by_id["r2"], "GM1", by_id) == 5  # rebuilt by r2
     assert built_from(by_id["r2"], "GM2", by_id) == 3  # carried from r1
     assert built_from(by_id["r1"], "GM2", by_id) == 3
+
+
+def test_a_zone_rebuilt_from_the_latest_releases_version_is_protected_against_that_release_alone():
+    by_id = {"r1": {"source_versions": json.dumps({PASSAGES: 3})},
+             "r2": {"source_versions": json.dumps({PASSAGES: 5, "municipality": "GM1", "carried_from": "r1"})}}
+    releases = [by_id["r1"], by_id["r2"]]
+    assert served_against(releases, "GM1", 5, by_id) == [by_id["r2"]]  # unchanged since r2: its pattern alone
+    assert served_against(releases, "GM1", 6, by_id) == releases  # late data since: every release
+    assert served_against(releases, "GM2", 5, by_id) == releases  # GM2's rows of r2 are r1's, from version 3
+    assert served_against(releases, "GM2", 3, by_id) == [by_id["r2"]]
+    assert served_against([], "GM1", 5, by_id) == []
