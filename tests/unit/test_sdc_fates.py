@@ -120,11 +120,8 @@ def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):
 def test_the_catalogue_cycles_get_their_joint_tables(zone_protection):
     joints = zone_protection.system.model.joints
     owners = ("eigenaar_type", "sbi_groep_code", "voertuig_type")  # 5.1, 5.1b and 4.8a
-    # 5.4 (access end x type x Euro class) and 5.4b (access end x sector) close a cycle with 4.8a, 4.8b and
-    # 4.8e: the sector-fuel joint takes the Euro class, and access end joins sector, type and Euro class.
     assert set(joints["V"]) == {("herkomst_provincie", "type_bezoeker", "voertuig_type"),
-                                ("brandstof", "emissieklasse", "sbi_groep_code", "voertuig_type"),
-                                ("emissieklasse", "sbi_groep_code", "voertuig_type", "ze_toegang_tot"),
+                                ("brandstof", "sbi_groep_code", "voertuig_type"),
                                 ("sbi_groep_code", "type_bezoeker", "voertuig_type"), owners}
     # the day type is a function of the weekday: 4.1-4.3 carry it as a hidden key, which links them to 5.2
     assert set(joints["P"]) == {*joints["V"], ("dag_type", "sbi_groep_code", "tijd_vak", "venster_tijd",
