@@ -107,7 +107,7 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
     window = np.array([next((n for n, a, b, d in WINDOWS if a <= h < b and w in d), None)
                        for h, w in zip(hour, weekday, strict=True)], dtype=object)
     origin = np.where(comp, province[fleet[v]], own_province[v])
-    exemption, access = _access(m, kind, euro, v, nl, np.array([t.date() for t in local]))
+    exemption, access, access_until = _access(m, kind, euro, v, nl, np.array([t.date() for t in local]))
     return {
         "camera_id": np.array(rows["cam"]), "municipality": np.full(len(v), m.code),
         "zone_id": np.full(len(v), m.zones[0].zone_id), "event_ts": np.array(rows["ts"]),
@@ -123,7 +123,7 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
         "bedrijfsgrootte": _only(comp, size[fleet[v]]),
         "herkomst_provincie": _only(nl, np.array(PROVINCES)[origin]),
         "herkomst_nuts3": _only(nl, np.array([f"NL{p:02d}{fleet[i] % 3}" for p, i in zip(origin, v, strict=True)])),
-        "ontheffing": exemption, "ze_toegang": access,
+        "ontheffing": exemption, "ze_toegang": access, "ze_toegang_tot": access_until,
         "period_token": token,
         # the enrichment's rule: a company's token, a private owner's own token, null when unknown
         "company_token": _only(nl, np.where(comp, owner_company, token)),
@@ -131,8 +131,9 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
 
 
 def _access(m: Municipality, kind: np.ndarray, euro: np.ndarray, v: np.ndarray, nl: np.ndarray,
-            dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ontheffing and ze_toegang of each passage on its local date, by the register's rules (anpr/dimensions.py):
+            dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ontheffing and ze_toegang of each passage on its local date, and its vehicle's ze_toegang_tot, by the
+    register's rules (anpr/dimensions.py):
     3% of the vehicles hold a long-term exemption, 5% a day exemption on the first day they are seen. A
     separate generator per city leaves the other columns as they were."""
     from datetime import date
@@ -154,7 +155,7 @@ def _access(m: Municipality, kind: np.ndarray, euro: np.ndarray, v: np.ndarray, 
     level = np.where(long_term[v], 2, np.where(day_exempt[v] & (day == np.array([first_day[i] for i in v])), 1, 0))
     exemption = np.array(D.ONTHEFFING_LEVELS, dtype=object)[level]
     access = np.array(D.ZE_STATUSES, dtype=object)[D.ze_status(until, day, level.astype(np.int8))]
-    return exemption, access
+    return exemption, access, np.array(D.ze_toegang_tot_labels(until).to_pylist(), dtype=object)
 
 
 def _only(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
