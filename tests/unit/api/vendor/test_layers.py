@@ -63,9 +63,14 @@ def cell(table: str, gm: str, **values) -> dict:
 def client(tmp_path_factory):
     # conf/tables.toml declares no table for the municipality alone (every one is a vendor's too); the
     # matrix declares 5.3 so, to cover a layer that reads more than the one below it.
+    from api.vendor.routes.tables import _tables_body
+
+    # The listing is cached per layer for the process (the catalogue never changes in production).
+    _tables_body.cache_clear()
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(TABLES, OWN, dataclasses.replace(TABLES[OWN], access="municipality"))
         yield from _client(tmp_path_factory)
+    _tables_body.cache_clear()
 
 
 def _client(tmp_path_factory):
