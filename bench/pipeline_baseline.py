@@ -121,6 +121,7 @@ class Judge:
 
 
 def passages_table(rows: list[dict[str, Any]], snapshot: Any, pepper: bytes) -> pa.Table:
+    from anpr.keyring import pepper_id
     from anpr.lake import spark_to_arrow_schema
     from anpr.stream_tables import PASSAGES_SCHEMA
 
@@ -135,6 +136,7 @@ def passages_table(rows: list[dict[str, Any]], snapshot: Any, pepper: bytes) -> 
                             for t, owner, company, m in zip(col["period_token"], added["eigenaar_type"].to_pylist(),
                                                             added["company_key"].to_pylist(), col["period_month"],
                                                             strict=True)]
+    col["pepper_id"] = [pepper_id(pepper)] * len(rows)  # as the stream records which pepper made the tokens
     schema = spark_to_arrow_schema(PASSAGES_SCHEMA)
     arrays = [added[f.name] if f.name in added else
               pa.array(col[f.name], pa.int64()).cast(f.type) if f.name in ("event_ts", "ingested_at") else
