@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anpr.keyring import REKEY_STARTED, KeyringError, Pepper, active_pepper_id, since_rekey
+from anpr.keyring import REKEY_STARTED, KeyringError, Pepper, RekeyInProgress, active_pepper_id
 from anpr.lake import Lake, spark_to_arrow_schema
 from anpr.register_tables import HOLDING_KEYS, LOADS, LOADS_SCHEMA, ensure_register_tables
 from anpr.settings import Settings
@@ -49,13 +49,13 @@ def synthetic_source(lake: Lake) -> tuple[int, int] | None:
 
 def previous_pepper(loads: pa.Table) -> tuple[str | None, str | None]:
     """(the pepper in use, an interrupted re-key's pepper) from register/loads. A re-key whose started row
-    is the newest was interrupted: the stream never switched to it, so the pepper before it is in use."""
-    if loads.num_rows and loads.sort_by([("loaded_at", "descending")])["source"][0].as_py() == REKEY_STARTED:
-        newest = pc.max(loads["loaded_at"])
-        before = loads.filter(pc.less(loads["loaded_at"], newest))
-        interrupted = loads.filter(pc.equal(loads["loaded_at"], newest))["pepper_id"][0].as_py()
-        return active_pepper_id(since_rekey(before)), interrupted
-    return active_pepper_id(loads), None
+    is the newest was interrupted: the stream never switched to it, so the pepper of the newest completed
+    load is in use, however many re-keys were interrupted since."""
+    try:
+        return active_pepper_id(loads), None
+    except RekeyInProgress:
+        interrupted = loads.sort_by([("loaded_at", "descending")])["pepper_id"][0].as_py()
+        return active_pepper_id(loads.filter(pc.not_equal(loads["source"], REKEY_STARTED))), interrupted
 
 
 def rotate(lake: Lake, settings: Settings, reload: Reload, synthetic: bool) -> Rotation:

@@ -35,6 +35,8 @@ def test_an_interrupted_rekey_leaves_the_pepper_before_it_in_use():
     assert previous_pepper(loads(("a", "csv", 1), ("b", REKEY_STARTED, 2), ("b", "csv", 3),
                                  ("c", REKEY_STARTED, 4))) == ("b", "c")
     assert previous_pepper(loads(("a", "csv", 1))) == ("a", None)
+    # interrupted twice: the second retry still finds the pepper of the last completed load
+    assert previous_pepper(loads(("a", "csv", 1), ("b", REKEY_STARTED, 2), ("c", REKEY_STARTED, 3))) == ("a", "c")
 
 
 def test_a_new_pepper_is_a_private_random_file_named_by_its_id(tmp_path):
