@@ -68,8 +68,9 @@ def rotate(lake: Lake, settings: Settings, reload: Reload, synthetic: bool) -> R
     ensure_register_tables(lake)
     old, interrupted = previous_pepper(lake.read_arrow(LOADS))
     keyring = settings.keyring()
-    if interrupted and interrupted in keyring.peppers() and not keyring.peppers()[interrupted].configured:
-        keyring.destroy(interrupted, active=old or "", passages_kept=0)
+    unused = keyring.peppers().get(interrupted or "")
+    if unused is not None and not unused.configured:
+        keyring.destroy(unused.id, active=old or "", passages_kept=0)
     try:
         new = keyring.create()
     except OSError as exc:
