@@ -94,19 +94,23 @@ def gyo_core(edges: list[frozenset[str]]) -> list[frozenset[str]]:
 
 
 def _empty_by_identity(dims: Level, key: Key, complete: dict[Level, dict[Key, int]], reg: Registry) -> bool:
-    """Whether (dims, key) is the population of a cell of a complete level that does not exist.
+    """Whether (dims, key) lies within a cell of a complete level that does not exist.
 
     The joint cell (sector Onbekend, Dagelijks, Bus) is 4.7's (Dagelijks, Bus, size Onbekend): absent
-    there, it is a known zero, though no table crosses sector with visitor type and vehicle type."""
+    there, it is a known zero, though no table crosses sector with visitor type and vehicle type. So is
+    every cell inside such a population: where emission class Z and fuel Elektriciteit are one population,
+    the joint cell (Z, sector 561, Bestelauto, Altijd) lies within 4.8e's (Elektriciteit, 561), and is
+    empty when that cell is."""
     identities = reg.identities
-    name = identities.canonical(dims, key)
     values = dict(zip(dims, key, strict=True))
+    # each implied category is one population with a category of the key, so (level, other) below holds
+    # the key's population whatever else it names
     implied = {d: v for c in identities.classes if any(values.get(d) == v for d, v in c) for d, v in c}
     for level, cells in complete.items():
         if set(level) <= set(dims) or not set(level) <= {*dims, *implied}:
             continue  # a projection (checked by the join) or not named by this key
         other = tuple(values[d] if d in values else implied[d] for d in level)
-        if other not in cells and identities.canonical(level, other) == name:
+        if other not in cells:
             return True
     return False
 

@@ -120,8 +120,11 @@ def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):
 def test_the_catalogue_cycles_get_their_joint_tables(zone_protection):
     joints = zone_protection.system.model.joints
     owners = ("eigenaar_type", "sbi_groep_code", "voertuig_type")  # 5.1, 5.1b and 4.8a
+    # 5.4 (access end x type x Euro class) and 5.4b (access end x sector) close a cycle with 4.8a, 4.8b and
+    # 4.8e: the sector-fuel joint takes the Euro class, and access end joins sector, type and Euro class.
     assert set(joints["V"]) == {("herkomst_provincie", "type_bezoeker", "voertuig_type"),
-                                ("brandstof", "sbi_groep_code", "voertuig_type"),
+                                ("brandstof", "emissieklasse", "sbi_groep_code", "voertuig_type"),
+                                ("emissieklasse", "sbi_groep_code", "voertuig_type", "ze_toegang_tot"),
                                 ("sbi_groep_code", "type_bezoeker", "voertuig_type"), owners}
     # the day type is a function of the weekday: 4.1-4.3 carry it as a hidden key, which links them to 5.2
     assert set(joints["P"]) == {*joints["V"], ("dag_type", "sbi_groep_code", "tijd_vak", "venster_tijd",
@@ -148,3 +151,22 @@ def test_without_its_companions_the_zone_gives_primary_cells_away(zone_protectio
     bare = Attacker(prot.system, prot.primary.copy(), exact=True)
     targets = [v for v, n in enumerate(prot.system.var_node) if n >= 0 and prot.reasons[n] and prot.system.base[v] > 0]
     assert any(bare.attack(var).exact for var in targets)  # some primary count follows exactly
+
+
+def test_a_joint_cell_inside_an_empty_cell_of_an_identical_population_is_a_known_zero():
+    """Zero-emission fuels make class Z: where no hydrogen vehicle passes, Z and Elektriciteit are one
+    population. 5.4 x 4.8a then offers the joint cell (Z, sector, type, Altijd) for a sector whose
+    4.8e cell (Elektriciteit, sector) is absent: an attacker knows it is empty, so the joint has no such
+    cell (it used to stop the audit's system: 'no P cell ... although its sub-cells exist')."""
+    from jobs.sdc.levels import build_model
+    from jobs.sdc.system import build_system
+    from tests.unit.sdc_zone import zone_parts, zone_records
+
+    reg = build_registry(zone_parts(zone_records(25, seed=2)))
+    assert (("brandstof", "Elektriciteit"), ("emissieklasse", "Z")) in reg.identities.classes
+    fuel_sector = {k for lv, cells in build_model(reg, ("P",)).levels["P"].items()
+                   if lv == ("brandstof", "sbi_groep_code") for k in cells}
+    joint = build_model(reg, ("P",)).levels["P"][("emissieklasse", "sbi_groep_code", "voertuig_type", "ze_toegang_tot")]
+    sectors_z = {sector for klasse, sector, _, _ in joint if klasse == "Z"}
+    assert sectors_z and sectors_z == {s for f, s in fuel_sector if f == "Elektriciteit"}
+    assert build_system(reg).size > 0

@@ -39,7 +39,7 @@ ROWS = [
             **COMPANY, ontheffing="Langdurig", ze_toegang="Ontheffing", ze_toegang_tot="2025-01-01"),
 ]
 SPECS = [TABLES[n] for n in ("t4_2_dagdeel", "t5_1_eigenaar_voertuig", "t5_1b_eigenaar_sector", "t5_2_ontheffing",
-                             "t5_3_naleving", "t5_4_toegang_tot")]
+                             "t5_3_naleving", "t5_4_toegang_tot", "t5_4b_toegang_tot_sector")]
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,17 @@ def test_access_end_date_by_vehicle_type_and_emission_class(parts):
         ("Altijd", "Personenauto", "Onbekend"): (2, 1),
         ("Onbekend", "Buitenlands", "Onbekend"): (1, 1),
         ("Onbekend", "Onbekend", "Onbekend"): (1, 1),
+    }
+
+
+def test_access_end_date_by_sector(parts):
+    got = counts(parts["t5_4b_toegang_tot_sector"], ["ze_toegang_tot", "sbi_groep_code"])
+    assert got == {
+        ("2026-03-15", "494"): (4, 1),  # v, a road haulier's van
+        ("2025-01-01", "494"): (1, 1),  # l
+        ("2025-01-01", "Onbekend"): (2, 1),  # w, privately owned: no sector
+        ("Altijd", "Onbekend"): (2, 1),
+        ("Onbekend", "Onbekend"): (2, 2),  # f and u
     }
 
 
