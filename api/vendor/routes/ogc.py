@@ -42,7 +42,7 @@ ITEMS_QUERY: list[dict[str, Any]] = [
                     "features whose time intersects it. Cameras hold for the month of their release; zones "
                     "have no time and are not filtered. An interval that ends before it starts holds nothing."},
 ]
-OGC_ERRORS = {400: "a parameter items do not take, given twice, or not a number (limit, offset, bbox)",
+OGC_ERRORS = {400: "a parameter items do not take, given twice, or malformed (limit, offset, bbox, datetime)",
               404: "unknown collection or feature, or no release with table 4.12 yet (cameras)"}
 
 
@@ -154,12 +154,17 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
     wanted = ogc.parse_datetime(when) if when is not None else None
     base, service = _base(request), rows_of(request)
     if collectionId == ogc.ZONES:
-        zones = zones_of(request).collection(who.municipalities, [])["features"]
-        # Zones have no time (conf/municipalities holds today's): datetime does not filter them.
-        payload = ogc.page(base, collectionId, ogc.within(zones, area), limit, offset, bbox, when)
-        audit = {"municipalities": ",".join(sorted(who.municipalities)), "rows": payload["numberReturned"]}
-        key = ("ogc-zones", base, tuple(sorted(who.municipalities)), limit, offset, bbox, when)
-        return respond(request, _geojson(payload, key, audit, {}))
+        registry, scope = zones_of(request), tuple(sorted(who.municipalities))
+
+        def zone_page() -> Body:
+            zones = registry.collection(who.municipalities, [])["features"]
+            # Zones have no time (conf/municipalities holds today's): datetime does not filter them.
+            payload = ogc.page(base, collectionId, ogc.within(zones, area), limit, offset, bbox, when)
+            audit = {"municipalities": ",".join(scope), "rows": payload["numberReturned"]}
+            return _geojson(payload, ("ogc-zones", payload), audit, {})
+
+        # Zones are read once per process, so a page is a function of this key, as a release's pages are.
+        return await service.respond_cached(request, ("ogc-zones", base, scope, limit, offset, bbox, when), zone_page)
     if collectionId != ogc.CAMERAS:
         raise _unknown(collectionId)
     q = _camera_query(request, who)
@@ -185,7 +190,7 @@ async def feature(collectionId: CollectionId, featureId: str, request: Request) 
     if collectionId == ogc.ZONES:
         payload = zones_of(request).zone(featureId, who.municipalities)
         audit = {"municipalities": payload["properties"]["gemeenteCode"], "rows": 1}
-        return respond(request, _geojson(payload, ("ogc-zone", featureId), audit, {}))
+        return respond(request, _geojson(payload, ("ogc-zone", payload), audit, {}))
     if collectionId != ogc.CAMERAS:
         raise _unknown(collectionId)
     q = _camera_query(request, who)

@@ -15,13 +15,15 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
+from shapely.geometry import Point
 
 from anpr.delta_reader import DeltaReader
 from anpr.settings import Settings
-from api.access_log import AccessLog
+from api.access_log import AccessLog, read_access_log
 from api.releases import ReleaseStore
 from api.vendor.contracts import parse_contracts
 from api.vendor.main import create_app
+from api.vendor.ogc import parse_bbox
 from api.vendor.sample import synthetic_municipality
 from tests.unit.api.vendor.test_series import overview_row, publish_tables
 
@@ -249,10 +251,13 @@ def test_landing_page_links_the_conformance_collections_and_openapi(client):
 
 
 def test_ogc_requests_are_audited_with_the_release_they_read(client):
-    from api.access_log import read_access_log
-
     client.get("/ogc/collections/cameras/items", headers=UTRECHT)
     client.app.state.access_log.flush()
     entries = read_access_log(client.app.state.store.lake, vendor="utrecht", limit=None)
     assert any((e["path"], e["status"], e["table_name"], e["release_id"]) ==
                ("/ogc/collections/cameras/items", 200, CAMERAS, "2026-10-new") for e in entries)
+
+
+def test_a_bbox_across_the_antimeridian_keeps_both_sides():
+    area = parse_bbox("170,-10,-170,10")
+    assert area.intersects(Point(179, 0)) and area.intersects(Point(-179, 0)) and not area.intersects(Point(0, 0))
