@@ -29,7 +29,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 10_000
 ZONES, CAMERAS = "zones", "cameras"
-ITEM_PARAMETERS = frozenset({"limit", "offset", "bbox", "datetime"})
+ITEM_PARAMETERS = frozenset({"limit", "offset", "bbox", "datetime", "release"})
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 # RFC 3339 dates and date-times (years 1000-9999, leap days included) and intervals of them with open
 # ends (`..` or empty): exactly the values `parse_datetime` reads, so the OpenAPI document promises no more.
@@ -231,9 +231,10 @@ def camera_features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "properties": row} for row in rows]
 
 
-def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, str | None, str | None]:
-    """limit (clamped to MAX_LIMIT, as Core asks of a larger value), offset, and the bbox and datetime texts
-    of an items request; 400 for a parameter Core does not define here, given twice, or not a number."""
+def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, dict[str, str]]:
+    """limit (clamped to MAX_LIMIT, as Core asks of a larger value), offset, and the other parameters of an
+    items request by name (bbox, datetime, release); 400 for a parameter not in ITEM_PARAMETERS (Core's
+    rule), one given twice, or a limit or offset that is not a whole number in range."""
     given: dict[str, str] = {}
     for name, value in params:
         if name not in ITEM_PARAMETERS:
@@ -242,23 +243,23 @@ def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, str | None
             raise ApiError(400, f"{name} given twice", "give it once")
         given[name] = value
     try:
-        limit, offset = int(given.get("limit", DEFAULT_LIMIT)), int(given.get("offset", 0))
+        limit, offset = int(given.pop("limit", DEFAULT_LIMIT)), int(given.pop("offset", 0))
     except ValueError:
         raise ApiError(400, "limit and offset are whole numbers", f"e.g. limit={DEFAULT_LIMIT}&offset=0") from None
     if limit < 1 or offset < 0:
         raise ApiError(400, "limit is at least 1 and offset at least 0", f"e.g. limit={DEFAULT_LIMIT}&offset=0")
-    return min(limit, MAX_LIMIT), offset, given.get("bbox"), given.get("datetime")
+    return min(limit, MAX_LIMIT), offset, given
 
 
 def page(base: str, cid: str, features: list[dict[str, Any]], limit: int, offset: int,
-         bbox: str | None, when: str | None) -> dict[str, Any]:
-    """The items page of `features` (all that match) from `offset`, with self, next and prev links."""
+         carried: dict[str, str]) -> dict[str, Any]:
+    """The items page of `features` (all that match) from `offset`, with self, next and prev links that
+    repeat the parameters `carried`."""
     chosen = features[offset:offset + limit]
     items = f"{base}/collections/{cid}/items"
 
     def link(rel: str, at: int) -> dict[str, str]:
-        query = urlencode([("limit", str(limit)), ("offset", str(at)), *([("bbox", bbox)] if bbox else []),
-                           *([("datetime", when)] if when else [])])
+        query = urlencode([("limit", str(limit)), ("offset", str(at)), *sorted(carried.items())])
         return {"href": f"{items}?{query}", "rel": rel, "type": GEOJSON}
 
     links = [link("self", offset)]

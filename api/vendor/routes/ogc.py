@@ -37,6 +37,9 @@ ITEMS_QUERY: list[dict[str, Any]] = [
                                                                         {"minItems": 6, "maxItems": 6}]},
      "description": "min lon, min lat, max lon, max lat (CRS84; 6 numbers: with heights, ignored): the features "
                     "whose geometry intersects it. A min lat above the max lat holds nothing."},
+    {"name": "release", "in": "query", "schema": {"type": "string"},
+     "description": "cameras: a release id from /v1/releases (default: the current release); the next links pin "
+                    "it. Zones have no release: not used"},
     {"name": "datetime", "in": "query", "schema": {"type": "string", "pattern": ogc.DATETIME_PATTERN},
      "description": "an RFC 3339 date, date-time or interval (`start/end`, `..` or empty for an open end): the "
                     "features whose time intersects it. Cameras hold for the month of their release; zones "
@@ -76,11 +79,11 @@ def _camera_spec() -> TableSpec:
     return spec
 
 
-def _camera_query(request: Request, who: Principal) -> RowsQuery:
-    """All table 4.12 rows of the current release in the caller's municipalities; 401/403 as for its rows,
-    404 without a release."""
+def _camera_query(request: Request, who: Principal, release: str | None = None) -> RowsQuery:
+    """All table 4.12 rows of `release` (default: the current one) in the caller's municipalities; 401/403
+    as for its rows, 404 without such a release."""
     spec = who.readable(_camera_spec())
-    found = find_release(rows_of(request).store, None, None, spec)
+    found = find_release(rows_of(request).store, release, None, spec)
     return RowsQuery(spec, found, tuple(sorted(who.municipalities)), (), (), 0, MAX_PAGE, "json",
                      who.contract.expires_at(found["created_at"]), who.contract.round_to)
 
@@ -149,7 +152,8 @@ async def one_collection(collectionId: CollectionId, request: Request) -> Respon
             openapi_extra={"parameters": ITEMS_QUERY, "security": SECURITY})
 async def items(collectionId: CollectionId, request: Request) -> Response:  # noqa: N803
     who = authenticate(request)
-    limit, offset, bbox, when = ogc.page_params(list(request.query_params.multi_items()))
+    limit, offset, carried = ogc.page_params(list(request.query_params.multi_items()))
+    bbox, when = carried.get("bbox"), carried.get("datetime")
     area = ogc.parse_bbox(bbox) if bbox is not None else None
     wanted = ogc.parse_datetime(when) if when is not None else None
     base, service = _base(request), rows_of(request)
@@ -159,22 +163,24 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
         def zone_page() -> Body:
             zones = registry.collection(who.municipalities, [])["features"]
             # Zones have no time (conf/municipalities holds today's): datetime does not filter them.
-            payload = ogc.page(base, collectionId, ogc.within(zones, area), limit, offset, bbox, when)
+            payload = ogc.page(base, collectionId, ogc.within(zones, area), limit, offset, carried)
             audit = {"municipalities": ",".join(scope), "rows": payload["numberReturned"]}
             return _geojson(payload, ("ogc-zones", payload), audit, {})
 
         # Zones are read once per process, so a page is a function of this key, as a release's pages are.
-        return await service.respond_cached(request, ("ogc-zones", base, scope, limit, offset, bbox, when), zone_page)
+        return await service.respond_cached(request, ("ogc-zones", base, scope, limit, offset, bbox, when,
+                                                            carried.get("release")), zone_page)
     if collectionId != ogc.CAMERAS:
         raise _unknown(collectionId)
-    q = _camera_query(request, who)
+    q = _camera_query(request, who, carried.get("release"))
     key = ("ogc-cameras", *q.selection_key, base, limit, offset, bbox, when, q.expires_at)
+    pinned = {**carried, "release": q.release_id}  # the next pages read the same release
 
     def build() -> Body:
         # A camera's row holds for its release's month.
         current = when is None or ogc.overlaps(ogc.month_interval(q.release["month"]), wanted)
         cameras = ogc.within(_cameras(service, q), area) if current else []
-        found = ogc.page(base, collectionId, cameras, limit, offset, bbox, when)
+        found = ogc.page(base, collectionId, cameras, limit, offset, pinned)
         payload = {**found, "releaseId": q.release_id, "expiresAt": q.expires_at}
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": ",".join(q.scope),
                  "rows": found["numberReturned"]}

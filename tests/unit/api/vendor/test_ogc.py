@@ -160,7 +160,17 @@ def test_next_links_walk_every_feature_once(client):
         body = page.json()
         seen += [f["id"] for f in body["features"]]
         url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+        assert url is None or "release=2026-10-new" in url  # pinned: a newer release cannot shift the pages
     assert len(seen) == len(set(seen)) == 14
+
+
+def test_release_serves_an_older_release_of_the_cameras(client):
+    older = client.get("/ogc/collections/cameras/items", headers=UTRECHT, params={"release": "2026-10-old",
+                                                                                  "limit": 100}).json()
+    assert older["releaseId"] == "2026-10-old"
+    assert {f["properties"]["beschikbaarheidsPercentage"] for f in older["features"]} == {50.0, None}
+    missing = client.get("/ogc/collections/cameras/items", headers=UTRECHT, params={"release": "2026-09-x"})
+    assert missing.status_code == 404 and missing.json()["error"]["message"] == "no release '2026-09-x'"
 
 
 def test_a_bbox_keeps_what_intersects_it(client):
@@ -246,7 +256,8 @@ def test_landing_page_links_the_conformance_collections_and_openapi(client):
     doc = client.get("/openapi.json").json()
     items = doc["paths"]["/ogc/collections/{collectionId}/items"]["get"]
     assert list(items["responses"]["200"]["content"]) == ["application/geo+json"]
-    assert {p["name"] for p in items["parameters"]} == {"collectionId", "limit", "offset", "bbox", "datetime"}
+    assert {p["name"] for p in items["parameters"]} == {"collectionId", "limit", "offset", "bbox", "datetime",
+                                                           "release"}
     assert items["x-layers"] == ["open", "vendor", "municipality"]
 
 
