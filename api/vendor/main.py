@@ -26,7 +26,7 @@ from api.releases import ReleaseStore
 from api.vendor.contracts import ANONYMOUS, Contract, load_contracts
 from api.vendor.geo import ZoneRegistry
 from api.vendor.layers import document_layers
-from api.vendor.routes import login, maps, operations, releases, tables
+from api.vendor.routes import login, maps, ogc, operations, releases, tables
 from api.vendor.rows import RowsService
 from api.vendor.security import Authenticator
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     app.add_middleware(AccessLogMiddleware, access_log=audit)
 
     for router in (operations.router, login.router, releases.router, tables.router, tables.rows_router(),
-                   maps.router):
+                   maps.router, ogc.router):
         app.include_router(router)
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
     app.mount("/dashboard", GZipMiddleware(StaticFiles(directory=DASHBOARD, html=True), minimum_size=1024,
