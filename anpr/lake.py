@@ -271,7 +271,7 @@ class Lake:
                 builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(schema)
                 if partition_by:
                     builder = builder.partitionedBy(*partition_by)
-                for key, value in table_properties(self.checkpoint_every).items():
+                for key, value in table_properties(self.checkpoint_every, schema).items():
                     builder = builder.property(key, value)
                 builder.execute()
         state = self.state(name)
@@ -283,6 +283,14 @@ class Lake:
             with self._lock:
                 self.spark.sql(f"ALTER TABLE delta.`{_quoted(self.path(name))}` ADD COLUMNS ({columns})")
             log.info("table %s: added columns %s", name, [f.name for f in added])
+            state = self.state(name)
+        stats = stats_columns(schema)
+        if stats and state.configuration.get("delta.dataSkippingStatsColumns") != stats:
+            # tables made before pseudonyms lost their statistics, or that gained columns since
+            with self._lock:
+                self.spark.sql(f"ALTER TABLE delta.`{_quoted(self.path(name))}` SET TBLPROPERTIES "
+                               f"('delta.dataSkippingStatsColumns' = '{stats}')")
+            log.info("table %s: no file statistics for its pseudonym columns", name)
             state = self.state(name)
         check_same_table(name, state.schema, state.partition_columns, schema, partition_by)
 
@@ -636,13 +644,34 @@ def spark_to_arrow_schema(schema: StructType) -> pa.Schema:
     return to_arrow_schema(schema, timezone="UTC")
 
 
-def table_properties(checkpoint_every: int) -> dict[str, str]:
-    return {
+def pseudonymous(column: str) -> bool:
+    """Columns holding keyed pseudonyms (anpr/pseudonym.py): vehicle and company keys, period tokens."""
+    return column.endswith(("_key", "_token"))
+
+
+def stats_columns(schema: StructType) -> str | None:
+    """`delta.dataSkippingStatsColumns` for a table with pseudonym columns: every other column.
+
+    Delta records each data file's min and max per column in the transaction log, and the log outlives
+    the data: after an erasure (jobs/privacy.py) the removed files' entries keep the erased tokens until
+    log cleanup, and time travel serves them. Pseudonyms are never range-filtered, so no statistics are
+    kept for them at all. None for a table without pseudonyms (the default statistics)."""
+    names = [f.name for f in schema.fields]
+    kept = [n for n in names if not pseudonymous(n)]
+    return ",".join(kept) if len(kept) < len(names) else None
+
+
+def table_properties(checkpoint_every: int, schema: StructType | None = None) -> dict[str, str]:
+    out = {
         # delta-rs (the vendor API's reader) reads deletion vectors, but protocol (1,2) keeps every table
         # readable and writable by both engines.
         "delta.enableDeletionVectors": "false",
         "delta.checkpointInterval": str(checkpoint_every),
     }
+    stats = stats_columns(schema) if schema is not None else None
+    if stats:
+        out["delta.dataSkippingStatsColumns"] = stats
+    return out
 
 
 def _schema_signature(schema: StructType) -> Any:

@@ -334,3 +334,40 @@ def test_two_writers_never_insert_a_key_twice(lake: Lake, spark, observations: s
     assert sum(inserted.values()) == 200
     ids = lake.read_arrow(observations, columns=["observation_id"]).column("observation_id").to_pylist()
     assert len(ids) == len(set(ids)) == 200
+
+
+TOKENS = StructType([StructField("period_token", StringType(), False), StructField("company_token", StringType(), True),
+                     StructField("uur", LongType(), True)])
+
+
+def _logged_stats(path: str) -> list[dict]:
+    import json
+
+    out = []
+    for entry in sorted(Path(path, "_delta_log").glob("*.json")):
+        for line in entry.read_text().splitlines():
+            add = json.loads(line).get("add")
+            if add and add.get("stats"):
+                out.append(json.loads(add["stats"]))
+    return out
+
+
+def test_no_file_statistics_keep_pseudonyms_in_the_log(lake: Lake, spark, tmp_path: Path) -> None:
+    """The log outlives erased rows: min/max of tokens would keep them there, so none are kept."""
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    rows = pa.table({"period_token": ["a" * 64, "f" * 64], "company_token": ["0" * 64, None], "uur": [7, 9]})
+    lake.create("passages_like", TOKENS)
+    lake.append("passages_like", rows)
+    stats = _logged_stats(lake.path("passages_like"))
+    assert stats and all(set(s["minValues"]) == {"uur"} and set(s["nullCount"]) == {"uur"} for s in stats)
+    assert stats[-1]["minValues"]["uur"] == 7 and stats[-1]["maxValues"]["uur"] == 9  # skipping still works
+
+    # a table made before this rule gets it when opened, and later files follow it
+    old = str(tmp_path / "lake" / "older")
+    SparkDeltaTable.createIfNotExists(spark).location(old).addColumns(TOKENS).execute()
+    spark.createDataFrame([("b" * 64, None, 1)], TOKENS).write.format("delta").mode("append").save(old)
+    assert "period_token" in _logged_stats(old)[-1]["minValues"]
+    lake.create("older", TOKENS)
+    lake.append("older", rows)
+    assert set(_logged_stats(old)[-1]["minValues"]) == {"uur"}
