@@ -8,13 +8,14 @@ coarse. Declarations falling in scenario 3 of seed 001 are refused with the rule
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from anpr.dimensions import sbi_sectie_naam
 from anpr.disclosure import load_disclosure
 from anpr.settings import CONF_DIR
 
@@ -101,7 +102,23 @@ SOURCES: dict[str, Source] = {
 }
 # Hidden keys: a table keyed by the right-hand columns can be summed into the left-hand one by
 # anyone who knows the published day parts, time windows and day types; the audit links tables through them.
-DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",)}
+DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",),
+             "sbi_sectie": ("sbi_groep_code",)}
+
+
+@dataclass(frozen=True)
+class Recode:
+    """One step up a public classification: codes of `fine` published as the code of `coarse` they lie in
+    (a function of fine, so anyone can sum fine cells into coarse ones), in the same column."""
+
+    coarse: str  # source column of the level above
+    level: str  # its name, as release metadata states it
+    name: Callable[[str], str | None]  # the label of a coarse code (None: the code is its own label)
+
+
+# Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 groups into sections. The day part and
+# day type are published as tables of their own (4.2, 5.2) and the province beside NUTS3 (4.4).
+RECODES = {"sbi_groep_code": Recode("sbi_sectie", "sectie", sbi_sectie_naam)}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 
@@ -162,6 +179,23 @@ class TableSpec:
     keys: dict[str, str] = field(default_factory=dict)
     characteristics: list[str] = field(default_factory=list)
     access: str = "vendor"  # the least privileged layer (LAYERS) that reads the table
+    recoded: dict[str, str] = field(default_factory=dict)  # dimension -> the coarser level it is published at
+
+    @property
+    def part_name(self) -> str:
+        """The name of its block of cells: a recoded table's differs from the table's own."""
+        return "@".join([self.name, *(f"{d}={lv}" for d, lv in sorted(self.recoded.items()))])
+
+    def recode(self, fine_sources: Collection[str]) -> TableSpec | None:
+        """This table one level up for every key whose source is in fine_sources (and RECODES); None if
+        it has no such key."""
+        keys = {d: s for d, s in self.keys.items() if s in fine_sources and s in RECODES}
+        if not keys or self.kind != "cells" or self.recoded:
+            return None
+        recoded = {d: RECODES[s].level for d, s in keys.items()}
+        said = "; ".join(f"{d} holds codes of level {lv}" for d, lv in sorted(recoded.items()))
+        return replace(self, keys={d: RECODES[s].coarse if d in keys else s for d, s in self.keys.items()},
+                       recoded=recoded, protection=f"{self.protection} Recoded before suppression: {said}.".strip())
 
     def served_to(self, layer: str) -> bool:
         """Whether the access layer `layer` (one of LAYERS) reads this table."""
@@ -184,8 +218,9 @@ class Catalogue:
     definitions: Definitions
 
     def fills(self) -> dict[str, str]:
-        """Source column -> category for its missing values."""
-        return {d.source: d.fill for d in self.dimensions.values() if d.fill is not None}
+        """Source column -> category for its missing values; a recoding's coarse column takes its fine one's."""
+        out = {d.source: d.fill for d in self.dimensions.values() if d.fill is not None}
+        return {**{RECODES[s].coarse: f for s, f in out.items() if s in RECODES}, **out}
 
 
 def _rank(levels: list[str], level: str, what: str) -> int:

@@ -81,7 +81,8 @@ def _write(lake: Lake, name: str, rows: pa.Table, release_id: str) -> int:
 
 def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[TableSpec, DataFrame | pa.Table]],
             source_versions: Mapping[str, object], config: Mapping[str, object], *,
-            audit: Mapping[str, object] | None = None, internal: pa.Table | None = None) -> Release:
+            audit: Mapping[str, object] | None = None, internal: pa.Table | None = None,
+            recoded: Mapping[str, Mapping[str, str]] | None = None) -> Release:
     """Write each table's rows under a new release id, then record the release (the commit point).
 
     Rows of a release whose record never got written are invisible to the API, which lists releases
@@ -98,7 +99,7 @@ def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[
         _write(lake, SUPPRESSIONS, internal, release_id)
     content = content_digest(rows)
     protection = {"tables": {s.name: s.protection for s, _ in tables}, "audit": dict(audit or {}),
-                  "content_sha256": content}
+                  "content_sha256": content, "recoded": {t: dict(d) for t, d in (recoded or {}).items()}}
     record = spark.createDataFrame([(
         release_id, month, created, json.dumps(sorted(rows)), json.dumps(counts),
         json.dumps(dict(source_versions), sort_keys=True), digest, json.dumps(protection, sort_keys=True),

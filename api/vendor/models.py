@@ -31,6 +31,10 @@ class Release(BaseModel):
     configHash: str
     sourceVersions: dict[str, int]
     informationLoss: dict[str, TableLoss] = Field(description="per table: how much disclosure control hides")
+    recoded: dict[str, dict[str, str]] = Field(
+        default_factory=dict, examples=[{"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}],
+        description="tables published one level up a classification in this release (global recoding before "
+                    "suppression): column -> the level its codes are at, e.g. SBI sections instead of groups")
 
 
 class ReleaseList(BaseModel):

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import types as T
 
-from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, SCOPE, Catalogue, TableSpec
+from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, RECODES, SCOPE, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig
 from anpr.zones import Municipality, camera_rows
 from jobs.sdc.noise import apply_noise
@@ -99,8 +99,13 @@ def table_rows(spec: TableSpec, catalogue: Catalogue, results: Sequence[ZoneResu
                     values[name] = [zones.get(result.zone)] * n
                 elif dim is not None and dim.source == "camera_name":
                     values[name] = [cameras.get(c) for c in cells["camera_id"]]
-                elif dim is not None and dim.source in cells:
-                    values[name] = [_plain(v) for v in cells[dim.source]]
+                elif dim is not None and dim.label_of in spec.recoded:
+                    # the label of a recoded code: the coarse level's name (a section's, not a group's)
+                    codes = cells[spec.keys[dim.label_of]]
+                    named = RECODES[dims[dim.label_of].source].name
+                    values[name] = [named(str(c)) or _plain(c) for c in codes]
+                elif dim is not None and spec.keys.get(name, dim.source) in cells:
+                    values[name] = [_plain(v) for v in cells[spec.keys.get(name, dim.source)]]
             values.update(_published_counts(cells, spec, disclosure))
             for c in spec.columns:
                 columns[c] += values[c]
@@ -134,7 +139,8 @@ def with_fates(spec: TableSpec, part: CellPart, cells: pd.DataFrame, catalogue: 
 
 
 def _names(spec: TableSpec, catalogue: Catalogue) -> dict[str, str]:
-    return {d.source: n for n, d in catalogue.dimensions.items() if n in spec.dimensions and not d.label_of}
+    return {spec.keys.get(n, d.source): n for n, d in catalogue.dimensions.items()
+            if n in spec.dimensions and not d.label_of}
 
 
 def _cell(spec: TableSpec, part: CellPart, rec: Mapping[str, object], names: Mapping[str, str]) -> str:
