@@ -241,7 +241,7 @@ def _run(argv: list[str] | None) -> int:
         say(f"anpr: invalid settings: {exc}")
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(settings.log_dir)
+    setup_logging(settings.log_dir, rotation=settings.logs)
     run = begin(args, argv, settings)
     # What finish() records should _execute itself raise (it catches every Exception of the command).
     code = 1
