@@ -171,8 +171,7 @@ def add_commands(app: typer.Typer) -> None:
                    "--accept-data-loss", help="the topic was recreated or the broker reset: move the checkpoint "
                                               "aside and read the new topic from its start (what the old topic "
                                               "held past the checkpoint is lost)")] = False) -> Namespace:
-        # looked up when called, so a test can replace cmd_stream on this module
-        return call(ctx, globals()["cmd_stream"], action=action, until_idle=until_idle, last=last,
+        return call(ctx, cmd_stream, action=action, until_idle=until_idle, last=last,
                     accept_data_loss=accept_data_loss)
 
     @app.command("serve-api", help="serve published releases to vendors")
