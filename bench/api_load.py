@@ -70,7 +70,7 @@ def serve(lake_path: str, port: int) -> None:
     from api.vendor.main import create_app
 
     settings = Settings(data_dir=Path(lake_path).parent / "data", vendor_keys={"bench": SecretStr(KEY)})
-    setup_logging(settings.log_dir)
+    setup_logging(settings.log_dir, rotation=settings.logs)
     contracts = parse_contracts('[vendors.bench]\nmunicipalities = ["GM0344", "GM0599"]\n'
                                 "requests_per_minute = 100000000\nburst = 1000000\n")
     app = create_app(settings, ReleaseStore(DeltaReader(lake_path)), contracts=contracts, municipalities=_places())

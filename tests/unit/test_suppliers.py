@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key, load_suppliers, save_supplier
 from anpr.zones import load_municipalities
-from cli.feeds import add_commands
+from cli.main import parse
 
 
 def supplier(name: str, key: str, **extra) -> Supplier:  # noqa: ANN003
@@ -53,9 +52,7 @@ def test_saving_a_supplier_keeps_the_others(tmp_path):
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="anpr")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = parse(argv)
     return int(args.func(args, Settings()))
 
 
