@@ -144,7 +144,7 @@ def cmd_onboard(args: argparse.Namespace, settings: Settings) -> int:
         result = onboard(conf_dir, args.name, args.code, Path(args.zones), args.supplier, company=args.company,
                          cameras=read_cameras(Path(args.cameras)) if args.cameras else None,
                          windows=[parse_window(w) for w in args.time_window], zone_id=args.zone_id,
-                         zone_name=args.zone_name, development=args.dev)
+                         zone_name=args.zone_name, development=args.dev, ndw_code=args.ndw_code)
     except OnboardError as exc:
         say(f"anpr onboard: {exc}; nothing was written")
         return 2
@@ -208,6 +208,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.add_argument("--zones", required=True, help="GeoJSON of the ZE zone(s) (properties zone_id, name optional)")
     p.add_argument("--zone-id", default=None, help="zone id when the GeoJSON has none (default <code>-ZE1)")
     p.add_argument("--zone-name", default=None, help="zone name when the GeoJSON has none")
+    p.add_argument("--ndw-code", type=int, default=None,
+                   help="the zone's NDW zone code (published as zoneId) when the GeoJSON has one zone without "
+                        "the property ndw_code")
     p.add_argument("--supplier", required=True, help="supplier name (lowercase, e.g. connection-systems)")
     p.add_argument("--company", default=None, help="supplier's company name on receipts")
     p.add_argument("--cameras", default=None, help="CSV or JSON: camera_id,name,lat,lon[,azimuth_deg,zone_id,...]")

@@ -150,7 +150,7 @@ def test_camera_availability_counts_only_judgeable_hours(spark):
     rows += [passage(200 + i, f"w{i}", f"03-02 09:{i:02d}", "Inbound", camera="c2") for i in range(6)]
     rows += [passage(300, "x", "03-03 03:00", "Inbound", camera="c2")]  # too quiet to judge c1
     hours = camera_hours(month(spark, rows), min_zone_passages=3)
-    zone = Zone(zone_id="Z1", name="Zone 1", polygon=[(5.10, 52.08), (5.12, 52.08), (5.10, 52.10)])
+    zone = Zone(zone_id="Z1", ndw_code=1, name="Zone 1", polygon=[(5.10, 52.08), (5.12, 52.08), (5.10, 52.10)])
     cams = [Camera(camera_id=c, name=c.upper(), lat=52.0, lon=5.0, zone_id="Z1", obverse_direction="Inbound")
             for c in ("c1", "c2", "c3")]
     table = availability(hours, [Municipality(municipality="M", code="GM0344", zones=[zone], cameras=cams)])
