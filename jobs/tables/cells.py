@@ -16,7 +16,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anpr.catalogue import DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
+from anpr.catalogue import CONFIGURED_LABELS, DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
 from jobs.tables.enrich import PASSAGE_LEVEL, vehicle_attributes
 
 ZONE = ["municipality", "zone_id"]
@@ -64,7 +64,7 @@ def vehicle_frame(slots: DataFrame, catalogue: Catalogue) -> DataFrame:
 def parts_of(spec: TableSpec, catalogue: Catalogue) -> list[CellPart]:
     dims = catalogue.dimensions
     labels = tuple(sorted({dims[d].source for d in spec.dimensions
-                           if d in dims and dims[d].label_of and dims[d].source not in ("camera_name", "zone_name")}))
+                           if d in dims and dims[d].label_of and dims[d].source not in CONFIGURED_LABELS}))
     if spec.kind == "overview":
         parts = [CellPart(spec.name, name, (dims[name].source,), (), ()) for name in spec.characteristics]
         return [*parts, CellPart(spec.name, OVERVIEW_TOTAL, (), (), ())]

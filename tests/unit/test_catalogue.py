@@ -38,8 +38,8 @@ def test_every_working_group_table_is_declared_with_purpose_unit_and_protection(
 
 def test_working_group_field_names_reach_the_api():
     assert TABLES["t4_1_uur_camera"].columns == [
-        "gemeenteCode", "zoneId", "zoneAanduiding", "cameraId", "locatie", "rijRichtingZone", "voertuigType", "weekDag", "uur",
-        "maand", "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
+        "gemeenteCode", "zoneId", "zoneAanduiding", "cameraId", "locatie", "rijRichtingZone", "voertuigType",
+        "weekDag", "uur", "maand", "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
     assert TABLES["t4_8a_sector_voertuig"].measures == ["aantalPassages", "aantalRitten", "aantalUniekeVoertuigen"]
     assert TABLES["t4_5_bezoeker_herkomst"].keys == {"typeBezoeker": "type_bezoeker",
                                                      "herkomstProvincie": "herkomst_provincie"}
@@ -93,8 +93,8 @@ def test_municipalities_questions_are_declared_with_their_field_names():
     assert TABLES["t5_2_ontheffing"].keys == {"typeOntheffing": "ontheffing", "typeVoertuig": "voertuig_type",
                                               "dagType": "dag_type"}
     assert TABLES["t5_3_naleving"].columns == [
-        "gemeenteCode", "zoneId", "zoneAanduiding", "zoneNaam", "zeToegang", "weekVanMaand", "tijdVak", "maand", "jaar",
-        "aantalPassages", "aantalUniekeVoertuigen"]
+        "gemeenteCode", "zoneId", "zoneAanduiding", "zoneNaam", "zeToegang", "weekVanMaand", "tijdVak", "maand",
+        "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
     for name in ("t5_1_eigenaar_voertuig", "t5_2_ontheffing", "t5_3_naleving"):
         assert "10 distinct vehicles" in TABLES[name].protection
     assert "Verboden" in TABLES["t5_3_naleving"].definitions["zeToegang"]
