@@ -19,12 +19,14 @@ from anpr import geo
 from anpr.settings import CONF_DIR
 
 Direction = Literal["Inbound", "Outbound"]
+NDW_CODE_MAX = 2**31 - 1
 
 
 class Zone(BaseModel):
     zone_id: str  # the municipality's text id (GM0344-ZE1): published as the label zoneAanduiding
-    # The NDW zone code: the working group's field spec publishes zoneId as this normalized number.
-    ndw_code: int = Field(gt=0)
+    # The NDW zone code: the working group's field spec publishes zoneId as this normalized number
+    # (a 32-bit integer column in the published tables).
+    ndw_code: int = Field(gt=0, le=NDW_CODE_MAX)
     name: str
     polygon: list[tuple[float, float]] = Field(default_factory=list)  # outer ring (lon, lat) of the first part
     geometry: dict[str, Any] | None = None  # GeoJSON Polygon or MultiPolygon, holes included
@@ -167,7 +169,7 @@ def _check_codes(path: Path, raw: dict[str, Any]) -> None:
         code = zone.get("ndw_code")
         if code is None:
             raise ValueError(f"{path}: zone {ident} has no ndw_code (its NDW zone code, published as zoneId)")
-        if not isinstance(code, int) or isinstance(code, bool) or code <= 0:
+        if not isinstance(code, int) or isinstance(code, bool) or not 0 < code <= NDW_CODE_MAX:
             raise ValueError(f"{path}: zone {ident}: ndw_code {code!r} is not a positive integer")
         if code in seen:
             raise ValueError(f"{path}: zone {ident} has ndw_code {code}, as zone {seen[code]} has")

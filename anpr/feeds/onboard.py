@@ -19,7 +19,7 @@ from typing import Any
 
 from anpr import geo
 from anpr.suppliers import SUPPLIERS_FILE, Supplier, hash_key, load_suppliers, new_key, save_supplier
-from anpr.zones import Municipality, load_municipality
+from anpr.zones import NDW_CODE_MAX, Municipality, load_municipality
 
 CAMERA_FIELDS = ("camera_id", "name", "lat", "lon", "azimuth_deg", "zone_id", "camera_type", "obverse_direction")
 REQUIRED_CAMERA_FIELDS = ("camera_id", "lat", "lon")
@@ -162,7 +162,7 @@ def zones_from_geojson(path: Path, code: str, zone_id: str | None, zone_name: st
         ident = props.get("zone_id") or zone_id or f"{code}-ZE{i + 1}"
         feature.setdefault("properties", {})["zone_id"] = ident
         number = props.get("ndw_code") or (ndw_code if len(features) == 1 else None)
-        if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= NDW_CODE_MAX:
             raise OnboardError(f"zone file {path} zone {ident}: no NDW zone code (published as zoneId); give "
                                "--ndw-code or the feature property ndw_code")
         zones.append({"zone_id": ident, "ndw_code": number,

@@ -54,7 +54,7 @@ def test_a_duplicate_ndw_code_is_refused_within_a_file_and_across_files(tmp_path
         load_municipalities(across)
 
 
-@pytest.mark.parametrize("value", ['"344001"', "0", "-3", "true"])
+@pytest.mark.parametrize("value", ['"344001"', "0", "-3", "true", "2147483648"])
 def test_an_ndw_code_that_is_not_a_positive_integer_is_refused(tmp_path, value):
     text = municipality("GM9001", ("GM9001-ZE1", None)) + f"ndw_code = {value}\n"
     conf = conf_with(tmp_path, proef=text)
