@@ -32,7 +32,7 @@ KEY = "bench-key-0123456789abcdef"
 CONNECTIONS = 8
 MAX_REQUESTS = 6000
 MAX_SECONDS = 12.0
-ZONE = "GM0344-ZE1"
+ZONE = "344001"  # zoneId is the zone's NDW code (conf/municipalities/utrecht.toml ndw_code)
 TABLE = "t4_1_uur_camera"
 PAGE = f"/v1/tables/{TABLE}/rows?zoneId={ZONE}&limit=20"
 

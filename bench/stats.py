@@ -53,7 +53,8 @@ def municipalities(cities: int = CITIES, cameras: int = 6) -> list[Municipality]
     out = []
     for c in range(cities):
         code = f"GM{9000 + c:04d}"
-        zone = Zone(zone_id=f"{code}-ZE1", name=f"ZE-zone stad {c}", polygon=[(5.0, 52.0), (5.1, 52.0), (5.0, 52.1)])
+        zone = Zone(zone_id=f"{code}-ZE1", ndw_code=int(code[2:]) * 1000 + 1, name=f"ZE-zone stad {c}",
+                    polygon=[(5.0, 52.0), (5.1, 52.0), (5.0, 52.1)])
         cams = [Camera(camera_id=f"{code}-cam{k}", name=f"Camera {k} stad {c}", lat=52.0 + k / 100, lon=5.0,
                        azimuth_deg=float(45 * k % 360), zone_id=zone.zone_id, obverse_direction="Inbound")
                 for k in range(cameras)]

@@ -152,7 +152,7 @@ def cmd_onboard(args: Namespace, settings: Settings) -> int:
         result = onboard(conf_dir, args.name, args.code, Path(args.zones), args.supplier, company=args.company,
                          cameras=read_cameras(Path(args.cameras)) if args.cameras else None,
                          windows=[parse_window(w) for w in args.time_window], zone_id=args.zone_id,
-                         zone_name=args.zone_name, development=args.dev)
+                         zone_name=args.zone_name, development=args.dev, ndw_code=args.ndw_code)
     except OnboardError as exc:
         say(f"anpr onboard: {exc}; nothing was written")
         return 2
@@ -240,6 +240,9 @@ def add_commands(app: typer.Typer) -> None:
                                                                               "(default <code>-ZE1)")] = None,
                 zone_name: Annotated[str | None, typer.Option("--zone-name", help="zone name when the GeoJSON has "
                                                                                   "none")] = None,
+                ndw_code: Annotated[int | None, typer.Option(
+                    "--ndw-code", help="the zone's NDW zone code (published as zoneId) when the GeoJSON has one zone "
+                                       "without the property ndw_code")] = None,
                 company: Annotated[str | None, typer.Option("--company", help="supplier's company name on "
                                                                               "receipts")] = None,
                 cameras: Annotated[str | None, typer.Option(
@@ -251,5 +254,5 @@ def add_commands(app: typer.Typer) -> None:
                 conf_dir: Annotated[str, typer.Option("--conf-dir", help="configuration directory (default: "
                                                                          "conf/)")] = "") -> Namespace:
         return call(ctx, cmd_onboard, name=name, code=code, zones=zones, supplier=supplier, zone_id=zone_id,
-                    zone_name=zone_name, company=company, cameras=cameras, time_window=time_window or [], dev=dev,
+                    zone_name=zone_name, ndw_code=ndw_code, company=company, cameras=cameras, time_window=time_window or [], dev=dev,
                     conf_dir=conf_dir)

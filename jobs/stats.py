@@ -25,7 +25,15 @@ from anpr.lake import Lake
 from anpr.settings import Settings
 from anpr.stream_tables import PASSAGES
 from anpr.zones import Municipality, load_municipalities
-from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
+from jobs.release import (
+    SUPPRESSIONS,
+    Release,
+    carried_rows,
+    latest_release,
+    predates_field_spec,
+    publish,
+    published_table,
+)
 from jobs.revisions import earlier_zones
 from jobs.sdc.revision import Earlier
 from jobs.sdc.tasks import ZoneJob, protect_zones
@@ -118,6 +126,9 @@ def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table], measu
     if previous is None:
         return internal, None
     prev_id = str(previous["release_id"])
+    if predates_field_spec(lake, previous):
+        raise RuntimeError(f"release {prev_id} of {month} was published before the field spec (zoneId as the NDW "
+                           f"zone code): rebuild every municipality with `anpr stats --month {month}` first")
     for name, table in list(tables.items()):
         old = carried_rows(lake, published_table(name), prev_id, table.column_names, code)
         if old is not None:

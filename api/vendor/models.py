@@ -42,7 +42,8 @@ class ReleaseList(BaseModel):
 
 
 class Column(BaseModel):
-    name: str
+    name: str = Field(description="the working group's field name (Dutch camelCase), as served by default")
+    nameEn: str = Field(description="the data dictionary's English name (snake_case), as served with names=en")
     role: Literal["scope", "dimension", "label", "measure"]
     type: Literal["string", "int", "double"]
     nullable: bool
@@ -112,7 +113,8 @@ class Series(BaseModel):
 
 
 class ZoneRef(BaseModel):
-    zoneId: str
+    zoneId: int = Field(description="the zone's NDW code: the zoneId of the tables")
+    zoneAanduiding: str = Field(description="the municipality's text id of the zone (e.g. GM0344-ZE1)")
     zoneNaam: str
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anpr.catalogue import DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
+from anpr.catalogue import CONFIGURED_LABELS, DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
 from jobs.tables.enrich import PASSAGE_LEVEL, vehicle_attributes
 
 ZONE = ["municipality", "zone_id"]
@@ -67,7 +67,7 @@ def parts_of(spec: TableSpec, catalogue: Catalogue, published: Collection[str] |
     name) is not a cell's: jobs/tables/rows.py names the coarse code instead."""
     dims = catalogue.dimensions
     labels = tuple(sorted({dims[d].source for d in spec.dimensions
-                           if d in dims and dims[d].label_of and dims[d].source not in ("camera_name", "zone_name")
+                           if d in dims and dims[d].label_of and dims[d].source not in CONFIGURED_LABELS
                            and dims[d].label_of not in spec.recoded}))
     if spec.kind == "overview":
         parts = [CellPart(spec.name, name, (dims[name].source,), (), ()) for name in spec.characteristics]
