@@ -254,5 +254,5 @@ def add_commands(app: typer.Typer) -> None:
                 conf_dir: Annotated[str, typer.Option("--conf-dir", help="configuration directory (default: "
                                                                          "conf/)")] = "") -> Namespace:
         return call(ctx, cmd_onboard, name=name, code=code, zones=zones, supplier=supplier, zone_id=zone_id,
-                    zone_name=zone_name, ndw_code=ndw_code, company=company, cameras=cameras, time_window=time_window or [], dev=dev,
-                    conf_dir=conf_dir)
+                    zone_name=zone_name, ndw_code=ndw_code, company=company, cameras=cameras,
+                    time_window=time_window or [], dev=dev, conf_dir=conf_dir)

@@ -49,5 +49,6 @@ def test_a_release_says_which_of_the_vendors_tables_it_publishes_recoded():
     r["protection"]["recoded"] = {"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"},
                                   "no_such_table": {"SBI08GroepCode": "sectie"}}  # served by no catalogue
     contract = parse_contracts('[vendors.v]\nmunicipalities = ["GM0344"]\n')["v"]
-    assert release_json(r, Principal("v", contract))["recoded"] == {"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}
+    recoded = release_json(r, Principal("v", contract))["recoded"]
+    assert recoded == {"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}
     assert release_json(release(ZONES), Principal("v", contract))["recoded"] == {}
