@@ -18,8 +18,10 @@ class Tab:
     errors: list[str] = field(default_factory=list)
 
     def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
-        """The first truthy value of `expression` (JavaScript), polled until `timeout` seconds."""
-        return self.page.wait_for_function(expression, timeout=timeout * 1000).json_value()
+        """The first truthy value of `expression` (JavaScript), polled until `timeout` seconds; an expression
+        that throws (an element not there yet) counts as false."""
+        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()"
+        return self.page.wait_for_function(guarded, timeout=timeout * 1000).json_value()
 
     def screenshot(self, path: Path, selector: str | None = None) -> Path:
         """A PNG of the whole page, or of the element matching `selector`."""

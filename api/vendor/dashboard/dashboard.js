@@ -228,10 +228,10 @@
       let cells = 0, suppressed = 0;
       answers.forEach((answer, k) => {
         const box = h("figure", {"data-kenmerk": TREND.characteristics[k]}, h("h3", {}, TREND.characteristics[k]));
+        el.querySelector(".body").append(box);  // in the page before Chart.js measures it
         const result = Panels.trend(box, answer.rows, {series: "waarde", measure: TREND.measure,
           months: answer.months});
         cells += result.cells; suppressed += result.suppressed;
-        el.querySelector(".body").append(box);
       });
       const missing = answers[0].months.filter(m => m.releaseId === null).map(m => m.month);
       done(el, {cells, suppressed}, `${from} t/m ${to}: ${cells} waarden, waarvan ${suppressed} geheim (×)` +

@@ -120,7 +120,7 @@ const Panels = (() => {
    * a cell the table does not have is a gap without a mark, a secret cell a gap with ×. */
   function xy(parent, rows, o) {
     const xs = o.xs || order(o.x, rows.map(r => r[o.x]));
-    const names = order(o.series, rows.map(r => r[o.series]));
+    const names = o.names || order(o.series, rows.map(r => r[o.series]));
     const line = o.type === "line";
     const secret = [];
     let cells = 0;
@@ -143,25 +143,39 @@ const Panels = (() => {
     const tick = o.tick || (v => v);
     chart(parent, {type: o.type, data: {labels: xs.map(String), datasets},
       options: {scales: {x: {stacked: !!o.stacked, ticks: {callback: v => tick(xs[v])}},
-        y: {stacked: !!o.stacked, title: {display: !!o.yTitle, text: o.yTitle || ""}}}}},
+        y: {stacked: !!o.stacked, suggestedMax: o.top}}}},
     o.width || 560, o.height || 240);
     return {cells, suppressed: secret.length};
   }
 
-  /* xy once per value of o.panels (small multiples on one scale each), or once. */
+  /* The highest bar, point or stack of `rows` (secret cells count nothing). */
+  function top(rows, o) {
+    if (!o.stacked) return max(rows, o.measure);
+    const sums = new Map();
+    for (const r of rows) {
+      const key = `${r[o.panels]}\u0000${r[o.x]}`;
+      sums.set(key, (sums.get(key) || 0) + (r[o.measure] || 0));
+    }
+    return Math.max(0, ...sums.values());
+  }
+
+  /* xy once per value of o.panels (small multiples with the same x values, colours and scale, so they
+   * compare at a glance), or once. */
   function multiples(el, rows, o) {
     const panels = o.panels ? order(o.panels, rows.map(r => r[o.panels])) : [null];
+    o = {...o, xs: o.xs || order(o.x, rows.map(r => r[o.x])), names: order(o.series, rows.map(r => r[o.series])),
+      top: top(rows, o)};
     const grid = h("div", {class: o.panels ? "multiples" : "single"});
+    el.append(grid);  // charts go into the page as they are made: Chart.js measures them there
     let cells = 0, suppressed = 0;
     for (const name of panels) {
       const mine = name === null ? rows : rows.filter(r => r[o.panels] === name);
       const box = h("figure", name === null ? {} : {"data-panel": String(name)});
       if (name !== null) box.append(h("figcaption", {}, String(name)));
+      grid.append(box);
       const result = xy(box, mine, o);
       cells += result.cells; suppressed += result.suppressed;
-      grid.append(box);
     }
-    el.append(grid);
     return {cells, suppressed};
   }
 
@@ -191,14 +205,14 @@ const Panels = (() => {
         v === undefined ? "–" : v === null ? "×" : fmt(v)), h("span", {}, `${m} (totaal)`)));
     }
     const groups = h("div", {class: "groups"});
+    el.append(kpis, groups);
     let drawn = totals.length, secret = totals.filter(r => r[o.measure] === null).length;
     for (const k of order("kenmerk", rows.filter(r => r.kenmerk !== "totaal").map(r => r.kenmerk))) {
       const box = h("div", {"data-kenmerk": k}, h("h3", {}, k));
+      groups.append(box);
       const result = bars(box, rows.filter(r => r.kenmerk === k), {bars: ["waarde"], measure: o.measure, width: 330});
       drawn += result.cells; secret += result.suppressed;
-      groups.append(box);
     }
-    el.append(kpis, groups);
     return {cells: drawn, suppressed: secret};
   }
 
