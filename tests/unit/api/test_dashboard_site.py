@@ -43,7 +43,6 @@ def test_the_page_loads_only_files_the_api_serves_at_the_locked_versions(tmp_pat
     assert f"Chart.js v{locked['node_modules/chart.js']['version']}" in chart.text[:200]
     leaflet = client.get("/dashboard/lib/leaflet/leaflet.js")
     assert f"Leaflet {locked['node_modules/leaflet']['version']}," in leaflet.text[:200]
-    assert not (Path(__file__).parents[3] / "api/vendor/dashboard/charts.js").exists()  # no hand-made charts
 
 
 def test_missing_libraries_leave_the_api_up_and_the_page_says_how_to_install(tmp_path, caplog):
