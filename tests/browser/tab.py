@@ -20,7 +20,9 @@ class Tab:
     def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
         """The first truthy value of `expression` (JavaScript), polled until `timeout` seconds; an expression
         that throws (an element not there yet) counts as false."""
-        guarded = f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()"
+        # A function, not an expression: Playwright evaluates an expression with eval(), which the page's CSP
+        # (script-src 'self') forbids.
+        guarded = f"() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }}"
         return self.page.wait_for_function(guarded, timeout=timeout * 1000).json_value()
 
     def screenshot(self, path: Path, selector: str | None = None) -> Path:

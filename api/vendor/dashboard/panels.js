@@ -95,7 +95,7 @@ const Panels = (() => {
    * (where no value is), at the base of a bar chart (where its bar would start). Never stacked. */
   function secretMarks(points, horizontal, line) {
     const at = line ? 0.97 : 0.02;
-    return {type: "line", label: "× geheim", secret: true, showLine: false, clip: false, stack: "geheim",
+    return {type: "line", label: "geheim (onderdrukt)", secret: true, showLine: false, clip: false, stack: "geheim",
       data: points.map(p => (horizontal ? {x: at, y: p.x, series: p.series} : {x: p.x, y: at, series: p.series})),
       pointStyle: "crossRot", pointRadius: 6, pointHoverRadius: 8, pointBorderWidth: 2, borderColor: SECRET,
       backgroundColor: SECRET, [horizontal ? "xAxisID" : "yAxisID"]: "geheim", order: -1};
@@ -189,7 +189,7 @@ const Panels = (() => {
     const secret = sorted.filter(r => r[o.measure] === null).map(r => ({x: label(r), series: label(r)}));
     const datasets = [{label: o.measure, data: sorted.map(r => r[o.measure]), backgroundColor: "#3b7dc4"}];
     if (secret.length) datasets.push(secretMarks(secret, true, false));
-    chart(el, {type: "bar", data: {labels, datasets}, options: {indexAxis: "y",
+    chart(el, {type: "bar", data: {labels, datasets}, options: {indexAxis: "y", scales: {y: {ticks: {autoSkip: false}}},
       plugins: {legend: {display: secret.length > 0, labels: {usePointStyle: true, boxWidth: 8}}}}},
     o.width || 600, 40 + sorted.length * 20);
     return {cells: sorted.length, suppressed: secret.length};
@@ -231,31 +231,37 @@ const Panels = (() => {
   function map(el, zone, cameras) {
     const box = h("div", {class: "map"}), side = h("div", {}, box);
     el.append(side);
-    const m = L.map(box, {attributionControl: false, zoomSnap: 0.25, scrollWheelZoom: false});
-    const outline = L.geoJSON(zone, {style: {color: "#0b7a75", weight: 2, fillOpacity: 0.12, className: "zone"}})
-      .addTo(m);
+    const outline = L.geoJSON(zone, {style: {color: "#0b7a75", weight: 2, fillOpacity: 0.12, className: "zone"}});
     const byCamera = new Map();
     for (const f of cameras) byCamera.set(f.properties.cameraId, [...(byCamera.get(f.properties.cameraId) || []), f]);
-    const rowsOut = [];
-    let bounds = outline.getBounds();
+    const rowsOut = [], marks = [];
+    const bounds = outline.getBounds();
     for (const list of byCamera.values()) {
       const p = list[0].properties, [lon, lat] = list[0].geometry.coordinates;
       const avail = list.map(f => f.properties.beschikbaarheidsPercentage).filter(v => v !== null);
       const worst = avail.length ? Math.min(...avail) : null;
       const color = worst === null ? "#8a94a6" : worst >= 95 ? "#2e8540" : worst >= 80 ? "#d9a400" : "#c0392b";
-      if (p.kijkRichtingGraden !== null) {
-        const a = p.kijkRichtingGraden * Math.PI / 180, metres = 40;
-        const ahead = [lat + metres * Math.cos(a) / 111320,
-          lon + metres * Math.sin(a) / (111320 * Math.cos(lat * Math.PI / 180))];
-        L.polyline([[lat, lon], ahead], {color: "#16324f", weight: 2, className: "direction"}).addTo(m);
-      }
-      L.circleMarker([lat, lon], {radius: 7, color: "#fff", weight: 2, fillColor: color, fillOpacity: 1,
+      if (p.kijkRichtingGraden !== null) marks.push({at: [lat, lon], degrees: p.kijkRichtingGraden});
+      marks.push(L.circleMarker([lat, lon], {radius: 7, color: "#fff", weight: 2, fillColor: color, fillOpacity: 1,
         className: "camera"}).bindTooltip(`${p.cameraNaam}: ${worst === null ? "beschikbaarheid onbekend"
-        : `beschikbaar ${fmt(worst)}%`}`).addTo(m);
-      bounds = bounds.extend([lat, lon]);
+        : `beschikbaar ${fmt(worst)}%`}`));
+      bounds.extend([lat, lon]);
       for (const f of list) rowsOut.push(f.properties);
     }
+    // The view first: Leaflet clips a vector layer to the view it is added in.
+    const m = L.map(box, {attributionControl: false, zoomSnap: 0.25, scrollWheelZoom: false});
     m.fitBounds(bounds, {padding: [30, 30]});
+    outline.addTo(m);
+    for (const mark of marks) {
+      if (mark.degrees === undefined) {
+        mark.addTo(m);
+        continue;
+      }
+      // The viewing direction: 24 pixels at the fitted zoom, drawn under the dots added after it.
+      const a = mark.degrees * Math.PI / 180, from = m.latLngToLayerPoint(mark.at);
+      const ahead = m.layerPointToLatLng(from.add(L.point(24 * Math.sin(a), -24 * Math.cos(a))));
+      L.polyline([mark.at, ahead], {color: "#16324f", weight: 2, className: "direction"}).addTo(m);
+    }
     const table = h("table", {class: "heat"});
     const heads = ["camera", "detectie", "rijrichting", "beschikbaar %"].map(t => h("th", {}, t));
     table.append(h("thead", {}, h("tr", {}, ...heads)));
