@@ -91,15 +91,21 @@ const Panels = (() => {
     return {cells: drawn, suppressed: secret};
   }
 
-  /* The × marks of a chart's secret cells, on a hidden 0-1 axis of their own: at the top of a line chart
-   * (where no value is), at the base of a bar chart (where its bar would start). Never stacked. */
+  /* The × marks of a chart's secret cells, each in its series' colour, on a hidden 0-1 axis of their own:
+   * at the top of a line chart (where no value is), at the base of a bar chart (where its bar would start).
+   * Never stacked. */
   function secretMarks(points, horizontal, line) {
     const at = line ? 0.97 : 0.02;
     return {type: "line", label: "geheim (onderdrukt)", secret: true, showLine: false, clip: false, stack: "geheim",
       data: points.map(p => (horizontal ? {x: at, y: p.x, series: p.series} : {x: p.x, y: at, series: p.series})),
-      pointStyle: "crossRot", pointRadius: 6, pointHoverRadius: 8, pointBorderWidth: 2, borderColor: SECRET,
-      backgroundColor: SECRET, [horizontal ? "xAxisID" : "yAxisID"]: "geheim", order: -1};
+      pointStyle: "crossRot", pointRadius: 6, pointHoverRadius: 8, pointBorderWidth: 2.5, borderColor: SECRET,
+      backgroundColor: SECRET, pointBorderColor: points.map(p => p.color || SECRET), [horizontal ? "xAxisID" : "yAxisID"]: "geheim", order: -1};
   }
+
+  // Legend items as point styles; the secret marks' item in one neutral colour (its points take their series').
+  const LEGEND = {usePointStyle: true, boxWidth: 8, generateLabels: c => Chart.defaults.plugins.legend.labels
+    .generateLabels(c).map(item => (c.data.datasets[item.datasetIndex].secret
+      ? {...item, strokeStyle: SECRET, fillStyle: SECRET} : item))};
 
   function chart(parent, config, width, height) {
     const canvas = h("canvas", {width, height, role: "img"});
@@ -110,7 +116,7 @@ const Panels = (() => {
     config.options.scales = {...config.options.scales,
       [value]: {beginAtZero: true, ticks: {callback: v => fmt(v)}, ...(config.options.scales || {})[value]},
       geheim: {type: "linear", axis: value, display: false, min: 0, max: 1}};
-    config.options.plugins = {legend: {labels: {usePointStyle: true, boxWidth: 8}},
+    config.options.plugins = {legend: {labels: LEGEND},
       tooltip: {callbacks: {label: ctx => (ctx.dataset.secret ? `${ctx.raw.series}: × geheim (onderdrukt, niet 0)`
         : `${ctx.dataset.label}: ${fmt(ctx.parsed[value])}`)}}, ...config.options.plugins};
     return new Chart(canvas, config);
@@ -132,7 +138,7 @@ const Panels = (() => {
         if (!r) return null;
         cells++;
         if (r[o.measure] !== null) return r[o.measure];
-        secret.push({x: String(x), series: String(name)});
+        secret.push({x: String(x), series: String(name), color});
         return null;  // a gap: neither a zero nor an interpolation
       });
       return {type: o.type, label: String(name), data, borderColor: color, backgroundColor: color,
@@ -190,7 +196,7 @@ const Panels = (() => {
     const datasets = [{label: o.measure, data: sorted.map(r => r[o.measure]), backgroundColor: "#3b7dc4"}];
     if (secret.length) datasets.push(secretMarks(secret, true, false));
     chart(el, {type: "bar", data: {labels, datasets}, options: {indexAxis: "y", scales: {y: {ticks: {autoSkip: false}}},
-      plugins: {legend: {display: secret.length > 0, labels: {usePointStyle: true, boxWidth: 8}}}}},
+      plugins: {legend: {display: secret.length > 0, labels: LEGEND}}}},
     o.width || 600, 40 + sorted.length * 20);
     return {cells: sorted.length, suppressed: secret.length};
   }
