@@ -195,7 +195,7 @@ def test_the_dashboard_is_served_self_contained(api):
     assert api.client.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/"
     page = api.client.get("/dashboard/")
     assert page.status_code == 200 and "dashboard.js" in page.text and "Content-Security-Policy" in page.text
-    for asset in ("dashboard.js", "charts.js", "dashboard.css"):
+    for asset in ("dashboard.js", "panels.js", "dashboard.css"):
         text = api.client.get(f"/dashboard/{asset}").text
         urls = set(re.findall(r"https?://[^\s\"'`)]+", text + page.text))
         assert text and urls <= {"http://www.w3.org/2000/svg"}, asset  # no CDN, nothing external: works offline
