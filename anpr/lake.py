@@ -47,12 +47,17 @@ from pyspark.sql.types import (
     BooleanType,
     ByteType,
     DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     ShortType,
     StringType,
     StructField,
     StructType,
+    TimestampNTZType,
+    TimestampType,
 )
 
 if TYPE_CHECKING:
@@ -644,6 +649,11 @@ def spark_to_arrow_schema(schema: StructType) -> pa.Schema:
     return to_arrow_schema(schema, timezone="UTC")
 
 
+# Column types Delta keeps min/max statistics for (DeltaColumnMapping / StatisticsCollection)
+_STATS_TYPES = (ByteType, ShortType, IntegerType, LongType, FloatType, DoubleType, DecimalType, DateType,
+                TimestampType, TimestampNTZType, StringType)
+
+
 def pseudonymous(column: str) -> bool:
     """Columns holding keyed pseudonyms (anpr/pseudonym.py): vehicle and company keys, period tokens."""
     return column.endswith(("_key", "_token"))
@@ -655,11 +665,13 @@ def stats_columns(schema: StructType, partition_by: Sequence[str] = ()) -> str |
     Delta records each data file's min and max per column in the transaction log, and the log outlives
     the data: after an erasure (jobs/privacy.py) the removed files' entries keep the erased tokens until
     log cleanup, and time travel serves them. Pseudonyms are never range-filtered, so no statistics are
-    kept for them at all. None for a table without pseudonyms (the default statistics). Partition
-    columns are left out: their values are in the file paths, and Delta refuses them here."""
+    kept for them at all. None for a table without pseudonyms (the default statistics). Left out as
+    well, because Delta refuses them here: partition columns (their values are in the file paths) and
+    types it keeps no min/max for (booleans, binary, nested)."""
     names = [f.name for f in schema.fields if f.name not in partition_by]
-    kept = [n for n in names if not pseudonymous(n)]
-    return ",".join(kept) if len(kept) < len(names) else None
+    kept = [f.name for f in schema.fields if f.name in names and not pseudonymous(f.name)
+            and isinstance(f.dataType, _STATS_TYPES)]
+    return ",".join(kept) if any(pseudonymous(n) for n in names) else None
 
 
 def table_properties(checkpoint_every: int, schema: StructType | None = None,

@@ -8,6 +8,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql.types import (
     ArrayType,
+    BooleanType,
     DateType,
     DoubleType,
     LongType,
@@ -337,7 +338,8 @@ def test_two_writers_never_insert_a_key_twice(lake: Lake, spark, observations: s
 
 
 TOKENS = StructType([StructField("period_token", StringType(), False), StructField("company_token", StringType(), True),
-                     StructField("uur", LongType(), True), StructField("maand", LongType(), True)])
+                     StructField("uur", LongType(), True), StructField("maand", LongType(), True),
+                     StructField("register_hit", BooleanType(), True)])  # Delta keeps no min/max for booleans
 
 
 def _logged_stats(path: str) -> list[dict]:
@@ -357,17 +359,18 @@ def test_no_file_statistics_keep_pseudonyms_in_the_log(lake: Lake, spark, tmp_pa
     from delta.tables import DeltaTable as SparkDeltaTable
 
     rows = pa.table({"period_token": ["a" * 64, "f" * 64], "company_token": ["0" * 64, None], "uur": [7, 9],
-                     "maand": [3, 3]})
+                     "maand": [3, 3], "register_hit": [True, False]})
     lake.create("passages_like", TOKENS, ["maand"])  # a partition column takes no statistics either
     lake.append("passages_like", rows)
     stats = _logged_stats(lake.path("passages_like"))
     assert stats and all(set(s["minValues"]) == {"uur"} and set(s["nullCount"]) == {"uur"} for s in stats)
+    assert "register_hit" not in str(stats)
     assert stats[-1]["minValues"]["uur"] == 7 and stats[-1]["maxValues"]["uur"] == 9  # skipping still works
 
     # a table made before this rule gets it when opened, and later files follow it
     old = str(tmp_path / "lake" / "older")
     SparkDeltaTable.createIfNotExists(spark).location(old).addColumns(TOKENS).execute()
-    spark.createDataFrame([("b" * 64, None, 1, 3)], TOKENS).write.format("delta").mode("append").save(old)
+    spark.createDataFrame([("b" * 64, None, 1, 3, True)], TOKENS).write.format("delta").mode("append").save(old)
     assert "period_token" in _logged_stats(old)[-1]["minValues"]
     lake.create("older", TOKENS)  # made unpartitioned, as before
     lake.append("older", rows)
