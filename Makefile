@@ -5,7 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 JVM_DIR ?= .jvm
 POMS := infra/jvm/pom.xml infra/jvm/broker/pom.xml infra/jvm/spark/pom.xml infra/jvm/udf/pom.xml $(wildcard infra/jvm/udf/src/main/java/nl/anpr/udf/*.java)
-# Browser assets the APIs serve themselves (Swagger UI for /docs), pinned by npm's lock file.
+# Browser assets the APIs serve themselves (Swagger UI for /docs, Chart.js and Leaflet for the dashboard),
+# pinned by npm's lock file.
 NPM_LOCK := api/static/package.json api/static/package-lock.json
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(POMS) $(NPM_LOCK) | sha1sum | cut -c1-12)
 ARGS ?=
@@ -20,7 +21,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml $(POMS) $(NPM_LOCK)
 	@command -v java >/dev/null || { echo "Java 17 is required by Spark and Kafka: apt-get install -y openjdk-17-jdk-headless"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven fetches the pinned Kafka and Spark connector jars: apt-get install -y maven"; exit 1; }
-	@command -v npm >/dev/null || { echo "npm installs the pinned Swagger UI assets the APIs serve at /docs: apt-get install -y npm"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm installs the pinned browser assets the APIs serve (/docs, /dashboard/): apt-get install -y npm"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@# The broker's and Spark's jars, pinned in infra/jvm/pom.xml; after this nothing needs a network.

@@ -8,18 +8,30 @@ coarse. Declarations falling in scenario 3 of seed 001 are refused with the rule
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from anpr.dimensions import sbi_sectie_naam
 from anpr.disclosure import load_disclosure
 from anpr.settings import CONF_DIR
 
-# Kept on every published row so the API can authorize per municipality and filter per zone.
-SCOPE = ["gemeenteCode", "zoneId"]
+# Kept on every published row so the API can authorize per municipality and filter per zone: zoneId is
+# the zone's NDW code (a number, the working group's field spec), zoneAanduiding the municipality's text id.
+SCOPE = ["gemeenteCode", "zoneId", "zoneAanduiding"]
+SCOPE_TYPES: dict[str, Literal["string", "int"]] = {"gemeenteCode": "string", "zoneId": "int",
+                                                    "zoneAanduiding": "string"}
+ZONE_LABEL = "zoneAanduiding"
+# Label sources the published rows take from conf/municipalities, not from passages (jobs/tables/rows.py).
+CONFIGURED_LABELS = ("camera_name", "zone_name", "zone_id")
+# detectieRichting as the field spec publishes it, for the ingest contract's detection_direction (which
+# suppliers keep sending as obverse/reverse).
+DETECTION_NAMES = {"obverse": "Voorzijde", "reverse": "Achterzijde"}
+# The data dictionary's English field names: snake_case (conf/tables.toml `en`).
+ENGLISH = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 # Count measures and the one-letter code the disclosure control uses for each.
 COUNTS = {"aantalPassages": "P", "aantalRitten": "R", "aantalUniekeVoertuigen": "V"}
 CONSTANTS = ("maand", "jaar")
@@ -89,6 +101,7 @@ SOURCES: dict[str, Source] = {
     "sbi_groep_omschrijving": Source("label"),
     "camera_name": Source("label"),
     "zone_name": Source("label"),
+    "zone_id": Source("label"),
     "latitude": Source("camera"),
     "longitude": Source("camera"),
     "azimuth_deg": Source("camera"),
@@ -101,13 +114,31 @@ SOURCES: dict[str, Source] = {
 }
 # Hidden keys: a table keyed by the right-hand columns can be summed into the left-hand one by
 # anyone who knows the published day parts, time windows and day types; the audit links tables through them.
-DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",)}
+DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",),
+             "sbi_sectie": ("sbi_groep_code",)}
+
+
+@dataclass(frozen=True)
+class Recode:
+    """One step up a public classification: codes of `fine` published as the code of `coarse` they lie in
+    (a function of fine, so anyone can sum fine cells into coarse ones), in the same column."""
+
+    coarse: str  # source column of the level above
+    level: str  # its name, as release metadata states it
+    name: Callable[[str], str | None]  # the label of a coarse code (None: the code is its own label)
+
+
+# Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 groups into sections. The day part and
+# day type are published as tables of their own (4.2, 5.2) and the province beside NUTS3 (4.4).
+RECODES = {"sbi_groep_code": Recode("sbi_sectie", "sectie", sbi_sectie_naam)}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 
 class Dimension(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str
+    # English name; optional here, but every column of a declared table needs one (_check_english)
+    en: str | None = Field(default=None, pattern=ENGLISH)
     label_of: str | None = None
     fill: str | None = None
     type: Literal["string", "int", "double"] = "string"
@@ -138,12 +169,33 @@ class Definitions(BaseModel):
     beschikbaarheid_min_zone_passages: int = Field(ge=1)
 
 
+class Measure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    en: str | None = Field(default=None, pattern=ENGLISH)
+    definition: str = ""
+
+
+class FieldName(BaseModel):
+    """A field on every row (SCOPE) or built in (maand, jaar, kenmerk, waarde): its English name."""
+
+    model_config = ConfigDict(extra="forbid")
+    en: str = Field(pattern=ENGLISH)
+
+
 class CatalogueFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     definitions: Definitions
-    measures: dict[str, dict[str, str]] = Field(default_factory=dict)
+    fields: dict[str, FieldName] = Field(default_factory=dict)
+    measures: dict[str, Measure] = Field(default_factory=dict)
     dimensions: dict[str, Dimension]
     tables: list[TableDecl]
+
+    def english(self, name: str) -> str | None:
+        """The English name of field `name` (dimension, measure, or [fields]), None if undeclared."""
+        for declared in (self.dimensions, self.measures, self.fields):
+            if name in declared:
+                return declared[name].en
+        return None
 
 
 @dataclass(frozen=True)
@@ -162,6 +214,28 @@ class TableSpec:
     keys: dict[str, str] = field(default_factory=dict)
     characteristics: list[str] = field(default_factory=list)
     access: str = "vendor"  # the least privileged layer (LAYERS) that reads the table
+    english: dict[str, str] = field(default_factory=dict)  # column -> its English name (the data dictionary's)
+    recoded: dict[str, str] = field(default_factory=dict)  # dimension -> the coarser level it is published at
+
+    def names(self, convention: str) -> dict[str, str]:
+        """Column -> its name in `convention`: "nl" (the working group's camelCase) or "en" (snake_case)."""
+        return dict(self.english) if convention == "en" else {c: c for c in self.columns}
+
+    @property
+    def part_name(self) -> str:
+        """The name of its block of cells: a recoded table's differs from the table's own."""
+        return "@".join([self.name, *(f"{d}={lv}" for d, lv in sorted(self.recoded.items()))])
+
+    def recode(self, fine_sources: Collection[str]) -> TableSpec | None:
+        """This table one level up for every key whose source is in fine_sources (and RECODES); None if
+        it has no such key."""
+        keys = {d: s for d, s in self.keys.items() if s in fine_sources and s in RECODES}
+        if not keys or self.kind != "cells" or self.recoded:
+            return None
+        recoded = {d: RECODES[s].level for d, s in keys.items()}
+        said = "; ".join(f"{d} holds codes of level {lv}" for d, lv in sorted(recoded.items()))
+        return replace(self, keys={d: RECODES[s].coarse if d in keys else s for d, s in self.keys.items()},
+                       recoded=recoded, protection=f"{self.protection} Recoded before suppression: {said}.".strip())
 
     def served_to(self, layer: str) -> bool:
         """Whether the access layer `layer` (one of LAYERS) reads this table."""
@@ -184,8 +258,9 @@ class Catalogue:
     definitions: Definitions
 
     def fills(self) -> dict[str, str]:
-        """Source column -> category for its missing values."""
-        return {d.source: d.fill for d in self.dimensions.values() if d.fill is not None}
+        """Source column -> category for its missing values; a recoding's coarse column takes its fine one's."""
+        out = {d.source: d.fill for d in self.dimensions.values() if d.fill is not None}
+        return {**{RECODES[s].coarse: f for s, f in out.items() if s in RECODES}, **out}
 
 
 def _rank(levels: list[str], level: str, what: str) -> int:
@@ -277,18 +352,33 @@ def _check_table(table: TableDecl, dims: dict[str, Dimension], sbi_max_level: st
         raise DeclarationError("; ".join(problems))
 
 
+def _check_english(table: TableDecl, cat: CatalogueFile) -> None:
+    """Every column of the table has an English name, and no two the same one."""
+    columns = [*SCOPE, *table.dimensions, *table.measures]
+    missing = [c for c in columns if cat.english(c) is None]
+    if missing:
+        raise DeclarationError(f"table {table.name}: no English name (en) for {', '.join(missing)}; declare it "
+                               "under [dimensions], [measures] or [fields]")
+    seen: dict[str, str] = {}
+    for column in columns:
+        en = cat.english(column) or ""
+        if seen.setdefault(en, column) != column:
+            raise DeclarationError(f"table {table.name}: {seen[en]} and {column} share the English name {en}")
+
+
 def _spec(table: TableDecl, cat: CatalogueFile, protection: str) -> TableSpec:
     dims = cat.dimensions
     keys = {n: dims[n].source for n in table.dimensions
             if n in dims and not dims[n].label_of and n not in BUILT_IN}
-    definitions = {m: cat.measures.get(m, {}).get("definition", "") for m in table.measures}
+    definitions = {m: cat.measures[m].definition if m in cat.measures else "" for m in table.measures}
     for name in [*table.dimensions, *table.characteristics]:
         if name in dims and dims[name].definition:
             definitions[name] = dims[name].definition
     return TableSpec(name=table.name, number=table.number, title=table.title, dimensions=list(table.dimensions),
                      measures=list(table.measures), definitions={k: v for k, v in definitions.items() if v},
                      protection=protection, purpose=table.purpose, unit=table.unit, kind=table.kind, keys=keys,
-                     characteristics=list(table.characteristics), access=table.access)
+                     characteristics=list(table.characteristics), access=table.access,
+                     english={c: cat.english(c) or "" for c in [*SCOPE, *table.dimensions, *table.measures]})
 
 
 def parse_catalogue(text: str, sbi_max_level: str = "groep",
@@ -305,8 +395,12 @@ def parse_catalogue(text: str, sbi_max_level: str = "groep",
     for name, dim in cat.dimensions.items():
         if dim.fill is not None and fills.setdefault(dim.source, dim.fill) != dim.fill:
             raise DeclarationError(f"dimension {name}: source {dim.source} has two fills")
+    label = cat.dimensions.get(ZONE_LABEL)
+    if label is None or label.label_of != "zoneId":
+        raise DeclarationError(f"dimension {ZONE_LABEL} (on every row) must be declared with label_of = \"zoneId\"")
     for table in cat.tables:
         _check_table(table, cat.dimensions, sbi_max_level)
+        _check_english(table, cat)
     specs = {t.name: _spec(t, cat, "") for t in cat.tables}
     if protection is not None:
         specs = {name: replace(spec, protection=protection(spec)) for name, spec in specs.items()}

@@ -147,7 +147,7 @@ class DeltaReader:
             Path(path).mkdir(parents=True, exist_ok=True)
         # "ignore" keeps a concurrent creator's table; the comparison below still guards its schema.
         DeltaTable.create(path, spark_to_arrow_schema(schema), mode="ignore", partition_by=partition_by,
-                          configuration={**table_properties(self.checkpoint_every, schema),
+                          configuration={**table_properties(self.checkpoint_every, schema, partition_by),
                                          **({"delta.appendOnly": "true"} if append_only else {})},
                           post_commithook_properties=self._hooks())
         table = self._table(name)

@@ -215,6 +215,11 @@ def sbi_sectie(code: object) -> tuple[str, str] | None:
     return None
 
 
+def sbi_sectie_naam(letter: str) -> str | None:
+    """The statistics office's short name of an SBI 2008 section (its letter), None for anything else."""
+    return next((name for code, _, _, name in SBI_SECTIONS if code == letter), None)
+
+
 def sbi_groep(code: object, conf: RegisterConf) -> tuple[str, str] | None:
     """SBI08GroepCode and SBI08Omschrijving: the configured group of the longest prefix, else the section."""
     digits = sbi_digits(code)

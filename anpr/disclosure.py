@@ -67,12 +67,23 @@ class DeclarationPolicy(BaseModel):
     sbi_max_level: str = "groep"
 
 
+class RecodingPolicy(BaseModel):
+    """Global recoding before suppression (docs/statistics.md, "Global recoding"), as tau-ARGUS users do."""
+
+    model_config = ConfigDict(extra="forbid")
+    # a table whose cells, over all zones of a month's first release, would be primary-suppressed more
+    # often than this is published one level up every declared hierarchy it is keyed by (1.0: never)
+    max_primary_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    hierarchies: list[str] = Field(default_factory=lambda: ["sbi_groep_code"])  # fine source columns
+
+
 class DisclosureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules: Rules = Field(default_factory=lambda: Rules())
     noise: NoiseSettings = Field(default_factory=lambda: NoiseSettings())
     audit: AuditSettings = Field(default_factory=lambda: AuditSettings())
     declarations: DeclarationPolicy = Field(default_factory=lambda: DeclarationPolicy())
+    recoding: RecodingPolicy = Field(default_factory=lambda: RecodingPolicy())
     tables: dict[str, dict[str, object]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -271,7 +271,7 @@ class Lake:
                 builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(schema)
                 if partition_by:
                     builder = builder.partitionedBy(*partition_by)
-                for key, value in table_properties(self.checkpoint_every, schema).items():
+                for key, value in table_properties(self.checkpoint_every, schema, partition_by).items():
                     builder = builder.property(key, value)
                 builder.execute()
         state = self.state(name)
@@ -284,7 +284,7 @@ class Lake:
                 self.spark.sql(f"ALTER TABLE delta.`{_quoted(self.path(name))}` ADD COLUMNS ({columns})")
             log.info("table %s: added columns %s", name, [f.name for f in added])
             state = self.state(name)
-        stats = stats_columns(schema)
+        stats = stats_columns(schema, partition_by)
         if stats and state.configuration.get("delta.dataSkippingStatsColumns") != stats:
             # tables made before pseudonyms lost their statistics, or that gained columns since
             with self._lock:
@@ -649,26 +649,28 @@ def pseudonymous(column: str) -> bool:
     return column.endswith(("_key", "_token"))
 
 
-def stats_columns(schema: StructType) -> str | None:
+def stats_columns(schema: StructType, partition_by: Sequence[str] = ()) -> str | None:
     """`delta.dataSkippingStatsColumns` for a table with pseudonym columns: every other column.
 
     Delta records each data file's min and max per column in the transaction log, and the log outlives
     the data: after an erasure (jobs/privacy.py) the removed files' entries keep the erased tokens until
     log cleanup, and time travel serves them. Pseudonyms are never range-filtered, so no statistics are
-    kept for them at all. None for a table without pseudonyms (the default statistics)."""
-    names = [f.name for f in schema.fields]
+    kept for them at all. None for a table without pseudonyms (the default statistics). Partition
+    columns are left out: their values are in the file paths, and Delta refuses them here."""
+    names = [f.name for f in schema.fields if f.name not in partition_by]
     kept = [n for n in names if not pseudonymous(n)]
     return ",".join(kept) if len(kept) < len(names) else None
 
 
-def table_properties(checkpoint_every: int, schema: StructType | None = None) -> dict[str, str]:
+def table_properties(checkpoint_every: int, schema: StructType | None = None,
+                     partition_by: Sequence[str] = ()) -> dict[str, str]:
     out = {
         # delta-rs (the vendor API's reader) reads deletion vectors, but protocol (1,2) keeps every table
         # readable and writable by both engines.
         "delta.enableDeletionVectors": "false",
         "delta.checkpointInterval": str(checkpoint_every),
     }
-    stats = stats_columns(schema) if schema is not None else None
+    stats = stats_columns(schema, partition_by) if schema is not None else None
     if stats:
         out["delta.dataSkippingStatsColumns"] = stats
     return out

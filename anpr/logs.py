@@ -1,9 +1,16 @@
-"""Logging set-up: one line per event on stderr, everything (tracebacks too) in <data_dir>/logs/anpr.log."""
+"""Logging set-up: one line per event on stderr, everything (tracebacks too) in <data_dir>/logs/anpr.log.
+
+Several processes append to anpr.log at once (the stream, the APIs, batch commands), so it is rotated by
+concurrent-log-handler: a lock file (`.__anpr.lock` beside it) serializes writes and the rotation, and a
+process whose open file was rotated away reopens anpr.log before its next write, so no line is lost.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+
+from anpr.settings import LogSettings
 
 QUIET = ("kafka", "py4j", "uvicorn.access", "deltalake")
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -18,7 +25,9 @@ class FirstLine(logging.Formatter):
         return text.splitlines()[0] if text else text
 
 
-def setup_logging(log_dir: Path | None, level: str = "INFO") -> None:
+def setup_logging(log_dir: Path | None, level: str = "INFO", rotation: LogSettings | None = None) -> None:
+    """Log to stderr (warnings, first lines only) and, with a log_dir, everything to log_dir/anpr.log rotated
+    by size as `rotation` (settings.logs; default LogSettings()) says."""
     # The terminal gets warnings; progress lines are printed separately. The file keeps everything.
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING if log_dir is not None else level)
@@ -27,7 +36,11 @@ def setup_logging(log_dir: Path | None, level: str = "INFO") -> None:
     handlers: list[logging.Handler] = [console]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_dir / "anpr.log"))
+        from concurrent_log_handler import ConcurrentRotatingFileHandler
+
+        rotation = rotation or LogSettings()
+        handlers.append(ConcurrentRotatingFileHandler(str(log_dir / "anpr.log"), maxBytes=rotation.max_bytes,
+                                                      backupCount=rotation.backup_count, encoding="utf-8"))
     logging.basicConfig(
         level=level, handlers=handlers, force=True,
         format=FORMAT,

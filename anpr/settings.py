@@ -106,6 +106,19 @@ class RetentionSettings(BaseModel):
     log_days: int = Field(default=30, ge=1)
 
 
+class LogSettings(BaseModel):
+    """Size rotation of <data_dir>/logs/anpr.log, which every `anpr` process appends to (anpr/logs.py).
+
+    Once the file holds `max_bytes` (it may pass them by the one record written last) it is renamed
+    anpr.log.1, the older ones shifting up; of the rotated files the newest `backup_count` are kept.
+    Retention deletes any not written for `retention.log_days`. Every process writing the file must use
+    the same values.
+    """
+
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    backup_count: int = Field(default=10, ge=1)
+
+
 class DisclosureSettings(BaseModel):
     min_vehicles: int = 10
 
@@ -138,6 +151,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
     day_parts: list[DayPart] = Field(default_factory=list)
 
     @classmethod

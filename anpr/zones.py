@@ -19,10 +19,14 @@ from anpr import geo
 from anpr.settings import CONF_DIR
 
 Direction = Literal["Inbound", "Outbound"]
+NDW_CODE_MAX = 2**31 - 1
 
 
 class Zone(BaseModel):
-    zone_id: str
+    zone_id: str  # the municipality's text id (GM0344-ZE1): published as the label zoneAanduiding
+    # The NDW zone code: the working group's field spec publishes zoneId as this normalized number
+    # (a 32-bit integer column in the published tables).
+    ndw_code: int = Field(gt=0, le=NDW_CODE_MAX)
     name: str
     polygon: list[tuple[float, float]] = Field(default_factory=list)  # outer ring (lon, lat) of the first part
     geometry: dict[str, Any] | None = None  # GeoJSON Polygon or MultiPolygon, holes included
@@ -157,16 +161,47 @@ def _read_zone_files(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     return {**raw, "zones": zones}
 
 
+def _check_codes(path: Path, raw: dict[str, Any]) -> None:
+    """One line naming the file and zone for a zone without an ndw_code, or sharing one within the file."""
+    seen: dict[int, str] = {}
+    for zone in raw.get("zones", []):
+        ident = zone.get("zone_id", "?")
+        code = zone.get("ndw_code")
+        if code is None:
+            raise ValueError(f"{path}: zone {ident} has no ndw_code (its NDW zone code, published as zoneId)")
+        if not isinstance(code, int) or isinstance(code, bool) or not 0 < code <= NDW_CODE_MAX:
+            raise ValueError(f"{path}: zone {ident}: ndw_code {code!r} is not a positive integer")
+        if code in seen:
+            raise ValueError(f"{path}: zone {ident} has ndw_code {code}, as zone {seen[code]} has")
+        seen[code] = ident
+
+
 def load_municipality(path: Path) -> Municipality:
     try:
         raw = tomllib.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    _check_codes(path, raw)
+    try:
         return Municipality.model_validate(_read_zone_files(raw, path.parent))
     except (ValueError, OSError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
 
 def load_municipalities(conf_dir: Path = CONF_DIR) -> list[Municipality]:
-    return [load_municipality(path) for path in sorted((conf_dir / "municipalities").glob("*.toml"))]
+    """Every municipality; ValueError (one line, naming the file and zone) for a zone without an ndw_code
+    or with one that another zone, in any file, has: zoneId must name one zone in every table."""
+    out: list[Municipality] = []
+    seen: dict[int, str] = {}
+    for path in sorted((conf_dir / "municipalities").glob("*.toml")):
+        municipality = load_municipality(path)
+        for zone in municipality.zones:
+            if zone.ndw_code in seen:
+                raise ValueError(f"{path}: zone {zone.zone_id} has ndw_code {zone.ndw_code}, as zone "
+                                 f"{seen[zone.ndw_code]} has")
+            seen[zone.ndw_code] = f"{zone.zone_id} ({path.name})"
+        out.append(municipality)
+    return out
 
 
 def camera_rows(municipalities: list[Municipality]) -> list[dict[str, object]]:
@@ -181,6 +216,11 @@ def camera_rows(municipalities: list[Municipality]) -> list[dict[str, object]]:
                 "obverse_direction": c.obverse_direction, "reverse_direction": c.reverse_direction,
             })
     return rows
+
+
+def zone_codes(municipalities: list[Municipality]) -> dict[str, int]:
+    """Text zone id (zone_id) -> NDW zone code (ndw_code, the published zoneId)."""
+    return {z.zone_id: z.ndw_code for m in municipalities for z in m.zones}
 
 
 def municipality_by_code(code: str, conf_dir: Path = CONF_DIR) -> Municipality:

@@ -14,6 +14,7 @@ from cachetools import LRUCache
 
 from anpr.catalogue import TABLES, TableSpec
 from anpr.delta_reader import DeltaReader
+from api.common.errors import ApiError
 from jobs.release import RELEASES, published_table
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,15 @@ log = logging.getLogger(__name__)
 def default_order(spec: TableSpec) -> list[str]:
     """Scope and dimensions: the key of a cell, so sorting on it gives one total order."""
     return [c for c in spec.columns if c not in spec.measures]
+
+
+class LegacyRelease(ApiError):
+    """A release published before the working group's field spec (zoneId the NDW code): not served."""
+
+    def __init__(self, release: dict[str, Any], table: str) -> None:
+        super().__init__(404, f"release {release['release_id']} was published before the field spec (zoneId as the "
+                              f"NDW zone code, detectieRichting Voorzijde/Achterzijde): its {table} is not served",
+                         f"the operator re-runs `anpr stats --month {release['month']}` to publish the month anew")
 
 
 class ReleaseStore:
@@ -97,7 +107,18 @@ class ReleaseStore:
             cached = self._rows.get(key)
             if cached is not None:
                 return cached
-            table = self.lake.read_arrow(published_table(spec.name), filters=[("release_id", "=", release_id)])
+            path = published_table(spec.name)
+            table = self.lake.read_arrow(path, filters=[("release_id", "=", release_id)]) \
+                if self.lake.exists(path) else None
+            release = self.find(release_id)
+            legacy = table is None or (not table.num_rows and release is not None
+                                       and release["row_counts"].get(spec.name))
+            if release is not None and legacy:
+                # Its rows are under jobs.release.LEGACY_PUBLISHED, in the convention before the field spec.
+                raise LegacyRelease(release, spec.name)
+            if table is None:
+                raise ApiError(404, f"release {release_id} has no table {spec.name}",
+                               "list the releases at /v1/releases")
             present = [c for c in spec.columns if c in table.column_names]
             if len(present) < len(spec.columns):
                 # A release published before a catalogue change keeps the fields it was published with.

@@ -32,7 +32,7 @@ KEY = "bench-key-0123456789abcdef"
 CONNECTIONS = 8
 MAX_REQUESTS = 6000
 MAX_SECONDS = 12.0
-ZONE = "GM0344-ZE1"
+ZONE = "344001"  # zoneId is the zone's NDW code (conf/municipalities/utrecht.toml ndw_code)
 TABLE = "t4_1_uur_camera"
 PAGE = f"/v1/tables/{TABLE}/rows?zoneId={ZONE}&limit=20"
 
@@ -70,7 +70,7 @@ def serve(lake_path: str, port: int) -> None:
     from api.vendor.main import create_app
 
     settings = Settings(data_dir=Path(lake_path).parent / "data", vendor_keys={"bench": SecretStr(KEY)})
-    setup_logging(settings.log_dir)
+    setup_logging(settings.log_dir, rotation=settings.logs)
     contracts = parse_contracts('[vendors.bench]\nmunicipalities = ["GM0344", "GM0599"]\n'
                                 "requests_per_minute = 100000000\nburst = 1000000\n")
     app = create_app(settings, ReleaseStore(DeltaReader(lake_path)), contracts=contracts, municipalities=_places())

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pyarrow as pa
 
+from anpr.dimensions import sbi_sectie
 from anpr.zones import Camera, Municipality, TimeWindow, Zone
 
 if TYPE_CHECKING:
@@ -47,13 +48,15 @@ PROVINCES = ["Groningen", "Friesland", "Drenthe", "Overijssel", "Flevoland", "Ge
 HOURS = np.array([1, 1, 1, 1, 2, 4, 9, 16, 18, 14, 12, 12, 12, 12, 12, 13, 16, 17, 13, 9, 6, 4, 3, 2], float)
 DAY_PARTS = [("Nacht", 0, 7), ("Ochtendspits", 7, 9), ("Dag", 9, 16), ("Avondspits", 16, 19), ("Avond", 19, 24)]
 WINDOWS = [("Venstertijd ochtend", 7, 11, (1, 2, 3, 4, 5, 6)), ("Venstertijd avond", 18, 20, (1, 2, 3, 4, 5))]
+SECTIONS = [(sbi_sectie(code) or ("Onbekend",))[0] for code, _ in SBI]  # as the stream derives them
 
 
 def municipalities(cities: int = CITIES, cameras: int = 6) -> list[Municipality]:
     out = []
     for c in range(cities):
         code = f"GM{9000 + c:04d}"
-        zone = Zone(zone_id=f"{code}-ZE1", name=f"ZE-zone stad {c}", polygon=[(5.0, 52.0), (5.1, 52.0), (5.0, 52.1)])
+        zone = Zone(zone_id=f"{code}-ZE1", ndw_code=int(code[2:]) * 1000 + 1, name=f"ZE-zone stad {c}",
+                    polygon=[(5.0, 52.0), (5.1, 52.0), (5.0, 52.1)])
         cams = [Camera(camera_id=f"{code}-cam{k}", name=f"Camera {k} stad {c}", lat=52.0 + k / 100, lon=5.0,
                        azimuth_deg=float(45 * k % 360), zone_id=zone.zone_id, obverse_direction="Inbound")
                 for k in range(cameras)]
@@ -122,6 +125,7 @@ def _city_passages(rng: np.random.Generator, m: Municipality, vehicles: int, day
         "eigenaar_type": _only(nl, np.where(comp, "Bedrijf", "Particulier")),
         "sbi_groep_code": _only(comp, np.array([SBI[sbi[fleet[i]]][0] for i in v])),
         "sbi_groep_omschrijving": _only(comp, np.array([SBI[sbi[fleet[i]]][1] for i in v])),
+        "sbi_sectie": _only(comp, np.array([SECTIONS[sbi[fleet[i]]] for i in v])),
         "bedrijfsgrootte": _only(comp, size[fleet[v]]),
         "herkomst_provincie": _only(nl, np.array(PROVINCES)[origin]),
         "herkomst_nuts3": _only(nl, np.array([f"NL{p:02d}{fleet[i] % 3}" for p, i in zip(origin, v, strict=True)])),

@@ -9,25 +9,27 @@ itself goes to data/logs/anpr.log as JSON, so the run is not lost.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-from typing import Any
+from argparse import Namespace
+from typing import Annotated
 
+import typer
+
+from anpr.commands import call, group
 from anpr.operator_audit import CommandRun, append, identity, known_secrets, mask_argv, read_audit, render
 from anpr.progress import say
 from anpr.settings import Settings
 
 log = logging.getLogger("anpr.audit")
-# argparse dests of the second word of a command ("register load", "feed csv", "stream status").
-ACTIONS = ("register_action", "feed_command", "action")
 
 
-def command_name(args: argparse.Namespace) -> str:
-    """The command as operators name it: "stats", "register load", "stream status"."""
-    action = next((getattr(args, a) for a in ACTIONS if isinstance(getattr(args, a, None), str)), None)
-    return f"{args.command} {action}" if action else str(args.command)
+def command_name(args: Namespace) -> str:
+    """The command as operators name it: "stats", "register load", "stream status" (a command's
+    positional `action` is its second word, as a group's subcommand is)."""
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if isinstance(action, str) else str(args.command)
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -36,7 +38,7 @@ def _secrets(settings: Settings) -> list[str]:
     return known_secrets(os.environ, own)
 
 
-def begin(args: argparse.Namespace, argv: list[str], settings: Settings) -> CommandRun:
+def begin(args: Namespace, argv: list[str], settings: Settings) -> CommandRun:
     """The audit record of the command about to run, its arguments masked."""
     return CommandRun(command_name(args), mask_argv(argv, _secrets(settings)), identity(settings.service_identity))
 
@@ -59,7 +61,7 @@ def finish(run: CommandRun, exit_code: int, cause: str | None, settings: Setting
             f"the run is recorded in {settings.log_dir / 'anpr.log'}")
 
 
-def cmd_audit_show(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_audit_show(args: Namespace, settings: Settings) -> int:
     from anpr.delta_reader import make_reader
     from api.access_log import parse_day
 
@@ -75,15 +77,21 @@ def cmd_audit_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
-    p = sub.add_parser("audit", help="show the operator audit trail: who ran which command, when, with what outcome",
-                       description="Every anpr command run is appended to the Delta table operator_audit "
-                                   "(append-only; no command changes or deletes it). Secrets in arguments "
-                                   "are masked.")
-    p.add_argument("action", choices=["show"], help="show: print matching runs, newest first")
-    p.add_argument("--since", help="runs started on or after this UTC date or datetime (ISO, e.g. 2026-11-01)")
-    p.add_argument("--user", help="runs of this user or service identity")
-    p.add_argument("--command", dest="command_name", metavar="COMMAND",
-                   help='runs of this command or command group ("stats", "register", "register load")')
-    p.add_argument("--last", type=int, help="at most this many runs")
-    p.set_defaults(func=cmd_audit_show)
+def add_commands(app: typer.Typer) -> None:
+    audit = group("show the operator audit trail: who ran which command, when, with what outcome")
+
+    @audit.command("show", short_help="print matching runs, newest first",
+                   help="Print matching runs, newest first. Every anpr command run is appended to the "
+                                "Delta table operator_audit (append-only; no command changes or deletes it). "
+                                "Secrets in arguments are masked.")
+    def show(ctx: typer.Context,
+             since: Annotated[str | None, typer.Option(
+                 "--since", help="runs started on or after this UTC date or datetime (ISO, e.g. 2026-11-01)")] = None,
+             user: Annotated[str | None, typer.Option("--user", help="runs of this user or service identity")] = None,
+             command_name: Annotated[str | None, typer.Option(
+                 "--command", metavar="COMMAND",
+                 help='runs of this command or command group ("stats", "register", "register load")')] = None,
+             last: Annotated[int | None, typer.Option("--last", help="at most this many runs")] = None) -> Namespace:
+        return call(ctx, cmd_audit_show, since=since, user=user, command_name=command_name, last=last)
+
+    app.add_typer(audit, name="audit")

@@ -1,18 +1,22 @@
 """Subcommands of feed onboarding: `serve-ingest`, `feed csv`, `feed synth`, `onboard`.
 
-`add_commands(sub)` adds them to the `anpr` parser; each command is called as func(args, settings).
+`add_commands(app)` adds them to the `anpr` typer app; each command is run as func(args, settings).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
+from argparse import Namespace
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Annotated, Literal
 
+import typer
+
+from anpr.commands import call, group
 from anpr.progress import Counter, say, step
 from anpr.settings import CONF_DIR, Settings
 from cli.serve import serve
@@ -40,7 +44,7 @@ def _publisher(settings: Settings, bootstrap: str):  # noqa: ANN202 - a Publishe
                      timeout_s=30.0)
 
 
-def _ingest_sink(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 - an IngestSink
+def _ingest_sink(args: Namespace, settings: Settings):  # noqa: ANN202 - an IngestSink
     from anpr.feeds.sinks import IngestSink
 
     key = os.environ.get(API_KEY_ENV) or (Path(args.api_key_file).read_text().strip() if args.api_key_file else "")
@@ -49,7 +53,7 @@ def _ingest_sink(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 
     return IngestSink(args.url or f"http://{settings.api.host}:{settings.api.ingest_port}", key)
 
 
-def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
     from api.ingest.main import create_ingest_app
     from api.ingest.services import build_services
 
@@ -64,7 +68,7 @@ def cmd_serve_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_feed_csv(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
     from anpr.feeds.csv_feed import load_mapping
     from anpr.feeds.drop import csv_files, process_drop
     from anpr.feeds.sinks import IngestSink, KafkaSink
@@ -89,7 +93,10 @@ def cmd_feed_csv(args: argparse.Namespace, settings: Settings) -> int:
                 lines = sum(max(0, len(f.read_bytes().splitlines()) - 1) for f in files)
                 counter = Counter("rows delivered", lines)
                 replays = sink.replays if isinstance(sink, IngestSink) else 0
-                outcome = process_drop(files, mapping, sink, move=not args.keep, progress=counter.add, say=say)
+                try:
+                    outcome = process_drop(files, mapping, sink, move=not args.keep, progress=counter.add, say=say)
+                finally:
+                    counter.close()  # bad rows are never delivered: the bar may end short of its total
                 failures += len(outcome.failed)
                 # A replayed batch was delivered before with the same rows: the endpoint published nothing again.
                 replayed = (sink.replays - replays) if isinstance(sink, IngestSink) else 0
@@ -103,7 +110,7 @@ def cmd_feed_csv(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failures else 0
 
 
-def cmd_feed_synth(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_feed_synth(args: Namespace, settings: Settings) -> int:
     from anpr.feeds.synth_feed import cities, run_synth
     from anpr.synth_register import DEFAULT_SIZE
     from anpr.zones import load_municipalities
@@ -120,6 +127,7 @@ def cmd_feed_synth(args: argparse.Namespace, settings: Settings) -> int:
         else:
             sink = _ingest_sink(args, settings)
         counter = Counter("detections delivered (about)", total, every=5.0)
+        stack.callback(counter.close)  # the total is an estimate
         with step(f"synthetic feed: {args.cities} cities x {args.days} day(s) from {first}, ~{total:,} detections "
                   f"via {args.via}{' in simulated time' if args.simulated_time else ''}"):
             run = run_synth(towns, first, args.days, seed=args.seed, supplier=args.supplier,
@@ -136,7 +144,7 @@ def cmd_feed_synth(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_onboard(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_onboard(args: Namespace, settings: Settings) -> int:
     from anpr.feeds.onboard import OnboardError, onboard, parse_window, read_cameras
 
     conf_dir = Path(args.conf_dir) if args.conf_dir else CONF_DIR
@@ -144,7 +152,7 @@ def cmd_onboard(args: argparse.Namespace, settings: Settings) -> int:
         result = onboard(conf_dir, args.name, args.code, Path(args.zones), args.supplier, company=args.company,
                          cameras=read_cameras(Path(args.cameras)) if args.cameras else None,
                          windows=[parse_window(w) for w in args.time_window], zone_id=args.zone_id,
-                         zone_name=args.zone_name, development=args.dev)
+                         zone_name=args.zone_name, development=args.dev, ndw_code=args.ndw_code)
     except OnboardError as exc:
         say(f"anpr onboard: {exc}; nothing was written")
         return 2
@@ -161,57 +169,90 @@ def cmd_onboard(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve-ingest", help="the suppliers' ingest API (POST /, port 8081) in front of Kafka")
-    p.add_argument("--port", type=int, default=0, help="port (default: settings, 8081)")
-    p.add_argument("--host", default="", help="interface (default: settings, 127.0.0.1)")
-    p.set_defaults(func=cmd_serve_ingest)
+Via = Literal["kafka", "ingest"]
+_VIA_HELP = (f"straight to Kafka (settings' broker, else an embedded one) or through the ingest endpoint with the "
+             f"supplier's key in ${API_KEY_ENV}")
+Url = Annotated[str, typer.Option("--url", help="ingest endpoint (default http://<api.host>:<api.ingest_port>)")]
+ApiKeyFile = Annotated[str, typer.Option("--api-key-file",
+                                         help=f"file holding the supplier's API key (else ${API_KEY_ENV})")]
 
-    feed = sub.add_parser("feed", help="deliver detections: supplier CSV exports or synthetic feeds")
-    feeds = feed.add_subparsers(dest="feed_command", required=True, metavar="FEED")
 
-    def delivery(q: argparse.ArgumentParser, default: str) -> None:
-        q.add_argument("--via", choices=["kafka", "ingest"], default=default,
-                       help=f"straight to Kafka (settings' broker, else an embedded one) or through the ingest "
-                            f"endpoint with the supplier's key in ${API_KEY_ENV} (default {default})")
-        q.add_argument("--url", default="", help="ingest endpoint (default http://<api.host>:<api.ingest_port>)")
-        q.add_argument("--api-key-file", default="", help=f"file holding the supplier's API key (else ${API_KEY_ENV})")
+def add_commands(app: typer.Typer) -> None:
+    @app.command("serve-ingest", help="the suppliers' ingest API (POST /, port 8081) in front of Kafka")
+    def serve_ingest(ctx: typer.Context,
+                     port: Annotated[int, typer.Option("--port", help="port (default: settings, 8081)")] = 0,
+                     host: Annotated[str, typer.Option("--host", help="interface (default: settings, 127.0.0.1)")]
+                     = "") -> Namespace:
+        return call(ctx, cmd_serve_ingest, port=port, host=host)
 
-    q = feeds.add_parser("csv", help="file drop: deliver supplier CSV exports, report bad rows, move files")
-    q.add_argument("paths", nargs="+", help="CSV files or drop directories (their *.csv)")
-    q.add_argument("--supplier", default="demo-supplier", help="whose mapping conf/feeds/<supplier>.toml to use")
-    q.add_argument("--mapping", default="", help="a mapping file instead")
-    q.add_argument("--keep", action="store_true",
-                   help="leave files in place (default: move to processed/ or rejected/)")
-    q.add_argument("--watch", type=float, default=0.0, help="poll the paths every N seconds until Ctrl-C")
-    delivery(q, "ingest")
-    q.set_defaults(func=cmd_feed_csv)
+    feed = group("deliver detections: supplier CSV exports or synthetic feeds")
 
-    q = feeds.add_parser("synth", help="seeded realistic municipal feeds, one zone-day up to 45 cities x a month")
-    q.add_argument("--day", type=date.fromisoformat, help="first day (default: two days ago)")
-    q.add_argument("--days", type=int, default=1, help="number of days (default 1)")
-    q.add_argument("--cities", type=int, default=1, help="configured municipalities first, then synthetic ones")
-    q.add_argument("--detections", type=int, default=63_500,
-                   help="Utrecht's detections per working day; other cities scale along (default 63,500)")
-    q.add_argument("--seed", type=int, default=7)
-    q.add_argument("--supplier", default="demo-supplier", help="the supplier header of the messages")
-    q.add_argument("--register-size", type=int, default=0, help="size of the synthetic register (default national)")
-    q.add_argument("--simulated-time", action="store_true",
-                   help="Kafka timestamps = simulated delivery times, so history is judged as if live (kafka only)")
-    delivery(q, "kafka")
-    q.set_defaults(func=cmd_feed_synth)
+    @feed.command("csv", help="file drop: deliver supplier CSV exports, report bad rows, move files")
+    def csv(ctx: typer.Context,
+            paths: Annotated[list[str], typer.Argument(metavar="PATH",
+                                                       help="CSV files or drop directories (their *.csv)")],
+            supplier: Annotated[str, typer.Option("--supplier", help="whose mapping conf/feeds/<supplier>.toml to "
+                                                                     "use")] = "demo-supplier",
+            mapping: Annotated[str, typer.Option("--mapping", help="a mapping file instead")] = "",
+            keep: Annotated[bool, typer.Option("--keep", help="leave files in place (default: move to processed/ "
+                                                              "or rejected/)")] = False,
+            watch: Annotated[float, typer.Option("--watch", help="poll the paths every N seconds until Ctrl-C")]
+            = 0.0,
+            via: Annotated[Via, typer.Option("--via", help=_VIA_HELP)] = "ingest",
+            url: Url = "", api_key_file: ApiKeyFile = "") -> Namespace:
+        return call(ctx, cmd_feed_csv, paths=paths, supplier=supplier, mapping=mapping, keep=keep, watch=watch,
+                    via=via, url=url, api_key_file=api_key_file)
 
-    p = sub.add_parser("onboard",
-                       help="register a municipality, its zones, supplier and cameras; print what is missing")
-    p.add_argument("--name", required=True, help="municipality name, e.g. Amersfoort")
-    p.add_argument("--code", required=True, help="CBS municipality code, e.g. GM0307")
-    p.add_argument("--zones", required=True, help="GeoJSON of the ZE zone(s) (properties zone_id, name optional)")
-    p.add_argument("--zone-id", default=None, help="zone id when the GeoJSON has none (default <code>-ZE1)")
-    p.add_argument("--zone-name", default=None, help="zone name when the GeoJSON has none")
-    p.add_argument("--supplier", required=True, help="supplier name (lowercase, e.g. connection-systems)")
-    p.add_argument("--company", default=None, help="supplier's company name on receipts")
-    p.add_argument("--cameras", default=None, help="CSV or JSON: camera_id,name,lat,lon[,azimuth_deg,zone_id,...]")
-    p.add_argument("--time-window", action="append", default=[], help="'name,HH:MM,HH:MM,1-5' (repeatable)")
-    p.add_argument("--dev", action="store_true", help="issue a development key (dev-...) for a test supplier")
-    p.add_argument("--conf-dir", default="", help="configuration directory (default: conf/)")
-    p.set_defaults(func=cmd_onboard)
+    @feed.command("synth", help="seeded realistic municipal feeds, one zone-day up to 45 cities x a month")
+    def synth(ctx: typer.Context,
+              day: Annotated[date | None, typer.Option("--day", parser=date.fromisoformat, metavar="DAY",
+                                                       help="first day (default: two days ago)")] = None,
+              days: Annotated[int, typer.Option("--days", help="number of days")] = 1,
+              cities: Annotated[int, typer.Option("--cities", help="configured municipalities first, then "
+                                                                   "synthetic ones")] = 1,
+              detections: Annotated[int, typer.Option("--detections", help="Utrecht's detections per working day; "
+                                                                           "other cities scale along")] = 63_500,
+              seed: Annotated[int, typer.Option("--seed")] = 7,
+              supplier: Annotated[str, typer.Option("--supplier", help="the supplier header of the messages")]
+              = "demo-supplier",
+              register_size: Annotated[int, typer.Option("--register-size", help="size of the synthetic register "
+                                                                                 "(default national)")] = 0,
+              simulated_time: Annotated[bool, typer.Option(
+                  "--simulated-time", help="Kafka timestamps = simulated delivery times, so history is judged as "
+                                           "if live (kafka only)")] = False,
+              via: Annotated[Via, typer.Option("--via", help=_VIA_HELP)] = "kafka",
+              url: Url = "", api_key_file: ApiKeyFile = "") -> Namespace:
+        return call(ctx, cmd_feed_synth, day=day, days=days, cities=cities, detections=detections, seed=seed,
+                    supplier=supplier, register_size=register_size, simulated_time=simulated_time, via=via, url=url,
+                    api_key_file=api_key_file)
+
+    app.add_typer(feed, name="feed")
+
+    @app.command("onboard", help="register a municipality, its zones, supplier and cameras; print what is missing")
+    def onboard(ctx: typer.Context,
+                name: Annotated[str, typer.Option("--name", help="municipality name, e.g. Amersfoort")],
+                code: Annotated[str, typer.Option("--code", help="CBS municipality code, e.g. GM0307")],
+                zones: Annotated[str, typer.Option("--zones", help="GeoJSON of the ZE zone(s) (properties zone_id, "
+                                                                   "name optional)")],
+                supplier: Annotated[str, typer.Option("--supplier", help="supplier name (lowercase, e.g. "
+                                                                         "connection-systems)")],
+                zone_id: Annotated[str | None, typer.Option("--zone-id", help="zone id when the GeoJSON has none "
+                                                                              "(default <code>-ZE1)")] = None,
+                zone_name: Annotated[str | None, typer.Option("--zone-name", help="zone name when the GeoJSON has "
+                                                                                  "none")] = None,
+                ndw_code: Annotated[int | None, typer.Option(
+                    "--ndw-code", help="the zone's NDW zone code (published as zoneId) when the GeoJSON has one zone "
+                                       "without the property ndw_code")] = None,
+                company: Annotated[str | None, typer.Option("--company", help="supplier's company name on "
+                                                                              "receipts")] = None,
+                cameras: Annotated[str | None, typer.Option(
+                    "--cameras", help="CSV or JSON: camera_id,name,lat,lon[,azimuth_deg,zone_id,...]")] = None,
+                time_window: Annotated[list[str] | None, typer.Option(
+                    "--time-window", metavar="WINDOW", help="'name,HH:MM,HH:MM,1-5' (repeatable)")] = None,
+                dev: Annotated[bool, typer.Option("--dev", help="issue a development key (dev-...) for a test "
+                                                                "supplier")] = False,
+                conf_dir: Annotated[str, typer.Option("--conf-dir", help="configuration directory (default: "
+                                                                         "conf/)")] = "") -> Namespace:
+        return call(ctx, cmd_onboard, name=name, code=code, zones=zones, supplier=supplier, zone_id=zone_id,
+                    zone_name=zone_name, ndw_code=ndw_code, company=company, cameras=cameras,
+                    time_window=time_window or [], dev=dev, conf_dir=conf_dir)

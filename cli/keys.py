@@ -9,17 +9,35 @@ The procedure and why each step is ordered so: docs/privacy.md, key rotation.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from argparse import Namespace
+from typing import Annotated
+
+import typer
 
 from anpr import operator_audit
+from anpr.commands import call, group
 from anpr.keyring import KeyringError, Pepper
 from anpr.progress import say, step
 from anpr.settings import Settings
-from jobs.register_cli import FILES, add_file_options, close_session, given_files, open_lake, progress_printer
+from jobs.register_cli import (
+    FILES,
+    AsOfIfFiles,
+    BodyCsv,
+    CompaniesCsv,
+    Complete,
+    ExemptionsCsv,
+    FuelCsv,
+    OwnersCsv,
+    RegionsCsv,
+    VehiclesCsv,
+    close_session,
+    given_files,
+    open_lake,
+    progress_printer,
+)
 
 
-def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_list(args: Namespace, settings: Settings) -> int:
     from jobs.keys import passages_by_pepper
     from jobs.register import current_loads
 
@@ -45,7 +63,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_rotate(args: Namespace, settings: Settings) -> int:
     from jobs.keys import rotate, synthetic_source
     from jobs.register import (
         RegisterConflictError,
@@ -101,7 +119,7 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_destroy(args: Namespace, settings: Settings) -> int:
     from jobs.keys import destroy
 
     lake, spark = open_lake(settings)
@@ -117,18 +135,26 @@ def cmd_destroy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
-    group = sub.add_parser("keys", help="pepper versions: list, rotate, destroy (docs/privacy.md)",
-                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = group.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="the peppers held, which one is in use, and the kept passages each made"
-                       ).set_defaults(func=cmd_list)
-    rotate = actions.add_parser(
-        "rotate", help="make a new pepper and re-key the register under it; the stream follows",
-        description="A synthetic register is loaded again with its size and seed; a register loaded from files "
-                    "needs the current files, as for `anpr register load`.")
-    add_file_options(rotate, as_of_required=False)
-    rotate.set_defaults(func=cmd_rotate)
-    destroy = actions.add_parser("destroy", help="delete a rotated-out pepper once no kept passage was made with it")
-    destroy.add_argument("pepper_id")
-    destroy.set_defaults(func=cmd_destroy)
+def add_commands(app: typer.Typer) -> None:
+    keys = group(__doc__.replace("\n\n    anpr", "\n\n\b\n    anpr", 1),
+                 short_help="pepper versions: list, rotate, destroy (docs/privacy.md)")
+
+    @keys.command("list", help="the peppers held, which one is in use, and the kept passages each made")
+    def list_(ctx: typer.Context) -> Namespace:
+        return call(ctx, cmd_list)
+
+    @keys.command("rotate", short_help="make a new pepper and re-key the register under it; the stream follows",
+                  help="Make a new pepper and re-key the register under it; the stream follows. A synthetic "
+                       "register is loaded again with its size and seed; a register loaded from files needs the "
+                       "current files, as for `anpr register load`.")
+    def rotate(ctx: typer.Context, as_of: AsOfIfFiles = None, vehicles: VehiclesCsv = None, fuel: FuelCsv = None,
+               body: BodyCsv = None, owners: OwnersCsv = None, companies: CompaniesCsv = None,
+               regions: RegionsCsv = None, exemptions: ExemptionsCsv = None, complete: Complete = False) -> Namespace:
+        return call(ctx, cmd_rotate, vehicles=vehicles, fuel=fuel, body=body, owners=owners, companies=companies,
+                    regions=regions, exemptions=exemptions, as_of=as_of, complete=complete)
+
+    @keys.command("destroy", help="delete a rotated-out pepper once no kept passage was made with it")
+    def destroy(ctx: typer.Context, pepper_id: Annotated[str, typer.Argument(metavar="PEPPER_ID")]) -> Namespace:
+        return call(ctx, cmd_destroy, pepper_id=pepper_id)
+
+    app.add_typer(keys, name="keys")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import importlib
@@ -10,11 +9,15 @@ import logging
 import os
 import signal
 import sys
+from argparse import Namespace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
 
 from anpr import operator_audit
 from anpr.broker import BrokerError
+from anpr.commands import call, group
 from anpr.jvm import JvmError
 from anpr.logs import setup_logging
 from anpr.operator_audit import running
@@ -29,12 +32,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("anpr.cli")
 
-# Subcommand groups owned by their areas: each module has add_commands(subparsers).
+# Subcommand groups owned by their areas: each module has add_commands(app), adding its typer commands.
 EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retention_cli", "cli.privacy",
               "cli.audit", "cli.keys"]
 
 
-def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_broker(args: Namespace, settings: Settings) -> int:
     from anpr.broker import EmbeddedBroker, create_topics
 
     with EmbeddedBroker(settings.data_dir / "broker", port=args.port or settings.kafka.embedded_port,
@@ -57,7 +60,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_run(args: Namespace, settings: Settings) -> int:
     from cli.demo import default_day, run_demo
 
     day = args.day or default_day()
@@ -85,7 +88,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return cmd_serve_api(args, settings)
 
 
-def cmd_stream(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_stream(args: Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.spark import get_spark
     from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
@@ -122,7 +125,7 @@ def _on_batch(r: BatchReport) -> None:
                                     "quarantined": sum(r.quarantined.values())}])
 
 
-def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_serve_api(args: Namespace, settings: Settings) -> int:
     from anpr.delta_reader import make_reader
     from api.releases import ReleaseStore
     from api.vendor.main import create_app
@@ -136,39 +139,68 @@ def cmd_serve_api(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="anpr", description="ANPR zero-emission zone statistics platform")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_commands(app: typer.Typer) -> None:
+    """The commands cli/main.py owns itself: broker, run, stream, serve-api."""
 
-    p = sub.add_parser("broker", help="run the embedded Apache Kafka broker in the foreground (log in the data dir)")
-    p.add_argument("--port", type=int, default=0, help="loopback port (default: settings, else a free one)")
-    p.set_defaults(func=cmd_broker)
+    @app.command("broker", help="run the embedded Apache Kafka broker in the foreground (log in the data dir)")
+    def broker(ctx: typer.Context,
+               port: Annotated[int, typer.Option("--port", help="loopback port (default: settings, else a free one)")]
+               = 0) -> Namespace:
+        return call(ctx, cmd_broker, port=port)
 
-    p = sub.add_parser("run", help="the whole embedded demo: broker, feed, stream, table 4.1, vendor API")
-    p.add_argument("--no-serve", action="store_true", help="exit 0 after publishing instead of serving the API")
-    p.add_argument("--day", type=date.fromisoformat, help="day of the synthetic feed (default: two days ago)")
-    p.add_argument("--detections", type=int, default=63_500, help="approximate detections (default 63,500)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the synthetic feed")
-    p.add_argument("--port", type=int, default=0, help="API port (default: settings)")
-    p.set_defaults(func=cmd_run)
+    @app.command("run", help="the whole embedded demo: broker, feed, stream, table 4.1, vendor API")
+    def run(ctx: typer.Context,
+            no_serve: Annotated[bool, typer.Option("--no-serve", help="exit 0 after publishing instead of serving "
+                                                                      "the API")] = False,
+            day: Annotated[date | None, typer.Option("--day", parser=date.fromisoformat, metavar="DAY",
+                                                     help="day of the synthetic feed (default: two days ago)")] = None,
+            detections: Annotated[int, typer.Option("--detections", help="approximate detections")] = 63_500,
+            seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic feed")] = 7,
+            port: Annotated[int, typer.Option("--port", help="API port (default: settings)")] = 0) -> Namespace:
+        return call(ctx, cmd_run, no_serve=no_serve, day=day, detections=detections, seed=seed, port=port)
 
-    p = sub.add_parser("stream", help="stream anpr.observations into Delta passages, or show its status")
-    p.add_argument("action", nargs="?", choices=["run", "status"], default="run",
-                   help="run (default) the stream, or print lag and the last batches")
-    p.add_argument("--until-idle", action="store_true", help="drain what the topic holds now, then stop")
-    p.add_argument("--last", type=int, default=10, help="status: how many recent batches to show")
-    p.add_argument("--accept-data-loss", action="store_true",
-                   help="the topic was recreated or the broker reset: move the checkpoint aside and read the "
-                        "new topic from its start (what the old topic held past the checkpoint is lost)")
-    p.set_defaults(func=cmd_stream)
+    @app.command("stream", help="stream anpr.observations into Delta passages, or show its status")
+    def stream(ctx: typer.Context,
+               action: Annotated[Literal["run", "status"],
+                                 typer.Argument(help="run (default) the stream, or print lag and the last batches")]
+               = "run",
+               until_idle: Annotated[bool, typer.Option("--until-idle", help="drain what the topic holds now, "
+                                                                             "then stop")] = False,
+               last: Annotated[int, typer.Option("--last", help="status: how many recent batches to show")] = 10,
+               accept_data_loss: Annotated[bool, typer.Option(
+                   "--accept-data-loss", help="the topic was recreated or the broker reset: move the checkpoint "
+                                              "aside and read the new topic from its start (what the old topic "
+                                              "held past the checkpoint is lost)")] = False) -> Namespace:
+        return call(ctx, cmd_stream, action=action, until_idle=until_idle, last=last,
+                    accept_data_loss=accept_data_loss)
+
+    @app.command("serve-api", help="serve published releases to vendors")
+    def serve_api(ctx: typer.Context,
+                  port: Annotated[int, typer.Option("--port", help="port (default: settings, 8080)")] = 0
+                  ) -> Namespace:
+        return call(ctx, cmd_serve_api, port=port)
 
 
-    p = sub.add_parser("serve-api", help="serve published releases to vendors")
-    p.add_argument("--port", type=int, default=0, help="port (default: settings, 8080)")
-    p.set_defaults(func=cmd_serve_api)
+def build() -> typer.Typer:
+    """The `anpr` command: its own commands, then the groups of EXTENSIONS."""
+    app = group("ANPR zero-emission zone statistics platform", no_args_is_help=False,
+                context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+    add_commands(app)
     for module in EXTENSIONS:
-        importlib.import_module(module).add_commands(sub)
-    return top
+        importlib.import_module(module).add_commands(app)
+    return app
+
+
+def parse(argv: list[str]) -> Namespace | int:
+    """The parsed command (`func`, `command` and its options), or the exit status of an answered --help.
+
+    Raises typer.TyperException (a usage error: `format_message()`, `exit_code` 2, `ctx.command_path`) for a
+    command line that does not parse.
+    """
+    result = typer.main.get_command(build()).main(args=argv, prog_name="anpr", standalone_mode=False)
+    if isinstance(result, Namespace):
+        return result
+    return int(result or 0)  # --help: click's Exit(0), returned as a status outside standalone mode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,15 +224,24 @@ def _reader_gone() -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse(argv)
+    except typer.TyperException as exc:  # a usage error (status 2); typer keeps its own class private
+        ctx = getattr(exc, "ctx", None)
+        path = ctx.command_path if ctx is not None else "anpr"
+        say(f"{path}: {exc.format_message()} (see {path} --help)")
+        return exc.exit_code
+    if isinstance(args, int):
+        return args
     try:
         settings = get_settings()
     except ValueError as exc:
         say(f"anpr: invalid settings: {exc}")
         return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(settings.log_dir)
-    run = begin(args, sys.argv[1:] if argv is None else argv, settings)
+    setup_logging(settings.log_dir, rotation=settings.logs)
+    run = begin(args, argv, settings)
     # What finish() records should _execute itself raise (it catches every Exception of the command).
     code = 1
     cause: str | None = "ended by an unexpected error"
@@ -221,7 +262,7 @@ def _run(argv: list[str] | None) -> int:
     return code
 
 
-def _execute(args: argparse.Namespace, settings: Settings) -> tuple[int, str | None]:
+def _execute(args: Namespace, settings: Settings) -> tuple[int, str | None]:
     """The command's exit status and, when it failed, its one-line cause (as printed)."""
     last_said()  # forget what was said before the command
     try:

@@ -3,53 +3,64 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from argparse import Namespace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 import pyarrow as pa
+import typer
 
 from anpr import operator_audit
+from anpr.commands import call, group
 from anpr.progress import say
 from anpr.settings import Settings
 
 
-def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
-    p = sub.add_parser("privacy", help="data-subject requests (GDPR articles 15 and 17)",
-                       description="Privacy operations of the data protection officer (docs/privacy.md).")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    # No abbreviated options: the audit trail masks --plate by its full name (anpr/operator_audit.py).
-    r = actions.add_parser("request", allow_abbrev=False,
-                           help="report (and with --erase delete) one vehicle's passages and register rows",
-                           description="Derives the vehicle's pseudonyms in memory from --plate and --country, "
-                                       "reports its passages per day, zone and camera in [--from, --to] and the "
-                                       "releases they went into; --erase deletes those passages and the "
-                                       "vehicle's register rows. The plate is never written or logged; the "
-                                       "audit trail holds the request with the plate masked.")
-    r.add_argument("--plate", required=True, help="the plate as written (separators and case do not matter)")
-    r.add_argument("--country", required=True, help="ISO 3166-1 alpha-2 code of the plate, e.g. NL")
-    r.add_argument("--from", dest="start", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD",
-                   help="first local day of passages")
-    r.add_argument("--to", dest="end", required=True, type=date.fromisoformat, metavar="YYYY-MM-DD",
-                   help="last local day of passages (included)")
-    r.add_argument("--erase", action="store_true",
-                   help="delete the passages in the range and all register rows of the vehicle (article 17)")
-    r.add_argument("--report", type=Path, help="also write the report (JSON, without the plate) to this file")
-    r.set_defaults(func=cmd_request)
-    c = actions.add_parser("check", help="the data protection officer's periodic check, as a report file",
-                           description="Reports what retention should have deleted and has not (retention's "
-                                       "own rules, as a dry run) and files left on disk past their period "
-                                       "(unvacuumed Delta files, Kafka segments, checkpoint batches, logs, "
-                                       "rotated-out peppers), every credential with its age and last use "
-                                       "where known, and operator and API activity since the last check.")
-    c.add_argument("--report", type=Path,
-                   help="report file (JSON; default <data_dir>/reports/privacy-check-<UTC time>.json)")
-    c.set_defaults(func=cmd_check)
+def add_commands(app: typer.Typer) -> None:
+    privacy = group("Privacy operations of the data protection officer (docs/privacy.md).",
+                    short_help="data-subject requests (GDPR articles 15 and 17)")
+
+    # The audit trail masks --plate by its full name (anpr/operator_audit.py); typer takes no abbreviations.
+    @privacy.command("request",
+                     short_help="report (and with --erase delete) one vehicle's passages and register rows",
+                     help="Derives the vehicle's pseudonyms in memory from --plate and --country, reports its "
+                          "passages per day, zone and camera in [--from, --to] and the releases they went into; "
+                          "--erase deletes those passages and the vehicle's register rows. The plate is never "
+                          "written or logged; the audit trail holds the request with the plate masked.")
+    def request(ctx: typer.Context,
+                plate: Annotated[str, typer.Option("--plate", help="the plate as written (separators and case do "
+                                                                   "not matter)")],
+                country: Annotated[str, typer.Option("--country", help="ISO 3166-1 alpha-2 code of the plate, "
+                                                                       "e.g. NL")],
+                start: Annotated[date, typer.Option("--from", parser=date.fromisoformat, metavar="YYYY-MM-DD",
+                                                    help="first local day of passages")],
+                end: Annotated[date, typer.Option("--to", parser=date.fromisoformat, metavar="YYYY-MM-DD",
+                                                  help="last local day of passages (included)")],
+                erase: Annotated[bool, typer.Option("--erase", help="delete the passages in the range and all "
+                                                                    "register rows of the vehicle (article 17)")]
+                = False,
+                report: Annotated[Path | None, typer.Option("--report", help="also write the report (JSON, without "
+                                                                             "the plate) to this file")] = None
+                ) -> Namespace:
+        return call(ctx, cmd_request, plate=plate, country=country, start=start, end=end, erase=erase, report=report)
+
+    @privacy.command("check", short_help="the data protection officer's periodic check, as a report file",
+                     help="Reports what retention should have deleted and has not (retention's own rules, as a dry "
+                          "run) and files left on disk past their period (unvacuumed Delta files, Kafka segments, "
+                          "checkpoint batches, logs, rotated-out peppers), every credential with its age and last "
+                          "use where known, and operator and API activity since the last check.")
+    def check(ctx: typer.Context,
+              report: Annotated[Path | None, typer.Option(
+                  "--report", help="report file (JSON; default <data_dir>/reports/privacy-check-<UTC time>.json)")]
+              = None) -> Namespace:
+        return call(ctx, cmd_check, report=report)
+
+    app.add_typer(privacy, name="privacy")
 
 
-def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_request(args: Namespace, settings: Settings) -> int:
     from jobs import privacy
 
     try:
@@ -90,7 +101,7 @@ def cmd_request(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_check(args: Namespace, settings: Settings) -> int:
     from anpr.delta_reader import make_reader
     from anpr.lake import make_lake
     from anpr.operator_audit import read_audit

@@ -11,13 +11,16 @@ described in docs/register.md. Plates and KvK numbers are pseudonymized as the f
 
 from __future__ import annotations
 
-import argparse
 import gc
+from argparse import Namespace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from anpr import operator_audit
+from anpr.commands import call, group
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
 
@@ -70,25 +73,31 @@ def open_lake(settings: Settings) -> tuple[Any, Any]:
     return make_lake(settings, spark), (None if running else spark)
 
 
-def given_files(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+def given_files(args: Namespace) -> tuple[list[str], list[str]]:
     """(the file options given, the paths among them that name no file)."""
     given = [name for name in FILES if getattr(args, name) is not None]
     return given, [str(getattr(args, name)) for name in given if not getattr(args, name).is_file()]
 
 
-def add_file_options(parser: argparse.ArgumentParser, as_of_required: bool) -> None:
-    """The register files, --as-of and --complete, as `anpr register load` and `anpr keys rotate` take them."""
-    for name in FILES:
-        parser.add_argument(f"--{name}", type=Path, metavar="CSV", help=HELP[name])
-    parser.add_argument("--as-of", type=date.fromisoformat, required=as_of_required, metavar="DATE",
-                        help="the date the files describe (YYYY-MM-DD); loads must come in date order")
-    parser.add_argument("--complete", action="store_true",
-                        help="the vehicles, companies and regions files are complete: close keys they lack "
-                             "(exported or scrapped vehicles); refused when such a file holds a key on more than "
-                             "one line. Without it they are treated as changes only")
+# The register files, --as-of and --complete, as `anpr register load` and `anpr keys rotate` take them.
+VehiclesCsv = Annotated[Path | None, typer.Option("--vehicles", metavar="CSV", help=HELP["vehicles"])]
+FuelCsv = Annotated[Path | None, typer.Option("--fuel", metavar="CSV", help=HELP["fuel"])]
+BodyCsv = Annotated[Path | None, typer.Option("--body", metavar="CSV", help=HELP["body"])]
+OwnersCsv = Annotated[Path | None, typer.Option("--owners", metavar="CSV", help=HELP["owners"])]
+CompaniesCsv = Annotated[Path | None, typer.Option("--companies", metavar="CSV", help=HELP["companies"])]
+RegionsCsv = Annotated[Path | None, typer.Option("--regions", metavar="CSV", help=HELP["regions"])]
+ExemptionsCsv = Annotated[Path | None, typer.Option("--exemptions", metavar="CSV", help=HELP["exemptions"])]
+_AS_OF = typer.Option("--as-of", parser=date.fromisoformat, metavar="DATE",
+                      help="the date the files describe (YYYY-MM-DD); loads must come in date order")
+AsOf = Annotated[date, _AS_OF]
+AsOfIfFiles = Annotated[date | None, _AS_OF]
+Complete = Annotated[bool, typer.Option(
+    "--complete", help="the vehicles, companies and regions files are complete: close keys they lack (exported or "
+                       "scrapped vehicles); refused when such a file holds a key on more than one line. Without it "
+                       "they are treated as changes only")]
 
 
-def cmd_register_load(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_register_load(args: Namespace, settings: Settings) -> int:
     from anpr.register_csv import RegisterFileError
     from anpr.register_history import OutOfOrderLoadError
     from jobs.register import RegisterConflictError, RegisterFiles, load_register_files
@@ -135,7 +144,7 @@ def _lines(lines: list[int], shown: int = 20) -> str:
     return f", line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:shown]))}{more}"
 
 
-def cmd_register_synth(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_register_synth(args: Namespace, settings: Settings) -> int:
     from jobs.register import RegisterConflictError, load_synthetic_register
 
     if args.size < 1:
@@ -157,24 +166,28 @@ def cmd_register_synth(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def add_commands(sub: Any) -> None:
-    """Add the `register` command group to the CLI's subparsers."""
-    group = sub.add_parser("register", help="load the vehicle register and its companions into Delta",
-                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = group.add_subparsers(dest="register_action", required=True, metavar="ACTION")
+def add_commands(app: typer.Typer) -> None:
+    """Add the `register` command group to the CLI."""
+    register = group(__doc__.replace("\n\n    anpr", "\n\n\b\n    anpr", 1),
+                     short_help="load the vehicle register and its companions into Delta")
 
-    load = actions.add_parser(
-        "load", help="load RDW exports and owner/company/region/exemption files as of a date",
-        description="Merge register files into the register tables as of a date, keeping history: changed "
-                    "keys get a new validity interval from that date. Formats: docs/register.md.")
-    add_file_options(load, as_of_required=True)
-    load.set_defaults(func=cmd_register_load)
+    @register.command("load", short_help="load RDW exports and owner/company/region/exemption files as of a date",
+                      help="Merge register files into the register tables as of a date, keeping history: changed "
+                           "keys get a new validity interval from that date. Formats: docs/register.md.")
+    def load(ctx: typer.Context, as_of: AsOf, vehicles: VehiclesCsv = None, fuel: FuelCsv = None,
+             body: BodyCsv = None, owners: OwnersCsv = None, companies: CompaniesCsv = None,
+             regions: RegionsCsv = None, exemptions: ExemptionsCsv = None, complete: Complete = False) -> Namespace:
+        return call(ctx, cmd_register_load, vehicles=vehicles, fuel=fuel, body=body, owners=owners,
+                    companies=companies, regions=regions, exemptions=exemptions, as_of=as_of, complete=complete)
 
-    synth = actions.add_parser(
-        "synth", help="load a seeded synthetic register (the vehicles the synthetic feeds use)",
-        description="Generate and load the synthetic national register of anpr/synth_register.py into empty "
-                    "register tables; loading the same size and seed again does nothing.")
-    synth.add_argument("--size", type=int, default=10_000_000, help="vehicles (default 10,000,000)")
-    synth.add_argument("--seed", type=int, default=1, help="seed (default 1); feeds must use the same one")
-    synth.add_argument("--workers", type=int, default=None, help="worker processes (default: one per CPU)")
-    synth.set_defaults(func=cmd_register_synth)
+    @register.command("synth", short_help="load a seeded synthetic register (the vehicles the synthetic feeds use)",
+                      help="Generate and load the synthetic national register of anpr/synth_register.py into empty "
+                           "register tables; loading the same size and seed again does nothing.")
+    def synth(ctx: typer.Context,
+              size: Annotated[int, typer.Option("--size", help="vehicles")] = 10_000_000,
+              seed: Annotated[int, typer.Option("--seed", help="feeds must use the same one")] = 1,
+              workers: Annotated[int | None, typer.Option("--workers", help="worker processes (default: one per "
+                                                                            "CPU)")] = None) -> Namespace:
+        return call(ctx, cmd_register_synth, size=size, seed=seed, workers=workers)
+
+    app.add_typer(register, name="register")

@@ -21,8 +21,20 @@ from anpr.lake import Lake, to_arrow
 RELEASES = "releases"
 
 
+# Where a table's rows live. Releases published before the working group's field spec (zoneId a text id,
+# detectieRichting obverse/reverse) stay under LEGACY_PUBLISHED, whose schema a new release cannot append
+# to (Delta does not change a column's type in place); the API does not serve them (docs/api.md "Field names").
+PUBLISHED = "published/v2"
+LEGACY_PUBLISHED = "published"
+
+
 def published_table(spec_name: str) -> str:
-    return f"published/{spec_name}"
+    return f"{PUBLISHED}/{spec_name}"
+
+
+def legacy_published_table(spec_name: str) -> str:
+    """Where releases written before the field spec keep a table's rows."""
+    return f"{LEGACY_PUBLISHED}/{spec_name}"
 
 
 RELEASES_SCHEMA = T.StructType([
@@ -81,7 +93,8 @@ def _write(lake: Lake, name: str, rows: pa.Table, release_id: str) -> int:
 
 def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[TableSpec, DataFrame | pa.Table]],
             source_versions: Mapping[str, object], config: Mapping[str, object], *,
-            audit: Mapping[str, object] | None = None, internal: pa.Table | None = None) -> Release:
+            audit: Mapping[str, object] | None = None, internal: pa.Table | None = None,
+            recoded: Mapping[str, Mapping[str, str]] | None = None) -> Release:
     """Write each table's rows under a new release id, then record the release (the commit point).
 
     Rows of a release whose record never got written are invisible to the API, which lists releases
@@ -98,7 +111,7 @@ def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[
         _write(lake, SUPPRESSIONS, internal, release_id)
     content = content_digest(rows)
     protection = {"tables": {s.name: s.protection for s, _ in tables}, "audit": dict(audit or {}),
-                  "content_sha256": content}
+                  "content_sha256": content, "recoded": {t: dict(d) for t, d in (recoded or {}).items()}}
     record = spark.createDataFrame([(
         release_id, month, created, json.dumps(sorted(rows)), json.dumps(counts),
         json.dumps(dict(source_versions), sort_keys=True), digest, json.dumps(protection, sort_keys=True),
@@ -115,6 +128,20 @@ def latest_release(lake: Lake, month: str) -> dict[str, object] | None:
     if frame.empty:
         return None
     return dict(frame.sort_values(["created_at", "release_id"], kind="mergesort").iloc[-1])
+
+
+def predates_field_spec(lake: Lake, release: Mapping[str, object]) -> bool:
+    """Whether a release (a row of RELEASES) was published before the field spec: its rows are not under
+    PUBLISHED, so a rebuild of one municipality cannot carry the others' rows over from it."""
+    counts = json.loads(str(release["row_counts"]))
+    name = next((n for n, c in sorted(counts.items()) if c), None)
+    if name is None:
+        return False
+    if not lake.exists(published_table(name)):
+        return True
+    found = lake.read_arrow(published_table(name), columns=["release_id"],
+                            filters=[("release_id", "=", str(release["release_id"]))])
+    return found.num_rows == 0
 
 
 def carried_rows(lake: Lake, name: str, release_id: str, columns: Sequence[str], drop_municipality: str

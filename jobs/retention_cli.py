@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from argparse import Namespace
+from typing import Annotated
+
+import typer
 
 from anpr import operator_audit
+from anpr.commands import call, group
 from anpr.settings import Settings
 
 
-def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
-    p = sub.add_parser("retention", help="delete expired quarantine rows, passages, metrics, ingest keys",
-                       description="Applies conf/base.toml [retention]: Delta DELETE of expired rows, then VACUUM "
-                                   "of files past the time-travel window; ingest idempotency keys; the Kafka "
-                                   "topic's retention. Safe while the stream runs.")
-    p.add_argument("action", choices=["run"], help="run: apply the retention periods once")
-    p.add_argument("--dry-run", action="store_true", help="count what would be deleted, change nothing")
-    p.set_defaults(func=cmd_retention)
+def add_commands(app: typer.Typer) -> None:
+    retention = group("delete expired quarantine rows, passages, metrics, ingest keys")
+
+    @retention.command("run", short_help="apply the retention periods once (--dry-run: count only)",
+                       help="Apply the retention periods once: conf/base.toml [retention]: Delta DELETE of "
+                                   "expired rows, then VACUUM of files past the time-travel window; ingest "
+                                   "idempotency keys; the Kafka topic's retention. Safe while the stream runs.")
+    def run(ctx: typer.Context,
+            dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be deleted, change nothing")]
+            = False) -> Namespace:
+        return call(ctx, cmd_retention, dry_run=dry_run)
+
+    app.add_typer(retention, name="retention")
 
 
-def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_retention(args: Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.progress import step
     from anpr.spark import get_spark

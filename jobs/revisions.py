@@ -69,6 +69,7 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
     internal = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "in", list(by_id))]).to_pandas() \
         if lake.exists(SUPPRESSIONS) else pd.DataFrame(columns=["release_id", "table", "gemeenteCode", "zoneId"])
     builds: dict[int, tuple[MonthCells, MonthCells]] = {}
+    by_table = {s.name: s for s in specs}  # as this build publishes them (recoded where the month is)
     jaar, maand = (int(x) for x in month.split("-"))
     served = {g: {str(r["release_id"]) for r in served_against(releases, g, version, by_id)} for g, _ in cells.zones()}
     out: dict[Zone, list[Earlier]] = {}
@@ -92,7 +93,7 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
             if all(frame.empty for _, frame in zone_cells):
                 continue  # the zone had no passages then: every cell of it is new
             here = mine[(mine["gemeenteCode"] == g) & (mine["zoneId"] == z)]
-            fates = {cp.part: with_fates(catalogue.tables[cp.table], cp, frame, catalogue,
+            fates = {cp.part: with_fates(by_table[cp.table], cp, frame, catalogue,
                                          dict(zip(here.loc[here["table"] == cp.table, "cell"],
                                                   here.loc[here["table"] == cp.table, "status"], strict=True)))
                      for cp, frame in zone_cells}

@@ -12,10 +12,11 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
@@ -24,14 +25,23 @@ from anpr.lake import Lake
 from anpr.settings import Settings
 from anpr.stream_tables import PASSAGES
 from anpr.zones import Municipality, load_municipalities
-from jobs.release import SUPPRESSIONS, Release, carried_rows, latest_release, publish, published_table
+from jobs.release import (
+    SUPPRESSIONS,
+    Release,
+    carried_rows,
+    latest_release,
+    predates_field_spec,
+    publish,
+    published_table,
+)
 from jobs.revisions import earlier_zones
 from jobs.sdc.revision import Earlier
 from jobs.sdc.tasks import ZoneJob, protect_zones
 from jobs.sdc.zone import ZoneResult, merge_summaries
+from jobs.tables import recoding
 from jobs.tables.build import MonthCells, build_month
 from jobs.tables.cameras import availability
-from jobs.tables.cells import CellPart, Sizes, parts_of
+from jobs.tables.cells import CellPart, Sizes, count_parts
 from jobs.tables.enrich import month_passages
 from jobs.tables.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows, to_arrow
 
@@ -78,6 +88,20 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
     return protect_zones(spark, jobs, report)
 
 
+def _build(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
+           disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, recoding.Recoded]:
+    """The month's cells, and which tables are published recoded: the month's first release chooses
+    (jobs/tables/recoding.py), building each candidate's recoded variant beside it; later ones keep that."""
+    previous = latest_release(lake, month)
+    if previous is not None:
+        kept = json.loads(str(previous["protection"])).get("recoded", {})
+        return build_month(rows, catalogue, recoding.apply(specs, kept), sizes), kept
+    variants = recoding.candidates(specs, disclosure)
+    cells = build_month(rows, catalogue, [*specs, *variants], sizes)
+    chosen = recoding.choose(specs, cells.parts, disclosure)
+    return replace(cells, parts=recoding.select(cells.parts, recoding.apply(specs, chosen), catalogue)), chosen
+
+
 def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settings,
             municipalities: Sequence[Municipality]) -> dict[str, object]:
     return {"tables": {n: vars(s) for n, s in catalogue.tables.items()},
@@ -102,6 +126,9 @@ def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table], measu
     if previous is None:
         return internal, None
     prev_id = str(previous["release_id"])
+    if predates_field_spec(lake, previous):
+        raise RuntimeError(f"release {prev_id} of {month} was published before the field spec (zoneId as the NDW "
+                           f"zone code): rebuild every municipality with `anpr stats --month {month}` first")
     for name, table in list(tables.items()):
         old = carried_rows(lake, published_table(name), prev_id, table.column_names, code)
         if old is not None:
@@ -136,8 +163,11 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         f"from passages version {version}")
     merge = settings.passages.double_read_seconds
     rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code, double_read_seconds=merge)
-    cells = build_month(rows, catalogue, count_specs, sizes_for(disclosure, specs))
+    cells, recoded = _build(rows, lake, month, catalogue, count_specs, disclosure, sizes_for(disclosure, specs))
+    count_specs = recoding.apply(count_specs, recoded)
     seconds["build"] = time.perf_counter() - started
+    if recoded:
+        say(f"    global recoding: {', '.join(f'{t} ({d})' for t, d in sorted(recoded.items()))}")
     if not cells.zones():
         raise RuntimeError(f"no passages in {month}{f' for {code}' if code else ''}: nothing to publish")
     say(f"    {cells.passages:,} passages in {len(cells.zones())} zone(s), {seconds['build']:.1f}s")
@@ -157,7 +187,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     published: dict[str, pa.Table] = {}
     internal = []
     for spec in count_specs:
-        parts: list[CellPart] = parts_of(spec, catalogue)
+        parts: list[CellPart] = [p for p in count_parts(count_specs, catalogue) if p.table == spec.name]
         frame = table_rows(spec, catalogue, results, parts, disclosure, munis, jaar, maand)
         published[spec.name] = to_arrow(frame, spec_schema(spec, catalogue))
         internal.append(internal_rows(spec, results, parts, catalogue))
@@ -179,9 +209,10 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
             sources["carried_from"] = carried_from
     say("==> publishing a new release")
     publish_started = time.perf_counter()
-    release = publish(spark, lake, month, [(catalogue.tables[name], table) for name, table in published.items()],
+    served = {s.name: s for s in [*specs, *count_specs]}  # the recoded spec where there is one
+    release = publish(spark, lake, month, [(served[name], table) for name, table in published.items()],
                       sources, _config(catalogue, disclosure, settings, munis), audit=merge_summaries(zones),
-                      internal=internal_table)
+                      internal=internal_table, recoded=recoded)
     seconds["publish"] = time.perf_counter() - publish_started
     log.info("published release %s with %s", release.release_id, release.row_counts)
     return Release(release.release_id, release.month, release.row_counts, release.content_sha256, release.audit,

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from argparse import Namespace
+from typing import Annotated, Any
+
+import typer
 
 from anpr import operator_audit
+from anpr.commands import call
 from anpr.progress import say
 from anpr.settings import Settings
 
 
-def add_commands(sub: Any) -> None:  # argparse's _SubParsersAction is private
-    p = sub.add_parser("stats", help="build, protect, audit and publish the monthly tables as a new release",
-                       description="Builds tables 4.1-4.9 and 4.12 for one month from the passages, applies "
-                                   "disclosure control (conf/disclosure.toml), audits it and publishes a new "
-                                   "immutable release. Nothing is published if a check fails.")
-    p.add_argument("--month", required=True, help="the month, YYYY-MM (local time)")
-    p.add_argument("--municipality", help="CBS code or configured name: rebuild only this municipality and "
-                                          "carry the others over from the month's latest release")
-    p.set_defaults(func=cmd_stats)
+def add_commands(app: typer.Typer) -> None:
+    @app.command("stats", short_help="build, protect, audit and publish the monthly tables as a new release",
+                 help="Builds tables 4.1-4.9 and 4.12 for one month from the passages, applies disclosure control "
+                      "(conf/disclosure.toml), audits it and publishes a new immutable release. Nothing is "
+                      "published if a check fails.")
+    def stats(ctx: typer.Context,
+              month: Annotated[str, typer.Option("--month", help="the month, YYYY-MM (local time)")],
+              municipality: Annotated[str | None, typer.Option(
+                  "--municipality", help="CBS code or configured name: rebuild only this municipality and carry "
+                                         "the others over from the month's latest release")] = None) -> Namespace:
+        return call(ctx, cmd_stats, month=month, municipality=municipality)
 
 
 def _source_tables(sources: dict[str, object]) -> dict[str, object]:
@@ -32,7 +37,7 @@ def _written(release: Any) -> list[str]:
     return [RELEASES, SUPPRESSIONS, *(published_table(name) for name in sorted(release.row_counts))]
 
 
-def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_stats(args: Namespace, settings: Settings) -> int:
     from anpr.catalogue import DeclarationError
     from anpr.lake import make_lake
     from anpr.spark import get_spark

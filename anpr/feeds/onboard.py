@@ -19,7 +19,7 @@ from typing import Any
 
 from anpr import geo
 from anpr.suppliers import SUPPLIERS_FILE, Supplier, hash_key, load_suppliers, new_key, save_supplier
-from anpr.zones import Municipality, load_municipality
+from anpr.zones import NDW_CODE_MAX, Municipality, load_municipality
 
 CAMERA_FIELDS = ("camera_id", "name", "lat", "lon", "azimuth_deg", "zone_id", "camera_type", "obverse_direction")
 REQUIRED_CAMERA_FIELDS = ("camera_id", "lat", "lon")
@@ -56,7 +56,8 @@ def municipality_toml(name: str, code: str, zones: list[dict[str, Any]], geojson
     out = [f"# {name}: written by `anpr onboard`; edit freely.", f"municipality = {_toml_value(name)}",
            f"code = {_toml_value(code)}", ""]
     for z in zones:
-        out += ["[[zones]]", f"zone_id = {_toml_value(z['zone_id'])}", f"name = {_toml_value(z['name'])}",
+        out += ["[[zones]]", f"zone_id = {_toml_value(z['zone_id'])}", f"ndw_code = {_toml_value(z['ndw_code'])}",
+                f"name = {_toml_value(z['name'])}",
                 f"geojson = {_toml_value(geojson)}", ""]
     for w in windows:
         out += ["[[time_windows]]"] + [f"{k} = {_toml_value(v)}" for k, v in w.items()] + [""]
@@ -137,8 +138,10 @@ def parse_window(text: str) -> dict[str, Any]:
     return {"name": name, "start": start, "end": end, "weekdays": weekdays}
 
 
-def zones_from_geojson(path: Path, code: str, zone_id: str | None, zone_name: str | None) -> list[dict[str, Any]]:
-    """The zones of a GeoJSON file. Raises OnboardError naming the file and feature when one is unusable."""
+def zones_from_geojson(path: Path, code: str, zone_id: str | None, zone_name: str | None,
+                       ndw_code: int | None = None) -> list[dict[str, Any]]:
+    """The zones of a GeoJSON file. Raises OnboardError naming the file and feature when one is unusable,
+    or when a zone has no NDW zone code (feature property ndw_code, or `ndw_code` for a single zone)."""
     try:
         features = geo.load_geojson_features(path)
     except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError) as exc:
@@ -158,18 +161,23 @@ def zones_from_geojson(path: Path, code: str, zone_id: str | None, zone_name: st
         props = feature.get("properties") or {}
         ident = props.get("zone_id") or zone_id or f"{code}-ZE{i + 1}"
         feature.setdefault("properties", {})["zone_id"] = ident
-        zones.append({"zone_id": ident, "name": props.get("name") or zone_name or f"ZE-zone {ident}",
-                      "feature": feature})
+        number = props.get("ndw_code") or (ndw_code if len(features) == 1 else None)
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= NDW_CODE_MAX:
+            raise OnboardError(f"zone file {path} zone {ident}: no NDW zone code (published as zoneId); give "
+                               "--ndw-code or the feature property ndw_code")
+        zones.append({"zone_id": ident, "ndw_code": number,
+                      "name": props.get("name") or zone_name or f"ZE-zone {ident}", "feature": feature})
     return zones
 
 
 def onboard(conf_dir: Path, name: str, code: str, zone_file: Path, supplier: str, company: str | None = None,
             cameras: list[dict[str, Any]] | None = None, windows: list[dict[str, Any]] | None = None,
-            zone_id: str | None = None, zone_name: str | None = None, development: bool = False) -> Onboarding:
+            zone_id: str | None = None, zone_name: str | None = None, development: bool = False,
+            ndw_code: int | None = None) -> Onboarding:
     if not re.match(r"^GM\d{4}$", code):
         raise OnboardError(f"municipality code {code!r} is not a CBS code like GM0344")
     cameras, windows = cameras or [], windows or []
-    zones = zones_from_geojson(zone_file, code, zone_id, zone_name)
+    zones = zones_from_geojson(zone_file, code, zone_id, zone_name, ndw_code)
     base = slug(name)
     folder = conf_dir / "municipalities"
     folder.mkdir(parents=True, exist_ok=True)

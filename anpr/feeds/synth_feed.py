@@ -52,7 +52,9 @@ def synthetic_city(number: int, detections: int, seed: int = 1) -> Municipality:
     half_lon = half_lat / math.cos(math.radians(lat0))
     ring = [(lon0 - half_lon, lat0 + half_lat), (lon0 + half_lon, lat0 + half_lat),
             (lon0 + half_lon, lat0 - half_lat), (lon0 - half_lon, lat0 - half_lat)]
-    zone = Zone(zone_id=f"{code}-ZE1", name=f"ZE-zone synthetische stad {number}", polygon=ring)
+    # NDW codes of synthetic zones: the CBS number times 1000 plus the zone number, unique by construction.
+    zone = Zone(zone_id=f"{code}-ZE1", ndw_code=(9000 + number) * 1000 + 1,
+                name=f"ZE-zone synthetische stad {number}", polygon=ring)
     cameras = []
     for k in range(max(4, detections // 6_000)):
         side = k % 4  # north, east, south, west; each camera ~90 m inside that edge, looking across it

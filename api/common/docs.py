@@ -13,14 +13,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.middleware.gzip import GZipMiddleware
 
 from api.common.errors import ApiError
+from api.common.static import INSTALL_HINT, NODE_MODULES, missing_files, static_files
 
 log = logging.getLogger(__name__)
 
-SWAGGER_UI_DIST = Path(__file__).resolve().parents[1] / "static" / "node_modules" / "swagger-ui-dist"
+SWAGGER_UI_DIST = NODE_MODULES / "swagger-ui-dist"
 ASSETS_PATH = "/docs/assets"
 # The files get_swagger_ui_html's page loads: script, stylesheet and favicon.
 ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
@@ -28,7 +27,7 @@ ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 
 def missing_assets(dist: Path) -> list[str]:
     """The Swagger UI files absent from `dist` (empty when it is installed)."""
-    return [name for name in ASSETS if not (dist / name).is_file()]
+    return missing_files(dist, ASSETS)
 
 
 def install_docs(app: FastAPI, dist: Path = SWAGGER_UI_DIST) -> None:
@@ -45,15 +44,13 @@ def install_docs(app: FastAPI, dist: Path = SWAGGER_UI_DIST) -> None:
         log.warning("Swagger UI assets missing (%s in %s): /docs answers 503 until `make install` installs "
                     "them", ", ".join(missing), dist)
     else:
-        # The bundle is 1.4 MB of JavaScript; compressed like the dashboard's static files.
-        app.mount(ASSETS_PATH, GZipMiddleware(StaticFiles(directory=dist), minimum_size=1024, compresslevel=6),
-                  name="swagger-ui")
+        app.mount(ASSETS_PATH, static_files(dist), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
         if missing:
             raise ApiError(503, f"Swagger UI is not installed: {', '.join(missing)} missing in {dist}",
-                           "run `make install` (npm ci in api/static); the OpenAPI document is at /openapi.json")
+                           f"{INSTALL_HINT}; the OpenAPI document is at /openapi.json")
         # Behind a proxy's path prefix, as FastAPI's own /docs does.
         root = request.scope.get("root_path", "").rstrip("/")
         assets = root + ASSETS_PATH

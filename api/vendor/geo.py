@@ -30,26 +30,31 @@ class ZoneRegistry:
     def __init__(self, municipalities: list[Municipality]) -> None:
         self.municipalities = {m.code: m for m in municipalities}
         self.zones = {z.zone_id: (m, z) for m in municipalities for z in m.zones}
+        # The tables' zoneId is the NDW code; a zone is found by it or by its text id (zoneAanduiding).
+        self.by_code = {str(z.ndw_code): z.zone_id for m in municipalities for z in m.zones}
 
     @property
     def zone_municipality(self) -> dict[str, str]:
-        return {zone_id: m.code for zone_id, (m, _) in self.zones.items()}
+        """A zoneId filter value (the NDW code, as text) -> its municipality's GM code."""
+        return {str(z.ndw_code): m.code for m, z in self.zones.values()}
 
     def listing(self, scope: frozenset[str]) -> dict[str, Any]:
         return {"municipalities": [
             {"gemeenteCode": m.code, "gemeente": m.municipality,
-             "zones": [{"zoneId": z.zone_id, "zoneNaam": z.name} for z in m.zones]}
+             "zones": [{"zoneId": z.ndw_code, "zoneAanduiding": z.zone_id, "zoneNaam": z.name} for z in m.zones]}
             for code, m in sorted(self.municipalities.items()) if code in scope]}
 
     def feature(self, zone_id: str) -> dict[str, Any]:
         m, zone = self.zones[zone_id]
         return {"type": "Feature", "id": zone.zone_id,
                 "geometry": _geometry(zone),
-                "properties": {"zoneId": zone.zone_id, "zoneNaam": zone.name, "gemeenteCode": m.code,
-                               "gemeente": m.municipality,
+                "properties": {"zoneId": zone.ndw_code, "zoneAanduiding": zone.zone_id, "zoneNaam": zone.name,
+                               "gemeenteCode": m.code, "gemeente": m.municipality,
                                "cameras": sum(1 for c in m.cameras if c.zone_id == zone.zone_id)}}
 
     def zone(self, zone_id: str, scope: frozenset[str]) -> dict[str, Any]:
+        """The zone with NDW code or text id `zone_id`; 404 unknown, 403 outside `scope`."""
+        zone_id = self.by_code.get(zone_id, zone_id)
         if zone_id not in self.zones:
             raise ApiError(404, f"unknown zone {zone_id!r}", "list your zones at /v1/zones")
         forbid({self.zones[zone_id][0].code}, scope)

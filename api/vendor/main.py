@@ -9,12 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.gzip import GZipMiddleware
 
 from anpr.settings import Settings
 from anpr.zones import Municipality, load_municipalities
@@ -29,9 +26,9 @@ from api.vendor.layers import document_layers
 from api.vendor.routes import login, maps, ogc, operations, releases, tables
 from api.vendor.rows import RowsService
 from api.vendor.security import Authenticator
+from api.vendor.site import install_dashboard
 
 log = logging.getLogger(__name__)
-DASHBOARD = Path(__file__).parent / "dashboard"
 
 
 def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, Contract] | None = None,
@@ -73,8 +70,7 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
                    maps.router, ogc.router):
         app.include_router(router)
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
-    app.mount("/dashboard", GZipMiddleware(StaticFiles(directory=DASHBOARD, html=True), minimum_size=1024,
-                                           compresslevel=6), name="dashboard")
+    install_dashboard(app)
     install_docs(app)
     document_layers(app, contracts)
     install_error_document(app)

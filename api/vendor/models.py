@@ -31,6 +31,10 @@ class Release(BaseModel):
     configHash: str
     sourceVersions: dict[str, int]
     informationLoss: dict[str, TableLoss] = Field(description="per table: how much disclosure control hides")
+    recoded: dict[str, dict[str, str]] = Field(
+        default_factory=dict, examples=[{"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}],
+        description="tables published one level up a classification in this release (global recoding before "
+                    "suppression): column -> the level its codes are at, e.g. SBI sections instead of groups")
 
 
 class ReleaseList(BaseModel):
@@ -38,7 +42,8 @@ class ReleaseList(BaseModel):
 
 
 class Column(BaseModel):
-    name: str
+    name: str = Field(description="the working group's field name (Dutch camelCase), as served by default")
+    nameEn: str = Field(description="the data dictionary's English name (snake_case), as served with names=en")
     role: Literal["scope", "dimension", "label", "measure"]
     type: Literal["string", "int", "double"]
     nullable: bool
@@ -108,7 +113,8 @@ class Series(BaseModel):
 
 
 class ZoneRef(BaseModel):
-    zoneId: str
+    zoneId: int = Field(description="the zone's NDW code: the zoneId of the tables")
+    zoneAanduiding: str = Field(description="the municipality's text id of the zone (e.g. GM0344-ZE1)")
     zoneNaam: str
 
 

@@ -96,8 +96,9 @@ class OgcFeature(BaseModel):
     id: str
     geometry: dict[str, Any] | None = Field(description="Polygon or MultiPolygon (zones), Point (cameras); lon, lat; "
                                                          "null for a camera without a position")
-    properties: dict[str, Any] = Field(description="zones: zoneId, zoneNaam, gemeenteCode, gemeente, cameras; "
-                                                   "cameras: every field of its table 4.12 row, suppressed null")
+    properties: dict[str, Any] = Field(description="zones: zoneId (NDW code), zoneAanduiding, zoneNaam, "
+                                                   "gemeenteCode, gemeente, cameras; cameras: every field of its "
+                                                   "table 4.12 row, suppressed null")
 
 
 class FeaturePage(BaseModel):

@@ -22,7 +22,9 @@ from api.common.errors import ApiError
 from api.releases import ReleaseStore
 from api.vendor.tables import column_type, filterable
 
-RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format"})
+RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format", "names"})
+# Field name conventions of the answers: the working group's (default) or the data dictionary's English ones.
+NAMES = ("nl", "en")
 DEFAULT_PAGE, MAX_PAGE = 100, 10_000
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
@@ -40,6 +42,7 @@ class RowsQuery:
     fmt: str = "json"
     expires_at: str = ""  # when the vendor must destroy the rows (its contract's export_days after release)
     round_to: int = 1  # counts rounded to a multiple of this (the open layer), 1: exact
+    names: str = "nl"  # the answer's field names (NAMES); filters and sort always use the Dutch ones
 
     @property
     def release_id(self) -> str:
@@ -51,7 +54,7 @@ class RowsQuery:
 
     @property
     def page_key(self) -> tuple[object, ...]:
-        return (*self.selection_key, self.offset, self.limit, self.fmt, self.expires_at)
+        return (*self.selection_key, self.offset, self.limit, self.fmt, self.expires_at, self.names)
 
     @property
     def fingerprint(self) -> str:
@@ -130,6 +133,11 @@ def decode_cursor(cursor: str) -> tuple[str, str, int]:
         raise ApiError(400, "invalid cursor", "pass the nextCursor of the previous page unchanged") from None
 
 
+NAMES_PARAMETER: dict[str, Any] = {
+    "name": "names", "in": "query", "schema": {"type": "string", "enum": list(NAMES), "default": "nl"},
+    "description": "field names of the answer: nl, the working group's camelCase (default), or en, the data "
+                   "dictionary's English snake_case (see /v1/tables columns[].nameEn); values are the same, and "
+                   "filters and sort take the nl names either way"}
 PAGE_PARAMETERS: list[dict[str, Any]] = [
     {"name": "release", "in": "query", "schema": {"type": "string"},
      "description": "a release id from /v1/releases (default: the latest release of the newest month)"},
@@ -142,11 +150,21 @@ PAGE_PARAMETERS: list[dict[str, Any]] = [
      "description": "fields, comma-separated; -field descends; ties keep the default order"},
     {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
      "description": "default json, or csv when Accept asks for text/csv"},
+    NAMES_PARAMETER,
 ]
 
 
-def page_params(request: Request) -> tuple[str | None, str | None, int, str | None, str | None, str | None]:
-    """release, month, limit, cursor, sort and format, checked as FastAPI would (422) but without its
+def names_of(value: str | None, status: int = 422) -> str:
+    """The names= parameter: nl (default) or en; `status` for anything else."""
+    if value is None:
+        return "nl"
+    if value not in NAMES:
+        raise ApiError(status, f"invalid request: names {value!r}", "names=nl (default) or names=en")
+    return value
+
+
+def page_params(request: Request) -> tuple[str | None, str | None, int, str | None, str | None, str | None, str]:
+    """release, month, limit, cursor, sort, format and names, checked as FastAPI would (422) but without its
     per-request parameter machinery, which costs more than serving a cached page."""
     params = request.query_params
 
@@ -156,8 +174,8 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
             raise ApiError(422, f"invalid request: {name} given {len(values)} times", "give it once")
         return values[0] if values else None
 
-    release, month, limit, cursor, sort, fmt = (one(n) for n in ("release", "month", "limit", "cursor", "sort",
-                                                                  "format"))
+    release, month, limit, cursor, sort, fmt, names = (one(n) for n in ("release", "month", "limit", "cursor",
+                                                                         "sort", "format", "names"))
     if month is not None and not re.match(MONTH, month):
         raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
     if fmt not in (None, "json", "csv"):
@@ -168,7 +186,7 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
             raise ValueError(limit)
     except ValueError:
         raise ApiError(422, f"invalid request: limit must be 1..{MAX_PAGE}", f"e.g. limit={DEFAULT_PAGE}") from None
-    return release, month, size, cursor, sort, fmt
+    return release, month, size, cursor, sort, fmt, names_of(names)
 
 
 def wanted_format(request: Request, fmt: str | None) -> str:

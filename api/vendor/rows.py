@@ -58,7 +58,7 @@ class RowsService:
             SELECTIONS_MAX_BYTES, getsizeof=lambda s: s[0].nbytes + 256)
 
     def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
-              limit: int, cursor: str | None, sort: str | None, fmt: str | None) -> RowsQuery:
+              limit: int, cursor: str | None, sort: str | None, fmt: str | None, names: str = "nl") -> RowsQuery:
         spec = who.readable(find_spec(table))
         offset = 0
         if cursor:
@@ -70,7 +70,7 @@ class RowsService:
         q = RowsQuery(spec, found, tuple(sorted(who.municipalities)),
                       parse_filters(spec, list(request.query_params.multi_items())), parse_sort(spec, sort),
                       offset, limit, wanted_format(request, fmt), who.contract.expires_at(found["created_at"]),
-                      who.contract.round_to)
+                      who.contract.round_to, names)
         if cursor and fingerprint != q.fingerprint:
             raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
         return q
@@ -86,17 +86,13 @@ class RowsService:
         for zone in chosen.get("zoneId", ()):
             if zone in self.zone_municipality:
                 asked.add(self.zone_municipality[zone])
-        if "zoneId" in chosen:
-            zones = table.filter(pc.is_in(table["zoneId"], value_set=pa.array(chosen["zoneId"])))
+        if "zoneId" in chosen and "zoneId" in table.column_names:
+            zones = table.filter(pc.is_in(table["zoneId"], value_set=_values(table, "zoneId", chosen["zoneId"])))
             asked |= set(pc.unique(zones["gemeenteCode"]).to_pylist())
         forbid(asked, scope)
         mask = pc.is_in(table["gemeenteCode"], value_set=pa.array(q.scope, pa.string()))
         for column, values in q.filters:
-            try:
-                wanted = pa.array(values).cast(table[column].type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise ApiError(400, f"{values} are not values of {column}", "see /v1/tables") from None
-            mask = pc.and_(mask, pc.is_in(table[column], value_set=wanted))
+            mask = pc.and_(mask, pc.is_in(table[column], value_set=_values(table, column, values)))
         # Rounded before sorting, so the order of the rows tells no more than their values.
         selected = round_counts(table.filter(mask), q.round_to)
         if q.sort:
@@ -114,9 +110,9 @@ class RowsService:
         cursor = encode_cursor(q.release_id, q.fingerprint, end) if end < selected.num_rows else None
         params: list[tuple[str, str]] = [(c, v) for c, values in q.filters for v in values]
         params += [("sort", ",".join(q.sort))] if q.sort else []
-        params += [("limit", str(q.limit)), ("format", q.fmt)]
+        params += [("limit", str(q.limit)), ("format", q.fmt)] + ([("names", q.names)] if q.names != "nl" else [])
         next_link = f"/v1/tables/{q.spec.name}/rows?{urlencode([*params, ('cursor', cursor)])}" if cursor else None
-        rows = json_rows(page, q.spec)
+        rows = json_rows(page, q.spec, q.names)
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": covered, "rows": len(rows),
                  "format": q.fmt, "filters": json.dumps({**{c: list(v) for c, v in q.filters},
                                                          **({"sort": list(q.sort)} if q.sort else {})})}
@@ -126,8 +122,8 @@ class RowsService:
             if cursor:
                 headers.update({"X-Next-Cursor": cursor, "Link": f'<{next_link}>; rel="next"'})
             headers["Content-Disposition"] = f'inline; filename="{q.spec.name}-{q.release_id}-{q.offset}.csv"'
-            return make_body(csv_bytes(rows, page.column_names), "text/csv; charset=utf-8; header=present", etag,
-                             headers, audit)
+            return make_body(csv_bytes(rows, renamed(page.column_names, q.spec, q.names)),
+                             "text/csv; charset=utf-8; header=present", etag, headers, audit)
         payload = {"releaseId": q.release_id, "month": q.release["month"], "expiresAt": q.expires_at,
                    "table": q.spec.name, "roundedTo": q.round_to,
                    "total": selected.num_rows, "offset": q.offset, "limit": q.limit, "rows": rows,
@@ -166,9 +162,27 @@ def round_counts(table: pa.Table, base: int) -> pa.Table:
     return table
 
 
-def json_rows(page: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
-    rows = page.to_pylist()
+def _values(table: pa.Table, column: str, values: tuple[str, ...]) -> pa.Array:
+    """Filter values (canonical text) as values of the stored column; 400 when they cannot be."""
+    try:
+        return pa.array(values).cast(table[column].type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ApiError(400, f"{values} are not values of {column}", "see /v1/tables") from None
+
+
+def renamed(columns: list[str], spec: TableSpec, names: str) -> list[str]:
+    """The columns' names in the convention `names` (queries.NAMES)."""
+    mapping = spec.names(names)
+    return [mapping.get(c, c) for c in columns]
+
+
+def json_rows(page: pa.Table, spec: TableSpec, names: str = "nl") -> list[dict[str, Any]]:
+    """The page's rows as dicts with field names of the convention `names`; non-finite doubles as null."""
     doubles = [c for c in page.column_names if column_type(spec, c) == "double"]
+    if names != "nl":
+        doubles = renamed(doubles, spec, names)
+        page = page.rename_columns(renamed(page.column_names, spec, names))
+    rows = page.to_pylist()
     for row in rows:
         for column in doubles:
             value = row[column]

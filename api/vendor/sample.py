@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, TABLES, TableSpec
+from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, DETECTION_NAMES, TABLES, TableSpec
 from anpr.lake import Lake
 from anpr.zones import Municipality, load_municipalities
 from api.vendor.tables import column_type
@@ -171,7 +171,7 @@ def _cameras(spec: TableSpec, municipality: Municipality, zone_id: str, jaar: in
             share = round(rng.uniform(70.0, 100.0), 1) if rng.random() > 0.08 else None
             rows.append({"cameraId": camera.camera_id, "cameraNaam": camera.name, "latitude": camera.lat,
                          "longitude": camera.lon, "kijkRichtingGraden": camera.azimuth_deg,
-                         "detectieRichting": detection, "rijRichtingZone": direction, "maand": maand,
+                         "detectieRichting": DETECTION_NAMES[detection], "rijRichtingZone": direction, "maand": maand,
                          "jaar": jaar, "beschikbaarheidsPercentage": share})
     return rows
 
@@ -189,7 +189,8 @@ def sample_rows(spec: TableSpec, municipalities: Sequence[Municipality], jaar: i
                 found = _overview(spec, m, zone.zone_id, jaar, maand, cap, rng)
             else:
                 found = _cells(spec, m, zone.zone_id, jaar, maand, cap, rng)
-            rows += [{**r, SCOPE[0]: m.code, SCOPE[1]: zone.zone_id} for r in found]
+            rows += [{**r, "gemeenteCode": m.code, "zoneId": zone.ndw_code, "zoneAanduiding": zone.zone_id}
+                     for r in found]
     return pa.Table.from_pylist(rows, schema=arrow_schema(spec))
 
 
@@ -219,7 +220,8 @@ def synthetic_municipality(code: str = "GM0599", name: str = "Rotterdam", lat: f
                       azimuth))
     return Municipality.model_validate({
         "municipality": name, "code": code,
-        "zones": [{"zone_id": f"{code}-ZE1", "name": f"ZE-zone centrum {name}", "polygon": ring}],
+        "zones": [{"zone_id": f"{code}-ZE1", "ndw_code": int(code[2:]) * 1000 + 1, "name": f"ZE-zone centrum {name}",
+                   "polygon": ring}],
         "time_windows": [
             {"name": "Venstertijd ochtend", "start": "07:00", "end": "11:00", "weekdays": [1, 2, 3, 4, 5, 6]},
             {"name": "Venstertijd avond", "start": "18:00", "end": "20:00", "weekdays": [1, 2, 3, 4, 5]}],

@@ -19,13 +19,23 @@ from fastapi import Request, Response
 
 from anpr.catalogue import TableSpec
 from api.common.errors import ApiError
+from api.releases import LegacyRelease
 from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, make_body, make_etag
-from api.vendor.queries import MONTH, RESERVED, Filters, RowsQuery, find_spec, parse_filters, wanted_format
-from api.vendor.rows import RowsService, csv_bytes, json_rows
+from api.vendor.queries import (
+    MONTH,
+    RESERVED,
+    Filters,
+    RowsQuery,
+    find_spec,
+    names_of,
+    parse_filters,
+    wanted_format,
+)
+from api.vendor.rows import RowsService, csv_bytes, json_rows, renamed
 from api.vendor.security import Principal
 
 MAX_MONTHS = 36  # three years of monthly releases in one answer
-SERIES_PARAMETERS = frozenset({"measure", "from", "to", "format"})
+SERIES_PARAMETERS = frozenset({"measure", "from", "to", "format", "names"})
 RELEASE_IDS, MISSING_MONTHS = "X-Release-Ids", "X-Missing-Months"
 
 
@@ -75,12 +85,14 @@ class SeriesQuery:
     filters: Filters
     fmt: str
     round_to: int = 1  # as RowsQuery.round_to
+    names: str = "nl"  # as RowsQuery.names
 
     @property
     def key(self) -> tuple[object, ...]:
         used = tuple((m.month, m.release["release_id"] if m.release else None, m.expires_at, m.missing)
                      for m in self.months)
-        return ("series", self.spec.name, self.measure, self.scope, self.filters, self.fmt, self.round_to, used)
+        return ("series", self.spec.name, self.measure, self.scope, self.filters, self.fmt, self.round_to, used,
+                self.names)
 
 
 def _month(m: str, release: dict[str, Any] | None, spec: TableSpec, who: Principal) -> Month:
@@ -106,6 +118,7 @@ def series_query(service: RowsService, request: Request, who: Principal, table: 
     fmt = params.get("format")
     if fmt not in (None, "json", "csv"):
         raise ApiError(400, f"format {fmt!r} is not json or csv", "format=json or format=csv")
+    names = names_of(params.get("names"), 400)
     months = month_range(params.get("from"), params.get("to"))
     measure = params.get("measure")
     if measure is None:
@@ -118,7 +131,7 @@ def series_query(service: RowsService, request: Request, who: Principal, table: 
         raise ApiError(404, f"no release of {spec.name} in {months[0]}..{months[-1]}",
                        "list the releases at /v1/releases")
     return SeriesQuery(spec, measure, found, tuple(sorted(who.municipalities)), filters, wanted_format(request, fmt),
-                       who.contract.round_to)
+                       who.contract.round_to, names)
 
 
 def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[str]
@@ -127,11 +140,14 @@ def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[st
     entry = {"month": m.month, "releaseId": None, "expiresAt": None, "rows": 0, "missing": m.missing}
     if m.release is None:
         return entry, [], []
-    selected, scope = service.select(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to))
+    try:
+        selected, scope = service.select(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to))
+    except LegacyRelease as exc:  # published before the field spec: missing, as a release lacking a field is
+        return {**entry, "missing": exc.message}, [], []
     lacking = [c for c in columns if c not in selected.column_names]
     if lacking:  # published before a catalogue change: better missing than a null read as suppressed
         return {**entry, "missing": f"release {m.release['release_id']} lacks {', '.join(lacking)}"}, [], []
-    found = json_rows(selected.select(columns), q.spec)
+    found = json_rows(selected.select(columns), q.spec, q.names)
     entry.update(releaseId=m.release["release_id"], expiresAt=m.expires_at, rows=len(found))
     return entry, found, scope.split(",")
 
@@ -165,7 +181,8 @@ def build_series(service: RowsService, q: SeriesQuery) -> Body:
     if q.fmt == "csv":
         headers["Content-Disposition"] = (f'inline; filename="{q.spec.name}-{q.measure}-{q.months[0].month}-'
                                           f'{q.months[-1].month}.csv"')
-        return make_body(csv_bytes(rows, columns), "text/csv; charset=utf-8; header=present", etag, headers, audit)
+        return make_body(csv_bytes(rows, renamed(columns, q.spec, q.names)), "text/csv; charset=utf-8; header=present",
+                         etag, headers, audit)
     payload = {"table": q.spec.name, "measure": q.measure, "from": q.months[0].month, "to": q.months[-1].month,
                "expiresAt": expires, "roundedTo": q.round_to, "months": months, "total": len(rows), "rows": rows}
     content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, TableSpec
+from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, SCOPE_TYPES, TableSpec
 
 ColumnType = Literal["string", "int", "double"]
 SCOPE_DEFINITIONS = {
     "gemeenteCode": "CBS code of the municipality that runs the zone (GMxxxx); vendors see their contracted "
                     "municipalities only.",
-    "zoneId": "Id of the zero-emission zone (see /v1/zones).",
+    "zoneId": "NDW code of the zero-emission zone (an integer, the working group's field spec; see /v1/zones).",
 }
 BUILT_IN_DEFINITIONS = {
     "maand": "Month (1-12) of the release.", "jaar": "Year of the release.",
@@ -21,7 +21,7 @@ BUILT_IN_DEFINITIONS = {
 
 def column_type(spec: TableSpec, column: str) -> ColumnType:
     if column in SCOPE:
-        return "string"
+        return SCOPE_TYPES[column]
     if column in spec.measures:
         return "int" if column in COUNTS else "double"
     if column in ("maand", "jaar"):
@@ -32,12 +32,14 @@ def column_type(spec: TableSpec, column: str) -> ColumnType:
 
 
 def column_role(spec: TableSpec, column: str) -> str:
+    dim = CATALOGUE.dimensions.get(column)
+    if dim is not None and dim.label_of:
+        return "label"
     if column in SCOPE:
         return "scope"
     if column in spec.measures:
         return "measure"
-    dim = CATALOGUE.dimensions.get(column)
-    return "label" if dim is not None and dim.label_of else "dimension"
+    return "dimension"
 
 
 def column_definition(spec: TableSpec, column: str) -> str:
@@ -48,6 +50,8 @@ def column_definition(spec: TableSpec, column: str) -> str:
     if column in BUILT_IN_DEFINITIONS:
         return BUILT_IN_DEFINITIONS[column]
     dim = CATALOGUE.dimensions.get(column)
+    if dim is not None and dim.definition:
+        return dim.definition
     if dim is not None and dim.label_of:
         return f"Name of {dim.label_of}."
     return ""
@@ -63,9 +67,9 @@ def table_info(spec: TableSpec) -> dict[str, Any]:
         "table": spec.name, "number": spec.number, "title": spec.title, "purpose": spec.purpose,
         "kind": spec.kind, "unit": spec.unit, "dimensions": spec.dimensions, "measures": spec.measures,
         "characteristics": spec.characteristics, "definitions": spec.definitions, "protection": spec.protection,
-        "columns": [{"name": c, "role": column_role(spec, c), "type": column_type(spec, c),
-                     "nullable": c in spec.measures, "definition": column_definition(spec, c)}
-                    for c in spec.columns],
+        "columns": [{"name": c, "nameEn": spec.english[c], "role": column_role(spec, c),
+                     "type": column_type(spec, c), "nullable": c in spec.measures,
+                     "definition": column_definition(spec, c)} for c in spec.columns],
         "filters": filterable(spec), "access": spec.access,
         "suppressed": "Suppressed measures are null in JSON and empty in CSV; the cell's dimensions are kept.",
     }

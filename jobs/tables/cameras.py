@@ -13,7 +13,8 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anpr.zones import Municipality, camera_rows
+from anpr.catalogue import DETECTION_NAMES
+from anpr.zones import Municipality, camera_rows, zone_codes
 
 
 def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
@@ -29,19 +30,21 @@ def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
 
 
 def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) -> pd.DataFrame:
-    """One row per configured camera and detection direction, with its zone's rule for that direction."""
+    """One row per configured camera and detection direction (Voorzijde, Achterzijde), with its zone's rule
+    for that direction; zoneId is the zone's NDW code, zoneAanduiding its text id."""
     judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True))
     worked = {(z, c): w for z, c, w in zip(hours["zone_id"], hours["camera_id"], hours["worked_hours"], strict=True)
               if isinstance(c, str)}
+    codes = zone_codes(list(municipalities))
     rows = []
     for cam in camera_rows(list(municipalities)):
         zone, camera = str(cam["zone_id"]), str(cam["camera_id"])
         total = judged.get(zone)
         pct = None if not total else round(100.0 * float(worked.get((zone, camera), 0)) / float(total), 1)
         for detection, direction in (("obverse", cam["obverse_direction"]), ("reverse", cam["reverse_direction"])):
-            rows.append({"gemeenteCode": cam["municipality"], "zoneId": zone, "cameraId": camera,
-                         "cameraNaam": cam["camera_name"], "latitude": cam["latitude"],
+            rows.append({"gemeenteCode": cam["municipality"], "zoneId": codes[zone], "zoneAanduiding": zone,
+                         "cameraId": camera, "cameraNaam": cam["camera_name"], "latitude": cam["latitude"],
                          "longitude": cam["longitude"], "kijkRichtingGraden": cam["azimuth_deg"],
-                         "detectieRichting": detection, "rijRichtingZone": direction,
+                         "detectieRichting": DETECTION_NAMES[detection], "rijRichtingZone": direction,
                          "beschikbaarheidsPercentage": pct})
     return pd.DataFrame(rows)

@@ -9,14 +9,14 @@ depend on Spark's partitioning.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from anpr.catalogue import DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
+from anpr.catalogue import CONFIGURED_LABELS, DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
 from jobs.tables.enrich import PASSAGE_LEVEL, vehicle_attributes
 
 ZONE = ["municipality", "zone_id"]
@@ -61,19 +61,24 @@ def vehicle_frame(slots: DataFrame, catalogue: Catalogue) -> DataFrame:
             .agg(*[F.sum(c).alias(c) for c in ("n", "r", "pk", "rk")]))
 
 
-def parts_of(spec: TableSpec, catalogue: Catalogue) -> list[CellPart]:
+def parts_of(spec: TableSpec, catalogue: Catalogue, published: Collection[str] | None = None) -> list[CellPart]:
+    """The blocks of cells of one table. published: the key columns the release's tables are keyed by
+    (default: the catalogue's), which decides the hidden keys. A recoded key's label (the SBI group's
+    name) is not a cell's: jobs/tables/rows.py names the coarse code instead."""
     dims = catalogue.dimensions
     labels = tuple(sorted({dims[d].source for d in spec.dimensions
-                           if d in dims and dims[d].label_of and dims[d].source not in ("camera_name", "zone_name")}))
+                           if d in dims and dims[d].label_of and dims[d].source not in CONFIGURED_LABELS
+                           and dims[d].label_of not in spec.recoded}))
     if spec.kind == "overview":
         parts = [CellPart(spec.name, name, (dims[name].source,), (), ()) for name in spec.characteristics]
         return [*parts, CellPart(spec.name, OVERVIEW_TOTAL, (), (), ())]
     keys = tuple(spec.keys.values())
     # Only keys some table publishes link tables; the others need not be built.
-    published = {k for s in catalogue.tables.values() for k in s.keys.values()}
+    if published is None:
+        published = {k for s in catalogue.tables.values() for k in s.keys.values()}
     hidden = tuple(d for d, needs in DERIVABLE.items()
                    if d in published and d not in keys and set(needs) <= set(keys))
-    return [CellPart(spec.name, spec.name, keys, hidden, labels)]
+    return [CellPart(spec.name, spec.part_name, keys, hidden, labels)]
 
 
 def needs_slots(part: CellPart) -> bool:
@@ -148,7 +153,11 @@ def plain_counts(frame: DataFrame, keys: Sequence[str]) -> DataFrame:
 
 
 def count_parts(specs: Sequence[TableSpec], catalogue: Catalogue) -> list[CellPart]:
-    return [part for spec in specs if spec.kind != "cameras" for part in parts_of(spec, catalogue)]
+    """Every count table's blocks of cells, with the hidden keys that link them to the tables among specs
+    (all of which one build makes, recoded variants included)."""
+    published = {k for s in specs for k in s.keys.values()} | {k for s in catalogue.tables.values()
+                                                                for k in s.keys.values()}
+    return [part for spec in specs if spec.kind != "cameras" for part in parts_of(spec, catalogue, published)]
 
 
 def split(cells: pd.DataFrame, parts: Sequence[CellPart]) -> list[tuple[CellPart, pd.DataFrame]]:

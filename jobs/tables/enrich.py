@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from anpr.catalogue import SOURCES, Catalogue, Definitions
+from anpr.catalogue import CONFIGURED_LABELS, RECODES, SOURCES, Catalogue, Definitions
 from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER
 from anpr.double_reads import drop_double_reads
 
@@ -59,7 +59,8 @@ def vehicle_attributes(catalogue: Catalogue) -> list[str]:
               if SOURCES.get(d.source) is not None and SOURCES[d.source].per == "vehicle"}
     wanted |= {d.source for d in catalogue.dimensions.values()
                if d.label_of and SOURCES.get(d.source) is not None and SOURCES[d.source].per == "label"
-               and d.source not in ("camera_name", "zone_name")}
+               and d.source not in CONFIGURED_LABELS}
+    wanted |= {RECODES[s].coarse for s in wanted if s in RECODES}  # what global recoding may publish instead
     return sorted(wanted - DERIVED)
 
 

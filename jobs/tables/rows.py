@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import types as T
 
-from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, SCOPE, Catalogue, TableSpec
+from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, RECODES, SCOPE, SCOPE_TYPES, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig
-from anpr.zones import Municipality, camera_rows
+from anpr.zones import Municipality, camera_rows, zone_codes
 from jobs.sdc.noise import apply_noise
 from jobs.sdc.zone import PUBLISHED, ZoneResult
 from jobs.tables.cells import CellPart
@@ -35,7 +35,7 @@ INTERNAL_SCHEMA = T.StructType([
 
 def spec_schema(spec: TableSpec, catalogue: Catalogue) -> T.StructType:
     """maand and jaar are never null; everything else may be (suppressed counts, unknown labels)."""
-    fields = [T.StructField(c, T.StringType(), True) for c in SCOPE]
+    fields = [T.StructField(c, _SPARK_TYPES[SCOPE_TYPES[c]], True) for c in SCOPE]
     for name in spec.dimensions:
         dim = catalogue.dimensions.get(name)
         kind = "int" if name in ("maand", "jaar") else dim.type if dim else "string"
@@ -81,13 +81,15 @@ def table_rows(spec: TableSpec, catalogue: Catalogue, results: Sequence[ZoneResu
                ) -> pd.DataFrame:
     """The published rows of one count table over all zones, in a stable order."""
     cameras, zones = _labels(municipalities)
+    codes = zone_codes(list(municipalities))
     dims = catalogue.dimensions
     columns: dict[str, list[object]] = {c: [] for c in spec.columns}
     for result in results:
         for part in parts:
             cells = result.cells[part.part]
             n = len(cells)
-            values: dict[str, list[object]] = {"gemeenteCode": [result.gemeente] * n, "zoneId": [result.zone] * n}
+            values: dict[str, list[object]] = {"gemeenteCode": [result.gemeente] * n,
+                                               "zoneId": [codes[result.zone]] * n, "zoneAanduiding": [result.zone] * n}
             if spec.kind == "overview":
                 values["kenmerk"] = [part.part] * n
                 values["waarde"] = cells[part.keys[0]].astype(str).tolist() if part.keys else [OVERVIEW_TOTAL] * n
@@ -99,8 +101,12 @@ def table_rows(spec: TableSpec, catalogue: Catalogue, results: Sequence[ZoneResu
                     values[name] = [zones.get(result.zone)] * n
                 elif dim is not None and dim.source == "camera_name":
                     values[name] = [cameras.get(c) for c in cells["camera_id"]]
-                elif dim is not None and dim.source in cells:
-                    values[name] = [_plain(v) for v in cells[dim.source]]
+                elif dim is not None and dim.label_of in spec.recoded:
+                    # the label of a recoded code: the coarse level's name (a section's, not a group's)
+                    named = RECODES[dims[dim.label_of].source].name
+                    values[name] = [named(str(c)) or _plain(c) for c in cells[spec.keys[dim.label_of]]]
+                elif dim is not None and spec.keys.get(name, dim.source) in cells:
+                    values[name] = [_plain(v) for v in cells[spec.keys.get(name, dim.source)]]
             values.update(_published_counts(cells, spec, disclosure))
             for c in spec.columns:
                 columns[c] += values[c]
@@ -134,7 +140,8 @@ def with_fates(spec: TableSpec, part: CellPart, cells: pd.DataFrame, catalogue: 
 
 
 def _names(spec: TableSpec, catalogue: Catalogue) -> dict[str, str]:
-    return {d.source: n for n, d in catalogue.dimensions.items() if n in spec.dimensions and not d.label_of}
+    return {spec.keys.get(n, d.source): n for n, d in catalogue.dimensions.items()
+            if n in spec.dimensions and not d.label_of}
 
 
 def _cell(spec: TableSpec, part: CellPart, rec: Mapping[str, object], names: Mapping[str, str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
@@ -16,7 +15,7 @@ from anpr.broker import free_port
 from anpr.settings import CONF_DIR, ApiSettings, KafkaSettings, Settings
 from api.ingest.main import create_ingest_app
 from api.ingest.services import build_services
-from cli.feeds import add_commands
+from cli.main import parse
 from tests.integration.api.ingest.test_ingest_broker import consume_committed
 from tests.unit.test_csv import BROKEN, PLATES, export
 
@@ -48,9 +47,7 @@ def ingest_server(ingest_settings, monkeypatch) -> Iterator[str]:
 
 
 def cli(settings: Settings, argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="anpr")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = parse(argv)
     return int(args.func(args, settings))
 
 

@@ -337,7 +337,7 @@ def test_two_writers_never_insert_a_key_twice(lake: Lake, spark, observations: s
 
 
 TOKENS = StructType([StructField("period_token", StringType(), False), StructField("company_token", StringType(), True),
-                     StructField("uur", LongType(), True)])
+                     StructField("uur", LongType(), True), StructField("maand", LongType(), True)])
 
 
 def _logged_stats(path: str) -> list[dict]:
@@ -356,8 +356,9 @@ def test_no_file_statistics_keep_pseudonyms_in_the_log(lake: Lake, spark, tmp_pa
     """The log outlives erased rows: min/max of tokens would keep them there, so none are kept."""
     from delta.tables import DeltaTable as SparkDeltaTable
 
-    rows = pa.table({"period_token": ["a" * 64, "f" * 64], "company_token": ["0" * 64, None], "uur": [7, 9]})
-    lake.create("passages_like", TOKENS)
+    rows = pa.table({"period_token": ["a" * 64, "f" * 64], "company_token": ["0" * 64, None], "uur": [7, 9],
+                     "maand": [3, 3]})
+    lake.create("passages_like", TOKENS, ["maand"])  # a partition column takes no statistics either
     lake.append("passages_like", rows)
     stats = _logged_stats(lake.path("passages_like"))
     assert stats and all(set(s["minValues"]) == {"uur"} and set(s["nullCount"]) == {"uur"} for s in stats)
@@ -366,8 +367,8 @@ def test_no_file_statistics_keep_pseudonyms_in_the_log(lake: Lake, spark, tmp_pa
     # a table made before this rule gets it when opened, and later files follow it
     old = str(tmp_path / "lake" / "older")
     SparkDeltaTable.createIfNotExists(spark).location(old).addColumns(TOKENS).execute()
-    spark.createDataFrame([("b" * 64, None, 1)], TOKENS).write.format("delta").mode("append").save(old)
+    spark.createDataFrame([("b" * 64, None, 1, 3)], TOKENS).write.format("delta").mode("append").save(old)
     assert "period_token" in _logged_stats(old)[-1]["minValues"]
-    lake.create("older", TOKENS)
+    lake.create("older", TOKENS)  # made unpartitioned, as before
     lake.append("older", rows)
-    assert set(_logged_stats(old)[-1]["minValues"]) == {"uur"}
+    assert set(_logged_stats(old)[-1]["minValues"]) == {"uur", "maand"}

@@ -237,20 +237,16 @@ def test_file_errors_name_the_file_and_columns_never_a_value(tmp_path, text, spa
 
 
 def test_cli_loads_files_and_reports_counts_without_plates(tmp_path, capsys, spark):
-    import argparse
+    from cli.main import parse
 
-    from jobs.register_cli import add_commands
-
-    top = argparse.ArgumentParser(prog="anpr")
-    add_commands(top.add_subparsers(dest="command", required=True))
     files = write_samples(tmp_path / "in")
     argv = ["register", "load", "--as-of", "2026-03-01",
             *[arg for name in SAMPLES for arg in (f"--{name}", str(getattr(files, name)))]]
-    args = top.parse_args(argv)
+    args = parse(argv)
     settings = Settings(data_dir=tmp_path / "data", pepper=SecretStr(PEPPER))
     assert args.func(args, settings) == 0
     out = capsys.readouterr()
     assert "register/vehicles" in out.out and "malformed row" in out.out
     assert not any(p in out.out + out.err for p in PLATES + KVK)
-    assert args.func(top.parse_args(["register", "load", "--as-of", "2026-02-01", "--companies",
+    assert args.func(parse(["register", "load", "--as-of", "2026-02-01", "--companies",
                                      str(files.companies)]), settings) == 2  # out of date order

@@ -13,7 +13,15 @@ from anpr.catalogue import CATALOGUE, TABLES
 from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
 from api.releases import ReleaseStore
-from jobs.release import RELEASES, SUPPRESSIONS, content_digest, publish, published_table
+from jobs.release import (
+    RELEASES,
+    SUPPRESSIONS,
+    content_digest,
+    legacy_published_table,
+    predates_field_spec,
+    publish,
+    published_table,
+)
 from jobs.tables.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
 
 pytestmark = pytest.mark.integration
@@ -22,7 +30,7 @@ SPEC = TABLES["t4_8d_grootte_voertuig"]
 
 def table(values: list[int | None]) -> pa.Table:
     frame = pd.DataFrame({
-        "gemeenteCode": "GM0344", "zoneId": "GM0344-ZE1", "zoneNaam": "Binnenstad",
+        "gemeenteCode": "GM0344", "zoneId": 344001, "zoneAanduiding": "GM0344-ZE1", "zoneNaam": "Binnenstad",
         "bedrijfsgrootte": [f"size{i}" for i in range(len(values))], "typeVoertuig": "Bestelauto",
         "maand": 3, "jaar": 2026, "aantalPassages": values, "aantalRitten": values, "aantalUniekeVoertuigen": values,
     })
@@ -73,8 +81,36 @@ def test_spark_frames_still_publish(spark, tmp_path):
     """The API tests and older callers hand over Spark DataFrames."""
     lake = Lake(str(tmp_path / "lake"), spark)
     spec = TABLES["t4_1_uur_camera"]
-    frame = spark.createDataFrame([Row(gemeenteCode="GM0344", zoneId="Z1", cameraId="c", locatie="C",
+    frame = spark.createDataFrame([Row(gemeenteCode="GM0344", zoneId=344001, zoneAanduiding="Z1", cameraId="c",
+                                       locatie="C",
                                        rijRichtingZone="Inbound", voertuigType="Bus", weekDag=1, uur=8, maand=3,
                                        jaar=2026, aantalPassages=12, aantalUniekeVoertuigen=11)])
     release = publish(spark, lake, "2026-03", [(spec, frame)], {"passages": 1}, {})
     assert release.row_counts == {spec.name: 1}
+
+
+def test_a_data_dir_with_releases_from_before_the_field_spec_publishes_anew(spark, tmp_path):
+    """Releases written before the field spec keep zoneId as text under the old location, whose schema a
+    new release cannot append to: the new one goes to its own location, and the API serves it only."""
+    from api.common.errors import ApiError
+
+    lake = Lake(str(tmp_path / "lake"), spark)
+    old = publish(spark, lake, "2026-03", [(SPEC, table([40, None]))], {"passages": 3}, {"k": 1})
+    # Move the release's rows where (and as) the platform kept them before: the text id as zoneId.
+    from deltalake import write_deltalake
+
+    rows = lake.read_arrow(published_table(SPEC.name)).drop(["zoneId", "zoneAanduiding"])
+    rows = rows.add_column(1, "zoneId", pa.array(["GM0344-ZE1"] * rows.num_rows))
+    write_deltalake(lake.path(legacy_published_table(SPEC.name)), rows, partition_by=["release_id"])
+    lake.delete(published_table(SPEC.name), f"release_id = '{old.release_id}'")
+    record = lake.read_arrow(RELEASES).to_pylist()[0]
+    assert predates_field_spec(lake, record)
+
+    new = publish(spark, lake, "2026-03", [(SPEC, table([41, 12]))], {"passages": 4}, {"k": 1})
+    assert not predates_field_spec(lake, next(r for r in lake.read_arrow(RELEASES).to_pylist()
+                                              if r["release_id"] == new.release_id))
+    store = ReleaseStore(DeltaReader(str(tmp_path / "lake")), refresh_seconds=0)
+    served = store.rows(new.release_id, SPEC).to_pydict()
+    assert served["zoneId"] == [344001, 344001] and served["zoneAanduiding"] == ["GM0344-ZE1"] * 2
+    with pytest.raises(ApiError, match=f"release {old.release_id} was published before the field spec"):
+        store.rows(old.release_id, SPEC)

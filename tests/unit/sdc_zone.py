@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from anpr.catalogue import CATALOGUE
+from anpr.dimensions import sbi_sectie
 from anpr.disclosure import Rules
 from bench.stats import BODIES, COMPANY_SHARE, DAY_PARTS, EURO, FUELS, HOURS, TYPES, WINDOWS
 from jobs.sdc.cells import Part
@@ -54,6 +55,7 @@ def _vehicles(rng: np.random.Generator, n: int) -> pd.DataFrame:
         "voertuig_type": kind, "brandstof": only(registered, fuel),
         "emissieklasse": only(registered, euro), "carrosserie": only(registered, body),
         "sbi_groep_code": only(company, np.array(SBI)[sbi[fleet]]), "bedrijfsgrootte": only(company, size[fleet]),
+        "sbi_sectie": only(company, [sbi_sectie(c)[0] for c in np.array(SBI)[sbi[fleet]]]),  # type: ignore[index]
         "herkomst_provincie": only(registered, np.array(PROVINCES)[province]),
         "herkomst_nuts3": only(registered, [f"NL{p}{f % 2}" for p, f in zip(province, fleet, strict=True)]),
         "style": rng.choice(3, n, p=[0.35, 0.45, 0.2]),

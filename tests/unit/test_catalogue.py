@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from anpr.catalogue import CATALOGUE, DERIVABLE, SOURCES, TABLES, DeclarationError, parse_catalogue
@@ -36,8 +38,8 @@ def test_every_working_group_table_is_declared_with_purpose_unit_and_protection(
 
 def test_working_group_field_names_reach_the_api():
     assert TABLES["t4_1_uur_camera"].columns == [
-        "gemeenteCode", "zoneId", "cameraId", "locatie", "rijRichtingZone", "voertuigType", "weekDag", "uur",
-        "maand", "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
+        "gemeenteCode", "zoneId", "zoneAanduiding", "cameraId", "locatie", "rijRichtingZone", "voertuigType",
+        "weekDag", "uur", "maand", "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
     assert TABLES["t4_8a_sector_voertuig"].measures == ["aantalPassages", "aantalRitten", "aantalUniekeVoertuigen"]
     assert TABLES["t4_5_bezoeker_herkomst"].keys == {"typeBezoeker": "type_bezoeker",
                                                      "herkomstProvincie": "herkomst_provincie"}
@@ -78,7 +80,7 @@ def test_a_declaration_cannot_make_a_fine_column_look_coarse():
 
 
 def test_exemptions_as_kind_only_are_allowed():
-    kind = '[dimensions.ontheffing]\nsource = "ontheffing"\nfill = "Onbekend"\n'
+    kind = '[dimensions.ontheffing]\nsource = "ontheffing"\nfill = "Onbekend"\nen = "exemption"\n'
     spec = parse_catalogue(with_table(["voertuigType", "ontheffing", "maand", "jaar"], kind)).tables["t_extra"]
     assert spec.keys == {"voertuigType": "voertuig_type", "ontheffing": "ontheffing"}
 
@@ -91,8 +93,8 @@ def test_municipalities_questions_are_declared_with_their_field_names():
     assert TABLES["t5_2_ontheffing"].keys == {"typeOntheffing": "ontheffing", "typeVoertuig": "voertuig_type",
                                               "dagType": "dag_type"}
     assert TABLES["t5_3_naleving"].columns == [
-        "gemeenteCode", "zoneId", "zoneNaam", "zeToegang", "weekVanMaand", "tijdVak", "maand", "jaar",
-        "aantalPassages", "aantalUniekeVoertuigen"]
+        "gemeenteCode", "zoneId", "zoneAanduiding", "zoneNaam", "zeToegang", "weekVanMaand", "tijdVak", "maand",
+        "jaar", "aantalPassages", "aantalUniekeVoertuigen"]
     for name in ("t5_1_eigenaar_voertuig", "t5_2_ontheffing", "t5_3_naleving"):
         assert "10 distinct vehicles" in TABLES[name].protection
     assert "Verboden" in TABLES["t5_3_naleving"].definitions["zeToegang"]
@@ -116,3 +118,41 @@ def test_counts_need_vehicles_and_owners_as_unit_of_protection():
 def test_shipped_catalogue_is_the_api_catalogue():
     assert CATALOGUE.tables is TABLES
     assert TABLES["t4_1_uur_camera"].name == "t4_1_uur_camera"
+
+
+def test_every_field_has_one_english_snake_case_name_declared_in_the_catalogue():
+    """The working group's data dictionary: each Dutch camelCase field also has an English snake_case name."""
+    spec = TABLES["t4_12_camera"]
+    assert spec.names("en") == {
+        "gemeenteCode": "municipality_code", "zoneId": "zone_id", "zoneAanduiding": "zone_label",
+        "cameraId": "camera_id", "cameraNaam": "camera_name", "latitude": "latitude", "longitude": "longitude",
+        "kijkRichtingGraden": "view_direction_degrees", "detectieRichting": "detection_direction",
+        "rijRichtingZone": "zone_direction", "maand": "month", "jaar": "year",
+        "beschikbaarheidsPercentage": "availability_percentage"}
+    assert spec.names("nl") == {c: c for c in spec.columns}
+    for table in TABLES.values():
+        english = table.names("en")
+        assert list(english) == table.columns and len(set(english.values())) == len(english)
+        assert all(re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name) for name in english.values())
+    assert TABLES["t4_9_overzicht"].names("en")["kenmerk"] == "characteristic"
+    assert TABLES["t4_8a_sector_voertuig"].names("en")["aantalRitten"] == "number_of_trips"
+
+
+def test_a_table_field_without_an_english_name_or_sharing_one_is_refused():
+    bare = '[dimensions.ontheffing]\nsource = "ontheffing"\nfill = "Onbekend"\n'
+    with pytest.raises(DeclarationError, match=r"table t_extra: no English name \(en\) for ontheffing"):
+        parse_catalogue(with_table(["voertuigType", "ontheffing", "maand", "jaar"], bare))
+    twin = bare + 'en = "vehicle_type"\n'
+    with pytest.raises(DeclarationError, match="voertuigType and ontheffing share the English name vehicle_type"):
+        parse_catalogue(with_table(["voertuigType", "ontheffing", "maand", "jaar"], twin))
+    camel = bare + 'en = "exemptionType"\n'
+    with pytest.raises(ValueError, match="en"):
+        parse_catalogue(with_table(["voertuigType", "ontheffing", "maand", "jaar"], camel))
+
+
+def test_the_zone_text_id_is_a_label_of_zone_id_on_every_row():
+    assert CATALOGUE.dimensions["zoneAanduiding"].label_of == "zoneId"
+    assert all(t.columns[:3] == ["gemeenteCode", "zoneId", "zoneAanduiding"] for t in TABLES.values())
+    unlabelled = SHIPPED.replace('source = "zone_id"\nlabel_of = "zoneId"\n', 'source = "zone_id"\n')
+    with pytest.raises(DeclarationError, match="zoneAanduiding"):
+        parse_catalogue(unlabelled)

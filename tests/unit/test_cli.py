@@ -1,39 +1,68 @@
 """Every subcommand answers --help, so an operator can find their way from `anpr --help` down."""
 
-import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer
 
 from anpr.settings import get_settings
-from cli.main import main, parser
+from cli.main import build, main, parse
 
 
-def command_paths(p: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def command_paths(command=None, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    command = command or typer.main.get_command(build())
     paths = []
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                paths.append((*prefix, name))
-                paths += command_paths(child, (*prefix, name))
+    for name, child in getattr(command, "commands", {}).items():  # a group's subcommands
+        paths.append((*prefix, name))
+        paths += command_paths(child, (*prefix, name))
     return paths
 
 
 def test_the_expected_commands_exist():
-    top = {path[0] for path in command_paths(parser())}
-    assert {"broker", "run", "stream", "stats", "serve-api", "serve-ingest", "feed", "register",
-            "onboard", "retention", "audit"} <= top
+    assert {"broker", "run", "stream", "stats", "serve-api", "serve-ingest", "feed", "register", "onboard",
+            "retention", "audit", "privacy", "keys"} <= {path[0] for path in command_paths()}
+    assert {("register", "load"), ("feed", "csv"), ("retention", "run"), ("audit", "show"),
+            ("privacy", "request"), ("keys", "rotate")} <= set(command_paths())
 
 
-@pytest.mark.parametrize("path", command_paths(parser()), ids=" ".join)
+@pytest.mark.parametrize("path", [(), *command_paths()], ids=lambda path: " ".join(path) or "anpr")
 def test_every_subcommand_has_help(path, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main([*path, "--help"])
-    assert exit_.value.code == 0
-    assert "usage: anpr" in capsys.readouterr().out
+    assert main([*path, "--help"]) == 0
+    assert f"Usage: {' '.join(('anpr', *path))} " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "anpr: Missing command. (see anpr --help)"),
+    (["statz"], "anpr: No such command 'statz'. Did you mean 'stats'? (see anpr --help)"),
+    (["stats"], "anpr stats: Missing option '--month'. (see anpr stats --help)"),
+    (["stream", "stop"], "anpr stream: Invalid value for 'action': Value error, 'stop' is not one of 'run', "
+                         "'status'. (see anpr stream --help)"),
+    (["run", "--day", "2026-13-01"], "anpr run: Invalid value for '--day': Value error, month must be in 1..12 "
+                                     "(see anpr run --help)"),
+    (["register", "load", "--as-of", "2026-11-01", "--vehicle", "v.csv"],
+     "anpr register load: No such option: --vehicle (Possible options: --vehicles) (see anpr register load --help)"),
+])
+def test_a_usage_error_is_status_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", message + "\n")
+    assert not (tmp_path / "lake").exists()  # refused before anything ran, so not audited either
+
+
+def test_options_reach_the_command_as_parsed():
+    args = parse(["stream", "status", "--last", "3"])
+    assert (args.command, args.action, args.last, args.until_idle) == ("stream", "status", 3, False)
+    args = parse(["privacy", "request", "--plate", "x", "--country", "NL", "--from", "2026-10-01", "--to",
+                  "2026-10-31", "--erase"])
+    assert (args.command, str(args.start), str(args.end), args.erase, args.report) == \
+        ("privacy request", "2026-10-01", "2026-10-31", True, None)
+    args = parse(["onboard", "--name", "A", "--code", "GM1", "--zones", "z", "--supplier", "s",
+                  "--time-window", "a,07:00,19:00,1-5", "--time-window", "b,07:00,12:00,6"])
+    assert args.time_window == ["a,07:00,19:00,1-5", "b,07:00,12:00,6"] and args.dev is False
 
 
 def test_run_refuses_a_day_outside_the_lateness_window(capsys, monkeypatch, tmp_path):

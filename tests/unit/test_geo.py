@@ -98,7 +98,7 @@ def test_utrecht_cameras_resolve_and_keep_the_enrichment_columns():
 def test_unresolved_cameras_are_reported_not_guessed():
     m = Municipality.model_validate({
         "municipality": "Proefstad", "code": "GM9999",
-        "zones": [{"zone_id": "Z", "name": "Zone", "polygon": RING[:-1]}],
+        "zones": [{"zone_id": "Z", "ndw_code": 1, "name": "Zone", "polygon": RING[:-1]}],
         "cameras": [
             {"camera_id": "c-edge", "name": "Edge", "lat": 52.0975, "lon": 5.1135, "azimuth_deg": 340},
             {"camera_id": "c-far", "name": "Far away", "lat": 52.2, "lon": 5.3, "azimuth_deg": 0},

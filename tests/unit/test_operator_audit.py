@@ -208,7 +208,7 @@ def test_stats_records_its_release_sources_and_written_versions(monkeypatch, no_
     from jobs.release import Release
     from jobs.stats_cli import cmd_stats
 
-    lake = StubLake({"releases": 7, "internal/suppressions": 7, "published/t4_1_uur_camera": 5})
+    lake = StubLake({"releases": 7, "internal/suppressions": 7, "published/v2/t4_1_uur_camera": 5})
     monkeypatch.setattr("anpr.lake.make_lake", lambda settings, spark: lake)
     release = Release("2026-10-20261103T020000Z-1a2b3c4d", "2026-10", {"t4_1_uur_camera": 12},
                       source_versions={"passages": 41, "municipality": "GM0344"})
@@ -219,7 +219,7 @@ def test_stats_records_its_release_sources_and_written_versions(monkeypatch, no_
     assert run.facts == {"release_id": release.release_id,
                          "source_versions": {"passages": 41, "municipality": "GM0344"},
                          "read": {"passages": 41},
-                         "written": {"releases": 7, "internal/suppressions": 7, "published/t4_1_uur_camera": 5}}
+                         "written": {"releases": 7, "internal/suppressions": 7, "published/v2/t4_1_uur_camera": 5}}
 
 
 def test_retention_records_the_rows_it_deleted(monkeypatch, no_spark, tmp_path, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key, load_suppliers, save_supplier
 from anpr.zones import load_municipalities
-from cli.feeds import add_commands
+from cli.main import parse
 
 
 def supplier(name: str, key: str, **extra) -> Supplier:  # noqa: ANN003
@@ -53,9 +52,7 @@ def test_saving_a_supplier_keeps_the_others(tmp_path):
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="anpr")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = parse(argv)
     return int(args.func(args, Settings()))
 
 
@@ -73,7 +70,7 @@ def test_onboarding_a_municipality_in_one_step_lists_what_is_missing(tmp_path, c
         "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d;Hof;52.1555;5.3880;90\n"       # middle: no direction rule
         "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e;Stationsplein;52.1530;5.3740;0\n")  # 600 m outside: no zone
     code = run_cli(["onboard", "--name", "Amersfoort", "--code", "GM0307", "--zones", str(tmp_path / "zone.geojson"),
-                    "--supplier", "connection-systems", "--company", "Connection Systems B.V.",
+                    "--ndw-code", "307001", "--supplier", "connection-systems", "--company", "Connection Systems B.V.",
                     "--cameras", str(tmp_path / "cameras.csv"), "--conf-dir", str(conf), "--dev"])
     out = capsys.readouterr().out
     assert code == 0 and "onboarded Amersfoort (GM0307): 1 zone(s), 2 camera(s) usable" in out
@@ -85,6 +82,7 @@ def test_onboarding_a_municipality_in_one_step_lists_what_is_missing(tmp_path, c
 
     [amersfoort] = load_municipalities(conf)
     assert amersfoort.zones[0].zone_id == "GM0307-ZE1" and amersfoort.cameras[0].obverse_direction == "Inbound"
+    assert amersfoort.zones[0].ndw_code == 307001
     registry = load_suppliers(conf / "suppliers.toml")
     new = registry.authenticate(key)
     assert new is not None and new.municipalities == ["GM0307"] and len(new.cameras) == 2
@@ -96,7 +94,8 @@ def test_onboarding_an_existing_supplier_extends_it(tmp_path, capsys):
     conf = tmp_path / "conf"
     (conf / "municipalities").mkdir(parents=True)
     shutil.copy(CONF_DIR / "suppliers.toml", conf / "suppliers.toml")
-    zone = {"type": "Polygon", "coordinates": [[[5.38, 52.16], [5.39, 52.16], [5.39, 52.15], [5.38, 52.16]]]}
+    zone = {"type": "Feature", "properties": {"ndw_code": 355001}, "geometry": {
+        "type": "Polygon", "coordinates": [[[5.38, 52.16], [5.39, 52.16], [5.39, 52.15], [5.38, 52.16]]]}}
     (tmp_path / "z.geojson").write_text(json.dumps(zone))
     run_cli(["onboard", "--name", "Zeist", "--code", "GM0355", "--zones", str(tmp_path / "z.geojson"),
              "--supplier", "demo-supplier", "--time-window", "Venstertijd,07:00,11:00,1-5", "--conf-dir", str(conf)])
@@ -104,6 +103,7 @@ def test_onboarding_an_existing_supplier_extends_it(tmp_path, capsys):
     assert "API key" not in out and "no usable cameras" in out
     assert load_suppliers(conf / "suppliers.toml").suppliers["demo-supplier"].municipalities == ["GM0344", "GM0355"]
     assert Path(conf / "municipalities" / "zeist.toml").read_text().count("[[time_windows]]") == 1
+    assert load_municipalities(conf)[0].zones[0].ndw_code == 355001
 
 
 ZONE = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[
@@ -130,6 +130,9 @@ ZONE = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "co
     (json.dumps(ZONE), None, ["--time-window", "ochtend,7:00,11:00,1-5"],
      "--time-window 'ochtend,7:00,11:00,1-5': expected 'name,HH:MM,HH:MM,days' with days like 1-5 or 1|3|5 "
      "(ISO, Monday 1); nothing was written"),
+    (json.dumps(ZONE), None, ["--ndw-code", "0"],
+     "zone file {tmp}/zone.geojson zone GM0307-ZE1: no NDW zone code (published as zoneId); give --ndw-code or "
+     "the feature property ndw_code; nothing was written"),
     (json.dumps(ZONE), None, ["--time-window", "ochtend,07:00,11:00,1-8"],
      "--time-window 'ochtend,07:00,11:00,1-8': expected 'name,HH:MM,HH:MM,days' with days like 1-5 or 1|3|5 "
      "(ISO, Monday 1); nothing was written"),
@@ -142,6 +145,7 @@ def test_ordinary_onboarding_mistakes_are_one_line_and_write_nothing(tmp_path, c
         (tmp_path / "zone.geojson").write_text(zone_text)
     argv = ["onboard", "--name", "Amersfoort", "--code", "GM0307", "--zones", str(tmp_path / "zone.geojson"),
             "--supplier", "connection-systems", "--conf-dir", str(conf), *extra]
+    argv += [] if "--ndw-code" in extra else ["--ndw-code", "307001"]
     if cameras_text is not None:
         (tmp_path / "cameras.csv").write_text(cameras_text)
         argv += ["--cameras", str(tmp_path / "cameras.csv")]

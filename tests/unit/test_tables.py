@@ -150,11 +150,17 @@ def test_camera_availability_counts_only_judgeable_hours(spark):
     rows += [passage(200 + i, f"w{i}", f"03-02 09:{i:02d}", "Inbound", camera="c2") for i in range(6)]
     rows += [passage(300, "x", "03-03 03:00", "Inbound", camera="c2")]  # too quiet to judge c1
     hours = camera_hours(month(spark, rows), min_zone_passages=3)
-    zone = Zone(zone_id="Z1", name="Zone 1", polygon=[(5.10, 52.08), (5.12, 52.08), (5.10, 52.10)])
+    zone = Zone(zone_id="Z1", ndw_code=344001, name="Zone 1", polygon=[(5.10, 52.08), (5.12, 52.08), (5.10, 52.10)])
     cams = [Camera(camera_id=c, name=c.upper(), lat=52.0, lon=5.0, zone_id="Z1", obverse_direction="Inbound")
             for c in ("c1", "c2", "c3")]
     table = availability(hours, [Municipality(municipality="M", code="GM0344", zones=[zone], cameras=cams)])
     pct = {(r.cameraId, r.detectieRichting): r.beschikbaarheidsPercentage for r in table.itertuples()}
-    assert pct[("c1", "obverse")] == pct[("c1", "reverse")] == 50.0
-    assert pct[("c2", "obverse")] == 100.0 and pct[("c3", "obverse")] == 0.0
+    assert pct[("c1", "Voorzijde")] == pct[("c1", "Achterzijde")] == 50.0
+    assert pct[("c2", "Voorzijde")] == 100.0 and pct[("c3", "Voorzijde")] == 0.0
     assert set(table.query("cameraId == 'c1'")["rijRichtingZone"]) == {"Inbound", "Outbound"}
+    # The field spec: the zone's NDW code as zoneId, its text id kept as zoneAanduiding; the front-plate
+    # read (the ingest contract's obverse) is Voorzijde and follows the camera's obverse rule.
+    assert set(table["detectieRichting"]) == {"Voorzijde", "Achterzijde"}
+    assert set(zip(table["zoneId"], table["zoneAanduiding"], strict=True)) == {(344001, "Z1")}
+    front = table.query("cameraId == 'c1' and detectieRichting == 'Voorzijde'")
+    assert list(front["rijRichtingZone"]) == ["Inbound"]

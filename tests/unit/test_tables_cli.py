@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-
-from jobs.stats_cli import add_commands, cmd_stats
-
-
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="anpr")
-    add_commands(top.add_subparsers(dest="command", required=True))
-    return top
+from cli.main import parse
+from jobs.stats_cli import cmd_stats
 
 
 def test_stats_takes_a_month_and_an_optional_municipality():
-    args = parser().parse_args(["stats", "--month", "2026-03", "--municipality", "Utrecht"])
+    args = parse(["stats", "--month", "2026-03", "--municipality", "Utrecht"])
     assert (args.month, args.municipality, args.func) == ("2026-03", "Utrecht", cmd_stats)
-    assert parser().parse_args(["stats", "--month", "2026-03"]).municipality is None
+    assert parse(["stats", "--month", "2026-03"]).municipality is None
 
 
 def test_a_malformed_month_is_refused_before_spark_starts(settings, capsys):
-    args = parser().parse_args(["stats", "--month", "2026-13"])
+    args = parse(["stats", "--month", "2026-13"])
     assert cmd_stats(args, settings) == 2
     assert "YYYY-MM" in capsys.readouterr().err

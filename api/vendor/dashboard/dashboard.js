@@ -4,14 +4,17 @@
 "use strict";
 
 (() => {
-  const {h, order} = Charts;
+  const {h, order} = Panels;
   const API = new URL("../v1/", window.location.href);
   const PAGE = 5000;  // a month of table 4.1 for one zone in a few requests
-  const CONSTANT = new Set(["gemeenteCode", "zoneId", "zoneNaam", "maand", "jaar"]);
-  // Views per table number: which fields go on the axes. Every other key field gets a select.
+  const CONSTANT = new Set(["gemeenteCode", "zoneId", "zoneAanduiding", "zoneNaam", "maand", "jaar"]);
+  const HOURS = Array.from({length: 24}, (_, u) => u);
+  // Views per table number: which fields go on the axes (x, a dataset per series, a chart per panel value;
+  // rows x cols of a matrix). Every other key field gets a select, set to `defaults` or the busiest value.
   const VIEWS = {
     "4.12": {kind: "map", wide: true},
-    "4.1": {kind: "profile", x: "uur", series: "rijRichtingZone", title: "locatie", wide: true},
+    "4.1": {kind: "multiples", type: "line", x: "uur", xs: HOURS, tick: u => `${u}u`, series: "rijRichtingZone",
+      panels: "locatie", width: 300, height: 170, wide: true},
     "4.2": {kind: "heat", rows: ["SBI08GroepCode", "SBI08Omschrijving"], cols: "tijdVak"},
     "4.3": {kind: "heat", rows: ["vensterTijd"], cols: "weekDag"},
     "4.4": {kind: "bars", bars: ["herkomstProvincie", "herkomstNuts3"]},
@@ -24,6 +27,15 @@
     "4.8d": {kind: "heat", rows: ["bedrijfsgrootte"], cols: "typeVoertuig"},
     "4.8e": {kind: "heat", rows: ["SBI08GroepCode", "SBI08Omschrijving"], cols: "typeBrandstof"},
     "4.9": {kind: "overview", wide: true},
+    // Exemptions held on the day of passage, by vehicle type; workdays and weekend side by side.
+    "5.2": {kind: "multiples", type: "bar", x: "typeVoertuig", series: "typeOntheffing", panels: "dagType",
+      width: 460, wide: true},
+    // Non-compliance: passages without access or exemption, per week of the month and day part.
+    "5.3": {kind: "multiples", type: "bar", x: "weekVanMaand", tick: w => `week ${w}`, series: "tijdVak",
+      defaults: {zeToegang: "Verboden"}},
+    // ZE impact: per vehicle type, who loses access at each coming date, stacked by emission class.
+    "5.4": {kind: "multiples", type: "bar", x: "zeToegangTot", series: "emissieklasse", panels: "typeVoertuig",
+      stacked: true, width: 420, height: 250, wide: true},
   };
   const state = {key: "", tables: [], releases: [], zones: []};
   const $ = id => document.getElementById(id);
@@ -108,7 +120,8 @@
     const view = VIEWS[info.number];
     const fields = keyFields(info);
     const has = f => info.columns.some(c => c.name === f);
-    if (view && (view.rows || []).concat(view.cols || [], view.bars || [], view.x || []).every(has)) return view;
+    const axes = view ? [...(view.rows || []), ...(view.bars || []), view.cols, view.x, view.series, view.panels] : [];
+    if (view && axes.filter(Boolean).every(has)) return view;
     if (info.kind === "overview") return {kind: "overview", wide: true};
     return {kind: "heat", rows: [fields[0]], cols: fields[1] || fields[0]};  // a table the page does not know
   }
@@ -137,10 +150,10 @@
   }
 
   function controls(el, info, view, rows, redraw) {
-    const axes = new Set([...(view.rows || []), view.cols, ...(view.bars || []), view.x, view.series, view.title]);
+    const axes = new Set([...(view.rows || []), view.cols, ...(view.bars || []), view.x, view.series, view.panels]);
     const labels = new Set(info.columns.filter(c => c.role === "label").map(c => c.name));
     const picks = view.kind === "overview" || view.kind === "map" ? []
-      : keyFields(info).filter(f => !axes.has(f) && !labels.has(f) && !(view.title === "locatie" && f === "cameraId"));
+      : keyFields(info).filter(f => !axes.has(f) && !labels.has(f) && !(view.panels === "locatie" && f === "cameraId"));
     const measures = info.measures;
     const chosen = {measure: measures[0]};
     const bar = el.querySelector(".toolbar");
@@ -157,7 +170,8 @@
       const totals = new Map();
       for (const r of rows) totals.set(r[f], (totals.get(r[f]) || 0) + (r[chosen.measure] || 0) + 1e-9);
       const best = [...totals.entries()].sort((a, b) => b[1] - a[1])[0];
-      select(f, order(f, rows.map(r => r[f])), best ? best[0] : "");
+      const wanted = (view.defaults || {})[f];
+      select(f, order(f, rows.map(r => r[f])), totals.has(wanted) ? wanted : best ? best[0] : "");
     }
     return {chosen, picks};
   }
@@ -170,15 +184,15 @@
       if (view.kind === "map") {
         const [zone, cameras] = await Promise.all([api(`zones/${encodeURIComponent(zoneId)}`),
           api("cameras", {zoneId, release: release.releaseId})]);
-        return done(el, Charts.map(el.querySelector(".body"), zone, cameras.features));
+        return done(el, Panels.map(el.querySelector(".body"), zone, cameras.features));
       }
       const rows = await allRows(info.table, {zoneId, release: release.releaseId});
       const draw = chosen => {
         const body = el.querySelector(".body");
-        body.replaceChildren();
+        Panels.clear(body);
         const mine = rows.filter(r => picks.every(f => String(r[f]) === chosen[f]));
         const o = {...view, measure: chosen.measure, measures: info.measures};
-        done(el, Charts[view.kind](body, mine, o));
+        done(el, Panels[view.kind](body, mine, o));
       };
       const {chosen, picks} = controls(el, info, view, rows, draw);
       draw(chosen);
@@ -214,10 +228,10 @@
       let cells = 0, suppressed = 0;
       answers.forEach((answer, k) => {
         const box = h("figure", {"data-kenmerk": TREND.characteristics[k]}, h("h3", {}, TREND.characteristics[k]));
-        const result = Charts.trend(box, answer.rows, {series: "waarde", measure: TREND.measure,
+        el.querySelector(".body").append(box);  // in the page before Chart.js measures it
+        const result = Panels.trend(box, answer.rows, {series: "waarde", measure: TREND.measure,
           months: answer.months});
         cells += result.cells; suppressed += result.suppressed;
-        el.querySelector(".body").append(box);
       });
       const missing = answers[0].months.filter(m => m.releaseId === null).map(m => m.month);
       done(el, {cells, suppressed}, `${from} t/m ${to}: ${cells} waarden, waarvan ${suppressed} geheim (×)` +
@@ -235,7 +249,7 @@
     }
     const zoneId = $("zone").value, release = state.releases.find(r => r.releaseId === $("month").value);
     if (!zoneId || !release) return status("Kies een zone en een maand.", true);
-    $("views").replaceChildren();
+    Panels.clear($("views"));
     document.body.dataset.state = "loading";
     status(`Laden: ${zoneId}, ${release.month} (release ${release.releaseId})…`);
     const first = info => (info.kind === "cameras" ? 0 : 1);  // the map on top

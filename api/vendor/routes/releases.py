@@ -46,7 +46,8 @@ def release_json(r: dict[str, Any], who: Principal) -> dict[str, Any]:
     return {"releaseId": r["release_id"], "month": r["month"], "createdAt": r["created_at"],
             "expiresAt": who.contract.expires_at(r["created_at"]),
             "tables": tables, "configHash": r["config_hash"], "sourceVersions": r["source_versions"],
-            "informationLoss": {t: v for t, v in loss.items() if t in tables}}
+            "informationLoss": {t: v for t, v in loss.items() if t in tables},
+            "recoded": {t: v for t, v in r.get("protection", {}).get("recoded", {}).items() if t in tables}}
 
 
 @router.get("/v1/releases", summary="releases: the latest per month (history=true: all)",

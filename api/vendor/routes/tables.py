@@ -11,7 +11,7 @@ from anpr.catalogue import TABLES, layer_tables
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of
 from api.vendor.http import Body, json_body, respond
-from api.vendor.queries import MONTH, PAGE_PARAMETERS, find_spec, page_params
+from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_spec, page_params
 from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
 from api.vendor.tables import all_filter_names, table_info
 
@@ -27,6 +27,7 @@ SERIES_QUERY: list[dict[str, Any]] = [
      "description": f"last month, YYYY-MM; at most {MAX_MONTHS} months from `from`"},
     {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
      "description": "default json, or csv when Accept asks for text/csv"},
+    NAMES_PARAMETER,
 ]
 
 

@@ -83,17 +83,17 @@ def test_a_vendor_reads_only_its_contracted_municipalities(api):
     assert {r["gemeenteCode"] for r in esri["rows"]} == {"GM0344"}
     assert {r["gemeenteCode"] for r in argaleo["rows"]} == {"GM0599"}
     assert esri["total"] + argaleo["total"] == api.release.row_counts["t4_1_uur_camera"]
-    for params in ({"gemeenteCode": "GM0599"}, {"zoneId": "GM0599-ZE1"}, {"zoneId": ["GM0344-ZE1", "GM0599-ZE1"]},
+    for params in ({"gemeenteCode": "GM0599"}, {"zoneId": "599001"}, {"zoneId": ["344001", "599001"]},
                    {"gemeenteCode": ["GM0344", "GM0599"]}):
         refused = api.client.get(HOURLY, headers=ESRI, params=params)
         assert refused.status_code == 403 and "GM0599" in error_of(refused)["message"], params
-    own = api.client.get(HOURLY, headers=ESRI, params={"zoneId": "GM0344-ZE1", "limit": 10_000}).json()
+    own = api.client.get(HOURLY, headers=ESRI, params={"zoneId": "344001", "limit": 10_000}).json()
     assert own["total"] == esri["total"]
 
 
 def test_maps_show_only_contracted_zones_and_cameras(api):
     zones = api.client.get("/v1/zones", headers=ESRI).json()
-    assert [f["properties"]["zoneId"] for f in zones["features"]] == ["GM0344-ZE1"]
+    assert [(f["properties"]["zoneId"], f["id"]) for f in zones["features"]] == [(344001, "GM0344-ZE1")]
     ring = zones["features"][0]["geometry"]["coordinates"][0]
     assert zones["features"][0]["geometry"]["type"] == "Polygon" and ring[0] == ring[-1]
     assert api.client.get("/v1/zones/GM0599-ZE1", headers=ESRI).status_code == 403
@@ -104,9 +104,10 @@ def test_maps_show_only_contracted_zones_and_cameras(api):
     assert points and {f["properties"]["gemeenteCode"] for f in points} == {"GM0344"}
     assert all(f["geometry"]["coordinates"] == [f["properties"]["longitude"], f["properties"]["latitude"]]
                for f in points)
-    assert api.client.get("/v1/cameras", headers=ESRI, params={"zoneId": "GM0599-ZE1"}).status_code == 403
+    assert api.client.get("/v1/cameras", headers=ESRI, params={"zoneId": "599001"}).status_code == 403
     listing = api.client.get("/v1/municipalities", headers=ARGALEO).json()["municipalities"]
-    assert [(m["gemeenteCode"], [z["zoneId"] for z in m["zones"]]) for m in listing] == [("GM0599", ["GM0599-ZE1"])]
+    assert [(m["gemeenteCode"], [(z["zoneId"], z["zoneAanduiding"]) for z in m["zones"]]) for m in listing] == [
+        ("GM0599", [(599001, "GM0599-ZE1")])]
 
 
 def test_oauth2_client_credentials_give_the_same_access_as_the_key(api):
@@ -194,7 +195,7 @@ def test_the_dashboard_is_served_self_contained(api):
     assert api.client.get("/dashboard", follow_redirects=False).headers["location"] == "/dashboard/"
     page = api.client.get("/dashboard/")
     assert page.status_code == 200 and "dashboard.js" in page.text and "Content-Security-Policy" in page.text
-    for asset in ("dashboard.js", "charts.js", "dashboard.css"):
+    for asset in ("dashboard.js", "panels.js", "dashboard.css"):
         text = api.client.get(f"/dashboard/{asset}").text
         urls = set(re.findall(r"https?://[^\s\"'`)]+", text + page.text))
         assert text and urls <= {"http://www.w3.org/2000/svg"}, asset  # no CDN, nothing external: works offline

@@ -79,8 +79,9 @@ def test_zones_follow_the_geojson_right_hand_rule_holes_included():
     town = synthetic_municipality()
     outer = [[4.0, 52.0], [4.0, 52.1], [4.1, 52.1], [4.1, 52.0], [4.0, 52.0]]  # clockwise
     hole = [[4.04, 52.04], [4.06, 52.04], [4.06, 52.06], [4.04, 52.06], [4.04, 52.04]]  # counterclockwise
-    holed = town.model_copy(update={"zones": [*town.zones, Zone(zone_id="GM0599-ZE2", name="ring", geometry={
-        "type": "Polygon", "coordinates": [outer, hole]})]})
+    holed = town.model_copy(update={"zones": [*town.zones, Zone(zone_id="GM0599-ZE2", ndw_code=599002, name="ring",
+                                                                geometry={"type": "Polygon",
+                                                                          "coordinates": [outer, hole]})]})
     registry = ZoneRegistry([holed])
     square = registry.feature("GM0599-ZE1")["geometry"]["coordinates"]
     rings = registry.feature("GM0599-ZE2")["geometry"]["coordinates"]

@@ -23,7 +23,7 @@ from api.vendor.main import create_app
 from api.vendor.rows import round_counts
 from api.vendor.sample import synthetic_municipality
 from api.vendor.tables import column_type
-from tests.unit.api.vendor.test_series import overview_row, publish_tables
+from tests.unit.api.vendor.test_series import overview_row, publish_tables, zone_code
 
 OPEN, VENDOR_ONLY, OWN = "t4_9_overzicht", "t4_8c_voertuig_carrosserie", "t5_3_naleving"
 CAMERAS = "t4_12_camera"
@@ -56,7 +56,8 @@ def cell(table: str, gm: str, **values) -> dict:
     spec = TABLES[table]
     filler = {"string": "x", "int": 1, "double": 0.5}
     row = {c: filler[column_type(spec, c)] for c in spec.columns}
-    return {**row, "gemeenteCode": gm, "zoneId": f"{gm}-ZE1", "maand": 10, "jaar": 2026, **values}
+    return {**row, "gemeenteCode": gm, "zoneId": zone_code(gm), "zoneAanduiding": f"{gm}-ZE1", "maand": 10,
+            "jaar": 2026, **values}
 
 
 @pytest.fixture(scope="module")

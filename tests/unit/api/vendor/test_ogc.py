@@ -51,9 +51,10 @@ def camera_rows(percentage: float) -> list[dict]:
     rows = []
     for place in PLACES:
         for cam in place.cameras:
-            for detection, direction in (("obverse", cam.obverse_direction), ("reverse", cam.reverse_direction)):
+            for detection, direction in (("Voorzijde", cam.obverse_direction), ("Achterzijde", cam.reverse_direction)):
                 value = None if cam.camera_id == SUPPRESSED else percentage - 10 * (place.code == "GM0599")
-                rows.append({"gemeenteCode": place.code, "zoneId": cam.zone_id, "cameraId": cam.camera_id,
+                rows.append({"gemeenteCode": place.code, "zoneId": place.zone(cam.zone_id).ndw_code,
+                             "zoneAanduiding": cam.zone_id, "cameraId": cam.camera_id,
                              "cameraNaam": cam.name, "latitude": cam.lat, "longitude": cam.lon,
                              "kijkRichtingGraden": cam.azimuth_deg, "detectieRichting": detection,
                              "rijRichtingZone": direction, "maand": 10, "jaar": 2026,
@@ -127,7 +128,7 @@ def test_owslib_reads_zones_and_cameras_equal_to_the_api(server, client, monkeyp
     for f in cameras["features"]:
         assert f["geometry"] == {"type": "Point", "coordinates": [f["properties"]["longitude"],
                                                                   f["properties"]["latitude"]]}
-    one = ows.collection_item("cameras", f"{SUPPRESSED}.reverse")
+    one = ows.collection_item("cameras", f"{SUPPRESSED}.Achterzijde")
     assert one["properties"]["cameraId"] == SUPPRESSED and one["properties"]["beschikbaarheidsPercentage"] is None
     extent = ows.collection("cameras")["extent"]
     assert extent["spatial"]["bbox"][0] == pytest.approx([5.11, 52.08, 5.13, 52.10])
@@ -227,9 +228,9 @@ def test_a_limit_above_the_maximum_is_served_as_the_maximum(client):
     ({"X-API-Key": KEYS["nocontract"]}, "/ogc/collections", 403, "vendor 'nocontract' has no contract for any "
                                                                  "municipality"),
     (UTRECHT, "/ogc/collections/zones/items/GM0599-ZE1", 403, "your contract does not cover municipality GM0599"),
-    (UTRECHT, "/ogc/collections/cameras/items/gm0599-cam-1.obverse", 403,
+    (UTRECHT, "/ogc/collections/cameras/items/gm0599-cam-1.Voorzijde", 403,
      "your contract does not cover municipality GM0599"),
-    (UTRECHT, "/ogc/collections/cameras/items/gm0344-cam-9.obverse", 404, "no camera 'gm0344-cam-9.obverse' in "
+    (UTRECHT, "/ogc/collections/cameras/items/gm0344-cam-9.Voorzijde", 404, "no camera 'gm0344-cam-9.Voorzijde' in "
                                                                            "release 2026-10-new"),
     (UTRECHT, "/ogc/collections/roads/items", 404, "unknown collection 'roads'"),
 ])

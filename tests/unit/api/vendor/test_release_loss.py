@@ -41,3 +41,14 @@ def test_a_release_expires_export_days_after_it_was_created():
     assert contracts["a"].expires_at("2026-11-08T02:00:00+00:00") == "2026-12-08T02:00:00+00:00"
     assert release_json(release(ZONES), Principal("b", contracts["b"]))["expiresAt"] == "2026-11-15T02:00:00+00:00"
     assert parse_contracts('[vendors.c]\nmunicipalities = ["GM0344"]\n')["c"].export_days == 90  # the default
+
+
+def test_a_release_says_which_of_the_vendors_tables_it_publishes_recoded():
+    r = release(ZONES)
+    r["tables"] = ["t4_2_dagdeel", "t4_6_bezoeker_sector", "no_such_table"]
+    r["protection"]["recoded"] = {"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"},
+                                  "no_such_table": {"SBI08GroepCode": "sectie"}}  # served by no catalogue
+    contract = parse_contracts('[vendors.v]\nmunicipalities = ["GM0344"]\n')["v"]
+    recoded = release_json(r, Principal("v", contract))["recoded"]
+    assert recoded == {"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}
+    assert release_json(release(ZONES), Principal("v", contract))["recoded"] == {}

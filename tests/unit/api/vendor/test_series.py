@@ -38,8 +38,13 @@ def overview_row(gm: str, jaar: int, maand: int, waarde: str, vehicles: int | No
     """A row of table 4.9 for kenmerk emissieklasse; `vehicles` None is a suppressed cell (all measures null)."""
     counts = {"aantalPassages": None if vehicles is None else vehicles * 3,
               "aantalRitten": None if vehicles is None else vehicles * 2, "aantalUniekeVoertuigen": vehicles}
-    return {"gemeenteCode": gm, "zoneId": f"{gm}-ZE1", "zoneNaam": f"ZE-zone {gm}", "kenmerk": "emissieklasse",
-            "waarde": waarde, "maand": maand, "jaar": jaar, **counts}
+    return {"gemeenteCode": gm, "zoneId": zone_code(gm), "zoneAanduiding": f"{gm}-ZE1", "zoneNaam": f"ZE-zone {gm}",
+            "kenmerk": "emissieklasse", "waarde": waarde, "maand": maand, "jaar": jaar, **counts}
+
+
+def zone_code(gm: str) -> int:
+    """The NDW code api.vendor.sample.synthetic_municipality gives the zone of municipality `gm`."""
+    return int(gm[2:]) * 1000 + 1
 
 
 def publish(root: str, release_id: str, month: str, created: datetime, rows: list[dict],
@@ -103,8 +108,8 @@ def test_each_month_comes_from_its_latest_release_with_the_measure_only(client):
          "missing": None}]
     assert [(r["maand"], r["waarde"], r["aantalUniekeVoertuigen"]) for r in body["rows"]] == [
         (8, "Euro 5", 40), (8, "Euro 6", 120), (8, "Z", None), (10, "Euro 5", None), (10, "Euro 6", 150), (10, "Z", 12)]
-    assert list(body["rows"][0]) == ["gemeenteCode", "zoneId", "zoneNaam", "kenmerk", "waarde", "maand", "jaar",
-                                     "aantalUniekeVoertuigen"]
+    assert list(body["rows"][0]) == ["gemeenteCode", "zoneId", "zoneAanduiding", "zoneNaam", "kenmerk", "waarde",
+                                     "maand", "jaar", "aantalUniekeVoertuigen"]
     assert {r["gemeenteCode"] for r in body["rows"]} == {"GM0344"}  # GM0599 is outside the contract
     assert (body["table"], body["measure"], body["from"], body["to"], body["total"]) == (
         OVERVIEW.name, "aantalUniekeVoertuigen", "2026-08", "2026-10", 6)
@@ -133,10 +138,26 @@ def test_csv_has_the_rows_columns_and_suppressed_cells_empty(client):
     assert answer.headers["X-Data-Expires"] == "2026-10-05T02:00:00+00:00"
     assert answer.headers["X-Release-Ids"] == "2026-08=2026-08-a,2026-10=2026-10-new"
     table = list(csv.reader(io.StringIO(answer.text)))
-    assert table[0] == ["gemeenteCode", "zoneId", "zoneNaam", "kenmerk", "waarde", "maand", "jaar",
+    assert table[0] == ["gemeenteCode", "zoneId", "zoneAanduiding", "zoneNaam", "kenmerk", "waarde", "maand", "jaar",
                         "aantalUniekeVoertuigen"]
-    assert [(r[5], r[4], r[7]) for r in table[1:]] == [("8", "Euro 5", "40"), ("8", "Z", ""), ("10", "Euro 5", ""),
+    assert [(r[6], r[5], r[8]) for r in table[1:]] == [("8", "Euro 5", "40"), ("8", "Z", ""), ("10", "Euro 5", ""),
                                                        ("10", "Z", "12")]
+    assert {(r[1], r[2]) for r in table[1:]} == {("344001", "GM0344-ZE1")}
+
+
+def test_names_en_gives_the_english_field_names_with_the_same_values(client):
+    dutch = series(client).json()
+    english = series(client, names="en")
+    assert english.status_code == 200, english.text
+    rows = english.json()["rows"]
+    assert list(rows[0]) == ["municipality_code", "zone_id", "zone_label", "zone_name", "characteristic", "value",
+                             "month", "year", "number_of_unique_vehicles"]
+    assert [list(r.values()) for r in rows] == [list(r.values()) for r in dutch["rows"]]
+    assert rows[0]["zone_id"] == 344001 and rows[0]["zone_label"] == "GM0344-ZE1"
+    assert english.json()["months"] == dutch["months"]
+    table = list(csv.reader(io.StringIO(series(client, names="en", format="csv").text)))
+    assert table[0] == list(rows[0]) and table[1][1] == "344001"
+    assert series(client, names="fr").status_code == 400
 
 
 def test_revalidation_answers_304(client):
@@ -150,7 +171,8 @@ def test_another_municipality_is_403(client):
     answer = series(client, gemeenteCode="GM0599")
     assert answer.status_code == 403
     assert answer.json()["error"]["message"] == "your contract does not cover municipality GM0599"
-    assert series(client, zoneId="GM0599-ZE1").status_code == 403
+    assert series(client, zoneId=599001).status_code == 403
+    assert series(client, zoneId="GM0599-ZE1").status_code == 400  # zoneId is the NDW code, a number
 
 
 @pytest.mark.parametrize("params, message", [
