@@ -28,11 +28,11 @@ if TYPE_CHECKING:
     from anpr.zones import Municipality
 
 FOREIGN, UNREAD = 0.04, 0.03  # shares of a city's vehicles without a register match, as in bench/stats.py
-# passage columns bench/stats.py leaves out too: no table reads them
-UNUSED = ("sbi_sectie", "register_hit")
+# a passage column bench/stats.py leaves out too: no table reads it
+UNUSED = ("register_hit",)
 BATCH_VEHICLES = 60_000  # about 450,000 passages a batch
-LABELS = ("voertuig_type", "brandstof", "emissieklasse", "carrosserie", "sbi_groep_code", "sbi_groep_omschrijving",
-          "bedrijfsgrootte", "herkomst_nuts3", "herkomst_provincie", "ze_toegang_tot")
+LABELS = ("voertuig_type", "brandstof", "emissieklasse", "carrosserie", "sbi_sectie", "sbi_groep_code",
+          "sbi_groep_omschrijving", "bedrijfsgrootte", "herkomst_nuts3", "herkomst_provincie", "ze_toegang_tot")
 
 
 @dataclass
@@ -82,6 +82,7 @@ def register_pool(size: int, seed: int = 1) -> Pool:
     nuts3[regions["postcode4"]], province[regions["postcode4"]] = regions["nuts3_code"], regions["provincie_naam"]
     _, sector_of, employees = company_sizes(seed)
     codes_by_sector = [D.sbi_groep(s[0], conf) for s in S.SECTORS]
+    section_by_sector = np.array([(D.sbi_sectie(s[0]) or (None,))[0] for s in S.SECTORS], dtype=object)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (*LABELS, "company", "kvk", "until", "exemption")}
     for chunk in range(S.chunk_count(size)):
         d = S.chunk_data(chunk, size, seed, cache=False)
@@ -94,6 +95,7 @@ def register_pool(size: int, seed: int = 1) -> Pool:
         columns = {
             "voertuig_type": v["voertuig_type"], "brandstof": v["brandstof"], "emissieklasse": v["emissieklasse"],
             "carrosserie": v["carrosserie"],
+            "sbi_sectie": pa.array(np.where(company, section_by_sector[sector_of[d["kvk"]]], None), pa.string()),
             "sbi_groep_code": pa.array([g[0] if c and g else None for g, c in zip(groups, company, strict=True)]),
             "sbi_groep_omschrijving": pa.array([g[1] if c and g else None
                                                 for g, c in zip(groups, company, strict=True)]),
