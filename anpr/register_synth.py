@@ -50,13 +50,10 @@ def _dates(days_since_epoch: np.ndarray) -> pa.Array:
     return pa.array(days_since_epoch.astype(np.int32), pa.int32()).cast(pa.date32())
 
 
-def vehicle_tables(chunk: int, size: int, seed: int, pepper: bytes, conf: RegisterConf,
-                   timezone: str) -> dict[str, pa.Table]:
-    """Vehicles, owners and exemptions rows of one chunk of the synthetic register."""
-    d = S.chunk_data(chunk, size, seed, cache=False)
-    plates = S.chunk_plates(chunk, size, seed, d)
-    keys = pa.array([vehicle_key(pepper, p, "NL") for p in plates], pa.string())
-    kinds, heavy, n = d["kind"], d["heavy"], len(plates)
+def derived_vehicles(d: dict[str, np.ndarray], conf: RegisterConf, timezone: str) -> pa.Table:
+    """One chunk's vehicles (S.chunk_data) as RDW-shaped rows through the RDW derivations: one row per
+    vehicle with voertuig_type, brandstof, emissieklasse, carrosserie, datum_eerste_toelating, first_from."""
+    kinds, heavy, n = d["kind"], d["heavy"], len(d["index"])
     category = np.array([S.EU_CATEGORY[k] for k in kinds], dtype=object)
     mass = np.zeros(n, dtype=np.int64)
     u = (d["seed_days"] % 1000) / 1000
@@ -78,7 +75,17 @@ def vehicle_tables(chunk: int, size: int, seed: int, pepper: bytes, conf: Regist
         "inrichting": pa.nulls(n, pa.string()), "merk": pa.nulls(n, pa.string()),
         "datum_eerste_toelating": _dates(admitted),
     })
-    derived = derive_vehicles(raw, conf, timezone)
+    return derive_vehicles(raw, conf, timezone)
+
+
+def vehicle_tables(chunk: int, size: int, seed: int, pepper: bytes, conf: RegisterConf,
+                   timezone: str) -> dict[str, pa.Table]:
+    """Vehicles, owners and exemptions rows of one chunk of the synthetic register."""
+    d = S.chunk_data(chunk, size, seed, cache=False)
+    plates = S.chunk_plates(chunk, size, seed, d)
+    keys = pa.array([vehicle_key(pepper, p, "NL") for p in plates], pa.string())
+    admitted = D.days(S.NEWEST) - d["age_days"]
+    derived = derived_vehicles(d, conf, timezone)
     start = derived["first_from"]
     vehicles = derived.drop_columns(["first_from"]).add_column(0, "vehicle_key", keys)
     vehicles = vehicles.append_column("valid_from", start)
@@ -140,15 +147,22 @@ def _exemptions(d: dict[str, np.ndarray], keys: pa.Array) -> pa.Table:
     }), spark_to_arrow_schema(EXEMPTIONS_SCHEMA))
 
 
-def company_table(seed: int, pepper: bytes, valid_from: datetime, timezone: str,
-                  indices: np.ndarray | None = None) -> pa.Table:
-    """Synthetic companies (all, or the given KvK indices): their sector block's SBI code, a size falling
-    with the fleet rank, and a few that moved sector (two intervals)."""
+def company_sizes(seed: int) -> tuple[np.random.Generator, np.ndarray, np.ndarray]:
+    """Every synthetic company's sector (index into S.SECTORS) and employees, by KvK index, and the
+    generator company_table draws its further columns from."""
     rng = np.random.default_rng([seed, 7_000_001])
     starts, sizes = S.sector_blocks()
     sector = np.repeat(np.arange(len(S.SECTORS)), sizes)
     rank = np.arange(S.COMPANIES) - np.repeat(starts, sizes)
     employees = np.maximum(1, 4000 * (rank + 1.0) ** -0.85 * rng.lognormal(0, 0.5, S.COMPANIES)).astype(np.int64)
+    return rng, sector, employees
+
+
+def company_table(seed: int, pepper: bytes, valid_from: datetime, timezone: str,
+                  indices: np.ndarray | None = None) -> pa.Table:
+    """Synthetic companies (all, or the given KvK indices): their sector block's SBI code, a size falling
+    with the fleet rank, and a few that moved sector (two intervals)."""
+    rng, sector, employees = company_sizes(seed)
     moves = rng.random(S.COMPANIES) < SECTOR_MOVE_SHARE
     new_sector = (sector + 1 + rng.integers(0, len(S.SECTORS) - 1, S.COMPANIES)) % len(S.SECTORS)
     chosen = np.arange(S.COMPANIES) if indices is None else np.unique(indices)

@@ -2,9 +2,11 @@
 
 The baseline, measured in the same run, is the unprotected build: the same tables' plain counts
 (passages, trips, distinct vehicles) without disclosure-control statistics, suppression or audit.
-Size: ANPR_BENCH_STATS_VEHICLES vehicles per city (default 3,000: about 2 million passages in all, a
-twentieth of the national estimate; most hourly camera cells are still below the thresholds, so
-secondary suppression and the audit do their most work per passage). 300 gives a quick run.
+Size: a realistic month (bench/stats_sizes.py, bench/stats_month.py) at ANPR_BENCH_STATS_SCALE times
+the national volume (default 1.0: about 1.4 million detections a day over 45 zones, 39 million
+passages in February; Utrecht-sized city 0 the largest, the rest on a rank-size law), vehicles from
+the synthetic register, written city by city. ANPR_BENCH_STATS_VEHICLES=n instead gives the older
+fixed size, n vehicles in every city built in memory (the tests' generator, `synthetic_passages`).
 
 `stats_cluster` (run_cluster): a reduced month on a standalone cluster of one worker, then two, and the
 check that both give the same release.
@@ -198,6 +200,45 @@ def _lake(spark: SparkSession, root: Path, table: pa.Table) -> Lake:
     return lake
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds of process pid and its live descendants (here: the Spark JVM and its Python workers),
+    each with the children it has waited for; from Linux /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+    children: dict[int, list[int]] = {}
+    for p, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(p)
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        if p in stats:  # utime stime cutime cstime
+            total += sum(int(x) for x in stats[p][11:15]) / tick
+            todo.extend(children.get(p, []))
+    return total
+
+
+class _Marks:
+    """CPU seconds at the progress lines that end the stats job's build and its protection and audit."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.at = pid, {"start": _cpu_seconds(pid)}
+
+    def __call__(self, message: str) -> None:
+        from anpr.progress import say
+
+        if " passages in " in message and "build" not in self.at:
+            self.at["build"] = _cpu_seconds(self.pid)
+        elif message.startswith("==> publishing"):
+            self.at["sdc"] = _cpu_seconds(self.pid)
+        say(message)
+
+
 def run() -> dict[str, object]:
     from anpr.catalogue import CATALOGUE
     from anpr.disclosure import load_disclosure
@@ -205,43 +246,66 @@ def run() -> dict[str, object]:
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
     from anpr.stream_tables import PASSAGES
+    from bench.stats_month import write_month
+    from bench.stats_sizes import DAYS, NATIONAL_DAILY, SEED, UTRECHT_DAILY, city_sizes
     from jobs.stats import run_monthly_stats, sizes_for
     from jobs.tables.build import build_month
     from jobs.tables.enrich import month_passages
 
-    vehicles = int(os.environ.get("ANPR_BENCH_STATS_VEHICLES", "3000"))
+    fixed = os.environ.get("ANPR_BENCH_STATS_VEHICLES")
+    scale = float(os.environ.get("ANPR_BENCH_STATS_SCALE", "1.0"))
     cities = municipalities()
-    started = time.perf_counter()
-    table = synthetic_passages(cities, vehicles)
-    generated = time.perf_counter() - started
+    sizes = None if fixed else city_sizes(scale)
     with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data",
                             spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
         spark = get_spark(settings)
         try:
-            lake = _lake(spark, Path(tmp) / "lake", table)
+            started = time.perf_counter()
+            if sizes is None:
+                table = synthetic_passages(cities, int(str(fixed)))
+                lake = _lake(spark, Path(tmp) / "lake", table)
+                passages = table.num_rows
+                del table
+            else:
+                from anpr.lake import Lake
+
+                lake = Lake(str(Path(tmp) / "lake"), spark)
+                passages = write_month(lake, cities, sizes)
+            generated = time.perf_counter() - started
+            tree = os.getpid()  # the JVM and its Python workers are this process's descendants
             specs = [s for s in CATALOGUE.tables.values() if s.kind != "cameras"]
-            t0 = time.perf_counter()
+            cpu0, t0 = _cpu_seconds(tree), time.perf_counter()
             rows = month_passages(lake.read(PASSAGES), *MONTH,
                                   double_read_seconds=settings.passages.double_read_seconds)
             build_month(rows, CATALOGUE, specs, sizes_for(load_disclosure(), specs), plain=True)
-            baseline = time.perf_counter() - t0
+            baseline, baseline_cpu = time.perf_counter() - t0, _cpu_seconds(tree) - cpu0
             say(f"    baseline (unprotected build): {baseline:.0f}s")
+            marks = _Marks(tree)
             release = run_monthly_stats(spark, settings, lake, f"{MONTH[0]}-{MONTH[1]:02d}", municipalities=cities,
-                                        progress=say)
+                                        progress=marks)
         finally:
             spark.stop()
-    s, audit = release.seconds, release.audit
+    s, audit, cpu = release.seconds, release.audit, marks.at
     total = s["build"] + s["sdc_wall"] + s["publish"]
+    size: dict[str, object] = {"vehicles_per_city": int(str(fixed))} if sizes is None else {
+        "scale": scale, "seed": SEED, "days": DAYS, "national_daily_at_scale_1": NATIONAL_DAILY,
+        "largest_daily_at_scale_1": UTRECHT_DAILY, "daily_per_city": [c.daily for c in sizes],
+        "vehicles_per_city": [c.vehicles for c in sizes], "vehicles": sum(c.vehicles for c in sizes)}
+    minutes = lambda x: round(x / 60, 2)  # noqa: E731
     return {
-        "cities": len(cities), "vehicles_per_city": vehicles, "passages": table.num_rows,
-        "generate_minutes": round(generated / 60, 2),
-        "baseline_unprotected_build_minutes": round(baseline / 60, 2),
-        "build_minutes": round(s["build"] / 60, 2),
-        "protection_minutes_cpu": round(s["protection"] / 60, 2), "audit_minutes_cpu": round(s["audit"] / 60, 2),
-        "protection_and_audit_minutes_wall": round(s["sdc_wall"] / 60, 2),
-        "publish_minutes": round(s["publish"] / 60, 2),
-        "total_minutes": round(total / 60, 2), "ratio_total_to_baseline": round(total / baseline, 2),
+        "cities": len(cities), "zones": sum(len(m.zones) for m in cities), **size, "passages": passages,
+        "generate_minutes": minutes(generated),
+        "baseline_unprotected_build_minutes": minutes(baseline),
+        "baseline_unprotected_build_minutes_cpu": minutes(baseline_cpu),
+        "build_minutes": minutes(s["build"]),
+        "build_minutes_cpu": minutes(cpu["build"] - cpu["start"]) if "build" in cpu else None,
+        "protection_minutes_cpu": minutes(s["protection"]), "audit_minutes_cpu": minutes(s["audit"]),
+        "protection_and_audit_minutes_wall": minutes(s["sdc_wall"]),
+        # the process tree's CPU from the end of the build to publishing: protection, audit, table assembly
+        "protection_and_audit_minutes_process_cpu": minutes(cpu["sdc"] - cpu["build"]) if "sdc" in cpu else None,
+        "publish_minutes": minutes(s["publish"]),
+        "total_minutes": minutes(total), "ratio_total_to_baseline": round(total / baseline, 2),
         "cells": audit["cells"], "primary": audit["primary"], "secondary": audit["secondary"],
         "attacked": audit["attacked"], "lp_solved": audit["lp_solved"], "narrowest": audit["narrowest"],
         "rows_published": sum(release.row_counts.values()),
