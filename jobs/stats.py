@@ -89,17 +89,18 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
 
 
 def _build(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
-           disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, recoding.Recoded]:
-    """The month's cells, and which tables are published recoded: the month's first release chooses
-    (jobs/tables/recoding.py), building each candidate's recoded variant beside it; later ones keep that."""
+           disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec]]:
+    """The month's cells, and the specs to publish (recoded where they are): the month's first release
+    chooses (jobs/tables/recoding.py), building each candidate's recoded variant beside it; later ones keep
+    that."""
     previous = latest_release(lake, month)
     if previous is not None:
-        kept = json.loads(str(previous["protection"])).get("recoded", {})
-        return build_month(rows, catalogue, recoding.apply(specs, kept), sizes), kept
+        kept = recoding.apply(specs, json.loads(str(previous["protection"])).get("recoded", {}))
+        return build_month(rows, catalogue, kept, sizes), kept
     variants = recoding.candidates(specs, disclosure)
     cells = build_month(rows, catalogue, [*specs, *variants], sizes)
-    chosen = recoding.choose(specs, cells.parts, disclosure)
-    return replace(cells, parts=recoding.select(cells.parts, recoding.apply(specs, chosen), catalogue)), chosen
+    chosen = recoding.apply(specs, recoding.choose(specs, cells.parts, disclosure))
+    return replace(cells, parts=recoding.select(cells.parts, chosen, catalogue)), chosen
 
 
 def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settings,
@@ -163,8 +164,8 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         f"from passages version {version}")
     merge = settings.passages.double_read_seconds
     rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code, double_read_seconds=merge)
-    cells, recoded = _build(rows, lake, month, catalogue, count_specs, disclosure, sizes_for(disclosure, specs))
-    count_specs = recoding.apply(count_specs, recoded)
+    cells, count_specs = _build(rows, lake, month, catalogue, count_specs, disclosure, sizes_for(disclosure, specs))
+    recoded = {s.name: dict(s.recoded) for s in count_specs if s.recoded}
     seconds["build"] = time.perf_counter() - started
     if recoded:
         say(f"    global recoding: {', '.join(f'{t} ({d})' for t, d in sorted(recoded.items()))}")
@@ -186,8 +187,9 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     seconds["audit"] = sum(r.seconds["audit"] for r in results)
     published: dict[str, pa.Table] = {}
     internal = []
+    all_parts = count_parts(count_specs, catalogue)
     for spec in count_specs:
-        parts: list[CellPart] = [p for p in count_parts(count_specs, catalogue) if p.table == spec.name]
+        parts: list[CellPart] = [p for p in all_parts if p.table == spec.name]
         frame = table_rows(spec, catalogue, results, parts, disclosure, munis, jaar, maand)
         published[spec.name] = to_arrow(frame, spec_schema(spec, catalogue))
         internal.append(internal_rows(spec, results, parts, catalogue))
