@@ -15,6 +15,12 @@ from scipy.optimize import linprog
 Parts = dict[str, tuple[sp.csr_matrix, np.ndarray]]  # "eq"/"ub" -> (rows, right-hand side)
 _OPTIONS = (("output_flag", False), ("presolve", "off"), ("simplex_strategy", 4), ("random_seed", 0),
             ("threads", 1))
+_DONE = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded)
+
+
+class Infeasible(RuntimeError):
+    """HiGHS finds the model infeasible, also solved afresh with presolve: for a model the true values
+    satisfy, a numerical failure; for a restriction held at another point, possibly a true verdict."""
 
 
 def solve(cost: np.ndarray, parts: Parts, lower: np.ndarray,
@@ -26,6 +32,8 @@ def solve(cost: np.ndarray, parts: Parts, lower: np.ndarray,
                   b_ub=ub[1] if ub else None, bounds=bounds, method="highs")
     if res.status == 3:
         return None
+    if res.status == 2:
+        raise Infeasible(f"audit LP infeasible ({res.message}); the true values must be feasible")
     if res.status != 0:
         raise RuntimeError(f"audit LP failed ({res.message}); the true values must be feasible")
     return np.asarray(res.x)
@@ -79,13 +87,28 @@ def _model(parts: Parts, lower: np.ndarray, upper: np.ndarray, cost: np.ndarray)
 def _run(highs: highspy.Highs) -> highspy.HighsModelStatus:
     highs.run()
     status = highs.getModelStatus()
-    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
-        # A basis carried over from another objective can stall the simplex in a false verdict
-        # (seen as "infeasible" on a model the true values satisfy): solve once more from scratch.
+    if status not in _DONE:
+        # A basis carried over from another objective can stall the simplex in a false verdict (seen as
+        # "infeasible" on a model the true values satisfy): solve once more from scratch...
         highs.clearSolver()
         highs.run()
         status = highs.getModelStatus()
-    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded):
+    if status not in _DONE:
+        # ...and once more with presolve and HiGHS's own choice of simplex, which rescale the model: at
+        # national volume (counts of a million beside counts of one) the plain primal simplex declared a
+        # feasible model infeasible from scratch too.
+        highs.clearSolver()
+        highs.setOptionValue("presolve", "on")
+        highs.setOptionValue("simplex_strategy", 1)
+        try:
+            highs.run()
+            status = highs.getModelStatus()
+        finally:
+            for option, value in _OPTIONS:
+                highs.setOptionValue(option, value)
+    if status == highspy.HighsModelStatus.kInfeasible:
+        raise Infeasible("audit LP ended infeasible; the true values must be feasible")
+    if status not in _DONE:
         raise RuntimeError(f"audit LP ended {status}; the true values must be feasible")
     return status
 

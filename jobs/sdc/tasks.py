@@ -51,6 +51,9 @@ def _task(job: ZoneJob) -> ZoneResult | ProtectionError:
         return job.run()
     except ProtectionError as refused:
         return refused
+    except Exception as failed:
+        # Anything else is a fault of the protection itself: say which zone, so it can be run again alone.
+        raise RuntimeError(f"zone {job.gemeente}/{job.zone}: {type(failed).__name__}: {failed}") from failed
 
 
 def protect_zones(spark: SparkSession, jobs: Sequence[ZoneJob],
