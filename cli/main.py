@@ -38,12 +38,12 @@ EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retentio
 
 
 def cmd_broker(args: Namespace, settings: Settings) -> int:
-    from anpr.broker import EmbeddedBroker, create_topics
+    from anpr.broker import create_topics, embedded_broker
 
-    with EmbeddedBroker(settings.data_dir / "broker", port=args.port or settings.kafka.embedded_port,
-                        heap=settings.kafka.embedded_heap) as broker:
+    with embedded_broker(settings, port=args.port) as broker:
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
-                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
+                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic],
+                      client=broker.admin_client)
         # Once "listening" is out, a signal is how this command is meant to end: a clean stop, status 0,
         # even when it comes before the second line is printed.
         try:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from anpr.broker import create_topics
+from anpr.broker import create_topics, security_config
 from anpr.feeds.messages import Record
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,13 @@ def end_transaction(producer: KafkaProducer, commit: bool, timeout_s: float) -> 
 class Publisher:
     def __init__(self, bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (),
                  timeout_s: float = 10.0, chunk: int = CHUNK,
-                 after_chunk: Callable[[int], None] | None = None, transactional_id: str | None = None) -> None:
+                 after_chunk: Callable[[int], None] | None = None, transactional_id: str | None = None,
+                 client: Mapping[str, object] | None = None) -> None:
         self.bootstrap, self.topics, self.compacted = bootstrap, dict(topics), set(compacted)
+        # kafka-python security arguments (anpr.kafka_security.client_config); None: the settings' producer.
+        # With ACLs the producer cannot create topics: it finds them made by the admin (`anpr broker`,
+        # infra/kafka/topics.sh) and create_topics then has nothing to create.
+        self.client = security_config(client, "producer")
         self.timeout_s, self.chunk = timeout_s, chunk
         # Called with the messages acknowledged so far after each chunk: progress for feeds, and the
         # point where the broker-failure tests stop the broker or fail in the middle of a request.
@@ -84,7 +89,7 @@ class Publisher:
             if self._producer is None:
                 try:
                     _probe(self.bootstrap, min(self.timeout_s, 2.0))
-                    create_topics(self.bootstrap, self.topics, compacted=self.compacted)
+                    create_topics(self.bootstrap, self.topics, compacted=self.compacted, client=self.client)
                     self._producer = self._new_producer() if self.transactional_id is None \
                         else self._transactional_producer()
                 except (KafkaError, OSError) as exc:
@@ -97,7 +102,7 @@ class Publisher:
             bootstrap_servers=self.bootstrap, acks="all", retries=5, linger_ms=5,
             max_in_flight_requests_per_connection=1, request_timeout_ms=max(1000, ms // 2),
             delivery_timeout_ms=ms + 5, max_block_ms=ms, bootstrap_timeout_ms=ms,
-            reconnect_backoff_max_ms=1000, transactional_id=self.transactional_id,
+            reconnect_backoff_max_ms=1000, transactional_id=self.transactional_id, **self.client,
         )
 
     def _transactional_producer(self) -> KafkaProducer:
