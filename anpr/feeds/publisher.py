@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import AuthorizationError, KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
 
 from anpr.broker import create_topics, security_config
 from anpr.feeds.messages import Record
@@ -47,6 +47,14 @@ def _probe(bootstrap: str, timeout: float) -> None:
         except OSError as exc:
             last = exc
     raise last or OSError("no bootstrap server given")
+
+
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, SaslAuthenticationFailedError):
+        return " (the broker refused the username or password)"
+    if isinstance(exc, AuthorizationError):
+        return " (no Kafka ACL allows this principal to do that)"
+    return ""
 
 
 def end_transaction(producer: KafkaProducer, commit: bool, timeout_s: float) -> None:
@@ -93,7 +101,8 @@ class Publisher:
                     self._producer = self._new_producer() if self.transactional_id is None \
                         else self._transactional_producer()
                 except (KafkaError, OSError) as exc:
-                    raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {type(exc).__name__}") from exc
+                    raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {type(exc).__name__}"
+                                            f"{_hint(exc)}") from exc
             return self._producer
 
     def _new_producer(self) -> KafkaProducer:
@@ -177,7 +186,7 @@ class Publisher:
             # The text of a Kafka error never holds message contents; the type and counts suffice.
             log.warning("Kafka failed after %d acknowledged messages to %s: %s", acked, topic, type(exc).__name__)
             raise BrokerUnavailable(f"Kafka did not acknowledge every message ({acked} acknowledged): "
-                                    f"{type(exc).__name__}") from exc
+                                    f"{type(exc).__name__}{_hint(exc)}") from exc
         return acked
 
     def _abort(self, producer: KafkaProducer) -> None:
