@@ -184,3 +184,16 @@ def test_the_broker_properties_deny_by_default_and_check_the_controllers_clients
     assert format_arguments(security().admin) == ["--add-scram", f'SCRAM-SHA-512=[name="adm",password="{"a" * 32}"]']
     with pytest.raises(ValueError, match="may not contain"):
         format_arguments(Credential("adm", "pa,ss=word"))
+
+
+def test_a_broker_folder_formatted_for_plaintext_is_not_started_as_sasl_ssl(tmp_path):
+    from anpr.broker import BrokerError, EmbeddedBroker
+
+    (tmp_path / "kraft").mkdir()
+    (tmp_path / "kraft" / "meta.properties").write_text("cluster.id=abc\nnode.id=1\n")
+    broker = EmbeddedBroker(tmp_path, security=security())
+    with pytest.raises(BrokerError, match="formatted for PLAINTEXT, not SASL_SSL: use another data directory"):
+        broker.start()  # refused before any JVM starts
+    assert broker.process is None
+    props = (tmp_path / "server.properties").read_text()
+    assert stat.S_IMODE((tmp_path / "server.properties").stat().st_mode) == 0o600 and "SASL_SSL://" in props
