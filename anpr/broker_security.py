@@ -17,16 +17,20 @@ import datetime as dt
 import ipaddress
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kafka.errors as Errors
 from kafka import KafkaAdminClient
 from kafka.admin import (
     ACL,
+    ACLFilter,
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
     ResourcePattern,
+    ResourcePatternFilter,
     ResourceType,
 )
 from kafka.admin._users import ScramMechanism, UserScramCredentialUpsertion
@@ -203,8 +207,26 @@ def apply_users_and_acls(bootstrap: str, security: BrokerSecurity, ca: Path) -> 
         refused = {user: err for user, err in admin.alter_user_scram_credentials(users).items() if err}
         if refused:
             raise RuntimeError(f"the broker refused the SCRAM users: {refused}")
-        result = admin.create_acls(least_privilege_acls(security))
+        acls = least_privilege_acls(security)
+        result = admin.create_acls(acls)
         if result.get("failed"):
             raise RuntimeError(f"the broker refused {len(result['failed'])} ACLs: {result['failed'][0]}")
+        _wait_until_served(admin, [c.username for c in (security.producer, security.stream)], len(acls))
     finally:
         admin.close()
+
+
+def _wait_until_served(admin: KafkaAdminClient, users: list[str], acls: int, timeout: float = 30.0) -> None:
+    """The controller has committed users and ACLs when the calls return; the broker applies them from
+    the metadata log a moment later. Until then a client would be refused, so wait for the broker."""
+    everything = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                           ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = admin.describe_user_scram_credentials(users)
+        known = all(described.get(u, {}).get("credential_infos") for u in users)
+        found, error = admin.describe_acls(everything)
+        if known and error is Errors.NoError and len(found) >= acls:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the broker did not serve the SCRAM users and ACLs within {timeout:.0f}s")

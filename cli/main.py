@@ -50,6 +50,9 @@ def cmd_broker(args: Namespace, settings: Settings) -> int:
             print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
                   "Ctrl-C or SIGTERM stops it", flush=True)
             print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}", flush=True)
+            if broker.security is not None:  # clients of this data directory find its CA and passwords
+                print("  export ANPR_KAFKA__SECURITY__PROTOCOL=SASL_SSL  (CA and passwords: "
+                      f"{broker.ca_file}, {settings.data_dir / 'secrets' / 'kafka'})", flush=True)
             signal.pause()
         except KeyboardInterrupt:
             say("stopping the broker (controlled shutdown)")
