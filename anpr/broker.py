@@ -207,9 +207,13 @@ class EmbeddedBroker:
             self._wait_for_metadata(timeout)
             if self.security is not None:
                 apply_users_and_acls(self.bootstrap, self.security, self.ca_file)
-        except (BrokerError, RuntimeError, KafkaError):
+        except BrokerError:
             self.stop()
             raise
+        except (RuntimeError, KafkaError) as exc:
+            self.stop()
+            raise BrokerError(f"Apache Kafka refused to set up its users and ACLs ({type(exc).__name__}: "
+                              f"{exc}); see {self.log_file}") from exc
         log.info("Apache Kafka %s (cluster %s) listening on %s", self.version, self.cluster_id, self.bootstrap)
         return self
 

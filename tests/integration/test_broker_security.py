@@ -76,7 +76,11 @@ def test_the_producer_writes_and_the_stream_reads_through_sparks_kafka_source(se
     assert "*********(redacted)" in plans and secret not in plans  # the options are shown, masked
     assert "sasl.jaas.config = [hidden]" in logged  # Kafka's clients did log their configuration
     assert secret not in logged
-    assert secret not in broker.log_file.read_text()
+    broker_log = broker.log_file.read_text()
+    assert broker.security is not None and "KafkaConfig values" in broker_log
+    for password in (secret, broker.security.admin.password, broker.security.producer.password,
+                     (broker.home / "tls" / "keystore.password").read_text()):
+        assert password not in broker_log
 
 
 def test_a_wrong_password_and_no_credentials_are_refused_in_one_line(secured):
