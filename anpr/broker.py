@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError
 
 from anpr.broker_security import BrokerSecurity, apply_users_and_acls, ensure_tls, format_arguments, sasl_ssl_properties
 from anpr.jvm import jars, java_binary
@@ -331,6 +331,31 @@ def embedded_broker(settings: Settings, port: int = 0) -> EmbeddedBroker:
 
     return EmbeddedBroker(settings.data_dir / "broker", port=port or settings.kafka.embedded_port,
                           heap=settings.kafka.embedded_heap, security=embedded_broker_security(settings))
+
+
+class AuthenticationWatch(logging.Handler):
+    """Whether kafka-python met a refused SASL login: its bootstrap retries those until it times out and
+    then raises only KafkaTimeoutError, naming the refusal in its log records alone."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if any(isinstance(a, SaslAuthenticationFailedError) for a in args):
+            self.refused = True
+
+
+@contextmanager
+def watching_authentication() -> Iterator[AuthenticationWatch]:
+    watch = AuthenticationWatch()
+    logger = logging.getLogger("kafka.net")
+    logger.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        logger.removeHandler(watch)
 
 
 def security_config(client: Mapping[str, object] | None, principal: KafkaPrincipalName) -> dict[str, object]:

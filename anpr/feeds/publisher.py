@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from kafka import KafkaProducer
 from kafka.errors import AuthorizationError, KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
 
-from anpr.broker import create_topics, security_config
+from anpr.broker import AuthenticationWatch, create_topics, security_config, watching_authentication
 from anpr.feeds.messages import Record
 
 log = logging.getLogger(__name__)
@@ -93,14 +93,24 @@ class Publisher:
         self._transaction = threading.Lock()  # held for a whole transactional publish
 
     def _connect(self) -> KafkaProducer:
+        login = AuthenticationWatch()
         with self._lock:
             if self._producer is None:
+                ms = int(self.timeout_s * 1000)
+                # A refused login is retried by kafka-python until its bootstrap times out: bound that.
+                bounded = {"bootstrap_timeout_ms": ms, "request_timeout_ms": max(1000, ms // 2)} if self.client else {}
                 try:
                     _probe(self.bootstrap, min(self.timeout_s, 2.0))
-                    create_topics(self.bootstrap, self.topics, compacted=self.compacted, client=self.client)
+                    with watching_authentication() as login:
+                        create_topics(self.bootstrap, self.topics, compacted=self.compacted,
+                                      client={**self.client, **bounded})
                     self._producer = self._new_producer() if self.transactional_id is None \
                         else self._transactional_producer()
                 except (KafkaError, OSError) as exc:
+                    user = self.client.get("sasl_plain_username")
+                    if login.refused:
+                        raise BrokerUnavailable(f"Kafka at {self.bootstrap} refused the login of {user} "
+                                                "(SASL authentication failed: wrong username or password)") from exc
                     raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {type(exc).__name__}"
                                             f"{_hint(exc)}") from exc
             return self._producer

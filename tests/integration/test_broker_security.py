@@ -100,8 +100,10 @@ def test_a_wrong_password_and_no_credentials_are_refused_in_one_line(secured):
 
 def test_the_stream_cannot_write_and_the_producer_cannot_read(secured):
     settings, broker = secured
+    # Not idempotent: an idempotent producer is refused even earlier (ClusterAuthorizationFailed on
+    # InitProducerId: the stream may write no topic at all); this one reaches the topic's own refusal.
     stream_producer = KafkaProducer(bootstrap_servers=broker.bootstrap, max_block_ms=10_000,
-                                    **client_config(settings, "stream"))
+                                    enable_idempotence=False, **client_config(settings, "stream"))
     try:
         with pytest.raises(TopicAuthorizationFailedError):
             stream_producer.send(OBS, b"forged").get(timeout=20)
