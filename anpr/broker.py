@@ -2,7 +2,12 @@
 
 The broker runs from the jars infra/jvm/pom.xml pins (`.jvm/broker`), with its log and offsets under
 one folder (`<data_dir>/broker`), so topics and the stream's checkpoints survive a restart. Listeners
-are on loopback only; their ports are kept in that folder and reused while free.
+are on loopback only; their ports are kept in that folder and reused while free. With a BrokerSecurity the
+client listener is SASL_SSL with ACLs (anpr/broker_security.py), else PLAINTEXT.
+
+The client helpers below take `client`, kafka-python's security keyword arguments
+(anpr.kafka_security.client_config); None means those of the settings (get_settings()) for the
+principal the helper acts as.
 """
 
 from __future__ import annotations
@@ -21,12 +26,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError
 
+from anpr.broker_security import BrokerSecurity, apply_users_and_acls, ensure_tls, format_arguments, sasl_ssl_properties
 from anpr.jvm import jars, java_binary
+
+if TYPE_CHECKING:
+    from anpr.settings import KafkaPrincipalName, Settings
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +147,26 @@ class EmbeddedBroker:
     process: subprocess.Popen[bytes] | None = None
     cluster_id: str = ""
     controller_port: int = 0
+    security: BrokerSecurity | None = None
     version: str = field(default="", init=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM CA certificate clients verify this broker against (SASL_SSL only)."""
+        return self.home / "tls" / "ca.pem"
+
+    @property
+    def admin_client(self) -> dict[str, object]:
+        """kafka-python keyword arguments of the admin principal ({} when PLAINTEXT)."""
+        if self.security is None:
+            return {}
+        from anpr.broker_security import admin_config
+
+        return admin_config(self.security, self.ca_file)
 
     @property
     def log_file(self) -> Path:
@@ -158,9 +183,16 @@ class EmbeddedBroker:
         self.home.mkdir(parents=True, exist_ok=True)
         self._stop_stale()
         self._choose_ports()
+        values = server_properties(self.home / "kraft", self.port, self.controller_port)
+        if self.security is not None:
+            tls = ensure_tls(self.home / "tls")
+            values |= sasl_ssl_properties(self.port, self.controller_port, tls, self.security.admin)
         props = self.home / "server.properties"
-        props.write_text("".join(f"{k}={v}\n" for k, v in
-                                 server_properties(self.home / "kraft", self.port, self.controller_port).items()))
+        # It holds the keystore's and the admin's passwords when SASL_SSL: readable by its owner only.
+        fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in values.items()))
         self._format(java, classpath, props)
         logfile = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child process
         self.process = subprocess.Popen(
@@ -173,9 +205,15 @@ class EmbeddedBroker:
         try:
             wait_for_port("127.0.0.1", self.port, timeout)
             self._wait_for_metadata(timeout)
+            if self.security is not None:
+                apply_users_and_acls(self.bootstrap, self.security, self.ca_file)
         except BrokerError:
             self.stop()
             raise
+        except (RuntimeError, KafkaError) as exc:
+            self.stop()
+            raise BrokerError(f"Apache Kafka refused to set up its users and ACLs ({type(exc).__name__}: "
+                              f"{exc}); see {self.log_file}") from exc
         log.info("Apache Kafka %s (cluster %s) listening on %s", self.version, self.cluster_id, self.bootstrap)
         return self
 
@@ -202,11 +240,15 @@ class EmbeddedBroker:
             for line in meta.read_text().splitlines():
                 if line.startswith("cluster.id="):
                     self.cluster_id = line.split("=", 1)[1].strip()
+            self._check_security_mode()
             return
         self.cluster_id = random_cluster_id()
+        # The admin's SCRAM credential goes into the bootstrap metadata: without it no client could log
+        # in to create the others. The arguments are not written to the log below.
+        scram = format_arguments(self.security.admin) if self.security is not None else []
         result = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-             "-c", str(props), "-g"],
+             "-c", str(props), "-g", *scram],
             capture_output=True, text=True, check=False,
         )
         with open(self.log_file, "a") as out:
@@ -214,6 +256,17 @@ class EmbeddedBroker:
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise BrokerError(f"formatting the broker's storage failed: {last[0]} (see {self.log_file})")
+        (self.home / "security-mode").write_text("SASL_SSL" if self.security else "PLAINTEXT")
+
+    def _check_security_mode(self) -> None:
+        """A folder formatted without SCRAM users cannot serve SASL_SSL (no one could log in), and one
+        formatted with them keeps its ACLs: say so in one line instead of a broker that refuses all."""
+        marker = self.home / "security-mode"
+        formatted = marker.read_text().strip() if marker.exists() else "PLAINTEXT"
+        wanted = "SASL_SSL" if self.security else "PLAINTEXT"
+        if formatted != wanted:
+            raise BrokerError(f"the broker's storage in {self.home} was formatted for {formatted}, not {wanted}: "
+                              "use another data directory (ANPR_DATA_DIR) or set kafka.security.protocol back")
 
     def _stop_stale(self) -> None:
         """A broker of an earlier run on this folder (its starter killed) is reported and stopped."""
@@ -239,7 +292,8 @@ class EmbeddedBroker:
             if self.process is not None and self.process.poll() is not None:
                 raise BrokerError(f"Apache Kafka exited with {self.process.returncode}; see {self.log_file}")
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000,
+                                         **self.admin_client)
                 try:
                     if admin.describe_cluster().get("brokers"):
                         return
@@ -271,12 +325,56 @@ class EmbeddedBroker:
         self.stop()
 
 
+def embedded_broker(settings: Settings, port: int = 0) -> EmbeddedBroker:
+    """The embedded broker of the settings' data directory, SASL_SSL with ACLs when the settings say so."""
+    from anpr.kafka_security import embedded_broker_security
+
+    return EmbeddedBroker(settings.data_dir / "broker", port=port or settings.kafka.embedded_port,
+                          heap=settings.kafka.embedded_heap, security=embedded_broker_security(settings))
+
+
+class AuthenticationWatch(logging.Handler):
+    """Whether kafka-python met a refused SASL login: its bootstrap retries those until it times out and
+    then raises only KafkaTimeoutError, naming the refusal in its log records alone."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if any(isinstance(a, SaslAuthenticationFailedError) for a in args):
+            self.refused = True
+
+
+@contextmanager
+def watching_authentication() -> Iterator[AuthenticationWatch]:
+    watch = AuthenticationWatch()
+    logger = logging.getLogger("kafka.net")
+    logger.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        logger.removeHandler(watch)
+
+
+def security_config(client: Mapping[str, object] | None, principal: KafkaPrincipalName) -> dict[str, object]:
+    """`client` itself, or the settings' kafka-python security arguments for `principal`."""
+    if client is not None:
+        return dict(client)
+    from anpr.kafka_security import client_config
+    from anpr.settings import get_settings
+
+    return client_config(get_settings(), principal)
+
+
 def create_topics(bootstrap: str, partitions: dict[str, int], compacted: Iterable[str] = (),
-                  configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                  configs: Mapping[str, Mapping[str, str]] | None = None,
+                  client: Mapping[str, object] | None = None) -> None:
     """Create topics that do not exist yet, with per-topic configs (e.g. retention.ms) over the broker's
-    defaults; existing ones are left as they are."""
+    defaults; existing ones are left as they are. Acts as the admin principal by default."""
     compacted, configs = set(compacted), configs or {}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **security_config(client, "admin"))
     try:
         existing = set(admin.list_topics())
         new = [
@@ -293,10 +391,12 @@ def create_topics(bootstrap: str, partitions: dict[str, int], compacted: Iterabl
 
 
 @contextmanager
-def reliable_producer(bootstrap: str, **config: object) -> Iterator[KafkaProducer]:
+def reliable_producer(bootstrap: str, client: Mapping[str, object] | None = None,
+                      **config: object) -> Iterator[KafkaProducer]:
+    """A KafkaProducer acknowledged by all in-sync replicas, as the producer principal by default."""
     producer = KafkaProducer(
         bootstrap_servers=bootstrap, acks="all", retries=5, linger_ms=5,
-        max_in_flight_requests_per_connection=1, **config,
+        max_in_flight_requests_per_connection=1, **security_config(client, "producer"), **config,
     )
     try:
         yield producer
@@ -320,13 +420,15 @@ def produce_all(
     return len(futures)
 
 
-def high_watermarks(bootstrap: str, topic: str, timeout_ms: int = 10_000) -> dict[int, int]:
-    """End offset per partition of ``topic`` (empty when the topic does not exist).
+def high_watermarks(bootstrap: str, topic: str, timeout_ms: int = 10_000,
+                    client: Mapping[str, object] | None = None) -> dict[int, int]:
+    """End offset per partition of ``topic`` (empty when the topic does not exist), asked as the stream
+    principal by default.
 
     Raises kafka.errors.KafkaError (KafkaTimeoutError) when the broker does not answer within timeout_ms.
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=timeout_ms,
-                             bootstrap_timeout_ms=timeout_ms)
+                             bootstrap_timeout_ms=timeout_ms, **security_config(client, "stream"))
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
@@ -336,16 +438,17 @@ def high_watermarks(bootstrap: str, topic: str, timeout_ms: int = 10_000) -> dic
         consumer.close()
 
 
-def topic_ids(bootstrap: str, topics: Iterable[str], timeout_ms: int = 10_000) -> dict[str, str | None]:
+def topic_ids(bootstrap: str, topics: Iterable[str], timeout_ms: int = 10_000,
+              client: Mapping[str, object] | None = None) -> dict[str, str | None]:
     """Kafka's topic id (a UUID, new each time a topic is created) per topic; None for a missing topic.
 
     A name can be reused after a delete or a broker reset, the id cannot: it tells whether offsets kept
     from an earlier run still name the same records. Raises kafka.errors.KafkaError when the broker
-    does not answer within timeout_ms.
+    does not answer within timeout_ms. Asked as the stream principal by default.
     """
     names = list(topics)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
-                             bootstrap_timeout_ms=timeout_ms)
+                             bootstrap_timeout_ms=timeout_ms, **security_config(client, "stream"))
     try:
         described = {t["name"]: t for t in admin.describe_topics(names)}
     finally:
@@ -354,18 +457,21 @@ def topic_ids(bootstrap: str, topics: Iterable[str], timeout_ms: int = 10_000) -
                    and described[name]["error_code"] == 0 else None) for name in names}
 
 
-def set_retention(bootstrap: str, topic: str, retention_ms: int, timeout_ms: int = 10_000) -> bool:
+def set_retention(bootstrap: str, topic: str, retention_ms: int, timeout_ms: int = 10_000,
+                  client: Mapping[str, object] | None = None) -> bool:
     """Set a topic's time-based retention (an incremental config change: other overrides stay); the
     broker then deletes older log segments itself. Returns False when the topic does not exist.
 
-    Raises kafka.errors.KafkaError when the broker refuses or does not answer within timeout_ms.
+    Raises kafka.errors.KafkaError when the broker refuses or does not answer within timeout_ms. Acts as
+    the admin principal by default.
     """
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    if topic_ids(bootstrap, [topic], timeout_ms)[topic] is None:
+    config = security_config(client, "admin")
+    if topic_ids(bootstrap, [topic], timeout_ms, client=config)[topic] is None:
         return False
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
-                             bootstrap_timeout_ms=timeout_ms)
+                             bootstrap_timeout_ms=timeout_ms, **config)
     try:
         change = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": str(retention_ms)})
         admin.alter_configs([change])

@@ -23,6 +23,59 @@ CONF_DIR = Path(os.environ.get("ANPR_CONF_DIR", PROJECT_ROOT / "conf"))
 DEV_SECRET_PREFIX = "dev-"
 
 
+KafkaPrincipalName = Literal["producer", "stream", "admin"]
+KAFKA_PRINCIPALS: tuple[KafkaPrincipalName, ...] = ("producer", "stream", "admin")
+
+
+class KafkaPrincipal(BaseModel):
+    """One SCRAM identity. The password comes from the environment or a secret file, never from conf/:
+    ANPR_KAFKA__SECURITY__<PRINCIPAL>__PASSWORD(_FILE). In the local profile a missing one is made per
+    data directory (<data_dir>/secrets/kafka/<username>, mode 0600) by anpr/kafka_security.py."""
+
+    username: str
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+
+# One class per principal for its default username: conf/ and the environment replace a nested table
+# as a whole, so a password file given alone keeps the usual name.
+class ProducerPrincipal(KafkaPrincipal):
+    username: str = "anpr-ingest"
+
+
+class StreamPrincipal(KafkaPrincipal):
+    username: str = "anpr-stream"
+
+
+class AdminPrincipal(KafkaPrincipal):
+    username: str = "anpr-admin"
+
+
+class KafkaSecuritySettings(BaseModel):
+    """How clients authenticate to Kafka and who may do what there (anpr/kafka_security.py).
+
+    PLAINTEXT: no TLS, no authentication (loopback development only; the cluster profile refuses it).
+    SASL_SSL: TLS to the broker (verified against `ca_file`) and SCRAM-SHA-512 per principal:
+    `producer` (the ingest service and the feed tools: write the observation and camera topics),
+    `stream` (the Spark stream: read them), `admin` (topics, their retention, users and ACLs).
+    """
+
+    protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    # PEM file of the CA that signed the brokers' certificates; None: the embedded broker's own CA
+    # (<data_dir>/broker/tls/ca.pem), made when it starts.
+    ca_file: Path | None = None
+    producer: ProducerPrincipal = Field(default_factory=lambda: ProducerPrincipal())
+    stream: StreamPrincipal = Field(default_factory=lambda: StreamPrincipal())
+    admin: AdminPrincipal = Field(default_factory=lambda: AdminPrincipal())
+    # The producer principal may use transactional ids with this prefix only (the ingest service's
+    # default ids are anpr-ingest-<host>-<port>).
+    transactional_id_prefix: str = "anpr-ingest-"
+
+    def principal(self, name: KafkaPrincipalName) -> KafkaPrincipal:
+        return {"producer": self.producer, "stream": self.stream, "admin": self.admin}[name]
+
+
 class KafkaSettings(BaseModel):
     bootstrap_servers: str | None = None  # None: start the embedded broker
     embedded_port: int = 0  # 0: the port of the last run while free, else a free loopback port
@@ -41,6 +94,7 @@ class KafkaSettings(BaseModel):
     # The ingest service's Kafka transactional.id (one per ingest process; stable across its restarts
     # so the new process fences the old one). None: anpr-ingest-<host name>-<port>.
     ingest_transactional_id: str | None = None
+    security: KafkaSecuritySettings = Field(default_factory=KafkaSecuritySettings)
 
 
 class SparkSettings(BaseModel):
@@ -190,6 +244,29 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"cluster profile refuses the {name}: it is a development secret or shorter than 32 chars"
                 )
+        self._refuse_open_kafka()
+
+    def _refuse_open_kafka(self) -> None:
+        """Seed 004: whoever taps the data stream holds the biggest risk, so the cluster profile speaks
+        SASL_SSL only, with real passwords. Each component holds only its own principal's password
+        (least privilege): a missing one is refused when a client is made for it, at the component's
+        start (anpr.kafka_security.password); a development or short one is refused here."""
+        sec = self.kafka.security
+        if sec.protocol != "SASL_SSL":
+            raise ValueError("cluster profile refuses Kafka over PLAINTEXT: set kafka.security.protocol = SASL_SSL")
+        if sec.ca_file is None:
+            raise ValueError("cluster profile needs the Kafka CA: set ANPR_KAFKA__SECURITY__CA_FILE")
+        for role in KAFKA_PRINCIPALS:
+            principal = sec.principal(role)
+            if principal.password is not None:
+                value = principal.password.get_secret_value()
+            elif principal.password_file is not None:
+                value = _read_secret(principal.password_file)
+            else:
+                continue
+            if value.startswith(DEV_SECRET_PREFIX) or len(value) < 32:
+                raise ValueError(f"cluster profile refuses the Kafka {role} password: it is a development "
+                                 "secret or shorter than 32 chars")
 
     @property
     def pepper_bytes(self) -> bytes:
@@ -226,6 +303,13 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the secret file {path}: {exc.strerror}") from None
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from anpr.broker import EmbeddedBroker, create_topics, produce_all, reliable_producer
+from anpr.broker import create_topics, embedded_broker, produce_all, reliable_producer
+from anpr.kafka_security import client_config
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
 from anpr.synth import SynthDay, synth_day
@@ -42,10 +43,10 @@ def with_bootstrap(settings: Settings, bootstrap: str) -> Settings:
     return settings.model_copy(update={"kafka": kafka})
 
 
-def publish_feed(bootstrap: str, topic: str, feed: SynthDay) -> int:
+def publish_feed(bootstrap: str, topic: str, feed: SynthDay, client: dict[str, object] | None = None) -> int:
     counter = Counter("detections published", feed.published)
     sent = 0
-    with reliable_producer(bootstrap) as producer:
+    with reliable_producer(bootstrap, client) as producer:
         for start in range(0, feed.published, PUBLISH_CHUNK):
             sent += produce_all(producer, topic, feed.messages[start:start + PUBLISH_CHUNK])
             counter.add(min(PUBLISH_CHUNK, feed.published - start))
@@ -72,12 +73,12 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
 
     municipality = municipality_by_code("GM0344")
     say("==> starting the embedded broker ...")
-    with EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port,
-                        heap=settings.kafka.embedded_heap) as broker:
+    with embedded_broker(settings) as broker:
         settings = with_bootstrap(settings, broker.bootstrap)
         say(f"    Apache Kafka {broker.version} (cluster {broker.cluster_id}) at {broker.bootstrap}")
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
-                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
+                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic],
+                      client=broker.admin_client)
         with step(f"generating one synthetic day ({day}) for {municipality.municipality}"):
             feed = synth_day(day, municipality.cameras, detections, seed, municipality=municipality.code,
                              min_confidence=settings.stream.min_read_confidence,
@@ -91,7 +92,8 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
                 counts = load_synthetic_register(lake, settings, DEMO_REGISTER_SIZE, DEMO_REGISTER_SEED)
                 say("    " + ", ".join(f"{name}: {n:,}" for name, n in counts.items()))
             with step(f"publishing {feed.published:,} detections to {settings.kafka.observations_topic}"):
-                publish_feed(broker.bootstrap, settings.kafka.observations_topic, feed)
+                publish_feed(broker.bootstrap, settings.kafka.observations_topic, feed,
+                             client_config(settings, "producer"))
             written = 0
 
             def on_batch(report) -> None:  # noqa: ANN001 - a BatchReport

@@ -28,20 +28,20 @@ def _bootstrap(settings: Settings, stack: ExitStack) -> str:
     """The configured broker, or an embedded one for as long as the command runs."""
     if settings.kafka.bootstrap_servers:
         return settings.kafka.bootstrap_servers
-    from anpr.broker import EmbeddedBroker
+    from anpr.broker import embedded_broker
 
-    broker = stack.enter_context(EmbeddedBroker(settings.data_dir / "broker", port=settings.kafka.embedded_port,
-                                                heap=settings.kafka.embedded_heap))
+    broker = stack.enter_context(embedded_broker(settings))
     say(f"    no broker configured: started the embedded Apache Kafka at {broker.bootstrap}")
     return broker.bootstrap
 
 
 def _publisher(settings: Settings, bootstrap: str):  # noqa: ANN202 - a Publisher
     from anpr.feeds.publisher import Publisher
+    from anpr.kafka_security import client_config
 
     k = settings.kafka
     return Publisher(bootstrap, {k.observations_topic: k.partitions, k.cameras_topic: 1}, compacted=[k.cameras_topic],
-                     timeout_s=30.0)
+                     timeout_s=30.0, client=client_config(settings, "producer"))
 
 
 def _ingest_sink(args: Namespace, settings: Settings):  # noqa: ANN202 - an IngestSink

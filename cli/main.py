@@ -38,18 +38,21 @@ EXTENSIONS = ["cli.feeds", "jobs.register_cli", "jobs.stats_cli", "jobs.retentio
 
 
 def cmd_broker(args: Namespace, settings: Settings) -> int:
-    from anpr.broker import EmbeddedBroker, create_topics
+    from anpr.broker import create_topics, embedded_broker
 
-    with EmbeddedBroker(settings.data_dir / "broker", port=args.port or settings.kafka.embedded_port,
-                        heap=settings.kafka.embedded_heap) as broker:
+    with embedded_broker(settings, port=args.port) as broker:
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
-                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic])
+                                         settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic],
+                      client=broker.admin_client)
         # Once "listening" is out, a signal is how this command is meant to end: a clean stop, status 0,
         # even when it comes before the second line is printed.
         try:
             print(f"Apache Kafka {broker.version} listening on {broker.bootstrap}, log in {broker.home}; "
                   "Ctrl-C or SIGTERM stops it", flush=True)
             print(f"  export ANPR_KAFKA__BOOTSTRAP_SERVERS={broker.bootstrap}", flush=True)
+            if broker.security is not None:  # clients of this data directory find its CA and passwords
+                print("  export ANPR_KAFKA__SECURITY__PROTOCOL=SASL_SSL  (CA and passwords: "
+                      f"{broker.ca_file}, {settings.data_dir / 'secrets' / 'kafka'})", flush=True)
             signal.pause()
         except KeyboardInterrupt:
             say("stopping the broker (controlled shutdown)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 
+from anpr.kafka_security import spark_options
 from anpr.settings import Settings
 
 
@@ -21,6 +22,10 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
     - ``kafka.isolation.level`` (read_committed): only records of committed transactions (and records
       written outside any transaction) are read; an ingest request whose transaction was aborted after a
       broker failure is never read, and records of an open transaction wait until it ends.
+    - with ``kafka.security.protocol = SASL_SSL``: ``kafka.security.protocol``, ``kafka.sasl.mechanism``
+      (SCRAM-SHA-512), ``kafka.sasl.jaas.config`` (the stream principal; the password only there, a value
+      Spark redacts in plans, the UI and logs) and the PEM truststore of the CA
+      (anpr.kafka_security.spark_options).
 
     Raises ValueError when no bootstrap servers or no topic are given.
     """
@@ -44,5 +49,6 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
         .option("kafka.isolation.level", k.isolation_level)
         # headers name the supplier, municipality and ingest request of each detection
         .option("includeHeaders", "true")
+        .options(**spark_options(settings, "stream"))
         .load()
     )

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import AuthorizationError, KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
 
-from anpr.broker import create_topics
+from anpr.broker import AuthenticationWatch, create_topics, security_config, watching_authentication
 from anpr.feeds.messages import Record
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,14 @@ def _probe(bootstrap: str, timeout: float) -> None:
     raise last or OSError("no bootstrap server given")
 
 
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, SaslAuthenticationFailedError):
+        return " (the broker refused the username or password)"
+    if isinstance(exc, AuthorizationError):
+        return " (no Kafka ACL allows this principal to do that)"
+    return ""
+
+
 def end_transaction(producer: KafkaProducer, commit: bool, timeout_s: float) -> None:
     """Commit (or abort) the producer's open transaction, waiting at most `timeout_s` for the broker.
 
@@ -68,8 +76,13 @@ def end_transaction(producer: KafkaProducer, commit: bool, timeout_s: float) -> 
 class Publisher:
     def __init__(self, bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (),
                  timeout_s: float = 10.0, chunk: int = CHUNK,
-                 after_chunk: Callable[[int], None] | None = None, transactional_id: str | None = None) -> None:
+                 after_chunk: Callable[[int], None] | None = None, transactional_id: str | None = None,
+                 client: Mapping[str, object] | None = None) -> None:
         self.bootstrap, self.topics, self.compacted = bootstrap, dict(topics), set(compacted)
+        # kafka-python security arguments (anpr.kafka_security.client_config); None: the settings' producer.
+        # With ACLs the producer cannot create topics: it finds them made by the admin (`anpr broker`,
+        # infra/kafka/topics.sh) and create_topics then has nothing to create.
+        self.client = security_config(client, "producer")
         self.timeout_s, self.chunk = timeout_s, chunk
         # Called with the messages acknowledged so far after each chunk: progress for feeds, and the
         # point where the broker-failure tests stop the broker or fail in the middle of a request.
@@ -80,15 +93,26 @@ class Publisher:
         self._transaction = threading.Lock()  # held for a whole transactional publish
 
     def _connect(self) -> KafkaProducer:
+        login = AuthenticationWatch()
         with self._lock:
             if self._producer is None:
+                ms = int(self.timeout_s * 1000)
+                # A refused login is retried by kafka-python until its bootstrap times out: bound that.
+                bounded = {"bootstrap_timeout_ms": ms, "request_timeout_ms": max(1000, ms // 2)} if self.client else {}
                 try:
                     _probe(self.bootstrap, min(self.timeout_s, 2.0))
-                    create_topics(self.bootstrap, self.topics, compacted=self.compacted)
+                    with watching_authentication() as login:
+                        create_topics(self.bootstrap, self.topics, compacted=self.compacted,
+                                      client={**self.client, **bounded})
                     self._producer = self._new_producer() if self.transactional_id is None \
                         else self._transactional_producer()
                 except (KafkaError, OSError) as exc:
-                    raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {type(exc).__name__}") from exc
+                    user = self.client.get("sasl_plain_username")
+                    if login.refused:
+                        raise BrokerUnavailable(f"Kafka at {self.bootstrap} refused the login of {user} "
+                                                "(SASL authentication failed: wrong username or password)") from exc
+                    raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {type(exc).__name__}"
+                                            f"{_hint(exc)}") from exc
             return self._producer
 
     def _new_producer(self) -> KafkaProducer:
@@ -97,7 +121,7 @@ class Publisher:
             bootstrap_servers=self.bootstrap, acks="all", retries=5, linger_ms=5,
             max_in_flight_requests_per_connection=1, request_timeout_ms=max(1000, ms // 2),
             delivery_timeout_ms=ms + 5, max_block_ms=ms, bootstrap_timeout_ms=ms,
-            reconnect_backoff_max_ms=1000, transactional_id=self.transactional_id,
+            reconnect_backoff_max_ms=1000, transactional_id=self.transactional_id, **self.client,
         )
 
     def _transactional_producer(self) -> KafkaProducer:
@@ -172,7 +196,7 @@ class Publisher:
             # The text of a Kafka error never holds message contents; the type and counts suffice.
             log.warning("Kafka failed after %d acknowledged messages to %s: %s", acked, topic, type(exc).__name__)
             raise BrokerUnavailable(f"Kafka did not acknowledge every message ({acked} acknowledged): "
-                                    f"{type(exc).__name__}") from exc
+                                    f"{type(exc).__name__}{_hint(exc)}") from exc
         return acked
 
     def _abort(self, producer: KafkaProducer) -> None:

@@ -11,6 +11,7 @@ from anpr.contract import MAX_BODY_BYTES
 from anpr.delta_reader import DeltaReader, make_reader
 from anpr.feeds.publisher import Publisher
 from anpr.idempotency import IdempotencyStore, store_path
+from anpr.kafka_security import client_config
 from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import SUPPLIERS_FILE, SupplierRegistry, load_suppliers
 from anpr.zones import load_municipalities
@@ -63,7 +64,7 @@ def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR
     lake = lake or make_reader(settings)
     k = settings.kafka
     publisher = publisher or Publisher(bootstrap, {k.observations_topic: k.partitions, k.cameras_topic: 1},
-                                       compacted=[k.cameras_topic],
+                                       compacted=[k.cameras_topic], client=client_config(settings, "producer"),
                                        transactional_id=transactional_id(settings, port or settings.api.ingest_port))
     return IngestServices(
         suppliers=suppliers, cameras=CameraRegistry(load_municipalities(conf_dir), suppliers, lake),

@@ -40,9 +40,15 @@ def test_cluster_profile_reads_pepper_from_file(monkeypatch, tmp_path):
     monkeypatch.setenv("ANPR_PROFILE", "cluster")
     monkeypatch.delenv("ANPR_PEPPER", raising=False)
     monkeypatch.setenv("ANPR_PEPPER_FILE", str(secret))
+    # the cluster profile also needs Kafka over SASL_SSL with a password file per principal
+    monkeypatch.setenv("ANPR_KAFKA__SECURITY__CA_FILE", str(tmp_path / "ca.pem"))
+    for role in ("PRODUCER", "STREAM", "ADMIN"):
+        (tmp_path / role).write_text("k" * 40)
+        monkeypatch.setenv(f"ANPR_KAFKA__SECURITY__{role}__PASSWORD_FILE", str(tmp_path / role))
     s = Settings()
     assert s.pepper_bytes == b"p" * 48
     assert s.spark.master.startswith("spark://") and s.lake.root == "s3a://anpr-lake/"
+    assert s.kafka.security.protocol == "SASL_SSL" and s.kafka.security.stream.username == "anpr-stream"
 
 
 def test_unknown_keys_are_errors(monkeypatch):
