@@ -99,11 +99,13 @@ def cmd_stream(args: Namespace, settings: Settings) -> int:
 
     if args.action == "status":
         from anpr.delta_reader import make_reader
+        from anpr.kafka_security import client_config
         from streaming.status import render, stream_status
 
         # No Spark for a status line: the metrics table is read with delta-rs.
         status = stream_status(make_reader(settings), settings.checkpoint_dir / QUERY_NAME,
-                               settings.kafka.bootstrap_servers, settings.kafka.observations_topic, args.last)
+                               settings.kafka.bootstrap_servers, settings.kafka.observations_topic, args.last,
+                               client_config(settings, "stream"))
         print(render(status))
         return 0
 

@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from anpr.idempotency import purge_older_than, store_path
+from anpr.kafka_security import client_config
 from anpr.lake import Lake
 from anpr.register_tables import HOLDING_KEYS
 from anpr.settings import RetentionSettings, Settings
@@ -205,7 +206,8 @@ def _kafka_retention(settings: Settings, dry_run: bool) -> Outcome:
         outcome.notes.append("no broker configured (ANPR_KAFKA__BOOTSTRAP_SERVERS): topic retention not checked")
     elif not dry_run:
         try:
-            if not set_retention(bootstrap, topic, days * 86_400_000):
+            if not set_retention(bootstrap, topic, days * 86_400_000,
+                                 client=client_config(settings, "admin")):
                 outcome.notes.append("topic does not exist yet")
         except KafkaError as exc:
             outcome.notes.append(f"broker at {bootstrap} unreachable ({type(exc).__name__}): retention not set")

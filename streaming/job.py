@@ -10,6 +10,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
 from anpr.broker import topic_ids
+from anpr.kafka_security import client_config
 from anpr.keyring import Pepper
 from anpr.lake import Lake
 from anpr.register_tables import ensure_register_tables
@@ -69,7 +70,7 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     bootstrap = settings.kafka.bootstrap_servers or ""
 
     def current_ids() -> dict[str, str | None]:
-        return topic_ids(bootstrap, [topic])
+        return topic_ids(bootstrap, [topic], client=client_config(settings, "stream"))
 
     check_topic_identity(checkpoint, current_ids(), accept_data_loss)
     while True:  # once per pepper: a re-keyed register restarts the query under its pepper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,17 +53,19 @@ def last_batches(lake: Lake | DeltaReader, limit: int) -> pd.DataFrame:
 
 
 def stream_status(lake: Lake | DeltaReader, checkpoint: Path, bootstrap: str | None, topic: str,
-                  limit: int = 10) -> StreamStatus:
-    """Lag and the last batches; the batches come from Delta, so they show even with the broker down."""
+                  limit: int = 10, client: Mapping[str, object] | None = None) -> StreamStatus:
+    """Lag and the last batches; the batches come from Delta, so they show even with the broker down.
+    client: kafka-python security arguments (anpr/kafka_security.py client_config) for the broker."""
     ends, error = None, None
     if bootstrap:
         try:
-            changed = mismatches(recorded_ids(checkpoint), topic_ids(bootstrap, [topic], 5_000))
+            changed = mismatches(recorded_ids(checkpoint), topic_ids(bootstrap, [topic], 5_000, client=client))
             if changed:
                 error = (f"topic {', '.join(changed)} is not the one the checkpoint read (deleted and created "
                          "again, or a reset broker); `anpr stream --accept-data-loss` starts over on it")
             else:
-                ends = {topic: {str(p): end for p, end in high_watermarks(bootstrap, topic, 5_000).items()}}
+                ends = {topic: {str(p): end for p, end in
+                                high_watermarks(bootstrap, topic, 5_000, client=client).items()}}
         except KafkaError as exc:
             error = f"broker at {bootstrap} unreachable ({type(exc).__name__}): is it running? `anpr broker` starts one"
     return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit), error)
