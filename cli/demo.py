@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from anpr.broker import EmbeddedBroker, create_topics, produce_all, reliable_producer
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
-from anpr.synth import SynthDay, synth_day
+from anpr.synth.detections import SynthDay, synth_day
 from anpr.zones import municipality_by_code
 
 PUBLISH_CHUNK = 5_000

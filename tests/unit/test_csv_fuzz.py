@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anpr.feeds.csv_feed import CsvExport, read_export
+from jobs.feeds.csv_feed import CsvExport, read_export
 from tests.unit.test_csv import HEADER, MAPPING, PLATES
 
 CELLS = st.one_of(
