@@ -14,7 +14,8 @@ derivation settings (anpr/register_conf.py) and the stream's lookup snapshot (an
 the stream reads the tables, and `streaming` and `jobs` may not import each other (docs/architecture.md),
 so what both sides need lives in the shared core below them.
 
-Other stages use the names below; the modules are this package's own.
+Other jobs, the commands and the benchmarks use the names below; `anpr keys rotate` also shares cli.py's
+file options. The rest of the modules are this package's own.
 """
 
 from jobs.register.load import (
@@ -26,8 +27,7 @@ from jobs.register.load import (
     current_loads,
     load_register_files,
     load_synthetic_register,
-    register_counts,
 )
 
 __all__ = ["REGISTER_TABLES", "DuplicateKeysError", "LoadReport", "RegisterConflictError", "RegisterFiles",
-           "current_loads", "load_register_files", "load_synthetic_register", "register_counts"]
+           "current_loads", "load_register_files", "load_synthetic_register"]
