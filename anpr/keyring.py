@@ -8,7 +8,7 @@ the JVM's HMAC functions read a pepper by its file's path on each executor.
 Which pepper is in use is not configuration but a fact of the data: the pepper that made the register's
 keys (register/loads, `active_pepper_id`), since the stream must derive the same vehicle_key to join it.
 The rotation procedure (docs/privacy.md, key rotation) is therefore: a new pepper, the register reloaded
-under it (`jobs/register.py rekey`), the stream switching at its next batch boundary when it sees the
+under it (`jobs/register/load.py rekey`), the stream switching at its next batch boundary when it sees the
 register's pepper change, and the old pepper destroyed (`destroy`) once no passage made with it is kept.
 """
 

@@ -4,6 +4,12 @@ Every table but exemptions and loads holds one row per key and validity interval
 UTC instants, valid_to null while the state holds. Dates of the sources (a registration day, a load's
 as-of date) become the local (Europe/Amsterdam) midnight that starts them. Exemptions are per day:
 [valid_from, valid_to) local dates.
+
+The register load (jobs/register/) fills these tables (erasure, retention and key rotation in jobs/
+remove rows and files), yet their names and schemas live in the core, not in that stage: the stream
+reads them (its lookup snapshot, anpr/register_snapshot.py) and creates them empty at its start, and
+`streaming` and `jobs` never import each other. What the writing stage owns is everything that makes
+rows (reader, checks, history, the job); nothing here reads or writes one.
 """
 
 from __future__ import annotations

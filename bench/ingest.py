@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _bodies(path: Path, count: int) -> int:
     """count request bodies of BATCH observations from a synthetic Utrecht day, one JSON envelope a line."""
     from anpr.feeds.messages import envelope
-    from anpr.synth import synth_day
+    from anpr.synth.detections import synth_day
     from anpr.zones import load_municipalities
 
     feed = synth_day(datetime.now(UTC).date() - timedelta(days=2), load_municipalities()[0].cameras,

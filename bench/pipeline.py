@@ -107,9 +107,9 @@ def throughput(rows: list[int], finished: list[float], batch_ms: list[float], st
 def publish(bootstrap: str, settings: Any, register_size: int, wanted: int) -> dict:
     from anpr.broker import create_topics
     from anpr.feeds.publisher import Publisher
-    from anpr.feeds.synth_feed import UTRECHT_PER_DAY, run_synth
     from anpr.zones import municipality_by_code
     from cli.demo import default_day
+    from jobs.feeds.synth_feed import UTRECHT_PER_DAY, run_synth
 
     topic, utrecht = settings.kafka.observations_topic, municipality_by_code(UTRECHT)
     last = default_day()
@@ -271,7 +271,7 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
     from anpr.lake import make_lake
     from anpr.spark import get_spark
     from anpr.stream_tables import PASSAGES, STREAM_METRICS
-    from anpr.synth import synth_day
+    from anpr.synth.detections import synth_day
     from anpr.zones import municipality_by_code
     from cli.demo import default_day, with_bootstrap
     from streaming.job import run_stream

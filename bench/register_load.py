@@ -87,8 +87,8 @@ def _random_keys(rng: np.random.Generator, n: int) -> pa.Array:
 
 
 def baseline_phase(root: Path, size: int, seed: int) -> dict:
-    from anpr import synth_register as S
     from anpr.spark import get_spark
+    from anpr.synth import register as S
 
     spark = get_spark(_settings(root))
     rng = np.random.default_rng(seed)

@@ -1,7 +1,7 @@
 """A realistic synthetic month for the stats benchmark, written to the passages table city by city.
 
 City sizes come from bench/stats_sizes.py. Vehicles are drawn from the synthetic register
-(anpr/synth_register.py, through the RDW derivations of anpr/register_synth.py and conf/register.toml),
+(anpr/synth/register.py, through the RDW derivations of jobs/register/synthetic.py and conf/register.toml),
 so types, fuels, Euro classes, bodies, company shares, sectors, company sizes and origin regions follow
 its distributions; a vehicle visiting two cities is the same vehicle (one period token). A few vehicles
 are foreign or unread (no register match). Rows are built with numpy per batch of vehicles and
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from anpr import dimensions as D
-from anpr import synth_register as S
+from anpr.synth import register as S
 from bench.stats_sizes import DAILY_DAYS, DAYS, EXIT_SEEN, INCIDENTAL_DAYS, INCIDENTAL_P, REENTRY, VISITORS, CitySize
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ class _Coder:
 def register_pool(size: int, seed: int = 1) -> Pool:
     """The first `size` vehicles (rounded up to whole register chunks) of a synthetic register of that size."""
     from anpr.register_conf import load_register_conf
-    from anpr.register_synth import company_sizes, derived_vehicles
-    from anpr.register_synth_regions import synth_regions
+    from anpr.synth.regions import synth_regions
+    from jobs.register.synthetic import company_sizes, derived_vehicles
 
     conf = load_register_conf()
     size = max(size, S.CHUNK)

@@ -9,7 +9,7 @@ from anpr.broker import create_topics, embedded_broker, produce_all, reliable_pr
 from anpr.kafka_security import client_config
 from anpr.progress import Counter, say, step
 from anpr.settings import Settings
-from anpr.synth import SynthDay, synth_day
+from anpr.synth.detections import SynthDay, synth_day
 from anpr.zones import municipality_by_code
 
 PUBLISH_CHUNK = 5_000

@@ -45,7 +45,7 @@ def _publisher(settings: Settings, bootstrap: str):  # noqa: ANN202 - a Publishe
 
 
 def _ingest_sink(args: Namespace, settings: Settings):  # noqa: ANN202 - an IngestSink
-    from anpr.feeds.sinks import IngestSink
+    from jobs.feeds.sinks import IngestSink
 
     key = os.environ.get(API_KEY_ENV) or (Path(args.api_key_file).read_text().strip() if args.api_key_file else "")
     if not key:
@@ -69,10 +69,10 @@ def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
 
 
 def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
-    from anpr.feeds.csv_feed import load_mapping
-    from anpr.feeds.drop import csv_files, process_drop
-    from anpr.feeds.sinks import IngestSink, KafkaSink
     from anpr.zones import load_municipalities
+    from jobs.feeds.csv_feed import load_mapping
+    from jobs.feeds.drop import csv_files, process_drop
+    from jobs.feeds.sinks import IngestSink, KafkaSink
 
     mapping = load_mapping(Path(args.mapping) if args.mapping else CONF_DIR / "feeds" / f"{args.supplier}.toml")
     paths = [Path(p) for p in args.paths]
@@ -111,9 +111,9 @@ def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
 
 
 def cmd_feed_synth(args: Namespace, settings: Settings) -> int:
-    from anpr.feeds.synth_feed import cities, run_synth
-    from anpr.synth_register import DEFAULT_SIZE
+    from anpr.synth.register import DEFAULT_SIZE
     from anpr.zones import load_municipalities
+    from jobs.feeds.synth_feed import cities, run_synth
 
     first = args.day or datetime.now(UTC).date() - timedelta(days=2)
     towns = cities(load_municipalities(), args.cities, args.seed)
@@ -145,7 +145,7 @@ def cmd_feed_synth(args: Namespace, settings: Settings) -> int:
 
 
 def cmd_onboard(args: Namespace, settings: Settings) -> int:
-    from anpr.feeds.onboard import OnboardError, onboard, parse_window, read_cameras
+    from jobs.feeds.onboard import OnboardError, onboard, parse_window, read_cameras
 
     conf_dir = Path(args.conf_dir) if args.conf_dir else CONF_DIR
     try:

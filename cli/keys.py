@@ -19,7 +19,7 @@ from anpr.commands import call, group
 from anpr.keyring import KeyringError, Pepper
 from anpr.progress import say, step
 from anpr.settings import Settings
-from jobs.register_cli import (
+from jobs.register.cli import (
     FILES,
     AsOfIfFiles,
     BodyCsv,

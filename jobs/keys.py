@@ -29,7 +29,7 @@ from anpr.stream_tables import PASSAGES
 from jobs.register import REGISTER_TABLES, current_loads
 
 SYNTHETIC = re.compile(r"synthetic size=(\d+) seed=(\d+)")
-Reload = Callable[[Pepper], object]  # loads the register under the given pepper (jobs/register.py)
+Reload = Callable[[Pepper], object]  # loads the register under the given pepper (jobs/register/load.py)
 
 
 @dataclass(frozen=True)

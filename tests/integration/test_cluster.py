@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from anpr.broker import create_topics, produce_all, reliable_producer
 from anpr.standalone import StandaloneCluster
 from anpr.stream_tables import PASSAGES
-from anpr.synth import synth_day
+from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
 from cli.demo import default_day
 

@@ -6,7 +6,7 @@ import pytest
 
 from anpr.delta_reader import DeltaReader
 from anpr.stream_tables import PASSAGES, QUARANTINE
-from anpr.synth import synth_day
+from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
 from cli.demo import default_day, run_demo
 from tests.privacy import find_plates

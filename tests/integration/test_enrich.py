@@ -9,11 +9,11 @@ import pytest
 from pydantic import SecretStr
 from pyspark.sql import types as T
 
-from anpr import synth_register as S
 from anpr.lake import Lake
 from anpr.pseudonym import vehicle_key
 from anpr.register_snapshot import OUTPUT
 from anpr.settings import Settings
+from anpr.synth import register as S
 from jobs.register import RegisterFiles, load_register_files, load_synthetic_register
 from streaming.enrich import enrich, is_current, load_register_snapshot, release
 

@@ -17,7 +17,7 @@ from api.ingest.main import create_ingest_app
 from api.ingest.services import build_services
 from cli.main import parse
 from tests.integration.api.ingest.test_ingest_broker import consume_committed
-from tests.unit.test_csv import BROKEN, PLATES, export
+from tests.unit.test_feed_csv import BROKEN, PLATES, export
 
 pytestmark = pytest.mark.integration
 OBS = "anpr.observations"

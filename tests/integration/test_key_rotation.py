@@ -129,7 +129,7 @@ def test_the_running_stream_restarts_under_the_new_pepper_at_a_batch_boundary(sp
     """`run_stream` itself: the register is re-keyed after the first batch; the query stops before the next
     one writes and starts again under the new pepper; every valid detection lands once."""
     from anpr.broker import create_topics, produce_all, reliable_producer
-    from anpr.synth import synth_day
+    from anpr.synth.detections import synth_day
     from anpr.zones import municipality_by_code
     from cli.demo import default_day
     from streaming.job import run_stream

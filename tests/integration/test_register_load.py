@@ -19,11 +19,11 @@ from pydantic import SecretStr
 
 from anpr.lake import Lake
 from anpr.pseudonym import company_key, vehicle_key
-from anpr.register_csv import RegisterFileError
-from anpr.register_history import OutOfOrderLoadError
 from anpr.register_tables import COMPANIES, EXEMPTIONS, LOADS, OWNERS, REGIONS, VEHICLES
 from anpr.settings import Settings
 from jobs.register import DuplicateKeysError, RegisterFiles, load_register_files
+from jobs.register.csv_reader import RegisterFileError
+from jobs.register.history import OutOfOrderLoadError
 from streaming.enrich import read_register_snapshot
 from tests.privacy import find_plates
 

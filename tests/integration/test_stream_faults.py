@@ -16,7 +16,7 @@ from deltalake import DeltaTable
 
 from anpr.broker import create_topics, produce_all, reliable_producer
 from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
-from anpr.synth import synth_day
+from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
 from cli.demo import default_day
 from streaming.sink import PassageSink

@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 
 from anpr.broker import create_topics
 from anpr.stream_tables import PASSAGES, STREAM_METRICS
-from anpr.synth import synth_day
+from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
 from cli.demo import default_day
 

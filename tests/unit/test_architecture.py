@@ -45,11 +45,15 @@ def _toml(config: dict) -> str:
     ("jobs", "streaming", "jobs is not allowed to import streaming"),
     ("streaming", "jobs", "streaming is not allowed to import jobs"),
     ("jobs", "api", "jobs is not allowed to import api"),
+    ("api", "jobs.register", "api is not allowed to import jobs.register"),
+    ("api", "jobs.feeds", "api is not allowed to import jobs.feeds"),
 ])
 def test_the_contracts_catch_an_upward_or_sideways_import(tmp_path, importer, imported, said):
-    for package in CONFIG["root_packages"]:
-        (tmp_path / package).mkdir()
-        (tmp_path / package / "__init__.py").write_text("")
+    # Every package a contract names must exist, or import-linter stops before checking any.
+    named = {m for c in CONFIG["contracts"] for key in ("source_modules", "forbidden_modules") for m in c.get(key, [])}
+    for package in {*CONFIG["root_packages"], *named}:
+        (tmp_path / package.replace(".", "/")).mkdir(parents=True, exist_ok=True)
+        (tmp_path / package.replace(".", "/") / "__init__.py").write_text("")
     (tmp_path / importer / "wrong.py").write_text(f"import {imported}\n")
     (tmp_path / "pyproject.toml").write_text(_toml(CONFIG))
     done = lint(tmp_path, tmp_path / "pyproject.toml")

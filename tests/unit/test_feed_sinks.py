@@ -6,7 +6,7 @@ import pytest
 
 from anpr.broker import free_port
 from anpr.feeds.publisher import BrokerUnavailable
-from anpr.feeds.sinks import Backoff, DeliveryFailed, IngestSink, KafkaSink
+from jobs.feeds.sinks import Backoff, DeliveryFailed, IngestSink, KafkaSink
 
 ITEM = {"observation_id": "0b6f4bd4-3c2e-4f62-a7a5-3d0c7c3f1c11", "camera_id": "cam-1",
         "event_time": "2026-03-10T07:00:00.000Z", "plate_country": "NL", "plate_text": "GT-411-X"}

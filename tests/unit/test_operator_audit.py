@@ -247,12 +247,12 @@ def test_register_load_records_the_versions_of_the_tables_it_loaded(monkeypatch,
 
     from anpr.settings import Settings
     from jobs.register import LoadReport
-    from jobs.register_cli import FILES, cmd_register_load
+    from jobs.register.cli import FILES, cmd_register_load
 
     regions = tmp_path / "regions.csv"
     regions.write_text("postcode4,gemeente_code,nuts3_code\n3511,GM0344,NL310\n")
     lake = StubLake({"register/regions": 3})
-    monkeypatch.setattr("jobs.register_cli.open_lake", lambda settings: (lake, None))
+    monkeypatch.setattr("jobs.register.cli.open_lake", lambda settings: (lake, None))
     monkeypatch.setattr("jobs.register.load_register_files",
                         lambda *a, **k: [LoadReport("register/regions", 1, 0, inserted=1)])
     args = Namespace(**{name: None for name in FILES}, as_of=date(2026, 11, 1), complete=False)

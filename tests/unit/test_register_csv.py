@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from anpr.register_conf import load_register_conf
-from anpr.register_csv import (
+from jobs.register import DuplicateKeysError, RegisterFiles
+from jobs.register.csv_reader import (
     BODY_COLUMNS,
     COMPANY_COLUMNS,
     FUEL_COLUMNS,
@@ -19,7 +20,7 @@ from anpr.register_csv import (
     rdw_vehicles,
     read_csv,
 )
-from jobs.register import DuplicateKeysError, RegisterFiles, _read_files
+from jobs.register.load import _read_files
 
 PEPPER = b"test-register-pepper"
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)

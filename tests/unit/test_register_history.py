@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from anpr.register_history import FIRST_FROM, OutOfOrderLoadError, dated_changes, state_changes
 from anpr.register_tables import COMPANIES_SPEC, OWNERS_SPEC
+from jobs.register.history import FIRST_FROM, OutOfOrderLoadError, dated_changes, state_changes
 
 MARCH, APRIL, MAY = (datetime(2026, m, 1, tzinfo=UTC) for m in (3, 4, 5))
 EARLY = datetime(1900, 1, 1, tzinfo=UTC)

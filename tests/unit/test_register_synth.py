@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anpr import synth_register as S
 from anpr.pseudonym import company_key, vehicle_key
 from anpr.register_conf import load_register_conf
-from anpr.register_synth import company_table, vehicle_tables
+from anpr.synth import register as S
+from jobs.register.synthetic import company_table, vehicle_tables
 
 PEPPER = b"unit-test-pepper"
 SIZE = 200_000

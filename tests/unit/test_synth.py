@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from pyspark.sql import types as T
 
-from anpr import synth_register
-from anpr.synth import BROKEN_KINDS, synth_day
+from anpr.synth import register as synth_register
+from anpr.synth.detections import BROKEN_KINDS, synth_day
 from anpr.zones import camera_rows, load_municipalities
 from streaming import pipeline as P
 from tests.peppers import pepper_file

@@ -7,7 +7,7 @@ never quotes the plate (`Hash`) column.
 
 Tijd(CET) is the Dutch wall clock (CET in winter, CEST in summer) unless the mapping says otherwise.
 In the spring gap (02:00-03:00 does not exist) a time is a bad row. In the autumn overlap
-(02:00-03:00 happens twice) the order of each camera's rows decides (anpr/feeds/wall_clock.py); when a
+(02:00-03:00 happens twice) the order of each camera's rows decides (jobs/feeds/wall_clock.py); when a
 camera's rows are not in time order, each of its rows in the repeated hour is a bad row.
 """
 
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from anpr.feeds.messages import derived_observation_id, iso_ms
-from anpr.feeds.wall_clock import NonexistentTime, WallClock
+from jobs.feeds.wall_clock import NonexistentTime, WallClock
 
 _ISO2 = re.compile(r"^[A-Z]{2}$")
 

@@ -1,6 +1,6 @@
 """Checks of register rows as read: placeholders, values that do not parse, and duplicate keys.
 
-Every rejected row is counted under its reason with its line in the file (anpr.register_csv.Read);
+Every rejected row is counted under its reason with its line in the file (jobs.register.csv_reader.Read);
 no message quotes a value, since a plate or KvK number may be in any column. A key that occurs on
 more than one line (typical of a paged download that repeated a page, and so missed another) is
 reported: identical rows are kept once, rows that disagree are all rejected (the file does not say

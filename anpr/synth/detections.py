@@ -1,6 +1,6 @@
 """Seeded synthetic municipal feeds: one zone-day of camera detections as the supplier would send them.
 
-Dutch vehicles come from the synthetic national register (anpr/synth_register.py) by index, so
+Dutch vehicles come from the synthetic national register (anpr/synth/register.py) by index, so
 enrichment finds them; the class mix of detections is Utrecht's, not the national stock's. Each zone
 has a fixed population of company vans and buses that come back every working day and of regular
 visitors; the rest are one-off visitors drawn afresh each day. Visits are cordon passages: an
@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from anpr import synth_register as register
 from anpr.feeds.messages import headers, iso_ms
+from anpr.synth import register
 from anpr.zones import Camera
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

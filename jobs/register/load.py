@@ -1,7 +1,7 @@
 """Register loads into Delta: RDW exports and the non-public files, or the synthetic register.
 
-Every load pseudonymizes at read (anpr/register_csv.py), merges into the tables' validity intervals
-without rewriting history (anpr/register_history.py) in one commit per table, and records itself in
+Every load pseudonymizes at read (jobs/register/csv_reader.py), merges into the tables' validity intervals
+without rewriting history (jobs/register/history.py) in one commit per table, and records itself in
 register/loads: which table, as of which date, how many rows came in, were rejected, inserted,
 closed and updated, and which pepper made the keys. A load derives its keys with the pepper that made
 the register's (anpr/keyring.py), so they always meet the stream's; only a re-key (jobs/keys.py) starts
@@ -19,13 +19,9 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anpr import register_csv as C
 from anpr.keyring import KeyringError, Pepper, pepper_id, since_rekey
 from anpr.lake import Lake, first_per_key, spark_to_arrow_schema
 from anpr.register_conf import RegisterConf, load_register_conf
-from anpr.register_history import FIRST_FROM, Changes, OutOfOrderLoadError, dated_changes, differing, state_changes
-from anpr.register_synth import chunk_tables, company_table
-from anpr.register_synth_regions import synth_regions
 from anpr.register_tables import (
     COMPANIES,
     COMPANIES_SPEC,
@@ -43,7 +39,11 @@ from anpr.register_tables import (
     ensure_register_tables,
 )
 from anpr.settings import Settings
-from anpr.synth_register import CHUNK, NEWEST
+from anpr.synth.regions import synth_regions
+from anpr.synth.register import CHUNK, NEWEST
+from jobs.register import csv_reader as C
+from jobs.register.history import FIRST_FROM, Changes, OutOfOrderLoadError, dated_changes, differing, state_changes
+from jobs.register.synthetic import chunk_tables, company_table
 
 ProgressFn = Callable[[str, int, int], None]  # (what, done, total)
 REGISTER_TABLES = [VEHICLES, OWNERS, COMPANIES, REGIONS, EXEMPTIONS]
@@ -266,7 +266,7 @@ def register_counts(lake: Lake) -> dict[str, int]:
 
 def load_synthetic_register(lake: Lake, settings: Settings, size: int, seed: int, progress: ProgressFn | None = None,
                             workers: int | None = None, rekey: Pepper | None = None) -> dict[str, int]:
-    """Load the synthetic register of `size` vehicles (anpr/synth_register.py) into empty register tables.
+    """Load the synthetic register of `size` vehicles (anpr/synth/register.py) into empty register tables.
 
     Returns the rows per table. Loading the same register again is a no-op; loading into tables that
     hold another register raises RegisterConflictError.

@@ -1,6 +1,6 @@
-"""The synthetic register (anpr/synth_register.py) as pseudonymized register tables, chunk by chunk.
+"""The synthetic register (anpr/synth/register.py) as pseudonymized register tables, chunk by chunk.
 
-Vehicles go through the same derivations as RDW exports (anpr/register_csv.derive_vehicles), so the
+Vehicles go through the same derivations as RDW exports (jobs/register/csv_reader.derive_vehicles), so the
 synthetic register tests them at national size. Chunks are independent: worker processes build them
 in parallel (plates and HMACs are the cost) and hand back Arrow tables that hold keys, never plates.
 """
@@ -19,11 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from anpr import dimensions as D
-from anpr import synth_register as S
 from anpr.lake import conform, spark_to_arrow_schema
 from anpr.pseudonym import company_key, vehicle_key
 from anpr.register_conf import RegisterConf
-from anpr.register_csv import derive_vehicles
 from anpr.register_tables import (
     COMPANIES_SCHEMA,
     EXEMPTIONS_SCHEMA,
@@ -32,6 +30,8 @@ from anpr.register_tables import (
     VEHICLES_SCHEMA,
     local_midnight,
 )
+from anpr.synth import register as S
+from jobs.register.csv_reader import derive_vehicles
 
 VOERTUIGSOORT = {"Personenauto": "Personenauto", "Bestelauto": "Bedrijfsauto", "Vrachtauto": "Bedrijfsauto",
                  "Bus": "Bus", "Overig": "Motorfiets"}

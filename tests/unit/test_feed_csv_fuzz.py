@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anpr.feeds.csv_feed import CsvExport, read_export
-from tests.unit.test_csv import HEADER, MAPPING, PLATES
+from jobs.feeds.csv_feed import CsvExport, read_export
+from tests.unit.test_feed_csv import HEADER, MAPPING, PLATES
 
 CELLS = st.one_of(
     st.sampled_from(["", "1", "P", "NL", "D", "Biltstraat", "Nobelstraat", "Neude", *PLATES, '"', ";",

@@ -98,9 +98,9 @@ Complete = Annotated[bool, typer.Option(
 
 
 def cmd_register_load(args: Namespace, settings: Settings) -> int:
-    from anpr.register_csv import RegisterFileError
-    from anpr.register_history import OutOfOrderLoadError
     from jobs.register import RegisterConflictError, RegisterFiles, load_register_files
+    from jobs.register.csv_reader import RegisterFileError
+    from jobs.register.history import OutOfOrderLoadError
 
     files = RegisterFiles(**{name: getattr(args, name) for name in FILES})
     given, absent = given_files(args)
@@ -181,7 +181,7 @@ def add_commands(app: typer.Typer) -> None:
                     companies=companies, regions=regions, exemptions=exemptions, as_of=as_of, complete=complete)
 
     @register.command("synth", short_help="load a seeded synthetic register (the vehicles the synthetic feeds use)",
-                      help="Generate and load the synthetic national register of anpr/synth_register.py into empty "
+                      help="Generate and load the synthetic national register of anpr/synth/register.py into empty "
                            "register tables; loading the same size and seed again does nothing.")
     def synth(ctx: typer.Context,
               size: Annotated[int, typer.Option("--size", help="vehicles")] = 10_000_000,

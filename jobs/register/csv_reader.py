@@ -1,11 +1,11 @@
-"""Register CSV files -> pseudonymized Arrow tables, ready for anpr.register_history.
+"""Register CSV files -> pseudonymized Arrow tables, ready for jobs.register.history.
 
 RDW open-data exports are read by their column names, as the API spells them (`datum_eerste_toelating`)
 or as the CSV export shows them (`Datum eerste toelating`): headers are normalized. Separators `,` `;`
 or tab, a UTF-8 byte-order mark, empty fields, yyyymmdd dates and several fuel rows per plate are all
 tolerated; placeholders (`Niet geregistreerd`, `N.V.t.`) are missing values. Malformed rows, values
 that do not parse (dates, masses, SBI codes, KvK numbers) and rows of a key repeated with other
-values are rejected, counted per reason with their line numbers (anpr/register_checks.py); a row
+values are rejected, counted per reason with their line numbers (jobs/register/checks.py); a row
 whose line holds a line break inside a quoted value shifts the numbers of the rows after it.
 Plates and KvK numbers live only in memory here:
 each reader returns keys, never the plate, and no error message quotes a value from a file.
@@ -27,10 +27,10 @@ import pyarrow.csv as pacsv
 
 from anpr import dimensions as D
 from anpr.pseudonym import company_key, normalize_plate, vehicle_key
-from anpr.register_checks import LINE, Duplicates, duplicate_rows, mass_kg, null_placeholders, sbi_code, unparsed
 from anpr.register_conf import RegisterConf
-from anpr.register_history import FIRST_FROM
 from anpr.register_tables import UTC_US, local_midnight
+from jobs.register.checks import LINE, Duplicates, duplicate_rows, mass_kg, null_placeholders, sbi_code, unparsed
+from jobs.register.history import FIRST_FROM
 
 VEHICLE_COLUMNS = ["kenteken", "voertuigsoort", "europese_voertuigcategorie", "inrichting", "datum_eerste_toelating",
                    "massa_rijklaar", "toegestane_maximum_massa_voertuig", "merk"]
@@ -74,7 +74,7 @@ class Read:
         self.reject(pc.invert(unparsed(raw, parsed)), f"bad {column}")
 
     def dedupe(self, keys: Sequence[str], label: str) -> Duplicates:
-        """Keys on several lines: identical rows kept once, differing ones all rejected (see register_checks)."""
+        """Keys on several lines: identical rows kept once, differing ones all rejected (see checks.py)."""
         keep, conflict, found = duplicate_rows(self.table, keys)
         self.duplicates = found
         if found.keys:

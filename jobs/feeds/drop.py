@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anpr.feeds.csv_feed import CsvExport, CsvMapping, read_export
 from anpr.feeds.messages import encode
-from anpr.feeds.sinks import Sink
+from jobs.feeds.csv_feed import CsvExport, CsvMapping, read_export
+from jobs.feeds.sinks import Sink
 
 BATCH = 5_000
 

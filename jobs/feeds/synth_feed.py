@@ -23,9 +23,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from anpr.feeds.messages import batches, envelope
 from anpr.feeds.publisher import Publisher
-from anpr.feeds.sinks import IngestSink
-from anpr.synth import SynthDay, synth_day
+from anpr.synth.detections import SynthDay, synth_day
 from anpr.zones import Municipality, Zone
+from jobs.feeds.sinks import IngestSink
 
 NATIONAL_PER_DAY = 1_400_000
 NATIONAL_CITIES = 45

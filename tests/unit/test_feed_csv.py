@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from anpr.feeds.csv_feed import load_mapping, read_export
-from anpr.feeds.drop import process_drop
 from anpr.settings import CONF_DIR
+from jobs.feeds.csv_feed import load_mapping, read_export
+from jobs.feeds.drop import process_drop
 
 MAPPING = load_mapping(CONF_DIR / "feeds" / "demo-supplier.toml")
 HEADER = "Id;Tijd(CET);Hash;Land;Klasse;Locatie;Merk;Brandstof"
