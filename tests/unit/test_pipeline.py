@@ -185,9 +185,10 @@ def test_company_token_is_month_scoped_and_private_owners_are_their_own(spark):
     assert "vehicle_key" not in out[0] and "company_key" not in out[0]
 
 
-def run_sink(spark, settings, tmp_path, observations: list[dict], register=None):  # noqa: ANN001
+def run_sink(spark, settings, tmp_path, observations: list[dict], register=None, times: int = 1):  # noqa: ANN001
     """One checked micro-batch through the real sink into Delta tables under tmp_path: (report, passages).
-    register: called with the lake to load register rows before the sink starts."""
+    register: called with the lake to load register rows before the sink starts; times: deliveries of
+    the batch (more than one: replays after a crash before Spark's checkpoint commit)."""
     from pydantic import SecretStr
 
     from anpr.stream_tables import PASSAGES, STREAM_METRICS
@@ -203,7 +204,8 @@ def run_sink(spark, settings, tmp_path, observations: list[dict], register=None)
     reports = []
     spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
     try:
-        PassageSink(spark, own, lake, reports.append)(checked, 0)
+        for _ in range(times):
+            PassageSink(spark, own, lake, reports.append)(checked, 0)
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
     [metrics] = lake.read_arrow(STREAM_METRICS).to_pylist()
