@@ -114,6 +114,15 @@ def resolve_camera(raw: dict[str, Any], zones: list[Zone]) -> tuple[dict[str, An
 
 
 Unclassified = Literal["Buitenlands", "Onbekend"]
+OwnerType = Literal["Bedrijf", "Particulier"]
+
+
+def _company_owners() -> list[OwnerType]:
+    return ["Bedrijf"]
+
+
+def _all_unclassified() -> list[Unclassified]:
+    return ["Buitenlands", "Onbekend"]
 
 
 class Scope(BaseModel):
@@ -127,11 +136,11 @@ class Scope(BaseModel):
 
     model_config = {"extra": "forbid"}
     voertuig_types: list[str] = Field(default_factory=lambda: ["Bestelauto", "Vrachtauto", "Bus"])
-    eigenaar_types: list[Literal["Bedrijf", "Particulier"]] = Field(default_factory=lambda: ["Bedrijf"])
+    eigenaar_types: list[OwnerType] = Field(default_factory=_company_owners)
     # Kept by default: the register cannot tell a company vehicle from a private one here, and ZE zones
     # apply to foreign vans and trucks too; dropping them would lose the zone's foreign logistics and,
     # before a register load, every detection, irrecoverably (the stream keeps no detection it drops).
-    unclassified: list[Unclassified] = Field(default_factory=lambda: ["Buitenlands", "Onbekend"])
+    unclassified: list[Unclassified] = Field(default_factory=_all_unclassified)
 
 
 class Municipality(BaseModel):
