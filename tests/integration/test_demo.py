@@ -32,7 +32,9 @@ def test_two_runs_land_every_valid_detection_in_scope_exactly_once(spark, demo_s
     assert first.rows_published > 0
 
     second = run_demo(demo_settings, DAY, detections=3_000, seed=3, spark=spark)
-    assert second.passages_written_now == second.out_of_scope_now == 0
+    assert second.passages_written_now == 0
+    # The second run publishes the feed again: its cars are counted again, nothing of them was kept.
+    assert dropped <= second.out_of_scope_now <= dropped + first.duplicates_sent
     assert second.passages_for_feed == second.expected_in_scope == first.expected_in_scope
 
     assert first.engine.startswith("Apache-Spark/4.2") and "Delta-Lake/4.4" in first.engine
