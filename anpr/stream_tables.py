@@ -10,6 +10,8 @@ from pyspark.sql import types as T
 PASSAGES = "passages"
 QUARANTINE = "quarantine"
 STREAM_METRICS = "stream_metrics"
+# Detections out of their municipality's scope (anpr.zones.Scope), counted without any token or key.
+OUT_OF_SCOPE = "out_of_scope"
 
 PASSAGES_SCHEMA = T.StructType([
     T.StructField("observation_id", T.StringType(), False),
@@ -81,6 +83,24 @@ STREAM_METRICS_SCHEMA = T.StructType([
     T.StructField("ambiguous_plates", T.LongType(), True),  # valid reads of an ambiguous plate
     T.StructField("quarantined", T.LongType(), False),
     T.StructField("quarantined_by_reason", T.StringType(), False),  # JSON object reason -> count
-    T.StructField("register_hit_rate", T.DoubleType(), True),
+    T.StructField("register_hit_rate", T.DoubleType(), True),  # of the enriched reads, in scope or not
     T.StructField("offsets", T.StringType(), False),  # JSON: partition -> [first, last]
+    # Valid reads dropped as out of their municipality's scope (table out_of_scope). Trailing and nullable,
+    # so an existing table gains it in place (anpr.lake.added_columns); older batches read null.
+    T.StructField("out_of_scope", T.LongType(), True),
 ])
+
+# One row per micro-batch and cell: readers sum `detections` over batches. Scenario 1 of the privacy
+# design: an anonymous count, so the share of company traffic in all traffic stays answerable while
+# nothing about the dropped vehicles (token, key, observation id, register attribute) is kept.
+OUT_OF_SCOPE_KEYS = ["municipality", "zone_id", "camera_id", "rij_richting_zone", "event_date", "uur"]
+OUT_OF_SCOPE_SCHEMA = T.StructType([
+    T.StructField("municipality", T.StringType(), False),
+    T.StructField("zone_id", T.StringType(), False),
+    T.StructField("camera_id", T.StringType(), False),
+    T.StructField("rij_richting_zone", T.StringType(), True),
+    T.StructField("event_date", T.DateType(), False),  # local (Amsterdam) day
+    T.StructField("uur", T.IntegerType(), False),  # local hour 0-23
+    T.StructField("detections", T.LongType(), False),
+])
+OUT_OF_SCOPE_PARTITIONS = ["event_date"]

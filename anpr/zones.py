@@ -113,10 +113,41 @@ def resolve_camera(raw: dict[str, Any], zones: list[Zone]) -> tuple[dict[str, An
     return cam, found
 
 
+Unclassified = Literal["Buitenlands", "Onbekend"]
+OwnerType = Literal["Bedrijf", "Particulier"]
+
+
+def _company_owners() -> list[OwnerType]:
+    return ["Bedrijf"]
+
+
+def _all_unclassified() -> list[Unclassified]:
+    return ["Buitenlands", "Onbekend"]
+
+
+class Scope(BaseModel):
+    """Which detections the stream keeps as passages (data minimization: the statistics office receives
+    information on company vehicles only). A detection is in scope when its vehicle type (voertuig_type,
+    as the register derives it: conf/register.toml [voertuig_type]) is listed, or its owner type
+    (eigenaar_type: Bedrijf or Particulier) is, or the register has no entry for it and its label
+    (Buitenlands: a foreign plate, Onbekend: a Dutch plate the register lacks) is in `unclassified`.
+    Everything else is dropped right after enrichment and only counted, without any token
+    (stream table out_of_scope)."""
+
+    model_config = {"extra": "forbid"}
+    voertuig_types: list[str] = Field(default_factory=lambda: ["Bestelauto", "Vrachtauto", "Bus"])
+    eigenaar_types: list[OwnerType] = Field(default_factory=_company_owners)
+    # Kept by default: the register cannot tell a company vehicle from a private one here, and ZE zones
+    # apply to foreign vans and trucks too; dropping them would lose the zone's foreign logistics and,
+    # before a register load, every detection, irrecoverably (the stream keeps no detection it drops).
+    unclassified: list[Unclassified] = Field(default_factory=_all_unclassified)
+
+
 class Municipality(BaseModel):
     municipality: str
     code: str
     zones: list[Zone] = Field(min_length=1)
+    scope: Scope = Field(default_factory=Scope)
     time_windows: list[TimeWindow] = Field(default_factory=list)
     cameras: list[Camera] = Field(default_factory=list)
     problems: list[CameraProblem] = Field(default_factory=list)

@@ -72,12 +72,14 @@ def cmd_run(args: Namespace, settings: Settings) -> int:
             f"late or in the future; pick a day between {default_day() - timedelta(days=4)} and {default_day()}")
         return 2
     summary = run_demo(settings, day, args.detections, args.seed)
-    ok = summary.passages_for_feed == summary.expected_valid
+    ok = summary.passages_for_feed == summary.expected_in_scope
     operator_audit.record(release_id=summary.release_id, passages_written=summary.passages_written_now)
     print(f"day                        {summary.day}")
     print(f"detections published       {summary.published:,} "
           f"({summary.duplicates_sent:,} resent duplicates, {summary.quarantined_expected:,} invalid by design)")
-    print(f"valid detections           {summary.expected_valid:,}")
+    print(f"valid detections           {summary.expected_valid:,} "
+          f"({summary.expected_in_scope:,} in scope: company vehicles, vans, trucks, buses, unclassified)")
+    print(f"out of scope, only counted {summary.out_of_scope_now:,} (by this run)")
     print(f"passages in Delta for them {summary.passages_for_feed:,} "
           f"({summary.passages_written_now:,} written by this run) {'OK' if ok else 'MISMATCH'}")
     print(f"passages written by        {summary.engine}")
@@ -94,7 +96,7 @@ def cmd_run(args: Namespace, settings: Settings) -> int:
 def cmd_stream(args: Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.spark import get_spark
-    from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
+    from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE, STREAM_METRICS
     from streaming.job import QUERY_NAME, run_stream
 
     if args.action == "status":
@@ -117,7 +119,8 @@ def cmd_stream(args: Namespace, settings: Settings) -> int:
         lake = make_lake(settings, spark)
         run_stream(spark, settings, lake, until_idle=args.until_idle, on_batch=_on_batch,
                    accept_data_loss=args.accept_data_loss)
-        operator_audit.record(written={t: lake.version(t) for t in (PASSAGES, QUARANTINE, STREAM_METRICS)})
+        operator_audit.record(written={t: lake.version(t) for t in (PASSAGES, QUARANTINE, STREAM_METRICS,
+                                                                    OUT_OF_SCOPE)})
     finally:
         spark.stop()
     return 0

@@ -40,14 +40,14 @@ from anpr.kafka_security import client_config
 from anpr.lake import Lake
 from anpr.register_tables import HOLDING_KEYS
 from anpr.settings import RetentionSettings, Settings
-from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
+from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE, STREAM_METRICS
 from jobs import expired_files as ef
 from jobs.release import RELEASES
 
 log = logging.getLogger(__name__)
 
 # The tables each run VACUUMs: the ones it deletes rows from and the register tables holding keys.
-VACUUMED = (QUARANTINE, PASSAGES, STREAM_METRICS, *HOLDING_KEYS)
+VACUUMED = (QUARANTINE, PASSAGES, STREAM_METRICS, OUT_OF_SCOPE, *HOLDING_KEYS)
 
 
 @dataclass
@@ -166,6 +166,8 @@ def run_retention(lake: Lake, settings: Settings, now: datetime | None = None, d
         # finished_at is stored in UTC and the session's time zone is UTC (anpr.spark).
         expire_rows(lake, STREAM_METRICS, "finished_at", (now - timedelta(days=r.stream_metrics_days)).replace(
             tzinfo=None), r, dry_run),
+        # Anonymous counts of dropped detections: operational figures, kept as long as the stream's metrics.
+        expire_rows(lake, OUT_OF_SCOPE, "event_date", today - timedelta(days=r.stream_metrics_days), r, dry_run),
     ]
     outcomes += [vacuum_only(lake, table, r, dry_run) for table in HOLDING_KEYS]
     keys = Outcome("ingest idempotency keys", f"older than {r.idempotency_days} d")

@@ -31,10 +31,10 @@ def cmd_retention(args: Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.progress import step
     from anpr.spark import get_spark
-    from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
+    from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE, STREAM_METRICS
     from jobs.retention import render, run_retention
 
-    deletes_from = (QUARANTINE, PASSAGES, STREAM_METRICS)
+    deletes_from = (QUARANTINE, PASSAGES, STREAM_METRICS, OUT_OF_SCOPE)
     spark = get_spark(settings)
     try:
         with step("retention" + (" (dry run)" if args.dry_run else "")):

@@ -1,4 +1,5 @@
-"""`anpr stream`: Kafka -> parse -> pseudonymize -> validate -> (per micro-batch) dedupe -> enrich -> Delta passages."""
+"""`anpr stream`: Kafka -> parse -> pseudonymize -> validate -> (per micro-batch) dedupe -> enrich -> scope ->
+Delta passages (in scope) and anonymous counts (out of scope)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from anpr.lake import Lake
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
 from anpr.stream_tables import (
+    OUT_OF_SCOPE,
+    OUT_OF_SCOPE_PARTITIONS,
+    OUT_OF_SCOPE_SCHEMA,
     PASSAGES,
     PASSAGES_PARTITIONS,
     PASSAGES_SCHEMA,
@@ -38,6 +42,7 @@ def ensure_tables(lake: Lake) -> None:
     lake.create(PASSAGES, PASSAGES_SCHEMA, partition_by=PASSAGES_PARTITIONS)
     lake.create(QUARANTINE, QUARANTINE_SCHEMA, partition_by=["ingest_date"])
     lake.create(STREAM_METRICS, STREAM_METRICS_SCHEMA)
+    lake.create(OUT_OF_SCOPE, OUT_OF_SCOPE_SCHEMA, partition_by=OUT_OF_SCOPE_PARTITIONS)
     ensure_register_tables(lake)
 
 

@@ -1,9 +1,11 @@
 """Pure DataFrame -> DataFrame steps from Kafka records to passages and quarantine rows.
 
 Order: parse -> pseudonymize -> attach_cameras -> validate -> first_deliveries -> local_time_columns ->
-without_double_reads -> enrich (streaming/enrich.py) -> add_tokens -> add_direction -> to_passages.
+without_double_reads -> enrich (streaming/enrich.py) -> add_direction -> mark_scope -> (in scope)
+add_tokens -> to_passages, (out of scope) out_of_scope_counts.
 The plate text exists only between `parse_observations` and `pseudonymize`, before anything is
-cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`.
+cached, shuffled or written; later steps see `vehicle_key`, and sinks only `period_token`. A detection
+out of the municipality's scope (anpr.zones.Scope) never gets a token: it is only counted.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from anpr.pseudonym import (
     VEHICLE_KEY_FUNCTION,
 )
 from anpr.settings import DayPart
-from anpr.stream_tables import PASSAGES_SCHEMA
-from anpr.zones import Municipality
+from anpr.stream_tables import OUT_OF_SCOPE_KEYS, PASSAGES_SCHEMA
+from anpr.zones import Municipality, Scope
 
 # The JSON types of the contract (anpr/contract.py OBSERVATION_TYPES) as Spark's variant names them
 # (schema_of_variant): the message is parsed to a variant, which keeps each value's JSON type, so a
@@ -317,6 +319,30 @@ def add_direction(df: DataFrame) -> DataFrame:
     obverse = F.coalesce(F.col("detection_direction"), F.lit("obverse")) == "obverse"
     return df.withColumn("rij_richting_zone",
                          F.when(obverse, F.col("obverse_direction")).otherwise(F.col("reverse_direction")))
+
+
+def scope_column(scope: Scope) -> Column:
+    """Whether an enriched row is in `scope`: a listed vehicle type, a listed owner type, or a register
+    miss whose label (Buitenlands, Onbekend: the voertuig_type enrichment gives it) is listed. Never null."""
+    types = F.col("voertuig_type").isin(*scope.voertuig_types, *scope.unclassified)
+    owners = F.col("eigenaar_type").isin(*scope.eigenaar_types)
+    return F.coalesce(types, F.lit(False)) | F.coalesce(owners, F.lit(False))
+
+
+def mark_scope(enriched: DataFrame, municipalities: Sequence[Municipality]) -> DataFrame:
+    """Add `in_scope` (boolean, never null) by each row's municipality's scope; a municipality not
+    declared gets the default Scope. Expects the register columns of `enrich`."""
+    kept = scope_column(Scope())
+    for m in reversed(municipalities):
+        kept = F.when(F.col("municipality") == m.code, scope_column(m.scope)).otherwise(kept)
+    return enriched.withColumn("in_scope", kept)
+
+
+def out_of_scope_counts(dropped: DataFrame) -> DataFrame:
+    """Rows out of scope -> how many per municipality, zone, camera, direction (rij_richting_zone, null
+    where the camera has no direction rule), local day and hour: columns OUT_OF_SCOPE_KEYS and
+    `detections`. An anonymous count: no token, key or observation id survives the aggregation."""
+    return dropped.groupBy(*OUT_OF_SCOPE_KEYS).agg(F.count(F.lit(1)).alias("detections"))
 
 
 QUARANTINE_COLUMNS = [

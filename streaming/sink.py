@@ -14,6 +14,15 @@ anpr/double_reads.py) are merged within the micro-batch and counted as `double_r
 whose first read came in an earlier micro-batch is written, and the monthly statistics merge it by the
 same rule. `ambiguous_plates` counts valid reads whose plate cannot be told apart from another
 (anpr.pseudonym.is_ambiguous_plate).
+
+Data minimization: right after enrichment, reads out of their municipality's scope (conf/municipalities,
+anpr.zones.Scope: by default private passenger cars and other privately owned vehicles that are no van,
+truck or bus) are dropped before any token is derived; they only add to an anonymous count per zone,
+camera, direction, day and hour (table out_of_scope), appended in the same micro-batch under its own
+application transaction, and to `out_of_scope` in the metrics. Per batch:
+rows_in = passages_written + duplicates + double_reads + quarantined + out_of_scope. An observation
+re-delivered in a later micro-batch is a duplicate when it was a passage, but counted out of scope again
+when it was dropped: nothing of a dropped read is kept to recognise it by.
 """
 
 from __future__ import annotations
@@ -32,10 +41,13 @@ from pyspark.sql.types import StructType
 
 from anpr.keyring import Pepper, RekeyInProgress
 from anpr.lake import Lake
+from anpr.register_conf import RegisterConf, load_register_conf
 from anpr.register_snapshot import RegisterSnapshot
 from anpr.register_tables import LOADS
 from anpr.settings import Settings
 from anpr.stream_tables import (
+    OUT_OF_SCOPE,
+    OUT_OF_SCOPE_SCHEMA,
     PASSAGES,
     PASSAGES_SCHEMA,
     QUARANTINE,
@@ -43,7 +55,7 @@ from anpr.stream_tables import (
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
-from anpr.zones import load_municipalities
+from anpr.zones import Municipality, load_municipalities
 from streaming import pipeline as P
 from streaming.enrich import enrich, is_current, load_register_snapshot, release
 
@@ -59,8 +71,9 @@ class BatchReport:
     double_reads: int  # reads merged into another read's passage
     ambiguous_plates: int  # valid reads whose plate may be one of several vehicles
     quarantined: dict[str, int]
-    register_hit_rate: float | None
+    register_hit_rate: float | None  # of the enriched reads, in scope or not
     duration_ms: int
+    out_of_scope: int = 0  # valid reads dropped as out of scope, only counted (table out_of_scope)
 
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
@@ -92,6 +105,23 @@ def summarize(checked: DataFrame) -> BatchSummary:
     offsets = json.dumps({k: ranges[k] for k in sorted(ranges, key=int)})
     ambiguous = sum(g["ambiguous"] for g in groups if g["reason"] is None)
     return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), ambiguous, offsets)
+
+
+def vehicle_type_labels(conf: RegisterConf) -> set[str]:
+    """Every voertuig_type the register derives (conf/register.toml [voertuig_type], anpr.dimensions)."""
+    c = conf.voertuig_type
+    return {*c.eu_categorie.values(), *c.voertuigsoort.values(), "Bestelauto", "Vrachtauto", c.anders}
+
+
+def check_scopes(municipalities: list[Municipality], conf: RegisterConf) -> None:
+    """ValueError naming the municipality for a scope vehicle type the register never derives: a typo
+    there would silently drop every such vehicle."""
+    labels = vehicle_type_labels(conf)
+    for m in municipalities:
+        unknown = sorted(set(m.scope.voertuig_types) - labels)
+        if unknown:
+            raise ValueError(f"conf/municipalities ({m.code}): scope voertuig_types {unknown} are no vehicle "
+                             f"type the register derives ({sorted(labels)})")
 
 
 class PepperRotated(RuntimeError):
@@ -128,6 +158,7 @@ class PassageSink:
         self.pepper = pepper or register_pepper(lake, settings)
         self.rotated_to: str | None = None
         self.municipalities = load_municipalities()
+        check_scopes(self.municipalities, load_register_conf())
         self.register = load_register_snapshot(spark, lake)
         self._register_checked = time.monotonic()
 
@@ -174,10 +205,19 @@ class PassageSink:
         s = self.settings
         return P.local_time_columns(P.first_deliveries(valid), s.timezone, s.day_parts, self.municipalities)
 
-    def passages(self, reads: DataFrame) -> DataFrame:
-        register = self.current_register()
-        enriched = P.add_direction(P.add_tokens(enrich(reads, register), self.pepper.path, self.pepper.id))
-        return conform(P.to_passages(enriched), PASSAGES_SCHEMA)
+    def scoped(self, reads: DataFrame) -> DataFrame:
+        """Reads -> enriched reads with their direction and `in_scope` (still keyed, no token yet)."""
+        enriched = P.add_direction(enrich(reads, self.current_register()))
+        return P.mark_scope(enriched, self.municipalities)
+
+    def passages(self, scoped: DataFrame) -> DataFrame:
+        """The in-scope rows of `scoped` as passages: only they get tokens."""
+        kept = scoped.where(F.col("in_scope"))
+        return conform(P.to_passages(P.add_tokens(kept, self.pepper.path, self.pepper.id)), PASSAGES_SCHEMA)
+
+    def dropped(self, scoped: DataFrame) -> DataFrame:
+        """The out-of-scope rows of `scoped` as anonymous counts (table out_of_scope)."""
+        return conform(P.out_of_scope_counts(scoped.where(~F.col("in_scope"))), OUT_OF_SCOPE_SCHEMA)
 
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:
         phases: dict[str, float] = {}  # seconds per step, for the batch's log line
@@ -191,35 +231,45 @@ class PassageSink:
         summary = summarize(checked)
         lap("summary")
         n_valid = summary.rows_in - sum(summary.quarantined.values())
-        n_unique = hits = written = n_double = 0
+        n_unique = hits = written = n_double = n_out = 0
         if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
             reads = self.reads(checked.where(F.col("reason").isNull()))
-            # Only ids, filled by the passages job below: counting them afterwards costs no job of its own.
+            # Only ids, filled by the enrichment job below: counting them afterwards costs no job of its own.
             doubles = P.double_read_ids(reads, self.settings.passages.double_read_seconds)
             doubles = doubles.persist(StorageLevel.MEMORY_ONLY)
-            passages = self.passages(P.without_double_reads(reads, doubles)).persist(StorageLevel.MEMORY_ONLY)
+            # Enriched once for passages and counts; memory only, as the keys it still holds must not spill.
+            scoped = self.scoped(P.without_double_reads(reads, doubles)).persist(StorageLevel.MEMORY_ONLY)
+            passages = self.passages(scoped).persist(StorageLevel.MEMORY_ONLY)
             try:
-                counts = passages.agg(F.count(F.lit(1)).alias("n"),
-                                      F.count(F.when(F.col("register_hit"), 1)).alias("hits")).first()
-                n_unique, hits = (counts["n"], counts["hits"]) if counts else (0, 0)
+                counts = scoped.agg(F.count(F.lit(1)).alias("n"),
+                                    F.count(F.when(F.col("register_hit"), 1)).alias("hits"),
+                                    F.count(F.when(~F.col("in_scope"), 1)).alias("out")).first()
+                n_unique, hits, n_out = (counts["n"], counts["hits"], counts["out"]) if counts else (0, 0, 0)
                 n_double = doubles.count()
                 lap("compute")
                 app_id = f"{query_id}/{PASSAGES}"
-                written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"], app_id=app_id,
-                                                   version=batch_id, unique_keys=True)
-                if not written:  # a replay after a crash before the metrics commit: report the first attempt
-                    written = self.lake.committed_rows(PASSAGES, app_id, batch_id)
+                if n_out < n_unique:  # all dropped: no passages job and no commit
+                    written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"], app_id=app_id,
+                                                       version=batch_id, unique_keys=True)
+                    if not written:  # a replay after a crash before the metrics commit: the first attempt's
+                        written = self.lake.committed_rows(PASSAGES, app_id, batch_id)
                 lap("passages")
+                if n_out:
+                    # Same micro-batch, own transaction: a replay appends the counts at most once.
+                    self.lake.append(OUT_OF_SCOPE, self.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}",
+                                     version=batch_id)
+                lap("out_of_scope")
             finally:
                 passages.unpersist()
+                scoped.unpersist()
                 doubles.unpersist()
         if summary.quarantined:  # an append of no rows would still cost a commit check
             quarantine = conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
             self.lake.append(QUARANTINE, quarantine, app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
         lap("quarantine")
-        report = BatchReport(batch_id, summary.rows_in, written, n_valid - n_double - written, n_double,
+        report = BatchReport(batch_id, summary.rows_in, written, n_valid - n_double - n_out - written, n_double,
                              summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,
-                             int((time.monotonic() - started) * 1000))
+                             int((time.monotonic() - started) * 1000), n_out)
         self._record(query_id, report, n_valid, summary.offsets)
         lap("metrics")
         log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
@@ -231,11 +281,12 @@ class PassageSink:
             query_id, report.batch_id, datetime.now(UTC), report.duration_ms, report.rows_in, n_valid,
             report.passages_written, report.duplicates, report.double_reads, report.ambiguous_plates,
             sum(report.quarantined.values()),
-            json.dumps(report.quarantined, sort_keys=True), report.register_hit_rate, offsets,
+            json.dumps(report.quarantined, sort_keys=True), report.register_hit_rate, offsets, report.out_of_scope,
         )], STREAM_METRICS_SCHEMA)
         self.lake.append(STREAM_METRICS, metrics, app_id=f"{query_id}/{STREAM_METRICS}", version=report.batch_id)
         hit = "n/a" if report.register_hit_rate is None else f"{report.register_hit_rate:.1%}"
-        log.info("batch %d: %d in, %d passages written, %d duplicates, %d double reads, %d ambiguous plates, "
-                 "quarantined %s, register hits %s, offsets %s, %d ms", report.batch_id, report.rows_in,
-                 report.passages_written, report.duplicates, report.double_reads, report.ambiguous_plates,
-                 report.quarantined or "none", hit, offsets, report.duration_ms)
+        log.info("batch %d: %d in, %d passages written, %d duplicates, %d double reads, %d out of scope, "
+                 "%d ambiguous plates, quarantined %s, register hits %s, offsets %s, %d ms", report.batch_id,
+                 report.rows_in, report.passages_written, report.duplicates, report.double_reads,
+                 report.out_of_scope, report.ambiguous_plates, report.quarantined or "none", hit, offsets,
+                 report.duration_ms)

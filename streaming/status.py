@@ -47,7 +47,10 @@ def last_batches(lake: Lake | DeltaReader, limit: int) -> pd.DataFrame:
     if not lake.exists(STREAM_METRICS):
         return pd.DataFrame()
     columns = ["batch_id", "finished_at", "duration_ms", "rows_in", "passages_written", "duplicates",
-               "double_reads", "ambiguous_plates", "quarantined", "register_hit_rate", "query_id"]
+               "double_reads", "out_of_scope", "ambiguous_plates", "quarantined", "register_hit_rate", "query_id"]
+    # A table the stream has not started on since out_of_scope was added lacks it (the stream adds it).
+    schema = lake.schema(STREAM_METRICS) if isinstance(lake, DeltaReader) else lake.state(STREAM_METRICS).schema
+    columns = [c for c in columns if c in schema.fieldNames()]
     frame = lake.read_arrow(STREAM_METRICS, columns=columns).to_pandas()
     return frame.sort_values("finished_at").tail(limit).reset_index(drop=True)
 

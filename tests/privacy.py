@@ -50,3 +50,15 @@ def find_plates(root: Path, plates: Iterable[str], exclude: Iterable[str] = ()) 
                 hits.append((str(path.relative_to(root)), "<plate>"))  # never echo the plate itself
                 break
     return hits
+
+
+def find_strings(root: Path, needles: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+    """Files under root holding any of the exact strings (keys, tokens), raw bytes and decompressed
+    Parquet alike, skipping the folders in exclude (paths relative to root). Names files, never needles."""
+    skipped = {root / name for name in exclude}
+    pattern = _pattern(needles)
+    if pattern is None:
+        return []
+    return [str(path.relative_to(root)) for path in sorted(p for p in root.rglob("*")
+                                                           if p.is_file() and not skipped & set(p.parents))
+            if any(pattern.search(text) for text in _texts(path))]

@@ -47,7 +47,9 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     app = FastAPI(title="ANPR zero-emission zone statistics: vendor API", version="1.0.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # /docs from local assets: install_docs
                   description="Disclosure-controlled monthly tables of the national statistics office, per "
-                              "zero-emission zone. Suppressed values are null (empty in CSV). Every request is "
+                              "zero-emission zone, of in-scope vehicles (vans, trucks, buses, company-owned "
+                              "vehicles; private passenger cars are not counted). Suppressed values are null "
+                              "(empty in CSV). Every request is "
                               "audited. Authenticate with X-API-Key or an OAuth2 client-credentials token; "
                               "without either, the open layer serves its tables with rounded counts "
                               "(info.x-layers, docs/api.md).")

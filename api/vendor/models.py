@@ -65,6 +65,7 @@ class TableInfo(BaseModel):
     columns: list[Column]
     filters: list[str]
     access: str = Field(description="the least privileged layer that reads the table: open, vendor or municipality")
+    population: str = Field(description="which vehicles the table counts: the in-scope vehicles of each municipality")
     suppressed: str
 
 

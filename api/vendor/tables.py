@@ -12,6 +12,11 @@ SCOPE_DEFINITIONS = {
                     "municipalities only.",
     "zoneId": "NDW code of the zero-emission zone (an integer, the working group's field spec; see /v1/zones).",
 }
+# What every table counts (data minimization at the stream, docs/privacy.md and docs/statistics.md).
+POPULATION = ("In-scope vehicles only: vans, trucks, buses and company-owned vehicles, plus foreign and "
+              "unregistered plates the register cannot classify (each municipality's scope, "
+              "conf/municipalities). Private passenger cars and other privately owned vehicles are not in "
+              "any table: the stream drops them and keeps only an anonymous count.")
 BUILT_IN_DEFINITIONS = {
     "maand": "Month (1-12) of the release.", "jaar": "Year of the release.",
     "kenmerk": "The vehicle characteristic a row totals (a field name of table 4.8), or totaal for the zone total.",
@@ -70,7 +75,7 @@ def table_info(spec: TableSpec) -> dict[str, Any]:
         "columns": [{"name": c, "nameEn": spec.english[c], "role": column_role(spec, c),
                      "type": column_type(spec, c), "nullable": c in spec.measures,
                      "definition": column_definition(spec, c)} for c in spec.columns],
-        "filters": filterable(spec), "access": spec.access,
+        "filters": filterable(spec), "access": spec.access, "population": POPULATION,
         "suppressed": "Suppressed measures are null in JSON and empty in CSV; the cell's dimensions are kept.",
     }
 

@@ -15,11 +15,12 @@ import pytest
 from deltalake import DeltaTable
 
 from anpr.broker import create_topics, produce_all, reliable_producer
+from anpr.delta_reader import DeltaReader
 from anpr.standalone import StandaloneCluster
 from anpr.stream_tables import PASSAGES
 from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
-from cli.demo import default_day
+from cli.demo import default_day, feed_in_scope
 
 pytestmark = pytest.mark.integration
 TOPIC = "anpr.observations"
@@ -74,7 +75,11 @@ def test_stream_and_stats_on_a_standalone_cluster_equal_local(broker, tmp_path):
         apps = list((tmp_path / "standalone" / "work").glob("app-*/*"))
         assert len(apps) >= 2 * 2, "the cluster's executors did not run the jobs"  # 2 workers x 2 apps
 
-    assert set(passages["cluster"].column("observation_id").to_pylist()) == feed.valid_ids
+    # Private passenger cars and other out-of-scope detections are dropped (anpr.zones.Scope).
+    in_scope = feed_in_scope(DeltaReader(str(tmp_path / "local" / "lake")), feed, municipality_by_code("GM0344"),
+                             pepper.encode())
+    assert 0 < len(in_scope) < len(feed.valid_ids)
+    assert set(passages["cluster"].column("observation_id").to_pylist()) == in_scope
     assert passages["cluster"].equals(passages["local"])
     assert digests["cluster"] == digests["local"]
     # The pepper never reaches a query plan, an event log or an executor's log.

@@ -74,7 +74,7 @@ def test_killed_stream_and_restarted_broker_write_each_valid_detection_once(brok
     metrics = delta_rows(tmp_path / "data" / "lake" / STREAM_METRICS)
     for m in metrics:
         assert m["rows_in"] == (m["passages_written"] + m["duplicates"] + m["double_reads"]
-                                + m["quarantined"]), m["batch_id"]
+                                + m["quarantined"] + m["out_of_scope"]), m["batch_id"]
     assert sum(m["rows_in"] for m in metrics) == len(feed.messages), f"kill seed {seed}"
     assert sum(m["quarantined"] for m in metrics) == len(quarantined)
     assert find_plates(tmp_path / "data", [v.plate for v in feed.fleet]) == []

@@ -66,3 +66,22 @@ def test_the_demo_configuration_loads_with_its_geojson(tmp_path):
     shutil.copytree(CONF_DIR / "municipalities", tmp_path / "municipalities")
     [utrecht] = load_municipalities(tmp_path)
     assert utrecht.zones[0].ndw_code == 344001 and utrecht.zones[0].zone_id == "GM0344-ZE1"
+
+
+def test_a_municipality_without_scope_gets_the_company_vehicle_default_and_a_declared_one_is_typed(tmp_path):
+    declared = municipality("GM9002", ("GM9002-ZE1", 9002001)).replace(
+        "[[zones]]", '[scope]\nvoertuig_types = ["Vrachtauto"]\nunclassified = []\n\n[[zones]]', 1)
+    conf = conf_with(tmp_path, plain=municipality("GM9001", ("GM9001-ZE1", 9001001)), strict=declared)
+    scopes = {m.code: m.scope for m in load_municipalities(conf)}
+    assert (scopes["GM9001"].voertuig_types, scopes["GM9001"].eigenaar_types, scopes["GM9001"].unclassified) == (
+        ["Bestelauto", "Vrachtauto", "Bus"], ["Bedrijf"], ["Buitenlands", "Onbekend"])
+    assert (scopes["GM9002"].voertuig_types, scopes["GM9002"].eigenaar_types, scopes["GM9002"].unclassified) == (
+        ["Vrachtauto"], ["Bedrijf"], [])
+
+
+@pytest.mark.parametrize("line", ['unclassified = ["Onbekend", "Personenauto"]', 'eigenaar_types = ["Rechtspersoon"]',
+                                  'keep_cars = true'])
+def test_a_scope_with_an_unknown_label_or_key_is_refused_naming_the_file(tmp_path, line):
+    text = municipality("GM9003", ("GM9003-ZE1", 9003001)).replace("[[zones]]", f"[scope]\n{line}\n\n[[zones]]", 1)
+    with pytest.raises(ValueError, match="gm9003.toml"):
+        load_municipalities(conf_with(tmp_path, gm9003=text))
