@@ -158,7 +158,7 @@ def test_optima_that_meet_their_rows_only_within_the_solver_tolerance_do_not_sto
     import jobs.sdc.lp as lp
     from tests.unit.sdc_zone import zone_parts, zone_records
 
-    reg = build_registry(zone_parts(zone_records(60, seed=3)))
+    reg = build_registry(zone_parts(zone_records(25, seed=3)))
     suppressed = np.array([bool(r) for r in primary_reasons(reg)])
     system = build_system(reg)
     targets = [v for v, n in enumerate(system.var_node) if n >= 0 and suppressed[n] and system.base[v] > 0]
