@@ -163,11 +163,17 @@ def _drop_undecidable(export: CsvExport, clocks: dict[str, WallClock], mapping: 
                             key=lambda b: b.line)
 
 
+# Letters and digits mixed, 4 to 8 of them once separators are gone: the shape of a European plate.
+_PLATE_SHAPED = re.compile(r"^(?=.*[A-Z])(?=.*[0-9])[0-9A-Z]{4,8}$")
+
+
 def _quote(text: str, plate: str) -> str:
-    """A cell for a bad row's reason, unless it holds the row's plate (columns shifted or mislabelled)."""
-    letters = re.sub(r"[^0-9A-Z]", "", plate.upper())
-    if len(letters) >= 4 and letters in re.sub(r"[^0-9A-Z]", "", text.upper()):
-        return "(holds the plate; not shown)"
+    """A cell for a bad row's reason, unless it may hold a plate: the row's own (columns mislabelled), or
+    any plate-shaped value, since a quote or separator inside a cell can shift the real plate into another
+    column while the plate column holds something else. The reason's line number finds the cell."""
+    letters, cell = (re.sub(r"[^0-9A-Z]", "", value.upper()) for value in (plate, text))
+    if (len(letters) >= 4 and letters in cell) or _PLATE_SHAPED.match(cell):
+        return "(may hold a plate; not shown)"
     return repr(text)
 
 
