@@ -27,9 +27,16 @@ TOPIC = "anpr.observations"
 
 
 def stream_process(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    # A session of its own, so a kill takes the Spark JVM down with the driver, as a crash would.
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "stream", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # A session of its own, so a kill takes the Spark JVM down with the driver, as a crash would. The CLI's
+    # one-line errors go to stream.err beside the data dir, for a failure's message (`errors`).
+    with open(Path(env["ANPR_DATA_DIR"]).parent / "stream.err", "ab") as err:
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "stream", *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
+
+def errors(env: dict[str, str]) -> str:
+    path = Path(env["ANPR_DATA_DIR"]).parent / "stream.err"
+    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
 def delta_rows(path: Path, columns: list[str] | None = None) -> list[dict]:
@@ -62,7 +69,7 @@ def test_killed_stream_and_restarted_broker_write_each_valid_detection_once(brok
             broker.stop()  # a controlled restart: the log and the committed offsets must survive it
             broker.start()
     final = stream_process(env, "--until-idle")
-    assert final.wait(timeout=600) == 0, f"final drain failed (kill seed {seed})"
+    assert final.wait(timeout=600) == 0, f"final drain failed (kill seed {seed}): {errors(env)}"
 
     ids = [r["observation_id"] for r in delta_rows(passages, ["observation_id"])]
     assert len(ids) == len(set(ids)), f"duplicated passages (kill seed {seed})"
