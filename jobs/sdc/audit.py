@@ -272,7 +272,7 @@ class Attacker:
         """Whether LPs over var's neighbourhood (the rest held at the true values: a restriction, so each
         optimum is a feasible point of the whole system) spread var over its margin: max first, then min."""
         free = self._neighbourhood(var)
-        if len(free) * 2 > np.count_nonzero(self.unknown & (self.group == self.group[var])):
+        if len(free) * 2 > len(self.members(var)):
             return False  # about the component itself: the exact LPs cost as much
         parts, col = self._parts(free), int(np.searchsorted(free, var))
         for sign in (-1.0, 1.0):
