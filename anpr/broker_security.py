@@ -13,9 +13,6 @@ made when they are missing or expire within a day; clients read the CA from <hom
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -34,6 +31,8 @@ from kafka.admin import (
     ResourceType,
 )
 from kafka.admin._users import ScramMechanism, UserScramCredentialUpsertion
+
+from anpr.tls import issue, valid_for_a_day, write_private
 
 BROKER_CN = "anpr-broker"
 SCRAM = "SCRAM-SHA-512"
@@ -72,69 +71,26 @@ def ensure_tls(directory: Path) -> TlsFiles:
     """The broker's PKCS12 keystore and the CA's PEM certificate under `directory`, made if missing or
     about to expire (a new CA too: clients re-read ca.pem when they connect)."""
     ca, keystore, secret = directory / "ca.pem", directory / "broker.p12", directory / "keystore.password"
-    if not (ca.exists() and keystore.exists() and secret.exists() and _valid_for_a_day(ca)):
+    if not (ca.exists() and keystore.exists() and secret.exists() and valid_for_a_day(ca)):
         _make_tls(directory, ca, keystore, secret)
     return TlsFiles(ca, keystore, secret.read_text().strip())
 
 
-def _valid_for_a_day(ca: Path) -> bool:
-    from cryptography import x509
-
-    cert = x509.load_pem_x509_certificate(ca.read_bytes())
-    return cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-
-
 def _make_tls(directory: Path, ca_path: Path, keystore_path: Path, secret_path: Path) -> None:
-    # EC P-256: a key in milliseconds (RSA-2048 takes ~100 ms) and supported by Java's and Python's TLS.
-    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import pkcs12
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    until = now + dt.timedelta(days=365)
-    ca_key, broker_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"anpr embedded broker CA {secrets.token_hex(4)}")])
-    ca_cert = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    broker_cert = (
-        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_CN)]))
-        .issuer_name(ca_name).public_key(broker_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        # serverAuth for its listeners, clientAuth for its own connection to the controller listener
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    # clientAuth too: the broker's own connection to the controller listener presents this certificate
+    made = issue(BROKER_CN, "anpr embedded broker CA", client_auth=True)
     password = secrets.token_urlsafe(24)
     encryption = (serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(50_000)
                   .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
                   .build(password.encode()))
-    store = pkcs12.serialize_key_and_certificates(BROKER_CN.encode(), broker_key, broker_cert, [ca_cert], encryption)
-    _write_private(secret_path, password.encode())
-    _write_private(keystore_path, store)
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    tmp.replace(path)
+    store = pkcs12.serialize_key_and_certificates(BROKER_CN.encode(), made.key, made.cert, [made.ca], encryption)
+    write_private(secret_path, password.encode())
+    write_private(keystore_path, store)
+    ca_path.write_bytes(made.ca.public_bytes(serialization.Encoding.PEM))
 
 
 def sasl_ssl_properties(port: int, controller_port: int, tls: TlsFiles, admin: Credential) -> dict[str, str]:

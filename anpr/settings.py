@@ -128,10 +128,43 @@ class PassageSettings(BaseModel):
     double_read_seconds: float = Field(default=3.0, ge=0)
 
 
+class TlsSettings(BaseModel):
+    """TLS of one of the HTTP services (anpr/tls.py server_tls). Seed 004: whoever can tap the data
+    stream holds the biggest risk, so the cluster profile refuses either service without TLS.
+
+    cert_file and key_file: PEM files of the server's certificate chain and private key, both or neither.
+    Neither, in the local profile: a loopback certificate made under <data_dir>/secrets/tls/<service>/
+    by a throwaway CA whose ca.pem this project's clients (the feed tools) trust.
+    ca_file: the CA this project's clients verify the service with; None: that made CA, else the system's.
+    """
+
+    enabled: bool = True
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("TLS needs both cert_file and key_file (PEM), or neither")
+        return self
+
+
+# One class per service for its default: conf/ and the environment replace a nested table as a whole.
+class IngestTls(TlsSettings):
+    enabled: bool = True  # suppliers' cameras send plates over it
+
+
+class VendorTls(TlsSettings):
+    enabled: bool = False  # local: the dashboard opens in a browser that would not trust a made CA
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     ingest_port: int = 8081
+    ingest_tls: IngestTls = Field(default_factory=lambda: IngestTls())
+    vendor_tls: VendorTls = Field(default_factory=lambda: VendorTls())
 
 
 class DayPart(BaseModel):
@@ -245,6 +278,13 @@ class Settings(BaseSettings):
                     f"cluster profile refuses the {name}: it is a development secret or shorter than 32 chars"
                 )
         self._refuse_open_kafka()
+        self._refuse_open_http()
+
+    def _refuse_open_http(self) -> None:
+        for service, tls in (("ingest", self.api.ingest_tls), ("vendor", self.api.vendor_tls)):
+            if not tls.enabled or tls.cert_file is None:
+                raise ValueError(f"cluster profile refuses the {service} API without TLS: set "
+                                 f"ANPR_API__{service.upper()}_TLS__CERT_FILE and __KEY_FILE")
 
     def _refuse_open_kafka(self) -> None:
         """Seed 004: whoever taps the data stream holds the biggest risk, so the cluster profile speaks

@@ -19,7 +19,8 @@ import typer
 from anpr.commands import call, group
 from anpr.progress import Counter, say, step
 from anpr.settings import CONF_DIR, Settings
-from cli.serve import serve
+from anpr.tls import client_ca, server_tls
+from cli.serve import base_url, serve
 
 API_KEY_ENV = "ANPR_FEED_API_KEY"
 
@@ -50,7 +51,9 @@ def _ingest_sink(args: Namespace, settings: Settings):  # noqa: ANN202 - an Inge
     key = os.environ.get(API_KEY_ENV) or (Path(args.api_key_file).read_text().strip() if args.api_key_file else "")
     if not key:
         raise SystemExit(f"--via ingest needs the supplier's API key in ${API_KEY_ENV} or --api-key-file")
-    return IngestSink(args.url or f"http://{settings.api.host}:{settings.api.ingest_port}", key)
+    tls = settings.api.ingest_tls
+    url = args.url or f"{'https' if tls.enabled else 'http'}://{settings.api.host}:{settings.api.ingest_port}"
+    return IngestSink(url, key, ca_file=client_ca(tls, settings.data_dir, "ingest"))
 
 
 def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
@@ -60,11 +63,13 @@ def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
     with ExitStack() as stack:
         bootstrap = _bootstrap(settings, stack)
         port, host = args.port or settings.api.ingest_port, args.host or settings.api.host
+        tls = server_tls(settings.api.ingest_tls, settings.data_dir, "ingest")
         services = build_services(settings, bootstrap, port=port)
         stack.callback(services.publisher.close)
+        trust = f"; clients verify it with {tls.ca}" if tls else " (no TLS: ANPR_API__INGEST_TLS__ENABLED=false)"
         serve(create_ingest_app(services), host, port,
-              f"ingest API on http://{host}:{port} (POST /, docs at /docs), Kafka {bootstrap}, "
-              f"{len(services.suppliers.suppliers)} supplier(s); Ctrl-C stops it")
+              f"ingest API on {base_url(host, port, tls)} (POST /, docs at /docs), Kafka {bootstrap}, "
+              f"{len(services.suppliers.suppliers)} supplier(s){trust}; Ctrl-C stops it", tls)
     return 0
 
 
@@ -172,7 +177,8 @@ def cmd_onboard(args: Namespace, settings: Settings) -> int:
 Via = Literal["kafka", "ingest"]
 _VIA_HELP = (f"straight to Kafka (settings' broker, else an embedded one) or through the ingest endpoint with the "
              f"supplier's key in ${API_KEY_ENV}")
-Url = Annotated[str, typer.Option("--url", help="ingest endpoint (default http://<api.host>:<api.ingest_port>)")]
+Url = Annotated[str, typer.Option("--url", help="ingest endpoint (default https://<api.host>:<api.ingest_port>, "
+                                          "verified with the CA of api.ingest_tls)")]
 ApiKeyFile = Annotated[str, typer.Option("--api-key-file",
                                          help=f"file holding the supplier's API key (else ${API_KEY_ENV})")]
 

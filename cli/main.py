@@ -23,9 +23,10 @@ from anpr.logs import setup_logging
 from anpr.operator_audit import running
 from anpr.progress import last_said, say
 from anpr.settings import Settings, get_settings
+from anpr.tls import server_tls
 from cli.audit import begin, finish
 from cli.errors import one_line_cause
-from cli.serve import PortInUseError, serve
+from cli.serve import PortInUseError, base_url, serve
 
 if TYPE_CHECKING:
     from streaming.sink import BatchReport
@@ -140,10 +141,11 @@ def cmd_serve_api(args: Namespace, settings: Settings) -> int:
 
     port = getattr(args, "port", None) or settings.api.port
     app = create_app(settings, ReleaseStore(make_reader(settings)))
+    tls = server_tls(settings.api.vendor_tls, settings.data_dir, "vendor")
     serve(app, settings.api.host, port,
-          f"vendor API listening on http://{settings.api.host}:{port} "
+          f"vendor API listening on {base_url(settings.api.host, port, tls)} "
           f"(docs at /docs, tables at /v1/tables; header X-API-Key; dashboard at /dashboard/#key=<key>); "
-          "Ctrl-C stops it")
+          "Ctrl-C stops it", tls)
     return 0
 
 

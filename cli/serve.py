@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anpr.tls import ServerPem
 
 
 class PortInUseError(RuntimeError):
@@ -24,10 +27,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: Any, host: str, port: int, banner: str) -> None:
-    """Bind, print the banner, then serve until Ctrl-C."""
+def server_config(app: Any, tls: ServerPem | None, **options: Any) -> Any:
+    """uvicorn's Config for app, over TLS with tls's certificate and key when given."""
+    import uvicorn
+
+    if tls is None:
+        return uvicorn.Config(app, log_level="warning", **options)
+    return uvicorn.Config(app, log_level="warning", ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), **options)
+
+
+def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = None) -> None:
+    """Bind, print the banner, then serve until Ctrl-C (HTTPS when tls is given)."""
     import uvicorn
 
     sock = bind(host, port)
     print(banner, flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    uvicorn.Server(server_config(app, tls)).run(sockets=[sock])
+
+
+def base_url(host: str, port: int, tls: ServerPem | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"

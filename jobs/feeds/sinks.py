@@ -11,11 +11,13 @@ publishes twice; a Kafka retry may repeat messages, which the stream drops by ob
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from anpr.feeds.messages import envelope, headers, observation_record
@@ -98,9 +100,11 @@ class KafkaSink:
 
 class IngestSink:
     def __init__(self, url: str, api_key: str, backoff: Backoff = Backoff(), timeout_s: float = 120.0,
-                 say: Callable[[str], None] = say_on_stderr) -> None:
+                 say: Callable[[str], None] = say_on_stderr, ca_file: Path | None = None) -> None:
+        """ca_file: the CA an https endpoint is verified with (None: the system's trusted CAs)."""
         self.url, self.api_key, self.backoff, self.timeout_s = url.rstrip("/") + "/", api_key, backoff, timeout_s
         self.say = say
+        self.tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self.replays = 0
 
     def send(self, items: list[dict[str, Any]], request_id: str, filename: str | None = None) -> int:
@@ -117,7 +121,7 @@ class IngestSink:
         def attempt() -> dict[str, Any]:
             request = urllib.request.Request(self.url, data=body, headers=head, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                with urllib.request.urlopen(request, timeout=self.timeout_s, context=self.tls) as response:
                     self.replays += response.headers.get("Idempotent-Replay") == "true"
                     return dict(json.loads(response.read()))
             except urllib.error.HTTPError as exc:
@@ -127,6 +131,10 @@ class IngestSink:
                 raise TryAgain(f"answered {exc.code}: {detail}", _seconds(exc.headers.get("Retry-After"))) from None
             except (urllib.error.URLError, OSError) as exc:
                 reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                if isinstance(reason, ssl.SSLCertVerificationError):  # waiting does not make it trusted
+                    raise DeliveryFailed(f"ingest endpoint {self.url}: its certificate is not trusted "
+                                         f"({reason.verify_message}): give the CA that signed it "
+                                         "(ANPR_API__INGEST_TLS__CA_FILE)") from None
                 raise TryAgain(f"unreachable: {reason}") from None
 
         return retrying(attempt, f"ingest endpoint {self.url}", self.backoff, self.say)

@@ -1,4 +1,4 @@
-"""`anpr feed csv` and `anpr feed synth` against a real ingest server on loopback and the embedded broker."""
+"""`anpr feed csv` and `anpr feed synth` against a real ingest server (HTTPS on loopback) and the embedded broker."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import uvicorn
 
 from anpr.broker import free_port
 from anpr.settings import CONF_DIR, ApiSettings, KafkaSettings, Settings
+from anpr.tls import server_tls
 from api.ingest.main import create_ingest_app
 from api.ingest.services import build_services
 from cli.main import parse
+from cli.serve import base_url, server_config
 from tests.integration.api.ingest.test_ingest_broker import consume_committed
 from tests.unit.test_feed_csv import BROKEN, PLATES, export
 
@@ -32,15 +34,18 @@ def ingest_settings(broker, tmp_path) -> Settings:
 @pytest.fixture
 def ingest_server(ingest_settings, monkeypatch) -> Iterator[str]:
     services = build_services(ingest_settings, str(ingest_settings.kafka.bootstrap_servers))
-    server = uvicorn.Server(uvicorn.Config(create_ingest_app(services), host="127.0.0.1",
-                                           port=ingest_settings.api.ingest_port, log_level="warning"))
+    # over TLS as `anpr serve-ingest` serves it: the local profile's made certificate, which the feed
+    # tools find through the same settings
+    tls = server_tls(ingest_settings.api.ingest_tls, ingest_settings.data_dir, "ingest")
+    server = uvicorn.Server(server_config(create_ingest_app(services), tls, host="127.0.0.1",
+                                          port=ingest_settings.api.ingest_port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     monkeypatch.setenv("ANPR_FEED_API_KEY", "dev-ingest-key-demo-supplier")
-    yield f"http://127.0.0.1:{ingest_settings.api.ingest_port}"
+    yield base_url("127.0.0.1", ingest_settings.api.ingest_port, tls)
     server.should_exit = True
     thread.join(timeout=10)
     services.publisher.close()

@@ -148,7 +148,7 @@ def test_the_broker_tls_files_are_a_throwaway_ca_and_a_private_pkcs12_keystore(t
     cert.verify_directly_issued_by(ca)  # raises when the CA did not sign it
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in names.get_values_for_type(x509.DNSName)
-    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
     assert tls.keystore_password not in repr(tls)
     again = ensure_tls(tmp_path / "tls")
     assert again.ca.read_bytes() == tls.ca.read_bytes() and again.keystore_password == tls.keystore_password
