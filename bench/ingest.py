@@ -1,7 +1,8 @@
 """Observations per second accepted by the ingest service, against a bare Kafka producer in the same run.
 
-The service runs here (uvicorn, one worker) in front of the embedded broker; a client in a second
-process posts synthetic observation batches over loopback on a few keep-alive connections, bounded
+The service runs here (uvicorn, one worker) in front of the embedded broker, over TLS with the local
+profile's made certificate as `anpr serve-ingest` serves it; a client in a second process posts
+synthetic observation batches over loopback on a few keep-alive HTTPS connections, bounded
 in requests and seconds. A 202 counts only once Kafka acknowledged every message of the request. The
 baseline sends the same records with the project's reliable producer (acks=all, every delivery
 report checked) straight to the same broker.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import statistics
 import subprocess
 import sys
@@ -48,15 +50,17 @@ def _bodies(path: Path, count: int) -> int:
     return len(items)
 
 
-def client(port: int, bodies: Path, connections: int, max_requests: int, max_seconds: float) -> dict[str, Any]:
+def client(port: int, bodies: Path, connections: int, max_requests: int, max_seconds: float,
+           ca: Path) -> dict[str, Any]:
     lines = bodies.read_bytes().splitlines()[:max_requests]
+    tls = ssl.create_default_context(cafile=str(ca))
     latencies: list[float] = []
     accepted, failed = [0], [0]
     lock, started = threading.Lock(), time.perf_counter()
     queue = iter(enumerate(lines))
 
     def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=120, context=tls)
         while time.perf_counter() - started < max_seconds:
             with lock:
                 nxt = next(queue, None)
@@ -108,11 +112,14 @@ def run() -> dict[str, Any]:
     from anpr.delta_reader import DeltaReader
     from anpr.feeds.publisher import Publisher
     from anpr.idempotency import IdempotencyStore
+    from anpr.settings import IngestTls
     from anpr.suppliers import Supplier, SupplierRegistry, hash_key
+    from anpr.tls import server_tls
     from anpr.zones import load_municipalities
     from api.ingest.cameras import CameraRegistry
     from api.ingest.main import create_ingest_app
     from api.ingest.services import IngestServices
+    from cli.serve import server_config
 
     utrecht = load_municipalities()[0]
     with tempfile.TemporaryDirectory(prefix="anpr-bench-ingest-") as tmp_name, \
@@ -129,8 +136,10 @@ def run() -> dict[str, Any]:
         services = IngestServices(suppliers, CameraRegistry([utrecht], suppliers, lake), publisher,
                                   IdempotencyStore(tmp / "idempotency.sqlite"), lake)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_ingest_app(services), host="127.0.0.1", port=port,
-                                               log_level="warning", access_log=False))
+        tls = server_tls(IngestTls(), tmp, "ingest")
+        assert tls is not None
+        server = uvicorn.Server(server_config(create_ingest_app(services), tls, host="127.0.0.1", port=port,
+                                              access_log=False))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
@@ -138,7 +147,7 @@ def run() -> dict[str, Any]:
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "bench.ingest", "client", str(port), str(tmp / "bodies.jsonl"),
-                 str(CONNECTIONS), str(REQUESTS), str(SECONDS)],
+                 str(CONNECTIONS), str(REQUESTS), str(SECONDS), str(tls.ca)],
                 cwd=ROOT, capture_output=True, text=True, timeout=SECONDS + 120, check=True)
             measured = json.loads(done.stdout)
         finally:
@@ -149,7 +158,7 @@ def run() -> dict[str, Any]:
     ingest_rate = measured["observations"] / measured["seconds"]
     bare_rate = sent / seconds
     return {
-        "observations_per_request": BATCH, "connections": CONNECTIONS,
+        "observations_per_request": BATCH, "connections": CONNECTIONS, "tls": True,
         "requests": measured["requests"], "failed_requests": measured["failed_requests"],
         "ingest_observations": measured["observations"], "ingest_seconds": round(measured["seconds"], 2),
         "ingest_observations_per_s": round(ingest_rate),
@@ -162,7 +171,7 @@ def run() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["client"]:
-        port, bodies, connections, requests, seconds = sys.argv[2:7]
-        print(json.dumps(client(int(port), Path(bodies), int(connections), int(requests), float(seconds))))
+        port, bodies, connections, requests, seconds, ca = sys.argv[2:8]
+        print(json.dumps(client(int(port), Path(bodies), int(connections), int(requests), float(seconds), Path(ca))))
     else:
         print(json.dumps(run(), indent=2))

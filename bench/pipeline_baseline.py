@@ -4,7 +4,9 @@ kafka-python reads the topic in batches of maxOffsetsPerTrigger records. Each re
 plate HMAC'ed with the project's pseudonym functions, then judged by the stream's rules in their order
 (streaming/pipeline.py holds them as Spark expressions, so they are re-stated here per row with its
 patterns); valid ones are deduplicated by observation_id, looked up in the same RegisterSnapshot,
-given their month tokens and appended to a Delta table with write_deltalake.
+kept or dropped by their municipality's scope (data minimization, as streaming/pipeline.py mark_scope),
+and the kept ones given their month tokens and appended to a Delta table with write_deltalake; the
+dropped ones are counted per zone, camera, direction, day and hour into a second table.
 Left out: the quarantine and stream_metrics tables and idempotent commits (one set replaces them).
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from anpr.dimensions import PARTICULIER
 from anpr.progress import say
@@ -120,15 +123,45 @@ class Judge:
             "vehicle_key": key, "period_month": f"{local.year:04d}-{local.month:02d}"}
 
 
-def passages_table(rows: list[dict[str, Any]], snapshot: Any, pepper: bytes) -> pa.Table:
-    from anpr.keyring import pepper_id
-    from anpr.lake import spark_to_arrow_schema
-    from anpr.stream_tables import PASSAGES_SCHEMA
+def in_scope(types: list[str | None], owners: list[str | None], municipalities: list[str], scopes: dict[str, Any]
+             ) -> list[bool]:
+    """Per row, whether its municipality's scope keeps it (streaming/pipeline.py scope_column, restated)."""
+    from anpr.zones import Scope
+
+    default = Scope()
+    out = []
+    for kind, owner, code in zip(types, owners, municipalities, strict=True):
+        scope = scopes.get(code, default)
+        out.append(kind in scope.voertuig_types or kind in scope.unclassified or owner in scope.eigenaar_types)
+    return out
+
+
+def scoped_tables(rows: list[dict[str, Any]], snapshot: Any, pepper: bytes, scopes: dict[str, Any]
+                  ) -> tuple[pa.Table, pa.Table]:
+    """(passages of the rows in scope, counts of those out of scope per OUT_OF_SCOPE_KEYS)."""
+    from anpr.stream_tables import OUT_OF_SCOPE_KEYS
 
     col = {name: [r[name] for r in rows] for name in rows[0]}
     ts = pa.array(col["event_ts"], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     added = snapshot.lookup(pa.array(col["vehicle_key"], pa.string()), pa.array(col["plate_country"], pa.string()),
                             ts, pa.array(col["event_date"], pa.date32()), pa.array(col["municipality"], pa.string()))
+    kept = pa.array(in_scope(added["voertuig_type"].to_pylist(), added["eigenaar_type"].to_pylist(),
+                             col["municipality"], scopes))
+    dropped = pa.table({k: pa.array(col[k]) if k in col else added[k] for k in OUT_OF_SCOPE_KEYS}).filter(
+        pc.invert(kept))
+    counts = dropped.group_by(list(OUT_OF_SCOPE_KEYS)).aggregate([([], "count_all")]).rename_columns(
+        [*OUT_OF_SCOPE_KEYS, "detections"])
+    indices = [i for i, k in enumerate(kept.to_pylist()) if k]
+    col = {name: [values[i] for i in indices] for name, values in col.items()}
+    added = {name: values.take(indices) for name, values in added.items()}
+    return _passages(col, added, pepper), counts
+
+
+def _passages(col: dict[str, list[Any]], added: dict[str, Any], pepper: bytes) -> pa.Table:
+    from anpr.keyring import pepper_id
+    from anpr.lake import spark_to_arrow_schema
+    from anpr.stream_tables import PASSAGES_SCHEMA
+
     col["period_token"] = [period_token(pepper, m, k) for m, k in zip(col["period_month"], col["vehicle_key"],
                                                                        strict=True)]
     # A privately owned vehicle is its own owner; a company's vehicles share the company's token.
@@ -136,7 +169,7 @@ def passages_table(rows: list[dict[str, Any]], snapshot: Any, pepper: bytes) -> 
                             for t, owner, company, m in zip(col["period_token"], added["eigenaar_type"].to_pylist(),
                                                             added["company_key"].to_pylist(), col["period_month"],
                                                             strict=True)]
-    col["pepper_id"] = [pepper_id(pepper)] * len(rows)  # as the stream records which pepper made the tokens
+    col["pepper_id"] = [pepper_id(pepper)] * len(col["period_month"])  # as the stream records which pepper
     schema = spark_to_arrow_schema(PASSAGES_SCHEMA)
     arrays = [added[f.name] if f.name in added else
               pa.array(col[f.name], pa.int64()).cast(f.type) if f.name in ("event_ts", "ingested_at") else
@@ -150,6 +183,7 @@ def baseline_phase(root: Path, bootstrap: str, ends: dict[int, int]) -> dict:
 
     from anpr.delta_reader import DeltaReader
     from anpr.stream_tables import PASSAGES_PARTITIONS
+    from anpr.zones import load_municipalities
     from streaming.enrich import read_register_snapshot
 
     settings = _settings(root)
@@ -158,7 +192,8 @@ def baseline_phase(root: Path, bootstrap: str, ends: dict[int, int]) -> dict:
     finished: list[float] = []
     batch_ms: list[float] = []
     seen: set[str] = set()
-    passages, rejected = 0, 0
+    passages, rejected, dropped = 0, 0, 0
+    scopes = {m.code: m.scope for m in load_municipalities()}
     with TreeMemory() as memory:
         started = time.perf_counter()
         snapshot = read_register_snapshot(DeltaReader(settings.lake_root))
@@ -187,15 +222,25 @@ def baseline_phase(root: Path, bootstrap: str, ends: dict[int, int]) -> dict:
                 else:
                     seen.add(row["observation_id"])
                     valid.append(row)
+            kept = 0
             if valid:
-                write_deltalake(str(path), passages_table(valid, snapshot, judge.pepper), mode="append",
-                                partition_by=PASSAGES_PARTITIONS)
-            passages += len(valid)
+                table, counts = scoped_tables(valid, snapshot, judge.pepper, scopes)
+                if table.num_rows:
+                    write_deltalake(str(path), table, mode="append", partition_by=PASSAGES_PARTITIONS)
+                if counts.num_rows:
+                    write_deltalake(str(root / "baseline_out_of_scope"), counts, mode="append")
+                kept, dropped = table.num_rows, dropped + table_sum(counts)
+            passages += kept
             rows_in.append(len(records) - duplicates)
             finished.append(time.perf_counter())
             batch_ms.append((finished[-1] - begun) * 1000)
-            say(f"    baseline batch {len(rows_in) - 1}: {rows_in[-1]:,} in, {len(valid):,} passages, "
+            say(f"    baseline batch {len(rows_in) - 1}: {rows_in[-1]:,} in, {kept:,} passages, "
                 f"{batch_ms[-1]:,.0f} ms")
         consumer.close()
     return {**throughput(rows_in, finished, batch_ms, ready, finished[-1]), "passages": passages,
-            "rejected": rejected, "register_snapshot_seconds": round(ready - started, 1), **memory.report()}
+            "out_of_scope": dropped, "rejected": rejected, "register_snapshot_seconds": round(ready - started, 1),
+            **memory.report()}
+
+
+def table_sum(counts: pa.Table) -> int:
+    return int(pc.sum(counts["detections"]).as_py() or 0)
