@@ -42,7 +42,7 @@ def cmd_stats(args: Namespace, settings: Settings) -> int:
     from anpr.lake import make_lake
     from anpr.spark import get_spark
     from jobs.stats.job import parse_month, run_monthly_stats
-    from jobs.stats.sdc.protect import ProtectionError
+    from jobs.stats.sdc import ProtectionError
     from jobs.stats.tables.enrich import MissingColumnsError
 
     try:

@@ -37,9 +37,7 @@ from jobs.stats.release import (
 )
 from jobs.stats.revisions import earlier_zones
 from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows, to_arrow
-from jobs.stats.sdc.revision import Earlier
-from jobs.stats.sdc.tasks import ZoneJob, protect_zones
-from jobs.stats.sdc.zone import ZoneResult, merge_summaries
+from jobs.stats.sdc import Earlier, ZoneJob, ZoneResult, merge_summaries, protect_zones
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts

@@ -16,7 +16,7 @@ import pandas as pd
 
 from anpr.catalogue import RECODES, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig
-from jobs.stats.sdc.cells import cell_reasons
+from jobs.stats.sdc import cell_reasons
 from jobs.stats.tables.cells import CellPart, count_parts
 
 Recoded = dict[str, dict[str, str]]  # table -> dimension -> level it is published at

@@ -21,7 +21,7 @@ from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES
 from jobs.stats.release import RELEASES, SUPPRESSIONS
 from jobs.stats.rows import with_fates
-from jobs.stats.sdc.revision import Earlier
+from jobs.stats.sdc import Earlier
 from jobs.stats.tables.build import MonthCells, build_month, difference_month
 from jobs.stats.tables.cells import Sizes
 from jobs.stats.tables.enrich import month_passages

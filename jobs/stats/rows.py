@@ -15,8 +15,7 @@ from pyspark.sql import types as T
 from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, RECODES, SCOPE, SCOPE_TYPES, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig
 from anpr.zones import Municipality, camera_rows, zone_codes
-from jobs.stats.sdc.noise import apply_noise
-from jobs.stats.sdc.zone import PUBLISHED, ZoneResult
+from jobs.stats.sdc import PUBLISHED, ZoneResult, apply_noise
 from jobs.stats.tables.cells import CellPart
 
 _SPARK_TYPES = {"string": T.StringType(), "int": T.IntegerType(), "double": T.DoubleType()}

@@ -50,6 +50,7 @@ def _toml(config: dict) -> str:
     # the statistics stage's data flow: the cycle tables <-> sdc cannot come back, nor sdc reach the rows
     ("jobs.stats.tables", "jobs.stats.sdc", "jobs.stats.tables is not allowed to import jobs.stats.sdc"),
     ("jobs.stats.sdc", "jobs.stats.rows", "jobs.stats.sdc is not allowed to import jobs.stats.rows"),
+    ("jobs.stats.job", "jobs.stats.sdc.zone", "jobs.stats.job.wrong -> jobs.stats.sdc.zone"),
 ])
 def test_the_contracts_catch_an_upward_or_sideways_import(tmp_path, importer, imported, said):
     # Every package a contract names must exist, or import-linter stops before checking any; so must every
