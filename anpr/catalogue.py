@@ -25,7 +25,7 @@ SCOPE = ["gemeenteCode", "zoneId", "zoneAanduiding"]
 SCOPE_TYPES: dict[str, Literal["string", "int"]] = {"gemeenteCode": "string", "zoneId": "int",
                                                     "zoneAanduiding": "string"}
 ZONE_LABEL = "zoneAanduiding"
-# Label sources the published rows take from conf/municipalities, not from passages (jobs/tables/rows.py).
+# Label sources the published rows take from conf/municipalities, not from passages (jobs/stats/rows.py).
 CONFIGURED_LABELS = ("camera_name", "zone_name", "zone_id")
 # detectieRichting as the field spec publishes it, for the ingest contract's detection_direction (which
 # suppliers keep sending as obverse/reverse).

@@ -1,6 +1,6 @@
 """Typed disclosure-control settings from conf/disclosure.toml: defaults plus per-table overrides.
 
-In the core because the catalogue serves each table's protection text; jobs/sdc applies the rules."""
+In the core because the catalogue serves each table's protection text; jobs/stats/sdc applies the rules."""
 
 from __future__ import annotations
 
@@ -105,9 +105,10 @@ class DisclosureConfig(BaseModel):
     def describe(self, spec: TableSpec) -> str:
         """The protection text served with the table (api/vendor/tables.py, and per release in `protection`):
         exactly what the audit guarantees (docs/statistics.md, "The audit"), and no more. Each clause
-        matches the code: dominance measure (jobs/sdc/cells.py Registry.dominance_measure), counts
-        attacked (jobs/sdc/protect.py _targets), the attacker modelled (jobs/sdc/system.py), unions
-        (jobs/sdc/protect.py unsafe_unions), every served release of the month together (jobs/sdc/revision.py)."""
+        matches the code: dominance measure (jobs/stats/sdc/cells.py Registry.dominance_measure), counts
+        attacked (jobs/stats/sdc/protect.py _targets), the attacker modelled (jobs/stats/sdc/system.py),
+        unions (jobs/stats/sdc/protect.py unsafe_unions), every served release of the month together
+        (jobs/stats/sdc/revision.py)."""
         if not spec.counts:
             return "No data about vehicles or owners: published as is."
         r = self.rules_for(spec.name)

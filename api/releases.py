@@ -15,7 +15,7 @@ from cachetools import LRUCache
 from anpr.catalogue import TABLES, TableSpec
 from anpr.delta_reader import DeltaReader
 from api.common.errors import ApiError
-from jobs.release import RELEASES, published_table
+from jobs.stats.release import RELEASES, published_table
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class ReleaseStore:
             legacy = table is None or (not table.num_rows and release is not None
                                        and release["row_counts"].get(spec.name))
             if release is not None and legacy:
-                # Its rows are under jobs.release.LEGACY_PUBLISHED, in the convention before the field spec.
+                # Its rows are under jobs.stats.release.LEGACY_PUBLISHED, in the convention before the field spec.
                 raise LegacyRelease(release, spec.name)
             if table is None:
                 raise ApiError(404, f"release {release_id} has no table {spec.name}",

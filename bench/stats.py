@@ -174,7 +174,7 @@ def _only(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
 def synthetic_passages(cities: list[Municipality], vehicles: int, seed: int = 11) -> pa.Table:
     """Enriched passages of one month with every column the monthly build reads (see bench docstring)."""
     from anpr.lake import spark_to_arrow_schema
-    from jobs.tables.enrich import PASSAGE_TYPES, passages_schema
+    from jobs.stats.tables.enrich import PASSAGE_TYPES, passages_schema
 
     rng = np.random.default_rng(seed)
     days = 28
@@ -192,7 +192,7 @@ def _lake(spark: SparkSession, root: Path, table: pa.Table) -> Lake:
     """A lake whose passages are table."""
     from anpr.lake import Lake
     from anpr.stream_tables import PASSAGES
-    from jobs.tables.enrich import passages_schema
+    from jobs.stats.tables.enrich import passages_schema
 
     lake = Lake(str(root), spark)
     lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
@@ -248,9 +248,9 @@ def run() -> dict[str, object]:
     from anpr.stream_tables import PASSAGES
     from bench.stats_month import write_month
     from bench.stats_sizes import DAYS, NATIONAL_DAILY, SEED, UTRECHT_DAILY, city_sizes
-    from jobs.stats import run_monthly_stats, sizes_for
-    from jobs.tables.build import build_month
-    from jobs.tables.enrich import month_passages
+    from jobs.stats.job import run_monthly_stats, sizes_for
+    from jobs.stats.tables.build import build_month
+    from jobs.stats.tables.enrich import month_passages
 
     fixed = os.environ.get("ANPR_BENCH_STATS_VEHICLES")
     scale = float(os.environ.get("ANPR_BENCH_STATS_SCALE", "1.0"))
@@ -326,7 +326,7 @@ def run_cluster() -> dict[str, object]:
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
     from anpr.standalone import StandaloneCluster
-    from jobs.stats import run_monthly_stats
+    from jobs.stats.job import run_monthly_stats
 
     vehicles = int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_VEHICLES", "300"))
     cities = municipalities(int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_CITIES", "8")))

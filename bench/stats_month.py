@@ -216,7 +216,7 @@ def write_month(lake: Lake, cities: list[Municipality], sizes: list[CitySize], s
     from anpr.progress import Counter, say
     from anpr.stream_tables import PASSAGES
     from bench.stats_sizes import DETECTIONS_PER_VISIT, mean_days
-    from jobs.tables.enrich import PASSAGE_TYPES, passages_schema
+    from jobs.stats.tables.enrich import PASSAGE_TYPES, passages_schema
 
     needed = sum(s.vehicles for s in sizes)
     say(f"==> register pool of {max(S.CHUNK, needed):,} vehicles for {needed:,} city visitors")

@@ -103,7 +103,7 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
     from anpr.spark import get_spark
     from anpr.stream_tables import PASSAGES
     from jobs.register import load_synthetic_register
-    from jobs.stats import run_monthly_stats
+    from jobs.stats.job import run_monthly_stats
     from streaming.job import run_stream
     from streaming.sink import register_pepper
 

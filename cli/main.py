@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("anpr.cli")
 
 # Subcommand groups owned by their areas: each module has add_commands(app), adding its typer commands.
-EXTENSIONS = ["cli.feeds", "jobs.register.cli", "jobs.stats_cli", "jobs.retention_cli", "cli.privacy",
+EXTENSIONS = ["cli.feeds", "jobs.register.cli", "jobs.stats.cli", "jobs.retention_cli", "cli.privacy",
               "cli.audit", "cli.keys"]
 
 

@@ -37,8 +37,8 @@ from anpr.pseudonym import (
 )
 from anpr.register_tables import KEYED_BY_VEHICLE
 from anpr.stream_tables import PASSAGES
-from jobs.release import RELEASES
 from jobs.retention import month_start, next_month
+from jobs.stats.release import RELEASES
 
 PASSAGE_COLUMNS = ["event_date", "zone_id", "camera_id", "jaar", "maand", "ingested_at"]
 

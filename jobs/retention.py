@@ -42,7 +42,7 @@ from anpr.register_tables import HOLDING_KEYS
 from anpr.settings import RetentionSettings, Settings
 from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE, STREAM_METRICS
 from jobs import expired_files as ef
-from jobs.release import RELEASES
+from jobs.stats.release import RELEASES
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, DETECTION_NAMES, TABLES,
 from anpr.lake import Lake
 from anpr.zones import Municipality, load_municipalities
 from api.vendor.tables import column_type
-from jobs.release import publish
+from jobs.stats.release import publish
 
 MIN_VEHICLES = 10
 MEAN_VEHICLES = 60  # distinct vehicles of an average cell; skewed weights leave ~20-30% of cells below 10
@@ -196,7 +196,7 @@ def sample_rows(spec: TableSpec, municipalities: Sequence[Municipality], jaar: i
 
 def publish_sample(spark: Any, lake: Lake, month: str, municipalities: Sequence[Municipality] | None = None,
                    cap: int | None = None, seed: int = 7, tables: Sequence[TableSpec] | None = None) -> Any:
-    """Publish a sample release of `tables` (default: the whole catalogue) through jobs.release."""
+    """Publish a sample release of `tables` (default: the whole catalogue) through jobs.stats.release."""
     jaar, maand = (int(p) for p in month.split("-"))
     chosen = list(TABLES.values()) if tables is None else list(tables)
     places = load_municipalities() if municipalities is None else list(municipalities)

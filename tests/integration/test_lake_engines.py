@@ -33,8 +33,8 @@ from anpr.stream_tables import (
 from api.access_log import ACCESS_LOG
 from api.access_log import SCHEMA as ACCESS_LOG_SCHEMA
 from api.vendor.sample import publish_sample
-from jobs.release import RELEASES, SUPPRESSIONS, published_table
-from jobs.tables.rows import INTERNAL_SCHEMA
+from jobs.stats.release import RELEASES, SUPPRESSIONS, published_table
+from jobs.stats.rows import INTERNAL_SCHEMA
 
 pytestmark = pytest.mark.integration
 START = dt.datetime(2026, 3, 2, 7, 59, 58, 123456, tzinfo=dt.UTC)

@@ -19,7 +19,7 @@ from anpr.register_tables import EXEMPTIONS, OWNERS, OWNERS_SCHEMA, VEHICLES, VE
 from anpr.settings import get_settings
 from anpr.stream_tables import PASSAGES, PASSAGES_SCHEMA
 from cli.main import main
-from jobs.release import RELEASES, RELEASES_SCHEMA
+from jobs.stats.release import RELEASES, RELEASES_SCHEMA
 from tests.privacy import find_plates
 
 pytestmark = pytest.mark.integration

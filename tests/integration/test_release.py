@@ -13,7 +13,7 @@ from anpr.catalogue import CATALOGUE, TABLES
 from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
 from api.releases import ReleaseStore
-from jobs.release import (
+from jobs.stats.release import (
     RELEASES,
     SUPPRESSIONS,
     content_digest,
@@ -22,7 +22,7 @@ from jobs.release import (
     publish,
     published_table,
 )
-from jobs.tables.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
+from jobs.stats.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
 
 pytestmark = pytest.mark.integration
 SPEC = TABLES["t4_8d_grootte_voertuig"]

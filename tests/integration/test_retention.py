@@ -12,8 +12,8 @@ import pytest
 from anpr.idempotency import IdempotencyStore, store_path
 from anpr.lake import Lake, make_lake, spark_to_arrow_schema
 from anpr.stream_tables import PASSAGES, PASSAGES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA, STREAM_METRICS
-from jobs.release import RELEASES, RELEASES_SCHEMA
 from jobs.retention import render, run_retention
+from jobs.stats.release import RELEASES, RELEASES_SCHEMA
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

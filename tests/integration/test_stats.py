@@ -12,9 +12,9 @@ from anpr.catalogue import TABLES
 from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES
 from bench.stats import municipalities, synthetic_passages
-from jobs.release import RELEASES, SUPPRESSIONS, published_table
-from jobs.stats import run_monthly_stats
-from jobs.tables.enrich import passages_schema
+from jobs.stats.job import run_monthly_stats
+from jobs.stats.release import RELEASES, SUPPRESSIONS, published_table
+from jobs.stats.tables.enrich import passages_schema
 
 pytestmark = pytest.mark.integration
 MONTH = "2026-02"

@@ -1,5 +1,5 @@
 """`anpr stats` twice on one month of a temporary lake, with a late company van in between: the issue's
-differencing case end to end (the revision policy of docs/statistics.md, jobs/sdc/revision.py)."""
+differencing case end to end (the revision policy of docs/statistics.md, jobs/stats/sdc/revision.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from anpr.catalogue import TABLES
 from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES
 from bench.stats import municipalities, synthetic_passages
-from jobs.release import RELEASES, published_table
-from jobs.stats import run_monthly_stats
-from jobs.tables.enrich import passages_schema
+from jobs.stats.job import run_monthly_stats
+from jobs.stats.release import RELEASES, published_table
+from jobs.stats.tables.enrich import passages_schema
 
 pytestmark = pytest.mark.integration
 MONTH = "2026-02"

@@ -30,7 +30,7 @@ def test_imports_go_only_down_the_stages():
 
 
 def _toml(config: dict) -> str:
-    """The [tool.importlinter] table back as TOML: its values are strings and lists of strings."""
+    """The [tool.importlinter] table back as TOML: its values are strings, lists of strings and booleans."""
     lines = ["[tool.importlinter]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in config.items() if key != "contracts"]
     for contract in config["contracts"]:
@@ -47,14 +47,22 @@ def _toml(config: dict) -> str:
     ("jobs", "api", "jobs is not allowed to import api"),
     ("api", "jobs.register", "api is not allowed to import jobs.register"),
     ("api", "jobs.feeds", "api is not allowed to import jobs.feeds"),
+    # the statistics stage's data flow: the cycle tables <-> sdc cannot come back, nor sdc reach the rows
+    ("jobs.stats.tables", "jobs.stats.sdc", "jobs.stats.tables is not allowed to import jobs.stats.sdc"),
+    ("jobs.stats.sdc", "jobs.stats.rows", "jobs.stats.sdc is not allowed to import jobs.stats.rows"),
+    ("jobs.stats.job", "jobs.stats.sdc.zone", "jobs.stats.job.wrong -> jobs.stats.sdc.zone"),
 ])
 def test_the_contracts_catch_an_upward_or_sideways_import(tmp_path, importer, imported, said):
-    # Every package a contract names must exist, or import-linter stops before checking any.
-    named = {m for c in CONFIG["contracts"] for key in ("source_modules", "forbidden_modules") for m in c.get(key, [])}
-    for package in {*CONFIG["root_packages"], *named}:
+    # Every package a contract names must exist, or import-linter stops before checking any; so must every
+    # layer inside a container.
+    keys = ("source_modules", "forbidden_modules", "containers", "allowed_importers")
+    named = {m for c in CONFIG["contracts"] for key in keys for m in c.get(key, [])}
+    named |= {f"{container}.{tail.strip()}" for c in CONFIG["contracts"] for container in c.get("containers", [])
+              for layer in c["layers"] for tail in layer.split("|")}
+    for package in {*CONFIG["root_packages"], *named, imported}:
         (tmp_path / package.replace(".", "/")).mkdir(parents=True, exist_ok=True)
         (tmp_path / package.replace(".", "/") / "__init__.py").write_text("")
-    (tmp_path / importer / "wrong.py").write_text(f"import {imported}\n")
+    (tmp_path / importer.replace(".", "/") / "wrong.py").write_text(f"import {imported}\n")
     (tmp_path / "pyproject.toml").write_text(_toml(CONFIG))
     done = lint(tmp_path, tmp_path / "pyproject.toml")
     assert done.returncode == 1, done.stdout + done.stderr

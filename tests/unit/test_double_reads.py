@@ -53,7 +53,7 @@ def test_a_window_of_zero_merges_nothing(spark):
 
 def test_the_monthly_statistics_merge_a_double_read_the_stream_wrote_twice(spark):
     # the stream met these reads in two micro-batches and wrote both; the month counts one passage
-    from jobs.tables.enrich import month_passages
+    from jobs.stats.tables.enrich import month_passages
 
     rows = [("o1", CAM, "token", 0.0), ("o2", CAM, "token", 1.0), ("o3", CAM, "token", 10.0)]
     passages = (reads(spark, rows).withColumnRenamed("vehicle", "period_token")

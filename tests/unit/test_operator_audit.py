@@ -205,14 +205,14 @@ def test_stats_records_its_release_sources_and_written_versions(monkeypatch, no_
     from argparse import Namespace
 
     from anpr.settings import Settings
-    from jobs.release import Release
-    from jobs.stats_cli import cmd_stats
+    from jobs.stats.cli import cmd_stats
+    from jobs.stats.release import Release
 
     lake = StubLake({"releases": 7, "internal/suppressions": 7, "published/v2/t4_1_uur_camera": 5})
     monkeypatch.setattr("anpr.lake.make_lake", lambda settings, spark: lake)
     release = Release("2026-10-20261103T020000Z-1a2b3c4d", "2026-10", {"t4_1_uur_camera": 12},
                       source_versions={"passages": 41, "municipality": "GM0344"})
-    monkeypatch.setattr("jobs.stats.run_monthly_stats", lambda *a, **k: release)
+    monkeypatch.setattr("jobs.stats.job.run_monthly_stats", lambda *a, **k: release)
     run = CommandRun("stats", ["stats", "--month", "2026-10"], "u")
     with running(run):
         assert cmd_stats(Namespace(month="2026-10", municipality=None), Settings(data_dir=tmp_path)) == 0

@@ -23,7 +23,7 @@ from api.releases import ReleaseStore
 from api.vendor.contracts import parse_contracts
 from api.vendor.main import create_app
 from api.vendor.sample import synthetic_municipality
-from jobs.release import RELEASES, RELEASES_SCHEMA, legacy_published_table
+from jobs.stats.release import RELEASES, RELEASES_SCHEMA, legacy_published_table
 from tests.unit.api.vendor.test_series import overview_row, publish_tables
 
 OVERVIEW, CAMERAS = TABLES["t4_9_overzicht"], TABLES["t4_12_camera"]

@@ -24,7 +24,7 @@ from api.vendor.contracts import parse_contracts
 from api.vendor.main import create_app
 from api.vendor.sample import arrow_schema, synthetic_municipality
 from api.vendor.series import month_range
-from jobs.release import RELEASES, RELEASES_SCHEMA, published_table
+from jobs.stats.release import RELEASES, RELEASES_SCHEMA, published_table
 
 OVERVIEW = TABLES["t4_9_overzicht"]
 KEYS = {"utrecht": "key-utrecht-0123456789"}
@@ -49,7 +49,7 @@ def zone_code(gm: str) -> int:
 
 def publish(root: str, release_id: str, month: str, created: datetime, rows: list[dict],
             spec: TableSpec = OVERVIEW) -> None:
-    """A release of one table as jobs.release lays it out: rows partitioned by release_id, then the record."""
+    """A release of one table as jobs.stats.release lays it out: rows partitioned by release_id, then the record."""
     publish_tables(root, release_id, month, created, {spec.name: rows})
 
 

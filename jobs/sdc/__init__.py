@@ -1,1 +1,0 @@
-"""Disclosure control on aggregated cell tables: primary and secondary suppression, audit, noise."""

@@ -1,0 +1,90 @@
+"""Global recoding before suppression: a table too sparse to publish well goes one level up a public
+classification (SBI group -> SBI section), as tau-ARGUS users do, instead of losing most of its cells.
+
+The choice is per table and month, over all zones, so one release has one level per table and the vendor
+API can state it (release `protection.recoded`). It is made once, at the month's first release, from the
+share of the table's cells the primary rules would suppress; later releases of the month keep it, so the
+releases served together are never a fine and a coarse version of the same table (docs/statistics.md,
+"Global recoding").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from anpr.catalogue import RECODES, Catalogue, TableSpec
+from anpr.disclosure import DisclosureConfig
+from jobs.stats.sdc import cell_reasons
+from jobs.stats.tables.cells import CellPart, count_parts
+
+Recoded = dict[str, dict[str, str]]  # table -> dimension -> level it is published at
+
+
+def candidates(specs: Sequence[TableSpec], disclosure: DisclosureConfig) -> list[TableSpec]:
+    """The recoded variant of every table keyed by a declared hierarchy. ValueError for a hierarchy
+    anpr/catalogue.py RECODES does not know."""
+    unknown = sorted(set(disclosure.recoding.hierarchies) - set(RECODES))
+    if unknown:
+        raise ValueError(f"conf/disclosure.toml [recoding] hierarchies: no level above {unknown} is declared; "
+                         f"known: {sorted(RECODES)}")
+    if disclosure.recoding.max_primary_share >= 1.0:
+        return []
+    return [v for s in specs if (v := s.recode(disclosure.recoding.hierarchies)) is not None]
+
+
+def primary_share(spec: TableSpec, frames: Sequence[pd.DataFrame], disclosure: DisclosureConfig) -> float:
+    """Share of the table's cells (all zones) that the primary rules suppress: frequency of vehicles and
+    owners, and dominance on passages (or vehicles for a table without passages), as jobs/stats/sdc/cells.py."""
+    rules = disclosure.rules_for(spec.name)
+    amount, top = ("P", "top_p") if "P" in spec.counts else ("V", "top_v")
+    cells = suppressed = 0
+    for frame in frames:
+        for v, o, a, t in zip(frame["V"], frame["O"], frame[amount], frame[top], strict=True):
+            cells += 1
+            suppressed += bool(cell_reasons(rules, float(v), float(o), float(a), t))
+    return suppressed / cells if cells else 0.0
+
+
+def choose(specs: Sequence[TableSpec], parts: Sequence[tuple[CellPart, pd.DataFrame]],
+           disclosure: DisclosureConfig) -> Recoded:
+    """Which tables to publish recoded: those whose own cells pass max_primary_share while their recoded
+    variant's cells (built beside them) do not do worse."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for part, frame in parts:
+        frames.setdefault(part.part, []).append(frame)
+    limit = disclosure.recoding.max_primary_share
+    out: Recoded = {}
+    for variant in candidates(specs, disclosure):
+        fine = next(s for s in specs if s.name == variant.name)
+        share = primary_share(fine, frames.get(fine.part_name, []), disclosure)
+        if share > limit and primary_share(variant, frames.get(variant.part_name, []), disclosure) < share:
+            out[variant.name] = dict(variant.recoded)
+    return out
+
+
+def apply(specs: Sequence[TableSpec], recoded: Mapping[str, Mapping[str, str]]) -> list[TableSpec]:
+    """specs with the chosen tables recoded (the choice of an earlier release, or of choose())."""
+    out = []
+    for spec in specs:
+        levels = recoded.get(spec.name)
+        variant = spec.recode([s for d, s in spec.keys.items() if d in levels]) if levels else None
+        if levels and (variant is None or variant.recoded != dict(levels)):
+            raise ValueError(f"table {spec.name}: the month's releases publish it recoded as {dict(levels)}, "
+                             "which the catalogue no longer allows; publish the month under a new catalogue "
+                             "version instead")
+        out.append(variant or spec)
+    return out
+
+
+def select(built: Sequence[tuple[CellPart, pd.DataFrame]], specs: Sequence[TableSpec], catalogue: Catalogue
+           ) -> list[tuple[CellPart, pd.DataFrame]]:
+    """The built blocks of cells of exactly these specs, with the hidden keys a build of only them has
+    (a hidden key is a column of its own, so dropping one leaves the rest as that build makes them)."""
+    by_name = {part.part: (part, frame) for part, frame in built}
+    out = []
+    for part in count_parts(specs, catalogue):
+        made, frame = by_name[part.part]
+        out.append((part, frame.drop(columns=[h for h in made.hidden if h not in part.hidden and h in frame])))
+    return out

@@ -1,0 +1,185 @@
+"""Which levels the attack models per measure: the published ones, unpublished measures of published
+cells, and joint levels where tables share dimensions in a cycle.
+
+Unpublished measures: passages live in every population, published or not. Tables of vehicles only (4.5,
+4.6, 4.7) get passages as unknowns, because the definitions tie them to vehicles per cell (jobs/stats/sdc/
+links.py: a Dagelijks vehicle passed on at least 15 days) and passages add up into the margins other
+tables publish.
+
+Joint levels: margins that agree pairwise are all an attacker needs when the tables' dimension sets form
+no cycle (a decomposable model: a non-negative joint table with those margins then exists). With a
+cycle, such as 4.6 (visitor type x sector), 4.8a (sector x vehicle type) and 4.7 (visitor type x vehicle
+type x size), the attacker may solve for the joint table of visitor type x sector x vehicle type and
+gets tighter intervals. The cycles are found by GYO reduction (remove dimensions that only one table
+has, then tables contained in another; what remains is cyclic); each round joins two tables of the
+remaining core, preferring the joint after which the smallest core remains (a joint that closes a
+triangle leaves none of it) and then the fewest possible cells, until nothing cyclic is left. A joint's
+cells are the keys consistent with every modelled level (an empty published cell is a known zero) and
+with the category identities. Unique vehicles are additive only over vehicle characteristics, so their
+joints use those dimensions only. A joint of more than MAX_JOINT_CELLS cells is not built: the cycle is
+reported (Model.skipped) and the release refused (jobs/stats/sdc/protect.py), since the audit would then be
+weaker than the attacker.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import pandas as pd
+
+from jobs.stats.sdc.cells import Key, Level, Registry
+from jobs.stats.sdc.identities import per_vehicle
+
+MAX_JOINT_CELLS = 50_000  # a cycle whose smallest joint is larger stays unmodelled (and refused)
+
+
+@dataclass
+class Model:
+    """Per measure: level -> key -> node (-1 for a joint cell), and which of those levels are joints."""
+
+    levels: dict[str, dict[Level, dict[Key, int]]] = field(default_factory=dict)
+    published: dict[str, set[Level]] = field(default_factory=dict)
+    joints: dict[str, list[Level]] = field(default_factory=dict)
+    skipped: dict[str, list[Level]] = field(default_factory=dict)  # cycles whose joint was too large
+
+    def only(self, measures: tuple[str, ...]) -> Model:
+        return Model({m: v for m, v in self.levels.items() if m in measures},
+                     {m: v for m, v in self.published.items() if m in measures},
+                     {m: v for m, v in self.joints.items() if m in measures},
+                     {m: v for m, v in self.skipped.items() if m in measures})
+
+
+def _modelled(reg: Registry, measure: str) -> tuple[dict[Level, dict[Key, int]], set[Level]]:
+    levels: dict[Level, dict[Key, int]] = {}
+    published: set[Level] = set()
+    for p, part in enumerate(reg.parts):
+        shown = measure in part.measures
+        # passages of vehicle-only tables: unknowns the definitions tie to the published vehicles
+        if not shown and not (measure == "P" and "V" in part.measures):
+            continue
+        level = part.level()
+        cells = part.cells[list(level)].itertuples(index=False, name=None) if level else [()] * len(part.cells)
+        levels.setdefault(level, {}).update(zip(cells, reg.node_of[p].tolist(), strict=True))
+        if shown:
+            published.add(level)
+    return levels, published
+
+
+def _edge(level: Level, measure: str) -> frozenset[str]:
+    return frozenset(d for d in level if measure != "V" or per_vehicle(d))
+
+
+def gyo_core(edges: list[frozenset[str]]) -> list[frozenset[str]]:
+    """What GYO reduction leaves of a hypergraph: empty when it is acyclic."""
+    current = [set(e) for e in edges]
+    changed = True
+    while changed:
+        changed = False
+        count = Counter(d for e in current for d in e)
+        for e in current:
+            lonely = {d for d in e if count[d] == 1}
+            if lonely:
+                e -= lonely
+                changed = True
+        kept: list[set[str]] = []
+        for i, e in enumerate(current):
+            covered = any(e < f or (e == f and j < i) for j, f in enumerate(current) if j != i)
+            if e and not covered:
+                kept.append(e)
+        changed |= len(kept) != len(current)
+        current = kept
+    return sorted({frozenset(e) for e in current}, key=sorted) if len(current) > 1 else []
+
+
+def _empty_by_identity(dims: Level, key: Key, complete: dict[Level, dict[Key, int]], reg: Registry) -> bool:
+    """Whether (dims, key) lies within a cell of a complete level that does not exist.
+
+    The joint cell (sector Onbekend, Dagelijks, Bus) is 4.7's (Dagelijks, Bus, size Onbekend): absent
+    there, it is a known zero, though no table crosses sector with visitor type and vehicle type. So is
+    every cell inside such a population: where emission class Z and fuel Elektriciteit are one population,
+    the joint cell (Z, sector 561, Bestelauto, Altijd) lies within 4.8e's (Elektriciteit, 561), and is
+    empty when that cell is."""
+    identities = reg.identities
+    values = dict(zip(dims, key, strict=True))
+    # each implied category is one population with a category of the key, so (level, other) below holds
+    # the key's population whatever else it names
+    implied = {d: v for c in identities.classes if any(values.get(d) == v for d, v in c) for d, v in c}
+    for level, cells in complete.items():
+        if set(level) <= set(dims) or not set(level) <= {*dims, *implied}:
+            continue  # a projection (checked by the join) or not named by this key
+        other = tuple(values[d] if d in values else implied[d] for d in level)
+        if other not in cells:
+            return True
+    return False
+
+
+def joint_support(dims: Level, levels: dict[Level, dict[Key, int]], reg: Registry, cap: int,
+                  complete: dict[Level, dict[Key, int]] | None = None) -> list[Key] | None:
+    """Keys over dims consistent with every level's cells (projected) and not known to be empty by an
+    identity (complete: the levels whose every non-empty cell exists), or None if more than cap."""
+    frames = []
+    for level, cells in levels.items():
+        shared = [d for d in level if d in dims]
+        if shared:
+            keys = pd.DataFrame(list(cells), columns=list(level), dtype=object)[shared].drop_duplicates()
+            frames.append((set(shared), keys.reset_index(drop=True)))
+    frames.sort(key=lambda f: (-len(f[0]), len(f[1]), sorted(f[0])))
+    covered, result = set(frames[0][0]), frames[0][1]
+    while covered < set(dims):
+        # the level adding dimensions with the most overlap: no cross products where a join will do
+        _, frame = max(((c, f) for c, f in frames if not c <= covered),
+                       key=lambda cf: (len(cf[0] & covered), -len(cf[1]), sorted(cf[0])))
+        on = [d for d in frame.columns if d in covered]
+        result = result.merge(frame, on=on, how="inner") if on else result.merge(frame, how="cross")
+        covered |= set(frame.columns)
+        if len(result) > cap:
+            return None
+    for _, frame in frames:
+        result = result.merge(frame, on=list(frame.columns), how="inner")
+    keys = {tuple(row) for row in result[list(dims)].itertuples(index=False, name=None)}
+    keys = {k for k in keys if reg.identities.canonical(dims, k) is not None}
+    if reg.identities and complete:
+        keys = {k for k in keys if not _empty_by_identity(dims, k, complete, reg)}
+    return sorted(keys, key=repr)
+
+
+def _joints(levels: dict[Level, dict[Key, int]], reg: Registry, measure: str
+            ) -> tuple[dict[Level, dict[Key, int]], list[Level]]:
+    joints: dict[Level, dict[Key, int]] = {}
+    supports: dict[Level, list[Key] | None] = {}
+    while True:
+        edges = [_edge(level, measure) for level in [*levels, *joints]]
+        core = gyo_core(edges)
+        options = []
+        for a, b in combinations(core, 2):
+            dims = tuple(sorted(a | b))
+            if not a & b or any(set(dims) <= e for e in edges):
+                continue
+            if dims not in supports:
+                supports[dims] = joint_support(dims, {**levels, **joints}, reg, MAX_JOINT_CELLS, levels)
+            support = supports[dims]
+            if support is not None:
+                # the joint that leaves the least of the cycles, then the smallest (its LPs are the fastest)
+                left = len(gyo_core([*edges, frozenset(dims)]))
+                options.append((left, len(support), dims))
+        if not options:
+            return joints, [tuple(sorted(e)) for e in core]
+        _, _, dims = min(options)
+        # the new joint filters later supports: computed ones may be looser, never wrong
+        joints[dims] = {key: -1 for key in supports[dims] or []}
+
+
+def build_model(reg: Registry, measures: tuple[str, ...]) -> Model:
+    model = Model()
+    for m in measures:
+        levels, published = _modelled(reg, m)
+        if not levels:
+            continue
+        joints, skipped = _joints(levels, reg, m)
+        model.levels[m] = {**levels, **joints}
+        model.published[m] = published
+        model.joints[m] = sorted(joints)
+        model.skipped[m] = skipped
+    return model

@@ -1,0 +1,87 @@
+"""Links between the measures of one population that the published definitions imply.
+
+Every rule is read off docs/statistics.md ("Definitions") and conf/tables.toml [definitions]; nothing
+stronger than what they guarantee:
+
+* a unique vehicle of a cell passed at least once in it: vehicles <= passages;
+* a trip is a passage (the inbound one that opens a stay), counted in that passage's cell: trips <= passages;
+* a visitor type counts the distinct local days a vehicle was seen in the zone, and each such day holds a
+  passage: passages >= vehicles x the type's minimum days (Incidenteel 2, Dagelijks 15; Eenmalig 1);
+* a trip is an inbound passage, so trips of a group of vehicles <= its inbound passages;
+* a vehicle's first inbound passage of the month always opens a trip (tokens are month-scoped, so no stay
+  is open before it): trips of a group of vehicles >= its vehicles with an inbound passage, which is at
+  least the vehicles of any one inbound cell of theirs.
+
+Not implied, so not assumed: trips >= vehicles (a vehicle seen only leaving, or only at cameras without
+a direction rule, makes no trip); any upper bound on passages per vehicle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from anpr.catalogue import CATALOGUE, Definitions
+from jobs.stats.sdc.cells import Key, Level
+from jobs.stats.sdc.identities import per_vehicle
+from jobs.stats.tables.enrich import DAGELIJKS, EENMALIG, INCIDENTEEL
+
+VISITOR = "type_bezoeker"
+DIRECTION, TRIPS_START = "rij_richting_zone", "Inbound"
+Row = dict[int, float]
+
+
+def min_passages(definitions: Definitions | None = None) -> dict[str, int]:
+    """Minimum passages per vehicle of each visitor type: one per distinct day seen (jobs/stats/tables/enrich.py)."""
+    d = definitions or CATALOGUE.definitions
+    return {EENMALIG: 1, INCIDENTEEL: d.bezoeker_incidenteel_min_dagen, DAGELIJKS: d.bezoeker_dagelijks_min_dagen}
+
+
+def cell_rows(measures: Mapping[str, int], aliases: Iterable[tuple[Level, Key]], minimum: Mapping[str, int]
+              ) -> list[Row]:
+    """Rows (sum(coef * x) <= 0) between the measures of one cell: measure -> its variable."""
+    rows = []
+    p, r, v = measures.get("P"), measures.get("R"), measures.get("V")
+    if p is not None and v is not None:
+        k = max([1, *(minimum.get(str(dict(zip(lv, key, strict=True)).get(VISITOR)), 1) for lv, key in aliases)])
+        rows.append({v: float(k), p: -1.0})
+    if p is not None and r is not None:
+        rows.append({r: 1.0, p: -1.0})
+    return rows
+
+
+def trip_margins(r_levels: Iterable[Level], p_levels: Iterable[Level]) -> set[Level]:
+    """Levels of inbound passages to form from the passage tables: each level of trips plus the direction."""
+    out = set()
+    for r_level in r_levels:
+        if not all(per_vehicle(d) for d in r_level):
+            continue
+        for p_level in p_levels:
+            if DIRECTION in p_level and set(r_level) <= set(p_level):
+                out.add(tuple(sorted({*r_level, DIRECTION})))
+    return out
+
+
+def trip_rows(r_cells: Mapping[Level, Mapping[Key, int]], v_cells: Mapping[Level, Mapping[Key, int]],
+              inbound_passages: Callable[[Level, Key], int | None], formed: set[Level]) -> list[Row]:
+    """trips(L) <= inbound passages(L), and trips(L) >= vehicles of each inbound cell under L.
+
+    inbound_passages(level, key): the variable of the inbound passages at that level and key, None when
+    no passage cell under it exists (then there are none, and no trips)."""
+    rows: list[Row] = []
+    for level, cells in r_cells.items():
+        with_direction = tuple(sorted({*level, DIRECTION}))
+        if with_direction not in formed:
+            continue
+        for key, trips in cells.items():
+            values = dict(zip(level, key, strict=True)) | {DIRECTION: TRIPS_START}
+            inbound = inbound_passages(with_direction, tuple(values[d] for d in with_direction))
+            rows.append({trips: 1.0} if inbound is None else {trips: 1.0, inbound: -1.0})
+        for v_level, v_cells_of in v_cells.items():
+            if DIRECTION not in v_level or not set(level) <= set(v_level):
+                continue
+            at = [v_level.index(d) for d in level]
+            direction = v_level.index(DIRECTION)
+            for v_key, vehicles in v_cells_of.items():
+                if v_key[direction] == TRIPS_START and tuple(v_key[i] for i in at) in cells:
+                    rows.append({vehicles: 1.0, cells[tuple(v_key[i] for i in at)]: -1.0})
+    return rows

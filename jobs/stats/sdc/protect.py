@@ -1,0 +1,386 @@
+"""Secondary suppression until the attack fails, and the audit a release must pass before publication.
+
+One zone at a time: zones are disjoint populations and no table sums over zones. All tables of a
+zone are protected together, since they share margins. Each round:
+1. a primary cell pinned by equalities alone gets a companion from the row that pinned it;
+2. a row whose margin is known discloses the sum of its suppressed cells: that union must itself pass
+   the frequency and dominance rules, or another cell of the row is suppressed;
+3. primary cells whose interval is narrower than the margin get a companion from the rows that bound the
+   interval (the exact LPs' binding rows), else from their own rows and outwards.
+The first rounds attack each measure on its own, the last ones the linked system (jobs/stats/sdc/system.py).
+Companions are the finest published cells (totals stay published where possible), preferably ones that
+already share a row with a suppressed cell (closing a cycle), then the smallest; ties go by cell order,
+so the result is reproducible. Once every primary cell passes, a secondary cell whose value the published
+cells determine anyway protects nothing: it is published again (the attacker's feasible set does not
+change, so no verdict does) and never chosen again, and the rounds go on until nothing changes. Last
+(where [audit] publish_trials allows), each remaining secondary cell, the costliest first, is published
+on trial and stays published when the attack still fails without it (publish_unneeded);
+jobs/stats/sdc/optimum.py gives the least-cost pattern to measure this against.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from anpr.catalogue import Definitions
+from anpr.disclosure import AuditSettings
+from jobs.stats.sdc.audit import Attack, Attacker
+from jobs.stats.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
+from jobs.stats.sdc.levels import MAX_JOINT_CELLS
+from jobs.stats.sdc.revision import REVISION, Revision
+from jobs.stats.sdc.system import System, build_system
+
+log = logging.getLogger(__name__)
+
+
+class ProtectionError(RuntimeError):
+    """The tables cannot be protected (or fail the audit): nothing may be published."""
+
+
+@dataclass
+class Protection:
+    registry: Registry
+    reasons: list[list[str]]  # primary reasons per node; empty: not primary
+    suppressed: np.ndarray  # per node: primary or secondary
+    system: System
+    rounds: int = 0
+    union_reasons: dict[int, str] = field(default_factory=dict)  # secondary node -> why it was added
+    released: set[int] = field(default_factory=set)  # secondary nodes published again: not needed
+    forced: set[int] = field(default_factory=set)  # suppressed by the revision policy: never published again
+
+    @property
+    def primary(self) -> np.ndarray:
+        return np.array([bool(r) for r in self.reasons], dtype=bool)
+
+
+@dataclass
+class AuditReport:
+    attacks: list[Attack]
+    union_failures: list[tuple[list[int], str]]
+    lp_solved: int
+
+    @property
+    def failures(self) -> list[Attack]:
+        return [a for a in self.attacks if not a.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.union_failures
+
+
+def _targets(system: System, reasons: list[list[str]]) -> list[int]:
+    """Variables of the primary cells to attack, then the joint system's other targets (earlier releases'
+    primary cells, unsafe differences: jobs/stats/sdc/revision.py). A cell suppressed only for its difference is
+    attacked through that difference, not its own value. A count whose true value is 0 (trips: cells that
+    exist hold at least one passage and vehicle) is not attacked, so the release may show that none of a
+    suppressed group's vehicles opened a trip; the protection text (anpr/disclosure.py describe) excepts it."""
+    own = [v for v, n in enumerate(system.var_node)
+           if n >= 0 and any(r != REVISION for r in reasons[n]) and system.base[v] > 0]
+    return own + [v for v in sorted(system.targets) if system.base[v] > 0]
+
+
+def _costs(reg: Registry) -> np.ndarray:
+    """Information lost by suppressing a cell: its passages, or its vehicles where none are published."""
+    if not reg.size:
+        return np.zeros(0)
+    passages, vehicles = reg.stat("P"), reg.stat("V")
+    return np.array([passages[n] if "P" in reg.measures[n] else vehicles[n] for n in range(reg.size)], dtype=float)
+
+
+class _Chooser:
+    """Picks companions for one system under the current suppression pattern."""
+
+    def __init__(self, system: System, attacker: Attacker, costs: np.ndarray, blocked: Container[int]) -> None:
+        self.system, self.attacker, self.costs, self.blocked = system, attacker, costs, blocked
+        self.nodes = np.asarray(system.var_node, dtype=np.int64)
+        reg = system.registry
+        self.depth = np.array([reg.depth(n) for n in range(reg.size)], dtype=np.int64)
+        # variables that are cells finer than a zone total (auxiliary totals have no node)
+        self.finer = np.array([n >= 0 and bool(self.depth[n]) for n in system.var_node], dtype=bool)
+
+    def best(self, cols: Iterable[int] | np.ndarray, taken: Container[int] = frozenset()) -> int | None:
+        """The best published cell (a node id) among a row's variables, leaving out the nodes taken."""
+        node = self.system.var_node
+        candidates = np.unique(np.fromiter(cols, dtype=np.int64))
+        options = [c for c in candidates[~self.attacker.unknown[candidates] & (self.nodes[candidates] >= 0)].tolist()
+                   if node[c] not in taken and node[c] not in self.blocked]
+        if not options:
+            return None
+        # Totals stay published where a finer cell can do: the finest cells come first. Among those, a
+        # cell whose other rows already hold an unknown closes a cycle; then the smallest.
+        ranked = sorted(options, key=lambda c: (-self.depth[node[c]], 0 if self.attacker.linked(c) >= 2 else 1,
+                                                self.costs[node[c]], node[c]))
+        return node[ranked[0]]
+
+    def for_pinned(self, var: int) -> int | None:
+        """The cheapest companion that unpins var: a published cell of the row that pinned it, or of the
+        rows that pinned that row's other unknowns (a total is taken only when nothing cheaper frees var)."""
+        eq, node = self.system.eq, self.system.var_node
+        queue, options = [(self.attacker.solved[var], 0)], []
+        seen: set[int] = set()
+        while queue and len(seen) < 64:
+            row, depth = queue.pop(0)
+            if row in seen:
+                continue
+            seen.add(row)
+            cols = eq.indices[eq.indptr[row]:eq.indptr[row + 1]]
+            options += [(self.costs[node[c]], depth, node[c]) for c in cols
+                        if not self.attacker.unknown[c] and node[c] >= 0 and node[c] not in self.blocked]
+            queue += [(self.attacker.solved[int(c)], depth + 1) for c in cols if int(c) in self.attacker.solved]
+        return min(options)[2] if options else None
+
+    def for_narrow(self, var: int, taken: Container[int] = frozenset()) -> int | None:
+        """The best published cell in the rows that bound var's interval (nonzero duals of its exact LPs);
+        failing that, in var's rows, then in the rows of the unknowns it is tied to, and so on outwards.
+        The zone total is the last resort: a finer cell further out comes first. Cells taken (this round's
+        companions so far) are left to the cells that took them."""
+        a, at, unknown = self.attacker.incidence, self.attacker.incidence_t, self.attacker.unknown
+        binding = sorted(self.attacker.binding.get(var, ()))
+        if binding:
+            # without these a node in many tables (all of a zone's unregistered vehicles, say) took one
+            # companion per round from whichever of its rows ranked first: 42 rounds on a 300-vehicle zone
+            columns = np.unique(a[binding].indices)
+            pick = self.best(columns[self.finer[columns]], taken)
+            if pick is not None:
+                return pick
+        frontier = np.zeros(self.system.size, dtype=bool)
+        frontier[var] = True
+        seen_vars, seen_rows, total = frontier.copy(), np.zeros(a.shape[0], dtype=bool), None
+        while frontier.any():
+            rows = ((a @ frontier.astype(np.int64)) > 0) & ~seen_rows
+            seen_rows |= rows
+            reached = (at @ rows.astype(np.int64)) > 0
+            columns = np.flatnonzero(reached)
+            finer = np.flatnonzero(reached & self.finer)
+            pick = self.best(finer, taken)
+            if pick is not None:
+                return pick
+            if (~unknown[finer]).any():
+                return None  # this ring's finer cells are all companions already: see next round, not a total
+            total = total if total is not None else self.best(columns)
+            frontier = reached & unknown & ~seen_vars
+            seen_vars |= frontier
+        return total
+
+
+def unsafe_unions(system: System, attacker: Attacker, judged: dict[tuple[int, ...], str | None] | None = None
+                  ) -> list[tuple[list[int], str, int, list[int]]]:
+    """Rows with a known total whose suppressed cells, summed, break a rule: (nodes, rule, total, cells).
+
+    judged: union_problem's verdicts by nodes, kept across the rounds of one protection (a union's verdict
+    depends on its cells alone, and most rows' hidden cells do not change from one round to the next).
+    """
+    reg, out = system.registry, []
+    judged = {} if judged is None else judged
+    checked: set[tuple[int, ...]] = set()
+    for margin, cells in system.margins:
+        known = not attacker.unknown[margin] or margin in attacker.solved
+        hidden = [c for c in cells if attacker.unknown[c] and c not in attacker.solved]
+        # All cells hidden: their sum is the total itself, which passed the rules as a published cell.
+        if not known or len(hidden) < 2 or len(hidden) == len(cells) or any(system.var_node[c] < 0 for c in hidden):
+            continue
+        nodes = tuple(system.var_node[c] for c in hidden)
+        if nodes in checked:
+            continue
+        checked.add(nodes)
+        if nodes not in judged:
+            judged[nodes] = union_problem(reg, nodes)
+        problem = judged[nodes]
+        if problem:
+            out.append((list(nodes), problem, margin, cells))
+    return out
+
+
+def release_determined(prot: Protection, attacker: Attacker | None = None) -> set[int]:
+    """Publish again the secondary nodes whose every published count the published cells determine (they
+    protect nothing: the attacker's feasible set stays as it was); returns them. They are never chosen
+    as companions again, so the rounds end."""
+    released = determined_secondary(prot, attacker or Attacker(prot.system, prot.suppressed))
+    prot.released |= released
+    prot.suppressed[sorted(released)] = False
+    for node in released:
+        prot.union_reasons.pop(node, None)
+    return released
+
+
+def determined_secondary(prot: Protection, attacker: Attacker) -> set[int]:
+    """Secondary nodes whose every published count the published cells determine."""
+    system, out = prot.system, set()
+    secondary = prot.suppressed & ~prot.primary
+    secondary[sorted(prot.forced)] = False
+    by_node: dict[int, list[int]] = {}
+    for var, node in enumerate(system.var_node):
+        if node >= 0 and secondary[node]:
+            by_node.setdefault(node, []).append(var)
+    for node, vars_ in sorted(by_node.items()):
+        if all(attacker.determined(var) for var in vars_):
+            out.add(node)
+    return out
+
+
+def publish_unneeded(prot: Protection, settings: AuditSettings, costs: np.ndarray | None = None) -> list[int]:
+    """Publish again each secondary node the protection does not need; returns them, in the order published.
+
+    The rounds add companions greedily, so a companion taken early may be redundant once later ones are in
+    (and one the published cells determine protects nothing at all). Each secondary node, the most
+    passages first (costs: _costs; a total before its cells), is published on trial and stays published
+    when every target still passes the attack and no union breaks: the audit's verdict on the final
+    pattern, since a target outside the node's linked component keeps its interval. A trial costs about
+    one audit of that component, so at most settings.publish_trials are made (the costliest nodes first).
+    Cells the revision policy suppressed stay. The order is fixed, so the result is reproducible."""
+    system = prot.system
+    costs = _costs(prot.registry) if costs is None else costs
+    targets = np.array(_targets(system, prot.reasons), dtype=np.int64)
+    node_vars: dict[int, list[int]] = {}
+    for var, node in enumerate(system.var_node):
+        if node >= 0:
+            node_vars.setdefault(node, []).append(var)
+    candidates = [int(n) for n in np.flatnonzero(prot.suppressed & ~prot.primary) if int(n) not in prot.forced]
+    candidates = sorted(candidates, key=lambda n: (-costs[n], n))[:settings.publish_trials]
+    judged: dict[tuple[int, ...], str | None] = {}
+    attacker, published = Attacker(system, prot.suppressed, settings.exact), []
+    for node in candidates:
+        prot.suppressed[node] = False
+        trial = Attacker(system, prot.suppressed, settings.exact)
+        if _still_protected(attacker, trial, targets, node_vars.get(node, []), judged):
+            attacker = trial
+            published.append(node)
+            prot.released.add(node)
+            prot.union_reasons.pop(node, None)
+        else:
+            prot.suppressed[node] = True
+    if published:
+        log.debug("%d secondary cells the protection does not need published again", len(published))
+    return published
+
+
+def _still_protected(before: Attacker, trial: Attacker, targets: np.ndarray, published: list[int],
+                     judged: dict[tuple[int, ...], str | None]) -> bool:
+    """Whether the pattern of trial (before's with the variables published also published) passes: the
+    targets in their linked components, those sharing a row with them first, so a failure shows early."""
+    groups = before.group[published]
+    affected = targets[np.isin(before.group[targets], groups[groups >= 0])] if len(targets) else targets
+    if any(int(v) in trial.solved for v in affected) or unsafe_unions(trial.system, trial, judged):
+        return False
+    near = np.zeros(trial.system.size, dtype=bool)
+    if published:
+        rows = np.unique(before.incidence_t[published].indices)
+        near[np.unique(before.incidence[rows].indices)] = True
+    return trial.passes(np.concatenate([affected[near[affected]], affected[~near[affected]]]).tolist())
+
+
+def _check_modelled(system: System) -> None:
+    skipped = {m: cycles for m, cycles in system.model.skipped.items() if cycles}
+    if skipped:
+        raise ProtectionError(f"tables share dimensions in a cycle whose joint table would exceed "
+                              f"{MAX_JOINT_CELLS:,} cells ({skipped}): the audit cannot model that attacker")
+
+
+def protect(reg: Registry, settings: AuditSettings, system: System | None = None,
+            definitions: Definitions | None = None, revision: Revision | None = None) -> Protection:
+    """definitions: those the cells were built with, for the links between measures (conf/tables.toml's
+    by default); system: the attacker's system, if already built; revision: the month's earlier served
+    releases, protected against jointly (jobs/stats/sdc/revision.py)."""
+    reasons = primary_reasons(reg)
+    system = system or build_system(reg, definitions=definitions)
+    carried: dict[int, str] = {}
+    if revision is not None:
+        carried = revision.forced(reasons)
+        system = _joint(revision, system)
+    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system,
+                      forced=set(carried))
+    prot.suppressed[sorted(carried)] = True
+    prot.union_reasons.update({n: why for n, why in carried.items() if not reasons[n]})
+    _check_modelled(prot.system)
+    costs = _costs(reg)
+    # The linked system is the attack, but slow on a pattern where many cells are still too narrow. Each
+    # measure's own system is looser (a cell too narrow there is too narrow in the linked one) and several
+    # times faster, so it does the first rounds; the linked system then finds what the links add. On a
+    # synthetic 100-vehicle zone: 38 s of CPU with the linked system alone, 11 s this way.
+    for measure in MEASURES:
+        if measure in prot.system.model.levels:
+            own = build_system(reg, (measure,), prot.system.model, definitions)
+            _rounds(prot, _joint(revision, own), settings, costs, release=False)
+    _rounds(prot, prot.system, settings, costs, release=True)
+    publish_unneeded(prot, settings, costs)
+    return prot
+
+
+def _joint(revision: Revision | None, system: System) -> System:
+    """The system to attack: jointly with the month's earlier releases, unless the latest was built from the
+    same records, whose carried pattern is then safe against them all (jobs/stats/sdc/revision.py)."""
+    return system if revision is None or revision.repeat else revision.join(system)
+
+
+def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np.ndarray, release: bool) -> None:
+    """Companions until every primary cell passes the attack on this system (then, with release, determined
+    secondary cells are published again, and the rounds go on until nothing changes)."""
+    reasons = prot.reasons
+    # intervals only widen as suppression grows, and releasing a determined cell leaves the attacker's
+    # feasible set as it was: a pass stays a pass
+    passed: set[int] = set()
+    judged: dict[tuple[int, ...], str | None] = {}
+    targets = _targets(system, reasons)
+    while prot.rounds < settings.max_rounds:
+        prot.rounds += 1
+        added: set[int] = set()
+        attacker = Attacker(system, prot.suppressed, settings.exact)
+        chooser = _Chooser(system, attacker, costs, prot.released)
+        for var in sorted(attacker.solved):
+            node = system.var_node[var]
+            if (node >= 0 and any(r != REVISION for r in reasons[node])) or var in system.targets:
+                pick = chooser.for_pinned(var)
+                if pick is not None:
+                    added.add(pick)
+                    prot.union_reasons.setdefault(pick, "pinned")
+        for _, problem, margin, cells in unsafe_unions(system, attacker, judged):
+            pick = chooser.best(cells)
+            # No published cell left in the row: unpin a total or companion that others give away.
+            for var in [margin, *cells] if pick is None else []:
+                if var in attacker.solved:
+                    pick = chooser.for_pinned(var)
+                    if pick is not None:
+                        break
+            if pick is not None:
+                added.add(pick)
+                prot.union_reasons.setdefault(pick, f"union:{problem}")
+        if not added:
+            pending = [var for var in targets if var not in passed]
+            for var, result in zip(pending, attacker.attack_all(pending), strict=True):
+                if result.ok:
+                    passed.add(var)
+                    continue
+                # A companion of its own for each cell still too narrow: when they all took the best one,
+                # which widened few of them, a 1,000-vehicle zone needed 112 rounds (now 7, with 141
+                # secondary cells instead of 120) and a 3,000-vehicle zone did not converge at all.
+                pick = chooser.for_narrow(var, added)
+                if pick is not None:
+                    added.add(pick)
+                    prot.union_reasons.setdefault(pick, "interval")
+            if not added and all(var in passed for var in targets):
+                released = release_determined(prot, attacker) if release else set()
+                if not released:
+                    return
+                log.debug("round %d: %d determined secondary cells published again", prot.rounds, len(released))
+                continue
+        if not added:
+            raise ProtectionError("secondary suppression found no published cell that would protect the "
+                                  "remaining primary cells")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("round %d: %d companions (%s)", prot.rounds, len(added),
+                      sorted({prot.union_reasons.get(a, "?").split(":")[0] for a in added}))
+        prot.suppressed[sorted(added)] = True
+    raise ProtectionError(f"secondary suppression did not converge in {settings.max_rounds} rounds")
+
+
+def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
+    """The attack on the final pattern, from scratch: every primary cell, every measure, every union."""
+    _check_modelled(prot.system)
+    attacker = Attacker(prot.system, prot.suppressed, settings.exact)
+    attacks = attacker.attack_all(_targets(prot.system, prot.reasons))
+    unions = [(nodes, problem) for nodes, problem, _, _ in unsafe_unions(prot.system, attacker)]
+    return AuditReport(attacks, unions, attacker.lp_solved)

@@ -1,0 +1,206 @@
+"""A new release of a month, protected and audited jointly with every earlier served release of that month.
+
+Every release stays served (`/v1/releases?history=true`), so an attacker holds them all. For an earlier
+release and a cell shown in both (the same table and key), the counts obey
+
+    new = old + d  where the cell grew or held still,   old = new + d  where it shrank,   d >= 0,
+
+d being the counts of the cell's difference population: the vehicles whose contribution to the cell
+(passages, trips, presence) differs between the two builds (jobs/stats/sdc/microdata.py difference_cells). A
+cell published in both releases gives d away exactly. The revision policy (docs/statistics.md,
+"Revisions"):
+
+1. carried forward: a cell suppressed in any earlier release of the month stays suppressed, since a cell
+   published now that was a companion then can pin the earlier primary cell exactly;
+2. a cell whose difference population from an earlier release changes a count it publishes and fails the
+   primary rules on its own (too few vehicles or owners, or dominated) is suppressed (reason `revision`),
+   and each such difference is attacked: its feasible interval must span the margin of its own value;
+3. the earlier releases' primary cells are attacked again, now against everything served;
+4. the attacker's system is each release's own (jobs/stats/sdc/system.py) side by side, the earlier releases'
+   published counts known, tied by the rows above (Willenborg and de Waal, "Elements of Statistical
+   Disclosure Control", ch. 4: disclosure by differencing of linked releases).
+
+Each difference carries its true sign, so the attacker is taken to know which cells grew and which shrank
+(late data only adds passages, but a vehicle seen on one more day moves from one visitor type to
+another): stronger than any attacker who does not, and the true counts stay a feasible point. Counts no
+table publishes (margins, joint cells) are tied across releases only through the cells under them. A cell
+that exists in only one of two releases is its own difference population, judged by the primary rules
+of the release that shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from anpr.catalogue import Definitions
+from jobs.stats.sdc.cells import MEASURES, PRIMARY, PUBLISHED, Key, Level, Registry, build_registry, cell_reasons
+from jobs.stats.sdc.system import System, Target, build_system, sparse_rows, sum_row
+
+REVISION, CARRIED = "revision", "carried"
+
+
+@dataclass
+class Earlier:
+    """One earlier served release of the month, for one zone."""
+
+    release_id: str
+    cells: Mapping[str, pd.DataFrame]  # part -> its cells as that release built them, with their `status`
+    difference: Mapping[str, pd.DataFrame]  # part -> cells of the difference population from it to this one
+
+
+@dataclass
+class _Loaded:
+    release_id: str
+    registry: Registry  # of its cells
+    status: list[str]  # per node of its registry: its fate in that release
+    pairs: list[tuple[int, int]]  # (its node, this release's node) showing the same cell
+    unsafe: set[int]  # this release's nodes whose difference from it breaks the primary rules
+    systems: dict[tuple[str, ...], System] = field(default_factory=dict)
+
+
+class Revision:
+    """The earlier releases of a zone's month, and the joint system against them."""
+
+    def __init__(self, reg: Registry, earlier: Sequence[Earlier], definitions: Definitions | None = None) -> None:
+        """earlier: oldest first."""
+        self.reg, self.definitions = reg, definitions
+        self.at: dict[tuple[Level, Key], int] = {alias: n for n, aliases in enumerate(reg.aliases) for alias in aliases}
+        # The latest release built from the same records was protected against every release before it:
+        # its pattern, carried forward, reproduces it cell for cell, and the joint system would add nothing
+        # (any point feasible for it is feasible for this release with every difference 0). So only that
+        # pattern is carried, and this release is attacked alone (jobs/stats/sdc/protect.py): exact, and as fast
+        # as a first release.
+        self.repeat = bool(earlier) and all(frame.empty for frame in earlier[-1].difference.values())
+        self.earlier = [self._load(e) for e in (earlier[-1:] if self.repeat else earlier)]
+
+    def _load(self, e: Earlier) -> _Loaded:
+        old = build_registry([replace(part, cells=e.cells[part.part]) for part in self.reg.parts
+                              if part.part in e.cells])
+        status = [PUBLISHED] * old.size
+        for p, part in enumerate(old.parts):
+            for node, fate in zip(old.node_of[p], part.cells["status"], strict=True):
+                if fate != PUBLISHED:
+                    status[node] = fate  # one population has one fate in a release
+        pairs = sorted({(o, self.at[alias]) for o, aliases in enumerate(old.aliases) for alias in aliases
+                        if alias in self.at})
+        return _Loaded(e.release_id, old, status, pairs, self._unsafe(e, old, pairs))
+
+    def _unsafe(self, e: Earlier, old: Registry, pairs: list[tuple[int, int]]) -> set[int]:
+        """Nodes shown in both releases whose published counts differ by a population below the rules."""
+        changed = {n for o, n in pairs
+                   if any(old.values(m)[o] != self.reg.values(m)[n] for m in self.reg.measures[n])}
+        out: set[int] = set()
+        for part in self.reg.parts:
+            diff = e.difference.get(part.part)
+            if diff is None or diff.empty:
+                continue
+            level = part.level()
+            for row in diff.to_dict("records"):
+                node = self.at.get((level, tuple(row[k] for k in level)))
+                if node is None or node not in changed:
+                    continue
+                measure = self.reg.dominance_measure(node)
+                top = row["top_p" if measure == "P" else "top_v"]
+                if cell_reasons(self.reg.rules[node], row["V"], row["O"], row[measure], top):
+                    out.add(node)
+        return out
+
+    def forced(self, reasons: list[list[str]]) -> dict[int, str]:
+        """This release's nodes the policy suppresses, with why; adds `revision` to their primary reasons."""
+        out: dict[int, str] = {}
+        for e in self.earlier:
+            out.update({n: CARRIED for o, n in e.pairs if e.status[o] != PUBLISHED and n not in out})
+        for e in self.earlier:
+            for n in sorted(e.unsafe):
+                out[n] = REVISION
+                if REVISION not in reasons[n]:
+                    reasons[n].append(REVISION)
+        return out
+
+    def _system(self, e: _Loaded, measures: tuple[str, ...]) -> System:
+        if measures not in e.systems:
+            full = e.systems.get(MEASURES) or build_system(e.registry, definitions=self.definitions)
+            e.systems[MEASURES] = full
+            e.systems[measures] = full if measures == MEASURES else \
+                build_system(e.registry, measures, full.model, self.definitions)
+        return e.systems[measures]
+
+    def join(self, system: System) -> System:
+        """This release's system (all measures, or one) with each earlier release's, side by side."""
+        measures = tuple(m for m in MEASURES if m in system.var_measure)
+        j = _Joint(system)
+        for e in self.earlier:
+            old = self._system(e, measures)
+            offset = j.add(old, [node >= 0 and e.status[node] == PUBLISHED for node in old.var_node])
+            for o, n in e.pairs:
+                for m in measures:
+                    x, y = system.node_var.get((n, m)), old.node_var.get((o, m))
+                    if x is not None and y is not None:
+                        d = j.difference(x, offset + y)
+                        if n in e.unsafe:
+                            j.targets[d] = Target(n, self.reg.rules[n], f"difference {e.release_id}")
+            counterpart = dict(e.pairs)
+            for (o, _), y in sorted(old.node_var.items()):
+                if e.status[o] == PRIMARY:
+                    j.targets[offset + y] = Target(counterpart.get(o, -1), e.registry.rules[o],
+                                                   f"earlier {e.release_id}")
+        return j.system()
+
+
+class _Joint:
+    """Variables and rows of a joint system as they are added: this release's first."""
+
+    def __init__(self, system: System) -> None:
+        self.new = system
+        self.var_node, self.var_measure = list(system.var_node), list(system.var_measure)
+        self.base, self.lower = list(system.base), list(system.lower)
+        self.known = [False] * system.size
+        self.eq, self.ub = [(system.eq, 0)], [(system.ub, 0)]
+        self.margins = list(system.margins)
+        self.ties: list[tuple[int, list[int]]] = []
+        self.targets: dict[int, Target] = {}
+
+    def add(self, old: System, known: list[bool]) -> int:
+        """An earlier release's system; returns the offset of its variables."""
+        offset = len(self.var_node)
+        self.var_node += [-1] * old.size  # not this release's counts: never companions, never released
+        self.var_measure += old.var_measure
+        self.base += list(old.base)
+        self.lower += list(old.lower)
+        self.known += known
+        self.eq.append((old.eq, offset))
+        self.ub.append((old.ub, offset))
+        self.margins += [(offset + m, [offset + c for c in cells]) for m, cells in old.margins]
+        return offset
+
+    def difference(self, x: int, y: int) -> int:
+        """A difference d >= 0 between this release's count x and an earlier one's y, signed as it is."""
+        d = len(self.var_node)
+        self.var_node.append(-1)
+        self.var_measure.append(self.var_measure[x])
+        self.base.append(abs(self.base[x] - self.base[y]))
+        self.lower.append(0.0)
+        self.known.append(False)
+        self.ties.append((x, [y, d]) if self.base[x] >= self.base[y] else (y, [x, d]))
+        return d
+
+    def system(self) -> System:
+        n = len(self.var_node)
+        ties = [sum_row(m, tuple(c)) for m, c in self.ties]
+        eq = sp.vstack([_shifted(a, off, n) for a, off in self.eq] + [sparse_rows(ties, n)], format="csr")
+        ub = sp.vstack([_shifted(a, off, n) for a, off in self.ub], format="csr")
+        return System(self.new.registry, self.var_node, self.var_measure, eq, ub, self.margins + self.ties,
+                      np.array(self.base), np.array(self.lower), self.new.node_var, self.new.model,
+                      np.array(self.known, dtype=bool), self.targets)
+
+
+def _shifted(matrix: sp.csr_matrix, offset: int, n: int) -> sp.csr_matrix:
+    """The rows of a block whose variables start at offset, over all n variables."""
+    coo = matrix.tocoo()
+    return sp.csr_matrix((coo.data, (coo.row, coo.col + offset)), shape=(matrix.shape[0], n))
+

@@ -1,0 +1,388 @@
+"""What an attacker knows about one zone's release, as linear constraints over all its counts at once.
+
+Variables are the counts (passages P, trips R, unique vehicles V) of the nodes, and counts nobody
+publishes but anyone can form or reason about: margins where tables share dimensions (both sum to the same
+unpublished total, which links them), passages of the vehicle-only tables, and the cells of joint levels
+where tables share dimensions in a cycle (jobs/stats/sdc/levels.py). A margin is named canonically (jobs/stats/sdc/
+identities.py), so a margin of one table that is the same population as a cell or margin of another (size
+`Onbekend` of 4.7 summed over vehicle types is sector `Onbekend` of 4.6) is one variable.
+
+For each modelled level F and each coarser level L (the dimensions F shares with another level, or with
+the identity image of another level, and the zone total), passages and trips give equalities
+margin(L) = sum of the F cells under it. Unique vehicles add up only over vehicle characteristics (fixed
+per vehicle and month); over passage-level dimensions (camera, hour, ...) a vehicle may sit in several
+cells, so the margin I is bounded: max(cells) <= I <= sum(cells). The measures of one cell are linked as
+the definitions imply (jobs/stats/sdc/links.py). All rows are homogeneous: sum(coef * x) = 0 or <= 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
+
+from anpr.catalogue import Definitions
+from anpr.disclosure import Rules
+from jobs.stats.sdc.cells import MEASURES, Key, Level, Registry
+from jobs.stats.sdc.identities import per_vehicle
+from jobs.stats.sdc.levels import Model, build_model
+from jobs.stats.sdc.links import cell_rows, min_passages, trip_margins, trip_rows
+
+Name = tuple[object, ...]  # ("n", node) or ("a", canonical level, canonical key)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A count to attack that is no published count of this release (jobs/stats/sdc/revision.py): an earlier
+    release's primary cell, or the difference population of a cell between an earlier release and this one."""
+
+    node: int  # the node of this release it concerns; -1 if none
+    rules: Rules  # whose margin its interval must reach
+    about: str  # what it is, for the audit record ("difference <release id>", "earlier <release id>")
+
+
+@dataclass
+class System:
+    registry: Registry
+    var_node: list[int]  # node whose published count the variable is; -1 for a count no table publishes
+    var_measure: list[str]
+    eq: sp.csr_matrix
+    ub: sp.csr_matrix
+    margins: list[tuple[int, list[int]]]  # per equality row: its margin variable and the cell variables
+    base: np.ndarray  # a feasible point: true values of the nodes, a consistent choice for the rest
+    lower: np.ndarray
+    node_var: dict[tuple[int, str], int] = field(default_factory=dict)  # (node, measure) -> variable
+    model: Model = field(default_factory=Model)
+    # Joint systems over several releases of a month (jobs/stats/sdc/revision.py): variables the attacker reads
+    # whatever this release suppresses (earlier releases' published counts), and counts to attack besides
+    # this release's primary cells.
+    known: np.ndarray | None = None
+    targets: dict[int, Target] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.var_node)
+
+    def cells(self) -> np.ndarray:
+        """Per variable: whether it is a cell's count (of this release, or a joint system's target), as
+        opposed to a count nobody publishes."""
+        out = np.asarray(self.var_node) >= 0
+        out[list(self.targets)] = True
+        return out
+
+    def subject(self, var: int) -> Target:
+        """What an attacked count is about: its node, the rules for its margin, and a label."""
+        if var in self.targets:
+            return self.targets[var]
+        node = self.var_node[var]
+        return Target(node, self.registry.rules[node], "")
+
+    def var_of(self, node: int, measure: str) -> int:
+        return self.node_var[(node, measure)]
+
+
+def _project(level: Level, key: Key, onto: Level) -> Key:
+    values = dict(zip(level, key, strict=True))
+    return tuple(values[d] for d in onto)
+
+
+class _Builder:
+    def __init__(self, reg: Registry, model: Model, definitions: Definitions | None) -> None:
+        self.reg, self.model, self.definitions = reg, model, definitions
+        self.var_node: list[int] = []
+        self.var_measure: list[str] = []
+        self.var_name: list[Name] = []
+        self.index: dict[tuple[str, Name], int] = {}
+        self.named: dict[tuple[Level, Key], int] = {}
+        for node, aliases in enumerate(reg.aliases):
+            for level, key in aliases:
+                name = reg.identities.canonical(level, key)
+                if name is not None:
+                    self.named.setdefault(name, node)
+        self.cells: dict[str, dict[Level, dict[Key, int]]] = {}
+        self.eq_rows: list[tuple[int, tuple[int, ...]]] = []
+        self.ub_rows: list[dict[int, float]] = []
+        self.seen: set[tuple[int, tuple[int, ...]]] = set()
+        self.leaves: set[int] = set()  # variables of joint cells
+        # levels whose every non-empty cell exists: a margin there that is no cell contradicts its sub-cells
+        self.complete = {m: set(levels) - set(model.joints[m]) for m, levels in model.levels.items()}
+
+    def name(self, level: Level, key: Key) -> Name | None:
+        canonical = self.reg.identities.canonical(level, key)
+        if canonical is None:
+            return None
+        node = self.named.get(canonical)
+        return ("n", node) if node is not None else ("a", *canonical)
+
+    def var(self, measure: str, name: Name) -> int:
+        found = self.index.get((measure, name))
+        if found is not None:
+            return found
+        var = self.index[(measure, name)] = len(self.var_node)
+        node = int(name[1]) if name[0] == "n" else -1  # type: ignore[call-overload]
+        self.var_node.append(node if node >= 0 and measure in self.reg.measures[node] else -1)
+        self.var_measure.append(measure)
+        self.var_name.append(name)
+        return var
+
+    def margin(self, measure: str, level: Level, key: Key) -> int:
+        name = self.name(level, key)
+        where = dict(zip(level, key, strict=True))
+        if name is None:
+            raise ValueError(f"{where} is empty by a category identity, yet cells under it exist")
+        if name[0] == "a" and (level in self.complete[measure] or name[1] in self.complete[measure]):
+            raise ValueError(f"no {measure} cell {where} although its sub-cells exist")
+        return self.var(measure, name)
+
+    def add_equalities(self, measure: str, groups: dict[Key, list[int]], coarse: Level) -> None:
+        for key, vars_ in groups.items():
+            row = (self.margin(measure, coarse, key), tuple(sorted(set(vars_))))
+            if row not in self.seen and row[1] != (row[0],):
+                self.seen.add(row)
+                self.eq_rows.append(row)
+
+    def add_bounds(self, measure: str, groups: dict[Key, list[int]], coarse: Level) -> None:
+        for key, vars_ in groups.items():
+            margin = self.margin(measure, coarse, key)
+            cells = sorted(set(vars_) - {margin})
+            if margin not in vars_:
+                self.ub_rows.append({margin: 1.0, **{v: -1.0 for v in cells}})  # margin <= sum(cells)
+            for v in cells:
+                self.ub_rows.append({v: 1.0, margin: -1.0})  # cell <= margin
+
+    def build_measure(self, measure: str, extra: set[Level]) -> None:
+        levels = self.model.levels[measure]
+        cells: dict[Level, dict[Key, int]] = {}
+        for level, keys in levels.items():
+            out = {}
+            for key, node in keys.items():
+                name = ("n", node) if node >= 0 else self.name(level, key)
+                if name is not None:
+                    out[key] = self.var(measure, name)
+            cells[level] = out
+            if level in self.model.joints[measure]:
+                self.leaves.update(out.values())
+        self.cells[measure] = cells
+        identities = self.reg.identities
+        images = {level: identities.images(level) for level in levels}
+        for fine in sorted(levels):
+            # a level's own identity images only drop one of its dimensions: margins nothing else meets
+            others = {*(lv for lv in levels if lv != fine), *(i for lv in levels if lv != fine for i in images[lv]),
+                      *extra}
+            coarse_levels = {tuple(sorted(set(fine) & set(o))) for o in others} | {()}
+            for coarse in sorted(c for c in coarse_levels if set(c) < set(fine)):
+                added = [d for d in fine if d not in coarse]
+                passage = [d for d in added if not per_vehicle(d)]
+                if measure != "V" or not passage:
+                    self.add_equalities(measure, self.groups(fine, coarse, cells[fine]), coarse)
+                    continue
+                middle = tuple(sorted({*coarse, *(d for d in added if per_vehicle(d))}))
+                if middle != coarse:
+                    middle_keys = {_project(fine, k, middle) for k in cells[fine]}
+                    middle_vars = {k: self.margin(measure, middle, k) for k in sorted(middle_keys, key=repr)}
+                    self.add_equalities(measure, self.groups(middle, coarse, middle_vars), coarse)
+                self.add_bounds(measure, self.groups(fine, middle, cells[fine]), middle)
+
+    @staticmethod
+    def groups(fine: Level, coarse: Level, children: dict[Key, int]) -> dict[Key, list[int]]:
+        out: dict[Key, list[int]] = {}
+        for key, var in children.items():
+            out.setdefault(_project(fine, key, coarse), []).append(var)
+        return out
+
+    def build(self) -> None:
+        levels = self.model.levels
+        formed = trip_margins(self.model.published.get("R", ()), levels.get("P", {})) if "R" in levels else set()
+        for measure in levels:
+            self.build_measure(measure, formed if measure == "P" else set())
+        self.add_links(formed)
+
+    def drop_loose_margins(self) -> None:
+        """Rows of a margin nobody publishes and no other row holds: whatever its cells, the margin can
+        take a value that satisfies them (their sum, or for unique vehicles their largest), so they say
+        nothing. Dropping them keeps the LPs small and leaves vehicles of passage cells free to move alone."""
+        while True:
+            eq_uses: dict[int, int] = {}
+            for margin, cells in self.eq_rows:
+                for v in {margin, *cells}:
+                    eq_uses[v] = eq_uses.get(v, 0) + 1
+            ub_uses: dict[int, list[int]] = {}
+            for r, row in enumerate(self.ub_rows):
+                for v in row:
+                    ub_uses.setdefault(v, []).append(r)
+            loose = {v for v in range(len(self.var_node)) if self.var_name[v][0] == "a" and v not in self.leaves}
+            drop_eq = {i for i, (margin, _) in enumerate(self.eq_rows)
+                       if margin in loose and eq_uses[margin] == 1 and margin not in ub_uses}
+            drop_ub = set()
+            for v in loose:
+                rows = ub_uses.get(v, [])
+                if rows and v not in eq_uses and sum(self.ub_rows[r][v] > 0 for r in rows) == 1 and \
+                        all(len(self.ub_rows[r]) == 2 for r in rows if self.ub_rows[r][v] < 0):
+                    drop_ub.update(rows)
+            if not drop_eq and not drop_ub:
+                return
+            self.eq_rows = [row for i, row in enumerate(self.eq_rows) if i not in drop_eq]
+            self.ub_rows = [row for r, row in enumerate(self.ub_rows) if r not in drop_ub]
+
+    def add_links(self, formed: set[Level]) -> None:
+        minimum = min_passages(self.definitions)
+        by_name: dict[Name, dict[str, int]] = {}
+        for (measure, name), var in self.index.items():
+            by_name.setdefault(name, {})[measure] = var
+        joint_cells = {self.name(level, key) for m in self.model.joints for level in self.model.joints[m]
+                       for key in self.model.levels[m][level]}
+        for name, measures in by_name.items():
+            if len(measures) < 2 or (name[0] == "a" and name not in joint_cells):
+                continue  # a margin's links follow from its cells'
+            aliases: list[tuple[Level, Key]] = (self.reg.aliases[int(name[1])] if name[0] == "n"  # type: ignore
+                                                else [(name[1], name[2])])  # type: ignore[list-item]
+            self.ub_rows += cell_rows(measures, aliases, minimum)
+        if formed:
+            published_r = {lv: c for lv, c in self.cells["R"].items() if lv in self.model.published["R"]}
+
+            def inbound(level: Level, key: Key) -> int | None:
+                name = self.name(level, key)
+                return None if name is None else self.index.get(("P", name))
+
+            self.ub_rows += trip_rows(published_r, self.cells.get("V", {}), inbound, formed)
+
+
+def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Model | None = None,
+                 definitions: Definitions | None = None) -> System:
+    """The attacker's constraints over the given measures (all three by default; one gives the measure's
+    own system, without the links between measures). model: the levels, if already worked out;
+    definitions: those the cells were built with (conf/tables.toml's by default)."""
+    present = tuple(m for m in measures if any(m in ms for ms in reg.measures))
+    model = build_model(reg, present) if model is None else model.only(present)
+    b = _Builder(reg, model, definitions)
+    b.build()
+    b.drop_loose_margins()
+    n = len(b.var_node)
+    eq = sparse_rows([sum_row(margin, cells) for margin, cells in b.eq_rows], n)
+    ub = sparse_rows(_dedupe(b.ub_rows), n)
+    truth = np.full(n, np.nan)
+    lower = np.zeros(n)
+    stats = {m: reg.stat(m) for m in present}
+    for var, name in enumerate(b.var_name):
+        if name[0] == "n":
+            node, measure = int(name[1]), b.var_measure[var]  # type: ignore[call-overload]
+            truth[var] = stats[measure][node]
+            lower[var] = 1.0 if measure in ("P", "V") else 0.0
+    node_var = {(int(name[1]), b.var_measure[v]): v for v, name in enumerate(b.var_name) if name[0] == "n"}  # type: ignore
+    system = System(reg, b.var_node, b.var_measure, eq, ub, [(m, list(c)) for m, c in b.eq_rows], truth, lower,
+                    node_var, model)
+    system.base = _complete(system, truth)
+    return system
+
+
+def sum_row(margin: int, cells: tuple[int, ...]) -> dict[int, float]:
+    """margin - sum(cells); a margin that is one of its own cells (one population) leaves the others at 0."""
+    row = {margin: 1.0}
+    for v in cells:
+        row[v] = row.get(v, 0.0) - 1.0
+    return {v: c for v, c in row.items() if c}
+
+
+def _dedupe(rows: list[dict[int, float]]) -> list[dict[int, float]]:
+    seen, out = set(), []
+    for row in rows:
+        key = tuple(sorted(row.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(row)
+    return out
+
+
+def sparse_rows(rows: list[dict[int, float]], n: int) -> sp.csr_matrix:
+    data, ri, ci = [], [], []
+    for r, row in enumerate(rows):
+        for c, v in row.items():
+            ri.append(r)
+            ci.append(c)
+            data.append(v)
+    return sp.csr_matrix((data, (ri, ci)), shape=(len(rows), n))
+
+
+def _complete(system: System, truth: np.ndarray) -> np.ndarray:
+    """Values for the unpublished counts that, with the true node values, satisfy every row.
+
+    Additive margins are sums of their cells; the rest (unique vehicles over passage-level cells, joint
+    cells) come from a feasibility LP with every node fixed at its true value.
+    """
+    x = truth.copy()
+    changed = True
+    while changed:
+        changed = False
+        for margin, cells in system.margins:
+            if np.isnan(x[margin]) and not np.isnan(x[cells]).any():
+                x[margin] = x[cells].sum()
+                changed = True
+    missing = np.flatnonzero(np.isnan(x))
+    if len(missing):
+        known = ~np.isnan(x)
+        rows_eq = system.eq[:, missing]
+        rows_ub = system.ub[:, missing]
+        parts = dict(A_ub=rows_ub if rows_ub.shape[0] else None,
+                     b_ub=-(system.ub[:, known] @ x[known]) if rows_ub.shape[0] else None,
+                     A_eq=rows_eq if rows_eq.shape[0] else None,
+                     b_eq=-(system.eq[:, known] @ x[known]) if rows_eq.shape[0] else None,
+                     bounds=(0, None), method="highs")
+        # Totals as large as the rows allow leave the cells below them room to move: twins use it.
+        res = linprog(-np.ones(len(missing)), **parts)
+        if res.status == 3:
+            res = linprog(np.zeros(len(missing)), **parts)
+        if res.status != 0:
+            raise ValueError(f"the cells of this zone contradict each other: {res.message}")
+        x[missing] = res.x
+    residual_eq = np.abs(system.eq @ x).max(initial=0.0)
+    residual_ub = (system.ub @ x).max(initial=0.0)
+    if residual_eq > 1e-6 or residual_ub > 1e-6:
+        raise ValueError(f"the cells of this zone do not add up (residual {residual_eq:g}, {residual_ub:g}); "
+                         "tables must cover the same passages")
+    return x
+
+
+def unknown_mask(system: System, suppressed: np.ndarray) -> np.ndarray:
+    """Variables an attacker does not read from the releases: suppressed nodes and auxiliary totals (and, in a
+    joint system, the earlier releases' suppressed counts and the differences)."""
+    unknown = np.array([node < 0 or bool(suppressed[node]) for node in system.var_node], dtype=bool)
+    return unknown if system.known is None else unknown & ~system.known
+
+
+def propagate(system: System, unknown: np.ndarray) -> dict[int, int]:
+    """Unknowns pinned down by equalities alone, each with the row that pinned it (unit propagation)."""
+    rows, cols = system.eq, system.eq.tocsc()
+    left = np.abs(rows) @ unknown.astype(np.int64)
+    solved: dict[int, int] = {}
+    queue = [int(r) for r in np.flatnonzero(left == 1)]
+    while queue:
+        r = int(queue.pop())
+        members = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+        free = [int(c) for c in members if unknown[c] and int(c) not in solved]
+        if len(free) != 1:
+            continue
+        var = free[0]
+        solved[var] = r
+        for other in cols.indices[cols.indptr[var]:cols.indptr[var + 1]]:
+            left[other] -= 1
+            if left[other] == 1:
+                queue.append(int(other))
+    return solved
+
+
+def components(system: System, unknown: np.ndarray) -> np.ndarray:
+    """Connected groups of unknowns (linked through rows): an interval depends only on its own group.
+
+    Known variables get -1."""
+    idx = np.flatnonzero(unknown)
+    group = np.full(system.size, -1, dtype=np.int64)
+    if not len(idx):
+        return group
+    incidence = sp.vstack([abs(system.eq), abs(system.ub)]).tocsc()[:, idx].tocsr()
+    graph = sp.bmat([[None, incidence.T], [incidence, None]], format="csr")
+    _, labels = connected_components(graph, directed=False)
+    group[idx] = labels[: len(idx)]
+    return group

@@ -1,0 +1,94 @@
+"""Disclosure control of a month's zones as Spark tasks: one job of one task per zone, all submitted at once,
+so the cluster's task slots protect and audit that many zones side by side and adding workers shortens the
+step. A zone's result is a pure function of its cells and settings (jobs/stats/sdc/zone.py), so the release is
+bit-identical whatever the number of workers or the order in which zones finish.
+
+Executors import this package from their own environment: the image installs it (infra/Dockerfile), and
+the standalone cluster of tests and benchmarks (anpr/standalone.py) runs the driver's interpreter with its
+PYTHONPATH. Nothing is shipped with the job (docs/architecture.md, "Code on the executors").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from threading import Event
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from anpr.catalogue import Definitions, TableSpec
+from anpr.disclosure import DisclosureConfig
+from jobs.stats.sdc.protect import ProtectionError
+from jobs.stats.sdc.revision import Earlier
+from jobs.stats.sdc.zone import ZoneResult, protect_zone
+from jobs.stats.tables.cells import CellPart
+
+
+@dataclass(frozen=True)
+class ZoneJob:
+    """The arguments of protect_zone for one zone: its cells per part and what they are protected with."""
+
+    gemeente: str
+    zone: str
+    frames: Sequence[tuple[CellPart, pd.DataFrame]]
+    specs: Mapping[str, TableSpec]
+    disclosure: DisclosureConfig
+    definitions: Definitions | None = None
+    earlier: Sequence[Earlier] = ()
+
+    def run(self) -> ZoneResult:
+        return protect_zone(self.gemeente, self.zone, self.frames, self.specs, self.disclosure, self.definitions,
+                            self.earlier)
+
+
+def _task(job: ZoneJob) -> ZoneResult | ProtectionError:
+    # A refused zone comes back as a value, so the driver raises the same one-line ProtectionError it would
+    # locally (anpr stats prints it) instead of Spark's wrapped traceback, and no executor retries it.
+    try:
+        return job.run()
+    except ProtectionError as refused:
+        return refused
+    except Exception as failed:
+        # Anything else is a fault of the protection itself: say which zone, so it can be run again alone.
+        raise RuntimeError(f"zone {job.gemeente}/{job.zone}: {type(failed).__name__}: {failed}") from failed
+
+
+def protect_zones(spark: SparkSession, jobs: Sequence[ZoneJob],
+                  done: Callable[[ZoneResult], None] = lambda result: None) -> list[ZoneResult]:
+    """Every zone's protection and audit as a Spark task; done(result) is called in the calling thread as
+    each zone finishes. Returns the results in the order of jobs.
+
+    Raises ProtectionError of the first refused zone (the other zones' jobs are cancelled); a failure of
+    Spark itself (an executor lost more often than spark.task.maxFailures) propagates as Spark raises it."""
+    if not jobs:
+        return []
+    context = spark.sparkContext
+    group = f"sdc-{uuid.uuid4().hex[:12]}"
+    stopping = Event()
+
+    # One job per zone, not one job with a partition per zone: a job's results reach the driver when all
+    # its tasks are done (and toLocalIterator runs one partition at a time), so only separate jobs report
+    # each zone as it finishes. The threads only wait on their job; the scheduler runs the tasks. They set
+    # their own job group: inheritable_thread_target would share one properties object among them.
+    def one(job: ZoneJob) -> ZoneResult:
+        context.setJobGroup(group, f"disclosure control of zone {job.gemeente}/{job.zone}")
+        if stopping.is_set():
+            raise ProtectionError("cancelled: another zone failed")
+        [out] = context.parallelize([job], 1).map(_task).collect()
+        if isinstance(out, ProtectionError):
+            raise out
+        return out
+
+    with ThreadPoolExecutor(len(jobs), thread_name_prefix="sdc-zone") as pool:
+        futures = [pool.submit(one, job) for job in jobs]
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is not None:
+                stopping.set()
+                context.cancelJobGroup(group)
+                raise error
+            done(future.result())
+    return [f.result() for f in futures]

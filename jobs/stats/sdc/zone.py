@@ -1,0 +1,169 @@
+"""Disclosure control of one zone's month: primary and secondary suppression, then the audit."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anpr.catalogue import Definitions, TableSpec
+from anpr.disclosure import DisclosureConfig
+from jobs.stats.sdc.audit import Attack
+from jobs.stats.sdc.cells import PRIMARY, PUBLISHED, SECONDARY, Part, build_registry
+from jobs.stats.sdc.protect import AuditReport, Protection, ProtectionError, audit, protect
+from jobs.stats.sdc.revision import CARRIED, REVISION, Earlier, Revision
+from jobs.stats.tables.cells import CellPart
+
+
+@dataclass
+class ZoneResult:
+    gemeente: str
+    zone: str
+    cells: dict[str, pd.DataFrame]  # part -> cells with status, reasons and audit columns added
+    summary: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _status(prot: Protection) -> list[str]:
+    return [PRIMARY if r else SECONDARY if s else PUBLISHED for r, s in zip(prot.reasons, prot.suppressed, strict=True)]
+
+
+def _attacks_by_node(report: AuditReport) -> dict[int, list[Attack]]:
+    out: dict[int, list[Attack]] = {}
+    for attack in report.attacks:
+        out.setdefault(attack.node, []).append(attack)
+    return out
+
+
+def _narrowest(report: AuditReport, prot: Protection) -> dict[str, object] | None:
+    if not report.attacks:
+        return None
+    worst = min(report.attacks, key=lambda a: (a.width / a.margin if a.margin else np.inf, a.width))
+    return {"width": round(worst.width, 3) if np.isfinite(worst.width) else None, "margin": round(worst.margin, 3),
+            "measure": worst.measure, "method": worst.method, "about": worst.about,
+            "tables": prot.registry.tables_of(worst.node) if worst.node >= 0 else []}
+
+
+LOSS_COUNTS = ("cells", "primary", "secondary", "passages", "passages_suppressed", "vehicles",
+               "vehicles_suppressed")
+
+
+def information_loss(counts: Mapping[str, float]) -> dict[str, float]:
+    """A table's counts plus its information loss: the share of its cells suppressed (primary or secondary),
+    and the shares of its passages and vehicle counts that lie in suppressed cells (each cell weighted by
+    its own count, margins included, as tau-ARGUS weighs cells). Internal: the release records these with
+    its audit, never in a served answer, since an exact share with the published cells gives the sum of
+    the suppressed ones."""
+    t = {k: int(counts.get(k, 0)) for k in LOSS_COUNTS}
+    share = {"suppressed_share": (t["primary"] + t["secondary"], t["cells"]),
+             "passages_suppressed_share": (t["passages_suppressed"], t["passages"]),
+             "vehicles_suppressed_share": (t["vehicles_suppressed"], t["vehicles"])}
+    return {**t, **{k: round(a / b, 4) if b else 0.0 for k, (a, b) in share.items()}}
+
+
+def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
+    """Counts only: no cell, value or interval bound that could identify a suppressed cell."""
+    reg, status = prot.registry, _status(prot)
+    tables: dict[str, dict[str, float]] = {}
+    for p, part in enumerate(reg.parts):
+        t = tables.setdefault(part.table, dict.fromkeys(LOSS_COUNTS, 0))
+        hidden = np.array([status[n] != PUBLISHED for n in reg.node_of[p]], dtype=bool)
+        t["cells"] += len(hidden)
+        t["primary"] += sum(status[n] == PRIMARY for n in reg.node_of[p])
+        t["secondary"] += sum(status[n] == SECONDARY for n in reg.node_of[p])
+        for measure, name in (("P", "passages"), ("V", "vehicles")):
+            values = part.cells[measure].to_numpy(dtype=np.int64)
+            t[name] += int(values.sum())
+            t[f"{name}_suppressed"] += int(values[hidden].sum())
+    return {
+        "cells": reg.size, "primary": int(prot.primary.sum()),
+        "secondary": int((prot.suppressed & ~prot.primary).sum()), "rounds": prot.rounds,
+        "attacked": len(report.attacks), "lp_solved": report.lp_solved,
+        "exact_disclosures": int(sum(a.exact for a in report.attacks)), "too_narrow": len(report.failures),
+        "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot),
+        "tables": {name: information_loss(t) for name, t in tables.items()},
+        "released": len(prot.released), "identities": len(reg.identities.classes),
+        "joint_levels": len({j for js in prot.system.model.joints.values() for j in js}),
+        "revision": _revision(prot, report),
+    }
+
+
+def _revision(prot: Protection, report: AuditReport) -> dict[str, int]:
+    """What the revision policy did (jobs/stats/sdc/revision.py): cells it suppressed, and counts attacked for it."""
+    why = [prot.union_reasons.get(n) if not prot.reasons[n] else REVISION if REVISION in prot.reasons[n] else None
+           for n in sorted(prot.forced)]
+    return {"carried": why.count(CARRIED), "revision": why.count(REVISION),
+            "differences_attacked": sum(a.about.startswith("difference") for a in report.attacks),
+            "earlier_attacked": sum(a.about.startswith("earlier") for a in report.attacks)}
+
+
+def _label(attack: Attack) -> str:
+    return f"{attack.measure} {attack.about}" if attack.about else attack.measure
+
+
+def _annotate(part: Part, nodes: np.ndarray, status: list[str], prot: Protection,
+              attacks: Mapping[int, list[Attack]], secondary_why: Mapping[int, str]) -> pd.DataFrame:
+    cells = part.cells.copy()
+    cells["status"] = [status[n] for n in nodes]
+    cells["reasons"] = [",".join(prot.reasons[n]) or secondary_why.get(n, "") if status[n] != PUBLISHED else ""
+                        for n in nodes]
+    cells["audit"] = [json.dumps({_label(a): [round(a.lo, 3), None if not np.isfinite(a.hi) else round(a.hi, 3),
+                                              round(a.margin, 3), a.method] for a in attacks.get(n, [])},
+                                 sort_keys=True) if n in attacks else "" for n in nodes]
+    return cells
+
+
+def fates(prot: Protection, report: AuditReport) -> dict[str, pd.DataFrame]:
+    """Per part: its cells with status (published | primary | secondary), reasons and audit columns: what a
+    release records, and what a later release of the month is protected against (jobs/stats/sdc/revision.py)."""
+    status, attacks = _status(prot), _attacks_by_node(report)
+    return {part.part: _annotate(part, prot.registry.node_of[p], status, prot, attacks, prot.union_reasons)
+            for p, part in enumerate(prot.registry.parts)}
+
+
+def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.DataFrame]],
+                 specs: Mapping[str, TableSpec], disclosure: DisclosureConfig, definitions: Definitions | None = None,
+                 earlier: Sequence[Earlier] = ()) -> ZoneResult:
+    """definitions: the catalogue's [definitions] the cells were built with (visitor-type thresholds);
+    earlier: the zone in every earlier served release of the month, protected against jointly (the
+    revision policy, jobs/stats/sdc/revision.py)."""
+    parts = [Part(cp.table, cp.part, cp.keys, tuple(specs[cp.table].counts), frame.reset_index(drop=True),
+                  disclosure.rules_for(cp.table), cp.hidden) for cp, frame in frames]
+    started = time.perf_counter()
+    reg = build_registry(parts)
+    revision = Revision(reg, earlier, definitions) if earlier else None
+    prot = protect(reg, disclosure.audit, definitions=definitions, revision=revision)
+    protected = time.perf_counter()
+    report = audit(prot, disclosure.audit)
+    audited = time.perf_counter()
+    summary = summarize(prot, report)
+    if not report.ok:
+        raise ProtectionError(f"zone {zone}: the audit refuses the release: {summary}")
+    return ZoneResult(gemeente, zone, fates(prot, report), summary,
+                      {"protection": protected - started, "audit": audited - protected})
+
+
+def merge_summaries(zones: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The release's audit summary: totals over zones, the narrowest interval, per table shares, per zone."""
+    tables: dict[str, dict[str, float]] = {}
+    for summary in zones.values():
+        for name, t in summary["tables"].items():
+            agg = tables.setdefault(name, dict.fromkeys(LOSS_COUNTS, 0))
+            for k in LOSS_COUNTS:
+                agg[k] += t.get(k, 0)
+    tables = {name: information_loss(t) for name, t in tables.items()}
+    narrow = [s["narrowest"] for s in zones.values() if s["narrowest"]]
+
+    def ratio(n: Mapping[str, Any]) -> float:
+        return float("inf") if n["width"] is None else float(n["width"]) / float(n["margin"])
+
+    totals = {k: sum(int(s[k]) for s in zones.values())
+              for k in ("cells", "primary", "secondary", "attacked", "lp_solved", "exact_disclosures", "too_narrow",
+                        "unsafe_unions", "released")}
+    return {"zones": len(zones), **totals, "narrowest": min(narrow, key=ratio) if narrow else None,
+            "tables": dict(sorted(tables.items())), "per_zone": {k: dict(zones[k]) for k in sorted(zones)}}

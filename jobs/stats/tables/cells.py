@@ -1,0 +1,173 @@
+"""Cells of the count tables, with what disclosure control needs to judge each cell and unions of cells.
+
+Per cell: passages (P), trips (R), distinct vehicles (V), distinct owners (O); the largest owners'
+contributions (top_p, top_v, as [-amount, owner hash] pairs); the smallest vehicle and owner hashes
+(vsample, osample), enough to decide whether a union of cells reaches the frequency thresholds; and
+32-bit cell keys (vkey, pkey, rkey) for optional perturbation. Arrays are sorted, so the cells never
+depend on Spark's partitioning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from anpr.catalogue import CONFIGURED_LABELS, DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
+from jobs.stats.tables.enrich import PASSAGE_LEVEL, vehicle_attributes
+
+ZONE = ["municipality", "zone_id"]
+STATS = ["P", "R", "V", "O", "top_p", "top_v", "vsample", "osample", "vkey", "pkey", "rkey"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much of each cell's contributors to keep: enough for the strictest configured rule."""
+
+    top: int = 3
+    vehicles: int = 10
+    owners: int = 3
+
+
+@dataclass(frozen=True)
+class CellPart:
+    """One block of a table's cells: a table, or one characteristic of an overview (keys [] = total)."""
+
+    table: str
+    part: str
+    keys: tuple[str, ...]
+    hidden: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+def _vehicle_keys(catalogue: Catalogue) -> list[str]:
+    return ["period_token", "owner", "vh", "vrk", "oh", *vehicle_attributes(catalogue), "type_bezoeker"]
+
+
+def slot_frame(prepared: DataFrame, catalogue: Catalogue) -> DataFrame:
+    """Passages summed per vehicle and passage-level slot (camera, direction, weekday, hour, windows)."""
+    slots = [c for c in PASSAGE_LEVEL if c in prepared.columns]
+    return (prepared.groupBy(*ZONE, *_vehicle_keys(catalogue), *slots)
+            .agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("trip_start").cast("long")).alias("r"),
+                 F.sum("prk").alias("pk"), F.sum(F.when(F.col("trip_start"), F.col("prk")).otherwise(0)).alias("rk")))
+
+
+def vehicle_frame(slots: DataFrame, catalogue: Catalogue) -> DataFrame:
+    """One row per vehicle and zone."""
+    return (slots.groupBy(*ZONE, *_vehicle_keys(catalogue))
+            .agg(*[F.sum(c).alias(c) for c in ("n", "r", "pk", "rk")]))
+
+
+def parts_of(spec: TableSpec, catalogue: Catalogue, published: Collection[str] | None = None) -> list[CellPart]:
+    """The blocks of cells of one table. published: the key columns the release's tables are keyed by
+    (default: the catalogue's), which decides the hidden keys. A recoded key's label (the SBI group's
+    name) is not a cell's: jobs/stats/rows.py names the coarse code instead."""
+    dims = catalogue.dimensions
+    labels = tuple(sorted({dims[d].source for d in spec.dimensions
+                           if d in dims and dims[d].label_of and dims[d].source not in CONFIGURED_LABELS
+                           and dims[d].label_of not in spec.recoded}))
+    if spec.kind == "overview":
+        parts = [CellPart(spec.name, name, (dims[name].source,), (), ()) for name in spec.characteristics]
+        return [*parts, CellPart(spec.name, OVERVIEW_TOTAL, (), (), ())]
+    keys = tuple(spec.keys.values())
+    # Only keys some table publishes link tables; the others need not be built.
+    if published is None:
+        published = {k for s in catalogue.tables.values() for k in s.keys.values()}
+    hidden = tuple(d for d, needs in DERIVABLE.items()
+                   if d in published and d not in keys and set(needs) <= set(keys))
+    return [CellPart(spec.name, spec.part_name, keys, hidden, labels)]
+
+
+def needs_slots(part: CellPart) -> bool:
+    return any(SOURCES[k].per == "passage" for k in part.keys)
+
+
+def _hidden(column: str) -> str:
+    return f"h__{column}"
+
+
+def stack(slots: DataFrame, vehicles: DataFrame, parts: Sequence[CellPart]) -> tuple[DataFrame, list[str], list[str]]:
+    """Every part's input rows in one frame, tagged with the part's index: one Spark job builds all cells.
+
+    Columns a part is not keyed by are null for it; hidden keys go in their own h__ columns.
+    Returns the frame, the key columns and the extra (label and hidden) columns.
+    """
+    types = dict(slots.dtypes)
+    keys = sorted({k for p in parts for k in p.keys})
+    labels = sorted({c for p in parts for c in p.labels})
+    hidden = sorted({c for p in parts for c in p.hidden})
+    frames = []
+    for i, part in enumerate(parts):
+        source = slots if needs_slots(part) else vehicles
+        frames.append(source.select(
+            F.lit(i).alias("part"), *ZONE,
+            *[F.col(k) if k in part.keys else F.lit(None).cast(types[k]).alias(k) for k in keys],
+            *[F.col(c) if c in part.labels else F.lit(None).cast(types[c]).alias(c) for c in labels],
+            *[(F.col(c) if c in part.hidden else F.lit(None).cast(types[c])).alias(_hidden(c)) for c in hidden],
+            "owner", "oh", "period_token", "vh", "vrk", "n", "r", "pk", "rk"))
+    stacked = frames[0]
+    for frame in frames[1:]:
+        stacked = stacked.unionByName(frame)
+    return stacked, keys, [*labels, *[_hidden(c) for c in hidden]]
+
+
+def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], sizes: Sizes) -> DataFrame:
+    """One row per part, zone and key combination, with the statistics in the module docstring."""
+    keys = ["part", *ZONE, *keys]
+    hidden = [c for c in extra if c.startswith("h__")]
+    per_owner = (frame.groupBy(*keys, "owner", "oh")
+                 .agg(F.sum("n").alias("n"), F.sum("r").alias("r"), F.sum("pk").alias("pk"), F.sum("rk").alias("rk"),
+                      F.count_distinct("period_token").alias("v"),
+                      F.collect_set(F.struct("vh", "vrk")).alias("vs"),
+                      *[F.min(c).alias(c) for c in extra],
+                      *[F.max(c).alias(f"{c}__max") for c in hidden]))
+    vsum = F.aggregate("vs", F.lit(0).cast("long"), lambda acc, x: acc + x["vrk"])
+    per_owner = (per_owner.withColumn("vkey", vsum)
+                 .withColumn("vsample", F.slice(F.array_sort(F.transform("vs", lambda x: x["vh"])), 1, sizes.vehicles))
+                 .drop("vs"))
+    mask = F.lit(0xFFFFFFFF)
+    cells = (per_owner.groupBy(*keys)
+             .agg(F.sum("n").alias("P"), F.sum("r").alias("R"), F.sum("v").alias("V"), F.count(F.lit(1)).alias("O"),
+                  F.slice(F.array_sort(F.collect_list(F.array(-F.col("n"), F.col("oh")))), 1, sizes.top).alias("top_p"),
+                  F.slice(F.array_sort(F.collect_list(F.array(-F.col("v"), F.col("oh")))), 1, sizes.top).alias("top_v"),
+                  F.slice(F.array_sort(F.flatten(F.collect_list("vsample"))), 1, sizes.vehicles).alias("vsample"),
+                  F.slice(F.array_sort(F.collect_list("oh")), 1, sizes.owners).alias("osample"),
+                  F.sum("vkey").bitwiseAND(mask).alias("vkey"), F.sum("pk").bitwiseAND(mask).alias("pkey"),
+                  F.sum("rk").bitwiseAND(mask).alias("rkey"),
+                  *[F.min(c).alias(c) for c in extra],
+                  *[F.max(f"{c}__max").alias(f"{c}__max") for c in hidden]))
+    # A hidden key is usable only where it is one value per cell (a function of the declared keys).
+    for column in hidden:
+        cells = cells.withColumn(column, F.when(F.col(column) == F.col(f"{column}__max"), F.col(column))
+                                 ).drop(f"{column}__max")
+    return cells.select(*keys, *extra, *STATS)
+
+
+def plain_counts(frame: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Only the published counts, no disclosure-control statistics: the benchmark's baseline build."""
+    return (frame.groupBy("part", *ZONE, *keys)
+            .agg(F.sum("n").alias("P"), F.sum("r").alias("R"), F.count_distinct("period_token").alias("V")))
+
+
+def count_parts(specs: Sequence[TableSpec], catalogue: Catalogue) -> list[CellPart]:
+    """Every count table's blocks of cells, with the hidden keys that link them to the tables among specs
+    (all of which one build makes, recoded variants included)."""
+    published = {k for s in specs for k in s.keys.values()} | {k for s in catalogue.tables.values()
+                                                                for k in s.keys.values()}
+    return [part for spec in specs if spec.kind != "cameras" for part in parts_of(spec, catalogue, published)]
+
+
+def split(cells: pd.DataFrame, parts: Sequence[CellPart]) -> list[tuple[CellPart, pd.DataFrame]]:
+    """The collected cells of all parts -> each part's own columns, in a stable row order."""
+    out = []
+    for i, part in enumerate(parts):
+        rows = cells[cells["part"] == i]
+        hidden = [_hidden(c) for c in part.hidden if _hidden(c) in rows]
+        columns = [*ZONE, *part.keys, *[c for c in [*part.labels, *hidden, *STATS] if c in rows]]
+        rows = (rows[columns].rename(columns={_hidden(c): c for c in part.hidden})
+                .sort_values([*ZONE, *part.keys], kind="mergesort").reset_index(drop=True))
+        out.append((part, rows))
+    return out

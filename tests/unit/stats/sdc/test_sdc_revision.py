@@ -1,0 +1,234 @@
+"""Releases of one month protected jointly (jobs/stats/sdc/revision.py): the issue's differencing cases.
+
+Each case publishes a month, changes the passages as late data does, and publishes the month again with
+the first release as an earlier served release. Two independent checks per pair of served releases: every
+cell published in both either has the same counts or a difference population that passes the primary
+rules on its own (counted from the records here, not by the code under test), and the joint audit passes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anpr.disclosure import AuditSettings, NoiseSettings, Rules
+from anpr.stream_tables import PASSAGES
+from jobs.stats.revisions import built_from, served_against
+from jobs.stats.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
+from jobs.stats.sdc.microdata import cells_from_records, difference_cells
+from jobs.stats.sdc.noise import apply_noise
+from jobs.stats.sdc.protect import Protection, audit, protect
+from jobs.stats.sdc.revision import CARRIED, REVISION, Earlier, Revision
+from jobs.stats.sdc.system import build_system
+from jobs.stats.sdc.zone import fates, summarize
+
+SETTINGS = AuditSettings()
+RULES = Rules()
+TABLES = {"4.8c": ("voertuig_type", "carrosserie"), "4.8b": ("voertuig_type", "emissieklasse"),
+          "4.8d": ("bedrijfsgrootte", "voertuig_type"), "type": ("voertuig_type",), "body": ("carrosserie",),
+          "euro": ("emissieklasse",), "size": ("bedrijfsgrootte",), "total": ()}
+BODIES = {"Bestelauto": ["Gesloten", "Open laadbak"], "Vrachtauto": ["Bakwagen", "Trekker"], "Bus": ["Bus"]}
+
+
+def fleet(n: int = 300, seed: int = 3) -> pd.DataFrame:
+    """Company vehicles (fleets of about four), one record per vehicle: n passages, r trips."""
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(list(BODIES), n, p=[0.6, 0.3, 0.1])
+    owner = [f"k{o}" for o in rng.integers(0, n // 4, n)]
+    size = {o: str(rng.choice(["Klein", "Midden", "Groot"])) for o in sorted(set(owner))}
+    passages = rng.integers(1, 40, n)
+    return pd.DataFrame({
+        "vehicle": [f"v{i}" for i in range(n)], "owner": owner, "voertuig_type": kind,
+        "carrosserie": [BODIES[k][int(rng.integers(len(BODIES[k])))] for k in kind],
+        "emissieklasse": rng.choice(["4", "5", "6"], n), "bedrijfsgrootte": [size[o] for o in owner],
+        "n": passages, "r": (passages + 1) // 2})
+
+
+def parts(records: pd.DataFrame) -> list[Part]:
+    return [Part(t, t, keys, ("P", "R", "V"), cells_from_records(records, keys), RULES) for t, keys in TABLES.items()]
+
+
+def publish(records: pd.DataFrame, earlier: list[Earlier] | None = None) -> tuple[Protection, dict[str, pd.DataFrame]]:
+    """Protect and audit one release (against the earlier ones): its protection and its cells' fates."""
+    reg = build_registry(parts(records))
+    prot = protect(reg, SETTINGS, revision=Revision(reg, earlier) if earlier else None)
+    report = audit(prot, SETTINGS)
+    assert report.ok, summarize(prot, report)
+    return prot, fates(prot, report)
+
+
+def earlier(release_id: str, cells: dict[str, pd.DataFrame], old: pd.DataFrame, new: pd.DataFrame) -> Earlier:
+    return Earlier(release_id, cells, difference_cells(old, new, TABLES))
+
+
+def differenced(old: pd.DataFrame, new: pd.DataFrame, first: dict[str, pd.DataFrame],
+                second: dict[str, pd.DataFrame]) -> list[tuple[str, tuple, int, int]]:
+    """Cells published in both releases whose counts differ: (table, key, vehicles, owners of the vehicles
+    whose records in the cell changed), counted from the records."""
+    out = []
+    for table, keys in TABLES.items():
+        both = first[table].merge(second[table], on=list(keys), suffixes=("_1", "_2")) if keys else \
+            pd.concat([first[table].add_suffix("_1"), second[table].add_suffix("_2")], axis=1)
+        both = both[(both["status_1"] == PUBLISHED) & (both["status_2"] == PUBLISHED)]
+        for _, cell in both.iterrows():
+            if all(cell[f"{m}_1"] == cell[f"{m}_2"] for m in ("P", "R", "V")):
+                continue
+            key = tuple(cell[k] for k in keys)
+
+            def inside(records: pd.DataFrame, key: tuple = key, keys: tuple = keys) -> pd.DataFrame:
+                mask = np.ones(len(records), dtype=bool)
+                for k, v in zip(keys, key, strict=True):
+                    mask &= (records[k] == v).to_numpy()
+                return records[mask].set_index("vehicle")[["owner", "n", "r"]]
+
+            a, b = inside(old), inside(new)
+            joined = a.join(b, how="outer", lsuffix="_1", rsuffix="_2")
+            moved = joined[(joined["n_1"] != joined["n_2"]) | (joined["r_1"] != joined["r_2"])]
+            owners = moved["owner_1"].fillna(moved["owner_2"]).nunique()
+            out.append((table, key, len(moved), owners))
+    return out
+
+
+def safe(differences: list[tuple[str, tuple, int, int]]) -> list[tuple[str, tuple, int, int]]:
+    """The differences that break the frequency rules (the dominance rule is moot at these sizes)."""
+    return [d for d in differences if d[2] < RULES.min_vehicles or d[3] < RULES.min_owners]
+
+
+LATE_VAN = {"vehicle": "late", "owner": "late-company", "voertuig_type": "Bestelauto",
+            "carrosserie": "Open laadbak", "emissieklasse": "4", "bedrijfsgrootte": "Midden", "n": 36, "r": 18}
+
+
+@pytest.fixture(scope="module")
+def month() -> tuple[pd.DataFrame, Protection, dict[str, pd.DataFrame]]:
+    records = fleet()
+    return (records, *publish(records))
+
+
+def test_the_late_van_isolates_nobody_across_the_two_releases(month):
+    old, _, first = month
+    new = pd.concat([old, pd.DataFrame([LATE_VAN])], ignore_index=True)
+    # protected alone, the second release gives the van away: eight cells (seven populations), one vehicle each
+    _, alone = publish(new)
+    assert safe(differenced(old, new, first, alone)) == [
+        ("4.8c", ("Bestelauto", "Open laadbak"), 1, 1), ("4.8b", ("Bestelauto", "4"), 1, 1),
+        ("4.8d", ("Midden", "Bestelauto"), 1, 1), ("type", ("Bestelauto",), 1, 1), ("body", ("Open laadbak",), 1, 1),
+        ("euro", ("4",), 1, 1), ("size", ("Midden",), 1, 1), ("total", (), 1, 1)]
+    prot, second = publish(new, [earlier("r1", first, old, new)])
+    assert safe(differenced(old, new, first, second)) == []
+    # every cell the van changed is suppressed for its difference: one per table, the total included (4.8c's
+    # Bestelauto/Open laadbak and body Open laadbak are one population, so one node)
+    revised = [n for n in range(prot.registry.size) if REVISION in prot.reasons[n]]
+    assert len(revised) == 7 and set().union(*(prot.registry.tables_of(n) for n in revised)) == set(TABLES)
+    # whatever the first release hid stays hidden
+    for table in TABLES:
+        hidden = first[table]["status"] != PUBLISHED
+        keys = list(TABLES[table])
+        again = first[table][hidden].merge(second[table], on=keys, suffixes=("_1", "")) if keys else second[table]
+        assert (again["status"] != PUBLISHED).all()
+
+
+def test_two_late_passages_of_a_private_car_isolate_nobody(month):
+    old, _, first = month
+    car = {**LATE_VAN, "vehicle": "car", "owner": "car", "voertuig_type": "Vrachtauto", "carrosserie": "Bakwagen",
+           "emissieklasse": "6", "bedrijfsgrootte": "Klein", "n": 5, "r": 3}
+    before = pd.concat([old, pd.DataFrame([car])], ignore_index=True)
+    _, first = publish(before)
+    after = pd.concat([old, pd.DataFrame([{**car, "n": 7, "r": 4}])], ignore_index=True)
+    _, alone = publish(after)
+    assert safe(differenced(before, after, first, alone))  # alone, the car's two passages show
+    prot, second = publish(after, [earlier("r1", first, before, after)])
+    assert safe(differenced(before, after, first, second)) == []
+    assert summarize(prot, audit(prot, SETTINGS))["revision"]["differences_attacked"] > 0
+
+
+def test_unchanged_passages_give_an_identical_release(month):
+    old, _, first = month
+    prot, second = publish(old, [earlier("r1", first, old, old)])
+    for table in TABLES:
+        columns = [*TABLES[table], "P", "R", "V", "vkey", "pkey", "rkey", "status"]
+        pd.testing.assert_frame_equal(first[table][columns], second[table][columns])
+        # cell-key noise: the same population has the same keys, so the same published value in both
+        noisy = [apply_noise("cellkey", cells["V"].to_numpy(), cells["vkey"].to_numpy(), NoiseSettings(), 10)
+                 for cells in (first[table], second[table])]
+        np.testing.assert_array_equal(*noisy)
+    assert not any(REVISION in r for r in prot.reasons)
+    # the shortcut (the latest release's pattern, attacked alone) gives what the joint attack gives
+    reg = build_registry(parts(old))
+    revision = Revision(reg, [earlier("r1", first, old, old)])
+    assert revision.repeat
+    revision.repeat = False
+    joint = protect(reg, SETTINGS, revision=revision)
+    assert audit(joint, SETTINGS).ok and (joint.suppressed == prot.suppressed).all()
+
+
+def grid_records() -> pd.DataFrame:
+    """A 3x3 table of a and b whose cell (a1, b1) holds 4 vehicles (primary) and the others 30 each."""
+    rows = []
+    for a in ("a1", "a2", "a3"):
+        for b in ("b1", "b2", "b3"):
+            count = 4 if (a, b) == ("a1", "b1") else 30
+            rows += [{"vehicle": f"{a}{b}-{i}", "owner": f"{a}{b}-{i}", "a": a, "b": b, "n": 3, "r": 1}
+                     for i in range(count)]
+    return pd.DataFrame(rows)
+
+
+def grid_protection(records: pd.DataFrame, hidden: list[tuple[str, str]], revision_of=None) -> Protection:
+    """A hand-set pattern: the cells of table ab in hidden suppressed, the rest published (in the joint system
+    against the earlier releases revision_of gives, if any)."""
+    tables = {"ab": ("a", "b"), "a": ("a",), "b": ("b",), "total": ()}
+    reg = build_registry([Part(t, t, k, ("P", "R", "V"), cells_from_records(records, k), RULES)
+                          for t, k in tables.items()])
+    system = build_system(reg)
+    suppressed = np.zeros(reg.size, dtype=bool)
+    for r, key in enumerate(reg.parts[0].cells[["a", "b"]].itertuples(index=False, name=None)):
+        suppressed[reg.node_of[0][r]] = key in hidden
+    return Protection(reg, primary_reasons(reg), suppressed, revision_of(reg).join(system) if revision_of else system)
+
+
+def test_a_changed_suppression_pattern_pins_the_earlier_primary_cell_in_the_joint_audit():
+    """Two rectangles around the same primary cell, each safe alone: together they pin it exactly."""
+    records = grid_records()
+    first = grid_protection(records, [("a1", "b1"), ("a1", "b2"), ("a2", "b1"), ("a2", "b2")])
+    report = audit(first, SETTINGS)
+    assert report.ok
+    second_hidden = [("a1", "b1"), ("a1", "b3"), ("a3", "b1"), ("a3", "b3")]
+    assert audit(grid_protection(records, second_hidden), SETTINGS).ok  # safe on its own
+    served = Earlier("r1", fates(first, report), {})
+    joint = grid_protection(records, second_hidden, lambda reg: Revision(reg, [served]))
+    failed = audit(joint, SETTINGS).failures
+    assert failed and all(a.exact for a in failed)
+    assert {a.about for a in failed} == {"", "earlier r1"}  # the new primary cell and the earlier one
+    # the policy carries the first pattern forward, and the joint audit then passes
+    reg = joint.registry
+    carried = protect(reg, SETTINGS, revision=Revision(reg, [served]))
+    assert audit(carried, SETTINGS).ok
+    assert {n for n in range(reg.size) if carried.suppressed[n]} >= \
+        {n for n in range(reg.size) if first.suppressed[n]}
+    assert carried.union_reasons[int(np.flatnonzero(first.suppressed & ~first.primary)[0])] == CARRIED
+
+
+def test_the_difference_of_a_cell_is_judged_by_the_primary_rules():
+    assert cell_reasons(RULES, 1, 1, 36, [[-36, 7]]) == ["min_vehicles", "min_owners", "dominance"]
+    assert cell_reasons(RULES, 12, 4, 120, [[-30, 1], [-30, 2]]) == []
+
+
+def test_each_municipality_of_an_earlier_release_was_built_from_the_version_that_rebuilt_it():
+    by_id = {"r1": {"source_versions": json.dumps({PASSAGES: 3})},
+             "r2": {"source_versions": json.dumps({PASSAGES: 5, "municipality": "GM1", "carried_from": "r1"})}}
+    assert built_from(by_id["r2"], "GM1", by_id) == 5  # rebuilt by r2
+    assert built_from(by_id["r2"], "GM2", by_id) == 3  # carried from r1
+    assert built_from(by_id["r1"], "GM2", by_id) == 3
+
+
+def test_a_zone_rebuilt_from_the_latest_releases_version_is_protected_against_that_release_alone():
+    by_id = {"r1": {"source_versions": json.dumps({PASSAGES: 3})},
+             "r2": {"source_versions": json.dumps({PASSAGES: 5, "municipality": "GM1", "carried_from": "r1"})}}
+    releases = [by_id["r1"], by_id["r2"]]
+    assert served_against(releases, "GM1", 5, by_id) == [by_id["r2"]]  # unchanged since r2: its pattern alone
+    assert served_against(releases, "GM1", 6, by_id) == releases  # late data since: every release
+    assert served_against(releases, "GM2", 5, by_id) == releases  # GM2's rows of r2 are r1's, from version 3
+    assert served_against(releases, "GM2", 3, by_id) == [by_id["r2"]]
+    assert served_against([], "GM1", 5, by_id) == []

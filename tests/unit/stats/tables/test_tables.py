@@ -1,0 +1,166 @@
+"""The monthly cells computed by hand on inline passages: trips over midnight, two zones, visitor types."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from anpr.catalogue import CATALOGUE, TABLES
+from jobs.stats.tables.build import build_month
+from jobs.stats.tables.cameras import availability, camera_hours
+from jobs.stats.tables.cells import Sizes
+from jobs.stats.tables.enrich import MissingColumnsError, needed_columns, passages_schema, prepare
+
+# Thresholds small enough for a handful of passages: Dagelijks from 3 distinct days.
+DEFS = CATALOGUE.definitions.model_copy(update={"bezoeker_dagelijks_min_dagen": 3, "rit_max_gap_minuten": 720})
+CAT = replace(CATALOGUE, definitions=DEFS)
+COLUMNS = needed_columns(CAT)
+COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "sbi_groep_omschrijving": "Goederenvervoer over de weg",
+           "bedrijfsgrootte": "Klein", "herkomst_nuts3": "NL310", "herkomst_provincie": "Utrecht"}
+VAN = {"voertuig_type": "Bestelauto", "brandstof": "Diesel", "emissieklasse": "Euro 6", "carrosserie": "Gesloten"}
+
+
+def passage(n: int, vehicle: str, local: str, direction: str | None, zone: str = "Z1", camera: str = "c1",
+            owner: str | None = None, **attributes: object) -> tuple:
+    """local: 'MM-DD HH:MM' in March 2026, when Amsterdam is UTC+1."""
+    at = datetime.strptime(f"2026-{local}", "%Y-%m-%d %H:%M")
+    row = {"observation_id": f"o{n:03d}", "camera_id": camera, "municipality": "GM0344", "zone_id": zone,
+           "event_ts": at - timedelta(hours=1), "event_date": at.date(), "jaar": 2026, "maand": 3,
+           "week_dag": at.isoweekday(), "uur": at.hour, "tijd_vak": "Nacht" if at.hour < 7 else "Dag",
+           "venster_tijd": None, "rij_richting_zone": direction, "period_token": vehicle,
+           "company_token": owner, **attributes}
+    return tuple(row.get(c) for c in COLUMNS)
+
+
+def month(spark, rows):
+    return spark.createDataFrame(rows, passages_schema(COLUMNS))
+
+
+ROWS = [
+    # a: a company van. Zone 1: in at 22:30 on Monday, out at 01:15 on Tuesday: one trip over midnight.
+    passage(1, "a", "03-02 22:30", "Inbound", owner="K1", **VAN, **COMPANY),
+    passage(2, "a", "03-03 01:15", "Outbound", camera="c2", owner="K1", **VAN, **COMPANY),
+    # Zone 2 on Thursday: in at 10:00, not seen leaving; in again 13.5 hours later: the gap ends the stay.
+    passage(3, "a", "03-05 10:00", "Inbound", zone="Z2", camera="c3", owner="K1", **VAN, **COMPANY),
+    passage(4, "a", "03-05 23:30", "Inbound", zone="Z2", camera="c3", owner="K1", **VAN, **COMPANY),
+    # b: a private car (its own owner). A second inbound camera continues the stay; a lone outbound
+    # opens nothing; seen on three days: Dagelijks with these thresholds.
+    passage(5, "b", "03-02 08:00", "Inbound", owner="b", voertuig_type="Personenauto", eigenaar_type="Particulier"),
+    passage(6, "b", "03-02 08:30", "Inbound", camera="c2", owner="b", voertuig_type="Personenauto",
+            eigenaar_type="Particulier"),
+    passage(7, "b", "03-02 09:00", "Outbound", owner="b", voertuig_type="Personenauto", eigenaar_type="Particulier"),
+    passage(8, "b", "03-09 07:50", "Outbound", owner="b", voertuig_type="Personenauto", eigenaar_type="Particulier"),
+    passage(9, "b", "03-09 10:00", "Inbound", owner="b", voertuig_type="Personenauto", eigenaar_type="Particulier"),
+    passage(10, "b", "03-16 10:00", None, owner="b", voertuig_type="Personenauto", eigenaar_type="Particulier"),
+    # c: a foreign plate, owner unknown, only seen leaving.
+    passage(11, "c", "03-02 22:45", "Outbound", voertuig_type="Buitenlands"),
+    # d: the same company's van; the register calls it a truck later in the month: still a van here.
+    passage(12, "d", "03-02 22:40", "Inbound", owner="K1", **VAN, **COMPANY),
+    passage(13, "d", "03-20 12:00", "Inbound", owner="K1", **(VAN | {"voertuig_type": "Vrachtauto"}), **COMPANY),
+    # another month: never counted
+    passage(14, "e", "03-02 12:00", "Inbound", voertuig_type="Bus"),
+]
+ROWS[-1] = ROWS[-1][:COLUMNS.index("maand")] + (4,) + ROWS[-1][COLUMNS.index("maand") + 1:]
+
+
+@pytest.fixture(scope="module")
+def cells(spark):
+    specs = [s for s in TABLES.values() if s.kind != "cameras"]
+    passages = month(spark, ROWS).where("maand = 3")
+    built = build_month(passages, CAT, specs, Sizes())
+    return {part.part: frame for part, frame in built.parts}, built
+
+
+def row(frame, **keys):
+    for name, value in keys.items():
+        frame = frame[frame[name] == value]
+    assert len(frame) == 1, f"expected one cell for {keys}, got {len(frame)}"
+    return frame.iloc[0]
+
+
+def test_trips_over_midnight_gaps_and_continued_stays(spark):
+    prepared = prepare(month(spark, ROWS).where("maand = 3"), CAT)
+    trips = {r.observation_id for r in prepared.where("trip_start").select("observation_id").collect()}
+    assert trips == {"o001", "o003", "o004", "o005", "o009", "o012", "o013"}
+
+
+def test_overview_totals_per_zone(cells):
+    parts, built = cells
+    total = parts["totaal"]
+    z1, z2 = row(total, zone_id="Z1"), row(total, zone_id="Z2")
+    assert (z1.P, z1.R, z1.V, z1.O) == (11, 5, 4, 3)  # owners: K1 (a and d), b, c
+    assert (z2.P, z2.R, z2.V, z2.O) == (2, 2, 1, 1)
+    assert built.passages == 13 and built.zones() == [("GM0344", "Z1"), ("GM0344", "Z2")]
+
+
+def test_a_vehicle_keeps_its_first_attributes_for_the_month(cells):
+    parts, _ = cells
+    vans = row(parts["typeVoertuig"], zone_id="Z1", voertuig_type="Bestelauto")
+    assert (vans.P, vans.R, vans.V, vans.O) == (4, 3, 2, 1)
+    assert parts["typeVoertuig"].query("voertuig_type == 'Vrachtauto'").empty
+    sector = row(parts["t4_8a_sector_voertuig"], zone_id="Z1", sbi_groep_code="494", voertuig_type="Bestelauto")
+    assert (sector.P, sector.R, sector.V) == (4, 3, 2)
+    assert sector.sbi_groep_omschrijving == "Goederenvervoer over de weg"
+    unknown = row(parts["t4_8a_sector_voertuig"], zone_id="Z1", sbi_groep_code="Onbekend", voertuig_type="Personenauto")
+    assert (unknown.P, unknown.R, unknown.V) == (6, 2, 1)
+
+
+def test_visitor_type_per_vehicle_zone_and_month(cells):
+    parts, _ = cells
+    visitors = parts["t4_5_bezoeker_herkomst"]
+    got = {(r.zone_id, r.type_bezoeker, r.herkomst_provincie): r.V for r in visitors.itertuples()}
+    # a: two days in zone 1, one in zone 2; b: three days; c: one; d: two.
+    assert got == {("Z1", "Incidenteel", "Utrecht"): 2, ("Z1", "Dagelijks", "Onbekend"): 1,
+                   ("Z1", "Eenmalig", "Onbekend"): 1, ("Z2", "Eenmalig", "Utrecht"): 1}
+
+
+def test_hourly_camera_cells_and_their_day_part(cells):
+    parts, _ = cells
+    hourly = parts["t4_1_uur_camera"]
+    cell = row(hourly, zone_id="Z1", camera_id="c1", rij_richting_zone="Inbound", voertuig_type="Bestelauto",
+               week_dag=1, uur=22)
+    assert (cell.P, cell.V, cell.tijd_vak) == (2, 2, "Dag")
+    no_direction = row(hourly, zone_id="Z1", rij_richting_zone="Onbekend")
+    assert (no_direction.P, no_direction.uur) == (1, 10)
+    assert int(hourly.query("zone_id == 'Z1'")["P"].sum()) == 11
+
+
+def test_contributor_statistics_support_dominance_and_unions(cells):
+    parts, _ = cells
+    total = row(parts["totaal"], zone_id="Z1")
+    top = [(-int(a), int(h)) for a, h in total.top_p]
+    assert [amount for amount, _ in top] == [6, 4, 1]  # b: 6 passages, K1: 4 (a 2 + d 2), c: 1
+    assert len(total.vsample) == 4 and len(total.osample) == 3
+    assert list(total.vsample) == sorted(total.vsample)
+
+
+def test_missing_enrichment_columns_are_named(spark):
+    frame = month(spark, ROWS).drop("sbi_groep_code", "herkomst_nuts3")
+    with pytest.raises(MissingColumnsError, match="herkomst_nuts3.*sbi_groep_code"):
+        prepare(frame, CAT)
+
+
+def test_camera_availability_counts_only_judgeable_hours(spark):
+    from anpr.zones import Camera, Municipality, Zone
+
+    rows = [passage(100 + i, f"v{i}", f"03-02 08:{i:02d}", "Inbound", camera="c1" if i < 5 else "c2")
+            for i in range(8)]
+    rows += [passage(200 + i, f"w{i}", f"03-02 09:{i:02d}", "Inbound", camera="c2") for i in range(6)]
+    rows += [passage(300, "x", "03-03 03:00", "Inbound", camera="c2")]  # too quiet to judge c1
+    hours = camera_hours(month(spark, rows), min_zone_passages=3)
+    zone = Zone(zone_id="Z1", ndw_code=344001, name="Zone 1", polygon=[(5.10, 52.08), (5.12, 52.08), (5.10, 52.10)])
+    cams = [Camera(camera_id=c, name=c.upper(), lat=52.0, lon=5.0, zone_id="Z1", obverse_direction="Inbound")
+            for c in ("c1", "c2", "c3")]
+    table = availability(hours, [Municipality(municipality="M", code="GM0344", zones=[zone], cameras=cams)])
+    pct = {(r.cameraId, r.detectieRichting): r.beschikbaarheidsPercentage for r in table.itertuples()}
+    assert pct[("c1", "Voorzijde")] == pct[("c1", "Achterzijde")] == 50.0
+    assert pct[("c2", "Voorzijde")] == 100.0 and pct[("c3", "Voorzijde")] == 0.0
+    assert set(table.query("cameraId == 'c1'")["rijRichtingZone"]) == {"Inbound", "Outbound"}
+    # The field spec: the zone's NDW code as zoneId, its text id kept as zoneAanduiding; the front-plate
+    # read (the ingest contract's obverse) is Voorzijde and follows the camera's obverse rule.
+    assert set(table["detectieRichting"]) == {"Voorzijde", "Achterzijde"}
+    assert set(zip(table["zoneId"], table["zoneAanduiding"], strict=True)) == {(344001, "Z1")}
+    front = table.query("cameraId == 'c1' and detectieRichting == 'Voorzijde'")
+    assert list(front["rijRichtingZone"]) == ["Inbound"]
