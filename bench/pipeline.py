@@ -390,12 +390,17 @@ def run() -> dict[str, object]:
         finally:
             broker.stop()
     # Each valid observation is a passage or an out-of-scope count (data minimization), in both pipelines.
+    # The stream keeps nothing of a dropped observation, so a resent one that lands in another micro-batch
+    # is counted again (docs/privacy.md); the baseline's in-memory id set does not, so it must be exact.
     counts = {"valid_observations": fed["valid"],
               "spark_passages_and_out_of_scope": spark["passages"] + spark["out_of_scope"],
               "baseline_passages_and_out_of_scope": baseline["passages"] + baseline["out_of_scope"]}
-    if len(set(counts.values())) != 1 or spark["passages"] != baseline["passages"]:
+    recounted = counts["spark_passages_and_out_of_scope"] - fed["valid"]
+    if counts["baseline_passages_and_out_of_scope"] != fed["valid"] or spark["passages"] != baseline["passages"] \
+            or not 0 <= recounted <= fed["published"] - fed["valid"]:
         raise RuntimeError(f"passages and out-of-scope counts differ from the valid observations published: "
                            f"{counts}, passages {spark['passages']} (Spark) and {baseline['passages']} (baseline)")
+    spark["out_of_scope_recounted_resends"] = recounted
     return {
         "register_vehicles": size, "observations": fed["published"], "valid_observations": fed["valid"],
         "host": _host(), "register": register, "publish": fed, "spark": spark, "baseline_plain_python": baseline,
