@@ -1,5 +1,5 @@
-"""`anpr stream`: Kafka -> parse -> pseudonymize -> validate -> (per micro-batch) dedupe -> enrich -> scope ->
-Delta passages (in scope) and anonymous counts (out of scope)."""
+"""`anpr stream`: the query that runs the stream's plan (streaming/plan.py) from Kafka into the sink
+(streaming/sink.py): Delta passages (in scope) and anonymous counts (out of scope)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from anpr.stream_tables import (
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
-from streaming import pipeline as P
+from streaming import plan
 from streaming.cameras import cameras_frame
 from streaming.sink import BatchReport, PassageSink, register_pepper
 from streaming.source import read_kafka_stream
@@ -54,11 +54,8 @@ def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, 
     against the passages table (insert-if-absent), so no state store is kept or checkpointed per batch.
     pepper: the one the keys are derived with (default: the register's, or the configured one without a lake).
     """
-    s = settings.stream
     pepper = pepper or (register_pepper(lake, settings) if lake is not None else settings.keyring().active(None))
-    parsed = P.pseudonymize(P.parse_observations(records), pepper.path)
-    return P.validate(P.attach_cameras(parsed, cameras_frame(spark, lake)), s.future_tolerance_minutes,
-                      s.max_lateness_days, s.min_read_confidence)
+    return plan.checked(records, cameras_frame(spark, lake), pepper.path, settings.stream)
 
 
 def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool = True,
@@ -81,8 +78,8 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     while True:  # once per pepper: a re-keyed register restarts the query under its pepper
         pepper = register_pepper(lake, settings)
         records = read_kafka_stream(spark, settings, topic)
-        sink = PassageSink(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids),
-                           pepper=pepper)
+        sink = PassageSink.open(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids),
+                                pepper=pepper)
         writer = (checked_stream(spark, settings, records, lake, pepper).writeStream.queryName(QUERY_NAME)
                   .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
         if until_idle:

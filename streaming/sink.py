@@ -37,7 +37,6 @@ from datetime import UTC, datetime
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from anpr.keyring import Pepper, RekeyInProgress
 from anpr.lake import Lake
@@ -47,17 +46,14 @@ from anpr.register_tables import LOADS
 from anpr.settings import Settings
 from anpr.stream_tables import (
     OUT_OF_SCOPE,
-    OUT_OF_SCOPE_SCHEMA,
     PASSAGES,
-    PASSAGES_SCHEMA,
     QUARANTINE,
-    QUARANTINE_SCHEMA,
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
 from anpr.zones import Municipality, load_municipalities
-from streaming import pipeline as P
-from streaming.enrich import enrich, is_current, load_register_snapshot, release
+from streaming import plan
+from streaming.enrich import is_current, load_register_snapshot, release
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +70,6 @@ class BatchReport:
     register_hit_rate: float | None  # of the enriched reads, in scope or not
     duration_ms: int
     out_of_scope: int = 0  # valid reads dropped as out of scope, only counted (table out_of_scope)
-
-
-def conform(df: DataFrame, schema: StructType) -> DataFrame:
-    return df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
 @dataclass(frozen=True)
@@ -146,21 +138,34 @@ def register_pepper(lake: Lake, settings: Settings, poll_seconds: float = 2.0) -
 
 
 class PassageSink:
-    def __init__(self, spark: SparkSession, settings: Settings, lake: Lake,
+    """foreachBatch: one checked micro-batch through the plan's batch steps (streaming/plan.py) into the
+    tables. It reads nothing when made: `open` reads what it needs; the register is re-read between
+    batches only when a load committed since."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, lake: Lake, pepper: Pepper,
+                 municipalities: list[Municipality], register: RegisterSnapshot,
                  on_batch: Callable[[BatchReport], None] | None = None,
-                 before_write: Callable[[], None] | None = None, pepper: Pepper | None = None) -> None:
+                 before_write: Callable[[], None] | None = None) -> None:
         """before_write runs before each batch writes anything (the topic identity check); what it raises
-        fails the batch uncommitted. pepper: the one the query's plan derives vehicle keys with (default:
-        the register's, `register_pepper`); when the register changes to another, the next batch raises
-        PepperRotated before it writes, and `rotated_to` names the new pepper."""
+        fails the batch uncommitted. pepper: the one the query's plan derives vehicle keys with; when the
+        register changes to another, the next batch raises PepperRotated before it writes, and
+        `rotated_to` names the new pepper."""
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.before_write = before_write
-        self.pepper = pepper or register_pepper(lake, settings)
+        self.pepper, self.municipalities, self.register = pepper, municipalities, register
         self.rotated_to: str | None = None
-        self.municipalities = load_municipalities()
-        check_scopes(self.municipalities, load_register_conf())
-        self.register = load_register_snapshot(spark, lake)
         self._register_checked = time.monotonic()
+
+    @classmethod
+    def open(cls, spark: SparkSession, settings: Settings, lake: Lake,
+             on_batch: Callable[[BatchReport], None] | None = None,
+             before_write: Callable[[], None] | None = None, pepper: Pepper | None = None) -> PassageSink:
+        """A sink over the configured municipalities (their scopes checked against the register's vehicle
+        types) and the register's current snapshot; pepper: default the register's (`register_pepper`)."""
+        municipalities = load_municipalities()
+        check_scopes(municipalities, load_register_conf())
+        return cls(spark, settings, lake, pepper or register_pepper(lake, settings), municipalities,
+                   load_register_snapshot(spark, lake), on_batch, before_write)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -200,25 +205,6 @@ class PassageSink:
                      stale.versions, self.register.versions, self.register.size)
         return self.register
 
-    def reads(self, valid: DataFrame) -> DataFrame:
-        """Valid rows -> one row per observation with its local calendar columns."""
-        s = self.settings
-        return P.local_time_columns(P.first_deliveries(valid), s.timezone, s.day_parts, self.municipalities)
-
-    def scoped(self, reads: DataFrame) -> DataFrame:
-        """Reads -> enriched reads with their direction and `in_scope` (still keyed, no token yet)."""
-        enriched = P.add_direction(enrich(reads, self.current_register()))
-        return P.mark_scope(enriched, self.municipalities)
-
-    def passages(self, scoped: DataFrame) -> DataFrame:
-        """The in-scope rows of `scoped` as passages: only they get tokens."""
-        kept = scoped.where(F.col("in_scope"))
-        return conform(P.to_passages(P.add_tokens(kept, self.pepper.path, self.pepper.id)), PASSAGES_SCHEMA)
-
-    def dropped(self, scoped: DataFrame) -> DataFrame:
-        """The out-of-scope rows of `scoped` as anonymous counts (table out_of_scope)."""
-        return conform(P.out_of_scope_counts(scoped.where(~F.col("in_scope"))), OUT_OF_SCOPE_SCHEMA)
-
     def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:
         phases: dict[str, float] = {}  # seconds per step, for the batch's log line
         clock = time.monotonic()
@@ -233,13 +219,14 @@ class PassageSink:
         n_valid = summary.rows_in - sum(summary.quarantined.values())
         n_unique = hits = written = n_double = n_out = 0
         if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
-            reads = self.reads(checked.where(F.col("reason").isNull()))
+            s = self.settings
+            reads = plan.reads(checked, s.timezone, s.day_parts, self.municipalities)
             # Only ids, filled by the enrichment job below: counting them afterwards costs no job of its own.
-            doubles = P.double_read_ids(reads, self.settings.passages.double_read_seconds)
-            doubles = doubles.persist(StorageLevel.MEMORY_ONLY)
+            doubles = plan.double_reads(reads, s.passages.double_read_seconds).persist(StorageLevel.MEMORY_ONLY)
             # Enriched once for passages and counts; memory only, as the keys it still holds must not spill.
-            scoped = self.scoped(P.without_double_reads(reads, doubles)).persist(StorageLevel.MEMORY_ONLY)
-            passages = self.passages(scoped).persist(StorageLevel.MEMORY_ONLY)
+            scoped = plan.scoped(reads, doubles, self.current_register(), self.municipalities)
+            scoped = scoped.persist(StorageLevel.MEMORY_ONLY)
+            passages = plan.passages(scoped, self.pepper.path, self.pepper.id).persist(StorageLevel.MEMORY_ONLY)
             try:
                 counts = scoped.agg(F.count(F.lit(1)).alias("n"),
                                     F.count(F.when(F.col("register_hit"), 1)).alias("hits"),
@@ -256,7 +243,7 @@ class PassageSink:
                 lap("passages")
                 if n_out:
                     # Same micro-batch, own transaction: a replay appends the counts at most once.
-                    self.lake.append(OUT_OF_SCOPE, self.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}",
+                    self.lake.append(OUT_OF_SCOPE, plan.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}",
                                      version=batch_id)
                 lap("out_of_scope")
             finally:
@@ -264,8 +251,7 @@ class PassageSink:
                 scoped.unpersist()
                 doubles.unpersist()
         if summary.quarantined:  # an append of no rows would still cost a commit check
-            quarantine = conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
-            self.lake.append(QUARANTINE, quarantine, app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
+            self.lake.append(QUARANTINE, plan.quarantine(checked), app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
         lap("quarantine")
         report = BatchReport(batch_id, summary.rows_in, written, n_valid - n_double - n_out - written, n_double,
                              summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,

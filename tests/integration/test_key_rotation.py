@@ -67,7 +67,7 @@ def test_a_rotation_mid_stream_loses_nothing_doubles_nothing_and_links_no_token(
     load_register(lake, own.keyring().active(None))
     spark.sparkContext.setLocalProperty("sql.streaming.queryId", "rotation-query")
     try:
-        running = PassageSink(spark, own, lake)
+        running = PassageSink.open(spark, own, lake)
         assert running.pepper.id == pepper_id(OLD)
         running(checked(spark, reads(1, 4), running.pepper), 0)
 
@@ -79,7 +79,7 @@ def test_a_rotation_mid_stream_loses_nothing_doubles_nothing_and_links_no_token(
         assert running.rotated_to == rotation.new
         assert lake.read_arrow(PASSAGES).num_rows == 4
 
-        restarted = PassageSink(spark, own, lake)  # run_stream restarts the query under the register's pepper
+        restarted = PassageSink.open(spark, own, lake)  # run_stream restarts the query under the register's pepper
         assert restarted.pepper.id == rotation.new
         batch = checked(spark, reads(5, 8), restarted.pepper)
         restarted(batch, 1)

@@ -114,7 +114,7 @@ def test_a_replayed_batch_writes_nothing_twice(spark, sink_lake):
     local, lake = sink_lake
     feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=400, seed=5)
     batch = feed_batch(spark, local, feed)
-    sink = PassageSink(spark, local, lake)
+    sink = PassageSink.open(spark, local, lake)
     sink(batch, 0)
     counts = [lake.read_arrow(t).num_rows for t in (PASSAGES, QUARANTINE, STREAM_METRICS)]
     sink(batch, 0)  # the crash case: Delta committed, Spark's checkpoint did not
@@ -130,7 +130,7 @@ def test_a_running_stream_enriches_against_a_register_loaded_after_it_started(sp
     cameras = municipality_by_code("GM0344").cameras
     days = [synth_day(default_day() - timedelta(days=d), cameras, detections=300, seed=6, register_size=5_000,
                       register_seed=3) for d in (1, 0)]
-    sink = PassageSink(spark, local, lake)  # no register yet: every passage is Onbekend or Buitenlands
+    sink = PassageSink.open(spark, local, lake)  # no register yet: every passage is Onbekend or Buitenlands
     sink(feed_batch(spark, local, days[0]), 0)
     load_synthetic_register(lake, local, 5_000, 3)
     sink(feed_batch(spark, local, days[1]), 1)

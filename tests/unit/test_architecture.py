@@ -51,6 +51,9 @@ def _toml(config: dict) -> str:
     ("jobs.stats.tables", "jobs.stats.sdc", "jobs.stats.tables is not allowed to import jobs.stats.sdc"),
     ("jobs.stats.sdc", "jobs.stats.rows", "jobs.stats.sdc is not allowed to import jobs.stats.rows"),
     ("jobs.stats.job", "jobs.stats.sdc.zone", "jobs.stats.job.wrong -> jobs.stats.sdc.zone"),
+    # the stream: a step never reaches up to the plan that composes it, nor the plan to the sink
+    ("streaming.pipeline", "streaming.plan", "streaming.pipeline is not allowed to import streaming.plan"),
+    ("streaming.plan", "streaming.sink", "streaming.plan is not allowed to import streaming.sink"),
 ])
 def test_the_contracts_catch_an_upward_or_sideways_import(tmp_path, importer, imported, said):
     # Every package a contract names must exist, or import-linter stops before checking any; so must every

@@ -205,7 +205,7 @@ def run_sink(spark, settings, tmp_path, observations: list[dict], register=None,
     spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
     try:
         for _ in range(times):
-            PassageSink(spark, own, lake, reports.append)(checked, 0)
+            PassageSink.open(spark, own, lake, reports.append)(checked, 0)
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
     [metrics] = lake.read_arrow(STREAM_METRICS).to_pylist()
@@ -239,10 +239,10 @@ def test_a_batch_replayed_after_a_crash_before_its_metrics_reports_what_it_first
     try:
         monkeypatch.setattr(lake, "append", crash_at_metrics)
         with pytest.raises(RuntimeError, match="driver killed"):
-            PassageSink(spark, own, lake)(checked, 0)
+            PassageSink.open(spark, own, lake)(checked, 0)
         monkeypatch.setattr(lake, "append", append)
         reports = []
-        PassageSink(spark, own, lake, reports.append)(checked, 0)  # Spark replays the uncommitted batch
+        PassageSink.open(spark, own, lake, reports.append)(checked, 0)  # Spark replays the uncommitted batch
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
     assert lake.read_arrow(PASSAGES).num_rows == 3
