@@ -106,7 +106,6 @@ def _bare_producer(bootstrap: str, bodies: Path, limit: int) -> tuple[int, float
 
 
 def run() -> dict[str, Any]:
-    import uvicorn
 
     from anpr.broker import EmbeddedBroker, free_port
     from anpr.delta_reader import DeltaReader
@@ -119,7 +118,7 @@ def run() -> dict[str, Any]:
     from api.ingest.cameras import CameraRegistry
     from api.ingest.main import create_ingest_app
     from api.ingest.services import IngestServices
-    from cli.serve import server_config
+    from cli.serve import in_thread, server_config
 
     utrecht = load_municipalities()[0]
     with tempfile.TemporaryDirectory(prefix="anpr-bench-ingest-") as tmp_name, \
@@ -138,21 +137,15 @@ def run() -> dict[str, Any]:
         port = free_port()
         tls = server_tls(IngestTls(), tmp, "ingest")
         assert tls is not None
-        server = uvicorn.Server(server_config(create_ingest_app(services), tls, host="127.0.0.1", port=port,
-                                              access_log=False))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.ingest", "client", str(port), str(tmp / "bodies.jsonl"),
-                 str(CONNECTIONS), str(REQUESTS), str(SECONDS), str(tls.ca)],
-                cwd=ROOT, capture_output=True, text=True, timeout=SECONDS + 120, check=True)
+            with in_thread(server_config(create_ingest_app(services), tls, host="127.0.0.1", port=port,
+                                         access_log=False)):
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench.ingest", "client", str(port), str(tmp / "bodies.jsonl"),
+                     str(CONNECTIONS), str(REQUESTS), str(SECONDS), str(tls.ca)],
+                    cwd=ROOT, capture_output=True, text=True, timeout=SECONDS + 120, check=True)
             measured = json.loads(done.stdout)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
             publisher.close()
         sent, seconds = _bare_producer(broker.bootstrap, tmp / "bodies.jsonl", measured["observations"] or prepared)
     ingest_rate = measured["observations"] / measured["seconds"]

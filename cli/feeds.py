@@ -52,7 +52,7 @@ def _ingest_sink(args: Namespace, settings: Settings):  # noqa: ANN202 - an Inge
     if not key:
         raise SystemExit(f"--via ingest needs the supplier's API key in ${API_KEY_ENV} or --api-key-file")
     tls = settings.api.ingest_tls
-    url = args.url or f"{'https' if tls.enabled else 'http'}://{settings.api.host}:{settings.api.ingest_port}"
+    url = args.url or base_url(settings.api.host, settings.api.ingest_port, tls.enabled)
     return IngestSink(url, key, ca_file=client_ca(tls, settings.data_dir, "ingest"))
 
 
@@ -68,7 +68,7 @@ def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
         stack.callback(services.publisher.close)
         trust = f"; clients verify it with {tls.ca}" if tls else " (no TLS: ANPR_API__INGEST_TLS__ENABLED=false)"
         serve(create_ingest_app(services), host, port,
-              f"ingest API on {base_url(host, port, tls)} (POST /, docs at /docs), Kafka {bootstrap}, "
+              f"ingest API on {base_url(host, port, tls is not None)} (POST /, docs at /docs), Kafka {bootstrap}, "
               f"{len(services.suppliers.suppliers)} supplier(s){trust}; Ctrl-C stops it", tls)
     return 0
 

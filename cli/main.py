@@ -143,7 +143,7 @@ def cmd_serve_api(args: Namespace, settings: Settings) -> int:
     app = create_app(settings, ReleaseStore(make_reader(settings)))
     tls = server_tls(settings.api.vendor_tls, settings.data_dir, "vendor")
     serve(app, settings.api.host, port,
-          f"vendor API listening on {base_url(settings.api.host, port, tls)} "
+          f"vendor API listening on {base_url(settings.api.host, port, tls is not None)} "
           f"(docs at /docs, tables at /v1/tables; header X-API-Key; dashboard at /dashboard/#key=<key>); "
           "Ctrl-C stops it", tls)
     return 0

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,9 +35,30 @@ def server_config(app: Any, tls: ServerPem | None, **options: Any) -> Any:
     """uvicorn's Config for app, over TLS with tls's certificate and key when given."""
     import uvicorn
 
-    if tls is None:
-        return uvicorn.Config(app, log_level="warning", **options)
-    return uvicorn.Config(app, log_level="warning", ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), **options)
+    if tls is not None:
+        options |= {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
+    return uvicorn.Config(app, **{"log_level": "warning", **options})
+
+
+@contextmanager
+def in_thread(config: Any, sockets: list[socket.socket] | None = None, timeout_s: float = 20.0) -> Iterator[Any]:
+    """A uvicorn Server for config running in a daemon thread, once it has started; stopped on exit.
+    RuntimeError when it has not started within timeout_s (tests and benchmarks serve this way)."""
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        if not server.started:
+            raise RuntimeError(f"the server did not start within {timeout_s:.0f} s")
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)
 
 
 def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = None) -> None:
@@ -45,6 +70,7 @@ def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = N
     uvicorn.Server(server_config(app, tls)).run(sockets=[sock])
 
 
-def base_url(host: str, port: int, tls: ServerPem | None) -> str:
+def base_url(host: str, port: int, secure: bool) -> str:
+    """The service's URL: https when it serves TLS; an IPv6 host in brackets."""
     shown = f"[{host}]" if ":" in host else host
-    return f"{'https' if tls else 'http'}://{shown}:{port}"
+    return f"{'https' if secure else 'http'}://{shown}:{port}"

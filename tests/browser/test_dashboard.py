@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +12,6 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Page
 
 from anpr.catalogue import TABLES
@@ -25,6 +22,7 @@ from api.releases import ReleaseStore
 from api.vendor.contracts import parse_contracts
 from api.vendor.main import create_app
 from api.vendor.sample import publish_sample, synthetic_municipality
+from cli.serve import in_thread, server_config
 from tests.browser.tab import Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -73,17 +71,10 @@ PANELS = {"t5_2_ontheffing": ("dagType", "typeVoertuig", "typeOntheffing"),
 def serve(app) -> Iterator[str]:  # noqa: ANN001 - a FastAPI app
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with in_thread(server_config(app, None, lifespan="on"), sockets=[sock]):
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
         sock.close()
 
 

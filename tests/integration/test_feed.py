@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from anpr.broker import free_port
 from anpr.settings import CONF_DIR, ApiSettings, KafkaSettings, Settings
@@ -17,7 +14,7 @@ from anpr.tls import server_tls
 from api.ingest.main import create_ingest_app
 from api.ingest.services import build_services
 from cli.main import parse
-from cli.serve import base_url, server_config
+from cli.serve import base_url, in_thread, server_config
 from tests.integration.api.ingest.test_ingest_broker import consume_committed
 from tests.unit.test_feed_csv import BROKEN, PLATES, export
 
@@ -37,17 +34,10 @@ def ingest_server(ingest_settings, monkeypatch) -> Iterator[str]:
     # over TLS as `anpr serve-ingest` serves it: the local profile's made certificate, which the feed
     # tools find through the same settings
     tls = server_tls(ingest_settings.api.ingest_tls, ingest_settings.data_dir, "ingest")
-    server = uvicorn.Server(server_config(create_ingest_app(services), tls, host="127.0.0.1",
-                                          port=ingest_settings.api.ingest_port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    config = server_config(create_ingest_app(services), tls, host="127.0.0.1", port=ingest_settings.api.ingest_port)
     monkeypatch.setenv("ANPR_FEED_API_KEY", "dev-ingest-key-demo-supplier")
-    yield base_url("127.0.0.1", ingest_settings.api.ingest_port, tls)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with in_thread(config):
+        yield base_url("127.0.0.1", ingest_settings.api.ingest_port, tls is not None)
     services.publisher.close()
 
 

@@ -3,20 +3,17 @@ client that trusts only the CA it is given."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from cryptography import x509
 from fastapi import FastAPI, Request
 
 from anpr.broker import free_port
 from anpr.settings import IngestTls, Settings, VendorTls
 from anpr.tls import client_ca, ensure_server_pem, server_tls
-from cli.serve import base_url, server_config
+from cli.serve import base_url, in_thread, server_config
 from jobs.feeds.sinks import Backoff, DeliveryFailed, IngestSink
 from tests.unit.test_kafka_security import cluster_env
 
@@ -73,15 +70,8 @@ def https_server(tmp_path) -> Iterator[tuple[str, Path, list[bytes]]]:
     tls = server_tls(IngestTls(), tmp_path, "ingest")
     assert tls is not None
     port = free_port()
-    server = uvicorn.Server(server_config(app, tls, host="127.0.0.1", port=port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield base_url("127.0.0.1", port, tls), tls.ca, bodies
-    server.should_exit = True
-    thread.join(timeout=10)
+    with in_thread(server_config(app, tls, host="127.0.0.1", port=port)):
+        yield base_url("127.0.0.1", port, True), tls.ca, bodies
 
 
 def test_a_feed_reaches_the_endpoint_over_tls_only_when_it_trusts_the_ca(https_server, tmp_path):

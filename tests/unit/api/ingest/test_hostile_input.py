@@ -10,12 +10,10 @@ import hashlib
 import http.client
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from anpr.contract import EVENT_TIME_RULE, MAX_MESSAGE_BYTES, event_time_problem, number_problems, type_problem
@@ -24,6 +22,7 @@ from api.ingest.examples import EXAMPLES, OBSERVATION_BATCH
 from api.ingest.main import create_ingest_app
 from api.ingest.models import CameraRegistration
 from api.ingest.routes.delivery import idempotency_identity
+from cli.serve import in_thread, server_config
 from tests.unit.api.ingest.test_ingest import JSON, KEY, error_of, make_services
 
 HEADERS = {**JSON, "X-API-Key": KEY}
@@ -71,16 +70,10 @@ def server(tmp_path: Path) -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(create_ingest_app(make_services(tmp_path)), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    while not instance.started:
-        thread.join(0.05)
-    yield port
-    instance.should_exit = True
-    thread.join(10)
+    config = server_config(create_ingest_app(make_services(tmp_path)), None, host="127.0.0.1", port=port,
+                           lifespan="off")
+    with in_thread(config):
+        yield port
 
 
 def test_hostile_requests_keep_the_connection_usable(server):

@@ -6,13 +6,10 @@ the API's own rows. Two municipalities (GM0344 Utrecht, GM0599 Rotterdam), two r
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from datetime import UTC, datetime
 
 import owslib.ogcapi
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from owslib.ogcapi.features import Features
 from shapely.geometry import Point
@@ -25,6 +22,7 @@ from api.vendor.contracts import parse_contracts
 from api.vendor.main import create_app
 from api.vendor.ogc import parse_bbox
 from api.vendor.sample import synthetic_municipality
+from cli.serve import in_thread, server_config
 from tests.unit.api.vendor.test_series import overview_row, publish_tables
 
 CAMERAS = "t4_12_camera"
@@ -86,16 +84,8 @@ def server(app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert running.started
-    yield f"http://127.0.0.1:{port}/ogc"
-    running.should_exit = True
-    thread.join(10)
+    with in_thread(server_config(app, None, host="127.0.0.1", port=port), timeout_s=10):
+        yield f"http://127.0.0.1:{port}/ogc"
 
 
 def owslib_client(monkeypatch, url: str, key: str | None) -> Features:
