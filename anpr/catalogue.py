@@ -382,10 +382,10 @@ def _spec(table: TableDecl, cat: CatalogueFile, protection: str) -> TableSpec:
 
 
 def parse_catalogue(text: str, sbi_max_level: str = "groep",
-                    protection: Callable[[TableSpec], str] | None = None) -> Catalogue:
+                    protection: Callable[[str, list[str]], str] | None = None) -> Catalogue:
     """A validated catalogue from tables.toml text; DeclarationError on any refused declaration.
 
-    protection(spec) describes a table's disclosure control for vendors (from conf/disclosure.toml).
+    protection(name, counts) describes a table's disclosure control for vendors (from conf/disclosure.toml).
     """
     cat = CatalogueFile.model_validate(tomllib.loads(text))
     names = [t.name for t in cat.tables]
@@ -403,7 +403,7 @@ def parse_catalogue(text: str, sbi_max_level: str = "groep",
         _check_english(table, cat)
     specs = {t.name: _spec(t, cat, "") for t in cat.tables}
     if protection is not None:
-        specs = {name: replace(spec, protection=protection(spec)) for name, spec in specs.items()}
+        specs = {name: replace(spec, protection=protection(name, spec.counts)) for name, spec in specs.items()}
     return Catalogue(specs, cat.dimensions, cat.definitions)
 
 

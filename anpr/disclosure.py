@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from anpr.settings import CONF_DIR
-
-if TYPE_CHECKING:
-    from anpr.catalogue import TableSpec
 
 
 class Rules(BaseModel):
@@ -102,17 +99,18 @@ class DisclosureConfig(BaseModel):
                   for n, o in self.tables.items()}
         return self.model_copy(update={"rules": rules, "tables": tables})
 
-    def describe(self, spec: TableSpec) -> str:
+    def describe(self, table: str, counts: list[str]) -> str:
         """The protection text served with the table (api/vendor/tables.py, and per release in `protection`):
         exactly what the audit guarantees (docs/statistics.md, "The audit"), and no more. Each clause
         matches the code: dominance measure (jobs/stats/sdc/cells.py Registry.dominance_measure), counts
         attacked (jobs/stats/sdc/protect.py _targets), the attacker modelled (jobs/stats/sdc/system.py),
         unions (jobs/stats/sdc/protect.py unsafe_unions), every served release of the month together
-        (jobs/stats/sdc/revision.py)."""
-        if not spec.counts:
+        (jobs/stats/sdc/revision.py). `counts` lists the codes (P, R, V) of the counts the table publishes
+        (TableSpec.counts)."""
+        if not counts:
             return "No data about vehicles or owners: published as is."
-        r = self.rules_for(spec.name)
-        dominance_on = "passages" if "P" in spec.counts else \
+        r = self.rules_for(table)
+        dominance_on = "passages" if "P" in counts else \
             "vehicles (of its passages where another table of the release shows the same vehicles' passages)"
         noise = {"none": "Published values are exact.",
                  "round": f"Published values are rounded to multiples of {self.noise.round_base}; the "

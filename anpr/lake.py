@@ -35,6 +35,7 @@ from functools import reduce
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import unquote
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -219,18 +220,7 @@ class Lake:
             return sdf.coalesce(wanted) if sdf.rdd.getNumPartitions() > wanted else sdf
         if not isinstance(df, DataFrame):
             raise TypeError(f"expected a Spark DataFrame or a pyarrow Table, got {type(df).__name__}")
-        extra = [c for c in df.columns if c not in schema.fieldNames()]
-        if extra:
-            raise ValueError(f"columns {extra} are not in the table schema {schema.fieldNames()}")
-        columns = []
-        for field in schema.fields:
-            if field.name in df.columns:
-                columns.append(F.col(field.name).cast(field.dataType).alias(field.name))
-            elif field.nullable:
-                columns.append(F.lit(None).cast(field.dataType).alias(field.name))
-            else:
-                raise ValueError(f"non-nullable column {field.name!r} is missing")
-        return df.select(*columns)
+        return conform_frame(df, schema)
 
     @staticmethod
     def _is_empty(df: Rows, sdf: DataFrame) -> bool:
@@ -844,12 +834,39 @@ def _term(column: str, op: str, value: Any) -> Column:
 # Arrow helpers (register loads build their rows in Arrow)
 
 
-def to_arrow(df: Rows) -> pa.Table:
-    if isinstance(df, pa.Table):
-        return df
-    if hasattr(df, "toArrow"):
-        return df.toArrow()
-    raise TypeError(f"expected a Spark DataFrame or a pyarrow Table, got {type(df).__name__}")
+def to_arrow(rows: Rows | pd.DataFrame, schema: StructType | None = None) -> pa.Table:
+    """rows as an Arrow table. A pandas frame needs the table's schema (its NaN and None become nulls,
+    columns outside it are left out); TypeError for anything else."""
+    if isinstance(rows, pd.DataFrame):
+        if schema is None:
+            raise TypeError("a pandas frame needs the table schema to become Arrow")
+        arrow = spark_to_arrow_schema(schema)
+        table = pa.Table.from_pandas(rows, schema=arrow, preserve_index=False)
+        return table.replace_schema_metadata(arrow.metadata)
+    if isinstance(rows, pa.Table):
+        return rows
+    if hasattr(rows, "toArrow"):
+        return rows.toArrow()
+    raise TypeError(f"expected a Spark DataFrame or a pyarrow Table, got {type(rows).__name__}")
+
+
+def conform_frame(df: DataFrame, schema: StructType, *, drop_extra: bool = False) -> DataFrame:
+    """df in schema's column order and types: the Spark side of `conform`, with the same errors.
+
+    drop_extra=True drops the columns schema lacks (a pipeline step's helper columns) instead of refusing.
+    """
+    extra = [c for c in df.columns if c not in schema.fieldNames()]
+    if extra and not drop_extra:
+        raise ValueError(f"columns {extra} are not in the table schema {schema.fieldNames()}")
+    columns = []
+    for field in schema.fields:
+        if field.name in df.columns:
+            columns.append(F.col(field.name).cast(field.dataType).alias(field.name))
+        elif field.nullable:
+            columns.append(F.lit(None).cast(field.dataType).alias(field.name))
+        else:
+            raise ValueError(f"non-nullable column {field.name!r} is missing")
+    return df.select(*columns)
 
 
 def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -80,7 +80,7 @@ def normalize_plate(text: str, country: str | None) -> str:
     before the rest ("G UNI 1" (AT) -> "G-UNI1"). A German plate read without that
     separator ("BNO1234") cannot be told apart (B-NO, BN-O) and stays unseparated:
     `is_ambiguous_plate` says so. The JVM twin (infra/jvm/udf, nl.anpr.udf.PlateText) gives the same
-    text for every input; tests/unit/test_pseudonym_jvm.py checks it.
+    text for every input; tests/unit/streaming/test_pseudonym_jvm.py checks it.
     """
     folded = unicodedata.normalize("NFKD", text).upper()
     if not folded.isascii():  # the per-character pass only where marks can be: keys cost 2x without this

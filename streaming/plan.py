@@ -14,19 +14,14 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
+from anpr.lake import conform_frame
 from anpr.register_snapshot import RegisterSnapshot
 from anpr.settings import DayPart, StreamSettings
 from anpr.stream_tables import OUT_OF_SCOPE_SCHEMA, PASSAGES_SCHEMA, QUARANTINE_SCHEMA
 from anpr.zones import Municipality
 from streaming import pipeline as P
 from streaming.enrich import enrich
-
-
-def conform(df: DataFrame, schema: StructType) -> DataFrame:
-    """df's columns of schema, in its order and types (the others dropped)."""
-    return df.select(*[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
 def checked(records: DataFrame, cameras: DataFrame, pepper_file: str, stream: StreamSettings) -> DataFrame:
@@ -60,14 +55,17 @@ def scoped(reads: DataFrame, doubles: DataFrame, register: RegisterSnapshot,
 def passages(scoped: DataFrame, pepper_file: str, pepper_id: str) -> DataFrame:
     """The in-scope rows as passages: only they get tokens."""
     kept = scoped.where(F.col("in_scope"))
-    return conform(P.to_passages(P.add_tokens(kept, pepper_file, pepper_id)), PASSAGES_SCHEMA)
+    return conform_frame(P.to_passages(P.add_tokens(kept, pepper_file, pepper_id)), PASSAGES_SCHEMA,
+                         drop_extra=True)
 
 
 def dropped(scoped: DataFrame) -> DataFrame:
     """The out-of-scope rows as anonymous counts (table out_of_scope)."""
-    return conform(P.out_of_scope_counts(scoped.where(~F.col("in_scope"))), OUT_OF_SCOPE_SCHEMA)
+    return conform_frame(P.out_of_scope_counts(scoped.where(~F.col("in_scope"))), OUT_OF_SCOPE_SCHEMA,
+                         drop_extra=True)
 
 
 def quarantine(checked: DataFrame) -> DataFrame:
     """The rejected rows of a checked micro-batch as quarantine rows (never the plate)."""
-    return conform(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA)
+    return conform_frame(P.to_quarantine(checked.where(F.col("reason").isNotNull())), QUARANTINE_SCHEMA,
+                         drop_extra=True)

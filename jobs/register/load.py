@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +36,7 @@ from anpr.register_tables import (
     VEHICLES_SPEC,
     HistoryTable,
     ensure_register_tables,
+    local_midnight,
 )
 from anpr.settings import Settings
 from anpr.synth.regions import synth_regions
@@ -84,7 +84,8 @@ class RegisterFiles:
 
 
 def local_start(day: date, timezone: str) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    """The UTC instant at which a local date begins: anpr/register_tables.py local_midnight for one date."""
+    return local_midnight(pa.array([day], pa.date32()), timezone)[0].as_py()
 
 
 def current_loads(lake: Lake) -> pa.Table:

@@ -21,7 +21,7 @@ from pyspark.sql.types import StructType
 
 from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig, load_disclosure
-from anpr.lake import Lake
+from anpr.lake import Lake, to_arrow
 from anpr.settings import Settings
 from anpr.stream_tables import PASSAGES
 from anpr.zones import Municipality, load_municipalities
@@ -36,7 +36,7 @@ from jobs.stats.release import (
     published_table,
 )
 from jobs.stats.revisions import earlier_zones
-from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows, to_arrow
+from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows
 from jobs.stats.sdc import Earlier, ZoneJob, ZoneResult, merge_summaries, protect_zones
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from pyspark.sql import types as T
 
 from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, RECODES, SCOPE, SCOPE_TYPES, Catalogue, TableSpec
@@ -42,17 +41,6 @@ def spec_schema(spec: TableSpec, catalogue: Catalogue) -> T.StructType:
     for name in spec.measures:
         fields.append(T.StructField(name, T.LongType() if name in COUNTS else T.DoubleType(), True))
     return T.StructType(fields)
-
-
-def to_arrow(frame: pd.DataFrame, schema: T.StructType) -> pa.Table:
-    from anpr.lake import spark_to_arrow_schema
-
-    arrow_schema = spark_to_arrow_schema(schema)
-    arrays = []
-    for f in arrow_schema:
-        values = frame[f.name].astype(object).where(frame[f.name].notna(), None).tolist() if len(frame) else []
-        arrays.append(pa.array(values, f.type))
-    return pa.Table.from_arrays(arrays, schema=arrow_schema)
 
 
 def _labels(municipalities: Sequence[Municipality]) -> tuple[dict[str, str], dict[str, str]]:

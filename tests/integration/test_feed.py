@@ -16,7 +16,7 @@ from api.ingest.services import build_services
 from cli.main import parse
 from cli.serve import base_url, in_thread, server_config
 from tests.integration.api.ingest.test_ingest_broker import consume_committed
-from tests.unit.test_feed_csv import BROKEN, PLATES, export
+from tests.unit.jobs.feeds.test_feed_csv import BROKEN, PLATES, export
 
 pytestmark = pytest.mark.integration
 OBS = "anpr.observations"

@@ -21,7 +21,7 @@ from jobs.keys import destroy, passages_by_pepper, rotate
 from streaming import pipeline as P
 from streaming.job import ensure_tables
 from streaming.sink import PassageSink, PepperRotated
-from tests.unit.test_pipeline import cameras, kafka_rows, obs
+from tests.unit.streaming.test_pipeline import cameras, kafka_rows, obs
 
 pytestmark = pytest.mark.integration
 OLD = b"key-rotation-test-old-pepper"

@@ -11,7 +11,7 @@ from pyspark.sql import Row
 
 from anpr.catalogue import CATALOGUE, TABLES
 from anpr.delta_reader import DeltaReader
-from anpr.lake import Lake
+from anpr.lake import Lake, to_arrow
 from api.releases import ReleaseStore
 from jobs.stats.release import (
     RELEASES,
@@ -22,7 +22,7 @@ from jobs.stats.release import (
     publish,
     published_table,
 )
-from jobs.stats.rows import INTERNAL_SCHEMA, spec_schema, to_arrow
+from jobs.stats.rows import INTERNAL_SCHEMA, spec_schema
 
 pytestmark = pytest.mark.integration
 SPEC = TABLES["t4_8d_grootte_voertuig"]

@@ -90,7 +90,7 @@ def test_killed_stream_and_restarted_broker_write_each_valid_detection_once(brok
 def feed_batch(spark, settings, feed):
     """A feed's messages as the checked streaming frame one micro-batch would hand the sink."""
     from streaming.job import checked_stream
-    from tests.unit.test_pipeline import KAFKA_SCHEMA
+    from tests.unit.streaming.test_pipeline import KAFKA_SCHEMA
 
     now = datetime.now(UTC)
     rows = [(key, value, TOPIC, 0, i, now, 0) for i, (key, value, _) in enumerate(feed.messages)]

@@ -56,17 +56,33 @@ def _toml(config: dict) -> str:
     ("streaming.plan", "streaming.sink", "streaming.plan is not allowed to import streaming.sink"),
 ])
 def test_the_contracts_catch_an_upward_or_sideways_import(tmp_path, importer, imported, said):
+    _scratch_tree(tmp_path, imported)
+    (tmp_path / importer.replace(".", "/") / "wrong.py").write_text(f"import {imported}\n")
+    done = lint(tmp_path, tmp_path / "pyproject.toml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said in done.stdout
+
+
+def test_the_contracts_catch_a_cycle_between_two_modules_of_one_package(tmp_path):
+    # Annotation-only imports count too: import-linter reads them, and so does a reader of the module.
+    _scratch_tree(tmp_path)
+    (tmp_path / "anpr" / "first.py").write_text("from typing import TYPE_CHECKING\n"
+                                                "if TYPE_CHECKING:\n    from anpr import second\n")
+    (tmp_path / "anpr" / "second.py").write_text("import anpr.first\n")
+    done = lint(tmp_path, tmp_path / "pyproject.toml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "No cycles are allowed in anpr" in done.stdout
+
+
+def _scratch_tree(root: Path, *more: str) -> None:
+    """Empty packages for every module a contract names, with the project's contracts beside them."""
     # Every package a contract names must exist, or import-linter stops before checking any; so must every
     # layer inside a container.
     keys = ("source_modules", "forbidden_modules", "containers", "allowed_importers")
     named = {m for c in CONFIG["contracts"] for key in keys for m in c.get(key, [])}
     named |= {f"{container}.{tail.strip()}" for c in CONFIG["contracts"] for container in c.get("containers", [])
               for layer in c["layers"] for tail in layer.split("|")}
-    for package in {*CONFIG["root_packages"], *named, imported}:
-        (tmp_path / package.replace(".", "/")).mkdir(parents=True, exist_ok=True)
-        (tmp_path / package.replace(".", "/") / "__init__.py").write_text("")
-    (tmp_path / importer.replace(".", "/") / "wrong.py").write_text(f"import {imported}\n")
-    (tmp_path / "pyproject.toml").write_text(_toml(CONFIG))
-    done = lint(tmp_path, tmp_path / "pyproject.toml")
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert said in done.stdout
+    for package in {*CONFIG["root_packages"], *named, *more}:
+        (root / package.replace(".", "/")).mkdir(parents=True, exist_ok=True)
+        (root / package.replace(".", "/") / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text(_toml(CONFIG))

@@ -14,7 +14,7 @@ from anpr.synth.detections import BROKEN_KINDS, synth_day
 from anpr.zones import camera_rows, load_municipalities
 from streaming import pipeline as P
 from tests.peppers import pepper_file
-from tests.unit.test_pipeline import KAFKA_SCHEMA, PEPPER
+from tests.unit.streaming.test_pipeline import KAFKA_SCHEMA, PEPPER
 
 UTRECHT = load_municipalities()[0]
 SIZE = 1_000_000  # a smaller register keeps the tests quick; the default is national (10M)

@@ -31,7 +31,7 @@ def logged_lines(log_dir: Path) -> list[str]:
 
 def test_two_processes_writing_rotate_the_file_and_lose_nothing(tmp_path):
     max_bytes, lines = 16 * 1024, 3000  # ~90 bytes a line: each writer alone fills about 16 files
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), name, str(lines), str(max_bytes), "100"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
                for name in ("stream", "ingest")]

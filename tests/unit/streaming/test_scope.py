@@ -1,5 +1,5 @@
 """Data minimization at the stream: only detections in their municipality's scope become passages; the
-rest are counted without any token (tests/unit/test_pipeline.py style, a few inline rows)."""
+rest are counted without any token (tests/unit/streaming/test_pipeline.py style, a few inline rows)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from anpr.stream_tables import OUT_OF_SCOPE, OUT_OF_SCOPE_KEYS, STREAM_METRICS
 from anpr.zones import Municipality, Scope, Zone, load_municipalities
 from streaming import pipeline as P
 from streaming.sink import check_scopes
-from tests.unit.test_pipeline import CAM, PEPPER, obs, run_sink
+from tests.unit.streaming.test_pipeline import CAM, PEPPER, obs, run_sink
 
 CAR, VAN = "12-DFG-3", "VZ-456-D"  # synthetic plates: a private passenger car, a company van
 

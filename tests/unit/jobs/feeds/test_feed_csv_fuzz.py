@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jobs.feeds.csv_feed import CsvExport, read_export
-from tests.unit.test_feed_csv import HEADER, MAPPING, PLATES
+from tests.unit.jobs.feeds.test_feed_csv import HEADER, MAPPING, PLATES
 
 CELLS = st.one_of(
     st.sampled_from(["", "1", "P", "NL", "D", "Biltstraat", "Nobelstraat", "Neude", *PLATES, '"', ";",

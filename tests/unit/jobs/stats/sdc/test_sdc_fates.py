@@ -18,8 +18,8 @@ SETTINGS = AuditSettings()
 
 @pytest.fixture(scope="module")
 def zone_protection() -> Protection:
-    """A synthetic zone-month of every declared table (tests/unit/stats/sdc/sdc_zone.py), protected."""
-    from tests.unit.stats.sdc.sdc_zone import zone_parts, zone_records
+    """A synthetic zone-month of every declared table (tests/unit/jobs/stats/sdc/sdc_zone.py), protected."""
+    from tests.unit.jobs.stats.sdc.sdc_zone import zone_parts, zone_records
 
     return protect(build_registry(zone_parts(zone_records(25, seed=5))), SETTINGS)
 
@@ -101,16 +101,20 @@ def test_every_cell_of_a_population_has_its_fate(zone_protection):
             assert owner.setdefault(tuple(int(x) for x in row), int(reg.node_of[p][r])) == int(reg.node_of[p][r])
 
 
+def described(table: str) -> str:
+    return DisclosureConfig().describe(table, TABLES[table].counts)
+
+
 def test_the_protection_text_claims_what_the_audit_guarantees_and_no_more():
-    text = DisclosureConfig().describe(TABLES["t4_8a_sector_voertuig"])
+    text = described("t4_8a_sector_voertuig")
     assert "at least 20% of the count (at least 3)" in text and "of its passages" in text
     assert "no such guarantee" in text and "can be recalculated, exactly" in text
     assert "no suppressed cell can be recalculated" not in text
     # the limits of the audit: zero trip counts, the LP relaxation; its reach: every served release of the month
     assert "a zero trip count excepted" in text and "whole numbers may narrow" in text
     assert "this release on its own" not in text and "all releases of the same month served so far" in text
-    assert "shows the same vehicles' passages" in DisclosureConfig().describe(TABLES["t4_7_bezoeker_grootte"])
-    assert DisclosureConfig().describe(TABLES["t4_12_camera"]).startswith("No data about vehicles")
+    assert "shows the same vehicles' passages" in described("t4_7_bezoeker_grootte")
+    assert described("t4_12_camera").startswith("No data about vehicles")
 
 
 def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):
@@ -160,7 +164,7 @@ def test_a_joint_cell_inside_an_empty_cell_of_an_identical_population_is_a_known
     cell (it used to stop the audit's system: 'no P cell ... although its sub-cells exist')."""
     from jobs.stats.sdc.levels import build_model
     from jobs.stats.sdc.system import build_system
-    from tests.unit.stats.sdc.sdc_zone import zone_parts, zone_records
+    from tests.unit.jobs.stats.sdc.sdc_zone import zone_parts, zone_records
 
     reg = build_registry(zone_parts(zone_records(25, seed=2)))
     assert (("brandstof", "Elektriciteit"), ("emissieklasse", "Z")) in reg.identities.classes

@@ -13,7 +13,7 @@ from jobs.stats.sdc.protect import ProtectionError
 from jobs.stats.sdc.tasks import ZoneJob, protect_zones
 from jobs.stats.sdc.zone import ZoneResult
 from jobs.stats.tables.cells import count_parts
-from tests.unit.stats.sdc.sdc_zone import zone_records
+from tests.unit.jobs.stats.sdc.sdc_zone import zone_records
 
 # Linked through vehicle type, sector, company size and the owner-unknown identity; the whole catalogue
 # would take minutes a zone here, and what is tested is where a zone runs, not the catalogue.

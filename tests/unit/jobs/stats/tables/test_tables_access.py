@@ -9,7 +9,7 @@ from anpr.catalogue import TABLES
 from jobs.stats.tables.build import build_month
 from jobs.stats.tables.cells import Sizes
 from jobs.stats.tables.enrich import needed_columns
-from tests.unit.stats.tables.test_tables import CAT, VAN, month, passage
+from tests.unit.jobs.stats.tables.test_tables import CAT, VAN, month, passage
 
 COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "bedrijfsgrootte": "Klein"}
 PRIVATE = {"eigenaar_type": "Particulier"}

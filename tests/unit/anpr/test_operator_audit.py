@@ -169,7 +169,7 @@ def test_a_command_stopped_by_sigterm_is_recorded_as_interrupted(data_dir):
     script = ("import sys, time\nimport cli.main as m\n"
               "def slow(args, settings):\n    print('running', flush=True)\n    time.sleep(60)\n    return 0\n"
               "m.cmd_stream = slow\nsys.exit(m.main(['stream', 'status']))\n")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout.readline() == b"running\n"
     proc.send_signal(signal.SIGTERM)

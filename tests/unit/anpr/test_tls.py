@@ -15,7 +15,7 @@ from anpr.settings import IngestTls, Settings, VendorTls
 from anpr.tls import client_ca, ensure_server_pem, server_tls
 from cli.serve import base_url, in_thread, server_config
 from jobs.feeds.sinks import Backoff, DeliveryFailed, IngestSink
-from tests.unit.test_kafka_security import cluster_env
+from tests.unit.anpr.test_kafka_security import cluster_env
 
 
 def test_the_made_certificate_is_for_loopback_its_key_private_and_it_is_kept_until_it_nears_expiry(tmp_path):

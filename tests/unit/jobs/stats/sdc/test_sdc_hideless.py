@@ -10,7 +10,7 @@ from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
 from jobs.stats.sdc.optimum import optimal_suppression
 from jobs.stats.sdc.protect import _costs, _targets, audit, protect, publish_unneeded
-from tests.unit.stats.sdc.test_audit import TABLES, random_records
+from tests.unit.jobs.stats.sdc.test_audit import TABLES, random_records
 
 SETTINGS = AuditSettings(publish_trials=10)  # the step under test is off by default (conf/disclosure.toml)
 BODIES = {"Personenauto": {"Hatchback": 30, "Sedan": 25}, "Bestelauto": {"Gesloten": 30, "Open": 20},

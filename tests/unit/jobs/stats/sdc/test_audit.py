@@ -156,7 +156,7 @@ def test_optima_that_meet_their_rows_only_within_the_solver_tolerance_do_not_sto
     ("the true values must be feasible"), first seen on a 40,000-passage zone of the stats benchmark.
     Every optimum here is off by up to 1e-7 on purpose; the verdicts must still be the exact attack's."""
     import jobs.stats.sdc.lp as lp
-    from tests.unit.stats.sdc.sdc_zone import zone_parts, zone_records
+    from tests.unit.jobs.stats.sdc.sdc_zone import zone_parts, zone_records
 
     reg = build_registry(zone_parts(zone_records(25, seed=3)))
     suppressed = np.array([bool(r) for r in primary_reasons(reg)])

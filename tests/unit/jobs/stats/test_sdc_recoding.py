@@ -81,7 +81,7 @@ def test_selected_cells_drop_the_hidden_keys_only_the_variants_needed():
 def test_a_zone_with_recoded_sector_tables_passes_the_audit_that_links_groups_to_sections():
     """Every SBI-group table published by section: the group tables that stay (4.2, 4.3) sum into the
     sections by their hidden key, and the protected zone passes the audit."""
-    from tests.unit.stats.sdc.sdc_zone import zone_records
+    from tests.unit.jobs.stats.sdc.sdc_zone import zone_records
 
     tables = {n: (s.recode(["sbi_groep_code"]) if n in ("t4_6_bezoeker_sector", "t4_8a_sector_voertuig",
                                                          "t4_8e_sector_brandstof") else None) or s

@@ -145,7 +145,7 @@ def test_a_busy_port_fails_in_one_line_before_anything_says_listening(capsys, mo
 def test_a_reader_that_goes_away_ends_a_command_quietly(command, closed, tmp_path):
     """`anpr stream status | head -1`: the reader is gone before the command writes; no traceback."""
     anpr = Path(sys.executable).with_name("anpr")
-    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[3])}
     env.pop("ANPR_KAFKA__BOOTSTRAP_SERVERS", None)
     proc = subprocess.Popen([str(anpr), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     gone, kept = (proc.stdout, proc.stderr) if closed == "stdout" else (proc.stderr, proc.stdout)
