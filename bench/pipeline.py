@@ -47,16 +47,18 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class TreeMemory:
-    """Peak resident memory (MB) of this process and all its descendants, in total and by kind."""
+    """Peak memory (MB) of this process and all its descendants, in total and by kind, as proportional set
+    sizes (PSS): pages shared between processes (the Python workers forked from PySpark's daemon share
+    its interpreter and libraries) count once in the total, not once per process as resident sets do."""
 
     def __init__(self, every: float = 0.5) -> None:
         self.every, self.root = every, os.getpid()
-        self.peaks = {"tree": 0, "driver": 0, "jvm": 0, "python_workers": 0}
+        self.peaks = {"tree": 0, "driver": 0, "jvm": 0, "python_workers": 0, "python_worker_count": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> None:
-        parent, kind, rss = {}, {}, {}
+        parent, kind = {}, {}
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -65,18 +67,20 @@ class TreeMemory:
                     head, _, rest = f.read().rpartition(")")
             except OSError:  # the process ended meanwhile
                 continue
-            pid, fields = int(entry.name), rest.split()
-            parent[pid], rss[pid] = int(fields[1]), int(fields[21]) * PAGE
+            pid = int(entry.name)
+            parent[pid] = int(rest.split()[1])
             kind[pid] = "driver" if pid == self.root else "jvm" if head.endswith("(java") else "python_workers"
         now = dict.fromkeys(self.peaks, 0)
-        for pid in rss:
+        for pid in parent:
             ancestor = pid
             while ancestor > 1 and ancestor != self.root:
                 ancestor = parent.get(ancestor, 0)
             if ancestor == self.root:
-                now[kind[pid]] += rss[pid]
-                now["tree"] += rss[pid]
-        self.peaks = {k: max(v, now[k] >> 20) for k, v in self.peaks.items()}
+                size = _pss(pid)
+                now[kind[pid]] += size
+                now["tree"] += size
+                now["python_worker_count"] += kind[pid] == "python_workers"
+        self.peaks = {k: max(v, now[k] if k.endswith("count") else now[k] >> 20) for k, v in self.peaks.items()}
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -92,7 +96,20 @@ class TreeMemory:
         self._thread.join()
 
     def report(self) -> dict[str, float]:
-        return {f"peak_{k}_mb": v for k, v in self.peaks.items()} | {"driver_maxrss_mb": _peaks()["peak_rss_mb"]}
+        return {f"peak_{k}" if k.endswith("count") else f"peak_{k}_mb": v for k, v in self.peaks.items()} | {
+            "driver_maxrss_mb": _peaks()["peak_rss_mb"]}
+
+
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes (0 when it ended meanwhile)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def throughput(rows: list[int], finished: list[float], batch_ms: list[float], started: float, ended: float) -> dict:

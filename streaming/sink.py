@@ -30,13 +30,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from anpr.keyring import Pepper, RekeyInProgress
 from anpr.lake import Lake
@@ -56,6 +59,7 @@ from streaming import plan
 from streaming.enrich import is_current, load_register_snapshot, release
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -97,6 +101,32 @@ def summarize(checked: DataFrame) -> BatchSummary:
     offsets = json.dumps({k: ranges[k] for k in sorted(ranges, key=int)})
     ambiguous = sum(g["ambiguous"] for g in groups if g["reason"] is None)
     return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), ambiguous, offsets)
+
+
+def commit_together(commits: Mapping[str, Callable[[], T]], seconds: dict[str, float]) -> dict[str, T]:
+    """Run a micro-batch's commits to different tables at once and return each one's result by name;
+    each one's own seconds go into `seconds`. They are independent (each its own Delta table and
+    application transaction, so a replay redoes only what did not commit), and mostly driver-side
+    waiting: side by side they take the time of the longest. The first error is raised after all ended,
+    so no commit is left running. The threads inherit the batch's Spark properties (its query id)."""
+    def timed(name: str, commit: Callable[[], T]) -> Callable[[], T]:
+        def run() -> T:
+            began = time.monotonic()
+            try:
+                return commit()
+            finally:
+                seconds[name] = time.monotonic() - began
+        return inheritable_thread_target(run)
+
+    if len(commits) <= 1:
+        return {name: timed(name, commit)() for name, commit in commits.items()}
+    with ThreadPoolExecutor(len(commits), thread_name_prefix="batch-commit") as pool:
+        futures = {name: pool.submit(timed(name, commit)) for name, commit in commits.items()}
+        wait(futures.values())
+    for future in futures.values():
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+    return {name: future.result() for name, future in futures.items()}
 
 
 def vehicle_type_labels(conf: RegisterConf) -> set[str]:
@@ -218,41 +248,40 @@ class PassageSink:
         lap("summary")
         n_valid = summary.rows_in - sum(summary.quarantined.values())
         n_unique = hits = written = n_double = n_out = 0
-        if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
-            s = self.settings
-            reads = plan.reads(checked, s.timezone, s.day_parts, self.municipalities)
-            # Only ids, filled by the enrichment job below: counting them afterwards costs no job of its own.
-            doubles = plan.double_reads(reads, s.passages.double_read_seconds).persist(StorageLevel.MEMORY_ONLY)
-            # Enriched once for passages and counts; memory only, as the keys it still holds must not spill.
-            scoped = plan.scoped(reads, doubles, self.current_register(), self.municipalities)
-            scoped = scoped.persist(StorageLevel.MEMORY_ONLY)
-            passages = plan.passages(scoped, self.pepper.path, self.pepper.id).persist(StorageLevel.MEMORY_ONLY)
-            try:
+        commits: dict[str, Callable[[], int | None]] = {}
+        persisted: list[DataFrame] = []
+        try:
+            if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
+                s = self.settings
+                reads = plan.reads(checked, s.timezone, s.day_parts, self.municipalities)
+                # Only ids, filled by the enrichment job below: counting them afterwards costs no job of its own.
+                doubles = plan.double_reads(reads, s.passages.double_read_seconds).persist(StorageLevel.MEMORY_ONLY)
+                # Enriched once for passages and counts; memory only, as the keys it still holds must not spill.
+                scoped = plan.scoped(reads, doubles, self.current_register(), self.municipalities)
+                scoped = scoped.persist(StorageLevel.MEMORY_ONLY)
+                passages = plan.passages(scoped, self.pepper.path, self.pepper.id).persist(StorageLevel.MEMORY_ONLY)
+                persisted += [passages, scoped, doubles]
                 counts = scoped.agg(F.count(F.lit(1)).alias("n"),
                                     F.count(F.when(F.col("register_hit"), 1)).alias("hits"),
                                     F.count(F.when(~F.col("in_scope"), 1)).alias("out")).first()
                 n_unique, hits, n_out = (counts["n"], counts["hits"], counts["out"]) if counts else (0, 0, 0)
                 n_double = doubles.count()
                 lap("compute")
-                app_id = f"{query_id}/{PASSAGES}"
                 if n_out < n_unique:  # all dropped: no passages job and no commit
-                    written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"], app_id=app_id,
-                                                       version=batch_id, unique_keys=True)
-                    if not written:  # a replay after a crash before the metrics commit: the first attempt's
-                        written = self.lake.committed_rows(PASSAGES, app_id, batch_id)
-                lap("passages")
+                    commits[PASSAGES] = lambda: self._insert_passages(passages, query_id, batch_id)
                 if n_out:
                     # Same micro-batch, own transaction: a replay appends the counts at most once.
-                    self.lake.append(OUT_OF_SCOPE, plan.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}",
-                                     version=batch_id)
-                lap("out_of_scope")
-            finally:
-                passages.unpersist()
-                scoped.unpersist()
-                doubles.unpersist()
-        if summary.quarantined:  # an append of no rows would still cost a commit check
-            self.lake.append(QUARANTINE, plan.quarantine(checked), app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
-        lap("quarantine")
+                    commits[OUT_OF_SCOPE] = lambda: self.lake.append(
+                        OUT_OF_SCOPE, plan.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}", version=batch_id)
+            if summary.quarantined:  # an append of no rows would still cost a commit check
+                commits[QUARANTINE] = lambda: self.lake.append(
+                    QUARANTINE, plan.quarantine(checked), app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
+            done = commit_together(commits, phases)
+            written = int(done.get(PASSAGES) or 0)
+            lap("commits")
+        finally:
+            for frame in persisted:
+                frame.unpersist()
         report = BatchReport(batch_id, summary.rows_in, written, n_valid - n_double - n_out - written, n_double,
                              summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,
                              int((time.monotonic() - started) * 1000), n_out)
@@ -261,6 +290,13 @@ class PassageSink:
         log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
         if self.on_batch:
             self.on_batch(report)
+
+    def _insert_passages(self, passages: DataFrame, query_id: str, batch_id: int) -> int:
+        app_id = f"{query_id}/{PASSAGES}"
+        written = self.lake.insert_missing(PASSAGES, passages, keys=["observation_id"], app_id=app_id,
+                                           version=batch_id, unique_keys=True)
+        # A replay after a crash before the metrics commit: the first attempt's rows.
+        return written or self.lake.committed_rows(PASSAGES, app_id, batch_id)
 
     def _record(self, query_id: str, report: BatchReport, n_valid: int, offsets: str) -> None:
         metrics = self.spark.createDataFrame([(

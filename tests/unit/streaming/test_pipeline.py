@@ -121,11 +121,14 @@ def test_the_contract_is_typed_in_the_stream_too(spark, overrides, reason):
 
 def test_a_message_json_only_to_a_lenient_parser_is_a_bad_field_that_keeps_its_ids(spark):
     payloads = [b'{"observation_id": "00000000-0000-4000-8000-000000000001", "read_confidence": NaN}',
-                b"{'observation_id': 'x'}", b'{"lane": 1, "lane": 2}', b"[1]", b"{}", b'"text"']
+                b"{'observation_id': 'x'}", b'{"lane": 1, "lane": 2}', b"[1]", b"{}", b'"text"',
+                b' \t\r\n{"other": 1}', b"\n [{}]", b" 5"]
     parsed = prepared(spark, payloads)
     checked = P.validate(parsed, future_minutes=5, late_days=7, min_confidence=0.6).orderBy("kafka_offset").collect()
+    # {} and an object of other fields, after JSON's whitespace too, are objects without the contract's fields
     assert [r.reason for r in checked] == [P.Reason.BAD_FIELD] * 3 + [
-        P.Reason.NOT_JSON, P.Reason.MISSING_FIELD, P.Reason.NOT_JSON]  # {} is an object without its fields
+        P.Reason.NOT_JSON, P.Reason.MISSING_FIELD, P.Reason.NOT_JSON, P.Reason.MISSING_FIELD, P.Reason.NOT_JSON,
+        P.Reason.NOT_JSON]
     assert checked[0].observation_id == "00000000-0000-4000-8000-000000000001"
 
 
