@@ -1,4 +1,5 @@
-"""Load on the vendor API: requests/s and p50/p99 latency of a table page against the trivial /health.
+"""Load on the vendor API: requests/s and p50/p99 latency of a table page, a two-month series and an OGC API -
+Features page of cameras, each cached and on a first visit, against the trivial /health.
 
 The API runs as it does under `anpr serve-api` (one uvicorn worker, access log on, structured logs to
 a file) in its own process over a synthetic sample release; this process is the client, on loopback,
@@ -35,6 +36,9 @@ MAX_SECONDS = 12.0
 ZONE = "344001"  # zoneId is the zone's NDW code (conf/municipalities/utrecht.toml ndw_code)
 TABLE = "t4_1_uur_camera"
 PAGE = f"/v1/tables/{TABLE}/rows?zoneId={ZONE}&limit=20"
+MONTHS = ("2026-09", "2026-10")  # a series reads each month's current release
+SERIES = f"/v1/tables/{TABLE}/series?measure=aantalPassages&from={MONTHS[0]}&to={MONTHS[-1]}&zoneId={ZONE}&uur=8"
+OGC_CAMERAS = "/ogc/collections/cameras/items?limit=10"
 
 
 def _places() -> list:  # noqa: ANN401 - anpr.zones.Municipality, imported late to keep the client light
@@ -53,7 +57,8 @@ def publish(lake_path: str) -> None:
                         spark=SparkSettings(master="local[2]", shuffle_partitions=2, ui_enabled=False))
     spark = get_spark(settings)
     try:
-        publish_sample(spark, Lake(lake_path, spark), "2026-10", _places())
+        for month in MONTHS:
+            publish_sample(spark, Lake(lake_path, spark), month, _places())
     finally:
         spark.stop()
 
@@ -179,6 +184,9 @@ def run() -> dict[str, object]:
                                           timeout=10).headers["ETag"]
             distinct = [_request(f"{PAGE}&uur={u}&weekDag={d}&voertuigType={t}", auth)
                         for u in range(24) for d in range(1, 8) for t in ("Personenauto", "Bestelauto", "Bus")]
+            series = _request(SERIES, auth)
+            ogc = _request(OGC_CAMERAS, auth)
+            asyncio.run(_phase(port, [series, ogc]))  # warm-up: the months' releases and the cameras table
             phases = {
                 "health_baseline": asyncio.run(_phase(port, [_request("/health", {})])),
                 "table_page_20_rows": asyncio.run(_phase(port, [page])),
@@ -186,6 +194,17 @@ def run() -> dict[str, object]:
                                                                                         "If-None-Match": etag})])),
                 # each a new filter: select from the release's table, serialize, gzip, then cache
                 "table_page_first_visit": asyncio.run(_phase(port, distinct, repeat=False)),
+                "series_2_months": asyncio.run(_phase(port, [series])),
+                # each a new filter: both months' releases selected, joined by month, serialized, cached
+                "series_first_visit": asyncio.run(_phase(port, [
+                    _request(SERIES.replace("&uur=8", f"&uur={u}&weekDag={d}&voertuigType={t}"), auth)
+                    for u in range(24) for d in range(1, 8) for t in ("Personenauto", "Bestelauto", "Bus")],
+                    repeat=False)),
+                "ogc_cameras_10": asyncio.run(_phase(port, [ogc])),
+                # each a new bounding box: the cameras of the release, filtered by geometry, paged, cached
+                "ogc_cameras_first_visit": asyncio.run(_phase(port, [
+                    _request(f"{OGC_CAMERAS}&bbox={4 + i / 1000:.3f},51,6,53", auth) for i in range(MAX_REQUESTS)],
+                    repeat=False)),
             }
         finally:
             server.terminate()
@@ -200,6 +219,8 @@ def run() -> dict[str, object]:
     return {"connections": CONNECTIONS, "max_requests_per_phase": MAX_REQUESTS, "max_seconds_per_phase": MAX_SECONDS,
             "page": PAGE, "phases": phases,
             "ratio_table_page_to_health": round(rate["table_page_20_rows"] / rate["health_baseline"], 2),
+            "ratio_series_to_health": round(rate["series_2_months"] / rate["health_baseline"], 2),
+            "ratio_ogc_items_to_health": round(rate["ogc_cameras_10"] / rate["health_baseline"], 2),
             "audited_rows": audited, "audited_all_data_requests": audited >= sent, **costs}
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def summarize(checked: DataFrame) -> BatchSummary:
     return BatchSummary(sum(g["n"] for g in groups), dict(sorted(quarantined.items())), ambiguous, offsets)
 
 
-def commit_together(commits: Mapping[str, Callable[[], T]], seconds: dict[str, float]) -> dict[str, T]:
+def commit_together(spark: SparkSession, commits: Mapping[str, Callable[[], T]], seconds: dict[str, float]
+                    ) -> dict[str, T]:
     """Run a micro-batch's commits to different tables at once and return each one's result by name;
     each one's own seconds go into `seconds`. They are independent (each its own Delta table and
     application transaction, so a replay redoes only what did not commit), and mostly driver-side
@@ -116,7 +117,7 @@ def commit_together(commits: Mapping[str, Callable[[], T]], seconds: dict[str, f
                 return commit()
             finally:
                 seconds[name] = time.monotonic() - began
-        return inheritable_thread_target(run)
+        return inheritable_thread_target(spark)(run)
 
     if len(commits) <= 1:
         return {name: timed(name, commit)() for name, commit in commits.items()}
@@ -276,7 +277,7 @@ class PassageSink:
             if summary.quarantined:  # an append of no rows would still cost a commit check
                 commits[QUARANTINE] = lambda: self.lake.append(
                     QUARANTINE, plan.quarantine(checked), app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
-            done = commit_together(commits, phases)
+            done = commit_together(self.spark, commits, phases)
             written = int(done.get(PASSAGES) or 0)
             lap("commits")
         finally:
