@@ -8,8 +8,9 @@ Phases, each measured on its own:
   stream's lateness rules judge weeks of history as if it arrived live and the valid ones are known;
 - spark (fresh process): `run_stream` until the topic is drained, with the project's stream settings;
 - baseline (fresh process): bench/pipeline_baseline.py over the same topic, in batches of the same size.
-Peak memory is the sum of the resident sets of a phase's process tree (driver, JVM, Python workers)
-sampled every 0.5 s: ru_maxrss sees one process at a time.
+Peak memory is the sum of the proportional set sizes (PSS) of a phase's process tree (driver, JVM, Python
+workers) sampled every 0.5 s: ru_maxrss sees one process at a time, and resident sets would count the pages
+the forked Python workers share once per worker.
 
 - freshness (fresh process): the stream running with the project's trigger while detections are produced
   live at a steady rate; seconds from produced (Kafka timestamp) to visible in passages, per passage.
