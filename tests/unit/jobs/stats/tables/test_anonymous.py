@@ -7,7 +7,10 @@ from datetime import date
 import pandas as pd
 
 from anpr.catalogue import CATALOGUE, TABLES
+from anpr.lake import to_arrow
+from anpr.stream_tables import OUT_OF_SCOPE_SCHEMA
 from anpr.zones import Municipality
+from jobs.stats.rows import spec_schema
 from jobs.stats.tables.anonymous import anonymous_rows
 
 SPEC = TABLES["t5_5_buiten_doelgroep"]
@@ -50,9 +53,12 @@ def test_two_days_of_one_weekday_add_up_and_another_camera_or_month_stays_apart(
 
 def test_a_month_without_out_of_scope_rows_gives_an_empty_table():
     none = counts(("c1", "Inbound", date(2026, 2, 23), 8, 3))
-    for rows in (none, none.iloc[0:0]):
+    # read_month's frame when the stream never dropped a detection: the columns, untyped
+    never = pd.DataFrame({c: pd.Series(dtype=object) for c in OUT_OF_SCOPE_SCHEMA.fieldNames()})
+    for rows in (none, none.iloc[0:0], never):
         out = anonymous_rows(SPEC, CATALOGUE.dimensions, rows, [TOWN], 2026, 3)
         assert out.empty and list(out.columns) == SPEC.columns
+        assert to_arrow(out, spec_schema(SPEC, CATALOGUE)).num_rows == 0
 
 
 def test_rows_of_a_zone_not_configured_are_left_out():
