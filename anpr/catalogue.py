@@ -44,7 +44,8 @@ ANONYMOUS_PROTECTION = (
     "No data about vehicles or owners: anonymous counts of detections the stream dropped as out of the "
     "municipality's scope (scenario 1 of seed 001), kept without any token, plate, observation id or register "
     "attribute, so no cell describes a vehicle; published as is. Duplicates are removed within a micro-batch "
-    "only: a dropped read that a supplier re-delivers in a later micro-batch is counted again (docs/privacy.md, \"Data minimization\").")
+    "only: a dropped read that a supplier re-delivers in a later micro-batch is counted again (docs/privacy.md, "
+    "\"Data minimization\").")
 CONSTANTS = ("maand", "jaar")
 OVERVIEW_DIMS = ("kenmerk", "waarde")
 OVERVIEW_TOTAL = "totaal"

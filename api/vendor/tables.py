@@ -12,12 +12,12 @@ SCOPE_DEFINITIONS = {
                     "municipalities only.",
     "zoneId": "NDW code of the zero-emission zone (an integer, the working group's field spec; see /v1/zones).",
 }
-# What every table counts (data minimization at the stream, docs/privacy.md and docs/statistics.md).
+# What every table of vehicles counts (data minimization at the stream, docs/privacy.md and docs/statistics.md).
 POPULATION = ("In-scope vehicles only: vans, trucks, buses and company-owned vehicles, plus foreign and "
               "unregistered plates the register cannot classify (each municipality's scope, "
-              "conf/municipalities). Private passenger cars and other privately owned vehicles are not in "
-              "any table: the stream drops them and keeps only an anonymous count.")
-# ... which the anonymous tables (kind "anonymous") publish.
+              "conf/municipalities). Private passenger cars and other privately owned vehicles are in no table "
+              "of vehicles: the stream drops them and keeps only an anonymous count (the tables of kind anonymous).")
+# What the tables of kind "anonymous" count: that anonymous count.
 ANONYMOUS_POPULATION = ("Out-of-scope detections only: the reads the stream dropped as outside the municipality's "
                         "scope (by default private passenger cars and other privately owned vehicles that are no "
                         "van, truck or bus), counted without any vehicle identity; the in-scope vehicles are in "
