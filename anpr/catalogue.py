@@ -34,6 +34,18 @@ DETECTION_NAMES = {"obverse": "Voorzijde", "reverse": "Achterzijde"}
 ENGLISH = r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
 # Count measures and the one-letter code the disclosure control uses for each.
 COUNTS = {"aantalPassages": "P", "aantalRitten": "R", "aantalUniekeVoertuigen": "V"}
+# Anonymous counts (kind "anonymous"): detections the stream dropped as out of scope, summed from its
+# out_of_scope table (anpr/stream_tables.py), which holds no token, so they describe no vehicle or owner.
+DETECTION_COUNTS = ("aantalDetectiesBuitenDoelgroep",)
+# The out_of_scope table's cell columns an anonymous table may key by (week_dag from its event_date), and
+# the configured labels it may carry; maand and jaar are the release's.
+ANONYMOUS_SOURCES = ("camera_id", "rij_richting_zone", "week_dag", "uur", "camera_name", "zone_name")
+ANONYMOUS_PROTECTION = (
+    "No data about vehicles or owners: anonymous counts of detections the stream dropped as out of the "
+    "municipality's scope (scenario 1 of seed 001), kept without any token, plate, observation id or register "
+    "attribute, so no cell describes a vehicle; published as is. Duplicates are removed within a micro-batch "
+    "only: a dropped read that a supplier re-delivers in a later micro-batch is counted again (docs/privacy.md, "
+    "\"Data minimization\").")
 CONSTANTS = ("maand", "jaar")
 OVERVIEW_DIMS = ("kenmerk", "waarde")
 OVERVIEW_TOTAL = "totaal"
@@ -153,8 +165,8 @@ class TableDecl(BaseModel):
     number: str
     title: str
     purpose: str = Field(min_length=1)
-    unit: Literal["voertuig en eigenaar", "geen"]
-    kind: Literal["cells", "overview", "cameras"] = "cells"
+    unit: Literal["voertuig en eigenaar", "detectie", "geen"]
+    kind: Literal["cells", "overview", "cameras", "anonymous"] = "cells"
     access: Layer = "vendor"
     dimensions: list[str]
     measures: list[str] = Field(min_length=1)
@@ -246,6 +258,12 @@ class TableSpec:
         return [*SCOPE, *self.dimensions, *self.measures]
 
     @property
+    def protected(self) -> bool:
+        """Whether it counts vehicles: built from passages, under disclosure control and the audit. Tables
+        without vehicle data (cameras, anonymous detection counts) are published as is."""
+        return self.kind in ("cells", "overview")
+
+    @property
     def counts(self) -> list[str]:
         """The disclosure-control codes (P, R, V) of the count measures this table publishes."""
         return [COUNTS[m] for m in self.measures if m in COUNTS]
@@ -332,14 +350,40 @@ def open_violations(table: TableDecl, dims: dict[str, Dimension]) -> list[str]:
     return found
 
 
+def anonymous_violations(table: TableDecl, dims: dict[str, Dimension]) -> list[str]:
+    """Why a table declared `kind = "anonymous"` cannot come from the stream's out_of_scope counts: a measure
+    other than DETECTION_COUNTS (vehicle counts need vehicles, which that table never holds), a dimension it
+    lacks, or a unit other than the detection."""
+    found = []
+    wrong = [m for m in table.measures if m not in DETECTION_COUNTS]
+    if wrong:
+        found.append(f"table {table.name}: an anonymous table counts detections without vehicle identity, so "
+                     f"{', '.join(wrong)} cannot be among its measures (only {', '.join(DETECTION_COUNTS)})")
+    lacking = [n for n in table.dimensions
+               if n not in BUILT_IN and n in dims and dims[n].source not in ANONYMOUS_SOURCES]
+    if lacking:
+        found.append(f"table {table.name}: an anonymous table comes from the out_of_scope table, which has no "
+                     f"{', '.join(f'{n} ({dims[n].source})' for n in lacking)}")
+    if table.unit != "detectie":
+        found.append(f"table {table.name}: an anonymous table counts detections (unit = \"detectie\")")
+    return found
+
+
+def measure_type(name: str) -> Literal["int", "double"]:
+    """The type of a measure's values: counts (COUNTS, DETECTION_COUNTS) are whole numbers."""
+    return "int" if name in COUNTS or name in DETECTION_COUNTS else "double"
+
+
 def _check_table(table: TableDecl, dims: dict[str, Dimension], sbi_max_level: str) -> None:
     problems = scenario3_violations(table, dims, sbi_max_level)
     if table.access == "open":
         problems += open_violations(table, dims)
     if table.kind == "overview" and list(OVERVIEW_DIMS) != [d for d in table.dimensions if d in OVERVIEW_DIMS]:
         problems.append(f"table {table.name}: an overview has the dimensions kenmerk and waarde")
+    if table.kind == "anonymous":
+        problems += anonymous_violations(table, dims)
     counts = [m for m in table.measures if m in COUNTS]
-    if table.kind != "cameras" and (not counts or len(counts) != len(table.measures)):
+    if table.kind not in ("cameras", "anonymous") and (not counts or len(counts) != len(table.measures)):
         problems.append(f"table {table.name}: measures must be among {sorted(COUNTS)}")
     if counts and table.unit != "voertuig en eigenaar":
         problems.append(f"table {table.name}: a table of counts protects vehicles and owners "
@@ -404,6 +448,9 @@ def parse_catalogue(text: str, sbi_max_level: str = "groep",
     specs = {t.name: _spec(t, cat, "") for t in cat.tables}
     if protection is not None:
         specs = {name: replace(spec, protection=protection(name, spec.counts)) for name, spec in specs.items()}
+    # Not the disclosure control's text: these counts never held a vehicle to protect.
+    specs = {name: replace(spec, protection=ANONYMOUS_PROTECTION) if spec.kind == "anonymous" else spec
+             for name, spec in specs.items()}
     return Catalogue(specs, cat.dimensions, cat.definitions)
 
 

@@ -274,7 +274,7 @@ def run() -> dict[str, object]:
                 passages = write_month(lake, cities, sizes)
             generated = time.perf_counter() - started
             tree = os.getpid()  # the JVM and its Python workers are this process's descendants
-            specs = [s for s in CATALOGUE.tables.values() if s.kind != "cameras"]
+            specs = [s for s in CATALOGUE.tables.values() if s.protected]
             cpu0, t0 = _cpu_seconds(tree), time.perf_counter()
             rows = month_passages(lake.read(PASSAGES), *MONTH,
                                   double_read_seconds=settings.passages.double_read_seconds)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, DETECTION_NAMES, TABLES, TableSpec
+from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, DETECTION_COUNTS, DETECTION_NAMES, TABLES, TableSpec
 from anpr.lake import Lake
 from anpr.zones import Municipality, load_municipalities
 from api.vendor.tables import column_type
@@ -67,7 +67,8 @@ ARROW = {"string": pa.string(), "int": pa.int32(), "double": pa.float64()}
 
 
 def arrow_schema(spec: TableSpec) -> pa.Schema:
-    return pa.schema([(c, pa.int64() if c in COUNTS else ARROW[column_type(spec, c)]) for c in spec.columns])
+    whole = (*COUNTS, *DETECTION_COUNTS)  # Spark's LongType in real releases (jobs/stats/rows.py spec_schema)
+    return pa.schema([(c, pa.int64() if c in whole else ARROW[column_type(spec, c)]) for c in spec.columns])
 
 
 def _source(name: str) -> str:
@@ -122,6 +123,8 @@ def _counts(spec: TableSpec, rng: random.Random, expected: float) -> dict[str, i
     values = {"aantalUniekeVoertuigen": vehicles, "aantalPassages": passages,
               "aantalRitten": max(1, int(passages * (0.3 + rng.random() * 0.5)))}
     suppressed = vehicles < MIN_VEHICLES
+    if spec.kind == "anonymous":  # out-of-scope detections: private cars outnumber vans, and none is suppressed
+        return {m: int(passages * (1.5 + rng.random())) for m in spec.measures if m in DETECTION_COUNTS}
     return {m: None if suppressed else values[m] for m in spec.measures if m in COUNTS}
 
 

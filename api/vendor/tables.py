@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, SCOPE, SCOPE_TYPES, TableSpec
+from anpr.catalogue import BUILT_IN, CATALOGUE, SCOPE, SCOPE_TYPES, TableSpec, measure_type
 
 ColumnType = Literal["string", "int", "double"]
 SCOPE_DEFINITIONS = {
@@ -12,11 +12,16 @@ SCOPE_DEFINITIONS = {
                     "municipalities only.",
     "zoneId": "NDW code of the zero-emission zone (an integer, the working group's field spec; see /v1/zones).",
 }
-# What every table counts (data minimization at the stream, docs/privacy.md and docs/statistics.md).
+# What every table of vehicles counts (data minimization at the stream, docs/privacy.md and docs/statistics.md).
 POPULATION = ("In-scope vehicles only: vans, trucks, buses and company-owned vehicles, plus foreign and "
               "unregistered plates the register cannot classify (each municipality's scope, "
-              "conf/municipalities). Private passenger cars and other privately owned vehicles are not in "
-              "any table: the stream drops them and keeps only an anonymous count.")
+              "conf/municipalities). Private passenger cars and other privately owned vehicles are in no table "
+              "of vehicles: the stream drops them and keeps only an anonymous count (the tables of kind anonymous).")
+# What the tables of kind "anonymous" count: that anonymous count.
+ANONYMOUS_POPULATION = ("Out-of-scope detections only: the reads the stream dropped as outside the municipality's "
+                        "scope (by default private passenger cars and other privately owned vehicles that are no "
+                        "van, truck or bus), counted without any vehicle identity; the in-scope vehicles are in "
+                        "the other tables.")
 BUILT_IN_DEFINITIONS = {
     "maand": "Month (1-12) of the release.", "jaar": "Year of the release.",
     "kenmerk": "The vehicle characteristic a row totals (a field name of table 4.8), or totaal for the zone total.",
@@ -28,7 +33,7 @@ def column_type(spec: TableSpec, column: str) -> ColumnType:
     if column in SCOPE:
         return SCOPE_TYPES[column]
     if column in spec.measures:
-        return "int" if column in COUNTS else "double"
+        return measure_type(column)
     if column in ("maand", "jaar"):
         return "int"
     if column in BUILT_IN:
@@ -75,7 +80,8 @@ def table_info(spec: TableSpec) -> dict[str, Any]:
         "columns": [{"name": c, "nameEn": spec.english[c], "role": column_role(spec, c),
                      "type": column_type(spec, c), "nullable": c in spec.measures,
                      "definition": column_definition(spec, c)} for c in spec.columns],
-        "filters": filterable(spec), "access": spec.access, "population": POPULATION,
+        "filters": filterable(spec), "access": spec.access,
+        "population": ANONYMOUS_POPULATION if spec.kind == "anonymous" else POPULATION,
         "suppressed": "Suppressed measures are null in JSON and empty in CSV; the cell's dimensions are kept.",
     }
 

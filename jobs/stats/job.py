@@ -23,7 +23,7 @@ from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
 from anpr.disclosure import DisclosureConfig, load_disclosure
 from anpr.lake import Lake, to_arrow
 from anpr.settings import Settings
-from anpr.stream_tables import PASSAGES
+from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES
 from anpr.zones import Municipality, load_municipalities
 from jobs.stats import recoding
 from jobs.stats.release import (
@@ -38,6 +38,7 @@ from jobs.stats.release import (
 from jobs.stats.revisions import earlier_zones
 from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows
 from jobs.stats.sdc import Earlier, ZoneJob, ZoneResult, merge_summaries, protect_zones
+from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
@@ -155,7 +156,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         raise RuntimeError("no passages table yet: run the stream first (`anpr stream --until-idle`)")
     version = lake.version(PASSAGES)
     specs = list(catalogue.tables.values())
-    count_specs = [s for s in specs if s.kind != "cameras"]
+    count_specs = [s for s in specs if s.protected]
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     say(f"==> building {len(count_specs)} count tables for {month}{f' ({code})' if code else ''} "
@@ -192,15 +193,23 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         published[spec.name] = to_arrow(frame, spec_schema(spec, catalogue))
         internal.append(internal_rows(spec, results, parts, catalogue))
     scope = [m for m in munis if code is None or m.code == code]
+    # The stream's anonymous counts (table 5.5): a month without any is an empty table, not an error.
+    out_of_scope_version = lake.version(OUT_OF_SCOPE) if lake.exists(OUT_OF_SCOPE) else None
+    out_of_scope = read_month(lake, jaar, maand, out_of_scope_version)
     for spec in specs:
         if spec.kind == "cameras":
             frame = availability(cells.camera_hours, scope).assign(maand=maand, jaar=jaar)
             published[spec.name] = _sorted(to_arrow(frame.reindex(columns=spec.columns), spec_schema(spec, catalogue)),
                                            spec.measures)
+        elif spec.kind == "anonymous":
+            frame = anonymous_rows(spec, catalogue.dimensions, out_of_scope, scope, jaar, maand)
+            published[spec.name] = to_arrow(frame, spec_schema(spec, catalogue))
     internal_schema = StructType([f for f in INTERNAL_SCHEMA.fields if f.name != "release_id"])
     internal_table = to_arrow(pd.concat(internal, ignore_index=True), internal_schema)
     zones = {f"{r.gemeente}/{r.zone}": r.summary for r in results}
     sources: dict[str, object] = {PASSAGES: version}
+    if out_of_scope_version is not None:
+        sources[OUT_OF_SCOPE] = out_of_scope_version
     if code:
         sources["municipality"] = code  # the zones this release rebuilt; the others are carried
         measures = {name: catalogue.tables[name].measures for name in published}

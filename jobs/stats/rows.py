@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import types as T
 
-from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, RECODES, SCOPE, SCOPE_TYPES, Catalogue, TableSpec
+from anpr.catalogue import COUNTS, OVERVIEW_TOTAL, RECODES, SCOPE, SCOPE_TYPES, Catalogue, TableSpec, measure_type
 from anpr.disclosure import DisclosureConfig
 from anpr.zones import Municipality, camera_rows, zone_codes
 from jobs.stats.sdc import PUBLISHED, ZoneResult, apply_noise
@@ -39,7 +39,7 @@ def spec_schema(spec: TableSpec, catalogue: Catalogue) -> T.StructType:
         kind = "int" if name in ("maand", "jaar") else dim.type if dim else "string"
         fields.append(T.StructField(name, _SPARK_TYPES[kind], name not in ("maand", "jaar")))
     for name in spec.measures:
-        fields.append(T.StructField(name, T.LongType() if name in COUNTS else T.DoubleType(), True))
+        fields.append(T.StructField(name, T.LongType() if measure_type(name) == "int" else T.DoubleType(), True))
     return T.StructType(fields)
 
 

@@ -4,13 +4,15 @@ reproducible releases, and a single municipality republished without touching th
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from anpr.catalogue import TABLES
-from anpr.lake import Lake
-from anpr.stream_tables import PASSAGES
+from anpr.lake import Lake, spark_to_arrow_schema
+from anpr.stream_tables import OUT_OF_SCOPE, OUT_OF_SCOPE_PARTITIONS, OUT_OF_SCOPE_SCHEMA, PASSAGES
 from bench.stats import municipalities, synthetic_passages
 from jobs.stats.job import run_monthly_stats
 from jobs.stats.release import RELEASES, SUPPRESSIONS, published_table
@@ -20,6 +22,14 @@ pytestmark = pytest.mark.integration
 MONTH = "2026-02"
 # One camera each: the audit's cost grows fast with the hour-by-camera cells, and nothing here is about cameras.
 CITIES = municipalities(2, cameras=1)
+ANONYMOUS = "t5_5_buiten_doelgroep"
+# The stream's anonymous counts (municipality, zone, camera, direction, local day, hour, detections): two
+# micro-batches of one cell, the same weekday a week later, a direction unknown, and days of other months.
+DROPPED = [(g, f"{g}-ZE1", f"{g}-cam0", d, day, u, n) for g, d, day, u, n in [
+    ("GM9000", "Inbound", date(2026, 2, 2), 8, 40), ("GM9000", "Inbound", date(2026, 2, 2), 8, 2),
+    ("GM9000", "Inbound", date(2026, 2, 9), 8, 30), ("GM9000", None, date(2026, 2, 28), 23, 5),
+    ("GM9001", "Outbound", date(2026, 2, 1), 0, 7), ("GM9001", "Outbound", date(2026, 1, 31), 23, 100),
+    ("GM9000", "Inbound", date(2026, 3, 2), 8, 100)]]
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +38,10 @@ def lake(spark, tmp_path_factory):
     table = synthetic_passages(CITIES, vehicles=160, seed=5)
     lake.create(PASSAGES, passages_schema(table.column_names), partition_by=["municipality"])
     lake.append(PASSAGES, table)
+    lake.create(OUT_OF_SCOPE, OUT_OF_SCOPE_SCHEMA, partition_by=OUT_OF_SCOPE_PARTITIONS)
+    names = OUT_OF_SCOPE_SCHEMA.fieldNames()
+    lake.append(OUT_OF_SCOPE, pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in DROPPED],
+                                                   spark_to_arrow_schema(OUT_OF_SCOPE_SCHEMA)))
     return lake
 
 
@@ -64,14 +78,32 @@ def test_release_records_audit_sources_and_configuration(lake, first):
     assert audit["narrowest"]["width"] >= audit["narrowest"]["margin"]
     assert 0 < audit["tables"]["t4_1_uur_camera"]["suppressed_share"] <= 1
     assert protection["content_sha256"] == first.content_sha256
-    assert json.loads(record["source_versions"]) == {PASSAGES: lake.version(PASSAGES)}
+    assert json.loads(record["source_versions"]) == {PASSAGES: lake.version(PASSAGES),
+                                                     OUT_OF_SCOPE: lake.version(OUT_OF_SCOPE)}
+    assert protection["tables"][ANONYMOUS] == TABLES[ANONYMOUS].protection
+    assert "published as is" in protection["tables"][ANONYMOUS]
     assert len(record["config_hash"]) == 16
+
+
+def test_the_anonymous_table_holds_the_months_out_of_scope_counts(lake, first):
+    frame = rows(lake, ANONYMOUS, first.release_id)
+    in_month = [r for r in DROPPED if r[4].month == 2]
+    assert frame["aantalDetectiesBuitenDoelgroep"].sum() == sum(r[-1] for r in in_month) == 84
+    for g in ("GM9000", "GM9001"):
+        assert frame.loc[frame["gemeenteCode"] == g, "aantalDetectiesBuitenDoelgroep"].sum() == sum(
+            r[-1] for r in in_month if r[0] == g)
+    cells = {(r["cameraId"], r["rijRichtingZone"], r["weekDag"], r["uur"]): r["aantalDetectiesBuitenDoelgroep"]
+             for r in frame.to_dict("records")}
+    assert cells == {("GM9000-cam0", "Inbound", 1, 8): 72, ("GM9000-cam0", "Onbekend", 6, 23): 5,
+                     ("GM9001-cam0", "Outbound", 7, 0): 7}
+    assert set(frame["zoneId"]) == {9000001, 9001001} and (frame["maand"] == 2).all()
 
 
 def test_information_loss_is_recorded_per_table_and_matches_the_published_rows(lake, first):
     tables = first.audit["tables"]
-    # every table of counts of vehicles is audited; the camera table publishes availability, not vehicles
-    assert set(tables) == {n for n, spec in TABLES.items() if spec.kind != "cameras"}
+    # every table of counts of vehicles is audited; the camera table publishes availability, not vehicles, and
+    # the anonymous table detections without vehicle identity
+    assert set(tables) == {n for n, spec in TABLES.items() if spec.protected}
     for name in tables:
         spec, loss, frame = TABLES[name], tables[name], rows(lake, name, first.release_id)
         assert loss["cells"] == len(frame)

@@ -22,7 +22,7 @@ MONTH = "2026-02"
 # One camera: the joint audit's cost grows fast with the hour-by-camera cells (3 cameras: about 10 min of
 # protection; 1: under 2), and one camera still has the van change published cells, carried and revised ones.
 CITIES = municipalities(1, cameras=1)
-COUNT_TABLES = [name for name, spec in TABLES.items() if spec.kind != "cameras"]
+COUNT_TABLES = [name for name, spec in TABLES.items() if spec.protected]
 
 
 def late_van(table: pa.Table, passages: int = 36) -> pa.Table:

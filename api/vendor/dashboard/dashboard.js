@@ -36,6 +36,9 @@
     // ZE impact: per vehicle type, who loses access at each coming date, stacked by emission class.
     "5.4": {kind: "multiples", type: "bar", x: "zeToegangTot", series: "emissieklasse", panels: "typeVoertuig",
       stacked: true, width: 420, height: 250, wide: true},
+    // Out-of-scope detections (anonymous counts) at 4.1's grain: the same small multiples, to read beside it.
+    "5.5": {kind: "multiples", type: "line", x: "uur", xs: HOURS, tick: u => `${u}u`, series: "rijRichtingZone",
+      panels: "locatie", width: 300, height: 170, wide: true},
   };
   const state = {key: "", tables: [], releases: [], zones: []};
   const $ = id => document.getElementById(id);

@@ -157,7 +157,7 @@ def count_parts(specs: Sequence[TableSpec], catalogue: Catalogue) -> list[CellPa
     (all of which one build makes, recoded variants included)."""
     published = {k for s in specs for k in s.keys.values()} | {k for s in catalogue.tables.values()
                                                                 for k in s.keys.values()}
-    return [part for spec in specs if spec.kind != "cameras" for part in parts_of(spec, catalogue, published)]
+    return [part for spec in specs if spec.protected for part in parts_of(spec, catalogue, published)]
 
 
 def split(cells: pd.DataFrame, parts: Sequence[CellPart]) -> list[tuple[CellPart, pd.DataFrame]]:

@@ -6,7 +6,15 @@ import re
 
 import pytest
 
-from anpr.catalogue import CATALOGUE, DERIVABLE, SOURCES, TABLES, DeclarationError, parse_catalogue
+from anpr.catalogue import (
+    ANONYMOUS_PROTECTION,
+    CATALOGUE,
+    DERIVABLE,
+    SOURCES,
+    TABLES,
+    DeclarationError,
+    parse_catalogue,
+)
 from anpr.settings import CONF_DIR
 
 SHIPPED = (CONF_DIR / "tables.toml").read_text()
@@ -28,7 +36,7 @@ measures = ["aantalPassages", "aantalUniekeVoertuigen"]
 def test_every_working_group_table_is_declared_with_purpose_unit_and_protection():
     numbers = {spec.number.rstrip("abcde") for spec in TABLES.values()}
     assert numbers == {"4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.12",
-                       "5.1", "5.2", "5.3", "5.4"}
+                       "5.1", "5.2", "5.3", "5.4", "5.5"}
     assert len([s for s in TABLES.values() if s.number.startswith("4.8")]) >= 3
     for spec in TABLES.values():
         assert spec.purpose and spec.unit and spec.protection
@@ -156,3 +164,52 @@ def test_the_zone_text_id_is_a_label_of_zone_id_on_every_row():
     unlabelled = SHIPPED.replace('source = "zone_id"\nlabel_of = "zoneId"\n', 'source = "zone_id"\n')
     with pytest.raises(DeclarationError, match="zoneAanduiding"):
         parse_catalogue(unlabelled)
+
+
+def anonymous_table(dimensions: list[str], measures: list[str], unit: str = "detectie") -> str:
+    return SHIPPED + f"""
+[[tables]]
+name = "t_anon"
+number = "9.9"
+title = "test"
+purpose = "a declaration under test"
+unit = "{unit}"
+kind = "anonymous"
+dimensions = {dimensions!r}
+measures = {measures!r}
+""".replace("'", '"')
+
+
+def test_the_anonymous_table_has_4_1s_grain_no_vehicle_data_and_is_published_as_is():
+    spec = TABLES["t5_5_buiten_doelgroep"]
+    assert spec.kind == "anonymous" and spec.unit == "detectie" and not spec.protected and spec.counts == []
+    assert spec.keys == {"cameraId": "camera_id", "rijRichtingZone": "rij_richting_zone", "weekDag": "week_dag",
+                         "uur": "uur"}
+    assert {k: v for k, v in TABLES["t4_1_uur_camera"].keys.items() if k != "voertuigType"} == spec.keys
+    assert spec.protection == ANONYMOUS_PROTECTION and "published as is" in spec.protection
+    assert "counted again" in spec.protection and "distinct vehicles" not in spec.protection
+    assert spec.names("en")["aantalDetectiesBuitenDoelgroep"] == "number_of_detections_out_of_scope"
+    assert [s.name for s in TABLES.values() if not s.protected] == ["t4_12_camera", "t5_5_buiten_doelgroep"]
+
+
+@pytest.mark.parametrize(("dimensions", "measures", "unit", "refusal"), [
+    (["cameraId", "uur", "maand", "jaar"], ["aantalDetectiesBuitenDoelgroep", "aantalPassages"], "detectie",
+     "counts detections without vehicle identity, so aantalPassages cannot be among its measures"),
+    (["cameraId", "uur", "maand", "jaar"], ["aantalUniekeVoertuigen"], "detectie", "aantalUniekeVoertuigen cannot"),
+    (["cameraId", "voertuigType", "maand", "jaar"], ["aantalDetectiesBuitenDoelgroep"], "detectie",
+     "comes from the out_of_scope table, which has no voertuigType"),
+    (["cameraId", "uur", "maand", "jaar"], ["aantalDetectiesBuitenDoelgroep"], "voertuig en eigenaar",
+     "counts detections"),
+])
+def test_an_anonymous_table_with_vehicle_data_is_refused_in_one_line(dimensions, measures, unit, refusal):
+    with pytest.raises(DeclarationError, match=re.escape(refusal)) as refused:
+        parse_catalogue(anonymous_table(dimensions, measures, unit))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_vehicle_table_cannot_publish_anonymous_counts():
+    text = with_table(["voertuigType", "maand", "jaar"]).replace(
+        'measures = ["aantalPassages", "aantalUniekeVoertuigen"]\n"""', "")
+    text = text.rsplit("measures = ", 1)[0] + 'measures = ["aantalPassages", "aantalDetectiesBuitenDoelgroep"]\n'
+    with pytest.raises(DeclarationError, match="measures must be among"):
+        parse_catalogue(text)
