@@ -34,7 +34,8 @@ class Release(BaseModel):
     recoded: dict[str, dict[str, str]] = Field(
         default_factory=dict, examples=[{"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}],
         description="tables published one level up a classification in this release (global recoding before "
-                    "suppression): column -> the level its codes are at, e.g. SBI sections instead of groups")
+                    "suppression): column -> the level its codes are at, e.g. SBI 2008 sections (sectie) instead of "
+                    "divisions (afdeling)")
 
 
 class ReleaseList(BaseModel):

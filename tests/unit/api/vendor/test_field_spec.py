@@ -163,3 +163,19 @@ def test_a_release_published_before_the_field_spec_is_not_served_and_says_how_to
     assert months[0]["missing"] == error["message"]
     listed = client.get("/v1/releases", headers=HEADERS).json()["releases"]
     assert [r["releaseId"] for r in listed] == ["2026-09-old", "2026-10-a"]
+
+
+def test_the_sector_metadata_names_the_sbi_level_of_the_column_and_when_recoding_changes_it(client):
+    """A vendor reading GET /v1/tables learns that SBI08GroepCode holds the SBI 2008 afdeling, and that a
+    release listed under `recoded` holds the section instead (docs/statistics.md, "Global recoding")."""
+    info = client.get("/v1/tables/t4_6_bezoeker_sector", headers=HEADERS).json()
+    columns = {c["name"]: c for c in info["columns"]}
+    code, name = columns["SBI08GroepCode"]["definition"], columns["SBI08Omschrijving"]["definition"]
+    assert code == info["definitions"]["SBI08GroepCode"]
+    assert code.startswith("SBI 2008 afdeling (division: the first two digits of the SBI code, e.g. 49)")
+    assert "GET /v1/releases `recoded`: SBI08GroepCode sectie" in code and "SBI 2008 sectie (a letter A-U)" in code
+    assert "SBI-afdeling 63 (sectie J: Informatie en communicatie)" in name and "the section's name" in name
+    assert ("the table is published with SBI08GroepCode at the SBI 2008 sectie instead of the afdeling"
+            in info["protection"])
+    overview = client.get(f"/v1/tables/{OVERVIEW.name}", headers=HEADERS).json()
+    assert "Global recoding" not in overview["protection"]  # 4.9 is never recoded
