@@ -129,6 +129,9 @@ class Recode:
     fine_level: str  # the level of the fine column, as the metadata names it
     definition: str  # what the column holds in a release that publishes the coarse level
     label_definition: str  # what its label holds then
+    # added to the column's definition where recoding may apply ({dim}: the column), and to its label's
+    may: str = ""
+    label_may: str = ""
 
 
 # Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 afdelingen (divisions) into sections. The
@@ -137,7 +140,10 @@ RECODES = {"sbi_groep_code": Recode(
     "sbi_sectie", "sectie", sbi_sectie_naam, "afdeling",
     "SBI 2008 sectie (section, a letter A-U) of the owning company: this release publishes the table one level "
     "up from the afdeling (global recoding before suppression); Onbekend for private, foreign or unknown owners.",
-    "The statistics office's name of the SBI 2008 sectie in SBI08GroepCode (this release publishes sections).")}
+    "The statistics office's name of the SBI 2008 sectie in SBI08GroepCode (this release publishes sections).",
+    "In a release that publishes the table recoded (GET /v1/releases `recoded`: {dim} sectie) it holds the SBI "
+    "2008 sectie (a letter A-U) instead, for every zone of that month.",
+    "The section's name where the release publishes sections.")}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 
@@ -265,7 +271,13 @@ class TableSpec:
                 f"than {max_primary_share:.0%} of its cells over all zones, the table is published with {dims} "
                 "(its label the section's name), for every zone and release of that month; GET /v1/releases "
                 "names such releases under `recoded`.")
-        return replace(self, protection=f"{self.protection} {note}".strip(), recoding_note=note)
+        definitions = dict(self.definitions)
+        for d, s in keys.items():
+            definitions[d] = f"{definitions.get(d, '')} {RECODES[s].may.format(dim=d)}".strip()
+            for label in (label for label, of in self.labels.items() if of == d):
+                definitions[label] = f"{definitions.get(label, '')} {RECODES[s].label_may}".strip()
+        return replace(self, protection=f"{self.protection} {note}".strip(), recoding_note=note,
+                       definitions=definitions)
 
     def served_to(self, layer: str) -> bool:
         """Whether the access layer `layer` (one of LAYERS) reads this table."""

@@ -87,12 +87,16 @@ def test_the_sector_tables_say_which_sbi_level_they_publish_and_that_recoding_ma
         spec = TABLES[name]
         assert spec.definitions["SBI08GroepCode"].startswith("SBI 2008 afdeling (division: the first two digits")
         assert "it holds the SBI 2008 sectie (a letter A-U) instead" in spec.definitions["SBI08GroepCode"]
-        assert "the section's name where the release publishes sections" in spec.definitions["SBI08Omschrijving"]
+        label = spec.definitions["SBI08Omschrijving"]
+        assert label.endswith("The section's name where the release publishes sections.")
         assert spec.protection.endswith(spec.recoding_note)
         assert ("the primary rules would suppress more than 50% of its cells over all zones, the table is published "
                 "with SBI08GroepCode at the SBI 2008 sectie instead of the afdeling") in spec.protection
     # 4.9 lists the sector as a characteristic, not a key: global recoding does not apply to it
-    assert TABLES["t4_9_overzicht"].recoding_note == "" and "Global recoding" not in TABLES["t4_9_overzicht"].protection
+    overview = TABLES["t4_9_overzicht"]
+    assert overview.recoding_note == "" and "Global recoding" not in overview.protection
+    assert overview.definitions["SBI08GroepCode"] == CATALOGUE.dimensions["SBI08GroepCode"].definition
+    assert "sectie" not in overview.definitions["SBI08GroepCode"]
     assert all(s.recoding_note == "" for n, s in TABLES.items() if n not in SECTOR_TABLES)
 
 
@@ -102,6 +106,8 @@ def test_recoding_switched_off_leaves_the_protection_text_without_it():
 
     off = parse_catalogue(SHIPPED, protection=describe, recoding=(["sbi_groep_code"], 1.0)).tables
     assert off["t4_6_bezoeker_sector"].protection == "Protected."
+    shipped = CATALOGUE.dimensions["SBI08GroepCode"].definition
+    assert off["t4_6_bezoeker_sector"].definitions["SBI08GroepCode"] == shipped
     on = parse_catalogue(SHIPPED, protection=describe, recoding=(["sbi_groep_code"], 0.25)).tables
     assert on["t4_6_bezoeker_sector"].protection.startswith(
         "Protected. Global recoding before suppression: in a month where the primary rules would suppress more "

@@ -174,8 +174,10 @@ def test_the_sector_metadata_names_the_sbi_level_of_the_column_and_when_recoding
     assert code == info["definitions"]["SBI08GroepCode"]
     assert code.startswith("SBI 2008 afdeling (division: the first two digits of the SBI code, e.g. 49)")
     assert "GET /v1/releases `recoded`: SBI08GroepCode sectie" in code and "SBI 2008 sectie (a letter A-U)" in code
-    assert "SBI-afdeling 63 (sectie J: Informatie en communicatie)" in name and "the section's name" in name
+    assert "SBI-afdeling 63 (sectie J: Informatie en communicatie)" in name and "The section's name" in name
     assert ("the table is published with SBI08GroepCode at the SBI 2008 sectie instead of the afdeling"
             in info["protection"])
     overview = client.get(f"/v1/tables/{OVERVIEW.name}", headers=HEADERS).json()
     assert "Global recoding" not in overview["protection"]  # 4.9 is never recoded
+    assert "sectie" not in {c["name"]: c for c in overview["columns"]}.get("SBI08GroepCode", {}).get("definition", "")
+    assert "sectie" not in overview["definitions"]["SBI08GroepCode"]
