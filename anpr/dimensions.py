@@ -222,7 +222,7 @@ def sbi_sectie_naam(letter: str) -> str | None:
 
 def sbi_afdeling_naam(division: str, conf: RegisterConf) -> str | None:
     """SBI08Omschrijving of a division ("49"): its configured name (conf/register.toml [sbi]), else
-    "SBI-afdeling 62 (sectie J: Informatie en communicatie)"; None for a division in no SBI 2008 section."""
+    "SBI-afdeling 63 (sectie J: Informatie en communicatie)"; None for a division in no SBI 2008 section."""
     named = conf.sbi.naam(division)
     if named is not None:
         return named

@@ -44,7 +44,7 @@ class CarrosserieConf(_Strict):
 
 class SbiAfdeling(_Strict):
     code: str
-    omschrijving: str = Field(min_length=1)
+    omschrijving: str
 
     @field_validator("code")
     @classmethod
@@ -53,6 +53,14 @@ class SbiAfdeling(_Strict):
         if not re.fullmatch(r"\d{2}", code):
             raise ValueError(f"SBI afdeling code {code!r} must be exactly two digits (e.g. \"49\")")
         return code
+
+    @field_validator("omschrijving")
+    @classmethod
+    def _named(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("SBI afdeling omschrijving must not be empty; leave the division out to name it from "
+                             "its section")
+        return text.strip()
 
 
 class SbiConf(_Strict):

@@ -113,7 +113,8 @@ def test_every_sector_of_the_synthetic_register_has_one_two_digit_code_and_a_nam
     ([{"code": "H", "omschrijving": "x"}], "must be exactly two digits"),
     ([{"code": "49", "omschrijving": "a"}, {"code": "53", "omschrijving": "b"}, {"code": "49", "omschrijving": "c"}],
      "SBI afdeling codes must be unique; listed more than once: 49"),
-    ([{"code": "49", "omschrijving": ""}], "at least 1 character"),
+    ([{"code": "49", "omschrijving": ""}], "SBI afdeling omschrijving must not be empty"),
+    ([{"code": "49", "omschrijving": "  "}], "SBI afdeling omschrijving must not be empty"),
     ([{"code": "49", "omschrijving": "x", "prefixes": ["49"]}], "Extra inputs are not permitted"),
 ])
 def test_sbi_afdelingen_must_be_two_digit_codes_listed_once(afdelingen, error):
