@@ -270,7 +270,8 @@ class TableSpec:
         note = (f"Global recoding before suppression: in a month where the primary rules would suppress more "
                 f"than {max_primary_share:.0%} of its cells over all zones, the table is published with {dims} "
                 "(its label the section's name), for every zone and release of that month; GET /v1/releases "
-                "names such releases under `recoded`.")
+                "names such releases under `recoded`, and GET /v1/tables/{table}?release= describes the table as "
+                "a given release publishes it.")
         definitions = dict(self.definitions)
         for d, s in keys.items():
             definitions[d] = f"{definitions.get(d, '')} {RECODES[s].may.format(dim=d)}".strip()

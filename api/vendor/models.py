@@ -68,6 +68,11 @@ class TableInfo(BaseModel):
     access: str = Field(description="the least privileged layer that reads the table: open, vendor or municipality")
     population: str = Field(description="which vehicles the table counts: the in-scope vehicles of each municipality")
     suppressed: str
+    releaseId: str | None = Field(None, description="with ?release= or ?month=: the release this definition is of")
+    recoded: dict[str, str] | None = Field(
+        None, examples=[{"SBI08GroepCode": "sectie"}],
+        description="with ?release= or ?month=: the dimensions that release publishes one level up (global "
+                    "recoding) and their level; the definitions and protection text are that level's")
 
 
 class TableList(BaseModel):
