@@ -62,8 +62,12 @@ async def tables(request: Request, who: Vendor) -> Response:
     return respond(request, _tables_body(who.contract.layer))
 
 
-RELEASE_QUERY = [{**p, "description": p["description"] + "; the table as that release publishes it"}
-                 for p in PAGE_PARAMETERS if p["name"] in ("release", "month")]
+# Without either, the catalogue's definition (the same for every release).
+RELEASE_QUERY: list[dict[str, Any]] = [
+    {"name": "release", "in": "query", "schema": {"type": "string"},
+     "description": "a release id from /v1/releases: the table as that release publishes it"},
+    {"name": "month", "in": "query", "schema": {"type": "string", "pattern": MONTH},
+     "description": "YYYY-MM: the table as the latest release of that month publishes it"}]
 
 
 @router.get("/v1/tables/{table}", summary="one table's definition; with release or month, as that release publishes "
@@ -78,7 +82,7 @@ async def table(table: str, request: Request, who: Vendor) -> Response:
     published = as_published(spec, found.get("protection", {}).get("recoded", {}).get(spec.name, {}))
     info = {**table_info(published), "releaseId": found["release_id"], "recoded": dict(published.recoded)}
     return respond(request, json_body(info, ("table", spec.name, found["release_id"]),
-                                      {"table": spec.name, "release_id": found["release_id"]}))
+                                      {"table": spec.name, "release": found["release_id"]}))
 
 
 def rows_router() -> APIRouter:
