@@ -103,7 +103,7 @@ SOURCES: dict[str, Source] = {
     "ontheffing": Source("passage", "exemption", "soort"),
     "ontheffing_reden": Source("vehicle", "exemption", "reden", in_passages=False),
     "sbi_sectie": Source("vehicle", "sbi", "sectie"),
-    "sbi_groep_code": Source("vehicle", "sbi", "groep"),
+    "sbi_groep_code": Source("vehicle", "sbi", "afdeling"),  # the division (conf/register.toml [sbi])
     "sbi_code": Source("vehicle", "sbi", "subklasse", in_passages=False),
     "herkomst_provincie": Source("vehicle", "region", "provincie"),
     "herkomst_nuts3": Source("vehicle", "region", "nuts3"),
@@ -138,11 +138,24 @@ class Recode:
     coarse: str  # source column of the level above
     level: str  # its name, as release metadata states it
     name: Callable[[str], str | None]  # the label of a coarse code (None: the code is its own label)
+    fine_level: str  # the level of the fine column, as the metadata names it
+    definition: str  # what the column holds in a release that publishes the coarse level
+    label_definition: str  # what its label holds then
+    # added to the column's definition where recoding may apply ({dim}: the column), and to its label's
+    may: str = ""
+    label_may: str = ""
 
 
-# Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 groups into sections. The day part and
-# day type are published as tables of their own (4.2, 5.2) and the province beside NUTS3 (4.4).
-RECODES = {"sbi_groep_code": Recode("sbi_sectie", "sectie", sbi_sectie_naam)}
+# Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 afdelingen (divisions) into sections. The
+# day part and day type are published as tables of their own (4.2, 5.2) and the province beside NUTS3 (4.4).
+RECODES = {"sbi_groep_code": Recode(
+    "sbi_sectie", "sectie", sbi_sectie_naam, "afdeling",
+    "SBI 2008 sectie (section, a letter A-U) of the owning company: this release publishes the table one level "
+    "up from the afdeling (global recoding before suppression); Onbekend for private, foreign or unknown owners.",
+    "The statistics office's name of the SBI 2008 sectie in SBI08GroepCode (this release publishes sections).",
+    "In a release that publishes the table recoded (GET /v1/releases `recoded`: {dim} sectie) it holds the SBI "
+    "2008 sectie (a letter A-U) instead, for every zone of that month.",
+    "The section's name where the release publishes sections.")}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 
@@ -228,6 +241,9 @@ class TableSpec:
     access: str = "vendor"  # the least privileged layer (LAYERS) that reads the table
     english: dict[str, str] = field(default_factory=dict)  # column -> its English name (the data dictionary's)
     recoded: dict[str, str] = field(default_factory=dict)  # dimension -> the coarser level it is published at
+    labels: dict[str, str] = field(default_factory=dict)  # label column -> the dimension it names
+    # the sentence of `protection` saying which dimensions global recoding may publish a level up, if any
+    recoding_note: str = ""
 
     def names(self, convention: str) -> dict[str, str]:
         """Column -> its name in `convention`: "nl" (the working group's camelCase) or "en" (snake_case)."""
@@ -246,8 +262,35 @@ class TableSpec:
             return None
         recoded = {d: RECODES[s].level for d, s in keys.items()}
         said = "; ".join(f"{d} holds codes of level {lv}" for d, lv in sorted(recoded.items()))
+        definitions = dict(self.definitions)
+        for d, s in keys.items():
+            definitions[d] = RECODES[s].definition
+            definitions.update({label: RECODES[s].label_definition for label, of in self.labels.items() if of == d})
+        base = self.protection.removesuffix(self.recoding_note).strip()
         return replace(self, keys={d: RECODES[s].coarse if d in keys else s for d, s in self.keys.items()},
-                       recoded=recoded, protection=f"{self.protection} Recoded before suppression: {said}.".strip())
+                       recoded=recoded, definitions=definitions, recoding_note="",
+                       protection=f"{base} Recoded before suppression: {said}.".strip())
+
+    def with_recoding_note(self, hierarchies: Collection[str], max_primary_share: float) -> TableSpec:
+        """This table with a sentence on the global recoding conf/disclosure.toml [recoding] may apply to it
+        (none if it has no key in `hierarchies`, or recoding is off)."""
+        keys = {d: s for d, s in self.keys.items() if s in hierarchies and s in RECODES}
+        if not keys or self.kind != "cells" or max_primary_share >= 1.0:
+            return self
+        dims = ", ".join(f"{d} at the SBI 2008 {RECODES[s].level} instead of the {RECODES[s].fine_level}"
+                         for d, s in sorted(keys.items()))
+        note = (f"Global recoding before suppression: in a month where the primary rules would suppress more "
+                f"than {max_primary_share:.0%} of its cells over all zones, the table is published with {dims} "
+                "(its label the section's name), for every zone and release of that month; GET /v1/releases "
+                "names such releases under `recoded`, and GET /v1/tables/{table}?release= describes the table as "
+                "a given release publishes it.")
+        definitions = dict(self.definitions)
+        for d, s in keys.items():
+            definitions[d] = f"{definitions.get(d, '')} {RECODES[s].may.format(dim=d)}".strip()
+            for label in (label for label, of in self.labels.items() if of == d):
+                definitions[label] = f"{definitions.get(label, '')} {RECODES[s].label_may}".strip()
+        return replace(self, protection=f"{self.protection} {note}".strip(), recoding_note=note,
+                       definitions=definitions)
 
     def served_to(self, layer: str) -> bool:
         """Whether the access layer `layer` (one of LAYERS) reads this table."""
@@ -422,14 +465,17 @@ def _spec(table: TableDecl, cat: CatalogueFile, protection: str) -> TableSpec:
                      measures=list(table.measures), definitions={k: v for k, v in definitions.items() if v},
                      protection=protection, purpose=table.purpose, unit=table.unit, kind=table.kind, keys=keys,
                      characteristics=list(table.characteristics), access=table.access,
+                     labels={n: dims[n].label_of or "" for n in table.dimensions if n in dims and dims[n].label_of},
                      english={c: cat.english(c) or "" for c in [*SCOPE, *table.dimensions, *table.measures]})
 
 
 def parse_catalogue(text: str, sbi_max_level: str = "groep",
-                    protection: Callable[[str, list[str]], str] | None = None) -> Catalogue:
+                    protection: Callable[[str, list[str]], str] | None = None,
+                    recoding: tuple[Collection[str], float] | None = None) -> Catalogue:
     """A validated catalogue from tables.toml text; DeclarationError on any refused declaration.
 
-    protection(name, counts) describes a table's disclosure control for vendors (from conf/disclosure.toml).
+    protection(name, counts) describes a table's disclosure control for vendors (from conf/disclosure.toml);
+    recoding, (hierarchies, max_primary_share) of its [recoding], adds what global recoding may do to a table.
     """
     cat = CatalogueFile.model_validate(tomllib.loads(text))
     names = [t.name for t in cat.tables]
@@ -448,6 +494,8 @@ def parse_catalogue(text: str, sbi_max_level: str = "groep",
     specs = {t.name: _spec(t, cat, "") for t in cat.tables}
     if protection is not None:
         specs = {name: replace(spec, protection=protection(name, spec.counts)) for name, spec in specs.items()}
+    if recoding is not None:
+        specs = {name: spec.with_recoding_note(*recoding) for name, spec in specs.items()}
     # Not the disclosure control's text: these counts never held a vehicle to protect.
     specs = {name: replace(spec, protection=ANONYMOUS_PROTECTION) if spec.kind == "anonymous" else spec
              for name, spec in specs.items()}
@@ -458,7 +506,8 @@ def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
     path = conf_dir / "tables.toml"
     disclosure = load_disclosure(conf_dir)
     try:
-        return parse_catalogue(path.read_text(), disclosure.declarations.sbi_max_level, disclosure.describe)
+        return parse_catalogue(path.read_text(), disclosure.declarations.sbi_max_level, disclosure.describe,
+                               (disclosure.recoding.hierarchies, disclosure.recoding.max_primary_share))
     except DeclarationError as exc:
         raise DeclarationError(f"{path}: {exc}") from None
 

@@ -220,14 +220,25 @@ def sbi_sectie_naam(letter: str) -> str | None:
     return next((name for code, _, _, name in SBI_SECTIONS if code == letter), None)
 
 
-def sbi_groep(code: object, conf: RegisterConf) -> tuple[str, str] | None:
-    """SBI08GroepCode and SBI08Omschrijving: the configured group of the longest prefix, else the section."""
+def sbi_afdeling_naam(division: str, conf: RegisterConf) -> str | None:
+    """SBI08Omschrijving of a division ("49"): its configured name (conf/register.toml [sbi]), else
+    "SBI-afdeling 63 (sectie J: Informatie en communicatie)"; None for a division in no SBI 2008 section."""
+    named = conf.sbi.naam(division)
+    if named is not None:
+        return named
+    section = sbi_sectie(division)
+    return None if section is None else f"SBI-afdeling {division} (sectie {section[0]}: {section[1]})"
+
+
+def sbi_afdeling(code: object, conf: RegisterConf) -> tuple[str, str] | None:
+    """SBI08GroepCode and SBI08Omschrijving: the SBI 2008 afdeling (division, the code's first two digits)
+    and its name, one level for every company ("43221" -> "43"); None for no code, fewer than two digits,
+    or a division in no section (the tables then say Onbekend)."""
     digits = sbi_digits(code)
     if digits is None:
         return None
-    best = max(((len(p), g) for g in conf.sbi.groepen for p in g.prefixes if digits.startswith(p)),
-               default=None, key=lambda t: t[0])
-    return (best[1].code, best[1].omschrijving) if best else sbi_sectie(digits)
+    name = sbi_afdeling_naam(digits[:2], conf)
+    return None if name is None else (digits[:2], name)
 
 
 def bedrijfsgrootte(employees: int | None, conf: RegisterConf) -> str | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from anpr.settings import CONF_DIR
 
@@ -41,33 +42,43 @@ class CarrosserieConf(_Strict):
     anders: str = "Overig"
 
 
-class SbiGroep(_Strict):
+class SbiAfdeling(_Strict):
     code: str
     omschrijving: str
-    prefixes: list[str] = Field(min_length=1)
 
-    @field_validator("prefixes")
+    @field_validator("code")
     @classmethod
-    def _at_most_groep_level(cls, prefixes: list[str]) -> list[str]:
-        # Three digits is the SBI "groep"; anything finer is refused by the disclosure declarations.
-        for p in prefixes:
-            if not (p.isdigit() and 2 <= len(p) <= 3):
-                raise ValueError(f"SBI prefix {p!r} must be two or three digits (division or group)")
-        return prefixes
+    def _two_digits(cls, code: str) -> str:
+        # The tables publish the afdeling (division); a finer code would mix levels in one column.
+        if not re.fullmatch(r"\d{2}", code):
+            raise ValueError(f"SBI afdeling code {code!r} must be exactly two digits (e.g. \"49\")")
+        return code
+
+    @field_validator("omschrijving")
+    @classmethod
+    def _named(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("SBI afdeling omschrijving must not be empty; leave the division out to name it from "
+                             "its section")
+        return text.strip()
 
 
 class SbiConf(_Strict):
-    groepen: list[SbiGroep] = Field(default_factory=list)
+    """Names of SBI 2008 afdelingen (divisions) by code; a division not listed gets a name from its section."""
 
-    @model_validator(mode="after")
-    def _unique(self) -> SbiConf:
-        codes = [g.code for g in self.groepen]
-        prefixes = [p for g in self.groepen for p in g.prefixes]
-        if len(set(codes)) != len(codes):
-            raise ValueError("SBI group codes must be unique")
-        if len(set(prefixes)) != len(prefixes):
-            raise ValueError("an SBI prefix may belong to one group only")
-        return self
+    afdelingen: list[SbiAfdeling] = Field(default_factory=list)
+
+    @field_validator("afdelingen")
+    @classmethod
+    def _unique(cls, afdelingen: list[SbiAfdeling]) -> list[SbiAfdeling]:
+        codes = [a.code for a in afdelingen]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValueError(f"SBI afdeling codes must be unique; listed more than once: {', '.join(repeated)}")
+        return afdelingen
+
+    def naam(self, code: str) -> str | None:
+        return next((a.omschrijving for a in self.afdelingen if a.code == code), None)
 
 
 class BedrijfsgrootteConf(_Strict):
@@ -136,9 +147,21 @@ class RegisterConf(_Strict):
     eigenaar: EigenaarConf
 
 
+class RegisterConfError(ValueError):
+    """conf/register.toml does not validate: one line naming the file and each invalid setting."""
+
+
 def read_register_conf(path: Path) -> RegisterConf:
+    """The typed conf; RegisterConfError naming the file and each invalid setting (e.g.
+    "sbi.afdelingen.3.code: SBI afdeling code '494' must be exactly two digits")."""
     with path.open("rb") as f:
-        return RegisterConf.model_validate(tomllib.load(f))
+        raw = tomllib.load(f)
+    try:
+        return RegisterConf.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise RegisterConfError(f"{path}: {problems}") from None
 
 
 @lru_cache(maxsize=1)

@@ -122,7 +122,7 @@ class RegisterSnapshot:
     owner_company: np.ndarray  # index into company_keys, -1
     owner_postcode: np.ndarray  # postcode4, -1
     companies: Intervals  # keyed by index into company_keys
-    company_codes: dict[str, np.ndarray]  # sbi_sectie, sbi_groep (code and omschrijving), bedrijfsgrootte
+    company_codes: dict[str, np.ndarray]  # sbi_sectie, sbi_groep (the afdeling: code and omschrijving), bedrijfsgrootte
     company_keys: pa.Array
     regions: Intervals  # keyed by postcode4
     region_codes: dict[str, np.ndarray]  # herkomst_nuts3, herkomst_provincie
@@ -253,7 +253,7 @@ def build_snapshot(vehicles: pa.Table, owners: pa.Table, companies: pa.Table, re
     sbi = companies["sbi_code"]
     company_codes = {}
     section, labels["sbi_sectie"] = codes(D.map_distinct(sbi, lambda s: (D.sbi_sectie(s) or (None,))[0]), np.int8)
-    group, pairs = codes(D.map_distinct(sbi, lambda s: "\t".join(D.sbi_groep(s, conf) or ()) or None))
+    group, pairs = codes(D.map_distinct(sbi, lambda s: "\t".join(D.sbi_afdeling(s, conf) or ()) or None))
     labels["sbi_groep_code"] = [p.split("\t")[0] for p in pairs]
     labels["sbi_groep_omschrijving"] = [p.split("\t")[1] for p in pairs]
     size, labels["bedrijfsgrootte"] = codes(D.map_distinct(

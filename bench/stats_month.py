@@ -81,7 +81,7 @@ def register_pool(size: int, seed: int = 1) -> Pool:
     nuts3, province = np.full(10_000, None, dtype=object), np.full(10_000, None, dtype=object)
     nuts3[regions["postcode4"]], province[regions["postcode4"]] = regions["nuts3_code"], regions["provincie_naam"]
     _, sector_of, employees = company_sizes(seed)
-    codes_by_sector = [D.sbi_groep(s[0], conf) for s in S.SECTORS]
+    codes_by_sector = [D.sbi_afdeling(s[0], conf) for s in S.SECTORS]
     section_by_sector = np.array([(D.sbi_sectie(s[0]) or (None,))[0] for s in S.SECTORS], dtype=object)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in (*LABELS, "company", "kvk", "until", "exemption")}
     for chunk in range(S.chunk_count(size)):

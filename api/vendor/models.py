@@ -34,7 +34,8 @@ class Release(BaseModel):
     recoded: dict[str, dict[str, str]] = Field(
         default_factory=dict, examples=[{"t4_6_bezoeker_sector": {"SBI08GroepCode": "sectie"}}],
         description="tables published one level up a classification in this release (global recoding before "
-                    "suppression): column -> the level its codes are at, e.g. SBI sections instead of groups")
+                    "suppression): column -> the level its codes are at, e.g. SBI 2008 sections (sectie) instead of "
+                    "divisions (afdeling)")
 
 
 class ReleaseList(BaseModel):
@@ -67,6 +68,11 @@ class TableInfo(BaseModel):
     access: str = Field(description="the least privileged layer that reads the table: open, vendor or municipality")
     population: str = Field(description="which vehicles the table counts: the in-scope vehicles of each municipality")
     suppressed: str
+    releaseId: str | None = Field(None, description="with ?release= or ?month=: the release this definition is of")
+    recoded: dict[str, str] | None = Field(
+        None, examples=[{"SBI08GroepCode": "sectie"}],
+        description="with ?release= or ?month=: the dimensions that release publishes one level up (global "
+                    "recoding) and their level; the definitions and protection text are that level's")
 
 
 class TableList(BaseModel):

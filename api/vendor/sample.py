@@ -20,7 +20,9 @@ from typing import Any
 import pyarrow as pa
 
 from anpr.catalogue import BUILT_IN, CATALOGUE, COUNTS, DETECTION_COUNTS, DETECTION_NAMES, TABLES, TableSpec
+from anpr.dimensions import sbi_afdeling
 from anpr.lake import Lake
+from anpr.register_conf import load_register_conf
 from anpr.zones import Municipality, load_municipalities
 from api.vendor.tables import column_type
 from jobs.stats.release import publish
@@ -54,9 +56,10 @@ FACTORS: dict[tuple[str, ...], list[tuple[Any, ...]]] = {
     ("ze_toegang_tot",): [(v,) for v in ["Altijd", "2025-01-01", "2027-01-01", "2028-01-01", "Onbekend"]],
     ("dag_type",): [(v,) for v in ["Werkdag", "Weekend"]],
     ("week_van_maand",): [(w,) for w in range(1, 6)],
+    # the SBI 2008 afdeling and its name, as the register snapshot derives them (anpr/dimensions.py)
     ("sbi_groep_code", "sbi_groep_omschrijving"): [
-        ("464", "Groothandel in consumentenartikelen"), ("494", "Goederenvervoer over de weg"),
-        ("471", "Supermarkten en warenhuizen"), ("432", "Bouwinstallatie"), ("561", "Restaurants"),
+        *(pair for code in ("46499", "49410", "47110", "43221", "56101")
+          if (pair := sbi_afdeling(code, load_register_conf())) is not None),
         ("Onbekend", "Onbekend")],
     ("herkomst_nuts3", "herkomst_provincie"): [
         ("NL310", "Utrecht"), ("NL329", "Noord-Holland"), ("NL33C", "Zuid-Holland"), ("NL224", "Gelderland"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from anpr.catalogue import BUILT_IN, CATALOGUE, SCOPE, SCOPE_TYPES, TableSpec, measure_type
+from api.common.errors import ApiError
 
 ColumnType = Literal["string", "int", "double"]
 SCOPE_DEFINITIONS = {
@@ -65,6 +66,19 @@ def column_definition(spec: TableSpec, column: str) -> str:
     if dim is not None and dim.label_of:
         return f"Name of {dim.label_of}."
     return ""
+
+
+def as_published(spec: TableSpec, recoded: dict[str, str]) -> TableSpec:
+    """The table as a release whose `protection.recoded` gives it `recoded` (dimension -> level) publishes it:
+    one level up, with that level's definitions and protection text. ApiError (500) if the catalogue can no
+    longer build that level, rather than definitions that contradict the rows."""
+    if not recoded:
+        return spec
+    variant = spec.recode([s for d, s in spec.keys.items() if d in recoded])
+    if variant is None or variant.recoded != dict(recoded):
+        raise ApiError(500, f"the release publishes {spec.name} recoded as {dict(recoded)}, which this catalogue "
+                            "cannot describe", "the operator republishes the month under the current catalogue")
+    return variant
 
 
 def filterable(spec: TableSpec) -> list[str]:

@@ -1,5 +1,5 @@
 """Global recoding before suppression: a table too sparse to publish well goes one level up a public
-classification (SBI group -> SBI section), as tau-ARGUS users do, instead of losing most of its cells.
+classification (SBI afdeling -> SBI section), as tau-ARGUS users do, instead of losing most of its cells.
 
 The choice is per table and month, over all zones, so one release has one level per table and the vendor
 API can state it (release `protection.recoded`). It is made once, at the month's first release, from the

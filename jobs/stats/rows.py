@@ -89,7 +89,7 @@ def table_rows(spec: TableSpec, catalogue: Catalogue, results: Sequence[ZoneResu
                 elif dim is not None and dim.source == "camera_name":
                     values[name] = [cameras.get(c) for c in cells["camera_id"]]
                 elif dim is not None and dim.label_of in spec.recoded:
-                    # the label of a recoded code: the coarse level's name (a section's, not a group's)
+                    # the label of a recoded code: the coarse level's name (a section's, not an afdeling's)
                     named = RECODES[dims[dim.label_of].source].name
                     values[name] = [named(str(c)) or _plain(c) for c in cells[spec.keys[dim.label_of]]]
                 elif dim is not None and spec.keys.get(name, dim.source) in cells:

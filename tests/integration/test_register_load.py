@@ -147,7 +147,7 @@ def test_owner_change_within_the_month_gives_two_correct_intervals(loaded):
     days = pa.array([date(2026, 3, 13), date(2026, 3, 14)])
     out = register.lookup(pa.array([key("VX-123-B")] * 2), pa.array(["NL"] * 2),
                           pa.array(times, pa.timestamp("us", tz="UTC")), days, pa.array(["GM0344"] * 2))
-    assert out["sbi_groep_code"].to_pylist() == ["41", "494"]
+    assert out["sbi_groep_code"].to_pylist() == ["41", "49"]  # afdelingen of 41201 and 49.41
     assert out["bedrijfsgrootte"].to_pylist() == ["Klein", "Midden"]
     assert out["herkomst_provincie"].to_pylist() == ["Utrecht", "Noord-Holland"]
 

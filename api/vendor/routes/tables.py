@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request, Response
 
 from anpr.catalogue import TABLES, layer_tables
 from api.vendor import models
-from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of
+from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of
 from api.vendor.http import Body, json_body, respond
-from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_spec, page_params
+from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_release, find_spec, page_params
 from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
-from api.vendor.tables import all_filter_names, table_info
+from api.vendor.tables import all_filter_names, as_published, table_info
 
 router = APIRouter(tags=["tables"])
 
@@ -62,10 +62,27 @@ async def tables(request: Request, who: Vendor) -> Response:
     return respond(request, _tables_body(who.contract.layer))
 
 
-@router.get("/v1/tables/{table}", summary="one table's definition", responses=models.content(models.TableInfo))
+# Without either, the catalogue's definition (the same for every release).
+RELEASE_QUERY: list[dict[str, Any]] = [
+    {"name": "release", "in": "query", "schema": {"type": "string"},
+     "description": "a release id from /v1/releases: the table as that release publishes it"},
+    {"name": "month", "in": "query", "schema": {"type": "string", "pattern": MONTH},
+     "description": "YYYY-MM: the table as the latest release of that month publishes it"}]
+
+
+@router.get("/v1/tables/{table}", summary="one table's definition; with release or month, as that release publishes "
+                                          "it (the level global recoding chose, with its definitions)",
+            responses=models.content(models.TableInfo), openapi_extra={"parameters": RELEASE_QUERY})
 async def table(table: str, request: Request, who: Vendor) -> Response:
     spec = who.readable(find_spec(table))
-    return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
+    release, month = request.query_params.get("release"), request.query_params.get("month")
+    if release is None and month is None:
+        return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
+    found = find_release(store_of(request), release, month, spec)
+    published = as_published(spec, found.get("protection", {}).get("recoded", {}).get(spec.name, {}))
+    info = {**table_info(published), "releaseId": found["release_id"], "recoded": dict(published.recoded)}
+    return respond(request, json_body(info, ("table", spec.name, found["release_id"]),
+                                      {"table": spec.name, "release": found["release_id"]}))
 
 
 def rows_router() -> APIRouter:

@@ -63,7 +63,7 @@ def vehicle_frame(slots: DataFrame, catalogue: Catalogue) -> DataFrame:
 
 def parts_of(spec: TableSpec, catalogue: Catalogue, published: Collection[str] | None = None) -> list[CellPart]:
     """The blocks of cells of one table. published: the key columns the release's tables are keyed by
-    (default: the catalogue's), which decides the hidden keys. A recoded key's label (the SBI group's
+    (default: the catalogue's), which decides the hidden keys. A recoded key's label (the SBI afdeling's
     name) is not a cell's: jobs/stats/rows.py names the coarse code instead."""
     dims = catalogue.dimensions
     labels = tuple(sorted({dims[d].source for d in spec.dimensions

@@ -76,9 +76,50 @@ def test_a_cell_keyed_by_one_camera_and_minute_is_refused():
 
 
 def test_sbi_level_follows_configuration():
-    parse_catalogue(SHIPPED, sbi_max_level="groep")
-    with pytest.raises(DeclarationError, match=r"scenario 3 \[sbi-too-fine\].*SBI08GroepCode"):
+    """The sector column holds the afdeling: a configured level of afdeling or finer passes, coarser is refused."""
+    for level in ("afdeling", "groep", "subklasse"):
+        parse_catalogue(SHIPPED, sbi_max_level=level)
+    with pytest.raises(DeclarationError, match=r"scenario 3 \[sbi-too-fine\].*SBI08GroepCode \(sbi_groep_code\) is "
+                                               r"SBI afdeling, finer than the configured sectie"):
         parse_catalogue(SHIPPED, sbi_max_level="sectie")
+    assert SOURCES["sbi_groep_code"].level == "afdeling" and SOURCES["sbi_sectie"].level == "sectie"
+
+
+SECTOR_TABLES = {"t4_2_dagdeel", "t4_3_venstertijd", "t4_6_bezoeker_sector", "t4_8a_sector_voertuig",
+                 "t4_8e_sector_brandstof", "t5_1b_eigenaar_sector", "t5_4b_toegang_tot_sector"}
+
+
+def test_the_sector_tables_say_which_sbi_level_they_publish_and_that_recoding_may_publish_the_section():
+    assert {n for n, s in TABLES.items() if "SBI08GroepCode" in s.dimensions} == SECTOR_TABLES
+    for name in SECTOR_TABLES:
+        spec = TABLES[name]
+        assert spec.definitions["SBI08GroepCode"].startswith("SBI 2008 afdeling (division: the first two digits")
+        assert "it holds the SBI 2008 sectie (a letter A-U) instead" in spec.definitions["SBI08GroepCode"]
+        label = spec.definitions["SBI08Omschrijving"]
+        assert label.endswith("The section's name where the release publishes sections.")
+        assert spec.protection.endswith(spec.recoding_note)
+        assert ("the primary rules would suppress more than 50% of its cells over all zones, the table is published "
+                "with SBI08GroepCode at the SBI 2008 sectie instead of the afdeling") in spec.protection
+    # 4.9 lists the sector as a characteristic, not a key: global recoding does not apply to it
+    overview = TABLES["t4_9_overzicht"]
+    assert overview.recoding_note == "" and "Global recoding" not in overview.protection
+    assert overview.definitions["SBI08GroepCode"] == CATALOGUE.dimensions["SBI08GroepCode"].definition
+    assert "sectie" not in overview.definitions["SBI08GroepCode"]
+    assert all(s.recoding_note == "" for n, s in TABLES.items() if n not in SECTOR_TABLES)
+
+
+def test_recoding_switched_off_leaves_the_protection_text_without_it():
+    def describe(name: str, counts: list[str]) -> str:
+        return "Protected."
+
+    off = parse_catalogue(SHIPPED, protection=describe, recoding=(["sbi_groep_code"], 1.0)).tables
+    assert off["t4_6_bezoeker_sector"].protection == "Protected."
+    shipped = CATALOGUE.dimensions["SBI08GroepCode"].definition
+    assert off["t4_6_bezoeker_sector"].definitions["SBI08GroepCode"] == shipped
+    on = parse_catalogue(SHIPPED, protection=describe, recoding=(["sbi_groep_code"], 0.25)).tables
+    assert on["t4_6_bezoeker_sector"].protection.startswith(
+        "Protected. Global recoding before suppression: in a month where the primary rules would suppress more "
+        "than 25%")
 
 
 def test_a_declaration_cannot_make_a_fine_column_look_coarse():

@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from anpr import dimensions as D
-from anpr.register_conf import SbiConf, load_register_conf
+from anpr.register_conf import REGISTER_CONF, RegisterConfError, SbiConf, load_register_conf, read_register_conf
+from anpr.settings import CONF_DIR
 
 CONF = load_register_conf()
 
@@ -67,18 +68,72 @@ def test_euro_class_from_code_or_exhaust_level(text, euro):
     assert D.parse_euro(text) == euro
 
 
-def test_sbi_section_and_configured_group_by_longest_prefix():
+def test_sbi_section_of_a_code():
     assert D.sbi_sectie("49.41") == ("H", "Vervoer en opslag")
-    assert D.sbi_groep("4941", CONF) == ("494", "Goederenvervoer over de weg")
-    assert D.sbi_groep("43221", CONF) == ("432", "Bouwinstallatie")  # 432 beats 43
-    assert D.sbi_groep("4399", CONF) == ("43", "Overige gespecialiseerde bouw")
-    assert D.sbi_groep("0113", CONF) == ("A", "Landbouw, bosbouw en visserij")  # in no group: its section
-    assert D.sbi_groep(None, CONF) is None
+    assert D.sbi_sectie("0411") is None  # division 04 lies in no section
 
 
-def test_sbi_groups_finer_than_groep_level_are_refused():
-    with pytest.raises(ValidationError, match="two or three digits"):
-        SbiConf.model_validate({"groepen": [{"code": "4941", "omschrijving": "x", "prefixes": ["4941"]}]})
+@pytest.mark.parametrize(("code", "published"), [
+    ("43221", ("43", "Gespecialiseerde werkzaamheden in de bouw")),  # a subclass: its division, not group 432
+    ("49410", ("49", "Vervoer over land")),
+    ("49.41", ("49", "Vervoer over land")),
+    ("4941", ("49", "Vervoer over land")),
+    ("38110", ("38", "Afvalinzameling en -behandeling; voorbereiding tot recycling")),  # was "38" before too
+    ("01130", ("01", "Landbouw, jacht en dienstverlening voor de landbouw en jacht")),  # was section "A"
+    ("77110", ("77", "Verhuur en lease van auto's, consumentenartikelen, machines en overige roerende goederen")),
+    ("63110", ("63", "SBI-afdeling 63 (sectie J: Informatie en communicatie)")),  # no configured name
+    ("99000", ("99", "SBI-afdeling 99 (sectie U: Extraterritoriale organisaties)")),
+    ("0411", None), ("4", None), ("", None), ("x", None), (None, None),  # no division in a section: Onbekend
+])
+def test_every_company_is_published_at_its_sbi_afdeling(code, published):
+    assert D.sbi_afdeling(code, CONF) == published
+
+
+def test_a_division_without_a_configured_name_is_named_from_its_section():
+    without_62 = CONF.sbi.model_copy(update={"afdelingen": [a for a in CONF.sbi.afdelingen if a.code != "62"]})
+    conf = CONF.model_copy(update={"sbi": without_62})
+    assert D.sbi_afdeling("62010", conf) == ("62", "SBI-afdeling 62 (sectie J: Informatie en communicatie)")
+    assert D.sbi_afdeling("62010", CONF) == ("62", "Dienstverlenende activiteiten op het gebied van "
+                                                   "informatietechnologie")
+
+
+def test_every_sector_of_the_synthetic_register_has_one_two_digit_code_and_a_name():
+    from anpr.synth.register import SECTORS
+
+    published = {D.sbi_afdeling(code, CONF) for code, *_ in SECTORS}
+    assert {code for code, _ in published} == {"01", "10", "38", "41", "42", "43", "45", "46", "47", "49", "53", "56",
+                                               "62", "64", "68", "70", "77", "81", "84", "86"}
+    assert all(name and not name.startswith("SBI-afdeling") for _, name in published)  # all configured
+
+
+@pytest.mark.parametrize(("afdelingen", "error"), [
+    ([{"code": "494", "omschrijving": "x"}], "SBI afdeling code '494' must be exactly two digits"),
+    ([{"code": "4", "omschrijving": "x"}], "SBI afdeling code '4' must be exactly two digits"),
+    ([{"code": "4a", "omschrijving": "x"}], "must be exactly two digits"),
+    ([{"code": "H", "omschrijving": "x"}], "must be exactly two digits"),
+    ([{"code": "49", "omschrijving": "a"}, {"code": "53", "omschrijving": "b"}, {"code": "49", "omschrijving": "c"}],
+     "SBI afdeling codes must be unique; listed more than once: 49"),
+    ([{"code": "49", "omschrijving": ""}], "SBI afdeling omschrijving must not be empty"),
+    ([{"code": "49", "omschrijving": "  "}], "SBI afdeling omschrijving must not be empty"),
+    ([{"code": "49", "omschrijving": "x", "prefixes": ["49"]}], "Extra inputs are not permitted"),
+])
+def test_sbi_afdelingen_must_be_two_digit_codes_listed_once(afdelingen, error):
+    with pytest.raises(ValidationError, match=error):
+        SbiConf.model_validate({"afdelingen": afdelingen})
+
+
+def test_the_old_sbi_groups_are_refused_in_one_line_naming_the_setting(tmp_path):
+    shipped = (CONF_DIR / REGISTER_CONF).read_text()
+    bad = shipped.replace('{ code = "49", omschrijving = "Vervoer over land" }',
+                          '{ code = "494", omschrijving = "Goederenvervoer over de weg" }')
+    assert bad != shipped
+    (tmp_path / REGISTER_CONF).write_text(bad)
+    with pytest.raises(RegisterConfError) as refused:
+        read_register_conf(tmp_path / REGISTER_CONF)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == (f"{tmp_path / REGISTER_CONF}: sbi.afdelingen.9.code: SBI afdeling code '494' must be "
+                       'exactly two digits (e.g. "49")')
 
 
 @pytest.mark.parametrize(("employees", "size"), [(0, "Klein"), (49, "Klein"), (50, "Midden"), (249, "Midden"),

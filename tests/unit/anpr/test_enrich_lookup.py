@@ -83,7 +83,7 @@ def test_owner_attributes_follow_the_sale_within_the_month():
             before["herkomst_nuts3"], before["herkomst_provincie"]) == (BUILDER, "41", "F", "Klein", "NL310", "Utrecht")
     assert (after["company_key"], after["sbi_groep_code"], after["sbi_groep_omschrijving"], after["bedrijfsgrootte"],
             after["herkomst_nuts3"], after["herkomst_provincie"]) == (
-        MOVER, "494", "Goederenvervoer over de weg", "Midden", "NL329", "Noord-Holland")
+        MOVER, "49", "Vervoer over land", "Midden", "NL329", "Noord-Holland")
     assert before["voertuig_type"] == after["voertuig_type"] == "Bestelauto"
     assert before["eigenaar_type"] == "Bedrijf" and before["register_hit"]
 

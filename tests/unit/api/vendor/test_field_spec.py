@@ -163,3 +163,75 @@ def test_a_release_published_before_the_field_spec_is_not_served_and_says_how_to
     assert months[0]["missing"] == error["message"]
     listed = client.get("/v1/releases", headers=HEADERS).json()["releases"]
     assert [r["releaseId"] for r in listed] == ["2026-09-old", "2026-10-a"]
+
+
+def test_the_sector_metadata_names_the_sbi_level_of_the_column_and_when_recoding_changes_it(client):
+    """A vendor reading GET /v1/tables learns that SBI08GroepCode holds the SBI 2008 afdeling, and that a
+    release listed under `recoded` holds the section instead (docs/statistics.md, "Global recoding")."""
+    info = client.get("/v1/tables/t4_6_bezoeker_sector", headers=HEADERS).json()
+    columns = {c["name"]: c for c in info["columns"]}
+    code, name = columns["SBI08GroepCode"]["definition"], columns["SBI08Omschrijving"]["definition"]
+    assert code == info["definitions"]["SBI08GroepCode"]
+    assert code.startswith("SBI 2008 afdeling (division: the first two digits of the SBI code, e.g. 49)")
+    assert "GET /v1/releases `recoded`: SBI08GroepCode sectie" in code and "SBI 2008 sectie (a letter A-U)" in code
+    assert "SBI-afdeling 63 (sectie J: Informatie en communicatie)" in name and "The section's name" in name
+    assert ("the table is published with SBI08GroepCode at the SBI 2008 sectie instead of the afdeling"
+            in info["protection"])
+    overview = client.get(f"/v1/tables/{OVERVIEW.name}", headers=HEADERS).json()
+    assert "Global recoding" not in overview["protection"]  # 4.9 is never recoded
+    assert "sectie" not in {c["name"]: c for c in overview["columns"]}.get("SBI08GroepCode", {}).get("definition", "")
+    assert "sectie" not in overview["definitions"]["SBI08GroepCode"]
+
+
+SECTOR = TABLES["t4_6_bezoeker_sector"]
+
+
+def sector_row(month: int, code: str, name: str, vehicles: int | None) -> dict:
+    return {"gemeenteCode": "GM0344", "zoneId": 344001, "zoneAanduiding": "GM0344-ZE1",
+            "zoneNaam": "ZE-zone centrum Utrecht", "typeBezoeker": "Eenmalig", "SBI08GroepCode": code,
+            "SBI08Omschrijving": name, "maand": month, "jaar": 2026, "aantalUniekeVoertuigen": vehicles}
+
+
+@pytest.fixture(scope="module")
+def sector_client(tmp_path_factory):
+    """August published 4.6 by section (global recoding), September by afdeling."""
+    root = tmp_path_factory.mktemp("sector")
+    lake = str(root / "lake")
+    publish_tables(lake, "2026-08-r", "2026-08", datetime(2026, 9, 5, 2, tzinfo=UTC),
+                   {SECTOR.name: [sector_row(8, "H", "Vervoer en opslag", 14),
+                                  sector_row(8, "Onbekend", "Onbekend", 30)]},
+                   {"recoded": {SECTOR.name: {"SBI08GroepCode": "sectie"}}})
+    publish_tables(lake, "2026-09-a", "2026-09", datetime(2026, 10, 5, 2, tzinfo=UTC),
+                   {SECTOR.name: [sector_row(9, "49", "Vervoer over land", 12),
+                                  sector_row(9, "53", "Post en koeriers", None)]})
+    store = ReleaseStore(DeltaReader(lake), refresh_seconds=0)
+    app = create_app(Settings(data_dir=root / "data", vendor_keys=KEYS), store, contracts=CONTRACTS,
+                     municipalities=[UTRECHT, synthetic_municipality()],
+                     access_log=AccessLog(store.lake, flush_seconds=3600))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_a_tables_definition_in_a_release_gives_the_sbi_level_that_release_publishes(sector_client):
+    def info(**params):
+        answer = sector_client.get(f"/v1/tables/{SECTOR.name}", headers=HEADERS, params=params)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    recoded = info(release="2026-08-r")
+    assert (recoded["releaseId"], recoded["recoded"]) == ("2026-08-r", {"SBI08GroepCode": "sectie"})
+    assert recoded["definitions"]["SBI08GroepCode"].startswith("SBI 2008 sectie (section, a letter A-U)")
+    assert recoded["definitions"]["SBI08Omschrijving"].startswith("The statistics office's name of the SBI 2008 sectie")
+    assert recoded["protection"].endswith("Recoded before suppression: SBI08GroepCode holds codes of level sectie.")
+    assert "Global recoding before suppression: in a month" not in recoded["protection"]
+    # the rows of that release hold what the definition says: section letters
+    rows = sector_client.get(f"/v1/tables/{SECTOR.name}/rows", headers=HEADERS, params={"release": "2026-08-r"})
+    assert [r["SBI08GroepCode"] for r in rows.json()["rows"]] == ["H", "Onbekend"]
+
+    kept = info(month="2026-09")
+    assert (kept["releaseId"], kept["recoded"]) == ("2026-09-a", {})
+    assert kept["definitions"]["SBI08GroepCode"].startswith("SBI 2008 afdeling (division")
+    assert kept["protection"] == SECTOR.protection  # the catalogue's: recoding may come, in some month
+    assert info() == {k: v for k, v in kept.items() if k not in ("releaseId", "recoded")}
+    missing = sector_client.get(f"/v1/tables/{SECTOR.name}", headers=HEADERS, params={"release": "2026-07-x"})
+    assert missing.status_code == 404

@@ -53,8 +53,10 @@ def publish(root: str, release_id: str, month: str, created: datetime, rows: lis
     publish_tables(root, release_id, month, created, {spec.name: rows})
 
 
-def publish_tables(root: str, release_id: str, month: str, created: datetime, tables: dict[str, list[dict]]) -> None:
-    """A release of several tables (catalogue name -> rows), each as in `publish`."""
+def publish_tables(root: str, release_id: str, month: str, created: datetime, tables: dict[str, list[dict]],
+                   protection: dict | None = None) -> None:
+    """A release of several tables (catalogue name -> rows), each as in `publish`, with its `protection`
+    record (jobs/stats/release.py; default empty)."""
     for name, rows in tables.items():
         spec = TABLES[name]
         schema = arrow_schema(spec).append(pa.field("release_id", pa.string(), nullable=False))
@@ -62,7 +64,7 @@ def publish_tables(root: str, release_id: str, month: str, created: datetime, ta
         write_deltalake(f"{root}/{published_table(spec.name)}", table, mode="append", partition_by=["release_id"])
     record = {"release_id": release_id, "month": month, "created_at": created, "tables": json.dumps(list(tables)),
               "row_counts": json.dumps({name: len(rows) for name, rows in tables.items()}),
-              "source_versions": "{}", "config_hash": "test", "protection": "{}"}
+              "source_versions": "{}", "config_hash": "test", "protection": json.dumps(protection or {})}
     write_deltalake(f"{root}/{RELEASES}", pa.Table.from_pylist([record], spark_to_arrow_schema(RELEASES_SCHEMA)),
                     mode="append")
 

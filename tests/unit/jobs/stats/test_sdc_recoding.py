@@ -1,4 +1,4 @@
-"""Global recoding before suppression: SBI groups into sections where a table is too sparse to publish."""
+"""Global recoding before suppression: SBI afdelingen into sections where a table is too sparse to publish."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from jobs.stats.sdc.microdata import catalogue_parts, cells_from_records
 from jobs.stats.sdc.protect import audit, protect
 from jobs.stats.tables.cells import count_parts
 
-SECTOR = TABLES["t4_6_bezoeker_sector"]  # typeBezoeker x SBI group: vehicles only
+SECTOR = TABLES["t4_6_bezoeker_sector"]  # typeBezoeker x SBI afdeling: vehicles only
 
 
 def cells(rows: list[tuple[str, int, int]], key: str) -> pd.DataFrame:
@@ -26,22 +26,30 @@ def cells(rows: list[tuple[str, int, int]], key: str) -> pd.DataFrame:
                          "top_v": [[[-(r[1] // r[2]), 1], [-(r[1] // r[2]), 2]] for r in rows]})
 
 
-def test_a_table_too_sparse_by_group_is_published_by_section():
+def test_a_table_too_sparse_by_afdeling_is_published_by_section():
     variant = SECTOR.recode(["sbi_groep_code"])
     assert variant is not None and variant.keys["SBI08GroepCode"] == "sbi_sectie"
     assert variant.recoded == {"SBI08GroepCode": "sectie"} and variant.part_name != SECTOR.part_name
     assert "Recoded before suppression: SBI08GroepCode holds codes of level sectie." in variant.protection
+    # the catalogue's text says the month may publish sections; the recoded one says it does, not "may"
+    assert SECTOR.recoding_note in SECTOR.protection and "SBI 2008 sectie instead of the afdeling" in SECTOR.protection
+    assert "Global recoding before suppression" not in variant.protection
+    assert variant.protection.startswith(SECTOR.protection.removesuffix(SECTOR.recoding_note).strip())
+    assert SECTOR.definitions["SBI08GroepCode"].startswith("SBI 2008 afdeling (division: the first two digits")
+    assert variant.definitions["SBI08GroepCode"].startswith("SBI 2008 sectie (section, a letter A-U)")
+    assert variant.definitions["SBI08Omschrijving"].startswith("The statistics office's name of the SBI 2008 sectie")
+    assert variant.definitions["typeBezoeker"] == SECTOR.definitions["typeBezoeker"]
     [fine_part] = count_parts([SECTOR], CATALOGUE)
     [coarse_part] = count_parts([variant], CATALOGUE)
-    # groups 494 and 531 are section H, 451 and 461 section G: 3 of 4 group cells have < 10 vehicles
-    fine = cells([("494", 6, 4), ("531", 5, 5), ("451", 4, 3), ("461", 30, 12)], "sbi_groep_code")
+    # afdelingen 49 and 53 are section H, 45 and 46 section G: 3 of 4 afdeling cells have < 10 vehicles
+    fine = cells([("49", 6, 4), ("53", 5, 5), ("45", 4, 3), ("46", 30, 12)], "sbi_groep_code")
     coarse = cells([("H", 11, 9), ("G", 34, 15)], "sbi_sectie")
     built = [(fine_part, fine), (coarse_part, coarse)]
     config = DisclosureConfig()
     assert recoding.primary_share(SECTOR, [fine], config) == pytest.approx(0.75)
     assert recoding.primary_share(variant, [coarse], config) == 0.0
     assert recoding.choose([SECTOR], built, config) == {SECTOR.name: {"SBI08GroepCode": "sectie"}}
-    # at a limit above its share, or with recoding off, the table stays by group
+    # at a limit above its share, or with recoding off, the table stays by afdeling
     assert recoding.choose([SECTOR], built, config.model_copy(update={"recoding": config.recoding.model_copy(
         update={"max_primary_share": 0.8})})) == {}
     off = config.model_copy(update={"recoding": config.recoding.model_copy(update={"max_primary_share": 1.0})})
@@ -61,14 +69,14 @@ def test_the_months_choice_is_kept_and_an_impossible_one_refused():
 
 
 def test_selected_cells_drop_the_hidden_keys_only_the_variants_needed():
-    """Built beside a recoded variant, the group tables carry the section as a hidden key (it links them to
-    the variant); kept by group, the release is exactly what a build without the variant gives."""
+    """Built beside a recoded variant, the afdeling tables carry the section as a hidden key (it links them to
+    the variant); kept by afdeling, the release is exactly what a build without the variant gives."""
     specs = [SECTOR, TABLES["t4_8a_sector_voertuig"]]
     variant = SECTOR.recode(["sbi_groep_code"])
     both = count_parts([*specs, variant], CATALOGUE)
     assert {p.part: p.hidden for p in both}[TABLES["t4_8a_sector_voertuig"].part_name] == ("sbi_sectie",)
     records = pd.DataFrame({"vehicle": ["a", "b"], "owner": ["a", "b"], "type_bezoeker": ["Eenmalig"] * 2,
-                            "sbi_groep_code": ["494", "531"], "sbi_sectie": ["H", "H"],
+                            "sbi_groep_code": ["49", "53"], "sbi_sectie": ["H", "H"],
                             "voertuig_type": ["Bestelauto"] * 2, "n": [1, 2], "r": [1, 1]})
     built = [(p, cells_from_records(records, [*p.keys, *p.hidden])) for p in both]
     kept = recoding.select(built, specs, CATALOGUE)
@@ -78,8 +86,8 @@ def test_selected_cells_drop_the_hidden_keys_only_the_variants_needed():
         pd.testing.assert_frame_equal(got, cells_from_records(records, [*part.keys, *part.hidden]))
 
 
-def test_a_zone_with_recoded_sector_tables_passes_the_audit_that_links_groups_to_sections():
-    """Every SBI-group table published by section: the group tables that stay (4.2, 4.3) sum into the
+def test_a_zone_with_recoded_sector_tables_passes_the_audit_that_links_afdelingen_to_sections():
+    """Every SBI-afdeling table published by section: the afdeling tables that stay (4.2, 4.3) sum into the
     sections by their hidden key, and the protected zone passes the audit."""
     from tests.unit.jobs.stats.sdc.sdc_zone import zone_records
 
@@ -96,14 +104,14 @@ def test_a_zone_with_recoded_sector_tables_passes_the_audit_that_links_groups_to
     assert audit(prot, AuditSettings()).ok
 
 
-def test_a_section_total_beside_its_groups_gives_no_suppressed_group_away():
-    """Planted: group 494 has 3 vehicles (primary), 531 has 20, section H = their sum is published by the
-    recoded table. Without the hidden key that sums groups into sections, 494 = H - 531 exactly; with it,
-    protection hides a companion and the audit proves 494's interval wide."""
+def test_a_section_total_beside_its_afdelingen_gives_no_suppressed_afdeling_away():
+    """Planted: afdeling 49 has 3 vehicles (primary), 53 has 20, section H = their sum is published by the
+    recoded table. Without the hidden key that sums afdelingen into sections, 49 = H - 53 exactly; with
+    it, protection hides a companion and the audit proves 49's interval wide."""
     from jobs.stats.sdc.cells import Part
 
-    rows = [("494", "H", f"s{i}") for i in range(3)] + [("531", "H", f"t{i}") for i in range(20)] + \
-        [("451", "G", f"u{i}") for i in range(15)] + [("461", "G", f"w{i}") for i in range(12)]
+    rows = [("49", "H", f"s{i}") for i in range(3)] + [("53", "H", f"t{i}") for i in range(20)] + \
+        [("45", "G", f"u{i}") for i in range(15)] + [("46", "G", f"w{i}") for i in range(12)]
     records = pd.DataFrame({"sbi_groep_code": [r[0] for r in rows], "sbi_sectie": [r[1] for r in rows],
                             "vehicle": [r[2] for r in rows], "owner": [r[2] for r in rows], "n": 2, "r": 1})
     groups = Part("A", "A", ("sbi_groep_code",), ("V",),
@@ -117,6 +125,6 @@ def test_a_section_total_beside_its_groups_gives_no_suppressed_group_away():
     def node(code: str) -> int:
         return next(n for n in range(reg.size) if code in reg.key[n])
 
-    assert prot.suppressed[node("494")] and (prot.suppressed[node("531")] or prot.suppressed[node("H")])
-    [attack] = [a for a in report.attacks if a.node == node("494") and a.measure == "V"]
+    assert prot.suppressed[node("49")] and (prot.suppressed[node("53")] or prot.suppressed[node("H")])
+    [attack] = [a for a in report.attacks if a.node == node("49") and a.measure == "V"]
     assert attack.value == 3 and attack.hi - attack.lo >= attack.margin > 0

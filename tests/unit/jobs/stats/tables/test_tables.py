@@ -17,7 +17,7 @@ from jobs.stats.tables.enrich import MissingColumnsError, needed_columns, passag
 DEFS = CATALOGUE.definitions.model_copy(update={"bezoeker_dagelijks_min_dagen": 3, "rit_max_gap_minuten": 720})
 CAT = replace(CATALOGUE, definitions=DEFS)
 COLUMNS = needed_columns(CAT)
-COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "sbi_groep_omschrijving": "Goederenvervoer over de weg",
+COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "49", "sbi_groep_omschrijving": "Vervoer over land",
            "bedrijfsgrootte": "Klein", "herkomst_nuts3": "NL310", "herkomst_provincie": "Utrecht"}
 VAN = {"voertuig_type": "Bestelauto", "brandstof": "Diesel", "emissieklasse": "Euro 6", "carrosserie": "Gesloten"}
 
@@ -100,9 +100,9 @@ def test_a_vehicle_keeps_its_first_attributes_for_the_month(cells):
     vans = row(parts["typeVoertuig"], zone_id="Z1", voertuig_type="Bestelauto")
     assert (vans.P, vans.R, vans.V, vans.O) == (4, 3, 2, 1)
     assert parts["typeVoertuig"].query("voertuig_type == 'Vrachtauto'").empty
-    sector = row(parts["t4_8a_sector_voertuig"], zone_id="Z1", sbi_groep_code="494", voertuig_type="Bestelauto")
+    sector = row(parts["t4_8a_sector_voertuig"], zone_id="Z1", sbi_groep_code="49", voertuig_type="Bestelauto")
     assert (sector.P, sector.R, sector.V) == (4, 3, 2)
-    assert sector.sbi_groep_omschrijving == "Goederenvervoer over de weg"
+    assert sector.sbi_groep_omschrijving == "Vervoer over land"
     unknown = row(parts["t4_8a_sector_voertuig"], zone_id="Z1", sbi_groep_code="Onbekend", voertuig_type="Personenauto")
     assert (unknown.P, unknown.R, unknown.V) == (6, 2, 1)
 

@@ -11,7 +11,7 @@ from jobs.stats.tables.cells import Sizes
 from jobs.stats.tables.enrich import needed_columns
 from tests.unit.jobs.stats.tables.test_tables import CAT, VAN, month, passage
 
-COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "494", "bedrijfsgrootte": "Klein"}
+COMPANY = {"eigenaar_type": "Bedrijf", "sbi_groep_code": "49", "bedrijfsgrootte": "Klein"}
 PRIVATE = {"eigenaar_type": "Particulier"}
 OPEN = {"ontheffing": "Geen"}  # no exemption that day
 EURO5_VAN = {**VAN, "emissieklasse": "Euro 5", "ze_toegang_tot": "2026-03-15"}
@@ -67,7 +67,7 @@ def test_owner_type_by_vehicle_type(parts):
 def test_owner_type_by_sector_puts_every_owner_without_a_company_in_sector_onbekend(parts):
     got = counts(parts["t5_1b_eigenaar_sector"], ["eigenaar_type", "sbi_groep_code"], ("P", "R", "V", "O"))
     assert got == {
-        ("Rechtspersoon", "494"): (5, 4, 2, 2),  # v and l, owners K1 and K2
+        ("Rechtspersoon", "49"): (5, 4, 2, 2),  # v and l, owners K1 and K2
         ("Particulier", "Onbekend"): (4, 3, 2, 2),  # w and p
         ("Buitenlands", "Onbekend"): (1, 1, 1, 1),
         ("Onbekend", "Onbekend"): (1, 1, 1, 1),
@@ -124,8 +124,8 @@ def test_access_end_date_by_vehicle_type_and_emission_class(parts):
 def test_access_end_date_by_sector(parts):
     got = counts(parts["t5_4b_toegang_tot_sector"], ["ze_toegang_tot", "sbi_groep_code"])
     assert got == {
-        ("2026-03-15", "494"): (4, 1),  # v, a road haulier's van
-        ("2025-01-01", "494"): (1, 1),  # l
+        ("2026-03-15", "49"): (4, 1),  # v, a road haulier's van
+        ("2025-01-01", "49"): (1, 1),  # l
         ("2025-01-01", "Onbekend"): (2, 1),  # w, privately owned: no sector
         ("Altijd", "Onbekend"): (2, 1),
         ("Onbekend", "Onbekend"): (2, 2),  # f and u
