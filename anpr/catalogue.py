@@ -46,6 +46,8 @@ ANONYMOUS_PROTECTION = (
     "attribute, so no cell describes a vehicle; published as is. Duplicates are removed within a micro-batch "
     "only: a dropped read that a supplier re-delivers in a later micro-batch is counted again (docs/privacy.md, "
     "\"Data minimization\").")
+# The kinds of table that count vehicles: built from passages, under disclosure control and the audit.
+PROTECTED_KINDS = ("cells", "overview")
 CONSTANTS = ("maand", "jaar")
 OVERVIEW_DIMS = ("kenmerk", "waarde")
 OVERVIEW_TOTAL = "totaal"
@@ -304,7 +306,7 @@ class TableSpec:
     def protected(self) -> bool:
         """Whether it counts vehicles: built from passages, under disclosure control and the audit. Tables
         without vehicle data (cameras, anonymous detection counts) are published as is."""
-        return self.kind in ("cells", "overview")
+        return self.kind in PROTECTED_KINDS
 
     @property
     def counts(self) -> list[str]:
@@ -426,7 +428,7 @@ def _check_table(table: TableDecl, dims: dict[str, Dimension], sbi_max_level: st
     if table.kind == "anonymous":
         problems += anonymous_violations(table, dims)
     counts = [m for m in table.measures if m in COUNTS]
-    if table.kind not in ("cameras", "anonymous") and (not counts or len(counts) != len(table.measures)):
+    if table.kind in PROTECTED_KINDS and (not counts or len(counts) != len(table.measures)):
         problems.append(f"table {table.name}: measures must be among {sorted(COUNTS)}")
     if counts and table.unit != "voertuig en eigenaar":
         problems.append(f"table {table.name}: a table of counts protects vehicles and owners "

@@ -194,14 +194,15 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         internal.append(internal_rows(spec, results, parts, catalogue))
     scope = [m for m in munis if code is None or m.code == code]
     # The stream's anonymous counts (table 5.5): a month without any is an empty table, not an error.
-    out_of_scope_version = lake.version(OUT_OF_SCOPE) if lake.exists(OUT_OF_SCOPE) else None
-    out_of_scope = read_month(lake, jaar, maand, out_of_scope_version)
+    anonymous = any(spec.kind == "anonymous" for spec in specs)
+    out_of_scope_version = lake.version(OUT_OF_SCOPE) if anonymous and lake.exists(OUT_OF_SCOPE) else None
+    out_of_scope = read_month(lake, jaar, maand, out_of_scope_version) if anonymous else None
     for spec in specs:
         if spec.kind == "cameras":
             frame = availability(cells.camera_hours, scope).assign(maand=maand, jaar=jaar)
             published[spec.name] = _sorted(to_arrow(frame.reindex(columns=spec.columns), spec_schema(spec, catalogue)),
                                            spec.measures)
-        elif spec.kind == "anonymous":
+        elif spec.kind == "anonymous" and out_of_scope is not None:
             frame = anonymous_rows(spec, catalogue.dimensions, out_of_scope, scope, jaar, maand)
             published[spec.name] = to_arrow(frame, spec_schema(spec, catalogue))
     internal_schema = StructType([f for f in INTERNAL_SCHEMA.fields if f.name != "release_id"])

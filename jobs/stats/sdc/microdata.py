@@ -81,7 +81,7 @@ def catalogue_parts(records: pd.DataFrame, catalogue: Catalogue, rules: Rules | 
 
 
 def _count_parts(catalogue: Catalogue) -> list[CellPart]:
-    return count_parts([s for s in catalogue.tables.values() if s.kind != "cameras"], catalogue)
+    return count_parts([s for s in catalogue.tables.values() if s.protected], catalogue)
 
 
 def difference_records(old: pd.DataFrame, new: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
