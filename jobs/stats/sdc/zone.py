@@ -83,7 +83,7 @@ def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
     return {
         "cells": reg.size, "primary": int(prot.primary.sum()),
         "secondary": int((prot.suppressed & ~prot.primary).sum()), "rounds": prot.rounds,
-        "attacked": len(report.attacks), "lp_solved": report.lp_solved,
+        "attacked": len(report.attacks), "lp_solved": report.lp_solved, "audit_fresh": report.fresh,
         "exact_disclosures": int(sum(a.exact for a in report.attacks)), "too_narrow": len(report.failures),
         "unsafe_unions": len(report.union_failures), "narrowest": _narrowest(report, prot),
         "tables": {name: information_loss(t) for name, t in tables.items()},
@@ -162,8 +162,8 @@ def merge_summaries(zones: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     def ratio(n: Mapping[str, Any]) -> float:
         return float("inf") if n["width"] is None else float(n["width"]) / float(n["margin"])
 
-    totals = {k: sum(int(s[k]) for s in zones.values())
+    totals = {k: sum(int(s.get(k, 0)) for s in zones.values())
               for k in ("cells", "primary", "secondary", "attacked", "lp_solved", "exact_disclosures", "too_narrow",
-                        "unsafe_unions", "released")}
+                        "unsafe_unions", "released", "audit_fresh")}
     return {"zones": len(zones), **totals, "narrowest": min(narrow, key=ratio) if narrow else None,
             "tables": dict(sorted(tables.items())), "per_zone": {k: dict(zones[k]) for k in sorted(zones)}}
