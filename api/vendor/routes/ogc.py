@@ -203,6 +203,14 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
                                         lambda: limit <= INLINE_ROWS and service.has_derived(_located_key(q)))
 
 
+async def _items_first(request: Request, collection_id: str) -> Response:
+    return await items(collection_id, request)
+
+
+# The path api/vendor/hot.py serves before FastAPI's router (the items of a collection).
+HOT_ROUTES = [(ogc.PREFIX + r"/collections/([^/]+)/items", _items_first)]
+
+
 @router.get("/collections/{collectionId}/items/{featureId}", summary="one feature", response_class=GeoJSONResponse,
             responses=_answers(ogc.OgcFeature, 401, 403, 404, 429, 503), openapi_extra={"security": SECURITY})
 async def feature(collectionId: CollectionId, featureId: str, request: Request) -> Response:  # noqa: N803
