@@ -66,7 +66,13 @@ class TableIndex:
         self.row_bytes = table.nbytes // max(table.num_rows, 1) + 1  # to size selections by
         self._columns: dict[str, _Column] = {}
         self._distinct: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], frozenset[object]] = {}
+        self._counted: tuple[tuple[tuple[str, tuple[str, ...]], ...], np.ndarray] | None = None
         self._lock = threading.Lock()
+
+    def prepare(self, names: list[str]) -> None:
+        """Index these columns now rather than on their first filter."""
+        for name in names:
+            self._column(name)
 
     def _column(self, name: str) -> _Column:
         with self._lock:
@@ -82,6 +88,10 @@ class TableIndex:
                   for name, texts in filters]
         if not wanted:
             return np.arange(self.table.num_rows)
+        with self._lock:
+            counted = self._counted
+        if counted is not None and counted[0] == tuple(filters):
+            return counted[1]
         wanted.sort(key=lambda w: sum(len(w[0]._rows[c]) for c in w[1] if c))  # narrowest first
         first, codes = wanted[0]
         rows = first.rows(codes)
@@ -96,7 +106,12 @@ class TableIndex:
         allows more than a hundred times `limit` rows (not worth counting exactly)."""
         narrowest = min((sum(len(self._column(n)._rows[self._column(n).code_of(n, t, texts)]) for t in set(texts))
                          for n, texts in filters), default=self.table.num_rows)
-        return narrowest if narrowest > 100 * limit else len(self.select(filters))
+        if narrowest > 100 * limit:
+            return narrowest
+        rows = self.select(filters)
+        with self._lock:  # the selection that usually follows a count asks for the same rows
+            self._counted = (tuple(filters), rows)
+        return len(rows)
 
     def distinct(self, name: str, filters: list[tuple[str, tuple[str, ...]]]) -> frozenset[object]:
         """The non-null values of column `name` in the rows matching `filters` (as `select`), remembered

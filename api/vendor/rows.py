@@ -38,7 +38,7 @@ from api.vendor.queries import (
     wanted_format,
 )
 from api.vendor.security import Principal
-from api.vendor.tables import column_type
+from api.vendor.tables import column_type, filterable
 
 PAGES_MAX_BYTES = 128 * 1024 * 1024  # serialized pages (JSON or CSV, plus their gzip bytes)
 SELECTIONS_MAX_BYTES = 256 * 1024 * 1024  # selected and sorted Arrow tables
@@ -102,10 +102,12 @@ class RowsService:
         if cached is not None:
             return cached[0].num_rows <= INLINE_ROWS or (not whole and q.limit <= INLINE_ROWS)
         table = self.store.held(q.release_id, q.spec)
-        if table is None:
+        with self._lock:
+            index = self._indexes.get((q.release_id, q.spec.name))
+        if table is None or index is None or index.table is not table:  # made in a worker thread first
             return False
         try:
-            return self.index(q.release_id, q.spec.name, table).count(
+            return index.count(
                 [("gemeenteCode", q.scope), *q.filters], INLINE_ROWS) <= INLINE_ROWS
         except ApiError:  # a bad filter value: the build answers it, after the contract check as always
             return False
@@ -127,7 +129,7 @@ class RowsService:
     @cachedmethod(lambda self: self._selected, key=lambda self, q: q.selection_key, lock=lambda self: self._lock)
     def _select(self, q: RowsQuery) -> tuple[pa.Table, str, int]:
         table = self.store.rows(q.release_id, q.spec)
-        index = self.index(q.release_id, q.spec.name, table)
+        index = self.index(q.release_id, q.spec, table)
         scope = frozenset(q.scope)
         chosen = dict(q.filters)
         asked: set[str] = set(chosen.get("gemeenteCode", ()))
@@ -148,13 +150,15 @@ class RowsService:
         covered = ",".join(sorted(asked & scope)) if asked else ",".join(q.scope)
         return selected, covered, len(picked) * index.row_bytes
 
-    def index(self, release_id: str, table_name: str, table: pa.Table) -> TableIndex:
-        """The index of a release table the store holds (rebuilt if the store has read the table anew)."""
-        key = (release_id, table_name)
+    def index(self, release_id: str, spec: TableSpec, table: pa.Table) -> TableIndex:
+        """The index of a release table the store holds (rebuilt if the store has read the table anew);
+        a new one indexes every filterable column at once, in the worker thread that read the table."""
+        key = (release_id, spec.name)
         with self._lock:
             found = self._indexes.get(key)
         if found is None or found.table is not table:
             found = TableIndex(table)
+            found.prepare([c for c in filterable(spec) if c in table.column_names])
             with self._lock:
                 self._indexes[key] = found
         return found
