@@ -84,14 +84,14 @@ class TableIndex:
     def select(self, filters: list[tuple[str, tuple[str, ...]]]) -> np.ndarray:
         """Ascending row numbers matching every filter (column, alternative values as text); 400 for a
         value that is not of its column's type."""
-        wanted = [(self._column(name), sorted({self._column(name).code_of(name, t, texts) for t in texts}))
-                  for name, texts in filters]
-        if not wanted:
-            return np.arange(self.table.num_rows)
         with self._lock:
             counted = self._counted
-        if counted is not None and counted[0] == tuple(filters):
+        if counted is not None and counted[0] == tuple(filters):  # its values were checked by that count
             return counted[1]
+        wanted = [(column, sorted({column.code_of(name, t, texts) for t in texts}))
+                  for name, texts in filters for column in (self._column(name),)]
+        if not wanted:
+            return np.arange(self.table.num_rows)
         wanted.sort(key=lambda w: sum(len(w[0]._rows[c]) for c in w[1] if c))  # narrowest first
         first, codes = wanted[0]
         rows = first.rows(codes)
@@ -104,8 +104,8 @@ class TableIndex:
     def count(self, filters: list[tuple[str, tuple[str, ...]]], limit: int) -> int:
         """How many rows `select(filters)` gives; any number above `limit` when the narrowest filter alone
         allows more than a hundred times `limit` rows (not worth counting exactly)."""
-        narrowest = min((sum(len(self._column(n)._rows[self._column(n).code_of(n, t, texts)]) for t in set(texts))
-                         for n, texts in filters), default=self.table.num_rows)
+        narrowest = min((sum(len(column._rows[column.code_of(n, t, texts)]) for t in set(texts))
+                         for n, texts in filters for column in (self._column(n),)), default=self.table.num_rows)
         if narrowest > 100 * limit:
             return narrowest
         rows = self.select(filters)
