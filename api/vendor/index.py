@@ -32,7 +32,8 @@ class _Column:
         self.keys = {value: code + 1 for code, value in enumerate(encoded.dictionary.to_pylist())}
         order = np.argsort(self.codes, kind="stable")  # stable: each value's rows stay in table order
         bounds = np.searchsorted(self.codes[order], np.arange(len(self.keys) + 2))
-        self._rows = [order[bounds[c]:bounds[c + 1]] for c in range(len(self.keys) + 1)]
+        # Code c's rows are order[bounds[c]:bounds[c + 1]]: 12 bytes a row whatever the number of values.
+        self._order, self._bounds = order, bounds
         self._texts: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -53,8 +54,14 @@ class _Column:
                 self._texts[text] = code
         return code
 
+    def rows_of(self, code: int) -> np.ndarray:
+        return self._order[self._bounds[code]:self._bounds[code + 1]]
+
+    def size(self, code: int) -> int:
+        return int(self._bounds[code + 1] - self._bounds[code])
+
     def rows(self, codes: list[int]) -> np.ndarray:
-        wanted = [self._rows[c] for c in codes if c]
+        wanted = [self.rows_of(c) for c in codes if c]
         return np.sort(np.concatenate(wanted)) if len(wanted) > 1 else wanted[0] if wanted else np.empty(0, np.int64)
 
 
@@ -92,7 +99,7 @@ class TableIndex:
                   for name, texts in filters for column in (self._column(name),)]
         if not wanted:
             return np.arange(self.table.num_rows)
-        wanted.sort(key=lambda w: sum(len(w[0]._rows[c]) for c in w[1] if c))  # narrowest first
+        wanted.sort(key=lambda w: sum(w[0].size(c) for c in w[1] if c))  # narrowest first
         first, codes = wanted[0]
         rows = first.rows(codes)
         for column, codes in wanted[1:]:
@@ -104,7 +111,7 @@ class TableIndex:
     def count(self, filters: list[tuple[str, tuple[str, ...]]], limit: int) -> int:
         """How many rows `select(filters)` gives; any number above `limit` when the narrowest filter alone
         allows more than a hundred times `limit` rows (not worth counting exactly)."""
-        narrowest = min((sum(len(column._rows[column.code_of(n, t, texts)]) for t in set(texts))
+        narrowest = min((sum(column.size(c) for t in set(texts) if (c := column.code_of(n, t, texts)))
                          for n, texts in filters for column in (self._column(n),)), default=self.table.num_rows)
         if narrowest > 100 * limit:
             return narrowest
