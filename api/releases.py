@@ -99,6 +99,11 @@ class ReleaseStore:
             return next((r for r in latest if r["month"] == month), None)
         return latest[-1] if latest else None
 
+    def held(self, release_id: str, spec: TableSpec) -> pa.Table | None:
+        """The table's rows if they are in memory already (see `rows`), else None; never reads."""
+        with self._rows_lock:
+            return self._rows.get((release_id, spec.name))
+
     def rows(self, release_id: str, spec: TableSpec) -> pa.Table:
         """The table's rows in the release, in default_order; columns as the catalogue declares them."""
         key = (release_id, spec.name)

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pyarrow as pa
 
-from anpr.dimensions import sbi_sectie
+from anpr.dimensions import sbi_afdeling, sbi_sectie
+from anpr.register_conf import load_register_conf
+from anpr.synth.register import SECTORS
 from anpr.zones import Camera, Municipality, TimeWindow, Zone
 
 if TYPE_CHECKING:
@@ -41,8 +43,9 @@ FUELS = [("Diesel", 0.55), ("Benzine", 0.25), ("Elektriciteit", 0.15), ("LPG", 0
 EURO = [("Euro 4", 0.1), ("Euro 5", 0.25), ("Euro 6", 0.5), ("Z", 0.15)]
 BODIES = {"Personenauto": ["Sedan", "Stationwagen"], "Bestelauto": ["Gesloten opbouw", "Open laadbak"],
           "Vrachtauto": ["Bakwagen", "Trekker"], "Bus": ["Bus"], "Overig": ["Overig"]}
-SBI = [(f"{g:03d}", f"Groep {g:03d}") for g in (451, 461, 463, 464, 471, 472, 494, 531, 532, 561, 412, 432, 433,
-                                                 812, 862, 869, 960, 682, 702, 821)]
+# The synthetic register's sectors as the enrichment publishes them: SBI 2008 afdeling (two digits) and its
+# configured name (anpr/dimensions.py sbi_afdeling), each division once, in the register's order.
+SBI = list(dict.fromkeys(a for code, *_ in SECTORS if (a := sbi_afdeling(code, load_register_conf())) is not None))
 PROVINCES = ["Groningen", "Friesland", "Drenthe", "Overijssel", "Flevoland", "Gelderland", "Utrecht",
              "Noord-Holland", "Zuid-Holland", "Zeeland", "Noord-Brabant", "Limburg"]
 HOURS = np.array([1, 1, 1, 1, 2, 4, 9, 16, 18, 14, 12, 12, 12, 12, 12, 13, 16, 17, 13, 9, 6, 4, 3, 2], float)

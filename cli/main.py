@@ -145,7 +145,7 @@ def cmd_serve_api(args: Namespace, settings: Settings) -> int:
     serve(app, settings.api.host, port,
           f"vendor API listening on {base_url(settings.api.host, port, tls is not None)} "
           f"(docs at /docs, tables at /v1/tables; header X-API-Key; dashboard at /dashboard/#key=<key>); "
-          "Ctrl-C stops it", tls)
+          "Ctrl-C stops it", tls, http="httptools")
     return 0
 
 

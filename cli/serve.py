@@ -32,12 +32,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def server_config(app: Any, tls: ServerPem | None, **options: Any) -> Any:
-    """uvicorn's Config for app, over TLS with tls's certificate and key when given."""
+    """uvicorn's Config for app, over TLS with tls's certificate and key when given. HTTP is parsed by
+    h11 unless `http` says otherwise: uvicorn would take httptools wherever it is installed, and only
+    the vendor API asks for it (its cached pages cost less than h11's header checks)."""
     import uvicorn
 
     if tls is not None:
         options |= {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
-    return uvicorn.Config(app, **{"log_level": "warning", **options})
+    return uvicorn.Config(app, **{"log_level": "warning", "http": "h11", **options})
 
 
 @contextmanager
@@ -61,13 +63,13 @@ def in_thread(config: Any, sockets: list[socket.socket] | None = None, timeout_s
         thread.join(timeout=timeout_s)
 
 
-def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = None) -> None:
-    """Bind, print the banner, then serve until Ctrl-C (HTTPS when tls is given)."""
+def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = None, http: str = "h11") -> None:
+    """Bind, print the banner, then serve until Ctrl-C (HTTPS when tls is given; `http` as in server_config)."""
     import uvicorn
 
     sock = bind(host, port)
     print(banner, flush=True)
-    uvicorn.Server(server_config(app, tls)).run(sockets=[sock])
+    uvicorn.Server(server_config(app, tls, http=http)).run(sockets=[sock])
 
 
 def base_url(host: str, port: int, secure: bool) -> str:

@@ -27,6 +27,7 @@ import pyarrow as pa
 from anpr.contract import COUNTRY_PATTERN, NL_PLATE_PATTERN, OTHER_PLATE_PATTERN
 from anpr.delta_reader import TableReader
 from anpr.lake import Filters, Lake
+from anpr.months import month_start, next_month
 from anpr.pseudonym import (
     SEPARATOR,
     is_ambiguous_plate,
@@ -37,7 +38,6 @@ from anpr.pseudonym import (
 )
 from anpr.register_tables import KEYED_BY_VEHICLE
 from anpr.stream_tables import PASSAGES
-from jobs.retention import month_start, next_month
 from jobs.stats.release import RELEASES
 
 PASSAGE_COLUMNS = ["event_date", "zone_id", "camera_id", "jaar", "maand", "ingested_at"]

@@ -38,6 +38,7 @@ from pathlib import Path
 from anpr.idempotency import purge_older_than, store_path
 from anpr.kafka_security import client_config
 from anpr.lake import Lake
+from anpr.months import month_start, next_month
 from anpr.register_tables import HOLDING_KEYS
 from anpr.settings import RetentionSettings, Settings
 from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE, STREAM_METRICS
@@ -57,14 +58,6 @@ class Outcome:
     rows_deleted: int = 0
     files_removed: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_month(first: date) -> date:
-    return (first + timedelta(days=32)).replace(day=1)
 
 
 def month_final(first: date, lateness_days: int) -> date:

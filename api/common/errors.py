@@ -51,11 +51,16 @@ def trace_id_of(request: Request) -> str:
     return assigned or request.headers.get("X-Request-Id") or uuid.uuid4().hex
 
 
+def api_error_response(request: Request, exc: ApiError) -> JSONResponse:
+    """The error answer of an ApiError (the app's handler, also used by routes served before the router)."""
+    body = error_body(exc.code, exc.message, exc.hint, trace_id_of(request))
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        body = error_body(exc.code, exc.message, exc.hint, trace_id_of(request))
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+        return api_error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

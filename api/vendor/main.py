@@ -22,6 +22,7 @@ from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
 from api.vendor.contracts import ANONYMOUS, Contract, load_contracts
 from api.vendor.geo import ZoneRegistry
+from api.vendor.hot import HotRoutes
 from api.vendor.layers import document_layers
 from api.vendor.routes import login, maps, ogc, operations, releases, tables
 from api.vendor.rows import RowsService
@@ -65,6 +66,8 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     app.state.admin_key = settings.admin_key.get_secret_value() if settings.admin_key is not None else None
     app.state.store, app.state.zones, app.state.access_log = store, zones, audit
     app.state.rows = RowsService(store, zones.zone_municipality)
+    # Innermost: inside the access log and the 500 handler, like the routes it serves first.
+    app.add_middleware(HotRoutes, routes=[*tables.HOT_ROUTES, *ogc.HOT_ROUTES])
     app.add_middleware(InternalErrors)  # a 500 keeps the connection open; inside the log, which records it
     app.add_middleware(AccessLogMiddleware, access_log=audit)
 

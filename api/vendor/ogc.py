@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
+import numpy as np
+import shapely
 from pydantic import BaseModel, Field
 from shapely import box
 from shapely.geometry import Polygon, shape
@@ -214,6 +217,26 @@ def within(features: list[dict[str, Any]], area: BaseGeometry | None) -> list[di
     if area is None:
         return features
     return [f for f in features if f["geometry"] is not None and shape(f["geometry"]).intersects(area)]
+
+
+@dataclass(frozen=True)
+class Located:
+    """Features with their shapes (None without a geometry), so a bbox filters them without parsing GeoJSON."""
+
+    features: list[dict[str, Any]]
+    shapes: np.ndarray  # shapely geometries or None, one per feature
+
+    @classmethod
+    def of(cls, features: list[dict[str, Any]]) -> Located:
+        shapes = np.array([None if f["geometry"] is None else shape(f["geometry"]) for f in features], dtype=object)
+        return cls(features, shapes)
+
+    def within(self, area: BaseGeometry | None) -> list[dict[str, Any]]:
+        """As `within`: the features whose geometry intersects `area` (all without one)."""
+        if area is None:
+            return self.features
+        hits = shapely.intersects(self.shapes, area)  # None (no geometry) gives False
+        return [f for f, hit in zip(self.features, hits, strict=True) if hit]
 
 
 def bounds_of(features: list[dict[str, Any]]) -> list[float] | None:

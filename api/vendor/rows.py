@@ -26,6 +26,7 @@ from anpr.catalogue import COUNTS, TableSpec
 from api.common.errors import ApiError
 from api.releases import ReleaseStore, default_order
 from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, forbid, make_body, make_etag, respond
+from api.vendor.index import TableIndex
 from api.vendor.queries import (
     RowsQuery,
     decode_cursor,
@@ -37,10 +38,13 @@ from api.vendor.queries import (
     wanted_format,
 )
 from api.vendor.security import Principal
-from api.vendor.tables import column_type
+from api.vendor.tables import column_type, filterable
 
 PAGES_MAX_BYTES = 128 * 1024 * 1024  # serialized pages (JSON or CSV, plus their gzip bytes)
 SELECTIONS_MAX_BYTES = 256 * 1024 * 1024  # selected and sorted Arrow tables
+DERIVED_MAX_ENTRIES = 256  # objects derived from selections (RowsService.derived)
+# Answers of at most this many rows are built on the event loop (RowsService.cheap): ~1 ms of work at most.
+INLINE_ROWS = 200
 
 
 class RowsService:
@@ -54,8 +58,15 @@ class RowsService:
         # worker threads, so one lock guards both caches (held for lookups and stores only).
         self._lock = threading.Lock()
         self.pages: LRUCache[tuple[object, ...], Body] = LRUCache(PAGES_MAX_BYTES, getsizeof=lambda b: b.size)
-        self._selected: LRUCache[tuple[object, ...], tuple[pa.Table, str]] = LRUCache(
-            SELECTIONS_MAX_BYTES, getsizeof=lambda s: s[0].nbytes + 256)
+        # Sized by the selected rows times the table's bytes per row: Table.nbytes walks every buffer
+        # of a taken table, which cost a first visit more than selecting its rows.
+        self._selected: LRUCache[tuple[object, ...], tuple[pa.Table, str, int]] = LRUCache(
+            SELECTIONS_MAX_BYTES, getsizeof=lambda s: s[2] + 256)
+        # Python objects derived from a selection (e.g. the OGC camera features with their shapes).
+        self._derived: LRUCache[tuple[object, ...], Any] = LRUCache(DERIVED_MAX_ENTRIES)
+        # One per release table the store keeps in memory (its max_tables), built column by column as
+        # queries filter on them: a few bytes per row and indexed column.
+        self._indexes: LRUCache[tuple[str, str], TableIndex] = LRUCache(store.max_tables)
 
     def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
               limit: int, cursor: str | None, sort: str | None, fmt: str | None, names: str = "nl") -> RowsQuery:
@@ -75,11 +86,50 @@ class RowsService:
             raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
         return q
 
-    @cachedmethod(lambda self: self._selected, key=lambda self, q: q.selection_key, lock=lambda self: self._lock)
     def select(self, q: RowsQuery) -> tuple[pa.Table, str]:
         """The query's rows in order, and the municipalities they cover (comma-separated GM codes);
         403 outside the contract, 400 for filter values of the wrong type."""
+        selected, covered, _ = self._select(q)
+        return selected, covered
+
+    def cheap(self, q: RowsQuery, whole: bool = False) -> bool:
+        """Whether the query's answer (its page; with `whole`, all its selected rows) is cheap enough to
+        build on the event loop: at most INLINE_ROWS rows to select and serialize from a release table in
+        memory. A thread hop costs a small first visit more than its build, and a worker thread holding
+        the GIL delays every answer the event loop is sending; larger answers still go to a thread."""
+        with self._lock:
+            cached = self._selected.get(q.selection_key)
+        if cached is not None:
+            return cached[0].num_rows <= INLINE_ROWS or (not whole and q.limit <= INLINE_ROWS)
+        table = self.store.held(q.release_id, q.spec)
+        with self._lock:
+            index = self._indexes.get((q.release_id, q.spec.name))
+        if table is None or index is None or index.table is not table:  # made in a worker thread first
+            return False
+        try:
+            return index.count(
+                [("gemeenteCode", q.scope), *q.filters], INLINE_ROWS) <= INLINE_ROWS
+        except ApiError:  # a bad filter value: the build answers it, after the contract check as always
+            return False
+
+    def has_derived(self, key: tuple[object, ...]) -> bool:
+        with self._lock:
+            return key in self._derived
+
+    def derived(self, key: tuple[object, ...], make: Callable[[], Any]) -> Any:  # noqa: ANN401 - the caller's type
+        """`make()`, kept under `key` (which must name the release it derives from)."""
+        with self._lock:
+            found = self._derived.get(key)
+        if found is None:
+            found = make()
+            with self._lock:
+                self._derived[key] = found
+        return found
+
+    @cachedmethod(lambda self: self._selected, key=lambda self, q: q.selection_key, lock=lambda self: self._lock)
+    def _select(self, q: RowsQuery) -> tuple[pa.Table, str, int]:
         table = self.store.rows(q.release_id, q.spec)
+        index = self.index(q.release_id, q.spec, table)
         scope = frozenset(q.scope)
         chosen = dict(q.filters)
         asked: set[str] = set(chosen.get("gemeenteCode", ()))
@@ -87,21 +137,31 @@ class RowsService:
             if zone in self.zone_municipality:
                 asked.add(self.zone_municipality[zone])
         if "zoneId" in chosen and "zoneId" in table.column_names:
-            zones = table.filter(pc.is_in(table["zoneId"], value_set=_values(table, "zoneId", chosen["zoneId"])))
-            asked |= set(pc.unique(zones["gemeenteCode"]).to_pylist())
+            asked |= {str(m) for m in index.distinct("gemeenteCode", [("zoneId", chosen["zoneId"])])}
         forbid(asked, scope)
-        mask = pc.is_in(table["gemeenteCode"], value_set=pa.array(q.scope, pa.string()))
-        for column, values in q.filters:
-            mask = pc.and_(mask, pc.is_in(table[column], value_set=_values(table, column, values)))
+        picked = index.select([("gemeenteCode", q.scope), *q.filters])
         # Rounded before sorting, so the order of the rows tells no more than their values.
-        selected = round_counts(table.filter(mask), q.round_to)
+        selected = round_counts(table.take(picked), q.round_to)
         if q.sort:
             keys = [(f.removeprefix("-"), "descending" if f.startswith("-") else "ascending") for f in q.sort]
             named = {k for k, _ in keys}
             keys += [(c, "ascending") for c in default_order(q.spec) if c not in named and c in table.column_names]
             selected = selected.sort_by(keys)
         covered = ",".join(sorted(asked & scope)) if asked else ",".join(q.scope)
-        return selected, covered
+        return selected, covered, len(picked) * index.row_bytes
+
+    def index(self, release_id: str, spec: TableSpec, table: pa.Table) -> TableIndex:
+        """The index of a release table the store holds (rebuilt if the store has read the table anew);
+        a new one indexes every filterable column at once, in the worker thread that read the table."""
+        key = (release_id, spec.name)
+        with self._lock:
+            found = self._indexes.get(key)
+        if found is None or found.table is not table:
+            found = TableIndex(table)
+            found.prepare([c for c in filterable(spec) if c in table.column_names])
+            with self._lock:
+                self._indexes[key] = found
+        return found
 
     def build(self, q: RowsQuery, etag: str) -> Body:
         selected, covered = self.select(q)
@@ -133,15 +193,18 @@ class RowsService:
 
     async def respond(self, request: Request, q: RowsQuery) -> Response:
         """The query's page."""
-        return await self.respond_cached(request, q.page_key, lambda: self.build(q, make_etag("rows", *q.page_key)))
+        return await self.respond_cached(request, q.page_key, lambda: self.build(q, make_etag("rows", *q.page_key)),
+                                         lambda: self.cheap(q))
 
-    async def respond_cached(self, request: Request, key: tuple[object, ...], build: Callable[[], Body]) -> Response:
+    async def respond_cached(self, request: Request, key: tuple[object, ...], build: Callable[[], Body],
+                             cheap: Callable[[], bool] = lambda: False) -> Response:
         """The answer cached under `key` with the pages (answers over immutable releases: rows pages,
-        series): from the cache on the event loop, else `build()` in a worker thread and kept."""
+        series): from the cache on the event loop, else `build()` (on the event loop when `cheap()`,
+        else in a worker thread) and kept."""
         with self._lock:
             body = self.pages.get(key)
         if body is None:
-            body = await run_in_threadpool(build)
+            body = build() if cheap() else await run_in_threadpool(build)
             with self._lock, contextlib.suppress(ValueError):  # larger than the whole cache: served, not kept
                 self.pages[key] = body
         return respond(request, body)
@@ -160,14 +223,6 @@ def round_counts(table: pa.Table, base: int) -> pa.Table:
             rounded = pc.multiply(pc.divide(pc.add(column, base // 2), base), base).cast(column.type)
             table = table.set_column(i, name, rounded)
     return table
-
-
-def _values(table: pa.Table, column: str, values: tuple[str, ...]) -> pa.Array:
-    """Filter values (canonical text) as values of the stored column; 400 when they cannot be."""
-    try:
-        return pa.array(values).cast(table[column].type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise ApiError(400, f"{values} are not values of {column}", "see /v1/tables") from None
 
 
 def renamed(columns: list[str], spec: TableSpec, names: str) -> list[str]:

@@ -144,7 +144,8 @@ def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[st
         selected, scope = service.select(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to))
     except LegacyRelease as exc:  # published before the field spec: missing, as a release lacking a field is
         return {**entry, "missing": exc.message}, [], []
-    lacking = [c for c in columns if c not in selected.column_names]
+    present = set(selected.column_names)  # a property that builds its list on each access
+    lacking = [c for c in columns if c not in present]
     if lacking:  # published before a catalogue change: better missing than a null read as suppressed
         return {**entry, "missing": f"release {m.release['release_id']} lacks {', '.join(lacking)}"}, [], []
     found = json_rows(selected.select(columns), q.spec, q.names)
@@ -191,4 +192,10 @@ def build_series(service: RowsService, q: SeriesQuery) -> Body:
 
 async def serve_series(service: RowsService, request: Request, who: Principal, table: str) -> Response:
     q = series_query(service, request, who, table)
-    return await service.respond_cached(request, q.key, lambda: build_series(service, q))
+
+    def cheap() -> bool:  # every month's selection small enough to build on the event loop (RowsService.cheap)
+        return all(service.cheap(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to),
+                                 whole=True)
+                   for m in q.months if m.release is not None)
+
+    return await service.respond_cached(request, q.key, lambda: build_series(service, q), cheap)

@@ -21,7 +21,7 @@ from api.vendor import models, ogc
 from api.vendor.deps import SECURITY, authenticate, rows_of, zones_of
 from api.vendor.http import DATA_EXPIRES, Body, forbid, json_body, make_body, make_etag, respond
 from api.vendor.queries import MAX_PAGE, RowsQuery, find_release
-from api.vendor.rows import RowsService, json_rows
+from api.vendor.rows import INLINE_ROWS, RowsService, json_rows
 from api.vendor.security import Principal
 
 router = APIRouter(prefix=ogc.PREFIX, tags=["ogc"])
@@ -89,8 +89,20 @@ def _camera_query(request: Request, who: Principal, release: str | None = None) 
 
 
 def _cameras(service: RowsService, q: RowsQuery) -> list[dict[str, Any]]:
-    selected, _ = service.select(q)
-    return ogc.camera_features(json_rows(selected, q.spec))
+    return _located(service, q).features
+
+
+def _located(service: RowsService, q: RowsQuery) -> ogc.Located:
+    """The query's camera features with their shapes, made once per selection (a release never changes)."""
+    def make() -> ogc.Located:
+        selected, _ = service.select(q)
+        return ogc.Located.of(ogc.camera_features(json_rows(selected, q.spec)))
+
+    return service.derived(_located_key(q), make)  # type: ignore[no-any-return]
+
+
+def _located_key(q: RowsQuery) -> tuple[object, ...]:
+    return ("ogc-cameras", *q.selection_key)
 
 
 def _collection(request: Request, who: Principal, cid: str) -> dict[str, Any]:
@@ -179,14 +191,24 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
     def build() -> Body:
         # A camera's row holds for its release's month.
         current = when is None or ogc.overlaps(ogc.month_interval(q.release["month"]), wanted)
-        cameras = ogc.within(_cameras(service, q), area) if current else []
+        cameras = _located(service, q).within(area) if current else []
         found = ogc.page(base, collectionId, cameras, limit, offset, pinned)
         payload = {**found, "releaseId": q.release_id, "expiresAt": q.expires_at}
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": ",".join(q.scope),
                  "rows": found["numberReturned"]}
         return _geojson(payload, key, audit, {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at})
 
-    return await service.respond_cached(request, key, build)
+    # Once the cameras are located, a page is a bbox test and at most `limit` features to serialize.
+    return await service.respond_cached(request, key, build,
+                                        lambda: limit <= INLINE_ROWS and service.has_derived(_located_key(q)))
+
+
+async def _items_first(request: Request, collection_id: str) -> Response:
+    return await items(collection_id, request)
+
+
+# The path api/vendor/hot.py serves before FastAPI's router (the items of a collection).
+HOT_ROUTES = [(ogc.PREFIX + r"/collections/([^/]+)/items", _items_first)]
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="one feature", response_class=GeoJSONResponse,

@@ -96,16 +96,30 @@ def rows_router() -> APIRouter:
                 summary="rows of a table in a release, filtered on any dimension, sorted, paged",
                 openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
     async def rows(table: str, request: Request) -> Response:
-        who = authenticate(request)
-        service = rows_of(request)
-        q = service.query(request, who, table, *page_params(request))
-        return await service.respond(request, q)
+        return await serve_rows(request, table)
 
     @router.get("/v1/tables/{table}/series", responses=_series_responses(),
                 summary=f"one measure of a table over a range of months (at most {MAX_MONTHS}), each month from its "
                         "latest release",
                 openapi_extra={"parameters": [*SERIES_QUERY, *_filter_parameters()], "security": SECURITY})
     async def series(table: str, request: Request) -> Response:
-        return await serve_series(rows_of(request), request, authenticate(request), table)
+        return await serve_table_series(request, table)
 
     return router
+
+
+async def serve_rows(request: Request, table: str) -> Response:
+    """GET /v1/tables/{table}/rows (also served before the router: api/vendor/hot.py)."""
+    who = authenticate(request)
+    service = rows_of(request)
+    q = service.query(request, who, table, *page_params(request))
+    return await service.respond(request, q)
+
+
+async def serve_table_series(request: Request, table: str) -> Response:
+    """GET /v1/tables/{table}/series (also served before the router: api/vendor/hot.py)."""
+    return await serve_series(rows_of(request), request, authenticate(request), table)
+
+
+# The paths api/vendor/hot.py serves before FastAPI's router, with the functions the routes above call.
+HOT_ROUTES = [(r"/v1/tables/([^/]+)/rows", serve_rows), (r"/v1/tables/([^/]+)/series", serve_table_series)]

@@ -9,21 +9,16 @@ Its rows are few (cells x batches of a month), so they are read with pyarrow and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
 
 import pandas as pd
 
 from anpr.catalogue import Dimension, TableSpec
 from anpr.lake import Lake
+from anpr.months import month_bounds
 from anpr.stream_tables import OUT_OF_SCOPE, OUT_OF_SCOPE_SCHEMA
 from anpr.zones import Municipality, camera_rows, zone_codes
 
 _CELL = ["municipality", "zone_id", "camera_id", "rij_richting_zone", "week_dag", "uur"]
-
-
-def month_bounds(jaar: int, maand: int) -> tuple[date, date]:
-    """The month's first local day and the first local day after it."""
-    return date(jaar, maand, 1), date(jaar + maand // 12, maand % 12 + 1, 1)
 
 
 def read_month(lake: Lake, jaar: int, maand: int, version: int | None = None) -> pd.DataFrame:

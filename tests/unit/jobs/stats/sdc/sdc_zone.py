@@ -15,10 +15,12 @@ from anpr.catalogue import CATALOGUE
 from anpr.dimensions import sbi_sectie
 from anpr.disclosure import Rules
 from bench.stats import BODIES, COMPANY_SHARE, DAY_PARTS, EURO, FUELS, HOURS, TYPES, WINDOWS
+from bench.stats import SBI as STATS_SBI
 from jobs.stats.sdc.cells import Part
 from jobs.stats.sdc.microdata import catalogue_parts
 
-SBI = ["451", "461", "463", "464", "471", "494", "531", "561", "412", "432", "862", "960"]
+# twelve of bench/stats.py's SBI afdelingen (two digits), as the register enrichment writes sbi_groep_code
+SBI = [code for code, _ in STATS_SBI[:12]]
 PROVINCES = ["Groningen", "Gelderland", "Utrecht", "Noord-Holland", "Zuid-Holland", "Noord-Brabant"]
 MISSING = "Onbekend"
 

@@ -1,0 +1,100 @@
+"""What the vendor API's caches and indexes must never change: the rows a query selects, the release a
+new publication makes current, and the audit rows of requests served just before the process stops."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from fastapi.testclient import TestClient
+
+from anpr.delta_reader import DeltaReader
+from anpr.settings import Settings
+from api.access_log import AccessLog, read_access_log
+from api.common.errors import ApiError
+from api.releases import ReleaseStore
+from api.vendor.index import TableIndex
+from api.vendor.main import create_app
+from api.vendor.sample import synthetic_municipality
+from tests.unit.api.vendor.test_series import CONTRACTS, HEADERS, KEYS, OVERVIEW, overview_row, publish, zone_code
+
+ROWS = f"/v1/tables/{OVERVIEW.name}/rows?zoneId={zone_code('GM0344')}&sort=waarde"
+SERIES = f"/v1/tables/{OVERVIEW.name}/series?measure=aantalUniekeVoertuigen&from=2026-10&to=2026-10"
+
+
+def _scan(table: pa.Table, filters: list[tuple[str, tuple[str, ...]]]) -> list[int]:
+    """The rows a full-table scan selects (what the API did before its index)."""
+    mask = pa.array([True] * table.num_rows)
+    for column, values in filters:
+        mask = pc.and_(mask, pc.is_in(table[column], value_set=pa.array(values).cast(table[column].type)))
+    return [i for i, keep in enumerate(mask.to_pylist()) if keep]
+
+
+def test_the_index_selects_the_rows_a_scan_selects_in_table_order():
+    table = pa.table({"gm": ["GM1", "GM2", None, "GM1", "GM2", "GM1", "GM3", None],
+                      "uur": pa.array([7, 8, 8, None, 7, 8, 9, 7], pa.int32()),
+                      "kind": ["a", "b", "a", "a", None, "b", "a", "b"]})
+    index = TableIndex(table)
+    choices = {"gm": [("GM1",), ("GM1", "GM2"), ("GM4",)], "uur": [("8",), ("7", "9"), ("10",)],
+               "kind": [("a",), ("a", "b")]}
+    for n in range(4):
+        for columns in itertools.combinations(choices, n):
+            for values in itertools.product(*(choices[c] for c in columns)):
+                filters = list(zip(columns, values, strict=True))
+                assert index.select(filters).tolist() == _scan(table, filters), filters
+    assert index.distinct("gm", [("uur", ("8",))]) == {"GM1", "GM2"}  # the null is no municipality
+    with pytest.raises(ApiError) as bad:
+        index.select([("uur", ("eight",))])
+    assert bad.value.status == 400
+
+
+def _app(lake: str, root, audit: AccessLog | None = None):  # noqa: ANN001, ANN202 - pytest's tmp_path
+    store = ReleaseStore(DeltaReader(lake), refresh_seconds=0)
+    return create_app(Settings(data_dir=root / "data", vendor_keys=KEYS), store, contracts=CONTRACTS,
+                      municipalities=[synthetic_municipality("GM0344", "Utrecht", 52.09, 5.12)],
+                      access_log=audit or AccessLog(store.lake, flush_seconds=3600))
+
+
+def test_a_new_release_replaces_cached_answers_and_suppressed_cells_stay_null(tmp_path):
+    lake = str(tmp_path / "lake")
+    publish(lake, "2026-10-a", "2026-10", datetime(2026, 11, 6, 2, tzinfo=UTC),
+            [overview_row("GM0344", 2026, 10, "Euro 6", 14), overview_row("GM0344", 2026, 10, "Z", None)])
+    with TestClient(_app(lake, tmp_path)) as client:
+        for _ in range(2):  # the first visit, then the cached answer
+            first = client.get(ROWS, headers=HEADERS)
+            assert first.headers["X-Release-Id"] == "2026-10-a"
+            assert [(r["waarde"], r["aantalUniekeVoertuigen"], r["aantalPassages"]) for r in first.json()["rows"]] == [
+                ("Euro 6", 14, 42), ("Z", None, None)]
+            series = client.get(SERIES, headers=HEADERS).json()["rows"]
+            assert [r["aantalUniekeVoertuigen"] for r in series] == [14, None]
+        publish(lake, "2026-10-b", "2026-10", datetime(2026, 11, 9, 2, tzinfo=UTC),
+                [overview_row("GM0344", 2026, 10, "Euro 6", 15), overview_row("GM0344", 2026, 10, "Z", 5)])
+        again = client.get(ROWS, headers=HEADERS)
+        assert again.headers["X-Release-Id"] == "2026-10-b"
+        assert [(r["waarde"], r["aantalUniekeVoertuigen"]) for r in again.json()["rows"]] == [("Euro 6", 15), ("Z", 5)]
+        assert [r["aantalUniekeVoertuigen"] for r in client.get(SERIES, headers=HEADERS).json()["rows"]] == [15, 5]
+        # the old release stays readable by id, from its own cached selection
+        pinned = client.get(f"{ROWS}&release=2026-10-a&format=csv", headers=HEADERS)
+        rows = list(csv.DictReader(io.StringIO(pinned.text)))
+        assert [(r["waarde"], r["aantalUniekeVoertuigen"]) for r in rows] == [("Euro 6", "14"), ("Z", "")]
+
+
+def test_requests_served_before_shutdown_are_in_the_access_log(tmp_path):
+    lake = str(tmp_path / "lake")
+    publish(lake, "2026-10-a", "2026-10", datetime(2026, 11, 6, 2, tzinfo=UTC),
+            [overview_row("GM0344", 2026, 10, "Euro 6", 14)])
+    audit = AccessLog(DeltaReader(lake), flush_seconds=3600)  # no timed flush during the test
+    with TestClient(_app(lake, tmp_path, audit)) as client:
+        statuses = [client.get(ROWS, headers=HEADERS).status_code for _ in range(5)]
+        statuses.append(client.get(ROWS, headers={"X-API-Key": "wrong-key-0123456789"}).status_code)
+        assert read_access_log(DeltaReader(lake), limit=None) == []  # queued, not yet written
+    logged = read_access_log(DeltaReader(lake), limit=None)
+    assert statuses == [200] * 5 + [401]
+    assert sorted(r["status"] for r in logged) == [200] * 5 + [401]
+    assert {(r["vendor"], r["table_name"], r["release_id"], r["rows"]) for r in logged if r["status"] == 200} == {
+        ("utrecht", OVERVIEW.name, "2026-10-a", 1)}
