@@ -2,7 +2,9 @@
 
 Keeping a model pays for the min and max of one cell after another: after the first solve, each starts
 from the last optimal basis, a few pivots away. (It does not for the slices of a spreading LP: a cold
-solve with presolve was twice as fast as one from the previous slice's optimum.)
+solve with presolve was twice as fast as one from the previous slice's optimum.) A model's first solve
+has no basis to start from: it runs with presolve and the dual simplex, which on the 5% month's smallest
+zone took the linked component's first solve from 17.7 s to 1.7 s (all first solves: 73 s to 5 s).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from scipy.optimize import linprog
 Parts = dict[str, tuple[sp.csr_matrix, np.ndarray]]  # "eq"/"ub" -> (rows, right-hand side)
 _OPTIONS = (("output_flag", False), ("presolve", "off"), ("simplex_strategy", 4), ("random_seed", 0),
             ("threads", 1))
+_COLD = (("presolve", "on"), ("simplex_strategy", 1))  # a first solve: presolve, then the dual simplex
 _DONE = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded)
 
 
@@ -120,6 +123,7 @@ class ComponentLP:
         self.free, self.lower = free, np.asarray(lower, dtype=np.float64)
         self.highs = _model(parts, self.lower, np.full(len(free), np.inf), np.zeros(len(free)))
         self.points: list[np.ndarray] = []
+        self.warm = False  # whether a solve has left a basis to start the next from
         self.binding = np.zeros(0, dtype=np.int64)  # model rows with a dual at the last optimum
         self.equalities = len(parts["eq"][1]) if "eq" in parts else 0
         self.rhs = np.concatenate([parts[name][1] for name in ("eq", "ub") if name in parts] or [np.zeros(0)])
@@ -142,7 +146,17 @@ class ComponentLP:
         if self.highs.getNumRow() == 0:  # nothing links the cell to anything published
             return float(self.lower[col]) if sign > 0 else np.inf
         self.highs.changeColCost(col, sign)
-        status = _run(self.highs)
+        if self.warm:
+            status = _run(self.highs)
+        else:
+            for option, value in _COLD:
+                self.highs.setOptionValue(option, value)
+            try:
+                status = _run(self.highs)
+            finally:
+                for option, value in _OPTIONS:
+                    self.highs.setOptionValue(option, value)
+            self.warm = True
         value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
         self.highs.changeColCost(col, 0.0)
         if status == highspy.HighsModelStatus.kUnbounded:
