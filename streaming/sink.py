@@ -20,7 +20,9 @@ anpr.zones.Scope: by default private passenger cars and other privately owned ve
 truck or bus) are dropped before any token is derived; they only add to an anonymous count per zone,
 camera, direction, day and hour (table out_of_scope), appended in the same micro-batch under its own
 application transaction, and to `out_of_scope` in the metrics. Per batch:
-rows_in = passages_written + duplicates + double_reads + quarantined + out_of_scope. An observation
+rows_in = passages_written + duplicates + double_reads + quarantined + out_of_scope, each from its own
+step (streaming/accounting.py); a batch whose counts do not add up is logged and stops the stream
+(BatchAccountingError) after its metrics row is recorded. An observation
 re-delivered in a later micro-batch is a duplicate when it was a passage, but counted out of scope again
 when it was dropped: nothing of a dropped read is kept to recognise it by.
 """
@@ -56,6 +58,7 @@ from anpr.stream_tables import (
 )
 from anpr.zones import Municipality, load_municipalities
 from streaming import plan
+from streaming.accounting import BatchCounts, check, mismatches
 from streaming.enrich import is_current, load_register_snapshot, release
 
 log = logging.getLogger(__name__)
@@ -248,20 +251,23 @@ class PassageSink:
         summary = summarize(checked)
         lap("summary")
         n_valid = summary.rows_in - sum(summary.quarantined.values())
-        n_unique = hits = written = n_double = n_out = 0
+        n_first = n_unique = hits = written = n_double = n_out = n_offered = 0
         commits: dict[str, Callable[[], int | None]] = {}
         persisted: list[DataFrame] = []
         try:
             if n_valid:  # an idle trigger or an all-rejected batch costs no passages job and no commit
                 s = self.settings
+                # Read by the double reads and the enrichment both, and counted on its own for the accounting.
                 reads = plan.reads(checked, s.timezone, s.day_parts, self.municipalities)
+                reads = reads.persist(StorageLevel.MEMORY_ONLY)
                 # Only ids, filled by the enrichment job below: counting them afterwards costs no job of its own.
                 doubles = plan.double_reads(reads, s.passages.double_read_seconds).persist(StorageLevel.MEMORY_ONLY)
                 # Enriched once for passages and counts; memory only, as the keys it still holds must not spill.
                 scoped = plan.scoped(reads, doubles, self.current_register(), self.municipalities)
                 scoped = scoped.persist(StorageLevel.MEMORY_ONLY)
                 passages = plan.passages(scoped, self.pepper.path, self.pepper.id).persist(StorageLevel.MEMORY_ONLY)
-                persisted += [passages, scoped, doubles]
+                persisted += [passages, scoped, doubles, reads]
+                n_first = reads.count()
                 counts = scoped.agg(F.count(F.lit(1)).alias("n"),
                                     F.count(F.when(F.col("register_hit"), 1)).alias("hits"),
                                     F.count(F.when(~F.col("in_scope"), 1)).alias("out")).first()
@@ -269,6 +275,7 @@ class PassageSink:
                 n_double = doubles.count()
                 lap("compute")
                 if n_out < n_unique:  # all dropped: no passages job and no commit
+                    n_offered = passages.count()  # cached: the insert reads these same rows
                     commits[PASSAGES] = lambda: self._insert_passages(passages, query_id, batch_id)
                 if n_out:
                     # Same micro-batch, own transaction: a replay appends the counts at most once.
@@ -283,11 +290,17 @@ class PassageSink:
         finally:
             for frame in persisted:
                 frame.unpersist()
-        report = BatchReport(batch_id, summary.rows_in, written, n_valid - n_double - n_out - written, n_double,
+        tally = BatchCounts(summary.rows_in, sum(summary.quarantined.values()), n_first, n_double, n_unique,
+                             n_out, n_offered, written)
+        report = BatchReport(batch_id, summary.rows_in, written, tally.duplicates, n_double,
                              summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,
                              int((time.monotonic() - started) * 1000), n_out)
         self._record(query_id, report, n_valid, summary.offsets)
         lap("metrics")
+        if wrong := mismatches(tally):
+            # Recorded first, so `anpr stream status` shows the batch; the stream then stops on it.
+            log.error("batch %d does not add up: %s", batch_id, "; ".join(wrong))
+            check(tally, batch_id)
         log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
         if self.on_batch:
             self.on_batch(report)

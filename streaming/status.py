@@ -56,19 +56,21 @@ def last_batches(lake: Lake | DeltaReader, limit: int) -> pd.DataFrame:
 
 
 def stream_status(lake: Lake | DeltaReader, checkpoint: Path, bootstrap: str | None, topic: str,
-                  limit: int = 10, client: Mapping[str, object] | None = None) -> StreamStatus:
+                  limit: int = 10, client: Mapping[str, object] | None = None,
+                  timeout_ms: int = 5_000) -> StreamStatus:
     """Lag and the last batches; the batches come from Delta, so they show even with the broker down.
-    client: kafka-python security arguments (anpr/kafka_security.py client_config) for the broker."""
+    client: kafka-python security arguments (anpr/kafka_security.py client_config) for the broker;
+    timeout_ms: how long each broker question may wait before the broker counts as unreachable."""
     ends, error = None, None
     if bootstrap:
         try:
-            changed = mismatches(recorded_ids(checkpoint), topic_ids(bootstrap, [topic], 5_000, client=client))
+            changed = mismatches(recorded_ids(checkpoint), topic_ids(bootstrap, [topic], timeout_ms, client=client))
             if changed:
                 error = (f"topic {', '.join(changed)} is not the one the checkpoint read (deleted and created "
                          "again, or a reset broker); `anpr stream --accept-data-loss` starts over on it")
             else:
                 ends = {topic: {str(p): end for p, end in
-                                high_watermarks(bootstrap, topic, 5_000, client=client).items()}}
+                                high_watermarks(bootstrap, topic, timeout_ms, client=client).items()}}
         except KafkaError as exc:
             error = f"broker at {bootstrap} unreachable ({type(exc).__name__}): is it running? `anpr broker` starts one"
     return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit), error)

@@ -26,8 +26,19 @@ def headers(supplier: str, municipality: str | None, request_id: str) -> list[He
             ("request_id", request_id.encode())]
 
 
+class NotJsonError(ValueError):
+    """An item holds NaN or an infinite number, which JSON has no spelling for."""
+
+
 def encode(item: dict[str, Any]) -> bytes:
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+    """One item as compact UTF-8 JSON. Raises NotJsonError (one line, no values) on NaN or infinity:
+    Python would write the non-standard `NaN`, which the stream's JSON parser rejects far from here."""
+    try:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except ValueError as exc:
+        # The message names no field value, so no plate can reach a log through it.
+        raise NotJsonError("item not encodable as JSON: it holds NaN or an infinite number; "
+                           "not written to Kafka") from exc
 
 
 def observation_record(item: dict[str, Any], header_list: list[Header]) -> Record:

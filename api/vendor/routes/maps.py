@@ -20,6 +20,8 @@ router = APIRouter(tags=["maps"])
 Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM: the latest release of that month")]
 ReleaseId = Annotated[str | None, Query(description="a release id from /v1/releases (default: the latest)")]
 Codes = Annotated[list[str], Query()]
+# The NDW zone code: a number on every published row (anpr.catalogue SCOPE_TYPES), so documented as one.
+ZoneIds = Annotated[list[int], Query()]
 
 
 @router.get("/v1/municipalities", summary="the vendor's municipalities and their zones",
@@ -49,7 +51,7 @@ async def zone(zone_id: str, request: Request, who: Vendor) -> Response:
 @router.get("/v1/cameras", summary="cameras of table 4.12 as GeoJSON points, with availability",
             responses=models.content(models.CameraCollection, bad_request=True, expires=True))
 async def cameras(request: Request, who: Vendor, release: ReleaseId = None, month: Month = None,
-                  zoneId: Codes = [], gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
+                  zoneId: ZoneIds = [], gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
     spec = next((s for s in TABLES.values() if s.kind == "cameras"), None)
     if spec is None:
         raise ApiError(404, "the catalogue has no camera table", "see /v1/tables")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from anpr.catalogue import TABLES, layer_tables
+from api.common.errors import ApiError
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of
 from api.vendor.http import Body, json_body, respond
@@ -76,6 +78,8 @@ RELEASE_QUERY: list[dict[str, Any]] = [
 async def table(table: str, request: Request, who: Vendor) -> Response:
     spec = who.readable(find_spec(table))
     release, month = request.query_params.get("release"), request.query_params.get("month")
+    if month is not None and not re.match(MONTH, month):  # an empty month is no month: not the latest release
+        raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
     if release is None and month is None:
         return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
     found = find_release(store_of(request), release, month, spec)
