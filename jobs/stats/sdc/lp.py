@@ -149,13 +149,13 @@ class ComponentLP:
         if self.warm:
             status = _run(self.highs)
         else:
-            for option, value in _COLD:
-                self.highs.setOptionValue(option, value)
+            for option, setting in _COLD:
+                self.highs.setOptionValue(option, setting)
             try:
                 status = _run(self.highs)
             finally:
-                for option, value in _OPTIONS:
-                    self.highs.setOptionValue(option, value)
+                for option, setting in _OPTIONS:
+                    self.highs.setOptionValue(option, setting)
             self.warm = True
         value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
         self.highs.changeColCost(col, 0.0)
