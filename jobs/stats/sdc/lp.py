@@ -87,9 +87,25 @@ def _model(parts: Parts, lower: np.ndarray, upper: np.ndarray, cost: np.ndarray)
     return highs
 
 
-def _run(highs: highspy.Highs) -> highspy.HighsModelStatus:
-    highs.run()
-    status = highs.getModelStatus()
+def _cold(highs: highspy.Highs) -> highspy.HighsModelStatus:
+    """One solve with presolve and the dual simplex (_COLD), then the kept models' options again."""
+    for option, setting in _COLD:
+        highs.setOptionValue(option, setting)
+    try:
+        highs.run()
+        return highs.getModelStatus()
+    finally:
+        for option, setting in _OPTIONS:
+            highs.setOptionValue(option, setting)
+
+
+def _run(highs: highspy.Highs, cold: bool = False) -> highspy.HighsModelStatus:
+    """Solve; cold: the first solve of a model, which has no basis to start from (_cold)."""
+    if cold:
+        status = _cold(highs)
+    else:
+        highs.run()
+        status = highs.getModelStatus()
     if status not in _DONE:
         # A basis carried over from another objective can stall the simplex in a false verdict (seen as
         # "infeasible" on a model the true values satisfy): solve once more from scratch...
@@ -101,14 +117,7 @@ def _run(highs: highspy.Highs) -> highspy.HighsModelStatus:
         # last try before a verdict that stops the release (the stats benchmark's held LPs were truly
         # infeasible by accumulated tolerance, which _snap in audit.py removes; this guards the rest).
         highs.clearSolver()
-        highs.setOptionValue("presolve", "on")
-        highs.setOptionValue("simplex_strategy", 1)
-        try:
-            highs.run()
-            status = highs.getModelStatus()
-        finally:
-            for option, value in _OPTIONS:
-                highs.setOptionValue(option, value)
+        status = _cold(highs)
     if status == highspy.HighsModelStatus.kInfeasible:
         raise Infeasible("audit LP ended infeasible; the true values must be feasible")
     if status not in _DONE:
@@ -146,17 +155,8 @@ class ComponentLP:
         if self.highs.getNumRow() == 0:  # nothing links the cell to anything published
             return float(self.lower[col]) if sign > 0 else np.inf
         self.highs.changeColCost(col, sign)
-        if self.warm:
-            status = _run(self.highs)
-        else:
-            for option, setting in _COLD:
-                self.highs.setOptionValue(option, setting)
-            try:
-                status = _run(self.highs)
-            finally:
-                for option, setting in _OPTIONS:
-                    self.highs.setOptionValue(option, setting)
-            self.warm = True
+        status = _run(self.highs, cold=not self.warm)
+        self.warm = True
         value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
         self.highs.changeColCost(col, 0.0)
         if status == highspy.HighsModelStatus.kUnbounded:
