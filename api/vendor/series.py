@@ -87,6 +87,10 @@ class SeriesQuery:
     round_to: int = 1  # as RowsQuery.round_to
     names: str = "nl"  # as RowsQuery.names
 
+    def of_month(self, release: dict[str, Any]) -> RowsQuery:
+        """The rows query of one month's release: its selection, unsorted."""
+        return RowsQuery(self.spec, release, self.scope, self.filters, (), round_to=self.round_to)
+
     @property
     def key(self) -> tuple[object, ...]:
         used = tuple((m.month, m.release["release_id"] if m.release else None, m.expires_at, m.missing)
@@ -141,7 +145,7 @@ def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[st
     if m.release is None:
         return entry, [], []
     try:
-        selected, scope = service.select(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to))
+        selected, scope = service.select(q.of_month(m.release))
     except LegacyRelease as exc:  # published before the field spec: missing, as a release lacking a field is
         return {**entry, "missing": exc.message}, [], []
     present = set(selected.column_names)  # a property that builds its list on each access
@@ -194,8 +198,6 @@ async def serve_series(service: RowsService, request: Request, who: Principal, t
     q = series_query(service, request, who, table)
 
     def cheap() -> bool:  # every month's selection small enough to build on the event loop (RowsService.cheap)
-        return all(service.cheap(RowsQuery(q.spec, m.release, q.scope, q.filters, (), round_to=q.round_to),
-                                 whole=True)
-                   for m in q.months if m.release is not None)
+        return all(service.cheap(q.of_month(m.release), whole=True) for m in q.months if m.release is not None)
 
     return await service.respond_cached(request, q.key, lambda: build_series(service, q), cheap)
