@@ -63,13 +63,13 @@ def in_thread(config: Any, sockets: list[socket.socket] | None = None, timeout_s
         thread.join(timeout=timeout_s)
 
 
-def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = None, http: str = "h11") -> None:
-    """Bind, print the banner, then serve until Ctrl-C (HTTPS when tls is given; `http` as in server_config)."""
+def serve(app: Any, host: str, port: int, banner: str, tls: ServerPem | None = None, **options: Any) -> None:
+    """Bind, print the banner, then serve until Ctrl-C (HTTPS when tls is given; options as in server_config)."""
     import uvicorn
 
     sock = bind(host, port)
     print(banner, flush=True)
-    uvicorn.Server(server_config(app, tls, http=http)).run(sockets=[sock])
+    uvicorn.Server(server_config(app, tls, **options)).run(sockets=[sock])
 
 
 def base_url(host: str, port: int, secure: bool) -> str:
