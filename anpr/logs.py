@@ -33,6 +33,9 @@ def setup_logging(log_dir: Path | None, level: str = "INFO", rotation: LogSettin
     console.setLevel(logging.WARNING if log_dir is not None else level)
     if log_dir is not None:
         console.setFormatter(FirstLine(FORMAT))
+        # A client library's connection errors (kafka-python logs each refused connection as ERROR) are
+        # details: the command's own one-line cause says what failed and what to do.
+        console.addFilter(lambda record: not record.name.startswith(QUIET))
     handlers: list[logging.Handler] = [console]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -91,6 +91,9 @@ class KafkaSettings(BaseModel):
     # Spark's kafka source reads only committed records (`kafka.isolation.level`): an ingest request's
     # transaction aborted after a broker failure is never read. read_uncommitted would read it too.
     isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"
+    # How long the stream waits for a broker that does not answer before it stops with a one-line cause
+    # (streaming/source.py: Spark's kafka source asks for offsets in tries of a third of it each).
+    broker_wait_seconds: float = Field(default=180.0, ge=3)
     # The ingest service's Kafka transactional.id (one per ingest process; stable across its restarts
     # so the new process fences the old one). None: anpr-ingest-<host name>-<port>.
     ingest_transactional_id: str | None = None

@@ -281,8 +281,11 @@ def _execute(args: Namespace, settings: Settings) -> tuple[int, str | None]:
     except KeyboardInterrupt:
         say("interrupted")
         return 130, "interrupted (Ctrl-C or SIGTERM)"
-    except (BrokerError, JvmError, PortInUseError) as exc:
-        say(f"anpr {args.command}: {exc}")
+    except (BrokerError, JvmError, PortInUseError) as exc:  # their messages are written for operators
+        log.info("anpr %s failed", args.command, exc_info=True)  # the file only, with the JVM's stack
+        # A busy port is all there is to say; a broker's or JVM's failure has a stack in the log.
+        details = "" if isinstance(exc, PortInUseError) else f" (details in {settings.log_dir / 'anpr.log'})"
+        say(f"anpr {args.command}: {exc}{details}")
         return 1, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     except BrokenPipeError:
         raise

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from kafka.errors import KafkaError
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 
@@ -31,7 +32,7 @@ from anpr.stream_tables import (
 from streaming import plan
 from streaming.cameras import cameras_frame
 from streaming.sink import BatchReport, PassageSink, register_pepper
-from streaming.source import read_kafka_stream
+from streaming.source import broker_unreachable, read_kafka_stream, unreachable_error
 from streaming.topics import batch_guard, check_topic_identity
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,9 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     """Run the passages query; with until_idle it drains what the topic holds now and returns.
 
     Raises streaming.topics.TopicIdentityError when the topic is not the one the checkpoint read (deleted
-    and created again, or a reset broker), unless accept_data_loss; see `check_topic_identity`.
+    and created again, or a reset broker), unless accept_data_loss; see `check_topic_identity`. Raises
+    streaming.source.BrokerUnreachableError when Kafka did not answer for kafka.broker_wait_seconds (the
+    query's own exception is its __cause__); what was committed before stays, and a restart resumes.
     """
     ensure_tables(lake)
     checkpoint = checkpoint or settings.checkpoint_dir / QUERY_NAME
@@ -74,7 +77,12 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     def current_ids() -> dict[str, str | None]:
         return topic_ids(bootstrap, [topic], client=client_config(settings, "stream"))
 
-    check_topic_identity(checkpoint, current_ids(), accept_data_loss)
+    try:
+        ids = current_ids()
+    except KafkaError as exc:
+        text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+        raise broker_unreachable(bootstrap, f"at the start ({text})") from exc
+    check_topic_identity(checkpoint, ids, accept_data_loss)
     while True:  # once per pepper: a re-keyed register restarts the query under its pepper
         pepper = register_pepper(lake, settings)
         records = read_kafka_stream(spark, settings, topic)
@@ -91,8 +99,11 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
         except KeyboardInterrupt:
             log.info("stopping the stream; the last committed batch is kept")
             query.stop()
-        except StreamingQueryException:
+        except StreamingQueryException as exc:
             if sink.rotated_to is None:
+                unreachable = unreachable_error(exc, bootstrap, settings.kafka.broker_wait_seconds)
+                if unreachable is not None:
+                    raise unreachable from exc
                 raise
             # The failed batch wrote nothing; the new query replays it from the checkpoint's offsets.
             log.info("pepper rotated from %s to %s: the query restarts under it", pepper.id, sink.rotated_to)

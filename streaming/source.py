@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 from pyspark.sql import DataFrame, SparkSession
 
+from anpr.broker import BrokerError
 from anpr.kafka_security import spark_options
 from anpr.settings import Settings
+
+# Spark's kafka source asks the broker for offsets in this many tries (its option fetchOffset.numRetries,
+# default 3), each waiting up to the client's default.api.timeout.ms (KafkaOffsetReaderAdmin).
+OFFSET_TRIES = 3
+KAFKA_TIMEOUT = re.compile(r"org\.apache\.kafka\.common\.errors\.TimeoutException: ([^\n]*?)(?: SQLSTATE: \w+)?$",
+                           re.MULTILINE)
+
+
+class BrokerUnreachableError(BrokerError):
+    """The stream's query stopped because Kafka did not answer for kafka.broker_wait_seconds."""
+
+
+def wait_options(seconds: float) -> dict[str, str]:
+    """Options of the kafka source that make a query stop after about `seconds` without an answer from
+    the broker (and not Spark's default of 3 x 60 s): OFFSET_TRIES tries of a third each. The request
+    timeout may not exceed the API timeout (Kafka's clients refuse such a configuration)."""
+    per_try = max(1000, math.ceil(seconds * 1000 / OFFSET_TRIES))
+    return {"fetchOffset.numRetries": str(OFFSET_TRIES), "kafka.default.api.timeout.ms": str(per_try),
+            "kafka.request.timeout.ms": str(min(30_000, per_try))}
+
+
+def unreachable_error(exc: BaseException, servers: str, seconds: float) -> BrokerUnreachableError | None:
+    """The one-line error for a query that failed on a Kafka client timeout (the broker stopped, or its
+    address is wrong), or None for any other failure. The Kafka message is kept; the stack stays on exc."""
+    found = KAFKA_TIMEOUT.findall(str(exc))
+    if not found:
+        return None
+    return broker_unreachable(servers, f"for {seconds:.0f} s (TimeoutException: {found[-1].strip()})")
+
+
+def broker_unreachable(servers: str, how: str) -> BrokerUnreachableError:
+    """`Kafka at <servers> did not answer <how>: ...what to do`, one line."""
+    return BrokerUnreachableError(
+        f"Kafka at {servers} did not answer {how}: is the broker running? `anpr broker` starts the embedded "
+        "one; `anpr stream` then resumes from its checkpoint, nothing is lost")
 
 
 def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str] | str) -> DataFrame:
@@ -19,6 +58,9 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
       so a backlog drains in bounded batches instead of one huge one.
     - ``failOnDataLoss`` (true): offsets in the checkpoint that the broker no longer has (retention, a
       deleted and recreated topic) stop the query instead of being skipped without a word.
+    - ``fetchOffset.numRetries``, ``kafka.default.api.timeout.ms``, ``kafka.request.timeout.ms``: from
+      ``kafka.broker_wait_seconds`` (`wait_options`), how long a query waits for a broker that does not
+      answer before it fails (run_stream then raises BrokerUnreachableError).
     - ``kafka.isolation.level`` (read_committed): only records of committed transactions (and records
       written outside any transaction) are read; an ingest request whose transaction was aborted after a
       broker failure is never read, and records of an open transaction wait until it ends.
@@ -49,6 +91,7 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
         .option("kafka.isolation.level", k.isolation_level)
         # headers name the supplier, municipality and ingest request of each detection
         .option("includeHeaders", "true")
+        .options(**wait_options(k.broker_wait_seconds))
         .options(**spark_options(settings, "stream"))
         .load()
     )

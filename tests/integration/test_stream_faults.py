@@ -199,3 +199,51 @@ def test_a_recreated_topic_stops_the_stream_in_one_line_until_the_loss_is_accept
     assert len(ids) == len(set(ids))
     assert set(ids) == first.valid_ids | second.valid_ids
     assert list((tmp_path / "data").rglob("passages.lost-*")), "the old checkpoint is kept aside"
+
+
+@pytest.mark.timeout(600)
+def test_the_stream_stops_in_one_line_when_the_broker_goes_away_and_resumes_without_loss(broker, tmp_path):
+    """Broker stopped under a running stream: exit 1 after kafka.broker_wait_seconds, one line that names the
+    broker and what to do, the stack in the log file; started again, the stream loses nothing."""
+    first = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=31)
+    second = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=32)
+    create_topics(broker.bootstrap, {TOPIC: 2})
+    with reliable_producer(broker.bootstrap) as producer:
+        produce_all(producer, TOPIC, first.messages)
+    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+           "ANPR_KAFKA__BROKER_WAIT_SECONDS": "15", "ANPR_STREAM__TRIGGER_SECONDS": "1",
+           "ANPR_SPARK__MASTER": "local[2]", "ANPR_SPARK__SHUFFLE_PARTITIONS": "2"}
+    lake = tmp_path / "data" / "lake"
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "stream"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not delta_rows(lake / STREAM_METRICS, ["batch_id"]):  # the first batch is committed
+        assert process.poll() is None and time.monotonic() < deadline, "the stream wrote no batch"
+        time.sleep(1)
+    broker.stop()
+    stopped = time.monotonic()
+    _, stderr = process.communicate(timeout=240)
+    waited = time.monotonic() - stopped
+
+    assert process.returncode == 1
+    said = [line for line in stderr.splitlines() if line.strip()]
+    failure = [line for line in said if line.startswith("anpr stream:")]
+    assert len(failure) == 1 and said[-1] == failure[0], stderr[-3000:]
+    assert failure[0].startswith(f"anpr stream: Kafka at {broker.bootstrap} did not answer for 15 s "
+                                 "(TimeoutException: "), failure[0]
+    assert "`anpr broker` starts the embedded one" in failure[0]
+    assert "Traceback" not in stderr and "Caused by" not in stderr
+    assert waited < 200, f"stopped {waited:.0f} s after the broker, not after its 15 s wait"
+    log_file = tmp_path / "data" / "logs" / "anpr.log"
+    assert failure[0].endswith(f"(details in {log_file})")
+    logged = log_file.read_text()
+    assert "Traceback" in logged and "org.apache.kafka.common.errors.TimeoutException" in logged
+
+    broker.start()
+    with reliable_producer(broker.bootstrap) as producer:
+        produce_all(producer, TOPIC, second.messages)
+    drain = subprocess.run([sys.executable, "-m", "cli.main", "stream", "--until-idle"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert drain.returncode == 0, drain.stderr[-2000:]
+    ids = [r["observation_id"] for r in delta_rows(lake / PASSAGES, ["observation_id"])]
+    assert len(ids) == len(set(ids)) and set(ids) == first.valid_ids | second.valid_ids

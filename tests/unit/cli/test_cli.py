@@ -122,6 +122,20 @@ def test_the_terminal_gets_the_first_line_and_the_log_file_the_traceback(tmp_pat
     setup_logging(None)
 
 
+def test_a_client_librarys_connection_errors_go_to_the_log_file_only(tmp_path, capsys):
+    import logging
+
+    from anpr.logs import setup_logging
+
+    setup_logging(tmp_path)
+    logging.getLogger("kafka.net.manager").error("Connection failed: KafkaConnectionError: 111 ECONNREFUSED")
+    logging.getLogger("anpr.test").warning("our own warning")
+    terminal = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(terminal) == 1 and terminal[0].endswith("WARNING anpr.test our own warning")
+    assert "ECONNREFUSED" in (tmp_path / "anpr.log").read_text()
+    setup_logging(None)
+
+
 def test_a_busy_port_fails_in_one_line_before_anything_says_listening(capsys, monkeypatch, tmp_path):
     import socket
 
