@@ -110,6 +110,12 @@ def get_spark(settings: Settings) -> SparkSession:
     with stderr_to(settings.log_dir / "spark.log") if launching else nullcontext():
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
+    register_functions(spark)
+    return spark
+
+
+def register_functions(spark: SparkSession) -> None:
+    """The project's JVM functions (JVM_FUNCTIONS: the plate's text and HMACs) in this session; a session
+    of `spark.newSession()` has its own function registry and needs them again."""
     for name, java_class in JVM_FUNCTIONS.items():
         spark.udf.registerJavaFunction(name, java_class, StringType())
-    return spark

@@ -122,6 +122,50 @@ def test_a_replayed_batch_writes_nothing_twice(spark, sink_lake):
     assert counts[0] == feed.expected_valid and counts[2] == 1
 
 
+def test_two_streams_sinking_the_same_detections_at_once_write_each_passage_once(spark, sink_lake):
+    """A second stream on its own checkpoint (or `anpr run` beside `anpr stream`): two sinks, two Spark
+    sessions and query ids, the same micro-batch at the same moment. Each passage lands once, and each
+    stream's metrics still add up: what the other wrote first is its duplicates."""
+    import threading
+
+    from anpr.lake import make_lake
+    from anpr.spark import register_functions
+
+    local, lake = sink_lake
+    feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=400, seed=8)
+    other = spark.newSession()
+    register_functions(other)
+    writers = [(spark, lake, "stream-a"), (other, make_lake(local, other), "stream-b")]
+    sinks = [PassageSink.open(session, local, writer_lake) for session, writer_lake, _ in writers]
+    batches = [feed_batch(session, local, feed) for session, _, _ in writers]
+    start, errors = threading.Barrier(2), []
+
+    def run(i: int) -> None:
+        spark.sparkContext.setLocalProperty("sql.streaming.queryId", writers[i][2])  # per thread
+        try:
+            start.wait()
+            sinks[i](batches[i], 0)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+    ids = lake.read_arrow(PASSAGES, columns=["observation_id"]).column("observation_id").to_pylist()
+    assert len(ids) == len(set(ids)) == feed.expected_valid
+    metrics = {m["query_id"]: m for m in lake.read_arrow(STREAM_METRICS).to_pylist()}
+    assert sorted(metrics) == ["stream-a", "stream-b"]
+    assert sum(m["passages_written"] for m in metrics.values()) == feed.expected_valid
+    for m in metrics.values():
+        assert m["rows_in"] == len(feed.messages)
+        assert m["rows_in"] == (m["passages_written"] + m["duplicates"] + m["double_reads"] + m["quarantined"]
+                                + m["out_of_scope"]), m
+
+
 def test_a_running_stream_enriches_against_a_register_loaded_after_it_started(spark, sink_lake):
     from jobs.register import load_synthetic_register
 
