@@ -36,3 +36,22 @@ def test_a_kafka_timeout_becomes_one_line_naming_the_broker_and_what_to_do():
 def test_other_query_failures_are_not_taken_for_an_unreachable_broker():
     other = "[STREAM_FAILED] terminated with exception: java.lang.IllegalStateException: Cannot fetch offset 7"
     assert unreachable_error(RuntimeError(other), "127.0.0.1:9092", 180.0) is None
+
+
+def test_a_stream_started_without_a_broker_stops_in_one_line_before_its_query(spark, settings, tmp_path):
+    import pytest
+
+    from anpr.broker import free_port
+    from anpr.lake import make_lake
+    from streaming.job import run_stream
+
+    servers = f"127.0.0.1:{free_port()}"  # nothing listens there
+    local = settings.model_copy(update={"data_dir": tmp_path / "data", "kafka": settings.kafka.model_copy(
+        update={"bootstrap_servers": servers})})
+    with pytest.raises(BrokerUnreachableError) as raised:
+        run_stream(spark, local, make_lake(local, spark), until_idle=True)
+    line = str(raised.value)
+    assert line.startswith(f"Kafka at {servers} did not answer at the start (KafkaTimeoutError: Unable to "
+                           f"bootstrap from {servers}): is the broker running?"), line
+    assert "KafkaTimeoutError: KafkaTimeoutError" not in line and "\n" not in line
+    assert not spark.streams.active
