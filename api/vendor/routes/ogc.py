@@ -203,12 +203,8 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
                                         lambda: limit <= INLINE_ROWS and service.has_derived(_located_key(q)))
 
 
-async def _items_first(request: Request, collection_id: str) -> Response:
-    return await items(collection_id, request)
-
-
-# The path api/vendor/hot.py serves before FastAPI's router (the items of a collection).
-HOT_ROUTES = [(ogc.PREFIX + r"/collections/([^/]+)/items", _items_first)]
+# The route api/vendor/hot.py serves before FastAPI's router (the items of a collection).
+HOT_PATHS = (ogc.PREFIX + "/collections/{collectionId}/items",)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="one feature", response_class=GeoJSONResponse,

@@ -99,31 +99,21 @@ def rows_router() -> APIRouter:
                                                                           expires=True, rounded=True),
                 summary="rows of a table in a release, filtered on any dimension, sorted, paged",
                 openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
-    async def rows(table: str, request: Request) -> Response:
-        return await serve_rows(request, table)
+    async def rows(table: str, request: Request) -> Response:  # also served before the router (HOT_PATHS)
+        who = authenticate(request)
+        service = rows_of(request)
+        q = service.query(request, who, table, *page_params(request))
+        return await service.respond(request, q)
 
     @router.get("/v1/tables/{table}/series", responses=_series_responses(),
                 summary=f"one measure of a table over a range of months (at most {MAX_MONTHS}), each month from its "
                         "latest release",
                 openapi_extra={"parameters": [*SERIES_QUERY, *_filter_parameters()], "security": SECURITY})
-    async def series(table: str, request: Request) -> Response:
-        return await serve_table_series(request, table)
+    async def series(table: str, request: Request) -> Response:  # also served before the router (HOT_PATHS)
+        return await serve_series(rows_of(request), request, authenticate(request), table)
 
     return router
 
 
-async def serve_rows(request: Request, table: str) -> Response:
-    """GET /v1/tables/{table}/rows (also served before the router: api/vendor/hot.py)."""
-    who = authenticate(request)
-    service = rows_of(request)
-    q = service.query(request, who, table, *page_params(request))
-    return await service.respond(request, q)
-
-
-async def serve_table_series(request: Request, table: str) -> Response:
-    """GET /v1/tables/{table}/series (also served before the router: api/vendor/hot.py)."""
-    return await serve_series(rows_of(request), request, authenticate(request), table)
-
-
-# The paths api/vendor/hot.py serves before FastAPI's router, with the functions the routes above call.
-HOT_ROUTES = [(r"/v1/tables/([^/]+)/rows", serve_rows), (r"/v1/tables/([^/]+)/series", serve_table_series)]
+# The routes api/vendor/hot.py serves before FastAPI's router (their endpoints read their own parameters).
+HOT_PATHS = ("/v1/tables/{table}/rows", "/v1/tables/{table}/series")
