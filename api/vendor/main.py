@@ -28,6 +28,7 @@ from api.vendor.routes import login, maps, ogc, operations, releases, tables
 from api.vendor.rows import RowsService
 from api.vendor.security import Authenticator
 from api.vendor.site import install_dashboard
+from api.vendor.table_docs import document_tables
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
     install_dashboard(app)
     install_docs(app)
+    document_tables(app)
     document_layers(app, contracts)
     install_error_document(app)
     return app
