@@ -28,6 +28,9 @@ def layers_of(path: str, layers: tuple[str, ...]) -> list[str]:
     """The layers of `layers` that an operation on `path` serves (of those its caller authenticates for)."""
     if path == CAMERAS_PATH:
         return [layer for layer in layers if any(s.kind == "cameras" for s in TABLES.values() if s.served_to(layer))]
+    parts = path.split("/")  # a table's own operation (api/vendor/table_docs.py): /v1/tables/<name>/rows
+    if len(parts) == 5 and parts[1:3] == ["v1", "tables"] and parts[3] in TABLES:
+        return [layer for layer in layers if TABLES[parts[3]].served_to(layer)]
     return list(layers)
 
 

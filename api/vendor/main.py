@@ -22,12 +22,13 @@ from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
 from api.vendor.contracts import ANONYMOUS, Contract, load_contracts
 from api.vendor.geo import ZoneRegistry
-from api.vendor.hot import HotRoutes
+from api.vendor.hot import HotRoutes, hot_routes
 from api.vendor.layers import document_layers
 from api.vendor.routes import login, maps, ogc, operations, releases, tables
 from api.vendor.rows import RowsService
 from api.vendor.security import Authenticator
 from api.vendor.site import install_dashboard
+from api.vendor.table_docs import document_tables
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +67,17 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     app.state.admin_key = settings.admin_key.get_secret_value() if settings.admin_key is not None else None
     app.state.store, app.state.zones, app.state.access_log = store, zones, audit
     app.state.rows = RowsService(store, zones.zone_municipality)
+    rows = tables.rows_router()
+    for router in (operations.router, login.router, releases.router, tables.router, rows, maps.router, ogc.router):
+        app.include_router(router)
     # Innermost: inside the access log and the 500 handler, like the routes it serves first.
-    app.add_middleware(HotRoutes, routes=[*tables.HOT_ROUTES, *ogc.HOT_ROUTES])
+    app.add_middleware(HotRoutes, routes=hot_routes([rows, ogc.router], [*tables.HOT_PATHS, *ogc.HOT_PATHS]))
     app.add_middleware(InternalErrors)  # a 500 keeps the connection open; inside the log, which records it
     app.add_middleware(AccessLogMiddleware, access_log=audit)
-
-    for router in (operations.router, login.router, releases.router, tables.router, tables.rows_router(),
-                   maps.router, ogc.router):
-        app.include_router(router)
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
     install_dashboard(app)
     install_docs(app)
+    document_tables(app)
     document_layers(app, contracts)
     install_error_document(app)
     return app

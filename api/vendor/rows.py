@@ -13,7 +13,7 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 import pyarrow as pa
@@ -43,8 +43,10 @@ from api.vendor.tables import column_type, filterable
 PAGES_MAX_BYTES = 128 * 1024 * 1024  # serialized pages (JSON or CSV, plus their gzip bytes)
 SELECTIONS_MAX_BYTES = 256 * 1024 * 1024  # selected and sorted Arrow tables
 DERIVED_MAX_ENTRIES = 256  # objects derived from selections (RowsService.derived)
+PARSED_MAX_ENTRIES = 2048  # queries parsed from a request's inputs (RowsService.parsed); each a few KB at most
 # Answers of at most this many rows are built on the event loop (RowsService.cheap): ~1 ms of work at most.
 INLINE_ROWS = 200
+T = TypeVar("T")
 
 
 class RowsService:
@@ -67,6 +69,8 @@ class RowsService:
         # One per release table the store keeps in memory (its max_tables), built column by column as
         # queries filter on them: a few bytes per row and indexed column.
         self._indexes: LRUCache[tuple[str, str], TableIndex] = LRUCache(store.max_tables)
+        # (the store's list of releases they were parsed against, the query) by the request's inputs.
+        self._parsed: LRUCache[tuple[object, ...], tuple[object, Any]] = LRUCache(PARSED_MAX_ENTRIES)
 
     def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
               limit: int, cursor: str | None, sort: str | None, fmt: str | None, names: str = "nl") -> RowsQuery:
@@ -125,6 +129,21 @@ class RowsService:
             with self._lock:
                 self._derived[key] = found
         return found
+
+    def parsed(self, inputs: tuple[object, ...], make: Callable[[], T]) -> T:
+        """`make()`, remembered under `inputs` (everything it reads of the request and the caller) while the
+        store's list of releases is the one it read: a new release makes it parse anew. Parsing a series'
+        query (its months' releases, filters, expiry dates) cost a cached answer more than the rest of it.
+        Errors are not remembered."""
+        releases = self.store.releases()  # replaced, never changed, when the store reads new releases
+        with self._lock:
+            found = self._parsed.get(inputs)
+        if found is not None and found[0] is releases:
+            return cast(T, found[1])
+        made = make()
+        with self._lock:
+            self._parsed[inputs] = (releases, made)
+        return made
 
     @cachedmethod(lambda self: self._selected, key=lambda self, q: q.selection_key, lock=lambda self: self._lock)
     def _select(self, q: RowsQuery) -> tuple[pa.Table, str, int]:
@@ -234,16 +253,30 @@ def renamed(columns: list[str], spec: TableSpec, names: str) -> list[str]:
 def json_rows(page: pa.Table, spec: TableSpec, names: str = "nl") -> list[dict[str, Any]]:
     """The page's rows as dicts with field names of the convention `names`; non-finite doubles as null."""
     doubles = [c for c in page.column_names if column_type(spec, c) == "double"]
+    fields = page.column_names
     if names != "nl":
-        doubles = renamed(doubles, spec, names)
-        page = page.rename_columns(renamed(page.column_names, spec, names))
-    rows = page.to_pylist()
+        doubles, fields = renamed(doubles, spec, names), renamed(fields, spec, names)
+    columns = [python_values(c) for c in page.columns]
+    rows = [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)] if columns else \
+        [{} for _ in range(page.num_rows)]
     for row in rows:
         for column in doubles:
             value = row[column]
             if value is not None and not math.isfinite(value):
                 row[column] = None
     return rows
+
+
+def python_values(column: pa.ChunkedArray) -> list[Any]:
+    """The column's values as `column.to_pylist()` gives them. Through NumPy where that gives the same
+    objects (integers, doubles and strings without nulls): Arrow's own conversion costs ~10 us a column
+    even for a few rows, most of a small first visit's serialization."""
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    kind = array.type
+    if array.null_count == 0 and (pa.types.is_integer(kind) or pa.types.is_float32(kind) or pa.types.is_float64(kind)
+                                  or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return list(array.to_numpy(zero_copy_only=False).tolist())
+    return list(array.to_pylist())
 
 
 def csv_bytes(rows: list[dict[str, Any]], columns: list[str]) -> bytes:

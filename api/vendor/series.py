@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from fastapi import Request, Response
@@ -91,7 +92,7 @@ class SeriesQuery:
         """The rows query of one month's release: its selection, unsorted."""
         return RowsQuery(self.spec, release, self.scope, self.filters, (), round_to=self.round_to)
 
-    @property
+    @cached_property  # looked up on every request of a parsed query (RowsService.parsed)
     def key(self) -> tuple[object, ...]:
         used = tuple((m.month, m.release["release_id"] if m.release else None, m.expires_at, m.missing)
                      for m in self.months)
@@ -109,7 +110,13 @@ def _month(m: str, release: dict[str, Any] | None, spec: TableSpec, who: Princip
 
 def series_query(service: RowsService, request: Request, who: Principal, table: str) -> SeriesQuery:
     """The request's series; 404 for an unknown table or a range without any release of it, 400 for bad
-    parameters (a release, month, cursor, sort or limit included: each month uses its current release)."""
+    parameters (a release, month, cursor, sort or limit included: each month uses its current release).
+    Parsed once per query string, Accept header and caller while the store's releases stay the same."""
+    inputs = ("series", table, request.scope["query_string"], request.headers.get("accept"), who)
+    return service.parsed(inputs, lambda: _series_query(service, request, who, table))
+
+
+def _series_query(service: RowsService, request: Request, who: Principal, table: str) -> SeriesQuery:
     spec = who.readable(find_spec(table))
     params = request.query_params
     for name in SERIES_PARAMETERS:

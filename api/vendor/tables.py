@@ -98,14 +98,3 @@ def table_info(spec: TableSpec) -> dict[str, Any]:
         "population": ANONYMOUS_POPULATION if spec.kind == "anonymous" else POPULATION,
         "suppressed": "Suppressed measures are null in JSON and empty in CSV; the cell's dimensions are kept.",
     }
-
-
-def all_filter_names() -> dict[str, str]:
-    """Every filterable field of any table with its definition: the OpenAPI document lists them."""
-    from anpr.catalogue import TABLES
-
-    names: dict[str, str] = {}
-    for spec in TABLES.values():
-        for column in filterable(spec):
-            names.setdefault(column, column_definition(spec, column))
-    return names

@@ -8,6 +8,7 @@ so the open layer gets 401 for them and a key whose layer does not read it 403, 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -164,11 +165,15 @@ async def one_collection(collectionId: CollectionId, request: Request) -> Respon
             openapi_extra={"parameters": ITEMS_QUERY, "security": SECURITY})
 async def items(collectionId: CollectionId, request: Request) -> Response:  # noqa: N803
     who = authenticate(request)
+    service = rows_of(request)
+    if collectionId == ogc.CAMERAS:
+        return await _camera_items(request, who, service)
     limit, offset, carried = ogc.page_params(list(request.query_params.multi_items()))
     bbox, when = carried.get("bbox"), carried.get("datetime")
     area = ogc.parse_bbox(bbox) if bbox is not None else None
-    wanted = ogc.parse_datetime(when) if when is not None else None
-    base, service = _base(request), rows_of(request)
+    if when is not None:
+        ogc.parse_datetime(when)  # 400 when malformed, though zones have no time
+    base = _base(request)
     if collectionId == ogc.ZONES:
         registry, scope = zones_of(request), tuple(sorted(who.municipalities))
 
@@ -182,33 +187,63 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
         # Zones are read once per process, so a page is a function of this key, as a release's pages are.
         return await service.respond_cached(request, ("ogc-zones", base, scope, limit, offset, bbox, when,
                                                             carried.get("release")), zone_page)
-    if collectionId != ogc.CAMERAS:
-        raise _unknown(collectionId)
+    raise _unknown(collectionId)
+
+
+@dataclass(frozen=True)
+class _CameraPage:
+    """What a camera items request asks (its page of the current or a pinned release), and its cache key."""
+
+    q: RowsQuery
+    key: tuple[object, ...]
+    base: str
+    limit: int
+    offset: int
+    area: Any  # the bbox's shape, None without one
+    wanted: ogc.Interval | None
+    when: str | None
+    pinned: dict[str, str]
+
+
+def _camera_page(request: Request, who: Principal) -> _CameraPage:
+    limit, offset, carried = ogc.page_params(list(request.query_params.multi_items()))
+    bbox, when = carried.get("bbox"), carried.get("datetime")
+    area = ogc.parse_bbox(bbox) if bbox is not None else None
+    wanted = ogc.parse_datetime(when) if when is not None else None
+    base = _base(request)
     q = _camera_query(request, who, carried.get("release"))
     key = ("ogc-cameras", *q.selection_key, base, limit, offset, bbox, when, q.expires_at)
-    pinned = {**carried, "release": q.release_id}  # the next pages read the same release
+    # the next pages read the same release
+    return _CameraPage(q, key, base, limit, offset, area, wanted, when, {**carried, "release": q.release_id})
+
+
+async def _camera_items(request: Request, who: Principal, service: RowsService) -> Response:
+    # Parsed once per query string, caller and base URL while the releases stay: parsing (the base URL,
+    # the current release, its expiry date) cost a cached page more than the rest of it.
+    scope = request.scope
+    server = scope.get("server")  # [host, port] or (host, port): ASGI says an iterable
+    inputs = ("ogc-cameras", scope["query_string"], who, scope.get("scheme"), tuple(server) if server else None,
+              scope.get("root_path"), scope.get("app_root_path"), request.headers.get("host"))
+    p = service.parsed(inputs, lambda: _camera_page(request, who))
+    q = p.q
 
     def build() -> Body:
         # A camera's row holds for its release's month.
-        current = when is None or ogc.overlaps(ogc.month_interval(q.release["month"]), wanted)
-        cameras = _located(service, q).within(area) if current else []
-        found = ogc.page(base, collectionId, cameras, limit, offset, pinned)
+        current = p.when is None or ogc.overlaps(ogc.month_interval(q.release["month"]), p.wanted)
+        cameras = _located(service, q).within(p.area) if current else []
+        found = ogc.page(p.base, ogc.CAMERAS, cameras, p.limit, p.offset, p.pinned)
         payload = {**found, "releaseId": q.release_id, "expiresAt": q.expires_at}
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": ",".join(q.scope),
                  "rows": found["numberReturned"]}
-        return _geojson(payload, key, audit, {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at})
+        return _geojson(payload, p.key, audit, {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at})
 
     # Once the cameras are located, a page is a bbox test and at most `limit` features to serialize.
-    return await service.respond_cached(request, key, build,
-                                        lambda: limit <= INLINE_ROWS and service.has_derived(_located_key(q)))
+    return await service.respond_cached(request, p.key, build,
+                                        lambda: p.limit <= INLINE_ROWS and service.has_derived(_located_key(q)))
 
 
-async def _items_first(request: Request, collection_id: str) -> Response:
-    return await items(collection_id, request)
-
-
-# The path api/vendor/hot.py serves before FastAPI's router (the items of a collection).
-HOT_ROUTES = [(ogc.PREFIX + r"/collections/([^/]+)/items", _items_first)]
+# The route api/vendor/hot.py serves before FastAPI's router (the items of a collection).
+HOT_PATHS = (ogc.PREFIX + "/collections/{collectionId}/items",)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="one feature", response_class=GeoJSONResponse,

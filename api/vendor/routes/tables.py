@@ -15,7 +15,8 @@ from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of
 from api.vendor.http import Body, json_body, respond
 from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_release, find_spec, page_params
 from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
-from api.vendor.tables import all_filter_names, as_published, table_info
+from api.vendor.table_docs import filter_parameters
+from api.vendor.tables import as_published, table_info
 
 router = APIRouter(tags=["tables"])
 
@@ -48,14 +49,6 @@ def _series_responses() -> dict[int | str, dict[str, Any]]:
 @cache
 def _tables_body(layer: str) -> Body:
     return json_body({"tables": [table_info(TABLES[t]) for t in layer_tables(layer)]}, ("tables", layer))
-
-
-def _filter_parameters() -> list[dict[str, Any]]:
-    """Every filterable field of any table as a repeatable query parameter of the OpenAPI document."""
-    return [{"name": name, "in": "query", "required": False, "style": "form", "explode": True,
-             "description": (definition or name) + " Repeat the parameter for several values.",
-             "schema": {"type": "array", "items": {"type": "string"}}}
-            for name, definition in sorted(all_filter_names().items())]
 
 
 @router.get("/v1/tables", summary="the caller's tables (those its layer reads) with fields, definitions and "
@@ -94,36 +87,27 @@ def rows_router() -> APIRouter:
     parameters of the catalogue. The query parameters are read by hand (page_params) and only
     declared there, because FastAPI's parameter machinery costs more than serving a cached page."""
     router = APIRouter(tags=["tables"])
+    filters = filter_parameters(TABLES.values())
 
     @router.get("/v1/tables/{table}/rows", responses=models.content(models.RowsPage, csv=True, bad_request=True,
                                                                           expires=True, rounded=True),
                 summary="rows of a table in a release, filtered on any dimension, sorted, paged",
-                openapi_extra={"parameters": [*PAGE_PARAMETERS, *_filter_parameters()], "security": SECURITY})
-    async def rows(table: str, request: Request) -> Response:
-        return await serve_rows(request, table)
+                openapi_extra={"parameters": [*PAGE_PARAMETERS, *filters], "security": SECURITY})
+    async def rows(table: str, request: Request) -> Response:  # also served before the router (HOT_PATHS)
+        who = authenticate(request)
+        service = rows_of(request)
+        q = service.query(request, who, table, *page_params(request))
+        return await service.respond(request, q)
 
     @router.get("/v1/tables/{table}/series", responses=_series_responses(),
                 summary=f"one measure of a table over a range of months (at most {MAX_MONTHS}), each month from its "
                         "latest release",
-                openapi_extra={"parameters": [*SERIES_QUERY, *_filter_parameters()], "security": SECURITY})
-    async def series(table: str, request: Request) -> Response:
-        return await serve_table_series(request, table)
+                openapi_extra={"parameters": [*SERIES_QUERY, *filters], "security": SECURITY})
+    async def series(table: str, request: Request) -> Response:  # also served before the router (HOT_PATHS)
+        return await serve_series(rows_of(request), request, authenticate(request), table)
 
     return router
 
 
-async def serve_rows(request: Request, table: str) -> Response:
-    """GET /v1/tables/{table}/rows (also served before the router: api/vendor/hot.py)."""
-    who = authenticate(request)
-    service = rows_of(request)
-    q = service.query(request, who, table, *page_params(request))
-    return await service.respond(request, q)
-
-
-async def serve_table_series(request: Request, table: str) -> Response:
-    """GET /v1/tables/{table}/series (also served before the router: api/vendor/hot.py)."""
-    return await serve_series(rows_of(request), request, authenticate(request), table)
-
-
-# The paths api/vendor/hot.py serves before FastAPI's router, with the functions the routes above call.
-HOT_ROUTES = [(r"/v1/tables/([^/]+)/rows", serve_rows), (r"/v1/tables/([^/]+)/series", serve_table_series)]
+# The routes api/vendor/hot.py serves before FastAPI's router (their endpoints read their own parameters).
+HOT_PATHS = ("/v1/tables/{table}/rows", "/v1/tables/{table}/series")

@@ -20,6 +20,7 @@ from api.common.errors import ApiError
 from api.releases import ReleaseStore
 from api.vendor.index import TableIndex
 from api.vendor.main import create_app
+from api.vendor.rows import json_rows, python_values
 from api.vendor.sample import synthetic_municipality
 from tests.unit.api.vendor.test_series import CONTRACTS, HEADERS, KEYS, OVERVIEW, overview_row, publish, zone_code
 
@@ -51,6 +52,21 @@ def test_the_index_selects_the_rows_a_scan_selects_in_table_order():
     with pytest.raises(ApiError) as bad:
         index.select([("uur", ("eight",))])
     assert bad.value.status == 400
+
+
+def test_rows_hold_the_values_arrow_converts_nulls_and_non_finite_doubles_included():
+    page = pa.table({"gm": ["GM1", "GM2", "GM1"], "label": pa.array(["a", None, "c"]),
+                     "uur": pa.array([7, 8, 9], pa.int32()), "n": pa.array([1, None, 2**40], pa.int64()),
+                     "x": [0.1, float("nan"), float("inf")], "when": pa.array([1, 2, 3], pa.timestamp("s"))})
+    for column in page.columns:
+        values = python_values(column.slice(1))
+        arrows = column.slice(1).to_pylist()
+        assert repr(values) == repr(arrows) and [type(v) for v in values] == [type(v) for v in arrows]  # nan too
+    assert python_values(pa.chunked_array([[1], [2, 3]], pa.int32())) == [1, 2, 3]
+    named = page.select(["gm", "n"]).rename_columns(["gemeenteCode", "aantalPassages"])
+    assert json_rows(named, OVERVIEW) == [{"gemeenteCode": "GM1", "aantalPassages": 1},
+                                          {"gemeenteCode": "GM2", "aantalPassages": None},
+                                          {"gemeenteCode": "GM1", "aantalPassages": 2**40}]
 
 
 def _app(lake: str, root, audit: AccessLog | None = None):  # noqa: ANN001, ANN202 - pytest's tmp_path

@@ -228,6 +228,29 @@ def test_the_openapi_document_says_which_layer_serves_what(client):
     assert layers["municipality"]["tables"] == list(TABLES) and layers["vendor"]["roundedTo"] == 1
 
 
+def test_each_table_has_its_own_rows_and_series_operations_with_its_filters_typed(client):
+    doc = client.get("/openapi.json").json()
+    every = {p["name"]: p["schema"]["items"]["type"] for p in doc["paths"]["/v1/tables/{table}/series"]["get"][
+        "parameters"] if p["schema"].get("type") == "array"}
+    assert (every["uur"], every["zoneId"], every["latitude"], every["cameraId"]) == (
+        "integer", "integer", "number", "string")
+    series = doc["paths"]["/v1/tables/t4_9_overzicht/series"]["get"]
+    parameters = {p["name"]: p["schema"] for p in series["parameters"]}
+    assert parameters["measure"] == {"type": "string", "enum": ["aantalPassages", "aantalRitten",
+                                                                 "aantalUniekeVoertuigen"]}
+    assert {n for n, s in parameters.items() if s.get("type") == "array"} == set(TABLES["t4_9_overzicht"].columns) - {
+        "aantalPassages", "aantalRitten", "aantalUniekeVoertuigen"}
+    assert parameters["maand"]["items"]["type"] == "integer" and parameters["waarde"]["items"]["type"] == "string"
+    assert series["x-layers"] == ["open", "vendor", "municipality"] and {} in series["security"]
+    rows = doc["paths"]["/v1/tables/t4_1_uur_camera/rows"]["get"]
+    assert rows["x-layers"] == ["vendor", "municipality"] and {} not in rows["security"]
+    assert "table" not in {p["name"] for p in rows["parameters"]} and rows["operationId"] == "rows_t4_1_uur_camera"
+    assert {f"/v1/tables/{name}/{kind}" for name in TABLES for kind in ("rows", "series")} <= set(doc["paths"])
+    # answered by the route of every table
+    assert client.get("/v1/tables/t4_9_overzicht/series", params={
+        "measure": "aantalPassages", "from": "2026-10", "to": "2026-10"}).status_code == 200
+
+
 def test_without_an_open_layer_every_request_needs_a_key(tmp_path):
     store = ReleaseStore(DeltaReader(str(tmp_path / "lake")), refresh_seconds=0)
     app = create_app(Settings(data_dir=tmp_path, vendor_keys=KEYS), store,

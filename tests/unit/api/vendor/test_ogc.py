@@ -263,3 +263,10 @@ def test_ogc_requests_are_audited_with_the_release_they_read(client):
 def test_a_bbox_across_the_antimeridian_keeps_both_sides():
     area = parse_bbox("170,-10,-170,10")
     assert area.intersects(Point(179, 0)) and area.intersects(Point(-179, 0)) and not area.intersects(Point(0, 0))
+
+
+def test_links_name_the_host_each_request_was_sent_to(client):
+    # A page is cached and its request parsed once; the base URL of its links is part of both keys.
+    for host in ("gis.example.org", "other.example.org", "gis.example.org"):
+        page = client.get("/ogc/collections/cameras/items?limit=2", headers={"X-API-Key": KEYS["both"], "Host": host})
+        assert page.status_code == 200 and page.json()["links"][0]["href"].startswith(f"http://{host}/ogc/")

@@ -208,3 +208,20 @@ def test_month_range_is_inclusive_across_years_and_capped():
     for start, end in (("2023-12", "2026-12"), (None, "2026-01"), ("2026-01", "x")):
         with pytest.raises(ApiError):
             month_range(start, end)
+
+
+def test_a_repeated_series_is_the_same_answer_byte_for_byte_in_each_format(client):
+    # The first request builds the answer, the later ones reuse the parsed query and the cached bytes.
+    asks = [({}, {}), ({"format": "csv"}, {}), ({"names": "en"}, {}), ({}, {"Accept": "text/csv"}),
+            ({}, {"Accept-Encoding": "gzip"}), ({"waarde": ["Z", "Euro 5"]}, {})]
+    for params, headers in asks:
+        answers = [client.get(URL, headers={**HEADERS, **headers}, params={
+            "measure": "aantalUniekeVoertuigen", "from": "2026-08", "to": "2026-10", **params}) for _ in range(3)]
+        kept = [(a.status_code, a.content, {k: v for k, v in a.headers.items() if not k.startswith("x-ratelimit")
+                                            and k != "x-request-id"}) for a in answers]
+        assert kept[0][0] == 200 and kept[1:] == kept[:1] * 2, params
+    # The Accept header chooses the format of the same query string, cached or not.
+    plain = client.get(URL, headers=HEADERS, params={"measure": "aantalUniekeVoertuigen", "from": "2026-08",
+                                                     "to": "2026-10"})
+    assert plain.headers["content-type"] == "application/json"
+
