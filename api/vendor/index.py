@@ -11,6 +11,8 @@ column's type (a value that cannot be cast is a 400, as before).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,20 +24,43 @@ from api.common.errors import ApiError
 MAX_TEXTS = 10_000
 
 
-class _Column:
-    """One column's values: codes (one per row, 0 for null), their rows grouped by code in table order."""
+class _Codes:
+    """One column's values as codes: one per row (0 for null) into its distinct values, which `values` gives
+    as Python objects once per conversion, so a few rows' values cost one NumPy take instead of Arrow calls."""
 
     def __init__(self, column: pa.ChunkedArray) -> None:
         encoded = pc.dictionary_encode(column.combine_chunks())
         self.type = column.type
+        self.dictionary: pa.Array = encoded.dictionary  # code c is dictionary[c - 1]
         self.codes = np.asarray(pc.fill_null(pc.add(encoded.indices.cast(pa.int32()), 1), 0), dtype=np.int32)
-        self.keys = {value: code + 1 for code, value in enumerate(encoded.dictionary.to_pylist())}
+        self._values: dict[object, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def values(self, rows: np.ndarray, key: object = None,
+               convert: Callable[[pa.Array], pa.Array | pa.ChunkedArray] = lambda d: d) -> list[Any]:
+        """The values of `rows` as `to_pylist()` gives them after `convert` (an element-wise Arrow function
+        of the distinct values, remembered under `key`); None for null."""
+        with self._lock:
+            found = self._values.get(key)
+        if found is None:
+            found = np.empty(len(self.dictionary) + 1, dtype=object)
+            found[1:] = convert(self.dictionary).to_pylist()  # slice assignment keeps each object as it is
+            with self._lock:
+                self._values[key] = found
+        return list(found[self.codes[rows]].tolist())
+
+
+class _Column(_Codes):
+    """A filtered column: its codes, and its rows grouped by code in table order."""
+
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        super().__init__(column)
+        self.keys = {value: code + 1 for code, value in enumerate(self.dictionary.to_pylist())}
         order = np.argsort(self.codes, kind="stable")  # stable: each value's rows stay in table order
         bounds = np.searchsorted(self.codes[order], np.arange(len(self.keys) + 2))
         # Code c's rows are order[bounds[c]:bounds[c + 1]]: 12 bytes a row whatever the number of values.
         self._order, self._bounds = order, bounds
         self._texts: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def code_of(self, name: str, text: str, texts: tuple[str, ...]) -> int:
         """The code of the stored value equal to `text` (one of the filter's `texts`) cast to the column's
@@ -70,8 +95,13 @@ class TableIndex:
 
     def __init__(self, table: pa.Table) -> None:
         self.table = table
+        self.names = frozenset(table.column_names)
         self.row_bytes = table.nbytes // max(table.num_rows, 1) + 1  # to size selections by
         self._columns: dict[str, _Column] = {}
+        self._unfiltered: dict[str, _Codes] = {}  # columns read by `codes` but never filtered on
+        # Filter (column, texts) -> its column, the codes of its values and their rows' count: a first visit
+        # resolved each filter twice (count, then select), casting and locking per text each time.
+        self._filters: dict[tuple[str, tuple[str, ...]], tuple[_Column, list[int], int]] = {}
         self._distinct: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], frozenset[object]] = {}
         self._counted: tuple[tuple[tuple[str, tuple[str, ...]], ...], np.ndarray] | None = None
         self._lock = threading.Lock()
@@ -88,6 +118,29 @@ class TableIndex:
                 found = self._columns[name] = _Column(self.table[name])
             return found
 
+    def codes(self, name: str) -> _Codes:
+        """Column `name` dictionary-encoded (its filter index if it has one), to read rows' values from."""
+        with self._lock:
+            found = self._columns.get(name) or self._unfiltered.get(name)
+            if found is None:
+                found = self._unfiltered[name] = _Codes(self.table[name])
+            return found
+
+    def _resolve(self, name: str, texts: tuple[str, ...]) -> tuple[_Column, list[int], int]:
+        """The column of a filter, the codes of its values (ascending, none for values not stored) and how
+        many rows hold them; 400 for a value not of the column's type."""
+        key = (name, texts)
+        with self._lock:
+            found = self._filters.get(key)
+        if found is None:
+            column = self._column(name)
+            codes = sorted({code for t in texts if (code := column.code_of(name, t, texts))})
+            found = (column, codes, sum(column.size(c) for c in codes))
+            with self._lock:
+                if len(self._filters) < MAX_TEXTS:
+                    self._filters[key] = found
+        return found
+
     def select(self, filters: list[tuple[str, tuple[str, ...]]]) -> np.ndarray:
         """Ascending row numbers matching every filter (column, alternative values as text); 400 for a
         value that is not of its column's type."""
@@ -95,24 +148,21 @@ class TableIndex:
             counted = self._counted
         if counted is not None and counted[0] == tuple(filters):  # its values were checked by that count
             return counted[1]
-        wanted = [(column, sorted({column.code_of(name, t, texts) for t in texts}))
-                  for name, texts in filters for column in (self._column(name),)]
+        wanted = sorted((self._resolve(name, texts) for name, texts in filters), key=lambda w: w[2])  # narrowest first
         if not wanted:
             return np.arange(self.table.num_rows)
-        wanted.sort(key=lambda w: sum(w[0].size(c) for c in w[1] if c))  # narrowest first
-        first, codes = wanted[0]
+        first, codes, _ = wanted[0]
         rows = first.rows(codes)
-        for column, codes in wanted[1:]:
+        for column, codes, _ in wanted[1:]:
             member = np.zeros(len(column.keys) + 1, dtype=bool)
-            member[[c for c in codes if c]] = True
+            member[codes] = True
             rows = rows[member[column.codes[rows]]]
         return rows
 
     def count(self, filters: list[tuple[str, tuple[str, ...]]], limit: int) -> int:
         """How many rows `select(filters)` gives; any number above `limit` when the narrowest filter alone
         allows more than a hundred times `limit` rows (not worth counting exactly)."""
-        narrowest = min((sum(column.size(c) for t in set(texts) if (c := column.code_of(n, t, texts)))
-                         for n, texts in filters for column in (self._column(n),)), default=self.table.num_rows)
+        narrowest = min((self._resolve(name, texts)[2] for name, texts in filters), default=self.table.num_rows)
         if narrowest > 100 * limit:
             return narrowest
         rows = self.select(filters)

@@ -32,7 +32,7 @@ from api.vendor.queries import (
     parse_filters,
     wanted_format,
 )
-from api.vendor.rows import RowsService, csv_bytes, json_rows, renamed
+from api.vendor.rows import RowsService, csv_bytes, dict_rows, renamed
 from api.vendor.security import Principal
 
 MAX_MONTHS = 36  # three years of monthly releases in one answer
@@ -152,14 +152,14 @@ def _month_rows(service: RowsService, q: SeriesQuery, m: Month, columns: list[st
     if m.release is None:
         return entry, [], []
     try:
-        selected, scope = service.select(q.of_month(m.release))
+        # The selection's row numbers, not its Arrow table: a series is cached whole, with the pages.
+        index, picked, scope = service.picked(q.of_month(m.release))
     except LegacyRelease as exc:  # published before the field spec: missing, as a release lacking a field is
         return {**entry, "missing": exc.message}, [], []
-    present = set(selected.column_names)  # a property that builds its list on each access
-    lacking = [c for c in columns if c not in present]
+    lacking = [c for c in columns if c not in index.names]
     if lacking:  # published before a catalogue change: better missing than a null read as suppressed
         return {**entry, "missing": f"release {m.release['release_id']} lacks {', '.join(lacking)}"}, [], []
-    found = json_rows(selected.select(columns), q.spec, q.names)
+    found = dict_rows(columns, service.values(index, picked, columns, q.round_to), q.spec, q.names, len(picked))
     entry.update(releaseId=m.release["release_id"], expiresAt=m.expires_at, rows=len(found))
     return entry, found, scope.split(",")
 

@@ -8,6 +8,7 @@ import io
 import itertools
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -67,6 +68,24 @@ def test_rows_hold_the_values_arrow_converts_nulls_and_non_finite_doubles_includ
     assert json_rows(named, OVERVIEW) == [{"gemeenteCode": "GM1", "aantalPassages": 1},
                                           {"gemeenteCode": "GM2", "aantalPassages": None},
                                           {"gemeenteCode": "GM1", "aantalPassages": 2**40}]
+
+
+def test_index_values_are_the_values_arrow_converts_nulls_and_negative_zero_included():
+    table = pa.table({"gm": ["GM1", None, "GM2", "GM1", "GM2", "GM3"],
+                      "n": pa.array([3, None, 2**40, 3, 0, 7], pa.int64()),
+                      "uur": pa.array([7, 8, 8, None, 7, 8], pa.int32()),
+                      "x": [0.0, -0.0, float("nan"), None, float("inf"), 1.5],
+                      "when": pa.array([1, 2, None, 3, 1, 2], pa.timestamp("s"))})
+    index = TableIndex(table)
+    index.prepare(["gm"])  # a filtered column and the others read alike
+    for rows in (np.arange(6), np.array([5, 0, 3]), np.array([1, 1, 2]), np.array([], np.int64)):
+        for name in table.column_names:
+            values = index.codes(name).values(rows)
+            arrows = table[name].take(pa.array(rows, pa.int64())).to_pylist()
+            assert repr(values) == repr(arrows) and [type(v) for v in values] == [type(v) for v in arrows], name
+    doubled = index.codes("n").values(np.arange(6), "doubled", lambda values: pc.multiply(values, 2))
+    assert doubled == pc.multiply(table["n"], 2).to_pylist()
+    assert index.codes("n").values(np.array([2]), "doubled") == [2**41]  # kept under its key
 
 
 def _app(lake: str, root, audit: AccessLog | None = None):  # noqa: ANN001, ANN202 - pytest's tmp_path

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from deltalake import write_deltalake
 from fastapi.testclient import TestClient
@@ -225,3 +226,40 @@ def test_a_repeated_series_is_the_same_answer_byte_for_byte_in_each_format(clien
                                                      "to": "2026-10"})
     assert plain.headers["content-type"] == "application/json"
 
+
+
+def _reference(client, measure: str, filters: dict[str, list[str]], names: str) -> list[dict]:
+    """The series' rows computed plainly: each month's current release table as the store holds it, scanned
+    with Arrow for the contract's municipality and the filters, the series' columns as to_pylist gives them."""
+    columns = [c for c in OVERVIEW.columns if c not in OVERVIEW.measures or c == measure]
+    rows = []
+    for release_id in ("2026-08-a", "2026-10-new"):
+        table = client.app.state.store.rows(release_id, OVERVIEW)
+        mask = pc.is_in(table["gemeenteCode"], value_set=pa.array(["GM0344"]))
+        for column, values in filters.items():
+            mask = pc.and_(mask, pc.is_in(table[column], value_set=pa.array(values).cast(table[column].type)))
+        rows += table.filter(mask).select(columns).to_pylist()
+    english = OVERVIEW.names(names)
+    return [{english.get(k, k): v for k, v in row.items()} for row in rows]
+
+
+@pytest.mark.parametrize("filters", [{}, {"waarde": ["Z", "Euro 5"]}, {"waarde": ["none such"]},
+                                     {"zoneId": ["344001"], "kenmerk": ["emissieklasse"]}])
+@pytest.mark.parametrize("measure", ["aantalUniekeVoertuigen", "aantalPassages"])
+def test_a_series_is_the_reference_computation_byte_for_byte(client, filters, measure):
+    for names in ("nl", "en"):
+        expected = _reference(client, measure, filters, names)
+        params = {"measure": measure, "from": "2026-08", "to": "2026-10", "names": names, **filters}
+        for gzipped in (False, True):
+            answer = client.get(URL, headers={**HEADERS, **({"Accept-Encoding": "gzip"} if gzipped else {})},
+                                params=params)
+            assert answer.status_code == 200, answer.text
+            head = {k: v for k, v in answer.json().items() if k != "rows"}
+            assert answer.content == json.dumps({**head, "rows": expected}, separators=(",", ":"),
+                                                ensure_ascii=False).encode()
+            assert head["total"] == len(expected)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(list(_reference(client, measure, {}, names)[0]))
+        writer.writerows([["" if v is None else v for v in row.values()] for row in expected])
+        assert client.get(URL, headers=HEADERS, params={**params, "format": "csv"}).content == out.getvalue().encode()
