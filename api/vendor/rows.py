@@ -68,7 +68,7 @@ class RowsService:
         # Python objects derived from a selection (e.g. the OGC camera features with their shapes).
         self._derived: LRUCache[tuple[object, ...], Any] = LRUCache(DERIVED_MAX_ENTRIES)
         # One per release table the store keeps in memory (its max_tables), built column by column as
-        # queries filter on them: a few bytes per row and indexed column.
+        # queries filter on them or a series reads them: a few bytes per row and column.
         self._indexes: LRUCache[tuple[str, str], TableIndex] = LRUCache(store.max_tables)
         # (the store's list of releases they were parsed against, the query) by the request's inputs.
         self._parsed: LRUCache[tuple[object, ...], tuple[object, Any]] = LRUCache(PARSED_MAX_ENTRIES)
