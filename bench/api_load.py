@@ -1,5 +1,6 @@
 """Load on the vendor API: requests/s and p50/p99 latency of a table page, a two-month series and an OGC API -
-Features page of cameras, each cached and on a first visit, against the trivial /health.
+Features page of cameras, each cached and on a first visit, against the trivial /health. The baseline and
+the cached phases run in alternating rounds, each reported by its median round; a first visit runs once.
 
 The API runs as it does under `anpr serve-api` (one uvicorn worker, access log on, structured logs to
 a file) in its own process over a synthetic sample release; this process is the client, on loopback,
@@ -33,6 +34,7 @@ KEY = "bench-key-0123456789abcdef"
 CONNECTIONS = 8
 MAX_REQUESTS = 6000
 MAX_SECONDS = 12.0
+ROUNDS = 3  # alternating rounds of the repeatable phases (_alternating)
 ZONE = "344001"  # zoneId is the zone's NDW code (conf/municipalities/utrecht.toml ndw_code)
 TABLE = "t4_1_uur_camera"
 PAGE = f"/v1/tables/{TABLE}/rows?zoneId={ZONE}&limit=20"
@@ -128,6 +130,20 @@ async def _phase(port: int, requests: list[bytes], repeat: bool = True) -> dict[
             "mean_body_bytes": round(sum(sizes) / len(sizes)), "statuses": dict(statuses)}
 
 
+def _alternating(port: int, named: dict[str, list[bytes]]) -> dict[str, dict[str, object]]:
+    """The repeatable phases (the /health baseline and the cached answers) in ROUNDS alternating rounds,
+    each phase's median round kept (by requests/s): a baseline measured once, in one burst before the
+    rest, moved its ratios by a third between runs on this machine (/health 4.6k to 6.8k requests/s)."""
+    rounds: dict[str, list[dict[str, object]]] = {name: [] for name in named}
+    for _ in range(ROUNDS):
+        for name, requests in named.items():
+            rounds[name].append(asyncio.run(_phase(port, requests)))
+    return {name: {**sorted(found, key=lambda p: float(str(p["requests_per_s"])))[len(found) // 2],
+                   "rounds_requests_per_s": [p["requests_per_s"] for p in found],
+                   "requests_all_rounds": sum(int(str(p["requests"])) for p in found)}
+            for name, found in rounds.items()}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -187,20 +203,21 @@ def run() -> dict[str, object]:
             series = _request(SERIES, auth)
             ogc = _request(OGC_CAMERAS, auth)
             asyncio.run(_phase(port, [series, ogc]))  # warm-up: the months' releases and the cameras table
-            phases = {
-                "health_baseline": asyncio.run(_phase(port, [_request("/health", {})])),
-                "table_page_20_rows": asyncio.run(_phase(port, [page])),
-                "table_page_revalidated_304": asyncio.run(_phase(port, [_request(PAGE, {**auth,
-                                                                                        "If-None-Match": etag})])),
+            phases = _alternating(port, {
+                "health_baseline": [_request("/health", {})],
+                "table_page_20_rows": [page],
+                "table_page_revalidated_304": [_request(PAGE, {**auth, "If-None-Match": etag})],
+                "series_2_months": [series],
+                "ogc_cameras_10": [ogc],
+            })
+            phases |= {
                 # each a new filter: select from the release's table, serialize, gzip, then cache
                 "table_page_first_visit": asyncio.run(_phase(port, distinct, repeat=False)),
-                "series_2_months": asyncio.run(_phase(port, [series])),
                 # each a new filter: both months' releases selected, joined by month, serialized, cached
                 "series_first_visit": asyncio.run(_phase(port, [
                     _request(SERIES.replace("&uur=8", f"&uur={u}&weekDag={d}&voertuigType={t}"), auth)
                     for u in range(24) for d in range(1, 8) for t in ("Personenauto", "Bestelauto", "Bus")],
                     repeat=False)),
-                "ogc_cameras_10": asyncio.run(_phase(port, [ogc])),
                 # each a new bounding box: the cameras of the release, filtered by geometry, paged, cached
                 "ogc_cameras_first_visit": asyncio.run(_phase(port, [
                     _request(f"{OGC_CAMERAS}&bbox={4 + i / 1000:.3f},51,6,53", auth) for i in range(MAX_REQUESTS)],
@@ -215,7 +232,8 @@ def run() -> dict[str, object]:
         audited = len(read_access_log(DeltaReader(lake), limit=None))
         costs = _audit_commit_cost(tmp)
     rate = {name: float(str(p["requests_per_s"])) for name, p in phases.items()}
-    sent = sum(int(str(p["requests"])) for name, p in phases.items() if name != "health_baseline")
+    sent = sum(int(str(p.get("requests_all_rounds", p["requests"]))) for name, p in phases.items()
+               if name != "health_baseline")
     return {"connections": CONNECTIONS, "max_requests_per_phase": MAX_REQUESTS, "max_seconds_per_phase": MAX_SECONDS,
             "page": PAGE, "phases": phases,
             "ratio_table_page_to_health": round(rate["table_page_20_rows"] / rate["health_baseline"], 2),
