@@ -34,6 +34,21 @@ def stream_process(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
 
 
+def publish(broker, messages, partitions: int | None = None) -> None:
+    """Produce a feed's messages to the test broker's observations topic (created first with partitions)."""
+    if partitions is not None:
+        create_topics(broker.bootstrap, {TOPIC: partitions})
+    with reliable_producer(broker.bootstrap) as producer:
+        produce_all(producer, TOPIC, messages)
+
+
+def stream_env(broker, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of an `anpr stream` on the test's broker and data directory, on local[2], plus
+    ANPR_* settings."""
+    return {**os.environ, "ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+            "ANPR_SPARK__MASTER": "local[2]", "ANPR_SPARK__SHUFFLE_PARTITIONS": "2", **settings}
+
+
 def errors(env: dict[str, str]) -> str:
     path = Path(env["ANPR_DATA_DIR"]).parent / "stream.err"
     return path.read_text(errors="replace")[-2000:] if path.exists() else ""
@@ -48,12 +63,8 @@ def delta_rows(path: Path, columns: list[str] | None = None) -> list[dict]:
 def test_killed_stream_and_restarted_broker_write_each_valid_detection_once(broker, tmp_path):
     """Three SIGKILLs of the driver at random points and a broker restart between them; then a drain."""
     feed = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=5_000, seed=11)
-    create_topics(broker.bootstrap, {TOPIC: 4})
-    with reliable_producer(broker.bootstrap) as producer:
-        produce_all(producer, TOPIC, feed.messages)
-    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "ANPR_KAFKA__MAX_OFFSETS_PER_TRIGGER": "300", "ANPR_STREAM__TRIGGER_SECONDS": "0.2",
-           "ANPR_SPARK__MASTER": "local[2]", "ANPR_SPARK__SHUFFLE_PARTITIONS": "2"}
+    publish(broker, feed.messages, partitions=4)
+    env = stream_env(broker, tmp_path, ANPR_KAFKA__MAX_OFFSETS_PER_TRIGGER="300", ANPR_STREAM__TRIGGER_SECONDS="0.2")
     rng = random.Random()
     seed = rng.randrange(1 << 30)
     rng.seed(seed)
@@ -208,11 +219,8 @@ def test_a_recreated_topic_stops_the_stream_in_one_line_until_the_loss_is_accept
     """Refilled past the checkpoint, a recreated topic would be read from the middle; it must stop instead."""
     first = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=21)
     second = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=900, seed=22)
-    create_topics(broker.bootstrap, {TOPIC: 2})
-    with reliable_producer(broker.bootstrap) as producer:
-        produce_all(producer, TOPIC, first.messages)
-    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "ANPR_SPARK__MASTER": "local[2]", "ANPR_SPARK__SHUFFLE_PARTITIONS": "2"}
+    publish(broker, first.messages, partitions=2)
+    env = stream_env(broker, tmp_path)
     passages = tmp_path / "data" / "lake" / PASSAGES
 
     def stream(*args: str) -> subprocess.CompletedProcess[str]:
@@ -223,8 +231,7 @@ def test_a_recreated_topic_stops_the_stream_in_one_line_until_the_loss_is_accept
     assert {r["observation_id"] for r in delta_rows(passages, ["observation_id"])} == first.valid_ids
 
     recreate_topic(broker.bootstrap, TOPIC, 2)
-    with reliable_producer(broker.bootstrap) as producer:
-        produce_all(producer, TOPIC, second.messages)  # now past the old checkpoint's offsets
+    publish(broker, second.messages)  # now past the old checkpoint's offsets
 
     refused = stream("--until-idle")
     assert refused.returncode == 1
@@ -251,12 +258,8 @@ def test_the_stream_stops_in_one_line_when_the_broker_goes_away_and_resumes_with
     broker and what to do, the stack in the log file; started again, the stream loses nothing."""
     first = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=31)
     second = synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=32)
-    create_topics(broker.bootstrap, {TOPIC: 2})
-    with reliable_producer(broker.bootstrap) as producer:
-        produce_all(producer, TOPIC, first.messages)
-    env = {**os.environ, "ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-           "ANPR_KAFKA__BROKER_WAIT_SECONDS": "15", "ANPR_STREAM__TRIGGER_SECONDS": "1",
-           "ANPR_SPARK__MASTER": "local[2]", "ANPR_SPARK__SHUFFLE_PARTITIONS": "2"}
+    publish(broker, first.messages, partitions=2)
+    env = stream_env(broker, tmp_path, ANPR_KAFKA__BROKER_WAIT_SECONDS="15", ANPR_STREAM__TRIGGER_SECONDS="1")
     lake = tmp_path / "data" / "lake"
     process = subprocess.Popen([sys.executable, "-m", "cli.main", "stream"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -284,8 +287,7 @@ def test_the_stream_stops_in_one_line_when_the_broker_goes_away_and_resumes_with
     assert "Traceback" in logged and "org.apache.kafka.common.errors.TimeoutException" in logged
 
     broker.start()
-    with reliable_producer(broker.bootstrap) as producer:
-        produce_all(producer, TOPIC, second.messages)
+    publish(broker, second.messages)
     drain = subprocess.run([sys.executable, "-m", "cli.main", "stream", "--until-idle"], env=env,
                            capture_output=True, text=True, timeout=300)
     assert drain.returncode == 0, drain.stderr[-2000:]
