@@ -146,6 +146,12 @@ class RowsService:
             self._parsed[inputs] = (releases, made)
         return made
 
+    def parsed_request(self, kind: str, table: str, request: Request, who: Principal,
+                       make: Callable[[], T]) -> T:
+        """`parsed` for a table's rows or series query (`kind`): what it reads of the request is its query
+        string and Accept header, and the caller."""
+        return self.parsed((kind, table, request.scope["query_string"], request.headers.get("accept"), who), make)
+
     def picked(self, q: RowsQuery) -> tuple[TableIndex, np.ndarray, str]:
         """The index of the query's release table, the numbers of its selected rows (ascending, before any
         sort) and the municipalities they cover (as `select`); 403 outside the contract, 400 for filter

@@ -112,8 +112,7 @@ def series_query(service: RowsService, request: Request, who: Principal, table: 
     """The request's series; 404 for an unknown table or a range without any release of it, 400 for bad
     parameters (a release, month, cursor, sort or limit included: each month uses its current release).
     Parsed once per query string, Accept header and caller while the store's releases stay the same."""
-    inputs = ("series", table, request.scope["query_string"], request.headers.get("accept"), who)
-    return service.parsed(inputs, lambda: _series_query(service, request, who, table))
+    return service.parsed_request("series", table, request, who, lambda: _series_query(service, request, who, table))
 
 
 def _series_query(service: RowsService, request: Request, who: Principal, table: str) -> SeriesQuery:

@@ -98,8 +98,8 @@ def rows_router() -> APIRouter:
         service = rows_of(request)
         # Parsed once per query string, Accept header and caller while the releases stay (as a series is):
         # a cached page spent as long parsing its parameters and finding its release as sending its bytes.
-        inputs = ("rows", table, request.scope["query_string"], request.headers.get("accept"), who)
-        q = service.parsed(inputs, lambda: service.query(request, who, table, *page_params(request)))
+        q = service.parsed_request("rows", table, request, who,
+                                   lambda: service.query(request, who, table, *page_params(request)))
         return await service.respond(request, q)
 
     @router.get("/v1/tables/{table}/series", responses=_series_responses(),
