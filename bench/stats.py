@@ -244,6 +244,14 @@ class _Marks:
         say(message)
 
 
+def _local_settings(root: Path) -> Settings:
+    """The benchmark's own data folder under root, on local[2] with a 3 GB driver."""
+    from anpr.settings import Settings, SparkSettings
+
+    return Settings(data_dir=root / "data", spark=SparkSettings(master="local[2]", shuffle_partitions=4,
+                                                                driver_memory="3g"))
+
+
 def _build(settings: Settings, lake: Lake, plain: bool) -> int:
     """The month's cells as the stats job builds them at a month's first release (every protected table and
     its recoded variant, with the disclosure statistics), or with plain only the published counts (the
@@ -269,15 +277,13 @@ def run_build() -> dict[str, object]:
     realistic month at ANPR_BENCH_STATS_BUILD_SCALE times the national volume (default 0.02)."""
     from anpr.lake import Lake
     from anpr.progress import say
-    from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
     from bench.stats_month import write_month
     from bench.stats_sizes import city_sizes
 
     scale = float(os.environ.get("ANPR_BENCH_STATS_BUILD_SCALE", "0.02"))
     with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-build-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data",
-                            spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
+        settings = _local_settings(Path(tmp))
         spark = get_spark(settings)
         try:
             lake = Lake(str(Path(tmp) / "lake"), spark)
@@ -298,7 +304,6 @@ def run_build() -> dict[str, object]:
 
 def run() -> dict[str, object]:
     from anpr.progress import say
-    from anpr.settings import Settings, SparkSettings
     from anpr.spark import get_spark
     from bench.stats_month import write_month
     from bench.stats_sizes import DAYS, NATIONAL_DAILY, SEED, UTRECHT_DAILY, city_sizes
@@ -309,8 +314,7 @@ def run() -> dict[str, object]:
     cities = municipalities()
     sizes = None if fixed else city_sizes(scale)
     with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data",
-                            spark=SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="3g"))
+        settings = _local_settings(Path(tmp))
         spark = get_spark(settings)
         try:
             started = time.perf_counter()
