@@ -253,22 +253,25 @@ def _local_settings(root: Path) -> Settings:
 
 
 def _build(settings: Settings, lake: Lake, plain: bool) -> int:
-    """The month's cells as the stats job builds them at a month's first release (every protected table and
-    its recoded variant, with the disclosure statistics), or with plain only the published counts (the
-    unprotected baseline); returns the number of cells."""
+    """The month's cells as `anpr stats` builds them at a month's first release (jobs/stats/job.py
+    build_cells: every protected table and its recoded variant with the disclosure statistics, then the
+    recoding chosen), or with plain only the published counts (the unprotected baseline); returns the
+    number of cells."""
     from anpr.catalogue import CATALOGUE
     from anpr.disclosure import load_disclosure
     from anpr.stream_tables import PASSAGES
-    from jobs.stats import recoding
-    from jobs.stats.job import sizes_for
+    from jobs.stats.job import build_cells, sizes_for
     from jobs.stats.tables.build import build_month
     from jobs.stats.tables.enrich import month_passages
 
-    disclosure = load_disclosure()
+    disclosure = load_disclosure().with_min_vehicles(settings.disclosure.min_vehicles)
     specs = [s for s in CATALOGUE.tables.values() if s.protected]
     rows = month_passages(lake.read(PASSAGES), *MONTH, double_read_seconds=settings.passages.double_read_seconds)
-    built = specs if plain else [*specs, *recoding.candidates(specs, disclosure)]
-    cells = build_month(rows, CATALOGUE, built, sizes_for(disclosure, specs), plain=plain)
+    if plain:
+        cells = build_month(rows, CATALOGUE, specs, sizes_for(disclosure, specs), plain=True)
+    else:
+        cells, _ = build_cells(rows, lake, f"{MONTH[0]}-{MONTH[1]:02d}", CATALOGUE, specs, disclosure,
+                               sizes_for(disclosure, list(CATALOGUE.tables.values())))
     return sum(len(frame) for _, frame in cells.parts)
 
 

@@ -87,8 +87,8 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
     return protect_zones(spark, jobs, report)
 
 
-def _build(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
-           disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec]]:
+def build_cells(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
+                disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec]]:
     """The month's cells, and the specs to publish (recoded where they are): the month's first release
     chooses (jobs/stats/recoding.py), building each candidate's recoded variant beside it; later ones keep
     that."""
@@ -163,7 +163,8 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         f"from passages version {version}")
     merge = settings.passages.double_read_seconds
     rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code, double_read_seconds=merge)
-    cells, count_specs = _build(rows, lake, month, catalogue, count_specs, disclosure, sizes_for(disclosure, specs))
+    cells, count_specs = build_cells(rows, lake, month, catalogue, count_specs, disclosure,
+                                     sizes_for(disclosure, specs))
     recoded = {s.name: dict(s.recoded) for s in count_specs if s.recoded}
     seconds["build"] = time.perf_counter() - started
     if recoded:
