@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from anpr.catalogue import SOURCES
@@ -67,6 +68,17 @@ class Identities:
             values[rep_dim] = rep_value
         out = tuple(sorted(values))
         return out, tuple(values[d] for d in out)
+
+    def named(self, level: Level, keys: pd.DataFrame) -> np.ndarray:
+        """Per row of keys (columns: level): whether canonical() names it, that is, it holds all or none of
+        each class's members in level."""
+        ok = np.ones(len(keys), dtype=bool)
+        for c in sorted({c for d in level for c in self._of.get(d, ())}):
+            members = [(d, v) for d, v in self.classes[c] if d in level]
+            if len(members) > 1:
+                hits = np.column_stack([(keys[d] == v).to_numpy(dtype=bool) for d, v in members])
+                ok &= hits.all(axis=1) | ~hits.any(axis=1)
+        return ok
 
     def images(self, level: Level) -> list[Level]:
         """level with one identity dimension swapped for another of its class: where such a margin of one

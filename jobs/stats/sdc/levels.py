@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 
 from jobs.stats.sdc.cells import Key, Level, Registry
@@ -93,37 +94,70 @@ def gyo_core(edges: list[frozenset[str]]) -> list[frozenset[str]]:
     return sorted({frozenset(e) for e in current}, key=sorted) if len(current) > 1 else []
 
 
-def _empty_by_identity(dims: Level, key: Key, complete: dict[Level, dict[Key, int]], reg: Registry) -> bool:
-    """Whether (dims, key) lies within a cell of a complete level that does not exist.
+class _Keys:
+    """Each level's keys as a frame and as an index, built once while the joints of a measure are chosen
+    (a level's cells never change once modelled)."""
+
+    def __init__(self) -> None:
+        self._frames: dict[Level, pd.DataFrame] = {}
+        self._index: dict[Level, pd.MultiIndex] = {}
+
+    def frame(self, level: Level, cells: dict[Key, int]) -> pd.DataFrame:
+        if level not in self._frames:
+            self._frames[level] = pd.DataFrame(list(cells), columns=list(level), dtype=object)
+        return self._frames[level]
+
+    def index(self, level: Level, cells: dict[Key, int]) -> pd.MultiIndex:
+        if level not in self._index:
+            self._index[level] = pd.MultiIndex.from_tuples(list(cells), names=list(level))
+        return self._index[level]
+
+
+def _empty_by_identity(dims: Level, keys: pd.DataFrame, complete: dict[Level, dict[Key, int]],
+                       reg: Registry, cache: _Keys) -> np.ndarray:
+    """Per row of keys (columns: dims): whether it lies within a cell of a complete level that does not exist.
 
     The joint cell (sector Onbekend, Dagelijks, Bus) is 4.7's (Dagelijks, Bus, size Onbekend): absent
     there, it is a known zero, though no table crosses sector with visitor type and vehicle type. So is
     every cell inside such a population: where emission class Z and fuel Elektriciteit are one population,
     the joint cell (Z, sector 561, Bestelauto, Altijd) lies within 4.8e's (Elektriciteit, 561), and is
     empty when that cell is."""
-    identities = reg.identities
-    values = dict(zip(dims, key, strict=True))
-    # each implied category is one population with a category of the key, so (level, other) below holds
-    # the key's population whatever else it names
-    implied = {d: v for c in identities.classes if any(values.get(d) == v for d, v in c) for d, v in c}
-    for level, cells in complete.items():
-        if set(level) <= set(dims) or not set(level) <= {*dims, *implied}:
-            continue  # a projection (checked by the join) or not named by this key
-        other = tuple(values[d] if d in values else implied[d] for d in level)
-        if other not in cells:
-            return True
-    return False
+    classes = [c for c in reg.identities.classes if any(d in dims for d, _ in c)]
+    empty = np.zeros(len(keys), dtype=bool)
+    if not classes or not len(keys):
+        return empty
+    # a row hits a class when it names one of its categories: the class's other members are then implied
+    hits = np.column_stack([np.logical_or.reduce([(keys[d] == v).to_numpy(dtype=bool) for d, v in c if d in dims])
+                            for c in classes])
+    patterns, group = np.unique(hits, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    wanted = {level: cells for level, cells in complete.items() if not set(level) <= set(dims)}
+    for g, pattern in enumerate(patterns):
+        # each implied category is one population with a category of the key, so (level, other) below holds
+        # the key's population whatever else it names (a later class wins a dimension, as dict order did)
+        implied = {d: v for c, hit in zip(classes, pattern, strict=True) if hit for d, v in c}
+        rows = np.flatnonzero(group == g)
+        for level in wanted:
+            if not set(level) <= {*dims, *implied}:
+                continue  # not named by these keys
+            other = pd.MultiIndex.from_arrays(
+                [keys[d].to_numpy()[rows] if d in dims else np.full(len(rows), implied[d], dtype=object)
+                 for d in level], names=list(level))
+            empty[rows] |= ~other.isin(cache.index(level, wanted[level]))
+    return empty
 
 
 def joint_support(dims: Level, levels: dict[Level, dict[Key, int]], reg: Registry, cap: int,
-                  complete: dict[Level, dict[Key, int]] | None = None) -> list[Key] | None:
+                  complete: dict[Level, dict[Key, int]] | None = None, cache: _Keys | None = None
+                  ) -> list[Key] | None:
     """Keys over dims consistent with every level's cells (projected) and not known to be empty by an
     identity (complete: the levels whose every non-empty cell exists), or None if more than cap."""
+    cache = cache or _Keys()
     frames = []
     for level, cells in levels.items():
         shared = [d for d in level if d in dims]
         if shared:
-            keys = pd.DataFrame(list(cells), columns=list(level), dtype=object)[shared].drop_duplicates()
+            keys = cache.frame(level, cells)[shared].drop_duplicates()
             frames.append((set(shared), keys.reset_index(drop=True)))
     frames.sort(key=lambda f: (-len(f[0]), len(f[1]), sorted(f[0])))
     covered, result = set(frames[0][0]), frames[0][1]
@@ -138,17 +172,18 @@ def joint_support(dims: Level, levels: dict[Level, dict[Key, int]], reg: Registr
             return None
     for _, frame in frames:
         result = result.merge(frame, on=list(frame.columns), how="inner")
-    keys = {tuple(row) for row in result[list(dims)].itertuples(index=False, name=None)}
-    keys = {k for k in keys if reg.identities.canonical(dims, k) is not None}
+    result = result[list(dims)].drop_duplicates().reset_index(drop=True)
+    result = result[reg.identities.named(dims, result)].reset_index(drop=True)
     if reg.identities and complete:
-        keys = {k for k in keys if not _empty_by_identity(dims, k, complete, reg)}
-    return sorted(keys, key=repr)
+        result = result[~_empty_by_identity(dims, result, complete, reg, cache)]
+    return sorted(result.itertuples(index=False, name=None), key=repr)
 
 
 def _joints(levels: dict[Level, dict[Key, int]], reg: Registry, measure: str
             ) -> tuple[dict[Level, dict[Key, int]], list[Level]]:
     joints: dict[Level, dict[Key, int]] = {}
     supports: dict[Level, list[Key] | None] = {}
+    cache = _Keys()
     while True:
         edges = [_edge(level, measure) for level in [*levels, *joints]]
         core = gyo_core(edges)
@@ -158,7 +193,7 @@ def _joints(levels: dict[Level, dict[Key, int]], reg: Registry, measure: str
             if not a & b or any(set(dims) <= e for e in edges):
                 continue
             if dims not in supports:
-                supports[dims] = joint_support(dims, {**levels, **joints}, reg, MAX_JOINT_CELLS, levels)
+                supports[dims] = joint_support(dims, {**levels, **joints}, reg, MAX_JOINT_CELLS, levels, cache)
             support = supports[dims]
             if support is not None:
                 # the joint that leaves the least of the cycles, then the smallest (its LPs are the fastest)

@@ -320,6 +320,11 @@ def _complete(system: System, truth: np.ndarray) -> np.ndarray:
             if np.isnan(x[margin]) and not np.isnan(x[cells]).any():
                 x[margin] = x[cells].sum()
                 changed = True
+    # a count in no row (a margin only another measure's links name) is free: maximizing it is unbounded
+    used = np.zeros(len(x), dtype=bool)
+    used[system.eq.indices] = True
+    used[system.ub.indices] = True
+    x[np.isnan(x) & ~used] = 0.0
     missing = np.flatnonzero(np.isnan(x))
     if len(missing):
         known = ~np.isnan(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -174,3 +175,28 @@ def test_optima_that_meet_their_rows_only_within_the_solver_tolerance_do_not_sto
     cheap = Attacker(system, suppressed).attack_all(targets)
     assert [a.ok for a in cheap] == [a.ok for a in exact]
     assert sum(not a.ok for a in exact) > 0 and sum(a.ok for a in exact) > 0
+
+
+def test_the_base_point_holds_the_unpublished_counts_as_high_as_the_rows_allow():
+    """The attack's cheap proofs move from the base point, so its unpublished totals are as large as the rows
+    allow (room for the cells below them). Margins that only another measure's links name sit in no row of a
+    one-measure system; maximised too, they made that LP unbounded and the base fell back to any vertex (on a
+    national-volume zone after 10 s of HiGHS)."""
+    from scipy.optimize import linprog
+
+    from tests.unit.jobs.stats.sdc.sdc_zone import zone_parts, zone_records
+
+    reg = build_registry(zone_parts(zone_records(60)))
+    for measures in (("P",), ("V",), ("P", "R", "V")):
+        system = build_system(reg, measures)
+        in_rows = np.zeros(system.size, dtype=bool)
+        in_rows[system.eq.indices] = in_rows[system.ub.indices] = True
+        free = np.array([n < 0 for n in system.var_node]) & in_rows
+        assert (~in_rows).any() and (system.base[~in_rows] == 0).all()
+        held = np.where(free, 0.0, system.base)
+        best = linprog(-np.ones(int(free.sum())), A_eq=system.eq[:, free], b_eq=-(system.eq @ held),
+                       A_ub=system.ub[:, free] if system.ub.shape[0] else None,
+                       b_ub=-(system.ub @ held) if system.ub.shape[0] else None, bounds=(0, None), method="highs")
+        assert best.status == 0
+        assert system.base[free].sum() == pytest.approx(-best.fun, rel=1e-9)
+        assert np.abs(system.eq @ system.base).max() < 1e-6
