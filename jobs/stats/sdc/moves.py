@@ -61,9 +61,14 @@ class Moves:
                 if margin not in chain:
                     chain.append(margin)
                     frontier.append(margin)
-        direction = np.zeros(self.system.size)
-        direction[chain] = 1.0
-        if np.abs(self.system.eq @ direction).max(initial=0.0) > 1e-9:
+        # every equality stays put along the chain: per row, the chain's coefficients sum to zero (the
+        # chain's own columns only; a product with the whole matrix cost 10 s a national-volume zone)
+        balance: dict[int, float] = {}
+        for u in chain:
+            lo, hi = eq_csc.indptr[u], eq_csc.indptr[u + 1]
+            for row, coef in zip(eq_csc.indices[lo:hi].tolist(), eq_csc.data[lo:hi].tolist(), strict=True):
+                balance[row] = balance.get(row, 0.0) + coef
+        if any(abs(v) > 1e-9 for v in balance.values()):
             return None
         return np.array(chain, dtype=np.int64)
 

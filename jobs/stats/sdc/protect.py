@@ -201,7 +201,16 @@ def unsafe_unions(system: System, attacker: Attacker, judged: dict[tuple[int, ..
     reg, out = system.registry, []
     judged = {} if judged is None else judged
     checked: set[tuple[int, ...]] = set()
-    for margin, cells in system.margins:
+    # rows with a known total and at least two, not all, of their cells hidden, all of them nodes
+    hidden_var = attacker.unknown.copy()
+    hidden_var[list(attacker.solved)] = False
+    counts = system.margin_cells()
+    hidden_n = counts @ hidden_var.astype(np.float64)
+    aux = counts @ (hidden_var & (np.asarray(system.var_node) < 0)).astype(np.float64)
+    margins = np.fromiter((m for m, _ in system.margins), dtype=np.int64, count=len(system.margins))
+    lengths = np.asarray(counts.sum(axis=1)).ravel()
+    rows = np.flatnonzero(~hidden_var[margins] & (hidden_n >= 2) & (hidden_n < lengths) & (aux == 0))
+    for margin, cells in (system.margins[r] for r in rows):
         known = not attacker.unknown[margin] or margin in attacker.solved
         hidden = [c for c in cells if attacker.unknown[c] and c not in attacker.solved]
         # All cells hidden: their sum is the total itself, which passed the rules as a published cell.

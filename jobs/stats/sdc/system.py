@@ -61,6 +61,7 @@ class System:
     # this release's primary cells.
     known: np.ndarray | None = None
     targets: dict[int, Target] = field(default_factory=dict)
+    _margin_cells: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -72,6 +73,15 @@ class System:
         out = np.asarray(self.var_node) >= 0
         out[list(self.targets)] = True
         return out
+
+    def margin_cells(self) -> sp.csr_matrix:
+        """Per equality row (margins' order), how often each variable is one of its cells."""
+        if self._margin_cells is None:
+            lengths = [len(cells) for _, cells in self.margins]
+            cols = np.fromiter((v for _, cells in self.margins for v in cells), dtype=np.int64, count=sum(lengths))
+            rows = np.repeat(np.arange(len(self.margins)), lengths)
+            self._margin_cells = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(self.margins), self.size))
+        return self._margin_cells
 
     def subject(self, var: int) -> Target:
         """What an attacked count is about: its node, the rules for its margin, and a label."""
