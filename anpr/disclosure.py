@@ -107,7 +107,7 @@ class DisclosureConfig(BaseModel):
         exactly what the audit guarantees (docs/statistics.md, "The audit"), and no more. Each clause
         matches the code: dominance measure (jobs/stats/sdc/cells.py Registry.dominance_measure), counts
         attacked (jobs/stats/sdc/protect.py _targets), the attacker modelled (jobs/stats/sdc/system.py),
-        unions (jobs/stats/sdc/protect.py unsafe_unions), every served release of the month together
+        unions (jobs/stats/sdc/unions.py unsafe_unions), every served release of the month together
         (jobs/stats/sdc/revision.py). `counts` lists the codes (P, R, V) of the counts the table publishes
         (TableSpec.counts)."""
         if not counts:
@@ -131,8 +131,8 @@ class DisclosureConfig(BaseModel):
                 "passages, trips, vehicles and visitor types constrain each other, tables that share dimensions "
                 "in a cycle have a joint table), counts taken as real numbers (an attacker who uses that counts "
                 "are whole numbers may narrow some ranges further); and until every sum of suppressed cells "
-                "that a published total minus published cells gives away passes the same frequency and dominance "
-                "rules. The further suppressed cells carry no such guarantee: some of their counts can be "
+                "that a total minus the row's other cells gives away, the total and those cells published or fixed by "
+                "the published counts, passes the same frequency and dominance rules. The further suppressed cells carry no such guarantee: some of their counts can be "
                 "recalculated, exactly or closely. The guarantee holds for all releases of the same month served "
                 "so far taken together: a cell suppressed in one stays suppressed in later ones; a cell whose "
                 "counts changed since an earlier release by a group of vehicles that breaks the rules above "

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from jobs.stats.sdc.lp import ComponentLP, Infeasible, Parts, spread
+from jobs.stats.sdc.lp import ComponentLP, Infeasible, Parts, solve, spread
 from jobs.stats.sdc.moves import Moves
 from jobs.stats.sdc.system import System, components, propagate, unknown_mask
 
@@ -342,6 +342,42 @@ class Attacker:
                 return lo, hi
         return self._extreme(var, 1.0), hi
 
+    def separate(self, variables: list[int]) -> None:
+        """Feasible points that move the variables no point seen moves yet, per component: each an LP that
+        pushes them one unit up or down by random signs (seeded, so reproducible), again for those still
+        unmoved while an LP moves enough of them. determined() then needs exact LPs only for the few that
+        may be fixed. (Spreading LPs push every cell one way, so a cell that moves only against another
+        stays put in them: on a 60-vehicle zone 4,508 of 5,401 were left.)"""
+        sys = self.system
+        still = np.array([v for v in variables if self.unknown[v] and v not in self.solved
+                          and self.seen_hi[v] - self.seen_lo[v] <= _TOL], dtype=np.int64)
+        for comp in np.unique(self.group[still]).tolist():
+            free = self.members(int(still[self.group[still] == comp][0]))
+            if len(free) <= _SMALL:
+                continue  # exact LPs are cheaper there
+            pos = np.searchsorted(free, still[self.group[still] == comp])
+            parts, base, lower = self._parts(free), sys.base[free], sys.lower[free]
+            rng = np.random.default_rng(len(free))
+            for _ in range(_SLICES):
+                cost, lo, hi = np.zeros(len(free)), lower.copy(), np.full(len(free), np.inf)
+                cost[pos] = rng.choice([-1.0, 1.0], len(pos))
+                lo[pos], hi[pos] = np.maximum(lower[pos], base[pos] - 1.0), base[pos] + 1.0
+                self.lp_solved += 1
+                self._seen(free, solve(cost, parts, lo, hi))
+                moved = self.seen_hi[free[pos]] - self.seen_lo[free[pos]] > _TOL
+                pos = pos[~moved]
+                if int(moved.sum()) < _WORTH or not len(pos):
+                    break
+
+    def moved(self) -> np.ndarray:
+        """Per variable: whether two feasible points seen differ in it (so it is not determined)."""
+        return self.seen_hi - self.seen_lo > _TOL
+
+    def absorb(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Take the per-count lowest and highest values another attacker saw at feasible points of this
+        feasible set (protect.Attested: the same set), so determined() needs fewer LPs."""
+        self.seen_lo, self.seen_hi = np.minimum(self.seen_lo, lo), np.maximum(self.seen_hi, hi)
+
     def determined(self, var: int) -> bool:
         """Whether the published cells fix var: pinned by equalities, or min = max in the exact LPs (once no
         feasible point seen moves it and no twin trades with it)."""
@@ -352,6 +388,8 @@ class Attacker:
         down, up = self._twin_room(var)
         if down + up > _TOL:
             return False
+        if self.seen_lo[var] <= self.system.lower[var] + _TOL:  # at its bound: only its max can differ
+            return self._extreme(var, -1.0) - self.seen_lo[var] <= _TOL
         lo, hi = self.interval(var)
         return hi - lo <= _TOL
 

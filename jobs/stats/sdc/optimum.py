@@ -10,7 +10,7 @@ target count t two deviation vectors u, w from the true values with
 
 so base + u and base + w are two points the attacker cannot rule out whose values of t lie a margin
 apart: exactly the audit's interval test (jobs/stats/sdc/audit.py Attack.ok), counts taken as real numbers.
-Counts no table publishes are free (x = 1). The union rule (protect.unsafe_unions) enters as cuts, added
+Counts no table publishes are free (x = 1). The union rule (unions.unsafe_unions) enters as cuts, added
 while the optimum breaks it: a row whose published total gives away the sum of exactly the hidden cells H,
 a union that breaks the rules, gets x_total + sum(x_c, c in the row outside H) + sum(1 - x_c, c in H) >= 1.
 
@@ -26,8 +26,8 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from jobs.stats.sdc.audit import EXACT, Attacker
-from jobs.stats.sdc.protect import unsafe_unions
 from jobs.stats.sdc.system import System
+from jobs.stats.sdc.unions import unsafe_unions
 
 
 @dataclass(frozen=True)

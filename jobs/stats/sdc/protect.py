@@ -29,10 +29,11 @@ import numpy as np
 from anpr.catalogue import Definitions
 from anpr.disclosure import AuditSettings
 from jobs.stats.sdc.audit import Attack, Attacker
-from jobs.stats.sdc.cells import MEASURES, Registry, primary_reasons, union_problem
+from jobs.stats.sdc.cells import MEASURES, Registry, primary_reasons
 from jobs.stats.sdc.levels import MAX_JOINT_CELLS
 from jobs.stats.sdc.revision import REVISION, Revision
 from jobs.stats.sdc.system import System, build_system
+from jobs.stats.sdc.unions import Judged, determined_vars, unsafe_unions
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Attested:
     attacks: list[Attack]
     lp_solved: int
     determined: set[int] = field(default_factory=set)  # nodes published since, each determined when published
+    seen: tuple[np.ndarray, np.ndarray] | None = None  # lowest and highest value of each count over the points seen
 
     def covers(self, suppressed: np.ndarray, exact: bool) -> bool:
         """Whether the pattern suppressed has this attack's feasible set: the attested pattern less the
@@ -191,48 +193,12 @@ class _Chooser:
         return total
 
 
-def unsafe_unions(system: System, attacker: Attacker, judged: dict[tuple[int, ...], str | None] | None = None
-                  ) -> list[tuple[list[int], str, int, list[int]]]:
-    """Rows with a known total whose suppressed cells, summed, break a rule: (nodes, rule, total, cells).
-
-    judged: union_problem's verdicts by nodes, kept across the rounds of one protection (a union's verdict
-    depends on its cells alone, and most rows' hidden cells do not change from one round to the next).
-    """
-    reg, out = system.registry, []
-    judged = {} if judged is None else judged
-    checked: set[tuple[int, ...]] = set()
-    # rows with a known total and at least two, not all, of their cells hidden, all of them nodes
-    hidden_var = attacker.unknown.copy()
-    hidden_var[list(attacker.solved)] = False
-    counts = system.margin_cells()
-    hidden_n = counts @ hidden_var.astype(np.float64)
-    aux = counts @ (hidden_var & (np.asarray(system.var_node) < 0)).astype(np.float64)
-    margins = np.fromiter((m for m, _ in system.margins), dtype=np.int64, count=len(system.margins))
-    lengths = np.asarray(counts.sum(axis=1)).ravel()
-    rows = np.flatnonzero(~hidden_var[margins] & (hidden_n >= 2) & (hidden_n < lengths) & (aux == 0))
-    for margin, cells in (system.margins[r] for r in rows):
-        known = not attacker.unknown[margin] or margin in attacker.solved
-        hidden = [c for c in cells if attacker.unknown[c] and c not in attacker.solved]
-        # All cells hidden: their sum is the total itself, which passed the rules as a published cell.
-        if not known or len(hidden) < 2 or len(hidden) == len(cells) or any(system.var_node[c] < 0 for c in hidden):
-            continue
-        nodes = tuple(system.var_node[c] for c in hidden)
-        if nodes in checked:
-            continue
-        checked.add(nodes)
-        if nodes not in judged:
-            judged[nodes] = union_problem(reg, nodes)
-        problem = judged[nodes]
-        if problem:
-            out.append((list(nodes), problem, margin, cells))
-    return out
-
-
-def release_determined(prot: Protection, attacker: Attacker | None = None) -> set[int]:
+def release_determined(prot: Protection, attacker: Attacker | None = None,
+                       determined: np.ndarray | None = None) -> set[int]:
     """Publish again the secondary nodes whose every published count the published cells determine (they
     protect nothing: the attacker's feasible set stays as it was); returns them. They are never chosen
-    as companions again, so the rounds end."""
-    released = determined_secondary(prot, attacker or Attacker(prot.system, prot.suppressed))
+    as companions again, so the rounds end. determined: determined_vars of attacker, if known."""
+    released = determined_secondary(prot, attacker or Attacker(prot.system, prot.suppressed), determined)
     prot.released |= released
     prot.suppressed[sorted(released)] = False
     for node in released:
@@ -240,8 +206,9 @@ def release_determined(prot: Protection, attacker: Attacker | None = None) -> se
     return released
 
 
-def determined_secondary(prot: Protection, attacker: Attacker) -> set[int]:
-    """Secondary nodes whose every published count the published cells determine."""
+def determined_secondary(prot: Protection, attacker: Attacker, determined: np.ndarray | None = None) -> set[int]:
+    """Secondary nodes whose every published count the published cells determine (determined: per variable,
+    as determined_vars gives it for these nodes' variables; asked of the attacker if not given)."""
     system, out = prot.system, set()
     secondary = prot.suppressed & ~prot.primary
     secondary[sorted(prot.forced)] = False
@@ -249,10 +216,18 @@ def determined_secondary(prot: Protection, attacker: Attacker) -> set[int]:
     for var, node in enumerate(system.var_node):
         if node >= 0 and secondary[node]:
             by_node.setdefault(node, []).append(var)
+    fixed = attacker.determined if determined is None else \
+        (lambda var: bool(determined[var]) or not attacker.unknown[var] or var in attacker.solved)
     for node, vars_ in sorted(by_node.items()):
-        if all(attacker.determined(var) for var in vars_):
+        if all(fixed(var) for var in vars_):
             out.add(node)
     return out
+
+
+def _secondary_vars(prot: Protection) -> np.ndarray:
+    nodes = np.asarray(prot.system.var_node)
+    secondary = prot.suppressed & ~prot.primary
+    return np.flatnonzero((nodes >= 0) & secondary[np.maximum(nodes, 0)])
 
 
 def publish_unneeded(prot: Protection, settings: AuditSettings, costs: np.ndarray | None = None) -> list[int]:
@@ -274,7 +249,7 @@ def publish_unneeded(prot: Protection, settings: AuditSettings, costs: np.ndarra
             node_vars.setdefault(node, []).append(var)
     candidates = [int(n) for n in np.flatnonzero(prot.suppressed & ~prot.primary) if int(n) not in prot.forced]
     candidates = sorted(candidates, key=lambda n: (-costs[n], n))[:settings.publish_trials]
-    judged: dict[tuple[int, ...], str | None] = {}
+    judged: Judged = {}
     attacker, published = Attacker(system, prot.suppressed, settings.exact), []
     for node in candidates:
         prot.suppressed[node] = False
@@ -292,7 +267,7 @@ def publish_unneeded(prot: Protection, settings: AuditSettings, costs: np.ndarra
 
 
 def _still_protected(before: Attacker, trial: Attacker, targets: np.ndarray, published: list[int],
-                     judged: dict[tuple[int, ...], str | None]) -> bool:
+                     judged: Judged) -> bool:
     """Whether the pattern of trial (before's with the variables published also published) passes: the
     targets in their linked components, those sharing a row with them first, so a failure shows early."""
     groups = before.group[published]
@@ -303,7 +278,9 @@ def _still_protected(before: Attacker, trial: Attacker, targets: np.ndarray, pub
     if published:
         rows = np.unique(before.incidence_t[published].indices)
         near[np.unique(before.incidence[rows].indices)] = True
-    return trial.passes(np.concatenate([affected[near[affected]], affected[~near[affected]]]).tolist())
+    if not trial.passes(np.concatenate([affected[near[affected]], affected[~near[affected]]]).tolist()):
+        return False
+    return not unsafe_unions(trial.system, trial, judged, determined_vars(trial, set(targets.tolist())))
 
 
 def _check_modelled(system: System) -> None:
@@ -349,6 +326,27 @@ def _joint(revision: Revision | None, system: System) -> System:
     return system if revision is None or revision.repeat else revision.join(system)
 
 
+def _for_unions(prot: Protection, unions: list[tuple[list[int], str, int, list[int]]], chooser: _Chooser,
+                taken: set[int], determined: np.ndarray | None = None) -> set[int]:
+    """A companion per unsafe union: a published cell of its row; failing that, one that unpins the row's
+    total or a cell others give away, or (determined: per variable, fixed by the published cells) one
+    that frees such a variable from the rows that fix it."""
+    attacker, out = chooser.attacker, set[int]()
+    for _, problem, margin, cells in unions:
+        pick = chooser.best(cells)
+        for var in [margin, *cells] if pick is None else []:
+            if var in attacker.solved:
+                pick = chooser.for_pinned(var)
+            elif determined is not None and determined[var]:
+                pick = chooser.for_narrow(var, taken | out)
+            if pick is not None:
+                break
+        if pick is not None:
+            out.add(pick)
+            prot.union_reasons.setdefault(pick, f"union:{problem}")
+    return out
+
+
 def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np.ndarray, release: bool) -> None:
     """Companions until every primary cell passes the attack on this system (then, with release, determined
     secondary cells are published again, and the rounds go on until nothing changes)."""
@@ -356,7 +354,8 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
     # intervals only widen as suppression grows, and releasing a determined cell leaves the attacker's
     # feasible set as it was: a pass stays a pass
     passed: set[int] = set()
-    judged: dict[tuple[int, ...], str | None] = {}
+    moving = np.zeros(system.size, dtype=bool)  # moved in an earlier round's feasible set: so in this one
+    judged: Judged = {}
     targets = _targets(system, reasons)
     while prot.rounds < settings.max_rounds:
         prot.rounds += 1
@@ -372,17 +371,7 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                 if pick is not None:
                     added.add(pick)
                     prot.union_reasons.setdefault(pick, "pinned")
-        for _, problem, margin, cells in unsafe_unions(system, attacker, judged):
-            pick = chooser.best(cells)
-            # No published cell left in the row: unpin a total or companion that others give away.
-            for var in [margin, *cells] if pick is None else []:
-                if var in attacker.solved:
-                    pick = chooser.for_pinned(var)
-                    if pick is not None:
-                        break
-            if pick is not None:
-                added.add(pick)
-                prot.union_reasons.setdefault(pick, f"union:{problem}")
+        added |= _for_unions(prot, unsafe_unions(system, attacker, judged), chooser, added)
         if not added:
             pending = [var for var in targets if var not in passed]
             for var, result in zip(pending, attacker.attack_all(pending), strict=True):
@@ -400,13 +389,27 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
             if not added and all(var in passed for var in targets):
                 if fresh:
                     prot.attested = Attested(pattern, settings.exact, attacks, attacker.lp_solved)
-                released = release_determined(prot, attacker) if release else set()
-                if prot.attested is not None:
-                    prot.attested.determined |= released
-                if not released:
+                if not release:
                     return
-                log.debug("round %d: %d determined secondary cells published again", prot.rounds, len(released))
-                continue
+                # Unions the determined cells give away (jobs/stats/sdc/unions.py) get companions before
+                # any determined cell is published again, which would leave them no published cell to take.
+                if prot.attested is not None and prot.attested.seen is not None:
+                    attacker.absorb(*prot.attested.seen)  # the same feasible set: its points serve here too
+                determined = determined_vars(attacker, passed | set(np.flatnonzero(moving).tolist()),
+                                             _secondary_vars(prot))
+                moving |= attacker.moved()
+                added |= _for_unions(prot, unsafe_unions(system, attacker, judged, determined), chooser, added,
+                                     determined)
+                if prot.attested is not None:  # and the audit's unions
+                    prot.attested.seen = (attacker.seen_lo.copy(), attacker.seen_hi.copy())
+                if not added:
+                    released = release_determined(prot, attacker, determined)
+                    if prot.attested is not None:
+                        prot.attested.determined |= released
+                    if not released:
+                        return
+                    log.debug("round %d: %d determined secondary cells published again", prot.rounds, len(released))
+                    continue
         if not added:
             raise ProtectionError("secondary suppression found no published cell that would protect the "
                                   "remaining primary cells")
@@ -427,12 +430,18 @@ def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
     which depend on which cells are hidden, are judged again. On the 5% month's smallest zone that round
     was a second full attack, 37% of the zone's time."""
     _check_modelled(prot.system)
-    attacker = Attacker(prot.system, prot.suppressed, settings.exact)
-    attested = prot.attested
+    system = prot.system
+    attacker = Attacker(system, prot.suppressed, settings.exact)
+    attested, targets = prot.attested, _targets(system, prot.reasons)
     if attested is not None and not settings.independent and attested.covers(prot.suppressed, settings.exact):
         attacks, lp_solved, fresh = attested.attacks, attested.lp_solved, False
+        if attested.seen is not None:
+            attacker.absorb(*attested.seen)
     else:
-        attacks = attacker.attack_all(_targets(prot.system, prot.reasons))
+        attacks = attacker.attack_all(targets)
         lp_solved, fresh = attacker.lp_solved, True
-    unions = [(nodes, problem) for nodes, problem, _, _ in unsafe_unions(prot.system, attacker)]
-    return AuditReport(attacks, unions, lp_solved, fresh)
+    # Both ways: the hidden cells of a row, and those the published cells do not determine (unions.py).
+    determined = determined_vars(attacker, {v for v, a in zip(targets, attacks, strict=True) if a.ok})
+    unions = {tuple(nodes): problem for nodes, problem, _, _ in
+              [*unsafe_unions(system, attacker), *unsafe_unions(system, attacker, None, determined)]}
+    return AuditReport(attacks, [(list(nodes), problem) for nodes, problem in unions.items()], lp_solved, fresh)
