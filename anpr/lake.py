@@ -289,17 +289,20 @@ class Lake:
             state = self.state(name)
         check_same_table(name, state.schema, state.partition_columns, schema, partition_by)
 
-    def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None) -> bool:
+    def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None,
+               nonempty: bool = False) -> bool:
         """Append rows; with app_id/version, skip a batch the table already holds.
 
-        Returns whether a commit was made: False for an already applied (app_id, version) or no rows.
+        nonempty: the caller knows df holds rows (the stream counted them), which spares the Spark job
+        that checks. Returns whether a commit was made: False for an already applied (app_id, version)
+        or no rows.
         """
         check_transaction(app_id, version)
         with self._lock:
             if self._applied(name, app_id, version):
                 return False
             sdf = self._conformed(self.state(name).schema, df)
-            if self._is_empty(df, sdf):
+            if not nonempty and self._is_empty(df, sdf):
                 return False
             # Delta itself skips the write if the table holds this (txnAppId, txnVersion) or a later one.
             options = {}

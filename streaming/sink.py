@@ -280,10 +280,12 @@ class PassageSink:
                 if n_out:
                     # Same micro-batch, own transaction: a replay appends the counts at most once.
                     commits[OUT_OF_SCOPE] = lambda: self.lake.append(
-                        OUT_OF_SCOPE, plan.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}", version=batch_id)
+                        OUT_OF_SCOPE, plan.dropped(scoped), app_id=f"{query_id}/{OUT_OF_SCOPE}", version=batch_id,
+                        nonempty=True)
             if summary.quarantined:  # an append of no rows would still cost a commit check
                 commits[QUARANTINE] = lambda: self.lake.append(
-                    QUARANTINE, plan.quarantine(checked), app_id=f"{query_id}/{QUARANTINE}", version=batch_id)
+                    QUARANTINE, plan.quarantine(checked), app_id=f"{query_id}/{QUARANTINE}", version=batch_id,
+                    nonempty=True)
             done = commit_together(self.spark, commits, phases)
             written = int(done.get(PASSAGES) or 0)
             lap("commits")
@@ -319,7 +321,8 @@ class PassageSink:
             sum(report.quarantined.values()),
             json.dumps(report.quarantined, sort_keys=True), report.register_hit_rate, offsets, report.out_of_scope,
         )], STREAM_METRICS_SCHEMA)
-        self.lake.append(STREAM_METRICS, metrics, app_id=f"{query_id}/{STREAM_METRICS}", version=report.batch_id)
+        self.lake.append(STREAM_METRICS, metrics, app_id=f"{query_id}/{STREAM_METRICS}", version=report.batch_id,
+                         nonempty=True)
         hit = "n/a" if report.register_hit_rate is None else f"{report.register_hit_rate:.1%}"
         log.info("batch %d: %d in, %d passages written, %d duplicates, %d double reads, %d out of scope, "
                  "%d ambiguous plates, quarantined %s, register hits %s, offsets %s, %d ms", report.batch_id,

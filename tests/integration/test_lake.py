@@ -154,6 +154,8 @@ def test_a_repeated_batch_lands_once(lake: Lake, spark, observations: str) -> No
     batch = spark.createDataFrame([row(1), row(2)], SCHEMA)
     assert lake.append(observations, batch, app_id="query-a", version=0) is True
     assert lake.append(observations, batch, app_id="query-a", version=0) is False
+    # rows the caller counted skip the emptiness job, never the transaction check
+    assert lake.append(observations, batch, app_id="query-a", version=0, nonempty=True) is False
     assert DeltaTable(lake.path(observations)).transaction_version("query-a") == 0
     assert lake.read(observations).count() == 2
 
