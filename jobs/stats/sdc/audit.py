@@ -38,6 +38,10 @@ from jobs.stats.sdc.system import System, components, propagate, unknown_mask
 
 EXACT = 0.5  # counts are integers: an interval narrower than this holds only the true value
 _TOL = 1e-6
+# A count whose feasible values span less than this is as good as known. It decides which counts the union
+# rule takes as known (jobs/stats/sdc/unions.py), so it sits far above LP noise (about 1e-7 per coefficient
+# at HiGHS's tolerances, more over a long row): noise must not make a fixed count look free.
+_FIXED = 1e-3
 _SMALL = 200  # unknowns in a component below which exact LPs beat proving intervals by spreading
 _MANY = 100  # targets in a component from which spreading pays
 _SLICES, _WORTH = 40, 32  # spreading slices at most, and the cells a slice must prove to go on
@@ -350,7 +354,7 @@ class Attacker:
         stays put in them: on a 60-vehicle zone 4,508 of 5,401 were left.)"""
         sys = self.system
         still = np.array([v for v in variables if self.unknown[v] and v not in self.solved
-                          and self.seen_hi[v] - self.seen_lo[v] <= _TOL], dtype=np.int64)
+                          and self.seen_hi[v] - self.seen_lo[v] <= _FIXED], dtype=np.int64)
         for comp in np.unique(self.group[still]).tolist():
             free = self.members(int(still[self.group[still] == comp][0]))
             if len(free) <= _SMALL:
@@ -364,14 +368,15 @@ class Attacker:
                 lo[pos], hi[pos] = np.maximum(lower[pos], base[pos] - 1.0), base[pos] + 1.0
                 self.lp_solved += 1
                 self._seen(free, solve(cost, parts, lo, hi))
-                moved = self.seen_hi[free[pos]] - self.seen_lo[free[pos]] > _TOL
+                moved = self.seen_hi[free[pos]] - self.seen_lo[free[pos]] > _FIXED
                 pos = pos[~moved]
                 if int(moved.sum()) < _WORTH or not len(pos):
                     break
 
     def moved(self) -> np.ndarray:
-        """Per variable: whether two feasible points seen differ in it (so it is not determined)."""
-        return self.seen_hi - self.seen_lo > _TOL
+        """Per variable: whether two feasible points seen differ in it by more than noise (so it is not
+        determined)."""
+        return self.seen_hi - self.seen_lo > _FIXED
 
     def absorb(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Take the per-count lowest and highest values another attacker saw at feasible points of this
@@ -379,19 +384,19 @@ class Attacker:
         self.seen_lo, self.seen_hi = np.minimum(self.seen_lo, lo), np.maximum(self.seen_hi, hi)
 
     def determined(self, var: int) -> bool:
-        """Whether the published cells fix var: pinned by equalities, or min = max in the exact LPs (once no
-        feasible point seen moves it and no twin trades with it)."""
+        """Whether the published cells fix var: pinned by equalities, or max - min at most _FIXED in the exact
+        LPs (once no feasible point seen moves it further and no twin trades with it)."""
         if not self.unknown[var] or var in self.solved:
             return True
-        if self.seen_hi[var] - self.seen_lo[var] > _TOL:
+        if self.seen_hi[var] - self.seen_lo[var] > _FIXED:
             return False
         down, up = self._twin_room(var)
-        if down + up > _TOL:
+        if down + up > _FIXED:
             return False
         if self.seen_lo[var] <= self.system.lower[var] + _TOL:  # at its bound: only its max can differ
-            return self._extreme(var, -1.0) - self.seen_lo[var] <= _TOL
+            return self._extreme(var, -1.0) - self.seen_lo[var] <= _FIXED
         lo, hi = self.interval(var)
-        return hi - lo <= _TOL
+        return hi - lo <= _FIXED
 
     def linked(self, var: int) -> int:
         """How many of var's rows hold an unknown: a companion there helps close a cycle."""

@@ -398,8 +398,11 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                 determined = determined_vars(attacker, passed | set(np.flatnonzero(moving).tolist()),
                                              _secondary_vars(prot))
                 moving |= attacker.moved()
-                added |= _for_unions(prot, unsafe_unions(system, attacker, judged, determined), chooser, added,
-                                     determined)
+                given_away = unsafe_unions(system, attacker, judged, determined)
+                added |= _for_unions(prot, given_away, chooser, added, determined)
+                if given_away and not added:
+                    raise ProtectionError(f"{len(given_away)} sums of suppressed cells that the published cells "
+                                          "give away break the rules, and no published cell would protect them")
                 if prot.attested is not None:  # and the audit's unions
                     prot.attested.seen = (attacker.seen_lo.copy(), attacker.seen_hi.copy())
                 if not added:
@@ -434,14 +437,14 @@ def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
     attacker = Attacker(system, prot.suppressed, settings.exact)
     attested, targets = prot.attested, _targets(system, prot.reasons)
     if attested is not None and not settings.independent and attested.covers(prot.suppressed, settings.exact):
-        attacks, lp_solved, fresh = attested.attacks, attested.lp_solved, False
+        attacks, earlier, fresh = attested.attacks, attested.lp_solved, False
         if attested.seen is not None:
             attacker.absorb(*attested.seen)
     else:
-        attacks = attacker.attack_all(targets)
-        lp_solved, fresh = attacker.lp_solved, True
+        attacks, earlier, fresh = attacker.attack_all(targets), 0, True
     # Both ways: the hidden cells of a row, and those the published cells do not determine (unions.py).
     determined = determined_vars(attacker, {v for v, a in zip(targets, attacks, strict=True) if a.ok})
     unions = {tuple(nodes): problem for nodes, problem, _, _ in
               [*unsafe_unions(system, attacker), *unsafe_unions(system, attacker, None, determined)]}
-    return AuditReport(attacks, [(list(nodes), problem) for nodes, problem in unions.items()], lp_solved, fresh)
+    return AuditReport(attacks, [(list(nodes), problem) for nodes, problem in unions.items()],
+                       earlier + attacker.lp_solved, fresh)
