@@ -354,7 +354,8 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
     # intervals only widen as suppression grows, and releasing a determined cell leaves the attacker's
     # feasible set as it was: a pass stays a pass
     passed: set[int] = set()
-    moving = np.zeros(system.size, dtype=bool)  # moved in an earlier round's feasible set: so in this one
+    # feasible points of earlier rounds: their feasible sets lie inside this round's, so the points stay feasible
+    seen: tuple[np.ndarray, np.ndarray] | None = None
     judged: Judged = {}
     targets = _targets(system, reasons)
     while prot.rounds < settings.max_rounds:
@@ -393,18 +394,17 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                     return
                 # Unions the determined cells give away (jobs/stats/sdc/unions.py) get companions before
                 # any determined cell is published again, which would leave them no published cell to take.
-                if prot.attested is not None and prot.attested.seen is not None:
-                    attacker.absorb(*prot.attested.seen)  # the same feasible set: its points serve here too
-                determined = determined_vars(attacker, passed | set(np.flatnonzero(moving).tolist()),
-                                             _secondary_vars(prot))
-                moving |= attacker.moved()
+                if seen is not None:
+                    attacker.absorb(*seen)
+                determined = determined_vars(attacker, passed, _secondary_vars(prot))
+                seen = (attacker.seen_lo.copy(), attacker.seen_hi.copy())
                 given_away = unsafe_unions(system, attacker, judged, determined)
                 added |= _for_unions(prot, given_away, chooser, added, determined)
                 if given_away and not added:
                     raise ProtectionError(f"{len(given_away)} sums of suppressed cells that the published cells "
                                           "give away break the rules, and no published cell would protect them")
                 if prot.attested is not None:  # and the audit's unions
-                    prot.attested.seen = (attacker.seen_lo.copy(), attacker.seen_hi.copy())
+                    prot.attested.seen = seen
                 if not added:
                     released = release_determined(prot, attacker, determined)
                     if prot.attested is not None:

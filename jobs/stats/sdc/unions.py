@@ -28,6 +28,11 @@ def _hidden(attacker: Attacker, determined: np.ndarray | None) -> np.ndarray:
     return hidden if determined is None else hidden & ~determined
 
 
+def _margins(system: System) -> np.ndarray:
+    """Each equality row's total, in the order of System.margin_cells' rows."""
+    return np.fromiter((m for m, _ in system.margins), dtype=np.int64, count=len(system.margins))
+
+
 def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = None,
                   determined: np.ndarray | None = None) -> list[tuple[list[int], str, int, list[int]]]:
     """Rows with a known total whose hidden cells, summed, break a rule: (nodes, rule, total, cells).
@@ -44,7 +49,7 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
     counts = system.margin_cells()
     hidden_n = counts @ hidden.astype(np.float64)
     aux = counts @ (hidden & (np.asarray(system.var_node) < 0)).astype(np.float64)
-    margins = np.fromiter((m for m, _ in system.margins), dtype=np.int64, count=len(system.margins))
+    margins = _margins(system)
     lengths = np.asarray(counts.sum(axis=1)).ravel()
     # All cells hidden: their sum is the total itself, which passed the rules as a published cell.
     rows = np.flatnonzero(~hidden[margins] & (hidden_n >= 2) & (hidden_n < lengths) & (aux == 0))
@@ -76,7 +81,7 @@ def determined_vars(attacker: Attacker, not_determined: Container[int] = frozens
     hidden = _hidden(attacker, None)
     counts = system.margin_cells()
     rows = np.flatnonzero(counts @ hidden.astype(np.float64) >= 2)
-    margins = np.fromiter((m for m, _ in system.margins), dtype=np.int64, count=len(system.margins))[rows]
+    margins = _margins(system)[rows]
     out, tried = np.zeros(system.size, dtype=bool), ~hidden
 
     def settle(variables: np.ndarray) -> None:
