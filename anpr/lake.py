@@ -28,7 +28,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import reduce
@@ -298,7 +298,12 @@ class Lake:
         or no rows.
         """
         check_transaction(app_id, version)
-        with self._lock:
+        # Writer options win over the session's transaction confs (delta-spark 4.4.0
+        # DeltaCommand.getTxnVersionAndAppId, TransactionHelper.getUserMetadata), so an append that
+        # carries its own transaction needs no session lock and runs beside a MERGE (the sink's
+        # commits); one without would take a concurrent MERGE's transaction for its own.
+        lock: AbstractContextManager[object] = self._lock if app_id is None else nullcontext()
+        with lock:
             if self._applied(name, app_id, version):
                 return False
             sdf = self._conformed(self.state(name).schema, df)

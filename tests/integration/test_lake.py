@@ -19,7 +19,14 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from anpr.lake import Lake, LakeError, SchemaMismatchError, make_lake, spark_to_arrow_schema
+from anpr.lake import (
+    Lake,
+    LakeError,
+    SchemaMismatchError,
+    make_lake,
+    spark_to_arrow_schema,
+    transaction_marker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -337,6 +344,33 @@ def test_two_writers_never_insert_a_key_twice(lake: Lake, spark, observations: s
     assert sum(inserted.values()) == 200
     ids = lake.read_arrow(observations, columns=["observation_id"]).column("observation_id").to_pylist()
     assert len(ids) == len(set(ids)) == 200
+
+
+
+def test_appends_beside_a_merge_of_one_session_keep_their_own_transactions(lake: Lake, spark,
+                                                                           observations: str) -> None:
+    """The sink's commits run at once in one session: an append's own transaction must not take, nor be
+    taken by, the MERGE's session-wide transaction confs; replays of every batch then write nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lake.create("counts", SCHEMA, PARTITIONS)
+
+    def batch(version: int) -> tuple[int, bool]:
+        with ThreadPoolExecutor(2) as pool:
+            rows = arrow_rows([row(10 * version + i) for i in range(3)])
+            merged = pool.submit(lake.insert_missing, observations, rows, ["observation_id"], "q/observations", version)
+            appended = pool.submit(lake.append, "counts", arrow_rows([row(100 + version)]), "q/counts", version)
+            return merged.result(), appended.result()
+
+    assert [batch(v) for v in range(4)] == [(3, True)] * 4
+    assert [batch(v) for v in range(4)] == [(0, False)] * 4  # replays
+    apps = {observations: "q/observations", "counts": "q/counts"}
+    for table, rows in ((observations, 12), ("counts", 4)):
+        assert [lake.transaction_version(table, app) for app in apps.values()] == \
+            [3 if app == apps[table] else None for app in apps.values()]
+        assert lake.read(table).count() == rows
+        assert {c["user_metadata"] for c in lake.history(table, 4)} == \
+            {transaction_marker(apps[table], v) for v in range(4)}
 
 
 TOKENS = StructType([StructField("period_token", StringType(), False), StructField("company_token", StringType(), True),
