@@ -147,6 +147,22 @@ class ComponentLP:
                                     lower.astype(np.float64), rhs[changed].astype(np.float64))
         self.rhs = rhs.copy()
 
+    def point(self, cols: np.ndarray, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """A minimiser of cost (over the columns cols) with those columns held in [lower, upper] for this
+        solve alone: a feasible point of the model, from the last basis. The box keeps it bounded."""
+        index = cols.astype(np.int32)
+        self.highs.changeColsCost(len(index), index, cost.astype(np.float64))  # type: ignore[attr-defined]
+        self.highs.changeColsBounds(len(index), index, lower.astype(np.float64),  # type: ignore[attr-defined]
+                                    upper.astype(np.float64))
+        try:
+            _run(self.highs, cold=not self.warm)
+            self.warm = True
+            return np.asarray(self.highs.getSolution().col_value)
+        finally:
+            self.highs.changeColsCost(len(index), index, np.zeros(len(index)))  # type: ignore[attr-defined]
+            self.highs.changeColsBounds(len(index), index, self.lower[cols],  # type: ignore[attr-defined]
+                                        np.full(len(index), highspy.kHighsInf))
+
     def extreme(self, col: int, sign: float) -> float:
         """min (sign 1) or max (sign -1) of one column; the optimum is left in points, a feasible point, and
         the rows that bound it (nonzero duals) in binding."""
