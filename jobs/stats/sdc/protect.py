@@ -91,6 +91,8 @@ class Attested:
     lp_solved: int
     determined: set[int] = field(default_factory=set)  # nodes published since, each determined when published
     seen: tuple[np.ndarray, np.ndarray] | None = None  # lowest and highest value of each count over the points seen
+    # the last release step's pattern and its determined_vars: the audit's too while the pattern is that one
+    fixed: tuple[np.ndarray, np.ndarray] | None = None
 
     def covers(self, suppressed: np.ndarray, exact: bool) -> bool:
         """Whether the pattern suppressed has a feasible set holding this attack's: it hides every node of
@@ -358,6 +360,9 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
     passed: set[int] = set()
     # feasible points of earlier rounds: their feasible sets lie inside this round's, so the points stay feasible
     seen: tuple[np.ndarray, np.ndarray] | None = None
+    # the last release step's determined_vars, while only determined cells were published since: the
+    # feasible set is the same, so the answer is too, for the cells still hidden
+    fixed: np.ndarray | None = None
     judged: Judged = {}
     targets = _targets(system, reasons)
     while prot.rounds < settings.max_rounds:
@@ -398,7 +403,12 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                 # any determined cell is published again, which would leave them no published cell to take.
                 if seen is not None:
                     attacker.absorb(*seen)
-                determined = determined_vars(attacker, passed, _secondary_vars(prot))
+                if fixed is None:
+                    determined = determined_vars(attacker, passed, _secondary_vars(prot))
+                else:
+                    determined = fixed & attacker.unknown
+                    determined[sorted(attacker.solved)] = False
+                fixed = determined
                 seen = (attacker.seen_lo.copy(), attacker.seen_hi.copy())
                 given_away = unsafe_unions(system, attacker, judged, determined)
                 added |= _for_unions(prot, given_away, chooser, added, determined)
@@ -406,7 +416,7 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                     raise ProtectionError(f"{len(given_away)} sums of suppressed cells that the published cells "
                                           "give away break the rules, and no published cell would protect them")
                 if prot.attested is not None:  # and the audit's unions
-                    prot.attested.seen = seen
+                    prot.attested.seen, prot.attested.fixed = seen, (prot.suppressed.copy(), determined)
                 if not added:
                     released = release_determined(prot, attacker, determined)
                     if prot.attested is not None:
@@ -422,6 +432,7 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
             log.debug("round %d: %d companions (%s)", prot.rounds, len(added),
                       sorted({prot.union_reasons.get(a, "?").split(":")[0] for a in added}))
         prot.suppressed[sorted(added)] = True
+        fixed = None
     raise ProtectionError(f"secondary suppression did not converge in {settings.max_rounds} rounds")
 
 
@@ -446,7 +457,11 @@ def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
     else:
         attacks, earlier, fresh = attacker.attack_all(targets), 0, True
     # Both ways: the hidden cells of a row, and those the published cells do not determine (unions.py).
-    determined = determined_vars(attacker, {v for v, a in zip(targets, attacks, strict=True) if a.ok})
+    if not fresh and attested is not None and attested.fixed is not None \
+            and np.array_equal(attested.fixed[0], prot.suppressed):
+        determined = attested.fixed[1]  # the same feasible set and hidden cells: the same answer
+    else:
+        determined = determined_vars(attacker, {v for v, a in zip(targets, attacks, strict=True) if a.ok})
     unions = {tuple(nodes): problem for nodes, problem, _, _ in
               [*unsafe_unions(system, attacker), *unsafe_unions(system, attacker, None, determined)]}
     return AuditReport(attacks, [(list(nodes), problem) for nodes, problem in unions.items()],

@@ -87,3 +87,20 @@ def test_separating_points_leave_the_same_cells_determined_with_fewer_lps():
     assert 0 < sum(fixed) < len(hidden) / 10
     # a few random-sign LPs move nearly all the others: what is left is about the fixed ones' exact LPs
     assert bulk.lp_solved < 2 * sum(fixed) + 20 < exact.lp_solved / 5
+
+
+def test_the_audit_takes_the_last_release_steps_determined_cells_only_where_they_are_exact():
+    """The release steps' determined_vars, kept across steps that only published determined cells and
+    taken by the audit on that same pattern, are what a fresh attacker proves on the final pattern."""
+    from tests.unit.jobs.stats.sdc.sdc_zone import zone_parts, zone_records
+
+    prot = protect(build_registry(zone_parts(zone_records(25, seed=5))), SETTINGS)
+    assert prot.attested is not None and prot.attested.fixed is not None
+    pattern, kept = prot.attested.fixed
+    assert np.array_equal(pattern, prot.suppressed)
+    fresh = Attacker(prot.system, prot.suppressed)
+    hidden = fresh.unknown.copy()
+    hidden[sorted(fresh.solved)] = False
+    assert (kept & hidden).any()  # the case under test: hidden counts the published cells fix
+    assert all(fixed_exactly(fresh, v) for v in np.flatnonzero(kept & hidden))
+    assert not np.any(determined_vars(fresh) & hidden & ~kept)
