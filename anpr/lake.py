@@ -8,7 +8,8 @@ Exactly once: `append` passes (app_id, version) as Delta's `txnAppId`/`txnVersio
 replayed batch is skipped in the same commit check that records it. `insert_missing` is an insert-only
 MERGE made idempotent the same way through the session confs `spark.databricks.delta.write.txnAppId`/
 `.txnVersion`; those are shared by every thread of a session, so every write of a session takes one
-lock (a write without options would otherwise pick up another thread's transaction).
+lock (a write without options would otherwise pick up another thread's transaction), except an append
+with its own transaction: writer options win over those confs, so it runs beside a MERGE.
 
 Tables stay at features delta-rs reads (protocol (1,2): no deletion vectors, row tracking, identity
 columns, clustering or type widening), so the vendor API can read every table Spark writes.

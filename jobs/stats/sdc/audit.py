@@ -386,8 +386,9 @@ class Attacker:
         return self.seen_hi - self.seen_lo > _FIXED
 
     def absorb(self, lo: np.ndarray, hi: np.ndarray) -> None:
-        """Take the per-count lowest and highest values another attacker saw at feasible points of this
-        feasible set (protect.Attested: the same set), so determined() needs fewer LPs."""
+        """Take the per-count lowest and highest values another attacker saw at feasible points of a
+        feasible set inside this one (protect.ReleaseStep: a pattern this one hides all of), so
+        determined() needs fewer LPs."""
         self.seen_lo, self.seen_hi = np.minimum(self.seen_lo, lo), np.maximum(self.seen_hi, hi)
 
     def determined(self, var: int) -> bool:

@@ -171,10 +171,12 @@ class ComponentLP:
         if self.highs.getNumRow() == 0:  # nothing links the cell to anything published
             return float(self.lower[col]) if sign > 0 else np.inf
         self.highs.changeColCost(col, sign)
-        status = _run(self.highs, cold=not self.warm)
-        self.warm = True
-        value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
-        self.highs.changeColCost(col, 0.0)
+        try:  # an Infeasible a caller catches must not leave the cost on the kept model
+            status = _run(self.highs, cold=not self.warm)
+            self.warm = True
+            value = float(sign * self.highs.getInfo().objective_function_value)  # before the cost is reset
+        finally:
+            self.highs.changeColCost(col, 0.0)
         if status == highspy.HighsModelStatus.kUnbounded:
             return np.inf
         solution = self.highs.getSolution()

@@ -64,7 +64,7 @@ class AuditReport:
     attacks: list[Attack]
     union_failures: list[tuple[list[int], str]]
     lp_solved: int
-    fresh: bool = True  # attacked from scratch; False: the last linked round's attack on the same feasible set
+    fresh: bool = True  # attacked from scratch; False: the attested round's, on a feasible set the final one holds
 
     @property
     def failures(self) -> list[Attack]:
@@ -75,10 +75,21 @@ class AuditReport:
         return not self.failures and not self.union_failures
 
 
+@dataclass(frozen=True)
+class ReleaseStep:
+    """A release step of the rounds (protect._rounds): its pattern; the lowest and highest value of each
+    count over the feasible points seen on it (and on the patterns before it, whose feasible sets it
+    holds), feasible on any pattern that hides all this one does; and its determined_vars."""
+
+    pattern: np.ndarray
+    seen: tuple[np.ndarray, np.ndarray]
+    determined: np.ndarray
+
+
 @dataclass
 class Attested:
     """A linked round's attack on every target, fresh (a new Attacker, nothing carried from earlier rounds),
-    that every target passed and that added no companion: its verdicts are the exact attack's on the
+    that every target passed, so it added no companion for a target: its verdicts are the exact attack's on the
     feasible set of that round's pattern. Publishing a cell the published cells determine adds only an
     equation every feasible point meets, so the set stays that of this attack; hiding more cells only
     removes equations, so the set grows and each interval widens. While the pattern holds every node of
@@ -90,9 +101,7 @@ class Attested:
     attacks: list[Attack]
     lp_solved: int
     determined: set[int] = field(default_factory=set)  # nodes published since, each determined when published
-    seen: tuple[np.ndarray, np.ndarray] | None = None  # lowest and highest value of each count over the points seen
-    # the last release step's pattern and its determined_vars: the audit's too while the pattern is that one
-    fixed: tuple[np.ndarray, np.ndarray] | None = None
+    step: ReleaseStep | None = None  # the rounds' last release step
 
     def covers(self, suppressed: np.ndarray, exact: bool) -> bool:
         """Whether the pattern suppressed has a feasible set holding this attack's: it hides every node of
@@ -416,7 +425,7 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                     raise ProtectionError(f"{len(given_away)} sums of suppressed cells that the published cells "
                                           "give away break the rules, and no published cell would protect them")
                 if prot.attested is not None:  # and the audit's unions
-                    prot.attested.seen, prot.attested.fixed = seen, (prot.suppressed.copy(), determined)
+                    prot.attested.step = ReleaseStep(prot.suppressed.copy(), seen, determined)
                 if not added:
                     released = release_determined(prot, attacker, determined)
                     if prot.attested is not None:
@@ -450,16 +459,16 @@ def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
     system = prot.system
     attacker = Attacker(system, prot.suppressed, settings.exact)
     attested, targets = prot.attested, _targets(system, prot.reasons)
+    step = attested.step if attested is not None else None
     if attested is not None and not settings.independent and attested.covers(prot.suppressed, settings.exact):
         attacks, earlier, fresh = attested.attacks, attested.lp_solved, False
-        if attested.seen is not None:
-            attacker.absorb(*attested.seen)
+        if step is not None and bool(np.all(prot.suppressed[step.pattern])):
+            attacker.absorb(*step.seen)  # feasible here too: this pattern hides all that one did
     else:
         attacks, earlier, fresh = attacker.attack_all(targets), 0, True
     # Both ways: the hidden cells of a row, and those the published cells do not determine (unions.py).
-    if not fresh and attested is not None and attested.fixed is not None \
-            and np.array_equal(attested.fixed[0], prot.suppressed):
-        determined = attested.fixed[1]  # the same feasible set and hidden cells: the same answer
+    if not fresh and step is not None and np.array_equal(step.pattern, prot.suppressed):
+        determined = step.determined  # the same feasible set and hidden cells: the same answer
     else:
         determined = determined_vars(attacker, {v for v, a in zip(targets, attacks, strict=True) if a.ok})
     unions = {tuple(nodes): problem for nodes, problem, _, _ in

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from anpr.disclosure import AuditSettings
@@ -95,8 +97,8 @@ def test_the_audit_takes_the_last_release_steps_determined_cells_only_where_they
     from tests.unit.jobs.stats.sdc.sdc_zone import zone_parts, zone_records
 
     prot = protect(build_registry(zone_parts(zone_records(25, seed=5))), SETTINGS)
-    assert prot.attested is not None and prot.attested.fixed is not None
-    pattern, kept = prot.attested.fixed
+    assert prot.attested is not None and prot.attested.step is not None
+    pattern, kept = prot.attested.step.pattern, prot.attested.step.determined
     assert np.array_equal(pattern, prot.suppressed)
     fresh = Attacker(prot.system, prot.suppressed)
     hidden = fresh.unknown.copy()
@@ -104,3 +106,18 @@ def test_the_audit_takes_the_last_release_steps_determined_cells_only_where_they
     assert (kept & hidden).any()  # the case under test: hidden counts the published cells fix
     assert all(fixed_exactly(fresh, v) for v in np.flatnonzero(kept & hidden))
     assert not np.any(determined_vars(fresh) & hidden & ~kept)
+
+
+def test_the_audit_takes_points_seen_only_from_a_pattern_the_final_one_hides_all_of(monkeypatch):
+    """A release step's points are feasible on a pattern that hides more, not on one that publishes a cell
+    that step hid (publish_trials may): there they could make a fixed count look free."""
+    prot = protect(build_registry(parts_from_records(random_records(3, 60), TABLES)), SETTINGS)
+    step = prot.attested.step
+    absorbed: list[bool] = []
+    monkeypatch.setattr(Attacker, "absorb", lambda self, lo, hi: absorbed.append(True))
+    assert audit(prot, SETTINGS).ok and absorbed == [True]
+    later = int(np.flatnonzero(~prot.suppressed & ~prot.primary)[0])  # as if hidden after the attested round
+    prot.attested.step = replace(step, pattern=step.pattern | (np.arange(len(step.pattern)) == later))
+    absorbed.clear()
+    report = audit(prot, SETTINGS)
+    assert report.ok and not report.fresh and absorbed == []  # the attested attack, without those points
