@@ -57,8 +57,8 @@ class AuditSettings(BaseModel):
     max_rounds: int = Field(default=200, ge=1)
     exact: bool = False
     publish_trials: int = Field(default=0, ge=0)  # secondary cells tried for publication after the rounds
-    # true: the audit attacks the final pattern from scratch even where a linked round attacked a pattern
-    # whose feasible set the final one holds whole (protect.Attested); same verdicts, twice the attack's time
+    # true: the audit attacks the final pattern from scratch even where every primary cell passed a linked
+    # round's attack on a pattern whose feasible set the final one holds (protect.Attested); same verdicts
     independent: bool = False
 
 

@@ -52,7 +52,7 @@ class Protection:
     union_reasons: dict[int, str] = field(default_factory=dict)  # secondary node -> why it was added
     released: set[int] = field(default_factory=set)  # secondary nodes published again: not needed
     forced: set[int] = field(default_factory=set)  # suppressed by the revision policy: never published again
-    attested: Attested | None = None  # the first linked round's whole attack, if every target passed it
+    attested: Attested | None = None  # the linked rounds' passes
 
     @property
     def primary(self) -> np.ndarray:
@@ -64,7 +64,7 @@ class AuditReport:
     attacks: list[Attack]
     union_failures: list[tuple[list[int], str]]
     lp_solved: int
-    fresh: bool = True  # attacked from scratch; False: the attested round's, on a feasible set the final one holds
+    fresh: bool = True  # attacked from scratch; False: the linked rounds', on feasible sets the final one holds
 
     @property
     def failures(self) -> list[Attack]:
@@ -88,27 +88,35 @@ class ReleaseStep:
 
 @dataclass
 class Attested:
-    """A linked round's attack on every target, fresh (a new Attacker, nothing carried from earlier rounds),
-    that every target passed, so it added no companion for a target: its verdicts are the exact attack's on the
-    feasible set of that round's pattern. Publishing a cell the published cells determine adds only an
-    equation every feasible point meets, so the set stays that of this attack; hiding more cells only
-    removes equations, so the set grows and each interval widens. While the pattern holds every node of
-    the attested one but the determined (covers), every pass stays a pass, and each interval is an inner
-    bound of the interval on the later pattern; the audit then takes these attacks (protect.audit)."""
+    """The linked rounds' attacks of the targets each passed (protect._rounds): every round attacks with a
+    fresh Attacker (nothing carried from earlier rounds) on its own pattern, and a target that passed is
+    not attacked again. Publishing a cell the published cells determine adds only an equation every
+    feasible point meets, so the feasible set stays the same; hiding more cells only removes equations, so
+    the set grows and each interval widens. While the pattern hides every node those rounds hid but the
+    determined ones (covers), every pass stays a pass, and each interval is an inner bound of the interval
+    on the later pattern; the audit then takes these attacks (protect.audit)."""
 
-    pattern: np.ndarray  # suppressed nodes when the round attacked
-    exact: bool  # AuditSettings.exact of the attack
-    attacks: list[Attack]
-    lp_solved: int
+    exact: bool  # AuditSettings.exact of the attacks
+    attacks: dict[int, Attack] = field(default_factory=dict)  # target variable -> the attack it passed
+    hidden: np.ndarray | None = None  # nodes hidden in any round whose attacks are kept
+    lp_solved: int = 0
     determined: set[int] = field(default_factory=set)  # nodes published since, each determined when published
     step: ReleaseStep | None = None  # the rounds' last release step
 
-    def covers(self, suppressed: np.ndarray, exact: bool) -> bool:
-        """Whether the pattern suppressed has a feasible set holding this attack's: it hides every node of
-        the attested pattern but the determined ones, and is attacked in the same mode."""
-        expected = self.pattern.copy()
+    def record(self, pattern: np.ndarray, passed: list[tuple[int, Attack]], lp_solved: int) -> None:
+        """Keep a round's passes: pattern, the nodes hidden when it attacked; lp_solved, its attack's LPs."""
+        self.attacks.update(passed)
+        self.hidden = pattern.copy() if self.hidden is None else self.hidden | pattern
+        self.lp_solved += lp_solved
+
+    def covers(self, suppressed: np.ndarray, exact: bool, targets: list[int]) -> bool:
+        """Whether every target has a kept pass and the pattern suppressed has a feasible set holding each
+        of their rounds': it hides every node they hid but the determined ones, attacked in the same mode."""
+        if exact != self.exact or self.hidden is None or any(v not in self.attacks for v in targets):
+            return False
+        expected = self.hidden.copy()
         expected[sorted(self.determined)] = False
-        return exact == self.exact and bool(np.all(suppressed[expected]))
+        return bool(np.all(suppressed[expected]))
 
 
 def _targets(system: System, reasons: list[list[str]]) -> list[int]:
@@ -374,12 +382,14 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
     fixed: np.ndarray | None = None
     judged: Judged = {}
     targets = _targets(system, reasons)
+    if release and prot.attested is None:
+        prot.attested = Attested(settings.exact)
+    kept = prot.attested if release else None  # the linked system's passes, for the audit
     while prot.rounds < settings.max_rounds:
         prot.rounds += 1
         added: set[int] = set()
         attacker = Attacker(system, prot.suppressed, settings.exact)
-        fresh = release and not passed and system is prot.system  # every target attacked on this pattern
-        pattern, attacks = prot.suppressed.copy(), []
+        pattern = prot.suppressed.copy()
         chooser = _Chooser(system, attacker, costs, prot.released)
         for var in sorted(attacker.solved):
             node = system.var_node[var]
@@ -390,11 +400,11 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                     prot.union_reasons.setdefault(pick, "pinned")
         added |= _for_unions(prot, unsafe_unions(system, attacker, judged), chooser, added)
         if not added:
-            pending = [var for var in targets if var not in passed]
+            pending, passes = [var for var in targets if var not in passed], []
             for var, result in zip(pending, attacker.attack_all(pending), strict=True):
-                attacks.append(result)
                 if result.ok:
                     passed.add(var)
+                    passes.append((var, result))
                     continue
                 # A companion of its own for each cell still too narrow: when they all took the best one,
                 # which widened few of them, a 1,000-vehicle zone needed 112 rounds (now 7, with 141
@@ -403,9 +413,9 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
                 if pick is not None:
                     added.add(pick)
                     prot.union_reasons.setdefault(pick, "interval")
+            if kept is not None and passes:
+                kept.record(pattern, passes, attacker.lp_solved)
             if not added and all(var in passed for var in targets):
-                if fresh:
-                    prot.attested = Attested(pattern, settings.exact, attacks, attacker.lp_solved)
                 if not release:
                     return
                 # Unions the determined cells give away (jobs/stats/sdc/unions.py) get companions before
@@ -448,20 +458,20 @@ def _rounds(prot: Protection, system: System, settings: AuditSettings, costs: np
 def audit(prot: Protection, settings: AuditSettings) -> AuditReport:
     """The attack on the final pattern: every primary cell, every measure, every union.
 
-    From scratch, unless a linked round attacked every target afresh on a pattern whose feasible set the
+    From scratch, unless every target passed a linked round's attack on a pattern whose feasible set the
     final one holds (Attested.covers: only determined cells published since, other cells only hidden) and
-    settings.independent is off: then that round's attacks are the audit's, and only the unions, which
-    depend on which cells are hidden, are judged again. The intervals are then those of the attested
-    pattern: the same where nothing was hidden since, else inside the final ones. On the 5% month's smallest
-    zone that round was a second full attack, 37% of the zone's time; on its largest zone, where the union
-    rule hid cells after that round, a fresh audit took 253 s."""
+    settings.independent is off: then those attacks are the audit's, and only the unions, which depend on
+    which cells are hidden, are judged again. The intervals are then those of the rounds' patterns: the
+    same where nothing was hidden since, else inside the final ones. On the 5% month's smallest zone a
+    fresh audit was 37% of the zone's time; on its largest, where the union rule hid cells after the
+    rounds' attacks, 253 s."""
     _check_modelled(prot.system)
     system = prot.system
     attacker = Attacker(system, prot.suppressed, settings.exact)
     attested, targets = prot.attested, _targets(system, prot.reasons)
     step = attested.step if attested is not None else None
-    if attested is not None and not settings.independent and attested.covers(prot.suppressed, settings.exact):
-        attacks, earlier, fresh = attested.attacks, attested.lp_solved, False
+    if attested is not None and not settings.independent and attested.covers(prot.suppressed, settings.exact, targets):
+        attacks, earlier, fresh = [attested.attacks[v] for v in targets], attested.lp_solved, False
         if step is not None and bool(np.all(prot.suppressed[step.pattern])):
             attacker.absorb(*step.seen)  # feasible here too: this pattern hides all that one did
     else:

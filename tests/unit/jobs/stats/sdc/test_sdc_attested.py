@@ -1,13 +1,14 @@
-"""The audit takes the first linked round's attack only where the attacker's feasible set holds that round's."""
+"""The audit takes the linked rounds' passes only where the attacker's feasible set holds each of their rounds'."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from anpr.disclosure import AuditSettings
 from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
-from jobs.stats.sdc.protect import audit, protect
+from jobs.stats.sdc.protect import Attested, _costs, _rounds, audit, protect
 from tests.unit.jobs.stats.sdc.test_audit import TABLES, random_records
 
 EXACT = AuditSettings(exact=True)
@@ -17,25 +18,47 @@ def verdicts(report) -> dict[tuple[int, str, str], tuple[bool, float, float]]:
     return {(a.node, a.measure, a.about): (a.ok, a.lo, a.hi) for a in report.attacks}
 
 
-def test_the_attested_attack_gives_the_exact_intervals_an_audit_from_scratch_gives():
-    attested = 0
+def test_the_attested_attack_gives_the_exact_intervals_an_audit_from_scratch_gives(monkeypatch):
+    """Every target's kept pass agrees with an attack from scratch on the final pattern: the same verdict
+    and, where all passed in one round on the final feasible set, the same exact interval."""
+    rounds: list[int] = []
+    record = Attested.record
+    monkeypatch.setattr(Attested, "record", lambda self, *a: (rounds.append(1), record(self, *a))[1])
     for seed in range(6):
+        rounds.clear()
         prot = protect(build_registry(parts_from_records(random_records(seed, 60), TABLES)), EXACT)
         taken = audit(prot, EXACT)
         fresh = audit(prot, EXACT.model_copy(update={"independent": True}))
-        assert fresh.fresh and fresh.ok and taken.ok
-        if taken.fresh:
-            continue  # the last round added companions: nothing attested, the audit attacked afresh
-        attested += 1
-        assert len(taken.attacks) == len(fresh.attacks) > 0
-        # exact mode: both are the exact LPs' min and max over one feasible set
-        same_set = np.array_equal(prot.suppressed, attested_pattern(prot))
+        assert fresh.fresh and fresh.ok and taken.ok and not taken.fresh  # every target's pass kept
+        same_set = len(rounds) == 1 and np.array_equal(prot.suppressed, attested_pattern(prot))
         assert_inside(verdicts(taken), verdicts(fresh), exactly=same_set)
-    assert attested >= 2  # the case under test happened
+
+
+def test_passes_of_several_linked_rounds_are_kept_while_the_pattern_only_grew():
+    """Targets that passed in different linked rounds (companions came between) keep their passes: the
+    audit takes them all, each inside the fresh attack's interval; publishing a cell those rounds hid
+    (not determined) makes it attack afresh."""
+    from tests.unit.jobs.stats.sdc.test_sdc_unions import SETTINGS, planted
+
+    prot = planted()
+    patterns: list[int] = []
+    record = Attested.record
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Attested, "record", lambda self, pattern, *a: (patterns.append(int(pattern.sum())),
+                                                                   record(self, pattern, *a))[1])
+        _rounds(prot, prot.system, SETTINGS, _costs(prot.registry), release=True)
+    assert len(patterns) == 2 and patterns[0] < patterns[1]  # the case under test: two attacking rounds
+    taken, fresh = audit(prot, SETTINGS), audit(prot, SETTINGS.model_copy(update={"independent": True}))
+    assert taken.ok and fresh.ok and not taken.fresh
+    assert_inside(verdicts(taken), verdicts(fresh), exactly=False)
+    needed = np.flatnonzero(attested_pattern(prot) & ~prot.primary)
+    prot.suppressed[int(needed[0])] = False
+    assert audit(prot, SETTINGS).fresh
 
 
 def attested_pattern(prot) -> np.ndarray:
-    expected = prot.attested.pattern.copy()
+    """The nodes the kept rounds hid, but those published again as determined."""
+    expected = prot.attested.hidden.copy()
     expected[sorted(prot.attested.determined)] = False
     return expected
 
@@ -64,13 +87,11 @@ def test_a_pattern_that_published_an_attested_cell_is_attacked_afresh():
 
 
 def test_a_pattern_that_only_hid_more_keeps_the_attested_verdicts():
-    """Hiding cells after the attested round (the union rule's companions do) only widens intervals: the
+    """Hiding cells after the rounds attacked (the union rule's companions do) only widens intervals: the
     audit keeps the attested passes, each interval inside the one a fresh attack finds."""
     checked = 0
     for seed in (3, 4, 5):
         prot = protect(build_registry(parts_from_records(random_records(seed, 60), TABLES)), EXACT)
-        if prot.attested is None:
-            continue
         published = np.flatnonzero(~prot.suppressed)
         prot.suppressed[published[:: max(1, len(published) // 3)]] = True
         taken, fresh = audit(prot, EXACT), audit(prot, EXACT.model_copy(update={"independent": True}))

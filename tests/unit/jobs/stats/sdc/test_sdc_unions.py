@@ -116,7 +116,7 @@ def test_the_audit_takes_points_seen_only_from_a_pattern_the_final_one_hides_all
     absorbed: list[bool] = []
     monkeypatch.setattr(Attacker, "absorb", lambda self, lo, hi: absorbed.append(True))
     assert audit(prot, SETTINGS).ok and absorbed == [True]
-    later = int(np.flatnonzero(~prot.suppressed & ~prot.primary)[0])  # as if hidden after the attested round
+    later = int(np.flatnonzero(~prot.suppressed & ~prot.primary)[0])  # as if hidden after the rounds attacked
     prot.attested.step = replace(step, pattern=step.pattern | (np.arange(len(step.pattern)) == later))
     absorbed.clear()
     report = audit(prot, SETTINGS)
