@@ -79,7 +79,7 @@ def delta_listing(table_dir: Path) -> tuple[list[FileEntry], set[str], dict[str,
     """A local Delta table's files, its snapshot's files and its log's removes (empty when not a table)."""
     from deltalake import DeltaTable
 
-    if not (table_dir / "_delta_log").is_dir():
+    if not DeltaTable.is_deltatable(str(table_dir)):  # also a `_delta_log` still without its first commit
         return [], set(), {}
     import pyarrow as pa
 

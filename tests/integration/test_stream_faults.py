@@ -55,8 +55,11 @@ def errors(env: dict[str, str]) -> str:
 
 
 def delta_rows(path: Path, columns: list[str] | None = None) -> list[dict]:
-    """Read without Spark (delta-rs), as an outside checker would."""
-    return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist() if path.exists() else []
+    """Read without Spark (delta-rs), as an outside checker would; no rows until the first commit is in the log
+    (the folder and its `_delta_log` appear before it)."""
+    if not DeltaTable.is_deltatable(str(path)):
+        return []
+    return DeltaTable(str(path)).to_pyarrow_table(columns=columns).to_pylist()
 
 
 @pytest.mark.timeout(1200)

@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from anpr.keyring import Pepper, pepper_id
 from anpr.settings import Settings
-from jobs.expired_files import FileEntry, expired_batches, expired_logs, expired_segments, item, removed_at, unvacuumed
+from jobs.expired_files import FileEntry, delta_listing, expired_batches, expired_logs, expired_segments, item, removed_at, unvacuumed
 from jobs.privacy_check import (
     activity,
     check_report,
@@ -107,6 +107,13 @@ def test_delta_files_removed_before_the_time_travel_window_are_unvacuumed():
     cutoff = at(24) - timedelta(hours=168)  # 17 November
     assert unvacuumed(files, {"event_date=2026-08-14/part-1.parquet"}, removed, cutoff) == [
         f("event_date=2026-08-14/part-0.parquet", 1), f("orphan.parquet", 3)]
+
+
+def test_a_table_whose_first_commit_is_still_being_written_lists_nothing_to_remove(tmp_path):
+    table = tmp_path / "passages"
+    (table / "_delta_log").mkdir(parents=True)
+    (table / "part-00000.parquet").write_bytes(b"PAR1")  # a writer's data file before its commit lands
+    assert delta_listing(table) == ([], set(), {})
 
 
 def test_closed_segments_of_the_topic_older_than_its_retention():
