@@ -6,7 +6,16 @@ import pyarrow as pa
 
 from anpr.keyring import Pepper, pepper_id
 from anpr.settings import Settings
-from jobs.expired_files import FileEntry, delta_listing, expired_batches, expired_logs, expired_segments, item, removed_at, unvacuumed
+from jobs.expired_files import (
+    FileEntry,
+    delta_listing,
+    expired_batches,
+    expired_logs,
+    expired_segments,
+    item,
+    removed_at,
+    unvacuumed,
+)
 from jobs.privacy_check import (
     activity,
     check_report,
