@@ -5,7 +5,8 @@ publishes but anyone can form or reason about: margins where tables share dimens
 unpublished total, which links them), passages of the vehicle-only tables, and the cells of joint levels
 where tables share dimensions in a cycle (jobs/stats/sdc/levels.py). A margin is named canonically (jobs/stats/sdc/
 identities.py), so a margin of one table that is the same population as a cell or margin of another (size
-`Onbekend` of 4.7 summed over vehicle types is sector `Onbekend` of 4.6) is one variable.
+`Onbekend` of 4.7 summed over vehicle types is sector `Onbekend` of 4.6) is one variable, and unions of
+categories that are one population (ZE access `Overgang` and the later dates of `zeToegangTot`) share a total.
 
 For each modelled level F and each coarser level L (the dimensions F shares with another level, or with
 the identity image of another level, and the zone total), passages and trips give equalities
@@ -184,17 +185,49 @@ class _Builder:
                       *extra}
             coarse_levels = {tuple(sorted(set(fine) & set(o))) for o in others} | {()}
             for coarse in sorted(c for c in coarse_levels if set(c) < set(fine)):
-                added = [d for d in fine if d not in coarse]
-                passage = [d for d in added if not per_vehicle(d)]
-                if measure != "V" or not passage:
-                    self.add_equalities(measure, self.groups(fine, coarse, cells[fine]), coarse)
+                self.link(measure, fine, coarse)
+
+    def link(self, measure: str, fine: Level, coarse: Level) -> None:
+        """The rows between the cells of fine and their margins at coarse."""
+        cells = self.cells[measure]
+        added = [d for d in fine if d not in coarse]
+        passage = [d for d in added if not per_vehicle(d)]
+        if measure != "V" or not passage:
+            self.add_equalities(measure, self.groups(fine, coarse, cells[fine]), coarse)
+            return
+        middle = tuple(sorted({*coarse, *(d for d in added if per_vehicle(d))}))
+        if middle != coarse:
+            middle_keys = {_project(fine, k, middle) for k in cells[fine]}
+            middle_vars = {k: self.margin(measure, middle, k) for k in sorted(middle_keys, key=repr)}
+            self.add_equalities(measure, self.groups(middle, coarse, middle_vars), coarse)
+        self.add_bounds(measure, self.groups(fine, middle, cells[fine]), middle)
+
+    def add_unions(self) -> None:
+        """Unions of categories that hold the same passages (jobs/stats/sdc/identities.py `unions`): per
+        measure an unpublished total U of both sides' zone margins. Unique vehicles add up only over a
+        vehicle characteristic; over a passage-level one U lies between the largest margin and their sum."""
+        for i, union in enumerate(self.reg.identities.unions):
+            for measure, cells in self.cells.items():
+                sides = [(dim, self.zone_margins(measure, cells, dim, values)) for dim, values in union]
+                if any(margins is None for _, margins in sides):
                     continue
-                middle = tuple(sorted({*coarse, *(d for d in added if per_vehicle(d))}))
-                if middle != coarse:
-                    middle_keys = {_project(fine, k, middle) for k in cells[fine]}
-                    middle_vars = {k: self.margin(measure, middle, k) for k in sorted(middle_keys, key=repr)}
-                    self.add_equalities(measure, self.groups(middle, coarse, middle_vars), coarse)
-                self.add_bounds(measure, self.groups(fine, middle, cells[fine]), middle)
+                total = self.var(measure, ("a", ("union",), (i,)))
+                for dim, margins in sides:
+                    assert margins is not None
+                    if measure != "V" or per_vehicle(dim):
+                        self.eq_rows.append((total, tuple(sorted(margins))))
+                    else:
+                        self.ub_rows.append({total: 1.0, **{v: -1.0 for v in margins}})
+                        self.ub_rows += [{v: 1.0, total: -1.0} for v in margins]
+
+    def zone_margins(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str,
+                     values: tuple[object, ...]) -> list[int] | None:
+        """The zone margins of dim's values, tied to the cells of a level that has dim (None: no level has)."""
+        fine = next((level for level in sorted(cells) if dim in level), None)
+        if fine is None:
+            return None
+        self.link(measure, fine, (dim,))
+        return [self.margin(measure, (dim,), (value,)) for value in values]
 
     @staticmethod
     def groups(fine: Level, coarse: Level, children: dict[Key, int]) -> dict[Key, list[int]]:
@@ -208,6 +241,7 @@ class _Builder:
         formed = trip_margins(self.model.published.get("R", ()), levels.get("P", {})) if "R" in levels else set()
         for measure in levels:
             self.build_measure(measure, formed if measure == "P" else set())
+        self.add_unions()
         self.add_links(formed)
 
     def drop_loose_margins(self) -> None:

@@ -83,12 +83,17 @@ def _access(rng: np.random.Generator, passages: pd.DataFrame, fleet: pd.DataFram
     ends = dict(zip(vehicles, rng.choice([0, days // 2, days], len(vehicles), p=[0.2, 0.2, 0.6]), strict=True))
     long_term = dict(zip(vehicles, rng.random(len(vehicles)) < 0.05, strict=True))
     day_exempt = {v: int(rng.choice(grp)) for v, grp in passages.groupby("vehicle")["day"] if rng.random() < 0.05}
+    euro = dict(zip(vehicles, fleet["emissieklasse"], strict=True))
+    # as anpr/dimensions.py rules: zero emission and vehicles no rule bars are always admitted, so
+    # Toegestaan on any day is exactly ze_toegang_tot Altijd (an identity the audit must find)
+    always = {v: kind[v] not in ("Bestelauto", "Vrachtauto", "Buitenlands", MISSING) or euro[v] == "Z"
+              for v in vehicles}
     exemption, access = [], []
     for v, day in zip(passages["vehicle"], passages["day"], strict=True):
         held = "Langdurig" if long_term[v] else "Tijdelijk" if day_exempt.get(v) == day else "Geen"
         if kind[v] in ("Buitenlands", MISSING):
             status = MISSING if held == "Geen" else "Ontheffing"
-        elif kind[v] not in ("Bestelauto", "Vrachtauto"):
+        elif always[v]:
             status = "Toegestaan"
         elif day < ends[v]:
             status = "Overgang"
@@ -96,10 +101,8 @@ def _access(rng: np.random.Generator, passages: pd.DataFrame, fleet: pd.DataFram
             status = "Verboden" if held == "Geen" else "Ontheffing"
         exemption.append(held)
         access.append(status)
-    euro = dict(zip(vehicles, fleet["emissieklasse"], strict=True))
-    # as anpr/dimensions.py rules: zero emission and vehicles no rule bars are always admitted
-    until = {v: MISSING if kind[v] in ("Buitenlands", MISSING) else "Altijd"
-             if kind[v] not in ("Bestelauto", "Vrachtauto") or euro[v] == "Z" else "2025-01-01" if ends[v] == 0
+    until = {v: MISSING if kind[v] in ("Buitenlands", MISSING) else "Altijd" if always[v]
+             else "2025-01-01" if ends[v] == 0
              else "2027-01-01" if ends[v] == days else f"2026-03-{ends[v] + 1:02d}" for v in vehicles}
     return passages.assign(ontheffing=exemption, ze_toegang=access), until
 

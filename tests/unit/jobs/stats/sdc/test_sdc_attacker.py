@@ -147,6 +147,66 @@ def test_protection_leaves_the_identity_arithmetic_no_cell_to_pin():
     assert prot.primary[cell.node] and not cell.exact and cell.width >= cell.margin - 1e-6
 
 
+# -- identities across a passage-level dimension: ZE access on the day against the day access ends --
+
+def access_records() -> list[dict]:
+    """Vehicles whose access never ends pass as Toegestaan on every day (anpr/dimensions.py ze_status); vans
+    of a coming tightening (2027 or 2028) pass as Overgang, barred trucks as Verboden, vehicles without a
+    registration as Onbekend or, with an exemption that day, Ontheffing. One record per vehicle and week of
+    the month (5.3 is by week)."""
+    fleets = [  # vehicles, passages each, tag, weeks seen, ze_toegang_tot, ze_toegang, vehicle type, Euro class
+        (30, 2, "pc", ("1", "2"), "Altijd", "Toegestaan", "Personenauto", "6"),
+        (12, 1, "ev", ("1",), "Altijd", "Toegestaan", "Bestelauto", "Z"),
+        (4, 3, "bu", ("2",), "Altijd", "Toegestaan", "Bus", "6"),
+        (20, 1, "v5", ("1", "2"), "2027-01-01", "Overgang", "Bestelauto", "5"),
+        (4, 2, "v6", ("2",), "2028-01-01", "Overgang", "Bestelauto", "6"),
+        (15, 1, "tr", ("1", "2"), "2025-01-01", "Verboden", "Vrachtauto", "5"),
+        (25, 1, "fx", ("1", "2"), UNKNOWN, UNKNOWN, "Buitenlands", UNKNOWN),
+        (3, 2, "fe", ("2",), UNKNOWN, "Ontheffing", "Buitenlands", UNKNOWN),
+        (10, 1, "ux", ("1",), UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN),
+    ]
+    return [{**v, "week_van_maand": week} for count, n, tag, weeks, until, access, kind, euro in fleets
+            for v in vehicles(count, n, tag, ze_toegang_tot=until, ze_toegang=access, voertuig_type=kind,
+                              emissieklasse=euro) for week in weeks]
+
+
+ACCESS_TABLES = {"5.3": (("ze_toegang", "week_van_maand"), "PV"),
+                 "5.4": (("ze_toegang_tot", VT, "emissieklasse"), "PV")}
+TOT = "ze_toegang_tot"
+
+
+def test_ze_access_on_the_day_and_the_day_access_ends_are_one_population_where_the_data_make_them_so():
+    identities = build_registry(parts(access_records(), ACCESS_TABLES)).identities
+    assert ((TOT, "Altijd"), ("ze_toegang", "Toegestaan")) in identities.classes
+    # only trucks are barred: Vrachtauto is that population too
+    assert ((VT, "Vrachtauto"), (TOT, "2025-01-01"), ("ze_toegang", "Verboden")) in identities.classes
+    # the vehicle characteristic names a class, so a margin keeps the dimension vehicles add up over
+    assert identities.canonical(("week_van_maand", "ze_toegang"), ("1", "Toegestaan")) == (
+        ("week_van_maand", TOT), ("1", "Altijd"))
+    # unions: Overgang is the vans of both coming dates; the unregistered vehicles are Onbekend or Ontheffing.
+    # Of the two atoms one is the zone total less the rest, so one is listed
+    assert len({(("ze_toegang", ("Overgang",)), (TOT, ("2027-01-01", "2028-01-01"))),
+                (("ze_toegang", (UNKNOWN, "Ontheffing")), (TOT, (UNKNOWN,)))} & set(identities.unions)) == 1
+
+
+@pytest.mark.parametrize(("hidden", "key", "value", "blind"), [
+    # 5.3 Toegestaan summed over the weeks (all published) is 5.4's Altijd row, whose other cells are
+    # published: the buses' passages are 144 - 132 = 12. Blind, the zone total gives only the sum of the
+    # two hidden cells (12 + the Euro 6 vans' 8), each at least 1
+    ({("6", "Bus", "Altijd"), ("6", "Bestelauto", "2028-01-01")}, ("6", "Bus", "Altijd"), 12, (1, 19)),
+    # both hidden cells in unions of categories: Overgang gives the 2028 vans as 48 - 40 = 8, the unknown
+    # vehicles (Onbekend and Ontheffing) the foreign ones as 66 - 10 = 56
+    ({("6", "Bestelauto", "2028-01-01"), (UNKNOWN, "Buitenlands", UNKNOWN)}, ("6", "Bestelauto", "2028-01-01"),
+     8, (1, 63)),
+])
+def test_a_published_5_3_row_gives_away_a_suppressed_5_4_cell_and_the_audit_finds_it(hidden, key, value, blind):
+    ps = parts(access_records(), ACCESS_TABLES)
+    found = attack(planted(ps, {"5.4": hidden}), "5.4", key, "P")
+    assert found.exact and abs(found.lo - value) < 1e-6 and abs(found.hi - value) < 1e-6
+    without = attack(planted(ps, {"5.4": hidden}, identities=False), "5.4", key, "P")
+    assert not without.exact and (without.lo, without.hi) == blind
+
+
 # -- links between measures: a Dagelijks vehicle passed on at least 15 days --
 
 def visitor_records() -> list[dict]:
