@@ -40,7 +40,7 @@ from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_r
 from jobs.stats.sdc import Earlier, ZoneJob, ZoneResult, merge_summaries, protect_zones
 from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
-from jobs.stats.tables.cameras import availability
+from jobs.stats.tables.cameras import availability, worked_floors
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
 from jobs.stats.tables.enrich import month_passages
 
@@ -73,7 +73,7 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
 def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig,
                  say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]]) -> list[ZoneResult]:
     jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
-                    earlier.get((g, z), [])) for g, z in cells.zones()]
+                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z)) for g, z in cells.zones()]
     finished = 0
 
     def report(r: ZoneResult) -> None:

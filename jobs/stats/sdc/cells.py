@@ -66,6 +66,9 @@ class Registry:
     measures: list[set[str]] = field(default_factory=list)
     rules: list[Rules] = field(default_factory=list)
     identities: Identities = field(default_factory=Identities)
+    # (dimension, category) -> a lower bound on its zone total of passages that anyone reads outside the count
+    # tables: 4.12 gives each camera's worked hours, each of which holds a passage (jobs/stats/tables/cameras.py)
+    floors: dict[tuple[str, object], float] = field(default_factory=dict)
     _cache: dict[str, list[Any]] = field(default_factory=dict)
 
     @property

@@ -220,6 +220,16 @@ class _Builder:
                         self.ub_rows.append({total: 1.0, **{v: -1.0 for v in margins}})
                         self.ub_rows += [{v: 1.0, total: -1.0} for v in margins]
 
+    def add_floors(self) -> dict[int, float]:
+        """The passages variables of the registry's floors (Registry.floors), kept in the system."""
+        out: dict[int, float] = {}
+        for (dim, value), floor in sorted(self.reg.floors.items(), key=repr):
+            margins = self.zone_margins("P", self.cells.get("P", {}), dim, (value,)) if "P" in self.cells else None
+            if margins:
+                out[margins[0]] = float(floor)
+                self.leaves.add(margins[0])  # a bound on a margin no row else holds still says something
+        return out
+
     def zone_margins(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str,
                      values: tuple[object, ...]) -> list[int] | None:
         """The zone margins of dim's values, tied to the cells of a level that has dim (None: no level has)."""
@@ -303,6 +313,7 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     model = build_model(reg, present) if model is None else model.only(present)
     b = _Builder(reg, model, definitions)
     b.build()
+    floors = b.add_floors()
     b.drop_loose_margins()
     n = len(b.var_node)
     eq = sparse_rows([sum_row(margin, cells) for margin, cells in b.eq_rows], n)
@@ -319,6 +330,9 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     system = System(reg, b.var_node, b.var_measure, eq, ub, [(m, list(c)) for m, c in b.eq_rows], truth, lower,
                     node_var, model)
     system.base = _complete(system, truth)
+    for var, floor in floors.items():
+        # never above the truth: a floor from another table that counts fewer passages binds nothing
+        system.lower[var] = max(system.lower[var], min(floor, system.base[var]))
     return system
 
 

@@ -38,10 +38,11 @@ class ZoneJob:
     disclosure: DisclosureConfig
     definitions: Definitions | None = None
     earlier: Sequence[Earlier] = ()
+    floors: Mapping[tuple[str, object], float] | None = None  # Registry.floors
 
     def run(self) -> ZoneResult:
         return protect_zone(self.gemeente, self.zone, self.frames, self.specs, self.disclosure, self.definitions,
-                            self.earlier)
+                            self.earlier, self.floors)
 
 
 def _task(job: ZoneJob) -> ZoneResult | ProtectionError:

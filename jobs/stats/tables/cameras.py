@@ -29,6 +29,14 @@ def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
     return frame.sort_values(["zone_id", "camera_id"], kind="mergesort", na_position="first").reset_index(drop=True)
 
 
+def worked_floors(hours: pd.DataFrame, zone: str) -> dict[tuple[str, object], float]:
+    """Per camera of a zone: its worked hours, as a floor on its passages (each worked hour holds one): 4.12
+    publishes worked over judged hours for every camera of the zone, and the shared denominator, rounded to
+    0.1%, mostly gives both away (jobs/stats/sdc/cells.py Registry.floors)."""
+    rows = hours[(hours["zone_id"] == zone) & hours["camera_id"].map(lambda c: isinstance(c, str))]
+    return {("camera_id", c): float(w) for c, w in zip(rows["camera_id"], rows["worked_hours"], strict=True) if w > 0}
+
+
 def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) -> pd.DataFrame:
     """One row per configured camera and detection direction (Voorzijde, Achterzijde), with its zone's rule
     for that direction; zoneId is the zone's NDW code, zoneAanduiding its text id."""

@@ -36,9 +36,11 @@ def parts(records: list[dict], tables: dict[str, tuple[tuple[str, ...], str]]) -
 
 
 def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = True,
-            measures: tuple[str, ...] = ("P", "R", "V"), definitions: Definitions | None = None) -> Protection:
+            measures: tuple[str, ...] = ("P", "R", "V"), definitions: Definitions | None = None,
+            floors: dict[tuple[str, object], float] | None = None) -> Protection:
     """Exactly the listed cells (table -> keys in level order) suppressed, all treated as primary."""
     reg = build_registry(ps)
+    reg.floors = floors or {}
     if not identities:
         reg.identities = Identities()
     suppressed = np.zeros(reg.size, dtype=bool)
@@ -205,6 +207,22 @@ def test_a_published_5_3_row_gives_away_a_suppressed_5_4_cell_and_the_audit_find
     assert found.exact and abs(found.lo - value) < 1e-6 and abs(found.hi - value) < 1e-6
     without = attack(planted(ps, {"5.4": hidden}, identities=False), "5.4", key, "P")
     assert not without.exact and (without.lo, without.hi) == blind
+
+
+# -- 4.12's availability: each worked hour of a camera holds one of its passages --
+
+def test_a_cameras_worked_hours_bound_its_passages_and_the_audit_knows():
+    """A quiet camera Q (5 passages, in hours 1 and 2) and a busy one Z whose 50 passages each fell in another
+    worked hour: 4.12 gives Z's 50 worked hours, so Z passed at least 50 times, which leaves Q at most 5."""
+    records = (vehicles(3, 1, "q1", camera_id="Q", uur="01") + vehicles(2, 1, "q2", camera_id="Q", uur="02")
+               + vehicles(20, 1, "z1", camera_id="Z", uur="01") + vehicles(30, 1, "z2", camera_id="Z", uur="02"))
+    ps = parts(records, {"4.1": (("camera_id", "uur"), "P"), "hour": (("uur",), "P"), "total": ((), "P")})
+    hidden = {"4.1": {("Q", "01"), ("Q", "02"), ("Z", "01"), ("Z", "02")}}
+    blind = attack(planted(ps, hidden), "4.1", ("Q", "01"), "P")
+    assert (blind.lo, blind.hi) == (1.0, 22.0)  # 3 + 20 = 23 in hour 1, each cell at least 1
+    prot = planted(ps, hidden, floors={("camera_id", "Z"): 50, ("camera_id", "Q"): 5})
+    found = Attacker(prot.system, prot.suppressed, exact=True).attack(variable(prot, "4.1", ("Q", "01"), "P"))
+    assert (found.lo, found.hi) == (1.0, 4.0)  # Q's 5 passages over two hours: width 3, the margin just met
 
 
 # -- links between measures: a Dagelijks vehicle passed on at least 15 days --

@@ -148,6 +148,7 @@ def test_missing_enrichment_columns_are_named(spark):
 
 def test_camera_availability_counts_only_judgeable_hours(spark):
     from anpr.zones import Camera, Municipality, Zone
+    from jobs.stats.tables.cameras import worked_floors
 
     rows = [passage(100 + i, f"v{i}", f"03-02 08:{i:02d}", "Inbound", camera="c1" if i < 5 else "c2")
             for i in range(8)]
@@ -168,3 +169,5 @@ def test_camera_availability_counts_only_judgeable_hours(spark):
     assert set(zip(table["zoneId"], table["zoneAanduiding"], strict=True)) == {(344001, "Z1")}
     front = table.query("cameraId == 'c1' and detectieRichting == 'Voorzijde'")
     assert list(front["rijRichtingZone"]) == ["Inbound"]
+    # what the shares give away, as the audit takes it: c1 worked 1 judged hour, c2 2, c3 none
+    assert worked_floors(hours, "Z1") == {("camera_id", "c1"): 1.0, ("camera_id", "c2"): 2.0}
