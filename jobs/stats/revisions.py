@@ -2,7 +2,8 @@
 
 For every release of the month in `releases` (all stay served), and each zone being protected now: the
 cells that release was built from (rebuilt from the passages table at the version it records, by time
-travel), the fate it gave each cell (its rows in `internal/suppressions`; every other cell was
+travel), the fate it gave each cell and what its audit attacked there (its rows in
+`internal/suppressions`: the differences it found unsafe are attacked again; every other cell was
 published), and the cells of the difference populations from that build to this one. A release whose
 version is this build's needs no rebuild: its cells are this build's and nothing differs. When that
 release is the latest, it is the only one a zone needs (served_against).
@@ -94,8 +95,7 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
                 continue  # the zone had no passages then: every cell of it is new
             here = mine[(mine["gemeenteCode"] == g) & (mine["zoneId"] == z)]
             fates = {cp.part: with_fates(by_table[cp.table], cp, frame, catalogue,
-                                         dict(zip(here.loc[here["table"] == cp.table, "cell"],
-                                                  here.loc[here["table"] == cp.table, "status"], strict=True)))
+                                         {r["cell"]: r for r in here[here["table"] == cp.table].to_dict("records")})
                      for cp, frame in zone_cells}
             difference = {cp.part: frame for cp, frame in diff.of_zone(g, z)} if diff is not None else {}
             out.setdefault((g, z), []).append(Earlier(rid, fates, difference))

@@ -232,3 +232,28 @@ def test_a_zone_rebuilt_from_the_latest_releases_version_is_protected_against_th
     assert served_against(releases, "GM2", 5, by_id) == releases  # GM2's rows of r2 are r1's, from version 3
     assert served_against(releases, "GM2", 3, by_id) == [by_id["r2"]]
     assert served_against([], "GM1", 5, by_id) == []
+
+
+def test_two_earlier_releases_are_tied_to_each_other_and_their_unsafe_differences_attacked_again():
+    """Three releases of the grid, every cell grown by one vehicle, then by five: the third is audited against
+    both earlier ones, which the attacker also subtracts from each other, and the second's unsafe
+    differences from the first (one vehicle each, rule 2) are attacked again."""
+    hidden = [("a1", "b1"), ("a1", "b2"), ("a2", "b1"), ("a2", "b2")]
+    tables = {"ab": ("a", "b"), "a": ("a",), "b": ("b",), "total": ()}
+    base = grid_records()
+    builds = [base, *[pd.concat([base, *[base.groupby(["a", "b"]).head(1).assign(
+        vehicle=lambda f, k=k, i=i: f["vehicle"] + f"-late{k}-{i}") for i in range(grown)]], ignore_index=True)
+        for k, grown in ((1, 1), (2, 6))]]
+    served: list[tuple[str, dict[str, pd.DataFrame], pd.DataFrame]] = []
+    for k, records in enumerate(builds):
+        earlier = [Earlier(rid, cells, difference_cells(old, records, tables)) for rid, cells, old in served]
+        prot = grid_protection(records, hidden, (lambda reg, e=earlier: Revision(reg, e)) if earlier else None)
+        report = audit(prot, SETTINGS)
+        served.append((f"r{k + 1}", fates(prot, report), records))
+    # the second release found the one-vehicle differences of its hidden cells unsafe and recorded them
+    second = served[1][1]["ab"]
+    assert all("V difference r1" in json.loads(a) for a in second.loc[second["status"] != PUBLISHED, "audit"])
+    # the third release attacks them again: per count, the 9 cells of ab, the 6 of a and b, and the total
+    attacked = [a.value for a in report.attacks if a.about == "difference r1 r2" and a.measure == "V"]
+    assert sorted(attacked) == [1.0] * 9 + [3.0] * 6 + [9.0]
+    assert sum(a.about == "difference r1 r2" for a in report.attacks) == 16 * 3  # P, R and V
