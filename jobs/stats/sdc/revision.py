@@ -171,9 +171,9 @@ class Revision:
         """Ties two earlier releases a (the older) and b, whose difference the attacker forms as well; the
         differences b found unsafe (rule 2) are attacked again, as what is served now can narrow them."""
         counterpart, unsafe = dict(b.pairs), b.revised.get(a.release_id, set())
-        for o, d in _differences(j, _pairs(a.registry, _nodes(b.registry)), newer, older, measures):
-            if o in unsafe:
-                j.targets[d] = Target(counterpart.get(o, -1), b.registry.rules[o],
+        for n, d in _differences(j, _pairs(a.registry, _nodes(b.registry)), newer, older, measures):
+            if n in unsafe:  # n: b's node
+                j.targets[d] = Target(counterpart.get(n, -1), b.registry.rules[n],
                                       difference_about(a.release_id, b.release_id))
 
 
