@@ -30,6 +30,24 @@ from jobs.stats.tables.enrich import month_passages
 Zone = tuple[str, str]  # (municipality code, zone id)
 
 
+class SettingsChangedError(RuntimeError):
+    """An earlier served release of the month was built under other cell settings than this build."""
+
+
+def check_settings(releases: Sequence[Mapping[str, object]], month: str, settings: str) -> None:
+    """Raises SettingsChangedError when a served release of the month recorded another cells_settings
+    digest (jobs/stats/release.py) than this build's: its cells, rebuilt under today's settings (another
+    double-read window, a renamed category, a raised threshold), would not be the cells it published, so
+    the joint audit could not see what the two releases give away together. Releases from before the
+    digest was recorded are taken as built under these settings."""
+    for release in releases:
+        recorded = json.loads(str(release.get("protection") or "{}")).get("cells_settings")
+        if recorded and recorded != settings:
+            raise SettingsChangedError(
+                f"release {release['release_id']} of {month} was built under other table, disclosure or passage "
+                f"settings (conf/) than now: publish {month} again only under those settings")
+
+
 def month_releases(lake: Lake, month: str) -> list[dict[str, object]]:
     """Every release of the month, oldest first."""
     if not lake.exists(RELEASES):
@@ -60,12 +78,14 @@ def served_against(releases: Sequence[Mapping[str, object]], municipality: str, 
 
 def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: MonthCells, catalogue: Catalogue,
                   specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None, *,
-                  double_read_seconds: float) -> dict[Zone, list[Earlier]]:
+                  double_read_seconds: float, settings: str) -> dict[Zone, list[Earlier]]:
     """Per zone of this build (cells, from rows: the month's passages at version, of municipality code if
-    given): its earlier releases, rebuilt with this build's double-read window (`month_passages`)."""
+    given): its earlier releases, rebuilt with this build's double-read window (`month_passages`), which
+    check_settings makes theirs too (settings: this build's cells_settings)."""
     releases = month_releases(lake, month)
     if not releases:
         return {}
+    check_settings(releases, month, settings)
     by_id = {str(r["release_id"]): r for r in releases}
     internal = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "in", list(by_id))]).to_pandas() \
         if lake.exists(SUPPRESSIONS) else pd.DataFrame(columns=["release_id", "table", "gemeenteCode", "zoneId"])

@@ -16,7 +16,8 @@ import pytest
 
 from anpr.disclosure import AuditSettings, NoiseSettings, Rules
 from anpr.stream_tables import PASSAGES
-from jobs.stats.revisions import built_from, served_against
+from jobs.stats.release import cells_settings
+from jobs.stats.revisions import SettingsChangedError, built_from, check_settings, served_against
 from jobs.stats.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
 from jobs.stats.sdc.microdata import cells_from_records, difference_cells
 from jobs.stats.sdc.noise import apply_noise
@@ -257,3 +258,27 @@ def test_two_earlier_releases_are_tied_to_each_other_and_their_unsafe_difference
     attacked = [a.value for a in report.attacks if a.about == "difference r1 r2" and a.measure == "V"]
     assert sorted(attacked) == [1.0] * 9 + [3.0] * 6 + [9.0]
     assert sum(a.about == "difference r1 r2" for a in report.attacks) == 16 * 3  # P, R and V
+
+
+def test_a_month_is_published_again_only_under_the_settings_of_its_served_releases():
+    """Rebuilt under another double-read window or threshold, an earlier release's cells are not those it
+    published: the joint audit would judge cells nobody served, so the job refuses in one line."""
+    config = {"disclosure": {"rules": {"min_vehicles": 10}, "audit": {"exact": False}, "recoding": {}},
+              "passages": {"double_read_seconds": 3.0}, "municipalities": [{"code": "GM1"}]}
+    now = cells_settings(config)
+    # the audit's effort, the recoding policy and the municipalities joining leave the cells as they were
+    assert now == cells_settings({**config, "municipalities": [{"code": "GM1"}, {"code": "GM2"}],
+                                  "disclosure": {**config["disclosure"], "audit": {"exact": True},
+                                                 "recoding": {"max_primary_share": 0.3}}})
+    wider = cells_settings({**config, "passages": {"double_read_seconds": 5.0}})
+    raised = cells_settings({**config, "disclosure": {**config["disclosure"], "rules": {"min_vehicles": 15}}})
+    assert len({now, wider, raised}) == 3
+
+    def served(rid: str, settings: str | None) -> dict[str, object]:
+        return {"release_id": rid, "protection": json.dumps({"cells_settings": settings} if settings else {})}
+
+    check_settings([served("r0", None), served("r1", now)], "2026-10", now)  # r0 predates the digest
+    for other in (wider, raised):
+        with pytest.raises(SettingsChangedError, match=r"^release r1 of 2026-10 was built under other table, "
+                                                       r"disclosure or passage settings \(conf/\) than now"):
+            check_settings([served("r1", other)], "2026-10", now)
