@@ -30,6 +30,7 @@ from jobs.stats.release import (
     SUPPRESSIONS,
     Release,
     carried_rows,
+    cells_settings,
     latest_release,
     predates_field_spec,
     publish,
@@ -173,8 +174,9 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         raise RuntimeError(f"no passages in {month}{f' for {code}' if code else ''}: nothing to publish")
     say(f"    {cells.passages:,} passages in {len(cells.zones())} zone(s), {seconds['build']:.1f}s")
     # Every served release of the month counts: protect against them all (docs/statistics.md, "Revisions").
+    config = _config(catalogue, disclosure, settings, munis)
     earlier = earlier_zones(lake, month, version, rows, cells, catalogue, count_specs, sizes_for(disclosure, specs),
-                            code, double_read_seconds=merge)
+                            code, double_read_seconds=merge, settings=cells_settings(config))
     seconds["earlier_releases"] = time.perf_counter() - started - seconds["build"]
     if earlier:
         say(f"    jointly with {max(len(e) for e in earlier.values())} earlier release(s) of {month}, "
@@ -222,7 +224,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     publish_started = time.perf_counter()
     served = {s.name: s for s in [*specs, *count_specs]}  # the recoded spec where there is one
     release = publish(spark, lake, month, [(served[name], table) for name, table in published.items()],
-                      sources, _config(catalogue, disclosure, settings, munis), audit=merge_summaries(zones),
+                      sources, config, audit=merge_summaries(zones),
                       internal=internal_table, recoded=recoded)
     seconds["publish"] = time.perf_counter() - publish_started
     log.info("published release %s with %s", release.release_id, release.row_counts)

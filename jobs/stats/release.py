@@ -67,6 +67,17 @@ def config_hash(config: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def cells_settings(config: Mapping[str, object]) -> str:
+    """A digest of the settings that decide a release's cells and the rules they must meet: all of the
+    job's config (jobs/stats/job.py _config) but the municipalities (a zone's cells do not depend on the
+    others), the audit's own settings (how hard it searches, never what a cell must meet) and the recoding
+    policy (a month keeps its latest release's recoding). Two releases of a month are only audited jointly,
+    cell against cell, under one such digest (jobs/stats/revisions.py)."""
+    disclosure = {k: v for k, v in dict(config.get("disclosure") or {}).items()  # type: ignore[call-overload]
+                  if k not in ("audit", "recoding")}
+    return config_hash({k: v for k, v in config.items() if k != "municipalities"} | {"disclosure": disclosure})
+
+
 def content_digest(tables: Mapping[str, pa.Table]) -> str:
     """A digest of the published rows alone: equal digests mean bit-identical tables."""
     digest = hashlib.sha256()
@@ -111,7 +122,8 @@ def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[
         _write(lake, SUPPRESSIONS, internal, release_id)
     content = content_digest(rows)
     protection = {"tables": {s.name: s.protection for s, _ in tables}, "audit": dict(audit or {}),
-                  "content_sha256": content, "recoded": {t: dict(d) for t, d in (recoded or {}).items()}}
+                  "content_sha256": content, "recoded": {t: dict(d) for t, d in (recoded or {}).items()},
+                  "cells_settings": cells_settings(config)}
     record = spark.createDataFrame([(
         release_id, month, created, json.dumps(sorted(rows)), json.dumps(counts),
         json.dumps(dict(source_versions), sort_keys=True), digest, json.dumps(protection, sort_keys=True),

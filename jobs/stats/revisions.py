@@ -2,7 +2,8 @@
 
 For every release of the month in `releases` (all stay served), and each zone being protected now: the
 cells that release was built from (rebuilt from the passages table at the version it records, by time
-travel), the fate it gave each cell (its rows in `internal/suppressions`; every other cell was
+travel), the fate it gave each cell and what its audit attacked there (its rows in
+`internal/suppressions`: the differences it found unsafe are attacked again; every other cell was
 published), and the cells of the difference populations from that build to this one. A release whose
 version is this build's needs no rebuild: its cells are this build's and nothing differs. When that
 release is the latest, it is the only one a zone needs (served_against).
@@ -27,6 +28,24 @@ from jobs.stats.tables.cells import Sizes
 from jobs.stats.tables.enrich import month_passages
 
 Zone = tuple[str, str]  # (municipality code, zone id)
+
+
+class SettingsChangedError(RuntimeError):
+    """An earlier served release of the month was built under other cell settings than this build."""
+
+
+def check_settings(releases: Sequence[Mapping[str, object]], month: str, settings: str) -> None:
+    """Raises SettingsChangedError when a served release of the month recorded another cells_settings
+    digest (jobs/stats/release.py) than this build's: its cells, rebuilt under today's settings (another
+    double-read window, a renamed category, a raised threshold), would not be the cells it published, so
+    the joint audit could not see what the two releases give away together. Releases from before the
+    digest was recorded are taken as built under these settings."""
+    for release in releases:
+        recorded = json.loads(str(release.get("protection") or "{}")).get("cells_settings")
+        if recorded and recorded != settings:
+            raise SettingsChangedError(
+                f"release {release['release_id']} of {month} was built under other table, disclosure or passage "
+                f"settings (conf/) than now: publish {month} again only under those settings")
 
 
 def month_releases(lake: Lake, month: str) -> list[dict[str, object]]:
@@ -59,12 +78,14 @@ def served_against(releases: Sequence[Mapping[str, object]], municipality: str, 
 
 def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: MonthCells, catalogue: Catalogue,
                   specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None, *,
-                  double_read_seconds: float) -> dict[Zone, list[Earlier]]:
+                  double_read_seconds: float, settings: str) -> dict[Zone, list[Earlier]]:
     """Per zone of this build (cells, from rows: the month's passages at version, of municipality code if
-    given): its earlier releases, rebuilt with this build's double-read window (`month_passages`)."""
+    given): its earlier releases, rebuilt with this build's double-read window (`month_passages`), which
+    check_settings makes theirs too (settings: this build's cells_settings)."""
     releases = month_releases(lake, month)
     if not releases:
         return {}
+    check_settings(releases, month, settings)
     by_id = {str(r["release_id"]): r for r in releases}
     internal = lake.read_arrow(SUPPRESSIONS, filters=[("release_id", "in", list(by_id))]).to_pandas() \
         if lake.exists(SUPPRESSIONS) else pd.DataFrame(columns=["release_id", "table", "gemeenteCode", "zoneId"])
@@ -94,8 +115,7 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
                 continue  # the zone had no passages then: every cell of it is new
             here = mine[(mine["gemeenteCode"] == g) & (mine["zoneId"] == z)]
             fates = {cp.part: with_fates(by_table[cp.table], cp, frame, catalogue,
-                                         dict(zip(here.loc[here["table"] == cp.table, "cell"],
-                                                  here.loc[here["table"] == cp.table, "status"], strict=True)))
+                                         {r["cell"]: r for r in here[here["table"] == cp.table].to_dict("records")})
                      for cp, frame in zone_cells}
             difference = {cp.part: frame for cp, frame in diff.of_zone(g, z)} if diff is not None else {}
             out.setdefault((g, z), []).append(Earlier(rid, fates, difference))

@@ -118,12 +118,13 @@ def internal_rows(spec: TableSpec, results: Sequence[ZoneResult], parts: Sequenc
 
 
 def with_fates(spec: TableSpec, part: CellPart, cells: pd.DataFrame, catalogue: Catalogue,
-               suppressed: Mapping[str, str]) -> pd.DataFrame:
-    """A zone's cells of one part with the `status` a release gave them: suppressed maps the release's
-    internal rows of this table and zone (their `cell`) to their status; every other cell was published."""
+               recorded: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
+    """A zone's cells of one part with the `status` and `audit` a release gave them: recorded maps the
+    release's internal rows of this table and zone (their `cell`) to those rows; every other cell was
+    published, and attacked for nothing."""
     names = _names(spec, catalogue)
-    status = [suppressed.get(_cell(spec, part, rec, names), PUBLISHED) for rec in cells.to_dict("records")]
-    return cells.assign(status=status)
+    rows = [recorded.get(_cell(spec, part, rec, names), {}) for rec in cells.to_dict("records")]
+    return cells.assign(status=[r.get("status", PUBLISHED) for r in rows], audit=[r.get("audit", "") for r in rows])
 
 
 def _names(spec: TableSpec, catalogue: Catalogue) -> dict[str, str]:

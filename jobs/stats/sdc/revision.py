@@ -1,7 +1,8 @@
 """A new release of a month, protected and audited jointly with every earlier served release of that month.
 
-Every release stays served (`/v1/releases?history=true`), so an attacker holds them all. For an earlier
-release and a cell shown in both (the same table and key), the counts obey
+Every release stays served (`/v1/releases?history=true`), so an attacker holds them all. For any two
+served releases, old and new (this release and an earlier one, or two earlier ones), and a cell shown in
+both (the same table and key), the counts obey
 
     new = old + d  where the cell grew or held still,   old = new + d  where it shrank,   d >= 0,
 
@@ -15,10 +16,15 @@ cell published in both releases gives d away exactly. The revision policy (docs/
 2. a cell whose difference population from an earlier release changes a count it publishes and fails the
    primary rules on its own (too few vehicles or owners, or dominated) is suppressed (reason `revision`),
    and each such difference is attacked: its feasible interval must span the margin of its own value;
-3. the earlier releases' primary cells are attacked again, now against everything served;
+3. the earlier releases' primary cells are attacked again, now against everything served, and so is every
+   difference between two earlier releases that the later of them found unsafe (rule 2): that release's
+   audit record names it ("<measure> difference <release id>" on the cell), and a later release can
+   narrow it;
 4. the attacker's system is each release's own (jobs/stats/sdc/system.py) side by side, the earlier releases'
-   published counts known, tied by the rows above (Willenborg and de Waal, "Elements of Statistical
-   Disclosure Control", ch. 4: disclosure by differencing of linked releases).
+   published counts known, every two releases tied by the rows above, the earlier ones among themselves
+   too: with three releases, x2 >= x1 and x3 >= x2 bound x2 from both sides, which ties to the newest
+   release alone would miss (Willenborg and de Waal, "Elements of Statistical Disclosure Control", ch. 4:
+   disclosure by differencing of linked releases).
 
 Each difference carries its true sign, so the attacker is taken to know which cells grew and which shrank
 (late data only adds passages, but a vehicle seen on one more day moves from one visitor type to
@@ -30,8 +36,10 @@ of the release that shows it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -41,7 +49,9 @@ from anpr.catalogue import Definitions
 from jobs.stats.sdc.cells import MEASURES, PRIMARY, PUBLISHED, Key, Level, Registry, build_registry, cell_reasons
 from jobs.stats.sdc.system import System, Target, build_system, sparse_rows, sum_row
 
-REVISION, CARRIED = "revision", "carried"
+REVISION, CARRIED, DIFFERENCE = "revision", "carried", "difference"
+Alias = tuple[Level, Key]
+Vars = Mapping[tuple[int, str], int]  # (node, measure) -> variable of the joint system
 
 
 @dataclass
@@ -49,7 +59,9 @@ class Earlier:
     """One earlier served release of the month, for one zone."""
 
     release_id: str
-    cells: Mapping[str, pd.DataFrame]  # part -> its cells as that release built them, with their `status`
+    # part -> its cells as that release built them, with their `status` and the `audit` it recorded (JSON, as
+    # jobs/stats/sdc/zone.py fates writes it; absent or "" where nothing was attacked)
+    cells: Mapping[str, pd.DataFrame]
     difference: Mapping[str, pd.DataFrame]  # part -> cells of the difference population from it to this one
 
 
@@ -60,6 +72,7 @@ class _Loaded:
     status: list[str]  # per node of its registry: its fate in that release
     pairs: list[tuple[int, int]]  # (its node, this release's node) showing the same cell
     unsafe: set[int]  # this release's nodes whose difference from it breaks the primary rules
+    revised: dict[str, set[int]]  # release before it -> its nodes whose difference from that one it found unsafe
     systems: dict[tuple[str, ...], System] = field(default_factory=dict)
 
 
@@ -69,7 +82,7 @@ class Revision:
     def __init__(self, reg: Registry, earlier: Sequence[Earlier], definitions: Definitions | None = None) -> None:
         """earlier: oldest first."""
         self.reg, self.definitions = reg, definitions
-        self.at: dict[tuple[Level, Key], int] = {alias: n for n, aliases in enumerate(reg.aliases) for alias in aliases}
+        self.at = _nodes(reg)
         # The latest release built from the same records was protected against every release before it:
         # its pattern, carried forward, reproduces it cell for cell, and the joint system would add nothing
         # (any point feasible for it is feasible for this release with every difference 0). So only that
@@ -86,9 +99,8 @@ class Revision:
             for node, fate in zip(old.node_of[p], part.cells["status"], strict=True):
                 if fate != PUBLISHED:
                     status[node] = fate  # one population has one fate in a release
-        pairs = sorted({(o, self.at[alias]) for o, aliases in enumerate(old.aliases) for alias in aliases
-                        if alias in self.at})
-        return _Loaded(e.release_id, old, status, pairs, self._unsafe(e, old, pairs))
+        pairs = _pairs(old, self.at)
+        return _Loaded(e.release_id, old, status, pairs, self._unsafe(e, old, pairs), _revised(old))
 
     def _unsafe(self, e: Earlier, old: Registry, pairs: list[tuple[int, int]]) -> set[int]:
         """Nodes shown in both releases whose published counts differ by a population below the rules."""
@@ -131,25 +143,80 @@ class Revision:
         return e.systems[measures]
 
     def join(self, system: System) -> System:
-        """This release's system (all measures, or one) with each earlier release's, side by side."""
+        """This release's system (all measures, or one) with each earlier release's, side by side, every two
+        of them tied by signed differences."""
         measures = tuple(m for m in MEASURES if m in system.var_measure)
         j = _Joint(system)
-        for e in self.earlier:
-            old = self._system(e, measures)
-            offset = j.add(old, [node >= 0 and e.status[node] == PUBLISHED for node in old.var_node])
-            for o, n in e.pairs:
-                for m in measures:
-                    x, y = system.node_var.get((n, m)), old.node_var.get((o, m))
-                    if x is not None and y is not None:
-                        d = j.difference(x, offset + y)
-                        if n in e.unsafe:
-                            j.targets[d] = Target(n, self.reg.rules[n], f"difference {e.release_id}")
+        placed = [self._place(j, e, measures) for e in self.earlier]
+        for e, old in zip(self.earlier, placed, strict=True):
+            for n, d in _differences(j, e.pairs, system.node_var, old, measures):
+                if n in e.unsafe:
+                    j.targets[d] = Target(n, self.reg.rules[n], difference_about(e.release_id))
             counterpart = dict(e.pairs)
-            for (o, _), y in sorted(old.node_var.items()):
+            for (o, _), y in sorted(old.items()):
                 if e.status[o] == PRIMARY:
-                    j.targets[offset + y] = Target(counterpart.get(o, -1), e.registry.rules[o],
-                                                   f"earlier {e.release_id}")
+                    j.targets[y] = Target(counterpart.get(o, -1), e.registry.rules[o], f"earlier {e.release_id}")
+        for (a, older), (b, newer) in combinations(zip(self.earlier, placed, strict=True), 2):
+            self._tie_earlier(j, a, older, b, newer, measures)
         return j.system()
+
+    def _place(self, j: _Joint, e: _Loaded, measures: tuple[str, ...]) -> dict[tuple[int, str], int]:
+        """Adds an earlier release's system to j: its variables there."""
+        old = self._system(e, measures)
+        offset = j.add(old, [node >= 0 and e.status[node] == PUBLISHED for node in old.var_node])
+        return {key: offset + v for key, v in old.node_var.items()}
+
+    @staticmethod
+    def _tie_earlier(j: _Joint, a: _Loaded, older: Vars, b: _Loaded, newer: Vars, measures: tuple[str, ...]) -> None:
+        """Ties two earlier releases a (the older) and b, whose difference the attacker forms as well; the
+        differences b found unsafe (rule 2) are attacked again, as what is served now can narrow them."""
+        counterpart, unsafe = dict(b.pairs), b.revised.get(a.release_id, set())
+        for n, d in _differences(j, _pairs(a.registry, _nodes(b.registry)), newer, older, measures):
+            if n in unsafe:  # n: b's node
+                j.targets[d] = Target(counterpart.get(n, -1), b.registry.rules[n],
+                                      difference_about(a.release_id, b.release_id))
+
+
+def difference_about(*release_ids: str) -> str:
+    """The audit label of a difference: from an earlier release to the one audited, or between two earlier
+    ones (older first)."""
+    return " ".join((DIFFERENCE, *release_ids))
+
+
+def _revised(reg: Registry) -> dict[str, set[int]]:
+    """Per release before the one whose cells reg holds: that release's nodes whose difference from it was
+    attacked (rule 2 found it unsafe), read back from the `audit` it recorded: its labels are
+    "<measure> difference <release id>" (jobs/stats/sdc/zone.py fates, difference_about)."""
+    out: dict[str, set[int]] = {}
+    for p, part in enumerate(reg.parts):
+        if "audit" not in part.cells:
+            continue
+        for node, audit in zip(reg.node_of[p], part.cells["audit"], strict=True):
+            for label in json.loads(audit) if audit else ():
+                about = label.split(" ")[1:]
+                if len(about) == 2 and about[0] == DIFFERENCE:
+                    out.setdefault(about[1], set()).add(node)
+    return out
+
+
+def _nodes(reg: Registry) -> dict[Alias, int]:
+    """Every (level, key) a registry shows, and its node."""
+    return {alias: n for n, aliases in enumerate(reg.aliases) for alias in aliases}
+
+
+def _pairs(old: Registry, at: Mapping[Alias, int]) -> list[tuple[int, int]]:
+    """(node of old, node of the other release) pairs showing the same cell; at: the other's _nodes."""
+    return sorted({(o, at[alias]) for o, aliases in enumerate(old.aliases) for alias in aliases if alias in at})
+
+
+def _differences(j: _Joint, pairs: list[tuple[int, int]], newer: Vars, older: Vars,
+                 measures: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+    """Ties the counts of each pair (older node, newer node) by a signed difference: (newer node, difference)."""
+    for o, n in pairs:
+        for m in measures:
+            x, y = newer.get((n, m)), older.get((o, m))
+            if x is not None and y is not None:
+                yield n, j.difference(x, y)
 
 
 class _Joint:
@@ -179,7 +246,8 @@ class _Joint:
         return offset
 
     def difference(self, x: int, y: int) -> int:
-        """A difference d >= 0 between this release's count x and an earlier one's y, signed as it is."""
+        """A difference d >= 0 between a count x and the same cell's count y in an older release, signed as
+        it is."""
         d = len(self.var_node)
         self.var_node.append(-1)
         self.var_measure.append(self.var_measure[x])

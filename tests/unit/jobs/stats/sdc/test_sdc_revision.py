@@ -16,7 +16,8 @@ import pytest
 
 from anpr.disclosure import AuditSettings, NoiseSettings, Rules
 from anpr.stream_tables import PASSAGES
-from jobs.stats.revisions import built_from, served_against
+from jobs.stats.release import cells_settings
+from jobs.stats.revisions import SettingsChangedError, built_from, check_settings, served_against
 from jobs.stats.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
 from jobs.stats.sdc.microdata import cells_from_records, difference_cells
 from jobs.stats.sdc.noise import apply_noise
@@ -232,3 +233,52 @@ def test_a_zone_rebuilt_from_the_latest_releases_version_is_protected_against_th
     assert served_against(releases, "GM2", 5, by_id) == releases  # GM2's rows of r2 are r1's, from version 3
     assert served_against(releases, "GM2", 3, by_id) == [by_id["r2"]]
     assert served_against([], "GM1", 5, by_id) == []
+
+
+def test_two_earlier_releases_are_tied_to_each_other_and_their_unsafe_differences_attacked_again():
+    """Three releases of the grid, every cell grown by one vehicle, then by five: the third is audited against
+    both earlier ones, which the attacker also subtracts from each other, and the second's unsafe
+    differences from the first (one vehicle each, rule 2) are attacked again."""
+    hidden = [("a1", "b1"), ("a1", "b2"), ("a2", "b1"), ("a2", "b2")]
+    tables = {"ab": ("a", "b"), "a": ("a",), "b": ("b",), "total": ()}
+    base = grid_records()
+    builds = [base, *[pd.concat([base, *[base.groupby(["a", "b"]).head(1).assign(
+        vehicle=lambda f, k=k, i=i: f["vehicle"] + f"-late{k}-{i}") for i in range(grown)]], ignore_index=True)
+        for k, grown in ((1, 1), (2, 6))]]
+    served: list[tuple[str, dict[str, pd.DataFrame], pd.DataFrame]] = []
+    for k, records in enumerate(builds):
+        earlier = [Earlier(rid, cells, difference_cells(old, records, tables)) for rid, cells, old in served]
+        prot = grid_protection(records, hidden, (lambda reg, e=earlier: Revision(reg, e)) if earlier else None)
+        report = audit(prot, SETTINGS)
+        served.append((f"r{k + 1}", fates(prot, report), records))
+    # the second release found the one-vehicle differences of its hidden cells unsafe and recorded them
+    second = served[1][1]["ab"]
+    assert all("V difference r1" in json.loads(a) for a in second.loc[second["status"] != PUBLISHED, "audit"])
+    # the third release attacks them again: per count, the 9 cells of ab, the 6 of a and b, and the total
+    attacked = [a.value for a in report.attacks if a.about == "difference r1 r2" and a.measure == "V"]
+    assert sorted(attacked) == [1.0] * 9 + [3.0] * 6 + [9.0]
+    assert sum(a.about == "difference r1 r2" for a in report.attacks) == 16 * 3  # P, R and V
+
+
+def test_a_month_is_published_again_only_under_the_settings_of_its_served_releases():
+    """Rebuilt under another double-read window or threshold, an earlier release's cells are not those it
+    published: the joint audit would judge cells nobody served, so the job refuses in one line."""
+    config = {"disclosure": {"rules": {"min_vehicles": 10}, "audit": {"exact": False}, "recoding": {}},
+              "passages": {"double_read_seconds": 3.0}, "municipalities": [{"code": "GM1"}]}
+    now = cells_settings(config)
+    # the audit's effort, the recoding policy and the municipalities joining leave the cells as they were
+    assert now == cells_settings({**config, "municipalities": [{"code": "GM1"}, {"code": "GM2"}],
+                                  "disclosure": {**config["disclosure"], "audit": {"exact": True},
+                                                 "recoding": {"max_primary_share": 0.3}}})
+    wider = cells_settings({**config, "passages": {"double_read_seconds": 5.0}})
+    raised = cells_settings({**config, "disclosure": {**config["disclosure"], "rules": {"min_vehicles": 15}}})
+    assert len({now, wider, raised}) == 3
+
+    def served(rid: str, settings: str | None) -> dict[str, object]:
+        return {"release_id": rid, "protection": json.dumps({"cells_settings": settings} if settings else {})}
+
+    check_settings([served("r0", None), served("r1", now)], "2026-10", now)  # r0 predates the digest
+    for other in (wider, raised):
+        with pytest.raises(SettingsChangedError, match=r"^release r1 of 2026-10 was built under other table, "
+                                                       r"disclosure or passage settings \(conf/\) than now"):
+            check_settings([served("r1", other)], "2026-10", now)
