@@ -187,10 +187,15 @@ class _Chooser:
         companions so far) are left to the cells that took them."""
         a, at, unknown = self.attacker.incidence, self.attacker.incidence_t, self.attacker.unknown
         binding = sorted(self.attacker.binding.get(var, ()))
-        if binding:
-            # without these a node in many tables (all of a zone's unregistered vehicles, say) took one
-            # companion per round from whichever of its rows ranked first: 42 rounds on a 300-vehicle zone
-            columns = np.unique(a[binding].indices)
+        # without these a node in many tables (all of a zone's unregistered vehicles, say) took one
+        # companion per round from whichever of its rows ranked first: 42 rounds on a 300-vehicle zone.
+        # var's own binding rows first: the finest cell of any binding row was often a far table's (4.1's
+        # camera hours for a 4.8b cell), which left var pinned round after round (200 rounds on a zone)
+        own = [r for r in binding if a[r, var]]
+        for rows in (own, binding):
+            if not rows:
+                continue
+            columns = np.unique(a[rows].indices)
             pick = self.best(columns[self.finer[columns]], taken)
             if pick is not None:
                 return pick
