@@ -111,6 +111,10 @@ class Publisher:
                     if login.refused:
                         raise BrokerUnavailable(f"Kafka at {self.bootstrap} refused the login of {user} "
                                                 "(SASL authentication failed: wrong username or password)") from exc
+                    if login.dropped and user:  # the port answered (_probe), then every login was cut off
+                        raise BrokerUnavailable(f"Kafka at {self.bootstrap} closed every connection at the login of "
+                                                f"{user} (SASL authentication failed, or TLS that does not match "
+                                                "the listener: check the username, password and CA)") from exc
                     raise BrokerUnavailable(f"cannot reach Kafka at {self.bootstrap}: {type(exc).__name__}"
                                             f"{_hint(exc)}") from exc
             return self._producer
