@@ -32,7 +32,6 @@ Level = tuple[str, ...]
 Key = tuple[object, ...]
 Category = tuple[str, object]
 UnionIdentity = tuple[tuple[str, tuple[object, ...]], tuple[str, tuple[object, ...]]]  # (dim, values) twice
-_KEYS = ("vkey", "pkey", "rkey")
 _PASSAGE_KEYS = ("pkey", "rkey")
 # Unions are searched over every subset of a dimension's categories: 2**12 sums at most per dimension.
 _UNION_CATEGORIES = 12
@@ -106,7 +105,7 @@ def _category_signatures(levels: Sequence[Level], cells: Sequence[pd.DataFrame])
     vehicles would not add up over passage-level cells, and equal passages give equal vehicles anyway."""
     out: dict[Category, tuple] = {}
     for level, frame in zip(levels, cells, strict=True):
-        if not level or not set(_KEYS) <= set(frame.columns):
+        if not level or not set(_PASSAGE_KEYS) <= set(frame.columns):
             continue
         for dim in level:
             sums = frame.groupby(dim, sort=True)[["P", "R", *_PASSAGE_KEYS]].sum()

@@ -73,6 +73,7 @@ class _Loaded:
     pairs: list[tuple[int, int]]  # (its node, this release's node) showing the same cell
     unsafe: set[int]  # this release's nodes whose difference from it breaks the primary rules
     revised: dict[str, set[int]]  # release before it -> its nodes whose difference from that one it found unsafe
+    at: dict[Alias, int]  # every (level, key) its registry shows, and its node (_nodes)
     systems: dict[tuple[str, ...], System] = field(default_factory=dict)
 
 
@@ -100,7 +101,7 @@ class Revision:
                 if fate != PUBLISHED:
                     status[node] = fate  # one population has one fate in a release
         pairs = _pairs(old, self.at)
-        return _Loaded(e.release_id, old, status, pairs, self._unsafe(e, old, pairs), _revised(old))
+        return _Loaded(e.release_id, old, status, pairs, self._unsafe(e, old, pairs), _revised(old), _nodes(old))
 
     def _unsafe(self, e: Earlier, old: Registry, pairs: list[tuple[int, int]]) -> set[int]:
         """Nodes shown in both releases whose published counts differ by a population below the rules."""
@@ -171,7 +172,7 @@ class Revision:
         """Ties two earlier releases a (the older) and b, whose difference the attacker forms as well; the
         differences b found unsafe (rule 2) are attacked again, as what is served now can narrow them."""
         counterpart, unsafe = dict(b.pairs), b.revised.get(a.release_id, set())
-        for n, d in _differences(j, _pairs(a.registry, _nodes(b.registry)), newer, older, measures):
+        for n, d in _differences(j, _pairs(a.registry, b.at), newer, older, measures):
             if n in unsafe:  # n: b's node
                 j.targets[d] = Target(counterpart.get(n, -1), b.registry.rules[n],
                                       difference_about(a.release_id, b.release_id))

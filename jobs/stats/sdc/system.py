@@ -223,8 +223,10 @@ class _Builder:
     def add_floors(self) -> dict[int, float]:
         """The passages variables of the registry's floors (Registry.floors), kept in the system."""
         out: dict[int, float] = {}
+        if "P" not in self.cells:
+            return out
         for (dim, value), floor in sorted(self.reg.floors.items(), key=repr):
-            margins = self.zone_margins("P", self.cells.get("P", {}), dim, (value,)) if "P" in self.cells else None
+            margins = self.zone_margins("P", self.cells["P"], dim, (value,))
             if margins:
                 out[margins[0]] = float(floor)
                 self.leaves.add(margins[0])  # a bound on a margin no row else holds still says something

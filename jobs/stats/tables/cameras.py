@@ -29,20 +29,24 @@ def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
     return frame.sort_values(["zone_id", "camera_id"], kind="mergesort", na_position="first").reset_index(drop=True)
 
 
+def _worked(hours: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """(zone, camera) -> worked hours; a zone without any passing camera has one row without a camera."""
+    return {(z, c): w for z, c, w in zip(hours["zone_id"], hours["camera_id"], hours["worked_hours"], strict=True)
+            if isinstance(c, str)}
+
+
 def worked_floors(hours: pd.DataFrame, zone: str) -> dict[tuple[str, object], float]:
     """Per camera of a zone: its worked hours, as a floor on its passages (each worked hour holds one): 4.12
     publishes worked over judged hours for every camera of the zone, and the shared denominator, rounded to
     0.1%, mostly gives both away (jobs/stats/sdc/cells.py Registry.floors)."""
-    rows = hours[(hours["zone_id"] == zone) & hours["camera_id"].map(lambda c: isinstance(c, str))]
-    return {("camera_id", c): float(w) for c, w in zip(rows["camera_id"], rows["worked_hours"], strict=True) if w > 0}
+    return {("camera_id", c): float(w) for (z, c), w in _worked(hours).items() if z == zone and w > 0}
 
 
 def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) -> pd.DataFrame:
     """One row per configured camera and detection direction (Voorzijde, Achterzijde), with its zone's rule
     for that direction; zoneId is the zone's NDW code, zoneAanduiding its text id."""
     judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True))
-    worked = {(z, c): w for z, c, w in zip(hours["zone_id"], hours["camera_id"], hours["worked_hours"], strict=True)
-              if isinstance(c, str)}
+    worked = _worked(hours)
     codes = zone_codes(list(municipalities))
     rows = []
     for cam in camera_rows(list(municipalities)):
