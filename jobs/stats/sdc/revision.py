@@ -63,6 +63,8 @@ class Earlier:
     # jobs/stats/sdc/zone.py fates writes it; absent or "" where nothing was attacked)
     cells: Mapping[str, pd.DataFrame]
     difference: Mapping[str, pd.DataFrame]  # part -> cells of the difference population from it to this one
+    # its cameras' worked hours then (Registry.floors): its 4.12 gave them away as this release's 4.12 does
+    floors: Mapping[tuple[str, object], float] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +97,7 @@ class Revision:
     def _load(self, e: Earlier) -> _Loaded:
         old = build_registry([replace(part, cells=e.cells[part.part]) for part in self.reg.parts
                               if part.part in e.cells])
+        old.floors = dict(e.floors)
         status = [PUBLISHED] * old.size
         for p, part in enumerate(old.parts):
             for node, fate in zip(old.node_of[p], part.cells["status"], strict=True):

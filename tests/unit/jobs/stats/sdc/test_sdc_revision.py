@@ -18,6 +18,7 @@ from anpr.disclosure import AuditSettings, NoiseSettings, Rules
 from anpr.stream_tables import PASSAGES
 from jobs.stats.release import cells_settings
 from jobs.stats.revisions import SettingsChangedError, built_from, check_settings, served_against
+from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
 from jobs.stats.sdc.microdata import cells_from_records, difference_cells
 from jobs.stats.sdc.noise import apply_noise
@@ -282,3 +283,47 @@ def test_a_month_is_published_again_only_under_the_settings_of_its_served_releas
         with pytest.raises(SettingsChangedError, match=r"^release r1 of 2026-10 was built under other table, "
                                                        r"disclosure or passage settings \(conf/\) than now"):
             check_settings([served("r1", other)], "2026-10", now)
+
+
+def test_an_earlier_releases_camera_floors_bound_its_cells_in_the_joint_audit():
+    """The attacker's camera case (test_sdc_attacker.py) served first: its 4.12 gave camera Z's 50 worked
+    hours away, which leaves the quiet camera Q's hour 1 at most 4 passages in that release, however the
+    later release (one more passage on Z in hour 3, no floors of its own here) is judged."""
+    def cameras(records: list[dict]) -> list[Part]:
+        frame = pd.DataFrame(records)
+        return [Part(t, t, k, ("P",), cells_from_records(frame, k), RULES)
+                for t, k in {"4.1": ("camera_id", "uur"), "hour": ("uur",), "total": ()}.items()]
+
+    def hand_set(reg, hidden: set[tuple], system) -> Protection:
+        keys = reg.parts[0].cells[["camera_id", "uur"]].itertuples(index=False, name=None)
+        suppressed = np.zeros(reg.size, dtype=bool)
+        for r, key in enumerate(keys):
+            suppressed[reg.node_of[0][r]] = key in hidden
+        return Protection(reg, [["planted"] if s else [] for s in suppressed], suppressed, system)
+
+    def one(tag: str, n: int, camera: str, hour: str) -> list[dict]:
+        return [{"vehicle": f"{tag}{i}", "owner": f"{tag}{i}", "camera_id": camera, "uur": hour, "n": 1, "r": 1}
+                for i in range(n)]
+
+    old = one("q1", 3, "Q", "01") + one("q2", 2, "Q", "02") + one("z1", 20, "Z", "01") + one("z2", 30, "Z", "02")
+    new = old + one("late", 1, "Z", "03")
+    hidden = {("Q", "01"), ("Q", "02"), ("Z", "01"), ("Z", "02")}
+    first_reg = build_registry(cameras(old))
+    first = hand_set(first_reg, hidden, build_system(first_reg))
+    served = fates(first, audit(first, SETTINGS))
+    difference = difference_cells(pd.DataFrame(old), pd.DataFrame(new),
+                                  {"4.1": ("camera_id", "uur"), "hour": ("uur",), "total": ()})
+
+    def earlier_q1(floors: dict[tuple[str, object], float]) -> tuple[float, float]:
+        """The exact interval of the first release's (Q, hour 1) in the joint system: the only earlier primary
+        count of 3 passages."""
+        reg = build_registry(cameras(new))
+        joint = hand_set(reg, hidden, Revision(reg, [Earlier("r1", served, difference, floors)])
+                         .join(build_system(reg)))
+        var = next(v for v, t in joint.system.targets.items()
+                   if t.about == "earlier r1" and joint.system.base[v] == 3.0)
+        found = Attacker(joint.system, joint.suppressed, exact=True).attack(var)
+        return found.lo, found.hi
+
+    assert earlier_q1({}) == (1.0, 22.0)  # 3 + 20 = 23 in hour 1, each cell at least 1
+    assert earlier_q1({("camera_id", "Z"): 50.0, ("camera_id", "Q"): 5.0}) == (1.0, 4.0)
