@@ -313,6 +313,17 @@ def ze_toegang_tot_labels(toegang_tot: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(toegang_tot == UNKNOWN), pa.scalar(ONBEKEND), text)
 
 
+# Passages of the first categories are among those of the second, as ze_status defines ZE access from the
+# same day's exemption level that `ontheffing` publishes: Ontheffing needs an exemption that day, and
+# Verboden and Onbekend hold only without one. Containments, not equalities (Toegestaan and Overgang
+# passages may be exempt too), so the audit bounds one side by the other (jobs/stats/sdc/system.py).
+Containment = tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]
+CONTAINMENTS: tuple[Containment, ...] = (
+    (("ze_toegang", (ONTHEFFING,)), ("ontheffing", (TIJDELIJK, LANGDURIG))),
+    (("ze_toegang", (VERBODEN, ONBEKEND)), ("ontheffing", (GEEN,))),
+)
+
+
 def ze_status(toegang_tot: np.ndarray, on_day: np.ndarray, exemption: np.ndarray) -> np.ndarray:
     """Status codes (index into ZE_STATUSES) of vehicles on given days, exemption level 0..2 per row."""
     allowed_for_good = toegang_tot == ALWAYS

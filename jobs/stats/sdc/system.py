@@ -26,6 +26,7 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
 from anpr.catalogue import Definitions
+from anpr.dimensions import CONTAINMENTS
 from anpr.disclosure import Rules
 from jobs.stats.sdc.cells import MEASURES, Key, Level, Registry
 from jobs.stats.sdc.identities import per_vehicle
@@ -220,6 +221,35 @@ class _Builder:
                         self.ub_rows.append({total: 1.0, **{v: -1.0 for v in margins}})
                         self.ub_rows += [{v: 1.0, total: -1.0} for v in margins]
 
+    def add_containments(self) -> None:
+        """Categories whose passages lie among another dimension's (anpr/dimensions.py CONTAINMENTS), bound by
+        those: per measure, the inner zone margins' sum at most the outer ones'. Unique vehicles of a
+        passage-level dimension do not add up: each inner margin is at most the outer ones' sum. A category
+        no table shows is 0, so it is left out."""
+        for (inner_dim, inner), (outer_dim, outer) in CONTAINMENTS:
+            for measure, cells in self.cells.items():
+                sides = [self.present_margins(measure, cells, dim, values)
+                         for dim, values in ((inner_dim, inner), (outer_dim, outer))]
+                if sides[0] is None or sides[1] is None or not sides[0]:
+                    continue
+                inside, outside = sides
+                groups = [inside] if measure != "V" or per_vehicle(inner_dim) else [[v] for v in inside]
+                for group in groups:
+                    row = {v: -1.0 for v in outside}
+                    for v in group:
+                        row[v] = row.get(v, 0.0) + 1.0
+                    self.ub_rows.append(row)
+
+    def present_margins(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str,
+                        values: tuple[object, ...]) -> list[int] | None:
+        """zone_margins of those of values some cell of dim shows (None: no level has dim)."""
+        fine = next((level for level in sorted(cells) if dim in level), None)
+        if fine is None:
+            return None
+        at = fine.index(dim)
+        shown = {key[at] for key in cells[fine]}
+        return self.zone_margins(measure, cells, dim, tuple(v for v in values if v in shown))
+
     def add_floors(self) -> dict[int, float]:
         """The passages variables of the registry's floors (Registry.floors), kept in the system."""
         out: dict[int, float] = {}
@@ -254,6 +284,7 @@ class _Builder:
         for measure in levels:
             self.build_measure(measure, formed if measure == "P" else set())
         self.add_unions()
+        self.add_containments()
         self.add_links(formed)
 
     def drop_loose_margins(self) -> None:

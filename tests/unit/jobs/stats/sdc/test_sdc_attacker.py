@@ -346,3 +346,35 @@ def test_protection_holds_against_the_joint_table():
     assert audit(prot, SETTINGS).ok
     targets = [v for v, n in enumerate(prot.system.var_node) if n >= 0 and prot.reasons[n]]
     assert all(a.ok for a in Attacker(prot.system, prot.suppressed, exact=True).attack_all(targets))
+
+
+# -- containments: ZE access Ontheffing needs an exemption that day (anpr/dimensions.py CONTAINMENTS) --
+
+def exemption_records() -> list[dict]:
+    """6 Ontheffing vans (3 a week) and 6 exempt vans with access anyway: 12 exempt passages in 5.2."""
+    def vans(count: int, tag: str, access: str, exemption: str, week: str) -> list[dict]:
+        return vehicles(count, 1, tag, ze_toegang=access, ontheffing=exemption, week=week, voertuig_type="Bestelauto")
+
+    return (vans(3, "o1", "Ontheffing", "Tijdelijk", "1") + vans(3, "o2", "Ontheffing", "Langdurig", "2")
+            + vans(30, "v1", "Verboden", "Geen", "1") + vans(30, "v2", "Verboden", "Geen", "2")
+            + vans(40, "t1", "Toegestaan", "Geen", "1") + vans(40, "t2", "Toegestaan", "Geen", "2")
+            + vans(5, "tx", "Toegestaan", "Tijdelijk", "1") + vans(1, "ty", "Toegestaan", "Langdurig", "2"))
+
+
+@pytest.mark.parametrize(("measure", "bound", "blind"), [
+    ("P", 11.0, 32.0),  # passages add up: 12 exempt less week 2's Ontheffing (at least 1)
+    ("V", 12.0, 78.0),  # vehicles of a passage-level category do not: each week's Ontheffing at most 8 + 4
+])
+def test_exempt_passages_in_5_2_bound_a_suppressed_ontheffing_cell_of_5_3(measure, bound, blind, monkeypatch):
+    """5.3's Ontheffing and Verboden rows hidden over both weeks, so the week totals leave Ontheffing in week 1
+    anywhere up to 33 - 1 passages (any of week 1's 78 vehicles); 5.2's exempt passages (Tijdelijk 8,
+    Langdurig 4) hold both weeks' Ontheffing."""
+    tables = {"5.3": (("ze_toegang", "week"), "PV"), "week": (("week",), "PV"),
+              "5.2": (("ontheffing", "voertuig_type"), "PV"), "total": ((), "PV")}
+    hidden = {"5.3": {("1", "Ontheffing"), ("2", "Ontheffing"), ("1", "Verboden"), ("2", "Verboden")}}  # (week, access)
+    ps = parts(exemption_records(), tables)
+    found = attack(planted(ps, hidden, measures=(measure,)), "5.3", ("1", "Ontheffing"), measure)
+    assert (found.lo, found.hi) == (1.0, bound)
+    monkeypatch.setattr("jobs.stats.sdc.system.CONTAINMENTS", ())
+    without = attack(planted(ps, hidden, measures=(measure,)), "5.3", ("1", "Ontheffing"), measure)
+    assert (without.lo, without.hi) == (1.0, blind)
