@@ -228,11 +228,10 @@ class _Builder:
         no table shows is 0, so it is left out."""
         for (inner_dim, inner), (outer_dim, outer) in CONTAINMENTS:
             for measure, cells in self.cells.items():
-                sides = [self.present_margins(measure, cells, dim, values)
-                         for dim, values in ((inner_dim, inner), (outer_dim, outer))]
-                if sides[0] is None or sides[1] is None or not sides[0]:
+                inside = self.present_margins(measure, cells, inner_dim, inner)
+                outside = self.present_margins(measure, cells, outer_dim, outer)
+                if not inside or outside is None:
                     continue
-                inside, outside = sides
                 groups = [inside] if measure != "V" or per_vehicle(inner_dim) else [[v] for v in inside]
                 for group in groups:
                     row = {v: -1.0 for v in outside}
