@@ -327,3 +327,32 @@ def test_an_earlier_releases_camera_floors_bound_its_cells_in_the_joint_audit():
 
     assert earlier_q1({}) == (1.0, 22.0)  # 3 + 20 = 23 in hour 1, each cell at least 1
     assert earlier_q1({("camera_id", "Z"): 50.0, ("camera_id", "Q"): 5.0}) == (1.0, 4.0)
+
+
+def test_a_cell_of_the_middle_release_is_bounded_below_by_the_oldest_release_that_published_it(monkeypatch):
+    """Rule 4's three releases: (a1, b1) published with 4 vehicles in the first, then one and two late vehicles,
+    hidden in the second and third. Against the newest release alone the second's count could be 1; the
+    first release's published 4 is its floor, since the attacker subtracts the two earlier releases too."""
+    tables = {"ab": ("a", "b"), "a": ("a",), "b": ("b",), "total": ()}
+    base = grid_records()
+    late = [pd.concat([base, base[(base["a"] == "a1") & (base["b"] == "b1")].head(k).assign(
+        vehicle=lambda f, k=k: f["vehicle"] + f"-late{k}")], ignore_index=True) for k in (1, 2)]
+    builds = [(base, []), (late[0], [("a1", "b1"), ("a1", "b2"), ("a2", "b1"), ("a2", "b2")]),
+              (late[1], [("a1", "b1"), ("a1", "b2"), ("a2", "b1"), ("a2", "b2")])]
+
+    def middle(tied: bool) -> tuple[float, float]:
+        if not tied:
+            monkeypatch.setattr(Revision, "_tie_earlier", staticmethod(lambda *args: None))
+        served: list[tuple[str, dict[str, pd.DataFrame], pd.DataFrame]] = []
+        for k, (records, hidden) in enumerate(builds):
+            earlier = [Earlier(rid, cells, difference_cells(old, records, tables)) for rid, cells, old in served]
+            prot = grid_protection(records, hidden, (lambda reg, e=earlier: Revision(reg, e)) if earlier else None)
+            served.append((f"r{k + 1}", fates(prot, audit(prot, SETTINGS)), records))
+        var = next(v for v, t in prot.system.targets.items()
+                   if t.about == "earlier r2" and prot.system.var_measure[v] == "V" and prot.system.base[v] == 5.0)
+        found = Attacker(prot.system, prot.suppressed, exact=True).attack(var)
+        return found.lo, found.hi
+
+    # only the lower end comes from the tie between the two earlier releases
+    assert middle(tied=True) == (4.0, 15.0)
+    assert middle(tied=False) == (1.0, 15.0)
