@@ -12,6 +12,13 @@ stronger than what they guarantee:
   is open before it): trips of a group of vehicles >= its vehicles with an inbound passage, which is at
   least the vehicles of any one inbound cell of theirs.
 
+* a vehicle seen on d local days lies, for dimensions fixed by the day (the date, weekday, week of the
+  month, day type, exemption and ZE access of that day), in at most min(d, k) of a group's k categories and
+  at least in as many as d days need when one category holds at most so many days of a month: the vehicles
+  of a group's categories add up to its vehicles plus at most (min(k, most days of its type) - 1) per
+  vehicle of each visitor type, and at least (fewest categories of its type's fewest days - 1). An
+  Eenmalig vehicle is in exactly one category.
+
 Not implied, so not assumed: trips >= vehicles (a vehicle seen only leaving, or only at cameras without
 a direction rule, makes no trip); any upper bound on passages per vehicle.
 """
@@ -34,6 +41,37 @@ def min_passages(definitions: Definitions | None = None) -> dict[str, int]:
     """Minimum passages per vehicle of each visitor type: one per distinct day seen (jobs/stats/tables/enrich.py)."""
     d = definitions or CATALOGUE.definitions
     return {EENMALIG: 1, INCIDENTEEL: d.bezoeker_incidenteel_min_dagen, DAGELIJKS: d.bezoeker_dagelijks_min_dagen}
+
+
+# Dimensions fixed for a vehicle on a local day: the date and what jobs/stats/tables/enrich.py derives from it
+# (weekday, week of the month, day type), and what anpr/register_snapshot.py works out per local day (the
+# exemption, and ZE access from it); each with the most days of a month one of its categories holds.
+DAY_FIXED = {"event_date": 1, "week_dag": 5, "week_van_maand": 7, "dag_type": 23, "ontheffing": 31, "ze_toegang": 31}
+MONTH_DAYS = 31
+
+
+def day_rows(categories: list[int], vehicles: int, by_type: Mapping[str, int], dims: Iterable[str],
+             minimum: Mapping[str, int]) -> list[Row]:
+    """Rows (sum(coef * x) <= 0) between the unique vehicles of a group (vehicles), of each of its categories
+    under day-fixed dims (categories: every one that exists) and of each visitor type in it (by_type: type ->
+    variable; a type absent has none). minimum: the fewest days of each visitor type (min_passages)."""
+    order = sorted(minimum, key=lambda t: minimum[t])
+    most = {t: (minimum[order[i + 1]] - 1 if i + 1 < len(order) else MONTH_DAYS) for i, t in enumerate(order)}
+    held = min(DAY_FIXED[d] for d in dims)  # a category of all dims at once holds at most this many days
+    k = len(categories)
+    upper: Row = {v: 1.0 for v in categories}
+    lower: Row = {v: -1.0 for v in categories}
+    upper[vehicles] = upper.get(vehicles, 0.0) - 1.0
+    lower[vehicles] = lower.get(vehicles, 0.0) + 1.0
+    for t, var in by_type.items():
+        extra = min(k, most[t]) - 1
+        fewest = -(-minimum[t] // held) - 1
+        upper[var] = upper.get(var, 0.0) - float(extra)
+        lower[var] = lower.get(var, 0.0) + float(fewest)
+    rows = [upper]
+    if any(-(-minimum[t] // held) > 1 for t in by_type):
+        rows.append(lower)
+    return rows
 
 
 def cell_rows(measures: Mapping[str, int], aliases: Iterable[tuple[Level, Key]], minimum: Mapping[str, int]

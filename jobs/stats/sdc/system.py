@@ -19,6 +19,7 @@ the definitions imply (jobs/stats/sdc/links.py). All rows are homogeneous: sum(c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +32,7 @@ from anpr.disclosure import Rules
 from jobs.stats.sdc.cells import MEASURES, Key, Level, Registry
 from jobs.stats.sdc.identities import per_vehicle
 from jobs.stats.sdc.levels import Model, build_model
-from jobs.stats.sdc.links import cell_rows, min_passages, trip_margins, trip_rows
+from jobs.stats.sdc.links import DAY_FIXED, VISITOR, cell_rows, day_rows, min_passages, trip_margins, trip_rows
 
 Name = tuple[object, ...]  # ("n", node) or ("a", canonical level, canonical key)
 
@@ -119,6 +120,7 @@ class _Builder:
         self.ub_rows: list[dict[int, float]] = []
         self.seen: set[tuple[int, tuple[int, ...]]] = set()
         self.leaves: set[int] = set()  # variables of joint cells
+        self.day_rows: list[dict[int, float]] = []  # links.py day_rows, kept only where the base point meets them
         # levels whose every non-empty cell exists: a margin there that is no cell contradicts its sub-cells
         self.complete = {m: set(levels) - set(model.joints[m]) for m, levels in model.levels.items()}
 
@@ -239,6 +241,51 @@ class _Builder:
                         row[v] = row.get(v, 0.0) + 1.0
                     self.ub_rows.append(row)
 
+    def add_day_links(self) -> None:
+        """links.py day_rows for every group of a table whose passage-level dimensions are all fixed by the
+        day, the group being any of its per-vehicle dimensions, where a table of per-vehicle dimensions gives
+        the group's vehicles by visitor type. Only sums over per-vehicle dimensions are used, so that every
+        count in a row is exact in the base point (never a bounded margin of passage-level cells)."""
+        cells = self.cells.get("V")
+        if not cells:
+            return
+        minimum = min_passages(self.definitions)
+        joints = set(self.model.joints.get("V", {}))
+        for level in sorted(cells):
+            day = tuple(d for d in level if d in DAY_FIXED)
+            rest = tuple(d for d in level if d not in DAY_FIXED)
+            if level in joints or not day or VISITOR in level or not all(per_vehicle(d) for d in rest):
+                continue
+            for size in range(len(rest) + 1):
+                for group in combinations(rest, size):
+                    self.day_group(level, group, day, minimum)
+
+    def day_group(self, level: Level, group: Level, day: Level, minimum: dict[str, int]) -> None:
+        cells = self.cells["V"]
+        typed = tuple(sorted((*group, VISITOR)))
+        source = next((lv for lv in sorted(cells) if set(typed) <= set(lv) and all(per_vehicle(d) for d in lv)
+                       and lv not in self.model.joints.get("V", {})), None)
+        if source is None:
+            return
+        by_group: dict[Key, dict[str, int]] = {}
+        for key in sorted({_project(source, k, typed) for k in cells[source]}, key=repr):
+            values = dict(zip(typed, key, strict=True))
+            margin = self.margin("V", typed, key) if typed != source else cells[source][key]
+            by_group.setdefault(tuple(values[d] for d in group), {})[str(values[VISITOR])] = margin
+        if typed != source:
+            self.link("V", source, typed)
+        if group != typed:
+            self.link("V", source, group)
+        fine = tuple(sorted((*group, *day)))
+        if fine != level:
+            self.link("V", level, fine)
+        categories = self.groups(fine, group, {k: self.margin("V", fine, k) if fine != level else cells[level][k]
+                                               for k in {_project(level, k, fine) for k in cells[level]}})
+        for key, members in categories.items():
+            if key in by_group:
+                vehicles = self.margin("V", group, key)
+                self.day_rows.extend(day_rows(sorted(set(members)), vehicles, by_group[key], day, minimum))
+
     def present_margins(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str,
                         values: tuple[object, ...]) -> list[int] | None:
         """zone_margins of those of values some cell of dim shows (None: no level has dim)."""
@@ -284,6 +331,7 @@ class _Builder:
             self.build_measure(measure, formed if measure == "P" else set())
         self.add_unions()
         self.add_containments()
+        self.add_day_links()
         self.add_links(formed)
 
     def drop_loose_margins(self) -> None:
@@ -346,6 +394,7 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     b = _Builder(reg, model, definitions)
     b.build()
     floors = b.add_floors()
+    b.leaves.update(v for row in b.day_rows for v in row)  # their margins' rows make them exact in the base
     b.drop_loose_margins()
     n = len(b.var_node)
     eq = sparse_rows([sum_row(margin, cells) for margin, cells in b.eq_rows], n)
@@ -362,6 +411,12 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     system = System(reg, b.var_node, b.var_measure, eq, ub, [(m, list(c)) for m, c in b.eq_rows], truth, lower,
                     node_var, model)
     system.base = _complete(system, truth)
+    # A day-fixed dimension that is not fixed in this data after all (ZE access if the register changed within
+    # a day) breaks its rows there: an attacker assuming them would be misled, so they are not assumed.
+    day = sparse_rows(_dedupe(b.day_rows), n)
+    met = day[np.flatnonzero(day @ system.base <= 1e-6)] if day.shape[0] else day
+    if met.shape[0]:
+        system.ub = sp.vstack([system.ub, met], format="csr")
     for var, floor in floors.items():
         # never above the truth: a floor from another table that counts fewer passages binds nothing
         system.lower[var] = max(system.lower[var], min(floor, system.base[var]))

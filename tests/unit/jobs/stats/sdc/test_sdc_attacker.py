@@ -378,3 +378,54 @@ def test_exempt_passages_in_5_2_bound_a_suppressed_ontheffing_cell_of_5_3(measur
     monkeypatch.setattr("jobs.stats.sdc.system.CONTAINMENTS", ())
     without = attack(planted(ps, hidden, measures=(measure,)), "5.3", ("1", "Ontheffing"), measure)
     assert (without.lo, without.hi) == (1.0, blind)
+
+
+# -- a vehicle seen on one day is in one day type: Eenmalig vehicles of a group add up over day types --
+
+def day_type_records() -> list[dict]:
+    """8 Eenmalig Klein vans (4 on a workday, 4 at the weekend), 7 Incidenteel ones seen on both, and 24
+    Dagelijks trucks of size Midden around them (an independent reviewer's planted case)."""
+    out = []
+
+    def add(tag: str, count: int, days: list[tuple[str, str, int]], **attributes: str) -> None:
+        out.extend({"vehicle": f"{tag}{i}", "owner": f"{tag}-o{i}", "n": n, "r": 0, "dag_type": day,
+                    "ontheffing": exemption, **attributes} for i in range(count) for day, exemption, n in days)
+
+    van = {"bedrijfsgrootte": "Klein", "voertuig_type": "Bestelauto"}
+    truck = {"bedrijfsgrootte": "Midden", "voertuig_type": "Vrachtauto", "type_bezoeker": D}
+    add("ew", 4, [("Werkdag", "Geen", 1)], type_bezoeker=E, **van)
+    add("ee", 4, [("Weekend", "Geen", 1)], type_bezoeker=E, **van)
+    add("ii", 7, [("Werkdag", "Geen", 1), ("Weekend", "Geen", 1)], type_bezoeker=INC, **van)
+    add("vd", 12, [("Werkdag", "Geen", 10), ("Weekend", "Geen", 5)], **truck)
+    add("vt", 12, [("Werkdag", "Tijdelijk", 10), ("Weekend", "Geen", 5)], **truck)
+    return out
+
+
+def test_vans_seen_on_one_day_each_pin_the_visitor_types_of_their_group_and_the_audit_finds_it(monkeypatch):
+    """5.2 shows 11 vans on workdays and 11 at the weekend, 4.8d 15 vans in all: 7 were seen on both kinds
+    of day, so at least 7 are no Eenmalig visitor; with 22 passages for 4.7's hidden Eenmalig E and
+    Incidenteel I (E + I = 15, E + 2I <= 22), I = 7 and E = 8 exactly."""
+    tables = {"4.7": ((SIZE, TB, VT), "V"), "4.8d": ((SIZE, VT), "PRV"),
+              "5.2": (("dag_type", "ontheffing", VT), "PV"), "total": ((), "PRV")}
+    hidden = {"4.7": {("Klein", E, "Bestelauto"), ("Klein", INC, "Bestelauto")}}
+    ps = parts(day_type_records(), tables)
+    for key, value in ((("Klein", E, "Bestelauto"), 8.0), (("Klein", INC, "Bestelauto"), 7.0)):
+        found = attack(planted(ps, hidden), "4.7", key)
+        assert found.exact and (found.lo, found.hi) == (value, value)
+    monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
+    blind = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
+    assert (blind.lo, blind.hi) == (1.0, 7.0)
+
+
+def test_day_rows_bound_the_categories_a_visitor_type_can_fill():
+    """Weekday categories 10, 11, 12 of a group of vehicles 1 with Eenmalig 2 and Dagelijks 3 (minimum days 1,
+    2, 15): an Eenmalig vehicle is on one weekday, a Dagelijks one on all three at most, and 15 days of a
+    month cover at least 3 weekdays (5 of each at most)."""
+    from jobs.stats.sdc.links import day_rows
+
+    minimum = {E: 1, INC: 2, D: 15}
+    upper, lower = day_rows([10, 11, 12], 1, {E: 2, D: 3}, ["week_dag"], minimum)
+    assert upper == {10: 1.0, 11: 1.0, 12: 1.0, 1: -1.0, 2: 0.0, 3: -2.0}  # sum <= vehicles + 2 Dagelijks
+    assert lower == {10: -1.0, 11: -1.0, 12: -1.0, 1: 1.0, 2: 0.0, 3: 2.0}  # sum >= vehicles + 2 Dagelijks
+    # day types: 15 days may all be workdays, so no lower row; an Incidenteel vehicle is in both at most
+    assert day_rows([10, 11], 1, {INC: 2}, ["dag_type"], minimum) == [{10: 1.0, 11: 1.0, 1: -1.0, 2: -1.0}]
