@@ -322,6 +322,10 @@ CONTAINMENTS: tuple[Containment, ...] = (
     (("ze_toegang", (ONTHEFFING,)), ("ontheffing", (TIJDELIJK, LANGDURIG))),
     (("ze_toegang", (VERBODEN, ONBEKEND)), ("ontheffing", (GEEN,))),
 )
+# Nor is any of them a passage of a vehicle whose access never ends: ze_status makes each of its passages
+# Toegestaan, exemption or not. Where a table shows every vehicle of a category with it (5.4: all of them
+# Personenauto), the outer side leaves that category out (5.2's exempt Personenauto passages).
+NEVER_INSIDE = ("ze_toegang_tot", ALTIJD)
 
 
 def ze_status(toegang_tot: np.ndarray, on_day: np.ndarray, exemption: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
 from anpr.catalogue import Definitions
-from anpr.dimensions import CONTAINMENTS
+from anpr.dimensions import CONTAINMENTS, NEVER_INSIDE
 from anpr.disclosure import Rules
 from jobs.stats.sdc.cells import MEASURES, Key, Level, Registry
 from jobs.stats.sdc.identities import per_vehicle
@@ -120,7 +120,9 @@ class _Builder:
         self.ub_rows: list[dict[int, float]] = []
         self.seen: set[tuple[int, tuple[int, ...]]] = set()
         self.leaves: set[int] = set()  # variables of joint cells
-        self.day_rows: list[dict[int, float]] = []  # links.py day_rows, kept only where the base point meets them
+        # rows of relations the data may break after all (containments, day_rows): kept where the base point,
+        # whose counts they hold are true counts, meets them
+        self.checked: list[dict[int, float]] = []
         # levels whose every non-empty cell exists: a margin there that is no cell contradicts its sub-cells
         self.complete = {m: set(levels) - set(model.joints[m]) for m, levels in model.levels.items()}
 
@@ -227,7 +229,8 @@ class _Builder:
         """Categories whose passages lie among another dimension's (anpr/dimensions.py CONTAINMENTS), bound by
         those: per measure, the inner zone margins' sum at most the outer ones'. Unique vehicles of a
         passage-level dimension do not add up: each inner margin is at most the outer ones' sum. A category
-        no table shows is 0, so it is left out."""
+        no table shows is 0, so it is left out. The outer side also without the categories of a vehicle
+        characteristic that NEVER_INSIDE's category holds whole."""
         for (inner_dim, inner), (outer_dim, outer) in CONTAINMENTS:
             for measure, cells in self.cells.items():
                 inside = self.present_margins(measure, cells, inner_dim, inner)
@@ -235,11 +238,38 @@ class _Builder:
                 if not inside or outside is None:
                     continue
                 groups = [inside] if measure != "V" or per_vehicle(inner_dim) else [[v] for v in inside]
-                for group in groups:
-                    row = {v: -1.0 for v in outside}
-                    for v in group:
-                        row[v] = row.get(v, 0.0) + 1.0
-                    self.ub_rows.append(row)
+                for side in [outside, *self.narrowed(measure, cells, outer_dim, outer)]:
+                    for group in groups:
+                        row = {v: -1.0 for v in side}
+                        for v in group:
+                            row[v] = row.get(v, 0.0) + 1.0
+                        self.checked.append(row)
+
+    def narrowed(self, measure: str, cells: dict[Level, dict[Key, int]], outer_dim: str,
+                 outer: tuple[str, ...]) -> list[list[int]]:
+        """Per vehicle characteristic d that a table crosses with outer_dim and another with NEVER_INSIDE's
+        dimension: the margins of (outer_dim, d) for outer's categories, without those of d whose every
+        vehicle is in NEVER_INSIDE's category (no other category shows them)."""
+        never_dim, never = NEVER_INSIDE
+        out = []
+        for d in sorted({d for lv in cells if outer_dim in lv for d in lv if d != never_dim and per_vehicle(d)}):
+            shown = next((lv for lv in sorted(cells) if {never_dim, d} <= set(lv)), None)
+            fine = next(lv for lv in sorted(cells) if {outer_dim, d} <= set(lv))
+            if shown is None:
+                continue
+            of: dict[object, set[object]] = {}
+            for key in cells[shown]:
+                of.setdefault(key[shown.index(d)], set()).add(key[shown.index(never_dim)])
+            left_out = {c for c, categories in of.items() if categories == {never}}
+            if not left_out:
+                continue
+            pair = tuple(sorted((outer_dim, d)))
+            if pair != fine:
+                self.link(measure, fine, pair)
+            keys = sorted({_project(fine, k, pair) for k in cells[fine]}, key=repr)
+            out.append([self.margin(measure, pair, k) if pair != fine else cells[fine][k] for k in keys
+                        if k[pair.index(outer_dim)] in outer and k[pair.index(d)] not in left_out])
+        return out
 
     def add_day_links(self) -> None:
         """links.py day_rows for every group of a table whose passage-level dimensions are all fixed by the
@@ -284,7 +314,7 @@ class _Builder:
         for key, members in categories.items():
             if key in by_group:
                 vehicles = self.margin("V", group, key)
-                self.day_rows.extend(day_rows(sorted(set(members)), vehicles, by_group[key], day, minimum))
+                self.checked.extend(day_rows(sorted(set(members)), vehicles, by_group[key], day, minimum))
 
     def present_margins(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str,
                         values: tuple[object, ...]) -> list[int] | None:
@@ -394,7 +424,7 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     b = _Builder(reg, model, definitions)
     b.build()
     floors = b.add_floors()
-    b.leaves.update(v for row in b.day_rows for v in row)  # their margins' rows make them exact in the base
+    b.leaves.update(v for row in b.checked for v in row)  # their margins' rows keep them true in the base
     b.drop_loose_margins()
     n = len(b.var_node)
     eq = sparse_rows([sum_row(margin, cells) for margin, cells in b.eq_rows], n)
@@ -408,15 +438,18 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
             truth[var] = stats[measure][node]
             lower[var] = 1.0 if measure in ("P", "V") else 0.0
     node_var = {(int(name[1]), b.var_measure[v]): v for v, name in enumerate(b.var_name) if name[0] == "n"}  # type: ignore
-    system = System(reg, b.var_node, b.var_measure, eq, ub, [(m, list(c)) for m, c in b.eq_rows], truth, lower,
-                    node_var, model)
-    system.base = _complete(system, truth)
-    # A day-fixed dimension that is not fixed in this data after all (ZE access if the register changed within
-    # a day) breaks its rows there: an attacker assuming them would be misled, so they are not assumed.
-    day = sparse_rows(_dedupe(b.day_rows), n)
-    met = day[np.flatnonzero(day @ system.base <= 1e-6)] if day.shape[0] else day
-    if met.shape[0]:
-        system.ub = sp.vstack([system.ub, met], format="csr")
+    checked = sparse_rows(_dedupe(b.checked), n)
+    system = System(reg, b.var_node, b.var_measure, eq, sp.vstack([ub, checked], format="csr"),
+                    [(m, list(c)) for m, c in b.eq_rows], truth, lower, node_var, model)
+    try:
+        # the true counts meet these rows, so a base point of true node values that meets them exists ...
+        system.base = _complete(system, truth)
+    except ValueError:
+        # ... unless this data breaks a relation after all (ZE access, if the register changed within a day):
+        # an attacker who assumed it would be misled, so the rows the base point does not meet are not assumed
+        system.ub = ub
+        system.base = _complete(system, truth)
+        system.ub = sp.vstack([ub, checked[np.flatnonzero(checked @ system.base <= 1e-6)]], format="csr")
     for var, floor in floors.items():
         # never above the truth: a floor from another table that counts fewer passages binds nothing
         system.lower[var] = max(system.lower[var], min(floor, system.base[var]))

@@ -429,3 +429,49 @@ def test_day_rows_bound_the_categories_a_visitor_type_can_fill():
     assert lower == {10: -1.0, 11: -1.0, 12: -1.0, 1: 1.0, 2: 0.0, 3: 2.0}  # sum >= vehicles + 2 Dagelijks
     # day types: 15 days may all be workdays, so no lower row; an Incidenteel vehicle is in both at most
     assert day_rows([10, 11], 1, {INC: 2}, ["dag_type"], minimum) == [{10: 1.0, 11: 1.0, 1: -1.0, 2: -1.0}]
+
+
+def test_a_containment_the_data_break_is_not_assumed():
+    """Ontheffing passages without an exemption that day (ZE access from a register version changed within
+    the day): 5.3's 6 Ontheffing passages exceed 5.2's 2 exempt ones, so the audit may not assume them
+    contained; it still builds the zone and finds the interval the tables alone give."""
+    def vans(count: int, tag: str, access: str, exemption: str, week: str) -> list[dict]:
+        return vehicles(count, 1, tag, ze_toegang=access, ontheffing=exemption, week=week, voertuig_type="Bestelauto")
+
+    records = (vans(3, "o1", "Ontheffing", "Geen", "1") + vans(3, "o2", "Ontheffing", "Geen", "2")
+               + vans(30, "v1", "Verboden", "Geen", "1") + vans(30, "v2", "Verboden", "Geen", "2")
+               + vans(40, "t1", "Toegestaan", "Geen", "1") + vans(40, "t2", "Toegestaan", "Tijdelijk", "2")[:2]
+               + vans(38, "t3", "Toegestaan", "Geen", "2"))
+    tables = {"5.3": (("ze_toegang", "week"), "P"), "week": (("week",), "P"),
+              "5.2": (("ontheffing", "voertuig_type"), "P"), "total": ((), "P")}
+    hidden = {"5.3": {("1", "Ontheffing"), ("2", "Ontheffing"), ("1", "Verboden"), ("2", "Verboden")}}
+    found = attack(planted(parts(records, tables), hidden, measures=("P",)), "5.3", ("1", "Ontheffing"), "P")
+    assert (found.lo, found.hi) == (1.0, 32.0)
+
+
+def test_exempt_passages_of_vehicles_that_never_lose_access_are_left_out_of_the_containment(monkeypatch):
+    """5.4 shows every Personenauto with access Altijd, so none of 5.3's 16 Ontheffing passages is one: they
+    lie among 5.2's exempt vans, 12 on workdays and x at the weekend, so x >= 4 (an independent review's
+    case); and 5.3's 60 Verboden passages among the unexempted vans, 30 on workdays and 34 - x at the
+    weekend, so x <= 4. The weekend's exempt vans and cars (x + 2 = 6) and their unexempted ones are hidden."""
+    def cars(count: int, tag: str, access: str, exemption: str, day: str, kind: str, until: str) -> list[dict]:
+        return vehicles(count, 1, tag, ze_toegang=access, ontheffing=exemption, dag_type=day, voertuig_type=kind,
+                        ze_toegang_tot=until)
+
+    records = (cars(12, "ow", "Ontheffing", "Tijdelijk", "Werkdag", "Bestelauto", "2025-01-01")
+               + cars(4, "oe", "Ontheffing", "Tijdelijk", "Weekend", "Bestelauto", "2025-01-01")
+               + cars(2, "pe", "Toegestaan", "Tijdelijk", "Weekend", "Personenauto", "Altijd")
+               + cars(30, "vw", "Verboden", "Geen", "Werkdag", "Bestelauto", "2025-01-01")
+               + cars(30, "ve", "Verboden", "Geen", "Weekend", "Bestelauto", "2025-01-01")
+               + cars(30, "pw", "Toegestaan", "Geen", "Werkdag", "Personenauto", "Altijd")
+               + cars(30, "pg", "Toegestaan", "Geen", "Weekend", "Personenauto", "Altijd"))
+    tables = {"5.2": (("dag_type", "ontheffing", VT), "P"), "5.2 days": (("dag_type", "ontheffing"), "P"),
+              "5.3": (("ze_toegang",), "P"), "5.4": (("ze_toegang_tot", VT), "P"), "total": ((), "P")}
+    hidden = {"5.2": {("Weekend", "Tijdelijk", "Bestelauto"), ("Weekend", "Tijdelijk", "Personenauto"),
+                      ("Weekend", "Geen", "Bestelauto"), ("Weekend", "Geen", "Personenauto")}}
+    ps = parts(records, tables)
+    found = attack(planted(ps, hidden, measures=("P",)), "5.2", ("Weekend", "Tijdelijk", "Bestelauto"), "P")
+    assert (found.lo, found.hi) == (4.0, 4.0)
+    monkeypatch.setattr("jobs.stats.sdc.system.NEVER_INSIDE", ("ze_toegang_tot", "no such category"))
+    blind = attack(planted(ps, hidden, measures=("P",)), "5.2", ("Weekend", "Tijdelijk", "Bestelauto"), "P")
+    assert (blind.lo, blind.hi) == (1.0, 5.0)
