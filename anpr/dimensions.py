@@ -317,7 +317,7 @@ def ze_toegang_tot_labels(toegang_tot: np.ndarray) -> pa.Array:
 # same day's exemption level that `ontheffing` publishes: Ontheffing needs an exemption that day, and
 # Verboden and Onbekend hold only without one. Containments, not equalities (Toegestaan and Overgang
 # passages may be exempt too), so the audit bounds one side by the other (jobs/stats/sdc/system.py).
-Containment = tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]
+Containment = tuple[tuple[str, tuple[object, ...]], tuple[str, tuple[object, ...]]]
 CONTAINMENTS: tuple[Containment, ...] = (
     (("ze_toegang", (ONTHEFFING,)), ("ontheffing", (TIJDELIJK, LANGDURIG))),
     (("ze_toegang", (VERBODEN, ONBEKEND)), ("ontheffing", (GEEN,))),

@@ -43,7 +43,7 @@ from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability, worked_floors
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
-from jobs.stats.tables.enrich import month_passages
+from jobs.stats.tables.enrich import month_passages, week_containments
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -72,9 +72,12 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
 
 
 def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig,
-                 say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]]) -> list[ZoneResult]:
+                 say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]], jaar: int, maand: int
+                 ) -> list[ZoneResult]:
+    calendar = week_containments(jaar, maand)
     jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
-                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z)) for g, z in cells.zones()]
+                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z), calendar)
+            for g, z in cells.zones()]
     finished = 0
 
     def report(r: ZoneResult) -> None:
@@ -183,7 +186,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
             f"{seconds['earlier_releases']:.1f}s")
     say("==> disclosure control and audit per zone")
     sdc_started = time.perf_counter()
-    results = _protect_all(spark, cells, catalogue, disclosure, say, earlier)
+    results = _protect_all(spark, cells, catalogue, disclosure, say, earlier, jaar, maand)
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in results)
     seconds["audit"] = sum(r.seconds["audit"] for r in results)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from anpr.dimensions import Containment
 from anpr.disclosure import Rules
 from jobs.stats.sdc.identities import Identities, find_identities, merge_classes
 
@@ -69,6 +70,9 @@ class Registry:
     # (dimension, category) -> a lower bound on its zone total of passages that anyone reads outside the count
     # tables: 4.12 gives each camera's worked hours, each of which holds a passage (jobs/stats/tables/cameras.py)
     floors: dict[tuple[str, object], float] = field(default_factory=dict)
+    # the month's own containments besides anpr/dimensions.py CONTAINMENTS (jobs/stats/tables/enrich.py
+    # week_containments: week 5 lies among the weekdays of days 29-31)
+    calendar: tuple[Containment, ...] = ()
     _cache: dict[str, list[Any]] = field(default_factory=dict)
 
     @property

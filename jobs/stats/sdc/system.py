@@ -226,27 +226,60 @@ class _Builder:
                         self.ub_rows += [{v: 1.0, total: -1.0} for v in margins]
 
     def add_containments(self) -> None:
-        """Categories whose passages lie among another dimension's (anpr/dimensions.py CONTAINMENTS), bound by
-        those: per measure, the inner zone margins' sum at most the outer ones'. Unique vehicles of a
-        passage-level dimension do not add up: each inner margin is at most the outer ones' sum. A category
-        no table shows is 0, so it is left out. The outer side also without the categories of a vehicle
-        characteristic that NEVER_INSIDE's category holds whole."""
-        for (inner_dim, inner), (outer_dim, outer) in CONTAINMENTS:
+        """Categories whose passages lie among another dimension's (anpr/dimensions.py CONTAINMENTS and the
+        month's Registry.calendar), bound by those: per measure and per category of the dimensions two tables
+        of the two share besides (none: the zone), the inner margins' sum at most the outer ones'. Unique
+        vehicles of a passage-level dimension do not add up: each inner margin is at most the outer ones'
+        sum. A category no table shows is 0, so it is left out. At the zone, the outer side also without the
+        categories of a vehicle characteristic that NEVER_INSIDE's category holds whole."""
+        for (inner_dim, inner), (outer_dim, outer) in (*CONTAINMENTS, *self.reg.calendar):
             for measure, cells in self.cells.items():
-                inside = self.present_margins(measure, cells, inner_dim, inner)
-                outside = self.present_margins(measure, cells, outer_dim, outer)
-                if not inside or outside is None:
-                    continue
-                groups = [inside] if measure != "V" or per_vehicle(inner_dim) else [[v] for v in inside]
-                for side in [outside, *self.narrowed(measure, cells, outer_dim, outer)]:
-                    for group in groups:
-                        row = {v: -1.0 for v in side}
-                        for v in group:
-                            row[v] = row.get(v, 0.0) + 1.0
-                        self.checked.append(row)
+                for shared in self.shared(cells, inner_dim, outer_dim):
+                    inside = self.margins_by(measure, cells, inner_dim, inner, shared)
+                    outside = self.margins_by(measure, cells, outer_dim, outer, shared)
+                    sides = {key: [side] for key, side in outside.items()}
+                    if not shared:
+                        sides.setdefault((), []).extend(self.narrowed(measure, cells, outer_dim, outer))
+                    for key, group in inside.items():
+                        groups = [group] if measure != "V" or per_vehicle(inner_dim) else [[v] for v in group]
+                        for side in sides.get(key, [[]]):
+                            for members in groups:
+                                row = {v: -1.0 for v in side}
+                                for v in members:
+                                    row[v] = row.get(v, 0.0) + 1.0
+                                self.checked.append(row)
+
+    @staticmethod
+    def shared(cells: dict[Level, dict[Key, int]], inner_dim: str, outer_dim: str) -> list[Level]:
+        """The zone, and every set of dimensions a level with inner_dim shares with one with outer_dim."""
+        out: set[Level] = set()
+        if any(inner_dim in lv for lv in cells) and any(outer_dim in lv for lv in cells):
+            out.add(())
+        for a in cells:
+            for b in cells:
+                if inner_dim in a and outer_dim in b:
+                    out.add(tuple(sorted((set(a) & set(b)) - {inner_dim, outer_dim})))
+        return sorted(out)
+
+    def margins_by(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str, values: tuple[object, ...],
+                   shared: Level) -> dict[Key, list[int]]:
+        """Per key of shared: the margins of dim's values some cell shows with it, tied to a level holding
+        dim and shared."""
+        fine = next((lv for lv in sorted(cells) if {dim, *shared} <= set(lv)), None)
+        if fine is None:
+            return {}
+        level = tuple(sorted((dim, *shared)))
+        if level != fine:
+            self.link(measure, fine, level)
+        out: dict[Key, list[int]] = {}
+        for key in sorted({_project(fine, k, level) for k in cells[fine]}, key=repr):
+            if key[level.index(dim)] in values:
+                var = self.margin(measure, level, key) if level != fine else cells[fine][key]
+                out.setdefault(tuple(key[level.index(d)] for d in shared), []).append(var)
+        return out
 
     def narrowed(self, measure: str, cells: dict[Level, dict[Key, int]], outer_dim: str,
-                 outer: tuple[str, ...]) -> list[list[int]]:
+                 outer: tuple[object, ...]) -> list[list[int]]:
         """Per vehicle characteristic d that a table crosses with outer_dim and another with NEVER_INSIDE's
         dimension: the margins of (outer_dim, d) for outer's categories, without those of d whose every
         vehicle is in NEVER_INSIDE's category (no other category shows them)."""
@@ -272,10 +305,9 @@ class _Builder:
         return out
 
     def add_day_links(self) -> None:
-        """links.py day_rows for every group of a table whose passage-level dimensions are all fixed by the
-        day, the group being any of its per-vehicle dimensions, where a table of per-vehicle dimensions gives
-        the group's vehicles by visitor type. Only sums over per-vehicle dimensions are used, so that every
-        count in a row is exact in the base point (never a bounded margin of passage-level cells)."""
+        """links.py day_rows for every table with a dimension fixed by the day: over its day-fixed dimensions
+        (its other passage-level ones summed away), per group of any of its per-vehicle dimensions that a table
+        of per-vehicle dimensions gives by visitor type."""
         cells = self.cells.get("V")
         if not cells:
             return
@@ -283,8 +315,8 @@ class _Builder:
         joints = set(self.model.joints.get("V", {}))
         for level in sorted(cells):
             day = tuple(d for d in level if d in DAY_FIXED)
-            rest = tuple(d for d in level if d not in DAY_FIXED)
-            if level in joints or not day or VISITOR in level or not all(per_vehicle(d) for d in rest):
+            rest = tuple(d for d in level if d not in DAY_FIXED and per_vehicle(d))
+            if level in joints or not day or VISITOR in level:
                 continue
             for size in range(len(rest) + 1):
                 for group in combinations(rest, size):
@@ -315,16 +347,6 @@ class _Builder:
             if key in by_group:
                 vehicles = self.margin("V", group, key)
                 self.checked.extend(day_rows(sorted(set(members)), vehicles, by_group[key], day, minimum))
-
-    def present_margins(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str,
-                        values: tuple[object, ...]) -> list[int] | None:
-        """zone_margins of those of values some cell of dim shows (None: no level has dim)."""
-        fine = next((level for level in sorted(cells) if dim in level), None)
-        if fine is None:
-            return None
-        at = fine.index(dim)
-        shown = {key[at] for key in cells[fine]}
-        return self.zone_margins(measure, cells, dim, tuple(v for v in values if v in shown))
 
     def add_floors(self) -> dict[int, float]:
         """The passages variables of the registry's floors (Registry.floors), kept in the system."""

@@ -20,6 +20,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 
 from anpr.catalogue import Definitions, TableSpec
+from anpr.dimensions import Containment
 from anpr.disclosure import DisclosureConfig
 from jobs.stats.sdc.protect import ProtectionError
 from jobs.stats.sdc.revision import Earlier
@@ -39,10 +40,11 @@ class ZoneJob:
     definitions: Definitions | None = None
     earlier: Sequence[Earlier] = ()
     floors: Mapping[tuple[str, object], float] | None = None  # Registry.floors
+    calendar: tuple[Containment, ...] = ()  # Registry.calendar
 
     def run(self) -> ZoneResult:
         return protect_zone(self.gemeente, self.zone, self.frames, self.specs, self.disclosure, self.definitions,
-                            self.earlier, self.floors)
+                            self.earlier, self.floors, self.calendar)
 
 
 def _task(job: ZoneJob) -> ZoneResult | ProtectionError:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from anpr.catalogue import Definitions, TableSpec
+from anpr.dimensions import Containment
 from anpr.disclosure import DisclosureConfig
 from jobs.stats.sdc.audit import Attack
 from jobs.stats.sdc.cells import PRIMARY, PUBLISHED, SECONDARY, Part, build_registry
@@ -129,15 +130,18 @@ def fates(prot: Protection, report: AuditReport) -> dict[str, pd.DataFrame]:
 def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.DataFrame]],
                  specs: Mapping[str, TableSpec], disclosure: DisclosureConfig, definitions: Definitions | None = None,
                  earlier: Sequence[Earlier] = (),
-                 floors: Mapping[tuple[str, object], float] | None = None) -> ZoneResult:
+                 floors: Mapping[tuple[str, object], float] | None = None,
+                 calendar: tuple[Containment, ...] = ()) -> ZoneResult:
     """definitions: the catalogue's [definitions] the cells were built with (visitor-type thresholds);
     earlier: the zone in every earlier served release of the month, protected against jointly (the
-    revision policy, jobs/stats/sdc/revision.py); floors: Registry.floors (each camera's worked hours)."""
+    revision policy, jobs/stats/sdc/revision.py); floors: Registry.floors (each camera's worked hours);
+    calendar: Registry.calendar (the month's containments)."""
     parts = [Part(cp.table, cp.part, cp.keys, tuple(specs[cp.table].counts), frame.reset_index(drop=True),
                   disclosure.rules_for(cp.table), cp.hidden) for cp, frame in frames]
     started = time.perf_counter()
     reg = build_registry(parts)
     reg.floors = dict(floors or {})
+    reg.calendar = calendar
     revision = Revision(reg, earlier, definitions) if earlier else None
     prot = protect(reg, disclosure.audit, definitions=definitions, revision=revision)
     protected = time.perf_counter()

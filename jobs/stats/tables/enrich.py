@@ -6,14 +6,16 @@ the result never depends on how Spark partitions the passages.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
+from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from anpr.catalogue import CONFIGURED_LABELS, RECODES, SOURCES, Catalogue, Definitions
-from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER
+from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER, Containment
 from anpr.double_reads import drop_double_reads
 
 # Columns every monthly build reads, whatever the catalogue declares.
@@ -128,6 +130,19 @@ def day_type(week_dag: Column) -> Column:
 def week_of_month(event_date: Column) -> Column:
     """weekVanMaand: 1 for the local days 1-7 of the month, 2 for 8-14, 3, 4, and 5 for days 29-31."""
     return (F.floor((F.dayofmonth(event_date) - 1) / 7) + 1).cast("int")
+
+
+def week_containments(jaar: int, maand: int) -> tuple[Containment, ...]:
+    """Each week of the month (week_of_month) whose days do not hold every ISO weekday lies among the weekdays
+    of its days (week 5: days 29-31; anpr/dimensions.py CONTAINMENTS has those of every month)."""
+    last = calendar.monthrange(jaar, maand)[1]
+    out: list[Containment] = []
+    for week in range(1, 6):
+        days = range(7 * (week - 1) + 1, min(7 * week, last) + 1)
+        weekdays = tuple(sorted({date(jaar, maand, d).isoweekday() for d in days}))
+        if days and len(weekdays) < 7:
+            out.append((("week_van_maand", (week,)), ("week_dag", weekdays)))
+    return tuple(out)
 
 
 def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:

@@ -37,10 +37,11 @@ def parts(records: list[dict], tables: dict[str, tuple[tuple[str, ...], str]]) -
 
 def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = True,
             measures: tuple[str, ...] = ("P", "R", "V"), definitions: Definitions | None = None,
-            floors: dict[tuple[str, object], float] | None = None) -> Protection:
+            floors: dict[tuple[str, object], float] | None = None, calendar: tuple = ()) -> Protection:
     """Exactly the listed cells (table -> keys in level order) suppressed, all treated as primary."""
     reg = build_registry(ps)
     reg.floors = floors or {}
+    reg.calendar = calendar
     if not identities:
         reg.identities = Identities()
     suppressed = np.zeros(reg.size, dtype=bool)
@@ -475,3 +476,46 @@ def test_exempt_passages_of_vehicles_that_never_lose_access_are_left_out_of_the_
     monkeypatch.setattr("jobs.stats.sdc.system.NEVER_INSIDE", ("ze_toegang_tot", "no such category"))
     blind = attack(planted(ps, hidden, measures=("P",)), "5.2", ("Weekend", "Tijdelijk", "Bestelauto"), "P")
     assert (blind.lo, blind.hi) == (1.0, 5.0)
+
+
+# -- the calendar: week 5 of February 2028 is Tuesday the 29th alone --
+
+def test_week_5_of_a_leap_february_is_a_tuesday_and_bounds_the_tuesday_cells():
+    """5.3 shows 30 daytime passages in week 5, all on Tuesday 29 February 2028; 4.2's Tuesday daytime cells
+    are 22 cars (published) and x vans (hidden, with Monday's y: x + y = 10 by the day part's van total), so
+    x >= 8 (an independent review's case)."""
+    from jobs.stats.tables.enrich import week_containments
+
+    def cars(count: int, tag: str, week: int, weekday: int, part: str, kind: str) -> list[dict]:
+        return vehicles(count, 1, tag, week_van_maand=week, week_dag=weekday, tijd_vak=part, voertuig_type=kind)
+
+    records = (cars(22, "tp", 5, 2, "Dag", "Personenauto") + cars(8, "tb", 5, 2, "Dag", "Bestelauto")
+               + cars(40, "mp", 1, 1, "Dag", "Personenauto") + cars(2, "mb", 1, 1, "Dag", "Bestelauto")
+               + cars(30, "ap", 1, 1, "Avond", "Personenauto") + cars(30, "ab", 1, 1, "Avond", "Bestelauto")
+               + cars(30, "bp", 1, 2, "Avond", "Personenauto") + cars(30, "bb", 1, 2, "Avond", "Bestelauto"))
+    tables = {"4.2": (("tijd_vak", VT, "week_dag"), "P"), "type": (("tijd_vak", VT), "P"),
+              "5.3": (("week_van_maand", "tijd_vak"), "P"), "total": ((), "P")}
+    hidden = {"4.2": {("Dag", "Bestelauto", 2), ("Dag", "Bestelauto", 1)}}  # (tijd_vak, voertuig_type, week_dag)
+    assert week_containments(2028, 2) == ((("week_van_maand", (5,)), ("week_dag", (2,))),)
+    assert week_containments(2026, 2) == ()  # 28 days: four whole weeks
+    ps = parts(records, tables)
+    found = attack(planted(ps, hidden, measures=("P",), calendar=week_containments(2028, 2)), "4.2",
+                   ("Dag", "Bestelauto", 2), "P")
+    assert (found.lo, found.hi) == (8.0, 9.0)
+    blind = attack(planted(ps, hidden, measures=("P",)), "4.2", ("Dag", "Bestelauto", 2), "P")
+    assert (blind.lo, blind.hi) == (1.0, 9.0)
+
+
+def test_day_types_still_narrow_the_visitor_types_when_the_table_also_splits_by_hour(monkeypatch):
+    """The same vans with 5.2 split by hour too (every other record at 17:00): its day-type margins are only
+    bounded by the hour cells, yet they keep Incidenteel at 3 or more ([1, 7] without)."""
+    records = [{**r, "uur": "08" if i % 2 == 0 else "17"} for i, r in enumerate(day_type_records())]
+    tables = {"4.7": ((SIZE, TB, VT), "V"), "4.8d": ((SIZE, VT), "PRV"),
+              "5.2": (("dag_type", "ontheffing", VT, "uur"), "PV"), "total": ((), "PRV")}
+    hidden = {"4.7": {("Klein", E, "Bestelauto"), ("Klein", INC, "Bestelauto")}}
+    ps = parts(records, tables)
+    found = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
+    assert (found.lo, found.hi) == (3.0, 7.0)
+    monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
+    blind = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
+    assert (blind.lo, blind.hi) == (1.0, 7.0)
