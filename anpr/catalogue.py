@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from anpr.dimensions import sbi_sectie_naam
 from anpr.disclosure import load_disclosure
@@ -194,6 +194,16 @@ class Definitions(BaseModel):
     bezoeker_incidenteel_min_dagen: int = Field(ge=2)
     bezoeker_dagelijks_min_dagen: int = Field(ge=2)
     beschikbaarheid_min_zone_passages: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _visitor_types_in_order(self) -> Definitions:
+        # Eenmalig < Incidenteel < Dagelijks by days seen: the audit bounds each type's days by the next one's
+        # threshold (jobs/stats/sdc/links.py day_rows), and a Dagelijks threshold at or below Incidenteel's
+        # would leave no vehicle Incidenteel
+        if self.bezoeker_dagelijks_min_dagen <= self.bezoeker_incidenteel_min_dagen:
+            raise ValueError(f"bezoeker_dagelijks_min_dagen ({self.bezoeker_dagelijks_min_dagen}) must exceed "
+                             f"bezoeker_incidenteel_min_dagen ({self.bezoeker_incidenteel_min_dagen})")
+        return self
 
 
 class Measure(BaseModel):

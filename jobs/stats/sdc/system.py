@@ -467,15 +467,36 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
         # the true counts meet these rows, so a base point of true node values that meets them exists ...
         system.base = _complete(system, truth)
     except ValueError:
-        # ... unless this data breaks a relation after all (ZE access, if the register changed within a day):
-        # an attacker who assumed it would be misled, so the rows the base point does not meet are not assumed
-        system.ub = ub
+        # ... unless this data breaks a relation after all (an exemption or a vehicle type the register changed
+        # within the day or month): an attacker who assumed it would be misled, so the rows the true counts
+        # cannot meet are not assumed, and only those: a real attacker sees which ones fail and keeps the rest
+        system.ub = sp.vstack([ub, checked[~_broken(eq, ub, checked, truth)]], format="csr")
         system.base = _complete(system, truth)
-        system.ub = sp.vstack([ub, checked[np.flatnonzero(checked @ system.base <= 1e-6)]], format="csr")
     for var, floor in floors.items():
         # never above the truth: a floor from another table that counts fewer passages binds nothing
         system.lower[var] = max(system.lower[var], min(floor, system.base[var]))
     return system
+
+
+def _broken(eq: sp.csr_matrix, ub: sp.csr_matrix, checked: sp.csr_matrix, truth: np.ndarray) -> np.ndarray:
+    """Per checked row: whether it fails with every published count at its true value. The least total slack
+    over the checked rows (the other rows met, the unpublished counts free) leaves slack only where the
+    published counts force it, or where slack there saves more elsewhere (both kinds are dropped)."""
+    free, fixed = np.flatnonzero(np.isnan(truth)), np.flatnonzero(~np.isnan(truth))
+    k = checked.shape[0]
+
+    def side(rows: sp.csr_matrix, slack: sp.csr_matrix) -> sp.csr_matrix:
+        return sp.hstack([rows[:, free], slack], format="csr")
+
+    res = linprog(np.r_[np.zeros(len(free)), np.ones(k)],
+                  A_ub=sp.vstack([side(ub, sp.csr_matrix((ub.shape[0], k))),
+                                  side(checked, -sp.identity(k, format="csr"))], format="csr"),
+                  b_ub=-np.r_[ub[:, fixed] @ truth[fixed], checked[:, fixed] @ truth[fixed]],
+                  A_eq=side(eq, sp.csr_matrix((eq.shape[0], k))), b_eq=-(eq[:, fixed] @ truth[fixed]),
+                  bounds=(0, None), method="highs")
+    if res.status != 0:
+        raise ValueError(f"the cells of this zone contradict each other: {res.message}")
+    return np.asarray(res.x[len(free):] > 1e-7)
 
 
 def sum_row(margin: int, cells: tuple[int, ...]) -> dict[int, float]:

@@ -254,3 +254,14 @@ def test_a_vehicle_table_cannot_publish_anonymous_counts():
     text = text.rsplit("measures = ", 1)[0] + 'measures = ["aantalPassages", "aantalDetectiesBuitenDoelgroep"]\n'
     with pytest.raises(DeclarationError, match="measures must be among"):
         parse_catalogue(text)
+
+
+def test_visitor_thresholds_out_of_order_are_refused_in_one_line():
+    from anpr.catalogue import Definitions
+
+    refused = r"bezoeker_dagelijks_min_dagen \(3\) must exceed bezoeker_incidenteel_min_dagen \(5\)"
+    with pytest.raises(ValueError, match=refused):
+        Definitions(rit_max_gap_minuten=720, bezoeker_incidenteel_min_dagen=5, bezoeker_dagelijks_min_dagen=3,
+                    beschikbaarheid_min_zone_passages=20)
+    assert Definitions(rit_max_gap_minuten=720, bezoeker_incidenteel_min_dagen=2, bezoeker_dagelijks_min_dagen=15,
+                       beschikbaarheid_min_zone_passages=20).bezoeker_dagelijks_min_dagen == 15

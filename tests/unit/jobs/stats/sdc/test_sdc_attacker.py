@@ -519,3 +519,42 @@ def test_day_types_still_narrow_the_visitor_types_when_the_table_also_splits_by_
     monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
     blind = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
     assert (blind.lo, blind.hi) == (1.0, 7.0)
+
+
+def test_a_relation_the_data_break_costs_only_its_own_rows(monkeypatch):
+    """A second review's case: Incidenteel vans seen at 08 and 17 on both kinds of day, and 12 trucks with
+    Ontheffing access but no exemption (a register loaded mid-day). Only the broken containment goes; the
+    vans' day rows stay, so Incidenteel keeps its lower end of 7 ([1, 14] with none of these rows)."""
+    def records(broken: bool) -> list[dict]:
+        out = []
+
+        def add(tag: str, count: int, slots: list[tuple[str, str, str, int]], access: str | None = None,
+                **attributes: str) -> None:
+            out.extend({"vehicle": f"{tag}{i}", "owner": f"{tag}-o{i}", "n": n, "r": 0, "dag_type": day, "uur": hour,
+                        "ontheffing": exemption, "ze_toegang": access or ("Ontheffing" if exemption == "Tijdelijk"
+                                                                         else "Toegestaan"), **attributes}
+                       for i in range(count) for day, exemption, hour, n in slots)
+
+        van = {"bedrijfsgrootte": "Klein", "voertuig_type": "Bestelauto"}
+        truck = {"bedrijfsgrootte": "Midden", "voertuig_type": "Vrachtauto", "type_bezoeker": D}
+        add("ew", 4, [("Werkdag", "Geen", "08", 1)], type_bezoeker=E, **van)
+        add("ee", 4, [("Weekend", "Geen", "08", 1)], type_bezoeker=E, **van)
+        add("ii", 7, [(d, "Geen", h, 1) for d in ("Werkdag", "Weekend") for h in ("08", "17")], type_bezoeker=INC,
+            **van)
+        add("vd", 12, [("Werkdag", "Geen", "08", 10), ("Weekend", "Geen", "08", 5)], **truck)
+        add("vt", 12, [("Werkdag", "Tijdelijk", "08", 10), ("Weekend", "Geen", "08", 5)], **truck)
+        if broken:
+            add("bx", 12, [("Werkdag", "Geen", "08", 10), ("Weekend", "Geen", "08", 5)], access="Ontheffing", **truck)
+        return out
+
+    tables = {"4.7": ((SIZE, TB, VT), "V"), "4.8d": ((SIZE, VT), "PRV"),
+              "5.2": (("dag_type", "ontheffing", VT, "uur"), "PV"), "5.3": (("ze_toegang",), "PV"),
+              "total": ((), "PRV")}
+    hidden = {"4.7": {("Klein", E, "Bestelauto"), ("Klein", INC, "Bestelauto")}}
+    for broken in (False, True):
+        found = attack(planted(parts(records(broken), tables), hidden), "4.7", ("Klein", INC, "Bestelauto"))
+        assert (found.lo, found.hi) == (7.0, 14.0)
+    monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
+    monkeypatch.setattr("jobs.stats.sdc.system.CONTAINMENTS", ())
+    blind = attack(planted(parts(records(True), tables), hidden), "4.7", ("Klein", INC, "Bestelauto"))
+    assert (blind.lo, blind.hi) == (1.0, 14.0)
