@@ -8,7 +8,8 @@ columns are mapped through their distinct values, so a 10-million-row register c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -313,11 +314,26 @@ def ze_toegang_tot_labels(toegang_tot: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(toegang_tot == UNKNOWN), pa.scalar(ONBEKEND), text)
 
 
+@dataclass(frozen=True)
+class Dates:
+    """The dated categories of zeToegangTot (YYYY-MM-DD) after `after` and through `through` (ISO dates), and
+    the categories in `also`: a containment's side that a table's categories are tested against (`in`)."""
+
+    after: str = ""
+    through: str = "9999-12-31"
+    also: tuple[str, ...] = ()
+
+    def __contains__(self, value: object) -> bool:
+        if value in self.also:
+            return True
+        return isinstance(value, str) and len(value) == 10 and value[4] == "-" and self.after < value <= self.through
+
+
 # Passages of the first categories are among those of the second, as ze_status defines ZE access from the
 # same day's exemption level that `ontheffing` publishes: Ontheffing needs an exemption that day, and
 # Verboden and Onbekend hold only without one. Containments, not equalities (Toegestaan and Overgang
 # passages may be exempt too), so the audit bounds one side by the other (jobs/stats/sdc/system.py).
-Containment = tuple[tuple[str, tuple[object, ...]], tuple[str, tuple[object, ...]]]
+Containment = tuple[tuple[str, Container[object]], tuple[str, Container[object]]]
 CONTAINMENTS: tuple[Containment, ...] = (
     (("ze_toegang", (ONTHEFFING,)), ("ontheffing", (TIJDELIJK, LANGDURIG))),
     (("ze_toegang", (VERBODEN, ONBEKEND)), ("ontheffing", (GEEN,))),
@@ -326,6 +342,18 @@ CONTAINMENTS: tuple[Containment, ...] = (
 # Toegestaan, exemption or not. Where a table shows every vehicle of a category with it (5.4: all of them
 # Personenauto), the outer side leaves that category out (5.2's exempt Personenauto passages).
 NEVER_INSIDE = ("ze_toegang_tot", ALTIJD)
+
+
+def access_containments(first: date, last: date) -> tuple[Containment, ...]:
+    """A month's (its first and last day) ZE access on the day against the day access ends (ze_status): a
+    Verboden passage is of a vehicle whose access ended on or before that day, so by the month's end; an
+    Overgang one of a vehicle whose access ends after that day, so after the month's first; Onbekend ones of
+    vehicles without a known date; Ontheffing ones of either barred kind."""
+    by_end, after_start = Dates(through=last.isoformat()), Dates(after=first.isoformat())
+    return ((("ze_toegang", (VERBODEN,)), ("ze_toegang_tot", by_end)),
+            (("ze_toegang", (OVERGANG,)), ("ze_toegang_tot", after_start)),
+            (("ze_toegang", (ONBEKEND,)), ("ze_toegang_tot", (ONBEKEND,))),
+            (("ze_toegang", (ONTHEFFING,)), ("ze_toegang_tot", replace(by_end, also=(ONBEKEND,)))))
 
 
 def ze_status(toegang_tot: np.ndarray, on_day: np.ndarray, exemption: np.ndarray) -> np.ndarray:

@@ -7,12 +7,14 @@ so a release always holds the whole month.
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import date
 
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
+from anpr.dimensions import access_containments
 from anpr.disclosure import DisclosureConfig, load_disclosure
 from anpr.lake import Lake, to_arrow
 from anpr.settings import Settings
@@ -74,9 +77,10 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
 def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig,
                  say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]], jaar: int, maand: int
                  ) -> list[ZoneResult]:
-    calendar = week_containments(jaar, maand)
+    last = calendar.monthrange(jaar, maand)[1]
+    containments = week_containments(jaar, maand) + access_containments(date(jaar, maand, 1), date(jaar, maand, last))
     jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
-                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z), calendar)
+                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z), containments)
             for g, z in cells.zones()]
     finished = 0
 

@@ -18,6 +18,7 @@ the definitions imply (jobs/stats/sdc/links.py). All rows are homogeneous: sum(c
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -261,7 +262,7 @@ class _Builder:
                     out.add(tuple(sorted((set(a) & set(b)) - {inner_dim, outer_dim})))
         return sorted(out)
 
-    def margins_by(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str, values: tuple[object, ...],
+    def margins_by(self, measure: str, cells: dict[Level, dict[Key, int]], dim: str, values: Container[object],
                    shared: Level) -> dict[Key, list[int]]:
         """Per key of shared: the margins of dim's values some cell shows with it, tied to a level holding
         dim and shared."""
@@ -279,7 +280,7 @@ class _Builder:
         return out
 
     def narrowed(self, measure: str, cells: dict[Level, dict[Key, int]], outer_dim: str,
-                 outer: tuple[object, ...]) -> list[list[int]]:
+                 outer: Container[object]) -> list[list[int]]:
         """Per vehicle characteristic d that a table crosses with outer_dim and another with NEVER_INSIDE's
         dimension: the margins of (outer_dim, d) for outer's categories, without those of d whose every
         vehicle is in NEVER_INSIDE's category (no other category shows them)."""

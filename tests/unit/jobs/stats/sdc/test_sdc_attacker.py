@@ -558,3 +558,29 @@ def test_a_relation_the_data_break_costs_only_its_own_rows(monkeypatch):
     monkeypatch.setattr("jobs.stats.sdc.system.CONTAINMENTS", ())
     blind = attack(planted(parts(records(True), tables), hidden), "4.7", ("Klein", INC, "Bestelauto"))
     assert (blind.lo, blind.hi) == (1.0, 14.0)
+
+
+def test_access_on_the_day_bounds_the_day_access_ends():
+    """A second review's case: 5.3 shows 12 Verboden, 5 Ontheffing and 5 Onbekend passages; 5.4 hides the vans
+    whose access ended on 2025-01-01 (15) and those without a date (7), 22 together. Verboden passages are
+    of vehicles whose access ended by the month's end, Onbekend ones of vehicles without a date: [12, 17]."""
+    from datetime import date
+
+    from anpr.dimensions import access_containments
+
+    def vans(count: int, tag: str, access: str, until: str, kind: str = "Bestelauto") -> list[dict]:
+        return vehicles(count, 1, tag, ze_toegang=access, ze_toegang_tot=until, voertuig_type=kind)
+
+    records = (vans(12, "vb", "Verboden", "2025-01-01") + vans(3, "ob", "Ontheffing", "2025-01-01")
+               + vans(5, "uk", "Onbekend", "Onbekend") + vans(2, "ou", "Ontheffing", "Onbekend")
+               + vans(20, "ov", "Overgang", "2028-01-01") + vans(30, "pa", "Toegestaan", "Altijd", "Personenauto"))
+    tables = {"5.3": (("ze_toegang",), "PV"), "5.4": (("ze_toegang_tot", VT), "PV"), "total": ((), "PV")}
+    hidden = {"5.4": {("Bestelauto", "2025-01-01"), ("Bestelauto", "Onbekend")}}  # (voertuig_type, ze_toegang_tot)
+    ps = parts(records, tables)
+    month = access_containments(date(2026, 2, 1), date(2026, 2, 28))
+    found = attack(planted(ps, hidden, measures=("P",), calendar=month), "5.4", ("Bestelauto", "2025-01-01"), "P")
+    assert (found.lo, found.hi) == (12.0, 17.0)
+    blind = attack(planted(ps, hidden, measures=("P",)), "5.4", ("Bestelauto", "2025-01-01"), "P")
+    assert (blind.lo, blind.hi) == (1.0, 21.0)
+    assert "2026-02-28" in month[0][1][1] and "2026-03-01" not in month[0][1][1] and "Onbekend" not in month[0][1][1]
+    assert "2026-02-02" in month[1][1][1] and "2026-02-01" not in month[1][1][1] and "Altijd" not in month[1][1][1]
