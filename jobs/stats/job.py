@@ -46,7 +46,7 @@ from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability, worked_floors
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
-from jobs.stats.tables.enrich import month_passages, week_containments
+from jobs.stats.tables.enrich import month_days, month_passages, week_containments
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -78,9 +78,10 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
                  say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]], jaar: int, maand: int
                  ) -> list[ZoneResult]:
     last = calendar.monthrange(jaar, maand)[1]
+    days = month_days(jaar, maand)
     containments = week_containments(jaar, maand) + access_containments(date(jaar, maand, 1), date(jaar, maand, last))
     jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
-                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z), containments)
+                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z), containments, days)
             for g, z in cells.zones()]
     finished = 0
 

@@ -74,6 +74,8 @@ class Registry:
     # week_containments: week 5 lies among the weekdays of days 29-31; anpr/dimensions.py access_containments:
     # ZE access on the day against the day access ends)
     calendar: tuple[Containment, ...] = ()
+    # the month's days per category of its calendar dimensions (jobs/stats/tables/enrich.py month_days)
+    days: dict[str, dict[object, int]] = field(default_factory=dict)
     _cache: dict[str, list[Any]] = field(default_factory=dict)
 
     @property

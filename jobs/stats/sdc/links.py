@@ -50,14 +50,14 @@ DAY_FIXED = {"event_date": 1, "week_dag": 5, "week_van_maand": 7, "dag_type": 23
 MONTH_DAYS = 31
 
 
-def day_rows(categories: list[int], vehicles: int, by_type: Mapping[str, int], dims: Iterable[str],
+def day_rows(categories: list[int], vehicles: int, by_type: Mapping[str, int], held: int,
              minimum: Mapping[str, int]) -> list[Row]:
     """Rows (sum(coef * x) <= 0) between the unique vehicles of a group (vehicles), of each of its categories
-    under day-fixed dims (categories: every one that exists) and of each visitor type in it (by_type: type ->
-    variable; a type absent has none). minimum: the fewest days of each visitor type (min_passages)."""
+    under day-fixed dimensions (categories: every one that exists; held: the most days of the month one of
+    them holds) and of each visitor type in it (by_type: type -> variable; a type absent has none). minimum:
+    the fewest days of each visitor type (min_passages)."""
     order = sorted(minimum, key=lambda t: minimum[t])
     most = {t: (minimum[order[i + 1]] - 1 if i + 1 < len(order) else MONTH_DAYS) for i, t in enumerate(order)}
-    held = min(DAY_FIXED[d] for d in dims)  # a category of all dims at once holds at most this many days
     k = len(categories)
     upper: Row = {v: 1.0 for v in categories}
     lower: Row = {v: -1.0 for v in categories}
@@ -72,6 +72,17 @@ def day_rows(categories: list[int], vehicles: int, by_type: Mapping[str, int], d
     if any(-(-minimum[t] // held) > 1 for t in by_type):
         rows.append(lower)
     return rows
+
+
+def forced_rows(categories: Mapping[object, int], by_type: Mapping[str, int], days: Mapping[object, int],
+                minimum: Mapping[str, int]) -> list[Row]:
+    """A vehicle seen on more days than the month has outside a category was seen in it: vehicles of the
+    category >= vehicles of each such visitor type (in February, 8 weekend days: every Dagelijks vehicle
+    passed on a workday). categories: category -> its vehicles' variable in one group; days: the month's
+    days of each category of that dimension, which together make the month."""
+    month = sum(days.values())
+    return [{var: 1.0, categories[x]: -1.0} for x in sorted(categories, key=repr) for t, var in sorted(by_type.items())
+            if x in days and minimum[t] > month - days[x]]
 
 
 def cell_rows(measures: Mapping[str, int], aliases: Iterable[tuple[Level, Key]], minimum: Mapping[str, int]

@@ -98,7 +98,7 @@ class Revision:
         old = build_registry([replace(part, cells=e.cells[part.part]) for part in self.reg.parts
                               if part.part in e.cells])
         old.floors = dict(e.floors)
-        old.calendar = self.reg.calendar  # the same month
+        old.calendar, old.days = self.reg.calendar, self.reg.days  # the same month
         status = [PUBLISHED] * old.size
         for p, part in enumerate(old.parts):
             for node, fate in zip(old.node_of[p], part.cells["status"], strict=True):

@@ -33,7 +33,16 @@ from anpr.disclosure import Rules
 from jobs.stats.sdc.cells import MEASURES, Key, Level, Registry
 from jobs.stats.sdc.identities import per_vehicle
 from jobs.stats.sdc.levels import Model, build_model
-from jobs.stats.sdc.links import DAY_FIXED, VISITOR, cell_rows, day_rows, min_passages, trip_margins, trip_rows
+from jobs.stats.sdc.links import (
+    DAY_FIXED,
+    VISITOR,
+    cell_rows,
+    day_rows,
+    forced_rows,
+    min_passages,
+    trip_margins,
+    trip_rows,
+)
 
 Name = tuple[object, ...]  # ("n", node) or ("a", canonical level, canonical key)
 
@@ -344,10 +353,24 @@ class _Builder:
             self.link("V", level, fine)
         categories = self.groups(fine, group, {k: self.margin("V", fine, k) if fine != level else cells[level][k]
                                                for k in {_project(level, k, fine) for k in cells[level]}})
+        # a category of all of day at once holds at most the fewest of each one's most days this month
+        held = min(max(self.reg.days[d].values()) if d in self.reg.days else DAY_FIXED[d] for d in day)
         for key, members in categories.items():
             if key in by_group:
                 vehicles = self.margin("V", group, key)
-                self.checked.extend(day_rows(sorted(set(members)), vehicles, by_group[key], day, minimum))
+                self.checked.extend(day_rows(sorted(set(members)), vehicles, by_group[key], held, minimum))
+        for d in (d for d in day if d in self.reg.days):
+            one = tuple(sorted((*group, d)))
+            if one != level:
+                self.link("V", level, one)
+            per_group: dict[Key, dict[object, int]] = {}
+            for k in {_project(level, k, one) for k in cells[level]}:
+                values = dict(zip(one, k, strict=True))
+                var = self.margin("V", one, k) if one != level else cells[level][k]
+                per_group.setdefault(tuple(values[g] for g in group), {})[values[d]] = var
+            for key, of_category in per_group.items():
+                if key in by_group:
+                    self.checked.extend(forced_rows(of_category, by_group[key], self.reg.days[d], minimum))
 
     def add_floors(self) -> dict[int, float]:
         """The passages variables of the registry's floors (Registry.floors), kept in the system."""

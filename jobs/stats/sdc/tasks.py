@@ -41,10 +41,12 @@ class ZoneJob:
     earlier: Sequence[Earlier] = ()
     floors: Mapping[tuple[str, object], float] | None = None  # Registry.floors
     calendar: tuple[Containment, ...] = ()  # Registry.calendar
+    days: Mapping[str, dict[object, int]] | None = None  # Registry.days
 
     def run(self) -> ZoneResult:
         return protect_zone(self.gemeente, self.zone, self.frames, self.specs, self.disclosure, self.definitions,
-                            self.earlier, self.floors, self.calendar)
+                            self.earlier, self.floors, self.calendar,
+                            self.days)
 
 
 def _task(job: ZoneJob) -> ZoneResult | ProtectionError:

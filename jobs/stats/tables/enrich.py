@@ -145,6 +145,17 @@ def week_containments(jaar: int, maand: int) -> tuple[Containment, ...]:
     return tuple(out)
 
 
+def month_days(jaar: int, maand: int) -> dict[str, dict[object, int]]:
+    """The month's days per category of weekday (ISO), day type and week of the month (week_of_month)."""
+    days = [date(jaar, maand, d) for d in range(1, calendar.monthrange(jaar, maand)[1] + 1)]
+    out: dict[str, dict[object, int]] = {"week_dag": {}, "dag_type": {}, "week_van_maand": {}}
+    for day in days:
+        for dim, category in (("week_dag", day.isoweekday()), ("week_van_maand", (day.day - 1) // 7 + 1),
+                              ("dag_type", WERKDAG if day.isoweekday() <= 5 else WEEKEND)):
+            out[dim][category] = out[dim].get(category, 0) + 1
+    return out
+
+
 def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
     """The derived passage-level columns (DERIVED_PASSAGE) asked for."""
     make = {"dag_type": day_type, "week_van_maand": week_of_month}

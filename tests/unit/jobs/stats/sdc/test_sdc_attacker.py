@@ -37,11 +37,13 @@ def parts(records: list[dict], tables: dict[str, tuple[tuple[str, ...], str]]) -
 
 def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = True,
             measures: tuple[str, ...] = ("P", "R", "V"), definitions: Definitions | None = None,
-            floors: dict[tuple[str, object], float] | None = None, calendar: tuple = ()) -> Protection:
+            floors: dict[tuple[str, object], float] | None = None, calendar: tuple = (),
+            days: dict[str, dict[object, int]] | None = None) -> Protection:
     """Exactly the listed cells (table -> keys in level order) suppressed, all treated as primary."""
     reg = build_registry(ps)
     reg.floors = floors or {}
     reg.calendar = calendar
+    reg.days = days or {}
     if not identities:
         reg.identities = Identities()
     suppressed = np.zeros(reg.size, dtype=bool)
@@ -425,11 +427,11 @@ def test_day_rows_bound_the_categories_a_visitor_type_can_fill():
     from jobs.stats.sdc.links import day_rows
 
     minimum = {E: 1, INC: 2, D: 15}
-    upper, lower = day_rows([10, 11, 12], 1, {E: 2, D: 3}, ["week_dag"], minimum)
+    upper, lower = day_rows([10, 11, 12], 1, {E: 2, D: 3}, 5, minimum)
     assert upper == {10: 1.0, 11: 1.0, 12: 1.0, 1: -1.0, 2: 0.0, 3: -2.0}  # sum <= vehicles + 2 Dagelijks
     assert lower == {10: -1.0, 11: -1.0, 12: -1.0, 1: 1.0, 2: 0.0, 3: 2.0}  # sum >= vehicles + 2 Dagelijks
     # day types: 15 days may all be workdays, so no lower row; an Incidenteel vehicle is in both at most
-    assert day_rows([10, 11], 1, {INC: 2}, ["dag_type"], minimum) == [{10: 1.0, 11: 1.0, 1: -1.0, 2: -1.0}]
+    assert day_rows([10, 11], 1, {INC: 2}, 23, minimum) == [{10: 1.0, 11: 1.0, 1: -1.0, 2: -1.0}]
 
 
 def test_a_containment_the_data_break_is_not_assumed():
@@ -584,3 +586,32 @@ def test_access_on_the_day_bounds_the_day_access_ends():
     assert (blind.lo, blind.hi) == (1.0, 21.0)
     assert "2026-02-28" in month[0][1][1] and "2026-03-01" not in month[0][1][1] and "Onbekend" not in month[0][1][1]
     assert "2026-02-02" in month[1][1][1] and "2026-02-01" not in month[1][1][1] and "Altijd" not in month[1][1][1]
+
+
+def test_a_daily_visitor_passed_on_a_workday_in_a_month_of_8_weekend_days():
+    """A second review's case: 10 Dagelijks vans (15 workdays, 4 weekend days each) and 20 Eenmalig weekend
+    vans; 5.2's workday vans hidden. February 2026 has 8 weekend days, fewer than the 15 a Dagelijks vehicle
+    is seen on, so each of the 10 passed on a workday: exactly 10 (at most 10, being 4.7's Dagelijks vans
+    less nobody, whatever the month)."""
+    from jobs.stats.tables.enrich import month_days
+
+    records = []
+    for i in range(10):
+        records += [{"vehicle": f"dg{i}", "owner": f"dg-o{i % 4}", "n": n, "r": 0, "dag_type": day,
+                     "ontheffing": "Geen", "bedrijfsgrootte": "Klein", "voertuig_type": "Bestelauto",
+                     "type_bezoeker": D}
+                    for day, n in (("Werkdag", 15), ("Weekend", 4))]
+    records += vehicles(20, 1, "ee", dag_type="Weekend", ontheffing="Geen", bedrijfsgrootte="Klein",
+                        voertuig_type="Bestelauto", type_bezoeker=E)
+    tables = {"4.7": ((SIZE, TB, VT), "V"), "4.8d": ((SIZE, VT), "PRV"),
+              "5.2": (("dag_type", "ontheffing", VT), "PV"), "total": ((), "PRV")}
+    hidden = {"5.2": {("Werkdag", "Geen", "Bestelauto")}}
+    february = month_days(2026, 2)
+    assert february["dag_type"] == {"Werkdag": 20, "Weekend": 8}
+    assert february["week_van_maand"] == {1: 7, 2: 7, 3: 7, 4: 7}
+    assert month_days(2028, 2)["week_van_maand"][5] == 1 and month_days(2028, 2)["week_dag"][2] == 5
+    ps = parts(records, tables)
+    found = attack(planted(ps, hidden, days=february), "5.2", ("Werkdag", "Geen", "Bestelauto"))
+    assert (found.lo, found.hi) == (10.0, 10.0)
+    blind = attack(planted(ps, hidden), "5.2", ("Werkdag", "Geen", "Bestelauto"))
+    assert (blind.lo, blind.hi) == (1.0, 10.0)
