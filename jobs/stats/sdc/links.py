@@ -63,15 +63,11 @@ def day_rows(categories: list[int], vehicles: int, by_type: Mapping[str, int], h
     lower: Row = {v: -1.0 for v in categories}
     upper[vehicles] = upper.get(vehicles, 0.0) - 1.0
     lower[vehicles] = lower.get(vehicles, 0.0) + 1.0
+    fewest = {t: -(-minimum[t] // held) for t in by_type}  # categories the type's fewest days fill at least
     for t, var in by_type.items():
-        extra = min(k, most[t]) - 1
-        fewest = -(-minimum[t] // held) - 1
-        upper[var] = upper.get(var, 0.0) - float(extra)
-        lower[var] = lower.get(var, 0.0) + float(fewest)
-    rows = [upper]
-    if any(-(-minimum[t] // held) > 1 for t in by_type):
-        rows.append(lower)
-    return rows
+        upper[var] = upper.get(var, 0.0) - float(min(k, most[t]) - 1)
+        lower[var] = lower.get(var, 0.0) + float(fewest[t] - 1)
+    return [upper, lower] if any(f > 1 for f in fewest.values()) else [upper]
 
 
 def forced_rows(categories: Mapping[object, int], by_type: Mapping[str, int], days: Mapping[object, int],

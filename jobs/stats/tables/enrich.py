@@ -132,26 +132,29 @@ def week_of_month(event_date: Column) -> Column:
     return (F.floor((F.dayofmonth(event_date) - 1) / 7) + 1).cast("int")
 
 
+def _month_categories(jaar: int, maand: int) -> list[dict[str, object]]:
+    """Each local day of the month as its weekday (ISO), week of the month (week_of_month) and day type
+    (day_type): the rules of the Spark columns above, for the calendar the audit reads."""
+    last = calendar.monthrange(jaar, maand)[1]
+    return [{"week_dag": date(jaar, maand, d).isoweekday(), "week_van_maand": (d - 1) // 7 + 1,
+             "dag_type": WERKDAG if date(jaar, maand, d).isoweekday() <= 5 else WEEKEND} for d in range(1, last + 1)]
+
+
 def week_containments(jaar: int, maand: int) -> tuple[Containment, ...]:
     """Each week of the month (week_of_month) whose days do not hold every ISO weekday lies among the weekdays
     of its days (week 5: days 29-31; anpr/dimensions.py CONTAINMENTS has those of every month)."""
-    last = calendar.monthrange(jaar, maand)[1]
-    out: list[Containment] = []
-    for week in range(1, 6):
-        days = range(7 * (week - 1) + 1, min(7 * week, last) + 1)
-        weekdays = tuple(sorted({date(jaar, maand, d).isoweekday() for d in days}))
-        if days and len(weekdays) < 7:
-            out.append((("week_van_maand", (week,)), ("week_dag", weekdays)))
-    return tuple(out)
+    weekdays: dict[object, set[object]] = {}
+    for day in _month_categories(jaar, maand):
+        weekdays.setdefault(day["week_van_maand"], set()).add(day["week_dag"])
+    return tuple((("week_van_maand", (week,)), ("week_dag", tuple(sorted(held, key=repr))))
+                 for week, held in sorted(weekdays.items(), key=repr) if len(held) < 7)
 
 
 def month_days(jaar: int, maand: int) -> dict[str, dict[object, int]]:
     """The month's days per category of weekday (ISO), day type and week of the month (week_of_month)."""
-    days = [date(jaar, maand, d) for d in range(1, calendar.monthrange(jaar, maand)[1] + 1)]
     out: dict[str, dict[object, int]] = {"week_dag": {}, "dag_type": {}, "week_van_maand": {}}
-    for day in days:
-        for dim, category in (("week_dag", day.isoweekday()), ("week_van_maand", (day.day - 1) // 7 + 1),
-                              ("dag_type", WERKDAG if day.isoweekday() <= 5 else WEEKEND)):
+    for day in _month_categories(jaar, maand):
+        for dim, category in day.items():
             out[dim][category] = out[dim].get(category, 0) + 1
     return out
 
