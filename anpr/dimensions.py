@@ -332,7 +332,7 @@ class Dates:
 # Passages of the first categories are among those of the second, as ze_status defines ZE access from the
 # same day's exemption level that `ontheffing` publishes: Ontheffing needs an exemption that day, and
 # Verboden and Onbekend hold only without one. Containments, not equalities (Toegestaan and Overgang
-# passages may be exempt too), so the audit bounds one side by the other (jobs/stats/sdc/system.py).
+# passages may be exempt too), so the audit bounds one side by the other (jobs/stats/sdc/relations.py).
 Containment = tuple[tuple[str, Container[object]], tuple[str, Container[object]]]
 CONTAINMENTS: tuple[Containment, ...] = (
     (("ze_toegang", (ONTHEFFING,)), ("ontheffing", (TIJDELIJK, LANGDURIG))),

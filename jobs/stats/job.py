@@ -7,14 +7,12 @@ so a release always holds the whole month.
 
 from __future__ import annotations
 
-import calendar
 import json
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date
 
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +20,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from anpr.catalogue import CATALOGUE, Catalogue, TableSpec
-from anpr.dimensions import access_containments
 from anpr.disclosure import DisclosureConfig, load_disclosure
 from anpr.lake import Lake, to_arrow
 from anpr.settings import Settings
@@ -46,7 +43,7 @@ from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability, worked_floors
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
-from jobs.stats.tables.enrich import month_days, month_passages, week_containments
+from jobs.stats.tables.enrich import month_facts, month_passages
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -77,9 +74,7 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
 def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig,
                  say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]], jaar: int, maand: int
                  ) -> list[ZoneResult]:
-    last = calendar.monthrange(jaar, maand)[1]
-    days = month_days(jaar, maand)
-    containments = week_containments(jaar, maand) + access_containments(date(jaar, maand, 1), date(jaar, maand, last))
+    containments, days = month_facts(jaar, maand)
     jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
                     earlier.get((g, z), []), worked_floors(cells.camera_hours, z), containments, days)
             for g, z in cells.zones()]

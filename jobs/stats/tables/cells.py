@@ -69,16 +69,22 @@ def parts_of(spec: TableSpec, catalogue: Catalogue, published: Collection[str] |
     labels = tuple(sorted({dims[d].source for d in spec.dimensions
                            if d in dims and dims[d].label_of and dims[d].source not in CONFIGURED_LABELS
                            and dims[d].label_of not in spec.recoded}))
-    if spec.kind == "overview":
-        parts = [CellPart(spec.name, name, (dims[name].source,), (), ()) for name in spec.characteristics]
-        return [*parts, CellPart(spec.name, OVERVIEW_TOTAL, (), (), ())]
-    keys = tuple(spec.keys.values())
     # Only keys some table publishes link tables; the others need not be built.
     if published is None:
         published = {k for s in catalogue.tables.values() for k in s.keys.values()}
-    hidden = tuple(d for d, needs in DERIVABLE.items()
-                   if d in published and d not in keys and set(needs) <= set(keys))
-    return [CellPart(spec.name, spec.part_name, keys, hidden, labels)]
+
+    def hidden(keys: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d for d, needs in DERIVABLE.items()
+                     if d in published and d not in keys and set(needs) <= set(keys))
+
+    if spec.kind == "overview":
+        # An overview's rows link too: 4.9's afdelingen sum into the sections of a recoded table (where every
+        # table keyed by afdeling is recoded, nothing else ties them)
+        parts = [CellPart(spec.name, name, (dims[name].source,), hidden((dims[name].source,)), ())
+                 for name in spec.characteristics]
+        return [*parts, CellPart(spec.name, OVERVIEW_TOTAL, (), (), ())]
+    keys = tuple(spec.keys.values())
+    return [CellPart(spec.name, spec.part_name, keys, hidden(keys), labels)]
 
 
 def needs_slots(part: CellPart) -> bool:

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from anpr.catalogue import CONFIGURED_LABELS, RECODES, SOURCES, Catalogue, Definitions
-from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER, Containment
+from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER, Containment, access_containments
 from anpr.double_reads import drop_double_reads
 
 # Columns every monthly build reads, whatever the catalogue declares.
@@ -142,12 +142,17 @@ def _month_categories(jaar: int, maand: int) -> list[dict[str, object]]:
 
 def week_containments(jaar: int, maand: int) -> tuple[Containment, ...]:
     """Each week of the month (week_of_month) whose days do not hold every ISO weekday lies among the weekdays
-    of its days (week 5: days 29-31; anpr/dimensions.py CONTAINMENTS has those of every month)."""
-    weekdays: dict[object, set[object]] = {}
+    of its days (week 5: days 29-31; anpr/dimensions.py CONTAINMENTS has those of every month), and among
+    their day type where they hold only one (June 2024's week 5 is a weekend)."""
+    held: dict[object, dict[str, set[object]]] = {}
     for day in _month_categories(jaar, maand):
-        weekdays.setdefault(day["week_van_maand"], set()).add(day["week_dag"])
-    return tuple((("week_van_maand", (week,)), ("week_dag", tuple(sorted(held, key=repr))))
-                 for week, held in sorted(weekdays.items(), key=repr) if len(held) < 7)
+        of_week = held.setdefault(day["week_van_maand"], {"week_dag": set(), "dag_type": set()})
+        for dim, categories in of_week.items():
+            categories.add(day[dim])
+    every = {"week_dag": 7, "dag_type": 2}
+    return tuple((("week_van_maand", (week,)), (dim, tuple(sorted(categories, key=repr))))
+                 for week, of_week in sorted(held.items(), key=repr) for dim, categories in of_week.items()
+                 if len(categories) < every[dim])
 
 
 def month_days(jaar: int, maand: int) -> dict[str, dict[object, int]]:
@@ -157,6 +162,14 @@ def month_days(jaar: int, maand: int) -> dict[str, dict[object, int]]:
         for dim, category in day.items():
             out[dim][category] = out[dim].get(category, 0) + 1
     return out
+
+
+def month_facts(jaar: int, maand: int) -> tuple[tuple[Containment, ...], dict[str, dict[object, int]]]:
+    """What the month's calendar tells anyone who reads the definitions: its containments (`week_containments`
+    and anpr/dimensions.py access_containments over the month's first and last day; Registry.calendar) and
+    its days per category (`month_days`; Registry.days)."""
+    first, last = date(jaar, maand, 1), date(jaar, maand, calendar.monthrange(jaar, maand)[1])
+    return week_containments(jaar, maand) + access_containments(first, last), month_days(jaar, maand)
 
 
 def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:

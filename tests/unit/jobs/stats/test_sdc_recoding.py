@@ -131,3 +131,48 @@ def test_a_section_total_beside_its_afdelingen_gives_no_suppressed_afdeling_away
     assert prot.suppressed[node("49")] and (prot.suppressed[node("53")] or prot.suppressed[node("H")])
     [attack] = [a for a in report.attacks if a.node == node("49") and a.measure == "V"]
     assert attack.value == 3 and attack.hi - attack.lo >= attack.margin > 0
+
+
+def test_the_overviews_afdelingen_sum_into_the_sections_of_a_recoded_table():
+    """A review's case: with every table keyed by afdeling recoded, 4.9's afdeling rows were tied to nothing,
+    so 49 (3 vans, primary) was section H of 4.8a (23) less afdeling 52 (20): exactly 3 vehicles, 9 passages,
+    3 trips, which the audit had passed as [1, 14] vehicles. 4.9's SBI rows now carry the section as a hidden
+    key wherever a table of the release is keyed by it, as every table keyed by afdeling does."""
+    from jobs.stats.sdc.cells import Part
+    from jobs.stats.tables.cells import parts_of
+
+    overview = TABLES["t4_9_overzicht"]
+    by_part = {p.part: p for p in parts_of(overview, CATALOGUE, {"sbi_groep_code", "sbi_sectie"})}
+    assert by_part["SBI08GroepCode"].hidden == ("sbi_sectie",)
+    assert {p.part: p for p in parts_of(overview, CATALOGUE, {"sbi_groep_code"})}["SBI08GroepCode"].hidden == ()
+    assert all(p.hidden == () for name, p in by_part.items() if name != "SBI08GroepCode")
+    spec = [("49", "H", 3), ("52", "H", 20), ("45", "G", 12), ("46", "G", 15), ("64", "K", 11),
+            ("Onbekend", "Onbekend", 30)]
+    rows = [(code, section, f"{code}-{i}") for code, section, n in spec for i in range(n)]
+    records = pd.DataFrame({"sbi_groep_code": [r[0] for r in rows], "sbi_sectie": [r[1] for r in rows],
+                            "vehicle": [r[2] for r in rows], "owner": [r[2] for r in rows],
+                            "voertuig_type": "Bestelauto", "n": 3, "r": 1})
+    measures = ("P", "R", "V")
+    sbi = by_part["SBI08GroepCode"]
+
+    def parts(hidden: tuple[str, ...]) -> list[Part]:
+        return [Part("t4_8a", "t4_8a@sectie", ("sbi_sectie", "voertuig_type"), measures,
+                     cells_from_records(records, ["sbi_sectie", "voertuig_type"]), Rules()),
+                Part(overview.name, sbi.part, sbi.keys, measures, cells_from_records(records, [*sbi.keys, *hidden]),
+                     Rules(), hidden),
+                Part(overview.name, "totaal", (), measures, cells_from_records(records, []), Rules())]
+
+    for hidden, exact in (((), True), (sbi.hidden, False)):
+        prot = protect(build_registry(parts(hidden)), AuditSettings(exact=True))
+        report = audit(prot, AuditSettings(exact=True))
+        reg = prot.registry
+        afdeling_49, afdeling_52, section_h = (next(n for n in range(reg.size) if reg.key[n][:len(k)] == k)
+                                               for k in (("49",), ("52",), ("H", "Bestelauto")))
+        found = {a.measure: a for a in report.attacks if a.node == afdeling_49}
+        assert report.ok and prot.primary[afdeling_49] and set(found) == set(measures)
+        if exact:  # without the link the audit passes what a reader of both tables pins exactly
+            assert not prot.suppressed[afdeling_52] and not prot.suppressed[section_h]
+            assert reg.values("V")[section_h] - reg.values("V")[afdeling_52] == 3
+        else:
+            assert prot.suppressed[section_h] or prot.suppressed[afdeling_52]
+            assert all(a.hi - a.lo >= a.margin > 0 for a in found.values())

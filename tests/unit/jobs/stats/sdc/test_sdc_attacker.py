@@ -9,6 +9,7 @@ import pytest
 
 import jobs.stats.sdc.levels as levels
 from anpr.catalogue import CATALOGUE, Definitions
+from anpr.dimensions import CONTAINMENTS
 from anpr.disclosure import AuditSettings, Rules
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import Part, build_registry
@@ -287,7 +288,7 @@ def test_trips_live_on_inbound_passages(monkeypatch):
     hidden = {"type": {("Bus",), ("Vrachtauto",)}}
     # the two hidden types share 23 trips; trips <= passages alone leaves the buses anywhere in [0, 18]
     with monkeypatch.context() as m:
-        m.setattr("jobs.stats.sdc.system.trip_rows", lambda *args: [])
+        m.setattr("jobs.stats.sdc.relations.trip_rows", lambda *args: [])
         assert attack(planted(ps, hidden), "type", ("Bus",), "R").width >= 18 - 1e-6
     # but the buses passed inbound 3 times (and the trucks 20): 3 trips exactly
     found = attack(planted(ps, hidden), "type", ("Bus",), "R")
@@ -378,7 +379,7 @@ def test_exempt_passages_in_5_2_bound_a_suppressed_ontheffing_cell_of_5_3(measur
     ps = parts(exemption_records(), tables)
     found = attack(planted(ps, hidden, measures=(measure,)), "5.3", ("1", "Ontheffing"), measure)
     assert (found.lo, found.hi) == (1.0, bound)
-    monkeypatch.setattr("jobs.stats.sdc.system.CONTAINMENTS", ())
+    monkeypatch.setattr("jobs.stats.sdc.relations.CONTAINMENTS", ())
     without = attack(planted(ps, hidden, measures=(measure,)), "5.3", ("1", "Ontheffing"), measure)
     assert (without.lo, without.hi) == (1.0, blind)
 
@@ -415,7 +416,7 @@ def test_vans_seen_on_one_day_each_pin_the_visitor_types_of_their_group_and_the_
     for key, value in ((("Klein", E, "Bestelauto"), 8.0), (("Klein", INC, "Bestelauto"), 7.0)):
         found = attack(planted(ps, hidden), "4.7", key)
         assert found.exact and (found.lo, found.hi) == (value, value)
-    monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
+    monkeypatch.setattr("jobs.stats.sdc.relations.DAY_FIXED", {})
     blind = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
     assert (blind.lo, blind.hi) == (1.0, 7.0)
 
@@ -475,7 +476,7 @@ def test_exempt_passages_of_vehicles_that_never_lose_access_are_left_out_of_the_
     ps = parts(records, tables)
     found = attack(planted(ps, hidden, measures=("P",)), "5.2", ("Weekend", "Tijdelijk", "Bestelauto"), "P")
     assert (found.lo, found.hi) == (4.0, 4.0)
-    monkeypatch.setattr("jobs.stats.sdc.system.NEVER_INSIDE", ("ze_toegang_tot", "no such category"))
+    monkeypatch.setattr("jobs.stats.sdc.relations.NEVER_INSIDE", ("ze_toegang_tot", "no such category"))
     blind = attack(planted(ps, hidden, measures=("P",)), "5.2", ("Weekend", "Tijdelijk", "Bestelauto"), "P")
     assert (blind.lo, blind.hi) == (1.0, 5.0)
 
@@ -498,7 +499,8 @@ def test_week_5_of_a_leap_february_is_a_tuesday_and_bounds_the_tuesday_cells():
     tables = {"4.2": (("tijd_vak", VT, "week_dag"), "P"), "type": (("tijd_vak", VT), "P"),
               "5.3": (("week_van_maand", "tijd_vak"), "P"), "total": ((), "P")}
     hidden = {"4.2": {("Dag", "Bestelauto", 2), ("Dag", "Bestelauto", 1)}}  # (tijd_vak, voertuig_type, week_dag)
-    assert week_containments(2028, 2) == ((("week_van_maand", (5,)), ("week_dag", (2,))),)
+    assert week_containments(2028, 2) == ((("week_van_maand", (5,)), ("week_dag", (2,))),
+                                          (("week_van_maand", (5,)), ("dag_type", ("Werkdag",))))
     assert week_containments(2026, 2) == ()  # 28 days: four whole weeks
     ps = parts(records, tables)
     found = attack(planted(ps, hidden, measures=("P",), calendar=week_containments(2028, 2)), "4.2",
@@ -506,6 +508,41 @@ def test_week_5_of_a_leap_february_is_a_tuesday_and_bounds_the_tuesday_cells():
     assert (found.lo, found.hi) == (8.0, 9.0)
     blind = attack(planted(ps, hidden, measures=("P",)), "4.2", ("Dag", "Bestelauto", 2), "P")
     assert (blind.lo, blind.hi) == (1.0, 9.0)
+
+
+def test_exempt_passages_of_week_5_lie_among_the_exempt_passages_of_its_day_type(monkeypatch):
+    """A third review's case: June 2024's week 5 is Saturday 29 and Sunday 30. 5.2's four van cells are hidden
+    (day type x exemption), leaving its 12 weekend Tijdelijk passages anywhere in [1, 46]; 5.3 shows week 5's
+    10 Ontheffing and 38 Verboden passages. A passage is in both containments at once, so the 10 lie among the
+    weekend's Tijdelijk passages and the 38 among its Geen ones (53 weekend passages in all): [10, 15]."""
+    from jobs.stats.tables.enrich import week_containments
+
+    def vans(count: int, tag: str, day: str, exemption: str, week: int, access: str) -> list[dict]:
+        return vehicles(count, 1, tag, dag_type=day, ontheffing=exemption, week_van_maand=week, ze_toegang=access,
+                        voertuig_type="Bestelauto")
+
+    weekend = [(10, "Tijdelijk", 5, "Ontheffing"), (2, "Tijdelijk", 1, "Toegestaan"), (38, "Geen", 5, "Verboden"),
+               (3, "Geen", 1, "Toegestaan")]
+    workdays = [(20, "Tijdelijk", 1, "Ontheffing"), (10, "Tijdelijk", 2, "Ontheffing"),
+                (5, "Tijdelijk", 2, "Toegestaan"), (60, "Geen", 2, "Toegestaan"), (40, "Geen", 3, "Toegestaan"),
+                (7, "Geen", 1, "Verboden")]
+    records = [r for day, rows in (("Weekend", weekend), ("Werkdag", workdays))
+               for i, (count, exemption, week, access) in enumerate(rows)
+               for r in vans(count, f"{day}{i}-", day, exemption, week, access)]
+    tables = {"5.2": (("dag_type", "ontheffing", VT), "P"), "day": (("dag_type",), "P"),
+              "exempt": (("ontheffing",), "P"), "5.3": (("week_van_maand", "ze_toegang"), "P"), "total": ((), "P")}
+    hidden = {"5.2": {(day, exemption, "Bestelauto") for day in ("Werkdag", "Weekend")
+                      for exemption in ("Geen", "Tijdelijk")}}
+    june = week_containments(2024, 6)
+    assert (("week_van_maand", (5,)), ("dag_type", ("Weekend",))) in june
+    ps = parts(records, tables)
+    key = ("Weekend", "Tijdelijk", "Bestelauto")
+    found = attack(planted(ps, hidden, measures=("P",), calendar=june), "5.2", key, "P")
+    assert (found.lo, found.value, found.hi) == (10.0, 12, 15.0)
+    monkeypatch.setattr("jobs.stats.sdc.relations.Relations.containments",
+                        lambda self: [(((a, x),), ((b, y),)) for (a, x), (b, y) in (*CONTAINMENTS, *self.reg.calendar)])
+    alone = attack(planted(ps, hidden, measures=("P",), calendar=june), "5.2", key, "P")
+    assert (alone.lo, alone.hi) == (1.0, 46.0)
 
 
 def test_day_types_still_narrow_the_visitor_types_when_the_table_also_splits_by_hour(monkeypatch):
@@ -518,7 +555,7 @@ def test_day_types_still_narrow_the_visitor_types_when_the_table_also_splits_by_
     ps = parts(records, tables)
     found = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
     assert (found.lo, found.hi) == (3.0, 7.0)
-    monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
+    monkeypatch.setattr("jobs.stats.sdc.relations.DAY_FIXED", {})
     blind = attack(planted(ps, hidden), "4.7", ("Klein", INC, "Bestelauto"))
     assert (blind.lo, blind.hi) == (1.0, 7.0)
 
@@ -556,8 +593,8 @@ def test_a_relation_the_data_break_costs_only_its_own_rows(monkeypatch):
     for broken in (False, True):
         found = attack(planted(parts(records(broken), tables), hidden), "4.7", ("Klein", INC, "Bestelauto"))
         assert (found.lo, found.hi) == (7.0, 14.0)
-    monkeypatch.setattr("jobs.stats.sdc.system.DAY_FIXED", {})
-    monkeypatch.setattr("jobs.stats.sdc.system.CONTAINMENTS", ())
+    monkeypatch.setattr("jobs.stats.sdc.relations.DAY_FIXED", {})
+    monkeypatch.setattr("jobs.stats.sdc.relations.CONTAINMENTS", ())
     blind = attack(planted(parts(records(True), tables), hidden), "4.7", ("Klein", INC, "Bestelauto"))
     assert (blind.lo, blind.hi) == (1.0, 14.0)
 
@@ -593,8 +630,12 @@ def test_a_daily_visitor_passed_on_a_workday_in_a_month_of_8_weekend_days():
     vans; 5.2's workday vans hidden. February 2026 has 8 weekend days, fewer than the 15 a Dagelijks vehicle
     is seen on, so each of the 10 passed on a workday: exactly 10 (at most 10, being 4.7's Dagelijks vans
     less nobody, whatever the month)."""
-    from jobs.stats.tables.enrich import month_days
+    from jobs.stats.tables.enrich import month_days, month_facts
 
+    containments, days = month_facts(2028, 2)  # the job's one call: February 2028 ends on the 29th
+    assert days == month_days(2028, 2) and (("week_van_maand", (5,)), ("week_dag", (2,))) in containments
+    verboden = next(outer for (dim, inner), (_, outer) in containments if inner == ("Verboden",))
+    assert "2028-02-29" in verboden and "2028-03-01" not in verboden
     records = []
     for i in range(10):
         records += [{"vehicle": f"dg{i}", "owner": f"dg-o{i % 4}", "n": n, "r": 0, "dag_type": day,
