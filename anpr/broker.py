@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 Header = tuple[str, bytes]
 _PR_SET_PDEATHSIG = 1
+# A topic's segments close after an hour at most, so time-based retention can delete a record within an hour
+# of its due time (anpr/settings.py RetentionSettings.kafka_hours).
+SEGMENT_MS = 3_600_000
 
 
 class BrokerError(RuntimeError):
@@ -121,9 +124,10 @@ def server_properties(log_dirs: Path, port: int, controller_port: int) -> dict[s
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
-        # The ingest contract accepts events up to 7 days late; a day more lets a stream that was
-        # down for a while still read them.
-        "log.retention.hours": "192",
+        # Raw plates gone within 24 hours (the ingest contract): [retention] kafka_hours' default and hourly
+        # segments for every topic made without its own; `anpr retention run` sets the configured hours.
+        "log.retention.hours": "22",
+        "log.roll.ms": str(SEGMENT_MS),
     }
 
 
@@ -464,8 +468,9 @@ def topic_ids(bootstrap: str, topics: Iterable[str], timeout_ms: int = 10_000,
 
 def set_retention(bootstrap: str, topic: str, retention_ms: int, timeout_ms: int = 10_000,
                   client: Mapping[str, object] | None = None) -> bool:
-    """Set a topic's time-based retention (an incremental config change: other overrides stay); the
-    broker then deletes older log segments itself. Returns False when the topic does not exist.
+    """Set a topic's time-based retention and hourly segments (SEGMENT_MS: the broker deletes only closed
+    segments, and Kafka's default closes one after 7 days); the broker then deletes older log segments itself.
+    An incremental config change: other overrides stay. Returns False when the topic does not exist.
 
     Raises kafka.errors.KafkaError when the broker refuses or does not answer within timeout_ms. Acts as
     the admin principal by default.
@@ -478,7 +483,8 @@ def set_retention(bootstrap: str, topic: str, retention_ms: int, timeout_ms: int
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms,
                              bootstrap_timeout_ms=timeout_ms, **config)
     try:
-        change = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": str(retention_ms)})
+        change = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": str(retention_ms),
+                                                                           "segment.ms": str(SEGMENT_MS)})
         admin.alter_configs([change])
     finally:
         admin.close()

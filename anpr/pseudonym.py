@@ -21,7 +21,11 @@ from pathlib import Path
 from string import ascii_uppercase
 from typing import NamedTuple
 
-_RUN = re.compile(r"[0-9A-Z]+")
+# Runs of letters and digits of any script ([\p{L}\p{N}]): a letter that does not fold to A-Z (Cyrillic А, Greek
+# Α, Polish Ł) stays in the text, which then fails the plate format (MALFORMED_PLATE), instead of vanishing and
+# merging "АВ-123-С" with every other plate read as "123".
+_RUN = re.compile(r"[^\W_]+")
+_LATIN_LETTERS = re.compile(r"[A-Z]+")
 
 
 class DistrictCode(NamedTuple):
@@ -74,7 +78,9 @@ def normalize_plate(text: str, country: str | None) -> str:
 
     Letters are folded to their base letter (Unicode NFKD, upper case, marks dropped: Ö -> O, a
     fullwidth Ａ -> A), so a camera that reads GO and one that reads GÖ agree. Runs of letters and
-    digits are kept; anything else separates them. Separators are dropped, except in the countries of
+    digits are kept, of any script: a letter with no Latin base (Cyrillic, Greek, Ł) is kept as it is, so
+    the plate fails the format check instead of silently losing it; anything else separates them.
+    Separators are dropped, except in the countries of
     DISTRICT_SEPARATED: there a first run of letters no longer than the country's district codes (DE 3,
     AT 2) followed by a run that starts with a letter is the district code, kept with one SEPARATOR
     before the rest ("G UNI 1" (AT) -> "G-UNI1"). A German plate read without that
@@ -87,7 +93,7 @@ def normalize_plate(text: str, country: str | None) -> str:
         folded = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("M"))
     runs = _RUN.findall(folded)
     district = DISTRICT_SEPARATED.get(normalize_country(country))
-    if (district and len(runs) > 1 and runs[0].isalpha() and len(runs[0]) <= district.longest
+    if (district and len(runs) > 1 and _LATIN_LETTERS.fullmatch(runs[0]) and len(runs[0]) <= district.longest
             and runs[1][0].isalpha()):
         return runs[0] + SEPARATOR + "".join(runs[1:])
     return "".join(runs)

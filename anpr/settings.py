@@ -188,7 +188,11 @@ class RetentionSettings(BaseModel):
     passages_days_after_final: int = Field(default=30, ge=0)
     stream_metrics_days: int = Field(default=396, ge=1)  # 13 months: a year-on-year comparison of operations
     idempotency_days: int = Field(default=7, ge=1)  # the ingest contract's replay window
-    kafka_days: int = Field(default=8, ge=1)  # the 7-day lateness window plus a day for a stopped stream
+    # Raw plates in the observations topic: the ingest contract has them gone within 24 hours. A record waits
+    # at most an hour for its segment to close (anpr/broker.py SEGMENT_MS), then this long past the segment's
+    # newest record, and the broker checks every 5 minutes: at most 23 h 5 min with 22. The stream must read
+    # within it (failOnDataLoss stops it loudly otherwise); lateness is judged on event time, not on this.
+    kafka_hours: int = Field(default=22, ge=1, le=22)
     # Delta keeps deleted rows' files for time travel this long; VACUUM removes them after it.
     time_travel_hours: int = Field(default=168, ge=0)
     # Log files not written for this long: a month to investigate an incident; logs name observation ids

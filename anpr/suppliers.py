@@ -16,8 +16,9 @@ import secrets
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from anpr.settings import CONF_DIR, DEV_SECRET_PREFIX
 
@@ -41,7 +42,8 @@ class Supplier(BaseModel):
     development: bool = False
     enabled: bool = True
     municipalities: list[str] = Field(min_length=1)  # GM codes
-    cameras: list[str] = Field(default_factory=list)  # camera ids it delivers for, besides those it registers
+    # camera ids (uuids, compared in lower case) it delivers for, besides those it registers
+    cameras: list[Annotated[str, StringConstraints(to_lower=True)]] = Field(default_factory=list)
     messages_per_minute: int = Field(default=MESSAGES_PER_MINUTE, ge=1)
 
     @field_validator("name")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from anpr import geo
 from anpr.settings import CONF_DIR
@@ -49,7 +49,7 @@ class Zone(BaseModel):
 
 
 class Camera(BaseModel):
-    camera_id: str
+    camera_id: Annotated[str, StringConstraints(to_lower=True)]  # a uuid: one id in either case
     name: str
     lat: float
     lon: float

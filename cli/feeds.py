@@ -75,12 +75,13 @@ def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
 
 def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
     from anpr.zones import load_municipalities
-    from jobs.feeds.csv_feed import load_mapping
+    from jobs.feeds.csv_feed import Accepted, load_mapping
     from jobs.feeds.drop import csv_files, process_drop
     from jobs.feeds.sinks import IngestSink, KafkaSink
 
     mapping = load_mapping(Path(args.mapping) if args.mapping else CONF_DIR / "feeds" / f"{args.supplier}.toml")
     paths = [Path(p) for p in args.paths]
+    stream = settings.stream
     failures = 0
     sink: KafkaSink | IngestSink
     with ExitStack() as stack:
@@ -99,7 +100,9 @@ def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
                 counter = Counter("rows delivered", lines)
                 replays = sink.replays if isinstance(sink, IngestSink) else 0
                 try:
-                    outcome = process_drop(files, mapping, sink, move=not args.keep, progress=counter.add, say=say)
+                    outcome = process_drop(files, mapping, sink, delete=not args.keep, progress=counter.add, say=say,
+                                           accepted=lambda: Accepted(datetime.now(UTC), stream.max_lateness_days,
+                                                                     stream.future_tolerance_minutes))
                 finally:
                     counter.close()  # bad rows are never delivered: the bar may end short of its total
                 failures += len(outcome.failed)
@@ -193,15 +196,15 @@ def add_commands(app: typer.Typer) -> None:
 
     feed = group("deliver detections: supplier CSV exports or synthetic feeds")
 
-    @feed.command("csv", help="file drop: deliver supplier CSV exports, report bad rows, move files")
+    @feed.command("csv", help="file drop: deliver supplier CSV exports, report bad rows, delete files")
     def csv(ctx: typer.Context,
             paths: Annotated[list[str], typer.Argument(metavar="PATH",
                                                        help="CSV files or drop directories (their *.csv)")],
             supplier: Annotated[str, typer.Option("--supplier", help="whose mapping conf/feeds/<supplier>.toml to "
                                                                      "use")] = "demo-supplier",
             mapping: Annotated[str, typer.Option("--mapping", help="a mapping file instead")] = "",
-            keep: Annotated[bool, typer.Option("--keep", help="leave files in place (default: move to processed/ "
-                                                              "or rejected/)")] = False,
+            keep: Annotated[bool, typer.Option("--keep", help="leave files in place (default: delete each once read, "
+                                                              "its report in processed/ or rejected/)")] = False,
             watch: Annotated[float, typer.Option("--watch", help="poll the paths every N seconds until Ctrl-C")]
             = 0.0,
             via: Annotated[Via, typer.Option("--via", help=_VIA_HELP)] = "ingest",

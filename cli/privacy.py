@@ -84,7 +84,7 @@ def cmd_request(args: Namespace, settings: Settings) -> int:
         finally:
             spark.stop()
         notes = privacy.erasure_notes(now, settings.retention.time_travel_hours, settings.kafka.observations_topic,
-                                      settings.retention.kafka_days)
+                                      settings.retention.kafka_hours)
         result = privacy.report(subject, passages, releases, now, deleted, removed, notes)
         operator_audit.record(rows_deleted=deleted, files_removed=removed, written=written)
     else:

@@ -8,8 +8,8 @@ data dir, never a file name: Delta file names carry partition values), since whe
 | kind | expired when | removed by |
 |---|---|---|
 | Delta data files | removed by a commit, written before the time travel window (VACUUM's rule) | retention (VACUUM) |
-| Kafka segments of the observations topic | closed, last written before `kafka_days` | the broker (`retention.ms`) |
-| stream checkpoint batches | before the newest `MIN_BATCHES_TO_RETAIN` and `kafka_days` | retention |
+| Kafka segments of the observations topic | closed, last written before `kafka_hours` | the broker (`retention.ms`) |
+| stream checkpoint batches | before the newest `MIN_BATCHES_TO_RETAIN` and `kafka_hours` | retention |
 | log files in `<data_dir>/logs` | last written before `log_days` | retention |
 """
 

@@ -138,7 +138,7 @@ def contributed_releases(releases: pa.Table, stored: Mapping[str, datetime | Non
     return sorted(out, key=lambda r: (r["created_at"], r["release_id"]))
 
 
-def erasure_notes(erased_at: datetime, time_travel_hours: int, kafka_topic: str, kafka_days: int) -> list[str]:
+def erasure_notes(erased_at: datetime, time_travel_hours: int, kafka_topic: str, kafka_hours: int) -> list[str]:
     """What an erasure leaves, for the report (the rules: docs/privacy.md, data-subject requests)."""
     until = erased_at + timedelta(hours=time_travel_hours)
     return [
@@ -147,7 +147,7 @@ def erasure_notes(erased_at: datetime, time_travel_hours: int, kafka_topic: str,
         f"the erased rows stay readable through Delta time travel until {until:%Y-%m-%d %H:%M}Z; the first VACUUM "
         f"after that removes their files (`anpr retention run` vacuums passages and the register tables; this "
         f"command vacuumed files older than {time_travel_hours} h)",
-        f"raw observations stay in the Kafka topic {kafka_topic} until its retention ({kafka_days} d) drops them",
+        f"raw observations stay in the Kafka topic {kafka_topic} until its retention ({kafka_hours} h) drops them",
         "a later register load from a source that still lists the vehicle adds its register rows again",
     ]
 

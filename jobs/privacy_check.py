@@ -64,15 +64,15 @@ def on_disk(lake: Lake, settings: Settings, now: datetime | None = None) -> list
                                  _where(table_dir, data), due, "anpr retention run"))
     kafka = data / KAFKA_LOG_DIR
     topic = settings.kafka.observations_topic
-    due = ef.expired_segments(ef.list_files(kafka), topic, now - timedelta(days=r.kafka_days))
+    due = ef.expired_segments(ef.list_files(kafka), topic, now - timedelta(hours=r.kafka_hours))
     if due:
-        items.append(ef.item(f"closed {topic} segments older than {r.kafka_days} d", _where(kafka, data), due,
+        items.append(ef.item(f"closed {topic} segments older than {r.kafka_hours} h", _where(kafka, data), due,
                              "the broker, by the topic's retention.ms (set by anpr retention run): start it "
                              "with anpr broker"))
-    due = ef.expired_batches(ef.list_files(settings.checkpoint_dir), now - timedelta(days=r.kafka_days))
+    due = ef.expired_batches(ef.list_files(settings.checkpoint_dir), now - timedelta(hours=r.kafka_hours))
     if due:
         items.append(ef.item(f"stream checkpoint batches before the newest {ef.MIN_BATCHES_TO_RETAIN}, older than "
-                             f"{r.kafka_days} d", _where(settings.checkpoint_dir, data), due, "anpr retention run"))
+                             f"{r.kafka_hours} h", _where(settings.checkpoint_dir, data), due, "anpr retention run"))
     due = ef.expired_logs(ef.list_files(settings.log_dir), now - timedelta(days=r.log_days))
     if due:
         items.append(ef.item(f"log files not written for {r.log_days} d", _where(settings.log_dir, data), due,

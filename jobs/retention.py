@@ -9,9 +9,9 @@ automatically. Each dataset's period is in `conf/base.toml [retention]` (`Retent
 | `passages` | month final and released (1), plus `passages_days_after_final` | Delta DELETE on `event_date`, by month |
 | `stream_metrics` | `stream_metrics_days` | Delta DELETE on `finished_at` |
 | ingest idempotency keys | `idempotency_days` | SQLite DELETE, then VACUUM with secure_delete |
-| Kafka `anpr.observations` | `kafka_days` | the topic's `retention.ms` (the broker drops old segments) |
+| Kafka `anpr.observations` | `kafka_hours` | the topic's `retention.ms` (the broker drops old segments) |
 | register tables with keys | as the register holds them | VACUUM of the files loads and erasures removed |
-| stream checkpoint batches | the newest 100 batches, and `kafka_days` | file delete (jobs/expired_files.py) |
+| stream checkpoint batches | the newest 100 batches, and `kafka_hours` | file delete (jobs/expired_files.py) |
 | log files (`<data_dir>/logs`) | `log_days` since last written | file delete (jobs/expired_files.py) |
 
 (1) Final: the day after the lateness window, the 8th of the next month (docs/statistics.md); released:
@@ -170,8 +170,8 @@ def run_retention(lake: Lake, settings: Settings, now: datetime | None = None, d
     outcomes.append(keys)
     outcomes.append(_kafka_retention(settings, dry_run))
     outcomes += [expire_files(settings.checkpoint_dir, "stream checkpoint", ef.expired_batches,
-                              now - timedelta(days=r.kafka_days), f"batches before the newest "
-                              f"{ef.MIN_BATCHES_TO_RETAIN} and older than {r.kafka_days} d", dry_run),
+                              now - timedelta(hours=r.kafka_hours), f"batches before the newest "
+                              f"{ef.MIN_BATCHES_TO_RETAIN} and older than {r.kafka_hours} h", dry_run),
                  expire_files(settings.log_dir, "logs", ef.expired_logs, now - timedelta(days=r.log_days),
                               f"not written for {r.log_days} d", dry_run)]
     for o in outcomes:
@@ -194,14 +194,14 @@ def _kafka_retention(settings: Settings, dry_run: bool) -> Outcome:
 
     from anpr.broker import set_retention
 
-    topic, days = settings.kafka.observations_topic, settings.retention.kafka_days
-    outcome = Outcome(f"kafka {topic}", f"retention.ms = {days} d")
+    topic, hours = settings.kafka.observations_topic, settings.retention.kafka_hours
+    outcome = Outcome(f"kafka {topic}", f"retention.ms = {hours} h, hourly segments")
     bootstrap = settings.kafka.bootstrap_servers
     if not bootstrap:
         outcome.notes.append("no broker configured (ANPR_KAFKA__BOOTSTRAP_SERVERS): topic retention not checked")
     elif not dry_run:
         try:
-            if not set_retention(bootstrap, topic, days * 86_400_000,
+            if not set_retention(bootstrap, topic, hours * 3_600_000,
                                  client=client_config(settings, "admin")):
                 outcome.notes.append("topic does not exist yet")
         except KafkaError as exc:

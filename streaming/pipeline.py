@@ -58,6 +58,9 @@ SPARK_TYPES = {"string": "string", "integer": "int", "number": "double"}
 # The fields the later steps read (the rest is only type-checked): every column is held per micro-batch.
 PARSED_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "plate_text", "read_confidence",
                  "detection_direction", "lane")
+# uuids name one thing in either case (RFC 4122: "case-insensitive on input"); the endpoint's ownership check,
+# the CSV feed and the cameras (streaming/cameras.py) compare them in lower case, so the stream does too.
+UUID_FIELDS = ("observation_id", "camera_id")
 
 
 class Reason:
@@ -114,7 +117,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
                 mistyped.append(matches & value.isNull())  # beyond 32 bits
             if kind == "string":
                 value = F.coalesce(value, loose[name])
-            columns.append(value.alias(name))
+            columns.append((F.lower(value) if name in UUID_FIELDS else value).alias(name))
     lenient = loose.isNotNull()
     # A contract field found means an object (a path into anything else finds nothing); otherwise valid JSON
     # is an object when it starts with "{" after whitespace. Cheaper per message than schema_of_variant.
@@ -319,10 +322,12 @@ def add_tokens(enriched: DataFrame, pepper_file: str, pepper_id: str | None = No
 
 
 def add_direction(df: DataFrame) -> DataFrame:
-    """Inbound or Outbound from the camera's rule for the detection direction."""
-    obverse = F.coalesce(F.col("detection_direction"), F.lit("obverse")) == "obverse"
-    return df.withColumn("rij_richting_zone",
-                         F.when(obverse, F.col("obverse_direction")).otherwise(F.col("reverse_direction")))
+    """Inbound or Outbound from the camera's rule for the detection direction; null without one (the field is
+    optional in the contract, and taking a rear-plate camera's reads for front ones would turn its
+    directions round), as for a camera without a rule: such a passage neither opens nor closes a trip."""
+    read = F.col("detection_direction")
+    return df.withColumn("rij_richting_zone", F.when(read == "obverse", F.col("obverse_direction"))
+                         .when(read == "reverse", F.col("reverse_direction")))
 
 
 def scope_column(scope: Scope) -> Column:

@@ -7,10 +7,11 @@ BOOTSTRAP=${BOOTSTRAP:-kafka-0:9094}
 PARTITIONS=${PARTITIONS:-12}
 ADMIN_CONFIG=${ADMIN_CONFIG:-/run/secrets/kafka-admin.properties}
 KT=${KAFKA_HOME:-/opt/kafka}/bin/kafka-topics.sh
-# 8 days: events up to 7 days late are accepted, plus a day to recover a stopped stream.
+# Raw plates gone within 24 hours (the ingest contract): 22 hours past a closed segment's newest record, and
+# segments closed hourly ([retention] kafka_hours, anpr/broker.py SEGMENT_MS). Lateness is judged on event time.
 "$KT" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --create --if-not-exists \
   --topic anpr.observations --partitions "$PARTITIONS" --replication-factor 3 \
-  --config retention.ms=691200000 --config min.insync.replicas=2
+  --config retention.ms=79200000 --config segment.ms=3600000 --config min.insync.replicas=2
 "$KT" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --create --if-not-exists \
   --topic anpr.cameras --partitions 1 --replication-factor 3 \
   --config cleanup.policy=compact --config min.insync.replicas=2

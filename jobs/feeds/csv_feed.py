@@ -20,7 +20,7 @@ import re
 import tomllib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -68,6 +68,25 @@ def load_mapping(path: Path) -> CsvMapping:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """The event times the stream accepts from a delivery at `at` (UTC): at most late_days before it and
+    future_minutes after it (anpr/settings.py StreamSettings; the contract's 7 days late, 5 minutes ahead).
+    Rows outside become bad rows of the export's report instead of deliveries the stream quarantines."""
+
+    at: datetime
+    late_days: int = 7
+    future_minutes: int = 5
+
+    def problem(self, utc: datetime) -> str | None:
+        if utc < self.at - timedelta(days=self.late_days):
+            days = self.late_days
+            return f"more than {days} days before its delivery (the stream accepts events up to {days} days late)"
+        if utc > self.at + timedelta(minutes=self.future_minutes):
+            return f"more than {self.future_minutes} minutes after its delivery (a camera clock ahead?)"
+        return None
+
+
+@dataclass(frozen=True)
 class BadRow:
     file: str
     line: int
@@ -99,7 +118,9 @@ def _observation_id(mapping: CsvMapping, raw: str) -> str:
         return derived_observation_id(mapping.supplier, raw)
 
 
-def read_export(path: Path, mapping: CsvMapping) -> CsvExport:
+def read_export(path: Path, mapping: CsvMapping, accepted: Accepted | None = None) -> CsvExport:
+    """The rows of one export, each an observation or a bad row; accepted: the event times a delivery now
+    may carry (None: not checked)."""
     data = path.read_bytes()
     export = CsvExport(file=path.name, sha256=hashlib.sha256(data).hexdigest())
     try:
@@ -133,7 +154,7 @@ def read_export(path: Path, mapping: CsvMapping) -> CsvExport:
         if not any(cell.strip() for cell in row):
             continue
         export.rows += 1
-        problem, item = _row(row, header, at, mapping, clocks, path.name, line)
+        problem, item = _row(row, header, at, mapping, clocks, path.name, line, accepted)
         if problem is None and item is not None:
             seen = first_line_of.setdefault(item["observation_id"], line)
             if seen != line:
@@ -178,7 +199,7 @@ def _quote(text: str, plate: str) -> str:
 
 
 def _row(row: list[str], header: list[str], at: dict[str, int], mapping: CsvMapping, clocks: dict[str, WallClock],
-         file: str, line: int) -> tuple[str | None, dict[str, Any] | None]:
+         file: str, line: int, accepted: Accepted | None) -> tuple[str | None, dict[str, Any] | None]:
     cols = mapping.columns
     if len(row) != len(header):
         return f"{len(row)} fields where the header has {len(header)}", None
@@ -200,6 +221,9 @@ def _row(row: list[str], header: list[str], at: dict[str, int], mapping: CsvMapp
         utc = clock.to_utc(local, line)
     except NonexistentTime as exc:
         return f"{cols.time} {quoted[cols.time]}: {exc}", None
+    late = accepted.problem(utc) if accepted is not None else None
+    if late is not None:
+        return f"{cols.time} {quoted[cols.time]}: {late}", None
     land = value[cols.country].upper()
     country = mapping.countries.get(land, land)
     if not _ISO2.match(country):

@@ -1,10 +1,12 @@
-"""The file-drop adapter: CSV exports in a directory are read, delivered, reported and moved.
+"""The file-drop adapter: CSV exports in a directory are read, delivered, reported and deleted.
 
-A file whose good rows were all delivered moves to `processed/` with its report beside it
-(`<name>.report.json`: rows, good, bad, and each bad row's line and reason, never a plate). A file
-that cannot be read as an export moves to `rejected/` with its report. A file whose delivery failed
-stays where it is, to be picked up again: its batches carry the same idempotency keys (through the
-ingest endpoint a retry publishes nothing twice) and its rows the same observation ids.
+An export holds raw plates, which the ingest contract has gone within 24 hours, so a file is deleted once
+read: one whose good rows were all delivered leaves its report in `processed/` (`<name>.report.json`:
+rows, good, bad, and each bad row's line and reason, never a plate); one that cannot be read as an export
+leaves its report in `rejected/`, and the supplier sends it again once the export or the mapping is fixed.
+A file whose delivery failed stays where it is, to be picked up again: its batches carry the same
+idempotency keys (through the ingest endpoint a retry publishes nothing twice) and its rows the same
+observation ids.
 
 A batch's idempotency key is a digest of the observations it sends, without where they came from
 (file name, line): the same rows dropped again, even renamed, are recognised, while a file corrected
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from anpr.feeds.messages import encode
-from jobs.feeds.csv_feed import CsvExport, CsvMapping, read_export
+from jobs.feeds.csv_feed import Accepted, CsvExport, CsvMapping, read_export
 from jobs.feeds.sinks import Sink
 
 BATCH = 5_000
@@ -47,10 +48,10 @@ def csv_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _move(path: Path, folder: Path, report: dict[str, object]) -> None:
+def _report_and_delete(path: Path, folder: Path, report: dict[str, object]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{path.name}.report.json").write_text(json.dumps(report, indent=2) + "\n")
-    shutil.move(str(path), folder / path.name)
+    path.unlink()
 
 
 def batch_key(items: list[dict[str, Any]]) -> str:
@@ -73,18 +74,20 @@ def deliver_export(export: CsvExport, sink: Sink, batch: int = BATCH,
     return sent
 
 
-def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, move: bool = True, batch: int = BATCH,
-                 progress: Callable[[int], None] | None = None, say: Callable[[str], None] = print) -> DropOutcome:
+def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete: bool = True, batch: int = BATCH,
+                 progress: Callable[[int], None] | None = None, say: Callable[[str], None] = print,
+                 accepted: Callable[[], Accepted] | None = None) -> DropOutcome:
+    """accepted: the event times a delivery may carry, as of each file's reading (None: not checked)."""
     outcome = DropOutcome([], 0, [])
     for path in csv_files(paths):
         started = time.monotonic()
-        export = read_export(path, mapping)
+        export = read_export(path, mapping, accepted() if accepted is not None else None)
         outcome.exports.append(export)
         if export.problem is not None:
             say(f"{path.name}: rejected: {export.problem}")
             outcome.failed.append((path.name, export.problem))
-            if move:
-                _move(path, path.parent / "rejected", export.report())
+            if delete:
+                _report_and_delete(path, path.parent / "rejected", export.report())
             continue
         for bad in export.bad:
             say(f"  bad row {bad}")
@@ -97,6 +100,6 @@ def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, move: b
         outcome.delivered += delivered
         say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
             f"({time.monotonic() - started:.1f}s)")
-        if move:
-            _move(path, path.parent / "processed", {**export.report(), "delivered": delivered})
+        if delete:
+            _report_and_delete(path, path.parent / "processed", {**export.report(), "delivered": delivered})
     return outcome

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from anpr.broker import EmbeddedBroker, create_topics, high_watermarks, produce_all, reliable_producer
+from anpr.broker import (
+    SEGMENT_MS,
+    EmbeddedBroker,
+    create_topics,
+    high_watermarks,
+    produce_all,
+    reliable_producer,
+    server_properties,
+    set_retention,
+)
 from anpr.jvm import JvmError, jars, java_binary
 
 pytestmark = pytest.mark.integration
@@ -76,6 +85,14 @@ def test_topics_and_offsets_survive_a_restart(tmp_path):
         assert topic_config(broker.bootstrap, "kept")["retention.ms"] == "-1"
         assert topic_config(broker.bootstrap, "cams")["cleanup.policy"] == "compact"
         assert topic_config(broker.bootstrap, "cams")["retention.ms"] == "3600000"
+        # Raw plates gone within 24 hours (the ingest contract): 22 h past hourly segments by default, and what
+        # `anpr retention run` sets keeps the hourly segments and the topic's other configs.
+        defaults = server_properties(tmp_path, 1, 2)
+        assert (defaults["log.retention.hours"], defaults["log.roll.ms"]) == ("22", str(SEGMENT_MS))
+        assert set_retention(broker.bootstrap, "cams", 5 * 3_600_000)
+        cams = topic_config(broker.bootstrap, "cams")
+        assert (cams["retention.ms"], cams["segment.ms"], cams["cleanup.policy"]) == ("18000000", "3600000", "compact")
+        assert not set_retention(broker.bootstrap, "no-such-topic", 3_600_000)
     finally:
         broker.stop()
 

@@ -64,7 +64,7 @@ def test_files_left_on_disk_are_reported_until_retention_runs(lake_with_history)
         "secrets/keyring": (1, f"anpr keys destroy {pepper.id}")}
     assert found["broker/kraft"]["since"] == NOW - timedelta(days=12)
     assert found["logs"]["since"] == NOW - timedelta(days=31) and found["logs"]["bytes"] == 10
-    assert found["checkpoints"]["what"] == "stream checkpoint batches before the newest 100, older than 8 d"
+    assert found["checkpoints"]["what"] == "stream checkpoint batches before the newest 100, older than 22 h"
     assert "erased-key" not in str(found)
 
     outcomes = {o.dataset: o.files_removed for o in run_retention(lake, local, now=NOW)}

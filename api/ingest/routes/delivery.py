@@ -26,6 +26,8 @@ from api.ingest.tracing import TOKEN
 
 log = logging.getLogger("api.ingest")
 CONTENT_TYPES = ("application/json", "application/octet-stream")
+# RFC 8259 section 8.1: JSON is UTF-8, and a parser may ignore a leading byte order mark (Windows tools write one).
+BOM = b"\xef\xbb\xbf"
 router = APIRouter()
 _UUID = re.compile(UUID_PATTERN)
 
@@ -53,15 +55,26 @@ async def ingest(
     if not decision.allowed:
         raise ApiError(429, f"more than {limit} messages in a minute", f"retry after {decision.retry_after} s",
                        headers={"Retry-After": str(decision.retry_after)})
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media, _, parameters = request.headers.get("content-type", "").partition(";")
+    content_type = media.strip().lower()
     if content_type not in CONTENT_TYPES:
         raise ApiError(415, f"content type {content_type or 'missing'} is not accepted",
                        "send application/json or application/octet-stream holding JSON",
+                       code="unsupported_media_type")
+    charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters.split(";"))
+                    if k.strip().lower() == "charset"), "utf-8")
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, f"charset {charset} is not accepted: JSON is UTF-8", "send the body as UTF-8",
+                       code="unsupported_media_type")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ApiError(415, f"Content-Encoding {encoding} is not accepted", "send the JSON uncompressed",
                        code="unsupported_media_type")
     for name, value in (("X-Request-Id", x_request_id), ("X-Idempotency-Key", x_idempotency_key)):
         if value is not None and not TOKEN.match(value):
             raise ApiError(400, f"{name} must be 1-128 letters, digits or . _ : -", "send a uuid, for example")
     body = await read_body(request, services.max_body_bytes)
+    body = body.removeprefix(BOM)
     request_id = request.state.trace_id
     key = None if x_idempotency_key is None else idempotency_identity(x_idempotency_key)
     if key is not None:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from anpr.pseudonym import is_ambiguous_plate, normalize_plate, period_token, vehicle_key
@@ -17,6 +19,19 @@ def test_diacritics_fold_to_their_base_letter_instead_of_vanishing():
     # Ä and Ü as well, written precomposed or as a letter and a combining mark, and fullwidth letters
     assert normalize_plate("MÜ-ÄB 1", "DE") == normalize_plate("MU\u0308 A\u0308B 1", "DE") == "MU-AB1"
     assert normalize_plate("\uff36\uff38\uff11\uff12\uff13\uff22", "NL") == "VX123B"
+
+
+def test_letters_without_a_latin_base_stay_and_fail_the_format_instead_of_vanishing():
+    """A review's case: Cyrillic look-alikes were dropped, so "АВ-123-С" (UA) became "123", one key for every
+    such vehicle; now the text keeps them, and the stream quarantines it as MALFORMED_PLATE."""
+    from anpr.contract import NL_PLATE_PATTERN, OTHER_PLATE_PATTERN
+
+    assert normalize_plate("\u0410\u0412-123-\u0421", "UA") == "\u0410\u0412123\u0421"
+    assert normalize_plate("V\u0425-123-\u0412", "NL") == "V\u0425123\u0412"  # Cyrillic Х and В among Latin ones
+    assert normalize_plate("KR \u0141A 123", "PL") == "KR\u0141A123"  # NFKD gives L with stroke no base letter
+    assert not re.fullmatch(OTHER_PLATE_PATTERN, normalize_plate("\u0391\u0392-123-\u039a", "GR"))
+    assert not re.fullmatch(NL_PLATE_PATTERN, normalize_plate("V\u0425-123-\u0412", "NL"))
+    assert normalize_plate("\u0410 BC 12", "DE") == "\u0410BC12"  # no Latin district code: no separator
 
 
 def test_the_german_district_separator_tells_plates_apart():

@@ -86,10 +86,24 @@ def test_each_rule_gives_its_reason(spark):
         (obs(10, plate_text=None), P.Reason.MISSING_FIELD),
         (obs(11, detection_direction="sideways"), P.Reason.BAD_DIRECTION),
         (obs(12, plate_country="DE", plate_text="B AB 1234"), None),
+        (obs(13, plate_country="UA", plate_text="\u0410\u0412-123-\u0421"), P.Reason.MALFORMED_PLATE),  # Cyrillic
     ]
     payloads = [json.dumps(o).encode() for o, _ in cases] + [b"{not json", b"x" * (P.MAX_MESSAGE_BYTES + 1)]
     expected = [r for _, r in cases] + [P.Reason.NOT_JSON, P.Reason.TOO_LARGE]
     assert verdicts(spark, payloads) == expected
+
+
+def test_a_uuid_is_one_id_in_either_case(spark):
+    """A review's case: an upper-case camera id passed the endpoint's (lower-case) ownership check and then
+    missed the cameras, and one detection in both cases became two passages."""
+    observation = "3f0ca6e1-0000-4000-8000-00000000abcd"
+    payloads = [json.dumps(obs(1, observation_id=observation.upper(), camera_id=CAM.upper())).encode(),
+                json.dumps(obs(2, observation_id=observation)).encode()]
+    checked = P.validate(prepared(spark, payloads), future_minutes=5, late_days=7, min_confidence=0.6)
+    rows = checked.orderBy("kafka_offset").collect()
+    assert [(r.reason, r.observation_id, r.camera_id, r.municipality) for r in rows] == [
+        (None, observation, CAM, "GM0344")] * 2
+    assert P.first_deliveries(checked).count() == 1
 
 
 def test_wrong_types_are_quarantined_not_fatal(spark):
@@ -152,6 +166,14 @@ def test_plates_without_register_match_are_kept(spark, empty_register, country, 
     valid = P.validate(prepared(spark, payloads), 5, 7, 0.6).where("reason IS NULL")
     [p] = to_passages(valid, empty_register).collect()
     assert p.voertuig_type == expected and not p.register_hit and p.rij_richting_zone == "Outbound"
+
+
+def test_a_read_without_detection_direction_has_no_zone_direction(spark, empty_register):
+    """The field is optional: a rear-plate camera's reads taken as front ones would run its directions backwards."""
+    payload = {k: v for k, v in obs(1).items() if k != "detection_direction"}
+    valid = P.validate(prepared(spark, [json.dumps(payload).encode()]), 5, 7, 0.6).where("reason IS NULL")
+    [p] = to_passages(valid, empty_register).collect()
+    assert p.rij_richting_zone is None
 
 
 def test_a_batch_keeps_the_first_delivery_of_each_observation(spark):

@@ -16,7 +16,10 @@ PLATES = [("VX-123-B", "NL"), ("vx123b", " nl "), ("B NO 1234", "DE"), ("ab.12.c
 # long s, a superscript digit, no-break and zero-width spaces, a right-to-left mark, German separators.
 HOSTILE = ["GÖ XY 99", "GO\u0308 XY 99", "MÜ-ÄB 1", "\uff36\uff38\uff11\uff12\uff13\uff22", "\ufb01X-12",
            "\u212a\u0131\u00df\u017f1", "AB\u00b2\u00a012", "B\u200bNO 1234", "\u200fBN O 1234", "BNO1234",
-           "BNO 1234", "b.no.1234", "Ǆ-Œ 1", "é", "---", ""]
+           "BNO 1234", "b.no.1234", "Ǆ-Œ 1", "é", "---", "",
+           # letters with no Latin base stay (Cyrillic, Greek, L with stroke), Arabic-Indic digits, underscore
+           "\u0410\u0412-123-\u0421", "V\u0425-123-\u0412", "KR \u0141A 123", "\u0391\u0392 123", "\u0410 BC 12",
+           "AB-\u0661\u0662-CD", "AB_12"]
 
 
 def test_vehicle_keys_and_period_tokens_equal_the_python_ones(spark):

@@ -113,6 +113,25 @@ def test_other_content_types_get_415(client):
     assert response.status_code == 415 and error_of(response)["code"] == "unsupported_media_type"
 
 
+@pytest.mark.parametrize(("headers", "message"), [
+    ({"Content-Type": "application/json; charset=utf-16"}, "charset utf-16 is not accepted: JSON is UTF-8"),
+    ({**JSON, "Content-Encoding": "gzip"}, "Content-Encoding gzip is not accepted"),
+])
+def test_an_encoding_json_does_not_have_is_named(client, headers, message):
+    response = client.post("/", content=OBSERVATION_BATCH, headers={**headers, "X-API-Key": KEY})
+    assert response.status_code == 415 and error_of(response)["message"] == message
+
+
+def test_a_leading_byte_order_mark_is_ignored(client):
+    """RFC 8259 lets a parser ignore it, and Windows tools write one: past the envelope, to the (absent) broker."""
+    body = OBSERVATION_BATCH if isinstance(OBSERVATION_BATCH, bytes) else OBSERVATION_BATCH.encode()
+    response = client.post("/", content=b"\xef\xbb\xbf" + body, headers={**JSON, "X-API-Key": KEY})
+    assert response.status_code == 503, response.text
+    charset = client.post("/", content=body, headers={"Content-Type": "application/json; charset=UTF-8",
+                                                      "X-API-Key": KEY})
+    assert charset.status_code == 503, charset.text
+
+
 def test_bodies_over_50_mb_get_413_declared_or_streamed(client):
     big = b" " * (50 * 1024 * 1024 + 1)
     declared = client.post("/", content=big, headers={**JSON, "X-API-Key": KEY})

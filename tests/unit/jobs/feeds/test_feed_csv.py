@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from anpr.settings import CONF_DIR
-from jobs.feeds.csv_feed import load_mapping, read_export
+from jobs.feeds.csv_feed import Accepted, load_mapping, read_export
 from jobs.feeds.drop import process_drop
 
 MAPPING = load_mapping(CONF_DIR / "feeds" / "demo-supplier.toml")
@@ -162,17 +163,19 @@ class Collect:
         return len(items)
 
 
-def test_the_drop_moves_delivered_and_rejected_files_with_their_reports(tmp_path):
+def test_the_drop_deletes_delivered_and_rejected_files_and_keeps_their_reports(tmp_path):
+    """An export holds raw plates, gone within 24 hours by the ingest contract: deleted once read."""
     export(tmp_path, BROKEN, name="week-11.csv")
     (tmp_path / "notes.csv").write_text("x;y\n1;2\n")
     sink, lines = Collect(), list[str]()
     outcome = process_drop([tmp_path], MAPPING, sink, batch=1, say=lines.append)
     assert outcome.delivered == 2 and [n for _, n in sink.batches] == [1, 1]
     assert sink.batches[0][0].startswith("csv-") and sink.batches[0][0] != sink.batches[1][0]
-    assert (tmp_path / "processed" / "week-11.csv").exists() and not (tmp_path / "week-11.csv").exists()
+    assert not (tmp_path / "processed" / "week-11.csv").exists() and not (tmp_path / "week-11.csv").exists()
     report = json.loads((tmp_path / "processed" / "week-11.csv.report.json").read_text())
     assert (report["good"], report["bad"], report["delivered"]) == (2, 8, 2)
-    assert (tmp_path / "rejected" / "notes.csv").exists()
+    assert (tmp_path / "rejected" / "notes.csv.report.json").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*.csv")) == []
     assert any("week-11.csv:3: unknown Locatie" in line for line in lines)
     assert not any(p in "\n".join(lines) for p in PLATES)
 
@@ -182,10 +185,10 @@ def test_a_corrected_redelivery_gets_new_keys_for_its_changed_batches_and_an_ide
             row(3, "10-03-2026 08:00:02", locatie="Neude"), row(4, "10-03-2026 08:00:03")]
     fixed = MAPPING.model_copy(update={"locations": {**MAPPING.locations, "Neude": MAPPING.locations["Biltstraat"]}})
     first, again, renamed, corrected = Collect(), Collect(), Collect(), Collect()
-    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, first, move=False, batch=2, say=print)
-    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, again, move=False, batch=2, say=print)
-    process_drop([export(tmp_path, rows, "week-11-resent.csv")], MAPPING, renamed, move=False, batch=2, say=print)
-    process_drop([export(tmp_path, rows, "week-11.csv")], fixed, corrected, move=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, first, delete=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, again, delete=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11-resent.csv")], MAPPING, renamed, delete=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], fixed, corrected, delete=False, batch=2, say=print)
     assert [n for _, n in first.batches] == [2, 1] and again.batches == first.batches == renamed.batches
     # The mapping now knows Neude: line 4 is sent, the second batch (lines 4, 5) is new, the first a replay.
     assert [n for _, n in corrected.batches] == [2, 2]
@@ -200,3 +203,18 @@ def test_shipped_mappings_name_configured_cameras(name):
     cameras = {c.camera_id for m in load_municipalities() for c in m.cameras}
     mapping = load_mapping(CONF_DIR / "feeds" / name)
     assert {loc.camera_id for loc in mapping.locations.values()} <= cameras
+
+
+def test_a_weekly_exports_rows_beyond_the_lateness_window_are_bad_rows_not_silent_quarantine(tmp_path):
+    """A review's case: a Monday-Sunday export delivered the next Monday at 08:00 carries rows more than 7 days
+    old, which the stream quarantines as EVENT_TOO_LATE while the report counted them delivered."""
+    delivered = datetime(2026, 3, 16, 7, 0, tzinfo=UTC)  # Monday 16 March, 08:00 CET
+    path = export(tmp_path, [row(1, "09-03-2026 07:59:00"), row(2, "09-03-2026 08:01:00"),
+                             row(3, "15-03-2026 23:59:00"), row(4, "16-03-2026 08:06:00")])
+    result = read_export(path, MAPPING, Accepted(delivered))
+    assert [o["extensions"]["source_line"] for o in result.observations] == [3, 4]
+    assert [(b.line, b.reason) for b in result.bad] == [
+        (2, "Tijd(CET) '09-03-2026 07:59:00': more than 7 days before its delivery (the stream accepts events up "
+            "to 7 days late)"),
+        (5, "Tijd(CET) '16-03-2026 08:06:00': more than 5 minutes after its delivery (a camera clock ahead?)")]
+    assert len(read_export(path, MAPPING).observations) == 4  # unchecked without a delivery time

@@ -12,7 +12,7 @@ import org.apache.spark.sql.api.java.UDF2;
 /**
  * {@code anpr_plate_text(plate, country)}: the plate's text as it is hashed, anpr.pseudonym.normalize_plate
  * in the JVM (its docstring and docs/privacy.md give the rule): folded to base letters (NFKD, upper case,
- * marks dropped), letters and digits only, except that a German or Austrian plate keeps one "-" after
+ * marks dropped), letters and digits (of any script) only, except that a German or Austrian plate keeps one "-" after
  * its district code. Null plate gives null.
  */
 public final class PlateText implements UDF2<String, String, String> {
@@ -20,7 +20,8 @@ public final class PlateText implements UDF2<String, String, String> {
   static final Map<String, Integer> DISTRICT_SEPARATED = Map.of("DE", 3, "AT", 2);
   static final String SEPARATOR = "-";
   private static final Pattern MARK = Pattern.compile("\\p{M}");
-  private static final Pattern RUN = Pattern.compile("[0-9A-Z]+");
+  // Letters and digits of any script: one with no Latin base fails the plate format instead of vanishing.
+  private static final Pattern RUN = Pattern.compile("[\\p{L}\\p{N}]+");
   private static final Pattern LETTERS = Pattern.compile("[A-Z]+");
 
   static String normalizeCountry(String country) {
