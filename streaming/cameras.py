@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from anpr.feeds.camera_table import registered_camera_rows
+from anpr.feeds.camera_table import CAMERAS, registered_camera_rows
 from anpr.lake import Lake
 from anpr.zones import camera_rows, load_municipalities
 
@@ -35,3 +35,9 @@ def cameras_frame(spark: SparkSession, lake: Lake | None = None) -> DataFrame:
     # observations carry camera ids in lower case (streaming/pipeline.py UUID_FIELDS), whatever conf/ spells
     rows = [{**r, "camera_id": str(r["camera_id"]).lower()} for r in rows]
     return spark.createDataFrame([tuple(r.get(f) for f in fields) for r in rows], CAMERAS_SCHEMA)
+
+
+def cameras_version(lake: Lake | None) -> int | None:
+    """The version of the API's cameras table (None: none registered yet): a query's cameras are those of the
+    version read before its plan was made (`cameras_frame`), and a camera registered since is unknown to it."""
+    return lake.version(CAMERAS) if lake is not None and lake.exists(CAMERAS) else None

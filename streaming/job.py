@@ -30,7 +30,7 @@ from anpr.stream_tables import (
     STREAM_METRICS_SCHEMA,
 )
 from streaming import plan
-from streaming.cameras import cameras_frame
+from streaming.cameras import cameras_frame, cameras_version
 from streaming.sink import BatchReport, PassageSink, register_pepper
 from streaming.source import broker_unreachable, read_kafka_stream, unreachable_error
 from streaming.topics import batch_guard, check_topic_identity
@@ -83,11 +83,11 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
         text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
         raise broker_unreachable(bootstrap, f"at the start ({text})") from exc
     check_topic_identity(checkpoint, ids, accept_data_loss)
-    while True:  # once per pepper: a re-keyed register restarts the query under its pepper
+    while True:  # a re-keyed register or newly registered cameras restart the query with them
         pepper = register_pepper(lake, settings)
         records = read_kafka_stream(spark, settings, topic)
         sink = PassageSink.open(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids),
-                                pepper=pepper)
+                                pepper=pepper, cameras_at=cameras_version(lake))
         writer = (checked_stream(spark, settings, records, lake, pepper).writeStream.queryName(QUERY_NAME)
                   .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
         if until_idle:
@@ -100,12 +100,16 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
             log.info("stopping the stream; the last committed batch is kept")
             query.stop()
         except StreamingQueryException as exc:
-            if sink.rotated_to is None:
+            if sink.rotated_to is None and sink.cameras_now == sink.cameras_at:
                 unreachable = unreachable_error(exc, bootstrap, settings.kafka.broker_wait_seconds)
                 if unreachable is not None:
                     raise unreachable from exc
                 raise
             # The failed batch wrote nothing; the new query replays it from the checkpoint's offsets.
-            log.info("pepper rotated from %s to %s: the query restarts under it", pepper.id, sink.rotated_to)
+            if sink.rotated_to is not None:
+                log.info("pepper rotated from %s to %s: the query restarts under it", pepper.id, sink.rotated_to)
+            else:
+                log.info("cameras registered (table version %s -> %s): the query restarts with them",
+                         sink.cameras_at, sink.cameras_now)
             continue
         return

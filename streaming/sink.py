@@ -59,7 +59,9 @@ from anpr.stream_tables import (
 from anpr.zones import Municipality, load_municipalities
 from streaming import plan
 from streaming.accounting import BatchCounts, check, mismatches
+from streaming.cameras import cameras_version
 from streaming.enrich import is_current, load_register_snapshot, release
+from streaming.pipeline import Reason
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,6 +156,11 @@ class PepperRotated(RuntimeError):
     """The register was re-keyed under another pepper: the query stops uncommitted and restarts under it."""
 
 
+class CamerasChanged(RuntimeError):
+    """A batch met cameras unknown to its query while cameras were registered since the query began: it stops
+    uncommitted and restarts with them, so a camera the ingest endpoint accepted is not quarantined."""
+
+
 def register_pepper(lake: Lake, settings: Settings, poll_seconds: float = 2.0) -> Pepper:
     """The pepper that made the register's keys (anpr/keyring.py), which the stream must derive its keys
     with. Holds, logging once a minute, while a re-key is under way: Kafka keeps the detections meanwhile.
@@ -179,27 +186,31 @@ class PassageSink:
     def __init__(self, spark: SparkSession, settings: Settings, lake: Lake, pepper: Pepper,
                  municipalities: list[Municipality], register: RegisterSnapshot,
                  on_batch: Callable[[BatchReport], None] | None = None,
-                 before_write: Callable[[], None] | None = None) -> None:
+                 before_write: Callable[[], None] | None = None, cameras_at: int | None = None) -> None:
         """before_write runs before each batch writes anything (the topic identity check); what it raises
         fails the batch uncommitted. pepper: the one the query's plan derives vehicle keys with; when the
         register changes to another, the next batch raises PepperRotated before it writes, and
-        `rotated_to` names the new pepper."""
+        `rotated_to` names the new pepper. cameras_at: the cameras table version the query's plan knows
+        (streaming/cameras.py cameras_version); a batch with unknown cameras after a newer one raises
+        CamerasChanged before it writes, and `cameras_now` names that version."""
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.before_write = before_write
         self.pepper, self.municipalities, self.register = pepper, municipalities, register
         self.rotated_to: str | None = None
+        self.cameras_at, self.cameras_now = cameras_at, cameras_at
         self._register_checked = time.monotonic()
 
     @classmethod
     def open(cls, spark: SparkSession, settings: Settings, lake: Lake,
              on_batch: Callable[[BatchReport], None] | None = None,
-             before_write: Callable[[], None] | None = None, pepper: Pepper | None = None) -> PassageSink:
+             before_write: Callable[[], None] | None = None, pepper: Pepper | None = None,
+             cameras_at: int | None = None) -> PassageSink:
         """A sink over the configured municipalities (their scopes checked against the register's vehicle
         types) and the register's current snapshot; pepper: default the register's (`register_pepper`)."""
         municipalities = load_municipalities()
         check_scopes(municipalities, load_register_conf())
         return cls(spark, settings, lake, pepper or register_pepper(lake, settings), municipalities,
-                   load_register_snapshot(spark, lake), on_batch, before_write)
+                   load_register_snapshot(spark, lake), on_batch, before_write, cameras_at)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -250,6 +261,13 @@ class PassageSink:
 
         summary = summarize(checked)
         lap("summary")
+        if Reason.UNKNOWN_CAMERA in summary.quarantined:
+            self.cameras_now = cameras_version(self.lake)
+            if self.cameras_now != self.cameras_at:
+                raise CamerasChanged(f"batch {batch_id} has {summary.quarantined[Reason.UNKNOWN_CAMERA]} reads of "
+                                     f"cameras unknown to this query, and cameras were registered since it began "
+                                     f"(table version {self.cameras_at} -> {self.cameras_now}): it restarts "
+                                     "with them at this batch")
         n_valid = summary.rows_in - sum(summary.quarantined.values())
         n_first = n_unique = hits = written = n_double = n_out = n_offered = 0
         commits: dict[str, Callable[[], int | None]] = {}

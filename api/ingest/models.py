@@ -133,10 +133,17 @@ class Receipt(BaseModel):
     filename: str | None
 
 
+# Rejected observations' ids listed per day and reason: enough to find a faulty camera or batch, and bounded.
+MAX_REJECTED_IDS = 100
+
+
 class RejectionCount(BaseModel):
     day: str = Field(description="Day the platform received the messages (UTC), YYYY-MM-DD.")
     reason: str = Field(description="Reason code of the stream, e.g. BAD_UUID, EVENT_IN_FUTURE, LOW_CONFIDENCE.")
     count: int
+    observation_ids: list[str] = Field(
+        default_factory=list, description=f"The observation_id of up to {MAX_REJECTED_IDS} of them, sorted, to find "
+                                          "the detections again (none for a message that was no JSON).")
 
 
 class RejectionReport(BaseModel):

@@ -205,10 +205,10 @@ def test_suppliers_see_their_own_rejection_counts_by_day_and_reason(tmp_path, sp
                                                    ("other-supplier", "BAD_UUID", d1)]))
     report = client.get("/v1/rejections?from=2026-03-01&to=2026-03-31", headers={"X-API-Key": KEY}).json()
     assert report["supplier"] == "test-supplier" and report["total"] == 4
-    assert report["rejections"] == [
-        {"day": "2026-03-10", "reason": "BAD_UUID", "count": 2},
-        {"day": "2026-03-10", "reason": "LOW_CONFIDENCE", "count": 1},
-        {"day": "2026-03-11", "reason": "EVENT_IN_FUTURE", "count": 1}]
+    assert report["rejections"] == [  # which detections: their ids, never a plate
+        {"day": "2026-03-10", "reason": "BAD_UUID", "count": 2, "observation_ids": ["id-0", "id-1"]},
+        {"day": "2026-03-10", "reason": "LOW_CONFIDENCE", "count": 1, "observation_ids": ["id-2"]},
+        {"day": "2026-03-11", "reason": "EVENT_IN_FUTURE", "count": 1, "observation_ids": ["id-3"]}]
     only_first_day = client.get("/v1/rejections?from=2026-03-10&to=2026-03-10", headers={"X-API-Key": KEY}).json()
     assert only_first_day["total"] == 3
     assert client.get("/v1/rejections").status_code == 401
