@@ -177,7 +177,7 @@ class DayPart(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """How long each kind of data is kept (days), applied by `anpr retention run`.
+    """How long each kind of data is kept (the unit in each name: days, or hours), applied by `anpr retention run`.
 
     Seed 001 (section 4): microdata as short as possible, deleted automatically. Passages are the
     microdata the tables are built from: kept until their month's release is final (docs/statistics.md:

@@ -133,7 +133,7 @@ def publish(bootstrap: str, settings: Any, register_size: int, wanted: int) -> d
     topic, utrecht = settings.kafka.observations_topic, municipality_by_code(UTRECHT)
     last = default_day()
     first = last - timedelta(days=math.ceil(wanted / MEAN_PER_DAY) - 1)
-    # Simulated time stamps records weeks back; the broker's time-based retention (7 days) would delete
+    # Simulated time stamps records weeks back; the broker's time-based retention (22 hours) would delete
     # them before the stream reads them, so this topic keeps everything.
     create_topics(bootstrap, {topic: settings.kafka.partitions}, configs={topic: {"retention.ms": "-1"}})
     publisher = Publisher(bootstrap, {topic: settings.kafka.partitions})

@@ -73,6 +73,13 @@ def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
     return 0
 
 
+def arrival(path: Path) -> datetime:
+    """When a file arrived here (its inode change time, which an upload cannot set back as it can the
+    modification time): a delivery's time, the same when a failed delivery is read again, so the rows it
+    judges late, and the batches and idempotency keys they leave, stay the same."""
+    return datetime.fromtimestamp(path.stat().st_ctime, UTC)
+
+
 def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
     from anpr.zones import load_municipalities
     from jobs.feeds.csv_feed import Accepted, load_mapping
@@ -93,16 +100,19 @@ def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
                              mapping.municipality)
         else:
             sink = _ingest_sink(args, settings)
+        # A file still being uploaded must not be read (and deleted) half-way: --watch takes a file once it has
+        # not changed for two polls (at least 10 s); a run without --watch reads what it is given.
+        settle = max(10.0, 2 * args.watch) if args.watch else 0.0
         while True:
-            files = csv_files(paths)
+            files = [f for f in csv_files(paths) if time.time() - f.stat().st_mtime >= settle]
             if files:
                 lines = sum(max(0, len(f.read_bytes().splitlines()) - 1) for f in files)
                 counter = Counter("rows delivered", lines)
                 replays = sink.replays if isinstance(sink, IngestSink) else 0
                 try:
                     outcome = process_drop(files, mapping, sink, delete=not args.keep, progress=counter.add, say=say,
-                                           accepted=lambda: Accepted(datetime.now(UTC), stream.max_lateness_days,
-                                                                     stream.future_tolerance_minutes))
+                                           accepted=lambda path: Accepted(arrival(path), stream.max_lateness_days,
+                                                                          stream.future_tolerance_minutes))
                 finally:
                     counter.close()  # bad rows are never delivered: the bar may end short of its total
                 failures += len(outcome.failed)
@@ -124,6 +134,14 @@ def cmd_feed_synth(args: Namespace, settings: Settings) -> int:
     from jobs.feeds.synth_feed import cities, run_synth
 
     first = args.day or datetime.now(UTC).date() - timedelta(days=2)
+    kept = datetime.now(UTC) - timedelta(hours=settings.retention.kafka_hours)
+    if args.simulated_time and datetime(first.year, first.month, first.day, tzinfo=UTC) < kept:
+        # Kafka deletes by record timestamp: history stamped in the past would be gone before the stream reads it.
+        say(f"anpr feed synth: --simulated-time stamps records with their simulated delivery times, and the topic "
+            f"keeps {settings.retention.kafka_hours} h ([retention] kafka_hours: raw plates gone within 24 hours), "
+            f"so deliveries from {first} would be deleted unread; publish history to a topic of its own with "
+            f"retention.ms=-1 (python -m bench pipeline does), or leave out --simulated-time; nothing was published")
+        return 2
     towns = cities(load_municipalities(), args.cities, args.seed)
     scale = args.detections / towns[0][1]
     total = int(sum(s for _, s in towns) * scale * args.days)

@@ -147,7 +147,8 @@ def erasure_notes(erased_at: datetime, time_travel_hours: int, kafka_topic: str,
         f"the erased rows stay readable through Delta time travel until {until:%Y-%m-%d %H:%M}Z; the first VACUUM "
         f"after that removes their files (`anpr retention run` vacuums passages and the register tables; this "
         f"command vacuumed files older than {time_travel_hours} h)",
-        f"raw observations stay in the Kafka topic {kafka_topic} until its retention ({kafka_hours} h) drops them",
+        f"raw observations stay in the Kafka topic {kafka_topic} until its retention drops them ({kafka_hours} h "
+        f"past an hourly segment: within {kafka_hours + 1} h 5 min)",
         "a later register load from a source that still lists the vehicle adds its register rows again",
     ]
 

@@ -64,7 +64,9 @@ def on_disk(lake: Lake, settings: Settings, now: datetime | None = None) -> list
                                  _where(table_dir, data), due, "anpr retention run"))
     kafka = data / KAFKA_LOG_DIR
     topic = settings.kafka.observations_topic
-    due = ef.expired_segments(ef.list_files(kafka), topic, now - timedelta(hours=r.kafka_hours))
+    # The broker looks for due segments every 5 minutes (log.retention.check.interval.ms): ones due for less
+    # than 10 are on their way out, not left behind.
+    due = ef.expired_segments(ef.list_files(kafka), topic, now - timedelta(hours=r.kafka_hours, minutes=10))
     if due:
         items.append(ef.item(f"closed {topic} segments older than {r.kafka_hours} h", _where(kafka, data), due,
                              "the broker, by the topic's retention.ms (set by anpr retention run): start it "

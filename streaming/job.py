@@ -31,6 +31,7 @@ from anpr.stream_tables import (
 )
 from streaming import plan
 from streaming.cameras import cameras_frame, cameras_version
+from streaming.enrich import release
 from streaming.sink import BatchReport, PassageSink, register_pepper
 from streaming.source import broker_unreachable, read_kafka_stream, unreachable_error
 from streaming.topics import batch_guard, check_topic_identity
@@ -83,11 +84,12 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
         text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
         raise broker_unreachable(bootstrap, f"at the start ({text})") from exc
     check_topic_identity(checkpoint, ids, accept_data_loss)
+    register = None  # a query restarted for new cameras keeps the register snapshot (and its broadcast)
     while True:  # a re-keyed register or newly registered cameras restart the query with them
         pepper = register_pepper(lake, settings)
         records = read_kafka_stream(spark, settings, topic)
         sink = PassageSink.open(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids),
-                                pepper=pepper, cameras_at=cameras_version(lake))
+                                pepper=pepper, cameras_at=cameras_version(lake), register=register)
         writer = (checked_stream(spark, settings, records, lake, pepper).writeStream.queryName(QUERY_NAME)
                   .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
         if until_idle:
@@ -108,7 +110,10 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
             # The failed batch wrote nothing; the new query replays it from the checkpoint's offsets.
             if sink.rotated_to is not None:
                 log.info("pepper rotated from %s to %s: the query restarts under it", pepper.id, sink.rotated_to)
+                release(sink.register)
+                register = None
             else:
+                register = sink.register
                 log.info("cameras registered (table version %s -> %s): the query restarts with them",
                          sink.cameras_at, sink.cameras_now)
             continue

@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
+from anpr.feeds.camera_table import registered_camera_rows
 from anpr.keyring import Pepper, RekeyInProgress
 from anpr.lake import Lake
 from anpr.register_conf import RegisterConf, load_register_conf
@@ -204,13 +205,14 @@ class PassageSink:
     def open(cls, spark: SparkSession, settings: Settings, lake: Lake,
              on_batch: Callable[[BatchReport], None] | None = None,
              before_write: Callable[[], None] | None = None, pepper: Pepper | None = None,
-             cameras_at: int | None = None) -> PassageSink:
+             cameras_at: int | None = None, register: RegisterSnapshot | None = None) -> PassageSink:
         """A sink over the configured municipalities (their scopes checked against the register's vehicle
-        types) and the register's current snapshot; pepper: default the register's (`register_pepper`)."""
+        types) and the register's current snapshot (or `register`, a restarted query's); pepper: default the
+        register's (`register_pepper`)."""
         municipalities = load_municipalities()
         check_scopes(municipalities, load_register_conf())
         return cls(spark, settings, lake, pepper or register_pepper(lake, settings), municipalities,
-                   load_register_snapshot(spark, lake), on_batch, before_write, cameras_at)
+                   register or load_register_snapshot(spark, lake), on_batch, before_write, cameras_at)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -225,6 +227,24 @@ class PassageSink:
             self._write(checked, query_id, batch_id, started)
         finally:
             checked.unpersist()
+
+    def _restart_for_new_cameras(self, checked: DataFrame, batch_id: int, unknown: int) -> None:
+        """CamerasChanged when a camera of this batch's UNKNOWN_CAMERA reads was registered (with a zone) since
+        the query began. Reads only the cameras table's version unless it moved; a move that registers none of
+        them (an update, a camera without a zone) is taken as known, so it costs no restart."""
+        now = cameras_version(self.lake)
+        if now == self.cameras_at:
+            return
+        registered = {str(r["camera_id"]).lower() for r in registered_camera_rows(self.lake, self.municipalities)}
+        met = {r.camera_id for r in checked.where(F.col("reason") == Reason.UNKNOWN_CAMERA)
+               .select("camera_id").distinct().collect()}
+        if not met & registered:
+            self.cameras_at = self.cameras_now = now
+            return
+        self.cameras_now = now
+        raise CamerasChanged(f"batch {batch_id} has {unknown} reads of cameras unknown to this query, of which "
+                             f"{len(met & registered)} were registered since it began (table version "
+                             f"{self.cameras_at} -> {now}): it restarts with them at this batch")
 
     def current_register(self) -> RegisterSnapshot:
         """The register snapshot, re-read when a register load committed since it was read.
@@ -262,12 +282,7 @@ class PassageSink:
         summary = summarize(checked)
         lap("summary")
         if Reason.UNKNOWN_CAMERA in summary.quarantined:
-            self.cameras_now = cameras_version(self.lake)
-            if self.cameras_now != self.cameras_at:
-                raise CamerasChanged(f"batch {batch_id} has {summary.quarantined[Reason.UNKNOWN_CAMERA]} reads of "
-                                     f"cameras unknown to this query, and cameras were registered since it began "
-                                     f"(table version {self.cameras_at} -> {self.cameras_now}): it restarts "
-                                     "with them at this batch")
+            self._restart_for_new_cameras(checked, batch_id, summary.quarantined[Reason.UNKNOWN_CAMERA])
         n_valid = summary.rows_in - sum(summary.quarantined.values())
         n_first = n_unique = hits = written = n_double = n_out = n_offered = 0
         commits: dict[str, Callable[[], int | None]] = {}

@@ -57,7 +57,10 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
     - ``maxOffsetsPerTrigger`` (500,000): the most records one micro-batch reads, spread over partitions,
       so a backlog drains in bounded batches instead of one huge one.
     - ``failOnDataLoss`` (true): offsets in the checkpoint that the broker no longer has (retention, a
-      deleted and recreated topic) stop the query instead of being skipped without a word.
+      deleted and recreated topic) stop the query instead of being skipped without a word. The topic keeps
+      records ``retention.kafka_hours`` (22 h: raw plates gone within 24 hours), so a stream stopped for
+      longer stops here when started; ``ANPR_KAFKA__FAIL_ON_DATA_LOSS=false`` starts it past the gap, whose
+      detections are gone.
     - ``fetchOffset.numRetries``, ``kafka.default.api.timeout.ms``, ``kafka.request.timeout.ms``: from
       ``kafka.broker_wait_seconds`` (`wait_options`), how long a query waits for a broker that does not
       answer before it fails (run_stream then raises BrokerUnreachableError).

@@ -29,7 +29,7 @@ def rejection_counts(lake: TableReader | None, supplier: str, first: date, last:
     grouped = table.group_by(["ingest_date", "reason"]).aggregate([("reason", "count"), ("observation_id", "list")])
     grouped = grouped.sort_by([("ingest_date", "ascending"), ("reason", "ascending")])
     days = pc.strftime(grouped.column("ingest_date").cast("timestamp[s]"), format="%Y-%m-%d").to_pylist()
-    ids = [sorted(i for i in found if i is not None)[:MAX_REJECTED_IDS]
+    ids = [sorted({i for i in found if i is not None})[:MAX_REJECTED_IDS]  # a re-delivered id once
            for found in grouped.column("observation_id_list").to_pylist()]
     return [RejectionCount(day=d, reason=r, count=n, observation_ids=i) for d, r, n, i in
             zip(days, grouped.column("reason").to_pylist(), grouped.column("reason_count").to_pylist(), ids,

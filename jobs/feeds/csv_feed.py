@@ -22,10 +22,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from anpr.feeds.messages import derived_observation_id, iso_ms
 from jobs.feeds.wall_clock import NonexistentTime, WallClock
@@ -34,7 +34,7 @@ _ISO2 = re.compile(r"^[A-Z]{2}$")
 
 
 class Location(BaseModel):
-    camera_id: str
+    camera_id: Annotated[str, StringConstraints(to_lower=True)]  # a uuid: compared in lower case
     detection_direction: str | None = Field(default=None, pattern="^(obverse|reverse)$")
 
 

@@ -76,12 +76,12 @@ def deliver_export(export: CsvExport, sink: Sink, batch: int = BATCH,
 
 def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete: bool = True, batch: int = BATCH,
                  progress: Callable[[int], None] | None = None, say: Callable[[str], None] = print,
-                 accepted: Callable[[], Accepted] | None = None) -> DropOutcome:
-    """accepted: the event times a delivery may carry, as of each file's reading (None: not checked)."""
+                 accepted: Callable[[Path], Accepted] | None = None) -> DropOutcome:
+    """accepted: the event times each file's delivery may carry (None: not checked)."""
     outcome = DropOutcome([], 0, [])
     for path in csv_files(paths):
         started = time.monotonic()
-        export = read_export(path, mapping, accepted() if accepted is not None else None)
+        export = read_export(path, mapping, accepted(path) if accepted is not None else None)
         outcome.exports.append(export)
         if export.problem is not None:
             say(f"{path.name}: rejected: {export.problem}")

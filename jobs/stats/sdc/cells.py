@@ -71,7 +71,7 @@ class Registry:
     # tables: 4.12 gives each camera's worked hours, each of which holds a passage (jobs/stats/tables/cameras.py)
     floors: dict[tuple[str, object], float] = field(default_factory=dict)
     # the month's own containments besides anpr/dimensions.py CONTAINMENTS (jobs/stats/tables/enrich.py
-    # week_containments: week 5 lies among the weekdays of days 29-31; anpr/dimensions.py access_containments:
+    # calendar_containments: week 5 lies among the weekdays of days 29-31; anpr/dimensions.py access_containments:
     # ZE access on the day against the day access ends)
     calendar: tuple[Containment, ...] = ()
     # the month's days per category of its calendar dimensions (jobs/stats/tables/enrich.py month_days)

@@ -12,7 +12,7 @@ from collections.abc import Container, Sequence
 from itertools import combinations
 
 from anpr.catalogue import SOURCES
-from anpr.dimensions import CONTAINMENTS, NEVER_INSIDE
+from anpr.dimensions import CONTAINMENTS, NEVER_INSIDE, TOEGESTAAN
 from jobs.stats.sdc.cells import Key, Level
 from jobs.stats.sdc.identities import per_vehicle
 from jobs.stats.sdc.links import (
@@ -27,10 +27,18 @@ from jobs.stats.sdc.links import (
 )
 from jobs.stats.sdc.margins import Margins, Name
 
+ZE_ACCESS = "ze_toegang"  # ZE access on the day of passage (anpr/dimensions.py ze_status)
 # a containment's side: passages in each dimension's categories at once
 Side = tuple[tuple[str, Container[object]], ...]
 # the dimensions of a passage's local date alone (anpr/catalogue.py SOURCES, kind time, level above the hour)
 DATE_DIMENSIONS = {d for d, s in SOURCES.items() if s.kind == "time" and s.level in ("dag", "weekdag", "week")}
+
+
+def barred(side: Side) -> bool:
+    """Whether a side is ZE access categories none of which a vehicle whose access never ends has (all but
+    Toegestaan): only such passages are never of NEVER_INSIDE's category, so only there may the outer side
+    leave out the vehicle types that category holds whole (a week-5 car passage is a weekend passage)."""
+    return len(side) == 1 and side[0][0] == ZE_ACCESS and TOEGESTAAN not in side[0][1]
 
 
 class Relations(Margins):
@@ -80,7 +88,7 @@ class Relations(Margins):
                     inside = self.margins_by(measure, cells, inner, shared)
                     outside = self.margins_by(measure, cells, outer, shared)
                     sides = {key: [side] for key, side in outside.items()}
-                    if not shared and len(outer) == 1:
+                    if not shared and len(outer) == 1 and barred(inner):
                         sides.setdefault((), []).extend(self.narrowed(measure, cells, *outer[0]))
                     additive = measure != "V" or all(per_vehicle(d) for d in inner_dims)
                     for key, group in inside.items():

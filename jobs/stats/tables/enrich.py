@@ -140,19 +140,22 @@ def _month_categories(jaar: int, maand: int) -> list[dict[str, object]]:
              "dag_type": WERKDAG if date(jaar, maand, d).isoweekday() <= 5 else WEEKEND} for d in range(1, last + 1)]
 
 
-def week_containments(jaar: int, maand: int) -> tuple[Containment, ...]:
-    """Each week of the month (week_of_month) whose days do not hold every ISO weekday lies among the weekdays
-    of its days (week 5: days 29-31; anpr/dimensions.py CONTAINMENTS has those of every month), and among
-    their day type where they hold only one (June 2024's week 5 is a weekend)."""
-    held: dict[object, dict[str, set[object]]] = {}
-    for day in _month_categories(jaar, maand):
-        of_week = held.setdefault(day["week_van_maand"], {"week_dag": set(), "dag_type": set()})
-        for dim, categories in of_week.items():
-            categories.add(day[dim])
-    every = {"week_dag": 7, "dag_type": 2}
-    return tuple((("week_van_maand", (week,)), (dim, tuple(sorted(categories, key=repr))))
-                 for week, of_week in sorted(held.items(), key=repr) for dim, categories in of_week.items()
-                 if len(categories) < every[dim])
+def calendar_containments(jaar: int, maand: int) -> tuple[Containment, ...]:
+    """Each category of a calendar dimension whose days do not reach every category of another: among those
+    they reach. Week 5 (days 29-31; anpr/dimensions.py CONTAINMENTS has those of every month) lies among its
+    weekdays and, where its days have one, its day type (June 2024's week 5 is a weekend); a weekday or day
+    type that week 5 misses lies among weeks 1-4. Weekday and day type are a hierarchy the audit already has."""
+    days = _month_categories(jaar, maand)
+    out = []
+    for inner, outer in (("week_van_maand", "week_dag"), ("week_van_maand", "dag_type"),
+                         ("week_dag", "week_van_maand"), ("dag_type", "week_van_maand")):
+        reach: dict[object, set[object]] = {}
+        for day in days:
+            reach.setdefault(day[inner], set()).add(day[outer])
+        every = {day[outer] for day in days}
+        out += [((inner, (category,)), (outer, tuple(sorted(held, key=repr))))
+                for category, held in sorted(reach.items(), key=repr) if held != every]
+    return tuple(out)
 
 
 def month_days(jaar: int, maand: int) -> dict[str, dict[object, int]]:
@@ -165,11 +168,11 @@ def month_days(jaar: int, maand: int) -> dict[str, dict[object, int]]:
 
 
 def month_facts(jaar: int, maand: int) -> tuple[tuple[Containment, ...], dict[str, dict[object, int]]]:
-    """What the month's calendar tells anyone who reads the definitions: its containments (`week_containments`
-    and anpr/dimensions.py access_containments over the month's first and last day; Registry.calendar) and
-    its days per category (`month_days`; Registry.days)."""
+    """What the month's calendar tells anyone who reads the definitions: its containments
+    (`calendar_containments` and anpr/dimensions.py access_containments over the month's first and last day;
+    Registry.calendar) and its days per category (`month_days`; Registry.days)."""
     first, last = date(jaar, maand, 1), date(jaar, maand, calendar.monthrange(jaar, maand)[1])
-    return week_containments(jaar, maand) + access_containments(first, last), month_days(jaar, maand)
+    return calendar_containments(jaar, maand) + access_containments(first, last), month_days(jaar, maand)
 
 
 def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:

@@ -72,6 +72,15 @@ def test_run_refuses_a_day_outside_the_lateness_window(capsys, monkeypatch, tmp_
     assert "out of range" in capsys.readouterr().err
 
 
+def test_simulated_history_is_refused_where_the_topic_would_delete_it_unread(capsys, monkeypatch, tmp_path):
+    """Kafka deletes by record timestamp and the topic keeps 22 hours: history stamped days back would be gone
+    before the stream reads it (a review's case), so nothing is published."""
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    assert main(["feed", "synth", "--via", "kafka", "--simulated-time", "--day", "2026-01-01"]) == 2
+    assert "would be deleted unread" in capsys.readouterr().err
+
+
 STREAM_FAILURE = "\n".join([
     "[STREAM_FAILED] Query [id = 5b7, runId = 9c1] terminated with exception: An exception was raised by the "
     "Python Proxy. Return Message: Traceback (most recent call last):",

@@ -19,7 +19,7 @@ HOSTILE = ["GÖ XY 99", "GO\u0308 XY 99", "MÜ-ÄB 1", "\uff36\uff38\uff11\uff12
            "BNO 1234", "b.no.1234", "Ǆ-Œ 1", "é", "---", "",
            # letters with no Latin base stay (Cyrillic, Greek, L with stroke), Arabic-Indic digits, underscore
            "\u0410\u0412-123-\u0421", "V\u0425-123-\u0412", "KR \u0141A 123", "\u0391\u0392 123", "\u0410 BC 12",
-           "AB-\u0661\u0662-CD", "AB_12"]
+           "AB-\u0661\u0662-CD", "AB_12", "B \U00010428X 12"]  # a letter beyond the BMP after a district code
 
 
 def test_vehicle_keys_and_period_tokens_equal_the_python_ones(spark):

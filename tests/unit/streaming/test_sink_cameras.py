@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 from anpr.feeds.camera_table import CAMERAS, CAMERAS_SCHEMA
 from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES, QUARANTINE
+from anpr.zones import load_municipalities
 from streaming import pipeline as P
 from streaming.cameras import cameras_version
 from streaming.job import ensure_tables
@@ -19,6 +21,17 @@ from tests.unit.streaming.test_pipeline import PEPPER, obs, prepared
 UNREGISTERED = "99999999-2222-4333-8444-555555555555"  # no camera of the unit tests' cameras frame
 
 
+def registration(camera_id: str) -> dict:
+    """A current version of an API-registered camera in Utrecht's zone, as the ingest endpoint writes it."""
+    zone = load_municipalities()[0].zones[0].zone_id
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    return {"camera_id": camera_id, "valid_from": now, "valid_to": None, "supplier": "test-supplier",
+            "municipality": "GM0344", "zone_id": zone, "zone_source": "declared", "obverse_direction": "Inbound",
+            "reverse_direction": "Outbound", "direction_source": "geometry", "problem": None,
+            "camera_type": "enforcement", "camera_status": "active", "latitude": 52.09, "longitude": 5.12,
+            "azimuth_deg": 90.0, "record": "{}", "request_id": None, "recorded_at": now}
+
+
 def test_a_batch_meeting_cameras_registered_since_its_query_began_restarts_it_uncommitted(spark, settings,
                                                                                          tmp_path):
     own = settings.model_copy(update={"data_dir": tmp_path, "pepper": SecretStr(PEPPER.decode())})
@@ -26,21 +39,22 @@ def test_a_batch_meeting_cameras_registered_since_its_query_began_restarts_it_un
     ensure_tables(lake)
     assert cameras_version(lake) is None and cameras_version(None) is None
     lake.create(CAMERAS, CAMERAS_SCHEMA)  # the ingest endpoint's first registration makes the table
-    registered = cameras_version(lake)
-    assert registered is not None
+    created = cameras_version(lake)
     batch = P.validate(prepared(spark, [json.dumps(obs(1, camera_id=UNREGISTERED)).encode(),
                                         json.dumps(obs(2)).encode()]), 5, 7, 0.6)
     spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
     try:
-        began_before = PassageSink.open(spark, own, lake, pepper=None, cameras_at=None)
-        with pytest.raises(CamerasChanged, match=rf"1 reads of cameras unknown .* version None -> {registered}"):
-            began_before(batch, 0)
+        # A newer table that registers none of the batch's unknown cameras costs no restart: quarantined.
+        reports: list = []
+        unmoved = PassageSink.open(spark, own, lake, reports.append, cameras_at=None)
+        unmoved(batch, 0)
+        assert [r.quarantined for r in reports] == [{P.Reason.UNKNOWN_CAMERA: 1}] and unmoved.cameras_at == created
+        lake.append(CAMERAS, spark.createDataFrame([registration(UNREGISTERED.upper())], CAMERAS_SCHEMA))
+        registered = cameras_version(lake)
+        began_before = PassageSink.open(spark, own, lake, pepper=None, cameras_at=created)
+        with pytest.raises(CamerasChanged, match=rf"1 reads of cameras unknown .* {created} -> {registered}"):
+            began_before(batch, 1)
         assert began_before.cameras_now == registered
-        assert lake.read_arrow(PASSAGES).num_rows == 0 and lake.read_arrow(QUARANTINE).num_rows == 0
-        # The restarted query knows this version: a camera still unknown is quarantined, as before.
-        reports = []
-        PassageSink.open(spark, own, lake, reports.append, cameras_at=registered)(batch, 0)
-        assert [r.quarantined for r in reports] == [{P.Reason.UNKNOWN_CAMERA: 1}]
-        assert reports[0].passages_written == 1
+        assert lake.read_arrow(QUARANTINE).num_rows == 1 and lake.read_arrow(PASSAGES).num_rows == 1  # batch 0's
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)

@@ -487,7 +487,7 @@ def test_week_5_of_a_leap_february_is_a_tuesday_and_bounds_the_tuesday_cells():
     """5.3 shows 30 daytime passages in week 5, all on Tuesday 29 February 2028; 4.2's Tuesday daytime cells
     are 22 cars (published) and x vans (hidden, with Monday's y: x + y = 10 by the day part's van total), so
     x >= 8 (an independent review's case)."""
-    from jobs.stats.tables.enrich import week_containments
+    from jobs.stats.tables.enrich import calendar_containments
 
     def cars(count: int, tag: str, week: int, weekday: int, part: str, kind: str) -> list[dict]:
         return vehicles(count, 1, tag, week_van_maand=week, week_dag=weekday, tijd_vak=part, voertuig_type=kind)
@@ -499,11 +499,15 @@ def test_week_5_of_a_leap_february_is_a_tuesday_and_bounds_the_tuesday_cells():
     tables = {"4.2": (("tijd_vak", VT, "week_dag"), "P"), "type": (("tijd_vak", VT), "P"),
               "5.3": (("week_van_maand", "tijd_vak"), "P"), "total": ((), "P")}
     hidden = {"4.2": {("Dag", "Bestelauto", 2), ("Dag", "Bestelauto", 1)}}  # (tijd_vak, voertuig_type, week_dag)
-    assert week_containments(2028, 2) == ((("week_van_maand", (5,)), ("week_dag", (2,))),
-                                          (("week_van_maand", (5,)), ("dag_type", ("Werkdag",))))
-    assert week_containments(2026, 2) == ()  # 28 days: four whole weeks
+    leap = calendar_containments(2028, 2)
+    assert leap[:2] == ((("week_van_maand", (5,)), ("week_dag", (2,))),
+                        (("week_van_maand", (5,)), ("dag_type", ("Werkdag",))))
+    # and the other way: what week 5 misses lies in weeks 1-4 (Tuesday and Werkdag reach every week)
+    assert leap[2:] == tuple((("week_dag", (d,)), ("week_van_maand", (1, 2, 3, 4))) for d in (1, 3, 4, 5, 6, 7)) + (
+        (("dag_type", ("Weekend",)), ("week_van_maand", (1, 2, 3, 4))),)
+    assert calendar_containments(2026, 2) == ()  # 28 days: four whole weeks
     ps = parts(records, tables)
-    found = attack(planted(ps, hidden, measures=("P",), calendar=week_containments(2028, 2)), "4.2",
+    found = attack(planted(ps, hidden, measures=("P",), calendar=calendar_containments(2028, 2)), "4.2",
                    ("Dag", "Bestelauto", 2), "P")
     assert (found.lo, found.hi) == (8.0, 9.0)
     blind = attack(planted(ps, hidden, measures=("P",)), "4.2", ("Dag", "Bestelauto", 2), "P")
@@ -515,7 +519,7 @@ def test_exempt_passages_of_week_5_lie_among_the_exempt_passages_of_its_day_type
     (day type x exemption), leaving its 12 weekend Tijdelijk passages anywhere in [1, 46]; 5.3 shows week 5's
     10 Ontheffing and 38 Verboden passages. A passage is in both containments at once, so the 10 lie among the
     weekend's Tijdelijk passages and the 38 among its Geen ones (53 weekend passages in all): [10, 15]."""
-    from jobs.stats.tables.enrich import week_containments
+    from jobs.stats.tables.enrich import calendar_containments
 
     def vans(count: int, tag: str, day: str, exemption: str, week: int, access: str) -> list[dict]:
         return vehicles(count, 1, tag, dag_type=day, ontheffing=exemption, week_van_maand=week, ze_toegang=access,
@@ -533,7 +537,7 @@ def test_exempt_passages_of_week_5_lie_among_the_exempt_passages_of_its_day_type
               "exempt": (("ontheffing",), "P"), "5.3": (("week_van_maand", "ze_toegang"), "P"), "total": ((), "P")}
     hidden = {"5.2": {(day, exemption, "Bestelauto") for day in ("Werkdag", "Weekend")
                       for exemption in ("Geen", "Tijdelijk")}}
-    june = week_containments(2024, 6)
+    june = calendar_containments(2024, 6)
     assert (("week_van_maand", (5,)), ("dag_type", ("Weekend",))) in june
     ps = parts(records, tables)
     key = ("Weekend", "Tijdelijk", "Bestelauto")
@@ -656,3 +660,13 @@ def test_a_daily_visitor_passed_on_a_workday_in_a_month_of_8_weekend_days():
     assert (found.lo, found.hi) == (10.0, 10.0)
     blind = attack(planted(ps, hidden), "5.2", ("Werkdag", "Geen", "Bestelauto"))
     assert (blind.lo, blind.hi) == (1.0, 10.0)
+
+
+def test_only_barred_ze_access_leaves_the_never_barred_vehicle_types_out_of_a_containment():
+    """A review's case: June 2024's week 5 lies among its weekend, car passages included; leaving out the
+    types 5.4 shows only at Altijd is sound only for ZE access categories no such vehicle has."""
+    from jobs.stats.sdc.relations import barred
+
+    assert barred((("ze_toegang", ("Ontheffing",)),)) and barred((("ze_toegang", ("Verboden", "Onbekend")),))
+    assert not barred((("week_van_maand", (5,)),)) and not barred((("ze_toegang", ("Toegestaan",)),))
+    assert not barred((("ze_toegang", ("Ontheffing",)), ("week_van_maand", (5,))))

@@ -38,7 +38,7 @@ public final class PlateText implements UDF2<String, String, String> {
     String joined = String.join("", runs);
     int longest = DISTRICT_SEPARATED.getOrDefault(normalizeCountry(country), 0);
     if (runs.size() > 1 && runs.get(0).length() <= longest && LETTERS.matcher(runs.get(0)).matches()
-        && Character.isLetter(runs.get(1).charAt(0))) {
+        && Character.isLetter(runs.get(1).codePointAt(0))) {
       return runs.get(0) + SEPARATOR + joined.substring(runs.get(0).length());
     }
     return joined;
