@@ -28,12 +28,9 @@ def cameras_frame(spark: SparkSession, lake: Lake | None = None) -> DataFrame:
     municipalities = load_municipalities()
     rows = camera_rows(municipalities)
     if lake is not None:
-        configured = {str(r["camera_id"]).lower() for r in rows}
-        rows += [r for r in registered_camera_rows(lake, municipalities)
-                 if str(r["camera_id"]).lower() not in configured]
+        configured = {r["camera_id"] for r in rows}
+        rows += [r for r in registered_camera_rows(lake, municipalities) if r["camera_id"] not in configured]
     fields = CAMERAS_SCHEMA.fieldNames()
-    # observations carry camera ids in lower case (streaming/pipeline.py UUID_FIELDS), whatever conf/ spells
-    rows = [{**r, "camera_id": str(r["camera_id"]).lower()} for r in rows]
     return spark.createDataFrame([tuple(r.get(f) for f in fields) for r in rows], CAMERAS_SCHEMA)
 
 

@@ -102,7 +102,7 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
             log.info("stopping the stream; the last committed batch is kept")
             query.stop()
         except StreamingQueryException as exc:
-            if sink.rotated_to is None and sink.cameras_now == sink.cameras_at:
+            if sink.rotated_to is None and sink.cameras_to is None:
                 unreachable = unreachable_error(exc, bootstrap, settings.kafka.broker_wait_seconds)
                 if unreachable is not None:
                     raise unreachable from exc
@@ -115,6 +115,6 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
             else:
                 register = sink.register
                 log.info("cameras registered (table version %s -> %s): the query restarts with them",
-                         sink.cameras_at, sink.cameras_now)
+                         sink.cameras_at, sink.cameras_to)
             continue
         return

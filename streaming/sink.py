@@ -193,12 +193,13 @@ class PassageSink:
         register changes to another, the next batch raises PepperRotated before it writes, and
         `rotated_to` names the new pepper. cameras_at: the cameras table version the query's plan knows
         (streaming/cameras.py cameras_version); a batch with unknown cameras after a newer one raises
-        CamerasChanged before it writes, and `cameras_now` names that version."""
+        CamerasChanged before it writes, and `cameras_to` names that version."""
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.before_write = before_write
         self.pepper, self.municipalities, self.register = pepper, municipalities, register
         self.rotated_to: str | None = None
-        self.cameras_at, self.cameras_now = cameras_at, cameras_at
+        self.cameras_to: int | None = None
+        self.cameras_at = cameras_at
         self._register_checked = time.monotonic()
 
     @classmethod
@@ -235,13 +236,13 @@ class PassageSink:
         now = cameras_version(self.lake)
         if now == self.cameras_at:
             return
-        registered = {str(r["camera_id"]).lower() for r in registered_camera_rows(self.lake, self.municipalities)}
+        registered = {r["camera_id"] for r in registered_camera_rows(self.lake, self.municipalities)}
         met = {r.camera_id for r in checked.where(F.col("reason") == Reason.UNKNOWN_CAMERA)
                .select("camera_id").distinct().collect()}
         if not met & registered:
-            self.cameras_at = self.cameras_now = now
+            self.cameras_at = now
             return
-        self.cameras_now = now
+        self.cameras_to = now
         raise CamerasChanged(f"batch {batch_id} has {unknown} reads of cameras unknown to this query, of which "
                              f"{len(met & registered)} were registered since it began (table version "
                              f"{self.cameras_at} -> {now}): it restarts with them at this batch")

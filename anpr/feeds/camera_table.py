@@ -57,7 +57,9 @@ def registered_camera_rows(lake: TableReader, municipalities: list[Municipality]
         if not current or r["zone_id"] not in zones:
             continue
         record = json.loads(r["record"])
-        rows.append({"camera_id": r["camera_id"], "camera_name": record.get("address_formatted") or r["camera_id"],
+        # uuids compare in lower case (streaming/pipeline.py UUID_FIELDS), as anpr/zones.py Camera holds them
+        rows.append({"camera_id": r["camera_id"].lower(),
+                     "camera_name": record.get("address_formatted") or r["camera_id"],
                      "municipality": r["municipality"], "zone_id": r["zone_id"], "zone_name": zones[r["zone_id"]],
                      "latitude": r["latitude"], "longitude": r["longitude"], "azimuth_deg": r["azimuth_deg"],
                      "obverse_direction": r["obverse_direction"], "reverse_direction": r["reverse_direction"]})

@@ -79,8 +79,8 @@ class Relations(Margins):
         category of the dimensions two tables of the two sides share besides (none: the zone), the inner
         margins' sum at most the outer ones'. Unique vehicles of a passage-level dimension do not add up: each
         inner margin is at most the outer ones' sum. A category no table shows is 0, so it is left out. At the
-        zone, a one-dimension outer side also without the categories of a vehicle characteristic that
-        NEVER_INSIDE's category holds whole."""
+        zone, the one-dimension outer side of `barred` ZE access also without the categories of a vehicle
+        characteristic that NEVER_INSIDE's category holds whole."""
         for inner, outer in self.containments():
             inner_dims, outer_dims = [d for d, _ in inner], [d for d, _ in outer]
             for measure, cells in self.cells.items():

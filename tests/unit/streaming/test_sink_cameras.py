@@ -54,7 +54,7 @@ def test_a_batch_meeting_cameras_registered_since_its_query_began_restarts_it_un
         began_before = PassageSink.open(spark, own, lake, pepper=None, cameras_at=created)
         with pytest.raises(CamerasChanged, match=rf"1 reads of cameras unknown .* {created} -> {registered}"):
             began_before(batch, 1)
-        assert began_before.cameras_now == registered
+        assert began_before.cameras_to == registered
         assert lake.read_arrow(QUARANTINE).num_rows == 1 and lake.read_arrow(PASSAGES).num_rows == 1  # batch 0's
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
