@@ -235,6 +235,7 @@ class Relations(Margins):
             aliases: list[tuple[Level, Key]] = (self.reg.aliases[int(name[1])] if name[0] == "n"  # type: ignore
                                                 else [(name[1], name[2])])  # type: ignore[list-item]
             self.ub_rows += cell_rows(measures, aliases, minimum)
+        self.add_visitor_rows(minimum)
         if formed:
             published_r = {lv: c for lv, c in self.cells["R"].items() if lv in self.model.published["R"]}
 
@@ -243,3 +244,21 @@ class Relations(Margins):
                 return None if name is None else self.index.get(("P", name))
 
             self.ub_rows += trip_rows(published_r, self.cells.get("V", {}), inbound, formed)
+
+    def add_visitor_rows(self, minimum: dict[str, int]) -> None:
+        """Passages of a per-vehicle cell >= the fewest days of each visitor type x its vehicles of that type: per
+        cell of a level whose vehicles a joint splits by visitor type (levels.py visitor_levels, and cycles that
+        join the visitor type to a level of passages)."""
+        v_cells, p_cells = self.cells.get("V", {}), self.cells.get("P", {})
+        for joint in self.model.joints.get("V", []):
+            level = tuple(d for d in joint if d != VISITOR)
+            if VISITOR not in joint or level not in p_cells:
+                continue
+            at, visitor = [joint.index(d) for d in level], joint.index(VISITOR)
+            rows: dict[Key, dict[int, float]] = {}
+            for key, var in v_cells[joint].items():
+                cell = tuple(key[i] for i in at)
+                if cell in p_cells[level]:
+                    rows.setdefault(cell, {p_cells[level][cell]: -1.0})[var] = float(minimum.get(str(key[visitor]), 1))
+            self.ub_rows += list(rows.values())
+

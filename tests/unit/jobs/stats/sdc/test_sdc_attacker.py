@@ -268,6 +268,39 @@ def test_protection_holds_against_the_links():
     assert audit(prot, SETTINGS).ok and prot.primary.any()
 
 
+def group_visitor_records() -> list[dict]:
+    """A review's month (each vehicle its own owner): every bus Dagelijks with 15 passages, every van Eenmalig
+    with 2, in two fuels each."""
+    common = {"bedrijfsgrootte": "Klein", "emissieklasse": "Euro 6"}
+    return (vehicles(5, 15, "x", type_bezoeker=D, voertuig_type="Bus", brandstof="Diesel", **common)
+            + vehicles(10, 15, "y", type_bezoeker=D, voertuig_type="Bus", brandstof="Aardgas", **common)
+            + vehicles(12, 2, "a", type_bezoeker=E, voertuig_type="Bestelauto", brandstof="Diesel", **common)
+            + vehicles(12, 2, "b", type_bezoeker=E, voertuig_type="Bestelauto", brandstof="Aardgas", **common))
+
+
+GROUP_TABLES = {"4.7": ((TB, VT, SIZE), "V"), "4.8b": ((VT, "brandstof", "emissieklasse"), "PRV"),
+                "4.9 type": ((VT,), "PRV"), "4.9 fuel": (("brandstof",), "PRV")}
+GROUP_HIDDEN = {"4.8b": {("Diesel", "Euro 6", "Bus"), ("Aardgas", "Euro 6", "Bus"),
+                         ("Diesel", "Euro 6", "Bestelauto"), ("Aardgas", "Euro 6", "Bestelauto")}}
+
+
+def test_a_groups_visitor_type_bounds_the_passages_of_the_cells_inside_it():
+    """A review's case: 4.7 shows every bus Dagelijks, so each hidden 4.8b bus cell holds at least 15 passages a
+    vehicle, though no table crosses fuel with visitor type. With the 4.9 fuel totals (Diesel 17 vehicles and 99
+    passages, Aardgas 22 and 174) the 5 Diesel buses lie in [4.14, 5.86]: exactly 5 in whole numbers. The audit
+    had [1, 14]."""
+    prot = planted(parts(group_visitor_records(), GROUP_TABLES), GROUP_HIDDEN)
+    found = attack(prot, "4.8b", ("Diesel", "Euro 6", "Bus"))
+    assert (round(found.lo, 2), round(found.hi, 2)) == (4.14, 5.86) and not found.ok
+    assert (round(attack(prot, "4.8b", ("Diesel", "Euro 6", "Bus"), "P").lo, 2)) == 62.14
+
+
+def test_protection_holds_against_a_groups_visitor_type():
+    prot = protect(build_registry(parts(group_visitor_records(), GROUP_TABLES)), SETTINGS)
+    assert audit(prot, SETTINGS).ok and prot.primary.any()
+    assert attack(prot, "4.8b", ("Diesel", "Euro 6", "Bus")).ok
+
+
 # -- links between measures: a trip is an inbound passage; a vehicle's first inbound passage opens one --
 
 def direction_records() -> list[dict]:

@@ -10,6 +10,7 @@ from anpr.catalogue import TABLES
 from anpr.disclosure import AuditSettings, DisclosureConfig, Rules
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import Part, build_registry
+from jobs.stats.sdc.levels import visitor_levels
 from jobs.stats.sdc.microdata import cells_from_records
 from jobs.stats.sdc.protect import Protection, audit, protect, release_determined
 
@@ -122,17 +123,22 @@ def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):
 
 
 def test_the_catalogue_cycles_get_their_joint_tables(zone_protection):
-    joints = zone_protection.system.model.joints
+    model = zone_protection.system.model
+    joints = model.joints
     owners = ("eigenaar_type", "sbi_groep_code", "voertuig_type")  # 5.1, 5.1b and 4.8a
     # 5.4 (access end x type x Euro class) and 5.4b (access end x sector) close a cycle with 4.8a, 4.8b and
     # 4.8e: the sector-fuel joint takes the Euro class, and access end joins sector, type and Euro class.
-    assert set(joints["V"]) == {("herkomst_provincie", "type_bezoeker", "voertuig_type"),
-                                ("brandstof", "emissieklasse", "sbi_groep_code", "voertuig_type"),
-                                ("emissieklasse", "sbi_groep_code", "voertuig_type", "ze_toegang_tot"),
-                                ("sbi_groep_code", "type_bezoeker", "voertuig_type"), owners}
+    cycles = {("herkomst_provincie", "type_bezoeker", "voertuig_type"),
+              ("brandstof", "emissieklasse", "sbi_groep_code", "voertuig_type"),
+              ("emissieklasse", "sbi_groep_code", "voertuig_type", "ze_toegang_tot"),
+              ("sbi_groep_code", "type_bezoeker", "voertuig_type"), owners}
+    # and every per-vehicle level of vehicles is split by visitor type (levels.py visitor_levels), 4.8b's too
+    split = set(visitor_levels({lv: c for lv, c in model.levels["V"].items() if lv not in joints["V"]}))
+    assert set(joints["V"]) == cycles | split
+    assert ("brandstof", "emissieklasse", "type_bezoeker", "voertuig_type") in split
     # the day type is a function of the weekday: 4.1-4.3 carry it as a hidden key, which links them to 5.2
-    assert set(joints["P"]) == {*joints["V"], ("dag_type", "sbi_groep_code", "tijd_vak", "venster_tijd",
-                                              "voertuig_type", "week_dag")}
+    assert set(joints["P"]) == {*cycles, ("dag_type", "sbi_groep_code", "tijd_vak", "venster_tijd", "voertuig_type",
+                                          "week_dag")}
     assert joints["R"] == [("brandstof", "sbi_groep_code", "voertuig_type"), owners]
     assert not any(zone_protection.system.model.skipped.values())
     # the attacker's reading of the definitions: companies are the owners with a sector, so SBI Onbekend per
