@@ -44,6 +44,26 @@ OBSERVATION_TYPES: dict[str, str] = {
     "plate_text": "string", "read_confidence": "number", "detection_direction": "string", "lane": "integer",
     "notes": "string", "extensions": "object",
 }
+# The fields the stream reads from a message (the rest is only type-checked), and the SQL function that
+# parses a message into them in one pass (nl.anpr.udf.ParseObservation, registered by anpr/spark.py).
+STREAM_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "plate_text", "read_confidence",
+                 "detection_direction", "lane")
+PARSE_FUNCTION = "anpr_parse_observation"
+PARSE_CLASS = "nl.anpr.udf.ParseObservation"
+_SQL_TYPES = {"string": "string", "integer": "int", "number": "double"}
+
+
+def parse_spec() -> str:
+    """The contract as the parse function reads it: `name:kind:kept` per field, kept 1 for STREAM_FIELDS."""
+    return ",".join(f"{name}:{kind}:{int(name in STREAM_FIELDS)}" for name, kind in OBSERVATION_TYPES.items())
+
+
+def parsed_type() -> str:
+    """The parse function's result as a Spark SQL type: STREAM_FIELDS typed, then bad_type and not_json."""
+    fields = [f"{name}:{_SQL_TYPES[kind]}" for name, kind in OBSERVATION_TYPES.items() if name in STREAM_FIELDS]
+    return f"struct<{','.join([*fields, 'bad_type:boolean', 'not_json:boolean'])}>"
+
+
 _EVENT_TIME = re.compile(EVENT_TIME_PATTERN)
 
 

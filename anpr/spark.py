@@ -12,6 +12,7 @@ from pyspark import SparkContext
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType
 
+from anpr.contract import PARSE_CLASS, PARSE_FUNCTION, parsed_type
 from anpr.jvm import spark_connector_jars
 from anpr.pseudonym import JVM_FUNCTIONS
 from anpr.settings import Settings
@@ -115,7 +116,9 @@ def get_spark(settings: Settings) -> SparkSession:
 
 
 def register_functions(spark: SparkSession) -> None:
-    """The project's JVM functions (JVM_FUNCTIONS: the plate's text and HMACs) in this session; a session
-    of `spark.newSession()` has its own function registry and needs them again."""
+    """The project's JVM functions (JVM_FUNCTIONS: the plate's text and HMACs; PARSE_FUNCTION: a message's
+    fields) in this session; a session of `spark.newSession()` has its own function registry and needs them
+    again."""
     for name, java_class in JVM_FUNCTIONS.items():
         spark.udf.registerJavaFunction(name, java_class, StringType())
+    spark.udf.registerJavaFunction(PARSE_FUNCTION, PARSE_CLASS, parsed_type())

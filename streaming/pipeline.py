@@ -20,9 +20,11 @@ from anpr.contract import (
     EVENT_TIME_PATTERN,
     MAX_MESSAGE_BYTES,
     NL_PLATE_PATTERN,
-    OBSERVATION_TYPES,
     OTHER_PLATE_PATTERN,
+    PARSE_FUNCTION,
+    STREAM_FIELDS,
     UUID_PATTERN,
+    parse_spec,
 )
 from anpr.double_reads import double_reads
 from anpr.pseudonym import (
@@ -36,28 +38,6 @@ from anpr.settings import DayPart
 from anpr.stream_tables import OUT_OF_SCOPE_KEYS, PASSAGES_SCHEMA
 from anpr.zones import Municipality, Scope
 
-# The JSON types of the contract (anpr/contract.py OBSERVATION_TYPES) as Spark's variant names them
-# (schema_of_variant): the message is parsed to a variant, which keeps each value's JSON type, so a
-# "1" where a number belongs, a boolean, or a non-object extensions is seen instead of coerced or nulled.
-INTEGER_TYPES = ("BIGINT", "INT", "SMALLINT", "TINYINT")
-
-
-def _has_type(found: Column, kind: str) -> Column:
-    """Whether schema_of_variant's name of a value is the contract's kind (exact names, no regex: this
-    runs for every field of every message)."""
-    if kind == "string":
-        return found == "STRING"
-    if kind == "integer":
-        return found.isin(*INTEGER_TYPES)
-    if kind == "number":
-        return found.isin(*INTEGER_TYPES, "DOUBLE", "FLOAT") | found.startswith("DECIMAL(")
-    return found.startswith("OBJECT<")
-
-
-SPARK_TYPES = {"string": "string", "integer": "int", "number": "double"}
-# The fields the later steps read (the rest is only type-checked): every column is held per micro-batch.
-PARSED_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "plate_text", "read_confidence",
-                 "detection_direction", "lane")
 # uuids name one thing in either case (RFC 4122: "case-insensitive on input"); the endpoint's ownership check,
 # the CSV feed and the cameras (streaming/cameras.py) compare them in lower case, so the stream does too.
 UUID_FIELDS = ("observation_id", "camera_id")
@@ -87,10 +67,12 @@ def _header(name: str) -> Column:
 def parse_observations(records: DataFrame) -> DataFrame:
     """Kafka records (the built-in source's columns) -> one row per message with typed fields.
 
-    Each of PARSED_FIELDS becomes a column holding its value when it has the contract's JSON type
-    (null otherwise); `_bad_type` is true when any field has another type (null counts as
-    absent), an int does not fit 32 bits, or the message is JSON only to a lenient parser (NaN or
-    Infinity literals, single quotes, a repeated key); `_not_json` when no parser reads an object.
+    Each of STREAM_FIELDS (anpr/contract.py) becomes a column holding its value when it has the contract's
+    JSON type (null otherwise); `_bad_type` is true when any field of OBSERVATION_TYPES has another type
+    (null counts as absent), an int does not fit 32 bits, or the message is JSON only to a lenient parser
+    (NaN or Infinity literals, single quotes, a repeated key), whose string fields are then kept so a
+    quarantined row keeps its ids; `_not_json` when no parser reads an object. One pass of the JVM
+    function PARSE_FUNCTION (nl.anpr.udf.ParseObservation) per message.
     """
     text = F.when(F.length("value") <= MAX_MESSAGE_BYTES, F.col("value").cast("string"))
     has_headers = "headers" in records.columns
@@ -98,35 +80,13 @@ def parse_observations(records: DataFrame) -> DataFrame:
         F.col("topic"), F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("ingested_at"), (F.length("value") > MAX_MESSAGE_BYTES).alias("_too_large"),
         (_header("supplier") if has_headers else F.lit(None).cast("string")).alias("supplier"),
-        text.alias("_text"), F.try_parse_json(text).alias("_json"),
+        F.call_function(PARSE_FUNCTION, text, F.lit(parse_spec())).alias("_parsed"),
     )
-    # Only for what strict JSON refused: the ids and time of a quarantined row still help its supplier.
-    loose = F.when(F.col("_json").isNull() & F.col("_text").isNotNull(),
-                   F.from_json("_text", "map<string,string>"))
-    columns, mistyped, presents = [], [], []
-    for name, kind in OBSERVATION_TYPES.items():
-        field = F.variant_get("_json", f"$.{name}", "variant")
-        found = F.schema_of_variant(field)
-        present = field.isNotNull() & ~F.is_variant_null(field)
-        matches = _has_type(found, kind)
-        mistyped.append(present & ~matches)
-        presents.append(present)
-        if name in PARSED_FIELDS:
-            value = F.when(matches, F.try_variant_get("_json", f"$.{name}", SPARK_TYPES[kind]))
-            if kind == "integer":
-                mistyped.append(matches & value.isNull())  # beyond 32 bits
-            if kind == "string":
-                value = F.coalesce(value, loose[name])
-            columns.append((F.lower(value) if name in UUID_FIELDS else value).alias(name))
-    lenient = loose.isNotNull()
-    # A contract field found means an object (a path into anything else finds nothing); otherwise valid JSON
-    # is an object when it starts with "{" after whitespace. Cheaper per message than schema_of_variant.
-    is_object = F.col("_json").isNotNull() & (
-        F.greatest(*presents) | F.ltrim(F.col("_text"), F.lit(" \t\r\n")).startswith("{"))
+    fields = {name: F.col(f"_parsed.{name}") for name in STREAM_FIELDS}
     typed = parsed.select(
-        "topic", "kafka_partition", "kafka_offset", "ingested_at", "_too_large", "supplier", *columns,
-        (F.greatest(*mistyped) | lenient).alias("_bad_type"),
-        (F.col("_text").isNotNull() & ~lenient & ~F.coalesce(is_object, F.lit(False))).alias("_not_json"),
+        "topic", "kafka_partition", "kafka_offset", "ingested_at", "_too_large", "supplier",
+        *[(F.lower(c) if name in UUID_FIELDS else c).alias(name) for name, c in fields.items()],
+        F.col("_parsed.bad_type").alias("_bad_type"), F.col("_parsed.not_json").alias("_not_json"),
     )
     return typed.withColumn(
         "event_ts",

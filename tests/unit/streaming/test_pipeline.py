@@ -10,6 +10,7 @@ from pyspark.sql import Row
 from pyspark.sql import types as T
 
 from anpr import pseudonym
+from anpr.contract import PARSE_FUNCTION
 from anpr.lake import Lake
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
@@ -144,6 +145,24 @@ def test_a_message_json_only_to_a_lenient_parser_is_a_bad_field_that_keeps_its_i
         P.Reason.NOT_JSON, P.Reason.MISSING_FIELD, P.Reason.NOT_JSON, P.Reason.MISSING_FIELD, P.Reason.NOT_JSON,
         P.Reason.NOT_JSON]
     assert checked[0].observation_id == "00000000-0000-4000-8000-000000000001"
+
+
+def test_what_follows_the_object_or_repeats_a_key_makes_a_bad_field(spark):
+    """Strict JSON is one value: a second object or trailing text is JSON only to a lenient parser, which keeps
+    the last of a repeated key as the ingest endpoint's parser does."""
+    payloads = [b'{"observation_id": "00000000-0000-4000-8000-000000000001"} {"lane": 2}', b'{"lane": 1} x',
+                b'{"observation_id": "00000000-0000-4000-8000-00000000000a", '
+                b'"observation_id": "00000000-0000-4000-8000-00000000000b"}', b'{"lane": 1}\n ']
+    rows = P.validate(prepared(spark, payloads), 5, 7, 0.6).orderBy("kafka_offset").collect()
+    assert [r.reason for r in rows] == [P.Reason.BAD_FIELD] * 3 + [P.Reason.MISSING_FIELD]
+    assert [r.observation_id for r in rows[:3]] == ["00000000-0000-4000-8000-000000000001", None,
+                                                    "00000000-0000-4000-8000-00000000000b"]
+
+
+def test_a_message_is_parsed_once(spark):
+    """Every field comes from one call of the parse function per message, not one per column."""
+    plan = P.parse_observations(kafka_rows(spark, [json.dumps(obs(1)).encode()]))._jdf.queryExecution()
+    assert plan.optimizedPlan().toString().count(PARSE_FUNCTION) == 1
 
 
 def test_passages_carry_tokens_local_time_and_no_plate(spark, empty_register):
