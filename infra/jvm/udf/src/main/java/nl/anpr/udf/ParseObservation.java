@@ -85,25 +85,29 @@ public final class ParseObservation implements UDF2<String, String, Row> {
     if (text == null) {
       return RowFactory.create(out);
     }
-    Boolean strict = strict(text, s, out);
-    if (strict != null) {
-      out[s.width] = strict;
-      return RowFactory.create(out);
+    Boolean bad = read(STRICT, text, s, out);
+    if (bad == null) {
+      java.util.Arrays.fill(out, 0, s.width, null);
+      bad = read(LENIENT, text, s, out);
     }
-    java.util.Arrays.fill(out, 0, s.width, null);
-    if (lenient(text, s, out)) {
-      out[s.width] = true;
-    } else {
+    if (bad == null) {
       java.util.Arrays.fill(out, 0, s.width, null);
       out[s.width + 1] = true;
+      bad = false;
     }
+    out[s.width] = bad;
     return RowFactory.create(out);
   }
 
-  /** bad_type of a strict JSON object, null when the text is no strict JSON object. */
-  private static Boolean strict(String text, Spec s, Object[] out) {
-    boolean bad = false;
-    try (JsonParser p = STRICT.createParser(text)) {
+  /**
+   * bad_type of the text as an object read by factory, null when it reads no object. STRICT checks each field's
+   * kind and keeps its value; LENIENT reads a bad row, so it is bad, and keeps the scalar text of the kept string
+   * fields (the last of a repeated key).
+   */
+  private static Boolean read(JsonFactory factory, String text, Spec s, Object[] out) {
+    boolean strict = factory == STRICT;
+    boolean bad = !strict;
+    try (JsonParser p = factory.createParser(text)) {
       if (p.nextToken() != JsonToken.START_OBJECT) {
         return null;
       }
@@ -111,14 +115,19 @@ public final class ParseObservation implements UDF2<String, String, Row> {
       while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
         Field f = s.fields.get(p.currentName());
         t = p.nextToken();
-        if (f != null && t != JsonToken.VALUE_NULL && !take(p, t, f, out)) {
-          bad = true;
+        if (f != null && t != JsonToken.VALUE_NULL) {
+          if (strict) {
+            bad |= !take(p, t, f, out);
+          } else if (f.kind == Kind.STRING && f.slot >= 0 && t.isScalarValue()) {
+            out[f.slot] = p.getText();
+          }
         }
         if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
           p.skipChildren();
         }
       }
-      if (t != JsonToken.END_OBJECT || p.nextToken() != null) {
+      // strict JSON is one value; a lenient reading, as Spark's, ignores what follows the object
+      if (t != JsonToken.END_OBJECT || (strict && p.nextToken() != null)) {
         return null;
       }
     } catch (IOException e) {
@@ -156,28 +165,6 @@ public final class ParseObservation implements UDF2<String, String, Row> {
         return true;
       default:
         return t == JsonToken.START_OBJECT;
-    }
-  }
-
-  /** Whether a lenient parser reads an object; keeps the scalar text of its kept string fields. */
-  private static boolean lenient(String text, Spec s, Object[] out) {
-    try (JsonParser p = LENIENT.createParser(text)) {
-      if (p.nextToken() != JsonToken.START_OBJECT) {
-        return false;
-      }
-      JsonToken t;
-      while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
-        Field f = s.fields.get(p.currentName());
-        t = p.nextToken();
-        if (t == JsonToken.START_OBJECT || t == JsonToken.START_ARRAY) {
-          p.skipChildren();
-        } else if (f != null && f.kind == Kind.STRING && f.slot >= 0) {
-          out[f.slot] = t == JsonToken.VALUE_NULL ? null : p.getText();
-        }
-      }
-      return t == JsonToken.END_OBJECT;
-    } catch (IOException e) {
-      return false;
     }
   }
 }
