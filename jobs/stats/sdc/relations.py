@@ -261,4 +261,3 @@ class Relations(Margins):
                 if cell in p_cells[level]:
                     rows.setdefault(cell, {p_cells[level][cell]: -1.0})[var] = float(minimum.get(str(key[visitor]), 1))
             self.ub_rows += list(rows.values())
-

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import java.io.IOException;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Locale;
 import java.util.Map;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -59,7 +61,7 @@ public final class ParseObservation implements UDF2<String, String, Row> {
           throw new IllegalArgumentException("anpr_parse_observation: a spec entry is name:kind:kept, not " + part);
         }
         boolean kept = bits[2].equals("1");
-        fields.put(bits[0], new Field(Kind.valueOf(bits[1].toUpperCase(java.util.Locale.ROOT)), kept ? slots++ : -1));
+        fields.put(bits[0], new Field(Kind.valueOf(bits[1].toUpperCase(Locale.ROOT)), kept ? slots++ : -1));
       }
       width = slots;
     }
@@ -87,11 +89,11 @@ public final class ParseObservation implements UDF2<String, String, Row> {
     }
     Boolean bad = read(STRICT, text, s, out);
     if (bad == null) {
-      java.util.Arrays.fill(out, 0, s.width, null);
+      Arrays.fill(out, 0, s.width, null);
       bad = read(LENIENT, text, s, out);
     }
     if (bad == null) {
-      java.util.Arrays.fill(out, 0, s.width, null);
+      Arrays.fill(out, 0, s.width, null);
       out[s.width + 1] = true;
       bad = false;
     }
