@@ -246,15 +246,17 @@ def propagate(system: System, unknown: np.ndarray) -> dict[int, int]:
     return solved
 
 
-def components(system: System, unknown: np.ndarray) -> np.ndarray:
+def components(system: System, unknown: np.ndarray, inequalities: bool = True) -> np.ndarray:
     """Connected groups of unknowns (linked through rows): an interval depends only on its own group.
+    Without inequalities, the groups of the equality rows alone (what a sum of counts fixed depends on).
 
     Known variables get -1."""
     idx = np.flatnonzero(unknown)
     group = np.full(system.size, -1, dtype=np.int64)
     if not len(idx):
         return group
-    incidence = sp.vstack([abs(system.eq), abs(system.ub)]).tocsc()[:, idx].tocsr()
+    rows = sp.vstack([abs(system.eq), abs(system.ub)]) if inequalities else abs(system.eq)
+    incidence = rows.tocsc()[:, idx].tocsr()
     graph = sp.bmat([[None, incidence.T], [incidence, None]], format="csr")
     _, labels = connected_components(graph, directed=False)
     group[idx] = labels[: len(idx)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
 from anpr.disclosure import AuditSettings
 from jobs.stats.sdc.audit import Attacker
@@ -12,7 +13,7 @@ from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
 from jobs.stats.sdc.protect import Protection, _costs, _rounds, audit, protect
 from jobs.stats.sdc.system import build_system
-from jobs.stats.sdc.unions import determined_vars, unsafe_unions
+from jobs.stats.sdc.unions import determined_vars, fixed_sums, unsafe_unions
 from tests.unit.jobs.stats.sdc.test_audit import TABLES, random_records
 
 SETTINGS = AuditSettings()
@@ -123,3 +124,98 @@ def test_the_audit_takes_points_seen_only_from_a_pattern_the_final_one_hides_all
     absorbed.clear()
     report = audit(prot, SETTINGS)
     assert report.ok and not report.fresh and absorbed == []  # the attested attack, without those points
+
+
+# A fifth review's cycle: sector x vehicle type (4.8a) with its 4.9 rows; six small cells form a cycle.
+SBI, VT = "sbi_groep_code", "voertuig_type"
+CYCLE_TABLES = {"4.8a": (SBI, VT), "4.9 sector": (SBI,), "4.9 type": (VT,), "4.9 total": ()}
+PAIR = {("41", "Bestelauto"), ("49", "Bus")}
+CYCLE = {("41", "Bestelauto"), ("41", "Vrachtauto"), ("49", "Vrachtauto"), ("49", "Bus"), ("47", "Bus"),
+         ("47", "Bestelauto")}
+
+
+def fleet(tag: str, count: int, owners: int, sbi: str, vehicle_type: str) -> list[dict]:
+    return [{"vehicle": f"{tag}{i}", "owner": f"{tag}-o{i % owners}", "n": 2, "r": 1, SBI: sbi, VT: vehicle_type}
+            for i in range(count)]
+
+
+def cycle_registry():
+    """One company's 3 vans in sector 41 and another's 4 buses in 49 (primary), 8 vehicles of 4 owners in
+    the other cycle cells (primary), 20 of 10 owners in the three cells off the cycle."""
+    records = (fleet("a", 3, 1, "41", "Bestelauto") + fleet("b", 8, 4, "41", "Vrachtauto")
+               + fleet("c", 20, 10, "41", "Bus") + fleet("d", 20, 10, "49", "Bestelauto")
+               + fleet("e", 8, 4, "49", "Vrachtauto") + fleet("f", 4, 1, "49", "Bus")
+               + fleet("g", 8, 4, "47", "Bestelauto") + fleet("h", 20, 10, "47", "Vrachtauto")
+               + fleet("k", 8, 4, "47", "Bus"))
+    return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES))
+
+
+def test_rows_combine_to_give_away_two_cells_that_share_no_row_and_the_audit_finds_it():
+    """Row 41 + row 49 - column Vrachtauto = (41, Bestelauto) + (49, Bus): 7 vehicles, 14 passages, 2 owners."""
+    reg = cycle_registry()
+    hidden = np.array([reg.key[n] in CYCLE for n in range(reg.size)])
+    prot = Protection(reg, [["planted"] if h else [] for h in hidden], hidden, build_system(reg))
+    report = audit(prot, SETTINGS)
+    assert all(a.ok for a in report.attacks)  # each cell alone still moves by its margin
+    assert {"min_vehicles"} == {problem for nodes, problem in report.union_failures
+                                if {reg.key[n] for n in nodes} == PAIR}
+    assert not report.ok
+
+
+def test_protection_leaves_no_pair_of_cells_whose_sum_the_rows_fix():
+    reg = cycle_registry()
+    prot = protect(reg, SETTINGS)
+    report = audit(prot, SETTINGS)
+    assert report.ok
+    assert all(prot.suppressed[n] for n in range(reg.size) if reg.key[n] in PAIR)
+    attacker = Attacker(prot.system, prot.suppressed)
+    hidden = attacker.unknown.copy()
+    hidden[list(attacker.solved)] = False
+    fixed = [{reg.key[prot.system.var_node[v]] for v in pair} for pair in fixed_sums(prot.system, hidden)]
+    assert PAIR not in fixed
+
+
+# A sixth review's 3 x 4 table: vehicle types (rows 1-3) x sectors (columns a-d), with its 4.9 rows. Row 1 +
+# row 2 - column a fixes 1b + 2c + 2d, one company's 3 + 3 + 3 vehicles, and no pair of them.
+TYPES, SECTORS = ["Bestelauto", "Vrachtauto", "Bus"], ["41", "47", "49", "45"]
+TRIPLE_HIDDEN = {(0, 0), (0, 1), (1, 0), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)}
+TRIPLE = {(0, 1), (1, 2), (1, 3)}
+
+
+def triple_registry():
+    records = []
+    for i, vehicle_type in enumerate(TYPES):
+        for j, sector in enumerate(SECTORS):
+            if (i, j) in TRIPLE:  # all three cells one company's
+                records += [{"vehicle": f"x{i}{j}-{v}", "owner": "X", "n": 2, "r": 1, SBI: sector, VT: vehicle_type}
+                            for v in range(3)]
+            else:
+                records += fleet(f"g{i}{j}-", 20, 10, sector, vehicle_type)
+    return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES))
+
+
+def cell(reg, n) -> tuple[int, int] | None:
+    key = reg.key[n]
+    return (TYPES.index(key[1]), SECTORS.index(key[0])) if len(key) == 2 else None
+
+
+def test_rows_combine_to_give_away_three_cells_no_two_of_which_are_fixed_and_the_audit_finds_it():
+    reg = triple_registry()
+    hidden = np.array([cell(reg, n) in TRIPLE_HIDDEN for n in range(reg.size)])
+    prot = Protection(reg, [["planted"] if h else [] for h in hidden], hidden, build_system(reg))
+    report = audit(prot, SETTINGS)
+    assert all(a.ok for a in report.attacks)
+    assert ("min_vehicles" in {problem for nodes, problem in report.union_failures
+                               if {cell(reg, n) for n in nodes} == TRIPLE})
+    assert not report.ok
+
+
+def test_protection_leaves_no_three_cells_whose_sum_the_rows_fix():
+    reg = triple_registry()
+    prot = protect(reg, SETTINGS)
+    assert audit(prot, SETTINGS).ok
+    attacker = Attacker(prot.system, prot.suppressed)
+    hidden = attacker.unknown.copy()
+    hidden[list(attacker.solved)] = False
+    sums = [{cell(reg, prot.system.var_node[v]) for v in found} for found in fixed_sums(prot.system, hidden)]
+    assert TRIPLE not in sums
