@@ -142,7 +142,7 @@ class Attacker:
             if whole_span(self.seen_lo[var], self.seen_hi[var]) >= margin - _TOL:
                 return result(float(self.seen_lo[var]), float(self.seen_hi[var]), "vertices")
             down, up = self._twin_room(var)
-            if np.floor(up + _TOL) + np.floor(down + _TOL) >= margin - _TOL:
+            if whole_span(value - down, value + up) >= margin - _TOL:
                 return result(value - down, value + up, "twin")
         lo, hi = self.interval(var, None if self.exact_only else margin)
         return result(lo, hi, "lp")
