@@ -133,7 +133,7 @@ class DisclosureConfig(BaseModel):
                 "counts taken as real numbers; an attacker who solves for whole numbers may narrow some ranges "
                 "further still); and until every sum of suppressed cells that a total minus the row's other "
                 "cells gives away, the total and those cells published or fixed by the published counts, and "
-                "every sum of two or three suppressed cells that totals added and subtracted fix, passes the same "
+                "every sum of two to four suppressed cells that totals added and subtracted fix, passes the same "
                 "frequency and dominance rules. The further "
                 "suppressed cells carry no such guarantee: some of their counts can be "
                 "recalculated, exactly or closely. The guarantee holds for all releases of the same month served "

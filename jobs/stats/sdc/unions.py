@@ -7,7 +7,7 @@ small cells are determined discloses those three cells' sum even if the determin
 and publishing them (protect.release_determined) only makes that visible. On the 5% month's zone
 GM9032-ZE1 that is what the audit refused: two secondary cells and their row's total, all determined,
 were published again after the last round, leaving three cells of 9 vehicles as the row's only unknowns.
-Rows also combine: the determination-aware check judges the pairs and triples whose sum rows added and
+Rows also combine: the determination-aware check judges the sets of two to four cells whose sum rows added and
 subtracted fix (`fixed_sums`).
 """
 
@@ -26,6 +26,7 @@ from jobs.stats.sdc.system import System, components
 Judged = dict[tuple[int, ...], str | None]
 _PROBES = 4  # random null-space vectors per search for fixed sums (fixed_sums)
 _ZERO = 1e-7  # relative: entries of the probes within this of cancelling cancel
+_BLOCK = 1 << 20  # pairs per block of the quadruple search: its candidates stay a few arrays of ~30 MB
 
 
 def _hidden(attacker: Attacker, determined: np.ndarray | None) -> np.ndarray:
@@ -42,7 +43,7 @@ def _margins(system: System) -> np.ndarray:
 def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = None,
                   determined: np.ndarray | None = None) -> list[tuple[list[int], str, int, list[int]]]:
     """Rows with a known total whose hidden cells, summed, break a rule: (nodes, rule, total, cells); with
-    determined, also pairs and triples of hidden cells whose sum rows combine to fix (`fixed_sums`: total is
+    determined, also sets of two to four hidden cells whose sum rows combine to fix (`fixed_sums`: total is
     then the first cell, cells those of its cells' rows).
 
     determined: per variable, whether the published cells fix it (determined_vars); such variables count
@@ -93,20 +94,32 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
 
 
 def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> list[tuple[int, ...]]:
-    """Pairs and triples of hidden cell counts of one measure whose sum the equality rows fix though no
-    count of them is fixed alone, nor (for a triple) any pair: variable ids in increasing order.
+    """Pairs, triples and quadruples of hidden cell counts of one measure whose sum the equality rows fix
+    though no count of them is fixed alone, nor any pair of them: variable ids in increasing order.
 
     Rows combine: in a 3x3 table whose six small cells form a cycle, row 41 + row 49 - column Vrachtauto
     gives h(41, Bestelauto) + h(49, Bus) exactly (a fifth review: 7 vehicles of 2 owners, or one company's
     whole fleet), which no single row discloses; in a 3x4 table, row 1 + row 2 - column a can fix three
     cells (a sixth review: one company's 9 vehicles; in 12 of 106 random zones that passed, a sum of three
-    broke a rule). A sum c.x is fixed exactly when c is orthogonal to the null space of the equality rows
-    over the hidden variables: each probe is a random vector projected onto that null space (least
-    squares against the rows, seeded), and a set is kept when its entries cancel in every probe. A sum
+    broke a rule); in a 3x5 table, row 1 + row 2 - column a can fix four cells and no pair or triple of
+    them (one company's 2 + 2 + 2 + 2 vehicles passed the audit before quadruples were searched). A sum c.x
+    is fixed exactly when c is orthogonal to the null space of the equality rows over the hidden variables:
+    each probe is a random vector projected onto that null space (least squares against the rows, seeded),
+    and a set is kept when its entries cancel in every probe. A sum
     that is not fixed cancels in a probe with probability zero; numerical noise is held off by a relative
-    tolerance (_ZERO). Sums of four or more cells are not searched.
+    tolerance (_ZERO). Sums of five or more cells are not searched: meeting in the middle they would
+    take O(n^3) memory or time.
     Raises ArithmeticError when least squares does not find the null space (the release is then refused).
     """
+    key = np.packbits(hidden).tobytes() + bytes([probes])
+    if system.fixed_sums_memo is not None and system.fixed_sums_memo[0] == key:
+        return list(system.fixed_sums_memo[1])
+    found = _fixed_sums(system, hidden, probes)
+    system.fixed_sums_memo = (key, found)
+    return list(found)
+
+
+def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[int, ...]]:
     cols = np.flatnonzero(hidden & (np.asarray(system.var_node) >= 0))  # counts of this release's cells
     if len(cols) < 2:
         return []
@@ -151,19 +164,28 @@ def _null_probes(system: System, hidden: np.ndarray, cols: np.ndarray, probes: i
 
 
 def _cancelling(probe: np.ndarray, scale: float) -> list[tuple[int, ...]]:
-    """Row index pairs (i, j) and triples (i, j, k), increasing, whose probe rows sum to zero within scale
-    per summand. No row is zero (the caller's), so no triple holds a cancelling pair. Sorted on the first
-    probe, the row each one or two rows need is found by binary search: O(n^2 log n), in numpy."""
-    n = len(probe)
+    """Row index pairs, triples and quadruples, increasing, whose probe rows sum to zero within scale per
+    summand, none holding a smaller such set. No row is zero (the caller's), so no triple holds a
+    cancelling pair."""
     order = np.argsort(probe[:, 0], kind="stable")
+    pairs, triples = _pairs(probe, scale, order), _triples(probe, scale, order)
+    return pairs + triples + _quadruples(probe, scale, set(pairs))
+
+
+def _pairs(probe: np.ndarray, scale: float, order: np.ndarray) -> list[tuple[int, ...]]:
+    """Sorted on the first probe, the row each row needs is found by binary search: O(n log n)."""
     first = probe[order, 0]
-    pairs: list[tuple[int, ...]] = []
-    triples: list[tuple[int, ...]] = []
-    for i in range(n):
+    out: list[tuple[int, ...]] = []
+    for i in range(len(probe)):
         lo, hi = np.searchsorted(first, [-probe[i, 0] - 2 * scale, -probe[i, 0] + 2 * scale])
-        for j in order[lo:hi]:
-            if j > i and np.all(np.abs(probe[i] + probe[j]) <= 2 * scale):
-                pairs.append((i, int(j)))
+        out += [(i, int(j)) for j in order[lo:hi] if j > i and np.all(np.abs(probe[i] + probe[j]) <= 2 * scale)]
+    return out
+
+
+def _triples(probe: np.ndarray, scale: float, order: np.ndarray) -> list[tuple[int, ...]]:
+    """One binary search per pair for the row it needs: O(n^2 log n), in numpy."""
+    n, first = len(probe), probe[order, 0]
+    out: list[tuple[int, ...]] = []
     for i in range(n - 2):
         rest = np.arange(i + 1, n)
         sums = probe[i] + probe[rest]
@@ -171,10 +193,42 @@ def _cancelling(probe: np.ndarray, scale: float) -> list[tuple[int, ...]]:
         hi = np.searchsorted(first, -sums[:, 0] + 3 * scale)
         for at in np.flatnonzero(hi > lo):
             j = int(rest[at])
-            for k in order[lo[at]:hi[at]]:
-                if k > j and np.all(np.abs(sums[at] + probe[k]) <= 3 * scale):
-                    triples.append((i, j, int(k)))
-    return pairs + triples
+            out += [(i, j, int(k)) for k in order[lo[at]:hi[at]]
+                    if k > j and np.all(np.abs(sums[at] + probe[k]) <= 3 * scale)]
+    return out
+
+
+def _quadruples(probe: np.ndarray, scale: float, pairs: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """Two disjoint pairs whose sums cancel, met in the middle: every pair's first-probe sum, sorted, and for
+    each the run of pairs whose sum is its negative (searched in order, so the searches walk the array once);
+    candidates are sifted on the second probe's pair sums, then checked on every probe. O(n^2 log n) time and
+    O(n^2) memory (the largest group of the Utrecht-sized zone, 4,160 counts: 8.7 million pairs, 57 million
+    candidates). A quadruple holding a cancelling pair is two such pairs, judged as pairs: left out. (One
+    holding a cancelling triple would hold a zero row.)"""
+    n, tol = len(probe), 4 * scale
+    if n < 4:
+        return []
+    left, right = (a.astype(np.int32) for a in np.triu_indices(n, 1))
+    first = probe[left, 0] + probe[right, 0]
+    second = probe[left, 1 % probe.shape[1]] + probe[right, 1 % probe.shape[1]]
+    order = np.argsort(first, kind="stable")
+    ranked = first[order]
+    found: set[tuple[int, ...]] = set()
+    for end in range(len(ranked), 0, -_BLOCK):  # from the largest sum down: the negatives ascend
+        at = np.arange(end - 1, max(end - _BLOCK, 0) - 1, -1)
+        lo = np.searchsorted(ranked, -ranked[at] - tol)
+        hits = np.searchsorted(ranked, -ranked[at] + tol) - lo
+        if not hits.any():
+            continue
+        mine = order[np.repeat(at, hits)]
+        other = order[np.repeat(lo, hits) + np.arange(int(hits.sum())) - np.repeat(np.cumsum(hits) - hits, hits)]
+        keep = (other > mine) & (np.abs(second[mine] + second[other]) <= tol)  # each once; the cheap sieve
+        four = np.column_stack([left[mine[keep]], right[mine[keep]], left[other[keep]], right[other[keep]]])
+        four = four[(four[:, :2, None] != four[:, None, 2:]).all(axis=(1, 2))]
+        cancel = np.all(np.abs(probe[four].sum(axis=1)) <= tol, axis=1)
+        found.update(tuple(int(i) for i in quad) for quad in np.sort(four[cancel], axis=1))
+    return sorted(quad for quad in found
+                  if not any((quad[a], quad[b]) in pairs for a in range(4) for b in range(a + 1, 4)))
 
 
 def determined_vars(attacker: Attacker, not_determined: Container[int] = frozenset(),

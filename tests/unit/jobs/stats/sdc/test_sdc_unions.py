@@ -13,7 +13,7 @@ from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
 from jobs.stats.sdc.protect import Protection, _costs, _rounds, audit, protect
 from jobs.stats.sdc.system import build_system
-from jobs.stats.sdc.unions import determined_vars, fixed_sums, unsafe_unions
+from jobs.stats.sdc.unions import _fixed_sums, _quadruples, determined_vars, fixed_sums, unsafe_unions
 from tests.unit.jobs.stats.sdc.test_audit import TABLES, random_records
 
 SETTINGS = AuditSettings()
@@ -219,3 +219,81 @@ def test_protection_leaves_no_three_cells_whose_sum_the_rows_fix():
     hidden[list(attacker.solved)] = False
     sums = [{cell(reg, prot.system.var_node[v]) for v in found} for found in fixed_sums(prot.system, hidden)]
     assert TRIPLE not in sums
+
+
+# The same with four: a 3 x 5 table (vehicle types x sectors a-e) where row 1 + row 2 - column a fixes
+# 1b + 1c + 2d + 2e, one company's 2 + 2 + 2 + 2 vehicles, and no pair or triple of them. It passed the audit
+# before the union rule searched quadruples.
+WIDE_SECTORS = [*SECTORS, "46"]
+QUAD_HIDDEN = {(0, 0), (0, 1), (0, 2), (1, 0), (1, 3), (1, 4), (2, 1), (2, 2), (2, 3), (2, 4)}
+QUAD = {(0, 1), (0, 2), (1, 3), (1, 4)}
+
+
+def quad_registry():
+    records = []
+    for i, vehicle_type in enumerate(TYPES):
+        for j, sector in enumerate(WIDE_SECTORS):
+            if (i, j) in QUAD:
+                records += [{"vehicle": f"x{i}{j}-{v}", "owner": "X", "n": 2, "r": 1, SBI: sector, VT: vehicle_type}
+                            for v in range(2)]
+            else:
+                records += fleet(f"g{i}{j}-", 20, 10, sector, vehicle_type)
+    return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES))
+
+
+def wide_cell(reg, n) -> tuple[int, int] | None:
+    key = reg.key[n]
+    return (TYPES.index(key[1]), WIDE_SECTORS.index(key[0])) if len(key) == 2 else None
+
+
+def quad_planted() -> Protection:
+    reg = quad_registry()
+    hidden = np.array([wide_cell(reg, n) in QUAD_HIDDEN for n in range(reg.size)])
+    return Protection(reg, [["planted"] if h else [] for h in hidden], hidden, build_system(reg))
+
+
+def sums_of(prot: Protection) -> list[set]:
+    attacker = Attacker(prot.system, prot.suppressed)
+    hidden = attacker.unknown.copy()
+    hidden[list(attacker.solved)] = False
+    return [{wide_cell(prot.registry, prot.system.var_node[v]) for v in found}
+            for found in fixed_sums(prot.system, hidden)]
+
+
+def test_rows_combine_to_give_away_four_cells_no_two_or_three_of_which_are_fixed_and_the_audit_finds_it():
+    prot = quad_planted()
+    sums = sums_of(prot)
+    assert QUAD in sums
+    assert not [found for found in sums if found < QUAD]  # no pair or triple of them is fixed
+    report = audit(prot, SETTINGS)
+    assert all(a.ok for a in report.attacks)
+    assert {"min_vehicles"} == {problem for nodes, problem in report.union_failures
+                                if {wide_cell(prot.registry, n) for n in nodes} == QUAD}
+    assert not report.ok
+
+
+def test_the_rounds_hide_a_cell_more_where_four_cells_sum_is_fixed():
+    prot = quad_planted()
+    _rounds(prot, prot.system, SETTINGS, _costs(prot.registry), release=True)
+    assert audit(prot, AuditSettings(independent=True)).ok
+    assert QUAD not in sums_of(prot)
+    assert any(why.startswith("union:") for why in prot.union_reasons.values())
+
+
+def test_quadruples_are_two_disjoint_pairs_that_cancel_and_none_holds_a_cancelling_pair():
+    # rows 0 + 1 + 2 + 3 cancel; so do rows 4 + 5 and rows 6 + 7, which make 4 + 5 + 6 + 7 no quadruple of its own
+    probe = np.array([[1.0, 2.0], [-3.0, 0.5], [0.5, -4.0], [1.5, 1.5], [0.7, -0.2], [-0.7, 0.2], [2.5, 3.0],
+                      [-2.5, -3.0]])
+    assert _quadruples(probe, 1e-9, {(4, 5), (6, 7)}) == [(0, 1, 2, 3)]
+    assert _quadruples(probe[:3], 1e-9, set()) == []
+
+
+def test_a_search_is_answered_from_its_pattern_alone():
+    prot = quad_planted()
+    attacker = Attacker(prot.system, prot.suppressed)
+    hidden = attacker.unknown & ~np.isin(np.arange(prot.system.size), list(attacker.solved))
+    first = fixed_sums(prot.system, hidden)
+    other = hidden.copy()
+    other[np.flatnonzero(hidden)[0]] = False
+    assert fixed_sums(prot.system, other) == _fixed_sums(prot.system, other, 4) != first
+    assert fixed_sums(prot.system, hidden.copy()) == first
