@@ -182,16 +182,21 @@ TRIPLE_HIDDEN = {(0, 0), (0, 1), (1, 0), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)}
 TRIPLE = {(0, 1), (1, 2), (1, 3)}
 
 
-def triple_registry():
+def company_registry(sectors: list[str], company: set[tuple[int, int]], per_cell: int):
+    """TYPES x sectors: one company's per_cell vehicles in each cell of company, 20 of 10 owners elsewhere."""
     records = []
     for i, vehicle_type in enumerate(TYPES):
-        for j, sector in enumerate(SECTORS):
-            if (i, j) in TRIPLE:  # all three cells one company's
+        for j, sector in enumerate(sectors):
+            if (i, j) in company:
                 records += [{"vehicle": f"x{i}{j}-{v}", "owner": "X", "n": 2, "r": 1, SBI: sector, VT: vehicle_type}
-                            for v in range(3)]
+                            for v in range(per_cell)]
             else:
                 records += fleet(f"g{i}{j}-", 20, 10, sector, vehicle_type)
     return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES))
+
+
+def triple_registry():
+    return company_registry(SECTORS, TRIPLE, 3)
 
 
 def cell(reg, n) -> tuple[int, int] | None:
@@ -230,15 +235,7 @@ QUAD = {(0, 1), (0, 2), (1, 3), (1, 4)}
 
 
 def quad_registry():
-    records = []
-    for i, vehicle_type in enumerate(TYPES):
-        for j, sector in enumerate(WIDE_SECTORS):
-            if (i, j) in QUAD:
-                records += [{"vehicle": f"x{i}{j}-{v}", "owner": "X", "n": 2, "r": 1, SBI: sector, VT: vehicle_type}
-                            for v in range(2)]
-            else:
-                records += fleet(f"g{i}{j}-", 20, 10, sector, vehicle_type)
-    return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES))
+    return company_registry(WIDE_SECTORS, QUAD, 2)
 
 
 def wide_cell(reg, n) -> tuple[int, int] | None:
@@ -297,3 +294,65 @@ def test_a_search_is_answered_from_its_pattern_alone():
     other[np.flatnonzero(hidden)[0]] = False
     assert fixed_sums(prot.system, other) == _fixed_sums(prot.system, other, 4) != first
     assert fixed_sums(prot.system, hidden.copy()) == first
+
+
+# A seventh review's 5 x 6 table (sectors x vehicle types, 4.8a with its 4.9 rows): rows 41 and 45 hold only
+# five small cells and the Bus column, so the total minus the published rows minus the hidden Bus cells fixes
+# the five at 8 vehicles of 5 owners. It passed the audit while only sets of two to four were searched.
+FIVE_SECTORS = ["41", "45", "47", "49", "46"]
+FIVE_TYPES = ["Bestelauto", "Vrachtauto", "Bus", "Personenauto", "Motorfiets", "Bromfiets"]
+FIVE = {(0, 0): 2, (0, 1): 1, (1, 3): 2, (1, 4): 1, (1, 5): 2}
+FIVE_BIG = {(0, 2), (1, 2), (2, 0), (2, 1), (2, 3), (3, 3), (3, 4), (3, 5)}  # hidden with them: 20 vehicles each
+
+
+def five_registry(rng: np.random.Generator | None = None):
+    """FIVE's counts one owner each, 20 of 10 owners elsewhere; with rng, rows 41 and 45 hold only their cells
+    and Bus (structural zeros elsewhere) and the counts are drawn as the review drew them."""
+    records = []
+    for i, sector in enumerate(FIVE_SECTORS):
+        for j, vehicle_type in enumerate(FIVE_TYPES):
+            if rng is not None and i < 2 and (i, j) not in FIVE and j != 2:
+                continue
+            if (i, j) in FIVE:
+                count, owners = (FIVE[(i, j)] if rng is None else int(rng.integers(1, 3))), 1
+            else:
+                big = (i, j) in FIVE_BIG
+                count = 20 if rng is None else int(rng.integers(10, 16) if big else rng.integers(16, 60))
+                owners = 5 if rng is not None and big else 10
+            tag = f"{'s' if (i, j) in FIVE else 'g'}{i}{j}-"
+            records += [{"vehicle": f"{tag}{k}", "owner": f"{tag}-o{k % owners}", "n": 2, "r": 1, SBI: sector,
+                         VT: vehicle_type} for k in range(count)]
+    return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES))
+
+
+def five_cell(reg, n) -> tuple[int, int] | None:
+    key = reg.key[n]
+    return (FIVE_SECTORS.index(key[0]), FIVE_TYPES.index(key[1])) if len(key) == 2 else None
+
+
+def test_rows_combine_to_give_away_five_small_cells_and_the_audit_finds_it():
+    reg = five_registry()
+    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
+    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
+                      build_system(reg))
+    report = audit(prot, SETTINGS)
+    assert all(a.ok for a in report.attacks)
+    assert {"min_vehicles"} == {problem for nodes, problem in report.union_failures
+                                if {five_cell(reg, n) for n in nodes} == set(FIVE)}
+    assert not report.ok
+
+
+def test_protection_leaves_no_small_sum_of_five_cells_that_the_rows_fix():
+    reg = five_registry(np.random.default_rng(3))  # the review's seed 3: 8 vehicles in the five
+    five = [n for n in range(reg.size) if five_cell(reg, n) in FIVE]
+    assert sum(reg.values("V")[n] for n in five) == 8
+    prot = protect(reg, SETTINGS)
+    assert audit(prot, SETTINGS).ok
+    assert all(prot.suppressed[n] for n in five)  # all primary
+    # the oracle: the five's vehicle sum is fixed when its vector lies in the row space of the equality rows
+    # over the hidden counts (dense least squares on this small zone)
+    system, unknown = prot.system, Attacker(prot.system, prot.suppressed).unknown
+    rows = system.eq[:, np.flatnonzero(unknown)].toarray()
+    target = np.isin(np.flatnonzero(unknown), [system.node_var[(n, "V")] for n in five]).astype(float)
+    weights = np.linalg.lstsq(rows.T, target, rcond=None)[0]
+    assert np.linalg.norm(rows.T @ weights - target) > 1e-6
