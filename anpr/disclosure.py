@@ -134,8 +134,8 @@ class DisclosureConfig(BaseModel):
                 "further still); and until every sum of suppressed cells that a total minus the row's other "
                 "cells gives away, the total and those cells published or fixed by the published counts, and "
                 "every sum of two to four suppressed cells that totals added and subtracted fix, passes the same "
-                "frequency and dominance rules, and no such sum of any number of cells holds fewer vehicles than "
-                "the frequency rule allows. The further "
+                "frequency and dominance rules, and no such sum of any number of cells holds fewer vehicles or "
+                "owners than the frequency rules allow. The further "
                 "suppressed cells carry no such guarantee: some of their counts can be "
                 "recalculated, exactly or closely. The guarantee holds for all releases of the same month served "
                 "so far taken together: a cell suppressed in one stays suppressed in later ones; a cell whose "
@@ -143,7 +143,9 @@ class DisclosureConfig(BaseModel):
                 "is suppressed, and the values consistent with all those releases span at least "
                 f"{r.protection_ratio:.0%} of each such change (at least {r.protection_min:g}), the attacker "
                 "taken to know which counts grew and which shrank, as they do for the earlier releases' "
-                f"suppressed cells. {noise}")
+                "suppressed cells; no sum of such changes of suppressed cells between two releases, nor of an "
+                "earlier release's suppressed cells, that those releases' published counts fix holds fewer "
+                f"vehicles than the frequency rule allows. {noise}")
 
 
 def parse_disclosure(text: str) -> DisclosureConfig:

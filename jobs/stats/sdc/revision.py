@@ -155,12 +155,14 @@ class Revision:
         placed = [self._place(j, e, measures) for e in self.earlier]
         for e, old in zip(self.earlier, placed, strict=True):
             for n, d in _differences(j, e.pairs, system.node_var, old, measures):
+                j.joint[d] = Target(n, self.reg.rules[n], difference_about(e.release_id))
                 if n in e.unsafe:
-                    j.targets[d] = Target(n, self.reg.rules[n], difference_about(e.release_id))
+                    j.targets[d] = j.joint[d]
             counterpart = dict(e.pairs)
             for (o, _), y in sorted(old.items()):
+                j.joint[y] = Target(counterpart.get(o, -1), e.registry.rules[o], f"earlier {e.release_id}")
                 if e.status[o] == PRIMARY:
-                    j.targets[y] = Target(counterpart.get(o, -1), e.registry.rules[o], f"earlier {e.release_id}")
+                    j.targets[y] = j.joint[y]
         for (a, older), (b, newer) in combinations(zip(self.earlier, placed, strict=True), 2):
             self._tie_earlier(j, a, older, b, newer, measures)
         return j.system()
@@ -176,10 +178,11 @@ class Revision:
         """Ties two earlier releases a (the older) and b, whose difference the attacker forms as well; the
         differences b found unsafe (rule 2) are attacked again, as what is served now can narrow them."""
         counterpart, unsafe = dict(b.pairs), b.revised.get(a.release_id, set())
-        for n, d in _differences(j, _pairs(a.registry, b.at), newer, older, measures):
-            if n in unsafe:  # n: b's node
-                j.targets[d] = Target(counterpart.get(n, -1), b.registry.rules[n],
-                                      difference_about(a.release_id, b.release_id))
+        for n, d in _differences(j, _pairs(a.registry, b.at), newer, older, measures):  # n: b's node
+            j.joint[d] = Target(counterpart.get(n, -1), b.registry.rules[n],
+                                difference_about(a.release_id, b.release_id))
+            if n in unsafe:
+                j.targets[d] = j.joint[d]
 
 
 def difference_about(*release_ids: str) -> str:
@@ -236,6 +239,7 @@ class _Joint:
         self.margins = list(system.margins)
         self.ties: list[tuple[int, list[int]]] = []
         self.targets: dict[int, Target] = {}
+        self.joint: dict[int, Target] = {}  # System.joint
 
     def add(self, old: System, known: list[bool]) -> int:
         """An earlier release's system; returns the offset of its variables."""
@@ -269,7 +273,7 @@ class _Joint:
         ub = sp.vstack([_shifted(a, off, n) for a, off in self.ub], format="csr")
         return System(self.new.registry, self.var_node, self.var_measure, eq, ub, self.margins + self.ties,
                       np.array(self.base), np.array(self.lower), self.new.node_var, self.new.model,
-                      np.array(self.known, dtype=bool), self.targets)
+                      np.array(self.known, dtype=bool), self.targets, self.joint)
 
 
 def _shifted(matrix: sp.csr_matrix, offset: int, n: int) -> sp.csr_matrix:

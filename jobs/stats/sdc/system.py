@@ -49,6 +49,9 @@ class System:
     # this release's primary cells.
     known: np.ndarray | None = None
     targets: dict[int, Target] = field(default_factory=dict)
+    # per variable of a joint system that is another release's cell count or a difference between two
+    # releases' counts: what it is about (unions.py judges sums of such counts, not only of this release's)
+    joint: dict[int, Target] = field(default_factory=dict)
     _margin_cells: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
     # unions.fixed_sums' last answer, by the hidden variables it was for: the last release step, the round
     # after it and the audit ask it of one pattern (on the Utrecht-sized zone 10 s of CPU each)

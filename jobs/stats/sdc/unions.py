@@ -8,7 +8,8 @@ and publishing them (protect.release_determined) only makes that visible. On the
 GM9032-ZE1 that is what the audit refused: two secondary cells and their row's total, all determined,
 were published again after the last round, leaving three cells of 9 vehicles as the row's only unknowns.
 Rows also combine: the determination-aware check judges the sets of two to four cells (and, below the
-vehicle rule, of any number) whose sum rows added and subtracted fix (`fixed_sums`).
+vehicle or owner rule, of any number, and in a joint system of several releases the differences between
+them) whose sum rows added and subtracted fix (`fixed_sums`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.linalg import lsqr
 from threadpoolctl import threadpool_limits
 
+from anpr.disclosure import Rules
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import union_problem
 from jobs.stats.sdc.system import System, components
@@ -29,6 +31,7 @@ Judged = dict[tuple[int, ...], str | None]
 _PROBES = 4  # random null-space vectors per search for fixed sums (fixed_sums)
 _ZERO = 1e-7  # relative: entries of the probes within this of cancelling cancel
 _MILP_NODES = 100_000  # branch-and-bound nodes per MILP of _small_sum (deterministic, unlike a time limit)
+VEHICLES, OWNERS = "min_vehicles", "min_owners"  # the rules _small_sum searches sets of any size for
 _BLOCK = 1 << 20  # pairs per block of the quadruple search: its candidates stay a few arrays of ~30 MB
 
 
@@ -84,22 +87,38 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
     if determined is None:  # the sums rows combine into are judged where determination is known
         return out
     by_var = attacker.eq_csc  # per variable (column): its equality rows
+    node = np.asarray(system.var_node)
     for members in fixed_sums(system, hidden):
-        nodes = tuple(sorted({system.var_node[v] for v in members}))
-        problem = problem_of(nodes) if len(nodes) >= 2 else None
+        others = [system.joint[v] for v in members if v in system.joint]
+        if others:  # counts of an earlier release or differences: fixed_sums found them below the vehicle rule
+            nodes, problem = tuple(sorted({t.node for t in others})), "min_vehicles"
+        else:
+            nodes = tuple(sorted({system.var_node[v] for v in members}))
+            problem = problem_of(nodes) if len(nodes) >= 2 else None
         if problem:
-            # a companion comes from the rows that fix the sum: those of its cells
-            rows = np.unique(np.concatenate([by_var.indices[by_var.indptr[v]:by_var.indptr[v + 1]]
-                                             for v in members]))
-            cells = [int(v) for v in np.unique(system.eq[rows].indices)]
-            out.append((list(nodes), problem, members[0], cells))
+            # a companion comes from the rows that fix the sum: those of its cells; for another release's
+            # counts, through the rows tying them to this release's, those of this release's counts reached
+            reached = _in_rows(system, by_var, np.asarray(members))
+            if others:
+                reached = np.union1d(reached, _in_rows(system, by_var, reached[node[reached] >= 0]))
+            out.append((list(nodes), problem, members[0], reached.tolist()))
     return out
+
+
+def _in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np.ndarray:
+    """The variables of the equality rows these variables are in, increasing."""
+    if not len(variables):
+        return np.zeros(0, dtype=np.int64)
+    rows = np.unique(np.concatenate([by_var.indices[by_var.indptr[v]:by_var.indptr[v + 1]] for v in variables]))
+    return np.unique(system.eq[rows].indices).astype(np.int64)
 
 
 def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> list[tuple[int, ...]]:
     """Pairs, triples and quadruples of hidden cell counts of one measure whose sum the equality rows fix
-    though no count of them is fixed alone, nor any pair of them, and per group a set of vehicle counts of any
-    size fixed below the vehicle rule (`_small_sum`): variable ids in increasing order.
+    though no count of them is fixed alone, nor any pair of them, and per group, measure and rule a set of
+    counts of any size whose cells together break the vehicle or owner rule (`_small_sum`; in a joint system
+    also of another release's counts, or of differences, below the vehicle rule): variable ids in
+    increasing order.
 
     Rows combine: in a 3x3 table whose six small cells form a cycle, row 41 + row 49 - column Vrachtauto
     gives h(41, Bestelauto) + h(49, Bus) exactly (a fifth review: 7 vehicles of 2 owners, or one company's
@@ -111,8 +130,8 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
     each probe is a random vector projected onto that null space (least squares against the rows, seeded),
     and a set is kept when its entries cancel in every probe. A sum
     that is not fixed cancels in a probe with probability zero; numerical noise is held off by a relative
-    tolerance (_ZERO). Sums of five or more cells are searched only below the vehicle rule (`_small_sum`):
-    meeting in the middle they would take O(n^3) memory or time.
+    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle and owner rules
+    (`_small_sum`): meeting in the middle they would take O(n^3) memory or time.
     Raises ArithmeticError when least squares does not find the null space (the release is then refused).
     """
     key = np.packbits(hidden).tobytes() + bytes([probes])
@@ -124,7 +143,11 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
 
 
 def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[int, ...]]:
-    cols = np.flatnonzero(hidden & (np.asarray(system.var_node) >= 0))  # counts of this release's cells
+    node = np.asarray(system.var_node)
+    joint = np.zeros(system.size, dtype=bool)
+    joint[list(system.joint)] = True
+    own = hidden & (node >= 0)  # counts of this release's cells
+    cols = np.flatnonzero(own | (hidden & joint))
     if len(cols) < 2:
         return []
     probe = _null_probes(system, hidden, cols, probes)
@@ -135,59 +158,112 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     group = every[cols]
     measure = np.asarray(system.var_measure, dtype=object)[cols]
     moving = ~np.all(np.abs(probe) <= scale, axis=1)  # a count fixed alone is the single-count attack's
+    mine_own = own[cols]
     out: list[tuple[int, ...]] = []
-    for key in {(g, m) for g, m, keep in zip(group.tolist(), measure.tolist(), moving.tolist(), strict=True)
-                if keep}:
-        mine = np.flatnonzero((group == key[0]) & (measure == key[1]) & moving)
+    for key in {(g, m) for g, m, keep in zip(group.tolist(), measure.tolist(), (moving & mine_own).tolist(),
+                                             strict=True) if keep}:
+        mine = np.flatnonzero((group == key[0]) & (measure == key[1]) & moving & mine_own)
         out += [tuple(int(cols[mine[i]]) for i in found) for found in _cancelling(probe[mine], scale)]
-    # sets of any size below the vehicle rule: a MILP per group, its answer checked against the probes
-    for g in np.unique(group[measure == "V"]).tolist():
-        found = _small_sum(system, np.flatnonzero(every == g))
-        if found is None or found in out:
+    # Sets of any size whose cells together break the vehicle or owner rule: a MILP per group, measure,
+    # kind of count (this release's cells, an earlier release's, the differences between two releases)
+    # and rule, its answer checked against the probes.
+    about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
+    for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
+        if kind and m != "V":  # another release's counts: the vehicle rule, on their vehicle counts
             continue
-        if not np.all(np.abs(probe[np.searchsorted(cols, found)].sum(axis=0)) <= len(found) * scale):
-            raise ArithmeticError("the union rule's MILP found a fixed sum the null-space probes do not confirm")
-        out.append(found)
+        counts = cols[(group == g) & (measure == m) & (about == kind)]
+        for rule in (VEHICLES, OWNERS) if not kind else (VEHICLES,):
+            # this release's sets of up to four are all judged already (_cancelling, union_problem): a set
+            # breaking one of these rules holds a smaller fixed set that breaks it, or is fixed itself
+            found = _small_sum(system, np.flatnonzero(every == g), counts, rule, 2 if kind else 5)
+            if found is None or found in out:
+                continue
+            if not np.all(np.abs(probe[np.searchsorted(cols, found)].sum(axis=0)) <= len(found) * scale):
+                raise ArithmeticError("the union rule's MILP found a fixed sum the null-space probes do not confirm")
+            out.append(found)
     return sorted(out)
 
 
-def _small_sum(system: System, members: np.ndarray) -> tuple[int, ...] | None:
-    """Two or more hidden vehicle counts of this release's cells, of any number, whose sum the equality rows
-    fix at fewer vehicles than the rules allow (at least one): variable ids in increasing order, as few as the
-    search finds; None when there is none. members: the hidden variables of one group of the equality rows.
+def _rules(system: System, var: int) -> Rules:
+    """The rules a count of a joint system is judged by: its own release's, or its cell's for a difference."""
+    about = system.joint.get(var)
+    return (about or system.subject(var)).rules
+
+
+def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str,
+               at_least: int) -> tuple[int, ...] | None:
+    """Two or more of counts, of any number, whose sum the equality rows fix while their cells together hold
+    fewer vehicles (rule VEHICLES) or owners (OWNERS) than the rules allow, and at least one vehicle:
+    variable ids in increasing order, as few as the search finds; None when there is none, or when fewer
+    than at_least counts could be in such a set. members: the hidden variables of one group of the equality
+    rows; counts: those of one measure and kind, of which only counts of cells below the rule can be picked
+    (a larger cell cannot be in a small union). Vehicles are summed over the cells (an upper bound on the
+    union's: a vehicle can be in two cells); owners are counted exactly, from the cells' owner samples,
+    which are complete below the owner rule. Another release's counts are judged on the vehicle rule
+    alone, by their vehicle counts.
 
     The search of sets of two to four (`_cancelling`) misses larger ones: in a seventh review's zone, rows
     41 and 45 hold only five small cells and the Bus column, and the total minus the published rows minus
     the hidden Bus cells fixed those five cells at 8 vehicles (in 16 of 44 random zones of that shape that
-    passed). A sum is fixed when its vector lies in the row space of the equality rows over the hidden
-    variables: a MILP (HiGHS) looks for row weights y and 0/1 picks z with A'y = z on every hidden variable,
-    z only on counts below the rule (larger ones cannot be in a small sum: counts are not negative), and
-    1 <= picked vehicles <= min_vehicles - 1. Only the vehicle rule is searched this way; the owner and
-    dominance rules are judged on the sets `_cancelling` finds. Deterministic: no time limit, a node limit
-    (_MILP_NODES); reaching it raises ArithmeticError, as the release cannot then be judged."""
-    node = np.asarray(system.var_node)
-    cand = members[(np.asarray(system.var_measure, dtype=object)[members] == "V") & (node[members] >= 0)]
-    floor = max((system.subject(int(v)).rules.min_vehicles for v in cand), default=0)
-    cand = cand[system.base[cand] < floor]
-    if len(cand) < 2:
+    passed); the same five cells fix their passages where only passages are published, or 15 vehicles of
+    one company. It also never sees another release's counts: with the total and the vans published in two
+    releases of a month, 10 late vans and 5 late buses between them, d(Bus) + d(Vrachtauto) is fixed at
+    the 5 late buses (the same review, 7 of 7 seeds). A sum is fixed when its vector lies in the row space
+    of the equality rows over the hidden variables: a MILP (HiGHS) looks for row weights y and 0/1 picks z
+    with A'y = z on every hidden variable and z only on the candidates, with 1 <= picked vehicles <=
+    min_vehicles - 1, or with 0/1 owner variables w, z_i <= w_o for each owner o of cell i and sum(w) <=
+    min_owners - 1. The dominance rule is judged on the sets `_cancelling` finds. Deterministic: no time
+    limit, a node limit (_MILP_NODES); reaching it raises ArithmeticError, as the release cannot then be
+    judged."""
+    reg, node = system.registry, np.asarray(system.var_node)
+    rules = [_rules(system, int(v)) for v in counts]
+    own = node[counts] >= 0
+    vehicles = np.where(own, reg.stat("V")[np.maximum(node[counts], 0)], system.base[counts])
+    if rule == VEHICLES:
+        floor = max((r.min_vehicles for r in rules), default=0)
+        keep = vehicles < floor
+    else:
+        floor = max((r.min_owners for r in rules), default=0)
+        keep = own & (reg.stat("O")[np.maximum(node[counts], 0)] < floor) & (vehicles > 0)
+    cand, vehicles = counts[keep], vehicles[keep]
+    if len(cand) < max(at_least, 2):
         return None
     rows = system.eq[:, members].tocsr()
     rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows
     n_rows, k = rows.shape[1], len(cand)
     pick = sp.csr_matrix((-np.ones(k), (np.searchsorted(members, cand), np.arange(k))), shape=(len(members), k))
-    weights = sp.hstack([sp.csr_matrix((2, n_rows)), sp.csr_matrix(np.vstack([system.base[cand], np.ones(k)]))])
-    res = milp(np.concatenate([np.zeros(n_rows), np.ones(k)]),
-               constraints=[LinearConstraint(sp.hstack([rows, pick]).tocsr(), 0.0, 0.0),
-                            LinearConstraint(weights.tocsr(), [1.0, 2.0], [floor - 1.0, np.inf])],
-               integrality=np.concatenate([np.zeros(n_rows), np.ones(k)]),
-               bounds=Bounds(np.concatenate([np.full(n_rows, -np.inf), np.zeros(k)]),
-                             np.concatenate([np.full(n_rows, np.inf), np.ones(k)])),
+    owners: list[list[object]] = [reg.contributors(int(node[v]), "osample") for v in cand] if rule == OWNERS else []
+    names = sorted({o for mine in owners for o in mine}, key=repr)
+    n_w = len(names)
+    # columns: y (row weights, free), z (picks, 0/1), w (owners, 0/1)
+    size = sp.csr_matrix(np.vstack([vehicles, np.ones(k)]))
+    constraints = [LinearConstraint(sp.hstack([rows, pick, sp.csr_matrix((len(members), n_w))]).tocsr(), 0.0, 0.0)]
+    if rule == VEHICLES:
+        constraints.append(LinearConstraint(sp.hstack([sp.csr_matrix((2, n_rows)), size]).tocsr(),
+                                            [1.0, 2.0], [floor - 1.0, np.inf]))
+    else:
+        at = {o: i for i, o in enumerate(names)}
+        pairs = [(i, at[o]) for i, mine in enumerate(owners) for o in mine]
+        # z_i - w_o <= 0: a picked cell's owners are counted
+        links = sp.csr_matrix((np.r_[np.ones(len(pairs)), -np.ones(len(pairs))],
+                               (np.tile(np.arange(len(pairs)), 2),
+                                np.r_[[i for i, _ in pairs], [k + o for _, o in pairs]])), shape=(len(pairs), k + n_w))
+        constraints += [
+            LinearConstraint(sp.hstack([sp.csr_matrix((2, n_rows)), size, sp.csr_matrix((2, n_w))]).tocsr(),
+                             [1.0, 2.0], [np.inf, np.inf]),
+            LinearConstraint(sp.hstack([sp.csr_matrix((len(pairs), n_rows)), links]).tocsr(), -np.inf, 0.0),
+            LinearConstraint(sp.hstack([sp.csr_matrix((1, n_rows + k)), sp.csr_matrix(np.ones((1, n_w)))]).tocsr(),
+                             -np.inf, floor - 1.0)]
+    res = milp(np.concatenate([np.zeros(n_rows), np.ones(k), np.zeros(n_w)]), constraints=constraints,
+               integrality=np.concatenate([np.zeros(n_rows), np.ones(k + n_w)]),
+               bounds=Bounds(np.concatenate([np.full(n_rows, -np.inf), np.zeros(k + n_w)]),
+                             np.concatenate([np.full(n_rows, np.inf), np.ones(k + n_w)])),
                options={"presolve": False, "node_limit": _MILP_NODES})  # presolve: a review saw wrong optima
     if res.status == 2:  # infeasible: no such sum
         return None
     if res.x is None:  # the node limit, with no such sum found yet
         raise ArithmeticError(f"the union rule's search for small fixed sums ended without a verdict ({res.message})")
-    return tuple(sorted(int(v) for v in cand[res.x[n_rows:] > 0.5]))
+    return tuple(sorted(int(v) for v in cand[res.x[n_rows:n_rows + k] > 0.5]))
 
 
 def _null_probes(system: System, hidden: np.ndarray, cols: np.ndarray, probes: int) -> np.ndarray:

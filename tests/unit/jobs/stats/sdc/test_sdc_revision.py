@@ -356,3 +356,50 @@ def test_a_cell_of_the_middle_release_is_bounded_below_by_the_oldest_release_tha
     # only the lower end comes from the tie between the two earlier releases
     assert middle(tied=True) == (4.0, 15.0)
     assert middle(tied=False) == (1.0, 15.0)
+
+
+def test_hidden_differences_whose_sum_the_published_cells_fix_isolate_nobody():
+    """A seventh review's case: the total and the vans published in both releases, 10 late vans and 5 late
+    buses between them, so the buses and trucks hidden in both differ by exactly the 5 late buses in all,
+    below the vehicle rule although no one cell's difference is fixed."""
+    tables = {"type": ("voertuig_type",), "total": ()}
+
+    def records(counts: dict[str, int], tag: str = "") -> pd.DataFrame:
+        return pd.DataFrame([{"vehicle": f"{kind}{tag}{i}", "owner": f"{kind}{tag}{i}", "voertuig_type": kind,
+                              "n": 3, "r": 1} for kind, n in counts.items() for i in range(n)])
+
+    def registry(frame: pd.DataFrame):
+        return build_registry([Part(t, t, k, ("P", "R", "V"), cells_from_records(frame, k), RULES)
+                               for t, k in tables.items()])
+
+    def hand_set(reg, hidden: set[str], system) -> Protection:
+        suppressed = np.zeros(reg.size, dtype=bool)
+        for r, kind in enumerate(reg.parts[0].cells["voertuig_type"]):
+            suppressed[reg.node_of[0][r]] = kind in hidden
+        return Protection(reg, primary_reasons(reg), suppressed, system)
+
+    def hidden_difference(shown: set[str]) -> int:
+        """What the totals and the types shown in both releases give away of the types hidden in either,
+        counted from the records."""
+        grown = new["voertuig_type"].value_counts().sub(old["voertuig_type"].value_counts(), fill_value=0)
+        return int(grown.sum() - grown[sorted(shown)].sum())
+
+    def shown(*releases: pd.DataFrame) -> set[str]:
+        return set.intersection(*(set(r.loc[r["status"] == PUBLISHED, "voertuig_type"]) for r in releases))
+
+    old = records({"Bestelauto": 30, "Bus": 4, "Vrachtauto": 30})
+    new = pd.concat([old, records({"Bestelauto": 10, "Bus": 5}, "late")], ignore_index=True)
+    first_reg = registry(old)
+    first = hand_set(first_reg, {"Bus", "Vrachtauto"}, build_system(first_reg))
+    served = Earlier("r1", fates(first, audit(first, SETTINGS)), difference_cells(old, new, tables))
+    # the same pattern again: every cell alone keeps its margin, but the two hidden differences sum to 5
+    reg = registry(new)
+    again = audit(hand_set(reg, {"Bus", "Vrachtauto"}, Revision(reg, [served]).join(build_system(reg))), SETTINGS)
+    assert not again.failures and len(again.union_failures) == 1 and again.union_failures[0][1] == "min_vehicles"
+    assert hidden_difference({"Bestelauto"}) == 5
+    # protected jointly: the vans are hidden as well, and the three hidden types differ by 15 vehicles
+    prot = protect(reg, SETTINGS, revision=Revision(reg, [served]))
+    report = audit(prot, SETTINGS)
+    second = fates(prot, report)
+    assert report.ok and shown(served.cells["type"], second["type"]) == set() and hidden_difference(set()) == 15
+    assert (second["total"]["status"] == PUBLISHED).all()
