@@ -145,7 +145,7 @@ class DisclosureConfig(BaseModel):
                 "taken to know which counts grew and which shrank, as they do for the earlier releases' "
                 "suppressed cells; no sum of such changes of suppressed cells between two releases, nor of an "
                 "earlier release's suppressed cells, that those releases' published counts fix holds fewer "
-                f"vehicles than the frequency rule allows. {noise}")
+                f"vehicles or owners than the frequency rules allow. {noise}")
 
 
 def parse_disclosure(text: str) -> DisclosureConfig:

@@ -74,6 +74,7 @@ class _Loaded:
     status: list[str]  # per node of its registry: its fate in that release
     pairs: list[tuple[int, int]]  # (its node, this release's node) showing the same cell
     unsafe: set[int]  # this release's nodes whose difference from it breaks the primary rules
+    moved: dict[int, tuple[float, float]]  # this release's node -> vehicles and owners of its difference population
     revised: dict[str, set[int]]  # release before it -> its nodes whose difference from that one it found unsafe
     at: dict[Alias, int]  # every (level, key) its registry shows, and its node (_nodes)
     systems: dict[tuple[str, ...], System] = field(default_factory=dict)
@@ -105,10 +106,14 @@ class Revision:
                 if fate != PUBLISHED:
                     status[node] = fate  # one population has one fate in a release
         pairs = _pairs(old, self.at)
-        return _Loaded(e.release_id, old, status, pairs, self._unsafe(e, old, pairs), _revised(old), _nodes(old))
+        moved: dict[int, tuple[float, float]] = {}
+        unsafe = self._unsafe(e, old, pairs, moved)
+        return _Loaded(e.release_id, old, status, pairs, unsafe, moved, _revised(old), _nodes(old))
 
-    def _unsafe(self, e: Earlier, old: Registry, pairs: list[tuple[int, int]]) -> set[int]:
-        """Nodes shown in both releases whose published counts differ by a population below the rules."""
+    def _unsafe(self, e: Earlier, old: Registry, pairs: list[tuple[int, int]],
+                moved: dict[int, tuple[float, float]]) -> set[int]:
+        """Nodes shown in both releases whose published counts differ by a population below the rules; fills
+        moved with every difference population's vehicles and owners, by node."""
         changed = {n for o, n in pairs
                    if any(old.values(m)[o] != self.reg.values(m)[n] for m in self.reg.measures[n])}
         out: set[int] = set()
@@ -119,7 +124,10 @@ class Revision:
             level = part.level()
             for row in diff.to_dict("records"):
                 node = self.at.get((level, tuple(row[k] for k in level)))
-                if node is None or node not in changed:
+                if node is None:
+                    continue
+                moved[node] = (float(row["V"]), float(row["O"]))
+                if node not in changed:
                     continue
                 measure = self.reg.dominance_measure(node)
                 top = row["top_p" if measure == "P" else "top_v"]
@@ -155,12 +163,15 @@ class Revision:
         placed = [self._place(j, e, measures) for e in self.earlier]
         for e, old in zip(self.earlier, placed, strict=True):
             for n, d in _differences(j, e.pairs, system.node_var, old, measures):
-                j.joint[d] = Target(n, self.reg.rules[n], difference_about(e.release_id))
+                # a cell outside the difference frames kept its population: none moved
+                j.joint[d] = Target(n, self.reg.rules[n], difference_about(e.release_id), *e.moved.get(n, (0.0, 0.0)))
                 if n in e.unsafe:
                     j.targets[d] = j.joint[d]
             counterpart = dict(e.pairs)
+            vehicles, owners = e.registry.stat("V"), e.registry.stat("O")
             for (o, _), y in sorted(old.items()):
-                j.joint[y] = Target(counterpart.get(o, -1), e.registry.rules[o], f"earlier {e.release_id}")
+                j.joint[y] = Target(counterpart.get(o, -1), e.registry.rules[o], f"earlier {e.release_id}",
+                                    float(vehicles[o]), float(owners[o]))
                 if e.status[o] == PRIMARY:
                     j.targets[y] = j.joint[y]
         for (a, older), (b, newer) in combinations(zip(self.earlier, placed, strict=True), 2):

@@ -30,6 +30,10 @@ class Target:
     node: int  # the node of this release it concerns; -1 if none
     rules: Rules  # whose margin its interval must reach
     about: str  # what it is, for the audit record ("difference <release id>", "earlier <release id>")
+    # the vehicles and owners of the population it counts, where known (a difference between two earlier
+    # releases is not): the union rule judges sums of such counts by them (jobs/stats/sdc/unions.py)
+    vehicles: float | None = None
+    owners: float | None = None
 
 
 @dataclass

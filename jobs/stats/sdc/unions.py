@@ -90,8 +90,10 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
     node = np.asarray(system.var_node)
     for members in fixed_sums(system, hidden):
         others = [system.joint[v] for v in members if v in system.joint]
-        if others:  # counts of an earlier release or differences: fixed_sums found them below the vehicle rule
-            nodes, problem = tuple(sorted({t.node for t in others})), "min_vehicles"
+        if others:  # counts of an earlier release or differences: fixed_sums found them below a rule
+            vehicles = _population(system, np.asarray(members))[0].sum()
+            small = vehicles < max(_rules(system, v).min_vehicles for v in members)
+            nodes, problem = tuple(sorted({t.node for t in others})), VEHICLES if small else OWNERS
         else:
             nodes = tuple(sorted({system.var_node[v] for v in members}))
             problem = problem_of(nodes) if len(nodes) >= 2 else None
@@ -169,10 +171,8 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     # and rule, its answer checked against the probes.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
-        if kind and m != "V":  # another release's counts: the vehicle rule, on their vehicle counts
-            continue
         counts = cols[(group == g) & (measure == m) & (about == kind)]
-        for rule in (VEHICLES, OWNERS) if not kind else (VEHICLES,):
+        for rule in (VEHICLES, OWNERS):
             # A fixed set of this release's counts breaking one of these rules splits into minimal fixed
             # sets, and each of them with a vehicle breaks it too: one of two to four cells is judged above
             # (_cancelling, union_problem), a single one is the single-count attack's. So only sets of five
@@ -192,6 +192,22 @@ def _rules(system: System, var: int) -> Rules:
     return (about or system.subject(var)).rules
 
 
+def _population(system: System, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per count: the vehicles and owners of the population it counts (its cell's, for this release's; for
+    another release's count or a difference, System.joint's). Where they are unknown (a difference between
+    two earlier releases), a vehicle count is judged by its own value (the population holds at least that
+    many vehicles: judging by it hides more, never less) and a passage or trip count is never small (inf)."""
+    reg, node = system.registry, np.asarray(system.var_node)[counts]
+    vehicles, owners = reg.stat("V")[np.maximum(node, 0)], reg.stat("O")[np.maximum(node, 0)]
+    for i in np.flatnonzero(node < 0):
+        v = int(counts[i])
+        about = system.joint[v]
+        own_vehicles = system.base[v] if system.var_measure[v] == "V" else np.inf
+        vehicles[i] = about.vehicles if about.vehicles is not None else own_vehicles
+        owners[i] = about.owners if about.owners is not None else np.inf
+    return vehicles, owners
+
+
 def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str,
                at_least: int) -> tuple[int, ...] | None:
     """At least at_least (and two) of counts whose sum the equality rows fix while their cells together hold
@@ -200,8 +216,9 @@ def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: st
     hidden variables of one group of the equality rows; counts: those of one measure and kind, of which
     only counts of cells below the rule can be picked (a larger cell cannot be in a small union). Vehicles
     are summed over the cells (an upper bound on the union's: a vehicle can be in two cells); owners are
-    counted exactly, from the cells' owner samples, which are complete below the owner rule. Another
-    release's counts are judged on the vehicle rule alone, by their vehicle counts.
+    counted exactly, from the cells' owner samples, which are complete below the owner rule. Other counts
+    (another release's, differences) are judged by the sums of their populations' vehicles and owners
+    (`_population`).
 
     The search of sets of two to four (`_cancelling`) misses larger ones: in a seventh review's zone, rows
     41 and 45 hold only five small cells and the Bus column, and the total minus the published rows minus
@@ -216,47 +233,44 @@ def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: st
     min_owners - 1. The dominance rule is judged on the sets `_cancelling` finds. Deterministic: no time
     limit, a node limit (_MILP_NODES); reaching it raises ArithmeticError, as the release cannot then be
     judged."""
-    reg, node = system.registry, np.asarray(system.var_node)
     rules = [_rules(system, int(v)) for v in counts]
-    own = node[counts] >= 0
-    vehicles = np.where(own, reg.stat("V")[np.maximum(node[counts], 0)], system.base[counts])
-    if rule == VEHICLES:
-        floor = max((r.min_vehicles for r in rules), default=0)
-        keep = vehicles < floor
-    else:
-        floor = max((r.min_owners for r in rules), default=0)
-        keep = own & (reg.stat("O")[np.maximum(node[counts], 0)] < floor) & (vehicles > 0)
+    vehicles, owners = _population(system, counts)
+    floor = max((r.min_vehicles if rule == VEHICLES else r.min_owners for r in rules), default=0)
+    keep = (vehicles if rule == VEHICLES else owners) < floor
     at_least = max(at_least, 2)
     if rule == VEHICLES and keep.any():
         # the other picks hold at least the fewest vehicles each: on the Utrecht-sized zone's largest group
-        # (4,025 passage counts of cells below the rule) a quarter of the MILP's time
+        # (4,025 passage counts of cells below the rule) the MILP took 102 s of CPU without this, 3 s with it
         keep &= vehicles <= floor - 1 - (at_least - 1) * vehicles[keep].min()
-    cand, vehicles = counts[keep], vehicles[keep]
+    cand, vehicles, owners = counts[keep], vehicles[keep], owners[keep]
     if len(cand) < at_least:
         return None
     rows = system.eq[:, members].tocsr()
     rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows
     n_rows, k = rows.shape[1], len(cand)
     pick = sp.csr_matrix((-np.ones(k), (np.searchsorted(members, cand), np.arange(k))), shape=(len(members), k))
-    owners: list[list[object]] = [reg.contributors(int(node[v]), "osample") for v in cand] if rule == OWNERS else []
-    names = sorted({o for mine in owners for o in mine}, key=repr)
+    # this release's cells are judged on the owner rule by their owners themselves, other counts by sums
+    samples = rule == OWNERS and bool(np.all(np.asarray(system.var_node)[cand] >= 0))
+    node = np.asarray(system.var_node)
+    cell_owners = [system.registry.contributors(int(node[v]), "osample") for v in cand] if samples else []
+    names = sorted({o for mine in cell_owners for o in mine}, key=repr)
     n_w = len(names)
-    # columns: y (row weights, free), z (picks, 0/1), w (owners, 0/1)
-    size = sp.csr_matrix(np.vstack([vehicles, np.ones(k)]))
-    constraints = [LinearConstraint(sp.hstack([rows, pick, sp.csr_matrix((len(members), n_w))]).tocsr(), 0.0, 0.0)]
-    if rule == VEHICLES:
-        constraints.append(LinearConstraint(sp.hstack([sp.csr_matrix((2, n_rows)), size]).tocsr(),
-                                            [1.0, at_least], [floor - 1.0, np.inf]))
-    else:
+    # columns: y (row weights, free), z (picks, 0/1), w (owners, 0/1); at least one vehicle and at_least picks
+    sums = [vehicles, np.ones(k)] + ([owners] if rule == OWNERS and not samples else [])
+    upper = [floor - 1.0 if rule == VEHICLES else np.inf, np.inf] + [floor - 1.0] * (len(sums) - 2)
+    constraints = [
+        LinearConstraint(sp.hstack([rows, pick, sp.csr_matrix((len(members), n_w))]).tocsr(), 0.0, 0.0),
+        LinearConstraint(sp.hstack([sp.csr_matrix((len(sums), n_rows)), sp.csr_matrix(np.vstack(sums)),
+                                    sp.csr_matrix((len(sums), n_w))]).tocsr(),
+                         [1.0, at_least] + [0.0] * (len(sums) - 2), upper)]
+    if samples:
         at = {o: i for i, o in enumerate(names)}
-        pairs = [(i, at[o]) for i, mine in enumerate(owners) for o in mine]
+        pairs = [(i, at[o]) for i, mine in enumerate(cell_owners) for o in mine]
         # z_i - w_o <= 0: a picked cell's owners are counted
         links = sp.csr_matrix((np.r_[np.ones(len(pairs)), -np.ones(len(pairs))],
                                (np.tile(np.arange(len(pairs)), 2),
                                 np.r_[[i for i, _ in pairs], [k + o for _, o in pairs]])), shape=(len(pairs), k + n_w))
         constraints += [
-            LinearConstraint(sp.hstack([sp.csr_matrix((2, n_rows)), size, sp.csr_matrix((2, n_w))]).tocsr(),
-                             [1.0, at_least], [np.inf, np.inf]),
             LinearConstraint(sp.hstack([sp.csr_matrix((len(pairs), n_rows)), links]).tocsr(), -np.inf, 0.0),
             LinearConstraint(sp.hstack([sp.csr_matrix((1, n_rows + k)), sp.csr_matrix(np.ones((1, n_w)))]).tocsr(),
                              -np.inf, floor - 1.0)]
