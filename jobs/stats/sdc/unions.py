@@ -8,8 +8,8 @@ and publishing them (protect.release_determined) only makes that visible. On the
 GM9032-ZE1 that is what the audit refused: two secondary cells and their row's total, all determined,
 were published again after the last round, leaving three cells of 9 vehicles as the row's only unknowns.
 Rows also combine: the determination-aware check judges the sets of two to four cells (and, below the
-vehicle or owner rule, of any number, and in a joint system of several releases the differences between
-them) whose sum rows added and subtracted fix (`fixed_sums`).
+vehicle rule, of any number, and in a joint system of several releases the differences between them)
+whose sum rows added and subtracted fix (`fixed_sums`).
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def _in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np
 def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> list[tuple[int, ...]]:
     """Pairs, triples and quadruples of hidden cell counts of one measure whose sum the equality rows fix
     though no count of them is fixed alone, nor any pair of them, and per group, measure and rule a set of
-    counts of any size whose cells together break the vehicle or owner rule (`_small_sum`; in a joint system
-    also of another release's counts, or of differences, below the vehicle rule): variable ids in
+    counts of any size whose cells together break the vehicle rule (`_small_sum`; in a joint system also of
+    another release's counts, or of differences, on the vehicle and owner rules): variable ids in
     increasing order.
 
     Rows combine: in a 3x3 table whose six small cells form a cycle, row 41 + row 49 - column Vrachtauto
@@ -132,8 +132,8 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
     each probe is a random vector projected onto that null space (least squares against the rows, seeded),
     and a set is kept when its entries cancel in every probe. A sum
     that is not fixed cancels in a probe with probability zero; numerical noise is held off by a relative
-    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle and owner rules
-    (`_small_sum`): meeting in the middle they would take O(n^3) memory or time.
+    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle rule (`_small_sum`):
+    meeting in the middle they would take O(n^3) memory or time.
     Raises ArithmeticError when least squares does not find the null space (the release is then refused).
     """
     key = np.packbits(hidden).tobytes() + bytes([probes])
@@ -166,14 +166,16 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
                                              strict=True) if keep}:
         mine = np.flatnonzero((group == key[0]) & (measure == key[1]) & moving & mine_own)
         out += [tuple(int(cols[mine[i]]) for i in found) for found in _cancelling(probe[mine], scale)]
-    # Sets of any size whose cells together break the vehicle or owner rule: a MILP per group, measure,
-    # kind of count (this release's cells, an earlier release's, the differences between two releases)
-    # and rule, its answer checked against the probes.
+    # Sets of any size whose cells together break the vehicle rule (and, for other releases' counts and
+    # differences, the owner rule by summed owners): a MILP per group, measure, kind of count (this
+    # release's cells, an earlier release's, the differences between two releases) and rule, its answer
+    # checked against the probes. This release's cells on the owner rule are judged on sets of two to four
+    # only: a MILP with a 0/1 variable per owner ran over 20 minutes on one group of GM9044-ZE1.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
         counts = cols[(group == g) & (measure == m) & (about == kind)]
-        for rule in (VEHICLES, OWNERS):
-            # A fixed set of this release's counts breaking one of these rules splits into minimal fixed
+        for rule in (VEHICLES, OWNERS) if kind else (VEHICLES,):
+            # A fixed set of this release's counts breaking the vehicle rule splits into minimal fixed
             # sets, and each of them with a vehicle breaks it too: one of two to four cells is judged above
             # (_cancelling, union_problem), a single one is the single-count attack's. So only sets of five
             # or more are searched here.
@@ -215,75 +217,56 @@ def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: st
     variable ids in increasing order, as few as the search finds; None when there is none. members: the
     hidden variables of one group of the equality rows; counts: those of one measure and kind, of which
     only counts of cells below the rule can be picked (a larger cell cannot be in a small union). Vehicles
-    are summed over the cells (an upper bound on the union's: a vehicle can be in two cells); owners are
-    counted exactly, from the cells' owner samples, which are complete below the owner rule. Other counts
-    (another release's, differences) are judged by the sums of their populations' vehicles and owners
-    (`_population`).
+    and owners are summed over the cells (an upper bound on the union's: a vehicle can be in two cells), of
+    their populations for another release's counts and for differences (`_population`).
 
     The search of sets of two to four (`_cancelling`) misses larger ones: in a seventh review's zone, rows
     41 and 45 hold only five small cells and the Bus column, and the total minus the published rows minus
     the hidden Bus cells fixed those five cells at 8 vehicles (in 16 of 44 random zones of that shape that
-    passed); the same five cells fix their passages where only passages are published, or 15 vehicles of
-    one company. It also never sees another release's counts: with the total and the vans published in two
-    releases of a month, 10 late vans and 5 late buses between them, d(Bus) + d(Vrachtauto) is fixed at
-    the 5 late buses (the same review, 7 of 7 seeds). A sum is fixed when its vector lies in the row space
-    of the equality rows over the hidden variables: a MILP (HiGHS) looks for row weights y and 0/1 picks z
-    with A'y = z on every hidden variable and z only on the candidates, with 1 <= picked vehicles <=
-    min_vehicles - 1, or with 0/1 owner variables w, z_i <= w_o for each owner o of cell i and sum(w) <=
-    min_owners - 1. The dominance rule is judged on the sets `_cancelling` finds. Deterministic: no time
-    limit, a node limit (_MILP_NODES); reaching it raises ArithmeticError, as the release cannot then be
+    passed); the same five cells fix their passages where only passages are published. It also never
+    sees another release's counts: with the total and the vans published in two releases of a month, 10
+    late vans and 5 late buses between them, d(Bus) + d(Vrachtauto) is fixed at the 5 late buses (the same
+    review, 7 of 7 seeds; an eighth review: the same on passages, 21 of 30 random months). A sum is fixed
+    when its vector lies in the row space of the equality rows over the hidden variables: a MILP (HiGHS)
+    looks for row weights y and 0/1 picks z with A'y = z on every hidden variable and z only on the
+    candidates, at least one picked vehicle and the picked size at most the rule's floor - 1. The dominance
+    rule is judged on the sets `_cancelling` finds, and so is the owner rule for this release's cells (a
+    0/1 variable per owner made the MILP run for over 20 minutes on one group of GM9044-ZE1).
+    Deterministic: no time limit, a node limit (_MILP_NODES); reaching it raises ArithmeticError, as the
+    release cannot then be
     judged."""
     rules = [_rules(system, int(v)) for v in counts]
     vehicles, owners = _population(system, counts)
+    size = vehicles if rule == VEHICLES else owners
     floor = max((r.min_vehicles if rule == VEHICLES else r.min_owners for r in rules), default=0)
-    keep = (vehicles if rule == VEHICLES else owners) < floor
+    keep = size < floor
     at_least = max(at_least, 2)
-    if rule == VEHICLES and keep.any():
-        # the other picks hold at least the fewest vehicles each: on the Utrecht-sized zone's largest group
-        # (4,025 passage counts of cells below the rule) the MILP took 102 s of CPU without this, 3 s with it
-        keep &= vehicles <= floor - 1 - (at_least - 1) * vehicles[keep].min()
-    cand, vehicles, owners = counts[keep], vehicles[keep], owners[keep]
+    if keep.any():
+        # the other picks hold at least the fewest vehicles (owners) each: on the Utrecht-sized zone's largest
+        # group (4,025 passage counts of cells below the rule) the MILP took 102 s of CPU without this
+        keep &= size <= floor - 1 - (at_least - 1) * size[keep].min()
+    cand, vehicles, size = counts[keep], vehicles[keep], size[keep]
     if len(cand) < at_least:
         return None
     rows = system.eq[:, members].tocsr()
     rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows
     n_rows, k = rows.shape[1], len(cand)
     pick = sp.csr_matrix((-np.ones(k), (np.searchsorted(members, cand), np.arange(k))), shape=(len(members), k))
-    # this release's cells are judged on the owner rule by their owners themselves, other counts by sums
-    samples = rule == OWNERS and bool(np.all(np.asarray(system.var_node)[cand] >= 0))
-    node = np.asarray(system.var_node)
-    cell_owners = [system.registry.contributors(int(node[v]), "osample") for v in cand] if samples else []
-    names = sorted({o for mine in cell_owners for o in mine}, key=repr)
-    n_w = len(names)
-    # columns: y (row weights, free), z (picks, 0/1), w (owners, 0/1); at least one vehicle and at_least picks
-    sums = [vehicles, np.ones(k)] + ([owners] if rule == OWNERS and not samples else [])
-    upper = [floor - 1.0 if rule == VEHICLES else np.inf, np.inf] + [floor - 1.0] * (len(sums) - 2)
+    # columns: y (row weights, free), z (picks, 0/1); at least one vehicle, at_least picks, the size below the rule
     constraints = [
-        LinearConstraint(sp.hstack([rows, pick, sp.csr_matrix((len(members), n_w))]).tocsr(), 0.0, 0.0),
-        LinearConstraint(sp.hstack([sp.csr_matrix((len(sums), n_rows)), sp.csr_matrix(np.vstack(sums)),
-                                    sp.csr_matrix((len(sums), n_w))]).tocsr(),
-                         [1.0, at_least] + [0.0] * (len(sums) - 2), upper)]
-    if samples:
-        at = {o: i for i, o in enumerate(names)}
-        pairs = [(i, at[o]) for i, mine in enumerate(cell_owners) for o in mine]
-        # z_i - w_o <= 0: a picked cell's owners are counted
-        links = sp.csr_matrix((np.r_[np.ones(len(pairs)), -np.ones(len(pairs))],
-                               (np.tile(np.arange(len(pairs)), 2),
-                                np.r_[[i for i, _ in pairs], [k + o for _, o in pairs]])), shape=(len(pairs), k + n_w))
-        constraints += [
-            LinearConstraint(sp.hstack([sp.csr_matrix((len(pairs), n_rows)), links]).tocsr(), -np.inf, 0.0),
-            LinearConstraint(sp.hstack([sp.csr_matrix((1, n_rows + k)), sp.csr_matrix(np.ones((1, n_w)))]).tocsr(),
-                             -np.inf, floor - 1.0)]
-    res = milp(np.concatenate([np.zeros(n_rows), np.ones(k), np.zeros(n_w)]), constraints=constraints,
-               integrality=np.concatenate([np.zeros(n_rows), np.ones(k + n_w)]),
-               bounds=Bounds(np.concatenate([np.full(n_rows, -np.inf), np.zeros(k + n_w)]),
-                             np.concatenate([np.full(n_rows, np.inf), np.ones(k + n_w)])),
+        LinearConstraint(sp.hstack([rows, pick]).tocsr(), 0.0, 0.0),
+        LinearConstraint(sp.hstack([sp.csr_matrix((3, n_rows)), sp.csr_matrix(np.vstack([vehicles, np.ones(k), size]))
+                                    ]).tocsr(), [1.0, at_least, 0.0], [np.inf, np.inf, floor - 1.0])]
+    res = milp(np.concatenate([np.zeros(n_rows), np.ones(k)]), constraints=constraints,
+               integrality=np.concatenate([np.zeros(n_rows), np.ones(k)]),
+               bounds=Bounds(np.concatenate([np.full(n_rows, -np.inf), np.zeros(k)]),
+                             np.concatenate([np.full(n_rows, np.inf), np.ones(k)])),
                options={"presolve": False, "node_limit": _MILP_NODES})  # presolve: a review saw wrong optima
     if res.status == 2:  # infeasible: no such sum
         return None
     if res.x is None:  # the node limit, with no such sum found yet
         raise ArithmeticError(f"the union rule's search for small fixed sums ended without a verdict ({res.message})")
-    return tuple(sorted(int(v) for v in cand[res.x[n_rows:n_rows + k] > 0.5]))
+    return tuple(sorted(int(v) for v in cand[res.x[n_rows:] > 0.5]))
 
 
 def _null_probes(system: System, hidden: np.ndarray, cols: np.ndarray, probes: int) -> np.ndarray:

@@ -306,26 +306,23 @@ FIVE = {(0, 0): 2, (0, 1): 1, (1, 3): 2, (1, 4): 1, (1, 5): 2}
 FIVE_BIG = {(0, 2), (1, 2), (2, 0), (2, 1), (2, 3), (3, 3), (3, 4), (3, 5)}  # hidden with them: 20 vehicles each
 
 
-def five_registry(rng: np.random.Generator | None = None, measures: tuple[str, ...] = ("P", "R", "V"),
-                  each: int | None = None, company: bool = False):
+def five_registry(rng: np.random.Generator | None = None, measures: tuple[str, ...] = ("P", "R", "V")):
     """FIVE's counts one owner each, 20 of 10 owners elsewhere; with rng, rows 41 and 45 hold only their cells
-    and Bus (structural zeros elsewhere) and the counts are drawn as the review drew them. each: that many
-    vehicles in each of the five instead; company: all of the five's vehicles of one owner."""
+    and Bus (structural zeros elsewhere) and the counts are drawn as the review drew them."""
     records = []
     for i, sector in enumerate(FIVE_SECTORS):
         for j, vehicle_type in enumerate(FIVE_TYPES):
             if rng is not None and i < 2 and (i, j) not in FIVE and j != 2:
                 continue
             if (i, j) in FIVE:
-                count = FIVE[(i, j)] if rng is None else int(rng.integers(1, 3))
-                count, owners = each or count, 1
+                count, owners = (FIVE[(i, j)] if rng is None else int(rng.integers(1, 3))), 1
             else:
                 big = (i, j) in FIVE_BIG
                 count = 20 if rng is None else int(rng.integers(10, 16) if big else rng.integers(16, 60))
                 owners = 5 if rng is not None and big else 10
             tag = f"{'s' if (i, j) in FIVE else 'g'}{i}{j}-"
-            records += [{"vehicle": f"{tag}{k}", "owner": "company" if company and (i, j) in FIVE else
-                         f"{tag}-o{k % owners}", "n": 2, "r": 1, SBI: sector, VT: vehicle_type} for k in range(count)]
+            records += [{"vehicle": f"{tag}{k}", "owner": f"{tag}-o{k % owners}", "n": 2, "r": 1, SBI: sector,
+                         VT: vehicle_type} for k in range(count)]
     return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES, measures=measures))
 
 
@@ -336,8 +333,7 @@ def five_cell(reg, n) -> tuple[int, int] | None:
 
 @pytest.mark.parametrize(("registry", "broken"), [
     (five_registry, "min_vehicles"),  # 8 vehicles in the five
-    (lambda: five_registry(measures=("P",)), "min_vehicles"),  # only passages published: 16 of 8 vehicles
-    (lambda: five_registry(each=3, company=True), "min_owners")])  # 15 vehicles of one company
+    (lambda: five_registry(measures=("P",)), "min_vehicles")])  # only passages published: 16 of 8 vehicles
 def test_rows_combine_to_give_away_five_small_cells_and_the_audit_finds_it(registry, broken):
     reg = registry()
     hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
@@ -350,14 +346,11 @@ def test_rows_combine_to_give_away_five_small_cells_and_the_audit_finds_it(regis
     assert not report.ok
 
 
-@pytest.mark.parametrize(("seed", "each", "company", "measure", "vehicles"), [
-    (3, None, False, "V", 8),  # the review's seed 3: 8 vehicles in the five
-    (11, 3, True, "V", 15),  # 15 vehicles of one company (fixed by the protection before sets of five were
-    (12, 2, True, "P", 10)])  # judged on the owner rule), and the passages of its 10
-def test_protection_leaves_no_small_sum_of_five_cells_that_the_rows_fix(seed, each, company, measure, vehicles):
-    reg = five_registry(np.random.default_rng(seed), each=each, company=company)
+@pytest.mark.parametrize("measure", ["V", "P"])
+def test_protection_leaves_no_small_sum_of_five_cells_that_the_rows_fix(measure):
+    reg = five_registry(np.random.default_rng(3))  # the review's seed 3: 8 vehicles in the five
     five = [n for n in range(reg.size) if five_cell(reg, n) in FIVE]
-    assert sum(reg.values("V")[n] for n in five) == vehicles
+    assert sum(reg.values("V")[n] for n in five) == 8
     prot = protect(reg, SETTINGS)
     assert audit(prot, SETTINGS).ok
     assert all(prot.suppressed[n] for n in five)  # all primary
