@@ -118,9 +118,9 @@ def _in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np
 def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> list[tuple[int, ...]]:
     """Pairs, triples and quadruples of hidden cell counts of one measure whose sum the equality rows fix
     though no count of them is fixed alone, nor any pair of them, and per group, measure and rule a set of
-    counts of any size whose cells together break the vehicle rule (`_small_sum`; in a joint system also of
-    another release's counts, or of differences, on the vehicle and owner rules): variable ids in
-    increasing order.
+    vehicle counts of any size whose cells together break the vehicle rule (`_small_sum`; in a joint system
+    also passage, trip and vehicle counts of another release, or differences, on the vehicle and owner
+    rules): variable ids in increasing order.
 
     Rows combine: in a 3x3 table whose six small cells form a cycle, row 41 + row 49 - column Vrachtauto
     gives h(41, Bestelauto) + h(49, Bus) exactly (a fifth review: 7 vehicles of 2 owners, or one company's
@@ -169,10 +169,13 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     # Sets of any size whose cells together break the vehicle rule (and, for other releases' counts and
     # differences, the owner rule by summed owners): a MILP per group, measure, kind of count (this
     # release's cells, an earlier release's, the differences between two releases) and rule, its answer
-    # checked against the probes. This release's cells on the owner rule are judged on sets of two to four
-    # only: a MILP with a 0/1 variable per owner ran over 20 minutes on one group of GM9044-ZE1.
+    # checked against the probes. This release's cells are searched on their vehicle counts only, and on
+    # the owner rule not at all (sets of two to four judge the rest): on one group of GM9044-ZE1 (9,284
+    # rows) a MILP over its passage counts ran for over 10 minutes, one with a 0/1 variable per owner 20.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
+        if not kind and m != "V":  # see below: this release's passages and trips in sets of two to four only
+            continue
         counts = cols[(group == g) & (measure == m) & (about == kind)]
         for rule in (VEHICLES, OWNERS) if kind else (VEHICLES,):
             # A fixed set of this release's counts breaking the vehicle rule splits into minimal fixed
@@ -223,7 +226,8 @@ def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: st
     The search of sets of two to four (`_cancelling`) misses larger ones: in a seventh review's zone, rows
     41 and 45 hold only five small cells and the Bus column, and the total minus the published rows minus
     the hidden Bus cells fixed those five cells at 8 vehicles (in 16 of 44 random zones of that shape that
-    passed); the same five cells fix their passages where only passages are published. It also never
+    passed; where only passages are published, the same five fix their passages, which is searched only
+    in sets of two to four: a MILP over passage counts ran for over 10 minutes on GM9044-ZE1). It also never
     sees another release's counts: with the total and the vans published in two releases of a month, 10
     late vans and 5 late buses between them, d(Bus) + d(Vrachtauto) is fixed at the 5 late buses (the same
     review, 7 of 7 seeds; an eighth review: the same on passages, 21 of 30 random months). A sum is fixed
