@@ -174,7 +174,7 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     # rows) a MILP over its passage counts ran for over 10 minutes, one with a 0/1 variable per owner 20.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
-        if not kind and m != "V":  # see below: this release's passages and trips in sets of two to four only
+        if not kind and m != "V":  # this release's passages and trips: in sets of two to four only (above)
             continue
         counts = cols[(group == g) & (measure == m) & (about == kind)]
         for rule in (VEHICLES, OWNERS) if kind else (VEHICLES,):
