@@ -40,6 +40,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,17 +107,15 @@ class Revision:
                 if fate != PUBLISHED:
                     status[node] = fate  # one population has one fate in a release
         pairs = _pairs(old, self.at)
-        moved: dict[int, tuple[float, float]] = {}
-        unsafe = self._unsafe(e, old, pairs, moved)
-        return _Loaded(e.release_id, old, status, pairs, unsafe, moved, _revised(old), _nodes(old))
+        rows = self._difference_rows(e)
+        moved = {node: (float(row["V"]), float(row["O"])) for node, row in rows.items()}
+        return _Loaded(e.release_id, old, status, pairs, self._unsafe(old, pairs, rows), moved, _revised(old),
+                       _nodes(old))
 
-    def _unsafe(self, e: Earlier, old: Registry, pairs: list[tuple[int, int]],
-                moved: dict[int, tuple[float, float]]) -> set[int]:
-        """Nodes shown in both releases whose published counts differ by a population below the rules; fills
-        moved with every difference population's vehicles and owners, by node."""
-        changed = {n for o, n in pairs
-                   if any(old.values(m)[o] != self.reg.values(m)[n] for m in self.reg.measures[n])}
-        out: set[int] = set()
+    def _difference_rows(self, e: Earlier) -> dict[int, dict[str, Any]]:
+        """This release's node -> the row of its difference population from e (difference_cells: V, O, P,
+        top_p, top_v); a node no row names kept its population."""
+        out: dict[int, dict[str, Any]] = {}
         for part in self.reg.parts:
             diff = e.difference.get(part.part)
             if diff is None or diff.empty:
@@ -124,15 +123,23 @@ class Revision:
             level = part.level()
             for row in diff.to_dict("records"):
                 node = self.at.get((level, tuple(row[k] for k in level)))
-                if node is None:
-                    continue
-                moved[node] = (float(row["V"]), float(row["O"]))
-                if node not in changed:
-                    continue
-                measure = self.reg.dominance_measure(node)
-                top = row["top_p" if measure == "P" else "top_v"]
-                if cell_reasons(self.reg.rules[node], row["V"], row["O"], row[measure], top):
-                    out.add(node)
+                if node is not None:
+                    out[node] = row
+        return out
+
+    def _unsafe(self, old: Registry, pairs: list[tuple[int, int]], rows: dict[int, dict[str, Any]]) -> set[int]:
+        """Nodes shown in both releases whose published counts differ by a population below the rules; rows:
+        _difference_rows."""
+        changed = {n for o, n in pairs
+                   if any(old.values(m)[o] != self.reg.values(m)[n] for m in self.reg.measures[n])}
+        out: set[int] = set()
+        for node, row in rows.items():
+            if node not in changed:
+                continue
+            measure = self.reg.dominance_measure(node)
+            top = row["top_p" if measure == "P" else "top_v"]
+            if cell_reasons(self.reg.rules[node], row["V"], row["O"], row[measure], top):
+                out.add(node)
         return out
 
     def forced(self, reasons: list[list[str]]) -> dict[int, str]:

@@ -237,8 +237,7 @@ def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: st
     rule is judged on the sets `_cancelling` finds, and so is the owner rule for this release's cells (a
     0/1 variable per owner made the MILP run for over 20 minutes on one group of GM9044-ZE1).
     Deterministic: no time limit, a node limit (_MILP_NODES); reaching it raises ArithmeticError, as the
-    release cannot then be
-    judged."""
+    release cannot then be judged."""
     rules = [_rules(system, int(v)) for v in counts]
     vehicles, owners = _population(system, counts)
     size = vehicles if rule == VEHICLES else owners

@@ -368,9 +368,9 @@ def test_hidden_differences_whose_sum_the_published_cells_fix_isolate_nobody(mea
     fewer vehicles than the rule allows, although no one cell's difference is fixed."""
     tables = {"type": ("voertuig_type",), "total": ()}
 
-    def records(counts: dict[str, int], tag: str = "", n: int = 3) -> pd.DataFrame:
+    def records(counts: dict[str, int], tag: str = "") -> pd.DataFrame:
         return pd.DataFrame([{"vehicle": f"{kind}{tag}{i}", "owner": f"{kind}{tag}{i}", "voertuig_type": kind,
-                              "n": n, "r": 1} for kind, count in counts.items() for i in range(count)])
+                              "n": 3, "r": 1} for kind, count in counts.items() for i in range(count)])
 
     def registry(frame: pd.DataFrame):
         return build_registry([Part(t, t, k, measures, cells_from_records(frame, k), RULES)

@@ -339,7 +339,7 @@ def test_rows_combine_to_give_away_five_small_cells_and_the_audit_finds_it():
     report = audit(prot, SETTINGS)
     assert all(a.ok for a in report.attacks)
     assert {"min_vehicles"} == {problem for nodes, problem in report.union_failures
-                        if {five_cell(reg, n) for n in nodes} == set(FIVE)}
+                                if {five_cell(reg, n) for n in nodes} == set(FIVE)}
     assert not report.ok
 
 
