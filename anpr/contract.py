@@ -9,11 +9,14 @@ them: keep them to the syntax both share.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+import pycountry
 
 MESSAGE_TYPES = ("anpr_observation_batch", "camera_registration", "camera_update")
 SCHEMA_VERSION_PATTERN = r"^anpr-2\.\d+\.\d+$"  # this platform speaks major version 2
@@ -25,7 +28,11 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 # another is told at once (422) instead of losing its detections in quarantine.
 EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$"
 EVENT_TIME_RULE = "UTC, RFC 3339 with milliseconds, e.g. 2025-06-02T07:15:42.123Z"
-COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
+COUNTRY_PATTERN = r"^[A-Z]{2}$"  # the shape of ISO 3166-1 alpha-2; is_country says whether a code is assigned
+COUNTRY_RULE = "ISO 3166-1 alpha-2 as assigned, in upper case (e.g. NL, DE, BE; also XK)"
+# Not assigned by ISO but on plates on Dutch roads, and the code the EU and its vehicle registers use
+# for Kosovo: refusing it would quarantine real vehicles.
+_USER_ASSIGNED = frozenset({"XK"})
 # Normalized plate (upper case, letters and digits only): Dutch plates are always six characters;
 # foreign formats vary within bounds.
 NL_PLATE_PATTERN = r"^[0-9A-Z]{6}$"
@@ -51,6 +58,18 @@ STREAM_FIELDS = ("observation_id", "camera_id", "event_time", "plate_country", "
 PARSE_FUNCTION = "anpr_parse_observation"
 PARSE_CLASS = "nl.anpr.udf.ParseObservation"
 _SQL_TYPES = {"string": "string", "integer": "int", "number": "double"}
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    """The plate and address countries the contract accepts: ISO 3166-1 alpha-2 codes as assigned (249,
+    pycountry's copy of the ISO list, read on first use), plus XK (Kosovo). Upper case only."""
+    return frozenset(c.alpha_2 for c in pycountry.countries) | _USER_ASSIGNED
+
+
+def is_country(code: str) -> bool:
+    """Whether code is a plate or address country the contract accepts (`country_codes`)."""
+    return code in country_codes()
 
 
 def parse_spec() -> str:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from anpr.contract import is_country
 from anpr.dimensions import PARTICULIER
 from anpr.progress import say
 from anpr.pseudonym import SEPARATOR, normalize_plate, period_token, vehicle_key
@@ -30,7 +31,7 @@ from bench.pipeline import TreeMemory, throughput
 from bench.register_load import _settings
 from streaming import pipeline as P
 
-UUID, EVENT_TIME, COUNTRY = re.compile(P.UUID_PATTERN), re.compile(P.EVENT_TIME_PATTERN), re.compile("^[A-Z]{2}$")
+UUID, EVENT_TIME = re.compile(P.UUID_PATTERN), re.compile(P.EVENT_TIME_PATTERN)
 NL_PLATE, OTHER_PLATE = re.compile(P.NL_PLATE_PATTERN), re.compile(P.OTHER_PLATE_PATTERN)
 EPOCH, MICRO = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 STALL_SECONDS = 300
@@ -95,7 +96,7 @@ class Judge:
         if bad_confidence or bad_lane or (confidence is not None and not 0 <= confidence <= 1) or (
                 lane is not None and lane < 1):
             return P.Reason.BAD_FIELD, {}
-        if not COUNTRY.match(country):
+        if not is_country(country):
             return P.Reason.BAD_COUNTRY, {}
         characters = normalize_plate(plate, country).replace(SEPARATOR, "")
         if not (NL_PLATE if country == "NL" else OTHER_PLATE).match(characters):

@@ -7,7 +7,7 @@ from pyspark.sql import types as T
 
 from anpr.feeds.camera_table import CAMERAS, registered_camera_rows
 from anpr.lake import Lake
-from anpr.zones import camera_rows, load_municipalities
+from anpr.zones import Municipality, camera_rows, load_municipalities
 
 CAMERAS_SCHEMA = T.StructType([
     T.StructField("camera_id", T.StringType(), False),
@@ -24,14 +24,33 @@ CAMERAS_SCHEMA = T.StructType([
 ])
 
 
-def cameras_frame(spark: SparkSession, lake: Lake | None = None) -> DataFrame:
+Registered = dict[str, dict[str, object]]  # API-registered cameras a query holds, by camera id
+
+
+def registered_cameras(lake: Lake | None, municipalities: list[Municipality]) -> Registered:
+    """The API-registered cameras the stream places (current version, with a zone) that conf/municipalities
+    does not configure (a configured camera keeps its configured place): rows of `CAMERAS_SCHEMA`."""
+    if lake is None:
+        return {}
+    configured = {r["camera_id"] for r in camera_rows(municipalities)}
+    return {str(r["camera_id"]): r for r in registered_camera_rows(lake, municipalities)
+            if r["camera_id"] not in configured}
+
+
+def cameras_frame(spark: SparkSession, lake: Lake | None = None, registered: Registered | None = None) -> DataFrame:
+    """The configured cameras plus the registered ones (`registered`, default read from lake)."""
     municipalities = load_municipalities()
-    rows = camera_rows(municipalities)
-    if lake is not None:
-        configured = {r["camera_id"] for r in rows}
-        rows += [r for r in registered_camera_rows(lake, municipalities) if r["camera_id"] not in configured]
+    if registered is None:
+        registered = registered_cameras(lake, municipalities)
+    rows = camera_rows(municipalities) + list(registered.values())
     fields = CAMERAS_SCHEMA.fieldNames()
     return spark.createDataFrame([tuple(r.get(f) for f in fields) for r in rows], CAMERAS_SCHEMA)
+
+
+def changed_cameras(held: Registered, current: Registered) -> list[str]:
+    """The camera ids of held whose current row differs (moved, re-aimed, another zone or direction rule) or
+    that lost their place (no zone now): a query holding them would count their reads in the wrong place."""
+    return sorted(c for c, row in held.items() if current.get(c) != row)
 
 
 def cameras_version(lake: Lake | None) -> int | None:

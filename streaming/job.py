@@ -29,8 +29,9 @@ from anpr.stream_tables import (
     STREAM_METRICS,
     STREAM_METRICS_SCHEMA,
 )
+from anpr.zones import load_municipalities
 from streaming import plan
-from streaming.cameras import cameras_frame, cameras_version
+from streaming.cameras import Registered, cameras_frame, cameras_version, registered_cameras
 from streaming.enrich import release
 from streaming.sink import BatchReport, PassageSink, register_pepper
 from streaming.source import broker_unreachable, read_kafka_stream, unreachable_error
@@ -49,15 +50,16 @@ def ensure_tables(lake: Lake) -> None:
 
 
 def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, lake: Lake | None = None,
-                   pepper: Pepper | None = None) -> DataFrame:
+                   pepper: Pepper | None = None, registered: Registered | None = None) -> DataFrame:
     """The streaming part of the plan: the plate is replaced by its key before the sink sees a row.
 
     Stateless: repeated deliveries are dropped by the sink, within a micro-batch (`first_deliveries`) and
     against the passages table (insert-if-absent), so no state store is kept or checkpointed per batch.
     pepper: the one the keys are derived with (default: the register's, or the configured one without a lake).
+    registered: the API-registered cameras the plan holds (default: the lake's current ones).
     """
     pepper = pepper or (register_pepper(lake, settings) if lake is not None else settings.keyring().active(None))
-    return plan.checked(records, cameras_frame(spark, lake), pepper.path, settings.stream)
+    return plan.checked(records, cameras_frame(spark, lake, registered), pepper.path, settings.stream)
 
 
 def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool = True,
@@ -88,9 +90,11 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     while True:  # a re-keyed register or newly registered cameras restart the query with them
         pepper = register_pepper(lake, settings)
         records = read_kafka_stream(spark, settings, topic)
+        cameras_at = cameras_version(lake)  # before the rows: a version that moves after them costs one re-read
+        registered = registered_cameras(lake, load_municipalities())
         sink = PassageSink.open(spark, settings, lake, on_batch, before_write=batch_guard(checkpoint, current_ids),
-                                pepper=pepper, cameras_at=cameras_version(lake), register=register)
-        writer = (checked_stream(spark, settings, records, lake, pepper).writeStream.queryName(QUERY_NAME)
+                                pepper=pepper, cameras_at=cameras_at, register=register, registered=registered)
+        writer = (checked_stream(spark, settings, records, lake, pepper, registered).writeStream.queryName(QUERY_NAME)
                   .foreachBatch(sink).option("checkpointLocation", str(checkpoint)))
         if until_idle:
             query = writer.trigger(availableNow=True).start()
@@ -114,7 +118,7 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
                 register = None
             else:
                 register = sink.register
-                log.info("cameras registered (table version %s -> %s): the query restarts with them",
+                log.info("cameras registered or changed (table version %s -> %s): the query restarts with them",
                          sink.cameras_at, sink.cameras_to)
             continue
         return

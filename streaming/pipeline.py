@@ -16,7 +16,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from anpr.contract import (
-    COUNTRY_PATTERN,
     EVENT_TIME_PATTERN,
     MAX_MESSAGE_BYTES,
     NL_PLATE_PATTERN,
@@ -24,6 +23,7 @@ from anpr.contract import (
     PARSE_FUNCTION,
     STREAM_FIELDS,
     UUID_PATTERN,
+    country_codes,
     parse_spec,
 )
 from anpr.double_reads import double_reads
@@ -123,7 +123,7 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
         (c("event_ts") > c("ingested_at") + F.expr(f"INTERVAL {future_minutes} MINUTES"), Reason.FUTURE_EVENT),
         (c("event_ts") < c("ingested_at") - F.expr(f"INTERVAL {late_days} DAYS"), Reason.TOO_LATE),
         (~c("read_confidence").between(0, 1) | (c("lane") < 1), Reason.BAD_FIELD),
-        (~c("plate_country").rlike(COUNTRY_PATTERN), Reason.BAD_COUNTRY),
+        (~c("plate_country").isin(*sorted(country_codes())), Reason.BAD_COUNTRY),
         (~c("plate_format_ok"), Reason.MALFORMED_PLATE),
         (F.coalesce(c("read_confidence"), F.lit(1.0)) < min_confidence, Reason.LOW_CONFIDENCE),
         (~F.coalesce(c("detection_direction"), F.lit("obverse")).isin("obverse", "reverse"), Reason.BAD_DIRECTION),

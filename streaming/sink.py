@@ -60,7 +60,7 @@ from anpr.stream_tables import (
 from anpr.zones import Municipality, load_municipalities
 from streaming import plan
 from streaming.accounting import BatchCounts, check, mismatches
-from streaming.cameras import cameras_version
+from streaming.cameras import Registered, cameras_version, changed_cameras, registered_cameras
 from streaming.enrich import is_current, load_register_snapshot, release
 from streaming.pipeline import Reason
 
@@ -158,8 +158,10 @@ class PepperRotated(RuntimeError):
 
 
 class CamerasChanged(RuntimeError):
-    """A batch met cameras unknown to its query while cameras were registered since the query began: it stops
-    uncommitted and restarts with them, so a camera the ingest endpoint accepted is not quarantined."""
+    """A batch met cameras unknown to its query while cameras were registered since the query began, or a
+    camera the query holds was changed (camera_update: moved, re-aimed, another zone): it stops uncommitted
+    and restarts with them, so a camera the ingest endpoint accepted is not quarantined, nor counted where
+    it no longer stands."""
 
 
 def register_pepper(lake: Lake, settings: Settings, poll_seconds: float = 2.0) -> Pepper:
@@ -187,33 +189,38 @@ class PassageSink:
     def __init__(self, spark: SparkSession, settings: Settings, lake: Lake, pepper: Pepper,
                  municipalities: list[Municipality], register: RegisterSnapshot,
                  on_batch: Callable[[BatchReport], None] | None = None,
-                 before_write: Callable[[], None] | None = None, cameras_at: int | None = None) -> None:
+                 before_write: Callable[[], None] | None = None, cameras_at: int | None = None,
+                 registered: Registered | None = None) -> None:
         """before_write runs before each batch writes anything (the topic identity check); what it raises
         fails the batch uncommitted. pepper: the one the query's plan derives vehicle keys with; when the
         register changes to another, the next batch raises PepperRotated before it writes, and
         `rotated_to` names the new pepper. cameras_at: the cameras table version the query's plan knows
         (streaming/cameras.py cameras_version); a batch with unknown cameras after a newer one raises
-        CamerasChanged before it writes, and `cameras_to` names that version."""
+        CamerasChanged before it writes, and `cameras_to` names that version. registered: the API-registered
+        cameras the plan holds (streaming/cameras.py registered_cameras); when one of them changed, the first
+        batch after the check (every stream.register_check_seconds) raises CamerasChanged likewise."""
         self.spark, self.settings, self.lake, self.on_batch = spark, settings, lake, on_batch
         self.before_write = before_write
         self.pepper, self.municipalities, self.register = pepper, municipalities, register
         self.rotated_to: str | None = None
         self.cameras_to: int | None = None
         self.cameras_at = cameras_at
-        self._register_checked = time.monotonic()
+        self.registered, self._registered_at = registered, cameras_at
+        self._register_checked = self._cameras_checked = time.monotonic()
 
     @classmethod
     def open(cls, spark: SparkSession, settings: Settings, lake: Lake,
              on_batch: Callable[[BatchReport], None] | None = None,
              before_write: Callable[[], None] | None = None, pepper: Pepper | None = None,
-             cameras_at: int | None = None, register: RegisterSnapshot | None = None) -> PassageSink:
+             cameras_at: int | None = None, register: RegisterSnapshot | None = None,
+             registered: Registered | None = None) -> PassageSink:
         """A sink over the configured municipalities (their scopes checked against the register's vehicle
         types) and the register's current snapshot (or `register`, a restarted query's); pepper: default the
         register's (`register_pepper`)."""
         municipalities = load_municipalities()
         check_scopes(municipalities, load_register_conf())
         return cls(spark, settings, lake, pepper or register_pepper(lake, settings), municipalities,
-                   register or load_register_snapshot(spark, lake), on_batch, before_write, cameras_at)
+                   register or load_register_snapshot(spark, lake), on_batch, before_write, cameras_at, registered)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -246,6 +253,25 @@ class PassageSink:
         raise CamerasChanged(f"batch {batch_id} has {unknown} reads of cameras unknown to this query, of which "
                              f"{len(met & registered)} were registered since it began (table version "
                              f"{self.cameras_at} -> {now}): it restarts with them at this batch")
+
+    def _restart_for_changed_cameras(self, batch_id: int) -> None:
+        """CamerasChanged when a registered camera the query holds changed since it began (`changed_cameras`).
+        Looks every stream.register_check_seconds, and reads the rows only when the table's version moved."""
+        now = time.monotonic()
+        if self.registered is None or now - self._cameras_checked < self.settings.stream.register_check_seconds:
+            return
+        self._cameras_checked = now
+        version = cameras_version(self.lake)
+        if version == self._registered_at:
+            return
+        changed = changed_cameras(self.registered, registered_cameras(self.lake, self.municipalities))
+        if not changed:
+            self._registered_at = version
+            return
+        self.cameras_to = version
+        raise CamerasChanged(f"batch {batch_id}: {len(changed)} cameras of this query changed since it began "
+                             f"(place, zone or direction rule; table version {self._registered_at} -> {version}): "
+                             "it restarts with them at this batch")
 
     def current_register(self) -> RegisterSnapshot:
         """The register snapshot, re-read when a register load committed since it was read.
@@ -280,6 +306,7 @@ class PassageSink:
             now = time.monotonic()
             phases[name], clock = now - clock, now
 
+        self._restart_for_changed_cameras(batch_id)
         summary = summarize(checked)
         lap("summary")
         if Reason.UNKNOWN_CAMERA in summary.quarantined:

@@ -21,6 +21,10 @@ from anpr.delta_reader import DeltaReader
 from anpr.feeds.camera_table import ARROW_SCHEMA, CAMERAS, CAMERAS_SCHEMA
 from anpr.suppliers import Supplier, SupplierRegistry
 from anpr.zones import Municipality
+from api.ingest.models import CameraRegistration
+
+# What a registration must give: an update may change these, never clear them.
+REQUIRED = tuple(name for name, f in CameraRegistration.model_fields.items() if f.is_required() and name != "camera_id")
 
 
 class CameraError(ValueError):
@@ -138,6 +142,12 @@ class CameraRegistry:
                     raise CameraError(422, f"camera {camera_id} is not registered", "send a camera_registration first")
                 given = {k: v for k, v in item.items() if v is not None}
                 record = {**(current.record if current and update else {}), **given, "camera_id": camera_id}
+                if update:  # an update's explicit null clears the field; a registration's is just absent
+                    record = {k: v for k, v in record.items() if k in given or k not in item}
+                    kept = [k for k in REQUIRED if k not in record]
+                    if kept:
+                        raise CameraError(422, f"camera {camera_id}: {', '.join(kept)} cannot be cleared",
+                                          "send the new value, or leave the field out to keep the registered one")
                 moment = given.get("camera_status_updated_at" if update else "active_from") or now
                 valid_from = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
                 if current is not None and valid_from <= current.valid_from:

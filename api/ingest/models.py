@@ -12,12 +12,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, StrictFloat, StrictInt
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictFloat,
+    StrictInt,
+)
 from pydantic_core import PydanticCustomError
 
-from anpr.contract import COUNTRY_PATTERN, EVENT_TIME_PATTERN, EVENT_TIME_RULE, SCHEMA_VERSION_PATTERN, UUID_PATTERN
+from anpr.contract import (
+    COUNTRY_PATTERN,
+    COUNTRY_RULE,
+    EVENT_TIME_PATTERN,
+    EVENT_TIME_RULE,
+    SCHEMA_VERSION_PATTERN,
+    UUID_PATTERN,
+    is_country,
+)
 
 Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
+
+
+def _assigned_country(code: str) -> str:
+    if not is_country(code):
+        raise PydanticCustomError("country", "{code} is not a country code: " + COUNTRY_RULE, {"code": code})
+    return code
+
+
+Country = Annotated[str, Field(pattern=COUNTRY_PATTERN), AfterValidator(_assigned_country)]
 
 
 class Observation(BaseModel):
@@ -26,7 +53,7 @@ class Observation(BaseModel):
     observation_id: Uuid = Field(description="Unique id of the detection (uuid); a resend keeps it.")
     camera_id: Uuid = Field(description="The registered camera (uuid).")
     event_time: str = Field(pattern=EVENT_TIME_PATTERN, description=EVENT_TIME_RULE + ".")
-    plate_country: str = Field(pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2.")
+    plate_country: Country = Field(description=COUNTRY_RULE + ".")
     plate_text: str = Field(min_length=1, description="The plate as read. Pseudonymized on arrival.")
     read_confidence: StrictFloat | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     detection_direction: Literal["obverse", "reverse"] | None = Field(
@@ -54,7 +81,7 @@ class CameraFields(BaseModel):
     address_postal_code: str | None = Field(
         default=None, max_length=10, validation_alias=AliasChoices("address_postal_code", "address_postcode"))
     address_city: str | None = Field(default=None, max_length=100)
-    address_country: str | None = Field(default=None, pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2.")
+    address_country: Country | None = Field(default=None, description=COUNTRY_RULE + ".")
     mount_height_m: float | None = Field(default=None, ge=0, le=100)
     azimuth_deg: float | None = Field(default=None, ge=0, le=360, description="Viewing direction, degrees from north.")
     tilt_deg: float | None = Field(default=None, ge=-90, le=90)
@@ -68,7 +95,8 @@ class CameraFields(BaseModel):
     traffic_direction: Literal["obverse", "reverse", "bidirectional"] | None = None
     camera_status: Literal["active", "inactive"] | None = None
     camera_status_updated_at: AwareDatetime | None = None
-    zone_id: str | None = Field(default=None, description="Omit to have the camera assigned by location.")
+    zone_id: str | None = Field(default=None, description="Omit to have the camera assigned by location; in an "
+                                "update, null returns a camera to assignment by location.")
 
 
 class CameraRegistration(CameraFields):
@@ -80,7 +108,9 @@ class CameraRegistration(CameraFields):
 
 
 class CameraUpdate(CameraFields):
-    """camera_id plus the fields that changed; the others keep their registered values."""
+    """camera_id plus the fields that changed; the others keep their registered values. An optional field
+    sent as null is cleared (zone_id: null returns the camera to assignment by location); the fields a
+    registration requires cannot be."""
 
     camera_id: Uuid
     location_lat: float | None = Field(default=None, ge=-90, le=90)

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from anpr.contract import COUNTRY_RULE, is_country
 from anpr.feeds.messages import derived_observation_id, iso_ms
 from jobs.feeds.wall_clock import NonexistentTime, WallClock
-
-_ISO2 = re.compile(r"^[A-Z]{2}$")
 
 
 class Location(BaseModel):
@@ -58,6 +57,14 @@ class CsvMapping(BaseModel):
     countries: dict[str, str] = Field(default_factory=dict)
     classes: dict[str, str] = Field(default_factory=dict)
     locations: dict[str, Location] = Field(min_length=1)
+
+    @field_validator("countries")
+    @classmethod
+    def _assigned(cls, countries: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(f"{land} = {code!r}" for land, code in countries.items() if not is_country(code))
+        if wrong:
+            raise ValueError(f"countries {', '.join(wrong)}: each must map to a country code: {COUNTRY_RULE}")
+        return countries
 
 
 def load_mapping(path: Path) -> CsvMapping:
@@ -226,7 +233,7 @@ def _row(row: list[str], header: list[str], at: dict[str, int], mapping: CsvMapp
         return f"{cols.time} {quoted[cols.time]}: {late}", None
     land = value[cols.country].upper()
     country = mapping.countries.get(land, land)
-    if not _ISO2.match(country):
+    if not is_country(country):
         return f"unknown {cols.country} {quoted[cols.country]}", None
     klasse = value[cols.vehicle_class].upper()
     if mapping.classes and klasse not in mapping.classes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -13,7 +13,7 @@ from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES, QUARANTINE
 from anpr.zones import load_municipalities
 from streaming import pipeline as P
-from streaming.cameras import cameras_version
+from streaming.cameras import cameras_version, changed_cameras, registered_cameras
 from streaming.job import ensure_tables
 from streaming.sink import CamerasChanged, PassageSink
 from tests.unit.streaming.test_pipeline import PEPPER, obs, prepared
@@ -56,5 +56,45 @@ def test_a_batch_meeting_cameras_registered_since_its_query_began_restarts_it_un
             began_before(batch, 1)
         assert began_before.cameras_to == registered
         assert lake.read_arrow(QUARANTINE).num_rows == 1 and lake.read_arrow(PASSAGES).num_rows == 1  # batch 0's
+    finally:
+        spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+
+
+def test_a_camera_update_that_moves_a_held_camera_restarts_the_query_and_a_cosmetic_one_does_not(spark, settings,
+                                                                                                 tmp_path):
+    """Before, an update reached the stream only on its next restart: a camera turned round (direction rule
+    swapped) or moved to another zone was counted by its old place meanwhile."""
+    own = settings.model_copy(update={"data_dir": tmp_path, "pepper": SecretStr(PEPPER.decode())})
+    own = own.model_copy(update={"stream": own.stream.model_copy(update={"register_check_seconds": 0})})
+    lake = Lake(str(tmp_path / "lake"), spark)
+    ensure_tables(lake)
+    camera, municipalities = "5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d", load_municipalities()
+    first = registration(camera)
+    lake.create(CAMERAS, CAMERAS_SCHEMA)
+    lake.append(CAMERAS, spark.createDataFrame([first], CAMERAS_SCHEMA))
+    began, held = cameras_version(lake), registered_cameras(lake, municipalities)
+    assert list(held) == [camera] and held[camera]["obverse_direction"] == "Inbound"
+
+    def update(**changes) -> None:
+        """A new current version, the previous one closed: as the ingest endpoint commits a camera_update."""
+        [current] = [r for r in lake.read_arrow(CAMERAS).to_pylist() if r["valid_to"] is None]
+        moment = current["valid_from"] + timedelta(days=1)
+        lake.merge(CAMERAS, spark.createDataFrame([current | {"valid_to": moment},
+                                                   current | changes | {"valid_from": moment}], CAMERAS_SCHEMA),
+                   keys=["camera_id", "valid_from"])
+
+    batch = P.validate(prepared(spark, [json.dumps(obs(1)).encode()]), 5, 7, 0.6)
+    spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
+    try:
+        update(camera_status="inactive", record='{"notes": "lens replaced"}')  # nothing the stream places by
+        sink = PassageSink.open(spark, own, lake, pepper=None, cameras_at=began, registered=held)
+        sink(batch, 0)
+        assert lake.read_arrow(PASSAGES).num_rows == 1 and sink.cameras_to is None
+        update(obverse_direction="Outbound", reverse_direction="Inbound")
+        moved = cameras_version(lake)
+        with pytest.raises(CamerasChanged, match=rf"1 cameras of this query changed .* -> {moved}\)"):
+            sink(P.validate(prepared(spark, [json.dumps(obs(2)).encode()]), 5, 7, 0.6), 1)
+        assert sink.cameras_to == moved and lake.read_arrow(PASSAGES).num_rows == 1  # batch 1 wrote nothing
+        assert changed_cameras(held, registered_cameras(lake, municipalities)) == [camera]
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)

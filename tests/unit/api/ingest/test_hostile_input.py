@@ -149,6 +149,7 @@ def test_mistyped_observation_fields_get_422_naming_item_and_field(client, name,
     ("fov_deg", 181, "fov_deg"),
     ("location_crs_additional", "EPSG:4326", "location_crs_additional"),
     ("address_country", "Netherlands", "address_country"),
+    ("address_country", "XX", "address_country"),  # the right shape, never assigned
     ("attributes", {"height": NAN}, "attributes.height"),
 ])
 def test_mistyped_camera_fields_get_422_naming_item_and_field(client, name, value, field):

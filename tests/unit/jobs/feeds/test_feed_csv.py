@@ -139,6 +139,22 @@ def test_broken_rows_are_reported_with_file_line_and_reason_never_the_plate(tmp_
     assert not any(p in report or p.replace("-", "") in report for p in PLATES)
 
 
+def test_a_land_of_the_right_shape_that_iso_never_assigned_is_a_bad_row(tmp_path):
+    """The shape alone passed ZZ and UK (the stream then quarantined every such row as BAD_PLATE_COUNTRY)."""
+    result = read_export(export(tmp_path, [row(1, "10-03-2026 08:00:00", PLATES[0], land="ZZ"),
+                                           row(2, "10-03-2026 08:00:01", PLATES[1], land="UK"),
+                                           row(3, "10-03-2026 08:00:02", PLATES[2], land="D")]), MAPPING)
+    assert [b.reason for b in result.bad] == ["unknown Land 'ZZ'", "unknown Land 'UK'"]
+    assert [o["plate_country"] for o in result.observations] == ["DE"]
+
+
+def test_a_mapping_to_a_code_iso_never_assigned_is_refused_on_load(tmp_path):
+    text = (CONF_DIR / "feeds" / "demo-supplier.toml").read_text().replace('D = "DE"', 'D = "DD"')
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(ValueError, match="countries D = 'DD': each must map to a country code: ISO 3166-1"):
+        load_mapping(tmp_path / "bad.toml")
+
+
 def test_a_file_without_the_export_columns_is_rejected_whole(tmp_path):
     path = tmp_path / "other.csv"
     path.write_text("a;b;c\n1;2;3\n")

@@ -1,0 +1,57 @@
+"""camera_update against the camera registry: what an update keeps, changes and clears. No broker, no lake."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from api.ingest.cameras import CameraError, CameraRegistry
+from api.ingest.examples import CAMERA_REGISTRATION
+from api.ingest.models import CameraRegistration, CameraUpdate
+from tests.unit.api.ingest.test_ingest import KEY, UTRECHT, registry
+
+NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+CAMERA = json.loads(CAMERA_REGISTRATION)["payload"][0]
+
+
+def registered(**changes) -> tuple[CameraRegistry, object]:
+    suppliers = registry()
+    cameras = CameraRegistry([UTRECHT], suppliers, None)
+    supplier = suppliers.authenticate(KEY)
+    item = CameraRegistration.model_validate_json(json.dumps({**CAMERA, **changes})).model_dump(exclude_unset=True)
+    cameras.commit(cameras.prepare(supplier, [item], update=False, now=NOW), "req-1", NOW)
+    return cameras, supplier
+
+
+def update(cameras: CameraRegistry, supplier, **fields):
+    """As the ingest service passes an update: only the fields sent, explicit nulls included."""
+    sent = json.dumps({"camera_id": CAMERA["camera_id"], **fields})
+    item = CameraUpdate.model_validate_json(sent).model_dump(exclude_unset=True)
+    [version] = cameras.prepare(supplier, [item], update=True, now=NOW)
+    return version
+
+
+def test_an_update_keeps_what_it_leaves_out_and_clears_what_it_sends_as_null():
+    cameras, supplier = registered(zone_id="GM0344-ZE1", supplier_camera_ref="UTR-TOL-01")
+    assert cameras.current[CAMERA["camera_id"]].zone_source == "declared"
+    version = update(cameras, supplier, zone_id=None, fov_deg=None, tilt_deg=-10)
+    # zone_id null: placed by its location again (inside the same zone), not declared
+    assert (version.zone_id, version.zone_source) == ("GM0344-ZE1", "location")
+    assert "fov_deg" not in version.record and "zone_id" not in version.record
+    assert (version.record["tilt_deg"], version.record["supplier_camera_ref"]) == (-10, "UTR-TOL-01")
+    assert version.record["location_lat"] == CAMERA["location_lat"]
+
+
+@pytest.mark.parametrize("field", ["location_lat", "camera_type", "address_formatted"])
+def test_an_update_cannot_clear_what_a_registration_requires(field):
+    cameras, supplier = registered()
+    with pytest.raises(CameraError, match=f"camera {CAMERA['camera_id']}: {field} cannot be cleared") as caught:
+        update(cameras, supplier, **{field: None})
+    assert caught.value.status == 422
+
+
+def test_a_registrations_null_is_only_absent():
+    cameras, _ = registered(fov_deg=None)
+    assert "fov_deg" not in cameras.current[CAMERA["camera_id"]].record
