@@ -183,3 +183,23 @@ class ComponentLP:
         self.points.append(np.asarray(solution.col_value))
         self.binding = np.flatnonzero(np.abs(np.asarray(solution.row_dual)) > 1e-9)
         return value
+
+
+def solve_milp(cost: np.ndarray, parts: Parts, lower: np.ndarray, upper: np.ndarray, integral: np.ndarray,
+               node_limit: int, presolve: bool = True) -> np.ndarray | None:
+    """A minimiser with the columns integral (indices) whole numbers; a feasible point when the node limit
+    ends the search after one was found; None when there is none. HiGHS on one thread with a fixed seed
+    and a node limit, not a time limit: deterministic. Raises ArithmeticError when it ends without a
+    verdict (the node limit, with no point found)."""
+    highs = _model(parts, np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64), cost)
+    index = np.asarray(integral, dtype=np.int32)
+    highs.changeColsIntegrality(len(index), index, np.full(len(index), 1, dtype=np.uint8))  # kInteger
+    highs.setOptionValue("presolve", "on" if presolve else "off")
+    highs.setOptionValue("mip_max_nodes", node_limit)
+    highs.run()
+    status = highs.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return None
+    if highs.getInfo().primal_solution_status == 2:  # kSolutionStatusFeasible: optimal, or the best found
+        return np.asarray(highs.getSolution().col_value)
+    raise ArithmeticError(f"MILP ended {highs.modelStatusToString(status)} without a verdict")

@@ -57,6 +57,7 @@ class System:
     # releases' counts: what it is about (unions.py judges sums of such counts, not only of this release's)
     joint: dict[int, Target] = field(default_factory=dict)
     _margin_cells: sp.csr_matrix | None = field(default=None, init=False, repr=False, compare=False)
+    _nodes: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     # unions.fixed_sums' last answer, by the hidden variables it was for: the last release step, the round
     # after it and the audit ask it of one pattern (on the Utrecht-sized zone 10 s of CPU each)
     fixed_sums_memo: tuple[bytes, list[tuple[int, ...]]] | None = field(default=None, init=False, repr=False,
@@ -66,10 +67,18 @@ class System:
     def size(self) -> int:
         return len(self.var_node)
 
+    def nodes(self) -> np.ndarray:
+        """var_node as a read-only array, converted once (fixed once the system is built): the union rule
+        asks for it thousands of times a zone."""
+        if self._nodes is None or len(self._nodes) != len(self.var_node):
+            self._nodes = np.asarray(self.var_node, dtype=np.int64)
+            self._nodes.setflags(write=False)
+        return self._nodes
+
     def cells(self) -> np.ndarray:
         """Per variable: whether it is a cell's count (of this release, or a joint system's target), as
         opposed to a count nobody publishes."""
-        out = np.asarray(self.var_node) >= 0
+        out = self.nodes() >= 0
         out[list(self.targets)] = True
         return out
 

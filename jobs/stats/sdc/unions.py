@@ -18,20 +18,17 @@ from collections.abc import Container
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.linalg import lsqr
 from threadpoolctl import threadpool_limits
 
-from anpr.disclosure import Rules
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import union_problem
+from jobs.stats.sdc.small_sums import OWNERS, VEHICLES, population, rules_of, small_sum
 from jobs.stats.sdc.system import System, components
 
 Judged = dict[tuple[int, ...], str | None]
 _PROBES = 4  # random null-space vectors per search for fixed sums (fixed_sums)
 _ZERO = 1e-7  # relative: entries of the probes within this of cancelling cancel
-_MILP_NODES = 100_000  # branch-and-bound nodes per MILP of _small_sum (deterministic, unlike a time limit)
-VEHICLES, OWNERS = "min_vehicles", "min_owners"  # the rules _small_sum searches sets of any size for
 _BLOCK = 1 << 20  # pairs per block of the quadruple search: its candidates stay a few arrays of ~30 MB
 
 
@@ -63,7 +60,7 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
     # rows with a known total and at least two, not all, of their cells hidden, all of them nodes
     counts = system.margin_cells()
     hidden_n = counts @ hidden.astype(np.float64)
-    aux = counts @ (hidden & (np.asarray(system.var_node) < 0)).astype(np.float64)
+    aux = counts @ (hidden & (system.nodes() < 0)).astype(np.float64)
     margins = _margins(system)
     lengths = np.asarray(counts.sum(axis=1)).ravel()
     # All cells hidden: their sum is the total itself, which passed the rules as a published cell.
@@ -87,12 +84,12 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
     if determined is None:  # the sums rows combine into are judged where determination is known
         return out
     by_var = attacker.eq_csc  # per variable (column): its equality rows
-    node = np.asarray(system.var_node)
+    node = system.nodes()
     for members in fixed_sums(system, hidden):
         others = [system.joint[v] for v in members if v in system.joint]
         if others:  # counts of an earlier release or differences: fixed_sums found them below a rule
-            vehicles = _population(system, np.asarray(members))[0].sum()
-            small = vehicles < max(_rules(system, v).min_vehicles for v in members)
+            vehicles = population(system, np.asarray(members))[0].sum()
+            small = vehicles < max(rules_of(system, v).min_vehicles for v in members)
             nodes, problem = tuple(sorted({t.node for t in others})), VEHICLES if small else OWNERS
         else:
             nodes = tuple(sorted({system.var_node[v] for v in members}))
@@ -118,9 +115,9 @@ def _in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np
 def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> list[tuple[int, ...]]:
     """Pairs, triples and quadruples of hidden cell counts of one measure whose sum the equality rows fix
     though no count of them is fixed alone, nor any pair of them, and per group, measure and rule a set of
-    vehicle counts of any size whose cells together break the vehicle rule (`_small_sum`; in a joint system
-    also passage, trip and vehicle counts of another release, or differences, on the vehicle and owner
-    rules): variable ids in increasing order.
+    counts of any size whose cells together break the vehicle rule (`small_sum`; in a joint system also
+    counts of another release, or differences, on the vehicle and owner rules): variable ids in increasing
+    order.
 
     Rows combine: in a 3x3 table whose six small cells form a cycle, row 41 + row 49 - column Vrachtauto
     gives h(41, Bestelauto) + h(49, Bus) exactly (a fifth review: 7 vehicles of 2 owners, or one company's
@@ -132,7 +129,7 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
     each probe is a random vector projected onto that null space (least squares against the rows, seeded),
     and a set is kept when its entries cancel in every probe. A sum
     that is not fixed cancels in a probe with probability zero; numerical noise is held off by a relative
-    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle rule (`_small_sum`):
+    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle rule (`small_sum`):
     meeting in the middle they would take O(n^3) memory or time.
     Raises ArithmeticError when least squares does not find the null space (the release is then refused).
     """
@@ -145,7 +142,7 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
 
 
 def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[int, ...]]:
-    node = np.asarray(system.var_node)
+    node = system.nodes()
     joint = np.zeros(system.size, dtype=bool)
     joint[list(system.joint)] = True
     own = hidden & (node >= 0)  # counts of this release's cells
@@ -169,107 +166,22 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     # Sets of any size whose cells together break the vehicle rule (and, for other releases' counts and
     # differences, the owner rule by summed owners): a MILP per group, measure, kind of count (this
     # release's cells, an earlier release's, the differences between two releases) and rule, its answer
-    # checked against the probes. This release's cells are searched on their vehicle counts only, and on
-    # the owner rule not at all (sets of two to four judge the rest): on one group of GM9044-ZE1 (9,284
-    # rows) a MILP over its passage counts ran for over 10 minutes, one with a 0/1 variable per owner 20.
+    # checked against the probes.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
-        if not kind and m != "V":  # this release's passages and trips: in sets of two to four only (above)
-            continue
         counts = cols[(group == g) & (measure == m) & (about == kind)]
-        for rule in (VEHICLES, OWNERS) if kind else (VEHICLES,):
-            # A fixed set of this release's counts breaking the vehicle rule splits into minimal fixed
-            # sets, and each of them with a vehicle breaks it too: one of two to four cells is judged above
-            # (_cancelling, union_problem), a single one is the single-count attack's. So only sets of five
-            # or more are searched here.
-            found = _small_sum(system, np.flatnonzero(every == g), counts, rule, 2 if kind else 5)
+        for rule in (VEHICLES, OWNERS):
+            # A fixed set of this release's counts breaking a rule splits into minimal fixed sets (a fixed
+            # set's part that is fixed leaves the rest fixed), and each of them with a vehicle breaks it too:
+            # one of two to four cells is judged above (_cancelling, union_problem), a single one is the
+            # single-count attack's. So only sets of five or more are searched here.
+            found = small_sum(system, np.flatnonzero(every == g), counts, rule, 2 if kind else 5)
             if found is None or found in out:
                 continue
             if not np.all(np.abs(probe[np.searchsorted(cols, found)].sum(axis=0)) <= len(found) * scale):
                 raise ArithmeticError("the union rule's MILP found a fixed sum the null-space probes do not confirm")
             out.append(found)
     return sorted(out)
-
-
-def _rules(system: System, var: int) -> Rules:
-    """The rules a count of a joint system is judged by: its own release's, or its cell's for a difference."""
-    about = system.joint.get(var)
-    return (about or system.subject(var)).rules
-
-
-def _population(system: System, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per count: the vehicles and owners of the population it counts (its cell's, for this release's; for
-    another release's count or a difference, System.joint's). Where they are unknown (a difference between
-    two earlier releases), a vehicle count is judged by its own value (the population holds at least that
-    many vehicles: judging by it hides more, never less) and a passage or trip count is never small (inf)."""
-    reg, node = system.registry, np.asarray(system.var_node)[counts]
-    vehicles, owners = reg.stat("V")[np.maximum(node, 0)], reg.stat("O")[np.maximum(node, 0)]
-    for i in np.flatnonzero(node < 0):
-        v = int(counts[i])
-        about = system.joint[v]
-        own_vehicles = system.base[v] if system.var_measure[v] == "V" else np.inf
-        vehicles[i] = about.vehicles if about.vehicles is not None else own_vehicles
-        owners[i] = about.owners if about.owners is not None else np.inf
-    return vehicles, owners
-
-
-def _small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str,
-               at_least: int) -> tuple[int, ...] | None:
-    """At least at_least (and two) of counts whose sum the equality rows fix while their cells together hold
-    fewer vehicles (rule VEHICLES) or owners (OWNERS) than the rules allow, and at least one vehicle:
-    variable ids in increasing order, as few as the search finds; None when there is none. members: the
-    hidden variables of one group of the equality rows; counts: those of one measure and kind, of which
-    only counts of cells below the rule can be picked (a larger cell cannot be in a small union). Vehicles
-    and owners are summed over the cells (an upper bound on the union's: a vehicle can be in two cells), of
-    their populations for another release's counts and for differences (`_population`).
-
-    The search of sets of two to four (`_cancelling`) misses larger ones: in a seventh review's zone, rows
-    41 and 45 hold only five small cells and the Bus column, and the total minus the published rows minus
-    the hidden Bus cells fixed those five cells at 8 vehicles (in 16 of 44 random zones of that shape that
-    passed; where only passages are published, the same five fix their passages, which is searched only
-    in sets of two to four: a MILP over passage counts ran for over 10 minutes on GM9044-ZE1). It also never
-    sees another release's counts: with the total and the vans published in two releases of a month, 10
-    late vans and 5 late buses between them, d(Bus) + d(Vrachtauto) is fixed at the 5 late buses (the same
-    review, 7 of 7 seeds; an eighth review: the same on passages, 21 of 30 random months). A sum is fixed
-    when its vector lies in the row space of the equality rows over the hidden variables: a MILP (HiGHS)
-    looks for row weights y and 0/1 picks z with A'y = z on every hidden variable and z only on the
-    candidates, at least one picked vehicle and the picked size at most the rule's floor - 1. The dominance
-    rule is judged on the sets `_cancelling` finds, and so is the owner rule for this release's cells (a
-    0/1 variable per owner made the MILP run for over 20 minutes on one group of GM9044-ZE1).
-    Deterministic: no time limit, a node limit (_MILP_NODES); reaching it raises ArithmeticError, as the
-    release cannot then be judged."""
-    rules = [_rules(system, int(v)) for v in counts]
-    vehicles, owners = _population(system, counts)
-    size = vehicles if rule == VEHICLES else owners
-    floor = max((r.min_vehicles if rule == VEHICLES else r.min_owners for r in rules), default=0)
-    keep = size < floor
-    at_least = max(at_least, 2)
-    if keep.any():
-        # the other picks hold at least the fewest vehicles (owners) each: on the Utrecht-sized zone's largest
-        # group (4,025 passage counts of cells below the rule) the MILP took 102 s of CPU without this
-        keep &= size <= floor - 1 - (at_least - 1) * size[keep].min()
-    cand, vehicles, size = counts[keep], vehicles[keep], size[keep]
-    if len(cand) < at_least:
-        return None
-    rows = system.eq[:, members].tocsr()
-    rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows
-    n_rows, k = rows.shape[1], len(cand)
-    pick = sp.csr_matrix((-np.ones(k), (np.searchsorted(members, cand), np.arange(k))), shape=(len(members), k))
-    # columns: y (row weights, free), z (picks, 0/1); at least one vehicle, at_least picks, the size below the rule
-    constraints = [
-        LinearConstraint(sp.hstack([rows, pick]).tocsr(), 0.0, 0.0),
-        LinearConstraint(sp.hstack([sp.csr_matrix((3, n_rows)), sp.csr_matrix(np.vstack([vehicles, np.ones(k), size]))
-                                    ]).tocsr(), [1.0, at_least, 0.0], [np.inf, np.inf, floor - 1.0])]
-    res = milp(np.concatenate([np.zeros(n_rows), np.ones(k)]), constraints=constraints,
-               integrality=np.concatenate([np.zeros(n_rows), np.ones(k)]),
-               bounds=Bounds(np.concatenate([np.full(n_rows, -np.inf), np.zeros(k)]),
-                             np.concatenate([np.full(n_rows, np.inf), np.ones(k)])),
-               options={"presolve": False, "node_limit": _MILP_NODES})  # presolve: a review saw wrong optima
-    if res.status == 2:  # infeasible: no such sum
-        return None
-    if res.x is None:  # the node limit, with no such sum found yet
-        raise ArithmeticError(f"the union rule's search for small fixed sums ended without a verdict ({res.message})")
-    return tuple(sorted(int(v) for v in cand[res.x[n_rows:] > 0.5]))
 
 
 def _null_probes(system: System, hidden: np.ndarray, cols: np.ndarray, probes: int) -> np.ndarray:
