@@ -29,10 +29,11 @@ UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$"
 EVENT_TIME_RULE = "UTC, RFC 3339 with milliseconds, e.g. 2025-06-02T07:15:42.123Z"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"  # the shape of ISO 3166-1 alpha-2; is_country says whether a code is assigned
-COUNTRY_RULE = "ISO 3166-1 alpha-2 as assigned, in upper case (e.g. NL, DE, BE; also XK)"
-# Not assigned by ISO but on plates on Dutch roads, and the code the EU and its vehicle registers use
-# for Kosovo: refusing it would quarantine real vehicles.
-_USER_ASSIGNED = frozenset({"XK"})
+COUNTRY_RULE = "ISO 3166-1 alpha-2 as assigned, in upper case (e.g. NL, DE, BE; also XK and UK)"
+# Not assigned by ISO but on plates on Dutch roads: XK, the code the EU and its vehicle registers use for
+# Kosovo, and UK, reserved by ISO for the United Kingdom and its vehicles' sign since 2021 (GB before).
+# Refusing them would quarantine real vehicles.
+_USER_ASSIGNED = frozenset({"XK", "UK"})
 # Normalized plate (upper case, letters and digits only): Dutch plates are always six characters;
 # foreign formats vary within bounds.
 NL_PLATE_PATTERN = r"^[0-9A-Z]{6}$"
@@ -63,7 +64,7 @@ _SQL_TYPES = {"string": "string", "integer": "int", "number": "double"}
 @functools.cache
 def country_codes() -> frozenset[str]:
     """The plate and address countries the contract accepts: ISO 3166-1 alpha-2 codes as assigned (249,
-    pycountry's copy of the ISO list, read on first use), plus XK (Kosovo). Upper case only."""
+    pycountry's copy of the ISO list, read on first use), plus XK (Kosovo) and UK. Upper case only."""
     return frozenset(c.alpha_2 for c in pycountry.countries) | _USER_ASSIGNED
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+from pydantic import AliasChoices
 
 from anpr import geo
 from anpr.delta_reader import DeltaReader
@@ -25,6 +26,10 @@ from api.ingest.models import CameraRegistration
 
 # What a registration must give: an update may change these, never clear them.
 REQUIRED = tuple(name for name, f in CameraRegistration.model_fields.items() if f.is_required() and name != "camera_id")
+# field -> the older spellings it is also read under (models.py AliasChoices); records stored before the
+# rename keep them, and an update of the field replaces them too
+OLD_NAMES = {name: [a for a in f.validation_alias.choices if isinstance(a, str) and a != name]
+             for name, f in CameraRegistration.model_fields.items() if isinstance(f.validation_alias, AliasChoices)}
 
 
 class CameraError(ValueError):
@@ -144,6 +149,8 @@ class CameraRegistry:
                 record = {**(current.record if current and update else {}), **given, "camera_id": camera_id}
                 if update:  # an update's explicit null clears the field; a registration's is just absent
                     record = {k: v for k, v in record.items() if k in given or k not in item}
+                    for old in (old for name, olds in OLD_NAMES.items() if name in item for old in olds):
+                        record.pop(old, None)
                     kept = [k for k in REQUIRED if k not in record]
                     if kept:
                         raise CameraError(422, f"camera {camera_id}: {', '.join(kept)} cannot be cleared",

@@ -69,18 +69,31 @@ def small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str
     rules = [rules_of(system, int(v)) for v in counts]
     vehicles, owners = population(system, counts)
     size = vehicles if rule == VEHICLES else owners
-    floor = max((r.min_vehicles if rule == VEHICLES else r.min_owners for r in rules), default=0)
+    floors = np.array([r.min_vehicles if rule == VEHICLES else r.min_owners for r in rules], dtype=np.float64)
     # this release's cells name their owners (below the owner rule a cell's sample holds them all): the
     # union's owners are counted, not summed
     named = rule == OWNERS and bool(np.all(system.nodes()[counts] >= 0))
-    keep = size < floor
-    at_least = max(at_least, 2)
+    # A union is judged by the strictest rule among its cells (cells.union_problem): one search per floor,
+    # over the cells whose own floor is at most it and at least one at it. A single search at the group's
+    # strictest floor could return a set only that floor condemns, which union_problem then passes, and
+    # miss one of cells with a stricter rule (a review: tables of 10 and 15 vehicles in one group).
+    for floor in sorted(set(floors.tolist()), reverse=True):
+        found = _search(system, members, counts, vehicles, size, floors, floor, max(at_least, 2), named)
+        if found is not None:
+            return found
+    return None
+
+
+def _search(system: System, members: np.ndarray, counts: np.ndarray, vehicles: np.ndarray, size: np.ndarray,
+            floors: np.ndarray, floor: float, at_least: int, named: bool) -> tuple[int, ...] | None:
+    """small_sum's MILP at one floor: picks of counts whose own floor is at most floor, one at least at it."""
+    keep = (size < floor) & (floors <= floor)
     if keep.any() and not named:
         # the other picks hold at least the fewest vehicles (owners) each: on the Utrecht-sized zone's largest
         # group (4,025 passage counts of cells below the rule) the MILP took 102 s of CPU without this
         keep &= size <= floor - 1 - (at_least - 1) * size[keep].min()
-    cand, vehicles, size = counts[keep], vehicles[keep], size[keep]
-    if len(cand) < at_least:
+    cand, vehicles, size, strict = counts[keep], vehicles[keep], size[keep], floors[keep] == floor
+    if len(cand) < at_least or not strict.any():
         return None
     rows = system.eq[:, members].tocsr()
     rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows
@@ -93,16 +106,16 @@ def small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str
     width = n_rows + k + n_owners
     pick = sp.csr_matrix((-np.ones(k), (on, np.arange(k))), shape=(rows.shape[0], k))
     # columns: y (row weights, free), z (picks, 0/1), w (owners, 0/1, if named); at least one vehicle,
-    # at_least picks, the size (summed, or the owners named) below the rule
-    totals = np.zeros((3, width))
-    totals[0, n_rows:n_rows + k], totals[1, n_rows:n_rows + k] = vehicles, 1.0
-    totals[2, n_rows + k:] = 1.0
+    # at_least picks, one pick at the floor, the size (summed, or the owners named) below the floor
+    totals = np.zeros((4, width))
+    totals[0, n_rows:n_rows + k], totals[1, n_rows:n_rows + k], totals[2, n_rows:n_rows + k] = vehicles, 1.0, strict
+    totals[3, n_rows + k:] = 1.0
     if not named:
-        totals[2, n_rows:n_rows + k] = size
+        totals[3, n_rows:n_rows + k] = size
     equations = sp.hstack([rows, pick, sp.csr_matrix((rows.shape[0], n_owners))], format="csr")
-    # at least one vehicle and at_least picks (as -x <= -b), the size at most the floor - 1, each z <= its w
-    bounds = sp.vstack([sp.csr_matrix(-totals[:2]), sp.csr_matrix(totals[2:]), links], format="csr")
-    limits = np.concatenate([[-1.0, -at_least, floor - 1.0], np.zeros(links.shape[0])])
+    # the lower limits as -x <= -b, the size at most the floor - 1, each z <= its w
+    bounds = sp.vstack([sp.csr_matrix(-totals[:3]), sp.csr_matrix(totals[3:]), links], format="csr")
+    limits = np.concatenate([[-1.0, -at_least, -1.0, floor - 1.0], np.zeros(links.shape[0])])
     try:
         x = solve_milp(np.concatenate([np.zeros(n_rows), np.ones(k), np.zeros(n_owners)]),
                        {"eq": (equations, np.zeros(equations.shape[0])), "ub": (bounds, limits)},

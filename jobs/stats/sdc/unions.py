@@ -8,8 +8,8 @@ and publishing them (protect.release_determined) only makes that visible. On the
 GM9032-ZE1 that is what the audit refused: two secondary cells and their row's total, all determined,
 were published again after the last round, leaving three cells of 9 vehicles as the row's only unknowns.
 Rows also combine: the determination-aware check judges the sets of two to four cells (and, below the
-vehicle rule, of any number, and in a joint system of several releases the differences between them)
-whose sum rows added and subtracted fix (`fixed_sums`).
+vehicle or owner rule, of any number, and in a joint system of several releases the differences between
+them) whose sum rows added and subtracted fix (`fixed_sums`).
 """
 
 from __future__ import annotations
@@ -115,9 +115,8 @@ def _in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np
 def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> list[tuple[int, ...]]:
     """Pairs, triples and quadruples of hidden cell counts of one measure whose sum the equality rows fix
     though no count of them is fixed alone, nor any pair of them, and per group, measure and rule a set of
-    counts of any size whose cells together break the vehicle rule (`small_sum`; in a joint system also
-    counts of another release, or differences, on the vehicle and owner rules): variable ids in increasing
-    order.
+    counts of any size whose cells together break the vehicle or owner rule (`small_sum`; in a joint system
+    also counts of another release, or differences): variable ids in increasing order.
 
     Rows combine: in a 3x3 table whose six small cells form a cycle, row 41 + row 49 - column Vrachtauto
     gives h(41, Bestelauto) + h(49, Bus) exactly (a fifth review: 7 vehicles of 2 owners, or one company's
@@ -129,8 +128,8 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
     each probe is a random vector projected onto that null space (least squares against the rows, seeded),
     and a set is kept when its entries cancel in every probe. A sum
     that is not fixed cancels in a probe with probability zero; numerical noise is held off by a relative
-    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle rule (`small_sum`):
-    meeting in the middle they would take O(n^3) memory or time.
+    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle and owner rules
+    (`small_sum`), not for dominance: meeting in the middle they would take O(n^3) memory or time.
     Raises ArithmeticError when least squares does not find the null space (the release is then refused).
     """
     key = np.packbits(hidden).tobytes() + bytes([probes])
@@ -163,10 +162,10 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
                                              strict=True) if keep}:
         mine = np.flatnonzero((group == key[0]) & (measure == key[1]) & moving & mine_own)
         out += [tuple(int(cols[mine[i]]) for i in found) for found in _cancelling(probe[mine], scale)]
-    # Sets of any size whose cells together break the vehicle rule (and, for other releases' counts and
-    # differences, the owner rule by summed owners): a MILP per group, measure, kind of count (this
-    # release's cells, an earlier release's, the differences between two releases) and rule, its answer
-    # checked against the probes.
+    # Sets of any size whose cells together break the vehicle or owner rule (owners named by this release's
+    # cells, summed for other releases' counts and differences): a MILP per group, measure, kind of count
+    # (this release's cells, an earlier release's, the differences between two releases) and rule, its
+    # answer checked against the probes.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
         counts = cols[(group == g) & (measure == m) & (about == kind)]

@@ -88,12 +88,13 @@ def test_each_rule_gives_its_reason(spark):
         (obs(11, detection_direction="sideways"), P.Reason.BAD_DIRECTION),
         (obs(12, plate_country="DE", plate_text="B AB 1234"), None),
         (obs(13, plate_country="UA", plate_text="\u0410\u0412-123-\u0421"), P.Reason.MALFORMED_PLATE),  # Cyrillic
-        # ISO 3166-1 as assigned: the shape alone passed XX and UK (GB is the assigned code), lower case too
+        # ISO 3166-1 as assigned: the shape alone passed XX and YU (Yugoslavia's, withdrawn), lower case too
         (obs(14, plate_country="XX", plate_text="AB123C"), P.Reason.BAD_COUNTRY),
-        (obs(15, plate_country="UK", plate_text="AB12CDE"), P.Reason.BAD_COUNTRY),
+        (obs(15, plate_country="YU", plate_text="AB12CDE"), P.Reason.BAD_COUNTRY),
         (obs(16, plate_country="nl"), P.Reason.BAD_COUNTRY),
         (obs(17, plate_country="XK", plate_text="01234AB"), None),  # Kosovo: the EU's code, not ISO's
         (obs(18, plate_country="GB", plate_text="AB12CDE"), None),
+        (obs(19, plate_country="UK", plate_text="AB12CDE"), None),  # British vehicles' sign since 2021
     ]
     payloads = [json.dumps(o).encode() for o, _ in cases] + [b"{not json", b"x" * (P.MAX_MESSAGE_BYTES + 1)]
     expected = [r for _, r in cases] + [P.Reason.NOT_JSON, P.Reason.TOO_LARGE]

@@ -140,11 +140,11 @@ def test_broken_rows_are_reported_with_file_line_and_reason_never_the_plate(tmp_
 
 
 def test_a_land_of_the_right_shape_that_iso_never_assigned_is_a_bad_row(tmp_path):
-    """The shape alone passed ZZ and UK (the stream then quarantined every such row as BAD_PLATE_COUNTRY)."""
+    """The shape alone passed ZZ and YU (the stream then quarantined every such row as BAD_PLATE_COUNTRY)."""
     result = read_export(export(tmp_path, [row(1, "10-03-2026 08:00:00", PLATES[0], land="ZZ"),
-                                           row(2, "10-03-2026 08:00:01", PLATES[1], land="UK"),
+                                           row(2, "10-03-2026 08:00:01", PLATES[1], land="YU"),
                                            row(3, "10-03-2026 08:00:02", PLATES[2], land="D")]), MAPPING)
-    assert [b.reason for b in result.bad] == ["unknown Land 'ZZ'", "unknown Land 'UK'"]
+    assert [b.reason for b in result.bad] == ["unknown Land 'ZZ'", "unknown Land 'YU'"]
     assert [o["plate_country"] for o in result.observations] == ["DE"]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from anpr.disclosure import Rules
 from jobs.stats.sdc.lp import solve_milp
-from jobs.stats.sdc.small_sums import reduce_rows
+from jobs.stats.sdc.small_sums import VEHICLES, reduce_rows, small_sum
 
 
 def allowed(rows: np.ndarray, z: np.ndarray) -> bool:
@@ -87,3 +90,27 @@ def test_the_milp_with_highs_presolve_gives_the_verdict_and_optimum_it_gives_wit
         picks = np.zeros(members)
         picks[candidate] = np.round(fast[weights:])
         assert np.linalg.norm(rows @ fast[:weights] - picks) < 1e-6  # a true fixed sum, not presolve's
+
+
+def test_a_set_is_sought_at_each_rules_floor_not_only_at_the_strictest():
+    """A review's group: table A (10 vehicles) holds five cells of 2 vehicles, table B (15) six; each table's
+    published total fixes its cells' sum. One search at 15 returned A's five (10 vehicles, safe by A's own
+    rule, so union_problem passed it) and never B's six (12 vehicles, below B's 15)."""
+    strict, loose = Rules(min_vehicles=15), Rules(min_vehicles=10)
+    n_a, n = 5, 11
+    rules = [loose] * n_a + [strict] * (n - n_a)
+    vehicles = np.full(n, 2.0)
+
+    class Reg:
+        def stat(self, name: str) -> np.ndarray:
+            return vehicles.copy()
+
+    registry = Reg()
+    registry.rules = rules  # type: ignore[attr-defined]
+    rows = np.zeros((2, n + 2))
+    rows[0, :n_a], rows[1, n_a:n] = -1.0, -1.0
+    rows[0, n], rows[1, n + 1] = 1.0, 1.0  # the two totals, published
+    nodes = np.array([*range(n), -1, -1])
+    system = SimpleNamespace(eq=sp.csr_matrix(rows), registry=registry, joint={}, var_node=nodes.tolist(),
+                             nodes=lambda: nodes, subject=lambda v: SimpleNamespace(rules=rules[nodes[v]]))
+    assert small_sum(system, np.arange(n), np.arange(n), VEHICLES, 5) == tuple(range(n_a, n))  # type: ignore[arg-type]
