@@ -77,16 +77,19 @@ def small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str
     # over the cells whose own floor is at most it and at least one at it. A single search at the group's
     # strictest floor could return a set only that floor condemns, which union_problem then passes, and
     # miss one of cells with a stricter rule (a review: tables of 10 and 15 vehicles in one group).
+    rows = system.eq[:, members].tocsr()
+    rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows, for every floor
     for floor in sorted(set(floors.tolist()), reverse=True):
-        found = _search(system, members, counts, vehicles, size, floors, floor, max(at_least, 2), named)
+        found = _search(system, members, rows, counts, vehicles, size, floors, floor, max(at_least, 2), named)
         if found is not None:
             return found
     return None
 
 
-def _search(system: System, members: np.ndarray, counts: np.ndarray, vehicles: np.ndarray, size: np.ndarray,
-            floors: np.ndarray, floor: float, at_least: int, named: bool) -> tuple[int, ...] | None:
-    """small_sum's MILP at one floor: picks of counts whose own floor is at most floor, one at least at it."""
+def _search(system: System, members: np.ndarray, rows: sp.csr_matrix, counts: np.ndarray, vehicles: np.ndarray,
+            size: np.ndarray, floors: np.ndarray, floor: float, at_least: int, named: bool) -> tuple[int, ...] | None:
+    """small_sum's MILP at one floor: picks of counts whose own floor is at most floor, one at least at it.
+    rows: the equality rows over members (members x rows)."""
     keep = (size < floor) & (floors <= floor)
     if keep.any() and not named:
         # the other picks hold at least the fewest vehicles (owners) each: on the Utrecht-sized zone's largest
@@ -95,8 +98,6 @@ def _search(system: System, members: np.ndarray, counts: np.ndarray, vehicles: n
     cand, vehicles, size, strict = counts[keep], vehicles[keep], size[keep], floors[keep] == floor
     if len(cand) < at_least or not strict.any():
         return None
-    rows = system.eq[:, members].tocsr()
-    rows = rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()  # members x their rows
     candidate = np.zeros(len(members), dtype=bool)
     candidate[np.searchsorted(members, cand)] = True
     rows, kept = reduce_rows(rows, candidate)
