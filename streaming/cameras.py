@@ -1,11 +1,12 @@
-"""The cameras the stream knows: configured in conf/municipalities plus those registered via ingest."""
+"""The cameras the stream knows: configured in conf/municipalities plus those registered via ingest, each
+registered one with its placements over event time (anpr/feeds/camera_table.py camera_placements)."""
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from anpr.feeds.camera_table import CAMERAS, registered_camera_rows
+from anpr.feeds.camera_table import CAMERAS, camera_placements
 from anpr.lake import Lake
 from anpr.zones import Municipality, camera_rows, load_municipalities
 
@@ -21,20 +22,28 @@ CAMERAS_SCHEMA = T.StructType([
     # null when the direction rule could not be resolved: such passages keep a null direction
     T.StructField("obverse_direction", T.StringType(), True),
     T.StructField("reverse_direction", T.StringType(), True),
+    # [valid_from, valid_to) of event time this row places; null: unbounded (configured cameras, a
+    # registered camera's first and current placements)
+    T.StructField("valid_from", T.TimestampType(), True),
+    T.StructField("valid_to", T.TimestampType(), True),
 ])
 
 
-Registered = dict[str, dict[str, object]]  # API-registered cameras a query holds, by camera id
+# API-registered cameras a query holds, by camera id: their placements, rows of `CAMERAS_SCHEMA` by valid_from
+Registered = dict[str, list[dict[str, object]]]
 
 
 def registered_cameras(lake: Lake | None, municipalities: list[Municipality]) -> Registered:
-    """The API-registered cameras the stream places (current version, with a zone) that conf/municipalities
-    does not configure (a configured camera keeps its configured place): rows of `CAMERAS_SCHEMA`."""
+    """The API-registered cameras the stream places (a version with a zone, at any time) that
+    conf/municipalities does not configure (a configured camera keeps its configured place)."""
     if lake is None:
         return {}
     configured = {r["camera_id"] for r in camera_rows(municipalities)}
-    return {str(r["camera_id"]): r for r in registered_camera_rows(lake, municipalities)
-            if r["camera_id"] not in configured}
+    out: Registered = {}
+    for place in camera_placements(lake, municipalities):
+        if place["camera_id"] not in configured:
+            out.setdefault(str(place["camera_id"]), []).append(place)
+    return out
 
 
 def cameras_frame(spark: SparkSession, lake: Lake | None = None, registered: Registered | None = None) -> DataFrame:
@@ -42,14 +51,14 @@ def cameras_frame(spark: SparkSession, lake: Lake | None = None, registered: Reg
     municipalities = load_municipalities()
     if registered is None:
         registered = registered_cameras(lake, municipalities)
-    rows = camera_rows(municipalities) + list(registered.values())
+    rows = camera_rows(municipalities) + [place for places in registered.values() for place in places]
     fields = CAMERAS_SCHEMA.fieldNames()
     return spark.createDataFrame([tuple(r.get(f) for f in fields) for r in rows], CAMERAS_SCHEMA)
 
 
 def changed_cameras(held: Registered, current: Registered) -> list[str]:
-    """The camera ids of held whose current row differs (moved, re-aimed, another zone or direction rule) or
-    that lost their place (no zone now): a query holding them would count their reads in the wrong place."""
+    """The camera ids of held whose placements differ now (moved, re-aimed, another zone or direction rule,
+    no zone any more, from some moment on): a query holding them would count reads in the wrong place."""
     return sorted(c for c, row in held.items() if current.get(c) != row)
 
 

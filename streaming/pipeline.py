@@ -99,9 +99,19 @@ CAMERA_COLUMNS = ["camera_id", "municipality", "zone_id", "obverse_direction", "
 
 
 def attach_cameras(observations: DataFrame, cameras: DataFrame) -> DataFrame:
-    """Zone, municipality and direction rule of the camera; unknown cameras keep null columns and fail
-    validation. Only what passages need: every column here is held in memory for each micro-batch."""
-    return observations.join(F.broadcast(cameras.select(*CAMERA_COLUMNS)), "camera_id", "left")
+    """Zone, municipality and direction rule of the camera where it stood at the read's `event_ts`: the
+    row of cameras (streaming/cameras.py CAMERAS_SCHEMA) whose [valid_from, valid_to) holds it, null bounds
+    unbounded, so a late read of a camera moved since counts where it was read. A read without a usable
+    event time (refused for it in `validate`) takes the current row. Unknown cameras, and reads from a
+    time the camera had no zone, keep null columns and fail validation as UNKNOWN_CAMERA. Only what
+    passages need: every column here is held in memory for each micro-batch."""
+    c = cameras.select(*CAMERA_COLUMNS, F.col("valid_from").alias("_from"), F.col("valid_to").alias("_to"))
+    at = observations["event_ts"]
+    held = F.when(at.isNull(), c["_to"].isNull()).otherwise(
+        (c["_from"].isNull() | (c["_from"] <= at)) & (c["_to"].isNull() | (at < c["_to"])))
+    joined = observations.join(F.broadcast(c), (observations["camera_id"] == c["camera_id"]) & held, "left")
+    own = [observations[f] for f in observations.columns if f != "camera_id"]
+    return joined.select(observations["camera_id"], *own, *[c[f] for f in CAMERA_COLUMNS[1:]])
 
 
 def validate(observations: DataFrame, future_minutes: int, late_days: int, min_confidence: float) -> DataFrame:

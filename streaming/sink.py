@@ -43,7 +43,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
-from anpr.feeds.camera_table import registered_camera_rows
 from anpr.keyring import Pepper, RekeyInProgress
 from anpr.lake import Lake
 from anpr.register_conf import RegisterConf, load_register_conf
@@ -243,7 +242,7 @@ class PassageSink:
         now = cameras_version(self.lake)
         if now == self.cameras_at:
             return
-        registered = {r["camera_id"] for r in registered_camera_rows(self.lake, self.municipalities)}
+        registered = set(registered_cameras(self.lake, self.municipalities))  # placed at some time
         met = {r.camera_id for r in checked.where(F.col("reason") == Reason.UNKNOWN_CAMERA)
                .select("camera_id").distinct().collect()}
         if not met & registered:

@@ -7,12 +7,11 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pyspark.sql import types as T
-
 from anpr.synth import register as synth_register
 from anpr.synth.detections import BROKEN_KINDS, synth_day
 from anpr.zones import camera_rows, load_municipalities
 from streaming import pipeline as P
+from streaming.cameras import CAMERAS_SCHEMA
 from tests.peppers import pepper_file
 from tests.unit.streaming.test_pipeline import KAFKA_SCHEMA, PEPPER
 
@@ -103,9 +102,8 @@ def test_the_stream_judges_every_message_as_the_feed_predicts(spark):
     rows = [(k, v, "anpr.observations", 0, i, ingested.astimezone(UTC).replace(tzinfo=None), 0)
             for i, (k, v, _) in enumerate(f.messages)]
     records = spark.createDataFrame(rows, KAFKA_SCHEMA)
-    schema = T.StructType([T.StructField(n, T.DoubleType() if n in ("latitude", "longitude", "azimuth_deg")
-                                         else T.StringType()) for n in camera_rows([UTRECHT])[0]])
-    cameras = spark.createDataFrame([tuple(r.values()) for r in camera_rows([UTRECHT])], schema)
+    cameras = spark.createDataFrame([tuple(r.get(f) for f in CAMERAS_SCHEMA.fieldNames())
+                                     for r in camera_rows([UTRECHT])], CAMERAS_SCHEMA)
     checked = P.validate(P.attach_cameras(P.pseudonymize(P.parse_observations(records), pepper_file(PEPPER)), cameras),
                          future_minutes=5, late_days=7, min_confidence=0.6)
     verdicts = [(r.observation_id, r.reason) for r in checked.select("observation_id", "reason").collect()]

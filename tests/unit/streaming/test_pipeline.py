@@ -16,6 +16,7 @@ from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
 from anpr.zones import load_municipalities
 from streaming import pipeline as P
+from streaming.cameras import CAMERAS_SCHEMA
 from streaming.enrich import enrich, load_register_snapshot
 from tests.peppers import pepper_file
 
@@ -43,10 +44,12 @@ def kafka_rows(spark, payloads: list[bytes]):
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
 
 
-def cameras(spark):
-    return spark.createDataFrame([Row(camera_id=CAM, camera_name="Cam", municipality="GM0344", zone_id="Z1",
-                                      zone_name="Zone", latitude=52.0, longitude=5.1, azimuth_deg=0.0,
-                                      obverse_direction="Inbound", reverse_direction="Outbound")])
+def cameras(spark, *placements: tuple[str, datetime | None, datetime | None]):
+    """CAM in zone Z1 at all times; or per placement (zone, valid_from, valid_to), as the cameras frame
+    places an API-registered camera over event time."""
+    rows = [(CAM, "Cam", "GM0344", zone, 52.0, 5.1, 0.0, "Inbound", "Outbound", since, until)
+            for zone, since, until in placements or [("Z1", None, None)]]
+    return spark.createDataFrame([(r[0], r[1], r[2], r[3], "Zone", *r[4:]) for r in rows], CAMERAS_SCHEMA)
 
 
 def prepared(spark, payloads: list[bytes]):
@@ -113,6 +116,20 @@ def test_a_uuid_is_one_id_in_either_case(spark):
         (None, observation, CAM, "GM0344")] * 2
     assert P.first_deliveries(checked).count() == 1
 
+
+def test_a_read_is_placed_where_its_camera_stood_when_it_read(spark):
+    """Before, every read took the camera's current version: a read delivered late (up to 7 days) from a
+    camera moved since counted in its new zone."""
+    moved, unzoned, back = (datetime(2026, 3, 10, h, tzinfo=UTC) for h in (9, 10, 11))
+    frame = cameras(spark, ("Z1", None, moved), ("Z2", moved, unzoned), ("Z1", back, None))
+    times = ["2026-03-01T12:00:00.000Z", "2026-03-10T08:59:59.999Z", "2026-03-10T09:00:00.000Z",
+             "2026-03-10T10:30:00.000Z", "2026-03-10T11:59:00.000Z", "10-03-2026 11:00"]
+    parsed = P.parse_observations(kafka_rows(spark, [json.dumps(obs(i, event_time=t)).encode()
+                                                     for i, t in enumerate(times)]))
+    placed = P.validate(P.attach_cameras(P.pseudonymize(parsed, pepper_file(PEPPER)), frame), 5, 30, 0.6)
+    rows = [(r.zone_id, r.reason) for r in placed.orderBy("kafka_offset").collect()]
+    assert rows == [("Z1", None), ("Z1", None), ("Z2", None), (None, P.Reason.UNKNOWN_CAMERA), ("Z1", None),
+                    ("Z1", P.Reason.BAD_EVENT_TIME)]  # no usable time: the current place, one row still
 
 def test_wrong_types_are_quarantined_not_fatal(spark):
     bad = json.dumps({**obs(1), "read_confidence": "high", "lane": "left"}).encode()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from anpr.feeds.camera_table import CAMERAS, CAMERAS_SCHEMA
+from anpr.feeds.camera_table import CAMERAS, CAMERAS_SCHEMA, camera_placements, registered_camera_rows
 from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES, QUARANTINE
 from anpr.zones import load_municipalities
@@ -73,7 +73,7 @@ def test_a_camera_update_that_moves_a_held_camera_restarts_the_query_and_a_cosme
     lake.create(CAMERAS, CAMERAS_SCHEMA)
     lake.append(CAMERAS, spark.createDataFrame([first], CAMERAS_SCHEMA))
     began, held = cameras_version(lake), registered_cameras(lake, municipalities)
-    assert list(held) == [camera] and held[camera]["obverse_direction"] == "Inbound"
+    assert list(held) == [camera] and [p["obverse_direction"] for p in held[camera]] == ["Inbound"]
 
     def update(**changes) -> None:
         """A new current version, the previous one closed: as the ingest endpoint commits a camera_update."""
@@ -98,3 +98,27 @@ def test_a_camera_update_that_moves_a_held_camera_restarts_the_query_and_a_cosme
         assert changed_cameras(held, registered_cameras(lake, municipalities)) == [camera]
     finally:
         spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+
+
+def test_a_cameras_versions_become_its_placements_over_event_time(spark, tmp_path):
+    """A status update places alike (one placement); a move starts another; a version without a zone places
+    nothing, so reads of that time stay UNKNOWN_CAMERA; the first placement also holds reads from before it."""
+    lake = Lake(str(tmp_path / "lake"), spark)
+    lake.create(CAMERAS, CAMERAS_SCHEMA)
+    camera, municipalities = "5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d", load_municipalities()
+    first = registration(camera.upper())
+    at = [first["valid_from"] + timedelta(days=d) for d in range(5)]
+    changes = [{}, {"camera_status": "inactive"}, {"obverse_direction": "Outbound", "reverse_direction": "Inbound"},
+               {"zone_id": None, "zone_source": "unresolved"}, {}]
+    rows = [first | change | {"valid_from": since, "valid_to": until}
+            for change, since, until in zip(changes, at, at[1:] + [None], strict=True)]
+    lake.append(CAMERAS, spark.createDataFrame(rows, CAMERAS_SCHEMA))
+    placed = [(p["camera_id"], p["valid_from"], p["valid_to"], p["obverse_direction"])
+              for p in camera_placements(lake, municipalities)]
+    assert placed == [(camera, None, at[2], "Inbound"), (camera, at[2], at[3], "Outbound"),
+                      (camera, at[4], None, "Inbound")]
+    assert [p["obverse_direction"] for p in registered_camera_rows(lake, municipalities)] == ["Inbound"]
+    assert [p["obverse_direction"] for p in registered_camera_rows(lake, municipalities, at=at[0] - timedelta(days=3))
+            ] == ["Inbound"]
+    assert registered_camera_rows(lake, municipalities, at=at[3]) == []
+    assert [len(places) for places in registered_cameras(lake, municipalities).values()] == [3]

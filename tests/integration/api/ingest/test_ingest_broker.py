@@ -121,13 +121,14 @@ def test_camera_versions_have_validity_intervals_and_stay_with_their_supplier(br
     assert [r["camera_status"] for r in rows] == ["active", "inactive"]
     assert rows[0]["valid_to"] == rows[1]["valid_from"] and rows[1]["valid_to"] is None
     assert rows[0]["valid_from"].isoformat() == "2025-05-01T00:00:00+00:00"
-    # What the stream would add to the configured cameras (same columns as anpr.zones.camera_rows).
+    # What the stream would add to the configured cameras (anpr.zones.camera_rows' columns and the event
+    # times it places): the status update places alike, so one placement for all time.
     [known] = registered_camera_rows(built.lake, [UTRECHT])
     assert known == {"camera_id": "5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d",
                      "camera_name": "Tolsteegsingel 1, 3582 AA Utrecht", "municipality": "GM0344",
                      "zone_id": "GM0344-ZE1", "zone_name": "ZE-zone binnenstad Utrecht", "latitude": 52.0828,
                      "longitude": 5.116, "azimuth_deg": 180.0, "obverse_direction": "Inbound",
-                     "reverse_direction": "Outbound"}
+                     "reverse_direction": "Outbound", "valid_from": None, "valid_to": None}
     assert registered_camera_rows(built.lake, [UTRECHT], at=rows[0]["valid_from"])[0]["camera_id"] == known["camera_id"]
     mine = client.get("/v1/cameras", headers={"X-API-Key": KEY}).json()
     assert [(c["camera_id"], c["camera_status"], c["zone_id"]) for c in mine] == [
