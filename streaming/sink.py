@@ -237,12 +237,16 @@ class PassageSink:
 
     def _restart_for_new_cameras(self, checked: DataFrame, batch_id: int, unknown: int) -> None:
         """CamerasChanged when a camera of this batch's UNKNOWN_CAMERA reads was registered (with a zone) since
-        the query began. Reads only the cameras table's version unless it moved; a move that registers none of
-        them (an update, a camera without a zone) is taken as known, so it costs no restart."""
+        the query began, or placed otherwise than the query holds it. Reads only the cameras table's version
+        unless it moved; a move that places none of them anew (another camera's update, a camera without a
+        zone) is taken as known, so it costs no restart."""
         now = cameras_version(self.lake)
         if now == self.cameras_at:
             return
-        registered = set(registered_cameras(self.lake, self.municipalities))  # placed at some time
+        # placed at some time, and not as the query holds them: a camera with no zone now (or at the read's
+        # time) is unknown after a restart too, and must not restart the query at every commit to the table
+        registered = {c for c, places in registered_cameras(self.lake, self.municipalities).items()
+                      if self.registered is None or self.registered.get(c) != places}
         met = {r.camera_id for r in checked.where(F.col("reason") == Reason.UNKNOWN_CAMERA)
                .select("camera_id").distinct().collect()}
         if not met & registered:
@@ -250,7 +254,7 @@ class PassageSink:
             return
         self.cameras_to = now
         raise CamerasChanged(f"batch {batch_id} has {unknown} reads of cameras unknown to this query, of which "
-                             f"{len(met & registered)} were registered since it began (table version "
+                             f"{len(met & registered)} were registered or placed anew since it began (table version "
                              f"{self.cameras_at} -> {now}): it restarts with them at this batch")
 
     def _restart_for_changed_cameras(self, batch_id: int) -> None:

@@ -51,8 +51,9 @@ def camera_placements(lake: TableReader, municipalities: list[Municipality]) -> 
     The intervals follow the table's versions (`valid_from` of each version; a version ends where the next
     begins), so a read delivered late (up to the ingest contract's 7 days) is placed where the camera stood
     when it read, not where it stands now. The first placement of a camera has valid_from null: reads from
-    before its first version (a registration without `active_from` is valid from its arrival, and its
-    backlog follows) are placed by it, as before versions were kept. The current one has valid_to null.
+    before it (a registration without `active_from` is valid from its arrival, and its backlog follows; one
+    whose first versions had no zone, say a mistyped location corrected since) are placed by it, as before
+    versions were kept. The current one has valid_to null.
     Consecutive versions that place alike (a status or notes update) make one row, so that such an update
     changes nothing a running stream holds; a version without a zone of `municipalities` makes none, and
     its reads stay UNKNOWN_CAMERA."""
@@ -68,7 +69,8 @@ def camera_placements(lake: TableReader, municipalities: list[Municipality]) -> 
         rows.sort(key=lambda r: r["valid_from"])
         ends = [r["valid_from"] for r in rows[1:]] + [None]
         previous: dict[str, object] | None = None
-        for i, (r, end) in enumerate(zip(rows, ends, strict=True)):
+        first = True
+        for r, end in zip(rows, ends, strict=True):
             if r["zone_id"] not in zones:
                 previous = None
                 continue
@@ -80,8 +82,9 @@ def camera_placements(lake: TableReader, municipalities: list[Municipality]) -> 
             if previous is not None and all(previous[k] == v for k, v in place.items()):
                 previous["valid_to"] = end
                 continue
-            previous = place | {"valid_from": None if i == 0 else r["valid_from"], "valid_to": end}
+            previous = place | {"valid_from": None if first else r["valid_from"], "valid_to": end}
             out.append(previous)
+            first = False
     return out
 
 

@@ -83,8 +83,9 @@ class CameraRegistry:
         if lake is not None and lake.exists(CAMERAS):
             for row in lake.read_arrow(CAMERAS).to_pylist():
                 if row["valid_to"] is None:
+                    # ids are compared in lower case; rows stored before that keep theirs (closed in commit)
                     self._remember(CameraVersion(
-                        row["camera_id"], row["supplier"], json.loads(row["record"]), row["valid_from"],
+                        row["camera_id"].lower(), row["supplier"], json.loads(row["record"]), row["valid_from"],
                         row["municipality"], row["zone_id"], row["zone_source"],
                         geo.DirectionRule(row["obverse_direction"], None), [row["problem"]] if row["problem"] else []))
 
@@ -179,8 +180,8 @@ class CameraRegistry:
                 if ends:
                     # A few rows per camera: read whole (delta-rs cannot filter its string_view columns).
                     stored = self.lake.read_arrow(CAMERAS).to_pylist()
-                    closed = [r | {"valid_to": ends[r["camera_id"]]} for r in stored
-                              if r["camera_id"] in ends and r["valid_to"] is None]
+                    closed = [r | {"valid_to": ends[r["camera_id"].lower()]} for r in stored
+                              if r["camera_id"].lower() in ends and r["valid_to"] is None]
                 rows = closed + [v.row(request_id, now) for v in versions]
                 table = pa.Table.from_pylist(rows, schema=ARROW_SCHEMA)
                 self.lake.merge(CAMERAS, table, keys=["camera_id", "valid_from"])

@@ -13,10 +13,11 @@ from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES, QUARANTINE
 from anpr.zones import load_municipalities
 from streaming import pipeline as P
-from streaming.cameras import cameras_version, changed_cameras, registered_cameras
+from streaming.cameras import cameras_frame, cameras_version, changed_cameras, registered_cameras
 from streaming.job import ensure_tables
 from streaming.sink import CamerasChanged, PassageSink
-from tests.unit.streaming.test_pipeline import PEPPER, obs, prepared
+from tests.peppers import pepper_file
+from tests.unit.streaming.test_pipeline import PEPPER, kafka_rows, obs, prepared
 
 UNREGISTERED = "99999999-2222-4333-8444-555555555555"  # no camera of the unit tests' cameras frame
 
@@ -122,3 +123,46 @@ def test_a_cameras_versions_become_its_placements_over_event_time(spark, tmp_pat
             ] == ["Inbound"]
     assert registered_camera_rows(lake, municipalities, at=at[3]) == []
     assert [len(places) for places in registered_cameras(lake, municipalities).values()] == [3]
+
+
+def test_reads_of_a_camera_without_a_zone_now_restart_no_query_at_other_cameras_commits(spark, settings, tmp_path):
+    """A review's case: a held camera moved out of every zone reads on (UNKNOWN_CAMERA, as meant); each commit
+    of another camera's registration or update restarted the query at that batch again."""
+    own = settings.model_copy(update={"data_dir": tmp_path, "pepper": SecretStr(PEPPER.decode())})
+    lake = Lake(str(tmp_path / "lake"), spark)
+    ensure_tables(lake)
+    lake.create(CAMERAS, CAMERAS_SCHEMA)
+    zoned, unzoned = datetime(2026, 3, 9, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC)
+    outside = {"zone_id": None, "zone_source": "unresolved", "obverse_direction": None, "reverse_direction": None}
+    lake.append(CAMERAS, spark.createDataFrame([registration(UNREGISTERED) | {"valid_to": unzoned, "valid_from": zoned},
+                                                registration(UNREGISTERED) | outside | {"valid_from": unzoned}],
+                                               CAMERAS_SCHEMA))
+    held = registered_cameras(lake, load_municipalities())
+    parsed = P.parse_observations(kafka_rows(spark, [json.dumps(obs(1, camera_id=UNREGISTERED)).encode()]))
+    placed = P.attach_cameras(P.pseudonymize(parsed, pepper_file(PEPPER)), cameras_frame(spark, lake, held))
+    batch = P.validate(placed, 5, 7, 0.6)
+    spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
+    try:
+        sink = PassageSink.open(spark, own, lake, pepper=None, cameras_at=cameras_version(lake), registered=held)
+        for i in range(2):
+            other = registration(f"88888888-2222-4333-8444-55555555555{i}")
+            lake.append(CAMERAS, spark.createDataFrame([other], CAMERAS_SCHEMA))
+            sink(batch, i)
+        assert sink.cameras_to is None and lake.read_arrow(QUARANTINE).num_rows == 2
+        back = registration(UNREGISTERED) | {"valid_from": unzoned + timedelta(hours=1)}  # a zone again from 01:00
+        lake.append(CAMERAS, spark.createDataFrame([back], CAMERAS_SCHEMA))
+        with pytest.raises(CamerasChanged, match="1 reads of cameras unknown .* registered or placed anew"):
+            sink(batch, 2)  # placed anew, the read's 11:59 in it: restarts once
+    finally:
+        spark.sparkContext.setLocalProperty("sql.streaming.queryId", None)
+
+
+def test_a_camera_whose_first_versions_had_no_zone_places_its_earlier_reads_by_its_first_zone(spark, tmp_path):
+    lake = Lake(str(tmp_path / "lake"), spark)
+    lake.create(CAMERAS, CAMERAS_SCHEMA)
+    typo, fixed = datetime(2026, 3, 10, 10, tzinfo=UTC), datetime(2026, 3, 10, 10, 5, tzinfo=UTC)
+    outside = {"zone_id": None, "zone_source": "unresolved", "obverse_direction": None, "reverse_direction": None}
+    lake.append(CAMERAS, spark.createDataFrame([registration(UNREGISTERED) | outside | {"valid_from": typo,
+                                                                                        "valid_to": fixed},
+                                                registration(UNREGISTERED) | {"valid_from": fixed}], CAMERAS_SCHEMA))
+    assert [(p["valid_from"], p["valid_to"]) for p in camera_placements(lake, load_municipalities())] == [(None, None)]

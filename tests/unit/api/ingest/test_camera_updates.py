@@ -1,12 +1,15 @@
-"""camera_update against the camera registry: what an update keeps, changes and clears. No broker, no lake."""
+"""camera_update against the camera registry: what an update keeps, changes and clears. No broker; a lake once."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 
+from anpr.delta_reader import DeltaReader
+from anpr.feeds.camera_table import ARROW_SCHEMA, CAMERAS, CAMERAS_SCHEMA
 from api.ingest.cameras import CameraError, CameraRegistry
 from api.ingest.examples import CAMERA_REGISTRATION
 from api.ingest.models import CameraRegistration, CameraUpdate
@@ -65,3 +68,22 @@ def test_an_update_of_a_field_replaces_its_older_spelling_in_a_stored_record():
     version = update(cameras, supplier, address_number=None, address_postal_code="3582 AA")
     assert "address_number" not in version.record and "address_house_number" not in version.record
     assert "address_postcode" not in version.record and version.record["address_postal_code"] == "3582 AA"
+
+
+def test_a_version_stored_under_an_upper_case_id_is_closed_by_the_next(tmp_path):
+    """Rows stored before ids were compared in lower case: the registry did not know them as current, so an
+    update was refused as unregistered, and a registration left two current versions of one camera."""
+    lake = DeltaReader(str(tmp_path))
+    stored = registered()[0].current[CAMERA["camera_id"]].row("req-0", NOW) | {"camera_id": CAMERA["camera_id"].upper()}
+    lake.create(CAMERAS, CAMERAS_SCHEMA)
+    lake.merge(CAMERAS, pa.Table.from_pylist([stored], schema=ARROW_SCHEMA), keys=["camera_id", "valid_from"])
+    suppliers = registry()
+    cameras = CameraRegistry([UTRECHT], suppliers, lake)
+    sent = {"camera_id": CAMERA["camera_id"], "camera_status": "inactive",
+            "camera_status_updated_at": "2026-03-11T08:00:00.000Z"}
+    item = CameraUpdate.model_validate_json(json.dumps(sent)).model_dump(exclude_unset=True)
+    cameras.commit(cameras.prepare(suppliers.authenticate(KEY), [item], update=True, now=NOW), "req-2", NOW)
+    rows = sorted(lake.read_arrow(CAMERAS).to_pylist(), key=lambda r: r["valid_from"])
+    assert [(r["camera_id"], r["camera_status"], r["valid_to"]) for r in rows] == [
+        (CAMERA["camera_id"].upper(), "active", datetime(2026, 3, 11, 8, tzinfo=UTC)),
+        (CAMERA["camera_id"], "inactive", None)]
