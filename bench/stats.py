@@ -374,8 +374,10 @@ def run() -> dict[str, object]:
 def run_cluster() -> dict[str, object]:
     """A reduced month on a standalone cluster (anpr/standalone.py) of one worker, then of two (one core
     each): the protection step's wall time with each, and the check that both give the same release.
-    Size: ANPR_BENCH_STATS_CLUSTER_CITIES cities (default 8) of ANPR_BENCH_STATS_CLUSTER_VEHICLES vehicles
-    (default 300) each.
+    Size: ANPR_BENCH_STATS_CLUSTER_CITIES cities (default 4) of ANPR_BENCH_STATS_CLUSTER_VEHICLES vehicles
+    (default 150) each: about 7 minutes of protection on 2 cores. At 8 x 300 a zone of 300 vehicles (4,000-4,600
+    cells, over 95% of them primary, about 3,000 LPs) took about 8 minutes on one worker, over an hour for the
+    eight (stop 40, not finished).
 
     Raises RuntimeError when the two releases differ."""
     from anpr.progress import say
@@ -384,8 +386,8 @@ def run_cluster() -> dict[str, object]:
     from anpr.standalone import StandaloneCluster
     from jobs.stats.job import run_monthly_stats
 
-    vehicles = int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_VEHICLES", "300"))
-    cities = municipalities(int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_CITIES", "8")))
+    vehicles = int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_VEHICLES", "150"))
+    cities = municipalities(int(os.environ.get("ANPR_BENCH_STATS_CLUSTER_CITIES", "4")))
     table = synthetic_passages(cities, vehicles)
     runs: dict[int, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="anpr-bench-stats-cluster-") as tmp:
