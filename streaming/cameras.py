@@ -62,6 +62,13 @@ def changed_cameras(held: Registered, current: Registered) -> list[str]:
     return sorted(c for c, row in held.items() if current.get(c) != row)
 
 
+def placed_anew(held: Registered | None, current: Registered) -> set[str]:
+    """The camera ids of current placed otherwise than held places them (all of current without held): a
+    camera registered since, or moved back into a zone. Its unknown reads are worth a restart; those of a
+    camera placed as held (no zone now, or at the read's time) stay unknown after one."""
+    return {c for c, places in current.items() if held is None or held.get(c) != places}
+
+
 def cameras_version(lake: Lake | None) -> int | None:
     """The version of the API's cameras table (None: none registered yet): a query's cameras are those of the
     version read before its plan was made (`cameras_frame`), and a camera registered since is unknown to it."""

@@ -107,9 +107,9 @@ def attach_cameras(observations: DataFrame, cameras: DataFrame) -> DataFrame:
     passages need: every column here is held in memory for each micro-batch."""
     c = cameras.select(*CAMERA_COLUMNS, F.col("valid_from").alias("_from"), F.col("valid_to").alias("_to"))
     at = observations["event_ts"]
-    held = F.when(at.isNull(), c["_to"].isNull()).otherwise(
+    in_force = F.when(at.isNull(), c["_to"].isNull()).otherwise(
         (c["_from"].isNull() | (c["_from"] <= at)) & (c["_to"].isNull() | (at < c["_to"])))
-    joined = observations.join(F.broadcast(c), (observations["camera_id"] == c["camera_id"]) & held, "left")
+    joined = observations.join(F.broadcast(c), (observations["camera_id"] == c["camera_id"]) & in_force, "left")
     own = [observations[f] for f in observations.columns if f != "camera_id"]
     return joined.select(observations["camera_id"], *own, *[c[f] for f in CAMERA_COLUMNS[1:]])
 

@@ -59,7 +59,7 @@ from anpr.stream_tables import (
 from anpr.zones import Municipality, load_municipalities
 from streaming import plan
 from streaming.accounting import BatchCounts, check, mismatches
-from streaming.cameras import Registered, cameras_version, changed_cameras, registered_cameras
+from streaming.cameras import Registered, cameras_version, changed_cameras, placed_anew, registered_cameras
 from streaming.enrich import is_current, load_register_snapshot, release
 from streaming.pipeline import Reason
 
@@ -243,10 +243,7 @@ class PassageSink:
         now = cameras_version(self.lake)
         if now == self.cameras_at:
             return
-        # placed at some time, and not as the query holds them: a camera with no zone now (or at the read's
-        # time) is unknown after a restart too, and must not restart the query at every commit to the table
-        registered = {c for c, places in registered_cameras(self.lake, self.municipalities).items()
-                      if self.registered is None or self.registered.get(c) != places}
+        registered = placed_anew(self.registered, registered_cameras(self.lake, self.municipalities))
         met = {r.camera_id for r in checked.where(F.col("reason") == Reason.UNKNOWN_CAMERA)
                .select("camera_id").distinct().collect()}
         if not met & registered:
