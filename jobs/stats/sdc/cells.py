@@ -248,16 +248,25 @@ def union_problem(reg: Registry, nodes: Iterable[int]) -> str | None:
     measure = "P" if all("P" in reg.measures[n] for n in nodes) else "V"
     total = unlisted = 0.0
     extra: dict[int, float] = {}  # per listed owner: what it holds beyond the cap of the cells listing it
-    amounts, owners, tops = reg.values(measure), reg.values("O"), reg.values("top_p" if measure == "P" else "top_v")
+    amounts = reg.values(measure)
     for n in nodes:
         total += float(amounts[n])
-        top = [(-int(a), int(h)) for a, h in tops[n]]
-        cap = float(top[-1][0]) if top and len(top) < int(owners[n]) else 0.0
+        cap, listed = owner_bound(reg, n, measure)
         unlisted += cap
-        for amount, owner in top:
-            extra[owner] = extra.get(owner, 0.0) + amount - cap
+        for owner, beyond in listed:
+            extra[owner] = extra.get(owner, 0.0) + beyond
     bounds = [unlisted + e for e in extra.values()] + [unlisted] * rules.dominance_n
     largest = sorted(bounds, reverse=True)[: rules.dominance_n]
     if sum(largest) > rules.dominance_k / 100 * total:
         return "dominance"
     return None
+
+
+def owner_bound(reg: Registry, node: int, measure: str) -> tuple[float, list[tuple[int, float]]]:
+    """What any one owner can hold of a cell's passages (measure "P") or vehicles ("V"), as (cap, listed):
+    an owner missing from the cell's (truncated) top list holds at most cap, its smallest entry (0 when the
+    list names every owner); a listed owner holds cap plus its entry in listed, (owner hash, amount - cap).
+    The dominance bound of a union of cells (union_problem) is the n largest owners' sums of these."""
+    top = [(-int(a), int(h)) for a, h in reg.values("top_p" if measure == "P" else "top_v")[node]]
+    cap = float(top[-1][0]) if top and len(top) < int(reg.values("O")[node]) else 0.0
+    return cap, [(owner, amount - cap) for amount, owner in top]

@@ -8,8 +8,8 @@ and publishing them (protect.release_determined) only makes that visible. On the
 GM9032-ZE1 that is what the audit refused: two secondary cells and their row's total, all determined,
 were published again after the last round, leaving three cells of 9 vehicles as the row's only unknowns.
 Rows also combine: the determination-aware check judges the sets of two to four cells (and, below the
-vehicle or owner rule, of any number, and in a joint system of several releases the differences between
-them) whose sum rows added and subtracted fix (`fixed_sums`).
+vehicle or owner rule or over the dominance rule, of any number, and in a joint system of several releases
+the differences between them) whose sum rows added and subtracted fix (`fixed_sums`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import union_problem
-from jobs.stats.sdc.small_sums import OWNERS, VEHICLES, population, rules_of, small_sum
+from jobs.stats.sdc.small_sums import DOMINANCE, OWNERS, VEHICLES, population, rules_of, small_sum
 from jobs.stats.sdc.system import System, components
 
 Judged = dict[tuple[int, ...], str | None]
@@ -128,8 +128,8 @@ def fixed_sums(system: System, hidden: np.ndarray, probes: int = _PROBES) -> lis
     each probe is a random vector projected onto that null space (least squares against the rows, seeded),
     and a set is kept when its entries cancel in every probe. A sum
     that is not fixed cancels in a probe with probability zero; numerical noise is held off by a relative
-    tolerance (_ZERO). Sums of five or more cells are searched only for the vehicle and owner rules
-    (`small_sum`), not for dominance: meeting in the middle they would take O(n^3) memory or time.
+    tolerance (_ZERO). Sums of five or more cells are searched by a MILP per rule instead (`small_sum`):
+    meeting in the middle they would take O(n^3) memory or time.
     Raises ArithmeticError when least squares does not find the null space (the release is then refused).
     """
     key = np.packbits(hidden).tobytes() + bytes([probes])
@@ -163,17 +163,21 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
         mine = np.flatnonzero((group == key[0]) & (measure == key[1]) & moving & mine_own)
         out += [tuple(int(cols[mine[i]]) for i in found) for found in _cancelling(probe[mine], scale)]
     # Sets of any size whose cells together break the vehicle or owner rule (owners named by this release's
-    # cells, summed for other releases' counts and differences): a MILP per group, measure, kind of count
+    # cells, summed for other releases' counts and differences) or, of this release's cells, the dominance
+    # rule: a MILP per group, measure, kind of count
     # (this release's cells, an earlier release's, the differences between two releases) and rule, its
     # answer checked against the probes.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     for g, m, kind in sorted({(int(g), str(m), str(k)) for g, m, k in zip(group, measure, about, strict=True)}):
         counts = cols[(group == g) & (measure == m) & (about == kind)]
-        for rule in (VEHICLES, OWNERS):
+        # Dominance only on this release's cells: the owners of another release's cells and of differences
+        # are not at hand.
+        for rule in (VEHICLES, OWNERS) if kind else (VEHICLES, OWNERS, DOMINANCE):
             # A fixed set of this release's counts breaking a rule splits into minimal fixed sets (a fixed
-            # set's part that is fixed leaves the rest fixed), and each of them with a vehicle breaks it too:
-            # one of two to four cells is judged above (_cancelling, union_problem), a single one is the
-            # single-count attack's. So only sets of five or more are searched here.
+            # set's part that is fixed leaves the rest fixed), and one of them breaks it too (a union's
+            # share of any two owners is its parts' shares averaged): one of two to four cells is judged
+            # above (_cancelling, union_problem), a single one is the single-count attack's. So only sets of
+            # five or more are searched here.
             found = small_sum(system, np.flatnonzero(every == g), counts, rule, 2 if kind else 5)
             if found is None or found in out:
                 continue

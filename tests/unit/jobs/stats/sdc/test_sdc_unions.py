@@ -388,3 +388,49 @@ def test_one_companys_vehicles_over_five_cells_whose_sum_the_rows_fix_break_the_
         target = np.isin(np.flatnonzero(unknown), five).astype(float)
         weights = np.linalg.lstsq(rows.T, target, rcond=None)[0]
         assert np.linalg.norm(rows.T @ weights - target) > 1e-6
+
+
+def dominated_registry(measures: tuple[str, ...] = ("P", "R", "V")):
+    """FIVE's layout; (41, Bestelauto) holds one company's 10 vehicles of 6 passages each, the other four of
+    FIVE one vehicle of an owner of its own with 2 passages: the five hold 14 vehicles of 5 owners (both
+    frequency rules pass) and the company 60 of their 68 passages, with any second owner 62 (91%, over 85%)."""
+    records = []
+    for i, sector in enumerate(FIVE_SECTORS):
+        for j, vehicle_type in enumerate(FIVE_TYPES):
+            tag = f"{'s' if (i, j) in FIVE else 'g'}{i}{j}-"
+            if (i, j) == (0, 0):
+                records += [{"vehicle": f"{tag}{k}", "owner": "company", "n": 6, "r": 1, SBI: sector, VT: vehicle_type}
+                            for k in range(10)]
+            elif (i, j) in FIVE:
+                records.append({"vehicle": f"{tag}0", "owner": f"{tag}o", "n": 2, "r": 1, SBI: sector,
+                                VT: vehicle_type})
+            else:
+                records += [{"vehicle": f"{tag}{k}", "owner": f"{tag}-o{k % 10}", "n": 2, "r": 1, SBI: sector,
+                             VT: vehicle_type} for k in range(20)]
+    return build_registry(parts_from_records(pd.DataFrame(records), CYCLE_TABLES, measures=measures))
+
+
+@pytest.mark.parametrize("measures", [("P", "R", "V"), ("P",)], ids=["all measures", "passages only"])
+def test_one_company_dominating_five_cells_whose_sum_the_rows_fix_breaks_the_dominance_rule(measures):
+    """Sets of five or more were searched for the frequency rules only: the five's 68 passages, 60 of them the
+    company's, passed the audit though each rule judges a union as it judges a cell."""
+    reg = dominated_registry(measures)
+    five = [n for n in range(reg.size) if five_cell(reg, n) in FIVE]
+    assert sum(reg.values("V")[n] for n in five) == 14 and sum(reg.values("P")[n] for n in five) == 68
+    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
+    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
+                      build_system(reg))
+    report = audit(prot, SETTINGS)
+    assert all(a.ok for a in report.attacks)
+    assert {"dominance"} == {problem for nodes, problem in report.union_failures
+                             if {five_cell(reg, n) for n in nodes} == set(FIVE)}
+    assert not report.ok
+    protected = protect(reg, SETTINGS)
+    assert audit(protected, SETTINGS).ok
+    system, unknown = protected.system, Attacker(protected.system, protected.suppressed).unknown
+    rows = system.eq[:, np.flatnonzero(unknown)].toarray()
+    for measure in measures:
+        cells = [system.node_var[(n, measure)] for n in five]
+        target = np.isin(np.flatnonzero(unknown), cells).astype(float)
+        weights = np.linalg.lstsq(rows.T, target, rcond=None)[0]
+        assert np.linalg.norm(rows.T @ weights - target) > 1e-6
