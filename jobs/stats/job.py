@@ -86,7 +86,8 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
         s = r.summary
         say(f"    [{finished}/{len(jobs)}] zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and "
             f"{s['secondary']:,} secondary suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), "
-            f"audit passed")
+            f"audit passed" + (f" (fixed sums of five or more of {s['dominance_unsearched']:,} linked counts not "
+                               "judged for dominance)" if s.get("dominance_unsearched") else ""))
 
     return protect_zones(spark, jobs, report)
 

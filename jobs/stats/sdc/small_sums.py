@@ -214,6 +214,7 @@ def _dominance_search(system: System, members: np.ndarray, rows: sp.csr_matrix, 
             or (without_p is not None and not (keep & without_p).any()):
         return None
     if keep.sum() > _DOMINANCE_CANDIDATES:
+        system.dominance_unsearched = max(system.dominance_unsearched, int(keep.sum()))
         log.info("dominance of fixed sums of five or more %s counts not searched: %d candidates (limit %d)",
                  system.var_measure[int(counts[0])], int(keep.sum()), _DOMINANCE_CANDIDATES)
         return None

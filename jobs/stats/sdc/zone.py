@@ -91,6 +91,7 @@ def summarize(prot: Protection, report: AuditReport) -> dict[str, Any]:
         "released": len(prot.released), "identities": len(reg.identities.classes),
         "joint_levels": len({j for js in prot.system.model.joints.values() for j in js}),
         "revision": _revision(prot, report),
+        "dominance_unsearched": prot.system.dominance_unsearched,
     }
 
 
@@ -173,5 +174,7 @@ def merge_summaries(zones: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     totals = {k: sum(int(s.get(k, 0)) for s in zones.values())
               for k in ("cells", "primary", "secondary", "attacked", "lp_solved", "exact_disclosures", "too_narrow",
                         "unsafe_unions", "released", "audit_fresh")}
+    # zones where some fixed sums of five or more cells were not judged by the dominance rule (small_sums.py)
+    totals["dominance_unsearched_zones"] = sum(bool(s.get("dominance_unsearched")) for s in zones.values())
     return {"zones": len(zones), **totals, "narrowest": min(narrow, key=ratio) if narrow else None,
             "tables": dict(sorted(tables.items())), "per_zone": {k: dict(zones[k]) for k in sorted(zones)}}

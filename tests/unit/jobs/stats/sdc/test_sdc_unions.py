@@ -9,12 +9,14 @@ import pandas as pd
 import pytest
 
 from anpr.disclosure import AuditSettings
+from jobs.stats.sdc import small_sums
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
 from jobs.stats.sdc.protect import Protection, _costs, _rounds, audit, protect
 from jobs.stats.sdc.system import build_system
 from jobs.stats.sdc.unions import _fixed_sums, _quadruples, determined_vars, fixed_sums, unsafe_unions
+from jobs.stats.sdc.zone import summarize
 from tests.unit.jobs.stats.sdc.test_audit import TABLES, random_records
 
 SETTINGS = AuditSettings()
@@ -434,3 +436,16 @@ def test_one_company_dominating_five_cells_whose_sum_the_rows_fix_breaks_the_dom
         target = np.isin(np.flatnonzero(unknown), cells).astype(float)
         weights = np.linalg.lstsq(rows.T, target, rcond=None)[0]
         assert np.linalg.norm(rows.T @ weights - target) > 1e-6
+
+
+def test_a_group_too_large_to_search_for_dominance_is_named_in_the_audit_summary(monkeypatch):
+    """Above small_sums._DOMINANCE_CANDIDATES the search is not run: the five go unjudged, and the summary says
+    how many linked counts were left unsearched."""
+    monkeypatch.setattr(small_sums, "_DOMINANCE_CANDIDATES", 3)
+    reg = dominated_registry()
+    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
+    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
+                      build_system(reg))
+    report = audit(prot, SETTINGS)
+    assert not [p for nodes, p in report.union_failures if {five_cell(reg, n) for n in nodes} == set(FIVE)]
+    assert summarize(prot, report)["dominance_unsearched"] > 3
