@@ -329,7 +329,8 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     had (Personenauto, Elektriciteit, Z) left, 50,737 of the zone's 637,633 passages: 4.8b hid 9.3% of
     them. So a secondary cell hiding more than [audit] costly_secondary_share of its zone's passages is
     avoided in another protection of the zone (never taken as a companion; the rounds find another way),
-    which is kept when it hides fewer passages in all; at most costly_secondary_trials times."""
+    which is kept when it hides fewer passages in all; at most costly_secondary_trials times (0 by default:
+    on GM9044-ZE1 that second protection had not ended after 35 minutes of CPU, the first took about 8)."""
     reasons = primary_reasons(reg)
     system = system or build_system(reg, definitions=definitions)
     costs = _costs(reg)
