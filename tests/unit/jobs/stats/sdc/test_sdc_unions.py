@@ -339,19 +339,26 @@ def five_cell(reg, n) -> tuple[int, int] | None:
     return (FIVE_SECTORS.index(key[0]), FIVE_TYPES.index(key[1])) if len(key) == 2 else None
 
 
+def five_planted(reg) -> Protection:
+    """FIVE primary, hidden with FIVE_BIG."""
+    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
+    return Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
+                      build_system(reg))
+
+
+def five_problems(reg, report) -> set[str]:
+    """The rules the audit finds the union of FIVE breaking."""
+    return {problem for nodes, problem in report.union_failures if {five_cell(reg, n) for n in nodes} == set(FIVE)}
+
+
 @pytest.mark.parametrize("measures", [("P", "R", "V"), ("P",)], ids=["all measures", "passages only"])
 def test_rows_combine_to_give_away_five_small_cells_and_the_audit_finds_it(measures):
     """Where only passages are published, the same five fix their 16 passages: that passed the audit while
     sets of five or more were searched on vehicle counts only."""
     reg = five_registry(measures=measures)  # 8 vehicles in the five
-    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
-    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
-                      build_system(reg))
-    report = audit(prot, SETTINGS)
-    assert all(a.ok for a in report.attacks)
-    assert {"min_vehicles"} == {problem for nodes, problem in report.union_failures
-                                if {five_cell(reg, n) for n in nodes} == set(FIVE)}
-    assert not report.ok
+    report = audit(five_planted(reg), SETTINGS)
+    assert all(a.ok for a in report.attacks) and not report.ok
+    assert five_problems(reg, report) == {"min_vehicles"}
 
 
 @pytest.mark.parametrize("measure, published", [("V", "PRV"), ("P", "PRV"), ("P", "P")])
@@ -375,12 +382,7 @@ def test_one_companys_vehicles_over_five_cells_whose_sum_the_rows_fix_break_the_
     """Each of the five holds 3 vehicles of one company (15 vehicles, above the vehicle rule): their sum was
     judged on sets of two to four only, and the protection left it fixed in 13 of 18 seeded zones."""
     reg = five_registry(company=3)
-    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
-    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
-                      build_system(reg))
-    report = audit(prot, SETTINGS)
-    assert {"min_owners"} == {problem for nodes, problem in report.union_failures
-                              if {five_cell(reg, n) for n in nodes} == set(FIVE)}
+    assert five_problems(reg, audit(five_planted(reg), SETTINGS)) == {"min_owners"}
     protected = protect(reg, SETTINGS)
     assert audit(protected, SETTINGS).ok
     system, unknown = protected.system, Attacker(protected.system, protected.suppressed).unknown
@@ -419,14 +421,9 @@ def test_one_company_dominating_five_cells_whose_sum_the_rows_fix_breaks_the_dom
     reg = dominated_registry(measures)
     five = [n for n in range(reg.size) if five_cell(reg, n) in FIVE]
     assert sum(reg.values("V")[n] for n in five) == 14 and sum(reg.values("P")[n] for n in five) == 68
-    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
-    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
-                      build_system(reg))
-    report = audit(prot, SETTINGS)
-    assert all(a.ok for a in report.attacks)
-    assert {"dominance"} == {problem for nodes, problem in report.union_failures
-                             if {five_cell(reg, n) for n in nodes} == set(FIVE)}
-    assert not report.ok
+    report = audit(five_planted(reg), SETTINGS)
+    assert all(a.ok for a in report.attacks) and not report.ok
+    assert five_problems(reg, report) == {"dominance"}
     protected = protect(reg, SETTINGS)
     assert audit(protected, SETTINGS).ok
     system, unknown = protected.system, Attacker(protected.system, protected.suppressed).unknown
@@ -443,9 +440,7 @@ def test_a_group_too_large_to_search_for_dominance_is_named_in_the_audit_summary
     how many linked counts were left unsearched."""
     monkeypatch.setattr(small_sums, "_DOMINANCE_CANDIDATES", 3)
     reg = dominated_registry()
-    hidden = np.array([five_cell(reg, n) in set(FIVE) | FIVE_BIG for n in range(reg.size)])
-    prot = Protection(reg, [["planted"] if five_cell(reg, n) in FIVE else [] for n in range(reg.size)], hidden,
-                      build_system(reg))
+    prot = five_planted(reg)
     report = audit(prot, SETTINGS)
-    assert not [p for nodes, p in report.union_failures if {five_cell(reg, n) for n in nodes} == set(FIVE)]
+    assert not five_problems(reg, report)
     assert summarize(prot, report)["dominance_unsearched"] > 3
