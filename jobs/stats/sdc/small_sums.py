@@ -201,7 +201,7 @@ def _dominance_search(system: System, members: np.ndarray, rows: sp.csr_matrix, 
                       at_least: int) -> tuple[int, ...] | None:
     """dominant_sum's MILP at one rule pair and measure. exact_n, exact_k: the candidates whose own rule is
     at n, at k (the set holds one of each); without_p: for the vehicles, the candidates publishing no
-    passages (the set holds one: one of all passages is judged on passages)."""
+    passages (the set holds one of them: a set whose cells all publish passages is judged on passages)."""
     reg, nodes = system.registry, system.nodes()[counts]
     amounts = np.array([float(reg.values(measure)[int(v)]) for v in nodes])
     bounds_of = [owner_bound(reg, int(v), measure) for v in nodes]
