@@ -328,19 +328,21 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     trucks of 4.8b took (Personenauto, Waterstof, Z) as their companion, whose row (Personenauto, Z) then
     had (Personenauto, Elektriciteit, Z) left, 50,737 of the zone's 637,633 passages: 4.8b hid 9.3% of
     them. So a secondary cell hiding more than [audit] costly_secondary_share of its zone's passages is
-    avoided in another protection of the zone (never taken as a companion; the rounds find another way),
-    which is kept when it hides fewer passages in all; at most costly_secondary_trials times (0 by default:
-    on GM9044-ZE1 that second protection had not ended after 35 minutes of CPU, the first took about 8)."""
+    published again with the secondary cells sharing an equality row with it, never taken as a companion
+    again, and the rounds go on from that pattern (_repaired); the result is kept when it hides fewer
+    passages in all; at most costly_secondary_trials times. 0 by default: on GM9044-ZE1 the rounds after
+    it add one union companion per linked round of about 70 s of CPU (the first protection takes about 9
+    minutes in all), and had not ended after 35 minutes (stop 42)."""
     reasons = primary_reasons(reg)
     system = system or build_system(reg, definitions=definitions)
     costs = _costs(reg)
-    prot = _protect(reg, reasons, settings, system, costs, definitions, revision, set())
+    prot = _protect(reg, reasons, settings, system, costs, definitions, revision)
     for _ in range(settings.costly_secondary_trials):
         costly = _costly(prot, costs, settings.costly_secondary_share)
         if not costly:
             break
         try:
-            other = _protect(reg, reasons, settings, system, costs, definitions, revision, prot.avoided | costly)
+            other = _repaired(prot, costly, settings, costs, definitions, revision)
         except ProtectionError as exc:
             log.info("protection avoiding %d costly secondary cells failed (%s): the first pattern stays",
                      len(costly), exc)
@@ -370,25 +372,30 @@ def _costly(prot: Protection, costs: np.ndarray, share: float) -> set[int]:
 
 
 def _protect(reg: Registry, reasons: list[list[str]], settings: AuditSettings, system: System, costs: np.ndarray,
-             definitions: Definitions | None, revision: Revision | None, avoided: set[int]) -> Protection:
-    """One protection of the zone whose companions are never the avoided nodes."""
+             definitions: Definitions | None, revision: Revision | None) -> Protection:
+    """One protection of the zone, from its primary cells (and the revision policy's)."""
     reasons = [list(r) for r in reasons]
     carried: dict[int, str] = {}
     if revision is not None:
         carried = revision.forced(reasons)
         system = _joint(revision, system)
-    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system,
-                      forced=set(carried), avoided=set(avoided))
+    prot = Protection(reg, reasons, np.array([bool(r) for r in reasons], dtype=bool), system, forced=set(carried))
     prot.suppressed[sorted(carried)] = True
     prot.union_reasons.update({n: why for n, why in carried.items() if not reasons[n]})
     _check_modelled(prot.system)
+    return _run(prot, settings, costs, definitions, revision)
+
+
+def _run(prot: Protection, settings: AuditSettings, costs: np.ndarray, definitions: Definitions | None,
+         revision: Revision | None) -> Protection:
+    """The rounds from prot's pattern on, then the unneeded secondary cells published again."""
     # The linked system is the attack, but slow on a pattern where many cells are still too narrow. Each
     # measure's own system is looser (a cell too narrow there is too narrow in the linked one) and several
     # times faster, so it does the first rounds; the linked system then finds what the links add. On a
     # synthetic 100-vehicle zone: 38 s of CPU with the linked system alone, 11 s this way.
     for measure in MEASURES:
         if measure in prot.system.model.levels:
-            own = build_system(reg, (measure,), prot.system.model, definitions)
+            own = build_system(prot.registry, (measure,), prot.system.model, definitions)
             _rounds(prot, _joint(revision, own), settings, costs, release=False)
     _rounds(prot, prot.system, settings, costs, release=True)
     publish_unneeded(prot, settings, costs)
@@ -399,6 +406,34 @@ def _joint(revision: Revision | None, system: System) -> System:
     """The system to attack: jointly with the month's earlier releases, unless the latest was built from the
     same records, whose carried pattern is then safe against them all (jobs/stats/sdc/revision.py)."""
     return system if revision is None or revision.repeat else revision.join(system)
+
+
+def _repaired(prot: Protection, costly: set[int], settings: AuditSettings, costs: np.ndarray,
+              definitions: Definitions | None, revision: Revision | None) -> Protection:
+    """prot's pattern without the costly secondary nodes and the secondary nodes sharing an equality row with
+    them (what chose them), the costly ones never taken as companions; the rounds go on from there, so
+    they redo only what those nodes protected. A fresh record of passes (Attested): the pattern no longer
+    hides every node the first rounds hid."""
+    other = Protection(prot.registry, [list(r) for r in prot.reasons], prot.suppressed.copy(), prot.system,
+                       union_reasons=dict(prot.union_reasons), avoided=prot.avoided | costly,
+                       forced=set(prot.forced))
+    freed = costly | _secondary_neighbours(prot, costly)
+    other.suppressed[sorted(freed)] = False
+    for node in freed:
+        other.union_reasons.pop(node, None)
+    return _run(other, settings, costs, definitions, revision)
+
+
+def _secondary_neighbours(prot: Protection, nodes: set[int]) -> set[int]:
+    """Secondary nodes (not forced) sharing an equality row of the system with any of nodes."""
+    system = prot.system
+    var_node = system.nodes()
+    vars_ = np.flatnonzero(np.isin(var_node, sorted(nodes)))
+    eq = abs(system.eq).tocsc()
+    rows = np.unique(eq[:, vars_].indices)
+    near = np.unique(var_node[np.unique(abs(system.eq)[rows].indices)])
+    secondary = prot.suppressed & ~prot.primary
+    return {int(n) for n in near if n >= 0 and secondary[n] and int(n) not in prot.forced}
 
 
 def _for_unions(prot: Protection, unions: list[tuple[list[int], str, int, list[int]]], chooser: _Chooser,

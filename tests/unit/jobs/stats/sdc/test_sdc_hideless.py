@@ -133,16 +133,20 @@ def hydrogen_records() -> pd.DataFrame:
 
 def test_a_costly_companion_is_avoided_where_another_protection_hides_less():
     """The rounds protected the hydrogen bus and trucks with the hydrogen cars, whose row by type and Euro class
-    then left only the electric cars (5,000 passages) to hide; avoiding that cell, the same rounds hide the
-    hydrogen and electric totals instead: 5,772 passages of secondary cells instead of 8,940."""
+    then left only the electric cars (5,000 passages) to hide. Published again with the hydrogen cars that
+    chose them and never taken again, the rounds going on from there hide the hydrogen and electric totals
+    instead: 5,772 passages of secondary cells instead of 8,940."""
     tables = {"4.8b": ("voertuig_type", "brandstof", "emissieklasse"),
               "type x euro": ("voertuig_type", "emissieklasse"),
               "type": ("voertuig_type",), "fuel": ("brandstof",), "euro": ("emissieklasse",), "total": ()}
     reg = build_registry(parts_from_records(hydrogen_records(), tables))
     cars = nodes(reg)[("4.8b", ("Personenauto", "Elektriciteit", "Z"))]
+    hydrogen_cars = nodes(reg)[("4.8b", ("Personenauto", "Waterstof", "Z"))]
     costs = _costs(reg)
     greedy, avoiding = (protect(reg, AuditSettings(costly_secondary_trials=trials)) for trials in (0, 1))
     assert greedy.suppressed[cars] and not avoiding.suppressed[cars]
+    assert greedy.suppressed[hydrogen_cars] and not avoiding.suppressed[hydrogen_cars]
+    assert avoiding.suppressed[nodes(reg)[("fuel", ("Waterstof",))]]
     assert costs[greedy.suppressed & ~greedy.primary].sum() == 8940
     assert costs[avoiding.suppressed & ~avoiding.primary].sum() == 5772
     assert audit(avoiding, AuditSettings()).ok
