@@ -332,7 +332,7 @@ def protect(reg: Registry, settings: AuditSettings, system: System | None = None
     again, and the rounds go on from that pattern (_repaired); the result is kept when it hides fewer
     passages in all; at most costly_secondary_trials times. 0 by default: on GM9044-ZE1 the rounds after
     it add one union companion per linked round of about 70 s of CPU (the first protection takes about 9
-    minutes in all), and had not ended after 35 minutes (stop 42)."""
+    minutes in all), and had not ended after 22 such rounds, 36 minutes (stop 42)."""
     reasons = primary_reasons(reg)
     system = system or build_system(reg, definitions=definitions)
     costs = _costs(reg)
