@@ -58,8 +58,9 @@ class AuditSettings(BaseModel):
     exact: bool = False
     publish_trials: int = Field(default=0, ge=0)  # secondary cells tried for publication after the rounds
     # a secondary cell hiding more than this share of its zone's passages (vehicles, where it publishes none)
-    # is avoided in another protection of the zone, kept when that hides less; at most this many times (off
-    # by default: on a city-sized zone the second protection took over four times the first, conf/disclosure.toml)
+    # is published again and avoided, the rounds going on from there (protect._repaired), kept when that hides
+    # less; at most this many times (off by default: on a city-sized zone those rounds had not ended after
+    # four times the first protection's time, conf/disclosure.toml)
     costly_secondary_share: float = Field(default=0.02, ge=0.0, le=1.0)
     costly_secondary_trials: int = Field(default=0, ge=0)
     # true: the audit attacks the final pattern from scratch even where every primary cell passed a linked

@@ -33,7 +33,7 @@ from jobs.stats.sdc.cells import MEASURES, Registry, primary_reasons
 from jobs.stats.sdc.levels import MAX_JOINT_CELLS
 from jobs.stats.sdc.revision import REVISION, Revision
 from jobs.stats.sdc.system import System, build_system
-from jobs.stats.sdc.unions import Judged, determined_vars, unsafe_unions
+from jobs.stats.sdc.unions import Judged, determined_vars, in_rows, unsafe_unions
 
 log = logging.getLogger(__name__)
 
@@ -428,10 +428,7 @@ def _secondary_neighbours(prot: Protection, nodes: set[int]) -> set[int]:
     """Secondary nodes (not forced) sharing an equality row of the system with any of nodes."""
     system = prot.system
     var_node = system.nodes()
-    vars_ = np.flatnonzero(np.isin(var_node, sorted(nodes)))
-    eq = abs(system.eq).tocsc()
-    rows = np.unique(eq[:, vars_].indices)
-    near = np.unique(var_node[np.unique(abs(system.eq)[rows].indices)])
+    near = np.unique(var_node[in_rows(system, system.eq.tocsc(), np.flatnonzero(np.isin(var_node, sorted(nodes))))])
     secondary = prot.suppressed & ~prot.primary
     return {int(n) for n in near if n >= 0 and secondary[n] and int(n) not in prot.forced}
 

@@ -97,14 +97,14 @@ def unsafe_unions(system: System, attacker: Attacker, judged: Judged | None = No
         if problem:
             # a companion comes from the rows that fix the sum: those of its cells; for another release's
             # counts, through the rows tying them to this release's, those of this release's counts reached
-            reached = _in_rows(system, by_var, np.asarray(members))
+            reached = in_rows(system, by_var, np.asarray(members))
             if others:
-                reached = np.union1d(reached, _in_rows(system, by_var, reached[node[reached] >= 0]))
+                reached = np.union1d(reached, in_rows(system, by_var, reached[node[reached] >= 0]))
             out.append((list(nodes), problem, members[0], reached.tolist()))
     return out
 
 
-def _in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np.ndarray:
+def in_rows(system: System, by_var: sp.csc_matrix, variables: np.ndarray) -> np.ndarray:
     """The variables of the equality rows these variables are in, increasing."""
     if not len(variables):
         return np.zeros(0, dtype=np.int64)
