@@ -91,6 +91,19 @@ def small_sum(system: System, members: np.ndarray, counts: np.ndarray, rule: str
     return None
 
 
+def small_sums(system: System, members: np.ndarray, counts: np.ndarray, rule: str, at_least: int,
+               limit: int) -> list[tuple[int, ...]]:
+    """Up to limit disjoint sets small_sum finds: each searched among the counts the sets before it left."""
+    out: list[tuple[int, ...]] = []
+    while len(out) < limit:
+        found = small_sum(system, members, counts, rule, at_least)
+        if found is None:
+            break
+        out.append(found)
+        counts = np.setdiff1d(counts, found)
+    return out
+
+
 def _search(system: System, members: np.ndarray, rows: sp.csr_matrix, counts: np.ndarray, vehicles: np.ndarray,
             size: np.ndarray, floors: np.ndarray, floor: float, at_least: int, named: bool) -> tuple[int, ...] | None:
     """small_sum's MILP at one floor: picks of counts whose own floor is at most floor, one at least at it.
@@ -127,8 +140,11 @@ def _search(system: System, members: np.ndarray, rows: sp.csr_matrix, counts: np
 
 def _member_rows(system: System, members: np.ndarray) -> sp.csr_matrix:
     """The equality rows over members, as members x their rows."""
-    rows = system.eq[:, members].tocsr()
-    return rows[np.flatnonzero(np.diff(rows.indptr))].T.tocsr()
+    by_member = system.eq_csc()[:, members]
+    present, at = np.unique(by_member.indices, return_inverse=True)  # the rows holding any member, renumbered
+    out = sp.csr_matrix((by_member.data, at.ravel(), by_member.indptr), shape=(len(members), len(present)))
+    out.sort_indices()
+    return out
 
 
 def _solve(cand: np.ndarray, n_rows: int, equations: sp.csr_matrix, bounds: sp.csr_matrix, limits: np.ndarray,

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from anpr.disclosure import Rules
 from jobs.stats.sdc.lp import solve_milp
-from jobs.stats.sdc.small_sums import VEHICLES, reduce_rows, small_sum
+from jobs.stats.sdc.small_sums import VEHICLES, reduce_rows, small_sum, small_sums
 
 
 def allowed(rows: np.ndarray, z: np.ndarray) -> bool:
@@ -111,6 +111,31 @@ def test_a_set_is_sought_at_each_rules_floor_not_only_at_the_strictest():
     rows[0, :n_a], rows[1, n_a:n] = -1.0, -1.0
     rows[0, n], rows[1, n + 1] = 1.0, 1.0  # the two totals, published
     nodes = np.array([*range(n), -1, -1])
-    system = SimpleNamespace(eq=sp.csr_matrix(rows), registry=registry, joint={}, var_node=nodes.tolist(),
+    system = SimpleNamespace(eq=sp.csr_matrix(rows), eq_csc=lambda: sp.csc_matrix(rows), registry=registry, joint={},
+                             var_node=nodes.tolist(),
                              nodes=lambda: nodes, subject=lambda v: SimpleNamespace(rules=rules[nodes[v]]))
     assert small_sum(system, np.arange(n), np.arange(n), VEHICLES, 5) == tuple(range(n_a, n))  # type: ignore[arg-type]
+
+
+def test_disjoint_sets_are_found_one_after_another_up_to_the_limit():
+    """Three rows of five cells of one vehicle each, their totals published: each five is a fixed sum below the
+    10-vehicle rule. One set a search left GM9044-ZE1's protection one companion per linked round."""
+    rules, n = Rules(min_vehicles=10), 15
+    vehicles = np.ones(n)
+
+    class Reg:
+        def stat(self, name: str) -> np.ndarray:
+            return vehicles.copy()
+
+    registry = Reg()
+    registry.rules = [rules] * n  # type: ignore[attr-defined]
+    rows = np.zeros((3, n + 3))
+    for r in range(3):
+        rows[r, 5 * r:5 * r + 5], rows[r, n + r] = -1.0, 1.0
+    nodes = np.array([*range(n), -1, -1, -1])
+    system = SimpleNamespace(eq=sp.csr_matrix(rows), eq_csc=lambda: sp.csc_matrix(rows), registry=registry, joint={},
+                             var_node=nodes.tolist(),
+                             nodes=lambda: nodes, subject=lambda v: SimpleNamespace(rules=rules))
+    found = small_sums(system, np.arange(n), np.arange(n), VEHICLES, 5, 8)  # type: ignore[arg-type]
+    assert sorted(found) == [tuple(range(5 * r, 5 * r + 5)) for r in range(3)]
+    assert len(small_sums(system, np.arange(n), np.arange(n), VEHICLES, 5, 2)) == 2  # type: ignore[arg-type]

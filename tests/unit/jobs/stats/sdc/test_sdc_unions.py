@@ -13,7 +13,7 @@ from jobs.stats.sdc import small_sums
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
-from jobs.stats.sdc.protect import Protection, _costs, _rounds, audit, protect
+from jobs.stats.sdc.protect import Protection, _Chooser, _costs, _for_unions, _rounds, audit, protect
 from jobs.stats.sdc.system import build_system
 from jobs.stats.sdc.unions import _fixed_sums, _quadruples, determined_vars, fixed_sums, unsafe_unions
 from jobs.stats.sdc.zone import summarize
@@ -437,3 +437,33 @@ def test_a_group_too_large_to_search_for_dominance_is_named_in_the_audit_summary
     report = audit(prot, SETTINGS)
     assert not five_problems(reg, report)
     assert summarize(prot, report)["dominance_unsearched"] > 3
+
+
+def hydrogen_two_rows():
+    """The hydrogen row of a fuel x type table and of a fuel x Euro class table: the bus (1 vehicle) and the
+    trucks (2) are the same populations in both (each alone in its Euro class), the cars split by class in one."""
+    groups = [("bus", 1, "Bus", "Euro 5"), ("truck", 2, "Vrachtauto", "Euro 4"), ("car6", 12, "Personenauto", "Euro 6"),
+              ("carz", 12, "Personenauto", "Z"), ("diesel", 40, "Personenauto", "Euro 6")]
+    records = pd.DataFrame([{"vehicle": f"{tag}{i}", "owner": f"{tag}o{i}", "n": 3, "r": 1, "voertuig_type": vt,
+                             "brandstof": "Diesel" if tag == "diesel" else "Waterstof", "emissieklasse": euro}
+                            for tag, count, vt, euro in groups for i in range(count)])
+    tables = {"fuel x type": ("brandstof", "voertuig_type"), "fuel x euro": ("brandstof", "emissieklasse"),
+              "fuel": ("brandstof",), "total": ()}
+    return build_registry(parts_from_records(records, tables))
+
+
+def test_each_row_that_discloses_a_union_gets_a_companion_in_the_same_round():
+    """The hydrogen bus and trucks (3 vehicles) are all each table's hydrogen row hides: both rows give their sum
+    away, and so does the zone total's row through each. Reported once, GM9044-ZE1's hydrogen bus and trucks took
+    a round of their own for each such row."""
+    reg = hydrogen_two_rows()
+    small = [n for n in range(reg.size) if reg.stat("V")[n] < 10 and reg.depth(n) == 2]
+    assert len(small) == 2  # one node each, shown in both tables
+    reasons = [["planted"] if n in small else [] for n in range(reg.size)]
+    prot = Protection(reg, reasons, np.isin(np.arange(reg.size), small), build_system(reg))
+    attacker = Attacker(prot.system, prot.suppressed)
+    unions = unsafe_unions(prot.system, attacker)
+    # each table's hydrogen row, and the zone total's row through each table (the diesel cars published)
+    assert [(sorted(nodes), problem) for nodes, problem, _, _ in unions] == [(sorted(small), "min_vehicles")] * 4
+    picks = _for_unions(prot, unions, _Chooser(prot.system, attacker, _costs(reg), set()), set())
+    assert sorted(reg.tables_of(n)[0] for n in picks) == ["fuel x euro", "fuel x type"]
