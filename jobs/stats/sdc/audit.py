@@ -94,7 +94,7 @@ class Attacker:
         self.solved = propagate(system, self.unknown)
         self.group = components(system, self.unknown)
         self.exact_only = exact
-        self.eq_csc, self.ub_csc = system.eq.tocsc(), system.ub.tocsc()
+        self.eq_csc, self.ub_csc = system.eq_csc(), system.ub.tocsc()
         self.slack = -(system.ub @ system.base) if system.ub.shape[0] else np.zeros(0)
         # every row (equalities, then inequalities) against every variable, for searches through rows
         self.incidence = sp.vstack([abs(system.eq), abs(system.ub)], format="csr")

@@ -34,7 +34,7 @@ class Moves:
 
     def __init__(self, system: System, unknown: np.ndarray) -> None:
         self.system = system
-        eq_csc = system.eq.tocsc()
+        eq_csc = system.eq_csc()
         owners, members = [], []
         for var in np.flatnonzero(unknown & system.cells()):
             chain = self._chain(int(var), eq_csc, unknown)

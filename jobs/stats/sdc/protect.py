@@ -429,7 +429,7 @@ def _secondary_neighbours(prot: Protection, nodes: set[int]) -> set[int]:
     """Secondary nodes (not forced) sharing an equality row of the system with any of nodes."""
     system = prot.system
     var_node = system.nodes()
-    near = np.unique(var_node[in_rows(system, system.eq.tocsc(), np.flatnonzero(np.isin(var_node, sorted(nodes))))])
+    near = np.unique(var_node[in_rows(system, system.eq_csc(), np.flatnonzero(np.isin(var_node, sorted(nodes))))])
     secondary = prot.suppressed & ~prot.primary
     return {int(n) for n in near if n >= 0 and secondary[n] and int(n) not in prot.forced}
 

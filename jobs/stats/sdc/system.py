@@ -80,9 +80,10 @@ class System:
         return self._nodes
 
     def eq_csc(self) -> sp.csc_matrix:
-        """eq by columns, converted once (fixed once the system is built): the union rule takes the rows of
-        each group's variables from it, where slicing eq's columns reads all of eq (9 of a search's 48 s of
-        CPU on GM9044-ZE1, 5,881 groups)."""
+        """eq by columns, converted once (fixed once the system is built) for every reader by variable: each
+        round's attacker and propagation, and the union rule, which takes the rows of each group's variables
+        from it where slicing eq's columns read all of eq (9 of a search's 48 s of CPU on GM9044-ZE1, 5,881
+        groups). Read only."""
         if self._eq_csc is None or self._eq_csc.shape != self.eq.shape:
             self._eq_csc = self.eq.tocsc()
         return self._eq_csc
@@ -259,7 +260,7 @@ def unknown_mask(system: System, suppressed: np.ndarray) -> np.ndarray:
 
 def propagate(system: System, unknown: np.ndarray) -> dict[int, int]:
     """Unknowns pinned down by equalities alone, each with the row that pinned it (unit propagation)."""
-    rows, cols = system.eq, system.eq.tocsc()
+    rows, cols = system.eq, system.eq_csc()
     left = np.abs(rows) @ unknown.astype(np.int64)
     solved: dict[int, int] = {}
     queue = [int(r) for r in np.flatnonzero(left == 1)]
