@@ -13,7 +13,8 @@ workers) sampled every 0.5 s: ru_maxrss sees one process at a time, and resident
 the forked Python workers share once per worker.
 
 - freshness (fresh process): the stream running with the project's trigger while detections are produced
-  live at a steady rate; seconds from produced (Kafka timestamp) to visible in passages, per passage.
+  live at a steady rate by a process of their own (as a supplier's feed is; on the same 2 cores);
+  seconds from produced (Kafka timestamp) to visible in passages, per passage.
 
 Sizes: ANPR_BENCH_PIPELINE_REGISTER (vehicles, default 10,000,000), ANPR_BENCH_PIPELINE_OBSERVATIONS
 (default 2,000,000), ANPR_BENCH_PIPELINE_RATE (detections/s, default 5,000) and
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import tempfile
 import threading
@@ -233,14 +235,14 @@ class _StepLog(logging.Handler):
             say(f"      {message}")
 
 
-def _produce_steadily(bootstrap: str, topic: str, messages: list, rate: int, stop: threading.Event) -> dict:
+def _produce_steadily(bootstrap: str, topic: str, messages: list, rate: int) -> dict:
     """Send `messages` at `rate` per second in 0.1 s slices, each slice's delivery reports checked."""
     from anpr.broker import produce_all, reliable_producer
 
     per_slice, sent, behind = max(1, rate // 10), 0, 0.0
     started = time.perf_counter()
     with reliable_producer(bootstrap) as producer:
-        while sent < len(messages) and not stop.is_set():
+        while sent < len(messages):
             due = started + sent / rate
             delay = due - time.perf_counter()
             if delay > 0:
@@ -251,6 +253,24 @@ def _produce_steadily(bootstrap: str, topic: str, messages: list, rate: int, sto
     seconds = time.perf_counter() - started
     return {"sent": sent, "seconds": round(seconds, 1), "offered_rows_per_s": round(sent / seconds),
             "max_seconds_behind_schedule": round(behind, 2)}
+
+
+def _producer_process(conn: Any, bootstrap: str, topic: str, rate: int, duration: int, register_size: int,
+                      min_confidence: float) -> None:
+    """The freshness phase's producer, in a process of its own as a supplier's feed is: makes `duration` s
+    of detections, says "ready", waits for "go", sends them at `rate`/s and replies with `_produce_steadily`'s
+    figures. In the stream's driver process its Python would share the driver's interpreter lock (the sink
+    runs there) on top of the 2 cores."""
+    from anpr.synth.detections import synth_day
+    from anpr.zones import municipality_by_code
+    from cli.demo import default_day
+
+    # A weekend day holds 60% of a working day's detections: ask for twice the load, send `duration` s of it.
+    feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, 2 * rate * duration, seed=FEED_SEED + 1,
+                     register_size=register_size, min_confidence=min_confidence)
+    conn.send("ready")
+    conn.recv()
+    conn.send(_produce_steadily(bootstrap, topic, feed.messages[:rate * duration], rate))
 
 
 def passages_visible_at(table: Path) -> dict[tuple[str, int], float]:
@@ -310,24 +330,26 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
     from anpr.lake import make_lake
     from anpr.spark import get_spark
     from anpr.stream_tables import PASSAGES, STREAM_METRICS
-    from anpr.synth.detections import synth_day
-    from anpr.zones import municipality_by_code
     from cli.demo import default_day, with_bootstrap
     from streaming.job import run_stream
 
     topic = "anpr.freshness"
     base = with_bootstrap(_settings(root), bootstrap)
     settings = base.model_copy(update={"kafka": base.kafka.model_copy(update={"observations_topic": topic})})
-    # A weekend day holds 60% of a working day's detections: ask for twice the load, send `duration` s of it.
-    feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, 2 * rate * duration, seed=FEED_SEED + 1,
-                     register_size=int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000)),
-                     min_confidence=settings.stream.min_read_confidence)
     from anpr.broker import create_topics
 
     create_topics(bootstrap, {topic: settings.kafka.partitions})
+    context = multiprocessing.get_context("spawn")
+    conn, child_conn = context.Pipe()
+    producer = context.Process(target=_producer_process, daemon=True, args=(
+        child_conn, bootstrap, topic, rate, duration, int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000)),
+        settings.stream.min_read_confidence))
+    producer.start()
+    steps = _StepLog()
+    logging.getLogger("streaming.sink").addHandler(steps)
+    logging.getLogger("streaming.sink").setLevel(logging.INFO)
     spark = get_spark(settings)
     lake = make_lake(settings, spark)
-    stop = threading.Event()
     streamer = threading.Thread(target=run_stream, args=(spark, settings, lake),
                                 kwargs={"until_idle": False, "checkpoint": root / "checkpoints" / "freshness"},
                                 daemon=True)
@@ -335,9 +357,13 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
     while not spark.streams.active:  # the query is up once the register snapshot is broadcast
         time.sleep(0.5)
     query_id = str(spark.streams.active[0].id)  # the lake also holds the throughput phase's batches
+    if conn.recv() != "ready":
+        raise RuntimeError("the freshness producer did not get ready")
     produced_from = datetime.now(UTC)
     time.sleep(5)  # a first empty batch or two, as a stream that has been running
-    produced = _produce_steadily(bootstrap, topic, feed.messages[:rate * duration], rate, stop)
+    conn.send("go")
+    produced = conn.recv()
+    producer.join(60)
     deadline = time.monotonic() + 120
     from anpr.broker import high_watermarks
 
@@ -361,7 +387,8 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
             "freshness_s_p50": round(float(np.percentile(ages, 50)), 2) if ages else None,
             "freshness_s_p99": round(float(np.percentile(ages, 99)), 2) if ages else None,
             "freshness_s_max": round(max(ages), 2) if ages else None,
-            "trigger_seconds": settings.stream.trigger_seconds, "batches": metrics.num_rows}
+            "trigger_seconds": settings.stream.trigger_seconds, "batches": metrics.num_rows,
+            "batch_steps": steps.lines}
 
 
 def _host() -> dict[str, object]:
