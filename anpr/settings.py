@@ -104,6 +104,10 @@ class SparkSettings(BaseModel):
     master: str = "local[*]"
     app_name: str = "anpr"
     shuffle_partitions: int = 4
+    # Tasks in which Delta rebuilds a table's state from its log (spark.databricks.delta.snapshotPartitions,
+    # 50 by default). Each idempotent write of a micro-batch rebuilds one; on one machine a single task per
+    # rebuild leaves the cores to the batch (freshness, docs/benchmarks.md); a cluster sets more.
+    delta_snapshot_partitions: int = Field(default=1, ge=1)
     ui_enabled: bool = False
     driver_memory: str = "4g"
     log_level: str = "ERROR"

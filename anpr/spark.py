@@ -71,7 +71,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         # Delta rebuilds a table's state from its log in this many tasks (50 by default): on a few cores
         # that is most of the time of every small MERGE, DELETE or read.
-        "spark.databricks.delta.snapshotPartitions": str(settings.spark.shuffle_partitions),
+        "spark.databricks.delta.snapshotPartitions": str(settings.spark.delta_snapshot_partitions),
         "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",  # progress is ours to print; bars garble logs
         "spark.driver.memory": settings.spark.driver_memory,
