@@ -265,12 +265,33 @@ def _producer_process(conn: Any, bootstrap: str, topic: str, rate: int, duration
     from anpr.zones import municipality_by_code
     from cli.demo import default_day
 
-    # A weekend day holds 60% of a working day's detections: ask for twice the load, send `duration` s of it.
-    feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, 2 * rate * duration, seed=FEED_SEED + 1,
-                     register_size=register_size, min_confidence=min_confidence)
-    conn.send("ready")
-    conn.recv()
-    conn.send(_produce_steadily(bootstrap, topic, feed.messages[:rate * duration], rate))
+    try:
+        # A weekend day holds 60% of a working day's detections: ask for twice the load, send `duration` s of it.
+        feed = synth_day(default_day(), municipality_by_code(UTRECHT).cameras, 2 * rate * duration,
+                         seed=FEED_SEED + 1, register_size=register_size, min_confidence=min_confidence)
+        conn.send("ready")
+        conn.recv()
+        conn.send(_produce_steadily(bootstrap, topic, feed.messages[:rate * duration], rate))
+    except Exception as exc:  # noqa: BLE001 - the type only, no traceback: the feed holds (synthetic) plates
+        conn.send(f"failed: {type(exc).__name__}")
+
+
+def _receive(conn: Any, producer: Any, seconds: float, what: str) -> Any:
+    """The producer's next message; RuntimeError when it ended, failed or sent nothing for `seconds`."""
+    deadline = time.monotonic() + seconds
+    try:
+        while not conn.poll(1):
+            if not producer.is_alive():
+                raise EOFError
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the freshness producer sent nothing for {seconds:.0f} s, waiting for {what}")
+        message = conn.recv()
+    except EOFError:
+        producer.join(10)
+        raise RuntimeError(f"the freshness producer ended (exit code {producer.exitcode}) before {what}") from None
+    if isinstance(message, str) and message.startswith("failed"):
+        raise RuntimeError(f"the freshness producer {message}, before {what}")
+    return message
 
 
 def passages_visible_at(table: Path) -> dict[tuple[str, int], float]:
@@ -327,11 +348,7 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
     stream running with the project's trigger; how long each took to become a passage. Detections of the
     first `warmup` seconds are not timed: they pay the start of a stream (Python workers loading the
     register snapshot, JIT), which a stream that has been running has paid long before."""
-    from anpr.lake import make_lake
-    from anpr.spark import get_spark
-    from anpr.stream_tables import PASSAGES, STREAM_METRICS
-    from cli.demo import default_day, with_bootstrap
-    from streaming.job import run_stream
+    from cli.demo import with_bootstrap
 
     topic = "anpr.freshness"
     base = with_bootstrap(_settings(root), bootstrap)
@@ -345,6 +362,22 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
         child_conn, bootstrap, topic, rate, duration, int(os.environ.get("ANPR_BENCH_PIPELINE_REGISTER", 10_000_000)),
         settings.stream.min_read_confidence))
     producer.start()
+    child_conn.close()  # the child's end lives in the child only: its exit is then seen here
+    try:
+        return _timed_stream(root, settings, bootstrap, topic, rate, duration, warmup, conn, producer)
+    finally:
+        producer.terminate()
+
+
+def _timed_stream(root: Path, settings: Any, bootstrap: str, topic: str, rate: int, duration: int, warmup: int,
+                  conn: Any, producer: Any) -> dict:
+    """`freshness_phase` once its producer is started: the stream up, the producer let go, the ages read."""
+    from anpr.lake import make_lake
+    from anpr.spark import get_spark
+    from anpr.stream_tables import PASSAGES, STREAM_METRICS
+    from cli.demo import default_day
+    from streaming.job import run_stream
+
     steps = _StepLog()
     logging.getLogger("streaming.sink").addHandler(steps)
     logging.getLogger("streaming.sink").setLevel(logging.INFO)
@@ -354,28 +387,33 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
                                 kwargs={"until_idle": False, "checkpoint": root / "checkpoints" / "freshness"},
                                 daemon=True)
     streamer.start()
-    while not spark.streams.active:  # the query is up once the register snapshot is broadcast
-        time.sleep(0.5)
-    query_id = str(spark.streams.active[0].id)  # the lake also holds the throughput phase's batches
-    if conn.recv() != "ready":
-        raise RuntimeError("the freshness producer did not get ready")
-    produced_from = datetime.now(UTC)
-    time.sleep(5)  # a first empty batch or two, as a stream that has been running
-    conn.send("go")
-    produced = conn.recv()
-    producer.join(60)
-    deadline = time.monotonic() + 120
-    from anpr.broker import high_watermarks
+    try:
+        while not spark.streams.active:  # the query is up once the register snapshot is broadcast
+            if not streamer.is_alive():
+                raise RuntimeError("the stream ended before its query started (its log: <data dir>/logs)")
+            time.sleep(0.5)
+        query_id = str(spark.streams.active[0].id)  # the lake also holds the throughput phase's batches
+        _receive(conn, producer, 600, "its feed was ready")
+        produced_from = datetime.now(UTC)
+        time.sleep(5)  # a first empty batch or two, as a stream that has been running
+        conn.send("go")
+        produced = _receive(conn, producer, duration + 120, "it had sent the feed")
+        producer.join(60)
+        from anpr.broker import high_watermarks
 
-    ends = sum(high_watermarks(bootstrap, topic).values())
-    while time.monotonic() < deadline:
-        progress = spark.streams.active[0].lastProgress if spark.streams.active else None
-        if progress and progress["sources"] and consumed(progress["sources"][0]["endOffset"]) >= ends:
-            break
-        time.sleep(1)
-    for query in spark.streams.active:
-        query.stop()
-    streamer.join(60)
+        ends, deadline, drained = sum(high_watermarks(bootstrap, topic).values()), time.monotonic() + 120, False
+        while not drained and time.monotonic() < deadline:
+            progress = spark.streams.active[0].lastProgress if spark.streams.active else None
+            drained = bool(progress and progress["sources"]
+                           and consumed(progress["sources"][0]["endOffset"]) >= ends)
+            time.sleep(0 if drained else 1)
+        if not drained:
+            say("    the stream had not read every detection 120 s after the last was sent: the figures leave "
+                "the rest out")
+    finally:
+        for query in spark.streams.active:
+            query.stop()
+        streamer.join(60)
     rows = lake.read_arrow(PASSAGES, columns=["kafka_partition", "kafka_offset", "ingested_at"],
                            filters=[("event_date", "in", [default_day(), default_day() + timedelta(days=1)]),
                                     ("ingested_at", ">=", produced_from + timedelta(seconds=warmup))])
@@ -387,7 +425,7 @@ def freshness_phase(root: Path, bootstrap: str, rate: int, duration: int, warmup
             "freshness_s_p50": round(float(np.percentile(ages, 50)), 2) if ages else None,
             "freshness_s_p99": round(float(np.percentile(ages, 99)), 2) if ages else None,
             "freshness_s_max": round(max(ages), 2) if ages else None,
-            "trigger_seconds": settings.stream.trigger_seconds, "batches": metrics.num_rows,
+            "trigger_seconds": settings.stream.trigger_seconds, "batches": metrics.num_rows, "drained": drained,
             "batch_steps": steps.lines}
 
 

@@ -58,3 +58,12 @@ def test_the_lookups_run_as_part_of_the_batch_query(spark):
     finally:
         context.setLocalProperty("sql.streaming.queryId", None)  # type: ignore[arg-type]
     assert lake.query_ids == ["query-1"] * len(BATCH_TABLES)
+
+
+def test_a_failed_batch_still_waits_for_the_lookups_so_none_outlives_it(spark):
+    lake = FakeLake(spark)
+    threading.Timer(0.3, lake.gate.set).start()
+    apps = {t: app_id("query-1", t) for t in BATCH_TABLES}
+    with pytest.raises(ValueError, match="the batch failed"), warmed(spark, lake, apps):
+        raise ValueError("the batch failed")
+    assert sorted(lake.seen) == sorted(apps.items())
