@@ -104,10 +104,6 @@ class SparkSettings(BaseModel):
     master: str = "local[*]"
     app_name: str = "anpr"
     shuffle_partitions: int = 4
-    # Tasks in which Delta rebuilds a table's state from its log (spark.databricks.delta.snapshotPartitions,
-    # 50 by default). Each idempotent write of a micro-batch rebuilds one; on one machine a single task per
-    # rebuild leaves the cores to the batch (freshness, docs/benchmarks.md); a cluster sets more.
-    delta_snapshot_partitions: int = Field(default=1, ge=1)
     ui_enabled: bool = False
     driver_memory: str = "4g"
     log_level: str = "ERROR"
@@ -121,6 +117,11 @@ class LakeSettings(BaseModel):
 
 class StreamSettings(BaseModel):
     trigger_seconds: float = 2.0
+    # Tasks in which Delta rebuilds a table's state from its log while the stream runs
+    # (spark.databricks.delta.snapshotPartitions; elsewhere spark.shuffle_partitions). Every idempotent write
+    # of a micro-batch rebuilds its table's: on one machine a single task each leaves the cores to the batch
+    # (freshness, docs/benchmarks.md); the cluster profile sets more.
+    delta_snapshot_partitions: int = Field(default=1, ge=1)
     idle_batches_to_stop: int = 2
     future_tolerance_minutes: int = 5
     max_lateness_days: int = 7
@@ -263,7 +264,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         profile = os.environ.get("ANPR_PROFILE", "local")
         files = [CONF_DIR / "base.toml", CONF_DIR / f"{profile}.toml"]
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=[f for f in files if f.exists()])
+        # Merged key by key: a profile's [stream] adds to the base's instead of replacing the whole table.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=[f for f in files if f.exists()], deep_merge=True)
         return (init_settings, env_settings, toml, file_secret_settings)
 
     @model_validator(mode="after")

@@ -17,6 +17,8 @@ from anpr.jvm import spark_connector_jars
 from anpr.pseudonym import JVM_FUNCTIONS
 from anpr.settings import Settings
 
+SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+
 # Shared by every profile: the same connectors and the same Delta settings locally and on a cluster.
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -71,7 +73,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         # Delta rebuilds a table's state from its log in this many tasks (50 by default): on a few cores
         # that is most of the time of every small MERGE, DELETE or read.
-        "spark.databricks.delta.snapshotPartitions": str(settings.spark.delta_snapshot_partitions),
+        SNAPSHOT_PARTITIONS: str(settings.spark.shuffle_partitions),
         "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",  # progress is ours to print; bars garble logs
         "spark.driver.memory": settings.spark.driver_memory,

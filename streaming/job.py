@@ -17,6 +17,7 @@ from anpr.keyring import Pepper
 from anpr.lake import Lake
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
+from anpr.spark import SNAPSHOT_PARTITIONS
 from anpr.stream_tables import (
     OUT_OF_SCOPE,
     OUT_OF_SCOPE_PARTITIONS,
@@ -71,7 +72,24 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     and created again, or a reset broker), unless accept_data_loss; see `check_topic_identity`. Raises
     streaming.source.BrokerUnreachableError when Kafka did not answer for kafka.broker_wait_seconds (the
     query's own exception is its __cause__); what was committed before stays, and a restart resumes.
+    While it runs, Delta rebuilds table states in stream.delta_snapshot_partitions tasks; the session's
+    own value is back when it returns.
     """
+    conf = spark.conf
+    before = conf.get(SNAPSHOT_PARTITIONS, None)
+    conf.set(SNAPSHOT_PARTITIONS, str(settings.stream.delta_snapshot_partitions))
+    try:
+        _run_queries(spark, settings, lake, until_idle, on_batch, checkpoint, accept_data_loss)
+    finally:
+        if before is None:
+            conf.unset(SNAPSHOT_PARTITIONS)
+        else:
+            conf.set(SNAPSHOT_PARTITIONS, before)
+
+
+def _run_queries(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool,
+                 on_batch: Callable[[BatchReport], None] | None, checkpoint: Path | None,
+                 accept_data_loss: bool) -> None:
     ensure_tables(lake)
     checkpoint = checkpoint or settings.checkpoint_dir / QUERY_NAME
     topic = settings.kafka.observations_topic

@@ -49,6 +49,7 @@ def test_cluster_profile_reads_pepper_from_file(monkeypatch, tmp_path):
     assert s.pepper_bytes == b"p" * 48
     assert s.spark.master.startswith("spark://") and s.lake.root == "s3a://anpr-lake/"
     assert s.kafka.security.protocol == "SASL_SSL" and s.kafka.security.stream.username == "anpr-stream"
+    assert s.stream.delta_snapshot_partitions == 48
 
 
 def test_unknown_keys_are_errors(monkeypatch):
@@ -73,3 +74,14 @@ def test_the_stream_reads_committed_records_and_the_ingest_transactional_id_is_p
     monkeypatch.setenv("ANPR_KAFKA__ISOLATION_LEVEL", "committed")
     with pytest.raises(ValueError, match="isolation_level"):
         Settings()
+
+
+def test_a_profile_section_adds_to_the_base_section_key_by_key(monkeypatch, tmp_path):
+    import anpr.settings as module
+
+    (tmp_path / "base.toml").write_text('[stream]\ntrigger_seconds = 9.0\nmax_lateness_days = 7\n')
+    (tmp_path / "local.toml").write_text('[stream]\nmax_lateness_days = 3\n')
+    monkeypatch.setattr(module, "CONF_DIR", tmp_path)
+    monkeypatch.setenv("ANPR_PROFILE", "local")
+    s = Settings()
+    assert (s.stream.trigger_seconds, s.stream.max_lateness_days) == (9.0, 3)
