@@ -151,7 +151,7 @@ class Lake:
         jvm: Any = self.spark._jvm
         delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(self.spark._jsparkSession, self.path(name))
         none = jvm.scala.Option.empty()
-        return delta_log.update(False, none, none)  # (isAsync, catalogTable, lastCheckpointInfo)
+        return delta_log.update(False, none, none)  # (stalenessAcceptable, checkIfUpdatedSinceTs, catalogTableOpt)
 
     def _snapshot(self, name: str) -> Any:
         snapshot = self._latest(name)

@@ -15,7 +15,7 @@ def test_the_stream_sets_its_snapshot_partitions_and_gives_the_session_its_own_b
     stream = settings.model_copy(update={"stream": settings.stream.model_copy(update={"delta_snapshot_partitions": 3})})
     job.run_stream(spark, stream, lake=None)  # type: ignore[arg-type]
     assert seen == ["3"]
-    assert spark.conf.get(SNAPSHOT_PARTITIONS) == before == str(settings.spark.shuffle_partitions)
+    assert spark.conf.get(SNAPSHOT_PARTITIONS) == before  # the session's own, whatever set it
 
 
 def test_a_failed_stream_gives_the_session_its_own_back_too(spark, settings, monkeypatch):
