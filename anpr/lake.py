@@ -485,18 +485,10 @@ class Lake:
         """Session confs for one operation; a conf the operator set explicitly is kept (except the
         retention check, which the caller's explicit retention replaces)."""
         conf = self.spark.conf
-        previous: dict[str, str | None] = {key: conf.get(key, None) for key in overrides}
-        for key, value in overrides.items():
-            if previous[key] is None or key == _RETENTION_CHECK:
-                conf.set(key, value)
-        try:
+        chosen = {key: value for key, value in overrides.items()
+                  if conf.get(key, None) is None or key == _RETENTION_CHECK}
+        with session_confs(self.spark, chosen):
             yield
-        finally:
-            for key, old in previous.items():
-                if old is None:
-                    conf.unset(key)
-                else:
-                    conf.set(key, old)
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         if not self.exists(name):
@@ -593,6 +585,24 @@ class Lake:
         """Compact small files; only the table's single writer may call this."""
         with self._lock:
             self._delta(name).optimize().executeCompaction()
+
+
+@contextmanager
+def session_confs(spark: SparkSession, overrides: Mapping[str, str]) -> Iterator[None]:
+    """The session's SQL confs set to `overrides` while the block runs; each one's own value (or its absence)
+    is back after it, however it ends."""
+    conf = spark.conf
+    previous = {key: conf.get(key, None) for key in overrides}
+    for key, value in overrides.items():
+        conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                conf.unset(key)
+            else:
+                conf.set(key, old)
 
 
 def make_lake(settings: Settings, spark: SparkSession) -> Lake:

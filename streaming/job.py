@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from anpr.broker import topic_ids
 from anpr.kafka_security import client_config
 from anpr.keyring import Pepper
-from anpr.lake import Lake
+from anpr.lake import Lake, session_confs
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
 from anpr.spark import SNAPSHOT_PARTITIONS
@@ -75,16 +75,8 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     While it runs, Delta rebuilds table states in stream.delta_snapshot_partitions tasks; the session's
     own value is back when it returns.
     """
-    conf = spark.conf
-    before = conf.get(SNAPSHOT_PARTITIONS, None)
-    conf.set(SNAPSHOT_PARTITIONS, str(settings.stream.delta_snapshot_partitions))
-    try:
+    with session_confs(spark, {SNAPSHOT_PARTITIONS: str(settings.stream.delta_snapshot_partitions)}):
         _run_queries(spark, settings, lake, until_idle, on_batch, checkpoint, accept_data_loss)
-    finally:
-        if before is None:
-            conf.unset(SNAPSHOT_PARTITIONS)
-        else:
-            conf.set(SNAPSHOT_PARTITIONS, before)
 
 
 def _run_queries(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool,
