@@ -440,7 +440,14 @@ def _for_unions(prot: Protection, unions: list[tuple[list[int], str, int, list[i
     total or a cell others give away, or (determined: per variable, fixed by the published cells) one
     that frees such a variable from the rows that fix it."""
     attacker, out = chooser.attacker, set[int]()
-    for _, problem, margin, cells in unions:
+    node = chooser.system.var_node
+    # Shortest rows first: a companion in a table's row lies in the total's row through it as well, which then
+    # needs none of its own (a row with one more hidden cell no longer fixes the union's sum; any row that
+    # still does is reported apart, and the next round looks again).
+    for _, problem, margin, cells in sorted(unions, key=lambda union: len(union[3])):
+        row = {int(node[c]) for c in cells}
+        if not row.isdisjoint(out) or not row.isdisjoint(taken):
+            continue
         pick = chooser.best(cells)
         for var in [margin, *cells] if pick is None else []:
             if var in attacker.solved:
