@@ -67,6 +67,12 @@ def stderr_to(path: Path) -> Iterator[None]:
         os.close(saved)
 
 
+# The JVMs' own time zone, beside the session's (UTC): where it is not UTC (a Dutch host's Europe/Amsterdam),
+# delta-spark 4.4.0 rebuilds a table's whole state after every commit to verify its .crc
+# (Snapshot.allFilesInCrcVerificationForceEnabled): four more Spark jobs in each micro-batch of the stream.
+UTC_JVM = "-Duser.timezone=UTC"
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     local_dir = settings.data_dir / "spark"
     conf = {
@@ -86,13 +92,15 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Local paths: the driver serves them to executors, so a cluster needs no Maven access either.
         "spark.jars": ",".join(str(j) for j in spark_connector_jars()),
         **DELTA_CONF,
+        "spark.driver.extraJavaOptions": UTC_JVM,
+        "spark.executor.extraJavaOptions": UTC_JVM,
     }
     if settings.profile == "local":
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.local.dir"] = str(local_dir)
         log4j = settings.log_dir / "spark-log4j2.properties"
-        conf["spark.driver.extraJavaOptions"] = (f"-Dderby.system.home={local_dir} "
+        conf["spark.driver.extraJavaOptions"] = (f"{UTC_JVM} -Dderby.system.home={local_dir} "
                                                  f"-Dlog4j2.configurationFile=file:{log4j}")
     conf.update(settings.spark.extra)
     return conf

@@ -1,0 +1,24 @@
+"""The Spark JVMs run in UTC, as the session does: otherwise delta-spark verifies every commit's checksum by
+rebuilding the table's whole state (anpr/spark.py UTC_JVM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from anpr.spark import UTC_JVM, spark_conf
+
+
+@pytest.mark.parametrize("profile", ["local", "cluster"])
+def test_driver_and_executors_run_in_utc_in_every_profile(settings, profile):
+    conf = spark_conf(settings.model_copy(update={"profile": profile}))
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    for side in ("driver", "executor"):
+        assert UTC_JVM in conf[f"spark.{side}.extraJavaOptions"].split()
+
+
+def test_the_running_driver_jvm_is_in_utc_whatever_the_host_says(spark):
+    """delta-spark 4.4.0 (Snapshot.allFilesInCrcVerificationForceEnabled) checks the JVM's default zone and its
+    user.timezone property: a host in Europe/Amsterdam made four more Spark jobs in every micro-batch."""
+    jvm = spark._jvm
+    assert jvm.java.util.TimeZone.getDefault().getID() == "UTC"
+    assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
