@@ -9,7 +9,9 @@ replayed batch is skipped in the same commit check that records it. `insert_miss
 MERGE made idempotent the same way through the session confs `spark.databricks.delta.write.txnAppId`/
 `.txnVersion`; those are shared by every thread of a session, so every write of a session takes one
 lock (a write without options would otherwise pick up another thread's transaction), except an append
-with its own transaction: writer options win over those confs, so it runs beside a MERGE.
+with its own transaction: writer options win over those confs, so it runs beside a MERGE. A `marked`
+append names its transaction only in the commit's userMetadata, for a caller that knows it is not in the
+table yet; `marked_version` finds it in the log without a Spark job.
 
 Tables stay at features delta-rs reads (protocol (1,2): no deletion vectors, row tracking, identity
 columns, clustering or type widening), so the vendor API can read every table Spark writes.
@@ -191,6 +193,31 @@ class Lake:
                 return int(metrics.get("numTargetRowsInserted", metrics.get("numOutputRows", 0)))
         return 0
 
+    def marked_version(self, name: str, app_id: str, since_ms: int | None = None) -> tuple[int, int] | None:
+        """(transaction version, commit time in epoch ms) of app_id's newest commit to the table, found by the
+        transaction_marker in its commitInfo.userMetadata, which every commit of a transaction carries (a Delta
+        transaction or a `marked` append); None when none is found.
+
+        Reads the commits newest first on the driver, no Spark job: it stops at app_id's first, at a commit made
+        before since_ms (commitInfo.timestamp, the committing driver's clock), or at the start of the log Delta
+        still keeps (delta.logRetentionDuration). A caller bounds the search with since_ms; each commit read is
+        one small file.
+        """
+        jvm: Any = self.spark._jvm
+        log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.path(name)}/_delta_log")
+        fs = log_dir.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        prefix = f"txn {app_id} "
+        for version in range(int(self._latest(name).version()), -1, -1):
+            info = _commit_info(jvm, fs, jvm.org.apache.hadoop.fs.Path(log_dir, f"{version:020d}.json"))
+            if info is None:
+                return None  # cleaned up by log retention
+            marker = info.get("userMetadata") or ""
+            if marker.startswith(prefix) and marker[len(prefix):].isdigit():
+                return int(marker[len(prefix):]), int(info["timestamp"])
+            if since_ms is not None and int(info.get("timestamp", 0)) < since_ms:
+                return None
+        return None
+
     def _applied(self, name: str, app_id: str | None, version: int | None) -> bool:
         if app_id is None or version is None:
             return False
@@ -291,14 +318,27 @@ class Lake:
         check_same_table(name, state.schema, state.partition_columns, schema, partition_by)
 
     def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None,
-               nonempty: bool = False) -> bool:
+               nonempty: bool = False, marked: bool = False) -> bool:
         """Append rows; with app_id/version, skip a batch the table already holds.
 
         nonempty: the caller knows df holds rows (the stream counted them), which spares the Spark job
-        that checks. Returns whether a commit was made: False for an already applied (app_id, version)
-        or no rows.
+        that checks. marked: (app_id, version) goes into the commit's userMetadata only, not in a Delta
+        transaction, and nothing is checked: for a caller that knows the table does not hold it
+        (`marked_version`). Delta checks a transaction against the table's state, which delta-spark 4.4.0
+        rebuilds in Spark jobs at every new table version (`Snapshot.transactions`). Returns whether a
+        commit was made: False for an already applied (app_id, version) or no rows.
         """
         check_transaction(app_id, version)
+        if marked:
+            if app_id is None or version is None:
+                raise ValueError("a marked append needs app_id and version")
+            # No writer transaction: it would take a concurrent MERGE's session-wide one, hence the lock.
+            with self._lock:
+                sdf = self._conformed(self.state(name).schema, df)
+                if not nonempty and self._is_empty(df, sdf):
+                    return False
+                self._save(sdf, name, "append", {"userMetadata": transaction_marker(app_id, version)})
+                return True
         # Writer options win over the session's transaction confs (delta-spark 4.4.0
         # DeltaCommand.getTxnVersionAndAppId, TransactionHelper.getUserMetadata), so an append that
         # carries its own transaction needs no session lock and runs beside a MERGE (the sink's
@@ -790,6 +830,20 @@ def partition_predicate(partition: Mapping[str, object], partition_columns: Sequ
         for column, value in partition.items()
     ]
     return " AND ".join(terms)
+
+
+def _commit_info(jvm: Any, fs: Any, path: Any) -> dict[str, Any] | None:
+    """The commitInfo action of one Delta commit file ({} if it has none); None if the file is gone."""
+    if not fs.exists(path):
+        return None
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(path), "UTF-8"))
+    try:
+        while (line := reader.readLine()) is not None:
+            if line.startswith('{"commitInfo"'):  # delta-spark writes it first
+                return dict(json.loads(line)["commitInfo"])
+        return {}
+    finally:
+        reader.close()
 
 
 def transaction_marker(app_id: str, version: int) -> str:

@@ -2,12 +2,19 @@
 
 Exactly once across crashes: every Delta commit of a micro-batch carries an application transaction
 (query id, batch id), so a batch replayed after a crash between the Delta commit and Spark's
-checkpoint commit writes nothing twice. Repeated deliveries of an observation are dropped in two
-places: within the micro-batch only the first delivery is kept (`first_deliveries`), and a passage is
-inserted only when its observation_id is not in the table yet, however old the first delivery (this
-also covers replays into a fresh broker). `duplicates` in the metrics counts both. A batch replayed
-after a crash between its passages commit and its metrics commit reports the rows its first attempt
-wrote (Lake.committed_rows), not its own empty insert, so its metrics row is the one it would have had.
+checkpoint commit writes nothing twice. The passages MERGE carries it as a Delta transaction, which Delta
+checks; so do a query's appends (quarantine, out_of_scope, metrics) in batch 0. Later appends carry it in
+their commit's userMetadata only (Lake.append marked): Delta's check rebuilds the table's whole state at
+each new version, three tables' worth of Spark jobs in every micro-batch. A run of a query hands the sink
+each batch once and in order, so only the first batch of a run can be one an earlier run committed in
+part; for it the sink reads which appends the commit logs already hold (`replayed`).
+
+Repeated deliveries of an observation are dropped in two places: within the micro-batch only the first
+delivery is kept (`first_deliveries`), and a passage is inserted only when its observation_id is not in
+the table yet, however old the first delivery (this also covers replays into a fresh broker).
+`duplicates` in the metrics counts both. A batch replayed after a crash between its passages commit and
+its metrics commit reports the rows its first attempt wrote (Lake.committed_rows), not its own empty
+insert, so its metrics row is the one it would have had.
 
 Double reads (one vehicle read twice by one camera within `passages.double_read_seconds`,
 anpr/double_reads.py) are merged within the micro-batch and counted as `double_reads`; a double read
@@ -138,6 +145,10 @@ def commit_together(spark: SparkSession, commits: Mapping[str, Callable[[], T]],
 
 # Every table a micro-batch may commit to, each under its own application transaction (`app_id`).
 BATCH_TABLES = (PASSAGES, OUT_OF_SCOPE, QUARANTINE, STREAM_METRICS)
+# The appends among them: after a query's batch 0, marked appends (Lake.append marked), checked by `replayed`.
+APPENDED = (OUT_OF_SCOPE, QUARANTINE, STREAM_METRICS)
+# Commit times of one batch come from the drivers of successive runs of its query: a margin for their clocks.
+CLOCK_SKEW_MS = 10 * 60 * 1000
 
 
 def app_id(query_id: str, table: str) -> str:
@@ -165,6 +176,22 @@ def warmed(spark: SparkSession, lake: Lake, app_ids: Mapping[str, str]) -> Itera
         for name, app in app_ids.items():
             pool.submit(inheritable_thread_target(spark)(warm), name, app)
         yield
+
+
+def replayed(lake: Lake, query_id: str, batch_id: int) -> set[str]:
+    """The tables of APPENDED that already hold batch batch_id (> 0) of the query: a batch the sink may be
+    running again after a crash (the first of a run of the query).
+
+    Each holds it when its newest commit of the query's transaction names this batch or a later one
+    (Lake.marked_version). The metrics row is a batch's last commit, so a batch recorded there is whole; else
+    the search in the others goes back to the commit of the batch before it in the metrics, less
+    CLOCK_SKEW_MS, as no commit of this batch can be older."""
+    found = lake.marked_version(STREAM_METRICS, app_id(query_id, STREAM_METRICS))
+    if found is not None and found[0] >= batch_id:
+        return set(APPENDED)
+    since = found[1] - CLOCK_SKEW_MS if found is not None else None
+    return {t for t in (OUT_OF_SCOPE, QUARANTINE)
+            if (mark := lake.marked_version(t, app_id(query_id, t), since)) is not None and mark[0] >= batch_id}
 
 
 def vehicle_type_labels(conf: RegisterConf) -> set[str]:
@@ -238,6 +265,7 @@ class PassageSink:
         self.cameras_at = cameras_at
         self.registered, self._registered_at = registered, cameras_at
         self._register_checked = self._cameras_checked = time.monotonic()
+        self._committed: tuple[str | None, int] | None = None  # (run id, batch id) of the last batch written whole
 
     @classmethod
     def open(cls, spark: SparkSession, settings: Settings, lake: Lake,
@@ -260,13 +288,27 @@ class PassageSink:
             raise RuntimeError("foreachBatch ran outside a streaming query: no query id for idempotent commits")
         if self.before_write:
             self.before_write()
+        # Spark's id of this run of the query (StreamExecution sets it as the job group): a run hands the sink
+        # each batch once, in order, so only its first batch may be one an earlier run committed in part.
+        run = self.spark.sparkContext.getLocalProperty("spark.jobGroup.id")
+        # Batch 0 has no batch before it to bound the search for its commits: Delta's transactions check it.
+        delta_txn = batch_id == 0
+        skip = set() if delta_txn or self._committed == (run, batch_id - 1) else replayed(self.lake, query_id, batch_id)
         # The batch holds no plate (pseudonymized upstream); MEMORY_ONLY keeps even keys off disk.
         checked = batch.persist(StorageLevel.MEMORY_ONLY)
         try:
-            with warmed(self.spark, self.lake, {t: app_id(query_id, t) for t in BATCH_TABLES}):
-                self._write(checked, query_id, batch_id, started)
+            with warmed(self.spark, self.lake, {t: app_id(query_id, t) for t in BATCH_TABLES
+                                                 if t == PASSAGES or delta_txn}):
+                self._write(checked, query_id, batch_id, started, skip)
         finally:
             checked.unpersist()
+        self._committed = (run, batch_id)
+
+    def _append(self, name: str, rows: DataFrame, query_id: str, batch_id: int) -> bool:
+        """One of the batch's appends (APPENDED), under the query's transaction for the table: a Delta
+        transaction for batch 0, a marked one after it (`replayed` finds them)."""
+        return self.lake.append(name, rows, app_id=app_id(query_id, name), version=batch_id, nonempty=True,
+                                marked=batch_id > 0)
 
     def _restart_for_new_cameras(self, checked: DataFrame, batch_id: int, unknown: int) -> None:
         """CamerasChanged when a camera of this batch's UNKNOWN_CAMERA reads was registered (with a zone) since
@@ -330,7 +372,8 @@ class PassageSink:
                      stale.versions, self.register.versions, self.register.size)
         return self.register
 
-    def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float) -> None:
+    def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float, skip: set[str]) -> None:
+        """skip: the appends an earlier run of the query already committed for this batch (`replayed`)."""
         phases: dict[str, float] = {}  # seconds per step, for the batch's log line
         clock = time.monotonic()
 
@@ -371,15 +414,11 @@ class PassageSink:
                 if n_out < n_unique:  # all dropped: no passages job and no commit
                     n_offered = passages.count()  # cached: the insert reads these same rows
                     commits[PASSAGES] = lambda: self._insert_passages(passages, query_id, batch_id)
-                if n_out:
+                if n_out and OUT_OF_SCOPE not in skip:
                     # Same micro-batch, own transaction: a replay appends the counts at most once.
-                    commits[OUT_OF_SCOPE] = lambda: self.lake.append(
-                        OUT_OF_SCOPE, plan.dropped(scoped), app_id=app_id(query_id, OUT_OF_SCOPE), version=batch_id,
-                        nonempty=True)
-            if summary.quarantined:  # an append of no rows would still cost a commit check
-                commits[QUARANTINE] = lambda: self.lake.append(
-                    QUARANTINE, plan.quarantine(checked), app_id=app_id(query_id, QUARANTINE), version=batch_id,
-                    nonempty=True)
+                    commits[OUT_OF_SCOPE] = lambda: self._append(OUT_OF_SCOPE, plan.dropped(scoped), query_id, batch_id)
+            if summary.quarantined and QUARANTINE not in skip:  # an append of no rows would still cost a commit
+                commits[QUARANTINE] = lambda: self._append(QUARANTINE, plan.quarantine(checked), query_id, batch_id)
             done = commit_together(self.spark, commits, phases)
             written = int(done.get(PASSAGES) or 0)
             lap("commits")
@@ -391,7 +430,7 @@ class PassageSink:
         report = BatchReport(batch_id, summary.rows_in, written, tally.duplicates, n_double,
                              summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,
                              int((time.monotonic() - started) * 1000), n_out)
-        self._record(query_id, report, n_valid, summary.offsets)
+        self._record(query_id, report, n_valid, summary.offsets, STREAM_METRICS not in skip)
         lap("metrics")
         if wrong := mismatches(tally):
             # Recorded first, so `anpr stream status` shows the batch; the stream then stops on it.
@@ -408,15 +447,15 @@ class PassageSink:
         # A replay after a crash before the metrics commit: the first attempt's rows.
         return written or self.lake.committed_rows(PASSAGES, app, batch_id)
 
-    def _record(self, query_id: str, report: BatchReport, n_valid: int, offsets: str) -> None:
+    def _record(self, query_id: str, report: BatchReport, n_valid: int, offsets: str, write: bool = True) -> None:
         metrics = self.spark.createDataFrame([(
             query_id, report.batch_id, datetime.now(UTC), report.duration_ms, report.rows_in, n_valid,
             report.passages_written, report.duplicates, report.double_reads, report.ambiguous_plates,
             sum(report.quarantined.values()),
             json.dumps(report.quarantined, sort_keys=True), report.register_hit_rate, offsets, report.out_of_scope,
         )], STREAM_METRICS_SCHEMA)
-        self.lake.append(STREAM_METRICS, metrics, app_id=app_id(query_id, STREAM_METRICS), version=report.batch_id,
-                         nonempty=True)
+        if write:  # else an earlier run of the query recorded this batch
+            self._append(STREAM_METRICS, metrics, query_id, report.batch_id)
         hit = "n/a" if report.register_hit_rate is None else f"{report.register_hit_rate:.1%}"
         log.info("batch %d: %d in, %d passages written, %d duplicates, %d double reads, %d out of scope, "
                  "%d ambiguous plates, quarantined %s, register hits %s, offsets %s, %d ms", report.batch_id,

@@ -411,3 +411,23 @@ def test_no_file_statistics_keep_pseudonyms_in_the_log(lake: Lake, spark, tmp_pa
     lake.create("older", TOKENS)  # made unpartitioned, as before
     lake.append("older", rows)
     assert set(_logged_stats(old)[-1]["minValues"]) == {"uur", "maand"}
+
+
+def test_a_marked_append_is_found_by_its_marker_newest_first_within_the_bound(lake: Lake, observations: str) -> None:
+    """A marked append names its transaction in the commit's userMetadata only (no Delta transaction, whose
+    check rebuilds the table's state): marked_version finds an app's newest one among other writers' commits,
+    and stops at a commit older than its bound."""
+    assert lake.append(observations, arrow_rows([row(1)]), "q/obs", 0) is True  # a Delta transaction
+    assert lake.append(observations, arrow_rows([row(2)]), "q/obs", 1, marked=True) is True
+    assert lake.append(observations, arrow_rows([row(3)]), "other/obs", 7, marked=True) is True
+    assert lake.append(observations, arrow_rows([row(4)])) is True  # nobody's
+    assert lake.transaction_version(observations, "q/obs") == 0  # the marked one is no Delta transaction
+    found = lake.marked_version(observations, "q/obs")
+    assert found is not None and found[0] == 1
+    assert abs(found[1] / 1000 - dt.datetime.now(UTC).timestamp()) < 600  # the commit's time, epoch ms
+    assert lake.marked_version(observations, "other/obs")[0] == 7  # type: ignore[index]
+    assert lake.marked_version(observations, "q/ob") is None  # a prefix of an app is not the app
+    assert lake.marked_version(observations, "q/obs", since_ms=found[1] + 3_600_000) is None
+    assert lake.read(observations).count() == 4
+    with pytest.raises(ValueError, match="app_id and version"):
+        lake.append(observations, arrow_rows([row(5)]), marked=True)

@@ -136,6 +136,38 @@ def test_a_replayed_batch_writes_nothing_twice(spark, sink_lake):
     assert counts[0] == feed.expected_valid and counts[2] == 1
 
 
+def test_a_batch_after_the_first_replayed_by_a_new_run_writes_what_its_first_attempt_did_not(spark, sink_lake,
+                                                                                            monkeypatch):
+    """After batch 0 the appends carry the batch in their commit's userMetadata, not a Delta transaction: the
+    first batch of a new run of the query looks for them (sink.replayed). Batch 1's first attempt dies after
+    quarantine and out_of_scope committed, before its metrics row; the run after it writes only that row."""
+    from anpr.stream_tables import OUT_OF_SCOPE
+
+    local, lake = sink_lake
+    tables = (PASSAGES, QUARANTINE, OUT_OF_SCOPE, STREAM_METRICS)
+    feeds = [synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=s) for s in (6, 7)]
+    batches = [feed_batch(spark, local, feed) for feed in feeds]
+    PassageSink.open(spark, local, lake)(batches[0], 0)
+    after_first = [lake.read_arrow(t).num_rows for t in tables]
+
+    crashing = PassageSink.open(spark, local, lake)
+    monkeypatch.setattr(crashing, "_record", lambda *args: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        crashing(batches[1], 1)
+    partial = [lake.read_arrow(t).num_rows for t in tables]
+    assert partial[0] > after_first[0] and partial[1] > after_first[1] and partial[3] == after_first[3]
+
+    PassageSink.open(spark, local, lake)(batches[1], 1)  # the next run replays batch 1
+    whole = [lake.read_arrow(t).num_rows for t in tables]
+    assert whole == [partial[0], partial[1], partial[2], partial[3] + 1]
+    assert whole[0] == feeds[0].expected_valid + feeds[1].expected_valid
+    PassageSink.open(spark, local, lake)(batches[1], 1)  # and once more after it committed in full
+    assert [lake.read_arrow(t).num_rows for t in tables] == whole
+    assert lake.transaction_version(QUARANTINE, "sink-test/quarantine") == 0  # batch 1 is marked only
+    assert {c["user_metadata"] for c in lake.history(QUARANTINE, 2)} == {"txn sink-test/quarantine 0",
+                                                                         "txn sink-test/quarantine 1"}
+
+
 def test_two_streams_sinking_the_same_detections_at_once_write_each_passage_once(spark, sink_lake):
     """A second stream on its own checkpoint (or `anpr run` beside `anpr stream`): two sinks, two Spark
     sessions and query ids, the same micro-batch at the same moment. Each passage lands once, and each
