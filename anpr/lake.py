@@ -11,7 +11,8 @@ MERGE made idempotent the same way through the session confs `spark.databricks.d
 lock (a write without options would otherwise pick up another thread's transaction), except an append
 with its own transaction: writer options win over those confs, so it runs beside a MERGE. A `marked`
 append names its transaction only in the commit's userMetadata, for a caller that knows it is not in the
-table yet; `marked_version` finds it in the log without a Spark job.
+table yet; `marked_version` finds it in the log without a Spark job. It takes the lock of the session its
+rows belong to, so it runs beside a MERGE of another session (a streaming query runs in a clone).
 
 Tables stay at features delta-rs reads (protocol (1,2): no deletion vectors, row tracking, identity
 columns, clustering or type widening), so the vendor API can read every table Spark writes.
@@ -199,9 +200,10 @@ class Lake:
         transaction or a `marked` append); None when none is found.
 
         Reads the commits newest first on the driver, no Spark job: it stops at app_id's first, at a commit made
-        before since_ms (commitInfo.timestamp, the committing driver's clock), or at the start of the log Delta
-        still keeps (delta.logRetentionDuration). A caller bounds the search with since_ms; each commit read is
-        one small file.
+        before since_ms (commitInfo.timestamp, the committing driver's clock; a commit without one does not
+        stop it), or at the table's first commit. A caller bounds the search with since_ms; each commit read
+        is one small file. LakeError when Delta's log retention (delta.logRetentionDuration) removed a
+        commit the search needed: whether it held the transaction is then unknown.
         """
         jvm: Any = self.spark._jvm
         log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.path(name)}/_delta_log")
@@ -210,11 +212,13 @@ class Lake:
         for version in range(int(self._latest(name).version()), -1, -1):
             info = _commit_info(jvm, fs, jvm.org.apache.hadoop.fs.Path(log_dir, f"{version:020d}.json"))
             if info is None:
-                return None  # cleaned up by log retention
+                raise LakeError(f"table {name}: commit {version} is no longer in the Delta log (log retention), so "
+                                f"whether it holds transaction {app_id} cannot be told; the search had found "
+                                "neither that transaction nor a commit older than its bound")
             marker = info.get("userMetadata") or ""
             if marker.startswith(prefix) and marker[len(prefix):].isdigit():
                 return int(marker[len(prefix):]), int(info["timestamp"])
-            if since_ms is not None and int(info.get("timestamp", 0)) < since_ms:
+            if since_ms is not None and info.get("timestamp") is not None and int(info["timestamp"]) < since_ms:
                 return None
         return None
 
@@ -332,9 +336,11 @@ class Lake:
         if marked:
             if app_id is None or version is None:
                 raise ValueError("a marked append needs app_id and version")
-            # No writer transaction: it would take a concurrent MERGE's session-wide one, hence the lock.
-            with self._lock:
-                sdf = self._conformed(self.state(name).schema, df)
+            sdf = self._conformed(self.state(name).schema, df)
+            # Without a writer transaction the write would take a concurrent MERGE's session-wide one: it holds
+            # the lock of the session it writes through (a streaming micro-batch's frame is in the query's own
+            # session, so it runs beside the lake session's MERGE).
+            with _session_lock(sdf.sparkSession):
                 if not nonempty and self._is_empty(df, sdf):
                     return False
                 self._save(sdf, name, "append", {"userMetadata": transaction_marker(app_id, version)})
@@ -836,14 +842,15 @@ def _commit_info(jvm: Any, fs: Any, path: Any) -> dict[str, Any] | None:
     """The commitInfo action of one Delta commit file ({} if it has none); None if the file is gone."""
     if not fs.exists(path):
         return None
-    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(fs.open(path), "UTF-8"))
+    stream = fs.open(path)
     try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
         while (line := reader.readLine()) is not None:
             if line.startswith('{"commitInfo"'):  # delta-spark writes it first
                 return dict(json.loads(line)["commitInfo"])
         return {}
     finally:
-        reader.close()
+        stream.close()
 
 
 def transaction_marker(app_id: str, version: int) -> str:

@@ -103,6 +103,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         conf["spark.driver.extraJavaOptions"] = (f"{UTC_JVM} -Dderby.system.home={local_dir} "
                                                  f"-Dlog4j2.configurationFile=file:{log4j}")
     conf.update(settings.spark.extra)
+    for side in ("driver", "executor"):  # an operator's own JVM options keep the zone unless they name one
+        key = f"spark.{side}.extraJavaOptions"
+        if "-Duser.timezone=" not in conf[key]:
+            conf[key] = f"{UTC_JVM} {conf[key]}"
     return conf
 
 

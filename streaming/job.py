@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kafka.errors import KafkaError
@@ -63,6 +65,30 @@ def checked_stream(spark: SparkSession, settings: Settings, records: DataFrame, 
     return plan.checked(records, cameras_frame(spark, lake, registered), pepper.path, settings.stream)
 
 
+class StreamAlreadyRunning(RuntimeError):
+    """Another stream holds the query's checkpoint."""
+
+
+@contextmanager
+def checkpoint_lock(checkpoint: Path) -> Iterator[None]:
+    """Holds an exclusive lock beside the checkpoint (`<checkpoint>.lock`) while the block runs; the system
+    lets go of it when the process ends, however it ends. Two streams on one checkpoint (`anpr stream` twice,
+    an old driver still alive) would both run its unfinished micro-batch, and after batch 0 the sink's appends
+    rely on one run at a time (streaming/sink.py). StreamAlreadyRunning when another process holds it."""
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    path = checkpoint.with_name(f"{checkpoint.name}.lock")
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StreamAlreadyRunning(f"another stream runs on checkpoint {checkpoint} (it holds {path}): "
+                                       "stop it before starting this one") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool = True,
                on_batch: Callable[[BatchReport], None] | None = None, checkpoint: Path | None = None,
                accept_data_loss: bool = False) -> None:
@@ -72,6 +98,7 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     and created again, or a reset broker), unless accept_data_loss; see `check_topic_identity`. Raises
     streaming.source.BrokerUnreachableError when Kafka did not answer for kafka.broker_wait_seconds (the
     query's own exception is its __cause__); what was committed before stays, and a restart resumes.
+    Raises StreamAlreadyRunning when another stream holds the checkpoint (`checkpoint_lock`).
     While it runs, Delta rebuilds table states in stream.delta_snapshot_partitions tasks; the session's
     own value is back when it returns.
     """
@@ -82,8 +109,14 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
 def _run_queries(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool,
                  on_batch: Callable[[BatchReport], None] | None, checkpoint: Path | None,
                  accept_data_loss: bool) -> None:
-    ensure_tables(lake)
     checkpoint = checkpoint or settings.checkpoint_dir / QUERY_NAME
+    with checkpoint_lock(checkpoint):
+        _run_locked(spark, settings, lake, until_idle, on_batch, checkpoint, accept_data_loss)
+
+
+def _run_locked(spark: SparkSession, settings: Settings, lake: Lake, until_idle: bool,
+                on_batch: Callable[[BatchReport], None] | None, checkpoint: Path, accept_data_loss: bool) -> None:
+    ensure_tables(lake)
     topic = settings.kafka.observations_topic
     bootstrap = settings.kafka.bootstrap_servers or ""
 

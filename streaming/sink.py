@@ -179,17 +179,20 @@ def warmed(spark: SparkSession, lake: Lake, app_ids: Mapping[str, str]) -> Itera
 
 
 def replayed(lake: Lake, query_id: str, batch_id: int) -> set[str]:
-    """The tables of APPENDED that already hold batch batch_id (> 0) of the query: a batch the sink may be
-    running again after a crash (the first of a run of the query).
+    """The tables of APPENDED that already hold batch batch_id (> 0) of the query: for a batch the sink may
+    be running again after a crash (the first of a run of the query), or that a checkpoint restored behind the
+    tables hands it again.
 
     Each holds it when its newest commit of the query's transaction names this batch or a later one
     (Lake.marked_version). The metrics row is a batch's last commit, so a batch recorded there is whole; else
     the search in the others goes back to the commit of the batch before it in the metrics, less
-    CLOCK_SKEW_MS, as no commit of this batch can be older."""
+    CLOCK_SKEW_MS (the clocks of the hosts that ran the query), as no commit of this batch can be older.
+    LakeError when log retention removed a commit the search needed."""
     found = lake.marked_version(STREAM_METRICS, app_id(query_id, STREAM_METRICS))
-    if found is not None and found[0] >= batch_id:
+    held = found[0] if found is not None else -1
+    if held >= batch_id:
         return set(APPENDED)
-    since = found[1] - CLOCK_SKEW_MS if found is not None else None
+    since = found[1] - CLOCK_SKEW_MS if found is not None and held == batch_id - 1 else None
     return {t for t in (OUT_OF_SCOPE, QUARANTINE)
             if (mark := lake.marked_version(t, app_id(query_id, t), since)) is not None and mark[0] >= batch_id}
 
@@ -265,7 +268,8 @@ class PassageSink:
         self.cameras_at = cameras_at
         self.registered, self._registered_at = registered, cameras_at
         self._register_checked = self._cameras_checked = time.monotonic()
-        self._committed: tuple[str | None, int] | None = None  # (run id, batch id) of the last batch written whole
+        # (run id, batch id) of the last batch whose metrics row this sink wrote: its successor in the run is new
+        self._committed: tuple[str, int] | None = None
 
     @classmethod
     def open(cls, spark: SparkSession, settings: Settings, lake: Lake,
@@ -289,20 +293,25 @@ class PassageSink:
         if self.before_write:
             self.before_write()
         # Spark's id of this run of the query (StreamExecution sets it as the job group): a run hands the sink
-        # each batch once, in order, so only its first batch may be one an earlier run committed in part.
+        # each batch once, in order, so after a batch whose metrics row it wrote, the next is new to the tables.
+        # Any other (a run's first, or one after a batch the tables held, as behind a restored checkpoint) is
+        # looked up.
         run = self.spark.sparkContext.getLocalProperty("spark.jobGroup.id")
         # Batch 0 has no batch before it to bound the search for its commits: Delta's transactions check it.
         delta_txn = batch_id == 0
-        skip = set() if delta_txn or self._committed == (run, batch_id - 1) else replayed(self.lake, query_id, batch_id)
+        fresh = run is not None and self._committed == (run, batch_id - 1)
+        skip = set() if delta_txn or fresh else replayed(self.lake, query_id, batch_id)
+        self._committed = None
         # The batch holds no plate (pseudonymized upstream); MEMORY_ONLY keeps even keys off disk.
         checked = batch.persist(StorageLevel.MEMORY_ONLY)
         try:
             with warmed(self.spark, self.lake, {t: app_id(query_id, t) for t in BATCH_TABLES
                                                  if t == PASSAGES or delta_txn}):
-                self._write(checked, query_id, batch_id, started, skip)
+                recorded = self._write(checked, query_id, batch_id, started, skip)
         finally:
             checked.unpersist()
-        self._committed = (run, batch_id)
+        if recorded and run is not None:
+            self._committed = (run, batch_id)
 
     def _append(self, name: str, rows: DataFrame, query_id: str, batch_id: int) -> bool:
         """One of the batch's appends (APPENDED), under the query's transaction for the table: a Delta
@@ -372,8 +381,9 @@ class PassageSink:
                      stale.versions, self.register.versions, self.register.size)
         return self.register
 
-    def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float, skip: set[str]) -> None:
-        """skip: the appends an earlier run of the query already committed for this batch (`replayed`)."""
+    def _write(self, checked: DataFrame, query_id: str, batch_id: int, started: float, skip: set[str]) -> bool:
+        """skip: the appends an earlier run of the query already committed for this batch (`replayed`).
+        Returns whether this attempt wrote the batch's metrics row."""
         phases: dict[str, float] = {}  # seconds per step, for the batch's log line
         clock = time.monotonic()
 
@@ -430,7 +440,7 @@ class PassageSink:
         report = BatchReport(batch_id, summary.rows_in, written, tally.duplicates, n_double,
                              summary.ambiguous_plates, summary.quarantined, hits / n_unique if n_unique else None,
                              int((time.monotonic() - started) * 1000), n_out)
-        self._record(query_id, report, n_valid, summary.offsets, STREAM_METRICS not in skip)
+        recorded = self._record(query_id, report, n_valid, summary.offsets, STREAM_METRICS not in skip)
         lap("metrics")
         if wrong := mismatches(tally):
             # Recorded first, so `anpr stream status` shows the batch; the stream then stops on it.
@@ -439,6 +449,7 @@ class PassageSink:
         log.info("batch %d steps: %s", batch_id, ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()))
         if self.on_batch:
             self.on_batch(report)
+        return recorded
 
     def _insert_passages(self, passages: DataFrame, query_id: str, batch_id: int) -> int:
         app = app_id(query_id, PASSAGES)
@@ -447,18 +458,20 @@ class PassageSink:
         # A replay after a crash before the metrics commit: the first attempt's rows.
         return written or self.lake.committed_rows(PASSAGES, app, batch_id)
 
-    def _record(self, query_id: str, report: BatchReport, n_valid: int, offsets: str, write: bool = True) -> None:
+    def _record(self, query_id: str, report: BatchReport, n_valid: int, offsets: str, write: bool = True) -> bool:
+        """The batch's metrics row and log line; returns whether the row was written (not write: an earlier
+        attempt did; Delta skips it for batch 0 likewise)."""
         metrics = self.spark.createDataFrame([(
             query_id, report.batch_id, datetime.now(UTC), report.duration_ms, report.rows_in, n_valid,
             report.passages_written, report.duplicates, report.double_reads, report.ambiguous_plates,
             sum(report.quarantined.values()),
             json.dumps(report.quarantined, sort_keys=True), report.register_hit_rate, offsets, report.out_of_scope,
         )], STREAM_METRICS_SCHEMA)
-        if write:  # else an earlier run of the query recorded this batch
-            self._append(STREAM_METRICS, metrics, query_id, report.batch_id)
+        written = write and self._append(STREAM_METRICS, metrics, query_id, report.batch_id)
         hit = "n/a" if report.register_hit_rate is None else f"{report.register_hit_rate:.1%}"
         log.info("batch %d: %d in, %d passages written, %d duplicates, %d double reads, %d out of scope, "
                  "%d ambiguous plates, quarantined %s, register hits %s, offsets %s, %d ms", report.batch_id,
                  report.rows_in, report.passages_written, report.duplicates, report.double_reads,
                  report.out_of_scope, report.ambiguous_plates, report.quarantined or "none", hit, offsets,
                  report.duration_ms)
+        return written

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -431,3 +432,31 @@ def test_a_marked_append_is_found_by_its_marker_newest_first_within_the_bound(la
     assert lake.read(observations).count() == 4
     with pytest.raises(ValueError, match="app_id and version"):
         lake.append(observations, arrow_rows([row(5)]), marked=True)
+
+
+def test_a_marked_append_of_another_sessions_rows_runs_beside_the_lake_sessions_merge(lake: Lake, spark,
+                                                                                   observations: str) -> None:
+    """A streaming micro-batch's rows belong to the query's own session: their marked append takes that
+    session's lock, not the one a MERGE of the lake's session holds while its transaction confs are set."""
+    rows = spark.newSession().createDataFrame([row(7)], SCHEMA)
+    done = threading.Event()
+    with lake._lock:
+        writer = threading.Thread(target=lambda: lake.append(observations, rows, "q/obs", 1, marked=True)
+                                  and done.set())
+        writer.start()
+        assert done.wait(120)
+    writer.join()
+    assert lake.marked_version(observations, "q/obs")[0] == 1  # type: ignore[index]
+
+
+def test_a_search_that_reaches_commits_log_retention_removed_is_an_error(lake: Lake, observations: str) -> None:
+    """Whether a removed commit held the transaction cannot be told: an error, not "not written"."""
+    for i in range(5):  # versions 1-5; the fixture's lake checkpoints every 3 commits
+        assert lake.append(observations, arrow_rows([row(i)]))
+    found = lake.history(observations, 1)[0]
+    for version in (0, 1):
+        (Path(lake.path(observations)) / "_delta_log" / f"{version:020d}.json").unlink()
+    assert lake.read(observations).count() == 5  # the checkpoint holds the table
+    with pytest.raises(LakeError, match="commit 1 is no longer in the Delta log"):
+        lake.marked_version(observations, "q/obs")
+    assert lake.marked_version(observations, "q/obs", since_ms=int(found["timestamp"].timestamp() * 1000)) is None

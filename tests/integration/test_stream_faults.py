@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable
 
 from anpr.broker import create_topics, produce_all, reliable_producer
-from anpr.stream_tables import PASSAGES, QUARANTINE, STREAM_METRICS
+from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE, STREAM_METRICS
 from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
 from cli.demo import default_day
@@ -98,6 +98,9 @@ def test_killed_stream_and_restarted_broker_write_each_valid_detection_once(brok
                                 + m["quarantined"] + m["out_of_scope"]), m["batch_id"]
     assert sum(m["rows_in"] for m in metrics) == len(feed.messages), f"kill seed {seed}"
     assert sum(m["quarantined"] for m in metrics) == len(quarantined)
+    assert len({(m["query_id"], m["batch_id"]) for m in metrics}) == len(metrics), f"kill seed {seed}"
+    dropped = delta_rows(tmp_path / "data" / "lake" / OUT_OF_SCOPE, ["detections"])
+    assert sum(d["detections"] for d in dropped) == sum(m["out_of_scope"] for m in metrics), f"kill seed {seed}"
     assert find_plates(tmp_path / "data", [v.plate for v in feed.fleet]) == []
 
 
@@ -141,8 +144,6 @@ def test_a_batch_after_the_first_replayed_by_a_new_run_writes_what_its_first_att
     """After batch 0 the appends carry the batch in their commit's userMetadata, not a Delta transaction: the
     first batch of a new run of the query looks for them (sink.replayed). Batch 1's first attempt dies after
     quarantine and out_of_scope committed, before its metrics row; the run after it writes only that row."""
-    from anpr.stream_tables import OUT_OF_SCOPE
-
     local, lake = sink_lake
     tables = (PASSAGES, QUARANTINE, OUT_OF_SCOPE, STREAM_METRICS)
     feeds = [synth_day(default_day(), municipality_by_code("GM0344").cameras, detections=300, seed=s) for s in (6, 7)]
@@ -161,11 +162,44 @@ def test_a_batch_after_the_first_replayed_by_a_new_run_writes_what_its_first_att
     whole = [lake.read_arrow(t).num_rows for t in tables]
     assert whole == [partial[0], partial[1], partial[2], partial[3] + 1]
     assert whole[0] == feeds[0].expected_valid + feeds[1].expected_valid
+    replay = [m for m in lake.read_arrow(STREAM_METRICS).to_pylist() if m["batch_id"] == 1]
+    assert [m["passages_written"] for m in replay] == [partial[0] - after_first[0]]  # what its first attempt wrote
     PassageSink.open(spark, local, lake)(batches[1], 1)  # and once more after it committed in full
     assert [lake.read_arrow(t).num_rows for t in tables] == whole
     assert lake.transaction_version(QUARANTINE, "sink-test/quarantine") == 0  # batch 1 is marked only
     assert {c["user_metadata"] for c in lake.history(QUARANTINE, 2)} == {"txn sink-test/quarantine 0",
                                                                          "txn sink-test/quarantine 1"}
+
+
+def test_a_run_looks_up_only_its_first_batch_and_a_checkpoint_behind_the_tables_writes_nothing_twice(
+        spark, sink_lake, monkeypatch):
+    """Within a run (Spark's run id, the job group) a batch after one whose metrics row the sink wrote is new
+    to the tables. A new run of the query from a checkpoint restored behind the tables hands batches 1 and 2
+    again: each is looked up, as the one before it was not written by this run, and each writes nothing."""
+    import streaming.sink as sink_module
+
+    local, lake = sink_lake
+    looked_up: list[int] = []
+    real = sink_module.replayed
+    monkeypatch.setattr(sink_module, "replayed", lambda lk, q, b: looked_up.append(b) or real(lk, q, b))
+    batches = [feed_batch(spark, local, synth_day(default_day(), municipality_by_code("GM0344").cameras,
+                                                  detections=200, seed=s)) for s in (8, 9, 10)]
+    tables = (PASSAGES, QUARANTINE, STREAM_METRICS)
+    context = spark.sparkContext
+    sink = PassageSink.open(spark, local, lake)
+    try:
+        context.setLocalProperty("spark.jobGroup.id", "run-a")
+        for batch_id, batch in enumerate(batches):
+            sink(batch, batch_id)
+        assert looked_up == []
+        counts = [lake.read_arrow(t).num_rows for t in tables]
+        context.setLocalProperty("spark.jobGroup.id", "run-b")
+        sink(batches[1], 1)
+        sink(batches[2], 2)
+        assert looked_up == [1, 2]
+        assert [lake.read_arrow(t).num_rows for t in tables] == counts
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
 
 
 def test_two_streams_sinking_the_same_detections_at_once_write_each_passage_once(spark, sink_lake):

@@ -436,9 +436,11 @@ def _secondary_neighbours(prot: Protection, nodes: set[int]) -> set[int]:
 
 def _for_unions(prot: Protection, unions: list[tuple[list[int], str, int, list[int]]], chooser: _Chooser,
                 taken: set[int], determined: np.ndarray | None = None) -> set[int]:
-    """A companion per unsafe union: a published cell of its row; failing that, one that unpins the row's
-    total or a cell others give away, or (determined: per variable, fixed by the published cells) one
-    that frees such a variable from the rows that fix it."""
+    """A companion per unsafe union whose row holds none yet (taken: the round's companions so far): a
+    published cell of its row; failing that, one that unpins the row's total or a cell others give away, or
+    (determined: per variable, fixed by the published cells) one that frees such a variable from the rows
+    that fix it. A union left without one here is still unsafe only if another row or a combination of rows
+    fixes it, which the next round finds (for a sum several rows fix, `cells` spans them all)."""
     attacker, out = chooser.attacker, set[int]()
     node = chooser.system.var_node
     # Shortest rows first: a companion in a table's row lies in the total's row through it as well, which then

@@ -22,3 +22,10 @@ def test_the_running_driver_jvm_is_in_utc_whatever_the_host_says(spark):
     jvm = spark._jvm
     assert jvm.java.util.TimeZone.getDefault().getID() == "UTC"
     assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
+
+
+def test_an_operators_own_jvm_options_keep_utc_unless_they_name_a_zone(settings):
+    extra = {"spark.driver.extraJavaOptions": "-Xss4m", "spark.executor.extraJavaOptions": "-Duser.timezone=CET"}
+    conf = spark_conf(settings.model_copy(update={"spark": settings.spark.model_copy(update={"extra": extra})}))
+    assert conf["spark.driver.extraJavaOptions"].split() == [UTC_JVM, "-Xss4m"]
+    assert conf["spark.executor.extraJavaOptions"] == "-Duser.timezone=CET"

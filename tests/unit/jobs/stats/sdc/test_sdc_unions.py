@@ -470,20 +470,20 @@ def test_each_row_that_discloses_a_union_gets_a_companion_in_the_same_round():
 
 
 def test_a_companion_in_a_tables_row_serves_the_total_row_through_it_as_well():
-    """A table's row (cells 1-3) and the zone total's row through it (cells 1-8) give away the same two hidden
+    """A table's row (variables 1-3) and the zone total's row through it (1-8) give away the same two hidden
     cells. Shortest row first: its companion (3) also lies in the total's row, which then takes none of its own
     (one more hidden cell in a row and it no longer fixes the sum); a row holding a cell taken earlier in the
-    round takes none either. Longest row first, the total took cell 8 and the table's row cell 3."""
+    round takes none either. Longest row first, the total took 8 and the table's row 3."""
     from types import SimpleNamespace
 
-    hidden = {1, 2}
-    chooser = SimpleNamespace(
-        attacker=SimpleNamespace(solved={}), system=SimpleNamespace(var_node=np.arange(20)),
-        best=lambda cells, taken=frozenset(): max(c for c in cells if c not in hidden))
+    hidden, node = {1, 2}, np.arange(20) + 100  # variables 1-19 are nodes 101-119
+    chooser = SimpleNamespace(  # a row's best cell: its published variable of the highest index, as a node
+        attacker=SimpleNamespace(solved={}), system=SimpleNamespace(var_node=node),
+        best=lambda cells, taken=frozenset(): int(node[max(c for c in cells if c not in hidden)]))
     prot = SimpleNamespace(union_reasons={})
-    total, row = ([1, 2], "min_vehicles", 0, list(range(1, 9))), ([1, 2], "min_vehicles", 10, [1, 2, 3])
-    assert _for_unions(prot, [total, row], chooser, set()) == {3}
-    assert prot.union_reasons == {3: "union:min_vehicles"}
-    assert _for_unions(SimpleNamespace(union_reasons={}), [total], chooser, {5}) == set()
-    other = ([11, 12], "min_vehicles", 19, [11, 12, 13])
-    assert _for_unions(SimpleNamespace(union_reasons={}), [total, row, other], chooser, set()) == {3, 13}
+    total, row = ([101, 102], "min_vehicles", 0, list(range(1, 9))), ([101, 102], "min_vehicles", 10, [1, 2, 3])
+    assert _for_unions(prot, [total, row], chooser, set()) == {103}
+    assert prot.union_reasons == {103: "union:min_vehicles"}
+    assert _for_unions(SimpleNamespace(union_reasons={}), [total], chooser, {105}) == set()
+    other = ([111, 112], "min_vehicles", 19, [11, 12, 13])
+    assert _for_unions(SimpleNamespace(union_reasons={}), [total, row, other], chooser, set()) == {103, 113}
