@@ -208,16 +208,15 @@ class Lake:
         jvm: Any = self.spark._jvm
         log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.path(name)}/_delta_log")
         fs = log_dir.getFileSystem(self.spark._jsc.hadoopConfiguration())
-        prefix = f"txn {app_id} "
         for version in range(int(self._latest(name).version()), -1, -1):
             info = _commit_info(jvm, fs, jvm.org.apache.hadoop.fs.Path(log_dir, f"{version:020d}.json"))
             if info is None:
                 raise LakeError(f"table {name}: commit {version} is no longer in the Delta log (log retention), so "
                                 f"whether it holds transaction {app_id} cannot be told; the search had found "
                                 "neither that transaction nor a commit older than its bound")
-            marker = info.get("userMetadata") or ""
-            if marker.startswith(prefix) and marker[len(prefix):].isdigit():
-                return int(marker[len(prefix):]), int(info["timestamp"])
+            marked = marked_transaction(info.get("userMetadata"), app_id)
+            if marked is not None:
+                return marked, int(info["timestamp"])
             if since_ms is not None and info.get("timestamp") is not None and int(info["timestamp"]) < since_ms:
                 return None
         return None
@@ -856,6 +855,14 @@ def _commit_info(jvm: Any, fs: Any, path: Any) -> dict[str, Any] | None:
 def transaction_marker(app_id: str, version: int) -> str:
     """The commitInfo.userMetadata of the commit of transaction (app_id, version)."""
     return f"txn {app_id} {version}"
+
+
+def marked_transaction(user_metadata: str | None, app_id: str) -> int | None:
+    """The version of app_id's transaction a commit's userMetadata names (`transaction_marker`), or None."""
+    prefix = transaction_marker(app_id, 0)[:-1]
+    if user_metadata and user_metadata.startswith(prefix) and user_metadata[len(prefix):].isdigit():
+        return int(user_metadata[len(prefix):])
+    return None
 
 
 def normalise_history(

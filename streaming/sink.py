@@ -6,8 +6,9 @@ checkpoint commit writes nothing twice. The passages MERGE carries it as a Delta
 checks; so do a query's appends (quarantine, out_of_scope, metrics) in batch 0. Later appends carry it in
 their commit's userMetadata only (Lake.append marked): Delta's check rebuilds the table's whole state at
 each new version, three tables' worth of Spark jobs in every micro-batch. A run of a query hands the sink
-each batch once and in order, so only the first batch of a run can be one an earlier run committed in
-part; for it the sink reads which appends the commit logs already hold (`replayed`).
+each batch once and in order, so the batch after one whose metrics row the sink wrote is new to the tables;
+for any other (a run's first, or one after a batch the tables already held, as behind a restored checkpoint)
+the sink reads which appends the commit logs already hold (`replayed`).
 
 Repeated deliveries of an observation are dropped in two places: within the micro-batch only the first
 delivery is kept (`first_deliveries`), and a passage is inserted only when its observation_id is not in
