@@ -21,6 +21,9 @@ import pycountry
 MESSAGE_TYPES = ("anpr_observation_batch", "camera_registration", "camera_update")
 SCHEMA_VERSION_PATTERN = r"^anpr-2\.\d+\.\d+$"  # this platform speaks major version 2
 
+# The patterns are whole-string rules: Python's re.match and Java's find() (Spark's rlike) let `$` match before
+# a final line break, so code matches them whole (re.fullmatch; streaming.pipeline.matches_whole), as
+# pydantic's engine does.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # The one event_time rule of door and stream: UTC, RFC 3339 with exactly milliseconds, e.g.
 # 2025-06-02T07:15:42.123Z, and a real calendar moment. Other RFC 3339 forms (no fraction, a local
@@ -39,7 +42,7 @@ _USER_ASSIGNED = frozenset({"XK", "UK"})
 NL_PLATE_PATTERN = r"^[0-9A-Z]{6}$"
 OTHER_PLATE_PATTERN = r"^[0-9A-Z]{2,12}$"
 
-MAX_BODY_BYTES = 50 * 1024 * 1024  # one request (envelope) to the ingest service
+MAX_BODY_BYTES = 50_000_000  # one request (envelope) to the ingest service: the contract's 50 MB
 MAX_MESSAGE_BYTES = 64 * 1024  # one observation as the stream reads it from Kafka
 MAX_CAMERA_BYTES = 1_000_000  # one camera record: under Kafka's default 1 MiB request, room for key and headers
 # Integers beyond 64 bits: no consumer of the topics (the stream, Java clients) reads them.
@@ -105,7 +108,7 @@ def type_problem(value: Any, kind: str) -> str | None:
 
 def event_time_problem(text: str) -> str | None:
     """Why `text` breaks the event_time rule (`EVENT_TIME_RULE`), None when it keeps it."""
-    if _EVENT_TIME.match(text):
+    if _EVENT_TIME.fullmatch(text):
         try:
             datetime.fromisoformat(text[:23])
             return None

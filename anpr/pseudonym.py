@@ -1,7 +1,8 @@
 """Pseudonyms: plates never leave the first transformation in clear text.
 
 vehicle_key  = HMAC-SHA256(pepper, "<country>|<normalized plate>"): joins the register, never stored
-               in passages. `normalize_plate` gives the plate's text per country (docs/privacy.md).
+               in passages. `normalize_plate` gives the plate's text per country, `normalize_country` the
+               country's one code (docs/privacy.md).
 period_token = HMAC-SHA256(month key, vehicle_key), month key = HMAC-SHA256(pepper, "period|YYYY-MM"):
                links passages within one calendar month and never across months.
 
@@ -108,8 +109,16 @@ def is_ambiguous_plate(normalized: str, country: str | None) -> bool:
     return len(normalized) - len(normalized.lstrip(ascii_uppercase)) > district.ambiguous_above
 
 
+# Codes of one vehicle register: British vehicles carry GB, or UK since 2021 (anpr/contract.py accepts both), and
+# suppliers' systems report either for the same sign. Folded, one vehicle keeps one key whichever code a camera
+# read; keys made before the fold (2026-12) used UK as read (`keys_ever`).
+COUNTRY_ALIASES = {"UK": "GB"}
+
+
 def normalize_country(code: str | None) -> str:
-    return (code or "").strip().upper()
+    """The country's code as keys are derived from it: trimmed, upper case, COUNTRY_ALIASES folded."""
+    folded = (code or "").strip().upper()
+    return COUNTRY_ALIASES.get(folded, folded)
 
 
 def _hmac_hex(key: bytes, message: str) -> str:
@@ -118,6 +127,16 @@ def _hmac_hex(key: bytes, message: str) -> str:
 
 def vehicle_key(pepper: bytes, plate: str, country: str) -> str:
     return _hmac_hex(pepper, f"{normalize_country(country)}|{normalize_plate(plate, country)}")
+
+
+def keys_ever(pepper: bytes, plate: str, country: str) -> tuple[str, ...]:
+    """Every key the stream may have derived for this vehicle under `pepper`: vehicle_key first, then the key
+    under each code COUNTRY_ALIASES folds into the vehicle's, as keys were made before the fold. Erasure and
+    access requests look for all of them."""
+    code = normalize_country(country)
+    aliases = sorted(alias for alias, into in COUNTRY_ALIASES.items() if into == code)
+    return (vehicle_key(pepper, plate, code),
+            *(_hmac_hex(pepper, f"{alias}|{normalize_plate(plate, code)}") for alias in aliases))
 
 
 def company_key(pepper: bytes, kvk_number: str) -> str:

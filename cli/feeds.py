@@ -110,14 +110,16 @@ def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
                 counter = Counter("rows delivered", lines)
                 replays = sink.replays if isinstance(sink, IngestSink) else 0
                 try:
+                    # A file that keeps failing holds raw plates: rejected within the topic's retention of them.
                     outcome = process_drop(files, mapping, sink, delete=not args.keep, progress=counter.add, say=say,
                                            accepted=lambda path: Accepted(arrival(path), stream.max_lateness_days,
-                                                                          stream.future_tolerance_minutes))
+                                                                          stream.future_tolerance_minutes),
+                                           max_age_hours=settings.retention.kafka_hours)
                 finally:
                     counter.close()  # bad rows are never delivered: the bar may end short of its total
                 failures += len(outcome.failed)
                 # A replayed batch was delivered before with the same rows: the endpoint published nothing again.
-                replayed = (sink.replays - replays) if isinstance(sink, IngestSink) else 0
+                replayed = (sink.replays - replays if isinstance(sink, IngestSink) else 0) + outcome.replayed
                 print(f"files {len(outcome.exports)}  rows {sum(e.rows for e in outcome.exports):,}  "
                       f"delivered {outcome.delivered:,}  bad rows {sum(len(e.bad) for e in outcome.exports):,}  "
                       f"failed files {len(outcome.failed)}"
@@ -222,7 +224,9 @@ def add_commands(app: typer.Typer) -> None:
                                                                      "use")] = "demo-supplier",
             mapping: Annotated[str, typer.Option("--mapping", help="a mapping file instead")] = "",
             keep: Annotated[bool, typer.Option("--keep", help="leave files in place (default: delete each once read, "
-                                                              "its report in processed/ or rejected/)")] = False,
+                                                              "its report in processed/ or rejected/; one whose "
+                                                              "delivery failed stays until retention.kafka_hours "
+                                                              "old)")] = False,
             watch: Annotated[float, typer.Option("--watch", help="poll the paths every N seconds until Ctrl-C")]
             = 0.0,
             via: Annotated[Via, typer.Option("--via", help=_VIA_HELP)] = "ingest",

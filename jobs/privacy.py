@@ -31,10 +31,10 @@ from anpr.months import month_start, next_month
 from anpr.pseudonym import (
     SEPARATOR,
     is_ambiguous_plate,
+    keys_ever,
     normalize_country,
     normalize_plate,
     period_token,
-    vehicle_key,
 )
 from anpr.register_tables import KEYED_BY_VEHICLE
 from anpr.stream_tables import PASSAGES
@@ -54,10 +54,10 @@ class Subject:
     country: str
     start: date  # local (Europe/Amsterdam) dates, both inclusive, as passages' event_date
     end: date
-    # One per pepper held (anpr/keyring.py): passages made before a key rotation carry the old pepper's
-    # tokens, and the register holds the keys of the pepper in use.
+    # Per pepper held (anpr/keyring.py; passages made before a key rotation carry the old pepper's tokens, and
+    # the register holds the keys of the pepper in use), each key the stream ever derived (pseudonym.keys_ever).
     vehicle_keys: tuple[str, ...] = field(repr=False)
-    tokens: dict[str, tuple[str, ...]] = field(repr=False)  # "YYYY-MM" -> period_token per pepper
+    tokens: dict[str, tuple[str, ...]] = field(repr=False)  # "YYYY-MM" -> period_token per key
 
     def all_tokens(self) -> list[str]:
         return sorted(t for month in self.tokens.values() for t in month)
@@ -82,7 +82,7 @@ def subject(peppers: Sequence[bytes], plate: str, country: str, start: date, end
     code = normalize_country(country)
     # the shape, not is_country: a request must reach passages stored under any code the stream once took
     # (any two capital letters, before it checked them against ISO 3166-1)
-    if not re.match(COUNTRY_PATTERN, code):
+    if not re.fullmatch(COUNTRY_PATTERN, code):
         raise RequestError(f"--country {country!r} is not an ISO 3166-1 alpha-2 code such as NL or DE")
     if start > end:
         raise RequestError(f"--from {start} is after --to {end}")
@@ -90,16 +90,15 @@ def subject(peppers: Sequence[bytes], plate: str, country: str, start: date, end
     if not text:
         raise RequestError("--plate is empty: it has no letters or digits")
     pattern = NL_PLATE_PATTERN if code == "NL" else OTHER_PLATE_PATTERN
-    if not re.match(pattern, text.replace(SEPARATOR, "")):
+    if not re.fullmatch(pattern, text.replace(SEPARATOR, "")):
         raise RequestError(f"--plate does not have the format of a {code} plate "
                            f"(letters and digits matching {pattern}, separators ignored)")
     if is_ambiguous_plate(text, code):
         raise RequestError(f"--plate of a {code} vehicle needs the separator after its district code "
                            "(e.g. B-NO 1234): without it, more than one vehicle may be meant")
-    keys = tuple(vehicle_key(p, plate, code) for p in peppers)
-    return Subject(code, start, end, keys,
-                   {m: tuple(period_token(p, m, k) for p, k in zip(peppers, keys, strict=True))
-                    for m in months(start, end)})
+    keys = [(p, k) for p in peppers for k in keys_ever(p, plate, code)]
+    return Subject(code, start, end, tuple(k for _, k in keys),
+                   {m: tuple(period_token(p, m, k) for p, k in keys) for m in months(start, end)})
 
 
 def passage_filters(s: Subject) -> Filters:

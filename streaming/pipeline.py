@@ -59,6 +59,12 @@ class Reason:
     UNKNOWN_CAMERA = "UNKNOWN_CAMERA"
 
 
+def matches_whole(column: Column, pattern: str) -> Column:
+    """Whether the whole string matches `pattern` (null for null). Spark's rlike finds, and Java's `$` also
+    matches before a final line break, so "<uuid>\\n" would pass a ^...$ pattern there."""
+    return F.regexp_extract(column, pattern, 0) == column
+
+
 def _header(name: str) -> Column:
     match = F.filter(F.col("headers"), lambda h: h["key"] == F.lit(name))
     return F.when(F.size(match) > 0, F.element_at(match, 1)["value"].cast("string"))
@@ -90,7 +96,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
     )
     return typed.withColumn(
         "event_ts",
-        F.when(F.col("event_time").rlike(EVENT_TIME_PATTERN),
+        F.when(matches_whole(F.col("event_time"), EVENT_TIME_PATTERN),
                F.try_to_timestamp(F.substring("event_time", 1, 23), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSS"))),
     ).withColumn("plate_norm", plate_text_column(F.col("plate_text"), F.col("plate_country")))
 
@@ -128,7 +134,8 @@ def validate(observations: DataFrame, future_minutes: int, late_days: int, min_c
         (c("_not_json"), Reason.NOT_JSON),
         (c("_bad_type"), Reason.BAD_FIELD),
         (F.greatest(*[c(f).isNull() for f in required]), Reason.MISSING_FIELD),
-        (~c("observation_id").rlike(UUID_PATTERN) | ~c("camera_id").rlike(UUID_PATTERN), Reason.BAD_UUID),
+        (~matches_whole(c("observation_id"), UUID_PATTERN) | ~matches_whole(c("camera_id"), UUID_PATTERN),
+         Reason.BAD_UUID),
         (c("event_ts").isNull(), Reason.BAD_EVENT_TIME),
         (c("event_ts") > c("ingested_at") + F.expr(f"INTERVAL {future_minutes} MINUTES"), Reason.FUTURE_EVENT),
         (c("event_ts") < c("ingested_at") - F.expr(f"INTERVAL {late_days} DAYS"), Reason.TOO_LATE),
@@ -335,10 +342,23 @@ def to_passages(enriched: DataFrame) -> DataFrame:
     return enriched.select(*PASSAGES_SCHEMA.fieldNames())
 
 
+# What an event_time that breaks its rule may still show: digits and the signs of a time stamp, no letter of a plate.
+TIME_LIKE = r"^[0-9TZtz:.,+\- /]*$"
+
+
 def to_quarantine(invalid: DataFrame) -> DataFrame:
-    """Rejected rows keep what a supplier needs to find them again, never the plate."""
+    """Rejected rows keep what a supplier needs to find them again, never the plate. The supplier's own text
+    is kept only in a shape that holds none: an observation_id or camera_id only when it is a uuid (some
+    ANPR systems build ids from plate and time, e.g. "XX999X_20250602T071542"), an event_time (at most 40
+    characters) only when it holds nothing but digits and time signs. Otherwise null, and the reason code
+    (BAD_UUID, BAD_EVENT_TIME) says what was wrong; topic, partition and offset still find the message."""
+    def uuid_or_null(name: str) -> Column:
+        return F.when(matches_whole(F.col(name), UUID_PATTERN), F.col(name))
+
+    event_time = F.substring("event_time", 1, 40)
+    shown = {"observation_id": uuid_or_null("observation_id"), "camera_id": uuid_or_null("camera_id"),
+             "event_time": F.when(matches_whole(event_time, TIME_LIKE), event_time)}
     return invalid.select(
-        *[F.col(c) for c in QUARANTINE_COLUMNS if c != "event_time"],
-        F.substring("event_time", 1, 40).alias("event_time"),
+        *[shown.get(c, F.col(c)).alias(c) for c in QUARANTINE_COLUMNS],
         F.to_date(F.col("ingested_at")).alias("ingest_date"),
     )

@@ -42,8 +42,10 @@ def encode(item: dict[str, Any]) -> bytes:
 
 
 def observation_record(item: dict[str, Any], header_list: list[Header]) -> Record:
+    """The Kafka record of one observation, keyed by its camera_id in lower case: uuids name one camera in
+    either case (the stream compares them so), and one camera's reads keep one partition and their order."""
     camera = item.get("camera_id")
-    return (camera if isinstance(camera, str) else "").encode(), encode(item), header_list
+    return (camera.lower() if isinstance(camera, str) else "").encode(), encode(item), header_list
 
 
 def iso_ms(moment: datetime) -> str:

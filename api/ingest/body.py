@@ -9,7 +9,7 @@ from api.common.errors import ApiError
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"request body over {limit // (1024 * 1024)} MB",
+    return ApiError(413, f"request body over {limit / 1_000_000:g} MB",
                     "split the payload over several messages", code="payload_too_large")
 
 

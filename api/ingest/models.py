@@ -173,7 +173,8 @@ class RejectionCount(BaseModel):
     count: int
     observation_ids: list[str] = Field(
         default_factory=list, description=f"The observation_id of up to {MAX_REJECTED_IDS} of them, sorted, to find "
-                                          "the detections again (none for a message that was no JSON).")
+                                          "the detections again (none for a message that was no JSON or whose id "
+                                          "is no uuid).")
 
 
 class RejectionReport(BaseModel):

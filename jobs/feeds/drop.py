@@ -4,14 +4,23 @@ An export holds raw plates, which the ingest contract has gone within 24 hours, 
 read: one whose good rows were all delivered leaves its report in `processed/` (`<name>.report.json`:
 rows, good, bad, and each bad row's line and reason, never a plate); one that cannot be read as an export
 leaves its report in `rejected/`, and the supplier sends it again once the export or the mapping is fixed.
-A file whose delivery failed stays where it is, to be picked up again: its batches carry the same
-idempotency keys (through the ingest endpoint a retry publishes nothing twice) and its rows the same
-observation ids.
+So does one the ingest endpoint refuses for what it holds (sinks.Refused: 403 `camera_not_owned` when the
+mapping places a location at another supplier's camera; 400, 413, 422), which every later try would meet
+again. A file whose delivery failed otherwise (the endpoint or broker away, a wrong key) stays where it is,
+to be picked up again, until it is `max_age_hours` old (the caller passes the observations topic's
+retention, 22): then it is rejected too, "not delivered within 22 hours; send it again". Its age runs from
+the earlier of its modification time and its inode change time, so an upload that sets the modification
+time ahead cannot keep it longer. The report of a file rejected after a failed delivery adds the failure,
+the refusal's status and code, and the rows and batches delivered before it.
 
-A batch's idempotency key is a digest of the observations it sends, without where they came from
-(file name, line): the same rows dropped again, even renamed, are recognised, while a file corrected
-after a mapping or export error, whose rows now read differently, gets new keys for the batches that
-changed. The file's digest would call such a corrected re-delivery a replay and publish nothing.
+A file tried again, or sent again after a rejection, has the same rows as the same observation ids and its
+batches the same idempotency keys, so through the ingest endpoint nothing is published twice. A batch's
+idempotency key is a digest of the observations it sends, without where they came from (file name, line):
+the same rows dropped again, even renamed, are recognised, while a file corrected after a mapping or export
+error, whose rows now read differently, gets new keys for the batches that changed. The file's digest would
+call such a corrected re-delivery a replay and publish nothing. The endpoint compares whole bodies, which name
+file and line (`extensions`): for a key it holds with another body it answers 422 `idempotency_key_reused`, and
+as the key is the observations' digest, that batch's rows are the ones it published before (`deliver_export`).
 """
 
 from __future__ import annotations
@@ -26,16 +35,27 @@ from typing import Any
 
 from anpr.feeds.messages import encode
 from jobs.feeds.csv_feed import Accepted, CsvExport, CsvMapping, read_export
-from jobs.feeds.sinks import Sink
+from jobs.feeds.sinks import DeliveryFailed, Refused, Sink
 
 BATCH = 5_000
+REUSED = "idempotency_key_reused"  # the ingest endpoint's code for a key it holds with another body
 
 
 @dataclass
 class DropOutcome:
     exports: list[CsvExport]
     delivered: int
-    failed: list[tuple[str, str]]  # (file, why)
+    failed: list[tuple[str, str]]  # (file, why): rejected, or left for the next run
+    replayed: int = 0  # batches the endpoint held from an earlier delivery of the same rows
+
+
+@dataclass
+class Sent:
+    """Rows and batches of one export delivered so far."""
+
+    rows: int = 0
+    batches: int = 0
+    replayed: int = 0  # of the batches, those the endpoint held from a copy under another name or at other lines
 
 
 def csv_files(paths: Iterable[Path]) -> list[Path]:
@@ -64,20 +84,57 @@ def batch_key(items: list[dict[str, Any]]) -> str:
 
 
 def deliver_export(export: CsvExport, sink: Sink, batch: int = BATCH,
-                   progress: Callable[[int], None] | None = None) -> int:
-    sent = 0
+                   progress: Callable[[int], None] | None = None, sent: Sent | None = None) -> int:
+    """The rows delivered; `sent` is counted batch by batch, so after the sink raised (DeliveryFailed,
+    Refused) it holds what was delivered before."""
+    sent = Sent() if sent is None else sent
     for start in range(0, len(export.observations), batch):
         items = export.observations[start:start + batch]
-        sent += sink.send(items, batch_key(items), filename=export.file)
+        try:
+            sent.rows += sink.send(items, batch_key(items), filename=export.file)
+        except Refused as exc:
+            if exc.code != REUSED:
+                raise
+            # The key is these observations' digest (batch_key): the endpoint published these rows from a copy
+            # of the file that named them by another file or line, and publishes nothing again.
+            sent.rows += len(items)
+            sent.replayed += 1
+        sent.batches += 1
         if progress is not None:
             progress(len(items))
-    return sent
+    return sent.rows
+
+
+def _rejection(exc: Exception, path: Path, max_age_hours: float, now: float) -> str | None:
+    """Why a file whose delivery failed is rejected now; None while it may be tried again."""
+    if isinstance(exc, Refused):
+        return "the ingest endpoint refused it, as it would every time; correct it (or the mapping) and send it again"
+    stat = path.stat()
+    # The earlier of the two: an upload can set the modification time ahead, not the inode change time.
+    if now - min(stat.st_mtime, stat.st_ctime) > max_age_hours * 3600:
+        return f"not delivered within {max_age_hours:g} hours; send it again"
+    return None
+
+
+def _failure_report(export: CsvExport, why: str, exc: Exception, sent: Sent) -> dict[str, object]:
+    # The report outlives the plates: only our own failures' messages are known to quote none.
+    failure = str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__
+    refusal = {"status": exc.status, "code": exc.code} if isinstance(exc, Refused) else None
+    return {**export.report(), "problem": why, "failure": failure, "refusal": refusal, "delivered": sent.rows,
+            "batches_delivered": sent.batches}
 
 
 def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete: bool = True, batch: int = BATCH,
                  progress: Callable[[int], None] | None = None, say: Callable[[str], None] = print,
-                 accepted: Callable[[Path], Accepted] | None = None) -> DropOutcome:
-    """accepted: the event times each file's delivery may carry (None: not checked)."""
+                 accepted: Callable[[Path], Accepted] | None = None, *, max_age_hours: float,
+                 now: Callable[[], float] = time.time) -> DropOutcome:
+    """Each CSV file of `paths` (files, or directories' *.csv) read, delivered and, when `delete`, deleted
+    with its report in processed/ or rejected/ beside it; a line per file to `say`.
+
+    accepted: the event times each file's delivery may carry (None: not checked). max_age_hours: how long
+    after it arrived a file whose delivery failed is kept for another run; now: the clock that is judged
+    by (epoch seconds). A file rejected or left in place is in the outcome's `failed`; a failure of one file
+    raises nothing, and the next file is still tried."""
     outcome = DropOutcome([], 0, [])
     for path in csv_files(paths):
         started = time.monotonic()
@@ -91,13 +148,23 @@ def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete:
             continue
         for bad in export.bad:
             say(f"  bad row {bad}")
+        sent = Sent()
         try:
-            delivered = deliver_export(export, sink, batch, progress)
-        except Exception as exc:  # noqa: BLE001 - any failure leaves the file for the next run
-            say(f"{path.name}: delivery failed, file left in place: {exc}")
+            delivered = deliver_export(export, sink, batch, progress, sent)
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
             outcome.failed.append((path.name, str(exc)))
+            why = _rejection(exc, path, max_age_hours, now())
+            if why is None:
+                say(f"{path.name}: delivery failed, file left in place for the next run (rejected once "
+                    f"{max_age_hours:g} hours old): {exc}")
+                continue
+            say(f"{path.name}: rejected: {why} ({sent.rows:,} rows in {sent.batches:,} batches delivered "
+                f"before): {exc}")
+            if delete:
+                _report_and_delete(path, path.parent / "rejected", _failure_report(export, why, exc, sent))
             continue
         outcome.delivered += delivered
+        outcome.replayed += sent.replayed
         say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
             f"({time.monotonic() - started:.1f}s)")
         if delete:

@@ -6,6 +6,11 @@ connection, a broker that does not acknowledge, 429 or 503) a batch is retried w
 backoff, a progress line per failed attempt; giving up raises one line with the attempts, the time
 spent and the last cause. The ingest sink retries with the same idempotency key, so a retry never
 publishes twice; a Kafka retry may repeat messages, which the stream drops by observation id.
+
+The ingest sink raises Refused, a DeliveryFailed, when the endpoint refuses a batch for what it holds
+(400, 413, 422, or 403 `camera_not_owned`): the same batch is refused again on every try. Any
+other answer (401 an unknown key, 403 a disabled one, 409, 415, 500) is about the configuration or
+the endpoint, not the batch, and stays a plain DeliveryFailed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,19 @@ T = TypeVar("T")
 
 class DeliveryFailed(RuntimeError):
     pass
+
+
+class Refused(DeliveryFailed):
+    """The endpoint refused a batch for its content: `status` (400, 413, 422 or 403) and `code`, the error
+    body's code (None when the body had none); the message is one line."""
+
+    def __init__(self, message: str, status: int, code: str | None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+# Statuses whose refusal is about the batch itself, whatever its error code.
+REFUSED_STATUSES = frozenset({400, 413, 422})
 
 
 class TryAgain(Exception):
@@ -125,10 +143,13 @@ class IngestSink:
                     self.replays += response.headers.get("Idempotent-Replay") == "true"
                     return dict(json.loads(response.read()))
             except urllib.error.HTTPError as exc:
-                detail = _error_message(exc)
-                if exc.code not in (429, 503):
-                    raise DeliveryFailed(f"ingest endpoint {self.url} answered {exc.code}: {detail}") from None
-                raise TryAgain(f"answered {exc.code}: {detail}", _seconds(exc.headers.get("Retry-After"))) from None
+                code, detail = _error(exc)
+                if exc.code in (429, 503):
+                    raise TryAgain(f"answered {exc.code}: {detail}", _seconds(exc.headers.get("Retry-After"))) from None
+                answered = f"ingest endpoint {self.url} answered {exc.code}{f' {code}' if code else ''}: {detail}"
+                if exc.code in REFUSED_STATUSES or (exc.code == 403 and code == "camera_not_owned"):
+                    raise Refused(answered, exc.code, code) from None
+                raise DeliveryFailed(answered) from None
             except (urllib.error.URLError, OSError) as exc:
                 reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
                 if isinstance(reason, ssl.SSLCertVerificationError):  # waiting does not make it trusted
@@ -148,8 +169,12 @@ def _seconds(retry_after: str | None) -> float | None:
         return None
 
 
-def _error_message(exc: urllib.error.HTTPError) -> str:
+def _error(exc: urllib.error.HTTPError) -> tuple[str | None, str]:
+    """(code, message) of the platform's error body {"error": {"code", "message", ...}}; the message on one
+    line, the reason phrase when the body is not that shape."""
     try:
-        return str(json.loads(exc.read())["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return exc.reason if isinstance(exc.reason, str) else "no error body"
+        error = json.loads(exc.read())["error"]
+        code = error.get("code")
+        return (code if isinstance(code, str) else None), " ".join(str(error["message"]).split())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, exc.reason if isinstance(exc.reason, str) else "no error body"

@@ -35,7 +35,7 @@ _UUID = re.compile(UUID_PATTERN)
 def idempotency_identity(key: str) -> str:
     """The key as stored and compared: a uuid in lower case (RFC 9562 uuids are case-insensitive),
     any other key as sent."""
-    return key.lower() if _UUID.match(key) else key
+    return key.lower() if _UUID.fullmatch(key) else key
 
 
 @router.post("/", status_code=202, summary="Deliver one message (observation batch or camera metadata)",

@@ -24,3 +24,10 @@ def test_an_observation_with_a_non_finite_number_is_refused_in_one_line_naming_n
 
 def test_a_finite_observation_encodes_to_the_json_it_came_from():
     assert json.loads(encode(OBSERVATION)) == OBSERVATION
+
+
+def test_an_observation_is_keyed_by_its_camera_in_lower_case():
+    """uuids name one camera in either case: one camera sent in both kept two partitions (and lost its order)."""
+    camera = OBSERVATION["camera_id"]
+    assert observation_record({**OBSERVATION, "camera_id": camera.upper()}, [])[0] == camera.lower().encode()
+    assert observation_record({**OBSERVATION, "camera_id": 7}, [])[0] == b""

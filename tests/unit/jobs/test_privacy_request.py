@@ -1,5 +1,6 @@
 """Data-subject requests (jobs/privacy.py): keys as the stream makes them, counts, releases, bad input."""
 
+import hmac
 import json
 import logging
 from datetime import UTC, date, datetime
@@ -48,6 +49,23 @@ def test_keys_and_month_tokens_are_the_streams():
     assert (s.country, s.vehicle_keys) == ("NL", (key,))
     assert s.tokens == {m: (period_token(PEPPER, m, key),) for m in ("2026-09", "2026-10", "2026-11")}
     assert PLATE not in repr(s) and key not in repr(s) and s.tokens["2026-10"][0] not in repr(s)
+
+
+@pytest.mark.parametrize("country", ["GB", "uk", "UK"])
+def test_a_british_vehicle_is_looked_for_under_its_one_key_and_the_uk_key_made_before_the_fold(country):
+    """GB and UK are one register's codes: keys fold UK into GB (pseudonym.COUNTRY_ALIASES), and passages made
+    before the fold carry tokens of the key under UK as read."""
+    s = subject([PEPPER, b"old-pepper"], "AB12 CDE", country, date(2026, 11, 1), date(2026, 11, 30))
+    keys = [vehicle_key(p, "AB12CDE", "GB") for p in (PEPPER, b"old-pepper")]
+    before = [_hmac(p, "UK|AB12CDE") for p in (PEPPER, b"old-pepper")]
+    assert s.country == "GB" and s.vehicle_keys == (keys[0], before[0], keys[1], before[1])
+    assert vehicle_key(PEPPER, "AB12CDE", "UK") == keys[0]
+    assert s.tokens["2026-11"] == tuple(period_token(p, "2026-11", k) for p, k in zip(
+        (PEPPER, PEPPER, b"old-pepper", b"old-pepper"), s.vehicle_keys, strict=True))
+
+
+def _hmac(pepper: bytes, message: str) -> str:
+    return hmac.digest(pepper, message.encode(), "sha256").hex()
 
 
 def test_months_span_the_range_across_a_year_end():

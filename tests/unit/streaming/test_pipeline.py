@@ -356,3 +356,46 @@ def test_gö_and_go_are_one_vehicle_and_g_another(spark):
                 for i, p in enumerate(["GÖ XY 99", "GO-XY 99", "G XY 99"], 1)]
     keys = [r.vehicle_key for r in prepared(spark, payloads).orderBy("kafka_offset").collect()]
     assert keys[0] == keys[1] == pseudonym.vehicle_key(PEPPER, "GO XY 99", "DE") != keys[2]
+
+
+def test_gb_and_uk_are_one_british_vehicle(spark):
+    """A review's case: one supplier's system reports GB, another's UK for the same British plate; two keys
+    counted one vehicle twice and broke its trips."""
+    payloads = [json.dumps(obs(i, plate_country=c, plate_text="AB12 CDE")).encode()
+                for i, c in enumerate(["GB", "UK", "IE"], 1)]
+    keys = [r.vehicle_key for r in prepared(spark, payloads).orderBy("kafka_offset").collect()]
+    assert keys[0] == keys[1] == pseudonym.vehicle_key(PEPPER, "AB12CDE", "GB") != keys[2]
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("observation_id", "00000000-0000-4000-8000-000000000001\n", P.Reason.BAD_UUID),
+    ("camera_id", CAM + "\n", P.Reason.BAD_UUID),
+    ("camera_id", CAM + "\r\n", P.Reason.BAD_UUID),
+    ("event_time", "2026-03-10T11:59:00.000Z\n", P.Reason.BAD_EVENT_TIME),
+    ("event_time", "2026-03-10T11:59:00.000Z\u2028", P.Reason.BAD_EVENT_TIME),
+])
+def test_a_value_is_judged_whole_and_a_final_line_break_breaks_it(spark, field, value, reason):
+    """Java's `$`, as Spark's rlike uses it, also matches before a final line break: such ids passed as uuids
+    and such times as the contract's, as Python's re.match took them at the door."""
+    assert verdicts(spark, [json.dumps(obs(1, **{field: value})).encode()]) == [reason]
+
+
+def test_the_quarantine_keeps_no_supplier_text_that_could_hold_a_plate(spark):
+    """A review's case: ANPR systems that build detection ids from plate and time sent "VX123B_20250602T071542"
+    as observation_id; the quarantine kept it (30 days) and GET /v1/rejections listed it."""
+    bad_id = obs(1, observation_id="VX123B_20250602T071542")
+    bad_camera = obs(2, camera_id="cam-VX123B")
+    bad_time = obs(3, event_time="VX-123-B 2026-03-10 11:59")
+    odd_time = obs(4, event_time="2026-03-10 11:59:00")
+    payloads = [json.dumps(o).encode() for o in (bad_id, bad_camera, bad_time, odd_time)]
+    checked = P.validate(prepared(spark, payloads), future_minutes=5, late_days=7, min_confidence=0.6)
+    rows = P.to_quarantine(checked.where("reason IS NOT NULL")).orderBy("kafka_offset").collect()
+    assert [(r.reason, r.observation_id, r.camera_id, r.event_time) for r in rows] == [
+        (P.Reason.BAD_UUID, None, CAM, bad_id["event_time"]),
+        (P.Reason.BAD_UUID, bad_camera["observation_id"], None, bad_camera["event_time"]),
+        (P.Reason.BAD_EVENT_TIME, bad_time["observation_id"], CAM, None),
+        (P.Reason.BAD_EVENT_TIME, odd_time["observation_id"], CAM, "2026-03-10 11:59:00"),
+    ]
+    assert [(r.kafka_offset, r.topic) for r in rows] == [(i, "anpr.observations") for i in range(4)]
+    kept = " ".join(str(v) for r in rows for v in r)
+    assert "VX" not in kept.upper()

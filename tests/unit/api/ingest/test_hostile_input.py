@@ -181,6 +181,9 @@ def test_cameras_take_the_working_groups_spelling_and_the_old_names_as_aliases()
     ("2025-06-02T09:15:42.123+02:00", f"must be {EVENT_TIME_RULE}"),
     ("2025-06-02T07:15:42.123456Z", f"must be {EVENT_TIME_RULE}"),
     ("2025-02-30T07:15:42.123Z", f"is not a calendar moment; must be {EVENT_TIME_RULE}"),
+    # the whole value: re.match let `$` match before a final line break (a fresh reader's case)
+    ("2025-06-02T07:15:42.123Z\n", f"must be {EVENT_TIME_RULE}"),
+    ("2025-06-02T07:15:42.123+00:00\n", f"must be {EVENT_TIME_RULE}"),
 ])
 def test_the_event_time_rule(event_time, problem):
     assert event_time_problem(event_time) == problem

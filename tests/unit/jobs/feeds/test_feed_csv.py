@@ -184,7 +184,7 @@ def test_the_drop_deletes_delivered_and_rejected_files_and_keeps_their_reports(t
     export(tmp_path, BROKEN, name="week-11.csv")
     (tmp_path / "notes.csv").write_text("x;y\n1;2\n")
     sink, lines = Collect(), list[str]()
-    outcome = process_drop([tmp_path], MAPPING, sink, batch=1, say=lines.append)
+    outcome = process_drop([tmp_path], MAPPING, sink, batch=1, say=lines.append, max_age_hours=22)
     assert outcome.delivered == 2 and [n for _, n in sink.batches] == [1, 1]
     assert sink.batches[0][0].startswith("csv-") and sink.batches[0][0] != sink.batches[1][0]
     assert not (tmp_path / "processed" / "week-11.csv").exists() and not (tmp_path / "week-11.csv").exists()
@@ -201,10 +201,14 @@ def test_a_corrected_redelivery_gets_new_keys_for_its_changed_batches_and_an_ide
             row(3, "10-03-2026 08:00:02", locatie="Neude"), row(4, "10-03-2026 08:00:03")]
     fixed = MAPPING.model_copy(update={"locations": {**MAPPING.locations, "Neude": MAPPING.locations["Biltstraat"]}})
     first, again, renamed, corrected = Collect(), Collect(), Collect(), Collect()
-    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, first, delete=False, batch=2, say=print)
-    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, again, delete=False, batch=2, say=print)
-    process_drop([export(tmp_path, rows, "week-11-resent.csv")], MAPPING, renamed, delete=False, batch=2, say=print)
-    process_drop([export(tmp_path, rows, "week-11.csv")], fixed, corrected, delete=False, batch=2, say=print)
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, first, delete=False, batch=2, say=print,
+                 max_age_hours=22)
+    process_drop([export(tmp_path, rows, "week-11.csv")], MAPPING, again, delete=False, batch=2, say=print,
+                 max_age_hours=22)
+    process_drop([export(tmp_path, rows, "week-11-resent.csv")], MAPPING, renamed, delete=False, batch=2, say=print,
+                 max_age_hours=22)
+    process_drop([export(tmp_path, rows, "week-11.csv")], fixed, corrected, delete=False, batch=2, say=print,
+                 max_age_hours=22)
     assert [n for _, n in first.batches] == [2, 1] and again.batches == first.batches == renamed.batches
     # The mapping now knows Neude: line 4 is sent, the second batch (lines 4, 5) is new, the first a replay.
     assert [n for _, n in corrected.batches] == [2, 2]

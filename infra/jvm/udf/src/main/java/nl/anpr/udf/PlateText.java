@@ -24,8 +24,12 @@ public final class PlateText implements UDF2<String, String, String> {
   private static final Pattern RUN = Pattern.compile("[\\p{L}\\p{N}]+");
   private static final Pattern LETTERS = Pattern.compile("[A-Z]+");
 
+  // anpr.pseudonym.COUNTRY_ALIASES: codes of one vehicle register, folded so one vehicle keeps one key.
+  static final Map<String, String> COUNTRY_ALIASES = Map.of("UK", "GB");
+
   static String normalizeCountry(String country) {
-    return country == null ? "" : country.strip().toUpperCase(Locale.ROOT);
+    String code = country == null ? "" : country.strip().toUpperCase(Locale.ROOT);
+    return COUNTRY_ALIASES.getOrDefault(code, code);
   }
 
   static String normalize(String plate, String country) {
