@@ -91,6 +91,11 @@ class KafkaSettings(BaseModel):
     # Spark's kafka source reads only committed records (`kafka.isolation.level`): an ingest request's
     # transaction aborted after a broker failure is never read. read_uncommitted would read it too.
     isolation_level: Literal["read_committed", "read_uncommitted"] = "read_committed"
+    # Bytes one fetch of the stream's Kafka consumers brings per partition, and in all (the consumer's
+    # max.partition.fetch.bytes, default 1 MiB, and fetch.max.bytes): a 500,000-record micro-batch read in
+    # 1 MiB fetches took 1.6-2.0 s on 2 cores, in 16 MiB ones 1.3 s (docs/benchmarks.md, pipeline).
+    fetch_partition_bytes: int = Field(default=16 << 20, ge=1 << 20)
+    fetch_max_bytes: int = Field(default=64 << 20, ge=1 << 20)
     # How long the stream waits for a broker that does not answer before it stops with a one-line cause
     # (streaming/source.py: Spark's kafka source asks for offsets in tries of a third of it each).
     broker_wait_seconds: float = Field(default=180.0, ge=3)

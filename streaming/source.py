@@ -64,6 +64,9 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
     - ``fetchOffset.numRetries``, ``kafka.default.api.timeout.ms``, ``kafka.request.timeout.ms``: from
       ``kafka.broker_wait_seconds`` (`wait_options`), how long a query waits for a broker that does not
       answer before it fails (run_stream then raises BrokerUnreachableError).
+    - ``kafka.max.partition.fetch.bytes`` (16 MiB), ``kafka.fetch.max.bytes`` (64 MiB): fewer, larger
+      fetches than the consumer's defaults (1 MiB per partition) for a micro-batch of up to
+      ``maxOffsetsPerTrigger`` records.
     - ``kafka.isolation.level`` (read_committed): only records of committed transactions (and records
       written outside any transaction) are read; an ingest request whose transaction was aborted after a
       broker failure is never read, and records of an open transaction wait until it ends.
@@ -92,6 +95,8 @@ def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str]
         .option("maxOffsetsPerTrigger", str(k.max_offsets_per_trigger))
         .option("failOnDataLoss", str(k.fail_on_data_loss).lower())
         .option("kafka.isolation.level", k.isolation_level)
+        .option("kafka.max.partition.fetch.bytes", str(k.fetch_partition_bytes))
+        .option("kafka.fetch.max.bytes", str(k.fetch_max_bytes))
         # headers name the supplier, municipality and ingest request of each detection
         .option("includeHeaders", "true")
         .options(**wait_options(k.broker_wait_seconds))
