@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anpr.register_conf import RegisterConf
+from anpr.register_conf import RegisterConf, ZeToegangConf
 
 BUITENLANDS, ONBEKEND = "Buitenlands", "Onbekend"
 BEDRIJF, PARTICULIER = "Bedrijf", "Particulier"
@@ -46,7 +46,16 @@ SBI_SECTIONS = [
     ("U", 99, 99, "Extraterritoriale organisaties"),
 ]
 _ROMAN = {"VI": 6, "V": 5, "IV": 4, "III": 3, "II": 2, "I": 1}
+# Euro classes as the RDW and EU write them, upper-cased, tried in this order: a class standing alone or
+# after "EURO " ("6", "EURO VI C", "EURO 6 W"); a field that is only a digit and its suffix ("6d-TEMP");
+# after "EURO" (any separator or none) a digit with any suffix ("EURO6", "EURO 6d-TEMP", "EURO 5B") or a
+# Roman numeral with at most a step letter A-E ("EURO VIE", "EURO VIC"); EEV (Enhanced Environmentally
+# friendly Vehicle, heavy duty between Euro V and VI) as Euro V. Euro 7 and above are no class here
+# (emissieklasse is Euro 0..6 or Z).
+_EURO_NAMED = re.compile(r"\bEURO[\s._-]*(?:([0-6])(?!\d)|(VI|IV|V|III|II|I)[A-E]?(?![A-Z0-9]))")
 _EURO = re.compile(r"(?:EURO\s*)?\b([0-6]|VI|IV|V|III|II|I)\b")
+_EURO_BARE = re.compile(r"\s*([0-6])[\s._-]*[A-Z][A-Z0-9._-]*\s*")
+_EEV = re.compile(r"\bEEV\b")
 
 
 # -- vectorizing helpers ------------------------------------------------------------------------------
@@ -111,12 +120,17 @@ def parse_employees(text: object) -> int | None:
 
 
 def parse_euro(text: object) -> int | None:
-    """Euro class from emissiecode_omschrijving ("6") or uitlaatemissieniveau ("EURO VI C", "EURO 6 W")."""
-    match = _EURO.search(str(text).upper()) if text is not None else None
-    if match is None:
+    """Euro class from emissiecode_omschrijving ("6") or uitlaatemissieniveau ("EURO VI C", "EURO 6 W",
+    "EURO6", "Euro 6d-TEMP", "EURO VIE"; "EEV" -> 5): the class number 0..6, None when there is none."""
+    if text is None:
         return None
-    token = match.group(1)
-    return int(token) if token.isdigit() else _ROMAN[token]
+    s = str(text).upper()
+    if match := _EURO.search(s) or _EURO_BARE.fullmatch(s):
+        token = match.group(1)
+        return int(token) if token.isdigit() else _ROMAN[token]
+    if match := _EURO_NAMED.search(s):
+        return int(match.group(1)) if match.group(1) else _ROMAN[match.group(2)]
+    return 5 if _EEV.search(s) else None
 
 
 def euro_of(emissieklasse: object) -> int | None:
@@ -261,7 +275,12 @@ def days(d: date) -> int:
 
 def ze_toegang_tot(types: pa.Array, klassen: pa.Array, eerste_toelating: pa.Array, bodies: pa.Array,
                    conf: RegisterConf) -> np.ndarray:
-    """Per vehicle the first day (days since 1970) without access; ALWAYS or UNKNOWN as sentinels."""
+    """Per vehicle the first day (days since 1970) without access; ALWAYS or UNKNOWN as sentinels.
+
+    UNKNOWN for a subject, non-zero-emission vehicle without a Euro class, and for one without a first
+    admission date whose answer depends on that date: the rules are applied for every possible date (one
+    per interval between the rules' date bounds) and give a day only when all of them give the same one.
+    """
     z = conf.ze_toegang
     n = len(types)
     euro = np.asarray(pc.fill_null(map_distinct(klassen, lambda k: euro_of(k), pa.int8()), -1), dtype=np.int8)
@@ -272,12 +291,34 @@ def ze_toegang_tot(types: pa.Array, klassen: pa.Array, eerste_toelating: pa.Arra
     open_ = subject & ~zero
     out[open_ & (euro < 0)] = UNKNOWN
     open_ &= euro >= 0
+    dated = np.flatnonzero(open_ & (det != UNKNOWN))
+    out[dated] = _first_rule(z, types.take(dated), bodies.take(dated), euro[dated], det[dated])
+    undated = np.flatnonzero(open_ & (det == UNKNOWN))
+    if len(undated):
+        kinds, shapes, classes = types.take(undated), bodies.take(undated), euro[undated]
+        answers = [_first_rule(z, kinds, shapes, classes, np.full(len(undated), day, dtype=np.int32))
+                   for day in _possible_admissions(z)]
+        out[undated] = np.where(np.all([a == answers[0] for a in answers], axis=0), answers[0], UNKNOWN)
+    return out
+
+
+def _first_rule(z: ZeToegangConf, types: pa.Array, bodies: pa.Array, euro: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """toegang_tot of the first rule each vehicle matches (known first admission dates), else z.ingang."""
+    out = np.full(len(euro), days(z.ingang), dtype=np.int32)
+    open_ = np.ones(len(euro), dtype=bool)
     for rule in z.regels:
         hit = open_ & _matches(rule, types, bodies, euro, det)
         out[hit] = days(rule.toegang_tot)
         open_ &= ~hit
-    out[open_] = days(z.ingang)
     return out
+
+
+def _possible_admissions(z: ZeToegangConf) -> list[int]:
+    """One first admission day (days since 1970) per interval the rules' date bounds cut the calendar into:
+    every date of an interval matches the same rules, so these answer for every possible date."""
+    bounds = sorted({days(d) for rule in z.regels
+                     for d in (rule.eerste_toelating_vanaf, rule.eerste_toelating_voor) if d is not None})
+    return [bounds[0] - 1, *bounds] if bounds else [0]
 
 
 def _matches(rule, types: pa.Array, bodies: pa.Array, euro: np.ndarray, det: np.ndarray) -> np.ndarray:  # noqa: ANN001
@@ -290,11 +331,10 @@ def _matches(rule, types: pa.Array, bodies: pa.Array, euro: np.ndarray, det: np.
         hit &= euro >= rule.euro_min
     if rule.euro_max is not None:
         hit &= euro <= rule.euro_max
-    known = det != UNKNOWN
     if rule.eerste_toelating_vanaf is not None:
-        hit &= known & (det >= days(rule.eerste_toelating_vanaf))
+        hit &= det >= days(rule.eerste_toelating_vanaf)
     if rule.eerste_toelating_voor is not None:
-        hit &= known & (det < days(rule.eerste_toelating_voor))
+        hit &= det < days(rule.eerste_toelating_voor)
     return hit
 
 

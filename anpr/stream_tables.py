@@ -52,6 +52,9 @@ PASSAGES_SCHEMA = T.StructType([
     T.StructField("ingested_at", T.TimestampType(), True),
     T.StructField("kafka_partition", T.IntegerType(), True),
     T.StructField("kafka_offset", T.LongType(), True),
+    # the last double read merged into this read (anpr/double_reads.py LAST_READ): the monthly statistics
+    # merge a chain of reads split over micro-batches by it; null when none was
+    T.StructField("last_read_ts", T.TimestampType(), True),
 ])
 PASSAGES_PARTITIONS = ["municipality", "event_date"]
 

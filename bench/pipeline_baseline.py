@@ -172,7 +172,10 @@ def _passages(col: dict[str, list[Any]], added: dict[str, Any], pepper: bytes) -
                                                             strict=True)]
     col["pepper_id"] = [pepper_id(pepper)] * len(col["period_month"])  # as the stream records which pepper
     schema = spark_to_arrow_schema(PASSAGES_SCHEMA)
+    n = len(col["period_month"])
+    # no double reads are looked for here: no read is merged into another (last_read_ts null)
     arrays = [added[f.name] if f.name in added else
+              pa.nulls(n, f.type) if f.name == "last_read_ts" else
               pa.array(col[f.name], pa.int64()).cast(f.type) if f.name in ("event_ts", "ingested_at") else
               pa.array(col[f.name], f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -26,7 +26,7 @@ from anpr.contract import (
     country_codes,
     parse_spec,
 )
-from anpr.double_reads import double_reads
+from anpr.double_reads import LAST_READ, double_reads, last_reads
 from anpr.pseudonym import (
     DISTRICT_SEPARATED,
     PERIOD_TOKEN_FUNCTION,
@@ -247,20 +247,23 @@ STREAM_VEHICLE = ["vehicle_key", "period_month"]
 
 
 def double_read_ids(reads: DataFrame, window_seconds: float) -> DataFrame:
-    """observation_id of each double read of a micro-batch (anpr/double_reads.py): a read of the same
-    vehicle by the same camera at most window_seconds after the previous one.
+    """Each double read of a micro-batch (anpr/double_reads.py `double_reads`: observation_id, merged_into,
+    event_ts): a read of the same vehicle by the same camera at most window_seconds after the previous one.
 
     Expects one row per observation_id (`first_deliveries`) with `local_time_columns`. Only reads of one
     micro-batch meet here; a double read whose first read came in an earlier batch is no double read
-    here and becomes a passage, which the monthly statistics merge by the same rule. Which read
-    survives depends on the reads alone, so a replayed batch keeps the same one.
+    here and becomes a passage, which the monthly statistics merge by the same rule, from the kept reads'
+    LAST_READ (`without_double_reads`). Which read survives depends on the reads alone, so a replayed batch
+    keeps the same one.
     """
     return double_reads(reads, STREAM_VEHICLE, window_seconds)
 
 
-def without_double_reads(reads: DataFrame, double_ids: DataFrame) -> DataFrame:
-    """The reads that are passages: all but the ids of `double_read_ids`."""
-    return reads.join(double_ids, "observation_id", "left_anti")
+def without_double_reads(reads: DataFrame, doubles: DataFrame) -> DataFrame:
+    """The reads that are passages: all but the double reads of `double_read_ids`, each with LAST_READ, the
+    time of the last double read merged into it (null when none was)."""
+    kept = reads.join(doubles.select("observation_id"), "observation_id", "left_anti")
+    return kept.join(F.broadcast(last_reads(doubles)), "observation_id", "left")
 
 
 def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
@@ -338,7 +341,10 @@ QUARANTINE_COLUMNS = [
 
 
 def to_passages(enriched: DataFrame) -> DataFrame:
-    """The passages columns. One row per observation_id already: `first_deliveries` ran upstream."""
+    """The passages columns. One row per observation_id already: `first_deliveries` ran upstream. LAST_READ is
+    null where double reads were not looked for."""
+    if LAST_READ not in enriched.columns:
+        enriched = enriched.withColumn(LAST_READ, F.lit(None).cast("timestamp"))
     return enriched.select(*PASSAGES_SCHEMA.fieldNames())
 
 

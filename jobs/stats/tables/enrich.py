@@ -89,7 +89,8 @@ def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str
     """The month's passages (of one municipality if given), one per passing of a camera.
 
     The stream merges double reads within a micro-batch; one that straddled two micro-batches is in
-    the table twice, and is merged here by the same rule (anpr/double_reads.py, on period_token).
+    the table twice, and is merged here by the same rule (anpr/double_reads.py, on period_token), from
+    each passage's last merged read (last_read_ts), so a chain split over batches is one passing too.
     """
     out = passages.where((F.col("jaar") == jaar) & (F.col("maand") == maand))
     out = out.where(F.col("municipality") == municipality) if municipality else out
@@ -188,19 +189,30 @@ def mark_trips(passages: DataFrame, max_gap_minutes: int) -> DataFrame:
     """trip_start: an inbound passage that does not continue a stay already open in the zone.
 
     A stay opens at an inbound passage and closes at the next outbound one, or once the vehicle has not
-    been seen in the zone for more than max_gap_minutes. Passages without a direction neither open nor
-    close a stay. Tokens are month-scoped, so a stay open at the start of the month is not counted.
+    been seen in the zone for more than max_gap_minutes: the time from its previous passage in the zone,
+    with or without a direction, is more than that. Passages without a direction neither open nor close
+    a stay, but they do show the vehicle in the zone. Tokens are month-scoped, so the month cannot see
+    a stay opened in the month before: its inbound passage is not counted here, but a later inbound
+    passage of that stay in this month (at another camera) opens a trip of this month.
+
+    Computed as: a visit is a run of the vehicle's passages in the zone, each at most max_gap_minutes
+    after the one before; an inbound passage opens a trip unless the last passage with a direction before
+    it in the same visit is an inbound one.
     """
-    before = _order(Window.partitionBy("period_token", "zone_id")).rowsBetween(Window.unboundedPreceding, -1)
+    vehicle = _order(Window.partitionBy("period_token", "zone_id"))
+    gap = F.unix_micros(F.col("event_ts")) - F.unix_micros(F.lag("event_ts").over(vehicle))
+    new_visit = F.coalesce(gap > max_gap_minutes * 60_000_000, F.lit(True)).cast("int")
+    visit = F.sum("_new_visit").over(vehicle.rowsBetween(Window.unboundedPreceding, Window.currentRow))
     directed = F.when(F.col("rij_richting_zone").isNotNull(),
-                      F.struct(F.col("event_ts").alias("ts"), F.col("rij_richting_zone").alias("dir")))
-    prev = F.last(directed, ignorenulls=True).over(before)
-    gap = F.unix_micros(F.col("event_ts")) - F.unix_micros(F.col("_prev.ts"))
+                      F.struct(F.col("_visit").alias("visit"), F.col("rij_richting_zone").alias("dir")))
+    prev = F.last(directed, ignorenulls=True).over(vehicle.rowsBetween(Window.unboundedPreceding, -1))
     opens = (F.col("rij_richting_zone") == "Inbound") & (
-        F.col("_prev").isNull() | (F.col("_prev.dir") == "Outbound") | (gap > max_gap_minutes * 60_000_000))
-    return (passages.withColumn("_prev", prev)
+        F.col("_prev").isNull() | (F.col("_prev.visit") != F.col("_visit")) | (F.col("_prev.dir") == "Outbound"))
+    return (passages.withColumn("_new_visit", new_visit)
+            .withColumn("_visit", visit)
+            .withColumn("_prev", prev)
             .withColumn("trip_start", F.coalesce(opens, F.lit(False)))
-            .drop("_prev"))
+            .drop("_new_visit", "_visit", "_prev"))
 
 
 def visitor_type(days: Column, definitions: Definitions) -> Column:

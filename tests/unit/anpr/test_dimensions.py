@@ -63,9 +63,25 @@ def test_dates_in_every_shape_the_exports_use(text, expected):
 
 
 @pytest.mark.parametrize(("text", "euro"), [("6", 6), ("EURO VI C", 6), ("EURO 6 W", 6), ("Euro 5", 5),
-                                            ("EURO IV", 4), ("0", 0), ("EEV", None), ("", None), (None, None)])
+                                            ("EURO IV", 4), ("0", 0), ("EURO VI-E", 6), ("EURO 6 AP", 6),
+                                            ("", None), (None, None)])
 def test_euro_class_from_code_or_exhaust_level(text, euro):
     assert D.parse_euro(text) == euro
+
+
+# Spellings that parsed to None (emissieklasse and ZE access Onbekend): no space, suffixes, step letters, EEV.
+@pytest.mark.parametrize(("text", "euro"), [
+    ("EURO6", 6), ("EURO 6d-TEMP", 6), ("Euro 6d", 6), ("Euro 6dTEMP", 6), ("EURO 6D-ISC-FCM", 6), ("Euro 6e", 6),
+    ("EURO 6c", 6), ("6d-TEMP", 6), ("EURO 5B", 5), ("euro 5a", 5), ("EURO_4", 4), ("EURO VIE", 6), ("EURO VIC", 6),
+    ("EURO IIIA", 3), ("EEV", 5), ("Euro EEV", 5),
+])
+def test_euro_class_in_every_common_rdw_and_eu_spelling(text, euro):
+    assert D.parse_euro(text) == euro
+
+
+@pytest.mark.parametrize("text", ["EURO 7", "EURO VII", "EURO 60", "EURO IVECO", "Z", "Elektriciteit"])
+def test_no_euro_class_is_read_into_other_text(text):
+    assert D.parse_euro(text) is None
 
 
 def test_sbi_section_of_a_code():
@@ -175,6 +191,25 @@ def test_ze_access_on_a_date_shows_what_each_tightening_affects():
     for column, day in enumerate([date(2026, 12, 31), date(2027, 1, 1), date(2028, 1, 1), date(2030, 1, 1)]):
         status = D.ze_status(until, np.full(len(VEHICLES), D.days(day)), none)
         assert [D.ZE_STATUSES[s] for s in status] == [v[4][column] for v in VEHICLES], day
+
+
+UNDATED = [  # no datum_eerste_toelating: type, class, body -> ze_toegang_tot, status on 2026-06-01
+    ("Vrachtauto", "Euro 6", "Vrachtwagen", "Onbekend", "Onbekend"),  # 2030, 2028 or none: the date decides
+    ("Vrachtauto", "Euro 6", "Trekker", "Onbekend", "Onbekend"),
+    ("Bestelauto", "Euro 6", None, "Onbekend", "Onbekend"),  # from 2025 zero emission only, else until 2028
+    ("Vrachtauto", "Euro 5", "Trekker", "2025-01-01", "Verboden"),  # every date gives 2025-01-01
+    ("Bestelauto", "Euro 4", None, "2025-01-01", "Verboden"),
+    ("Bestelauto", "Z", None, "Altijd", "Toegestaan"),
+    ("Personenauto", "Euro 3", "Hatchback", "Altijd", "Toegestaan"),
+]
+
+
+def test_without_a_first_admission_date_access_is_onbekend_only_when_the_date_decides():
+    types, classes, bodies = (pa.array([v[i] for v in UNDATED], pa.string()) for i in range(3))
+    until = D.ze_toegang_tot(types, classes, pa.nulls(len(UNDATED), pa.date32()), bodies, CONF)
+    assert D.ze_toegang_tot_labels(until).to_pylist() == [v[3] for v in UNDATED]
+    status = D.ze_status(until, np.full(len(UNDATED), D.days(date(2026, 6, 1))), np.zeros(len(UNDATED), np.int8))
+    assert [D.ZE_STATUSES[s] for s in status] == [v[4] for v in UNDATED]
 
 
 def test_an_exemption_turns_no_access_into_ontheffing_and_leaves_access_alone():

@@ -61,3 +61,45 @@ def test_the_monthly_statistics_merge_a_double_read_the_stream_wrote_twice(spark
     kept = month_passages(passages, 2026, 3, "GM0344", double_read_seconds=3.0).collect()
     assert sorted(r.observation_id for r in kept) == ["o1", "o3"]
     assert month_passages(passages, 2026, 3, double_read_seconds=0).count() == 3
+
+
+def test_the_merged_read_is_named_and_the_kept_read_carries_its_last_read(spark):
+    from anpr.double_reads import last_reads
+
+    rows = [("o1", CAM, "v", 0.0), ("o2", CAM, "v", 2.0), ("o3", CAM, "v", 4.0), ("o4", CAM, "v", 14.0),
+            ("o5", CAM, "v", 15.0)]
+    found = double_reads(reads(spark, rows), ["vehicle"], 3.0)
+    assert sorted((r.observation_id, r.merged_into) for r in found.collect()) == [("o2", "o1"), ("o3", "o1"),
+                                                                                  ("o5", "o4")]
+    assert sorted((r.observation_id, r.last_read_ts) for r in last_reads(found).collect()) == [
+        ("o1", T0 + timedelta(seconds=4)), ("o4", T0 + timedelta(seconds=15))]
+
+
+@pytest.mark.parametrize(("batches", "passings"), [
+    # a fresh reader's case: 0 and 2.5 s in one micro-batch, 5 s in the next; the kept reads are 5 s apart
+    ([[0.0, 2.5], [5.0]], 1),
+    # a read delivered late, inside a chain the first batch already merged
+    ([[0.0, 2.5], [1.0]], 1),
+    # the earlier batch kept two passings; a late read between them joins them into one
+    ([[0.0, 4.0], [2.0]], 1),
+    ([[0.0, 2.5], [6.0]], 2),
+    ([[0.0], [2.0], [4.0], [6.5]], 1),
+])
+def test_a_chain_split_over_micro_batches_is_one_passing_in_the_month(spark, batches, passings):
+    """The stream's steps per micro-batch (double_read_ids, without_double_reads), then the monthly merge of what
+    it wrote: as many passings as the whole sequence of reads holds, however it was batched."""
+    from jobs.stats.tables.enrich import month_passages
+    from streaming.pipeline import double_read_ids, without_double_reads
+
+    written, n = None, 0
+    for batch in batches:
+        rows = [(f"o{n + i}", CAM, "v", s) for i, s in enumerate(batch)]
+        n += len(batch)
+        frame = (reads(spark, rows).withColumnRenamed("vehicle", "vehicle_key")
+                 .selectExpr("*", "'2026-03' AS period_month"))
+        kept = without_double_reads(frame, double_read_ids(frame, 3.0))
+        written = kept if written is None else written.unionByName(kept)
+    assert written is not None
+    passages = (written.withColumnRenamed("vehicle_key", "period_token")
+                .selectExpr("*", "2026 AS jaar", "3 AS maand", "'GM0344' AS municipality"))
+    assert month_passages(passages, 2026, 3, double_read_seconds=3.0).count() == passings

@@ -124,15 +124,21 @@ def _passages(rng: np.random.Generator, vehicles: pd.DataFrame, days: int, camer
 
 
 def _trips(passages: pd.DataFrame, max_gap_hours: float = 12.0) -> np.ndarray:
-    """trip_start as jobs/stats/tables/enrich.py marks it: an inbound passage that does not continue a stay."""
+    """trip_start as jobs/stats/tables/enrich.py marks it: an inbound passage that does not continue a stay.
+
+    A stay ends at an outbound passage or when the vehicle is unseen for over max_gap_hours, counted from
+    its previous passage of any kind (one without a direction too)."""
     out = np.zeros(len(passages), dtype=np.int64)
-    last: dict[str, tuple[float, str]] = {}
+    seen: dict[str, float] = {}  # the vehicle's last passage
+    last: dict[str, str] = {}  # its last direction since it was last unseen for over max_gap_hours
     for i, (v, t, d) in enumerate(zip(passages["vehicle"], passages["t"], passages["direction"], strict=True)):
+        if v in seen and t - seen[v] > max_gap_hours:
+            last.pop(v, None)
+        seen[v] = t
         if d is None:
             continue
-        prev = last.get(v)
-        out[i] = int(d == "Inbound" and (prev is None or prev[1] == "Outbound" or t - prev[0] > max_gap_hours))
-        last[v] = (t, d)
+        out[i] = int(d == "Inbound" and last.get(v) in (None, "Outbound"))
+        last[v] = d
     return out
 
 

@@ -86,6 +86,31 @@ def test_trips_over_midnight_gaps_and_continued_stays(spark):
     assert trips == {"o001", "o003", "o004", "o005", "o009", "o012", "o013"}
 
 
+def test_a_passage_without_direction_still_shows_the_vehicle_in_the_zone(spark):
+    # rit_max_gap_minuten 720 (conf/tables.toml): a stay ends when the vehicle is not seen for over 12 hours,
+    # counted from its previous passage of any kind, with a direction or without.
+    rows = [
+        # v: in at 06:00, seen (no direction) at 12:00, in at 19:00: last seen 7 h before, one stay.
+        passage(1, "v", "03-02 06:00", "Inbound"), passage(2, "v", "03-02 12:00", None),
+        passage(3, "v", "03-02 19:00", "Inbound"),
+        # w: seen without direction at 12:00 and 18:30, in at 23:00: never 12 h unseen, one stay.
+        passage(4, "w", "03-02 06:00", "Inbound"), passage(5, "w", "03-02 12:00", None),
+        passage(6, "w", "03-02 18:30", None), passage(7, "w", "03-02 23:00", "Inbound"),
+        # x: 14 h unseen before 20:00 ended the stay; the passage without direction opens none, the inbound does.
+        passage(8, "x", "03-02 06:00", "Inbound"), passage(9, "x", "03-02 20:00", None),
+        passage(10, "x", "03-02 21:00", "Inbound"),
+        # y: out, then seen without direction: no stay is open, so the inbound opens one.
+        passage(11, "y", "03-02 06:00", "Outbound"), passage(12, "y", "03-02 07:00", None),
+        passage(13, "y", "03-02 08:00", "Inbound"),
+    ]
+    assert CATALOGUE.definitions.rit_max_gap_minuten == 720
+    prepared = prepare(month(spark, rows), CATALOGUE).where("trip_start")
+    trips = sorted(r.observation_id for r in prepared.select("observation_id").collect())
+    assert trips == ["o001", "o004", "o008", "o010", "o013"]
+    per_vehicle = {r.period_token: r["count"] for r in prepared.groupBy("period_token").count().collect()}
+    assert per_vehicle == {"v": 1, "w": 1, "x": 2, "y": 1}
+
+
 def test_overview_totals_per_zone(cells):
     parts, built = cells
     total = parts["totaal"]
