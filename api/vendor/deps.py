@@ -29,29 +29,38 @@ SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"OAuth2": []}]
 
 async def principal(request: Request, api_key: Annotated[str | None, Depends(API_KEY)],
                     authorization: Annotated[str | None, Depends(OAUTH2)]) -> Principal:
-    return authenticate(request, api_key, authorization)
+    # The two dependencies declare the security schemes in the OpenAPI document only: they give None for an
+    # empty header as for a missing one, and only a missing one means the open layer.
+    return authenticate(request)
 
 
-def authenticate(request: Request, api_key: str | None = None, authorization: str | None = None) -> Principal:
+def authenticate(request: Request) -> Principal:
     """The vendor behind the request's key or token, within its rate limit; 401, 403 or 429 if not.
-    Without a key or token: the open layer (ANONYMOUS) if conf/vendors.toml opens one, else 401.
+    Without either header: the open layer (ANONYMOUS) if conf/vendors.toml opens one, else 401. A header
+    that is there but empty or blank is a wrong credential (401), never the open layer.
 
     Hot routes call this directly instead of through FastAPI's dependency solver, which costs more
     than a cached page (they declare the same security in their OpenAPI operation).
     """
     auth: Authenticator = request.app.state.auth
-    if api_key is None and authorization is None:
-        api_key, authorization = request.headers.get("x-api-key"), request.headers.get("authorization")
-    if api_key:
-        vendor = auth.vendor_of_key(api_key)
+    api_key, authorization = request.headers.get("x-api-key"), request.headers.get("authorization")
+    if api_key is not None:
+        vendor = auth.vendor_of_key(api_key) if api_key.strip() else None
         if vendor is None:
             auth.failed(request)
+            if not api_key.strip():
+                raise unauthorized("empty X-API-Key header", "send your key in it, or leave the header out for the "
+                                                             "open layer")
             raise unauthorized("unknown API key", "check the X-API-Key header or ask the platform team for a key")
-    elif authorization:
-        scheme, _, token = authorization.partition(" ")
-        vendor = auth.vendor_of_token(token.strip()) if scheme.lower() == "bearer" else None
+    elif authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        vendor = auth.vendor_of_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         if vendor is None:
             auth.failed(request)
+            if not token.strip():
+                raise unauthorized("no access token in the Authorization header",
+                                   f"send Authorization: Bearer <token from {TOKEN_URL}>, or leave the header out "
+                                   "for the open layer", "invalid_request")
             raise unauthorized("invalid or expired access token", f"get a new token at {TOKEN_URL}",
                                 "invalid_token")
     else:

@@ -34,9 +34,11 @@ class ZoneRegistry:
         self.by_code = {str(z.ndw_code): z.zone_id for m in municipalities for z in m.zones}
 
     @property
-    def zone_municipality(self) -> dict[str, str]:
-        """A zoneId filter value (the NDW code, as text) -> its municipality's GM code."""
-        return {str(z.ndw_code): m.code for m, z in self.zones.values()}
+    def zone_municipality(self) -> dict[str, dict[str, str]]:
+        """Per field naming a zone, its filter value -> the zone's municipality's GM code: zoneId (the NDW
+        code, as text) and zoneAanduiding (the text id)."""
+        return {"zoneId": {str(z.ndw_code): m.code for m, z in self.zones.values()},
+                "zoneAanduiding": {z.zone_id: m.code for m, z in self.zones.values()}}
 
     def listing(self, scope: frozenset[str]) -> dict[str, Any]:
         return {"municipalities": [
@@ -67,13 +69,19 @@ class ZoneRegistry:
         return {"type": "FeatureCollection", "features": features}
 
 
+def camera_id(row: dict[str, Any]) -> str:
+    """The public id of a table 4.12 row's feature, in /v1/cameras and OGC alike: the OGC item path
+    /ogc/collections/cameras/items/{id} documents it (docs/api.md), so a vendor can look either one up."""
+    return f"{row['cameraId']}.{row['detectieRichting']}"
+
+
 def camera_collection(rows: list[dict[str, Any]], release_id: str) -> dict[str, Any]:
     """One Point per camera and detection direction, with every field of its table 4.12 row."""
     features = []
     for row in rows:
         if row.get("latitude") is None or row.get("longitude") is None:
             continue
-        features.append({"type": "Feature", "id": f"{row['cameraId']}/{row.get('detectieRichting')}",
+        features.append({"type": "Feature", "id": camera_id(row),
                          "geometry": {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
                          "properties": row})
     return {"type": "FeatureCollection", "releaseId": release_id, "features": features}

@@ -3,6 +3,8 @@
 A body is built once per key (release, table, vendor scope, query, format), kept as bytes and, when
 large enough to gain, as gzip bytes too; later requests cost a dict lookup (DESIGN: pre-serialized
 bytes ~2.6k req/s against ~800 through default serialization) and a revalidation costs no body at all.
+The ETag is a digest of the body, not of the key: what else a body depends on (the catalogue's
+definitions and names, conf/municipalities) may change with a restart, and a key would not show it.
 """
 
 from __future__ import annotations
@@ -43,21 +45,26 @@ class Body:
         return len(self.content) + len(self.gzipped or b"")
 
 
-def make_etag(*parts: object) -> str:
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+def make_etag(content: bytes, media_type: str) -> str:
+    """The ETag of a body: equal bodies share it and any change to one gives another."""
+    digest = hashlib.sha256(media_type.encode() + b"\x1f" + content).hexdigest()[:32]
     return f'W/"{digest}"'  # weak: gzip and identity bodies of one answer share it
 
 
-def make_body(content: bytes, media_type: str, etag: str, headers: dict[str, str] | None = None,
+def make_body(content: bytes, media_type: str, headers: dict[str, str] | None = None,
               audit: dict[str, Any] | None = None) -> Body:
     gz = gzip.compress(content, compresslevel=6, mtime=0) if len(content) >= GZIP_MIN_BYTES else None
-    return Body(content, gz, media_type, etag, tuple((headers or {}).items()), tuple((audit or {}).items()))
+    return Body(content, gz, media_type, make_etag(content, media_type), tuple((headers or {}).items()),
+                tuple((audit or {}).items()))
 
 
-def json_body(payload: Any, etag_parts: tuple[object, ...], audit: dict[str, Any] | None = None,
-              headers: dict[str, str] | None = None) -> Body:
-    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    return make_body(content, "application/json", make_etag(*etag_parts), headers, audit)
+def json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def json_body(payload: Any, audit: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+              media_type: str = "application/json") -> Body:
+    return make_body(json_bytes(payload), media_type, headers, audit)
 
 
 def not_modified(request: Request, etag: str) -> bool:

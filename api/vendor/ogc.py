@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from api.common.errors import ApiError
+from api.vendor.geo import camera_id
 
 PREFIX = "/ogc"
 CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -188,7 +189,7 @@ def _instant(text: str) -> tuple[datetime, datetime]:
 def parse_datetime(text: str) -> Interval | None:
     """The time of a `datetime` parameter as [start, end), None for an open end; None when it holds
     nothing (an interval that ends before it starts). 400 when it does not match DATETIME_PATTERN."""
-    if not re.match(DATETIME_PATTERN, text):
+    if not re.fullmatch(DATETIME_PATTERN, text):  # re.match's `$` also matches before a final newline
         raise ApiError(400, f"datetime {text!r} is not an RFC 3339 date, date-time or interval",
                        "e.g. datetime=2026-10-01, 2026-10-01T00:00:00Z/.., or 2026-09-01/2026-10-31")
     if "/" not in text:
@@ -248,8 +249,8 @@ def bounds_of(features: list[dict[str, Any]]) -> list[float] | None:
 
 
 def camera_features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One feature per table 4.12 row (a camera and detection direction), id `cameraId.detectieRichting`."""
-    return [{"type": "Feature", "id": f"{row['cameraId']}.{row['detectieRichting']}",
+    """One feature per table 4.12 row (a camera and detection direction), id `camera_id`."""
+    return [{"type": "Feature", "id": camera_id(row),
              "geometry": None if row["latitude"] is None or row["longitude"] is None
              else {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
              "properties": row} for row in rows]

@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,9 @@ RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format", "
 # Field name conventions of the answers: the working group's (default) or the data dictionary's English ones.
 NAMES = ("nl", "en")
 DEFAULT_PAGE, MAX_PAGE = 100, 10_000
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+# [0-9], not \d, which takes any script's digits; anchored, as JSON Schema patterns (the OpenAPI document,
+# FastAPI's checks) are not. Python code tests it with `is_month`.
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
 
 
@@ -61,6 +64,19 @@ class RowsQuery:
         return hashlib.sha256(repr((self.spec.name, self.filters, self.sort)).encode()).hexdigest()[:16]
 
 
+def is_month(text: str) -> bool:
+    """Whether `text` is a whole YYYY-MM. fullmatch: re.match's `$` also matches before a final newline."""
+    return re.fullmatch(MONTH, text) is not None
+
+
+def refuse(params: Iterable[str], refused: Iterable[str], operation: str, hint: str) -> None:
+    """400 naming the parameters of `refused` that `params` holds: ones the operation does not read,
+    which it would otherwise ignore (or take for filters) without saying so."""
+    given = sorted(set(refused).intersection(params))
+    if given:
+        raise ApiError(400, f"{operation} takes no {', '.join(given)}", hint)
+
+
 def find_spec(name: str) -> TableSpec:
     spec = TABLES.get(name)
     if spec is None:
@@ -74,6 +90,9 @@ def find_release(store: ReleaseStore, release_id: str | None, month: str | None,
     if found is None:
         what = f"release {release_id!r}" if release_id else f"release for month {month}" if month else "release"
         raise ApiError(404, f"no {what}", "list the releases at /v1/releases")
+    if month and found["month"] != month:  # a release id (or a cursor's) names its month: another is a contradiction
+        raise ApiError(400, f"release {found['release_id']} is of month {found['month']}, not {month}",
+                       "drop month=: a release or cursor already names its month")
     if spec is not None and spec.name not in found["tables"]:
         raise ApiError(404, f"release {found['release_id']} has no table {spec.name}",
                        f"it holds {', '.join(found['tables'])}")
@@ -176,7 +195,7 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
 
     release, month, limit, cursor, sort, fmt, names = (one(n) for n in ("release", "month", "limit", "cursor",
                                                                          "sort", "format", "names"))
-    if month is not None and not re.match(MONTH, month):
+    if month is not None and not is_month(month):
         raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
     if fmt not in (None, "json", "csv"):
         raise ApiError(422, f"invalid request: format {fmt!r}", "format=json or format=csv")

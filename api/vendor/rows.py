@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from anpr.catalogue import COUNTS, TableSpec
 from api.common.errors import ApiError
 from api.releases import ReleaseStore, default_order
-from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, forbid, make_body, make_etag, respond
+from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, forbid, json_bytes, make_body, respond
 from api.vendor.index import TableIndex
 from api.vendor.queries import (
     RowsQuery,
@@ -51,10 +51,11 @@ T = TypeVar("T")
 
 
 class RowsService:
-    """Rows of the store's releases for vendors; `zone_municipality` maps zone ids to GM codes (a
-    zoneId filter is checked against the vendor's contract through it)."""
+    """Rows of the store's releases for vendors; `zone_municipality` maps, per field naming a zone, its
+    values to GM codes (ZoneRegistry.zone_municipality: a zone filter is checked against the vendor's
+    contract through it)."""
 
-    def __init__(self, store: ReleaseStore, zone_municipality: dict[str, str]) -> None:
+    def __init__(self, store: ReleaseStore, zone_municipality: dict[str, dict[str, str]]) -> None:
         self.store = store
         self.zone_municipality = zone_municipality
         # cachetools caches are not thread-safe: pages are looked up on the event loop and built in
@@ -161,11 +162,12 @@ class RowsService:
         scope = frozenset(q.scope)
         chosen = dict(q.filters)
         asked: set[str] = set(chosen.get("gemeenteCode", ()))
-        for zone in chosen.get("zoneId", ()):
-            if zone in self.zone_municipality:
-                asked.add(self.zone_municipality[zone])
-        if "zoneId" in chosen and "zoneId" in index.names:
-            asked |= {str(m) for m in index.distinct("gemeenteCode", [("zoneId", chosen["zoneId"])])}
+        # A zone by either of its ids is its municipality's: outside the contract it is 403, not an empty answer.
+        for field, owners in self.zone_municipality.items():
+            zones = chosen.get(field, ())
+            asked |= {owners[zone] for zone in zones if zone in owners}
+            if zones and field in index.names:
+                asked |= {str(m) for m in index.distinct("gemeenteCode", [(field, zones)])}
         forbid(asked, scope)
         rows = index.select([("gemeenteCode", q.scope), *q.filters])
         covered = ",".join(sorted(asked & scope)) if asked else ",".join(q.scope)
@@ -207,7 +209,7 @@ class RowsService:
                 self._indexes[key] = found
         return found
 
-    def build(self, q: RowsQuery, etag: str) -> Body:
+    def build(self, q: RowsQuery) -> Body:
         selected, covered = self.select(q)
         page = selected.slice(q.offset, q.limit)
         end = q.offset + page.num_rows
@@ -227,18 +229,16 @@ class RowsService:
                 headers.update({"X-Next-Cursor": cursor, "Link": f'<{next_link}>; rel="next"'})
             headers["Content-Disposition"] = f'inline; filename="{q.spec.name}-{q.release_id}-{q.offset}.csv"'
             return make_body(csv_bytes(rows, renamed(page.column_names, q.spec, q.names)),
-                             "text/csv; charset=utf-8; header=present", etag, headers, audit)
+                             "text/csv; charset=utf-8; header=present", headers, audit)
         payload = {"releaseId": q.release_id, "month": q.release["month"], "expiresAt": q.expires_at,
                    "table": q.spec.name, "roundedTo": q.round_to,
                    "total": selected.num_rows, "offset": q.offset, "limit": q.limit, "rows": rows,
                    "nextCursor": cursor, "links": {"next": next_link}}
-        content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-        return make_body(content, "application/json", etag, headers, audit)
+        return make_body(json_bytes(payload), "application/json", headers, audit)
 
     async def respond(self, request: Request, q: RowsQuery) -> Response:
         """The query's page."""
-        return await self.respond_cached(request, q.page_key, lambda: self.build(q, make_etag("rows", *q.page_key)),
-                                         lambda: self.cheap(q))
+        return await self.respond_cached(request, q.page_key, lambda: self.build(q), lambda: self.cheap(q))
 
     async def respond_cached(self, request: Request, key: tuple[object, ...], build: Callable[[], Body],
                              cheap: Callable[[], bool] = lambda: False) -> Response:

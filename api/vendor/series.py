@@ -10,7 +10,6 @@ answer is a function of its key (the release ids included) and is cached with th
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -21,15 +20,16 @@ from fastapi import Request, Response
 from anpr.catalogue import TableSpec
 from api.common.errors import ApiError
 from api.releases import LegacyRelease
-from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, make_body, make_etag
+from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, json_bytes, make_body
 from api.vendor.queries import (
-    MONTH,
     RESERVED,
     Filters,
     RowsQuery,
     find_spec,
+    is_month,
     names_of,
     parse_filters,
+    refuse,
     wanted_format,
 )
 from api.vendor.rows import RowsService, csv_bytes, dict_rows, renamed
@@ -56,7 +56,7 @@ def _index(name: str, month: str | None) -> int:
     """Months since year 0 of the parameter `name`; 400 when absent or not YYYY-MM."""
     if month is None:
         raise ApiError(400, f"{name} is required", "e.g. from=2026-01&to=2026-12")
-    if not re.match(MONTH, month):
+    if not is_month(month):
         raise ApiError(400, f"{name} {month!r} is not a month YYYY-MM", f"e.g. {name}=2026-10")
     year, number = month.split("-")
     return int(year) * 12 + int(number) - 1
@@ -121,10 +121,8 @@ def _series_query(service: RowsService, request: Request, who: Principal, table:
     for name in SERIES_PARAMETERS:
         if len(params.getlist(name)) > 1:
             raise ApiError(400, f"{name} given {len(params.getlist(name))} times", "give it once")
-    paging = sorted(RESERVED.intersection(params) - SERIES_PARAMETERS)
-    if paging:
-        raise ApiError(400, f"a series takes no {', '.join(paging)}",
-                       "each month uses its latest release and all its rows; use /rows for one release")
+    refuse(params, RESERVED - SERIES_PARAMETERS, "a series",
+           "each month uses its latest release and all its rows; use /rows for one release")
     fmt = params.get("format")
     if fmt not in (None, "json", "csv"):
         raise ApiError(400, f"format {fmt!r} is not json or csv", "format=json or format=csv")
@@ -188,16 +186,14 @@ def build_series(service: RowsService, q: SeriesQuery) -> Body:
     audit = {"table": q.spec.name, "release": ids, "municipalities": ",".join(sorted(covered)), "rows": len(rows),
              "format": q.fmt, "filters": json.dumps({**{c: list(v) for c, v in q.filters}, "measure": [q.measure],
                                                      "from": [q.months[0].month], "to": [q.months[-1].month]})}
-    etag = make_etag(*q.key)
     if q.fmt == "csv":
         headers["Content-Disposition"] = (f'inline; filename="{q.spec.name}-{q.measure}-{q.months[0].month}-'
                                           f'{q.months[-1].month}.csv"')
         return make_body(csv_bytes(rows, renamed(columns, q.spec, q.names)), "text/csv; charset=utf-8; header=present",
-                         etag, headers, audit)
+                         headers, audit)
     payload = {"table": q.spec.name, "measure": q.measure, "from": q.months[0].month, "to": q.months[-1].month,
                "expiresAt": expires, "roundedTo": q.round_to, "months": months, "total": len(rows), "rows": rows}
-    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    return make_body(content, "application/json", etag, headers, audit)
+    return make_body(json_bytes(payload), "application/json", headers, audit)
 
 
 async def serve_series(service: RowsService, request: Request, who: Principal, table: str) -> Response:

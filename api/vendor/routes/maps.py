@@ -14,7 +14,7 @@ from api.vendor import models
 from api.vendor.deps import Vendor, rows_of, zones_of
 from api.vendor.geo import camera_collection
 from api.vendor.http import DATA_EXPIRES, json_body, respond
-from api.vendor.queries import MAX_PAGE, MONTH
+from api.vendor.queries import MAX_PAGE, MONTH, RESERVED, refuse
 
 router = APIRouter(tags=["maps"])
 Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM: the latest release of that month")]
@@ -29,7 +29,7 @@ ZoneIds = Annotated[list[int], Query()]
 async def municipalities(request: Request, who: Vendor) -> Response:
     payload = zones_of(request).listing(who.municipalities)
     scope = ",".join(sorted(who.municipalities))
-    return respond(request, json_body(payload, ("municipalities", payload), {"municipalities": scope}))
+    return respond(request, json_body(payload, {"municipalities": scope}))
 
 
 @router.get("/v1/zones", summary="zones as a GeoJSON FeatureCollection (lon, lat; WGS84)",
@@ -37,7 +37,7 @@ async def municipalities(request: Request, who: Vendor) -> Response:
 async def zones(request: Request, who: Vendor, gemeenteCode: Codes = []) -> Response:  # noqa: B006, N803
     payload = zones_of(request).collection(who.municipalities, gemeenteCode)
     covered = ",".join(sorted(gemeenteCode or who.municipalities))
-    return respond(request, json_body(payload, ("zones", payload), {"municipalities": covered}))
+    return respond(request, json_body(payload, {"municipalities": covered}))
 
 
 @router.get("/v1/zones/{zone_id}", summary="one zone as a GeoJSON Feature",
@@ -45,7 +45,11 @@ async def zones(request: Request, who: Vendor, gemeenteCode: Codes = []) -> Resp
 async def zone(zone_id: str, request: Request, who: Vendor) -> Response:
     payload = zones_of(request).zone(zone_id, who.municipalities)
     covered = payload["properties"]["gemeenteCode"]
-    return respond(request, json_body(payload, ("zone", payload), {"municipalities": covered}))
+    return respond(request, json_body(payload, {"municipalities": covered}))
+
+
+# What /v1/cameras does not read of the rows parameters (queries.RESERVED): one GeoJSON answer of every camera.
+CAMERAS_REFUSE = RESERVED - {"release", "month"}
 
 
 @router.get("/v1/cameras", summary="cameras of table 4.12 as GeoJSON points, with availability",
@@ -55,11 +59,13 @@ async def cameras(request: Request, who: Vendor, release: ReleaseId = None, mont
     spec = next((s for s in TABLES.values() if s.kind == "cameras"), None)
     if spec is None:
         raise ApiError(404, "the catalogue has no camera table", "see /v1/tables")
+    refuse(request.query_params, CAMERAS_REFUSE, "/v1/cameras",
+           f"it answers every camera of the release in one GeoJSON FeatureCollection; "
+           f"/v1/tables/{spec.name}/rows pages, sorts, gives CSV and English names")
     service = rows_of(request)
     q = service.query(request, who, spec.name, release, month, MAX_PAGE, None, None, "json")
     selected, covered = await run_in_threadpool(service.select, q)
     payload = {**camera_collection(selected.to_pylist(), q.release_id), "expiresAt": q.expires_at}
     audit_info = {"table": spec.name, "release": q.release_id, "municipalities": covered,
                   "rows": len(payload["features"]), "filters": json.dumps(dict(q.filters))}
-    return respond(request, json_body(payload, ("cameras", *q.selection_key, q.expires_at), audit_info,
-                                      {DATA_EXPIRES: q.expires_at}))
+    return respond(request, json_body(payload, audit_info, {DATA_EXPIRES: q.expires_at}))

@@ -7,7 +7,6 @@ so the open layer gets 401 for them and a key whose layer does not read it 403, 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from anpr.catalogue import TABLES, TableSpec
 from api.common.errors import ApiError
 from api.vendor import models, ogc
 from api.vendor.deps import SECURITY, authenticate, rows_of, zones_of
-from api.vendor.http import DATA_EXPIRES, Body, forbid, json_body, make_body, make_etag, respond
+from api.vendor.http import DATA_EXPIRES, Body, forbid, json_body, respond
 from api.vendor.queries import MAX_PAGE, RowsQuery, find_release
 from api.vendor.rows import INLINE_ROWS, RowsService, json_rows
 from api.vendor.security import Principal
@@ -124,7 +123,7 @@ def _collection(request: Request, who: Principal, cid: str) -> dict[str, Any]:
             openapi_extra={"security": SECURITY})
 async def landing(request: Request) -> Response:
     authenticate(request)
-    return respond(request, json_body(ogc.landing(_base(request)), ("ogc-landing", _base(request))))
+    return respond(request, json_body(ogc.landing(_base(request))))
 
 
 @router.get("/", include_in_schema=False)  # clients join paths onto the landing page's URL with a slash
@@ -136,7 +135,7 @@ async def landing_slash(request: Request) -> Response:
             responses=models.content(ogc.Conformance), openapi_extra={"security": SECURITY})
 async def conformance(request: Request) -> Response:
     authenticate(request)
-    return respond(request, json_body({"conformsTo": ogc.CONFORMANCE}, ("ogc-conformance",)))
+    return respond(request, json_body({"conformsTo": ogc.CONFORMANCE}))
 
 
 @router.get("/collections", summary="the caller's feature collections: zones, and cameras where its layer reads "
@@ -148,7 +147,7 @@ async def collections(request: Request) -> Response:
     listed = [await run_in_threadpool(_collection, request, who, cid) for cid in readable]
     payload = {"links": [{"href": f"{_base(request)}/collections", "rel": "self", "type": "application/json"}],
                "collections": listed}
-    return respond(request, json_body(payload, ("ogc-collections", payload)))
+    return respond(request, json_body(payload))
 
 
 @router.get("/collections/{collectionId}", summary="one feature collection",
@@ -156,7 +155,7 @@ async def collections(request: Request) -> Response:
 async def one_collection(collectionId: CollectionId, request: Request) -> Response:  # noqa: N803
     who = authenticate(request)
     payload = await run_in_threadpool(_collection, request, who, collectionId)
-    return respond(request, json_body(payload, ("ogc-collection", payload)))
+    return respond(request, json_body(payload))
 
 
 @router.get("/collections/{collectionId}/items", summary="features of a collection: bbox, limit, offset",
@@ -166,6 +165,9 @@ async def one_collection(collectionId: CollectionId, request: Request) -> Respon
 async def items(collectionId: CollectionId, request: Request) -> Response:  # noqa: N803
     who = authenticate(request)
     service = rows_of(request)
+    # The collection before its parameters: items of no collection are 404 whatever they are asked with.
+    if collectionId not in (ogc.ZONES, ogc.CAMERAS):
+        raise _unknown(collectionId)
     if collectionId == ogc.CAMERAS:
         return await _camera_items(request, who, service)
     limit, offset, carried = ogc.page_params(list(request.query_params.multi_items()))
@@ -174,20 +176,18 @@ async def items(collectionId: CollectionId, request: Request) -> Response:  # no
     if when is not None:
         ogc.parse_datetime(when)  # 400 when malformed, though zones have no time
     base = _base(request)
-    if collectionId == ogc.ZONES:
-        registry, scope = zones_of(request), tuple(sorted(who.municipalities))
+    registry, scope = zones_of(request), tuple(sorted(who.municipalities))
 
-        def zone_page() -> Body:
-            zones = registry.collection(who.municipalities, [])["features"]
-            # Zones have no time (conf/municipalities holds today's): datetime does not filter them.
-            payload = ogc.page(base, collectionId, ogc.within(zones, area), limit, offset, carried)
-            audit = {"municipalities": ",".join(scope), "rows": payload["numberReturned"]}
-            return _geojson(payload, ("ogc-zones", payload), audit, {})
+    def zone_page() -> Body:
+        zones = registry.collection(who.municipalities, [])["features"]
+        # Zones have no time (conf/municipalities holds today's): datetime does not filter them.
+        payload = ogc.page(base, collectionId, ogc.within(zones, area), limit, offset, carried)
+        audit = {"municipalities": ",".join(scope), "rows": payload["numberReturned"]}
+        return _geojson(payload, audit, {})
 
-        # Zones are read once per process, so a page is a function of this key, as a release's pages are.
-        return await service.respond_cached(request, ("ogc-zones", base, scope, limit, offset, bbox, when,
-                                                            carried.get("release")), zone_page)
-    raise _unknown(collectionId)
+    # Zones are read once per process, so a page is a function of this key, as a release's pages are.
+    return await service.respond_cached(request, ("ogc-zones", base, scope, limit, offset, bbox, when,
+                                                  carried.get("release")), zone_page)
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,7 @@ class _CameraPage:
 
 
 def _camera_page(request: Request, who: Principal) -> _CameraPage:
+    who.readable(_camera_spec())  # a caller whose layer has no cameras learns that first (401/403), not a 400
     limit, offset, carried = ogc.page_params(list(request.query_params.multi_items()))
     bbox, when = carried.get("bbox"), carried.get("datetime")
     area = ogc.parse_bbox(bbox) if bbox is not None else None
@@ -235,7 +236,7 @@ async def _camera_items(request: Request, who: Principal, service: RowsService) 
         payload = {**found, "releaseId": q.release_id, "expiresAt": q.expires_at}
         audit = {"table": q.spec.name, "release": q.release_id, "municipalities": ",".join(q.scope),
                  "rows": found["numberReturned"]}
-        return _geojson(payload, p.key, audit, {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at})
+        return _geojson(payload, audit, {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at})
 
     # Once the cameras are located, a page is a bbox test and at most `limit` features to serialize.
     return await service.respond_cached(request, p.key, build,
@@ -253,15 +254,14 @@ async def feature(collectionId: CollectionId, featureId: str, request: Request) 
     if collectionId == ogc.ZONES:
         payload = zones_of(request).zone(featureId, who.municipalities)
         audit = {"municipalities": payload["properties"]["gemeenteCode"], "rows": 1}
-        return respond(request, _geojson(payload, ("ogc-zone", payload), audit, {}))
+        return respond(request, _geojson(payload, audit, {}))
     if collectionId != ogc.CAMERAS:
         raise _unknown(collectionId)
     q = _camera_query(request, who)
     found = await run_in_threadpool(_camera, rows_of(request), q, featureId)
     audit = {"table": q.spec.name, "release": q.release_id, "municipalities": found["properties"]["gemeenteCode"],
              "rows": 1}
-    return respond(request, _geojson(found, ("ogc-camera", q.release_id, featureId, q.expires_at), audit,
-                                     {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at}))
+    return respond(request, _geojson(found, audit, {"X-Release-Id": q.release_id, DATA_EXPIRES: q.expires_at}))
 
 
 def _camera(service: RowsService, q: RowsQuery, feature_id: str) -> dict[str, Any]:
@@ -277,6 +277,5 @@ def _camera(service: RowsService, q: RowsQuery, feature_id: str) -> dict[str, An
                    f"list the cameras at {ogc.PREFIX}/collections/{ogc.CAMERAS}/items")
 
 
-def _geojson(payload: dict[str, Any], key: tuple[object, ...], audit: dict[str, Any], headers: dict[str, str]) -> Body:
-    content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-    return make_body(content, ogc.GEOJSON, make_etag(*key), headers, audit)
+def _geojson(payload: dict[str, Any], audit: dict[str, Any], headers: dict[str, str]) -> Body:
+    return json_body(payload, audit, headers, ogc.GEOJSON)

@@ -56,8 +56,7 @@ async def releases(request: Request, who: Vendor, history: bool = False) -> Resp
     store = store_of(request)
     found = store.releases() if history else store.latest_per_month()
     payload = {"releases": [release_json(r, who) for r in found]}
-    return respond(request, json_body(payload, ("releases", payload), {"municipalities": ",".join(
-        sorted(who.municipalities))}))
+    return respond(request, json_body(payload, {"municipalities": ",".join(sorted(who.municipalities))}))
 
 
 @router.get("/v1/releases/{release_id}", summary="one release",
@@ -65,5 +64,4 @@ async def releases(request: Request, who: Vendor, history: bool = False) -> Resp
 async def release(release_id: str, request: Request, who: Vendor) -> Response:
     found = find_release(store_of(request), release_id, None)
     payload = release_json(found, who)
-    return respond(request, json_body(payload, ("release", payload), {"release": release_id},
-                                      {DATA_EXPIRES: payload["expiresAt"]}))
+    return respond(request, json_body(payload, {"release": release_id}, {DATA_EXPIRES: payload["expiresAt"]}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -13,7 +12,7 @@ from api.common.errors import ApiError
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of
 from api.vendor.http import Body, json_body, respond
-from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_release, find_spec, page_params
+from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_release, find_spec, is_month, page_params
 from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
 from api.vendor.table_docs import filter_parameters
 from api.vendor.tables import as_published, table_info
@@ -48,7 +47,7 @@ def _series_responses() -> dict[int | str, dict[str, Any]]:
 
 @cache
 def _tables_body(layer: str) -> Body:
-    return json_body({"tables": [table_info(TABLES[t]) for t in layer_tables(layer)]}, ("tables", layer))
+    return json_body({"tables": [table_info(TABLES[t]) for t in layer_tables(layer)]})
 
 
 @router.get("/v1/tables", summary="the caller's tables (those its layer reads) with fields, definitions and "
@@ -71,15 +70,14 @@ RELEASE_QUERY: list[dict[str, Any]] = [
 async def table(table: str, request: Request, who: Vendor) -> Response:
     spec = who.readable(find_spec(table))
     release, month = request.query_params.get("release"), request.query_params.get("month")
-    if month is not None and not re.match(MONTH, month):  # an empty month is no month: not the latest release
+    if month is not None and not is_month(month):  # an empty month is no month: not the latest release
         raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
     if release is None and month is None:
-        return respond(request, json_body(table_info(spec), ("table", spec.name), {"table": spec.name}))
+        return respond(request, json_body(table_info(spec), {"table": spec.name}))
     found = find_release(store_of(request), release, month, spec)
     published = as_published(spec, found.get("protection", {}).get("recoded", {}).get(spec.name, {}))
     info = {**table_info(published), "releaseId": found["release_id"], "recoded": dict(published.recoded)}
-    return respond(request, json_body(info, ("table", spec.name, found["release_id"]),
-                                      {"table": spec.name, "release": found["release_id"]}))
+    return respond(request, json_body(info, {"table": spec.name, "release": found["release_id"]}))
 
 
 def rows_router() -> APIRouter:

@@ -4,6 +4,7 @@ new publication makes current, and the audit rows of requests served just before
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pyarrow.compute as pc
 import pytest
 from fastapi.testclient import TestClient
 
+from anpr.catalogue import TABLES
 from anpr.delta_reader import DeltaReader
 from anpr.settings import Settings
 from api.access_log import AccessLog, read_access_log
@@ -21,6 +23,7 @@ from api.common.errors import ApiError
 from api.releases import ReleaseStore
 from api.vendor.index import TableIndex
 from api.vendor.main import create_app
+from api.vendor.routes.tables import _tables_body
 from api.vendor.rows import json_rows, python_values
 from api.vendor.sample import synthetic_municipality
 from tests.unit.api.vendor.test_series import CONTRACTS, HEADERS, KEYS, OVERVIEW, overview_row, publish, zone_code
@@ -133,3 +136,43 @@ def test_requests_served_before_shutdown_are_in_the_access_log(tmp_path):
     assert sorted(r["status"] for r in logged) == [200] * 5 + [401]
     assert {(r["vendor"], r["table_name"], r["release_id"], r["rows"]) for r in logged if r["status"] == 200} == {
         ("utrecht", OVERVIEW.name, "2026-10-a", 1)}
+
+
+def test_etags_follow_the_content_so_a_changed_catalogue_is_never_answered_304(tmp_path, monkeypatch):
+    """After conf/tables.toml changes and the API restarts, a client's old ETag must not revalidate the old
+    definitions or names; what did not change still revalidates."""
+    lake = str(tmp_path / "lake")
+    publish(lake, "2026-10-a", "2026-10", datetime(2026, 11, 6, 2, tzinfo=UTC),
+            [overview_row("GM0344", 2026, 10, "Euro 6", 14)])
+    paths = ["/v1/tables", f"/v1/tables/{OVERVIEW.name}", f"/v1/tables/{OVERVIEW.name}?release=2026-10-a",
+             f"{ROWS}&names=en", f"{ROWS}&names=en&format=csv", f"{SERIES}&names=en", ROWS]
+
+    def answers() -> list:  # a new process: the listing is cached per process
+        _tables_body.cache_clear()
+        with TestClient(_app(lake, tmp_path)) as client:
+            return [client.get(path, headers=HEADERS) for path in paths]
+
+    def revalidated(etags: list[str]) -> list[int]:
+        _tables_body.cache_clear()
+        with TestClient(_app(lake, tmp_path)) as client:
+            return [client.get(path, headers={**HEADERS, "If-None-Match": etag}).status_code
+                    for path, etag in zip(paths, etags, strict=True)]
+
+    before = answers()
+    etags = [a.headers["ETag"] for a in before]
+    assert [a.status_code for a in before] == [200] * len(paths) and len(set(etags)) == len(paths)
+    assert revalidated(etags) == [304] * len(paths)  # unchanged content, another process: still 304
+    english = {**OVERVIEW.english, "aantalUniekeVoertuigen": "number_of_distinct_vehicles"}
+    monkeypatch.setitem(TABLES, OVERVIEW.name, dataclasses.replace(OVERVIEW, title="Renamed overview",
+                                                                            english=english))
+    try:
+        after = answers()
+        assert revalidated(etags) == [200] * (len(paths) - 1) + [304]  # the Dutch page did not change
+    finally:
+        monkeypatch.undo()
+        _tables_body.cache_clear()
+    titles = [t["title"] for t in after[0].json()["tables"] if t["table"] == OVERVIEW.name]
+    assert titles == ["Renamed overview"] and after[1].json()["title"] == "Renamed overview"
+    assert "number_of_distinct_vehicles" in after[3].json()["rows"][0]
+    assert after[4].text.splitlines()[0].endswith("number_of_distinct_vehicles")
+    assert [a.headers["ETag"] for a in after][:-1] != etags[:-1] and after[-1].headers["ETag"] == etags[-1]

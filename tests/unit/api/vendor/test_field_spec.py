@@ -100,7 +100,7 @@ def test_table_4_12_gives_the_detection_direction_as_voorzijde_or_achterzijde(cl
                                                                              ("Achterzijde", "Outbound")}
     assert rows(client, CAMERAS.name, detectieRichting="Voorzijde").json()["total"] == 1
     cameras = client.get("/v1/cameras", headers=HEADERS, params={"release": "2026-10-a"}).json()
-    assert sorted(f["id"] for f in cameras["features"]) == ["c1/Achterzijde", "c1/Voorzijde"]
+    assert sorted(f["id"] for f in cameras["features"]) == ["c1.Achterzijde", "c1.Voorzijde"]
 
 
 def test_names_en_gives_the_english_names_with_the_same_values_in_json_and_csv(client):

@@ -139,6 +139,34 @@ def test_why_a_table_is_refused_is_one_line(client):
     assert wrong_key.status_code == 401  # a wrong key is refused, never served as the open layer
 
 
+EMPTY_KEY = ("empty X-API-Key header", "send your key in it, or leave the header out for the open layer")
+NO_TOKEN = ("no access token in the Authorization header",
+            "send Authorization: Bearer <token from /v1/oauth/token>, or leave the header out for the open layer")
+
+
+# Without a release: a rows page of the open layer is 404, the listings are 200.
+OPEN_ANSWERS = {f"/v1/tables/{OPEN}/rows": 404, "/v1/tables": 200, "/ogc/collections/zones/items": 200}
+
+
+@pytest.mark.parametrize("path", list(OPEN_ANSWERS))
+@pytest.mark.parametrize("headers, refusal", [
+    ({"X-API-Key": ""}, EMPTY_KEY), ({"X-API-Key": "   "}, EMPTY_KEY),
+    ({"X-API-Key": "", "Authorization": f"Bearer {'x' * 20}"}, EMPTY_KEY),
+    ({"Authorization": ""}, NO_TOKEN), ({"Authorization": "  "}, NO_TOKEN), ({"Authorization": "Bearer "}, NO_TOKEN)])
+def test_an_empty_or_blank_credential_is_401_never_the_open_layer(tmp_path, path, headers, refusal):
+    # An app of its own: the failed attempts would use up the module client's allowance per address.
+    store = ReleaseStore(DeltaReader(str(tmp_path / "lake")), refresh_seconds=0)
+    app = create_app(Settings(data_dir=tmp_path, vendor_keys=KEYS), store, contracts=parse_contracts(CONTRACTS),
+                     municipalities=[], access_log=AccessLog(store.lake, flush_seconds=3600))
+    client = TestClient(app)
+    assert client.get(path).status_code == OPEN_ANSWERS[path]  # without the headers: the open layer
+    answer = client.get(path, headers=headers)
+    assert answer.status_code == 401, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["message"], error["hint"]) == ("unauthorized", *refusal)
+    assert answer.headers["WWW-Authenticate"].startswith('Bearer realm="anpr"')
+
+
 def test_anonymous_requests_are_audited_as_anonymous(client):
     get(client, "open", f"/v1/tables/{OPEN}/rows", gemeenteCode="GM0344")
     client.app.state.access_log.flush()
@@ -203,6 +231,21 @@ def test_cameras_follow_the_layer_of_the_camera_table(client, caller, gm, status
     assert answer.status_code == status, answer.text
     if status == 200:
         assert [f["properties"]["cameraId"] for f in answer.json()["features"]] == [f"{gm}-C1"]
+
+
+@pytest.mark.parametrize("parameter, value", [("sort", "cameraId"), ("limit", "1"), ("cursor", "x"),
+                                              ("format", "csv"), ("names", "en")])
+def test_cameras_refuse_the_rows_parameters_they_do_not_read(client, parameter, value):
+    answer = get(client, "vendor", "/v1/cameras", **{parameter: value})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["message"]) == ("bad_request", f"/v1/cameras takes no {parameter}")
+    assert error["hint"] == ("it answers every camera of the release in one GeoJSON FeatureCollection; "
+                             f"/v1/tables/{CAMERAS}/rows pages, sorts, gives CSV and English names")
+    # what it does read: the release (or its month) and filters on table 4.12's fields
+    served = get(client, "vendor", "/v1/cameras", release=RELEASE, month="2026-10", zoneId=zone_code("GM0344"),
+                 cameraId="GM0344-C1")
+    assert served.status_code == 200 and len(served.json()["features"]) == 1
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
