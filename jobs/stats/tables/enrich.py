@@ -84,6 +84,10 @@ def check_columns(passages: DataFrame, needed: Sequence[str]) -> None:
                                   "(conf/tables.toml); enrich the stream first")
 
 
+# A month_passages row of another municipality, there only for its vehicle's first passage of the month.
+CONTEXT = "_context"
+
+
 def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str | None = None, *,
                    double_read_seconds: float) -> DataFrame:
     """The month's passages (of one municipality if given), one per passing of a camera.
@@ -91,10 +95,24 @@ def month_passages(passages: DataFrame, jaar: int, maand: int, municipality: str
     The stream merges double reads within a micro-batch; one that straddled two micro-batches is in
     the table twice, and is merged here by the same rule (anpr/double_reads.py, on period_token), from
     each passage's last merged read (last_read_ts), so a chain split over batches is one passing too.
+
+    With a municipality, a vehicle whose first passage of the month was elsewhere brings that passage too,
+    marked CONTEXT: characteristics are those of the first passage of the month anywhere
+    (`fix_vehicle_attributes`), so a run of one municipality gives its zones the cells a run of all gives
+    them (a van sold on the 10th, seen in another city on the 5th and here on the 12th, keeps its first
+    owner's sector). `prepare` drops CONTEXT rows once the characteristics are fixed.
     """
-    out = passages.where((F.col("jaar") == jaar) & (F.col("maand") == maand))
-    out = out.where(F.col("municipality") == municipality) if municipality else out
-    return drop_double_reads(out, ["period_token"], double_read_seconds)
+    month = passages.where((F.col("jaar") == jaar) & (F.col("maand") == maand))
+    if not municipality:
+        return drop_double_reads(month, ["period_token"], double_read_seconds)
+    # cameras stand in one municipality: its double reads are merged the same without the others' rows
+    own = drop_double_reads(month.where(F.col("municipality") == municipality), ["period_token"],
+                            double_read_seconds)
+    # a chain's first read is kept, so the first passage is the same before or after merging double reads
+    first = (month.join(own.select("period_token").distinct(), "period_token", "left_semi")
+             .withColumn("_rank", F.row_number().over(_order(Window.partitionBy("period_token"))))
+             .where((F.col("_rank") == 1) & (F.col("municipality") != municipality)).drop("_rank"))
+    return own.withColumn(CONTEXT, F.lit(False)).unionByName(first.withColumn(CONTEXT, F.lit(True)))
 
 
 def _order(window: WindowSpec) -> WindowSpec:
@@ -252,8 +270,10 @@ def prepare(passages: DataFrame, catalogue: Catalogue) -> DataFrame:
     """Month passages (already filtered) -> one row per passage with everything the tables group by."""
     attributes = vehicle_attributes(catalogue)
     check_columns(passages, needed_columns(catalogue))
-    out = passages.select(*needed_columns(catalogue))
-    out = fix_vehicle_attributes(out, attributes)
+    context = [CONTEXT] if CONTEXT in passages.columns else []
+    out = fix_vehicle_attributes(passages.select(*needed_columns(catalogue), *context), attributes)
+    if context:
+        out = out.where(~F.col(CONTEXT)).drop(CONTEXT)
     if "eigenaar_type" in attributes:
         kind = F.col("voertuig_type") if "voertuig_type" in attributes else F.lit(None).cast("string")
         out = out.withColumn("eigenaar_type", owner_type(F.col("eigenaar_type"), kind))

@@ -196,3 +196,27 @@ def test_camera_availability_counts_only_judgeable_hours(spark):
     assert list(front["rijRichtingZone"]) == ["Inbound"]
     # what the shares give away, as the audit takes it: c1 worked 1 judged hour, c2 2, c3 none
     assert worked_floors(hours, "Z1") == {("camera_id", "c1"): 1.0, ("camera_id", "c2"): 2.0}
+
+
+def test_a_run_of_one_municipality_fixes_characteristics_from_the_first_passage_anywhere(spark):
+    """A fresh reader's case: a van sold on the 10th, seen in another city on the 5th (old owner, sector 49) and here
+    on the 12th (new owner, sector 46). A run of all municipalities counts it under 49 everywhere; a run of this
+    municipality alone counted it under 46, as if the passages had been revised."""
+    from pyspark.sql import functions as F
+
+    from jobs.stats.tables.enrich import month_passages
+
+    sold = COMPANY | {"sbi_groep_code": "46", "sbi_groep_omschrijving": "Groothandel"}
+    rows = [passage(1, "v", "03-05 09:00", "Inbound", owner="K1", **VAN, **COMPANY),
+            passage(2, "v", "03-12 09:00", "Inbound", owner="K2", **VAN, **sold),
+            passage(3, "w", "03-12 10:00", "Inbound", owner="K2", **VAN, **sold)]
+    frame = month(spark, rows).withColumn(
+        "municipality", F.when(F.col("observation_id") == "o001", "GM0363").otherwise("GM0344"))
+    specs = [TABLES["t4_8a_sector_voertuig"]]
+    for code in ("GM0344", None):
+        passages = month_passages(frame, 2026, 3, code, double_read_seconds=3.0)
+        built = build_month(passages, CAT, specs, Sizes())
+        part = next(f for p, f in built.parts if p.part == "t4_8a_sector_voertuig")
+        here = part[part["municipality"] == "GM0344"] if "municipality" in part else part
+        assert sorted(zip(here["sbi_groep_code"], here["V"], here["P"], strict=True)) == [("46", 1, 1), ("49", 1, 1)]
+    assert prepare(month_passages(frame, 2026, 3, "GM0344", double_read_seconds=3.0), CAT).count() == 2
