@@ -3,15 +3,19 @@
 An export holds raw plates, which the ingest contract has gone within 24 hours, so a file is deleted once
 read: one whose good rows were all delivered leaves its report in `processed/` (`<name>.report.json`:
 rows, good, bad, and each bad row's line and reason, never a plate); one that cannot be read as an export
-leaves its report in `rejected/`, and the supplier sends it again once the export or the mapping is fixed.
-So does one the ingest endpoint refuses for what it holds (sinks.Refused: 403 `camera_not_owned` when the
-mapping places a location at another supplier's camera; 400, 413, 422), which every later try would meet
-again. A file whose delivery failed otherwise (the endpoint or broker away, a wrong key) stays where it is,
-to be picked up again, until it is `max_age_hours` old (the caller passes the observations topic's
-retention, 22): then it is rejected too, "not delivered within 22 hours; send it again". Its age runs from
-the earlier of its modification time and its inode change time, so an upload that sets the modification
-time ahead cannot keep it longer. The report of a file rejected after a failed delivery adds the failure,
-the refusal's status and code, and the rows and batches delivered before it.
+(not text in the mapping's encoding, a header without its columns) or none of whose rows could be read
+("no row could be read (first: line 2: ...)", its bad rows kept in the report) leaves its report in
+`rejected/`, and the supplier sends it again once the export or the mapping is fixed. So does one the
+ingest endpoint refuses for what it holds (sinks.Refused: 403 `camera_not_owned` when the mapping places a
+location at another supplier's camera; 400, 413, 422), which every later try would meet again. A file
+whose delivery failed otherwise (the endpoint or broker away, a wrong key), or whose reading raised (a bug
+of the reader on some input, the file out of reach), stays where it is, to be picked up again, until it
+is `max_age_hours` old (the caller passes the observations topic's retention, 22): then it is rejected
+too, "not delivered within 22 hours; send it again". Its age runs from the earlier of its modification
+time and its inode change time, so an upload that sets the modification time ahead cannot keep it
+longer. The report of a file rejected after a failed delivery or reading adds the failure (our own
+delivery failure's one line, else only the exception's type: another message may quote the input), the
+refusal's status and code, and the rows and batches delivered before it.
 
 A file tried again, or sent again after a rejection, has the same rows as the same observation ids and its
 batches the same idempotency keys, so through the ingest endpoint nothing is published twice. A batch's
@@ -109,19 +113,93 @@ def _rejection(exc: Exception, path: Path, max_age_hours: float, now: float) -> 
     """Why a file whose delivery failed is rejected now; None while it may be tried again."""
     if isinstance(exc, Refused):
         return "the ingest endpoint refused it, as it would every time; correct it (or the mapping) and send it again"
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except OSError:  # gone, or out of reach: nothing to reject, and nothing left to delete
+        return None
     # The earlier of the two: an upload can set the modification time ahead, not the inode change time.
     if now - min(stat.st_mtime, stat.st_ctime) > max_age_hours * 3600:
         return f"not delivered within {max_age_hours:g} hours; send it again"
     return None
 
 
+def _failure(exc: Exception) -> str:
+    # Said and reported, both outliving the plates: only our own failures' messages are known to quote none.
+    return str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__
+
+
 def _failure_report(export: CsvExport, why: str, exc: Exception, sent: Sent) -> dict[str, object]:
-    # The report outlives the plates: only our own failures' messages are known to quote none.
-    failure = str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__
     refusal = {"status": exc.status, "code": exc.code} if isinstance(exc, Refused) else None
-    return {**export.report(), "problem": why, "failure": failure, "refusal": refusal, "delivered": sent.rows,
+    return {**export.report(), "problem": why, "failure": _failure(exc), "refusal": refusal, "delivered": sent.rows,
             "batches_delivered": sent.batches}
+
+
+def _unread(path: Path) -> CsvExport:
+    """The export of a file whose reading failed: nothing of it read (no digest when its bytes are out of reach)."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    return CsvExport(file=path.name, sha256=digest)
+
+
+@dataclass
+class _Drop:
+    """One run over the drop folder: what process_drop was given, and its outcome so far."""
+
+    mapping: CsvMapping
+    sink: Sink
+    delete: bool
+    batch: int
+    progress: Callable[[int], None] | None
+    say: Callable[[str], None]
+    accepted: Callable[[Path], Accepted] | None
+    max_age_hours: float
+    now: Callable[[], float]
+    outcome: DropOutcome
+
+    def file(self, path: Path) -> None:
+        started = time.monotonic()
+        try:
+            export = read_export(path, self.mapping, self.accepted(path) if self.accepted is not None else None)
+        except Exception as exc:  # noqa: BLE001 - a reader's bug on one file must not stop the others
+            self.outcome.exports.append(_unread(path))
+            self.failed(path, self.outcome.exports[-1], exc, Sent(), "could not be read")
+            return
+        self.outcome.exports.append(export)
+        for bad in export.bad:
+            self.say(f"  bad row {bad}")
+        if export.problem is not None:
+            self.say(f"{path.name}: rejected: {export.problem}")
+            self.outcome.failed.append((path.name, export.problem))
+            if self.delete:
+                _report_and_delete(path, path.parent / "rejected", export.report())
+            return
+        sent = Sent()
+        try:
+            delivered = deliver_export(export, self.sink, self.batch, self.progress, sent)
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
+            self.failed(path, export, exc, sent, "delivery failed")
+            return
+        self.outcome.delivered += delivered
+        self.outcome.replayed += sent.replayed
+        self.say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
+                 f"({time.monotonic() - started:.1f}s)")
+        if self.delete:
+            _report_and_delete(path, path.parent / "processed", {**export.report(), "delivered": delivered})
+
+    def failed(self, path: Path, export: CsvExport, exc: Exception, sent: Sent, what: str) -> None:
+        """A file that could not be read or delivered: left for the next run, or rejected now."""
+        self.outcome.failed.append((path.name, _failure(exc)))
+        why = _rejection(exc, path, self.max_age_hours, self.now())
+        if why is None:
+            self.say(f"{path.name}: {what}, file left in place for the next run (rejected once "
+                     f"{self.max_age_hours:g} hours old): {_failure(exc)}")
+            return
+        self.say(f"{path.name}: rejected: {why} ({sent.rows:,} rows in {sent.batches:,} batches delivered "
+                 f"before): {_failure(exc)}")
+        if self.delete:
+            _report_and_delete(path, path.parent / "rejected", _failure_report(export, why, exc, sent))
 
 
 def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete: bool = True, batch: int = BATCH,
@@ -129,44 +207,14 @@ def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete:
                  accepted: Callable[[Path], Accepted] | None = None, *, max_age_hours: float,
                  now: Callable[[], float] = time.time) -> DropOutcome:
     """Each CSV file of `paths` (files, or directories' *.csv) read, delivered and, when `delete`, deleted
-    with its report in processed/ or rejected/ beside it; a line per file to `say`.
+    with its report in processed/ or rejected/ beside it; a line per file to `say`, and one per bad row.
 
     accepted: the event times each file's delivery may carry (None: not checked). max_age_hours: how long
     after it arrived a file whose delivery failed is kept for another run; now: the clock that is judged
-    by (epoch seconds). A file rejected or left in place is in the outcome's `failed`; a failure of one file
-    raises nothing, and the next file is still tried."""
-    outcome = DropOutcome([], 0, [])
+    by (epoch seconds). A file whose reading raised (a bug, or the file out of reach) is treated as one
+    whose delivery failed, its exception named by type only. A file rejected or left in place is in the
+    outcome's `failed`; a failure of one file raises nothing, and the next file is still tried."""
+    run = _Drop(mapping, sink, delete, batch, progress, say, accepted, max_age_hours, now, DropOutcome([], 0, []))
     for path in csv_files(paths):
-        started = time.monotonic()
-        export = read_export(path, mapping, accepted(path) if accepted is not None else None)
-        outcome.exports.append(export)
-        if export.problem is not None:
-            say(f"{path.name}: rejected: {export.problem}")
-            outcome.failed.append((path.name, export.problem))
-            if delete:
-                _report_and_delete(path, path.parent / "rejected", export.report())
-            continue
-        for bad in export.bad:
-            say(f"  bad row {bad}")
-        sent = Sent()
-        try:
-            delivered = deliver_export(export, sink, batch, progress, sent)
-        except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
-            outcome.failed.append((path.name, str(exc)))
-            why = _rejection(exc, path, max_age_hours, now())
-            if why is None:
-                say(f"{path.name}: delivery failed, file left in place for the next run (rejected once "
-                    f"{max_age_hours:g} hours old): {exc}")
-                continue
-            say(f"{path.name}: rejected: {why} ({sent.rows:,} rows in {sent.batches:,} batches delivered "
-                f"before): {exc}")
-            if delete:
-                _report_and_delete(path, path.parent / "rejected", _failure_report(export, why, exc, sent))
-            continue
-        outcome.delivered += delivered
-        outcome.replayed += sent.replayed
-        say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
-            f"({time.monotonic() - started:.1f}s)")
-        if delete:
-            _report_and_delete(path, path.parent / "processed", {**export.report(), "delivered": delivered})
-    return outcome
+        run.file(path)
+    return run.outcome

@@ -9,12 +9,15 @@ because an export sorted by location runs through the night once per camera.
 Steps back of up to BACKWARDS are tolerated as jitter of the camera's clock. A larger step back that
 the autumn change does not explain means the camera's rows are not in time order: then no time of its
 repeated hour can be decided, and `undecidable` says why.
+
+A time in year 1 or 9999 is refused as well: those are the stand-ins some programs write for no date
+(.NET's DateTime.MinValue is 01-01-0001 00:00:00), and their instant may lie outside what a datetime holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BACKWARDS = timedelta(minutes=10)
@@ -22,6 +25,10 @@ BACKWARDS = timedelta(minutes=10)
 
 class NonexistentTime(ValueError):
     """A local time in the spring gap."""
+
+
+class OutOfRange(ValueError):
+    """A local time in year 1 or 9999."""
 
 
 @dataclass
@@ -36,8 +43,12 @@ class WallClock:
     _latest_line: int = 0
 
     def to_utc(self, naive: datetime, line: int) -> datetime:
-        """UTC of a local time; NonexistentTime in the spring gap. A repeated-hour time may later turn
-        out undecidable (see `undecidable`), so the caller keeps `repeated_lines` until the end."""
+        """UTC of a local time; NonexistentTime in the spring gap, OutOfRange in year 1 or 9999. A
+        repeated-hour time may later turn out undecidable (see `undecidable`), so the caller keeps
+        `repeated_lines` until the end."""
+        if naive.year in (MINYEAR, MAXYEAR):
+            raise OutOfRange(f"local time {naive.isoformat(sep=' ')} is out of range (year {naive.year}: a missing "
+                             "date?)")
         first = naive.replace(tzinfo=self.zone, fold=0)
         second = naive.replace(tzinfo=self.zone, fold=1)
         if first.utcoffset() == second.utcoffset():

@@ -162,12 +162,14 @@ def test_a_file_without_the_export_columns_is_rejected_whole(tmp_path):
     assert result.observations == [] and "missing columns Id, Tijd(CET), Hash" in str(result.problem)
 
 
-def test_an_unbalanced_quote_running_past_the_field_limit_rejects_the_file_with_its_line(tmp_path):
+def test_a_quote_running_past_the_field_limit_is_a_bad_row_and_the_lines_after_it_are_read(tmp_path):
     rows = [row(1, "10-03-2026 08:00:00"), '"2;' + row(2, "10-03-2026 08:00:01")]
     rows += [row(i, "10-03-2026 08:00:02") for i in range(3, 3000)]
     result = read_export(export(tmp_path, rows), MAPPING)
-    assert result.problem is not None and result.problem.startswith("line 3: field larger than field limit")
-    assert result.observations == [] and result.bad == []
+    assert result.problem is None and (result.rows, len(result.observations)) == (2999, 2998)
+    [bad] = result.bad
+    assert bad.line == 3 and bad.reason == ("field larger than field limit (131072) (an unbalanced quote?); the lines "
+                                            "after it are read as rows")
 
 
 class Collect:
