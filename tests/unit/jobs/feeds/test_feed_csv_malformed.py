@@ -259,34 +259,33 @@ def test_a_quote_in_the_header_not_closed_on_its_line_rejects_the_file(tmp_path)
 
 # 6. Encodings and delimiters: where, and what to do about it.
 
+def rejected_then_read(tmp_path, rows: list[str], encoding: str) -> str:
+    """The problem of an export in `encoding` under the shipped mapping (utf-8-sig); asserts the same export is
+    read whole once the mapping names its encoding."""
+    write(tmp_path, [HEADER, *rows], encoding=encoding)
+    report, fate, _, _ = drop(tmp_path)
+    assert (fate, report["rows"]) == ("rejected", 0)
+    (tmp_path / "again").mkdir()
+    write(tmp_path / "again", [HEADER, *rows], encoding=encoding)
+    again, fate, _, _ = drop(tmp_path / "again", MAPPING.model_copy(update={"encoding": encoding}))
+    assert (fate, again["rows"], again["good"]) == ("processed", len(rows), len(rows))
+    return str(report["problem"])
+
+
 def test_a_windows_1252_export_is_rejected_with_the_line_and_a_hint_and_read_with_cp1252(tmp_path):
     """Before: "not utf-8-sig text (byte 173)": no line, no hint."""
     rows = rows_of(3)
     rows[1] = rows[1].replace("VOLKSWAGEN", "CITROËN")
-    write(tmp_path, [HEADER, *rows], encoding="cp1252")
-    report, fate, _, _ = drop(tmp_path)
-    assert (fate, report["rows"]) == ("rejected", 0)
-    assert report["problem"] == ('line 3: not utf-8-sig text (byte 173 of the file); save it as UTF-8 (Excel: "CSV '
-                                 'UTF-8"), or set the mapping\'s encoding to the file\'s (encoding = "cp1252" for a '
-                                 'Windows export)')
-    (tmp_path / "again").mkdir()
-    write(tmp_path / "again", [HEADER, *rows], encoding="cp1252")
-    report, fate, _, _ = drop(tmp_path / "again", MAPPING.model_copy(update={"encoding": "cp1252"}))
-    assert (fate, report["rows"], report["good"]) == ("processed", 3, 3)
+    assert rejected_then_read(tmp_path, rows, "cp1252") == (
+        'line 3: not utf-8-sig text (byte 173 of the file); save it as UTF-8 (Excel: "CSV UTF-8"), or set the '
+        'mapping\'s encoding to the file\'s (encoding = "cp1252" for a Windows export)')
 
 
 def test_a_utf16_export_is_named_as_such_and_read_with_utf16(tmp_path):
     """Before: "not utf-8-sig text (byte 0)"."""
-    write(tmp_path, [HEADER, *rows_of(2)], encoding="utf-16")
-    report, fate, _, _ = drop(tmp_path)
-    assert (fate, report["rows"]) == ("rejected", 0)
-    assert report["problem"] == ('UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel\'s "Unicode Text" '
-                                 'writes), not utf-8-sig: save it as "CSV UTF-8", or set encoding = "utf-16" in the '
-                                 'mapping')
-    (tmp_path / "again").mkdir()
-    write(tmp_path / "again", [HEADER, *rows_of(2)], encoding="utf-16")
-    report, fate, _, _ = drop(tmp_path / "again", MAPPING.model_copy(update={"encoding": "utf-16"}))
-    assert (fate, report["rows"], report["good"]) == ("processed", 2, 2)
+    assert rejected_then_read(tmp_path, rows_of(2), "utf-16") == (
+        'UTF-16 text (it starts with a UTF-16 byte-order mark, as Excel\'s "Unicode Text" writes), not utf-8-sig: '
+        'save it as "CSV UTF-8", or set encoding = "utf-16" in the mapping')
 
 
 @pytest.mark.parametrize(("separator", "setting"), [(",", '","'), ("\t", '"\\t"')])
