@@ -118,20 +118,16 @@ class ReleaseStore:
                 return cached
             reading = self._reading.setdefault(key, threading.Lock())
         with reading:
-            with self._rows_lock:
-                cached = self._rows.get(key)
-            if cached is not None:
+            if (cached := self.held(release_id, spec)) is not None:
                 return cached
             try:
                 rows = self._read(release_id, spec)
-            except BaseException:
+                with self._rows_lock:  # in memory before the lock goes, so no later request reads it again
+                    self._rows[key] = rows
+                return rows
+            finally:
                 with self._rows_lock:
                     self._reading.pop(key, None)
-                raise
-            with self._rows_lock:  # in memory before the lock goes, so no later request reads it again
-                self._rows[key] = rows
-                self._reading.pop(key, None)
-            return rows
 
     def _read(self, release_id: str, spec: TableSpec) -> pa.Table:
         path = published_table(spec.name)
