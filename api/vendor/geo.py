@@ -75,13 +75,15 @@ def camera_id(row: dict[str, Any]) -> str:
     return f"{row['cameraId']}.{row['detectieRichting']}"
 
 
+def camera_features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One feature per table 4.12 row (a camera and detection direction), id `camera_id`; a camera without a
+    position keeps its row with a null geometry (RFC 7946 3.2), so its availability is not lost to a map."""
+    return [{"type": "Feature", "id": camera_id(row),
+             "geometry": None if row.get("latitude") is None or row.get("longitude") is None
+             else {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
+             "properties": row} for row in rows]
+
+
 def camera_collection(rows: list[dict[str, Any]], release_id: str) -> dict[str, Any]:
-    """One Point per camera and detection direction, with every field of its table 4.12 row."""
-    features = []
-    for row in rows:
-        if row.get("latitude") is None or row.get("longitude") is None:
-            continue
-        features.append({"type": "Feature", "id": camera_id(row),
-                         "geometry": {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
-                         "properties": row})
-    return {"type": "FeatureCollection", "releaseId": release_id, "features": features}
+    """One feature per camera and detection direction (`camera_features`), with every field of its row."""
+    return {"type": "FeatureCollection", "releaseId": release_id, "features": camera_features(rows)}

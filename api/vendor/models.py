@@ -138,7 +138,8 @@ class Municipalities(BaseModel):
 class Feature(BaseModel):  # RFC 7946 3.2
     type: Literal["Feature"]
     id: str
-    geometry: dict[str, Any] = Field(description="Polygon or MultiPolygon (zones), Point (cameras); lon, lat")
+    geometry: dict[str, Any] | None = Field(description="Polygon or MultiPolygon (zones), Point (cameras); lon, lat; "
+                                                  "null for a camera without a position")
     properties: dict[str, Any]
 
 

@@ -24,7 +24,6 @@ from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from api.common.errors import ApiError
-from api.vendor.geo import camera_id
 
 PREFIX = "/ogc"
 CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -246,14 +245,6 @@ def bounds_of(features: list[dict[str, Any]]) -> list[float] | None:
         return None
     boxes = [s.bounds for s in shapes]
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
-
-
-def camera_features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One feature per table 4.12 row (a camera and detection direction), id `camera_id`."""
-    return [{"type": "Feature", "id": camera_id(row),
-             "geometry": None if row["latitude"] is None or row["longitude"] is None
-             else {"type": "Point", "coordinates": [row["longitude"], row["latitude"]]},
-             "properties": row} for row in rows]
 
 
 def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, dict[str, str]]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from starlette.datastructures import QueryParams
 
 from anpr.catalogue import TABLES, TableSpec
 from api.common.errors import ApiError
@@ -75,6 +76,15 @@ def refuse(params: Iterable[str], refused: Iterable[str], operation: str, hint: 
     given = sorted(set(refused).intersection(params))
     if given:
         raise ApiError(400, f"{operation} takes no {', '.join(given)}", hint)
+
+
+def given_once(params: QueryParams, names: Iterable[str], status: int = 400) -> None:
+    """`status` naming the first of `names` that `params` holds more than once: a framework would take one
+    of the values (FastAPI the last) without saying so."""
+    for name in names:
+        count = len(params.getlist(name))
+        if count > 1:
+            raise ApiError(status, f"invalid request: {name} given {count} times", "give it once")
 
 
 def find_spec(name: str) -> TableSpec:
@@ -186,15 +196,9 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
     """release, month, limit, cursor, sort, format and names, checked as FastAPI would (422) but without its
     per-request parameter machinery, which costs more than serving a cached page."""
     params = request.query_params
-
-    def one(name: str) -> str | None:
-        values = params.getlist(name)
-        if len(values) > 1:
-            raise ApiError(422, f"invalid request: {name} given {len(values)} times", "give it once")
-        return values[0] if values else None
-
-    release, month, limit, cursor, sort, fmt, names = (one(n) for n in ("release", "month", "limit", "cursor",
-                                                                         "sort", "format", "names"))
+    wanted = ("release", "month", "limit", "cursor", "sort", "format", "names")
+    given_once(params, wanted, 422)
+    release, month, limit, cursor, sort, fmt, names = (params.get(n) for n in wanted)
     if month is not None and not is_month(month):
         raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
     if fmt not in (None, "json", "csv"):

@@ -26,6 +26,7 @@ from api.vendor.queries import (
     Filters,
     RowsQuery,
     find_spec,
+    given_once,
     is_month,
     names_of,
     parse_filters,
@@ -118,9 +119,7 @@ def series_query(service: RowsService, request: Request, who: Principal, table: 
 def _series_query(service: RowsService, request: Request, who: Principal, table: str) -> SeriesQuery:
     spec = who.readable(find_spec(table))
     params = request.query_params
-    for name in SERIES_PARAMETERS:
-        if len(params.getlist(name)) > 1:
-            raise ApiError(400, f"{name} given {len(params.getlist(name))} times", "give it once")
+    given_once(params, SERIES_PARAMETERS)
     refuse(params, RESERVED - SERIES_PARAMETERS, "a series",
            "each month uses its latest release and all its rows; use /rows for one release")
     fmt = params.get("format")

@@ -243,6 +243,9 @@ const Panels = (() => {
     const rowsOut = [], marks = [];
     const bounds = outline.getBounds();
     for (const list of byCamera.values()) {
+      for (const f of list) rowsOut.push(f.properties);
+      // A camera without a position (null geometry) is listed under the map but has no dot on it.
+      if (list[0].geometry === null) continue;
       const p = list[0].properties, [lon, lat] = list[0].geometry.coordinates;
       const avail = list.map(f => f.properties.beschikbaarheidsPercentage).filter(v => v !== null);
       const worst = avail.length ? Math.min(...avail) : null;
@@ -252,7 +255,6 @@ const Panels = (() => {
         className: "camera"}).bindTooltip(`${p.cameraNaam}: ${worst === null ? "beschikbaarheid onbekend"
         : `beschikbaar ${fmt(worst)}%`}`));
       bounds.extend([lat, lon]);
-      for (const f of list) rowsOut.push(f.properties);
     }
     // The view first: Leaflet clips a vector layer to the view it is added in.
     const m = L.map(box, {attributionControl: false, zoomSnap: 0.25, scrollWheelZoom: false});

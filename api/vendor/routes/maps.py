@@ -14,7 +14,7 @@ from api.vendor import models
 from api.vendor.deps import Vendor, rows_of, zones_of
 from api.vendor.geo import camera_collection
 from api.vendor.http import DATA_EXPIRES, json_body, respond
-from api.vendor.queries import MAX_PAGE, MONTH, RESERVED, refuse
+from api.vendor.queries import MAX_PAGE, MONTH, RESERVED, given_once, refuse
 
 router = APIRouter(tags=["maps"])
 Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM: the latest release of that month")]
@@ -62,6 +62,7 @@ async def cameras(request: Request, who: Vendor, release: ReleaseId = None, mont
     refuse(request.query_params, CAMERAS_REFUSE, "/v1/cameras",
            f"it answers every camera of the release in one GeoJSON FeatureCollection; "
            f"/v1/tables/{spec.name}/rows pages, sorts, gives CSV and English names")
+    given_once(request.query_params, ("release", "month"))
     service = rows_of(request)
     q = service.query(request, who, spec.name, release, month, MAX_PAGE, None, None, "json")
     selected, covered = await run_in_threadpool(service.select, q)

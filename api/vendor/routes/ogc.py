@@ -19,6 +19,7 @@ from anpr.catalogue import TABLES, TableSpec
 from api.common.errors import ApiError
 from api.vendor import models, ogc
 from api.vendor.deps import SECURITY, authenticate, rows_of, zones_of
+from api.vendor.geo import camera_features
 from api.vendor.http import DATA_EXPIRES, Body, forbid, json_body, respond
 from api.vendor.queries import MAX_PAGE, RowsQuery, find_release
 from api.vendor.rows import INLINE_ROWS, RowsService, json_rows
@@ -96,7 +97,7 @@ def _located(service: RowsService, q: RowsQuery) -> ogc.Located:
     """The query's camera features with their shapes, made once per selection (a release never changes)."""
     def make() -> ogc.Located:
         selected, _ = service.select(q)
-        return ogc.Located.of(ogc.camera_features(json_rows(selected, q.spec)))
+        return ogc.Located.of(camera_features(json_rows(selected, q.spec)))
 
     return service.derived(_located_key(q), make)  # type: ignore[no-any-return]
 
@@ -269,7 +270,7 @@ def _camera(service: RowsService, q: RowsQuery, feature_id: str) -> dict[str, An
     found = next((f for f in _cameras(service, q) if f["id"] == feature_id), None)
     if found is not None:
         return found
-    everyone = ogc.camera_features(json_rows(service.store.rows(q.release_id, q.spec), q.spec))
+    everyone = camera_features(json_rows(service.store.rows(q.release_id, q.spec), q.spec))
     owner = next((f["properties"]["gemeenteCode"] for f in everyone if f["id"] == feature_id), None)
     if owner is not None:
         forbid({owner}, frozenset(q.scope))

@@ -20,6 +20,7 @@ from api.access_log import AccessLog, read_access_log
 from api.releases import ReleaseStore
 from api.vendor.contracts import parse_contracts
 from api.vendor.main import create_app
+from api.vendor.geo import camera_collection, camera_features
 from api.vendor.ogc import parse_bbox
 from api.vendor.sample import synthetic_municipality
 from cli.serve import in_thread, server_config
@@ -283,3 +284,21 @@ def test_links_name_the_host_each_request_was_sent_to(client):
     for host in ("gis.example.org", "other.example.org", "gis.example.org"):
         page = client.get("/ogc/collections/cameras/items?limit=2", headers={"X-API-Key": KEYS["both"], "Host": host})
         assert page.status_code == 200 and page.json()["links"][0]["href"].startswith(f"http://{host}/ogc/")
+
+
+def test_a_camera_without_a_position_keeps_its_row_with_a_null_geometry_in_both_answers():
+    rows = camera_rows(97.5)[:2]
+    rows[1] = {**rows[1], "latitude": None}
+    features = camera_collection(rows, "2026-10-new")["features"]
+    assert [(f["id"], f["geometry"]) for f in features] == [
+        ("gm0344-cam-1.Voorzijde", {"type": "Point", "coordinates": [rows[0]["longitude"], rows[0]["latitude"]]}),
+        ("gm0344-cam-1.Achterzijde", None)]
+    assert features == camera_features(rows)  # /v1/cameras and OGC build one feature alike
+    assert features[1]["properties"]["beschikbaarheidsPercentage"] == 97.5
+
+
+@pytest.mark.parametrize("query", ["release=2026-10-old&release=2026-10-new", "month=2026-10&month=2026-10"])
+def test_v1_cameras_refuses_a_release_or_month_given_twice(client, query):
+    answer = client.get(f"/v1/cameras?{query}", headers=UTRECHT)
+    name = query.split("=")[0]
+    assert (answer.status_code, answer.json()["error"]["message"]) == (400, f"invalid request: {name} given 2 times")
