@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -278,15 +278,23 @@ class Settings(BaseSettings):
         if not self.data_dir.is_absolute():
             self.data_dir = (PROJECT_ROOT / self.data_dir).resolve()
         if self.pepper is None and self.pepper_file is not None:
-            self.pepper = SecretStr(self.pepper_file.read_text().strip())
+            self.pepper = SecretStr(_read_secret(self.pepper_file))
         if self.profile == "cluster":
             self._refuse_development_secrets()
         return self
 
     def _refuse_development_secrets(self) -> None:
-        if self.pepper is None:
-            raise ValueError("cluster profile needs a pepper: set ANPR_PEPPER or ANPR_PEPPER_FILE")
-        secrets = {"pepper": self.pepper, **{f"vendor key {v}": k for v, k in self.vendor_keys.items()}}
+        # Only the components that make keys hold the pepper (least privilege): the vendor and ingest APIs run
+        # without it, and the stream, the register load and the privacy jobs refuse to start without one
+        # (anpr/keyring.py Keyring.active). Executors read it from a file (the JVM's HMAC functions), so it is
+        # a file mounted at one path on the driver and every worker: a value would be written under the
+        # driver's data directory only.
+        if self.pepper is not None and self.pepper_file is None:
+            raise ValueError("cluster profile takes the pepper from a file mounted at the same path on the driver "
+                             "and every Spark worker: set ANPR_PEPPER_FILE, not ANPR_PEPPER")
+        secrets = {f"vendor key {v}": k for v, k in self.vendor_keys.items()}
+        if self.pepper is not None:
+            secrets["pepper"] = self.pepper
         if self.admin_key is not None:
             secrets["admin key"] = self.admin_key
         for name, secret in secrets.items():
@@ -368,6 +376,15 @@ def _read_secret(path: Path) -> str:
         return path.read_text().strip()
     except OSError as exc:
         raise ValueError(f"cannot read the secret file {path}: {exc.strerror}") from None
+
+
+def refusal(exc: ValidationError) -> str:
+    """One line naming each refused setting and why, never its value: pydantic's own text quotes the input,
+    which for a pepper, a key or a password is the secret itself (and the whole environment table around it)."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    # pydantic prefixes a validator's own ValueError with its kind; the rest is the validator's text.
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in errors)
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 
 from anpr import operator_audit
 from anpr.broker import BrokerError
@@ -22,7 +23,7 @@ from anpr.jvm import JvmError
 from anpr.logs import setup_logging
 from anpr.operator_audit import running
 from anpr.progress import last_said, say
-from anpr.settings import Settings, get_settings
+from anpr.settings import Settings, get_settings, refusal
 from anpr.tls import server_tls
 from cli.audit import begin, finish
 from cli.errors import one_line_cause
@@ -246,10 +247,18 @@ def _run(argv: list[str] | None) -> int:
         return args
     try:
         settings = get_settings()
+    except ValidationError as exc:
+        say(f"anpr: invalid settings: {refusal(exc)}")
+        return 2
     except ValueError as exc:
         say(f"anpr: invalid settings: {exc}")
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        say(f"anpr: cannot use the data directory {settings.data_dir}: {exc.strerror} (set ANPR_DATA_DIR to a "
+            "writable directory)")
+        return 2
     setup_logging(settings.log_dir, rotation=settings.logs)
     run = begin(args, argv, settings)
     # What finish() records should _execute itself raise (it catches every Exception of the command).

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from argparse import Namespace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,7 +32,8 @@ def add_commands(app: typer.Typer) -> None:
                           "written or logged; the audit trail holds the request with the plate masked.")
     def request(ctx: typer.Context,
                 plate: Annotated[str, typer.Option("--plate", help="the plate as written (separators and case do "
-                                                                   "not matter)")],
+                                                                   "not matter); - reads it from standard input, "
+                                                                   "so it is in no process list or shell history")],
                 country: Annotated[str, typer.Option("--country", help="ISO 3166-1 alpha-2 code of the plate, "
                                                                        "e.g. NL")],
                 start: Annotated[date, typer.Option("--from", parser=date.fromisoformat, metavar="YYYY-MM-DD",
@@ -63,6 +65,8 @@ def add_commands(app: typer.Typer) -> None:
 def cmd_request(args: Namespace, settings: Settings) -> int:
     from jobs import privacy
 
+    if args.plate == "-":  # argv is readable by every user of the host (ps, /proc); standard input is not
+        args.plate = sys.stdin.readline().strip()
     try:
         peppers = [p.read() for p in settings.keyring().peppers().values()]
         subject = privacy.subject(peppers, args.plate, args.country, args.start, args.end)

@@ -43,8 +43,9 @@ def unreachable_error(exc: BaseException, servers: str, seconds: float) -> Broke
 def broker_unreachable(servers: str, how: str) -> BrokerUnreachableError:
     """`Kafka at <servers> did not answer <how>: ...what to do`, one line."""
     return BrokerUnreachableError(
-        f"Kafka at {servers} did not answer {how}: is the broker running? `anpr broker` starts the embedded "
-        "one; `anpr stream` then resumes from its checkpoint, nothing is lost")
+        f"Kafka at {servers} did not answer {how}: is the broker running, and do the address, CA file and "
+        "password match it? `anpr broker` starts the embedded one; `anpr stream` then resumes from its checkpoint, "
+        "nothing is lost")
 
 
 def read_kafka_stream(spark: SparkSession, settings: Settings, topics: list[str] | str) -> DataFrame:

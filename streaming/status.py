@@ -14,6 +14,7 @@ from anpr.broker import high_watermarks, topic_ids
 from anpr.delta_reader import DeltaReader
 from anpr.lake import Lake
 from anpr.stream_tables import STREAM_METRICS
+from streaming.source import broker_unreachable
 from streaming.topics import mismatches, recorded_ids
 
 
@@ -72,7 +73,8 @@ def stream_status(lake: Lake | DeltaReader, checkpoint: Path, bootstrap: str | N
                 ends = {topic: {str(p): end for p, end in
                                 high_watermarks(bootstrap, topic, timeout_ms, client=client).items()}}
         except KafkaError as exc:
-            error = f"broker at {bootstrap} unreachable ({type(exc).__name__}): is it running? `anpr broker` starts one"
+            # The cluster profile's likelier causes (a CA file, a password) are named beside the embedded hint.
+            error = str(broker_unreachable(bootstrap, f"({type(exc).__name__})"))
     return StreamStatus(committed_offsets(checkpoint), ends, last_batches(lake, limit), error)
 
 

@@ -11,12 +11,20 @@ BIN=${KAFKA_HOME:-/opt/kafka}/bin
 acl() { "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$BROKER_CONFIG" --add "$@"; }
 
 # SCRAM-SHA-512 users: anpr-ingest (producer), anpr-stream (stream), anpr-admin (admin)
+# The password goes through a file only its owner reads: on the command line every user of the host would
+# see it (ps, /proc/<pid>/cmdline).
+umask 077
+scram=$(mktemp)
+trap 'rm -f "$scram"' EXIT
 for pair in anpr-ingest:kafka-producer anpr-stream:kafka-stream anpr-admin:kafka-admin; do
   user=${pair%%:*} file=$SECRETS/${pair#*:}
+  # A properties file: its value keeps no brackets (ConfigCommand strips them only from --add-config), and
+  # a password with a comma or a backslash would be cut or unescaped: make them of letters and digits.
+  printf 'SCRAM-SHA-512=iterations=8192,password=%s\n' "$(cat "$file")" > "$scram"
   "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$BROKER_CONFIG" --alter \
-    --entity-type users --entity-name "$user" \
-    --add-config "SCRAM-SHA-512=[iterations=8192,password=$(cat "$file")]" >/dev/null
+    --entity-type users --entity-name "$user" --add-config-file "$scram" >/dev/null
 done
+rm -f "$scram"
 
 # Producer: write (and describe) the two topics; transactions only under its prefix.
 for topic in anpr.observations anpr.cameras; do

@@ -1,6 +1,8 @@
 import pytest
 
+from anpr.keyring import KeyringError
 from anpr.settings import PROJECT_ROOT, Settings
+from tests.unit.anpr.test_kafka_security import cluster_env
 
 
 def test_local_profile_loads_conf_and_resolves_data_dir(monkeypatch):
@@ -20,17 +22,31 @@ def test_environment_overrides_nested_keys(monkeypatch, tmp_path):
     assert s.data_dir == tmp_path
 
 
-def test_cluster_profile_refuses_missing_pepper(monkeypatch):
-    monkeypatch.setenv("ANPR_PROFILE", "cluster")
-    monkeypatch.delenv("ANPR_PEPPER", raising=False)
-    with pytest.raises(ValueError, match="needs a pepper"):
+def test_cluster_profile_runs_without_a_pepper_until_a_key_is_made(monkeypatch, tmp_path):
+    """Least privilege: the vendor and ingest APIs never make keys, so they run without the pepper; what makes
+    keys refuses in one line."""
+    cluster_env(monkeypatch, tmp_path)
+    monkeypatch.delenv("ANPR_PEPPER_FILE")
+    s = Settings()
+    assert s.pepper is None
+    with pytest.raises(KeyringError, match="no pepper configured"):
+        s.keyring().active(None)
+
+
+def test_cluster_profile_takes_the_pepper_as_a_file_only(monkeypatch, tmp_path):
+    """Executors read the pepper from a file at one path on every worker: a value is written under the
+    driver's data directory only, where the workers of a cluster cannot read it."""
+    cluster_env(monkeypatch, tmp_path)
+    monkeypatch.delenv("ANPR_PEPPER_FILE")
+    monkeypatch.setenv("ANPR_PEPPER", "q" * 48)
+    with pytest.raises(ValueError, match="set ANPR_PEPPER_FILE, not ANPR_PEPPER"):
         Settings()
 
 
-def test_cluster_profile_refuses_development_secrets(monkeypatch):
-    monkeypatch.setenv("ANPR_PROFILE", "cluster")
-    monkeypatch.setenv("ANPR_PEPPER", "dev-pepper-not-for-production-but-long-enough")
-    with pytest.raises(ValueError, match="development secret"):
+def test_cluster_profile_refuses_development_secrets(monkeypatch, tmp_path):
+    cluster_env(monkeypatch, tmp_path)
+    (tmp_path / "pepper").write_text("dev-pepper-not-for-production-but-long-enough")
+    with pytest.raises(ValueError, match="refuses the pepper: it is a development secret"):
         Settings()
 
 

@@ -176,3 +176,51 @@ def test_a_reader_that_goes_away_ends_a_command_quietly(command, closed, tmp_pat
     left = kept.read().decode()
     assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, as `yes | head -1` ends
     assert "Traceback" not in left and "BrokenPipeError" not in left and left == ""
+
+
+PEPPER = "pepper-of-a-real-deployment-0123456789abcdef"
+VENDOR_KEY = "vendor-key-of-a-real-deployment-0123456789"
+
+
+@pytest.mark.parametrize("pepper, env, cause", [
+    # pydantic's own text quotes the input: a short pepper was printed whole, and beside any other refusal
+    # the tail of the environment table with the valid vendor keys
+    ("SHORTPEPPERSECRET", {}, "cluster profile refuses the pepper"),
+    (PEPPER, {"ANPR_VENDOR_KEYS": '{"esri": "shortkeyXYZ"}'}, "refuses the vendor key esri"),
+    (PEPPER, {"ANPR_VENDOR_KEYS": f'{{"esri": "{VENDOR_KEY}"}}'}, "refuses Kafka over PLAINTEXT"),
+    (PEPPER, {"ANPR_VENDOR_KEYS": f'{{"esri": {{"k": "{VENDOR_KEY}"}}}}'}, "vendor_keys.esri: "),
+    (None, {"ANPR_PEPPER_FILE": "/nonexistent/pepper"}, "cannot read the secret file /nonexistent/pepper"),
+    (None, {"ANPR_PEPPER": PEPPER}, "set ANPR_PEPPER_FILE, not ANPR_PEPPER"),
+])
+def test_a_refused_setting_is_named_in_one_line_that_never_holds_a_secret(capsys, monkeypatch, tmp_path, pepper,
+                                                                          env, cause):
+    monkeypatch.setenv("ANPR_PROFILE", "cluster")
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ANPR_KAFKA__SECURITY__PROTOCOL", "PLAINTEXT")
+    monkeypatch.delenv("ANPR_PEPPER", raising=False)
+    if pepper is not None:
+        (tmp_path / "pepper").write_text(pepper)
+        monkeypatch.setenv("ANPR_PEPPER_FILE", str(tmp_path / "pepper"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        assert main(["keys", "list"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("anpr: invalid settings: ") and cause in err and err.count("\n") == 1
+    for secret in ("SHORTPEPPERSECRET", "shortkeyXYZ", PEPPER, PEPPER[-12:], VENDOR_KEY[-12:]):
+        assert secret not in err
+
+
+def test_a_data_directory_that_cannot_be_made_is_one_line(capsys, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path / "file" / "data"))
+    get_settings.cache_clear()
+    try:
+        assert main(["keys", "list"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert capsys.readouterr().err == (f"anpr: cannot use the data directory {tmp_path}/file/data: Not a directory "
+                                       "(set ANPR_DATA_DIR to a writable directory)\n")

@@ -1,6 +1,7 @@
 """Data-subject requests (jobs/privacy.py): keys as the stream makes them, counts, releases, bad input."""
 
 import hmac
+import io
 import json
 import logging
 from datetime import UTC, date, datetime
@@ -150,6 +151,17 @@ def test_bad_input_is_one_line_exit_2_and_audited_without_the_plate(data_dir, ca
     assert json.loads(row["argv"])[3] == "***"
     stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
     assert b"QX-941-Z" not in stored and b"QX941Z" not in stored
+
+
+def test_the_plate_can_come_from_standard_input_instead_of_the_process_list(data_dir, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PLATE}\n"))
+    assert main(["privacy", "request", "--plate", "-", "--country", "NL", "--from", "2026-10-01",
+                 "--to", "2026-10-31"]) == 0
+    assert capsys.readouterr().out.startswith("vehicle (NL) from 2026-10-01 to 2026-10-31: 0 passages")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["privacy", "request", "--plate", "-", "--country", "NL", "--from", "2026-10-01",
+                 "--to", "2026-10-31"]) == 2
+    assert capsys.readouterr().err.startswith("anpr privacy request: ")
 
 
 def test_a_request_without_passages_reports_none_and_writes_its_report(data_dir, capsys):

@@ -29,7 +29,8 @@ def test_a_kafka_timeout_becomes_one_line_naming_the_broker_and_what_to_do():
     line = str(error)
     assert "\n" not in line
     assert line.startswith("Kafka at 127.0.0.1:9092 did not answer for 180 s (TimeoutException: Timed out waiting "
-                           "for a node assignment. Call: listNodes): is the broker running? `anpr broker` starts")
+                           "for a node assignment. Call: listNodes): is the broker running, and do the address, "
+                           "CA file and password match it? `anpr broker` starts")
     assert "SQLSTATE" not in line and "resumes from its checkpoint" in line
 
 
@@ -52,6 +53,7 @@ def test_a_stream_started_without_a_broker_stops_in_one_line_before_its_query(sp
         run_stream(spark, local, make_lake(local, spark), until_idle=True)
     line = str(raised.value)
     assert line.startswith(f"Kafka at {servers} did not answer at the start (KafkaTimeoutError: Unable to "
-                           f"bootstrap from {servers}): is the broker running?"), line
+                           f"bootstrap from {servers}): is the broker running, and do the address, CA file and "
+                           "password match it?"), line
     assert "KafkaTimeoutError: KafkaTimeoutError" not in line and "\n" not in line
     assert not spark.streams.active

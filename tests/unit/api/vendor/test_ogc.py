@@ -19,8 +19,8 @@ from anpr.settings import Settings
 from api.access_log import AccessLog, read_access_log
 from api.releases import ReleaseStore
 from api.vendor.contracts import parse_contracts
-from api.vendor.main import create_app
 from api.vendor.geo import camera_collection, camera_features
+from api.vendor.main import create_app
 from api.vendor.ogc import parse_bbox
 from api.vendor.sample import synthetic_municipality
 from cli.serve import in_thread, server_config
