@@ -106,7 +106,7 @@ def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
         while True:
             files = [f for f in csv_files(paths) if time.time() - f.stat().st_mtime >= settle]
             if files:
-                lines = sum(max(0, len(f.read_bytes().splitlines()) - 1) for f in files)
+                lines = sum(max(0, _line_count(f) - 1) for f in files)
                 counter = Counter("rows delivered", lines)
                 replays = sink.replays if isinstance(sink, IngestSink) else 0
                 try:
@@ -287,3 +287,13 @@ def add_commands(app: typer.Typer) -> None:
         return call(ctx, cmd_onboard, name=name, code=code, zones=zones, supplier=supplier, zone_id=zone_id,
                     zone_name=zone_name, ndw_code=ndw_code, company=company, cameras=cameras,
                     time_window=time_window or [], dev=dev, conf_dir=conf_dir)
+
+
+def _line_count(path: Path) -> int:
+    """Lines of a file for the progress bar's total, read in 1 MiB chunks: an export may be larger than memory."""
+    count, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")

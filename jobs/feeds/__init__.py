@@ -1,6 +1,8 @@
 """Supplier-side feed tools: what a municipality or camera supplier runs to send detections in.
 
-    csv_feed.py    a supplier's CSV export -> observation messages (its column mapping, local times)
+    csv_feed.py    a supplier's CSV export -> observation messages (its column mapping), read as a stream
+    csv_records.py an export's bytes -> records under its header, a chunk at a time (encoding, stray quotes)
+    spools.py      what reading an export keeps about all its rows (bad rows, ids seen), off the heap
     wall_clock.py  local wall-clock times -> instants, the repeated hour of autumn told apart by row order
     drop.py        a drop folder of CSV exports: read, delivered to a sink, reported, moved
     sinks.py       where messages go: the ingest API over HTTP (IngestSink) or Kafka directly (KafkaSink)

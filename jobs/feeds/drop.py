@@ -17,6 +17,12 @@ longer. The report of a file rejected after a failed delivery or reading adds th
 delivery failure's one line, else only the exception's type: another message may quote the input), the
 refusal's status and code, and the rows and batches delivered before it.
 
+A file is read as a stream (csv_feed.ExportReader): its rows go out in batches as they are read and its bad rows
+to the report, so its size costs time, not memory. That it is an export (its encoding and header) is known before
+the first batch; its fate only at its end, when its report is written. A file none of whose rows could be read has
+delivered nothing. A file whose delivery fails midway is read on to its end without delivering, so that its counts
+and report are the whole file's.
+
 A file tried again, or sent again after a rejection, has the same rows as the same observation ids and its
 batches the same idempotency keys, so through the ingest endpoint nothing is published twice. A batch's
 idempotency key is a digest of the observations it sends, without where they came from (file name, line):
@@ -32,14 +38,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from anpr.feeds.messages import encode
-from jobs.feeds.csv_feed import Accepted, CsvExport, CsvMapping, read_export
+from jobs.feeds.csv_feed import Accepted, CsvMapping, ExportReader
 from jobs.feeds.sinks import DeliveryFailed, Refused, Sink
+from jobs.feeds.spools import BadRow
 
 BATCH = 5_000
 REUSED = "idempotency_key_reused"  # the ingest endpoint's code for a key it holds with another body
@@ -47,7 +54,7 @@ REUSED = "idempotency_key_reused"  # the ingest endpoint's code for a key it hol
 
 @dataclass
 class DropOutcome:
-    exports: list[CsvExport]
+    exports: list[ExportReader]  # read: their counts and (sized) bad rows
     delivered: int
     failed: list[tuple[str, str]]  # (file, why): rejected, or left for the next run
     replayed: int = 0  # batches the endpoint held from an earlier delivery of the same rows
@@ -72,9 +79,17 @@ def csv_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _report_and_delete(path: Path, folder: Path, report: dict[str, object]) -> None:
+def _report_and_delete(path: Path, folder: Path, fields: dict[str, object], bad: Iterable[BadRow]) -> None:
+    """The report (`fields`, then each bad row, written as they are read back: there may be a million) beside the
+    folder's other reports, and the file deleted."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{path.name}.report.json").write_text(json.dumps(report, indent=2) + "\n")
+    with (folder / f"{path.name}.report.json").open("w", encoding="utf-8") as report:
+        report.write(json.dumps(fields, indent=2)[:-2] + ',\n  "bad_rows": [')
+        comma = ""
+        for row in bad:
+            report.write(f"{comma}\n    {json.dumps({'line': row.line, 'reason': row.reason})}")
+            comma = ","
+        report.write("\n  ]\n}\n" if comma else "]\n}\n")
     path.unlink()
 
 
@@ -87,26 +102,61 @@ def batch_key(items: list[dict[str, Any]]) -> str:
     return f"csv-{digest.hexdigest()[:32]}"
 
 
-def deliver_export(export: CsvExport, sink: Sink, batch: int = BATCH,
-                   progress: Callable[[int], None] | None = None, sent: Sent | None = None) -> int:
-    """The rows delivered; `sent` is counted batch by batch, so after the sink raised (DeliveryFailed,
-    Refused) it holds what was delivered before."""
+class _ReadFailed(Exception):
+    """The reader raised `cause` (a bug on some input, the file out of reach or changed)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _reading(export: ExportReader) -> Iterator[dict[str, Any] | BadRow]:
+    """The reader's outcomes, its exceptions told from the sink's. Not `yield from`: closing this generator, when
+    the sink raised, must not close the reader, which `finish` reads on."""
+    try:
+        for outcome in export:  # noqa: UP028 - see above
+            yield outcome
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the file was not read
+        raise _ReadFailed(exc) from exc
+
+
+def deliver_export(export: ExportReader, sink: Sink, batch: int = BATCH,
+                   progress: Callable[[int], None] | None = None, sent: Sent | None = None,
+                   say: Callable[[str], None] | None = None) -> int:
+    """The export's observations delivered in batches of `batch` as they are read, the bad rows to `say`; the rows
+    delivered. `sent` is counted batch by batch, so after the sink raised (DeliveryFailed, Refused) it holds what was
+    delivered before; the reader's own exception comes as _ReadFailed. A file found unusable delivers nothing, and
+    one none of whose rows could be read has nothing to deliver."""
     sent = Sent() if sent is None else sent
-    for start in range(0, len(export.observations), batch):
-        items = export.observations[start:start + batch]
-        try:
-            sent.rows += sink.send(items, batch_key(items), filename=export.file)
-        except Refused as exc:
-            if exc.code != REUSED:
-                raise
-            # The key is these observations' digest (batch_key): the endpoint published these rows from a copy
-            # of the file that named them by another file or line, and publishes nothing again.
-            sent.rows += len(items)
-            sent.replayed += 1
-        sent.batches += 1
-        if progress is not None:
-            progress(len(items))
+    items: list[dict[str, Any]] = []
+    for outcome in _reading(export):
+        if isinstance(outcome, BadRow):
+            if say is not None:
+                say(f"  bad row {outcome}")
+            continue
+        items.append(outcome)
+        if len(items) == batch:
+            _send(items, sink, export.file, progress, sent)
+            items = []
+    if items:
+        _send(items, sink, export.file, progress, sent)
     return sent.rows
+
+
+def _send(items: list[dict[str, Any]], sink: Sink, file: str, progress: Callable[[int], None] | None,
+          sent: Sent) -> None:
+    try:
+        sent.rows += sink.send(items, batch_key(items), filename=file)
+    except Refused as exc:
+        if exc.code != REUSED:
+            raise
+        # The key is these observations' digest (batch_key): the endpoint published these rows from a copy
+        # of the file that named them by another file or line, and publishes nothing again.
+        sent.rows += len(items)
+        sent.replayed += 1
+    sent.batches += 1
+    if progress is not None:
+        progress(len(items))
 
 
 def _rejection(exc: Exception, path: Path, max_age_hours: float, now: float) -> str | None:
@@ -128,19 +178,19 @@ def _failure(exc: Exception) -> str:
     return str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__
 
 
-def _failure_report(export: CsvExport, why: str, exc: Exception, sent: Sent) -> dict[str, object]:
+def _failure_report(export: ExportReader, why: str, exc: Exception, sent: Sent) -> dict[str, object]:
     refusal = {"status": exc.status, "code": exc.code} if isinstance(exc, Refused) else None
-    return {**export.report(), "problem": why, "failure": _failure(exc), "refusal": refusal, "delivered": sent.rows,
+    return {**export.summary(), "problem": why, "failure": _failure(exc), "refusal": refusal, "delivered": sent.rows,
             "batches_delivered": sent.batches}
 
 
-def _unread(path: Path) -> CsvExport:
-    """The export of a file whose reading failed: nothing of it read (no digest when its bytes are out of reach)."""
+def _digest(path: Path) -> str:
+    """The sha256 of a file whose reading failed before it was taken (empty when its bytes are out of reach)."""
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
-        digest = ""
-    return CsvExport(file=path.name, sha256=digest)
+        return ""
 
 
 @dataclass
@@ -160,35 +210,55 @@ class _Drop:
 
     def file(self, path: Path) -> None:
         started = time.monotonic()
-        try:
-            export = read_export(path, self.mapping, self.accepted(path) if self.accepted is not None else None)
-        except Exception as exc:  # noqa: BLE001 - a reader's bug on one file must not stop the others
-            self.outcome.exports.append(_unread(path))
-            self.failed(path, self.outcome.exports[-1], exc, Sent(), "could not be read")
-            return
+        export, sent = ExportReader(path, self.mapping), Sent()
         self.outcome.exports.append(export)
-        for bad in export.bad:
-            self.say(f"  bad row {bad}")
+        try:
+            self.deliver(path, export, sent, started)
+        finally:
+            export.bad.close()
+
+    def deliver(self, path: Path, export: ExportReader, sent: Sent, started: float) -> None:
+        try:
+            export.accepted = self.accepted(path) if self.accepted is not None else None
+        except Exception as exc:  # noqa: BLE001 - it takes the file's inode change time: the file is out of reach
+            export.sha256 = _digest(path)
+            self.failed(path, export, exc, sent, "could not be read")
+            return
+        try:
+            delivered = deliver_export(export, self.sink, self.batch, self.progress, sent, self.say)
+        except _ReadFailed as failed:
+            export.sha256 = export.sha256 or _digest(path)
+            self.failed(path, export, failed.cause, sent, "could not be read")
+            return
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
+            self.finish(export)
+            self.failed(path, export, exc, sent, "delivery failed")
+            return
         if export.problem is not None:
             self.say(f"{path.name}: rejected: {export.problem}")
             self.outcome.failed.append((path.name, export.problem))
             if self.delete:
-                _report_and_delete(path, path.parent / "rejected", export.report())
-            return
-        sent = Sent()
-        try:
-            delivered = deliver_export(export, self.sink, self.batch, self.progress, sent)
-        except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the others
-            self.failed(path, export, exc, sent, "delivery failed")
+                _report_and_delete(path, path.parent / "rejected", export.summary(), export.bad)
             return
         self.outcome.delivered += delivered
         self.outcome.replayed += sent.replayed
         self.say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
                  f"({time.monotonic() - started:.1f}s)")
         if self.delete:
-            _report_and_delete(path, path.parent / "processed", {**export.report(), "delivered": delivered})
+            _report_and_delete(path, path.parent / "processed", {**export.summary(), "delivered": delivered},
+                               export.bad)
 
-    def failed(self, path: Path, export: CsvExport, exc: Exception, sent: Sent, what: str) -> None:
+    def finish(self, export: ExportReader) -> None:
+        """The rest of a file whose delivery failed read without delivering, so that its report and counts are the
+        whole file's; a reader failing now leaves them at what was read."""
+        try:
+            for outcome in _reading(export):
+                if isinstance(outcome, BadRow):
+                    self.say(f"  bad row {outcome}")
+        except _ReadFailed:
+            pass
+
+    def failed(self, path: Path, export: ExportReader, exc: Exception, sent: Sent, what: str) -> None:
         """A file that could not be read or delivered: left for the next run, or rejected now."""
         self.outcome.failed.append((path.name, _failure(exc)))
         why = _rejection(exc, path, self.max_age_hours, self.now())
@@ -199,7 +269,7 @@ class _Drop:
         self.say(f"{path.name}: rejected: {why} ({sent.rows:,} rows in {sent.batches:,} batches delivered "
                  f"before): {_failure(exc)}")
         if self.delete:
-            _report_and_delete(path, path.parent / "rejected", _failure_report(export, why, exc, sent))
+            _report_and_delete(path, path.parent / "rejected", _failure_report(export, why, exc, sent), export.bad)
 
 
 def process_drop(paths: Iterable[Path], mapping: CsvMapping, sink: Sink, delete: bool = True, batch: int = BATCH,

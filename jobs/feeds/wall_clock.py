@@ -1,23 +1,36 @@
-"""Local wall-clock times of one camera's rows in file order to UTC, across daylight-saving changes.
+"""Local wall-clock times of an export's rows to UTC across daylight-saving changes, decided from the whole file.
 
-In the spring gap (02:00-03:00 Europe/Amsterdam does not exist) a time is refused. In the autumn
-overlap (02:00-03:00 happens twice) the order of the camera's rows decides: an export lists each
-camera's rows in time order, so the first pass through the hour is summer time and, once the clock
-is seen to go back (or a time after the hour has been seen), winter time. The decision is per camera
-because an export sorted by location runs through the night once per camera.
+In the spring gap (02:00-03:00 Europe/Amsterdam does not exist) a time is refused (NonexistentTime). In the autumn
+overlap (02:00-03:00 happens twice) a time names two instants an hour apart, and only the order of the rows can tell
+which. The file is read twice: the first reading shows every row to `see`, the second asks `utc` for each, so a row
+can be decided by rows after it.
 
-Steps back of up to BACKWARDS are tolerated as jitter of the camera's clock. A larger step back that
-the autumn change does not explain means the camera's rows are not in time order: then no time of its
-repeated hour can be decided, and `undecidable` says why.
+An export lists each camera's rows in time order, steps back of up to BACKWARDS tolerated as clock jitter. In that
+order a camera's rows of the hour are a first pass (summer time) followed by a second (winter time). Every split of
+them into a summer prefix and a winter suffix that keeps the rows in order is possible, and the possible splits form
+a range: the latest is found by reading summer time until a row would step back more than BACKWARDS (its clock went
+back); the earliest is after the last row whose winter instant lies more than BACKWARDS beyond a later row's latest
+possible instant (as winter time it would be out of order, so it is summer time). A row up to the earliest split is
+summer time and one from the latest on winter time; a row in between could be either. That happens when the rows
+show one pass only, or no go-back between the two (a quiet camera: 02:10 and 02:40 are 30 minutes apart as either).
 
-A time in year 1 or 9999 is refused as well: those are the stand-ins some programs write for no date
+Such a row is decided by the file's order when the file is in time order across cameras: the same analysis over all
+its rows finds no step back beyond the go-back and the cameras' rows interleave. An export grouped by camera can look
+in order by chance (one camera's rows ending in the first pass, the next camera's starting in the second), so there
+the file tells nothing. Otherwise `utc` raises Undecided rather than guess. A camera whose rows step back more than
+BACKWARDS where the autumn change does not explain it is not in time order: none of its hour can be decided.
+
+What is kept: per camera and for the file, its latest instant and, per autumn night, two lines and a stack of winter
+instants (decreasing, pruned once passed; at most one per distinct time of the hour); never the rows.
+
+A time in year 1 or 9999 is refused as well (OutOfRange): those are the stand-ins some programs write for no date
 (.NET's DateTime.MinValue is 01-01-0001 00:00:00), and their instant may lie outside what a datetime holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 BACKWARDS = timedelta(minutes=10)
@@ -31,45 +44,143 @@ class OutOfRange(ValueError):
     """A local time in year 1 or 9999."""
 
 
+class Undecided(ValueError):
+    """A time of the repeated hour that cannot be decided. `out_of_order`: why its camera's rows decide nothing (they
+    step back); None when they are in order but do not show the pass, and `file` says why the file's order did not."""
+
+    def __init__(self, out_of_order: str | None, file: str | None) -> None:
+        super().__init__(out_of_order or file)
+        self.out_of_order, self.file = out_of_order, file
+
+
+def instants(zone: ZoneInfo, naive: datetime) -> tuple[datetime, datetime]:
+    """The UTC instants a local time names: the first pass's and the second's, the same one outside the overlap."""
+    if naive.year in (MINYEAR, MAXYEAR):
+        raise OutOfRange(f"local time {naive.isoformat(sep=' ')} is out of range (year {naive.year}: a missing "
+                         "date?)")
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        utc = first.astimezone(UTC)
+        return utc, utc
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        raise NonexistentTime(f"local time {naive:%Y-%m-%d %H:%M:%S} does not exist (clocks jumped forward)")
+    return first.astimezone(UTC), second.astimezone(UTC)
+
+
 @dataclass
-class WallClock:
-    """One camera's rows, fed in file order with their line numbers."""
+class _Night:
+    """The rows of one autumn overlap in one sequence."""
 
-    zone: ZoneInfo
-    repeated_lines: list[int] = field(default_factory=list)  # lines whose time fell in a repeated hour
-    undecidable: str | None = None  # why the repeated-hour times cannot be decided, once found out of order
-    _winter: set[datetime] = field(default_factory=set)  # repeated hours (local start) now in their second pass
-    _latest: datetime | None = None  # latest UTC moment seen
-    _latest_line: int = 0
+    switch: int | None = None  # line of the first row that cannot be summer time: the latest split
+    summer_to: int = 0  # rows of the hour up to this line must be summer time: the earliest split
+    winters: list[tuple[datetime, int]] = field(default_factory=list)  # (winter instant, line), instants decreasing
 
-    def to_utc(self, naive: datetime, line: int) -> datetime:
-        """UTC of a local time; NonexistentTime in the spring gap, OutOfRange in year 1 or 9999. A
-        repeated-hour time may later turn out undecidable (see `undecidable`), so the caller keeps
-        `repeated_lines` until the end."""
-        if naive.year in (MINYEAR, MAXYEAR):
-            raise OutOfRange(f"local time {naive.isoformat(sep=' ')} is out of range (year {naive.year}: a missing "
-                             "date?)")
-        first = naive.replace(tzinfo=self.zone, fold=0)
-        second = naive.replace(tzinfo=self.zone, fold=1)
-        if first.utcoffset() == second.utcoffset():
-            utc = first.astimezone(UTC)
-        elif first.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != naive:
-            raise NonexistentTime(f"local time {naive:%Y-%m-%d %H:%M:%S} does not exist (clocks jumped forward)")
-        else:
-            utc = self._repeated(naive, first.astimezone(UTC), second.astimezone(UTC))
-            self.repeated_lines.append(line)
-        self._see(utc, line)
-        return utc
+    def later_row(self, latest_possible: datetime) -> None:
+        """A later row of the sequence, at `latest_possible` at the latest: a row of the hour whose winter instant lies
+        more than BACKWARDS beyond it must be summer time."""
+        for winter, line in reversed(self.winters):
+            if winter > latest_possible + BACKWARDS:
+                self.summer_to = max(self.summer_to, line)
+                return
 
-    def _repeated(self, naive: datetime, summer: datetime, winter: datetime) -> datetime:
-        hour = naive.replace(minute=0, second=0, microsecond=0)
-        if hour not in self._winter and self._latest is not None and summer < self._latest - BACKWARDS:
-            self._winter.add(hour)  # the clock went back, or the hour had already ended
-        return winter if hour in self._winter else summer
+    def add(self, winter: datetime, line: int) -> None:
+        # An entry with an instant no later than this one's is never again the last one beyond a later row's.
+        while self.winters and self.winters[-1][0] <= winter:
+            self.winters.pop()
+        self.winters.append((winter, line))
 
-    def _see(self, utc: datetime, line: int) -> None:
-        if self._latest is not None and utc < self._latest - BACKWARDS and self.undecidable is None:
-            self.undecidable = (f"line {line} goes back more than {BACKWARDS.seconds // 60} minutes before "
-                                f"line {self._latest_line}")
-        if self._latest is None or utc > self._latest:
-            self._latest, self._latest_line = utc, line
+    def passed(self, latest: datetime) -> None:
+        # A later row in order lies at most BACKWARDS before `latest`: no instant up to it lies beyond that row's.
+        while self.winters and self.winters[-1][0] <= latest:
+            self.winters.pop()
+
+
+@dataclass
+class _Order:
+    """One sequence of rows in file order: a camera's, or the whole file's."""
+
+    latest: datetime | None = None  # latest instant, each time read as summer time while the order allows
+    latest_line: int = 0
+    out_of_order: str | None = None  # the first step back that no split explains
+    nights: dict[date, _Night] = field(default_factory=dict)
+
+    def see(self, night: date, first: datetime, second: datetime, line: int) -> None:
+        for other in self.nights.values():
+            other.later_row(second)
+        utc = first
+        if first != second:
+            repeated = self.nights.setdefault(night, _Night())
+            if repeated.switch is None and self.latest is not None and first < self.latest - BACKWARDS:
+                repeated.switch = line  # the clock went back, or the hour had already ended
+            if repeated.switch is not None:
+                utc = second
+            repeated.add(second, line)
+        if self.latest is not None and utc < self.latest - BACKWARDS and self.out_of_order is None:
+            self.out_of_order = (f"line {line} goes back more than {BACKWARDS.seconds // 60} minutes before "
+                                 f"line {self.latest_line}")
+        if self.latest is None or utc > self.latest:
+            self.latest, self.latest_line = utc, line
+            for each in self.nights.values():
+                each.passed(utc)
+
+    def summer(self, night: date, line: int) -> bool | None:
+        """Whether the row of the hour on `line` is summer time; None when this sequence does not tell."""
+        repeated = self.nights.get(night)
+        if self.out_of_order is not None or repeated is None:
+            return None
+        if line <= repeated.summer_to:
+            return True
+        if repeated.switch is not None and line >= repeated.switch:
+            return False
+        return None
+
+
+class WallClocks:
+    """The local times of one export: every row with its camera and line to `see` in file order, then each to `utc`
+    with the same camera and line."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._cameras: dict[str, _Order] = {}
+        self._file = _Order()
+        self._last: str | None = None  # the camera of the last row seen
+        self._left: set[str] = set()  # cameras another camera's rows followed
+        self._interleaved = False
+
+    def see(self, camera: str, naive: datetime, line: int) -> None:
+        try:
+            first, second = instants(self.zone, naive)
+        except (NonexistentTime, OutOfRange):
+            return  # no instant: nothing to learn
+        if camera != self._last:
+            if self._last is not None:
+                self._left.add(self._last)
+            self._interleaved = self._interleaved or camera in self._left
+            self._last = camera
+        self._cameras.setdefault(camera, _Order()).see(naive.date(), first, second, line)
+        self._file.see(naive.date(), first, second, line)
+
+    def utc(self, camera: str, naive: datetime, line: int) -> datetime:
+        """The instant of the row; NonexistentTime, OutOfRange, or Undecided for a time of the repeated hour neither
+        its camera's rows nor the file's order decide."""
+        first, second = instants(self.zone, naive)
+        if first == second:
+            return first
+        own = self._cameras.get(camera, _Order())
+        if own.out_of_order is not None:
+            raise Undecided(own.out_of_order, None)
+        summer = own.summer(naive.date(), line)
+        if summer is None and self._interleaved:
+            summer = self._file.summer(naive.date(), line)
+        if summer is None:
+            raise Undecided(None, self._why_not_the_file())
+        return first if summer else second
+
+    def _why_not_the_file(self) -> str:
+        """Why the file's order did not decide, to follow "..., and"."""
+        if self._file.out_of_order is not None:
+            return f"the file is not in time order ({self._file.out_of_order})"
+        if not self._interleaved:
+            return ("the file holds no other location's rows" if len(self._cameras) == 1 else
+                    "the file's rows are grouped by location")
+        return "the file's other rows, in time order, do not show it either"

@@ -224,3 +224,12 @@ def test_a_data_directory_that_cannot_be_made_is_one_line(capsys, monkeypatch, t
         get_settings.cache_clear()
     assert capsys.readouterr().err == (f"anpr: cannot use the data directory {tmp_path}/file/data: Not a directory "
                                        "(set ANPR_DATA_DIR to a writable directory)\n")
+
+
+@pytest.mark.parametrize("content, lines", [(b"", 0), (b"a\n", 1), (b"a\nb", 2), (b"a\r\nb\r\n", 2),
+                                            (b"x" * (1 << 20) + b"\n" + b"y", 2)])
+def test_the_feeds_progress_total_counts_lines_in_chunks(tmp_path, content, lines):
+    from cli.feeds import _line_count
+
+    (tmp_path / "export.csv").write_bytes(content)
+    assert _line_count(tmp_path / "export.csv") == lines

@@ -14,6 +14,7 @@ import pytest
 from anpr.settings import CONF_DIR
 from jobs.feeds import drop as drop_module
 from jobs.feeds.csv_feed import CsvMapping, load_mapping, read_export
+from jobs.feeds.csv_records import shown
 from jobs.feeds.drop import process_drop
 from tests.privacy import find_plates
 from tests.unit.jobs.feeds.test_feed_csv import HEADER, MAPPING, PLATES, export, row
@@ -150,15 +151,15 @@ def test_a_dotnet_no_date_is_a_bad_time_row(tmp_path, zone):
 
 
 def failing_reader(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """read_export raising, with a plate in its message, for the file called `name`."""
-    real = drop_module.read_export
+    """The export reader raising, with a plate in its message, for the file called `name`."""
 
-    def read(path, mapping, accepted=None):  # noqa: ANN001, ANN202
-        if path.name == name:
-            raise OverflowError(f"date value out of range near {PLATES[0]}")
-        return real(path, mapping, accepted)
+    class Failing(drop_module.ExportReader):
+        def __iter__(self):  # noqa: ANN204
+            if self.file == name:
+                raise OverflowError(f"date value out of range near {PLATES[0]}")
+            return super().__iter__()
 
-    monkeypatch.setattr(drop_module, "read_export", read)
+    monkeypatch.setattr(drop_module, "ExportReader", Failing)
 
 
 def test_a_file_the_reader_fails_on_is_left_for_the_next_run_and_the_others_are_processed(tmp_path, monkeypatch):
@@ -246,8 +247,9 @@ def test_an_export_without_its_header_is_rejected_without_showing_a_plate_of_lin
     write(tmp_path, rows_of(3))
     report, fate, _, _ = drop(tmp_path)
     assert fate == "rejected" and report["problem"].startswith(
-        "missing columns Id, Tijd(CET), Hash, Land, Klasse, Locatie in the header (line 1 has '1', '10-03-2026 "
-        "08:00:01', (may hold a plate; not shown), 'NL', 'P', 'Biltstraat', 'VOLKSWAGEN', 'Diesel')")
+        "missing columns Id, Tijd(CET), Hash, Land, Klasse, Locatie in the header (line 1 has (not shown: it could "
+        "hold a plate), '10-03-2026 08:00:01', (not shown: it could hold a plate), 'NL', 'P', 'Biltstraat', "
+        "'VOLKSWAGEN', 'Diesel')")
 
 
 def test_a_quote_in_the_header_not_closed_on_its_line_rejects_the_file(tmp_path):
@@ -329,3 +331,42 @@ def test_a_file_none_of_whose_rows_can_be_read_is_rejected_with_its_row_report(t
     assert [b["line"] for b in report["bad_rows"]] == [2, 3, 4] and sink.items == []
     assert said[-1] == f"week-11.csv: rejected: no row could be read (first: line 2: {first})"
     assert said[0].startswith("  bad row week-11.csv:2: ")
+
+
+# 6. A cell that could hold a plate is never quoted, whatever its shape (stop 47 review: the shape rule printed
+# a plate longer than 8 characters, one with other text in its cell, a fullwidth one, and one with en dashes).
+
+SHIFTED = ["HH-QZ 9876E", "QQ-999-Z 17:00", "bij QQ-998-Z", "ＱＱ-９９７-Ｚ", "QQ–996–Z"]
+
+
+@pytest.mark.parametrize("cell", SHIFTED)
+@pytest.mark.parametrize("column", ["time", "land", "klasse", "locatie"])
+def test_a_cell_that_could_hold_a_plate_is_not_quoted_in_a_reason_or_a_line_said(tmp_path, cell, column):
+    rows = rows_of(2)
+    fields = {"time": "10-03-2026 08:00:02", "land": "NL", "klasse": "P", "locatie": "Biltstraat"}
+    fields[column] = cell
+    rows[1] = row(2, fields["time"], PLATES[2], fields["land"], fields["klasse"], fields["locatie"])
+    export(tmp_path, rows, "week-11.csv")
+    report, fate, _, said = drop(tmp_path)
+    assert (fate, report["good"], report["bad"]) == ("processed", 1, 1)
+    [bad] = report["bad_rows"]
+    assert bad["line"] == 3 and "(not shown: it could hold a plate)" in bad["reason"]
+    written = json.dumps(report, ensure_ascii=False) + "\n".join(said)
+    assert cell not in written and cell.split()[-1] not in written
+    assert find_plates(tmp_path, ["HH-QZ-9876-E", "QQ-999-Z", "QQ-998-Z", "QQ-997-Z", "QQ-996-Z"]) == []
+
+
+def test_a_headerless_export_shows_no_cell_of_line_1_that_could_hold_a_plate(tmp_path):
+    write(tmp_path, [row(1, "10-03-2026 08:00:01", "QQ–996–Z"), *rows_of(2)])
+    report, fate, _, said = drop(tmp_path)
+    assert fate == "rejected" and "QQ–996–Z" not in report["problem"] and "'NL'" in report["problem"]
+    assert find_plates(tmp_path, ["QQ-996-Z"]) == []
+
+
+@pytest.mark.parametrize("cell, quoted", [
+    ("Weerdsingel OZ", "'Weerdsingel OZ'"), ("10-03-2026 8.00 uur", "(not shown: it could hold a plate)"),
+    ("31-02-2026 08:00:00", "'31-02-2026 08:00:00'"), ("GT411X", "(not shown: it could hold a plate)"),
+    ("ONBEKEND", "'ONBEKEND'"), ("line\nbreak", "(runs over several lines; not shown)")])
+def test_what_a_reason_may_quote(cell, quoted):
+    assert shown(cell) == quoted
+    assert shown("VX 123 B", plate="vx-123-b") == "(not shown: it could hold a plate)"
