@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -121,17 +121,29 @@ NOT_FINITE = "NaN and Infinity are not JSON numbers"
 TOO_BIG = "an integer beyond 64 bits"
 
 
-def number_problems(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def key_at(position: int | None) -> str:
+    """How a path names a key it must not spell out: by its position in its object (0 for the first), or
+    `[a key]` when the position is not known. Keys of free-form objects (extensions, attributes) and keys
+    outside the contract are supplier text, and some ANPR systems put plates in them."""
+    return "[a key]" if position is None else f"[key {position}]"
+
+
+def number_problems(value: Any, path: str = "", fields: Collection[str] = (),
+                    positions: bool = True) -> Iterator[tuple[str, str]]:
     """(path, NOT_FINITE or TOO_BIG) of every number in a parsed JSON value that no consumer could
     read: NaN or Infinity (which pydantic's parser admits) and integers beyond 64 bits (which Python
-    reads whole). Paths like `.a[2].b`; "" for `value` itself."""
+    reads whole). Paths like `.lane`, `.extensions[key 0][2]`; "" for `value` itself. Only the keys of
+    `value` in `fields` (the contract's field names) are named; every other key, and every key further
+    down, is `key_at` its position (`[a key]` at the top without `positions`, for an object whose order
+    is not the one sent)."""
     if isinstance(value, float) and not math.isfinite(value):
         yield path, NOT_FINITE
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
         yield path, TOO_BIG
     elif isinstance(value, dict):
-        for key, inner in value.items():
-            yield from number_problems(inner, f"{path}.{key}")
+        for position, (key, inner) in enumerate(value.items()):
+            where = f".{key}" if key in fields else key_at(position if positions else None)
+            yield from number_problems(inner, path + where)
     elif isinstance(value, list):
         for i, inner in enumerate(value):
             yield from number_problems(inner, f"{path}[{i}]")

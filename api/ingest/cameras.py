@@ -111,8 +111,10 @@ class CameraRegistry:
         if r.get("zone_id"):
             found = [(code, z) for code, z in zones if z.zone_id == r["zone_id"]]
             if not found:
-                raise CameraError(422, f"camera {version.camera_id}: zone {r['zone_id']!r} is not a zone of "
-                                       f"{', '.join(supplier.municipalities)}", "omit zone_id to assign by location")
+                raise CameraError(422, f"camera {version.camera_id}: zone_id is not a zone of "
+                                       f"{', '.join(supplier.municipalities)}",
+                                  "send the zone_id of one of these municipalities' zones, or omit it to assign by "
+                                  "location")
             version.municipality, zone, version.zone_source = found[0][0], found[0][1], "declared"
         else:
             match = geo.assign_zone([(z.zone_id, z.polygons) for _, z in zones], lon, lat)

@@ -2,7 +2,9 @@
 
 Nothing is published unless the whole message may be: a camera of another supplier, a camera
 problem or an item over the per-item size limit refuses it before Kafka sees anything. No plate is
-logged or echoed.
+logged or echoed, and no supplier text that may hold one: Kafka, the `cameras` table and the log get the
+request's trace id (`api/ingest/tracing.py`), never a supplier's request id that is no uuid, and file names
+go nowhere but the receipt.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from anpr.feeds.publisher import BrokerUnavailable
 from anpr.suppliers import Supplier
 from api.common.errors import ApiError
 from api.ingest.cameras import CameraError, CameraVersion
+from api.ingest.digests import is_uuid
 from api.ingest.envelope import invalid_payload, parse_envelope
 from api.ingest.models import CameraRegistrationMessage, CameraUpdateMessage
 from api.ingest.services import IngestServices
@@ -48,8 +51,10 @@ def observation_records(services: IngestServices, supplier: Supplier, payload: l
             found = header_sets[municipality] = headers(supplier.name, municipality, request_id)
         records.append(observation_record(item, found))
     if foreign:
-        shown = ", ".join(sorted(foreign)[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise ApiError(403, f"{len(foreign)} camera(s) of this message belong to another supplier or municipality: "
+        # Only a known camera is foreign, and known cameras are uuids; an id that is not stays unnamed.
+        named = sorted(c for c in foreign if is_uuid(c))
+        shown = ": " + ", ".join(named[:5]) + (" ..." if len(foreign) > 5 else "") if named else ""
+        raise ApiError(403, f"{len(foreign)} camera(s) of this message belong to another supplier or municipality"
                             f"{shown}; nothing of the message was published",
                        "deliver only for your own cameras; ask the platform team if a camera changed supplier",
                        code="camera_not_owned")
@@ -82,11 +87,13 @@ def camera_messages(services: IngestServices, supplier: Supplier,
     return versions, records
 
 
-async def deliver(services: IngestServices, supplier: Supplier, body: bytes, request_id: str,
+async def deliver(services: IngestServices, supplier: Supplier, body: bytes, request_id: str, echo: str,
                   idempotency_key: str | None, filename: str | None) -> dict[str, Any]:
     """Publish the body's message and return the receipt (the `Receipt` model's fields); 400/422 for
     an invalid envelope or item, 403 for foreign cameras (all before publishing anything), 503
-    `unavailable` when Kafka did not take it all."""
+    `unavailable` when Kafka did not take it all. `request_id` is the trace id, carried with the
+    message; `echo` (the supplier's X-Request-Id, else the trace id), `idempotency_key` and `filename`
+    are only answered."""
     message = parse_envelope(body)
     now = datetime.now(UTC)
     try:
@@ -103,6 +110,6 @@ async def deliver(services: IngestServices, supplier: Supplier, body: bytes, req
                        headers={"Retry-After": "5"}) from None
     log.info("accepted %s of %d item(s) from %s request_id=%s", message.message_type, len(message.payload),
              supplier.name, request_id)
-    return {"status": "accepted", "company": supplier.company, "requestId": request_id,
+    return {"status": "accepted", "company": supplier.company, "requestId": echo,
             "idempotencyKey": idempotency_key, "timestamp": iso_ms(datetime.now(UTC)), "sizeBytes": len(body),
             "filename": filename}

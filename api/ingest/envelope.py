@@ -5,7 +5,9 @@ at once; a supplier gets the envelope's first (400, in the order message_type, s
 payload) and only when the envelope is sound the item fields (422): camera fields, and the types and
 event_time of observations (the rules of anpr/contract.py, which the stream applies too). Numbers no
 consumer could read (integers beyond 64 bits: 400; NaN or Infinity: 422) are refused in any item.
-Problems are named as payload[<item>].<field>. No answer quotes input values: they may hold plates.
+Problems are named as payload[<item>].<field>. No answer quotes input values, nor a key the contract
+does not define (keys of extensions and attributes, unknown fields): they may hold plates. Such a key is
+named by its position (`anpr.contract.key_at`).
 """
 
 from __future__ import annotations
@@ -15,12 +17,26 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from anpr.contract import MESSAGE_TYPES, OBSERVATION_TYPES, TOO_BIG, event_time_problem, number_problems, type_problem
+from anpr.contract import (
+    MESSAGE_TYPES,
+    OBSERVATION_TYPES,
+    TOO_BIG,
+    event_time_problem,
+    key_at,
+    number_problems,
+    type_problem,
+)
 from api.common.errors import ApiError
-from api.ingest.models import Envelope, Message, ObservationBatch
+from api.ingest.models import CameraRegistration, CameraUpdate, Envelope, Message, ObservationBatch
 
 ENVELOPE: TypeAdapter[Message] = TypeAdapter(Envelope)
 NOT_AN_OBJECT = frozenset({"dict_type", "model_type", "model_attributes_type"})
+# The names a path may spell out: the contract's fields (and the older spellings cameras are read under).
+CAMERA_FIELDS = frozenset(
+    name for model in (CameraRegistration, CameraUpdate) for field_name, f in model.model_fields.items()
+    for name in (field_name, *(a for a in getattr(f.validation_alias, "choices", ()) if isinstance(a, str))))
+OBSERVATION_FIELDS = frozenset(OBSERVATION_TYPES)
+OUT_OF_CONTRACT = "is out of contract"
 
 
 def parse_envelope(body: bytes) -> Message:
@@ -30,7 +46,7 @@ def parse_envelope(body: bytes) -> Message:
     try:
         message = ENVELOPE.validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_input=False, include_url=False)
+        errors = exc.errors(include_url=False)
     else:
         _check_items(message)
         return message
@@ -40,7 +56,7 @@ def parse_envelope(body: bytes) -> Message:
         problem = _envelope_problem(error)
         if problem is not None:
             raise ApiError(400, *problem) from None
-    raise invalid_payload([(_where(e["loc"][2:]), e["msg"]) for e in errors])
+    raise invalid_payload([(_where(e["loc"][2:]), _message(e)) for e in errors])
 
 
 def invalid_payload(problems: Sequence[tuple[str, str]]) -> ApiError:
@@ -52,8 +68,20 @@ def invalid_payload(problems: Sequence[tuple[str, str]]) -> ApiError:
 
 
 def _where(loc: Sequence[int | str]) -> str:
-    """payload[<item>].<field>[<index>]... of a location inside the payload array."""
-    return f"payload[{loc[0]}]" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+    """payload[<item>].<field>[<index>]... of a location inside the payload array; a key is named only
+    when it is a camera field (pydantic's location of a key in a free-form object gives no position)."""
+    return f"payload[{loc[0]}]" + "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" if depth == 0 and p in CAMERA_FIELDS else key_at(None)
+        for depth, p in enumerate(loc[1:]))
+
+
+def _message(error: Any) -> str:
+    """pydantic's text of a problem, or OUT_OF_CONTRACT when it quotes the value it was given: pydantic
+    leaves input out of its messages, but a message of a custom or future validator might not."""
+    given, text = error.get("input"), str(error["msg"])
+    if isinstance(given, str) and len(given.strip()) > 1 and given in text:
+        return f"{OUT_OF_CONTRACT} ({error['type']})"
+    return text
 
 
 def observation_problems(item: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -71,15 +99,17 @@ def _check_items(message: Message) -> None:
     """400 for integers beyond 64 bits, else 422 for NaN/Infinity or mistyped observation fields."""
     too_big: list[str] = []
     problems: list[tuple[str, str]] = []
+    # An observation is checked as sent; a camera as pydantic holds it, its own fields first and the rest
+    # after them, so a key outside the contract is not given a position there.
     if isinstance(message, ObservationBatch):
-        items, observations = message.payload, True
+        items, observations, fields = message.payload, True, OBSERVATION_FIELDS
     else:
-        items, observations = [m.model_dump() for m in message.payload], False
+        items, observations, fields = [m.model_dump() for m in message.payload], False, CAMERA_FIELDS
     for i, raw in enumerate(items):
         found: dict[str, str] = {}
         if observations:
             found.update((f"payload[{i}].{name}", problem) for name, problem in observation_problems(raw))
-        for path, problem in number_problems(raw):
+        for path, problem in number_problems(raw, fields=fields, positions=observations):
             if problem == TOO_BIG:
                 too_big.append(f"payload[{i}]{path}")
             else:

@@ -40,7 +40,8 @@ Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
 
 def _assigned_country(code: str) -> str:
     if not is_country(code):
-        raise PydanticCustomError("country", "{code} is not a country code: " + COUNTRY_RULE, {"code": code})
+        # The message names the rule, not the code sent: no answer of the service quotes input.
+        raise PydanticCustomError("country", "is not an assigned country code: " + COUNTRY_RULE)
     return code
 
 

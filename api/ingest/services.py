@@ -4,7 +4,7 @@ wiring from settings."""
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from anpr.contract import MAX_BODY_BYTES
@@ -16,6 +16,7 @@ from anpr.settings import CONF_DIR, Settings
 from anpr.suppliers import SUPPLIERS_FILE, SupplierRegistry, load_suppliers
 from anpr.zones import load_municipalities
 from api.ingest.cameras import CameraRegistry
+from api.ingest.digests import Digests
 
 
 @dataclass
@@ -30,6 +31,9 @@ class IngestServices:
     observations_topic: str = "anpr.observations"
     cameras_topic: str = "anpr.cameras"
     max_body_bytes: int = MAX_BODY_BYTES
+    # What idempotency keys, file names and bodies are stored as. build_services keeps its secret under the
+    # data directory; this default forgets every key when the process ends.
+    digests: Digests = field(default_factory=Digests.ephemeral)
 
 
 def idempotency_path(settings: Settings) -> Path:
@@ -70,4 +74,5 @@ def build_services(settings: Settings, bootstrap: str, conf_dir: Path = CONF_DIR
         suppliers=suppliers, cameras=CameraRegistry(load_municipalities(conf_dir), suppliers, lake),
         publisher=publisher, idempotency=IdempotencyStore(idempotency_path(settings)), lake=lake,
         observations_topic=k.observations_topic, cameras_topic=k.cameras_topic,
+        digests=Digests.of_data_dir(settings.data_dir),
     )

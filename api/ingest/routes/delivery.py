@@ -4,46 +4,62 @@ When Kafka cannot take the message the answer is 503 and the supplier retries wi
 X-Idempotency-Key, which then publishes once; a replay within 7 days gets the first receipt. Keys follow
 the IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header): a key reused with another
 body is 422 `idempotency_key_reused`, and uuid keys compare case-insensitively.
+
+Headers are supplier text and may be built from plates, so no answer quotes a header value (it names
+what is accepted), and the idempotency store keeps keys, file names and bodies only as keyed digests
+(api/ingest/digests.py): a stored receipt holds no request id that is not a uuid, no key and no file name.
+A replay's receipt takes those from the replay's own headers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 
-from anpr.contract import UUID_PATTERN
 from anpr.feeds.messages import encode
 from api.common.errors import ApiError
 from api.ingest.body import read_body
 from api.ingest.delivery import deliver
 from api.ingest.deps import Authenticated, Services
+from api.ingest.digests import Digests, idempotency_identity
 from api.ingest.openapi import ERROR_RESPONSES, REQUEST_BODY
 from api.ingest.tracing import TOKEN
+
+__all__ = ["idempotency_identity", "router"]
 
 log = logging.getLogger("api.ingest")
 CONTENT_TYPES = ("application/json", "application/octet-stream")
 # RFC 8259 section 8.1: JSON is UTF-8, and a parser may ignore a leading byte order mark (Windows tools write one).
 BOM = b"\xef\xbb\xbf"
 router = APIRouter()
-_UUID = re.compile(UUID_PATTERN)
 
 
-def idempotency_identity(key: str) -> str:
-    """The key as stored and compared: a uuid in lower case (RFC 9562 uuids are case-insensitive),
-    any other key as sent."""
-    return key.lower() if _UUID.fullmatch(key) else key
+def stored_receipt(receipt: dict[str, Any], trace_id: str, digests: Digests) -> dict[str, Any]:
+    """The receipt as the idempotency store keeps it: the request id only when it is the trace id (a
+    uuid), else null; no key; the file name as its digest."""
+    filename = receipt.get("filename")
+    return {**receipt, "requestId": receipt.get("requestId") if receipt.get("requestId") == trace_id else None,
+            "idempotencyKey": None, "filename": None if filename is None else digests.filename(filename)}
+
+
+def replayed_receipt(stored: dict[str, Any], echo: str, idempotency_key: str, filename: str | None,
+                     digests: Digests) -> dict[str, Any]:
+    """The first request's receipt for a replay: its own request id when it was a uuid, else this one's
+    (`echo`); this request's key (the same key, a uuid perhaps in another case); the file name when it is
+    the one the first request gave, else null."""
+    same_file = filename is not None and stored.get("filename") == digests.filename(filename)
+    return {**stored, "requestId": stored.get("requestId") or echo, "idempotencyKey": idempotency_key,
+            "filename": filename if same_file else None}
 
 
 @router.post("/", status_code=202, summary="Deliver one message (observation batch or camera metadata)",
              responses=ERROR_RESPONSES, openapi_extra=REQUEST_BODY, response_model=None)
 async def ingest(
     request: Request, supplier: Authenticated, services: Services,
-    x_request_id: Annotated[str | None, Header(description="Your id of this request (echoed as requestId).",
-                                               max_length=128)] = None,
+    x_request_id: Annotated[str | None, Header(description="Your id of this request (echoed as requestId). Sent "
+                                               "on with the message only when it is a uuid.", max_length=128)] = None,
     x_idempotency_key: Annotated[str | None, Header(description="Replays within 7 days return the first "
                                                     "receipt and publish nothing; the key with another body is 422. "
                                                     "Uuid keys compare case-insensitively.", max_length=128)] = None,
@@ -58,45 +74,50 @@ async def ingest(
     media, _, parameters = request.headers.get("content-type", "").partition(";")
     content_type = media.strip().lower()
     if content_type not in CONTENT_TYPES:
-        raise ApiError(415, f"content type {content_type or 'missing'} is not accepted",
+        raise ApiError(415, "Content-Type " + ("is missing" if not content_type else "is not accepted") +
+                       ": it must be application/json or application/octet-stream",
                        "send application/json or application/octet-stream holding JSON",
                        code="unsupported_media_type")
     charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters.split(";"))
                     if k.strip().lower() == "charset"), "utf-8")
     if charset not in ("utf-8", "utf8"):
-        raise ApiError(415, f"charset {charset} is not accepted: JSON is UTF-8", "send the body as UTF-8",
-                       code="unsupported_media_type")
+        raise ApiError(415, "charset is not accepted: JSON is UTF-8 (charset=utf-8, or none)",
+                       "send the body as UTF-8", code="unsupported_media_type")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise ApiError(415, f"Content-Encoding {encoding} is not accepted", "send the JSON uncompressed",
-                       code="unsupported_media_type")
+        raise ApiError(415, "Content-Encoding is not accepted: the body must be uncompressed (identity)",
+                       "send the JSON uncompressed", code="unsupported_media_type")
     for name, value in (("X-Request-Id", x_request_id), ("X-Idempotency-Key", x_idempotency_key)):
         if value is not None and not TOKEN.match(value):
             raise ApiError(400, f"{name} must be 1-128 letters, digits or . _ : -", "send a uuid, for example")
     body = await read_body(request, services.max_body_bytes)
     body = body.removeprefix(BOM)
-    request_id = request.state.trace_id
-    key = None if x_idempotency_key is None else idempotency_identity(x_idempotency_key)
-    if key is not None:
-        claim = services.idempotency.claim(supplier.name, key, hashlib.sha256(body).hexdigest())
+    trace_id: str = request.state.trace_id
+    echo = trace_id if x_request_id is None else x_request_id
+    digests = services.digests
+    key = None
+    if x_idempotency_key is not None:
+        key = digests.idempotency_key(x_idempotency_key)
+        claim = services.idempotency.claim(supplier.name, key, digests.body(body))
         if claim.body_differs:
             log.warning("idempotency key of %s reused with another body; refused", supplier.name)
             raise ApiError(422, "X-Idempotency-Key was already used with a different request body; this body "
                                 "was not published", "send a new key for a new message, or resend the first body "
                                 "unchanged", code="idempotency_key_reused")
         if claim.receipt is not None:
-            return Response(encode(claim.receipt), status_code=202, media_type="application/json",
+            replay = replayed_receipt(claim.receipt, echo, x_idempotency_key, x_filename, digests)
+            return Response(encode(replay), status_code=202, media_type="application/json",
                             headers={"Idempotent-Replay": "true"})
         if claim.busy_for is not None:
             raise ApiError(409, "a request with this X-Idempotency-Key is still being processed",
                            "retry shortly", code="in_progress",
                            headers={"Retry-After": str(max(1, int(claim.busy_for)))})
     try:
-        receipt = await deliver(services, supplier, body, request_id, x_idempotency_key, x_filename)
+        receipt = await deliver(services, supplier, body, trace_id, echo, x_idempotency_key, x_filename)
     except BaseException:
         if key is not None:  # a retry may then claim the key again
             services.idempotency.release(supplier.name, key)
         raise
     if key is not None:
-        services.idempotency.complete(supplier.name, key, receipt)
+        services.idempotency.complete(supplier.name, key, stored_receipt(receipt, trace_id, digests))
     return Response(encode(receipt), status_code=202, media_type="application/json")

@@ -36,6 +36,11 @@ def services(broker, tmp_path):
         built.publisher.close()
 
 
+def request_id(name: str) -> str:
+    """A supplier's X-Request-Id in the one shape carried on to Kafka and traces: a uuid (docs/ingest.md)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"request/{name}"))
+
+
 def consume_committed(bootstrap: str, topic: str) -> list:
     """What a read_committed reader (the stream) sees: records of committed transactions only, up to
     each partition's last stable offset (aborted records and transaction markers never arrive)."""
@@ -78,9 +83,10 @@ def test_every_example_message_is_accepted_and_published_with_its_headers(broker
     for name, text in EXAMPLES.items():
         content_type = "application/octet-stream" if name == "camera_update" else "application/json"
         response = client.post("/", content=text, headers={"Content-Type": content_type, "X-API-Key": KEY,
-                                                           "X-Request-Id": f"req-{name}", "X-Filename": f"{name}.json"})
+                                                           "X-Request-Id": request_id(name),
+                                                           "X-Filename": f"{name}.json"})
         assert response.status_code == 202, response.text
-        assert response.json() == {"status": "accepted", "company": "Test ANPR B.V.", "requestId": f"req-{name}",
+        assert response.json() == {"status": "accepted", "company": "Test ANPR B.V.", "requestId": request_id(name),
                                    "idempotencyKey": None, "timestamp": response.json()["timestamp"],
                                    "sizeBytes": len(text.encode()), "filename": f"{name}.json"}
     published = consume_committed(broker.bootstrap, OBS)
@@ -89,7 +95,7 @@ def test_every_example_message_is_accepted_and_published_with_its_headers(broker
     for record in published:
         assert record.key.decode() == json.loads(record.value)["camera_id"]
         assert dict(record.headers) == {"supplier": b"test-supplier", "municipality": b"GM0344",
-                                        "request_id": b"req-anpr_observation_batch"}
+                                        "request_id": request_id("anpr_observation_batch").encode()}
     registered = consume_committed(broker.bootstrap, CAMS)
     assert [r.key for r in registered] == [b"5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d"] * 2
     placed = json.loads(registered[0].value)
@@ -252,11 +258,11 @@ def test_an_internal_failure_gives_500_and_the_retry_is_not_taken_for_a_replay(b
     blocker.write_text("")
     built.cameras.lake = DeltaReader(str(blocker / "lake"))  # the cameras table cannot be written
     client = TestClient(create_ingest_app(built), raise_server_exceptions=False)
-    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "register-1", "X-Request-Id": "req-500"}
+    headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "register-1", "X-Request-Id": request_id("500")}
     failed = client.post("/", content=EXAMPLES["camera_registration"], headers=headers)
     assert failed.status_code == 500
     assert error_of(failed) == {"code": "internal_error", "message": "internal error", "hint": "retry later",
-                                "trace_id": "req-500"}
+                                "trace_id": request_id("500")}
     built.cameras.lake = built.lake
     retried = client.post("/", content=EXAMPLES["camera_registration"], headers=headers)
     assert retried.status_code == 202 and "Idempotent-Replay" not in retried.headers

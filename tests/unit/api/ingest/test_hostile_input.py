@@ -6,7 +6,6 @@ every refusal below (400/422) shows that nothing was published.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import socket
@@ -60,8 +59,11 @@ def test_hostile_json_gets_400_in_the_error_shape(client, name):
 
 
 def test_an_integer_beyond_64_bits_is_named(client):
+    response = client.post("/", content=observation_with('"lane": ' + "9" * 1000), headers=HEADERS)
+    assert "payload[1].lane: an integer beyond 64 bits" in error_of(response)["message"]
+    # a key outside the contract is named by its position in the item (after the eight fields before it)
     response = client.post("/", content=observation_with('"count": ' + "9" * 1000), headers=HEADERS)
-    assert "payload[1].count: an integer beyond 64 bits" in error_of(response)["message"]
+    assert "payload[1][key 8]: an integer beyond 64 bits" in error_of(response)["message"]
 
 
 @pytest.fixture
@@ -110,10 +112,11 @@ def test_an_internal_error_is_a_500_that_keeps_the_connection_usable(server, mon
 
     monkeypatch.setattr("api.ingest.delivery.parse_envelope", fail)
     conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
-    conn.request("POST", "/", body=OBSERVATION_BATCH.encode(), headers={**HEADERS, "X-Request-Id": "req-bug"})
+    trace = "0b8f6a52-3c1d-4e7f-9a2b-5c6d7e8f9a0b"
+    conn.request("POST", "/", body=OBSERVATION_BATCH.encode(), headers={**HEADERS, "X-Request-Id": trace})
     failed = conn.getresponse()
     assert failed.status == 500 and json.loads(failed.read()) == {"error": {
-        "code": "internal_error", "message": "internal error", "hint": "retry later", "trace_id": "req-bug"}}
+        "code": "internal_error", "message": "internal error", "hint": "retry later", "trace_id": trace}}
     first_socket = conn.sock
     conn.request("GET", "/health")
     assert conn.getresponse().status == 200 and conn.sock is first_socket
@@ -131,7 +134,7 @@ def test_an_internal_error_is_a_500_that_keeps_the_connection_usable(server, mon
     ("extensions", [1, 2], "extensions"),
     ("notes", 12, "notes"),
     ("plate_text", 123456, "plate_text"),
-    ("extensions", {"speed": -INF}, "extensions.speed"),
+    ("extensions", {"speed": -INF}, "extensions[key 0]"),
 ])
 def test_mistyped_observation_fields_get_422_naming_item_and_field(client, name, value, field):
     response = client.post("/", content=with_member(OBSERVATION_BATCH, 1, name, value), headers=HEADERS)
@@ -150,7 +153,7 @@ def test_mistyped_observation_fields_get_422_naming_item_and_field(client, name,
     ("location_crs_additional", "EPSG:4326", "location_crs_additional"),
     ("address_country", "Netherlands", "address_country"),
     ("address_country", "XX", "address_country"),  # the right shape, never assigned
-    ("attributes", {"height": NAN}, "attributes.height"),
+    ("attributes", {"mast": 1, "height": NAN}, "attributes[key 1]"),
 ])
 def test_mistyped_camera_fields_get_422_naming_item_and_field(client, name, value, field):
     response = client.post("/", content=with_member(REGISTRATION, 0, name, value), headers=HEADERS)
@@ -202,8 +205,10 @@ def test_the_contracts_type_rule():
         None, None, "must be a JSON integer", "must be a JSON integer, not a string", "must be a JSON integer"]
     assert type_problem(float("nan"), "number") == "must be a finite number (NaN and Infinity are not JSON)"
     assert type_problem([], "object") == "must be a JSON object"
-    assert list(number_problems({"a": [1, float("inf")], "b": 2**63})) == [
-        (".a[1]", "NaN and Infinity are not JSON numbers"), (".b", "an integer beyond 64 bits")]
+    assert list(number_problems({"a": [1, float("inf")], "b": 2**63}, fields={"a"})) == [
+        (".a[1]", "NaN and Infinity are not JSON numbers"), ("[key 1]", "an integer beyond 64 bits")]
+    assert list(number_problems({"a": {"b": 2**63}}, fields={"a", "b"})) == [(".a[key 0]", "an integer beyond 64 bits")]
+    assert list(number_problems({"x": 1, "b": 2**63}, positions=False)) == [("[a key]", "an integer beyond 64 bits")]
 
 
 def test_an_item_over_the_limit_refuses_the_whole_batch_with_422(client):
@@ -220,16 +225,17 @@ def test_an_item_over_the_limit_refuses_the_whole_batch_with_422(client):
 
 def remember(services, key: str, body: bytes, receipt: dict) -> None:  # noqa: ANN001
     """A completed earlier request with this key and body, as the route stores it."""
-    digest = hashlib.sha256(body).hexdigest()
-    services.idempotency.claim("test-supplier", idempotency_identity(key), digest)
-    services.idempotency.complete("test-supplier", idempotency_identity(key), receipt)
+    digests = services.digests
+    services.idempotency.claim("test-supplier", digests.idempotency_key(key), digests.body(body))
+    services.idempotency.complete("test-supplier", digests.idempotency_key(key), receipt)
 
 
 def test_a_key_reused_with_another_body_gets_422_and_uuid_keys_ignore_case(tmp_path):
     services = make_services(tmp_path)
     client = TestClient(create_ingest_app(services))
     key = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-    receipt = {"status": "accepted", "requestId": "first"}
+    receipt = {"status": "accepted", "requestId": "5f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", "idempotencyKey": None,
+               "filename": None}
     remember(services, key, OBSERVATION_BATCH.encode(), receipt)
 
     other = client.post("/", content=OBSERVATION_BATCH.replace("0.97", "0.96"),
@@ -237,5 +243,6 @@ def test_a_key_reused_with_another_body_gets_422_and_uuid_keys_ignore_case(tmp_p
     assert other.status_code == 422 and error_of(other)["code"] == "idempotency_key_reused"
 
     upper = client.post("/", content=OBSERVATION_BATCH, headers={**HEADERS, "X-Idempotency-Key": key.upper()})
-    assert upper.status_code == 202 and upper.json() == receipt and upper.headers["Idempotent-Replay"] == "true"
+    assert upper.status_code == 202 and upper.headers["Idempotent-Replay"] == "true"
+    assert upper.json() == {**receipt, "idempotencyKey": key.upper()}  # the key echoed as this request sent it
     assert idempotency_identity("Batch-ABC") == "Batch-ABC"  # other keys stay case-sensitive

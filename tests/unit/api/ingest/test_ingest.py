@@ -22,6 +22,7 @@ from anpr.stream_tables import QUARANTINE, QUARANTINE_SCHEMA
 from anpr.suppliers import Supplier, SupplierRegistry, hash_key
 from anpr.zones import load_municipalities
 from api.ingest.cameras import CameraRegistry
+from api.ingest.digests import Digests
 from api.ingest.examples import EXAMPLES, OBSERVATION_BATCH
 from api.ingest.main import create_ingest_app
 from api.ingest.services import IngestServices
@@ -30,6 +31,7 @@ KEY, OTHER_KEY, DISABLED_KEY = "dev-ingest-test-key", "dev-ingest-other-key", "d
 UTRECHT = load_municipalities()[0]
 CAMERAS = [c.camera_id for c in UTRECHT.cameras]
 JSON = {"Content-Type": "application/json"}
+TRACE = "1c7d2e9f-6a3b-4c5d-8e7f-0a1b2c3d4e5f"  # a supplier's X-Request-Id: carried on, as a uuid
 
 
 def registry(messages_per_minute: int = 600) -> SupplierRegistry:
@@ -52,7 +54,8 @@ def make_services(tmp: Path, bootstrap: str = "127.0.0.1:9", messages_per_minute
         publisher=publisher or Publisher(bootstrap, {"anpr.observations": 4, "anpr.cameras": 1},
                                          compacted=["anpr.cameras"], timeout_s=3.0,
                                          transactional_id=f"anpr-ingest-test-{tmp.name}"),
-        idempotency=IdempotencyStore(tmp / "ingest" / "idempotency.sqlite"), lake=lake)
+        idempotency=IdempotencyStore(tmp / "ingest" / "idempotency.sqlite"), lake=lake,
+        digests=Digests.of_data_dir(tmp))
 
 
 @pytest.fixture
@@ -83,11 +86,11 @@ def test_observations_for_another_suppliers_camera_get_403_without_plates(client
     batch["payload"][1]["camera_id"] = CAMERAS[7]  # the other supplier's camera
     with caplog.at_level(logging.DEBUG):
         response = client.post("/", content=json.dumps(batch), headers={**JSON, "X-API-Key": KEY,
-                                                                         "X-Request-Id": "req-42"})
+                                                                         "X-Request-Id": TRACE})
     error = error_of(response)
     assert response.status_code == 403 and error["code"] == "camera_not_owned"
     assert CAMERAS[7] in error["message"] and "nothing of the message was published" in error["message"]
-    assert error["trace_id"] == "req-42"
+    assert error["trace_id"] == TRACE
     for plate in ("VX-123-B", "VX123B", "B XY 1234"):
         assert plate not in response.text and plate not in caplog.text
 
@@ -114,8 +117,10 @@ def test_other_content_types_get_415(client):
 
 
 @pytest.mark.parametrize(("headers", "message"), [
-    ({"Content-Type": "application/json; charset=utf-16"}, "charset utf-16 is not accepted: JSON is UTF-8"),
-    ({**JSON, "Content-Encoding": "gzip"}, "Content-Encoding gzip is not accepted"),
+    ({"Content-Type": "application/json; charset=utf-16"},
+     "charset is not accepted: JSON is UTF-8 (charset=utf-8, or none)"),
+    ({**JSON, "Content-Encoding": "gzip"},
+     "Content-Encoding is not accepted: the body must be uncompressed (identity)"),
 ])
 def test_an_encoding_json_does_not_have_is_named(client, headers, message):
     response = client.post("/", content=OBSERVATION_BATCH, headers={**headers, "X-API-Key": KEY})
@@ -222,7 +227,7 @@ def test_suppliers_see_their_own_rejection_counts_by_day_and_reason(tmp_path, sp
 
 def test_a_key_still_being_processed_gets_409_with_retry_after(tmp_path):
     services = make_services(tmp_path)
-    services.idempotency.claim("test-supplier", "busy-key", "digest")  # another request holds it
+    services.idempotency.claim("test-supplier", services.digests.idempotency_key("busy-key"), "digest")  # held
     client = TestClient(create_ingest_app(services))
     response = client.post("/", content=OBSERVATION_BATCH,
                            headers={**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "busy-key"})
