@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -20,6 +19,7 @@ from jobs.feeds.csv_feed import CsvExport, read_export
 from jobs.feeds.drop import process_drop
 from jobs.feeds.wall_clock import BACKWARDS, Undecided, WallClocks
 from tests.unit.jobs.feeds.test_feed_csv import MAPPING, export, row
+from tests.unit.jobs.feeds.test_feed_csv_malformed import Keep
 
 AUTUMN, SPRING = "25-10-2026", "29-03-2026"
 
@@ -132,15 +132,6 @@ def test_a_time_in_the_spring_gap_is_a_bad_row_never_shifted(tmp_path):
         3: "Tijd(CET) '29-03-2026 02:00:00': local time 2026-03-29 02:00:00 does not exist (clocks jumped forward)",
         4: "Tijd(CET) '29-03-2026 02:59:59': local time 2026-03-29 02:59:59 does not exist (clocks jumped forward)"}
     assert (result.nonexistent_times, result.undecided_times) == (2, 0)
-
-
-class Keep:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def send(self, items, request_id, filename=None):  # noqa: ANN001, ANN201
-        self.items.extend(items)
-        return len(items)
 
 
 def test_undecided_and_nonexistent_times_are_not_delivered_and_are_counted_in_the_report(tmp_path):

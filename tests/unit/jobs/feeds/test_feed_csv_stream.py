@@ -8,7 +8,6 @@ import io
 import json
 import re
 import tracemalloc
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +18,7 @@ from jobs.feeds.csv_feed import ExportReader, read_export
 from jobs.feeds.drop import batch_key, process_drop
 from tests.privacy import find_plates
 from tests.unit.jobs.feeds.test_feed_csv import HEADER, MAPPING, PLATES, export, row
+from tests.unit.jobs.feeds.test_feed_csv_malformed import Keep
 
 HOURS = 22
 LOCATIONS = list(MAPPING.locations)
@@ -37,15 +37,6 @@ class Batches:
 
     def send(self, items, request_id, filename=None):  # noqa: ANN001, ANN201
         self.batches.append((request_id, len(items)))
-        return len(items)
-
-
-class Keep:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def send(self, items, request_id, filename=None):  # noqa: ANN001, ANN201
-        self.items.extend(items)
         return len(items)
 
 
