@@ -25,8 +25,9 @@ from cli.serve import base_url, serve
 API_KEY_ENV = "ANPR_FEED_API_KEY"
 
 
-def _bootstrap(settings: Settings, stack: ExitStack) -> str:
-    """The configured broker, or an embedded one for as long as the command runs."""
+def bootstrap_or_embedded(settings: Settings, stack: ExitStack) -> str:
+    """The configured broker, or the data directory's embedded one for as long as the command runs (its log
+    survives, so a later `anpr stream` reads what an `anpr feed` published)."""
     if settings.kafka.bootstrap_servers:
         return settings.kafka.bootstrap_servers
     from anpr.broker import embedded_broker
@@ -61,7 +62,7 @@ def cmd_serve_ingest(args: Namespace, settings: Settings) -> int:
     from api.ingest.services import build_services
 
     with ExitStack() as stack:
-        bootstrap = _bootstrap(settings, stack)
+        bootstrap = bootstrap_or_embedded(settings, stack)
         port, host = args.port or settings.api.ingest_port, args.host or settings.api.host
         tls = server_tls(settings.api.ingest_tls, settings.data_dir, "ingest")
         services = build_services(settings, bootstrap, port=port)
@@ -93,7 +94,7 @@ def cmd_feed_csv(args: Namespace, settings: Settings) -> int:
     sink: KafkaSink | IngestSink
     with ExitStack() as stack:
         if args.via == "kafka":
-            publisher = _publisher(settings, _bootstrap(settings, stack))
+            publisher = _publisher(settings, bootstrap_or_embedded(settings, stack))
             stack.callback(publisher.close)
             owners = {c.camera_id: m.code for m in load_municipalities() for c in m.cameras}
             sink = KafkaSink(publisher, settings.kafka.observations_topic, mapping.supplier, owners,
@@ -150,7 +151,7 @@ def cmd_feed_synth(args: Namespace, settings: Settings) -> int:
     with ExitStack() as stack:
         publisher, sink = None, None
         if args.via == "kafka":
-            publisher = _publisher(settings, _bootstrap(settings, stack))
+            publisher = _publisher(settings, bootstrap_or_embedded(settings, stack))
             stack.callback(publisher.close)
         else:
             sink = _ingest_sink(args, settings)
