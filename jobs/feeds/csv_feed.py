@@ -152,6 +152,12 @@ class FileChanged(RuntimeError):
     """The file changed while it was read: its readings may not agree. Read it again."""
 
 
+def _state(file: BinaryIO) -> tuple[int, int, int]:
+    # A rewrite in place moves the modification time, and a write that set it back still moves the change time.
+    stat = os.fstat(file.fileno())
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 def _observation_id(mapping: CsvMapping, raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
@@ -167,7 +173,8 @@ class ExportReader:
     columns (`problem`; rows 0), both found by the first reading, before any row. When no row could be read,
     `problem` is set once the iteration ends (its bad rows were yielded, nothing else). An observation whose id an
     earlier observation has is a bad row: a file may repeat a row, and the stream would drop it as a duplicate
-    while the report counted it delivered. FileChanged, at the end, when the file changed while it was read."""
+    while the report counted it delivered. FileChanged, at the end, when the file changed while it was read, and
+    from `check_unchanged`, which a consumer calls before it delivers what it was yielded."""
 
     def __init__(self, path: Path, mapping: CsvMapping, accepted: Accepted | None = None) -> None:
         self.path, self.mapping, self.accepted = path, mapping, accepted
@@ -179,6 +186,7 @@ class ExportReader:
         self.undecided_times = 0  # rows of the repeated autumn hour whose summer or winter time cannot be decided
         self.nonexistent_times = 0  # rows in the spring gap
         self._outcomes: Iterator[dict[str, Any] | BadRow] | None = None
+        self._opened: tuple[BinaryIO, tuple[int, int, int]] | None = None  # the file as the first reading found it
         cols = mapping.columns
         self._wanted = [cols.id, cols.time, cols.plate, cols.country, cols.vehicle_class, cols.location]
 
@@ -197,19 +205,28 @@ class ExportReader:
             self._outcomes = self._read()
         return next(self._outcomes)
 
+    def check_unchanged(self) -> None:
+        """FileChanged when the file is no longer as the first reading found it. The second reading applies the
+        first one's decisions (the autumn hour's) by line: rows read after a rewrite in place would be delivered
+        with another file's decisions, and a re-run sends them in other batches, so the wrong ones would stay
+        (a review's case, stop 47). So a consumer checks before it delivers what it was yielded."""
+        if self._opened is not None and _state(self._opened[0]) != self._opened[1]:
+            raise FileChanged(f"{self.file} changed while it was read")
+
     def _read(self) -> Iterator[dict[str, Any] | BadRow]:
         with self.path.open("rb") as file:
-            before = os.fstat(file.fileno())
-            self.sha256 = _digest(file)
+            self._opened = (file, _state(file))
             try:
-                clocks = self._clocks(file)
-            except Unusable as exc:
-                self.problem = str(exc)
-                return
-            yield from self._judged(file, clocks)
-            after = os.fstat(file.fileno())
-        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
-            raise FileChanged(f"{self.file} changed while it was read")
+                self.sha256 = _digest(file)
+                try:
+                    clocks = self._clocks(file)
+                except Unusable as exc:
+                    self.problem = str(exc)
+                    return
+                yield from self._judged(file, clocks)
+                self.check_unchanged()
+            finally:
+                self._opened = None
         if self.bad.first is not None and not self.good:
             first = self.bad.first
             self.problem = f"no row could be read (first: line {first.line}: {first.reason})"
@@ -283,7 +300,8 @@ class ExportReader:
         where = row[at[cols.location]].strip()
         location = self.mapping.locations.get(where)
         if location is None:
-            return f"unknown {cols.location} {_quote(where, plate)}: add it to the mapping file"
+            # the name the mapping lacks, with its digits masked: an operator needs it, and the file is gone
+            return f"unknown {cols.location} {shown(where, plate, digits_masked=True)}: add it to the mapping file"
         time = row[at[cols.time]].strip()
         try:
             return location, datetime.strptime(time, self.mapping.time_format)

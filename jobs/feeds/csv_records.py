@@ -285,13 +285,15 @@ _TIME_TEXT = re.compile(r"[0-9 :./T+Z-]*:[0-9 :./T+Z-]*")
 HIDDEN = "(not shown: it could hold a plate)"
 
 
-def shown(cell: str, plate: str = "") -> str:
+def shown(cell: str, plate: str = "", digits_masked: bool = False) -> str:
     """A supplier's cell quoted (cut to 40 characters) for a report or a rejection, only where it cannot hold a
     plate: no digit at all (every Dutch plate and almost every other holds one) or a time of day, and not the
     row's own `plate`; folded by NFKC first, as the stream folds a plate (fullwidth digits are digits). Anything
     else is HIDDEN, whatever its shape: a plate with other text in the cell, longer than 8 characters or with
     unusual separators was printed by the shape rule this replaces (stop 47 review). A cell over lines is never
-    shown: it may hold the rows a stray quote swallowed."""
+    shown: it may hold the rows a stray quote swallowed. digits_masked: a cell with digits is shown with each digit
+    as `#` instead of HIDDEN (a location such as 'Kruising 12' to add to the mapping: 'Kruising ##'), which leaves
+    no plate whole."""
     if "\n" in cell or "\r" in cell:
         return "(runs over several lines; not shown)"
     folded = unicodedata.normalize("NFKC", cell)
@@ -299,5 +301,5 @@ def shown(cell: str, plate: str = "") -> str:
     if own and own in re.sub(r"[^0-9A-Z]", "", folded.upper()):
         return HIDDEN
     if any(c.isdigit() for c in folded) and not _TIME_TEXT.fullmatch(folded):
-        return HIDDEN
+        return repr("".join("#" if c.isdigit() else c for c in folded)[:40]) if digits_masked else HIDDEN
     return repr(cell[:40])

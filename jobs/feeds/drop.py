@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from anpr.feeds.messages import encode
-from jobs.feeds.csv_feed import Accepted, CsvMapping, ExportReader
+from jobs.feeds.csv_feed import Accepted, CsvMapping, ExportReader, FileChanged
 from jobs.feeds.sinks import DeliveryFailed, Refused, Sink
 from jobs.feeds.spools import BadRow
 
@@ -136,11 +136,20 @@ def deliver_export(export: ExportReader, sink: Sink, batch: int = BATCH,
             continue
         items.append(outcome)
         if len(items) == batch:
+            _checked(export)
             _send(items, sink, export.file, progress, sent)
             items = []
     if items:
+        _checked(export)
         _send(items, sink, export.file, progress, sent)
     return sent.rows
+
+
+def _checked(export: ExportReader) -> None:
+    try:
+        export.check_unchanged()
+    except Exception as exc:
+        raise _ReadFailed(exc) from exc
 
 
 def _send(items: list[dict[str, Any]], sink: Sink, file: str, progress: Callable[[int], None] | None,
@@ -175,6 +184,8 @@ def _rejection(exc: Exception, path: Path, max_age_hours: float, now: float) -> 
 
 def _failure(exc: Exception) -> str:
     # Said and reported, both outliving the plates: only our own failures' messages are known to quote none.
+    if isinstance(exc, FileChanged):
+        return "the file changed while it was read; it is read again at the next run"
     return str(exc) if isinstance(exc, DeliveryFailed) else type(exc).__name__
 
 

@@ -18,7 +18,9 @@ Such a row is decided by the file's order when the file is in time order across 
 its rows finds no step back beyond the go-back and the cameras' rows interleave. An export grouped by camera can look
 in order by chance (one camera's rows ending in the first pass, the next camera's starting in the second), so there
 the file tells nothing. Otherwise `utc` raises Undecided rather than guess. A camera whose rows step back more than
-BACKWARDS where the autumn change does not explain it is not in time order: none of its hour can be decided.
+BACKWARDS where the autumn change does not explain it, by a row within a day of the night, is not in time order
+there: none of its hour can be decided. A step back by a row of another day (a backlog row appended to an export in
+time order) says nothing about the night.
 
 What is kept: per camera and for the file, its latest instant and, per autumn night, two lines and a stack of winter
 instants (decreasing, pruned once passed; at most one per distinct time of the hour); never the rows.
@@ -95,13 +97,32 @@ class _Night:
             self.winters.pop()
 
 
+def _autumn_nights(zone: ZoneInfo, day: date) -> list[date]:
+    """The days from `day` - 1 to `day` + 1 on which the zone's clocks go back: a row that steps back there may be
+    a row of the repeated hour out of place, or be taken for one."""
+    def offset(d: date) -> timedelta | None:
+        return datetime(d.year, d.month, d.day, tzinfo=zone).utcoffset()
+
+    out = []
+    for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
+        if d.year in (MINYEAR, MAXYEAR) or (d + timedelta(days=1)).year == MAXYEAR:
+            continue
+        before, after = offset(d), offset(d + timedelta(days=1))
+        if before is not None and after is not None and after < before:
+            out.append(d)
+    return out
+
+
 @dataclass
 class _Order:
     """One sequence of rows in file order: a camera's, or the whole file's."""
 
+    zone: ZoneInfo
     latest: datetime | None = None  # latest instant, each time read as summer time while the order allows
     latest_line: int = 0
-    out_of_order: str | None = None  # the first step back that no split explains
+    # per autumn night, the first step back that no split explains by a row within a day of it; a backlog row of
+    # another day (an export in time order with a late row appended) decides nothing about the night
+    spoiled: dict[date, str] = field(default_factory=dict)
     nights: dict[date, _Night] = field(default_factory=dict)
 
     def see(self, night: date, first: datetime, second: datetime, line: int) -> None:
@@ -115,9 +136,10 @@ class _Order:
             if repeated.switch is not None:
                 utc = second
             repeated.add(second, line)
-        if self.latest is not None and utc < self.latest - BACKWARDS and self.out_of_order is None:
-            self.out_of_order = (f"line {line} goes back more than {BACKWARDS.seconds // 60} minutes before "
-                                 f"line {self.latest_line}")
+        if self.latest is not None and utc < self.latest - BACKWARDS:
+            for autumn in _autumn_nights(self.zone, night):
+                self.spoiled.setdefault(autumn, f"line {line} goes back more than {BACKWARDS.seconds // 60} minutes "
+                                                f"before line {self.latest_line}")
         if self.latest is None or utc > self.latest:
             self.latest, self.latest_line = utc, line
             for each in self.nights.values():
@@ -126,7 +148,7 @@ class _Order:
     def summer(self, night: date, line: int) -> bool | None:
         """Whether the row of the hour on `line` is summer time; None when this sequence does not tell."""
         repeated = self.nights.get(night)
-        if self.out_of_order is not None or repeated is None:
+        if night in self.spoiled or repeated is None:
             return None
         if line <= repeated.summer_to:
             return True
@@ -142,7 +164,7 @@ class WallClocks:
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
         self._cameras: dict[str, _Order] = {}
-        self._file = _Order()
+        self._file = _Order(zone)
         self._last: str | None = None  # the camera of the last row seen
         self._left: set[str] = set()  # cameras another camera's rows followed
         self._interleaved = False
@@ -157,7 +179,7 @@ class WallClocks:
                 self._left.add(self._last)
             self._interleaved = self._interleaved or camera in self._left
             self._last = camera
-        self._cameras.setdefault(camera, _Order()).see(naive.date(), first, second, line)
+        self._cameras.setdefault(camera, _Order(self.zone)).see(naive.date(), first, second, line)
         self._file.see(naive.date(), first, second, line)
 
     def utc(self, camera: str, naive: datetime, line: int) -> datetime:
@@ -166,20 +188,21 @@ class WallClocks:
         first, second = instants(self.zone, naive)
         if first == second:
             return first
-        own = self._cameras.get(camera, _Order())
-        if own.out_of_order is not None:
-            raise Undecided(own.out_of_order, None)
-        summer = own.summer(naive.date(), line)
+        night = naive.date()
+        own = self._cameras.get(camera, _Order(self.zone))
+        if night in own.spoiled:
+            raise Undecided(own.spoiled[night], None)
+        summer = own.summer(night, line)
         if summer is None and self._interleaved:
-            summer = self._file.summer(naive.date(), line)
+            summer = self._file.summer(night, line)
         if summer is None:
-            raise Undecided(None, self._why_not_the_file())
+            raise Undecided(None, self._why_not_the_file(night))
         return first if summer else second
 
-    def _why_not_the_file(self) -> str:
+    def _why_not_the_file(self, night: date) -> str:
         """Why the file's order did not decide, to follow "..., and"."""
-        if self._file.out_of_order is not None:
-            return f"the file is not in time order ({self._file.out_of_order})"
+        if night in self._file.spoiled:
+            return f"the file is not in time order near that night ({self._file.spoiled[night]})"
         if not self._interleaved:
             return ("the file holds no other location's rows" if len(self._cameras) == 1 else
                     "the file's rows are grouped by location")

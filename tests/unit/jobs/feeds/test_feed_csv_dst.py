@@ -97,8 +97,8 @@ def test_an_export_sorted_by_location_then_time_decides_only_the_cameras_that_sh
     reasons = undecided(result)
     assert list(reasons) == [7, 9] and result.undecided_times == 2
     assert "the rows of Locatie 'Mariaplaats' do not show which of its two passes" in reasons[7]
-    assert reasons[9].endswith("and the file is not in time order (line 6 goes back more than 10 minutes before line "
-                               "5): summer or winter time cannot be decided")
+    assert reasons[9].endswith("and the file is not in time order near that night (line 6 goes back more than 10 "
+                               "minutes before line 5): summer or winter time cannot be decided")
 
 
 def test_an_export_grouped_by_location_is_not_taken_for_time_order_when_it_only_looks_in_order(tmp_path):
@@ -203,3 +203,18 @@ def test_a_time_of_the_hour_is_decided_exactly_when_every_reading_in_order_agree
         except Undecided:
             got = None
         assert got == (None if expected == "none" else expected), (i, night)
+
+
+def test_a_backlog_row_of_another_day_appended_leaves_the_night_decided(tmp_path):
+    """A review's case (stop 47): an export in time order with a Wednesday backlog row at its end made the autumn
+    hour undecided ("the file is not in time order"), and a camera's own backlog row did so for all its hour."""
+    lines = [row(1, f"{AUTUMN} 01:50:00"), row(2, f"{AUTUMN} 02:30:00", locatie="Nobelstraat"),
+             row(3, f"{AUTUMN} 02:40:00"), row(4, f"{AUTUMN} 02:10:00"), row(5, f"{AUTUMN} 02:50:00"),
+             row(6, f"{AUTUMN} 03:10:00", locatie="Nobelstraat"), row(7, "21-10-2026 09:00:00", locatie="Mariaplaats"),
+             row(8, "21-10-2026 09:30:00")]
+    result = read_export(export(tmp_path, lines, "week-44.csv"), MAPPING)
+    assert undecided(result) == {}
+    assert instants(result) == {2: "2026-10-24T23:50:00.000Z", 3: "2026-10-25T00:30:00.000Z",
+                                4: "2026-10-25T00:40:00.000Z", 5: "2026-10-25T01:10:00.000Z",
+                                6: "2026-10-25T01:50:00.000Z", 7: "2026-10-25T02:10:00.000Z",
+                                8: "2026-10-21T07:00:00.000Z", 9: "2026-10-21T07:30:00.000Z"}

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.feeds import csv_records, spools
+from jobs.feeds import csv_feed, csv_records, spools
 from jobs.feeds.csv_feed import ExportReader, read_export
 from jobs.feeds.drop import batch_key, process_drop
 from tests.privacy import find_plates
@@ -144,11 +144,32 @@ def test_a_file_changed_while_it_is_read_is_left_for_the_next_run_which_repeats_
 
     first, said = Appending(), list[str]()
     outcome = process_drop([tmp_path], MAPPING, first, batch=100, say=said.append, max_age_hours=HOURS)
-    assert path.exists() and outcome.failed == [("week-11.csv", "FileChanged")]
+    changed = "the file changed while it was read; it is read again at the next run"
+    assert path.exists() and outcome.failed == [("week-11.csv", changed)]
     assert said[-1].startswith("week-11.csv: could not be read, file left in place for the next run")
+    assert len(first.batches) == 1  # the next batch found the file changed before it went out
     again = Batches()
     process_drop([tmp_path], MAPPING, again, batch=100, say=lambda _: None, max_age_hours=HOURS)
-    assert again.batches[:3] == first.batches and [n for _, n in again.batches] == [100, 100, 100, 1]
+    assert again.batches[:1] == first.batches and [n for _, n in again.batches] == [100, 100, 100, 1]
+
+
+def test_a_file_rewritten_between_its_two_readings_delivers_nothing(tmp_path, monkeypatch):
+    """A review's case (stop 47): the second reading applies the first one's autumn-hour decisions by line, so
+    rows of a file rewritten in place in between went out an hour off, in batches a re-run could not replace."""
+    path = export(tmp_path, rows_of(300), "week-11.csv")
+    first_reading = csv_feed.ExportReader._clocks
+
+    def rewritten(self, file):  # noqa: ANN001, ANN202
+        clocks = first_reading(self, file)
+        with path.open("r+") as again:  # the supplier uploads a new version under the same name, in place
+            again.write(again.read().replace("08:", "09:"))
+        return clocks
+
+    monkeypatch.setattr(csv_feed.ExportReader, "_clocks", rewritten)
+    sink = Batches()
+    outcome = process_drop([tmp_path], MAPPING, sink, batch=100, say=lambda _: None, max_age_hours=HOURS)
+    assert sink.batches == [] and path.exists()
+    assert outcome.failed == [("week-11.csv", "the file changed while it was read; it is read again at the next run")]
 
 
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # how the reader split a text read whole
