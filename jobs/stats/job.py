@@ -41,7 +41,7 @@ from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_r
 from jobs.stats.sdc import Earlier, ZoneJob, ZoneResult, merge_summaries, protect_zones
 from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
-from jobs.stats.tables.cameras import availability, worked_floors
+from jobs.stats.tables.cameras import availability, hour_ceilings, worked_floors
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
 from jobs.stats.tables.enrich import month_facts, month_passages
 
@@ -75,9 +75,13 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
                  say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]], jaar: int, maand: int
                  ) -> list[ZoneResult]:
     containments, days = month_facts(jaar, maand)
-    jobs = [ZoneJob(g, z, cells.of_zone(g, z), catalogue.tables, disclosure, catalogue.definitions,
-                    earlier.get((g, z), []), worked_floors(cells.camera_hours, z), containments, days)
-            for g, z in cells.zones()]
+    threshold = catalogue.definitions.beschikbaarheid_min_zone_passages
+    jobs = []
+    for g, z in cells.zones():
+        frames = cells.of_zone(g, z)
+        jobs.append(ZoneJob(g, z, frames, catalogue.tables, disclosure, catalogue.definitions, earlier.get((g, z), []),
+                            worked_floors(cells.camera_hours, z), containments, days,
+                            hour_ceilings(cells.camera_hours, cells.slot_hours, frames, z, threshold)))
     finished = 0
 
     def report(r: ZoneResult) -> None:

@@ -24,7 +24,7 @@ from jobs.stats.release import RELEASES, SUPPRESSIONS
 from jobs.stats.rows import with_fates
 from jobs.stats.sdc import Earlier
 from jobs.stats.tables.build import MonthCells, build_month, difference_month
-from jobs.stats.tables.cameras import worked_floors
+from jobs.stats.tables.cameras import hour_ceilings, worked_floors
 from jobs.stats.tables.cells import Sizes
 from jobs.stats.tables.enrich import month_passages
 
@@ -119,5 +119,8 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
                                          {r["cell"]: r for r in here[here["table"] == cp.table].to_dict("records")})
                      for cp, frame in zone_cells}
             difference = {cp.part: frame for cp, frame in diff.of_zone(g, z)} if diff is not None else {}
-            out.setdefault((g, z), []).append(Earlier(rid, fates, difference, worked_floors(old.camera_hours, z)))
+            ceilings = hour_ceilings(old.camera_hours, old.slot_hours, zone_cells, z,
+                                     catalogue.definitions.beschikbaarheid_min_zone_passages)
+            out.setdefault((g, z), []).append(Earlier(rid, fates, difference, worked_floors(old.camera_hours, z),
+                                                      ceilings))
     return out

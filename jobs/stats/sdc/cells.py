@@ -70,6 +70,11 @@ class Registry:
     # (dimension, category) -> a lower bound on its zone total of passages that anyone reads outside the count
     # tables: 4.12 gives each camera's worked hours, each of which holds a passage (jobs/stats/tables/cameras.py)
     floors: dict[tuple[str, object], float] = field(default_factory=dict)
+    # (dimensions, categories) -> an upper bound on their zone total of passages that anyone reads outside the
+    # count tables: a camera working in every judged hour (4.12: 100%) that shows no passage in a weekday's hour
+    # (4.1) says none of those hours was judged, so the zone saw fewer than the judging threshold in each
+    # (jobs/stats/tables/cameras.py hour_ceilings; found by an independent attacker at stop 47)
+    ceilings: dict[tuple[tuple[str, ...], tuple[object, ...]], float] = field(default_factory=dict)
     # the month's own containments besides anpr/dimensions.py CONTAINMENTS (jobs/stats/tables/enrich.py
     # calendar_containments: week 5 lies among the weekdays of days 29-31; anpr/dimensions.py access_containments:
     # ZE access on the day against the day access ends)

@@ -25,7 +25,7 @@ from jobs.stats.sdc.links import (
     trip_margins,
     trip_rows,
 )
-from jobs.stats.sdc.margins import Margins, Name
+from jobs.stats.sdc.margins import Margins, Name, project
 
 ZE_ACCESS = "ze_toegang"  # ZE access on the day of passage (anpr/dimensions.py ze_status)
 # a containment's side: passages in each dimension's categories at once
@@ -220,6 +220,29 @@ class Relations(Margins):
             if margins:
                 out[margins[0]] = float(floor)
                 self.leaves.add(margins[0])  # a bound on a margin no row else holds still says something
+        return out
+
+    def add_ceilings(self) -> dict[int, float]:
+        """Per ceiling of the registry (Registry.ceilings) whose categories hold passages: a variable the
+        attacker reads, holding the ceiling, tied to the zone's margin by `ceiling = margin + slack`
+        (slack >= 0). An upper bound is a row of constants, which the system's homogeneous rows cannot hold,
+        so the constant is a known count, as an earlier release's published count is in a joint system."""
+        out: dict[int, float] = {}
+        cells = self.cells.get("P", {})
+        for (dims, values), ceiling in sorted(self.reg.ceilings.items(), key=repr):
+            level = tuple(sorted(dims))
+            where = dict(zip(dims, values, strict=True))
+            key = tuple(where[d] for d in level)
+            fine = next((lv for lv in sorted(cells) if set(level) <= set(lv)
+                         and any(project(lv, k, level) == key for k in cells[lv])), None)
+            if fine is None:
+                continue  # no passage there: the zone's count is 0 and known anyway
+            self.link("P", fine, level)
+            margin = self.margin("P", level, key)
+            bound, slack = self.var("P", ("c", level, key)), self.var("P", ("s", level, key))
+            self.eq_rows.append((bound, (margin, slack)))
+            self.leaves.update((margin, bound, slack))
+            out[bound] = float(ceiling)
         return out
 
     def add_links(self, formed: set[Level]) -> None:

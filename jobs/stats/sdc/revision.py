@@ -66,6 +66,8 @@ class Earlier:
     difference: Mapping[str, pd.DataFrame]  # part -> cells of the difference population from it to this one
     # its cameras' worked hours then (Registry.floors): its 4.12 gave them away as this release's 4.12 does
     floors: Mapping[tuple[str, object], float] = field(default_factory=dict)
+    # and its quiet hours' ceilings (Registry.ceilings), which its 4.12 and 4.1 gave away
+    ceilings: Mapping[tuple[tuple[str, ...], tuple[object, ...]], float] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,6 +102,7 @@ class Revision:
         old = build_registry([replace(part, cells=e.cells[part.part]) for part in self.reg.parts
                               if part.part in e.cells])
         old.floors = dict(e.floors)
+        old.ceilings = dict(e.ceilings)
         old.calendar, old.days = self.reg.calendar, self.reg.days  # the same month
         status = [PUBLISHED] * old.size
         for p, part in enumerate(old.parts):
@@ -188,7 +191,10 @@ class Revision:
     def _place(self, j: _Joint, e: _Loaded, measures: tuple[str, ...]) -> dict[tuple[int, str], int]:
         """Adds an earlier release's system to j: its variables there."""
         old = self._system(e, measures)
-        offset = j.add(old, [node >= 0 and e.status[node] == PUBLISHED for node in old.var_node])
+        # published counts, and what the attacker reads besides (Registry.ceilings)
+        read = np.zeros(old.size, dtype=bool) if old.known is None else old.known
+        offset = j.add(old, [(node >= 0 and e.status[node] == PUBLISHED) or bool(read[v])
+                             for v, node in enumerate(old.var_node)])
         return {key: offset + v for key, v in old.node_var.items()}
 
     @staticmethod
@@ -252,7 +258,7 @@ class _Joint:
         self.new = system
         self.var_node, self.var_measure = list(system.var_node), list(system.var_measure)
         self.base, self.lower = list(system.base), list(system.lower)
-        self.known = [False] * system.size
+        self.known = [False] * system.size if system.known is None else list(system.known)
         self.eq, self.ub = [(system.eq, 0)], [(system.ub, 0)]
         self.margins = list(system.margins)
         self.ties: list[tuple[int, list[int]]] = []

@@ -126,6 +126,7 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
     b = Relations(reg, model, definitions)
     b.build()
     floors = b.add_floors()
+    ceilings = b.add_ceilings()
     b.leaves.update(v for row in b.checked for v in row)  # their margins' rows keep them true in the base
     b.drop_loose_margins()
     n = len(b.var_node)
@@ -141,8 +142,13 @@ def build_system(reg: Registry, measures: tuple[str, ...] = MEASURES, model: Mod
             lower[var] = 1.0 if measure in ("P", "V") else 0.0
     node_var = {(int(name[1]), b.var_measure[v]): v for v, name in enumerate(b.var_name) if name[0] == "n"}  # type: ignore
     checked = sparse_rows(_dedupe(b.checked), n)
+    known = None
+    if ceilings:
+        known = np.zeros(n, dtype=bool)
+        for var, ceiling in ceilings.items():
+            truth[var], known[var] = ceiling, True
     system = System(reg, b.var_node, b.var_measure, eq, sp.vstack([ub, checked], format="csr"),
-                    [(m, list(c)) for m, c in b.eq_rows], truth, lower, node_var, model)
+                    [(m, list(c)) for m, c in b.eq_rows], truth, lower, node_var, model, known)
     try:
         # the true counts meet these rows, so a base point of true node values that meets them exists ...
         system.base = _complete(system, truth)

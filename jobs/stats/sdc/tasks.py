@@ -42,11 +42,11 @@ class ZoneJob:
     floors: Mapping[tuple[str, object], float] | None = None  # Registry.floors
     calendar: tuple[Containment, ...] = ()  # Registry.calendar
     days: Mapping[str, dict[object, int]] | None = None  # Registry.days
+    ceilings: Mapping[tuple[tuple[str, ...], tuple[object, ...]], float] | None = None  # Registry.ceilings
 
     def run(self) -> ZoneResult:
         return protect_zone(self.gemeente, self.zone, self.frames, self.specs, self.disclosure, self.definitions,
-                            self.earlier, self.floors, self.calendar,
-                            self.days)
+                            self.earlier, self.floors, self.calendar, self.days, self.ceilings)
 
 
 def _task(job: ZoneJob) -> ZoneResult | ProtectionError:

@@ -132,17 +132,19 @@ def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.D
                  specs: Mapping[str, TableSpec], disclosure: DisclosureConfig, definitions: Definitions | None = None,
                  earlier: Sequence[Earlier] = (),
                  floors: Mapping[tuple[str, object], float] | None = None,
-                 calendar: tuple[Containment, ...] = (), days: Mapping[str, dict[object, int]] | None = None
-                 ) -> ZoneResult:
+                 calendar: tuple[Containment, ...] = (), days: Mapping[str, dict[object, int]] | None = None,
+                 ceilings: Mapping[tuple[tuple[str, ...], tuple[object, ...]], float] | None = None) -> ZoneResult:
     """definitions: the catalogue's [definitions] the cells were built with (visitor-type thresholds);
     earlier: the zone in every earlier served release of the month, protected against jointly (the
     revision policy, jobs/stats/sdc/revision.py); floors: Registry.floors (each camera's worked hours);
-    calendar, days: Registry.calendar and Registry.days (the month's)."""
+    calendar, days: Registry.calendar and Registry.days (the month's); ceilings: Registry.ceilings (hours no
+    fully available camera shows)."""
     parts = [Part(cp.table, cp.part, cp.keys, tuple(specs[cp.table].counts), frame.reset_index(drop=True),
                   disclosure.rules_for(cp.table), cp.hidden) for cp, frame in frames]
     started = time.perf_counter()
     reg = build_registry(parts)
     reg.floors = dict(floors or {})
+    reg.ceilings = dict(ceilings or {})
     reg.calendar = calendar
     reg.days = dict(days or {})
     revision = Revision(reg, earlier, definitions) if earlier else None

@@ -8,7 +8,7 @@ Cells are few (thousands per zone), so everything after this runs in pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from anpr.catalogue import Catalogue, TableSpec
-from jobs.stats.tables.cameras import camera_hours
+from jobs.stats.tables.cameras import camera_hours, slot_hours
 from jobs.stats.tables.cells import (
     ZONE,
     CellPart,
@@ -37,6 +37,7 @@ class MonthCells:
     parts: list[tuple[CellPart, pd.DataFrame]]  # all zones; columns municipality, zone_id, keys, stats
     camera_hours: pd.DataFrame
     passages: int
+    slot_hours: pd.DataFrame = field(default_factory=pd.DataFrame)  # cameras.py slot_hours
 
     def zones(self) -> list[tuple[str, str]]:
         found = set()
@@ -70,7 +71,7 @@ def build_month(month_passages: DataFrame, catalogue: Catalogue, specs: Sequence
     finally:
         slots.unpersist()
     hours = camera_hours(month_passages, catalogue.definitions.beschikbaarheid_min_zone_passages)
-    return MonthCells(cells, hours, passages)
+    return MonthCells(cells, hours, passages, slot_hours(month_passages))
 
 
 def difference_month(old_passages: DataFrame, new_passages: DataFrame, catalogue: Catalogue,

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from anpr.catalogue import DETECTION_NAMES
 from anpr.zones import Municipality, camera_rows, zone_codes
+from jobs.stats.tables.cells import CellPart
 
 
 def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
@@ -27,6 +28,41 @@ def camera_hours(passages: DataFrame, min_zone_passages: int) -> pd.DataFrame:
               .groupBy("zone_id", "camera_id").agg(F.count(F.lit(1)).alias("worked_hours")))
     frame: pd.DataFrame = per_zone.join(worked, "zone_id", "left").toPandas()
     return frame.sort_values(["zone_id", "camera_id"], kind="mergesort", na_position="first").reset_index(drop=True)
+
+
+def slot_hours(passages: DataFrame) -> pd.DataFrame:
+    """Per zone and local weekday and hour (week_dag, uur, the passages' own columns): the clock hours (UTC)
+    holding at least one of its passages, the hours `hour_ceilings` bounds."""
+    hourly = passages.select("zone_id", "week_dag", "uur", F.date_trunc("hour", "event_ts").alias("hour"))
+    frame: pd.DataFrame = (hourly.groupBy("zone_id", "week_dag", "uur").agg(F.countDistinct("hour").alias("hours"))
+                           .toPandas())
+    return frame.sort_values(["zone_id", "week_dag", "uur"], kind="mergesort").reset_index(drop=True)
+
+
+def hour_ceilings(hours: pd.DataFrame, slots: pd.DataFrame, frames: Sequence[tuple[CellPart, pd.DataFrame]],
+                  zone: str, min_zone_passages: int) -> dict[tuple[tuple[str, ...], tuple[object, ...]], float]:
+    """Upper bounds on the zone's passages per weekday and hour (jobs/stats/sdc/cells.py Registry.ceilings) that
+    4.12 and 4.1 give away together, found by an independent attacker (stop 47): a camera that worked in every
+    judged hour (100%) and shows no passage in a weekday's hour (a table of cells per camera, weekday and hour,
+    where a missing row is a 0) says none of those hours was judged, so each held at most min_zone_passages - 1
+    of the zone's passages. The bound counts the clock hours there that held any passage (`slots`), which no
+    attacker can lower: an hour without a passage adds nothing. hours: `camera_hours`; frames: the zone's
+    cells per part (CellPart keys); both empty give none."""
+    judged = {(z, c): (j, w) for z, c, j, w in zip(hours.get("zone_id", []), hours.get("camera_id", []),
+                                                    hours.get("judged_hours", []), hours.get("worked_hours", []),
+                                                    strict=True) if isinstance(c, str)}
+    full = sorted(c for (z, c), (j, w) in judged.items() if z == zone and j and w == j)
+    per_camera = [frame for part, frame in frames if {"camera_id", "week_dag", "uur"} <= set(part.keys)]
+    if not full or not per_camera or slots.empty:
+        return {}
+    shown = {(c, int(d), int(h)) for frame in per_camera
+             for c, d, h in zip(frame["camera_id"], frame["week_dag"], frame["uur"], strict=True)}
+    out: dict[tuple[tuple[str, ...], tuple[object, ...]], float] = {}
+    mine = slots[slots["zone_id"] == zone]
+    for day, hour, n in zip(mine["week_dag"], mine["uur"], mine["hours"], strict=True):
+        if any((c, int(day), int(hour)) not in shown for c in full):
+            out[(("uur", "week_dag"), (int(hour), int(day)))] = float((min_zone_passages - 1) * int(n))
+    return out
 
 
 def _worked(hours: pd.DataFrame) -> dict[tuple[str, str], int]:

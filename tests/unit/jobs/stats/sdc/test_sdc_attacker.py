@@ -39,10 +39,12 @@ def parts(records: list[dict], tables: dict[str, tuple[tuple[str, ...], str]]) -
 def planted(ps: list[Part], hidden: dict[str, set[tuple]], identities: bool = True,
             measures: tuple[str, ...] = ("P", "R", "V"), definitions: Definitions | None = None,
             floors: dict[tuple[str, object], float] | None = None, calendar: tuple = (),
-            days: dict[str, dict[object, int]] | None = None) -> Protection:
+            days: dict[str, dict[object, int]] | None = None,
+            ceilings: dict[tuple[tuple[str, ...], tuple[object, ...]], float] | None = None) -> Protection:
     """Exactly the listed cells (table -> keys in level order) suppressed, all treated as primary."""
     reg = build_registry(ps)
     reg.floors = floors or {}
+    reg.ceilings = ceilings or {}
     reg.calendar = calendar
     reg.days = days or {}
     if not identities:
@@ -227,6 +229,24 @@ def test_a_cameras_worked_hours_bound_its_passages_and_the_audit_knows():
     prot = planted(ps, hidden, floors={("camera_id", "Z"): 50, ("camera_id", "Q"): 5})
     found = Attacker(prot.system, prot.suppressed, exact=True).attack(variable(prot, "4.1", ("Q", "01"), "P"))
     assert (found.lo, found.hi) == (1.0, 4.0)  # Q's 5 passages over two hours: width 3, the margin just met
+
+
+def test_an_hour_a_fully_available_camera_shows_empty_bounds_the_zone_and_the_audit_knows():
+    """An independent attacker's relation (stop 47): camera Q worked in every judged hour (4.12: 100%) but shows
+    no passage at 03:00 (4.1), so that hour was not judged: the zone saw at most 19 passages in it (fewer than
+    the judging threshold of 20). Z's 03:00 cell is hidden, Y's published at 15: Z is then at most 4."""
+    records = (vehicles(4, 1, "q", camera_id="Q", uur="01") + vehicles(3, 1, "z", camera_id="Z", uur="03")
+               + vehicles(15, 1, "y", camera_id="Y", uur="03") + vehicles(30, 1, "y1", camera_id="Y", uur="01"))
+    ps = parts(records, {"4.1": (("camera_id", "uur"), "P")})
+    hidden = {"4.1": {("Z", "03")}}
+    blind = attack(planted(ps, hidden), "4.1", ("Z", "03"), "P")
+    assert blind.lo == 1.0 and blind.hi > 1e6
+    ceiling = {(("uur",), ("03",)): 19.0}
+    found = attack(planted(ps, hidden, ceilings=ceiling), "4.1", ("Z", "03"), "P")
+    assert (found.lo, found.hi) == (1.0, 4.0)
+    # an hour without any passage is known to hold none: its ceiling adds nothing and breaks nothing
+    empty = attack(planted(ps, hidden, ceilings={**ceiling, (("uur",), ("04",)): 19.0}), "4.1", ("Z", "03"), "P")
+    assert (empty.lo, empty.hi) == (1.0, 4.0)
 
 
 # -- links between measures: a Dagelijks vehicle passed on at least 15 days --

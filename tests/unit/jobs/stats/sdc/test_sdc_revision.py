@@ -411,3 +411,42 @@ def test_hidden_differences_whose_sum_the_published_cells_fix_isolate_nobody(mea
     second = fates(prot, report)
     assert report.ok and shown(served.cells["type"], second["type"]) == set() and population(set()) == 10 + moved
     assert (second["total"]["status"] == PUBLISHED).all()
+
+
+def test_an_earlier_releases_quiet_hour_ceilings_bound_its_cells_in_the_joint_audit():
+    """The attacker's quiet-hour case (test_sdc_attacker.py) served first: its 4.12 and 4.1 gave away that hour 1
+    held at most 19 passages, which leaves the hidden (Q, hour 1) at most 4 beside Y's published 15."""
+    keys = {"4.1": ("camera_id", "uur")}
+
+    def one(tag: str, n: int, camera: str, hour: str) -> list[dict]:
+        return [{"vehicle": f"{tag}{i}", "owner": f"{tag}{i}", "camera_id": camera, "uur": hour, "n": 1, "r": 1}
+                for i in range(n)]
+
+    def protection(records: list[dict], system_of) -> Protection:  # noqa: ANN001 - registry -> System
+        frame = pd.DataFrame(records)
+        reg = build_registry([Part("4.1", "4.1", keys["4.1"], ("P",), cells_from_records(frame, keys["4.1"]),
+                                   RULES)])
+        rows = reg.parts[0].cells[list(keys["4.1"])].itertuples(index=False, name=None)
+        suppressed = np.zeros(reg.size, dtype=bool)
+        for r, key in enumerate(rows):
+            suppressed[reg.node_of[0][r]] = key == ("Q", "01")
+        return Protection(reg, [["planted"] if s else [] for s in suppressed], suppressed, system_of(reg))
+
+    old = one("q", 3, "Q", "01") + one("y1", 15, "Y", "01") + one("y2", 30, "Y", "02")
+    new = old + one("late", 1, "Y", "03")
+    first = protection(old, build_system)
+    served = fates(first, audit(first, SETTINGS))
+    difference = difference_cells(pd.DataFrame(old), pd.DataFrame(new), keys)
+
+    def earlier_q1(ceilings: dict) -> tuple[float, float]:
+        def joint(reg):  # noqa: ANN001, ANN202
+            return Revision(reg, [Earlier("r1", served, difference, {}, ceilings)]).join(build_system(reg))
+
+        prot = protection(new, joint)
+        var = next(v for v, t in prot.system.targets.items()
+                   if t.about == "earlier r1" and prot.system.base[v] == 3.0)
+        found = Attacker(prot.system, prot.suppressed, exact=True).attack(var)
+        return found.lo, found.hi
+
+    assert earlier_q1({})[1] > 1e6  # nothing bounds hour 1 from above
+    assert earlier_q1({(("uur",), ("01",)): 19.0}) == (1.0, 4.0)

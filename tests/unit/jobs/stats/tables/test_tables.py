@@ -198,6 +198,32 @@ def test_camera_availability_counts_only_judgeable_hours(spark):
     assert worked_floors(hours, "Z1") == {("camera_id", "c1"): 1.0, ("camera_id", "c2"): 2.0}
 
 
+def test_an_hour_a_fully_available_camera_shows_empty_bounds_the_zones_passages_in_it(spark):
+    """An independent attacker's relation (stop 47): c2 worked in both judged hours (Monday 08 and 09: 100%) and
+    shows nothing on Wednesday at 04:00, so that hour was not judged and held at most 2 passages (threshold 3);
+    every hour c2 shows gives no bound, and neither does c1, which missed a judged hour."""
+    from jobs.stats.tables.cameras import hour_ceilings, slot_hours
+    from jobs.stats.tables.cells import CellPart
+
+    rows = [passage(100 + i, f"v{i}", f"03-02 08:{i:02d}", "Inbound", camera="c1" if i < 5 else "c2")
+            for i in range(8)]
+    rows += [passage(200 + i, f"w{i}", f"03-02 09:{i:02d}", "Inbound", camera="c2") for i in range(6)]
+    rows += [passage(300, "x", "03-03 03:00", "Inbound", camera="c2"),
+             passage(400, "y", "03-04 04:00", "Inbound", camera="c1"),
+             passage(401, "y", "03-04 04:10", "Outbound", camera="c1")]
+    frame = month(spark, rows)
+    hours, slots = camera_hours(frame, min_zone_passages=3), slot_hours(frame)
+    assert slots.to_dict("list") == {"zone_id": ["Z1"] * 4, "week_dag": [1, 1, 2, 3], "uur": [8, 9, 3, 4],
+                                     "hours": [1, 1, 1, 1]}
+    per_camera = frame.groupBy("camera_id", "week_dag", "uur").count().toPandas()
+    part = CellPart("t4_1_uur_camera", "t4_1_uur_camera", ("camera_id", "week_dag", "uur"), (), ())
+    assert hour_ceilings(hours, slots, [(part, per_camera)], "Z1", 3) == {(("uur", "week_dag"), (4, 3)): 2.0}
+    # no table of cells per camera and hour: nothing is given away
+    by_camera = CellPart("t4_1_uur_camera", "t4_1_uur_camera", ("camera_id",), (), ())
+    assert hour_ceilings(hours, slots, [(by_camera, per_camera)], "Z1", 3) == {}
+    assert hour_ceilings(hours, slots, [(part, per_camera)], "Z2", 3) == {}
+
+
 def test_a_run_of_one_municipality_fixes_characteristics_from_the_first_passage_anywhere(spark):
     """A fresh reader's case: a van sold on the 10th, seen in another city on the 5th (old owner, sector 49) and here
     on the 12th (new owner, sector 46). A run of all municipalities counts it under 49 everywhere; a run of this
