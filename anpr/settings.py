@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = Path(os.environ.get("ANPR_CONF_DIR", PROJECT_ROOT / "conf"))
 DEV_SECRET_PREFIX = "dev-"
+# Under the data directory: the ingest service's key for digests of supplier text (api/ingest/digests.py), listed
+# by `anpr privacy check` with the other credentials.
+INGEST_DIGEST_KEY = Path("secrets") / "ingest" / "digest.key"
 
 
 KafkaPrincipalName = Literal["producer", "stream", "admin"]

@@ -28,7 +28,7 @@ from anpr.delta_reader import TableReader
 from anpr.keyring import KeyringError, Pepper, RekeyInProgress, pepper_id
 from anpr.lake import Lake
 from anpr.register_tables import LOADS
-from anpr.settings import Settings
+from anpr.settings import INGEST_DIGEST_KEY, Settings
 from jobs import expired_files as ef
 from jobs.keys import passages_by_pepper
 from jobs.register import current_loads
@@ -170,6 +170,11 @@ def credentials(settings: Settings, loads: pa.Table, access: pa.Table, now: date
     if settings.admin_key is not None:
         out.append({"name": "admin", "kind": "admin API key", "since": None,
                     "age_source": "unknown: keys come from settings, which record no issue date", "last_used": None})
+    digest_key = settings.data_dir / INGEST_DIGEST_KEY
+    if digest_key.exists():
+        out.append({"name": "ingest digest key", "kind": "ingest digest key (HMAC of idempotency keys and file names)",
+                    "since": datetime.fromtimestamp(digest_key.stat().st_mtime, UTC),
+                    "age_source": "key file written on the ingest service's first use", "last_used": None})
     for c in out:
         c["age_days"] = (now - c["since"]).days if c["since"] else None
     return out

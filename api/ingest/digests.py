@@ -18,8 +18,9 @@ import secrets
 from pathlib import Path
 
 from anpr.contract import UUID_PATTERN
+from anpr.settings import INGEST_DIGEST_KEY
 
-SECRET_FILE = Path("secrets") / "ingest" / "digest.key"
+SECRET_FILE = INGEST_DIGEST_KEY
 _UUID = re.compile(UUID_PATTERN)
 
 

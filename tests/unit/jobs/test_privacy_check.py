@@ -83,6 +83,17 @@ def test_credentials_by_name_with_age_and_last_use_never_their_values(tmp_path):
         assert secret not in text
 
 
+def test_the_ingest_services_digest_key_is_listed_once_it_exists(tmp_path):
+    from api.ingest.digests import Digests
+
+    settings = Settings(data_dir=tmp_path)
+    empty = pa.table({"pepper_id": pa.array([], pa.string()), "loaded_at": pa.array([], pa.timestamp("us", "UTC"))})
+    assert "ingest digest key" not in {c["name"] for c in credentials(settings, empty, access([]), NOW)}
+    Digests.of_data_dir(tmp_path)  # made on the ingest service's first use
+    [key] = [c for c in credentials(settings, empty, access([]), datetime.now(UTC)) if c["name"] == "ingest digest key"]
+    assert (key["age_days"], key["age_source"]) == (0, "key file written on the ingest service's first use")
+
+
 def test_a_pepper_file_dates_the_pepper(tmp_path):
     path = tmp_path / "pepper"
     path.write_text("a-test-pepper-value\n")
