@@ -214,7 +214,7 @@ def test_an_hour_a_fully_available_camera_shows_empty_bounds_the_zones_passages_
     frame = month(spark, rows)
     hours, slots = camera_hours(frame, min_zone_passages=3), slot_hours(frame)
     assert slots.to_dict("list") == {"zone_id": ["Z1"] * 4, "week_dag": [1, 1, 2, 3], "uur": [8, 9, 3, 4],
-                                     "hours": [1, 1, 1, 1]}
+                                     "hours": [1, 1, 1, 1], "passages": [8, 6, 1, 2]}
     per_camera = frame.groupBy("camera_id", "week_dag", "uur").count().toPandas()
     part = CellPart("t4_1_uur_camera", "t4_1_uur_camera", ("camera_id", "week_dag", "uur"), (), ())
     assert hour_ceilings(hours, slots, [(part, per_camera)], "Z1", 3) == {(("uur", "week_dag"), (4, 3)): 2.0}
@@ -222,6 +222,10 @@ def test_an_hour_a_fully_available_camera_shows_empty_bounds_the_zones_passages_
     by_camera = CellPart("t4_1_uur_camera", "t4_1_uur_camera", ("camera_id",), (), ())
     assert hour_ceilings(hours, slots, [(by_camera, per_camera)], "Z1", 3) == {}
     assert hour_ceilings(hours, slots, [(part, per_camera)], "Z2", 3) == {}
+    # a table that left out some of the hour's passages (c2's row missing although it passed) would put the
+    # ceiling below the truth: not assumed
+    assert hour_ceilings(hours, slots, [(part, per_camera[per_camera["uur"] != 9])], "Z1", 3) == {
+        (("uur", "week_dag"), (4, 3)): 2.0}
 
 
 def test_a_run_of_one_municipality_fixes_characteristics_from_the_first_passage_anywhere(spark):
