@@ -67,16 +67,22 @@ def undecodable(file: BinaryIO, encoding: str) -> str:
             start = len(seen) - len(exc.object) + exc.start
             decoder.errors = "replace"
             lines += _breaks(decoder.decode(chunk[:max(0, start - len(pending))]), after_cr)
-            return (f"line {lines}: not {encoding} text (byte {offset - len(pending) + start} of the file); save it "
-                    "as UTF-8 (Excel: \"CSV UTF-8\"), or set the mapping's encoding to the file's (encoding = "
-                    "\"cp1252\" for a Windows export)")
+            return _not_text(lines, encoding, offset - len(pending) + start)
         except UnicodeError as exc:  # UTF-16 read a piece at a time wants a byte-order mark
             return f"not {encoding} text ({exc}): set the mapping's encoding to the file's, such as \"utf-16-le\""
         if not chunk:
+            held = decoder.getstate()[0]
+            if held:  # utf-8-sig keeps a file's last bytes that could begin a byte-order mark, even when final
+                return _not_text(lines, encoding, offset - len(held))
             return f"not {encoding} text: set the mapping's encoding to the file's"
         lines += _breaks(text, after_cr)
         after_cr = text.endswith("\r") if text else after_cr
         offset += len(chunk)
+
+
+def _not_text(line: int, encoding: str, byte: int) -> str:
+    return (f"line {line}: not {encoding} text (byte {byte} of the file); save it as UTF-8 (Excel: \"CSV UTF-8\"), "
+            "or set the mapping's encoding to the file's (encoding = \"cp1252\" for a Windows export)")
 
 
 def _breaks(text: str, after_cr: bool) -> int:
