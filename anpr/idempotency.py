@@ -54,6 +54,8 @@ class IdempotencyStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a receipt we answered with must survive a crash
+        # the service's own purge of expired keys overwrites them too, as purge_older_than's does
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(SCHEMA)
         self._lock = threading.Lock()
         self._completions = 0

@@ -280,19 +280,22 @@ class Settings(BaseSettings):
     def _resolve(self) -> Settings:
         if not self.data_dir.is_absolute():
             self.data_dir = (PROJECT_ROOT / self.data_dir).resolve()
-        if self.pepper is None and self.pepper_file is not None:
+        given = self.pepper is not None  # a value, from conf/ or the environment
+        if self.pepper_file is not None:
+            # The file wins over a value (the local profile's default): the JVM's functions read the file, and
+            # Python's keys must come from the same pepper, or one plate would get two pseudonyms.
             self.pepper = SecretStr(_read_secret(self.pepper_file))
         if self.profile == "cluster":
-            self._refuse_development_secrets()
+            self._refuse_development_secrets(given)
         return self
 
-    def _refuse_development_secrets(self) -> None:
+    def _refuse_development_secrets(self, pepper_value: bool) -> None:
         # Only the components that make keys hold the pepper (least privilege): the vendor and ingest APIs run
         # without it, and the stream, the register load and the privacy jobs refuse to start without one
         # (anpr/keyring.py Keyring.active). Executors read it from a file (the JVM's HMAC functions), so it is
         # a file mounted at one path on the driver and every worker: a value would be written under the
         # driver's data directory only.
-        if self.pepper is not None and self.pepper_file is None:
+        if pepper_value:
             raise ValueError("cluster profile takes the pepper from a file mounted at the same path on the driver "
                              "and every Spark worker: set ANPR_PEPPER_FILE, not ANPR_PEPPER")
         secrets = {f"vendor key {v}": k for v, k in self.vendor_keys.items()}

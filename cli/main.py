@@ -113,22 +113,22 @@ def cmd_stream(args: Namespace, settings: Settings) -> int:
         print(render(status))
         return 0
 
-    from cli.demo import with_bootstrap
-    from cli.feeds import bootstrap_or_embedded
-
-    # No broker configured (the embedded default between commands): the data directory's own, as `anpr feed`
-    # starts it, so late data goes in by `anpr feed`, then `anpr stream --until-idle`, one after the other.
-    with contextlib.ExitStack() as stack:
-        settings = with_bootstrap(settings, bootstrap_or_embedded(settings, stack))
-        spark = get_spark(settings)
-        try:
-            lake = make_lake(settings, spark)
-            run_stream(spark, settings, lake, until_idle=args.until_idle, on_batch=_on_batch,
-                       accept_data_loss=args.accept_data_loss)
-            operator_audit.record(written={t: lake.version(t) for t in (PASSAGES, QUARANTINE, STREAM_METRICS,
-                                                                        OUT_OF_SCOPE)})
-        finally:
-            spark.stop()
+    if not settings.kafka.bootstrap_servers:
+        # Not started here, as `anpr feed` does for its publishing: a broker starting on the data directory stops
+        # any other one serving it (anpr/broker.py _stop_stale), which under a long stream would be a running
+        # feed's, or an `anpr broker` left unconfigured (a review's case, stop 47).
+        say("no broker configured: start the data directory's broker with `anpr broker` (it keeps what `anpr feed` "
+            "published) and set ANPR_KAFKA__BOOTSTRAP_SERVERS to the address it prints")
+        return 2
+    spark = get_spark(settings)
+    try:
+        lake = make_lake(settings, spark)
+        run_stream(spark, settings, lake, until_idle=args.until_idle, on_batch=_on_batch,
+                   accept_data_loss=args.accept_data_loss)
+        operator_audit.record(written={t: lake.version(t) for t in (PASSAGES, QUARANTINE, STREAM_METRICS,
+                                                                    OUT_OF_SCOPE)})
+    finally:
+        spark.stop()
     return 0
 
 

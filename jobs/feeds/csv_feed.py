@@ -158,6 +158,11 @@ def _state(file: BinaryIO) -> tuple[int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
+def identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
+    """A file as found on disk: another file under its name (a re-upload by rename) or a rewrite differs."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 def _observation_id(mapping: CsvMapping, raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
@@ -187,6 +192,7 @@ class ExportReader:
         self.nonexistent_times = 0  # rows in the spring gap
         self._outcomes: Iterator[dict[str, Any] | BadRow] | None = None
         self._opened: tuple[BinaryIO, tuple[int, int, int]] | None = None  # the file as the first reading found it
+        self.read_as: tuple[int, int, int, int, int] | None = None  # `identity` of the file read, once opened
         cols = mapping.columns
         self._wanted = [cols.id, cols.time, cols.plate, cols.country, cols.vehicle_class, cols.location]
 
@@ -216,6 +222,7 @@ class ExportReader:
     def _read(self) -> Iterator[dict[str, Any] | BadRow]:
         with self.path.open("rb") as file:
             self._opened = (file, _state(file))
+            self.read_as = identity(os.fstat(file.fileno()))
             try:
                 self.sha256 = _digest(file)
                 try:

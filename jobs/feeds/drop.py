@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from anpr.feeds.messages import encode
-from jobs.feeds.csv_feed import Accepted, CsvMapping, ExportReader, FileChanged
+from jobs.feeds.csv_feed import Accepted, CsvMapping, ExportReader, FileChanged, identity
 from jobs.feeds.sinks import DeliveryFailed, Refused, Sink
 from jobs.feeds.spools import BadRow
 
@@ -79,9 +79,12 @@ def csv_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def _report_and_delete(path: Path, folder: Path, fields: dict[str, object], bad: Iterable[BadRow]) -> None:
+def _report_and_delete(path: Path, folder: Path, fields: dict[str, object], bad: Iterable[BadRow],
+                       read_as: tuple[int, int, int, int, int] | None = None) -> bool:
     """The report (`fields`, then each bad row, written as they are read back: there may be a million) beside the
-    folder's other reports, and the file deleted."""
+    folder's other reports, and the file deleted, unless it is no longer the file read (`read_as`, csv_feed.identity):
+    a re-upload renamed over it during the last batch's delivery would be deleted unread (a review's case, stop
+    47). Returns whether it was deleted."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / f"{path.name}.report.json").open("w", encoding="utf-8") as report:
         report.write(json.dumps(fields, indent=2)[:-2] + ',\n  "bad_rows": [')
@@ -90,7 +93,10 @@ def _report_and_delete(path: Path, folder: Path, fields: dict[str, object], bad:
             report.write(f"{comma}\n    {json.dumps({'line': row.line, 'reason': row.reason})}")
             comma = ","
         report.write("\n  ]\n}\n" if comma else "]\n}\n")
+    if read_as is not None and identity(path.stat()) != read_as:
+        return False
     path.unlink()
+    return True
 
 
 def batch_key(items: list[dict[str, Any]]) -> str:
@@ -248,16 +254,18 @@ class _Drop:
         if export.problem is not None:
             self.say(f"{path.name}: rejected: {export.problem}")
             self.outcome.failed.append((path.name, export.problem))
-            if self.delete:
-                _report_and_delete(path, path.parent / "rejected", export.summary(), export.bad)
+            if self.delete and not _report_and_delete(path, path.parent / "rejected", export.summary(), export.bad,
+                                                      export.read_as):
+                self.say(f"{path.name}: changed after it was read: the new file is left for the next run")
             return
         self.outcome.delivered += delivered
         self.outcome.replayed += sent.replayed
         self.say(f"{path.name}: {export.rows:,} rows, {delivered:,} delivered, {len(export.bad):,} bad "
                  f"({time.monotonic() - started:.1f}s)")
-        if self.delete:
-            _report_and_delete(path, path.parent / "processed", {**export.summary(), "delivered": delivered},
-                               export.bad)
+        if self.delete and not _report_and_delete(path, path.parent / "processed",
+                                                  {**export.summary(), "delivered": delivered}, export.bad,
+                                                  export.read_as):
+            self.say(f"{path.name}: changed after it was read: the new file is left for the next run")
 
     def finish(self, export: ExportReader) -> None:
         """The rest of a file whose delivery failed read without delivering, so that its report and counts are the

@@ -126,8 +126,11 @@ class _Order:
     nights: dict[date, _Night] = field(default_factory=dict)
 
     def see(self, night: date, first: datetime, second: datetime, line: int) -> None:
-        for other in self.nights.values():
-            other.later_row(second)
+        # A row before the latest in every reading (a backlog row) is out of the order the nights reason on: it
+        # would force the hour's earlier rows to summer time (a review's case, stop 47).
+        if self.latest is None or second >= self.latest - BACKWARDS:
+            for other in self.nights.values():
+                other.later_row(second)
         utc = first
         if first != second:
             repeated = self.nights.setdefault(night, _Night())

@@ -363,25 +363,3 @@ def test_the_stream_stops_in_one_line_when_the_broker_goes_away_and_resumes_with
     ids = [r["observation_id"] for r in delta_rows(lake / PASSAGES, ["observation_id"])]
     assert len(ids) == len(set(ids)) and set(ids) == first.valid_ids | second.valid_ids
 
-
-@pytest.mark.timeout(600)
-def test_a_feed_then_a_stream_without_a_configured_broker_share_the_data_directorys_embedded_one(tmp_path):
-    """Late data as an operator adds it on the embedded default: `anpr feed synth` starts the data directory's
-    broker for as long as it runs; `anpr stream` said "no broker configured" (an independent review's steps)
-    and now starts the same one, whose log kept what the feed published."""
-    env = {k: v for k, v in os.environ.items() if k != "ANPR_KAFKA__BOOTSTRAP_SERVERS"}
-    env.update({"ANPR_DATA_DIR": str(tmp_path / "data"), "ANPR_SPARK__MASTER": "local[2]",
-                "ANPR_SPARK__SHUFFLE_PARTITIONS": "2"})
-
-    def anpr(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
-                              timeout=300)
-
-    feed = anpr("feed", "synth", "--detections", "300", "--seed", "23")
-    assert feed.returncode == 0, feed.stderr[-2000:]
-    drain = anpr("stream", "--until-idle")
-    assert drain.returncode == 0, drain.stderr[-2000:]
-    for run in (feed, drain):
-        assert "no broker configured: started the embedded Apache Kafka" in run.stdout + run.stderr
-    ids = [r["observation_id"] for r in delta_rows(tmp_path / "data" / "lake" / PASSAGES, ["observation_id"])]
-    assert 0 < len(ids) == len(set(ids)) <= 300

@@ -43,6 +43,19 @@ def test_cluster_profile_takes_the_pepper_as_a_file_only(monkeypatch, tmp_path):
         Settings()
 
 
+def test_a_pepper_file_is_the_pepper_python_and_the_jvm_both_use(monkeypatch, tmp_path):
+    """A review's case (stop 47): with a value and a file, Python keyed with the value and the JVM with the file."""
+    (tmp_path / "pepper").write_text("f" * 48)
+    monkeypatch.setenv("ANPR_PEPPER_FILE", str(tmp_path / "pepper"))
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    local = Settings()  # beside the local profile's own value
+    assert local.pepper_bytes == b"f" * 48 and local.pepper_path() == str(tmp_path / "pepper")
+    cluster_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("ANPR_PEPPER", "q" * 48)
+    with pytest.raises(ValueError, match="set ANPR_PEPPER_FILE, not ANPR_PEPPER"):
+        Settings()
+
+
 def test_cluster_profile_refuses_development_secrets(monkeypatch, tmp_path):
     cluster_env(monkeypatch, tmp_path)
     (tmp_path / "pepper").write_text("dev-pepper-not-for-production-but-long-enough")

@@ -72,6 +72,17 @@ def test_run_refuses_a_day_outside_the_lateness_window(capsys, monkeypatch, tmp_
     assert "out of range" in capsys.readouterr().err
 
 
+def test_a_stream_without_a_configured_broker_says_how_to_start_one_in_one_line(capsys, monkeypatch, tmp_path):
+    """An attacker's review met it after `anpr run --no-serve` had ended and `anpr feed` had published to the
+    data directory's broker for its own run only: the line names the command that serves that broker again."""
+    monkeypatch.setenv("ANPR_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ANPR_KAFKA__BOOTSTRAP_SERVERS", raising=False)
+    get_settings.cache_clear()
+    assert main(["stream", "--until-idle"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "start the data directory's broker with `anpr broker`" in err
+
+
 def test_simulated_history_is_refused_where_the_topic_would_delete_it_unread(capsys, monkeypatch, tmp_path):
     """Kafka deletes by record timestamp and the topic keeps 22 hours: history stamped days back would be gone
     before the stream reads it (a review's case), so nothing is published."""

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,3 +219,16 @@ def test_a_backlog_row_of_another_day_appended_leaves_the_night_decided(tmp_path
                                 4: "2026-10-25T00:40:00.000Z", 5: "2026-10-25T01:10:00.000Z",
                                 6: "2026-10-25T01:50:00.000Z", 7: "2026-10-25T02:10:00.000Z",
                                 8: "2026-10-21T07:00:00.000Z", 9: "2026-10-21T07:30:00.000Z"}
+
+
+
+@pytest.mark.parametrize("backlog", [False, True])
+def test_a_backlog_row_of_another_day_decides_nothing_about_the_night(backlog):
+    """A review's case (stop 47): 01:50 and 02:10 of one camera do not show which pass 02:10 is; a row of the Sunday
+    before, appended after them, was taken for a later row in time order and made 02:10 summer time."""
+    clocks = WallClocks(ZoneInfo("Europe/Amsterdam"))
+    rows = ["2024-10-27 01:50", "2024-10-27 02:10", *(["2024-10-20 09:00"] if backlog else [])]
+    for line, text in enumerate(rows, start=2):
+        clocks.see("c", datetime.fromisoformat(text), line)
+    with pytest.raises(Undecided):
+        clocks.utc("c", datetime.fromisoformat("2024-10-27 02:10"), 3)

@@ -213,3 +213,25 @@ def test_utf16_without_a_byte_order_mark_is_rejected_naming_the_encodings_that_r
     assert result.problem == ('not utf-16 text (UTF-16 stream does not start with BOM): set the mapping\'s encoding to '
                               'the file\'s, such as "utf-16-le"')
     assert len(read_export(path, MAPPING.model_copy(update={"encoding": "utf-16-le"})).observations) == 2
+
+
+def test_a_reupload_renamed_over_the_file_during_its_last_batch_is_left_for_the_next_run(tmp_path):
+    """A review's case (stop 47): the last check runs before the last batch goes out; a new export renamed over the
+    file meanwhile was deleted unread."""
+    path = export(tmp_path, rows_of(150), "week-11.csv")
+    (tmp_path / "upload").mkdir()  # outside the drop folder, as an upload's temporary file is
+    newer = export(tmp_path / "upload", rows_of(3, start=500), "week-11.csv")
+
+    class Replacing(Batches):
+        def send(self, items, request_id, filename=None):  # noqa: ANN001, ANN201
+            if len(self.batches) == 1:  # the last batch: the supplier's rsync renames its new file into place
+                newer.replace(path)
+            return super().send(items, request_id, filename)
+
+    said = list[str]()
+    sink = Replacing()
+    outcome = process_drop([tmp_path], MAPPING, sink, batch=100, say=said.append, max_age_hours=HOURS)
+    assert [n for _, n in sink.batches] == [100, 50] and outcome.delivered == 150
+    assert path.exists() and len(read_export(path, MAPPING).observations) == 3  # the new export, unread
+    assert said[-1] == "week-11.csv: changed after it was read: the new file is left for the next run"
+    assert (tmp_path / "processed" / "week-11.csv.report.json").exists()
