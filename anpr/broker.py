@@ -131,6 +131,23 @@ def server_properties(log_dirs: Path, port: int, controller_port: int) -> dict[s
     }
 
 
+def serving_broker(home: Path) -> str | None:
+    """The address of a live broker serving the data directory's broker folder `home` (an `anpr broker`, or a
+    command's embedded one), read from its pid file and server.properties; None when none is. A command without
+    a configured broker uses it rather than start its own, which would stop it (EmbeddedBroker._stop_stale)."""
+    pid_file, props = home / "broker.pid", home / "server.properties"
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        lines = props.read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    if not _pid_alive(pid) or b"kafka.Kafka" not in cmdline or str(home).encode() not in cmdline:
+        return None
+    advertised = next((line.split("=", 1)[1] for line in lines if line.startswith("advertised.listeners=")), "")
+    return advertised.split("://", 1)[1].split(",")[0] if "://" in advertised else None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -30,7 +30,12 @@ def bootstrap_or_embedded(settings: Settings, stack: ExitStack) -> str:
     survives, so a later `anpr stream` reads what an `anpr feed` published)."""
     if settings.kafka.bootstrap_servers:
         return settings.kafka.bootstrap_servers
-    from anpr.broker import embedded_broker
+    from anpr.broker import embedded_broker, serving_broker
+
+    running = serving_broker(settings.data_dir / "broker")
+    if running is not None:  # starting another would stop it, under whoever uses it
+        say(f"    no broker configured: using the data directory's running Apache Kafka at {running}")
+        return running
 
     broker = stack.enter_context(embedded_broker(settings))
     say(f"    no broker configured: started the embedded Apache Kafka at {broker.bootstrap}")

@@ -22,6 +22,7 @@ from anpr.broker import (
     produce_all,
     reliable_producer,
     server_properties,
+    serving_broker,
     set_retention,
 )
 from anpr.jvm import JvmError, jars, java_binary
@@ -129,6 +130,18 @@ def test_a_stale_broker_of_an_earlier_run_is_reported_and_stopped(tmp_path, capl
     finally:
         if stale.poll() is None:
             stale.kill()
+
+
+def test_a_running_broker_of_the_data_directory_is_found_for_commands_without_one_configured(tmp_path):
+    """`anpr feed` and `anpr stream` without a configured broker use this one instead of starting their own,
+    which would stop it under whoever uses it (a review's case, stop 47)."""
+    assert serving_broker(tmp_path / "broker") is None
+    broker = EmbeddedBroker(tmp_path / "broker").start()
+    try:
+        assert serving_broker(tmp_path / "broker") == broker.bootstrap
+    finally:
+        broker.stop()
+    assert serving_broker(tmp_path / "broker") is None
 
 
 def test_missing_jars_and_java_are_one_line_errors(tmp_path, monkeypatch):
