@@ -25,17 +25,26 @@ from cli.serve import base_url, serve
 API_KEY_ENV = "ANPR_FEED_API_KEY"
 
 
-def bootstrap_or_embedded(settings: Settings, stack: ExitStack) -> str:
-    """The configured broker, or the data directory's embedded one for as long as the command runs (its log
-    survives, so a later `anpr stream` reads what an `anpr feed` published)."""
+def configured_or_running(settings: Settings) -> str | None:
+    """The configured broker, else the data directory's running one (said), else None. A command must not start its
+    own beside a running one: that would stop it (anpr/broker.py _stop_stale), under whoever uses it."""
     if settings.kafka.bootstrap_servers:
         return settings.kafka.bootstrap_servers
-    from anpr.broker import embedded_broker, serving_broker
+    from anpr.broker import serving_broker
 
     running = serving_broker(settings.data_dir / "broker")
-    if running is not None:  # starting another would stop it, under whoever uses it
+    if running is not None:
         say(f"    no broker configured: using the data directory's running Apache Kafka at {running}")
-        return running
+    return running
+
+
+def bootstrap_or_embedded(settings: Settings, stack: ExitStack) -> str:
+    """`configured_or_running`, else the data directory's embedded one for as long as the command runs (its log
+    survives, so a later `anpr stream` reads what an `anpr feed` published)."""
+    found = configured_or_running(settings)
+    if found is not None:
+        return found
+    from anpr.broker import embedded_broker
 
     broker = stack.enter_context(embedded_broker(settings))
     say(f"    no broker configured: started the embedded Apache Kafka at {broker.bootstrap}")

@@ -113,20 +113,17 @@ def cmd_stream(args: Namespace, settings: Settings) -> int:
         print(render(status))
         return 0
 
-    if not settings.kafka.bootstrap_servers:
-        from anpr.broker import serving_broker
-        from cli.demo import with_bootstrap
+    from cli.demo import with_bootstrap
+    from cli.feeds import configured_or_running
 
-        # Not started here, as `anpr feed` does for its publishing: a broker starting on the data directory stops
-        # any other one serving it (anpr/broker.py _stop_stale), which under a long stream would be a running
-        # feed's, or an `anpr broker` left unconfigured (a review's case, stop 47). A running one is used.
-        running = serving_broker(settings.data_dir / "broker")
-        if running is None:
-            say("no broker configured: start the data directory's broker with `anpr broker` (it keeps what "
-                "`anpr feed` published) and set ANPR_KAFKA__BOOTSTRAP_SERVERS to the address it prints")
-            return 2
-        say(f"no broker configured: using the data directory's running Apache Kafka at {running}")
-        settings = with_bootstrap(settings, running)
+    # None is started here, as `anpr feed` does for its own run: a broker the stream started would end with the
+    # stream, under every command that found it running meanwhile.
+    bootstrap = configured_or_running(settings)
+    if bootstrap is None:
+        say("no broker configured: start the data directory's broker with `anpr broker` (it keeps what "
+            "`anpr feed` published) and set ANPR_KAFKA__BOOTSTRAP_SERVERS to the address it prints")
+        return 2
+    settings = with_bootstrap(settings, bootstrap)
     spark = get_spark(settings)
     try:
         lake = make_lake(settings, spark)

@@ -152,14 +152,9 @@ class FileChanged(RuntimeError):
     """The file changed while it was read: its readings may not agree. Read it again."""
 
 
-def _state(file: BinaryIO) -> tuple[int, int, int]:
-    # A rewrite in place moves the modification time, and a write that set it back still moves the change time.
-    stat = os.fstat(file.fileno())
-    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
-
-
 def identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
-    """A file as found on disk: another file under its name (a re-upload by rename) or a rewrite differs."""
+    """A file as found on disk: another file under its name (a re-upload by rename) or a rewrite differs. A
+    rewrite in place moves the modification time, and a write that set it back still moves the change time."""
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
@@ -191,7 +186,7 @@ class ExportReader:
         self.undecided_times = 0  # rows of the repeated autumn hour whose summer or winter time cannot be decided
         self.nonexistent_times = 0  # rows in the spring gap
         self._outcomes: Iterator[dict[str, Any] | BadRow] | None = None
-        self._opened: tuple[BinaryIO, tuple[int, int, int]] | None = None  # the file as the first reading found it
+        self._file: BinaryIO | None = None  # while it is read
         self.read_as: tuple[int, int, int, int, int] | None = None  # `identity` of the file read, once opened
         cols = mapping.columns
         self._wanted = [cols.id, cols.time, cols.plate, cols.country, cols.vehicle_class, cols.location]
@@ -216,13 +211,12 @@ class ExportReader:
         first one's decisions (the autumn hour's) by line: rows read after a rewrite in place would be delivered
         with another file's decisions, and a re-run sends them in other batches, so the wrong ones would stay
         (a review's case, stop 47). So a consumer checks before it delivers what it was yielded."""
-        if self._opened is not None and _state(self._opened[0]) != self._opened[1]:
+        if self._file is not None and identity(os.fstat(self._file.fileno())) != self.read_as:
             raise FileChanged(f"{self.file} changed while it was read")
 
     def _read(self) -> Iterator[dict[str, Any] | BadRow]:
         with self.path.open("rb") as file:
-            self._opened = (file, _state(file))
-            self.read_as = identity(os.fstat(file.fileno()))
+            self._file, self.read_as = file, identity(os.fstat(file.fileno()))
             try:
                 self.sha256 = _digest(file)
                 try:
@@ -233,7 +227,7 @@ class ExportReader:
                 yield from self._judged(file, clocks)
                 self.check_unchanged()
             finally:
-                self._opened = None
+                self._file = None
         if self.bad.first is not None and not self.good:
             first = self.bad.first
             self.problem = f"no row could be read (first: line {first.line}: {first.reason})"

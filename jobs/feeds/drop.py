@@ -142,26 +142,22 @@ def deliver_export(export: ExportReader, sink: Sink, batch: int = BATCH,
             continue
         items.append(outcome)
         if len(items) == batch:
-            _checked(export)
-            _send(items, sink, export.file, progress, sent)
+            _send(items, sink, export, progress, sent)
             items = []
     if items:
-        _checked(export)
-        _send(items, sink, export.file, progress, sent)
+        _send(items, sink, export, progress, sent)
     return sent.rows
 
 
-def _checked(export: ExportReader) -> None:
+def _send(items: list[dict[str, Any]], sink: Sink, export: ExportReader, progress: Callable[[int], None] | None,
+          sent: Sent) -> None:
+    """One batch, once the file is found unchanged (ExportReader.check_unchanged, raised as _ReadFailed)."""
     try:
         export.check_unchanged()
     except Exception as exc:
         raise _ReadFailed(exc) from exc
-
-
-def _send(items: list[dict[str, Any]], sink: Sink, file: str, progress: Callable[[int], None] | None,
-          sent: Sent) -> None:
     try:
-        sent.rows += sink.send(items, batch_key(items), filename=file)
+        sent.rows += sink.send(items, batch_key(items), filename=export.file)
     except Refused as exc:
         if exc.code != REUSED:
             raise

@@ -49,10 +49,10 @@ def hour_ceilings(hours: pd.DataFrame, slots: pd.DataFrame, frames: Sequence[tup
     of the zone's passages. The bound counts the clock hours there that held any passage (`slots`), which no
     attacker can lower: an hour without a passage adds nothing. hours: `camera_hours`; frames: the zone's
     cells per part (CellPart keys); both empty give none."""
-    judged = {(z, c): (j, w) for z, c, j, w in zip(hours.get("zone_id", []), hours.get("camera_id", []),
-                                                    hours.get("judged_hours", []), hours.get("worked_hours", []),
-                                                    strict=True) if isinstance(c, str)}
-    full = sorted(c for (z, c), (j, w) in judged.items() if z == zone and j and w == j)
+    if hours.empty:
+        return {}
+    judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True)).get(zone)
+    full = sorted(c for (z, c), w in _worked(hours).items() if z == zone and judged and w == judged)
     per_camera = [frame for part, frame in frames if {"camera_id", "week_dag", "uur"} <= set(part.keys)]
     if not full or not per_camera or slots.empty:
         return {}
