@@ -25,6 +25,7 @@ SCHEMA_VERSION_PATTERN = r"^anpr-2\.\d+\.\d+$"  # this platform speaks major ver
 # a final line break, so code matches them whole (re.fullmatch; streaming.pipeline.matches_whole), as
 # pydantic's engine does.
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = re.compile(UUID_PATTERN)
 # The one event_time rule of door and stream: UTC, RFC 3339 with exactly milliseconds, e.g.
 # 2025-06-02T07:15:42.123Z, and a real calendar moment. Other RFC 3339 forms (no fraction, a local
 # offset) are refused rather than normalized: the contract asks for this form, and a supplier sending
@@ -69,6 +70,11 @@ def country_codes() -> frozenset[str]:
     """The plate and address countries the contract accepts: ISO 3166-1 alpha-2 codes as assigned (249,
     pycountry's copy of the ISO list, read on first use), plus XK (Kosovo) and UK. Upper case only."""
     return frozenset(c.alpha_2 for c in pycountry.countries) | _USER_ASSIGNED
+
+
+def is_uuid(text: str) -> bool:
+    """Whether text is a whole uuid (UUID_PATTERN, any case). fullmatch: `$` also matches before a final newline."""
+    return _UUID.fullmatch(text) is not None
 
 
 def is_country(code: str) -> bool:

@@ -15,13 +15,12 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from anpr.contract import MAX_CAMERA_BYTES, MAX_MESSAGE_BYTES
+from anpr.contract import MAX_CAMERA_BYTES, MAX_MESSAGE_BYTES, is_uuid
 from anpr.feeds.messages import Record, encode, headers, iso_ms, observation_record
 from anpr.feeds.publisher import BrokerUnavailable
 from anpr.suppliers import Supplier
 from api.common.errors import ApiError
 from api.ingest.cameras import CameraError, CameraVersion
-from api.ingest.digests import is_uuid
 from api.ingest.envelope import invalid_payload, parse_envelope
 from api.ingest.models import CameraRegistrationMessage, CameraUpdateMessage
 from api.ingest.services import IngestServices

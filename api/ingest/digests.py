@@ -13,25 +13,20 @@ import contextlib
 import hashlib
 import hmac
 import os
-import re
 import secrets
 from pathlib import Path
 
-from anpr.contract import UUID_PATTERN
+from anpr.contract import is_uuid
 from anpr.settings import INGEST_DIGEST_KEY
 
 SECRET_FILE = INGEST_DIGEST_KEY
-_UUID = re.compile(UUID_PATTERN)
 
 
 def idempotency_identity(key: str) -> str:
     """The key as compared: a uuid in lower case (RFC 9562 uuids are case-insensitive), any other key as
     sent."""
-    return key.lower() if _UUID.fullmatch(key) else key
+    return key.lower() if is_uuid(key) else key
 
-
-def is_uuid(text: str) -> bool:
-    return _UUID.fullmatch(text) is not None
 
 
 class Digests:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pyarrow.compute as pc
 
-from anpr.contract import UUID_PATTERN
+from anpr.contract import is_uuid
 from anpr.delta_reader import TableReader
 from anpr.stream_tables import QUARANTINE
 from api.ingest.models import MAX_REJECTED_IDS, RejectionCount
-
-_UUID = re.compile(UUID_PATTERN)
 
 
 def rejection_counts(lake: TableReader | None, supplier: str, first: date, last: date) -> list[RejectionCount]:
@@ -35,7 +32,7 @@ def rejection_counts(lake: TableReader | None, supplier: str, first: date, last:
     days = pc.strftime(grouped.column("ingest_date").cast("timestamp[s]"), format="%Y-%m-%d").to_pylist()
     # a re-delivered id once; only uuids, as the stream now keeps (rows from before it may hold a supplier's
     # id built from a plate)
-    ids = [sorted({i for i in found if i is not None and _UUID.fullmatch(i)})[:MAX_REJECTED_IDS]
+    ids = [sorted({i for i in found if i is not None and is_uuid(i)})[:MAX_REJECTED_IDS]
            for found in grouped.column("observation_id_list").to_pylist()]
     return [RejectionCount(day=d, reason=r, count=n, observation_ids=i) for d, r, n, i in
             zip(days, grouped.column("reason").to_pylist(), grouped.column("reason_count").to_pylist(), ids,

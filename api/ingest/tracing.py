@@ -7,7 +7,7 @@ import uuid
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.ingest.digests import is_uuid
+from anpr.contract import is_uuid
 
 # What a supplier may send as X-Request-Id or X-Idempotency-Key.
 TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
