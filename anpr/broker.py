@@ -170,6 +170,7 @@ class EmbeddedBroker:
     controller_port: int = 0
     security: BrokerSecurity | None = None
     version: str = field(default="", init=False)
+    attached: bool = field(default=False, init=False)  # a broker another command started serves home
 
     @property
     def bootstrap(self) -> str:
@@ -238,6 +239,25 @@ class EmbeddedBroker:
         log.info("Apache Kafka %s (cluster %s) listening on %s", self.version, self.cluster_id, self.bootstrap)
         return self
 
+    def attach(self) -> bool:
+        """Use a live broker already serving home (an `anpr broker`, or another command's embedded one) instead of
+        starting one, which would stop it under whoever uses it; stop() then leaves it running. False when none
+        serves home. Raises BrokerError when its storage was formatted for the other security protocol."""
+        address = serving_broker(self.home)
+        if address is None:
+            return False
+        self._check_security_mode()
+        self.port, self.version, self.attached = int(address.rsplit(":", 1)[1]), kafka_version(), True
+        self.cluster_id = self._formatted_cluster_id() or ""
+        return True
+
+    def _formatted_cluster_id(self) -> str | None:
+        meta = self.home / "kraft" / "meta.properties"
+        if not meta.exists():
+            return None
+        return next((line.split("=", 1)[1].strip() for line in meta.read_text().splitlines()
+                     if line.startswith("cluster.id=")), "")
+
     def _choose_ports(self) -> None:
         """The ports of the last run while they are free, so clients configured then still connect."""
         saved_file = self.home / "ports.json"
@@ -256,11 +276,9 @@ class EmbeddedBroker:
 
     def _format(self, java: str, classpath: str, props: Path) -> None:
         """Format the storage once, with the broker's own jars; later starts find it formatted."""
-        meta = self.home / "kraft" / "meta.properties"
-        if meta.exists():
-            for line in meta.read_text().splitlines():
-                if line.startswith("cluster.id="):
-                    self.cluster_id = line.split("=", 1)[1].strip()
+        formatted = self._formatted_cluster_id()
+        if formatted is not None:
+            self.cluster_id = formatted
             self._check_security_mode()
             return
         self.cluster_id = random_cluster_id()
@@ -340,7 +358,7 @@ class EmbeddedBroker:
         self._pid_file.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedBroker:
-        return self.start() if self.process is None else self
+        return self.start() if self.process is None and not self.attached else self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

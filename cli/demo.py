@@ -108,8 +108,11 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
     from streaming.sink import register_pepper
 
     municipality = municipality_by_code("GM0344")
-    say("==> starting the embedded broker ...")
-    with embedded_broker(settings) as broker:
+    broker = embedded_broker(settings)
+    # A broker already serving the data directory (`anpr broker`) is used: starting one would stop it.
+    attached = broker.attach()
+    say("==> using the data directory's running Apache Kafka" if attached else "==> starting the embedded broker ...")
+    with broker:
         settings = with_bootstrap(settings, broker.bootstrap)
         say(f"    Apache Kafka {broker.version} (cluster {broker.cluster_id}) at {broker.bootstrap}")
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,

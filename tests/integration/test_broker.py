@@ -134,11 +134,20 @@ def test_a_stale_broker_of_an_earlier_run_is_reported_and_stopped(tmp_path, capl
 
 def test_a_running_broker_of_the_data_directory_is_found_for_commands_without_one_configured(tmp_path):
     """`anpr feed` and `anpr stream` without a configured broker use this one instead of starting their own,
-    which would stop it under whoever uses it (a review's case, stop 47)."""
+    which would stop it under whoever uses it (a review's case, stop 47); `anpr run` attaches to it, and
+    leaves it running when it ends."""
     assert serving_broker(tmp_path / "broker") is None
+    assert not EmbeddedBroker(tmp_path / "broker").attach()
     broker = EmbeddedBroker(tmp_path / "broker").start()
     try:
         assert serving_broker(tmp_path / "broker") == broker.bootstrap
+        user = EmbeddedBroker(tmp_path / "broker")
+        assert user.attach()
+        with user:
+            assert user.process is None
+            assert (user.bootstrap, user.cluster_id, user.version) == (broker.bootstrap, broker.cluster_id,
+                                                                       broker.version)
+        assert broker.process is not None and broker.process.poll() is None and listening(broker.port)
     finally:
         broker.stop()
     assert serving_broker(tmp_path / "broker") is None
