@@ -29,7 +29,7 @@ from jobs.stats.sdc.system import System, components
 Judged = dict[tuple[int, ...], str | None]
 _PROBES = 4  # random null-space vectors per search for fixed sums (fixed_sums)
 _ZERO = 1e-7  # relative: entries of the probes within this of cancelling cancel
-_BLOCK = 1 << 20  # pairs per block of the quadruple search: its candidates stay a few arrays of ~30 MB
+_BLOCK = 1 << 20  # queries per block of the triple and quadruple searches: their candidates stay arrays of ~30 MB
 # disjoint sets of five or more per group, measure, kind and rule (fixed_sums): with one, GM9044-ZE1's
 # protection took one union companion per linked round of about 70 s, 22 rounds on end
 _SETS = 8
@@ -239,9 +239,11 @@ def _cancelling(probe: np.ndarray, scale: float) -> list[tuple[int, ...]]:
     """Row index pairs, triples and quadruples, increasing, whose probe rows sum to zero within scale per
     summand, none holding a smaller such set. No row is zero (the caller's), so no triple holds a
     cancelling pair."""
-    order = np.argsort(probe[:, 0], kind="stable")
-    pairs, triples = _pairs(probe, scale, order), _triples(probe, scale, order)
-    return pairs + triples + _quadruples(probe, scale, set(pairs))
+    pairs = _pairs(probe, scale, np.argsort(probe[:, 0], kind="stable"))
+    if len(probe) < 3:
+        return pairs
+    sums = _PairSums(probe, scale)
+    return pairs + _triples(probe, scale, sums) + _quadruples(probe, scale, set(pairs), sums)
 
 
 def _pairs(probe: np.ndarray, scale: float, order: np.ndarray) -> list[tuple[int, ...]]:
@@ -254,48 +256,88 @@ def _pairs(probe: np.ndarray, scale: float, order: np.ndarray) -> list[tuple[int
     return out
 
 
-def _triples(probe: np.ndarray, scale: float, order: np.ndarray) -> list[tuple[int, ...]]:
-    """One binary search per pair for the row it needs: O(n^2 log n), in numpy."""
-    n, first = len(probe), probe[order, 0]
-    out: list[tuple[int, ...]] = []
-    for i in range(n - 2):
-        rest = np.arange(i + 1, n)
-        sums = probe[i] + probe[rest]
-        lo = np.searchsorted(first, -sums[:, 0] - 3 * scale)
-        hi = np.searchsorted(first, -sums[:, 0] + 3 * scale)
-        for at in np.flatnonzero(hi > lo):
-            j = int(rest[at])
-            out += [(i, j, int(k)) for k in order[lo[at]:hi[at]]
-                    if k > j and np.all(np.abs(sums[at] + probe[k]) <= 3 * scale)]
-    return out
+class _PairSums:
+    """Every pair i < j of probe rows (left, right), its sums on the first two probes (first, second), and
+    the pairs sorted on bins of those sums a little over 8 scale wide in both (keys, order): the pairs whose
+    sum with a query's (a, b) is within 4 scale of zero in both lie in at most two runs of the sorted keys
+    (the query's two bins of the first probe, each with the run of bins of the second). Meeting in the
+    middle on the first probe alone made 504 million candidates for the 25.6 million pairs of GM9044-ZE1's
+    largest group (the sums crowd near zero), sifted one by one on the second probe: 27 s of its 32 s
+    quadruple search. O(n^2) memory: about 1 GB there."""
+
+    def __init__(self, probe: np.ndarray, scale: float) -> None:
+        self.left, self.right = (a.astype(np.int32) for a in np.triu_indices(len(probe), 1))
+        second = 1 % probe.shape[1]
+        self.first = probe[self.left, 0] + probe[self.right, 0]
+        self.second = probe[self.left, second] + probe[self.right, second]
+        self.width = 8.04 * scale  # 2 x (4 scale and its margins, matches) meets at most two bins
+        q0, q1 = (np.floor(v / self.width).astype(np.int64) for v in (self.first, self.second))
+        self.low0, self.low1 = int(q0.min()) - 2, int(q1.min()) - 2
+        self.span = int(q1.max()) - self.low1 + 3  # a query's second-probe bins are clipped into [0, span)
+        key = (q0 - self.low0) * self.span + (q1 - self.low1)
+        del q0, q1
+        self.order = np.argsort(key)
+        self.keys = key[self.order]
+
+    def matches(self, first: np.ndarray, second: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+        """(query positions, pairs) whose sums with a query's (a of first, b of second) are within tol of zero
+        on both probes (tol at most 4 scale), with a relative margin of 1e-6: a superset of the sets the
+        callers' checks on every probe pass, whatever order they sum in, so those checks alone decide.
+        Raises ArithmeticError if the values are too coarse for the bins (three bins in one interval)."""
+        tol *= 1 + 1e-6
+        ends = [(np.floor((-v + sign * 1.001 * tol) / self.width).astype(np.int64) - low)
+                for v, low in ((first, self.low0), (second, self.low1)) for sign in (-1, 1)]
+        bin_lo, bin_hi, lo1, hi1 = ends[0], ends[1], np.clip(ends[2], 0, self.span - 1), np.clip(ends[3], 0,
+                                                                                                self.span - 1)
+        if np.any(bin_hi - bin_lo > 1):
+            raise ArithmeticError("the union rule's sum search lost precision: its tolerance spans three bins")
+        who, items = [], []
+        for bin0, use in ((bin_lo, None), (bin_hi, bin_hi != bin_lo)):
+            start = np.searchsorted(self.keys, bin0 * self.span + lo1, side="left")
+            hits = np.searchsorted(self.keys, bin0 * self.span + hi1, side="right") - start
+            if use is not None:
+                hits[~use] = 0
+            total = int(hits.sum())
+            if total:
+                who.append(np.repeat(np.arange(len(first)), hits))
+                items.append(self.order[np.repeat(start - np.cumsum(hits) + hits, hits) + np.arange(total)])
+        if not who:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        at, item = np.concatenate(who), np.concatenate(items)
+        keep = (np.abs(first[at] + self.first[item]) <= tol) & (np.abs(second[at] + self.second[item]) <= tol)
+        return at[keep], item[keep]
 
 
-def _quadruples(probe: np.ndarray, scale: float, pairs: set[tuple[int, ...]]) -> list[tuple[int, ...]]:
-    """Two disjoint pairs whose sums cancel, met in the middle: every pair's first-probe sum, sorted, and for
-    each the run of pairs whose sum is its negative (searched in order, so the searches walk the array once);
-    candidates are sifted on the second probe's pair sums, then checked on every probe. O(n^2 log n) time and
-    O(n^2) memory (the largest group of the Utrecht-sized zone, 4,160 counts: 8.7 million pairs, 57 million
-    candidates). A quadruple holding a cancelling pair is two such pairs, judged as pairs: left out. (One
-    holding a cancelling triple would hold a zero row.)"""
-    n, tol = len(probe), 4 * scale
-    if n < 4:
+def _triples(probe: np.ndarray, scale: float, sums: _PairSums) -> list[tuple[int, ...]]:
+    """Each row met with the pairs whose sums are its negative (_PairSums.matches), then checked on every
+    probe: O(n log n) beyond the pairs' sort."""
+    tol = 3 * scale
+    k, pair = sums.matches(probe[:, 0], probe[:, 1 % probe.shape[1]], tol)
+    i, j = sums.left[pair], sums.right[pair]
+    keep = k > j
+    i, j, k = i[keep], j[keep], k[keep]
+    cancel = np.all(np.abs((probe[i] + probe[j]) + probe[k]) <= tol, axis=1)
+    return sorted((int(a), int(b), int(c)) for a, b, c in zip(i[cancel], j[cancel], k[cancel], strict=True))
+
+
+def _quadruples(probe: np.ndarray, scale: float, pairs: set[tuple[int, ...]],
+                sums: _PairSums | None = None) -> list[tuple[int, ...]]:
+    """Two disjoint pairs whose sums cancel, met in the middle (_PairSums.matches, in blocks of queries),
+    then checked on every probe: O(n^2 log n) time and O(n^2) memory. A quadruple holding a cancelling pair
+    is two such pairs, judged as pairs: left out. (One holding a cancelling triple would hold a zero row.)"""
+    tol = 4 * scale
+    if len(probe) < 4:
         return []
-    left, right = (a.astype(np.int32) for a in np.triu_indices(n, 1))
-    first = probe[left, 0] + probe[right, 0]
-    second = probe[left, 1 % probe.shape[1]] + probe[right, 1 % probe.shape[1]]
-    order = np.argsort(first, kind="stable")
-    ranked = first[order]
+    sums = sums or _PairSums(probe, scale)
     found: set[tuple[int, ...]] = set()
-    for end in range(len(ranked), 0, -_BLOCK):  # from the largest sum down: the negatives ascend
-        at = np.arange(end - 1, max(end - _BLOCK, 0) - 1, -1)
-        lo = np.searchsorted(ranked, -ranked[at] - tol)
-        hits = np.searchsorted(ranked, -ranked[at] + tol) - lo
-        if not hits.any():
-            continue
-        mine = order[np.repeat(at, hits)]
-        other = order[np.repeat(lo, hits) + np.arange(int(hits.sum())) - np.repeat(np.cumsum(hits) - hits, hits)]
-        keep = (other > mine) & (np.abs(second[mine] + second[other]) <= tol)  # each once; the cheap sieve
-        four = np.column_stack([left[mine[keep]], right[mine[keep]], left[other[keep]], right[other[keep]]])
+    # queries from the largest key down: the keys they need ascend, so the binary searches walk the array once
+    for end in range(len(sums.order), 0, -_BLOCK):
+        mine = sums.order[np.arange(end - 1, max(end - _BLOCK, 0) - 1, -1)]
+        at, other = sums.matches(sums.first[mine], sums.second[mine], tol)
+        mine = mine[at]
+        keep = other > mine  # each once
+        mine, other = mine[keep], other[keep]
+        four = np.column_stack([sums.left[mine], sums.right[mine], sums.left[other], sums.right[other]])
         four = four[(four[:, :2, None] != four[:, None, 2:]).all(axis=(1, 2))]
         cancel = np.all(np.abs(probe[four].sum(axis=1)) <= tol, axis=1)
         found.update(tuple(int(i) for i in quad) for quad in np.sort(four[cancel], axis=1))
