@@ -274,6 +274,8 @@ class _PairSums:
         q0, q1 = (np.floor(v / self.width).astype(np.int64) for v in (self.first, self.second))
         self.low0, self.low1 = int(q0.min()) - 2, int(q1.min()) - 2
         self.span = int(q1.max()) - self.low1 + 3  # a query's second-probe bins are clipped into [0, span)
+        if (int(q0.max()) - self.low0 + 3) * self.span >= 1 << 62:  # the keys' products stay in int64
+            raise ArithmeticError("the union rule's sum search got a tolerance too small for its bins")
         key = (q0 - self.low0) * self.span + (q1 - self.low1)
         del q0, q1
         self.order = np.argsort(key)
