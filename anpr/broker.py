@@ -225,31 +225,39 @@ class EmbeddedBroker:
         logfile.close()
         self._pid_file.write_text(str(self.process.pid))
         try:
-            wait_for_port("127.0.0.1", self.port, timeout)
-            self._wait_for_metadata(timeout)
-            if self.security is not None:
-                apply_users_and_acls(self.bootstrap, self.security, self.ca_file)
+            self._ready(timeout)
         except BrokerError:
             self.stop()
             raise
-        except (RuntimeError, KafkaError) as exc:
-            self.stop()
-            raise BrokerError(f"Apache Kafka refused to set up its users and ACLs ({type(exc).__name__}: "
-                              f"{exc}); see {self.log_file}") from exc
         log.info("Apache Kafka %s (cluster %s) listening on %s", self.version, self.cluster_id, self.bootstrap)
         return self
 
-    def attach(self) -> bool:
-        """Use a live broker already serving home (an `anpr broker`, or another command's embedded one) instead of
-        starting one, which would stop it under whoever uses it; stop() then leaves it running. False when none
-        serves home. Raises BrokerError when its storage was formatted for the other security protocol."""
+    def _ready(self, timeout: float) -> None:
+        """Wait until the broker answers metadata requests and, when SASL_SSL, set up its users and ACLs (the
+        settings' passwords and prefixes, each time: they may have changed since the storage was formatted)."""
+        wait_for_port("127.0.0.1", self.port, timeout)
+        self._wait_for_metadata(timeout)
+        if self.security is not None:
+            try:
+                apply_users_and_acls(self.bootstrap, self.security, self.ca_file)
+            except (RuntimeError, KafkaError) as exc:
+                raise BrokerError(f"Apache Kafka refused to set up its users and ACLs ({type(exc).__name__}: "
+                                  f"{exc}); see {self.log_file}") from exc
+
+    def attach(self, timeout: float = 60.0) -> int | None:
+        """Use a live broker already serving home instead of starting one, which would stop it under whoever uses
+        it: an `anpr broker`, or another command's own broker (which ends with that command). Waits until it
+        answers, with this process's users and ACLs when SASL_SSL; stop() leaves it running. Returns its pid, None
+        when none serves home. Raises BrokerError when its storage was formatted for the other security protocol
+        or it does not answer."""
         address = serving_broker(self.home)
         if address is None:
-            return False
+            return None
         self._check_security_mode()
         self.port, self.version, self.attached = int(address.rsplit(":", 1)[1]), kafka_version(), True
         self.cluster_id = self._formatted_cluster_id() or ""
-        return True
+        self._ready(timeout)
+        return int(self._pid_file.read_text().strip())
 
     def _formatted_cluster_id(self) -> str | None:
         meta = self.home / "kraft" / "meta.properties"

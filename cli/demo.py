@@ -111,7 +111,9 @@ def run_demo(settings: Settings, day: date, detections: int, seed: int, spark=No
     broker = embedded_broker(settings)
     # A broker already serving the data directory (`anpr broker`) is used: starting one would stop it.
     attached = broker.attach()
-    say("==> using the data directory's running Apache Kafka" if attached else "==> starting the embedded broker ...")
+    say(f"==> using the Apache Kafka already serving {broker.home} (pid {attached}); it stays running after this "
+        "run, and a run on another command's own broker fails when that command ends" if attached
+        else "==> starting the embedded broker ...")
     with broker:
         settings = with_bootstrap(settings, broker.bootstrap)
         say(f"    Apache Kafka {broker.version} (cluster {broker.cluster_id}) at {broker.bootstrap}")

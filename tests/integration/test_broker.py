@@ -137,12 +137,12 @@ def test_a_running_broker_of_the_data_directory_is_found_for_commands_without_on
     which would stop it under whoever uses it (a review's case, stop 47); `anpr run` attaches to it, and
     leaves it running when it ends."""
     assert serving_broker(tmp_path / "broker") is None
-    assert not EmbeddedBroker(tmp_path / "broker").attach()
+    assert EmbeddedBroker(tmp_path / "broker").attach() is None
     broker = EmbeddedBroker(tmp_path / "broker").start()
     try:
         assert serving_broker(tmp_path / "broker") == broker.bootstrap
         user = EmbeddedBroker(tmp_path / "broker")
-        assert user.attach()
+        assert broker.process is not None and user.attach() == broker.process.pid
         with user:
             assert user.process is None
             assert (user.bootstrap, user.cluster_id, user.version) == (broker.bootstrap, broker.cluster_id,

@@ -247,11 +247,14 @@ def _cancelling(probe: np.ndarray, scale: float) -> list[tuple[int, ...]]:
 
 
 def _pairs(probe: np.ndarray, scale: float, order: np.ndarray) -> list[tuple[int, ...]]:
-    """Sorted on the first probe, the row each row needs is found by binary search: O(n log n)."""
-    first = probe[order, 0]
+    """Sorted on the first probe, the row each row needs is found by binary search: O(n log n). The window is
+    closed and a little wider than the check after it (a sum at exactly the tolerance was missed), so the
+    check alone decides, as for triples and quadruples."""
+    first, reach = probe[order, 0], 2 * scale * (1 + 1e-6)
     out: list[tuple[int, ...]] = []
     for i in range(len(probe)):
-        lo, hi = np.searchsorted(first, [-probe[i, 0] - 2 * scale, -probe[i, 0] + 2 * scale])
+        lo = np.searchsorted(first, -probe[i, 0] - reach, side="left")
+        hi = np.searchsorted(first, -probe[i, 0] + reach, side="right")
         out += [(i, int(j)) for j in order[lo:hi] if j > i and np.all(np.abs(probe[i] + probe[j]) <= 2 * scale)]
     return out
 

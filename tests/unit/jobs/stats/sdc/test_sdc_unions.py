@@ -317,6 +317,20 @@ def test_the_binned_search_finds_every_cancelling_set_that_enumeration_finds(see
     assert len(found) >= 5
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_sets_whose_sum_is_exactly_at_the_tolerance_are_found(seed):
+    # values on the grid of a power-of-two scale, so planted pairs, triples and quadruples sum to exactly
+    # +-k scale on the first probe: the searches' windows must hold their edges (a review found pairs missed)
+    scale = 2.0 ** -20
+    rng = np.random.default_rng(seed)
+    probe = rng.integers(-2 ** 16, 2 ** 16, (12, 1 + seed % 2)).astype(float) * scale
+    a, b, c, d, e, f, g, h, i = rng.choice(12, 9, replace=False)
+    probe[b] = -probe[a] + rng.choice([2, -2]) * scale
+    probe[e] = -(probe[c] + probe[d]) + rng.choice([3, -3]) * scale
+    probe[i] = -(probe[f] + probe[g] + probe[h]) + rng.choice([4, -4]) * scale
+    assert sorted(_cancelling(probe, scale)) == sorted(_cancelling_by_enumeration(probe, scale))
+
+
 def test_a_search_is_answered_from_its_pattern_alone():
     prot = quad_planted()
     attacker = Attacker(prot.system, prot.suppressed)
