@@ -137,15 +137,24 @@ def serving_broker(home: Path) -> str | None:
     a configured broker uses it rather than start its own, which would stop it (EmbeddedBroker._stop_stale)."""
     pid_file, props = home / "broker.pid", home / "server.properties"
     try:
-        pid = int(pid_file.read_text().strip())
+        pid, starter = _pids(pid_file)
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         lines = props.read_text().splitlines()
     except (OSError, ValueError):
         return None
     if not _pid_alive(pid) or b"kafka.Kafka" not in cmdline or str(home).encode() not in cmdline:
         return None
+    if starter is not None and not _pid_alive(starter):
+        return None  # its starter is gone (killed, the broker's shutdown hung): stale, for start() to stop
     advertised = next((line.split("=", 1)[1] for line in lines if line.startswith("advertised.listeners=")), "")
     return advertised.split("://", 1)[1].split(",")[0] if "://" in advertised else None
+
+
+def _pids(pid_file: Path) -> tuple[int, int | None]:
+    """The broker's pid and its starter's (None in a file from before the starter was recorded). Raises
+    OSError or ValueError for a missing or unreadable file."""
+    fields = pid_file.read_text().split()
+    return int(fields[0]), int(fields[1]) if len(fields) > 1 else None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -223,7 +232,7 @@ class EmbeddedBroker:
             stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         logfile.close()
-        self._pid_file.write_text(str(self.process.pid))
+        self._pid_file.write_text(f"{self.process.pid} {os.getpid()}\n")  # the broker, and who serves it
         try:
             self._ready(timeout)
         except BrokerError:
@@ -257,7 +266,7 @@ class EmbeddedBroker:
         self.port, self.version, self.attached = int(address.rsplit(":", 1)[1]), kafka_version(), True
         self.cluster_id = self._formatted_cluster_id() or ""
         self._ready(timeout)
-        return int(self._pid_file.read_text().strip())
+        return _pids(self._pid_file)[0]
 
     def _formatted_cluster_id(self) -> str | None:
         meta = self.home / "kraft" / "meta.properties"
@@ -320,7 +329,7 @@ class EmbeddedBroker:
         if not self._pid_file.exists():
             return
         with suppress(ValueError):
-            pid = int(self._pid_file.read_text().strip())
+            pid = _pids(self._pid_file)[0]
             cmdline = Path(f"/proc/{pid}/cmdline")
             if _pid_alive(pid) and cmdline.exists() and b"kafka.Kafka" in cmdline.read_bytes() \
                     and str(self.home).encode() in cmdline.read_bytes():

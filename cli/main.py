@@ -40,8 +40,12 @@ EXTENSIONS = ["cli.feeds", "jobs.register.cli", "jobs.stats.cli", "jobs.retentio
 
 
 def cmd_broker(args: Namespace, settings: Settings) -> int:
-    from anpr.broker import create_topics, embedded_broker
+    from anpr.broker import create_topics, embedded_broker, serving_broker
 
+    # Starting one would stop the broker another command serves (anpr run and the feeds use it instead).
+    if (running := serving_broker(settings.data_dir / "broker")) is not None:
+        raise BrokerError(f"Apache Kafka already serves {settings.data_dir / 'broker'} at {running}: use it "
+                          f"(ANPR_KAFKA__BOOTSTRAP_SERVERS={running}) or stop the command that started it")
     with embedded_broker(settings, port=args.port) as broker:
         create_topics(broker.bootstrap, {settings.kafka.observations_topic: settings.kafka.partitions,
                                          settings.kafka.cameras_topic: 1}, compacted=[settings.kafka.cameras_topic],

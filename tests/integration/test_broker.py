@@ -100,6 +100,11 @@ def test_topics_and_offsets_survive_a_restart(tmp_path):
 
 def test_sigterm_stops_the_cli_broker_cleanly(tmp_path):
     process, port = cli_broker(tmp_path)
+    # a second `anpr broker` on the data directory says where the first listens, and leaves it running
+    second = subprocess.run([sys.executable, "-m", "cli.main", "broker"], capture_output=True, text=True,
+                            env={**os.environ, "ANPR_DATA_DIR": str(tmp_path)}, timeout=120, check=False)
+    assert second.returncode == 1 and f"already serves {tmp_path / 'broker'} at 127.0.0.1:{port}" in second.stderr
+    assert listening(port) and process.poll() is None
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     assert not listening(port)
@@ -148,6 +153,11 @@ def test_a_running_broker_of_the_data_directory_is_found_for_commands_without_on
             assert (user.bootstrap, user.cluster_id, user.version) == (broker.bootstrap, broker.cluster_id,
                                                                        broker.version)
         assert broker.process is not None and broker.process.poll() is None and listening(broker.port)
+        # a broker whose starter is gone serves no one: stale, for the next start to stop
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        (tmp_path / "broker" / "broker.pid").write_text(f"{broker.process.pid} {gone.pid}\n")
+        assert serving_broker(tmp_path / "broker") is None
     finally:
         broker.stop()
     assert serving_broker(tmp_path / "broker") is None
