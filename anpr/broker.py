@@ -135,19 +135,30 @@ def serving_broker(home: Path) -> str | None:
     """The address of a live broker serving the data directory's broker folder `home` (an `anpr broker`, or a
     command's embedded one), read from its pid file and server.properties; None when none is. A command without
     a configured broker uses it rather than start its own, which would stop it (EmbeddedBroker._stop_stale)."""
-    pid_file, props = home / "broker.pid", home / "server.properties"
+    live = _live_broker(home)
+    if live is None:
+        return None
+    if live[1] is not None and not _pid_alive(live[1]):
+        return None  # its starter is gone (killed, the broker's shutdown hung): stale, for start() to stop
     try:
-        pid, starter = _pids(pid_file)
+        lines = (home / "server.properties").read_text().splitlines()
+    except OSError:
+        return None
+    advertised = next((line.split("=", 1)[1] for line in lines if line.startswith("advertised.listeners=")), "")
+    return advertised.split("://", 1)[1].split(",")[0] if "://" in advertised else None
+
+
+def _live_broker(home: Path) -> tuple[int, int | None] | None:
+    """(pid, its starter's pid) of a live Apache Kafka process on the broker folder home, from its pid file; None
+    when there is none."""
+    try:
+        pid, starter = _pids(home / "broker.pid")
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        lines = props.read_text().splitlines()
     except (OSError, ValueError):
         return None
     if not _pid_alive(pid) or b"kafka.Kafka" not in cmdline or str(home).encode() not in cmdline:
         return None
-    if starter is not None and not _pid_alive(starter):
-        return None  # its starter is gone (killed, the broker's shutdown hung): stale, for start() to stop
-    advertised = next((line.split("=", 1)[1] for line in lines if line.startswith("advertised.listeners=")), "")
-    return advertised.split("://", 1)[1].split(",")[0] if "://" in advertised else None
+    return pid, starter
 
 
 def _pids(pid_file: Path) -> tuple[int, int | None]:
@@ -326,20 +337,16 @@ class EmbeddedBroker:
 
     def _stop_stale(self) -> None:
         """A broker of an earlier run on this folder (its starter killed) is reported and stopped."""
-        if not self._pid_file.exists():
-            return
-        with suppress(ValueError):
-            pid = _pids(self._pid_file)[0]
-            cmdline = Path(f"/proc/{pid}/cmdline")
-            if _pid_alive(pid) and cmdline.exists() and b"kafka.Kafka" in cmdline.read_bytes() \
-                    and str(self.home).encode() in cmdline.read_bytes():
-                log.warning("a broker of an earlier run (pid %d) still serves %s: stopping it", pid, self.home)
-                os.kill(pid, signal.SIGTERM)
-                deadline = time.monotonic() + 30
-                while _pid_alive(pid) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                if _pid_alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+        live = _live_broker(self.home)
+        if live is not None:
+            pid = live[0]
+            log.warning("a broker of an earlier run (pid %d) still serves %s: stopping it", pid, self.home)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
         self._pid_file.unlink(missing_ok=True)
 
     def _wait_for_metadata(self, timeout: float) -> None:
