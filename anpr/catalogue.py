@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from anpr.dimensions import sbi_sectie_naam
+from anpr.dimensions import FUEL_GROUP_ZERO_EMISSION, sbi_sectie_naam
 from anpr.disclosure import load_disclosure
 from anpr.settings import CONF_DIR
 
@@ -105,6 +105,8 @@ SOURCES: dict[str, Source] = {
     "ontheffing": Source("passage", "exemption", "soort"),
     "ontheffing_reden": Source("vehicle", "exemption", "reden", in_passages=False),
     "sbi_sectie": Source("vehicle", "sbi", "sectie"),
+    # derived in the monthly build from brandstof (jobs/stats/tables/enrich.py), for global recoding
+    "brandstof_groep": Source("vehicle", "fuel", "brandstofgroep"),
     "sbi_groep_code": Source("vehicle", "sbi", "afdeling"),  # the division (conf/register.toml [sbi])
     "sbi_code": Source("vehicle", "sbi", "subklasse", in_passages=False),
     "herkomst_provincie": Source("vehicle", "region", "provincie"),
@@ -129,7 +131,7 @@ SOURCES: dict[str, Source] = {
 # Hidden keys: a table keyed by the right-hand columns can be summed into the left-hand one by
 # anyone who knows the published day parts, time windows and day types; the audit links tables through them.
 DERIVABLE = {"tijd_vak": ("uur",), "venster_tijd": ("week_dag", "uur"), "dag_type": ("week_dag",),
-             "sbi_sectie": ("sbi_groep_code",)}
+             "sbi_sectie": ("sbi_groep_code",), "brandstof_groep": ("brandstof",)}
 
 
 @dataclass(frozen=True)
@@ -143,21 +145,33 @@ class Recode:
     fine_level: str  # the level of the fine column, as the metadata names it
     definition: str  # what the column holds in a release that publishes the coarse level
     label_definition: str  # what its label holds then
+    described: str  # what the protection text says the recoded column holds ({dim}: the column)
     # added to the column's definition where recoding may apply ({dim}: the column), and to its label's
     may: str = ""
     label_may: str = ""
 
 
-# Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 afdelingen (divisions) into sections. The
+# Global recoding (docs/statistics.md, "Global recoding"): SBI 2008 afdelingen (divisions) into sections, and
+# fuels into fuel groups (the zero-emission fuels of conf/register.toml [brandstof] emissievrij together). The
 # day part and day type are published as tables of their own (4.2, 5.2) and the province beside NUTS3 (4.4).
 RECODES = {"sbi_groep_code": Recode(
     "sbi_sectie", "sectie", sbi_sectie_naam, "afdeling",
     "SBI 2008 sectie (section, a letter A-U) of the owning company: this release publishes the table one level "
     "up from the afdeling (global recoding before suppression); Onbekend for private, foreign or unknown owners.",
     "The statistics office's name of the SBI 2008 sectie in SBI08GroepCode (this release publishes sections).",
+    "{dim} at the SBI 2008 sectie instead of the afdeling (its label the section's name)",
     "In a release that publishes the table recoded (GET /v1/releases `recoded`: {dim} sectie) it holds the SBI "
     "2008 sectie (a letter A-U) instead, for every zone of that month.",
-    "The section's name where the release publishes sections.")}
+    "The section's name where the release publishes sections."),
+    "brandstof": Recode(
+    "brandstof_groep", "brandstofgroep", lambda code: None, "brandstof",
+    f"Fuel group of the vehicle's main fuel: {FUEL_GROUP_ZERO_EMISSION} for the zero-emission fuels "
+    "(Elektriciteit, Waterstof), every other fuel as itself; this release publishes the table one level up from "
+    "the fuel (global recoding before suppression); Onbekend when unknown.",
+    "", f"{{dim}} in fuel groups instead of fuels ({FUEL_GROUP_ZERO_EMISSION} for Elektriciteit and Waterstof)",
+    "In a release that publishes the table recoded (GET /v1/releases `recoded`: {dim} brandstofgroep) it holds "
+    f"the fuel group instead ({FUEL_GROUP_ZERO_EMISSION} for Elektriciteit and Waterstof, every other fuel as "
+    "itself), for every zone of that month.")}
 BUILT_IN = {"maand": "maand", "jaar": "jaar", "kenmerk": "", "waarde": ""}
 
 
@@ -283,17 +297,20 @@ class TableSpec:
                        recoded=recoded, definitions=definitions, recoding_note="",
                        protection=f"{base} Recoded before suppression: {said}.".strip())
 
-    def with_recoding_note(self, hierarchies: Collection[str], max_primary_share: float) -> TableSpec:
+    def with_recoding_note(self, hierarchies: Collection[str], max_primary_share: float,
+                           max_passages_share: float = 1.0) -> TableSpec:
         """This table with a sentence on the global recoding conf/disclosure.toml [recoding] may apply to it
         (none if it has no key in `hierarchies`, or recoding is off)."""
         keys = {d: s for d, s in self.keys.items() if s in hierarchies and s in RECODES}
-        if not keys or self.kind != "cells" or max_primary_share >= 1.0:
+        if not keys or self.kind != "cells" or min(max_primary_share, max_passages_share) >= 1.0:
             return self
-        dims = ", ".join(f"{d} at the SBI 2008 {RECODES[s].level} instead of the {RECODES[s].fine_level}"
-                         for d, s in sorted(keys.items()))
-        note = (f"Global recoding before suppression: in a month where the primary rules would suppress more "
-                f"than {max_primary_share:.0%} of its cells over all zones, the table is published with {dims} "
-                "(its label the section's name), for every zone and release of that month; GET /v1/releases "
+        dims = ", ".join(RECODES[s].described.format(dim=d) for d, s in sorted(keys.items()))
+        when = [f"the primary rules would suppress more than {max_primary_share:.0%} of its cells over all zones"
+                ] if max_primary_share < 1.0 else []
+        when += [f"protecting it as is puts more than {max_passages_share:.0%} of a zone's passages in its "
+                 "suppressed cells (and recoding hides fewer passages in all)"] if max_passages_share < 1.0 else []
+        note = (f"Global recoding before suppression: in a month where {', or where '.join(when)}, the table is "
+                f"published with {dims}, for every zone and release of that month; GET /v1/releases "
                 "names such releases under `recoded`, and GET /v1/tables/{table}?release= describes the table as "
                 "a given release publishes it.")
         definitions = dict(self.definitions)
@@ -483,11 +500,13 @@ def _spec(table: TableDecl, cat: CatalogueFile, protection: str) -> TableSpec:
 
 def parse_catalogue(text: str, sbi_max_level: str = "groep",
                     protection: Callable[[str, list[str]], str] | None = None,
-                    recoding: tuple[Collection[str], float] | None = None) -> Catalogue:
+                    recoding: tuple[Collection[str], float] | tuple[Collection[str], float, float] | None = None
+                    ) -> Catalogue:
     """A validated catalogue from tables.toml text; DeclarationError on any refused declaration.
 
     protection(name, counts) describes a table's disclosure control for vendors (from conf/disclosure.toml);
-    recoding, (hierarchies, max_primary_share) of its [recoding], adds what global recoding may do to a table.
+    recoding, (hierarchies, max_primary_share[, max_passages_share]) of its [recoding], adds what global
+    recoding may do to a table.
     """
     cat = CatalogueFile.model_validate(tomllib.loads(text))
     names = [t.name for t in cat.tables]
@@ -519,7 +538,8 @@ def load_catalogue(conf_dir: Path = CONF_DIR) -> Catalogue:
     disclosure = load_disclosure(conf_dir)
     try:
         return parse_catalogue(path.read_text(), disclosure.declarations.sbi_max_level, disclosure.describe,
-                               (disclosure.recoding.hierarchies, disclosure.recoding.max_primary_share))
+                               (disclosure.recoding.hierarchies, disclosure.recoding.max_primary_share,
+                                disclosure.recoding.max_passages_share))
     except DeclarationError as exc:
         raise DeclarationError(f"{path}: {exc}") from None
 

@@ -26,6 +26,7 @@ ONTHEFFING_LEVELS = [GEEN, TIJDELIJK, LANGDURIG]  # index = strength: a long-ter
 TOEGESTAAN, OVERGANG, VERBODEN, ONTHEFFING = "Toegestaan", "Overgang", "Verboden", "Ontheffing"
 ZE_STATUSES = [TOEGESTAAN, OVERGANG, VERBODEN, ONTHEFFING, ONBEKEND]  # ze_toegang values
 ZERO_EMISSION = "Z"
+FUEL_GROUP_ZERO_EMISSION = "Emissievrij"  # brandstofgroep of the zero-emission fuels (zero_emission_fuels)
 FUEL_SEPARATOR = "|"  # a vehicle's fuels in brandstof_volgnummer order, e.g. "Benzine|Elektriciteit"
 # ze_toegang sentinels in days since 1970-01-01: access on every date, or rules cannot tell.
 ALWAYS = np.iinfo(np.int32).max
@@ -158,6 +159,13 @@ def voertuig_type(eu_categorie: pa.Array, voertuigsoort: pa.Array, max_massa: pa
     by_kind = pc.if_else(pc.fill_null(pc.is_in(kind, pa.array(c.bedrijfsauto, pa.string())), False),
                          by_mass, by_kind)
     return pc.coalesce(category, by_kind, pa.scalar(c.anders))
+
+
+def zero_emission_fuels(conf: RegisterConf) -> list[str]:
+    """The typeBrandstof labels of the zero-emission fuels (conf/register.toml [brandstof] emissievrij): the
+    fuels global recoding publishes together as FUEL_GROUP_ZERO_EMISSION (anpr/catalogue.py RECODES)."""
+    b = conf.brandstof
+    return sorted({b.labels.get(f, f) for f in b.emissievrij})
 
 
 def fuel_label(profile: str | None, conf: RegisterConf) -> str | None:

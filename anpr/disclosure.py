@@ -80,7 +80,12 @@ class RecodingPolicy(BaseModel):
     # a table whose cells, over all zones of a month's first release, would be primary-suppressed more
     # often than this is published one level up every declared hierarchy it is keyed by (1.0: never)
     max_primary_share: float = Field(default=0.5, ge=0.0, le=1.0)
-    hierarchies: list[str] = Field(default_factory=lambda: ["sbi_groep_code"])  # fine source columns
+    # and, after a first protection, a table that puts more than this share of some zone's passages in
+    # suppressed cells; its zones are then protected again, and the recoded pattern is kept if it hides fewer
+    # passages over all tables (1.0: never)
+    max_passages_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    # fine source columns whose level above anpr/catalogue.py RECODES declares
+    hierarchies: list[str] = Field(default_factory=lambda: ["sbi_groep_code", "brandstof"])
 
 
 class DisclosureConfig(BaseModel):

@@ -270,7 +270,7 @@ def _build(settings: Settings, lake: Lake, plain: bool) -> int:
     if plain:
         cells = build_month(rows, CATALOGUE, specs, sizes_for(disclosure, specs), plain=True)
     else:
-        cells, _ = build_cells(rows, lake, f"{MONTH[0]}-{MONTH[1]:02d}", CATALOGUE, specs, disclosure,
+        cells, _, _ = build_cells(rows, lake, f"{MONTH[0]}-{MONTH[1]:02d}", CATALOGUE, specs, disclosure,
                                sizes_for(disclosure, list(CATALOGUE.tables.values())))
     return sum(len(frame) for _, frame in cells.parts)
 

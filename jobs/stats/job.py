@@ -38,7 +38,7 @@ from jobs.stats.release import (
 )
 from jobs.stats.revisions import earlier_zones
 from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows
-from jobs.stats.sdc import Earlier, ZoneJob, ZoneResult, merge_summaries, protect_zones
+from jobs.stats.sdc import Earlier, ProtectionError, ZoneJob, ZoneResult, merge_summaries, protect_zones
 from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
 from jobs.stats.tables.cameras import availability, hour_ceilings, worked_floors
@@ -97,18 +97,58 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
 
 
 def build_cells(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
-                disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec]]:
-    """The month's cells, and the specs to publish (recoded where they are): the month's first release
-    chooses (jobs/stats/recoding.py), building each candidate's recoded variant beside it; later ones keep
-    that."""
+                disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec], MonthCells | None]:
+    """The month's cells, the specs to publish (recoded where they are), and at the month's first release
+    every built table with its recoded variant beside it (for recoding after the first protection; None
+    later). The month's first release chooses (jobs/stats/recoding.py); later ones keep that."""
     previous = latest_release(lake, month)
     if previous is not None:
         kept = recoding.apply(specs, json.loads(str(previous["protection"])).get("recoded", {}))
-        return build_month(rows, catalogue, kept, sizes), kept
+        return build_month(rows, catalogue, kept, sizes), kept, None
     variants = recoding.candidates(specs, disclosure)
     cells = build_month(rows, catalogue, [*specs, *variants], sizes)
     chosen = recoding.apply(specs, recoding.choose(specs, cells.parts, disclosure))
-    return replace(cells, parts=recoding.select(cells.parts, chosen, catalogue)), chosen
+    return replace(cells, parts=recoding.select(cells.parts, chosen, catalogue)), chosen, cells
+
+
+Protected = tuple[MonthCells, list[TableSpec], list[ZoneResult]]  # cells, the specs they publish, zone results
+
+
+def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, fine: Sequence[TableSpec],
+                     catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress, jaar: int, maand: int
+                     ) -> Protected:
+    """The month's first protection (first: its cells, specs and results), or, where a table it publishes
+    fine puts too many of a zone's passages in suppressed cells (recoding.by_loss), the protection of every
+    zone with those tables recoded too, if that hides fewer passages over all tables. built: every table and
+    its recoded variant (build_cells); fine: the specs before any recoding."""
+    cells, specs, results = first
+    summaries = [r.summary for r in results]
+    more = recoding.by_loss(specs, summaries, disclosure)
+    if not more:
+        return first
+    chosen = {s.name: dict(s.recoded) for s in specs if s.recoded} | more
+    limit = disclosure.recoding.max_passages_share
+    say(f"    information loss over {limit:.0%} of a zone's passages in {', '.join(sorted(more))}: recoding "
+        f"{'it' if len(more) == 1 else 'them'} and protecting every zone again")
+    other_specs = recoding.apply(fine, chosen)
+    other_cells = replace(built, parts=recoding.select(built.parts, other_specs, catalogue))
+    try:
+        other = _protect_all(spark, other_cells, catalogue, disclosure, say, {}, jaar, maand)
+    except ProtectionError as refused:
+        say(f"    the recoded tables could not be protected ({refused}): the first protection stays")
+        return first
+    before, after = recoding.passages_suppressed(summaries), recoding.passages_suppressed([r.summary for r in other])
+    if after >= before:
+        say(f"    recoded, {after:,} passages in suppressed cells against {before:,}: the first protection stays")
+        return first
+    say(f"    recoded, {after:,} passages in suppressed cells against {before:,}: the recoded tables are published")
+    return other_cells, other_specs, other
+
+
+def _say_recoded(specs: Sequence[TableSpec], say: Progress) -> None:
+    recoded = {s.name: dict(s.recoded) for s in specs if s.recoded}
+    if recoded:
+        say(f"    global recoding: {', '.join(f'{t} ({d})' for t, d in sorted(recoded.items()))}")
 
 
 def _config(catalogue: Catalogue, disclosure: DisclosureConfig, settings: Settings,
@@ -172,12 +212,11 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
         f"from passages version {version}")
     merge = settings.passages.double_read_seconds
     rows = month_passages(lake.read(PASSAGES, version=version), jaar, maand, code, double_read_seconds=merge)
-    cells, count_specs = build_cells(rows, lake, month, catalogue, count_specs, disclosure,
-                                     sizes_for(disclosure, specs))
-    recoded = {s.name: dict(s.recoded) for s in count_specs if s.recoded}
+    fine_specs = count_specs
+    cells, count_specs, built = build_cells(rows, lake, month, catalogue, count_specs, disclosure,
+                                            sizes_for(disclosure, specs))
     seconds["build"] = time.perf_counter() - started
-    if recoded:
-        say(f"    global recoding: {', '.join(f'{t} ({d})' for t, d in sorted(recoded.items()))}")
+    _say_recoded(count_specs, say)
     if not cells.zones():
         raise RuntimeError(f"no passages in {month}{f' for {code}' if code else ''}: nothing to publish")
     say(f"    {cells.passages:,} passages in {len(cells.zones())} zone(s), {seconds['build']:.1f}s")
@@ -192,6 +231,11 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     say("==> disclosure control and audit per zone")
     sdc_started = time.perf_counter()
     results = _protect_all(spark, cells, catalogue, disclosure, say, earlier, jaar, maand)
+    if built is not None:  # the month's first release (so no earlier ones): recode for information loss
+        cells, count_specs, results = _recode_for_loss(spark, built, (cells, count_specs, results), fine_specs,
+                                                       catalogue, disclosure, say, jaar, maand)
+        del built
+    recoded = {s.name: dict(s.recoded) for s in count_specs if s.recoded}
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in results)
     seconds["audit"] = sum(r.seconds["audit"] for r in results)

@@ -2,15 +2,18 @@
 classification (SBI afdeling -> SBI section), as tau-ARGUS users do, instead of losing most of its cells.
 
 The choice is per table and month, over all zones, so one release has one level per table and the vendor
-API can state it (release `protection.recoded`). It is made once, at the month's first release, from the
-share of the table's cells the primary rules would suppress; later releases of the month keep it, so the
-releases served together are never a fine and a coarse version of the same table (docs/statistics.md,
-"Global recoding").
+API can state it (release `protection.recoded`). It is made once, at the month's first release: before
+suppression from the share of the table's cells the primary rules would suppress (choose), then after the
+first protection from its information loss (by_loss: a table putting too many of a zone's passages in
+suppressed cells is recoded too, and the zones are protected again, as tau-ARGUS users recode and protect
+again); later releases of the month keep it, so the releases served together are never a fine and a coarse
+version of the same table (docs/statistics.md, "Global recoding").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -29,7 +32,7 @@ def candidates(specs: Sequence[TableSpec], disclosure: DisclosureConfig) -> list
     if unknown:
         raise ValueError(f"conf/disclosure.toml [recoding] hierarchies: no level above {unknown} is declared; "
                          f"known: {sorted(RECODES)}")
-    if disclosure.recoding.max_primary_share >= 1.0:
+    if disclosure.recoding.max_primary_share >= 1.0 and disclosure.recoding.max_passages_share >= 1.0:
         return []
     return [v for s in specs if (v := s.recode(disclosure.recoding.hierarchies)) is not None]
 
@@ -62,6 +65,30 @@ def choose(specs: Sequence[TableSpec], parts: Sequence[tuple[CellPart, pd.DataFr
         if share > limit and primary_share(variant, frames.get(variant.part_name, []), disclosure) < share:
             out[variant.name] = dict(variant.recoded)
     return out
+
+
+def by_loss(specs: Sequence[TableSpec], summaries: Sequence[Mapping[str, Any]], disclosure: DisclosureConfig
+            ) -> Recoded:
+    """Which tables published fine (specs, as the first protection published them) to recode for their
+    information loss: those with a recoded variant (candidates) whose share of passages in suppressed cells
+    passes [recoding] max_passages_share in some zone. summaries: the first protection's, one per zone, with
+    per table the shares jobs/stats/sdc/zone.py information_loss gives."""
+    limit = disclosure.recoding.max_passages_share
+    if limit >= 1.0:
+        return {}
+    out: Recoded = {}
+    for variant in candidates([s for s in specs if not s.recoded], disclosure):
+        shares = [float(z["tables"][variant.name]["passages_suppressed_share"]) for z in summaries
+                  if variant.name in z["tables"]]
+        if shares and max(shares) > limit:
+            out[variant.name] = dict(variant.recoded)
+    return out
+
+
+def passages_suppressed(summaries: Sequence[Mapping[str, Any]]) -> int:
+    """Passages in suppressed cells over every table and zone (each cell weighted by its own count, margins
+    included): the information loss by which a protection after recoding is kept or not."""
+    return sum(int(t["passages_suppressed"]) for z in summaries for t in z["tables"].values())
 
 
 def apply(specs: Sequence[TableSpec], recoded: Mapping[str, Mapping[str, str]]) -> list[TableSpec]:

@@ -15,8 +15,17 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from anpr.catalogue import CONFIGURED_LABELS, RECODES, SOURCES, Catalogue, Definitions
-from anpr.dimensions import BEDRIJF, BUITENLANDS, PARTICULIER, Containment, access_containments
+from anpr.dimensions import (
+    BEDRIJF,
+    BUITENLANDS,
+    FUEL_GROUP_ZERO_EMISSION,
+    PARTICULIER,
+    Containment,
+    access_containments,
+    zero_emission_fuels,
+)
 from anpr.double_reads import drop_double_reads
+from anpr.register_conf import load_register_conf
 
 # Columns every monthly build reads, whatever the catalogue declares.
 BASE_COLUMNS = ["observation_id", "camera_id", "municipality", "zone_id", "event_ts", "event_date", "jaar",
@@ -26,6 +35,8 @@ PASSAGE_LEVEL = ["camera_id", "rij_richting_zone", "week_dag", "uur", "tijd_vak"
 DERIVED = {"type_bezoeker"}
 # Passage-level columns derived here, when a declared dimension needs them, from the column they read.
 DERIVED_PASSAGE = {"dag_type": "week_dag", "week_van_maand": "event_date"}
+# Vehicle columns derived here from a fixed vehicle column (after fix_vehicle_attributes, so they are fixed too).
+DERIVED_VEHICLE = {"brandstof_groep": "brandstof"}
 EENMALIG, INCIDENTEEL, DAGELIJKS = "Eenmalig", "Incidenteel", "Dagelijks"
 WERKDAG, WEEKEND = "Werkdag", "Weekend"
 # eigenaarType: the register's owner kinds as published (seed 001 asks "particulier of rechtspersoon").
@@ -74,7 +85,8 @@ def needed_columns(catalogue: Catalogue) -> list[str]:
     derived = derived_passage_columns(catalogue)
     passage = {d.source for d in catalogue.dimensions.values() if d.source in PASSAGE_LEVEL} - set(derived)
     inputs = {DERIVED_PASSAGE[c] for c in derived}
-    return sorted({*BASE_COLUMNS, *passage, *inputs, *vehicle_attributes(catalogue)})
+    vehicle = {DERIVED_VEHICLE.get(c, c) for c in vehicle_attributes(catalogue)}
+    return sorted({*BASE_COLUMNS, *passage, *inputs, *vehicle})
 
 
 def check_columns(passages: DataFrame, needed: Sequence[str]) -> None:
@@ -194,6 +206,21 @@ def month_facts(jaar: int, maand: int) -> tuple[tuple[Containment, ...], dict[st
     return calendar_containments(jaar, maand) + access_containments(first, last), month_days(jaar, maand)
 
 
+def fuel_group(brandstof: Column, zero_emission: Sequence[str]) -> Column:
+    """typeBrandstof -> its fuel group (anpr/catalogue.py RECODES): the zero-emission fuels (labels, as
+    anpr/dimensions.py zero_emission_fuels gives them) are one group, every other fuel its own; null stays null."""
+    return F.when(brandstof.isin(*zero_emission), F.lit(FUEL_GROUP_ZERO_EMISSION)).otherwise(brandstof)
+
+
+def add_vehicle_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The derived vehicle columns (DERIVED_VEHICLE) asked for, from the fixed columns they read."""
+    out = passages
+    for column in columns:
+        if column == "brandstof_groep":
+            out = out.withColumn(column, fuel_group(F.col("brandstof"), zero_emission_fuels(load_register_conf())))
+    return out
+
+
 def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
     """The derived passage-level columns (DERIVED_PASSAGE) asked for."""
     make = {"dag_type": day_type, "week_van_maand": week_of_month}
@@ -271,7 +298,9 @@ def prepare(passages: DataFrame, catalogue: Catalogue) -> DataFrame:
     attributes = vehicle_attributes(catalogue)
     check_columns(passages, needed_columns(catalogue))
     context = [CONTEXT] if CONTEXT in passages.columns else []
-    out = fix_vehicle_attributes(passages.select(*needed_columns(catalogue), *context), attributes)
+    fixed = [a for a in attributes if a not in DERIVED_VEHICLE]
+    out = fix_vehicle_attributes(passages.select(*needed_columns(catalogue), *context), fixed)
+    out = add_vehicle_columns(out, [a for a in attributes if a in DERIVED_VEHICLE])
     if context:
         out = out.where(~F.col(CONTEXT)).drop(CONTEXT)
     if "eigenaar_type" in attributes:

@@ -98,14 +98,24 @@ def test_the_sector_tables_say_which_sbi_level_they_publish_and_that_recoding_ma
         label = spec.definitions["SBI08Omschrijving"]
         assert label.endswith("The section's name where the release publishes sections.")
         assert spec.protection.endswith(spec.recoding_note)
-        assert ("the primary rules would suppress more than 50% of its cells over all zones, the table is published "
-                "with SBI08GroepCode at the SBI 2008 sectie instead of the afdeling") in spec.protection
+        assert ("the primary rules would suppress more than 50% of its cells over all zones, or where protecting it "
+                "as is puts more than 5% of a zone's passages in its suppressed cells (and recoding hides fewer "
+                "passages in all), the table is published with SBI08GroepCode at the SBI 2008 sectie instead of the "
+                "afdeling") in spec.protection
     # 4.9 lists the sector as a characteristic, not a key: global recoding does not apply to it
     overview = TABLES["t4_9_overzicht"]
     assert overview.recoding_note == "" and "Global recoding" not in overview.protection
     assert overview.definitions["SBI08GroepCode"] == CATALOGUE.dimensions["SBI08GroepCode"].definition
     assert "sectie" not in overview.definitions["SBI08GroepCode"]
-    assert all(s.recoding_note == "" for n, s in TABLES.items() if n not in SECTOR_TABLES)
+    fuel_tables = {n for n, s in TABLES.items() if "typeBrandstof" in s.keys and s.kind == "cells"}
+    assert fuel_tables == {"t4_8b_voertuig_brandstof_emissie", "t4_8e_sector_brandstof"}
+    for name in fuel_tables:
+        spec = TABLES[name]
+        assert "typeBrandstof in fuel groups instead of fuels (Emissievrij for Elektriciteit and Waterstof)" in \
+            spec.recoding_note
+        assert "`recoded`: typeBrandstof brandstofgroep) it holds the fuel group instead" in \
+            spec.definitions["typeBrandstof"]
+    assert all(s.recoding_note == "" for n, s in TABLES.items() if n not in SECTOR_TABLES | fuel_tables)
 
 
 def test_recoding_switched_off_leaves_the_protection_text_without_it():

@@ -1,0 +1,82 @@
+"""The month's first release recodes a table whose first protection hid too many of a zone's passages, protects
+every zone again and keeps whichever pattern hides fewer passages (jobs/stats/job.py _recode_for_loss). The
+zones' protection is replaced here by fixed results: what is tested is the choice, not the protection."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from anpr.catalogue import CATALOGUE
+from anpr.disclosure import DisclosureConfig
+from jobs.stats import job, recoding
+from jobs.stats.sdc import ProtectionError, ZoneResult
+from jobs.stats.tables.build import MonthCells
+from jobs.stats.tables.cells import count_parts
+
+FUEL, SECTOR = "t4_8b_voertuig_brandstof_emissie", "t4_8a_sector_voertuig"
+SPECS = [s for s in CATALOGUE.tables.values() if s.protected]
+
+
+def zone(fuel_hidden: int, sector_hidden: int = 400) -> ZoneResult:
+    """A zone's result whose 4.8b and 4.8a put these many of their 10,000 passages in suppressed cells."""
+    tables = {name: {"passages": 10_000, "passages_suppressed": hidden, "passages_suppressed_share": hidden / 10_000}
+              for name, hidden in ((FUEL, fuel_hidden), (SECTOR, sector_hidden))}
+    return ZoneResult("GM9044", "GM9044-ZE1", {}, {"tables": tables})
+
+
+@pytest.fixture
+def first() -> tuple[MonthCells, job.Protected]:
+    """Every table and its recoded variant as built at a first release (empty cells), and a first protection
+    with every table fine whose 4.8b hid 9.31% of the zone's passages."""
+    every = count_parts([*SPECS, *recoding.candidates(SPECS, DisclosureConfig())], CATALOGUE)
+    built = MonthCells([(p, pd.DataFrame()) for p in every], pd.DataFrame(), 10_000)
+    return built, (replace(built, parts=recoding.select(built.parts, SPECS, CATALOGUE)), SPECS, [zone(931)])
+
+
+def recode(monkeypatch: pytest.MonkeyPatch, first: tuple[MonthCells, job.Protected], second: object
+           ) -> tuple[job.Protected, list[str], list[MonthCells]]:
+    built, protected = first
+    protections: list[MonthCells] = []
+
+    def protect_all(spark, cells, catalogue, disclosure, say, earlier, jaar, maand):
+        protections.append(cells)
+        if isinstance(second, Exception):
+            raise second
+        return second
+
+    monkeypatch.setattr(job, "_protect_all", protect_all)
+    said: list[str] = []
+    out = job._recode_for_loss(None, built, protected, SPECS, CATALOGUE, DisclosureConfig(),  # type: ignore[arg-type]
+                               said.append, 2026, 2)
+    return out, said, protections
+
+
+def test_the_recoded_protection_is_published_where_it_hides_fewer_passages(monkeypatch, first):
+    (cells, specs, results), said, protections = recode(monkeypatch, first, [zone(128)])
+    assert {s.name: s.recoded for s in specs if s.recoded} == {FUEL: {"typeBrandstof": "brandstofgroep"}}
+    recoded = next(s for s in specs if s.name == FUEL)
+    assert [p.part for p, _ in cells.parts] == [p.part for p in count_parts(specs, CATALOGUE)]
+    assert recoded.part_name in {p.part for p, _ in cells.parts} and len(protections) == 1
+    assert results[0].summary["tables"][FUEL]["passages_suppressed"] == 128
+    assert said == [f"    information loss over 5% of a zone's passages in {FUEL}: recoding it and protecting every "
+                    "zone again",
+                    "    recoded, 528 passages in suppressed cells against 1,331: the recoded tables are published"]
+
+
+def test_the_first_protection_stays_where_recoding_hides_more_or_cannot_be_protected(monkeypatch, first):
+    for second, last in (([zone(931, 500)], "    recoded, 1,431 passages in suppressed cells against 1,331: the "
+                                            "first protection stays"),
+                         (ProtectionError("zone GM9044-ZE1: no companion"),
+                          "    the recoded tables could not be protected (zone GM9044-ZE1: no companion): the first "
+                          "protection stays")):
+        out, said, protections = recode(monkeypatch, first, second)
+        assert out is first[1] and len(protections) == 1 and said[-1] == last
+
+
+def test_nothing_is_protected_again_where_every_table_hides_little(monkeypatch, first):
+    built, (cells, specs, _) = first
+    out, said, protections = recode(monkeypatch, (built, (cells, specs, [zone(499)])), [zone(0)])
+    assert out[2][0].summary["tables"][FUEL]["passages_suppressed"] == 499 and said == [] and protections == []
