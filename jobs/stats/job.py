@@ -116,16 +116,18 @@ Protected = tuple[MonthCells, list[TableSpec], list[ZoneResult]]  # cells, the s
 
 def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, fine: Sequence[TableSpec],
                      catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress, jaar: int, maand: int
-                     ) -> Protected:
+                     ) -> tuple[Protected, list[ZoneResult]]:
     """The month's first protection (first: its cells, specs and results), or, where a table it publishes
-    fine puts too many of a zone's passages in suppressed cells (recoding.by_loss), the protection of every
-    zone with those tables recoded too, if that hides fewer passages over all tables. built: every table and
-    its recoded variant (build_cells); fine: the specs before any recoding."""
+    puts too many of a zone's passages in suppressed cells (recoding.by_loss), the protection of every zone
+    with those tables recoded, if that hides fewer passages over all tables; and the results of that second
+    protection, kept or not (their time counts). built: every table and its recoded variants (build_cells);
+    fine: the specs before any recoding. The first protection passed its audit, so a second that fails
+    leaves it published, whatever failed."""
     cells, specs, results = first
     summaries = [r.summary for r in results]
-    more = recoding.by_loss(specs, summaries, disclosure)
+    more = recoding.by_loss(fine, specs, summaries, disclosure)
     if not more:
-        return first
+        return first, []
     chosen = {s.name: dict(s.recoded) for s in specs if s.recoded} | more
     limit = disclosure.recoding.max_passages_share
     say(f"    information loss over {limit:.0%} of a zone's passages in {', '.join(sorted(more))}: recoding "
@@ -134,15 +136,17 @@ def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, f
     other_cells = replace(built, parts=recoding.select(built.parts, other_specs, catalogue))
     try:
         other = _protect_all(spark, other_cells, catalogue, disclosure, say, {}, jaar, maand)
-    except ProtectionError as refused:
-        say(f"    the recoded tables could not be protected ({refused}): the first protection stays")
-        return first
+    except Exception as failed:
+        log.warning("the protection with %s recoded failed", sorted(more), exc_info=True)
+        why = str(failed) if isinstance(failed, ProtectionError) else f"{type(failed).__name__}: {failed}"
+        say(f"    the recoded tables could not be protected ({why}): the first protection stays")
+        return first, []
     before, after = recoding.passages_suppressed(summaries), recoding.passages_suppressed([r.summary for r in other])
     if after >= before:
         say(f"    recoded, {after:,} passages in suppressed cells against {before:,}: the first protection stays")
-        return first
+        return first, other
     say(f"    recoded, {after:,} passages in suppressed cells against {before:,}: the recoded tables are published")
-    return other_cells, other_specs, other
+    return (other_cells, other_specs, other), results
 
 
 def _say_recoded(specs: Sequence[TableSpec], say: Progress) -> None:
@@ -231,14 +235,16 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     say("==> disclosure control and audit per zone")
     sdc_started = time.perf_counter()
     results = _protect_all(spark, cells, catalogue, disclosure, say, earlier, jaar, maand)
+    spent = list(results)
     if built is not None:  # the month's first release (so no earlier ones): recode for information loss
-        cells, count_specs, results = _recode_for_loss(spark, built, (cells, count_specs, results), fine_specs,
-                                                       catalogue, disclosure, say, jaar, maand)
+        (cells, count_specs, results), discarded = _recode_for_loss(
+            spark, built, (cells, count_specs, results), fine_specs, catalogue, disclosure, say, jaar, maand)
+        spent = [*results, *discarded]
         del built
     recoded = {s.name: dict(s.recoded) for s in count_specs if s.recoded}
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
-    seconds["protection"] = sum(r.seconds["protection"] for r in results)
-    seconds["audit"] = sum(r.seconds["audit"] for r in results)
+    seconds["protection"] = sum(r.seconds["protection"] for r in spent)
+    seconds["audit"] = sum(r.seconds["audit"] for r in spent)
     published: dict[str, pa.Table] = {}
     internal = []
     all_parts = count_parts(count_specs, catalogue)

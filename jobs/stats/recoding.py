@@ -13,6 +13,7 @@ version of the same table (docs/statistics.md, "Global recoding").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import combinations
 from typing import Any
 
 import pandas as pd
@@ -26,15 +27,21 @@ Recoded = dict[str, dict[str, str]]  # table -> dimension -> level it is publish
 
 
 def candidates(specs: Sequence[TableSpec], disclosure: DisclosureConfig) -> list[TableSpec]:
-    """The recoded variant of every table keyed by a declared hierarchy. ValueError for a hierarchy
-    anpr/catalogue.py RECODES does not know."""
+    """The recoded variants of every table keyed by a declared hierarchy: one per non-empty set of its declared
+    keys (a table keyed by sector and fuel has three), so recoding takes no more of a table up than it needs.
+    ValueError for a hierarchy anpr/catalogue.py RECODES does not know."""
     unknown = sorted(set(disclosure.recoding.hierarchies) - set(RECODES))
     if unknown:
         raise ValueError(f"conf/disclosure.toml [recoding] hierarchies: no level above {unknown} is declared; "
                          f"known: {sorted(RECODES)}")
     if disclosure.recoding.max_primary_share >= 1.0 and disclosure.recoding.max_passages_share >= 1.0:
         return []
-    return [v for s in specs if (v := s.recode(disclosure.recoding.hierarchies)) is not None]
+    out = []
+    for spec in specs:
+        declared = [s for s in dict.fromkeys(spec.keys.values()) if s in disclosure.recoding.hierarchies]
+        for size in range(1, len(declared) + 1):
+            out += [v for sources in combinations(declared, size) if (v := spec.recode(sources)) is not None]
+    return out
 
 
 def primary_share(spec: TableSpec, frames: Sequence[pd.DataFrame], disclosure: DisclosureConfig) -> float:
@@ -52,36 +59,51 @@ def primary_share(spec: TableSpec, frames: Sequence[pd.DataFrame], disclosure: D
 
 def choose(specs: Sequence[TableSpec], parts: Sequence[tuple[CellPart, pd.DataFrame]],
            disclosure: DisclosureConfig) -> Recoded:
-    """Which tables to publish recoded: those whose own cells pass max_primary_share while their recoded
-    variant's cells (built beside them) do not do worse."""
+    """Which tables to publish recoded: those whose own cells pass max_primary_share, at the variant (built
+    beside them) that recodes the fewest dimensions and brings the share to the limit, or failing that the
+    variant with the lowest share; never a variant that does no better than the table itself."""
     frames: dict[str, list[pd.DataFrame]] = {}
     for part, frame in parts:
         frames.setdefault(part.part, []).append(frame)
     limit = disclosure.recoding.max_primary_share
-    out: Recoded = {}
+    variants: dict[str, list[TableSpec]] = {}
     for variant in candidates(specs, disclosure):
-        fine = next(s for s in specs if s.name == variant.name)
+        variants.setdefault(variant.name, []).append(variant)
+    out: Recoded = {}
+    for name, options in variants.items():
+        fine = next(s for s in specs if s.name == name)
         share = primary_share(fine, frames.get(fine.part_name, []), disclosure)
-        if share > limit and primary_share(variant, frames.get(variant.part_name, []), disclosure) < share:
-            out[variant.name] = dict(variant.recoded)
+        if share <= limit:
+            continue
+        shares = [(primary_share(v, frames.get(v.part_name, []), disclosure), len(v.recoded), v) for v in options]
+        better = [(s, n, v) for s, n, v in shares if s < share]
+        if better:
+            enough = [(n, s, v.part_name, v) for s, n, v in better if s <= limit]
+            _, _, _, pick = min(enough) if enough else min((s, n, v.part_name, v) for s, n, v in better)
+            out[name] = dict(pick.recoded)
     return out
 
 
-def by_loss(specs: Sequence[TableSpec], summaries: Sequence[Mapping[str, Any]], disclosure: DisclosureConfig
-            ) -> Recoded:
-    """Which tables published fine (specs, as the first protection published them) to recode for their
-    information loss: those with a recoded variant (candidates) whose share of passages in suppressed cells
-    passes [recoding] max_passages_share in some zone. summaries: the first protection's, one per zone, with
-    per table the shares jobs/stats/sdc/zone.py information_loss gives."""
+def by_loss(fine: Sequence[TableSpec], specs: Sequence[TableSpec], summaries: Sequence[Mapping[str, Any]],
+            disclosure: DisclosureConfig) -> Recoded:
+    """Which tables to recode further for their information loss: those of specs (as the first protection
+    published them; fine: the same before any recoding) not yet recoded at every declared key whose share
+    of passages in suppressed cells passes [recoding] max_passages_share in some zone; each at every
+    declared key, since the loss does not say which key causes it. summaries: the first protection's, one
+    per zone, with per table the shares jobs/stats/sdc/zone.py information_loss gives."""
     limit = disclosure.recoding.max_passages_share
     if limit >= 1.0:
         return {}
+    published = {s.name: s for s in specs}
     out: Recoded = {}
-    for variant in candidates([s for s in specs if not s.recoded], disclosure):
-        shares = [float(z["tables"][variant.name]["passages_suppressed_share"]) for z in summaries
-                  if variant.name in z["tables"]]
+    for table in fine:
+        variant = table.recode(disclosure.recoding.hierarchies)
+        if variant is None or published[table.name].recoded == variant.recoded:
+            continue
+        shares = [float(z["tables"][table.name]["passages_suppressed_share"]) for z in summaries
+                  if table.name in z["tables"]]
         if shares and max(shares) > limit:
-            out[variant.name] = dict(variant.recoded)
+            out[table.name] = dict(variant.recoded)
     return out
 
 

@@ -67,15 +67,25 @@ def config_hash(config: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# The tables' and dimensions' texts for readers: they decide no cell. The protection text and definitions
+# also quote the recoding policy, which a month keeps from its first release anyway.
+_TEXTS = {"tables": ("title", "purpose", "definitions", "protection", "recoding_note", "english"),
+          "dimensions": ("definition", "en")}
+
+
 def cells_settings(config: Mapping[str, object]) -> str:
     """A digest of the settings that decide a release's cells and the rules they must meet: all of the
     job's config (jobs/stats/job.py _config) but the municipalities (a zone's cells do not depend on the
-    others), the audit's own settings (how hard it searches, never what a cell must meet) and the recoding
-    policy (a month keeps its latest release's recoding). Two releases of a month are only audited jointly,
-    cell against cell, under one such digest (jobs/stats/revisions.py)."""
+    others), the audit's own settings (how hard it searches, never what a cell must meet), the recoding
+    policy (a month keeps its first release's recoding) and the tables' texts (_TEXTS). Two releases of a
+    month are only audited jointly, cell against cell, under one such digest (jobs/stats/revisions.py)."""
     disclosure = {k: v for k, v in dict(config.get("disclosure") or {}).items()  # type: ignore[call-overload]
                   if k not in ("audit", "recoding")}
-    return config_hash({k: v for k, v in config.items() if k != "municipalities"} | {"disclosure": disclosure})
+    plain = {part: {name: {k: v for k, v in dict(entry).items() if k not in texts}
+                    for name, entry in dict(config.get(part) or {}).items()}  # type: ignore[call-overload]
+             for part, texts in _TEXTS.items()}
+    return config_hash({k: v for k, v in config.items() if k != "municipalities"} | {"disclosure": disclosure}
+                       | plain)
 
 
 def content_digest(tables: Mapping[str, pa.Table]) -> str:

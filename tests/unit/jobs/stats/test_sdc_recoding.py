@@ -13,7 +13,7 @@ from jobs.stats import recoding
 from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import catalogue_parts, cells_from_records
 from jobs.stats.sdc.protect import audit, protect
-from jobs.stats.tables.cells import count_parts
+from jobs.stats.tables.cells import CellPart, count_parts
 
 SECTOR = TABLES["t4_6_bezoeker_sector"]  # typeBezoeker x SBI afdeling: vehicles only
 
@@ -242,12 +242,36 @@ def test_a_table_hiding_too_many_of_a_zones_passages_is_recoded_after_the_first_
     config = DisclosureConfig()
     assert config.recoding.max_passages_share == 0.05
     # the worst zone counts: 9.3% of a zone's passages in 4.8b (stop 48's GM9044-ZE1), 5.0% in 4.8a is not over
-    assert recoding.by_loss([fuel, sector, plain], summaries, config) == {
+    assert recoding.by_loss([fuel, sector, plain], [fuel, sector, plain], summaries, config) == {
         fuel.name: {"typeBrandstof": "brandstofgroep"}}
     # a table published recoded already is not recoded again; with the rule off nothing is
     recoded_fuel = fuel.recode(["brandstof"])
     assert recoded_fuel is not None
-    assert recoding.by_loss([recoded_fuel, sector, plain], summaries, config) == {}
+    assert recoding.by_loss([fuel, sector, plain], [recoded_fuel, sector, plain], summaries, config) == {}
     off = config.model_copy(update={"recoding": config.recoding.model_copy(update={"max_passages_share": 1.0})})
-    assert recoding.by_loss([fuel, sector, plain], summaries, off) == {}
+    assert recoding.by_loss([fuel, sector, plain], [fuel, sector, plain], summaries, off) == {}
     assert recoding.passages_suppressed(summaries) == 100 + 400 + 900 + 931 + 500 + 800
+
+
+def test_a_table_keyed_by_two_hierarchies_is_recoded_at_no_more_keys_than_it_needs():
+    """A review's case (stop 49): 4.8e (sector by fuel) had one variant, sections and fuel groups together, so
+    a month too sparse by afdeling lost the split of electric and hydrogen vehicles too."""
+    both = TABLES["t4_8e_sector_brandstof"]
+    variants = {tuple(sorted(v.recoded)): v for v in recoding.candidates([both], DisclosureConfig())}
+    assert set(variants) == {("SBI08GroepCode",), ("typeBrandstof",), ("SBI08GroepCode", "typeBrandstof")}
+    sparse = cells([("a", 6, 4), ("b", 5, 5), ("c", 4, 3), ("d", 30, 12)], "k")  # 3 of 4 cells primary
+    dense = cells([("a", 11, 9), ("b", 34, 15)], "k")
+
+    def chosen(by_sector: pd.DataFrame, by_fuel: pd.DataFrame, by_both: pd.DataFrame) -> dict[str, str]:
+        frames = {("SBI08GroepCode",): by_sector, ("typeBrandstof",): by_fuel,
+                  ("SBI08GroepCode", "typeBrandstof"): by_both}
+        built = [(CellPart(both.name, both.part_name, (), (), ()), sparse)] + [
+            (CellPart(both.name, v.part_name, (), (), ()), frames[k]) for k, v in variants.items()]
+        return recoding.choose([both], built, DisclosureConfig()).get(both.name, {})
+
+    assert chosen(dense, sparse, dense) == {"SBI08GroepCode": "sectie"}  # sections alone suffice
+    assert chosen(sparse, dense, dense) == {"typeBrandstof": "brandstofgroep"}
+    half = cells([("a", 6, 4), ("b", 5, 5), ("c", 40, 12), ("d", 30, 12), ("e", 30, 12)], "k")  # 40% primary
+    assert chosen(cells([("a", 6, 4), ("b", 5, 5), ("c", 12, 4)], "k"), sparse, half) == {
+        "SBI08GroepCode": "sectie", "typeBrandstof": "brandstofgroep"}  # only both reach the limit
+    assert chosen(sparse, sparse, sparse) == {}  # no variant does better than the table

@@ -450,3 +450,30 @@ def test_an_earlier_releases_quiet_hour_ceilings_bound_its_cells_in_the_joint_au
 
     assert earlier_q1({})[1] > 1e6  # nothing bounds hour 1 from above
     assert earlier_q1({(("uur",), ("01",)): 19.0}) == (1.0, 4.0)
+
+
+def test_the_tables_texts_and_the_recoding_policy_leave_the_cells_settings_alone():
+    """A review's case (stop 49): the tables' protection texts quote the recoding policy, so declaring a
+    hierarchy or another max_passages_share changed the digest, and no month served before could be published
+    again. Texts decide no cell; a table's keys do."""
+    from dataclasses import replace
+
+    from anpr.catalogue import parse_catalogue
+    from anpr.disclosure import DisclosureConfig
+    from anpr.settings import CONF_DIR, Settings
+    from jobs.stats.job import _config
+
+    text = (CONF_DIR / "tables.toml").read_text()
+
+    def digest(catalogue) -> str:  # noqa: ANN001
+        return cells_settings(_config(catalogue, DisclosureConfig(), Settings(), []))
+
+    before = parse_catalogue(text, recoding=(["sbi_groep_code"], 0.5))
+    after = parse_catalogue(text, protection=lambda name, counts: "Other words.",
+                            recoding=(["sbi_groep_code", "brandstof"], 0.5, 0.05))
+    assert before.tables["t4_8b_voertuig_brandstof_emissie"].protection != \
+        after.tables["t4_8b_voertuig_brandstof_emissie"].protection
+    assert digest(before) == digest(after)
+    fewer = replace(before, tables={**before.tables, "t4_8b_voertuig_brandstof_emissie": replace(
+        before.tables["t4_8b_voertuig_brandstof_emissie"], measures=["aantalPassages"])})
+    assert digest(fewer) != digest(before)
