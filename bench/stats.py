@@ -254,7 +254,7 @@ def _local_settings(root: Path) -> Settings:
 
 def _build(settings: Settings, lake: Lake, plain: bool) -> int:
     """The month's cells as `anpr stats` builds them at a month's first release (jobs/stats/job.py
-    build_cells: every protected table and its recoded variant with the disclosure statistics, then the
+    build_cells: every protected table and its recoded variants with the disclosure statistics, then the
     recoding chosen), or with plain only the published counts (the unprotected baseline); returns the
     number of cells."""
     from anpr.catalogue import CATALOGUE

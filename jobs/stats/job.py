@@ -99,7 +99,7 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
 def build_cells(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
                 disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec], MonthCells | None]:
     """The month's cells, the specs to publish (recoded where they are), and at the month's first release
-    every built table with its recoded variant beside it (for recoding after the first protection; None
+    every built table with its recoded variants beside it (for recoding after the first protection; None
     later). The month's first release chooses (jobs/stats/recoding.py); later ones keep that."""
     previous = latest_release(lake, month)
     if previous is not None:
@@ -138,7 +138,9 @@ def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, f
         other = _protect_all(spark, other_cells, catalogue, disclosure, say, {}, jaar, maand)
     except Exception as failed:
         log.warning("the protection with %s recoded failed", sorted(more), exc_info=True)
+        # one line: a Spark failure's message carries the Java stack, which the log has
         why = str(failed) if isinstance(failed, ProtectionError) else f"{type(failed).__name__}: {failed}"
+        why = (why.strip().splitlines() or [""])[0]
         say(f"    the recoded tables could not be protected ({why}): the first protection stays")
         return first, []
     before, after = recoding.passages_suppressed(summaries), recoding.passages_suppressed([r.summary for r in other])

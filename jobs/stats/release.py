@@ -67,6 +67,9 @@ def config_hash(config: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# Which formula made a release's cells_settings: a digest recorded without it is the formula before the texts
+# were left out (stop 49), which no build can reproduce (revisions.check_settings).
+CELLS_SETTINGS_VERSION = 2
 # The tables' and dimensions' texts for readers: they decide no cell. The protection text and definitions
 # also quote the recoding policy, which a month keeps from its first release anyway.
 _TEXTS = {"tables": ("title", "purpose", "definitions", "protection", "recoding_note", "english"),
@@ -133,7 +136,7 @@ def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[
     content = content_digest(rows)
     protection = {"tables": {s.name: s.protection for s, _ in tables}, "audit": dict(audit or {}),
                   "content_sha256": content, "recoded": {t: dict(d) for t, d in (recoded or {}).items()},
-                  "cells_settings": cells_settings(config)}
+                  "cells_settings": cells_settings(config), "cells_settings_version": CELLS_SETTINGS_VERSION}
     record = spark.createDataFrame([(
         release_id, month, created, json.dumps(sorted(rows)), json.dumps(counts),
         json.dumps(dict(source_versions), sort_keys=True), digest, json.dumps(protection, sort_keys=True),

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from anpr.catalogue import Catalogue, TableSpec
 from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES
-from jobs.stats.release import RELEASES, SUPPRESSIONS
+from jobs.stats.release import CELLS_SETTINGS_VERSION, RELEASES, SUPPRESSIONS
 from jobs.stats.rows import with_fates
 from jobs.stats.sdc import Earlier
 from jobs.stats.tables.build import MonthCells, build_month, difference_month
@@ -42,7 +42,12 @@ def check_settings(releases: Sequence[Mapping[str, object]], month: str, setting
     the joint audit could not see what the two releases give away together. Releases from before the
     digest was recorded are taken as built under these settings."""
     for release in releases:
-        recorded = json.loads(str(release.get("protection") or "{}")).get("cells_settings")
+        protection = json.loads(str(release.get("protection") or "{}"))
+        recorded = protection.get("cells_settings")
+        if recorded and protection.get("cells_settings_version") != CELLS_SETTINGS_VERSION:
+            raise SettingsChangedError(
+                f"release {release['release_id']} of {month} recorded its settings in an earlier form, which this "
+                f"version cannot check: publish {month} again with the version that served it, or not at all")
         if recorded and recorded != settings:
             raise SettingsChangedError(
                 f"release {release['release_id']} of {month} was built under other table, disclosure or passage "

@@ -16,7 +16,7 @@ import pytest
 
 from anpr.disclosure import AuditSettings, NoiseSettings, Rules
 from anpr.stream_tables import PASSAGES
-from jobs.stats.release import cells_settings
+from jobs.stats.release import CELLS_SETTINGS_VERSION, cells_settings
 from jobs.stats.revisions import SettingsChangedError, built_from, check_settings, served_against
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import PUBLISHED, Part, build_registry, cell_reasons, primary_reasons
@@ -275,14 +275,19 @@ def test_a_month_is_published_again_only_under_the_settings_of_its_served_releas
     raised = cells_settings({**config, "disclosure": {**config["disclosure"], "rules": {"min_vehicles": 15}}})
     assert len({now, wider, raised}) == 3
 
-    def served(rid: str, settings: str | None) -> dict[str, object]:
-        return {"release_id": rid, "protection": json.dumps({"cells_settings": settings} if settings else {})}
+    def served(rid: str, settings: str | None, version: int | None = CELLS_SETTINGS_VERSION) -> dict[str, object]:
+        recorded = {"cells_settings": settings, "cells_settings_version": version} if settings else {}
+        return {"release_id": rid, "protection": json.dumps(recorded)}
 
     check_settings([served("r0", None), served("r1", now)], "2026-10", now)  # r0 predates the digest
     for other in (wider, raised):
         with pytest.raises(SettingsChangedError, match=r"^release r1 of 2026-10 was built under other table, "
                                                        r"disclosure or passage settings \(conf/\) than now"):
             check_settings([served("r1", other)], "2026-10", now)
+    # a digest of the form before stop 49 (it hashed the tables' texts too) cannot be checked: refused, saying so
+    with pytest.raises(SettingsChangedError, match=r"^release r1 of 2026-10 recorded its settings in an earlier "
+                                                   r"form, which this version cannot check"):
+        check_settings([served("r1", now, None)], "2026-10", now)
 
 
 def test_an_earlier_releases_camera_floors_bound_its_cells_in_the_joint_audit():
