@@ -128,7 +128,7 @@ def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, f
     more = recoding.by_loss(fine, specs, summaries, disclosure)
     if not more:
         return first, []
-    chosen = {s.name: dict(s.recoded) for s in specs if s.recoded} | more
+    chosen = recoding.recoded_in(specs) | more
     limit = disclosure.recoding.max_passages_share
     say(f"    information loss over {limit:.0%} of a zone's passages in {', '.join(sorted(more))}: recoding "
         f"{'it' if len(more) == 1 else 'them'} and protecting every zone again")
@@ -152,7 +152,7 @@ def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, f
 
 
 def _say_recoded(specs: Sequence[TableSpec], say: Progress) -> None:
-    recoded = {s.name: dict(s.recoded) for s in specs if s.recoded}
+    recoded = recoding.recoded_in(specs)
     if recoded:
         say(f"    global recoding: {', '.join(f'{t} ({d})' for t, d in sorted(recoded.items()))}")
 
@@ -243,7 +243,7 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
             spark, built, (cells, count_specs, results), fine_specs, catalogue, disclosure, say, jaar, maand)
         spent = [*results, *discarded]
         del built
-    recoded = {s.name: dict(s.recoded) for s in count_specs if s.recoded}
+    recoded = recoding.recoded_in(count_specs)
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in spent)
     seconds["audit"] = sum(r.seconds["audit"] for r in spent)

@@ -113,6 +113,11 @@ def passages_suppressed(summaries: Sequence[Mapping[str, Any]]) -> int:
     return sum(int(t["passages_suppressed"]) for z in summaries for t in z["tables"].values())
 
 
+def recoded_in(specs: Sequence[TableSpec]) -> Recoded:
+    """The recoding specs publish (apply's inverse): table -> dimension -> level, for the recoded ones."""
+    return {s.name: dict(s.recoded) for s in specs if s.recoded}
+
+
 def apply(specs: Sequence[TableSpec], recoded: Mapping[str, Mapping[str, str]]) -> list[TableSpec]:
     """specs with the chosen tables recoded (the choice of an earlier release, or of choose())."""
     out = []

@@ -214,10 +214,10 @@ def fuel_group(brandstof: Column, zero_emission: Sequence[str]) -> Column:
 
 def add_vehicle_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
     """The derived vehicle columns (DERIVED_VEHICLE) asked for, from the fixed columns they read."""
+    make = {"brandstof_groep": lambda brandstof: fuel_group(brandstof, zero_emission_fuels(load_register_conf()))}
     out = passages
     for column in columns:
-        if column == "brandstof_groep":
-            out = out.withColumn(column, fuel_group(F.col("brandstof"), zero_emission_fuels(load_register_conf())))
+        out = out.withColumn(column, make[column](F.col(DERIVED_VEHICLE[column])))
     return out
 
 
