@@ -22,8 +22,8 @@ MONTH = "2026-02"
 # One camera: the joint audit's cost grows fast with the hour-by-camera cells (3 cameras: about 10 min of
 # protection; 1: under 2), and one camera still has the van change published cells, carried and revised ones.
 # 40 vehicles: at 60, this month publishes 4.8e by fuel group, and with the links of fuel groups the audit
-# solves about 20 times the LPs (1,209 per protection; 62 with fuel groups not declared), so the fixture took
-# 18 min instead of under 7 (issue 16).
+# solves about 20 times the LPs (1,209 in a protection's final audit; 62 with fuel groups not declared), so the
+# fixture took 18 min instead of about 4 (issue 16).
 CITIES = municipalities(1, cameras=1)
 VEHICLES = 40
 COUNT_TABLES = [name for name, spec in TABLES.items() if spec.protected]
