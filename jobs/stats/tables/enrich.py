@@ -7,7 +7,7 @@ the result never depends on how Spark partitions the passages.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window, WindowSpec
@@ -212,22 +212,24 @@ def fuel_group(brandstof: Column, zero_emission: Sequence[str]) -> Column:
     return F.when(brandstof.isin(*zero_emission), F.lit(FUEL_GROUP_ZERO_EMISSION)).otherwise(brandstof)
 
 
-def add_vehicle_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
-    """The derived vehicle columns (DERIVED_VEHICLE) asked for, from the fixed columns they read."""
-    make = {"brandstof_groep": lambda brandstof: fuel_group(brandstof, zero_emission_fuels(load_register_conf()))}
+def _derive(passages: DataFrame, columns: Sequence[str], sources: Mapping[str, str],
+            make: Mapping[str, Callable[[Column], Column]]) -> DataFrame:
+    """passages with each derived column asked for, made from the column it reads (sources)."""
     out = passages
     for column in columns:
-        out = out.withColumn(column, make[column](F.col(DERIVED_VEHICLE[column])))
+        out = out.withColumn(column, make[column](F.col(sources[column])))
     return out
+
+
+def add_vehicle_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The derived vehicle columns (DERIVED_VEHICLE) asked for, from the fixed columns they read."""
+    return _derive(passages, columns, DERIVED_VEHICLE, {
+        "brandstof_groep": lambda brandstof: fuel_group(brandstof, zero_emission_fuels(load_register_conf()))})
 
 
 def add_passage_columns(passages: DataFrame, columns: Sequence[str]) -> DataFrame:
     """The derived passage-level columns (DERIVED_PASSAGE) asked for."""
-    make = {"dag_type": day_type, "week_van_maand": week_of_month}
-    out = passages
-    for column in columns:
-        out = out.withColumn(column, make[column](F.col(DERIVED_PASSAGE[column])))
-    return out
+    return _derive(passages, columns, DERIVED_PASSAGE, {"dag_type": day_type, "week_van_maand": week_of_month})
 
 
 def mark_trips(passages: DataFrame, max_gap_minutes: int) -> DataFrame:
