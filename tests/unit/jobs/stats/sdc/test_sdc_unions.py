@@ -10,10 +10,12 @@ import pytest
 
 from anpr.disclosure import AuditSettings
 from jobs.stats.sdc import small_sums
+from jobs.stats.sdc import unions as unions_module
 from jobs.stats.sdc.audit import Attacker
 from jobs.stats.sdc.cells import build_registry
 from jobs.stats.sdc.microdata import parts_from_records
 from jobs.stats.sdc.protect import Protection, _Chooser, _costs, _for_unions, _rounds, audit, protect
+from jobs.stats.sdc.small_sums import OWNERS, VEHICLES
 from jobs.stats.sdc.system import build_system
 from jobs.stats.sdc.unions import _cancelling, _fixed_sums, _quadruples, determined_vars, fixed_sums, unsafe_unions
 from jobs.stats.sdc.zone import summarize
@@ -434,6 +436,66 @@ def test_one_companys_vehicles_over_five_cells_whose_sum_the_rows_fix_break_the_
     protected = protect(reg, SETTINGS)
     assert audit(protected, SETTINGS).ok
     assert not any(five_fixed(protected, measure) for measure in "PRV")
+
+
+def hidden_counts(prot: Protection) -> np.ndarray:
+    attacker = Attacker(prot.system, prot.suppressed)
+    return attacker.unknown & ~np.isin(np.arange(prot.system.size), list(attacker.solved))
+
+
+def searched(monkeypatch) -> list[str]:
+    """The rules of the small_sums searches run from now on."""
+    rules: list[str] = []
+    real = unions_module.small_sums
+
+    def spy(system, members, counts, rule, at_least, limit):
+        rules.append(rule)
+        return real(system, members, counts, rule, at_least, limit)
+
+    monkeypatch.setattr(unions_module, "small_sums", spy)
+    return rules
+
+
+def test_a_count_below_the_rule_that_joins_the_hidden_ones_is_searched_again(monkeypatch):
+    """The five hidden but one, then all five: the second search must find the five's 8 vehicles, though
+    the first found no set of five or more in the same group (a sum hidden only since was never searched)."""
+    reg = five_registry(np.random.default_rng(3))
+    prot = five_planted(reg)
+    last = next(n for n in range(reg.size) if five_cell(reg, n) == (1, 5))
+    prot.suppressed[last] = False
+    before = fixed_sums(prot.system, hidden_counts(prot))
+    prot.suppressed[last] = True
+    hidden = hidden_counts(prot)
+    rules = searched(monkeypatch)
+    after = fixed_sums(prot.system, hidden)
+    assert VEHICLES in rules
+    five = sorted(prot.system.node_var[(n, "V")] for n in range(reg.size) if five_cell(reg, n) in FIVE)
+    assert tuple(five) in after and tuple(five) not in before
+    prot.system.small_sums_memo = None
+    assert _fixed_sums(prot.system, hidden, 4) == after
+
+
+def test_a_search_that_found_nothing_is_not_run_again_when_only_large_cells_joined(monkeypatch):
+    """After a protection, hiding one more cell of 16 vehicles or more of 10 owners: no vehicle or owner search is run
+    again (no set could pick it, and none of the counts hidden before made one), and the answer is a fresh
+    search's."""
+    reg = five_registry(np.random.default_rng(3))
+    prot = protect(reg, SETTINGS)
+    first = hidden_counts(prot)
+    fixed_sums(prot.system, first)
+    for big in [n for n in range(reg.size) if not prot.suppressed[n] and reg.stat("V")[n] >= 16
+                and reg.stat("O")[n] >= 10 and len(reg.key[n]) == 2]:
+        prot.suppressed[big] = True
+        hidden = hidden_counts(prot)
+        if np.any(hidden & ~first):  # not pinned by a row at once
+            break
+        prot.suppressed[big] = False
+    assert not np.any(first & ~hidden) and np.any(hidden & ~first)
+    rules = searched(monkeypatch)
+    after = fixed_sums(prot.system, hidden)
+    assert VEHICLES not in rules and OWNERS not in rules
+    prot.system.small_sums_memo = None
+    assert _fixed_sums(prot.system, hidden, 4) == after
 
 
 def dominated_registry(measures: tuple[str, ...] = ("P", "R", "V")):
