@@ -63,9 +63,9 @@ class System:
     # after it and the audit ask it of one pattern (on the Utrecht-sized zone 10 s of CPU each)
     fixed_sums_memo: tuple[bytes, list[tuple[int, ...]]] | None = field(default=None, init=False, repr=False,
                                                                          compare=False)
-    # unions._fixed_sums' last MILP searches (small_sums): the hidden variables they were for, and per measure,
-    # kind of count and rule, the members of the groups where one found a set or was not run
-    small_sums_memo: tuple[np.ndarray, dict[tuple[object, ...], np.ndarray]] | None = field(
+    # unions._fixed_sums' last MILP searches (small_sums): the hidden variables they were for; per measure, kind
+    # of count and rule, the members of the groups where one found a set or was not run; each variable's group
+    small_sums_memo: tuple[np.ndarray, dict[tuple[object, ...], np.ndarray], np.ndarray] | None = field(
         default=None, init=False, repr=False, compare=False)
     # the most candidate counts of a group whose fixed sums of five or more small_sums.dominant_sum left
     # unsearched (0: none), recorded in the zone's audit summary

@@ -176,21 +176,24 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     # answer checked against the probes.
     about = np.array(["" if v not in system.joint else system.joint[v].about for v in cols.tolist()], dtype=object)
     members_of = _by_key(every)
-    # A search that found nothing stays empty while the hidden counts only grow and no count it could pick
-    # joined its group: a sum of counts hidden before that is fixed now was fixed before (the null space of
-    # the rows over the hidden counts only grows), in a group searched then. The rounds of one protection
-    # add a companion or two at a time: on a 60-vehicle zone publishing a fuel-group table the four searches
-    # of its rounds took 10.7, 1.7, 3.4 and 1.0 s of CPU this way, 10.7 s each without.
+    # A search that found nothing stays empty while the hidden counts only grow, its group holds the counts of
+    # one group of then at most, and no count it could pick joined it: a sum of counts hidden before that is
+    # fixed now was fixed before (the null space of the rows over the hidden counts only grows), in the group
+    # searched then. (Where groups merged, a sum of a fixed pair of one and a fixed triple of the other is
+    # searched anew: a review's zone.) The rounds of one protection add a companion or two at a time: on a
+    # 60-vehicle zone publishing a fuel-group table the four searches of its rounds took 10.7, 1.7, 3.4 and
+    # 1.0 s of CPU this way, 10.7 s each without.
     earlier = system.small_sums_memo
     grown = earlier is not None and not np.any(earlier[0] & ~hidden)
     new = hidden & ~earlier[0] if earlier is not None and grown else hidden
     open_: dict[tuple[object, ...], np.ndarray] = {}  # per measure, kind, rule: groups whose search found some
     for (g, m, kind), part in sorted(_by_key(group, measure, about).items()):
         counts, members = cols[part], members_of[(g,)]
+        unmerged = earlier is not None and grown and len(np.unique(earlier[2][members[~new[members]]])) <= 1
         # Dominance only on this release's cells: the owners of another release's cells and of differences
         # are not at hand.
         for rule in (VEHICLES, OWNERS) if kind else (VEHICLES, OWNERS, DOMINANCE):
-            if earlier is not None and grown and not _pickable(system, counts, new[counts], rule) and \
+            if earlier is not None and unmerged and not _pickable(system, counts, new[counts], rule) and \
                     ((m, kind, rule) not in earlier[1] or not earlier[1][(m, kind, rule)][members].any()):
                 continue
             # A fixed set of this release's counts breaking a rule splits into minimal fixed sets (a fixed
@@ -199,17 +202,19 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
             # above (_cancelling, union_problem), a single one is the single-count attack's. So only sets of
             # five or more are searched here.
             unsearched, system.dominance_unsearched = system.dominance_unsearched, 0
-            sets = small_sums(system, members, counts, rule, 2 if kind else 5, _SETS)
-            if sets or system.dominance_unsearched:
-                open_.setdefault((m, kind, rule), np.zeros(system.size, dtype=bool))[members] = True
-            system.dominance_unsearched = max(unsearched, system.dominance_unsearched)
+            try:
+                sets = small_sums(system, members, counts, rule, 2 if kind else 5, _SETS)
+                if sets or system.dominance_unsearched:
+                    open_.setdefault((m, kind, rule), np.zeros(system.size, dtype=bool))[members] = True
+            finally:
+                system.dominance_unsearched = max(unsearched, system.dominance_unsearched)
             for found in sets:
                 if not np.all(np.abs(probe[np.searchsorted(cols, found)].sum(axis=0)) <= len(found) * scale):
                     raise ArithmeticError("the union rule's MILP found a fixed sum the null-space probes do not "
                                           "confirm")
                 if found not in out:
                     out.append(found)
-    system.small_sums_memo = (hidden.copy(), open_)
+    system.small_sums_memo = (hidden.copy(), open_, every)
     return sorted(out)
 
 
