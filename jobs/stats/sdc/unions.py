@@ -184,17 +184,19 @@ def _fixed_sums(system: System, hidden: np.ndarray, probes: int) -> list[tuple[i
     # 60-vehicle zone publishing a fuel-group table the four searches of its rounds took 10.7, 1.7, 3.4 and
     # 1.0 s of CPU this way, 10.7 s each without.
     earlier = system.small_sums_memo
-    grown = earlier is not None and not np.any(earlier[0] & ~hidden)
-    new = hidden & ~earlier[0] if earlier is not None and grown else hidden
+    if earlier is not None and np.any(earlier[0] & ~hidden):
+        earlier = None  # the hidden counts did not only grow: every search runs
+    new = hidden if earlier is None else hidden & ~earlier[0]
     open_: dict[tuple[object, ...], np.ndarray] = {}  # per measure, kind, rule: groups whose search found some
     for (g, m, kind), part in sorted(_by_key(group, measure, about).items()):
         counts, members = cols[part], members_of[(g,)]
-        unmerged = earlier is not None and grown and len(np.unique(earlier[2][members[~new[members]]])) <= 1
+        unmerged = earlier is not None and len(np.unique(earlier[2][members[~new[members]]])) <= 1
+        found_then = earlier[1] if earlier is not None and unmerged else None
         # Dominance only on this release's cells: the owners of another release's cells and of differences
         # are not at hand.
         for rule in (VEHICLES, OWNERS) if kind else (VEHICLES, OWNERS, DOMINANCE):
-            if earlier is not None and unmerged and not _pickable(system, counts, new[counts], rule) and \
-                    ((m, kind, rule) not in earlier[1] or not earlier[1][(m, kind, rule)][members].any()):
+            if found_then is not None and not _pickable(system, counts, new[counts], rule) and \
+                    ((m, kind, rule) not in found_then or not found_then[(m, kind, rule)][members].any()):
                 continue
             # A fixed set of this release's counts breaking a rule splits into minimal fixed sets (a fixed
             # set's part that is fixed leaves the rest fixed), and one of them breaks it too (a union's

@@ -17,7 +17,15 @@ from jobs.stats.sdc.microdata import parts_from_records
 from jobs.stats.sdc.protect import Protection, _Chooser, _costs, _for_unions, _rounds, audit, protect
 from jobs.stats.sdc.small_sums import OWNERS, VEHICLES
 from jobs.stats.sdc.system import build_system
-from jobs.stats.sdc.unions import _cancelling, _fixed_sums, _quadruples, determined_vars, fixed_sums, unsafe_unions
+from jobs.stats.sdc.unions import (
+    _cancelling,
+    _fixed_sums,
+    _hidden,
+    _quadruples,
+    determined_vars,
+    fixed_sums,
+    unsafe_unions,
+)
 from jobs.stats.sdc.zone import summarize
 from tests.unit.jobs.stats.sdc.test_audit import TABLES, random_records
 
@@ -48,6 +56,10 @@ def fixed_exactly(attacker: Attacker, var: int) -> bool:
 
 def keys(prot: Protection, unions: list) -> list[set[tuple]]:
     return [{prot.registry.key[n] for n in nodes} for nodes, *_ in unions]
+
+
+def hidden_counts(prot: Protection) -> np.ndarray:
+    return _hidden(Attacker(prot.system, prot.suppressed), None)
 
 
 def test_a_row_whose_total_the_published_cells_determine_discloses_its_hidden_cells_sum():
@@ -335,8 +347,7 @@ def test_sets_whose_sum_is_exactly_at_the_tolerance_are_found(seed):
 
 def test_a_search_is_answered_from_its_pattern_alone():
     prot = quad_planted()
-    attacker = Attacker(prot.system, prot.suppressed)
-    hidden = attacker.unknown & ~np.isin(np.arange(prot.system.size), list(attacker.solved))
+    hidden = hidden_counts(prot)
     first = fixed_sums(prot.system, hidden)
     other = hidden.copy()
     other[np.flatnonzero(hidden)[0]] = False
@@ -436,11 +447,6 @@ def test_one_companys_vehicles_over_five_cells_whose_sum_the_rows_fix_break_the_
     protected = protect(reg, SETTINGS)
     assert audit(protected, SETTINGS).ok
     assert not any(five_fixed(protected, measure) for measure in "PRV")
-
-
-def hidden_counts(prot: Protection) -> np.ndarray:
-    attacker = Attacker(prot.system, prot.suppressed)
-    return attacker.unknown & ~np.isin(np.arange(prot.system.size), list(attacker.solved))
 
 
 def searched(monkeypatch) -> list[str]:
