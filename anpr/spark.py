@@ -18,6 +18,12 @@ from anpr.pseudonym import JVM_FUNCTIONS
 from anpr.settings import Settings
 
 SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+# Generated classes Spark keeps per JVM (StaticSQLConf, default 100). A micro-batch of the stream uses about 190
+# (each stage's whole-stage code, projections, orderings, Delta's own log queries): with 100 the LRU cache
+# dropped each before its next use, so every batch compiled them all again with Janino (some 17 classes a
+# second at 5,000 detections/s) and the JIT compiled the new classes again, about one of the 2 cores on its
+# own. docs/benchmarks.md, stop 52.
+CODEGEN_CACHE_ENTRIES = "spark.sql.codegen.cache.maxEntries"
 
 # Shared by every profile: the same connectors and the same Delta settings locally and on a cluster.
 DELTA_CONF = {
@@ -89,6 +95,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         "spark.sql.warehouse.dir": str(settings.data_dir / "spark-warehouse"),
         "spark.python.worker.reuse": "true",
+        CODEGEN_CACHE_ENTRIES: "1000",
         # Local paths: the driver serves them to executors, so a cluster needs no Maven access either.
         "spark.jars": ",".join(str(j) for j in spark_connector_jars()),
         **DELTA_CONF,

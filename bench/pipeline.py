@@ -313,9 +313,10 @@ def passages_visible_at(table: Path) -> dict[tuple[str, int], float]:
     return visible
 
 
-def freshness(passages: Any, metrics: Any, visible_at: dict[tuple[str, int], float]) -> list[float]:
-    """Seconds from produced (the Kafka timestamp, `ingested_at`) to visible (the commit of the batch's
-    passages) for each passage, matched to its batch by the batch's offset ranges in the metrics."""
+def freshness(passages: Any, metrics: Any, visible_at: dict[tuple[str, int], float]) -> tuple[np.ndarray, np.ndarray]:
+    """(produced, age) in seconds for each passage: produced is the Kafka timestamp (`ingested_at`, epoch
+    seconds), age the time from it to visible (the commit of the batch's passages), matched to its batch by
+    the batch's offset ranges in the metrics."""
     import json as _json
 
     import pandas as pd
@@ -325,7 +326,8 @@ def freshness(passages: Any, metrics: Any, visible_at: dict[tuple[str, int], flo
                           for part, (low, high) in _json.loads(batch["offsets"]).items()],
                          columns=["kafka_partition", "low", "high", "visible_at"])
     rows = passages.to_pandas()
-    ages: list[float] = []
+    produced_at: list[np.ndarray] = []
+    ages: list[np.ndarray] = []
     for part, group in rows.groupby("kafka_partition"):
         own = spans[spans["kafka_partition"] == part].sort_values("low")
         if own.empty:
@@ -333,9 +335,21 @@ def freshness(passages: Any, metrics: Any, visible_at: dict[tuple[str, int], flo
         at = np.searchsorted(own["low"].to_numpy(), group["kafka_offset"].to_numpy(), side="right") - 1
         inside = (at >= 0) & (group["kafka_offset"].to_numpy() <= own["high"].to_numpy()[np.maximum(at, 0)])
         visible = own["visible_at"].to_numpy()[np.maximum(at, 0)][inside]
-        produced = pd.to_datetime(group["ingested_at"].to_numpy()[inside], utc=True).astype("int64") / 1e9
-        ages += list(visible - produced)
-    return ages
+        produced = pd.to_datetime(group["ingested_at"].to_numpy()[inside], utc=True).astype("int64").to_numpy() / 1e9
+        produced_at.append(produced)
+        ages.append(visible - produced)
+    if not ages:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(produced_at), np.concatenate(ages)
+
+
+def by_window(produced: np.ndarray, ages: np.ndarray, since: float, seconds: float = 30) -> list[dict]:
+    """Freshness p50/p99 of the passages produced in each `seconds`-long window from `since` (epoch seconds):
+    how a fresh JVM's stream settles (its JIT compiles the hot code in the first minutes, docs/benchmarks.md)."""
+    windows = np.floor((produced - since) / seconds).astype(int)
+    return [{"from_s": int(w * seconds), "passages": int((windows == w).sum()),
+             "p50_s": round(float(np.percentile(ages[windows == w], 50)), 2),
+             "p99_s": round(float(np.percentile(ages[windows == w], 99)), 2)} for w in np.unique(windows)]
 
 
 def consumed(end_offset: str | dict) -> int:
@@ -423,11 +437,13 @@ def _timed_stream(root: Path, settings: Any, bootstrap: str, topic: str, rate: i
     metrics = lake.read_arrow(STREAM_METRICS, columns=["query_id", "batch_id", "offsets"],
                               filters=[("query_id", "==", query_id)])
     spark.stop()
-    ages = freshness(rows, metrics, passages_visible_at(Path(lake.path(PASSAGES))))
+    sent_at, ages = freshness(rows, metrics, passages_visible_at(Path(lake.path(PASSAGES))))
+    timed = len(ages) > 0
     return {"rate": rate, "duration_s": duration, "warmup_s": warmup, **produced, "passages_timed": len(ages),
-            "freshness_s_p50": round(float(np.percentile(ages, 50)), 2) if ages else None,
-            "freshness_s_p99": round(float(np.percentile(ages, 99)), 2) if ages else None,
-            "freshness_s_max": round(max(ages), 2) if ages else None,
+            "freshness_s_p50": round(float(np.percentile(ages, 50)), 2) if timed else None,
+            "freshness_s_p99": round(float(np.percentile(ages, 99)), 2) if timed else None,
+            "freshness_s_max": round(float(ages.max()), 2) if timed else None,
+            "freshness_by_30_s": by_window(sent_at, ages, produced_from.timestamp()) if timed else [],
             "trigger_seconds": settings.stream.trigger_seconds, "batches": metrics.num_rows, "drained": drained,
             "batch_steps": steps.lines}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
@@ -23,15 +24,22 @@ def at(day: int) -> str:
     return f"2026-03-{day:02d}T10:00:00.000Z"
 
 
-def batches(spark, settings, tmp_path, *deliveries: list[dict]) -> tuple[Lake, list[BatchReport]]:
-    """Each list of observations as one micro-batch (ids 0, 1, ...) through the real sink."""
+def batches(spark, settings, tmp_path, *deliveries: list[dict],
+            on_batch: Callable[[BatchReport], None] | None = None) -> tuple[Lake, list[BatchReport]]:
+    """Each list of observations as one micro-batch (ids 0, 1, ...) through the real sink; on_batch is called
+    with each batch's report as the sink ends it."""
     own = settings.model_copy(update={"data_dir": tmp_path, "pepper": SecretStr(PEPPER.decode())})
     lake = Lake(str(tmp_path / "lake"), spark)
     ensure_tables(lake)
     reports: list[BatchReport] = []
     spark.sparkContext.setLocalProperty("sql.streaming.queryId", "unit-query")
     try:
-        sink = PassageSink.open(spark, own, lake, reports.append)
+        def report(batch: BatchReport) -> None:
+            reports.append(batch)
+            if on_batch is not None:
+                on_batch(batch)
+
+        sink = PassageSink.open(spark, own, lake, report)
         for batch_id, observations in enumerate(deliveries):
             checked = P.validate(prepared(spark, [json.dumps(o).encode() for o in observations]), 5, LATE_DAYS, 0.6)
             sink(checked, batch_id)
