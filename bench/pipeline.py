@@ -14,7 +14,8 @@ the forked Python workers share once per worker.
 
 - freshness (fresh process): the stream running with the project's trigger while detections are produced
   live at a steady rate by a process of their own (as a supplier's feed is; on the same 2 cores);
-  seconds from produced (Kafka timestamp) to visible in passages, per passage.
+  seconds from produced (Kafka timestamp) to visible in passages, per passage, in all and per 30 s of
+  production (a fresh JVM's JIT settles over the first minutes).
 
 Sizes: ANPR_BENCH_PIPELINE_REGISTER (vehicles, default 10,000,000), ANPR_BENCH_PIPELINE_OBSERVATIONS
 (default 2,000,000), ANPR_BENCH_PIPELINE_RATE (detections/s, default 5,000) and
