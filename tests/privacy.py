@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 HEX = set("0123456789ABCDEF")
@@ -22,9 +23,15 @@ def _normalized(plate: str) -> str:
 
 
 def _texts(path: Path) -> Iterable[str]:
+    """A file's text: Parquet decompressed, column by column; anything else, and a Parquet file without its
+    footer (a writer killed mid-file leaves one, empty or cut short, that no table commit names), as raw bytes."""
     if path.suffix == ".parquet":
-        # One file, not a dataset: a Hive-style folder name must not add a second copy of a column.
-        table = pq.ParquetFile(path).read()
+        try:
+            # One file, not a dataset: a Hive-style folder name must not add a second copy of a column.
+            table = pq.ParquetFile(path).read()
+        except pa.ArrowInvalid:
+            yield path.read_bytes().decode("latin-1")
+            return
         for column in table.columns:
             yield "\n".join(str(v) for v in column.to_pylist())
     else:

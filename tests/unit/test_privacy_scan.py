@@ -26,3 +26,13 @@ def test_excluded_top_level_folders_are_not_scanned(tmp_path):
     (tmp_path / "lake" / "broker.txt").write_text("GZ456K")
     hits = {f for f, _ in find_plates(tmp_path, ["VX-123-B", "GZ-456-K"], exclude=["broker"])}
     assert hits == {"lake/broker.txt"}
+
+
+def test_a_parquet_file_a_killed_writer_cut_short_is_scanned_as_raw_bytes(tmp_path):
+    """A driver killed by SIGKILL mid-write leaves a data file without its footer (empty, or cut short) that no
+    Delta commit names: the scan reads its bytes instead of failing on it."""
+    pq.write_table(pa.table({"x": ["VX 123 B"]}), tmp_path / "whole.parquet", compression="none")
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    (tmp_path / "cut.parquet").write_bytes((tmp_path / "whole.parquet").read_bytes()[:-8])
+    hits = {f for f, _ in find_plates(tmp_path, ["VX-123-B", "GZ-456-K"])}
+    assert hits == {"whole.parquet", "cut.parquet"}
