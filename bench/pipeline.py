@@ -348,9 +348,12 @@ def by_window(produced: np.ndarray, ages: np.ndarray, since: float, seconds: flo
     """Freshness p50/p99 of the passages produced in each `seconds`-long window from `since` (epoch seconds):
     how a fresh JVM's stream settles (its JIT compiles the hot code in the first minutes, docs/benchmarks.md)."""
     windows = np.floor((produced - since) / seconds).astype(int)
-    return [{"from_s": int(w * seconds), "passages": int((windows == w).sum()),
-             "p50_s": round(float(np.percentile(ages[windows == w], 50)), 2),
-             "p99_s": round(float(np.percentile(ages[windows == w], 99)), 2)} for w in np.unique(windows)]
+    out = []
+    for w in np.unique(windows):
+        own = ages[windows == w]
+        out.append({"from_s": int(w * seconds), "passages": len(own), "p50_s": round(float(np.percentile(own, 50)), 2),
+                    "p99_s": round(float(np.percentile(own, 99)), 2)})
+    return out
 
 
 def consumed(end_offset: str | dict) -> int:

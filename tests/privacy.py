@@ -30,12 +30,12 @@ def _texts(path: Path) -> Iterable[str]:
             # One file, not a dataset: a Hive-style folder name must not add a second copy of a column.
             table = pq.ParquetFile(path).read()
         except pa.ArrowInvalid:
-            yield path.read_bytes().decode("latin-1")
+            pass  # no footer: read as raw bytes below
+        else:
+            for column in table.columns:
+                yield "\n".join(str(v) for v in column.to_pylist())
             return
-        for column in table.columns:
-            yield "\n".join(str(v) for v in column.to_pylist())
-    else:
-        yield path.read_bytes().decode("latin-1")
+    yield path.read_bytes().decode("latin-1")
 
 
 def _pattern(forms: Iterable[str]) -> re.Pattern[str] | None:

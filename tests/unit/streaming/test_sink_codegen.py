@@ -26,7 +26,7 @@ def like(hour: int, first: int) -> list[dict]:
 def test_a_micro_batch_like_the_one_before_compiles_no_new_code(spark, settings, tmp_path):
     after: list[int] = []
     _, reports = batches(spark, settings, tmp_path, like(2, 1), like(4, 4), like(6, 7), like(8, 10),
-                            on_batch=lambda _: after.append(compilations(spark)))
+                         on_batch=lambda _: after.append(compilations(spark)))
     assert [(r.passages_written, sum(r.quarantined.values())) for r in reports] == [(2, 1)] * 4
     # Batch 0 commits under Delta transactions and batch 1 is the first with marked appends: both compile.
     third, fourth = after[2] - after[1], after[3] - after[2]
