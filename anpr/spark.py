@@ -24,6 +24,10 @@ SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 # second at 5,000 detections/s) and the JIT compiled the new classes again, about one of the 2 cores on its
 # own. docs/benchmarks.md, stop 52.
 CODEGEN_CACHE_ENTRIES = "spark.sql.codegen.cache.maxEntries"
+# Whether a persisted DataFrame's in-memory columns are compressed (SQLConf, default true). Choosing an
+# encoding scans every value of every column into a dictionary first: on the stream's persisted micro-batches
+# that was a fifth of the JVM's samples; the stream turns it off (streaming/job.py). docs/benchmarks.md, stop 53.
+CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
 
 # Shared by every profile: the same connectors and the same Delta settings locally and on a cluster.
 DELTA_CONF = {

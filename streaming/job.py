@@ -19,7 +19,7 @@ from anpr.keyring import Pepper
 from anpr.lake import Lake, session_confs
 from anpr.register_tables import ensure_register_tables
 from anpr.settings import Settings
-from anpr.spark import SNAPSHOT_PARTITIONS
+from anpr.spark import CACHE_COMPRESSED, SNAPSHOT_PARTITIONS
 from anpr.stream_tables import (
     OUT_OF_SCOPE,
     OUT_OF_SCOPE_PARTITIONS,
@@ -42,6 +42,9 @@ from streaming.topics import batch_guard, check_topic_identity
 
 log = logging.getLogger(__name__)
 QUERY_NAME = "passages"
+# The stream's own SQL confs while it runs: a micro-batch's persisted frames live for that batch only, so the
+# CPU of compressing them (anpr/spark.py) buys nothing.
+STREAM_CONFS = {CACHE_COMPRESSED: "false"}
 
 
 def ensure_tables(lake: Lake) -> None:
@@ -99,10 +102,11 @@ def run_stream(spark: SparkSession, settings: Settings, lake: Lake, until_idle: 
     streaming.source.BrokerUnreachableError when Kafka did not answer for kafka.broker_wait_seconds (the
     query's own exception is its __cause__); what was committed before stays, and a restart resumes.
     Raises StreamAlreadyRunning when another stream holds the checkpoint (`checkpoint_lock`).
-    While it runs, Delta rebuilds table states in stream.delta_snapshot_partitions tasks; the session's
-    own value is back when it returns.
+    While it runs, Delta rebuilds table states in stream.delta_snapshot_partitions tasks, and the micro-batches
+    the sink persists are kept uncompressed (CACHE_COMPRESSED; at most kafka.max_offsets_per_trigger rows, held
+    for one batch); the session's own values are back when it returns.
     """
-    with session_confs(spark, {SNAPSHOT_PARTITIONS: str(settings.stream.delta_snapshot_partitions)}):
+    with session_confs(spark, STREAM_CONFS | {SNAPSHOT_PARTITIONS: str(settings.stream.delta_snapshot_partitions)}):
         _run_queries(spark, settings, lake, until_idle, on_batch, checkpoint, accept_data_loss)
 
 
