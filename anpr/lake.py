@@ -294,6 +294,7 @@ class Lake:
         partition_by = check_partition_by(schema, partition_by)
         if not self.exists(name):
             with self._lock:
+                self._clear_unfinished_creation(name)
                 builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(schema)
                 if partition_by:
                     builder = builder.partitionedBy(*partition_by)
@@ -319,6 +320,22 @@ class Lake:
             log.info("table %s: no file statistics for its pseudonym columns", name)
             state = self.state(name)
         check_same_table(name, state.schema, state.partition_columns, schema, partition_by)
+
+    def _clear_unfinished_creation(self, name: str) -> None:
+        """Remove the `_delta_log` of a table whose creation was killed before its first commit.
+
+        Delta makes the log folder before it writes commit 0; a process killed in between leaves a folder
+        that delta-spark takes for a table (`createIfNotExists` then fails with DELTA_TABLE_NOT_FOUND) and
+        every later start would refuse. Only a log holding nothing but hidden files (a commit's temporary
+        file, checksums) and empty folders is removed: it records no version, so no data is lost.
+        """
+        jvm: Any = self.spark._jvm
+        log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.path(name)}/_delta_log")
+        fs = log_dir.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        if not fs.exists(log_dir) or _holds_log_entries(fs, log_dir):
+            return
+        fs.delete(log_dir, True)
+        log.warning("table %s: removed a Delta log without a commit, left by a creation that did not finish", name)
 
     def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None,
                nonempty: bool = False, marked: bool = False) -> bool:
@@ -835,6 +852,18 @@ def partition_predicate(partition: Mapping[str, object], partition_columns: Sequ
         for column, value in partition.items()
     ]
     return " AND ".join(terms)
+
+
+def _holds_log_entries(fs: Any, folder: Any) -> bool:
+    """Whether a Delta log folder holds any file a table's state could be read from: one not hidden (commits,
+    checkpoints, `_last_checkpoint`), in the folder or its subfolders (`_commits`)."""
+    for status in fs.listStatus(folder):
+        if status.isDirectory():
+            if _holds_log_entries(fs, status.getPath()):
+                return True
+        elif not status.getPath().getName().startswith("."):
+            return True
+    return False
 
 
 def _commit_info(jvm: Any, fs: Any, path: Any) -> dict[str, Any] | None:

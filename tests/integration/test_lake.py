@@ -118,6 +118,24 @@ def test_create_is_idempotent_and_refuses_another_schema(lake: Lake, observation
         lake.create(observations, SCHEMA, ["event_date"])
 
 
+@pytest.mark.parametrize("leftover", ["empty log", "commit's temporary file", "empty commits folder"])
+def test_a_creation_killed_before_its_first_commit_does_not_block_the_next(lake: Lake, leftover: str) -> None:
+    # Delta makes _delta_log before it writes commit 0: a SIGKILL in between left this, and every restart
+    # of the stream then failed with DELTA_TABLE_NOT_FOUND (CI, test_stream_faults, kill seed 592879698).
+    log_dir = Path(lake.path("observations")) / "_delta_log"
+    log_dir.mkdir(parents=True)
+    if leftover == "commit's temporary file":
+        (log_dir / ".00000000000000000000.json.0b9c2e6d.tmp").write_text('{"commitInfo":{}}\n')
+    elif leftover == "empty commits folder":
+        (log_dir / "_commits").mkdir()
+    lake.create("observations", SCHEMA, PARTITIONS)
+    assert lake.version("observations") == 0
+    assert lake.state("observations").partition_columns == PARTITIONS
+    assert lake.append("observations", arrow_rows([row(1)]))
+    lake.create("observations", SCHEMA, PARTITIONS)  # the table's own log is kept, with its rows
+    assert sorted_tuples(lake.read_arrow("observations")) == sorted_tuples(arrow_rows([row(1)]))
+
+
 def test_new_trailing_nullable_columns_upgrade_an_existing_table_in_place(lake: Lake, observations: str) -> None:
     lake.append(observations, arrow_rows([row(1)]))
     wider = StructType([*SCHEMA.fields, StructField("double_reads", LongType(), True)])
