@@ -11,11 +11,11 @@ real ones (anpr/settings.py).
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from anpr.secret_files import create_secret
 from anpr.settings import KafkaPrincipalName, Settings
 
 if TYPE_CHECKING:
@@ -52,16 +52,8 @@ def password(settings: Settings, principal: KafkaPrincipalName) -> str:
 
 
 def _generated(path: Path) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:  # O_EXCL: two processes starting at once keep the first one's password
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    # two processes starting at once keep the first one's password, and neither reads half of it
+    return create_secret(path, secrets.token_urlsafe(32).encode()).decode().strip()
 
 
 def client_config(settings: Settings, principal: KafkaPrincipalName) -> dict[str, object]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from anpr.pseudonym import write_pepper_file
+from anpr.secret_files import create_secret
 
 SUFFIX = ".pepper"
 # register/loads.source of the row a re-key writes before it replaces the register's keys: until a load
@@ -91,13 +91,10 @@ class Keyring:
 
     def create(self) -> Pepper:
         """A new random pepper as a keyring file only its owner reads. Returns it; its value is never shown."""
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         value = secrets.token_hex(32).encode()
         pid = pepper_id(value)
         path = self.folder / f"{pid}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(value)
+        create_secret(path, value)
         return Pepper(pid, str(path), configured=False)
 
     def destroy(self, pid: str, active: str, passages_kept: int) -> Path:

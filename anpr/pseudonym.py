@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from string import ascii_uppercase
 from typing import NamedTuple
+
+from anpr.secret_files import replace_secret
 
 # Runs of letters and digits of any script ([\p{L}\p{N}]): a letter that does not fold to A-Z (Cyrillic А, Greek
 # Α, Polish Ł) stays in the text, which then fails the plate format (MALFORMED_PLATE), instead of vanishing and
@@ -65,12 +66,10 @@ def write_pepper_file(folder: Path, pepper: bytes) -> Path:
     The cluster profile mounts its pepper file on every node (ANPR_PEPPER_FILE); this is for a pepper
     given as a value, on one machine.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "pepper"
     if not path.exists() or path.read_bytes() != pepper:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(pepper)
+        # in one step: a JVM of another process reading it meanwhile must not derive keys from half a pepper
+        replace_secret(path, pepper)
     return path
 
 

@@ -9,14 +9,13 @@ a replay after a restart of the service still finds its key. Losing the file onl
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 from anpr.contract import is_uuid
+from anpr.secret_files import create_secret
 from anpr.settings import INGEST_DIGEST_KEY
 
 SECRET_FILE = INGEST_DIGEST_KEY
@@ -66,19 +65,4 @@ class Digests:
 
 
 def _secret(path: Path) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Written whole under another name and linked into place, so a process starting beside this
-        # one never reads a half-written secret, and the first one made is the one both keep.
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-                out.flush()
-                os.fsync(out.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(draft, path)
-        finally:
-            draft.unlink(missing_ok=True)
-    return path.read_bytes().strip()
+    return create_secret(path, secrets.token_hex(32).encode()).strip()
