@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import ahocorasick
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -38,22 +39,33 @@ def _texts(path: Path) -> Iterable[str]:
     yield path.read_bytes().decode("latin-1")
 
 
-def _pattern(forms: Iterable[str]) -> re.Pattern[str] | None:
-    ordered = sorted(set(forms), key=len, reverse=True)
-    return re.compile("|".join(re.escape(f) for f in ordered)) if ordered else None
+def _automaton(forms: Iterable[str]) -> ahocorasick.Automaton | None:
+    """All forms searched at once, in one pass over a text (Aho-Corasick): an alternation regex of a day's
+    fleet tried every form at each position, minutes for a demo's data dir."""
+    automaton = ahocorasick.Automaton()
+    for form in set(forms):
+        automaton.add_word(form, None)
+    if not len(automaton):
+        return None
+    automaton.make_automaton()
+    return automaton
+
+
+def _found(automaton: ahocorasick.Automaton | None, text: str) -> bool:
+    return automaton is not None and next(automaton.iter(text), None) is not None
 
 
 def find_plates(root: Path, plates: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
     """Files under root holding any of the plates, skipping the top-level folders in exclude."""
     skipped = {root / name for name in exclude}
     norms = {_normalized(p) for p in plates}
-    any_case = _pattern(n for n in norms if not set(n) <= HEX)
-    upper_only = _pattern(n for n in norms if set(n) <= HEX)
+    any_case = _automaton(n for n in norms if not set(n) <= HEX)
+    upper_only = _automaton(n for n in norms if set(n) <= HEX)
     hits = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not skipped & set(p.parents)):
         for text in _texts(path):
             squeezed = SEPARATORS.sub("", text)
-            if (any_case and any_case.search(squeezed.upper())) or (upper_only and upper_only.search(squeezed)):
+            if _found(any_case, squeezed.upper()) or _found(upper_only, squeezed):
                 hits.append((str(path.relative_to(root)), "<plate>"))  # never echo the plate itself
                 break
     return hits
@@ -63,9 +75,9 @@ def find_strings(root: Path, needles: Iterable[str], exclude: Iterable[str] = ()
     """Files under root holding any of the exact strings (keys, tokens), raw bytes and decompressed
     Parquet alike, skipping the folders in exclude (paths relative to root). Names files, never needles."""
     skipped = {root / name for name in exclude}
-    pattern = _pattern(needles)
-    if pattern is None:
+    automaton = _automaton(needles)
+    if automaton is None:
         return []
     return [str(path.relative_to(root)) for path in sorted(p for p in root.rglob("*")
                                                            if p.is_file() and not skipped & set(p.parents))
-            if any(pattern.search(text) for text in _texts(path))]
+            if any(_found(automaton, text) for text in _texts(path))]

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.privacy import find_plates
+from tests.privacy import find_plates, find_strings
 
 
 def test_finds_plates_in_any_form_in_text_and_parquet(tmp_path):
@@ -36,3 +36,12 @@ def test_a_parquet_file_a_killed_writer_cut_short_is_scanned_as_raw_bytes(tmp_pa
     (tmp_path / "cut.parquet").write_bytes((tmp_path / "whole.parquet").read_bytes()[:-8])
     hits = {f for f, _ in find_plates(tmp_path, ["VX-123-B", "GZ-456-K"])}
     assert hits == {"whole.parquet", "cut.parquet"}
+
+
+def test_exact_strings_are_found_in_text_and_parquet_and_only_files_are_named(tmp_path):
+    key = "3f9a" * 16
+    (tmp_path / "log.txt").write_text(f"key={key} kept")
+    pq.write_table(pa.table({"k": ["other", "tok-77"]}), tmp_path / "part-0.parquet")
+    (tmp_path / "upper.txt").write_text(key.upper())  # keys and tokens are exact: no case folding
+    assert find_strings(tmp_path, [key, "tok-77"]) == ["log.txt", "part-0.parquet"]
+    assert find_strings(tmp_path, []) == []
