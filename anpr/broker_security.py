@@ -32,7 +32,8 @@ from kafka.admin import (
 )
 from kafka.admin._users import ScramMechanism, UserScramCredentialUpsertion
 
-from anpr.tls import issue, valid_for_a_day, write_private
+from anpr.atomic_files import replace_whole
+from anpr.tls import issue, issued_by, valid_for_a_day
 
 BROKER_CN = "anpr-broker"
 SCRAM = "SCRAM-SHA-512"
@@ -71,9 +72,21 @@ def ensure_tls(directory: Path) -> TlsFiles:
     """The broker's PKCS12 keystore and the CA's PEM certificate under `directory`, made if missing or
     about to expire (a new CA too: clients re-read ca.pem when they connect)."""
     ca, keystore, secret = directory / "ca.pem", directory / "broker.p12", directory / "keystore.password"
-    if not (ca.exists() and keystore.exists() and secret.exists() and valid_for_a_day(ca)):
+    if not (ca.exists() and keystore.exists() and secret.exists() and _one_set(ca, keystore, secret)):
         _make_tls(directory, ca, keystore, secret)
     return TlsFiles(ca, keystore, secret.read_text().strip())
+
+
+def _one_set(ca: Path, keystore: Path, secret: Path) -> bool:
+    """Whether the password opens the keystore, the CA signed its certificate and both hold another day (the
+    three files are written one by one: a start killed between them leaves a mix)."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        _, cert, _ = pkcs12.load_key_and_certificates(keystore.read_bytes(), secret.read_bytes().strip())
+    except (ValueError, TypeError):
+        return False
+    return cert is not None and issued_by(cert, ca) and valid_for_a_day(ca)
 
 
 def _make_tls(directory: Path, ca_path: Path, keystore_path: Path, secret_path: Path) -> None:
@@ -88,9 +101,9 @@ def _make_tls(directory: Path, ca_path: Path, keystore_path: Path, secret_path: 
                   .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
                   .build(password.encode()))
     store = pkcs12.serialize_key_and_certificates(BROKER_CN.encode(), made.key, made.cert, [made.ca], encryption)
-    write_private(secret_path, password.encode())
-    write_private(keystore_path, store)
-    ca_path.write_bytes(made.ca.public_bytes(serialization.Encoding.PEM))
+    replace_whole(secret_path, password.encode())
+    replace_whole(keystore_path, store)
+    replace_whole(ca_path, made.ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
 
 
 def sasl_ssl_properties(port: int, controller_port: int, tls: TlsFiles, admin: Credential) -> dict[str, str]:

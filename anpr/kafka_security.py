@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anpr.secret_files import create_secret
+from anpr.atomic_files import create_once
 from anpr.settings import KafkaPrincipalName, Settings
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def password(settings: Settings, principal: KafkaPrincipalName) -> str:
 
 def _generated(path: Path) -> str:
     # two processes starting at once keep the first one's password, and neither reads half of it
-    return create_secret(path, secrets.token_urlsafe(32).encode()).decode().strip()
+    return create_once(path, secrets.token_urlsafe(32).encode()).decode().strip()
 
 
 def client_config(settings: Settings, principal: KafkaPrincipalName) -> dict[str, object]:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from anpr.atomic_files import create_once, remove_whole
 from anpr.pseudonym import write_pepper_file
-from anpr.secret_files import create_secret
 
 SUFFIX = ".pepper"
 # register/loads.source of the row a re-key writes before it replaces the register's keys: until a load
@@ -94,7 +94,7 @@ class Keyring:
         value = secrets.token_hex(32).encode()
         pid = pepper_id(value)
         path = self.folder / f"{pid}{SUFFIX}"
-        create_secret(path, value)
+        create_once(path, value)
         return Pepper(pid, str(path), configured=False)
 
     def destroy(self, pid: str, active: str, passages_kept: int) -> Path:
@@ -111,7 +111,7 @@ class Keyring:
             raise KeyringError(f"pepper {pid} is the configured pepper: remove it from ANPR_PEPPER / "
                                "ANPR_PEPPER_FILE (and conf/) instead")
         path = Path(pepper.path)
-        path.unlink()
+        remove_whole(path)  # with any draft copy a killed write left beside it
         return path
 
 

@@ -31,6 +31,7 @@ import logging
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -80,6 +82,9 @@ log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*(/[A-Za-z0-9_][A-Za-z0-9_\-]*)*$")
 _ROW_INDEX = "__anpr_row_index"
+# A Delta log folder without a commit younger than this may be another process creating the table now (Delta
+# writes commit 0 milliseconds after the folder); an older one was left by a creation killed in between.
+CREATION_GRACE_SECONDS = 10.0
 
 _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
@@ -293,8 +298,8 @@ class Lake:
 
         partition_by = check_partition_by(schema, partition_by)
         if not self.exists(name):
+            self._clear_unfinished_creation(name)
             with self._lock:
-                self._clear_unfinished_creation(name)
                 builder = DeltaTable.createIfNotExists(self.spark).location(self.path(name)).addColumns(schema)
                 if partition_by:
                     builder = builder.partitionedBy(*partition_by)
@@ -327,14 +332,31 @@ class Lake:
         Delta makes the log folder before it writes commit 0; a process killed in between leaves a folder
         that delta-spark takes for a table (`createIfNotExists` then fails with DELTA_TABLE_NOT_FOUND) and
         every later start would refuse. Only a log holding nothing but hidden files (a commit's temporary
-        file, checksums) and empty folders is removed: it records no version, so no data is lost.
+        file, checksums) and empty folders is removed, and only once it is CREATION_GRACE_SECONDS old: a
+        younger one may be another process creating the table right now. Files are removed one by one and
+        folders only when empty, so a commit that appears meanwhile stops the removal and is kept.
         """
         jvm: Any = self.spark._jvm
         log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.path(name)}/_delta_log")
         fs = log_dir.getFileSystem(self.spark._jsc.hadoopConfiguration())
-        if not fs.exists(log_dir) or _holds_log_entries(fs, log_dir):
+        found = _unfinished_log(fs, log_dir)
+        if found is None:
             return
-        fs.delete(log_dir, True)
+        wait = CREATION_GRACE_SECONDS - (time.time() - found.newest_ms / 1000)
+        if wait > 0:
+            time.sleep(wait)
+            found = None if self.exists(name) else _unfinished_log(fs, log_dir)
+            if found is None:
+                return
+        try:
+            for leftover in found.files:
+                fs.delete(leftover, False)
+            for folder in found.folders:  # deepest first, the log folder last
+                if not fs.delete(folder, False) and fs.exists(folder):
+                    return
+        except Py4JJavaError:
+            log.info("table %s: its Delta log gained files while an unfinished creation's were removed; kept", name)
+            return
         log.warning("table %s: removed a Delta log without a commit, left by a creation that did not finish", name)
 
     def append(self, name: str, df: Rows, app_id: str | None = None, version: int | None = None,
@@ -854,16 +876,35 @@ def partition_predicate(partition: Mapping[str, object], partition_columns: Sequ
     return " AND ".join(terms)
 
 
-def _holds_log_entries(fs: Any, folder: Any) -> bool:
-    """Whether a Delta log folder holds any file a table's state could be read from: one not hidden (commits,
-    checkpoints, `_last_checkpoint`), in the folder or its subfolders (`_commits`)."""
-    for status in fs.listStatus(folder):
-        if status.isDirectory():
-            if _holds_log_entries(fs, status.getPath()):
-                return True
-        elif not status.getPath().getName().startswith("."):
-            return True
-    return False
+@dataclass(frozen=True)
+class _UnfinishedLog:
+    files: list[Any]  # hidden files (Hadoop Paths)
+    folders: list[Any]  # deepest first, the log folder last
+    newest_ms: int  # the latest modification time among them, epoch milliseconds
+
+
+def _unfinished_log(fs: Any, log_dir: Any) -> _UnfinishedLog | None:
+    """A Delta log folder that holds no file a table's state could be read from (none that is not hidden:
+    commits, checkpoints, `_last_checkpoint`, in it or its subfolders such as `_commits`); None when there
+    is no such folder or it holds one."""
+    if not fs.exists(log_dir):
+        return None
+    files: list[Any] = []
+    folders: list[Any] = []
+    newest = int(fs.getFileStatus(log_dir).getModificationTime())
+    pending = [log_dir]
+    while pending:
+        folder = pending.pop()
+        folders.insert(0, folder)
+        for status in fs.listStatus(folder):
+            newest = max(newest, int(status.getModificationTime()))
+            if status.isDirectory():
+                pending.append(status.getPath())
+            elif status.getPath().getName().startswith("."):
+                files.append(status.getPath())
+            else:
+                return None
+    return _UnfinishedLog(files, folders, newest)
 
 
 def _commit_info(jvm: Any, fs: Any, path: Any) -> dict[str, Any] | None:

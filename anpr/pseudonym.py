@@ -21,7 +21,7 @@ from pathlib import Path
 from string import ascii_uppercase
 from typing import NamedTuple
 
-from anpr.secret_files import replace_secret
+from anpr.atomic_files import replace_whole
 
 # Runs of letters and digits of any script ([\p{L}\p{N}]): a letter that does not fold to A-Z (Cyrillic А, Greek
 # Α, Polish Ł) stays in the text, which then fails the plate format (MALFORMED_PLATE), instead of vanishing and
@@ -69,7 +69,7 @@ def write_pepper_file(folder: Path, pepper: bytes) -> Path:
     path = folder / "pepper"
     if not path.exists() or path.read_bytes() != pepper:
         # in one step: a JVM of another process reading it meanwhile must not derive keys from half a pepper
-        replace_secret(path, pepper)
+        replace_whole(path, pepper)
     return path
 
 

@@ -20,6 +20,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
+from anpr.atomic_files import replace_whole
 from anpr.settings import CONF_DIR, DEV_SECRET_PREFIX
 
 SUPPLIERS_FILE = "suppliers.toml"
@@ -117,7 +118,8 @@ def save_supplier(path: Path, supplier: Supplier) -> None:
     for block in blocks[1:]:
         if re.search(rf'^name = "{re.escape(supplier.name)}"$', block, re.M) is None:
             kept.append("[[suppliers]]" + block.rstrip("\n") + "\n")
-    path.write_text("\n".join([*kept, supplier_toml(supplier)]))
+    # in one step: the ingest service re-reads the registry while it runs
+    replace_whole(path, "\n".join([*kept, supplier_toml(supplier)]).encode(), mode=0o644)
 
 
 def is_development_key(api_key: str) -> bool:

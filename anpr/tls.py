@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from anpr.atomic_files import replace_whole
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -80,13 +81,33 @@ def valid_for_a_day(pem: Path) -> bool:
     return cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write data to path readable by its owner only (mode 0600), replacing it in one step."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    tmp.replace(path)
+def issued_by(cert: x509.Certificate, ca_pem: Path) -> bool:
+    """Whether the CA in ca_pem signed cert: the files of one set are written one by one, so a start killed
+    between them leaves a new certificate beside an old CA."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem.read_bytes()))
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _one_set(pem: ServerPem) -> bool:
+    """Whether key, certificate and CA belong together and the certificate holds another day (a file cut short
+    or from another set: False)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    try:
+        cert = x509.load_pem_x509_certificate(pem.cert.read_bytes())
+        key = serialization.load_pem_private_key(pem.key.read_bytes(), None)
+    except (ValueError, TypeError):
+        return False
+    return (key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
+            and issued_by(cert, pem.ca) and valid_for_a_day(pem.cert))
 
 
 @dataclass(frozen=True)
@@ -104,14 +125,14 @@ def ensure_server_pem(directory: Path, common_name: str) -> ServerPem:
     from cryptography.hazmat.primitives import serialization
 
     pem = ServerPem(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    if all(p.exists() for p in (pem.ca, pem.cert, pem.key)) and valid_for_a_day(pem.cert):
+    if all(p.exists() for p in (pem.ca, pem.cert, pem.key)) and _one_set(pem):
         return pem
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     made = issue(common_name, f"anpr {common_name} CA")
-    write_private(pem.key, made.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    replace_whole(pem.key, made.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
-    pem.cert.write_bytes(made.cert.public_bytes(serialization.Encoding.PEM))
-    pem.ca.write_bytes(made.ca.public_bytes(serialization.Encoding.PEM))
+    replace_whole(pem.cert, made.cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    replace_whole(pem.ca, made.ca.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return pem
 
 

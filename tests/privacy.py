@@ -44,6 +44,8 @@ def _automaton(forms: Iterable[str]) -> ahocorasick.Automaton | None:
     fleet tried every form at each position, minutes for a demo's data dir."""
     automaton = ahocorasick.Automaton()
     for form in set(forms):
+        if not form:  # a plate or key that is nothing would match nowhere here, and the check would pass
+            raise ValueError("an empty plate or string to scan for")
         automaton.add_word(form, None)
     if not len(automaton):
         return None

@@ -14,8 +14,8 @@ import hmac
 import secrets
 from pathlib import Path
 
+from anpr.atomic_files import create_once
 from anpr.contract import is_uuid
-from anpr.secret_files import create_secret
 from anpr.settings import INGEST_DIGEST_KEY
 
 SECRET_FILE = INGEST_DIGEST_KEY
@@ -65,4 +65,4 @@ class Digests:
 
 
 def _secret(path: Path) -> bytes:
-    return create_secret(path, secrets.token_hex(32).encode()).strip()
+    return create_once(path, secrets.token_hex(32).encode()).strip()

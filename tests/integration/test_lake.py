@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
@@ -118,22 +120,51 @@ def test_create_is_idempotent_and_refuses_another_schema(lake: Lake, observation
         lake.create(observations, SCHEMA, ["event_date"])
 
 
+def leave_unfinished_creation(log_dir: Path, leftover: str, age_seconds: float) -> None:
+    """What a creation killed between Delta making _delta_log and writing commit 0 leaves, age_seconds old."""
+    log_dir.mkdir(parents=True)
+    made = [log_dir]
+    if leftover == "commit's temporary file":
+        made.append(log_dir / ".00000000000000000000.json.0b9c2e6d.tmp")
+        made[-1].write_text('{"commitInfo":{}}\n')
+    elif leftover == "empty commits folder":
+        made.append(log_dir / "_commits")
+        made[-1].mkdir()
+    then = time.time() - age_seconds
+    for path in reversed(made):
+        os.utime(path, (then, then))
+
+
 @pytest.mark.parametrize("leftover", ["empty log", "commit's temporary file", "empty commits folder"])
 def test_a_creation_killed_before_its_first_commit_does_not_block_the_next(lake: Lake, leftover: str) -> None:
-    # Delta makes _delta_log before it writes commit 0: a SIGKILL in between left this, and every restart
-    # of the stream then failed with DELTA_TABLE_NOT_FOUND (CI, test_stream_faults, kill seed 592879698).
-    log_dir = Path(lake.path("observations")) / "_delta_log"
-    log_dir.mkdir(parents=True)
-    if leftover == "commit's temporary file":
-        (log_dir / ".00000000000000000000.json.0b9c2e6d.tmp").write_text('{"commitInfo":{}}\n')
-    elif leftover == "empty commits folder":
-        (log_dir / "_commits").mkdir()
+    # A SIGKILL between the two left this, and every restart of the stream then failed with
+    # DELTA_TABLE_NOT_FOUND (CI, test_stream_faults, kill seed 592879698).
+    leave_unfinished_creation(Path(lake.path("observations")) / "_delta_log", leftover, age_seconds=60)
     lake.create("observations", SCHEMA, PARTITIONS)
     assert lake.version("observations") == 0
     assert lake.state("observations").partition_columns == PARTITIONS
     assert lake.append("observations", arrow_rows([row(1)]))
     lake.create("observations", SCHEMA, PARTITIONS)  # the table's own log is kept, with its rows
     assert sorted_tuples(lake.read_arrow("observations")) == sorted_tuples(arrow_rows([row(1)]))
+
+
+def test_a_log_another_process_is_creating_is_left_to_it(lake: Lake) -> None:
+    """A young log without a commit may be another process's creation under way: create waits for it
+    instead of removing it, and keeps what that process committed."""
+    path = lake.path("observations")
+    leave_unfinished_creation(Path(path) / "_delta_log", "commit's temporary file", age_seconds=0)
+
+    def other_process() -> None:
+        time.sleep(2)
+        DeltaTable.create(path, spark_to_arrow_schema(SCHEMA), partition_by=PARTITIONS)
+        write_deltalake(path, arrow_rows([row(5)]), mode="append")
+
+    other = threading.Thread(target=other_process)
+    other.start()
+    lake.create("observations", SCHEMA, PARTITIONS)
+    other.join()
+    assert lake.version("observations") >= 1
+    assert sorted_tuples(lake.read_arrow("observations")) == sorted_tuples(arrow_rows([row(5)]))
 
 
 def test_new_trailing_nullable_columns_upgrade_an_existing_table_in_place(lake: Lake, observations: str) -> None:

@@ -2,6 +2,7 @@
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.privacy import find_plates, find_strings
 
@@ -45,3 +46,7 @@ def test_exact_strings_are_found_in_text_and_parquet_and_only_files_are_named(tm
     (tmp_path / "upper.txt").write_text(key.upper())  # keys and tokens are exact: no case folding
     assert find_strings(tmp_path, [key, "tok-77"]) == ["log.txt", "part-0.parquet"]
     assert find_strings(tmp_path, []) == []
+    with pytest.raises(ValueError, match="empty"):
+        find_strings(tmp_path, [""])
+    with pytest.raises(ValueError, match="empty"):
+        find_plates(tmp_path, ["--"])

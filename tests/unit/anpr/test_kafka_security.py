@@ -154,6 +154,18 @@ def test_the_broker_tls_files_are_a_throwaway_ca_and_a_private_pkcs12_keystore(t
     assert again.ca.read_bytes() == tls.ca.read_bytes() and again.keystore_password == tls.keystore_password
 
 
+@pytest.mark.parametrize("left", ["new password, old keystore", "new keystore, old CA"])
+def test_broker_tls_files_a_killed_start_left_mixed_are_made_anew(tmp_path, left):
+    old, new = ensure_tls(tmp_path / "old"), ensure_tls(tmp_path / "tls")
+    if left == "new password, old keystore":
+        new.keystore.write_bytes(old.keystore.read_bytes())
+    else:
+        new.ca.write_bytes(old.ca.read_bytes())
+    again = ensure_tls(tmp_path / "tls")
+    assert again.keystore_password != new.keystore_password  # a new set, whole
+    test_the_broker_tls_files_are_a_throwaway_ca_and_a_private_pkcs12_keystore(tmp_path)
+
+
 def security() -> BrokerSecurity:
     return BrokerSecurity(admin=Credential("adm", "a" * 32), producer=Credential("prod", "p" * 32),
                           stream=Credential("strm", "s" * 32), topics=("obs", "cams"),

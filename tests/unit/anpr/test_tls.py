@@ -32,6 +32,26 @@ def test_the_made_certificate_is_for_loopback_its_key_private_and_it_is_kept_unt
     assert ensure_server_pem(tmp_path / "tls", "anpr-ingest") == pem and pem.cert.read_bytes() == before
 
 
+@pytest.mark.parametrize("left", ["new key, old certificate", "new certificate, old CA", "certificate cut short"])
+def test_files_a_killed_start_left_mixed_or_cut_short_are_made_anew(tmp_path, left):
+    """The three files are written one by one: a start killed between them must not leave a service that
+    serves a certificate its key or its clients' CA does not match, on every later start."""
+    old = ensure_server_pem(tmp_path / "old", "anpr-ingest")
+    new = ensure_server_pem(tmp_path / "tls", "anpr-ingest")
+    if left == "new key, old certificate":
+        new.cert.write_bytes(old.cert.read_bytes())
+    elif left == "new certificate, old CA":
+        new.ca.write_bytes(old.ca.read_bytes())
+    else:
+        new.cert.write_bytes(new.cert.read_bytes()[:200])
+    mixed = {p: p.read_bytes() for p in (new.ca, new.cert, new.key)}
+    again = ensure_server_pem(tmp_path / "tls", "anpr-ingest")
+    assert all(p.read_bytes() != mixed[p] for p in (again.ca, again.key))  # a new set, whole
+    cert = x509.load_pem_x509_certificate(again.cert.read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(again.ca.read_bytes()))
+    assert sorted(p.name for p in (tmp_path / "tls").iterdir()) == ["ca.pem", "server.key", "server.pem"]
+
+
 def test_settings_choose_the_files_a_service_serves_with(tmp_path):
     assert server_tls(VendorTls(), tmp_path, "vendor") is None  # local vendor API: plain HTTP by default
     made = server_tls(IngestTls(), tmp_path, "ingest")
