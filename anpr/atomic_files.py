@@ -19,6 +19,8 @@ import os
 import secrets
 from pathlib import Path
 
+from anpr.processes import pid_alive
+
 # link(2) refused by the filesystem (SMB, FUSE object-store mounts): rename in place instead
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV, errno.EMLINK}
 
@@ -31,20 +33,10 @@ def _drafts(path: Path) -> list[Path]:
     return list(path.parent.glob(f".{path.name}.*")) if path.parent.is_dir() else []
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clear_stale_drafts(path: Path) -> None:
     for draft in _drafts(path):
         pid = draft.name.removeprefix(f".{path.name}.").split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             draft.unlink(missing_ok=True)
 
 

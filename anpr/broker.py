@@ -34,6 +34,7 @@ from kafka.errors import KafkaConnectionError, KafkaError, SaslAuthenticationFai
 
 from anpr.broker_security import BrokerSecurity, apply_users_and_acls, ensure_tls, format_arguments, sasl_ssl_properties
 from anpr.jvm import jars, java_binary
+from anpr.processes import pid_alive
 
 if TYPE_CHECKING:
     from anpr.settings import KafkaPrincipalName, Settings
@@ -138,7 +139,7 @@ def serving_broker(home: Path) -> str | None:
     live = _live_broker(home)
     if live is None:
         return None
-    if live[1] is not None and not _pid_alive(live[1]):
+    if live[1] is not None and not pid_alive(live[1]):
         return None  # its starter is gone (killed, the broker's shutdown hung): stale, for start() to stop
     try:
         lines = (home / "server.properties").read_text().splitlines()
@@ -156,7 +157,7 @@ def _live_broker(home: Path) -> tuple[int, int | None] | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    if not _pid_alive(pid) or b"kafka.Kafka" not in cmdline or str(home).encode() not in cmdline:
+    if not pid_alive(pid) or b"kafka.Kafka" not in cmdline or str(home).encode() not in cmdline:
         return None
     return pid, starter
 
@@ -166,16 +167,6 @@ def _pids(pid_file: Path) -> tuple[int, int | None]:
     OSError or ValueError for a missing or unreadable file."""
     fields = pid_file.read_text().split()
     return int(fields[0]), int(fields[1]) if len(fields) > 1 else None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -343,9 +334,9 @@ class EmbeddedBroker:
             log.warning("a broker of an earlier run (pid %d) still serves %s: stopping it", pid, self.home)
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 30
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self._pid_file.unlink(missing_ok=True)
 
