@@ -57,14 +57,19 @@ def _found(automaton: ahocorasick.Automaton | None, text: str) -> bool:
     return automaton is not None and next(automaton.iter(text), None) is not None
 
 
+def _scanned(root: Path, exclude: Iterable[str]) -> list[Path]:
+    """The files under root, in order, but those in the top-level folders named in exclude."""
+    skipped = {root / name for name in exclude}
+    return sorted(p for p in root.rglob("*") if p.is_file() and not skipped & set(p.parents))
+
+
 def find_plates(root: Path, plates: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
     """Files under root holding any of the plates, skipping the top-level folders in exclude."""
-    skipped = {root / name for name in exclude}
     norms = {_normalized(p) for p in plates}
     any_case = _automaton(n for n in norms if not set(n) <= HEX)
     upper_only = _automaton(n for n in norms if set(n) <= HEX)
     hits = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not skipped & set(p.parents)):
+    for path in _scanned(root, exclude):
         for text in _texts(path):
             squeezed = SEPARATORS.sub("", text)
             if _found(any_case, squeezed.upper()) or _found(upper_only, squeezed):
@@ -76,10 +81,8 @@ def find_plates(root: Path, plates: Iterable[str], exclude: Iterable[str] = ()) 
 def find_strings(root: Path, needles: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
     """Files under root holding any of the exact strings (keys, tokens), raw bytes and decompressed
     Parquet alike, skipping the folders in exclude (paths relative to root). Names files, never needles."""
-    skipped = {root / name for name in exclude}
     automaton = _automaton(needles)
     if automaton is None:
         return []
-    return [str(path.relative_to(root)) for path in sorted(p for p in root.rglob("*")
-                                                           if p.is_file() and not skipped & set(p.parents))
+    return [str(path.relative_to(root)) for path in _scanned(root, exclude)
             if any(_found(automaton, text) for text in _texts(path))]
