@@ -163,6 +163,34 @@ class ComponentLP:
             self.highs.changeColsBounds(len(index), index, self.lower[cols],  # type: ignore[attr-defined]
                                         np.full(len(index), highspy.kHighsInf))
 
+    def reach(self, col: int, bound: float, sign: float) -> bool:
+        """Whether a feasible point has x_col >= bound (sign -1) or <= bound (sign 1); the point found is left
+        in points. A zero-cost solve with the column's bound moved there, by the dual simplex from the last
+        basis: under a zero cost every basis is dual feasible, so it only restores primal feasibility, a few
+        pivots where the bound is near the last point, where the exact extreme's primal simplex walks the
+        whole way to the optimum (and, after hold moved the right-hand sides, first back to a feasible
+        basis). False also when HiGHS ends without a verdict: the caller's exact LPs decide then."""
+        self.points = []
+        self.binding = np.zeros(0, dtype=np.int64)
+        if self.highs.getNumRow() == 0:
+            return False
+        lower, upper = (bound, highspy.kHighsInf) if sign < 0 else (float(self.lower[col]), bound)
+        self.highs.changeColBounds(col, lower, upper)
+        for option, value in _COLD if not self.warm else (("simplex_strategy", 1),):
+            self.highs.setOptionValue(option, value)
+        try:
+            self.highs.run()
+            status = self.highs.getModelStatus()
+        finally:
+            self.highs.changeColBounds(col, float(self.lower[col]), highspy.kHighsInf)
+            for option, value in _OPTIONS:
+                self.highs.setOptionValue(option, value)
+        self.warm = True
+        if status != highspy.HighsModelStatus.kOptimal:
+            return False
+        self.points.append(np.asarray(self.highs.getSolution().col_value))
+        return True
+
     def extreme(self, col: int, sign: float) -> float:
         """min (sign 1) or max (sign -1) of one column; the optimum is left in points, a feasible point, and
         the rows that bound it (nonzero duals) in binding."""
