@@ -330,17 +330,18 @@ class Attacker:
         self._record(model, at)
         return value
 
-    def _spans(self, var: int, margin: float, alone: bool = False, at: np.ndarray | None = None) -> bool:
-        """Whether a feasible point takes x_var a margin beyond the values seen, up or else down, so that the
-        values seen then span it (whole numbers, as whole_span counts them). A feasibility LP each, cheaper
-        than an extreme (ComponentLP.reach); False proves nothing: the extremes decide then."""
+    def _spans(self, var: int, margin: float, at: np.ndarray | None = None) -> bool:
+        """Whether a feasible point of var's measure alone (the other measures held at the point at) takes x_var
+        a margin beyond the values seen, up or else down, so that the values seen then span it (whole numbers,
+        as whole_span counts them). A feasibility LP each, cheaper than an extreme (ComponentLP.reach); False
+        proves nothing: the exact LPs decide then."""
         need = float(np.ceil(margin - _TOL))
         up = float(np.ceil(self.seen_lo[var] - _TOL)) + need
         down = float(np.floor(self.seen_hi[var] + _TOL)) - need
         for bound, sign in ((up, -1.0), (down, 1.0)):
             if sign > 0 and down < self.system.lower[var] - _TOL:
                 break
-            _, model = self._held(var, alone, at)
+            _, model = self._held(var, True, at)
             if model.reach(int(np.searchsorted(model.free, var)), bound, sign):
                 self._record(model, at)
                 return bool(whole_span(self.seen_lo[var], self.seen_hi[var]) >= margin - _TOL)
@@ -349,11 +350,10 @@ class Attacker:
     def interval(self, var: int, margin: float | None = None) -> tuple[float, float]:
         """The exact min and max of x_var: LPs over var's component, warm-started per component.
 
-        With a margin, a feasible point that stretches the values seen to the margin is proof enough
-        (_spans), first with the other measures held, then over the whole component; failing that, the max
-        comes first and the min LP is skipped where the max and the lowest value seen already span the
-        margin (or the lowest seen is the variable's bound): [seen, max] is then a proven part of the
-        interval, which is all a pass needs."""
+        With a margin, a feasible point with the other measures held that stretches the values seen to the
+        margin is proof enough (_spans); failing that, the max comes first and the min LP is skipped where
+        the max and the lowest value seen already span the margin (or the lowest seen is the variable's
+        bound): [seen, max] is then a proven part of the interval, which is all a pass needs."""
         if margin is not None:
             # vehicles and trips of a cell are held below its passages: raise those first, then the chain
             # steps of the target from that point may be proof enough
@@ -370,8 +370,8 @@ class Attacker:
                     # whole here (the coefficients are), so that noise is snapped off.
                     at[self.last[0]] = _snap(self.last[1])
             # then with the other measures held still (at the partner's highest): where the links do not
-            # bind, that is as wide; then over the whole component
-            if self._spans(var, margin, alone=True, at=at):
+            # bind, that is as wide
+            if self._spans(var, margin, at):
                 return float(self.seen_lo[var]), float(self.seen_hi[var])
         hi = self._extreme(var, -1.0)
         if margin is not None:

@@ -17,7 +17,9 @@ from scipy.optimize import linprog
 Parts = dict[str, tuple[sp.csr_matrix, np.ndarray]]  # "eq"/"ub" -> (rows, right-hand side)
 _OPTIONS = (("output_flag", False), ("presolve", "off"), ("simplex_strategy", 4), ("random_seed", 0),
             ("threads", 1))
-_COLD = (("presolve", "on"), ("simplex_strategy", 1))  # a first solve: presolve, then the dual simplex
+Options = tuple[tuple[str, str | int], ...]
+_COLD: Options = (("presolve", "on"), ("simplex_strategy", 1))  # a first solve: presolve, then the dual simplex
+_DUAL: Options = (("simplex_strategy", 1),)
 _DONE = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kUnbounded)
 
 
@@ -87,9 +89,10 @@ def _model(parts: Parts, lower: np.ndarray, upper: np.ndarray, cost: np.ndarray)
     return highs
 
 
-def _cold(highs: highspy.Highs) -> highspy.HighsModelStatus:
-    """One solve with presolve and the dual simplex (_COLD), then the kept models' options again."""
-    for option, setting in _COLD:
+def _cold(highs: highspy.Highs, options: Options = _COLD) -> highspy.HighsModelStatus:
+    """One solve with options (by default presolve and the dual simplex, _COLD), then the kept models'
+    options again."""
+    for option, setting in options:
         highs.setOptionValue(option, setting)
     try:
         highs.run()
@@ -176,15 +179,10 @@ class ComponentLP:
             return False
         lower, upper = (bound, highspy.kHighsInf) if sign < 0 else (float(self.lower[col]), bound)
         self.highs.changeColBounds(col, lower, upper)
-        for option, value in _COLD if not self.warm else (("simplex_strategy", 1),):
-            self.highs.setOptionValue(option, value)
         try:
-            self.highs.run()
-            status = self.highs.getModelStatus()
+            status = _cold(self.highs, _DUAL if self.warm else _COLD)
         finally:
             self.highs.changeColBounds(col, float(self.lower[col]), highspy.kHighsInf)
-            for option, value in _OPTIONS:
-                self.highs.setOptionValue(option, value)
         self.warm = True
         if status != highspy.HighsModelStatus.kOptimal:
             return False
