@@ -122,7 +122,12 @@ class DisclosureConfig(BaseModel):
         (jobs/stats/sdc/revision.py). `counts` lists the codes (P, R, V) of the counts the table publishes
         (TableSpec.counts)."""
         if not counts:
-            return "No data about vehicles or owners: published as is."
+            # the camera table (4.12; the anonymous table has its own text, anpr/catalogue.py)
+            return ("No data about vehicles or owners: published as is, except that in a zone where a camera "
+                    "that recorded passages in every judgeable hour, showing no passage in an hour of the "
+                    "passage tables, would tell that the zone saw fewer passages then than the judging threshold, "
+                    "and so narrow a suppressed count below the rules of the count tables, the percentages of "
+                    "those cameras are withheld (null), in this release and in every later one of the month.")
         r = self.rules_for(table)
         dominance_on = "passages" if "P" in counts else \
             "vehicles (of its passages where another table of the release shows the same vehicles' passages)"

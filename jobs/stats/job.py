@@ -41,7 +41,7 @@ from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_r
 from jobs.stats.sdc import Earlier, ProtectionError, ZoneJob, ZoneResult, merge_summaries, protect_zones
 from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
-from jobs.stats.tables.cameras import availability, hour_ceilings, worked_floors
+from jobs.stats.tables.cameras import availability, full_cameras, hour_ceilings, worked_floors
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
 from jobs.stats.tables.enrich import month_facts, month_passages
 
@@ -91,7 +91,9 @@ def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, d
         say(f"    [{finished}/{len(jobs)}] zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and "
             f"{s['secondary']:,} secondary suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), "
             f"audit passed" + (f" (fixed sums of five or more of {s['dominance_unsearched']:,} linked counts not "
-                               "judged for dominance)" if s.get("dominance_unsearched") else ""))
+                               "judged for dominance)" if s.get("dominance_unsearched") else "")
+            + ("; 4.12 withholds its fully available cameras' percentages, which with 4.1 would narrow quiet "
+               "hours' suppressed counts" if s.get("availability_withheld") else ""))
 
     return protect_zones(spark, jobs, report)
 
@@ -262,7 +264,9 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
     out_of_scope = read_month(lake, jaar, maand, out_of_scope_version) if anonymous else None
     for spec in specs:
         if spec.kind == "cameras":
-            frame = availability(cells.camera_hours, scope).assign(maand=maand, jaar=jaar)
+            withheld = {(r.zone, camera) for r in results if r.summary.get("availability_withheld")
+                        for camera in full_cameras(cells.camera_hours, r.zone)}
+            frame = availability(cells.camera_hours, scope, withheld).assign(maand=maand, jaar=jaar)
             published[spec.name] = _sorted(to_arrow(frame.reindex(columns=spec.columns), spec_schema(spec, catalogue)),
                                            spec.measures)
         elif spec.kind == "anonymous" and out_of_scope is not None:

@@ -119,12 +119,13 @@ def internal_rows(spec: TableSpec, results: Sequence[ZoneResult], parts: Sequenc
 
 def with_fates(spec: TableSpec, part: CellPart, cells: pd.DataFrame, catalogue: Catalogue,
                recorded: Mapping[str, Mapping[str, str]]) -> pd.DataFrame:
-    """A zone's cells of one part with the `status` and `audit` a release gave them: recorded maps the
-    release's internal rows of this table and zone (their `cell`) to those rows; every other cell was
-    published, and attacked for nothing."""
+    """A zone's cells of one part with the `status`, `reasons` and `audit` a release gave them, as
+    jobs/stats/sdc/zone.py fates writes them: recorded maps the release's internal rows of this table and
+    zone (their `cell`) to those rows; every other cell was published, and attacked for nothing."""
     names = _names(spec, catalogue)
     rows = [recorded.get(_cell(spec, part, rec, names), {}) for rec in cells.to_dict("records")]
-    return cells.assign(status=[r.get("status", PUBLISHED) for r in rows], audit=[r.get("audit", "") for r in rows])
+    return cells.assign(status=[r.get("status", PUBLISHED) for r in rows], reasons=[r.get("reasons", "") for r in rows],
+                        audit=[r.get("audit", "") for r in rows])
 
 
 def _names(spec: TableSpec, catalogue: Catalogue) -> dict[str, str]:

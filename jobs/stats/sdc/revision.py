@@ -60,14 +60,18 @@ class Earlier:
     """One earlier served release of the month, for one zone."""
 
     release_id: str
-    # part -> its cells as that release built them, with their `status` and the `audit` it recorded (JSON, as
-    # jobs/stats/sdc/zone.py fates writes it; absent or "" where nothing was attacked)
+    # part -> its cells as that release built them, with their `status`, `reasons` and the `audit` it recorded
+    # (JSON, as jobs/stats/sdc/zone.py fates writes them; "" where nothing was attacked)
     cells: Mapping[str, pd.DataFrame]
     difference: Mapping[str, pd.DataFrame]  # part -> cells of the difference population from it to this one
     # its cameras' worked hours then (Registry.floors): its 4.12 gave them away as this release's 4.12 does
     floors: Mapping[tuple[str, object], float] = field(default_factory=dict)
     # and its quiet hours' ceilings (Registry.ceilings), which its 4.12 and 4.1 gave away
     ceilings: Mapping[tuple[tuple[str, ...], tuple[object, ...]], float] = field(default_factory=dict)
+    # its 4.12 showed no percentage for the zone's fully available cameras (so no ceilings; zone.py protect_zone)
+    availability_withheld: bool = False
+    # what its audit recorded for the zone (zone.py summarize), {} if nothing
+    summary: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -7,7 +7,7 @@ the percentage is the share of judged hours in which the camera recorded at leas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -51,8 +51,7 @@ def hour_ceilings(hours: pd.DataFrame, slots: pd.DataFrame, frames: Sequence[tup
     cells per part (CellPart keys); both empty give none."""
     if hours.empty:
         return {}
-    judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True)).get(zone)
-    full = sorted(c for (z, c), w in _worked(hours).items() if z == zone and judged and w == judged)
+    full = full_cameras(hours, zone)
     per_camera = [frame for part, frame in frames if {"camera_id", "week_dag", "uur"} <= set(part.keys)]
     if not full or not per_camera or slots.empty:
         return {}
@@ -69,6 +68,16 @@ def hour_ceilings(hours: pd.DataFrame, slots: pd.DataFrame, frames: Sequence[tup
     return out
 
 
+def full_cameras(hours: pd.DataFrame, zone: str) -> list[str]:
+    """The zone's cameras that worked in every judged hour of the month (4.12: 100.0%), sorted: the premise of
+    hour_ceilings, and the cameras whose percentage 4.12 withholds where a zone's protection drops the ceilings
+    (jobs/stats/sdc/zone.py protect_zone)."""
+    if hours.empty:
+        return []
+    judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True)).get(zone)
+    return sorted(c for (z, c), w in _worked(hours).items() if z == zone and judged and w == judged)
+
+
 def _worked(hours: pd.DataFrame) -> dict[tuple[str, str], int]:
     """(zone, camera) -> worked hours; a zone without any passing camera has one row without a camera."""
     return {(z, c): w for z, c, w in zip(hours["zone_id"], hours["camera_id"], hours["worked_hours"], strict=True)
@@ -82,9 +91,11 @@ def worked_floors(hours: pd.DataFrame, zone: str) -> dict[tuple[str, object], fl
     return {("camera_id", c): float(w) for (z, c), w in _worked(hours).items() if z == zone and w > 0}
 
 
-def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) -> pd.DataFrame:
+def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality],
+                 withheld: Container[tuple[str, str]] = ()) -> pd.DataFrame:
     """One row per configured camera and detection direction (Voorzijde, Achterzijde), with its zone's rule
-    for that direction; zoneId is the zone's NDW code, zoneAanduiding its text id."""
+    for that direction; zoneId is the zone's NDW code, zoneAanduiding its text id. withheld: (zone, camera)
+    pairs whose percentage is null, as their zone's protection needed (full_cameras)."""
     judged = dict(zip(hours["zone_id"], hours["judged_hours"], strict=True))
     worked = _worked(hours)
     codes = zone_codes(list(municipalities))
@@ -92,7 +103,8 @@ def availability(hours: pd.DataFrame, municipalities: Sequence[Municipality]) ->
     for cam in camera_rows(list(municipalities)):
         zone, camera = str(cam["zone_id"]), str(cam["camera_id"])
         total = judged.get(zone)
-        pct = None if not total else round(100.0 * float(worked.get((zone, camera), 0)) / float(total), 1)
+        pct = None if not total or (zone, camera) in withheld else \
+            round(100.0 * float(worked.get((zone, camera), 0)) / float(total), 1)
         for detection, direction in (("obverse", cam["obverse_direction"]), ("reverse", cam["reverse_direction"])):
             rows.append({"gemeenteCode": cam["municipality"], "zoneId": codes[zone], "zoneAanduiding": zone,
                          "cameraId": camera, "cameraNaam": cam["camera_name"], "latitude": cam["latitude"],

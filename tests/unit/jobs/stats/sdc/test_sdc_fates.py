@@ -116,6 +116,7 @@ def test_the_protection_text_claims_what_the_audit_guarantees_and_no_more():
     assert "this release on its own" not in text and "all releases of the same month served so far" in text
     assert "shows the same vehicles' passages" in described("t4_7_bezoeker_grootte")
     assert described("t4_12_camera").startswith("No data about vehicles")
+    assert "withheld (null)" in described("t4_12_camera")
 
 
 def test_a_protected_synthetic_zone_passes_the_audit(zone_audit):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from anpr.catalogue import CATALOGUE, TABLES
@@ -173,7 +174,7 @@ def test_missing_enrichment_columns_are_named(spark):
 
 def test_camera_availability_counts_only_judgeable_hours(spark):
     from anpr.zones import Camera, Municipality, Zone
-    from jobs.stats.tables.cameras import worked_floors
+    from jobs.stats.tables.cameras import full_cameras, worked_floors
 
     rows = [passage(100 + i, f"v{i}", f"03-02 08:{i:02d}", "Inbound", camera="c1" if i < 5 else "c2")
             for i in range(8)]
@@ -196,6 +197,13 @@ def test_camera_availability_counts_only_judgeable_hours(spark):
     assert list(front["rijRichtingZone"]) == ["Inbound"]
     # what the shares give away, as the audit takes it: c1 worked 1 judged hour, c2 2, c3 none
     assert worked_floors(hours, "Z1") == {("camera_id", "c1"): 1.0, ("camera_id", "c2"): 2.0}
+    # a zone whose protection dropped its quiet-hour ceilings shows no percentage for its cameras at 100%
+    assert full_cameras(hours, "Z1") == ["c2"] and full_cameras(hours, "Z2") == []
+    muni = Municipality(municipality="M", code="GM0344", zones=[zone], cameras=cams)
+    withheld = availability(hours, [muni], {("Z1", c) for c in full_cameras(hours, "Z1")})
+    pct = {(r.cameraId, r.detectieRichting): r.beschikbaarheidsPercentage for r in withheld.itertuples()}
+    assert pd.isna(pct[("c2", "Voorzijde")]) and pd.isna(pct[("c2", "Achterzijde")])
+    assert pct[("c1", "Voorzijde")] == 50.0 and pct[("c3", "Voorzijde")] == 0.0
 
 
 def test_an_hour_a_fully_available_camera_shows_empty_bounds_the_zones_passages_in_it(spark):
