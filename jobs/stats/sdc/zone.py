@@ -155,7 +155,7 @@ def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.D
     started = time.perf_counter()
     # A month whose earlier release withheld 4.12's percentages here keeps them withheld (as it keeps what
     # that release suppressed): published now, they would bound the earlier release's quiet hours.
-    withheld = any(e.availability_withheld for e in earlier)
+    withheld = any(e.availability_withheld for e in earlier) or _pinned_by_ceilings(parts, ceilings or {})
     try:
         prot, report, seconds = _protected(zone, parts, disclosure, definitions, earlier, floors, calendar, days,
                                            {} if withheld else ceilings)
@@ -174,6 +174,27 @@ def protect_zone(gemeente: str, zone: str, frames: Sequence[tuple[CellPart, pd.D
     # a first try that failed counts as protection
     return ZoneResult(gemeente, zone, fates(prot, report), summary,
                       {"protection": time.perf_counter() - started - seconds["audit"], "audit": seconds["audit"]})
+
+
+def _pinned_by_ceilings(parts: Sequence[Part], ceilings: Mapping[tuple[tuple[str, ...], tuple[object, ...]], float]
+                        ) -> bool:
+    """Whether a ceiling certainly leaves some primary passage count too narrow, however much else is hidden,
+    so the protection under the ceilings would fail (and cost a try): a part keyed by the ceiling's dimensions
+    shows k cells of that weekday and hour, disjoint and each at least 1 passage, summing to at most the
+    ceiling, so each lies in [1, ceiling - k + 1], whose width ceiling - k is below the margin of a cell with
+    fewer vehicles than its part's frequency rule allows (primary under that rule, and the strictest rules of
+    its population only widen the margin)."""
+    for (dims, values), ceiling in ceilings.items():
+        for part in parts:
+            if "P" not in part.measures or not set(dims) <= set(part.keys) or part.cells.empty:
+                continue
+            cells = part.cells
+            slot = np.logical_and.reduce([(cells[d] == v).to_numpy() for d, v in zip(dims, values, strict=True)])
+            room = ceiling - int(slot.sum())
+            primary = slot & (cells["V"].to_numpy() < part.rules.min_vehicles)
+            if primary.any() and room < max(part.rules.margin(float(p)) for p in cells["P"].to_numpy()[primary]):
+                return True
+    return False
 
 
 FATES = ("status", "reasons", "audit")  # the columns fates adds to a part's cells

@@ -9,9 +9,10 @@ import pandas as pd
 
 from anpr.catalogue import CATALOGUE
 from anpr.disclosure import load_disclosure
+from jobs.stats.sdc.cells import Part
 from jobs.stats.sdc.microdata import cells_from_records
 from jobs.stats.sdc.revision import Earlier
-from jobs.stats.sdc.zone import protect_zone
+from jobs.stats.sdc.zone import _pinned_by_ceilings, protect_zone
 from jobs.stats.tables.cells import CellPart
 
 TABLE = "t4_1_uur_camera"
@@ -43,6 +44,15 @@ def test_a_quiet_hour_the_ceiling_pins_gets_its_cameras_availability_withheld():
     quiet = cells[cells["uur"] == "03"]
     assert len(quiet) == 6 and (quiet["status"] == "primary").all()
     assert result.summary["too_narrow"] == 0 and result.summary["exact_disclosures"] == 0
+
+
+def test_a_ceiling_that_certainly_pins_a_primary_cell_is_seen_before_any_try():
+    # six cells of one passage under 8: each in [1, 3], width 2 < 3; under 9 the width would be 3
+    [(part, cells)] = frames()
+    rules = load_disclosure().rules_for(TABLE)
+    parts = [Part(TABLE, TABLE, part.keys, ("P", "V"), cells, rules)]
+    assert _pinned_by_ceilings(parts, {QUIET: 8.0}) and not _pinned_by_ceilings(parts, {QUIET: 9.0})
+    assert not _pinned_by_ceilings(parts, {}) and not _pinned_by_ceilings(parts, {(("uur",), ("05",)): 8.0})
 
 
 def test_a_ceiling_that_leaves_room_keeps_availability_published():
