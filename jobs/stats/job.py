@@ -35,6 +35,7 @@ from jobs.stats.release import (
     predates_field_spec,
     publish,
     published_table,
+    zone_summaries,
 )
 from jobs.stats.revisions import earlier_zones
 from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows
@@ -194,8 +195,7 @@ def _carry(lake: Lake, month: str, code: str, tables: dict[str, pa.Table], measu
     old_internal = carried_rows(lake, SUPPRESSIONS, prev_id, names, code)
     if old_internal is not None:
         internal = pa.concat_tables([old_internal.cast(internal.schema), internal])
-    old_zones = json.loads(str(previous["protection"])).get("audit", {}).get("per_zone", {})
-    zones.update({k: v for k, v in old_zones.items() if not k.startswith(f"{code}/")})
+    zones.update({k: v for k, v in zone_summaries(previous).items() if not k.startswith(f"{code}/")})
     return internal, prev_id
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -144,6 +145,13 @@ def publish(spark: SparkSession, lake: Lake, month: str, tables: Sequence[tuple[
     lake.create(RELEASES, RELEASES_SCHEMA)
     lake.append(RELEASES, record)
     return Release(release_id, month, counts, content, dict(audit or {}), source_versions=dict(source_versions))
+
+
+def zone_summaries(release: Mapping[str, object]) -> dict[str, dict[str, Any]]:
+    """What a release's audit recorded per zone ("<municipality>/<zone>" -> jobs/stats/sdc/zone.py summarize),
+    from its RELEASES row; {} if nothing."""
+    protection = json.loads(str(release.get("protection") or "{}"))
+    return {k: dict(v) for k, v in protection.get("audit", {}).get("per_zone", {}).items()}
 
 
 def latest_release(lake: Lake, month: str) -> dict[str, object] | None:

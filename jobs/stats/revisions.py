@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 from anpr.catalogue import Catalogue, TableSpec
 from anpr.lake import Lake
 from anpr.stream_tables import PASSAGES
-from jobs.stats.release import CELLS_SETTINGS_VERSION, RELEASES, SUPPRESSIONS
+from jobs.stats.release import CELLS_SETTINGS_VERSION, RELEASES, SUPPRESSIONS, zone_summaries
 from jobs.stats.rows import with_fates
 from jobs.stats.sdc import Earlier
 from jobs.stats.tables.build import MonthCells, build_month, difference_month
@@ -82,12 +82,6 @@ def served_against(releases: Sequence[Mapping[str, object]], municipality: str, 
     return releases
 
 
-def _zone_summary(release: Mapping[str, object], gemeente: str, zone: str) -> Mapping[str, object]:
-    """What a release's audit recorded for one zone (jobs/stats/sdc/zone.py summarize), {} if nothing."""
-    protection = json.loads(str(release.get("protection") or "{}"))
-    return dict(protection.get("audit", {}).get("per_zone", {}).get(f"{gemeente}/{zone}", {}))
-
-
 def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: MonthCells, catalogue: Catalogue,
                   specs: Sequence[TableSpec], sizes: Sizes, code: str | None = None, *,
                   double_read_seconds: float, settings: str) -> dict[Zone, list[Earlier]]:
@@ -130,10 +124,10 @@ def earlier_zones(lake: Lake, month: str, version: int, rows: DataFrame, cells: 
                                          {r["cell"]: r for r in here[here["table"] == cp.table].to_dict("records")})
                      for cp, frame in zone_cells}
             difference = {cp.part: frame for cp, frame in diff.of_zone(g, z)} if diff is not None else {}
-            summary = _zone_summary(release, g, z)
-            withheld = bool(summary.get("availability_withheld"))
-            ceilings = {} if withheld else hour_ceilings(old.camera_hours, old.slot_hours, zone_cells, z,
-                                                         catalogue.definitions.beschikbaarheid_min_zone_passages)
+            summary = zone_summaries(release).get(f"{g}/{z}", {})
+            threshold = catalogue.definitions.beschikbaarheid_min_zone_passages
+            ceilings = {} if summary.get("availability_withheld") else \
+                hour_ceilings(old.camera_hours, old.slot_hours, zone_cells, z, threshold)
             out.setdefault((g, z), []).append(Earlier(rid, fates, difference, worked_floors(old.camera_hours, z),
-                                                      ceilings, withheld, summary))
+                                                      ceilings, summary))
     return out

@@ -68,10 +68,14 @@ class Earlier:
     floors: Mapping[tuple[str, object], float] = field(default_factory=dict)
     # and its quiet hours' ceilings (Registry.ceilings), which its 4.12 and 4.1 gave away
     ceilings: Mapping[tuple[tuple[str, ...], tuple[object, ...]], float] = field(default_factory=dict)
-    # its 4.12 showed no percentage for the zone's fully available cameras (so no ceilings; zone.py protect_zone)
-    availability_withheld: bool = False
     # what its audit recorded for the zone (zone.py summarize), {} if nothing
     summary: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def availability_withheld(self) -> bool:
+        """Its 4.12 showed no percentage for the zone's fully available cameras, so it gave no ceilings away
+        (zone.py protect_zone)."""
+        return bool(self.summary.get("availability_withheld"))
 
 
 @dataclass
