@@ -100,20 +100,30 @@ def stack(slots: DataFrame, vehicles: DataFrame, parts: Sequence[CellPart]) -> t
 
     Columns a part is not keyed by are null for it; hidden keys go in their own h__ columns.
     Returns the frame, the key columns and the extra (label and hidden) columns.
+
+    Each source row is exploded into one row per part it feeds, rather than one union branch per part:
+    Spark analyses a union of n branches n times over (a 488-passage month's 35 parts: 19 s of planning as
+    a union, 5 s exploded, out of a 60 s build), and the explode reads the cached source once.
     """
     types = dict(slots.dtypes)
     keys = sorted({k for p in parts for k in p.keys})
     labels = sorted({c for p in parts for c in p.labels})
     hidden = sorted({c for p in parts for c in p.hidden})
-    frames = []
-    for i, part in enumerate(parts):
-        source = slots if needs_slots(part) else vehicles
-        frames.append(source.select(
-            F.lit(i).alias("part"), *ZONE,
+
+    def tagged(i: int, part: CellPart) -> Column:
+        return F.struct(
+            F.lit(i).alias("part"),
             *[F.col(k) if k in part.keys else F.lit(None).cast(types[k]).alias(k) for k in keys],
             *[F.col(c) if c in part.labels else F.lit(None).cast(types[c]).alias(c) for c in labels],
-            *[(F.col(c) if c in part.hidden else F.lit(None).cast(types[c])).alias(_hidden(c)) for c in hidden],
-            "owner", "oh", "period_token", "vh", "vrk", "n", "r", "pk", "rk"))
+            *[(F.col(c) if c in part.hidden else F.lit(None).cast(types[c])).alias(_hidden(c)) for c in hidden])
+
+    common = [*ZONE, "owner", "oh", "period_token", "vh", "vrk", "n", "r", "pk", "rk"]
+    frames = []
+    for source, fed in ((slots, [p for p in enumerate(parts) if needs_slots(p[1])]),
+                        (vehicles, [p for p in enumerate(parts) if not needs_slots(p[1])])):
+        if fed:
+            exploded = source.select(*common, F.explode(F.array(*[tagged(i, p) for i, p in fed])).alias("_part"))
+            frames.append(exploded.select("_part.*", *common))
     stacked = frames[0]
     for frame in frames[1:]:
         stacked = stacked.unionByName(frame)
