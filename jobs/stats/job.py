@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pandas as pd
@@ -26,6 +26,7 @@ from anpr.settings import Settings
 from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES
 from anpr.zones import Municipality, load_municipalities
 from jobs.stats import recoding
+from jobs.stats.protection import Progress, protect_all, recode_for_loss, speculate
 from jobs.stats.release import (
     SUPPRESSIONS,
     Release,
@@ -39,15 +40,14 @@ from jobs.stats.release import (
 )
 from jobs.stats.revisions import earlier_zones
 from jobs.stats.rows import INTERNAL_SCHEMA, internal_rows, spec_schema, table_rows
-from jobs.stats.sdc import Earlier, ProtectionError, ZoneJob, ZoneResult, merge_summaries, protect_zones
+from jobs.stats.sdc import merge_summaries
 from jobs.stats.tables.anonymous import anonymous_rows, read_month
 from jobs.stats.tables.build import MonthCells, build_month
-from jobs.stats.tables.cameras import availability, full_cameras, hour_ceilings, worked_floors
+from jobs.stats.tables.cameras import availability, full_cameras
 from jobs.stats.tables.cells import CellPart, Sizes, count_parts
-from jobs.stats.tables.enrich import month_facts, month_passages
+from jobs.stats.tables.enrich import month_passages
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
 
 
 def parse_month(month: str) -> tuple[int, int]:
@@ -72,33 +72,6 @@ def sizes_for(disclosure: DisclosureConfig, specs: Sequence[TableSpec]) -> Sizes
                  owners=max(r.min_owners for r in rules))
 
 
-def _protect_all(spark: SparkSession, cells: MonthCells, catalogue: Catalogue, disclosure: DisclosureConfig,
-                 say: Progress, earlier: Mapping[tuple[str, str], list[Earlier]], jaar: int, maand: int
-                 ) -> list[ZoneResult]:
-    containments, days = month_facts(jaar, maand)
-    threshold = catalogue.definitions.beschikbaarheid_min_zone_passages
-    jobs = []
-    for g, z in cells.zones():
-        frames = cells.of_zone(g, z)
-        jobs.append(ZoneJob(g, z, frames, catalogue.tables, disclosure, catalogue.definitions, earlier.get((g, z), []),
-                            worked_floors(cells.camera_hours, z), containments, days,
-                            hour_ceilings(cells.camera_hours, cells.slot_hours, frames, z, threshold)))
-    finished = 0
-
-    def report(r: ZoneResult) -> None:
-        nonlocal finished
-        finished += 1
-        s = r.summary
-        say(f"    [{finished}/{len(jobs)}] zone {r.zone}: {s['cells']:,} cells, {s['primary']:,} primary and "
-            f"{s['secondary']:,} secondary suppressions, {s['attacked']:,} attacks ({s['lp_solved']:,} LPs), "
-            f"audit passed" + (f" (fixed sums of five or more of {s['dominance_unsearched']:,} linked counts not "
-                               "judged for dominance)" if s.get("dominance_unsearched") else "")
-            + ("; 4.12 withholds its fully available cameras' percentages, which with 4.1 would narrow quiet "
-               "hours' suppressed counts" if s.get("availability_withheld") else ""))
-
-    return protect_zones(spark, jobs, report)
-
-
 def build_cells(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, specs: Sequence[TableSpec],
                 disclosure: DisclosureConfig, sizes: Sizes) -> tuple[MonthCells, list[TableSpec], MonthCells | None]:
     """The month's cells, the specs to publish (recoded where they are), and at the month's first release
@@ -112,46 +85,6 @@ def build_cells(rows: DataFrame, lake: Lake, month: str, catalogue: Catalogue, s
     cells = build_month(rows, catalogue, [*specs, *variants], sizes)
     chosen = recoding.apply(specs, recoding.choose(specs, cells.parts, disclosure))
     return replace(cells, parts=recoding.select(cells.parts, chosen, catalogue)), chosen, cells
-
-
-Protected = tuple[MonthCells, list[TableSpec], list[ZoneResult]]  # cells, the specs they publish, zone results
-
-
-def _recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, fine: Sequence[TableSpec],
-                     catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress, jaar: int, maand: int
-                     ) -> tuple[Protected, list[ZoneResult]]:
-    """The month's first protection (first: its cells, specs and results), or, where a table it publishes
-    puts too many of a zone's passages in suppressed cells (recoding.by_loss), the protection of every zone
-    with those tables recoded, if that hides fewer passages over all tables; and the results of that second
-    protection, kept or not (their time counts). built: every table and its recoded variants (build_cells);
-    fine: the specs before any recoding. The first protection passed its audit, so a second that fails
-    leaves it published, whatever failed."""
-    cells, specs, results = first
-    summaries = [r.summary for r in results]
-    more = recoding.by_loss(fine, specs, summaries, disclosure)
-    if not more:
-        return first, []
-    chosen = recoding.recoded_in(specs) | more
-    limit = disclosure.recoding.max_passages_share
-    say(f"    information loss over {limit:.0%} of a zone's passages in {', '.join(sorted(more))}: recoding "
-        f"{'it' if len(more) == 1 else 'them'} and protecting every zone again")
-    other_specs = recoding.apply(fine, chosen)
-    other_cells = replace(built, parts=recoding.select(built.parts, other_specs, catalogue))
-    try:
-        other = _protect_all(spark, other_cells, catalogue, disclosure, say, {}, jaar, maand)
-    except Exception as failed:
-        log.warning("the protection with %s recoded failed", sorted(more), exc_info=True)
-        # one line: a Spark failure's message carries the Java stack, which the log has
-        why = str(failed) if isinstance(failed, ProtectionError) else f"{type(failed).__name__}: {failed}"
-        why = (why.strip().splitlines() or [""])[0]
-        say(f"    the recoded tables could not be protected ({why}): the first protection stays")
-        return first, []
-    before, after = recoding.passages_suppressed(summaries), recoding.passages_suppressed([r.summary for r in other])
-    if after >= before:
-        say(f"    recoded, {after:,} passages in suppressed cells against {before:,}: the first protection stays")
-        return first, other
-    say(f"    recoded, {after:,} passages in suppressed cells against {before:,}: the recoded tables are published")
-    return (other_cells, other_specs, other), results
 
 
 def _say_recoded(specs: Sequence[TableSpec], say: Progress) -> None:
@@ -238,13 +171,21 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
             f"{seconds['earlier_releases']:.1f}s")
     say("==> disclosure control and audit per zone")
     sdc_started = time.perf_counter()
-    results = _protect_all(spark, cells, catalogue, disclosure, say, earlier, jaar, maand)
-    spent = list(results)
-    if built is not None:  # the month's first release (so no earlier ones): recode for information loss
-        (cells, count_specs, results), discarded = _recode_for_loss(
-            spark, built, (cells, count_specs, results), fine_specs, catalogue, disclosure, say, jaar, maand)
-        spent = [*results, *discarded]
-        del built
+    # the month's first release (so no earlier ones) recodes for information loss after its first protection
+    speculative = None if built is None else speculate(spark, built, (cells, count_specs), fine_specs, catalogue,
+                                                        disclosure, jaar, maand)
+    try:
+        results = protect_all(spark, cells, catalogue, disclosure, say, earlier, jaar, maand)
+        spent = list(results)
+        if built is not None:
+            (cells, count_specs, results), discarded = recode_for_loss(
+                spark, built, (cells, count_specs, results), fine_specs, catalogue, disclosure, say, jaar, maand,
+                speculative)
+            spent = [*results, *discarded]
+            del built
+    finally:
+        if speculative is not None:
+            speculative[1].cancel()
     recoded = recoding.recoded_in(count_specs)
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in spent)

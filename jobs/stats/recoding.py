@@ -44,17 +44,20 @@ def candidates(specs: Sequence[TableSpec], disclosure: DisclosureConfig) -> list
     return out
 
 
-def primary_share(spec: TableSpec, frames: Sequence[pd.DataFrame], disclosure: DisclosureConfig) -> float:
-    """Share of the table's cells (all zones) that the primary rules suppress: frequency of vehicles and
-    owners, and dominance on passages (or vehicles for a table without passages), as jobs/stats/sdc/cells.py."""
+def primary_cells(spec: TableSpec, frame: pd.DataFrame, disclosure: DisclosureConfig) -> list[bool]:
+    """Per cell of one of the table's frames, whether the primary rules suppress it: frequency of vehicles
+    and owners, and dominance on passages (or vehicles for a table without passages), as
+    jobs/stats/sdc/cells.py."""
     rules = disclosure.rules_for(spec.name)
     amount, top = ("P", "top_p") if "P" in spec.counts else ("V", "top_v")
-    cells = suppressed = 0
-    for frame in frames:
-        for v, o, a, t in zip(frame["V"], frame["O"], frame[amount], frame[top], strict=True):
-            cells += 1
-            suppressed += bool(cell_reasons(rules, float(v), float(o), float(a), t))
-    return suppressed / cells if cells else 0.0
+    return [bool(cell_reasons(rules, float(v), float(o), float(a), t))
+            for v, o, a, t in zip(frame["V"], frame["O"], frame[amount], frame[top], strict=True)]
+
+
+def primary_share(spec: TableSpec, frames: Sequence[pd.DataFrame], disclosure: DisclosureConfig) -> float:
+    """Share of the table's cells (all zones) that the primary rules suppress (primary_cells)."""
+    flags = [f for frame in frames for f in primary_cells(spec, frame, disclosure)]
+    return sum(flags) / len(flags) if flags else 0.0
 
 
 def choose(specs: Sequence[TableSpec], parts: Sequence[tuple[CellPart, pd.DataFrame]],
@@ -84,6 +87,19 @@ def choose(specs: Sequence[TableSpec], parts: Sequence[tuple[CellPart, pd.DataFr
     return out
 
 
+def _further(fine: Sequence[TableSpec], specs: Sequence[TableSpec], disclosure: DisclosureConfig
+             ) -> list[tuple[TableSpec, TableSpec]]:
+    """The tables the loss rule may still recode: (as published, at every declared key) for each table of
+    specs not yet recoded at every declared key (fine: the same tables before any recoding)."""
+    published = {s.name: s for s in specs}
+    out = []
+    for table in fine:
+        variant = table.recode(disclosure.recoding.hierarchies)
+        if variant is not None and published[table.name].recoded != variant.recoded:
+            out.append((published[table.name], variant))
+    return out
+
+
 def by_loss(fine: Sequence[TableSpec], specs: Sequence[TableSpec], summaries: Sequence[Mapping[str, Any]],
             disclosure: DisclosureConfig) -> Recoded:
     """Which tables to recode further for their information loss: those of specs (as the first protection
@@ -94,15 +110,38 @@ def by_loss(fine: Sequence[TableSpec], specs: Sequence[TableSpec], summaries: Se
     limit = disclosure.recoding.max_passages_share
     if limit >= 1.0:
         return {}
-    published = {s.name: s for s in specs}
     out: Recoded = {}
-    for table in fine:
-        variant = table.recode(disclosure.recoding.hierarchies)
-        if variant is None or published[table.name].recoded == variant.recoded:
-            continue
+    for table, variant in _further(fine, specs, disclosure):
         shares = [float(z["tables"][table.name]["passages_suppressed_share"]) for z in summaries
                   if table.name in z["tables"]]
         if shares and max(shares) > limit:
+            out[table.name] = dict(variant.recoded)
+    return out
+
+
+def by_primary_loss(fine: Sequence[TableSpec], specs: Sequence[TableSpec],
+                    parts: Sequence[tuple[CellPart, pd.DataFrame]], disclosure: DisclosureConfig) -> Recoded:
+    """What by_loss will certainly choose, known before any protection: the tables whose primary cells
+    alone (primary_cells) put more than max_passages_share of some zone's passages in suppressed cells.
+    Secondary suppression only adds suppressed cells, so by_loss chooses at least these; it may choose more.
+    parts: the cells of specs, all zones (columns municipality and zone_id)."""
+    limit = disclosure.recoding.max_passages_share
+    if limit >= 1.0:
+        return {}
+    out: Recoded = {}
+    for table, variant in _further(fine, specs, disclosure):
+        hidden: dict[tuple[str, str], int] = {}
+        total: dict[tuple[str, str], int] = {}
+        for part, frame in parts:
+            if part.table != table.name:
+                continue
+            flags = primary_cells(table, frame, disclosure)
+            for zone, p, flag in zip(zip(frame["municipality"], frame["zone_id"], strict=True), frame["P"], flags,
+                                     strict=True):
+                total[zone] = total.get(zone, 0) + int(p)
+                hidden[zone] = hidden.get(zone, 0) + int(p) * flag
+        # rounded as information_loss rounds the shares by_loss compares
+        if any(round(hidden[z] / t, 4) > limit for z, t in total.items() if t):
             out[table.name] = dict(variant.recoded)
     return out
 

@@ -20,7 +20,8 @@ from anpr.standalone import StandaloneCluster
 from anpr.stream_tables import PASSAGES
 from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
-from cli.demo import default_day, feed_in_scope
+from cli.demo import feed_in_scope
+from tests.days import DAY, lateness_days
 
 pytestmark = pytest.mark.integration
 TOPIC = "anpr.observations"
@@ -40,7 +41,7 @@ def files_containing(root: Path, needle: bytes) -> list[Path]:
 
 @pytest.mark.timeout(1800)
 def test_stream_and_stats_on_a_standalone_cluster_equal_local(broker, tmp_path):
-    day = default_day()
+    day = DAY
     feed = synth_day(day, municipality_by_code("GM0344").cameras, detections=3_000, seed=21,
                      register_size=REGISTER["size"], register_seed=REGISTER["seed"])
     create_topics(broker.bootstrap, {TOPIC: 4})
@@ -55,7 +56,7 @@ def test_stream_and_stats_on_a_standalone_cluster_equal_local(broker, tmp_path):
             data = tmp_path / name
             env = {**os.environ, "ANPR_DATA_DIR": str(data), "ANPR_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
                    "ANPR_PEPPER": pepper, "ANPR_SPARK__MASTER": master, "ANPR_SPARK__SHUFFLE_PARTITIONS": "3",
-                   "ANPR_SPARK__DRIVER_MEMORY": "1g",
+                   "ANPR_SPARK__DRIVER_MEMORY": "1g", "ANPR_STREAM__MAX_LATENESS_DAYS": str(lateness_days()),
                    "ANPR_SPARK__EXTRA": json.dumps({"spark.eventLog.enabled": "true",
                                                     "spark.eventLog.dir": str(events),
                                                     "spark.executor.memory": "1g"})}

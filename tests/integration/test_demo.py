@@ -8,17 +8,18 @@ from anpr.delta_reader import DeltaReader
 from anpr.stream_tables import OUT_OF_SCOPE, PASSAGES, QUARANTINE
 from anpr.synth.detections import synth_day
 from anpr.zones import municipality_by_code
-from cli.demo import default_day, run_demo
+from cli.demo import run_demo
+from tests.days import DAY, lateness_days
 from tests.privacy import find_plates
 
 pytestmark = pytest.mark.integration
-# Events are judged against their Kafka ingest time, so the feed must be recent.
-DAY = default_day()
 
 
 @pytest.fixture
 def demo_settings(settings, tmp_path):
-    return settings.model_copy(update={"data_dir": tmp_path / "data"})
+    # events are judged against their Kafka ingest time: the window reaches back to the fixed day
+    stream = settings.stream.model_copy(update={"max_lateness_days": lateness_days()})
+    return settings.model_copy(update={"data_dir": tmp_path / "data", "stream": stream})
 
 
 def test_two_runs_land_every_valid_detection_in_scope_exactly_once(spark, demo_settings):

@@ -9,8 +9,8 @@ from jobs.stats.sdc.cells import PUBLISHED, cell_reasons
 from jobs.stats.sdc.noise import apply_noise
 from jobs.stats.sdc.protect import ProtectionError
 from jobs.stats.sdc.revision import Earlier
-from jobs.stats.sdc.tasks import ZoneJob, protect_zones
+from jobs.stats.sdc.tasks import Pending, ZoneJob, protect_zones
 from jobs.stats.sdc.zone import ZoneResult, merge_summaries
 
-__all__ = ["PUBLISHED", "Earlier", "ProtectionError", "ZoneJob", "ZoneResult", "apply_noise", "cell_reasons",
+__all__ = ["PUBLISHED", "Earlier", "Pending", "ProtectionError", "ZoneJob", "ZoneResult", "apply_noise", "cell_reasons",
            "merge_summaries", "protect_zones"]

@@ -62,16 +62,18 @@ def _task(job: ZoneJob) -> ZoneResult | ProtectionError:
 
 
 def protect_zones(spark: SparkSession, jobs: Sequence[ZoneJob],
-                  done: Callable[[ZoneResult], None] = lambda result: None) -> list[ZoneResult]:
+                  done: Callable[[ZoneResult], None] = lambda result: None, group: str | None = None
+                  ) -> list[ZoneResult]:
     """Every zone's protection and audit as a Spark task; done(result) is called in the calling thread as
-    each zone finishes. Returns the results in the order of jobs.
+    each zone finishes. Returns the results in the order of jobs. group: the Spark job group to run them
+    in (a fresh one by default), so that another thread can cancel them.
 
     Raises ProtectionError of the first refused zone (the other zones' jobs are cancelled); a failure of
     Spark itself (an executor lost more often than spark.task.maxFailures) propagates as Spark raises it."""
     if not jobs:
         return []
     context = spark.sparkContext
-    group = f"sdc-{uuid.uuid4().hex[:12]}"
+    group = group or f"sdc-{uuid.uuid4().hex[:12]}"
     stopping = Event()
 
     # One job per zone, not one job with a partition per zone: a job's results reach the driver when all
@@ -97,3 +99,32 @@ def protect_zones(spark: SparkSession, jobs: Sequence[ZoneJob],
                 raise error
             done(future.result())
     return [f.result() for f in futures]
+
+
+class Pending:
+    """protect_zones started in a thread of its own, for a protection that may turn out not to be needed:
+    wait for it with result, or cancel it (its Spark jobs are killed, their Python workers with them)."""
+
+    def __init__(self, spark: SparkSession, jobs: Sequence[ZoneJob]) -> None:
+        self._context = spark.sparkContext
+        self._group = f"sdc-{uuid.uuid4().hex[:12]}"
+        self._finished: list[ZoneResult] = []  # appended by protect_zones's calling thread, read after it ends
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sdc-pending")
+        self._future = self._pool.submit(protect_zones, spark, jobs, self._finished.append, self._group)
+
+    def result(self, done: Callable[[ZoneResult], None] = lambda result: None) -> list[ZoneResult]:
+        """As protect_zones returns or raises; done(result) for each zone, in the order they finished."""
+        try:
+            results = self._future.result()
+        finally:
+            self._pool.shutdown()
+        for finished in self._finished:
+            done(finished)
+        return results
+
+    def cancel(self) -> None:
+        """Kill what still runs and wait for it to end; a no-op once ended."""
+        if not self._future.done():
+            self._context.cancelJobGroup(self._group)
+        self._future.exception()  # waits; a cancelled job's error is expected and dropped
+        self._pool.shutdown()

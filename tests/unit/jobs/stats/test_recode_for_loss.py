@@ -1,5 +1,5 @@
 """The month's first release recodes a table whose first protection hid too many of a zone's passages, protects
-every zone again and keeps whichever pattern hides fewer passages (jobs/stats/job.py _recode_for_loss). The
+every zone again and keeps whichever pattern hides fewer passages (jobs/stats/protection.py recode_for_loss). The
 zones' protection is replaced here by fixed results: what is tested is the choice, not the protection."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from anpr.catalogue import CATALOGUE
 from anpr.disclosure import DisclosureConfig
-from jobs.stats import job, recoding
+from jobs.stats import protection, recoding
 from jobs.stats.sdc import ProtectionError, ZoneResult
 from jobs.stats.tables.build import MonthCells
 from jobs.stats.tables.cells import count_parts
@@ -28,7 +28,7 @@ def zone(fuel_hidden: int, sector_hidden: int = 400) -> ZoneResult:
 
 
 @pytest.fixture
-def first() -> tuple[MonthCells, job.Protected]:
+def first() -> tuple[MonthCells, protection.Protected]:
     """Every table and its recoded variant as built at a first release (empty cells), and a first protection
     with every table fine whose 4.8b hid 9.31% of the zone's passages."""
     every = count_parts([*SPECS, *recoding.candidates(SPECS, DisclosureConfig())], CATALOGUE)
@@ -36,8 +36,10 @@ def first() -> tuple[MonthCells, job.Protected]:
     return built, (replace(built, parts=recoding.select(built.parts, SPECS, CATALOGUE)), SPECS, [zone(931)])
 
 
-def recode(monkeypatch: pytest.MonkeyPatch, first: tuple[MonthCells, job.Protected], second: object
-           ) -> tuple[job.Protected, list[str], list[MonthCells]]:
+def recode_with(monkeypatch: pytest.MonkeyPatch, first: tuple[MonthCells, protection.Protected], second: object,
+                begun: object = None) -> tuple[protection.Protected, list[str], list[MonthCells]]:
+    """recode_for_loss after the first protection, with second as what protecting every zone again gives (or
+    raises), and begun as the second protection begun beside the first, if any."""
     built, protected = first
     protections: list[MonthCells] = []
 
@@ -47,14 +49,21 @@ def recode(monkeypatch: pytest.MonkeyPatch, first: tuple[MonthCells, job.Protect
             raise second
         return second
 
-    monkeypatch.setattr(job, "_protect_all", protect_all)
+    monkeypatch.setattr(protection, "protect_all", protect_all)
     said: list[str] = []
-    out, discarded = job._recode_for_loss(None, built, protected, SPECS, CATALOGUE,  # type: ignore[arg-type]
-                                          DisclosureConfig(), said.append, 2026, 2)
+    out, discarded = protection.recode_for_loss(None, built, protected, SPECS, CATALOGUE,  # type: ignore[arg-type]
+                                                DisclosureConfig(), said.append, 2026, 2, begun)  # type: ignore[arg-type]
     # the protection not published still took its time: the job counts it
-    assert discarded == ([] if not protections or isinstance(second, Exception)
-                         else protected[2] if out is not protected else second)
+    pending = begun[1] if begun is not None else None  # type: ignore[index]
+    others = second if protections else pending.results if pending is not None and not pending.cancelled else None
+    assert discarded == ([] if others is None or isinstance(others, Exception)
+                         else protected[2] if out is not protected else others)
     return out, said, protections
+
+
+def recode(monkeypatch: pytest.MonkeyPatch, first: tuple[MonthCells, protection.Protected], second: object
+           ) -> tuple[protection.Protected, list[str], list[MonthCells]]:
+    return recode_with(monkeypatch, first, second)
 
 
 def test_the_recoded_protection_is_published_where_it_hides_fewer_passages(monkeypatch, first):
@@ -105,3 +114,47 @@ def test_a_table_recoded_at_one_key_before_suppression_is_recoded_at_all_for_its
     (_, out, _), _, _ = recode(monkeypatch, (built, (cells, specs, [lossy])), [zone(0, 0)])
     assert {s.name: s.recoded for s in out if s.recoded} == {
         sector_fuel: {"SBI08GroepCode": "sectie", "typeBrandstof": "brandstofgroep"}}
+
+
+class Begun:
+    """A second protection begun beside the first (jobs/stats/sdc/tasks.py Pending), with fixed results."""
+
+    def __init__(self, results: list[ZoneResult]) -> None:
+        self.results, self.cancelled = results, False
+
+    def result(self, done) -> list[ZoneResult]:
+        for r in self.results:
+            done(r)
+        return self.results
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_second_protection_begun_beside_the_first_is_used_where_the_loss_rule_chooses_its_tables(
+        monkeypatch, first):
+    built, _ = first
+    fuel_groups = {FUEL: {"typeBrandstof": "brandstofgroep"}}
+    recoded = zone(128)
+    recoded.summary.update(cells=10, primary=3, secondary=1, attacked=4, lp_solved=2)
+    begun = Begun([recoded])
+    second = protection.second_protection(built, SPECS, SPECS, CATALOGUE, fuel_groups)
+    (cells, specs, results), said, protections = recode_with(monkeypatch, first, [zone(0)], (second, begun))
+    assert protections == [] and not begun.cancelled and results == [recoded]
+    assert {s.name: s.recoded for s in specs if s.recoded} == fuel_groups and cells is second.cells
+    assert said == [f"    information loss over 5% of a zone's passages in {FUEL}: recoding it and protecting every "
+                    "zone again (begun beside the first protection)",
+                    "    [1/1] zone GM9044-ZE1: 10 cells, 3 primary and 1 secondary suppressions, 4 attacks (2 LPs), "
+                    "audit passed",
+                    "    recoded, 528 passages in suppressed cells against 1,331: the recoded tables are published"]
+
+
+def test_a_second_protection_begun_for_other_tables_is_cancelled_and_the_chosen_one_made(monkeypatch, first):
+    built, _ = first
+    begun = Begun([zone(0)])
+    other = protection.second_protection(built, SPECS, SPECS, CATALOGUE, {SECTOR: {"SBI08GroepCode": "sectie"}})
+    (_, specs, results), said, protections = recode_with(monkeypatch, first, [zone(128)], (other, begun))
+    assert begun.cancelled and len(protections) == 1
+    assert results[0].summary["tables"][FUEL]["passages_suppressed"] == 128
+    assert {s.name: s.recoded for s in specs if s.recoded} == {FUEL: {"typeBrandstof": "brandstofgroep"}}
+    assert "begun beside" not in said[0]

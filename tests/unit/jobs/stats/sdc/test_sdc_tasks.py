@@ -1,5 +1,6 @@
 """Disclosure control per zone as Spark tasks (jobs/stats/sdc/tasks.py): the same results as one zone after the
-other in this process, in zone order, and a refused zone refuses the month with its own error."""
+other in this process, in zone order, and a refused zone refuses the month with its own error; the same begun
+in the background (Pending), waited for or cancelled."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 
 from anpr.catalogue import CATALOGUE
 from anpr.disclosure import DisclosureConfig, load_disclosure
+from jobs.stats.recoding import by_loss, by_primary_loss
 from jobs.stats.sdc.microdata import catalogue_parts
 from jobs.stats.sdc.protect import ProtectionError
-from jobs.stats.sdc.tasks import ZoneJob, protect_zones
+from jobs.stats.sdc.tasks import Pending, ZoneJob, protect_zones
 from jobs.stats.sdc.zone import ZoneResult
 from jobs.stats.tables.cells import count_parts
 from tests.unit.jobs.stats.sdc.sdc_zone import zone_records
@@ -68,3 +70,30 @@ def test_a_refused_zone_raises_its_own_protection_error(spark, disclosure):
 
 def test_no_zones_start_no_job(spark):
     assert protect_zones(spark, []) == []
+
+
+def test_a_pending_protection_gives_what_protect_zones_gives_and_a_cancelled_one_leaves_nothing_running(
+        spark, disclosure):
+    jobs = zone_jobs(disclosure)
+    finished: list[tuple[str, str]] = []
+    pending = Pending(spark, jobs)
+    results = pending.result(lambda r: finished.append((r.gemeente, r.zone)))
+    assert sorted(finished) == sorted((g, z) for g, z, _, _ in ZONES)
+    for got, want in zip(results, protect_zones(spark, jobs), strict=True):
+        assert_same(got, want)
+    Pending(spark, jobs).cancel()
+    assert spark.sparkContext.statusTracker().getActiveJobsIds() == []
+
+
+def test_the_tables_recoded_from_primary_cells_alone_are_among_those_the_loss_rule_recodes(spark, disclosure):
+    """jobs/stats/recoding.py by_primary_loss, on which the job begins a month's second protection beside its
+    first (jobs/stats/protection.py speculate), never names a table by_loss would not: secondary suppression
+    only adds to what the primary cells hide."""
+    specs = [CATALOGUE.tables[t] for t in TABLES]
+    jobs = zone_jobs(disclosure)
+    parts = [(part, frame.assign(municipality=job.gemeente, zone_id=job.zone)) for job in jobs
+             for part, frame in job.frames]
+    predicted = by_primary_loss(specs, specs, parts, disclosure)
+    chosen = by_loss(specs, specs, [r.summary for r in protect_zones(spark, jobs)], disclosure)
+    assert predicted and set(predicted) <= set(chosen)
+    assert all(chosen[t] == levels for t, levels in predicted.items())
