@@ -184,8 +184,8 @@ def run_monthly_stats(spark: SparkSession, settings: Settings, lake: Lake, month
             spent = [*results, *discarded]
             del built
     finally:
-        if speculative is not None:
-            speculative[1].cancel()
+        if speculative is not None and speculative.pending is not None:
+            speculative.pending.cancel()
     recoded = recoding.recoded_in(count_specs)
     seconds["sdc_wall"] = time.perf_counter() - sdc_started
     seconds["protection"] = sum(r.seconds["protection"] for r in spent)

@@ -68,11 +68,13 @@ Protected = tuple[MonthCells, list[TableSpec], list[ZoneResult]]  # cells, the s
 
 @dataclass
 class SecondProtection:
-    """A protection of every zone with more tables recoded (recoding.by_loss's choice), with its cells."""
+    """A protection of every zone with more tables recoded (recoding.by_loss's choice), with its cells, and
+    where it was begun beside the first protection (speculate), its run."""
 
     more: recoding.Recoded  # the tables recoded beyond what the first protection published
     specs: list[TableSpec]
     cells: MonthCells
+    pending: Pending | None = None
 
 
 def second_protection(built: MonthCells, specs: Sequence[TableSpec], fine: Sequence[TableSpec],
@@ -87,7 +89,7 @@ def second_protection(built: MonthCells, specs: Sequence[TableSpec], fine: Seque
 
 def speculate(spark: SparkSession, built: MonthCells, first: tuple[MonthCells, list[TableSpec]],
               fine: Sequence[TableSpec], catalogue: Catalogue, disclosure: DisclosureConfig, jaar: int, maand: int
-              ) -> tuple[SecondProtection, Pending] | None:
+              ) -> SecondProtection | None:
     """The second protection of a month's first release, started beside the first, where the first's primary
     cells alone already make recoding.by_loss recode (recoding.by_primary_loss) and the zones leave task slots
     idle (a month of a few zones, as in a test or a municipality's first month): the month's protection then
@@ -100,12 +102,13 @@ def speculate(spark: SparkSession, built: MonthCells, first: tuple[MonthCells, l
     if not more:
         return None
     other = second_protection(built, specs, fine, catalogue, more)
-    return other, Pending(spark, zone_jobs(other.cells, catalogue, disclosure, {}, jaar, maand))
+    other.pending = Pending(spark, zone_jobs(other.cells, catalogue, disclosure, {}, jaar, maand))
+    return other
 
 
 def recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, fine: Sequence[TableSpec],
                     catalogue: Catalogue, disclosure: DisclosureConfig, say: Progress, jaar: int, maand: int,
-                    begun: tuple[SecondProtection, Pending] | None = None) -> tuple[Protected, list[ZoneResult]]:
+                    begun: SecondProtection | None = None) -> tuple[Protected, list[ZoneResult]]:
     """The month's first protection (first: its cells, specs and results), or, where a table it publishes
     puts too many of a zone's passages in suppressed cells (recoding.by_loss), the protection of every zone
     with those tables recoded, if that hides fewer passages over all tables; and the results of that second
@@ -116,8 +119,9 @@ def recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, fi
     cells, specs, results = first
     summaries = [r.summary for r in results]
     more = recoding.by_loss(fine, specs, summaries, disclosure)
-    if begun is not None and begun[0].more != more:
-        begun[1].cancel()
+    if begun is not None and begun.more != more:
+        if begun.pending is not None:
+            begun.pending.cancel()
         begun = None
     if not more:
         return first, []
@@ -125,10 +129,10 @@ def recode_for_loss(spark: SparkSession, built: MonthCells, first: Protected, fi
     say(f"    information loss over {limit:.0%} of a zone's passages in {', '.join(sorted(more))}: recoding "
         f"{'it' if len(more) == 1 else 'them'} and protecting every zone again"
         + (" (begun beside the first protection)" if begun else ""))
-    second = begun[0] if begun else second_protection(built, specs, fine, catalogue, more)
+    second = begun or second_protection(built, specs, fine, catalogue, more)
     try:
-        if begun:
-            other = begun[1].result(reporter(say, len(results)))  # the same zones as the first
+        if second.pending is not None:
+            other = second.pending.result(reporter(say, len(results)))  # the same zones as the first
         else:
             other = protect_all(spark, second.cells, catalogue, disclosure, say, {}, jaar, maand)
     except Exception as failed:

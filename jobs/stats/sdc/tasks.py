@@ -61,6 +61,10 @@ def _task(job: ZoneJob) -> ZoneResult | ProtectionError:
         raise RuntimeError(f"zone {job.gemeente}/{job.zone}: {type(failed).__name__}: {failed}") from failed
 
 
+def _new_group() -> str:
+    return f"sdc-{uuid.uuid4().hex[:12]}"
+
+
 def protect_zones(spark: SparkSession, jobs: Sequence[ZoneJob],
                   done: Callable[[ZoneResult], None] = lambda result: None, group: str | None = None
                   ) -> list[ZoneResult]:
@@ -73,7 +77,7 @@ def protect_zones(spark: SparkSession, jobs: Sequence[ZoneJob],
     if not jobs:
         return []
     context = spark.sparkContext
-    group = group or f"sdc-{uuid.uuid4().hex[:12]}"
+    group = group or _new_group()
     stopping = Event()
 
     # One job per zone, not one job with a partition per zone: a job's results reach the driver when all
@@ -107,7 +111,7 @@ class Pending:
 
     def __init__(self, spark: SparkSession, jobs: Sequence[ZoneJob]) -> None:
         self._context = spark.sparkContext
-        self._group = f"sdc-{uuid.uuid4().hex[:12]}"
+        self._group = _new_group()
         self._finished: list[ZoneResult] = []  # appended by protect_zones's calling thread, read after it ends
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sdc-pending")
         self._future = self._pool.submit(protect_zones, spark, jobs, self._finished.append, self._group)
