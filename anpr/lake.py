@@ -25,6 +25,7 @@ than collecting the rows through Spark (bench/lake_append.py).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -146,10 +147,24 @@ class Lake:
         self.root = root.rstrip("/")
         self.spark = spark
         self.checkpoint_every = checkpoint_every
-        self._lock = _session_lock(spark)
+        self._lock: AbstractContextManager[object] = _session_lock(spark)
+        self._shared = False  # a view of `exclusive`, whose threads write side by side
 
     def path(self, name: str) -> str:
         return table_path(self.root, name)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Lake]:
+        """Holds the session's write lock for the block and yields a view of this lake whose writes take no
+        lock, for the block's own threads: creates and appends without a transaction then run side by side
+        (each is a few Spark jobs and a commit, mostly driver-side), while no MERGE elsewhere in the session
+        sets its session-wide transaction confs. The view refuses what sets those confs itself (a MERGE with
+        a transaction), as its threads' writes would take them."""
+        with self._lock:
+            view = copy.copy(self)
+            view._lock = nullcontext()
+            view._shared = True
+            yield view
 
     # -- table state from the Delta log ---------------------------------------------------------------
 
@@ -276,6 +291,9 @@ class Lake:
         if app_id is None or version is None:
             yield
             return
+        if self._shared:
+            raise LakeError("a write with a session transaction cannot run in an exclusive() block's view: "
+                            "its threads' writes would take the transaction")
         conf = self.spark.conf
         conf.set(_TXN_APP_ID, app_id)
         conf.set(_TXN_VERSION, str(version))

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TypeVar
 
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType
+from pyspark.util import inheritable_thread_target
 
 from anpr.contract import PARSE_CLASS, PARSE_FUNCTION, parsed_type
 from anpr.jvm import spark_connector_jars
 from anpr.pseudonym import JVM_FUNCTIONS
 from anpr.settings import Settings
 
+T = TypeVar("T")
 SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 # Generated classes Spark keeps per JVM (StaticSQLConf, default 100). A micro-batch of the stream uses about 190
 # (each stage's whole-stage code, projections, orderings, Delta's own log queries): with 100 the LRU cache
@@ -147,3 +151,21 @@ def register_functions(spark: SparkSession) -> None:
     for name, java_class in JVM_FUNCTIONS.items():
         spark.udf.registerJavaFunction(name, java_class, StringType())
     spark.udf.registerJavaFunction(PARSE_FUNCTION, PARSE_CLASS, parsed_type())
+
+
+def side_by_side(spark: SparkSession, calls: Mapping[str, Callable[[], T]], workers: int | None = None,
+                 prefix: str = "side-by-side") -> dict[str, T]:
+    """Run each call in a thread of its own (at most `workers` at once; default all) and return each one's
+    result by name. For driver-bound work (Delta commits, small writes) that leaves the cores idle when run
+    one after the other. The threads inherit the calling thread's Spark properties (job group, a streaming
+    batch's query id). The first error, in the order of `calls`, is raised once all have ended, so none is
+    left running. One call runs in the calling thread."""
+    if len(calls) <= 1:
+        return {name: call() for name, call in calls.items()}
+    with ThreadPoolExecutor(workers or len(calls), thread_name_prefix=prefix) as pool:
+        futures = {name: pool.submit(inheritable_thread_target(spark)(call)) for name, call in calls.items()}
+        wait(futures.values())
+    for future in futures.values():
+        if future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+    return {name: future.result() for name, future in futures.items()}

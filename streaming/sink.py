@@ -41,7 +41,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +58,7 @@ from anpr.register_conf import RegisterConf, load_register_conf
 from anpr.register_snapshot import RegisterSnapshot
 from anpr.register_tables import LOADS
 from anpr.settings import Settings
+from anpr.spark import side_by_side
 from anpr.stream_tables import (
     OUT_OF_SCOPE,
     PASSAGES,
@@ -119,11 +120,11 @@ def summarize(checked: DataFrame) -> BatchSummary:
 
 def commit_together(spark: SparkSession, commits: Mapping[str, Callable[[], T]], seconds: dict[str, float]
                     ) -> dict[str, T]:
-    """Run a micro-batch's commits to different tables at once and return each one's result by name;
-    each one's own seconds go into `seconds`. They are independent (each its own Delta table and
-    application transaction, so a replay redoes only what did not commit), and mostly driver-side
-    waiting: side by side they take the time of the longest. The first error is raised after all ended,
-    so no commit is left running. The threads inherit the batch's Spark properties (its query id)."""
+    """Run a micro-batch's commits to different tables at once (anpr.spark.side_by_side) and return each
+    one's result by name; each one's own seconds go into `seconds`. They are independent (each its own Delta
+    table and application transaction, so a replay redoes only what did not commit), and mostly driver-side
+    waiting: side by side they take the time of the longest. The threads inherit the batch's Spark properties
+    (its query id)."""
     def timed(name: str, commit: Callable[[], T]) -> Callable[[], T]:
         def run() -> T:
             began = time.monotonic()
@@ -131,17 +132,10 @@ def commit_together(spark: SparkSession, commits: Mapping[str, Callable[[], T]],
                 return commit()
             finally:
                 seconds[name] = time.monotonic() - began
-        return inheritable_thread_target(spark)(run)
+        return run
 
-    if len(commits) <= 1:
-        return {name: timed(name, commit)() for name, commit in commits.items()}
-    with ThreadPoolExecutor(len(commits), thread_name_prefix="batch-commit") as pool:
-        futures = {name: pool.submit(timed(name, commit)) for name, commit in commits.items()}
-        wait(futures.values())
-    for future in futures.values():
-        if future.exception() is not None:
-            raise future.exception()  # type: ignore[misc]
-    return {name: future.result() for name, future in futures.items()}
+    return side_by_side(spark, {name: timed(name, commit) for name, commit in commits.items()},
+                        prefix="batch-commit")
 
 
 # Every table a micro-batch may commit to, each under its own application transaction (`app_id`).

@@ -423,6 +423,37 @@ def test_appends_beside_a_merge_of_one_session_keep_their_own_transactions(lake:
             {transaction_marker(apps[table], v) for v in range(4)}
 
 
+def test_an_exclusive_blocks_threads_create_and_append_side_by_side_and_hold_off_the_sessions_merge(
+        lake: Lake, spark, observations: str) -> None:
+    """A release writes its tables at once through lake.exclusive(): every table lands whole, a MERGE of
+    another thread waits for the block (its transaction confs are session-wide), and the view refuses a
+    write that would set those confs itself."""
+    from anpr.spark import side_by_side
+
+    names = [f"published/t{i}" for i in range(5)]
+    merged: list[int] = []
+    with lake.exclusive() as shared:
+        merge = threading.Thread(target=lambda: merged.append(lake.insert_missing(
+            observations, arrow_rows([row(1), row(2)]), ["observation_id"], "q/observations", 0)))
+        merge.start()
+
+        def write(i: int) -> int:
+            shared.create(names[i], SCHEMA, PARTITIONS)
+            shared.append(names[i], arrow_rows([row(10 * i + j) for j in range(i + 1)]))
+            return lake.version(names[i])
+
+        versions = side_by_side(spark, {name: (lambda i=i: write(i)) for i, name in enumerate(names)}, 3)
+        with pytest.raises(LakeError, match="session transaction"):
+            shared.insert_missing(observations, arrow_rows([row(3)]), ["observation_id"], "q/observations", 1)
+        time.sleep(1.0)
+        assert merged == []  # still waiting for the lock
+    merge.join(timeout=120)
+    assert merged == [2]
+    assert versions == {name: 1 for name in names}  # create, then one append
+    assert [lake.read(name).count() for name in names] == [1, 2, 3, 4, 5]
+    assert lake.history(observations, 1)[0]["user_metadata"] == transaction_marker("q/observations", 0)
+
+
 TOKENS = StructType([StructField("period_token", StringType(), False), StructField("company_token", StringType(), True),
                      StructField("uur", LongType(), True), StructField("maand", LongType(), True),
                      StructField("register_hit", BooleanType(), True)])  # Delta keeps no min/max for booleans
