@@ -96,26 +96,25 @@ def gyo_core(edges: list[frozenset[str]]) -> list[frozenset[str]]:
 
 
 class _Keys:
-    """Each level's keys as a frame and as an index, built once while the joints of a measure are chosen
-    (a level's cells never change once modelled)."""
+    """Each level's keys projected on some of its dimensions, as a frame and as a set, built once while the
+    joints of a measure are chosen (a level's cells never change once modelled)."""
 
     def __init__(self) -> None:
         self._frames: dict[Level, pd.DataFrame] = {}
-        self._index: dict[Level, pd.MultiIndex] = {}
+        self._projections: dict[tuple[Level, Level], tuple[pd.DataFrame, set[Key]]] = {}
 
-    def frame(self, level: Level, cells: dict[Key, int]) -> pd.DataFrame:
-        if level not in self._frames:
-            self._frames[level] = pd.DataFrame(list(cells), columns=list(level), dtype=object)
-        return self._frames[level]
-
-    def index(self, level: Level, cells: dict[Key, int]) -> pd.MultiIndex:
-        if level not in self._index:
-            self._index[level] = pd.MultiIndex.from_tuples(list(cells), names=list(level))
-        return self._index[level]
+    def projection(self, level: Level, cells: dict[Key, int], shared: Level) -> tuple[pd.DataFrame, set[Key]]:
+        """The distinct keys of the level's cells over `shared` (a subsequence of level)."""
+        if (level, shared) not in self._projections:
+            if level not in self._frames:
+                self._frames[level] = pd.DataFrame(list(cells), columns=list(level), dtype=object)
+            keys = self._frames[level][list(shared)].drop_duplicates().reset_index(drop=True)
+            self._projections[level, shared] = (keys, set(keys.itertuples(index=False, name=None)))
+        return self._projections[level, shared]
 
 
 def _empty_by_identity(dims: Level, keys: pd.DataFrame, complete: dict[Level, dict[Key, int]],
-                       reg: Registry, cache: _Keys) -> np.ndarray:
+                       reg: Registry) -> np.ndarray:
     """Per row of keys (columns: dims): whether it lies within a cell of a complete level that does not exist.
 
     The joint cell (sector Onbekend, Dagelijks, Bus) is 4.7's (Dagelijks, Bus, size Onbekend): absent
@@ -131,6 +130,7 @@ def _empty_by_identity(dims: Level, keys: pd.DataFrame, complete: dict[Level, di
     hits = np.column_stack([np.logical_or.reduce([(keys[d] == v).to_numpy(dtype=bool) for d, v in c if d in dims])
                             for c in classes])
     patterns, group = np.unique(hits, axis=0, return_inverse=True)
+    columns_of = {d: keys[d].to_numpy() for d in dims}
     group = group.reshape(-1)
     wanted = {level: cells for level, cells in complete.items() if not set(level) <= set(dims)}
     for g, pattern in enumerate(patterns):
@@ -141,10 +141,13 @@ def _empty_by_identity(dims: Level, keys: pd.DataFrame, complete: dict[Level, di
         for level in wanted:
             if not set(level) <= {*dims, *implied}:
                 continue  # not named by these keys
-            other = pd.MultiIndex.from_arrays(
-                [keys[d].to_numpy()[rows] if d in dims else np.full(len(rows), implied[d], dtype=object)
-                 for d in level], names=list(level))
-            empty[rows] |= ~other.isin(cache.index(level, wanted[level]))
+            # Looked up in the level's own dict: a MultiIndex of each group's keys cost more to build (pandas
+            # factorizes every object column) than the lookups themselves, most of a small zone's model.
+            cells = wanted[level]
+            columns = [columns_of[d][rows] if d in dims else np.full(len(rows), implied[d], dtype=object)
+                       for d in level]
+            empty[rows] |= np.fromiter((key not in cells for key in zip(*columns, strict=True)), dtype=bool,
+                                       count=len(rows))
     return empty
 
 
@@ -156,27 +159,30 @@ def joint_support(dims: Level, levels: dict[Level, dict[Key, int]], reg: Registr
     cache = cache or _Keys()
     frames = []
     for level, cells in levels.items():
-        shared = [d for d in level if d in dims]
+        shared = tuple(d for d in level if d in dims)
         if shared:
-            keys = cache.frame(level, cells)[shared].drop_duplicates()
-            frames.append((set(shared), keys.reset_index(drop=True)))
+            frames.append((set(shared), *cache.projection(level, cells, shared)))
     frames.sort(key=lambda f: (-len(f[0]), len(f[1]), sorted(f[0])))
     covered, result = set(frames[0][0]), frames[0][1]
     while covered < set(dims):
         # the level adding dimensions with the most overlap: no cross products where a join will do
-        _, frame = max(((c, f) for c, f in frames if not c <= covered),
-                       key=lambda cf: (len(cf[0] & covered), -len(cf[1]), sorted(cf[0])))
+        _, frame, _ = max(((c, f, k) for c, f, k in frames if not c <= covered),
+                          key=lambda cfk: (len(cfk[0] & covered), -len(cfk[1]), sorted(cfk[0])))
         on = [d for d in frame.columns if d in covered]
         result = result.merge(frame, on=on, how="inner") if on else result.merge(frame, how="cross")
         covered |= set(frame.columns)
         if len(result) > cap:
             return None
-    for _, frame in frames:
-        result = result.merge(frame, on=list(frame.columns), how="inner")
-    result = result[list(dims)].drop_duplicates().reset_index(drop=True)
+    # Every level's projection must hold the row's: a semi-join by set lookups, as a merge per level was
+    # most of the joints' time on a small zone (pandas factorizes every object column it joins on).
+    keep = np.ones(len(result), dtype=bool)
+    for _, frame, keys in frames:
+        columns = [result[d].to_numpy() for d in frame.columns]
+        keep &= np.fromiter((key in keys for key in zip(*columns, strict=True)), dtype=bool, count=len(result))
+    result = result[keep][list(dims)].drop_duplicates().reset_index(drop=True)
     result = result[reg.identities.named(dims, result)].reset_index(drop=True)
     if reg.identities and complete:
-        result = result[~_empty_by_identity(dims, result, complete, reg, cache)]
+        result = result[~_empty_by_identity(dims, result, complete, reg)]
     return sorted(result.itertuples(index=False, name=None), key=repr)
 
 

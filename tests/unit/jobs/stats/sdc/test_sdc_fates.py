@@ -181,3 +181,18 @@ def test_a_joint_cell_inside_an_empty_cell_of_an_identical_population_is_a_known
     sectors_z = {sector for klasse, sector, _, _ in joint if klasse == "Z"}
     assert sectors_z and sectors_z == {s for f, s in fuel_sector if f == "Elektriciteit"}
     assert build_system(reg).size > 0
+
+
+def test_a_joint_support_holds_only_keys_every_level_shows_and_stops_at_its_cap():
+    """Three tables over (a, b), (b, c) and (a, c): the joint (a, b, c) is the join of two of them, less
+    every key whose projection the third lacks; more keys than the cap give None."""
+    from jobs.stats.sdc.cells import Registry
+    from jobs.stats.sdc.levels import joint_support
+
+    levels = {("a", "b"): {("a1", 1): 5, ("a1", 2): 3, ("a2", 1): 4},
+              ("b", "c"): {(1, "c1"): 6, (1, "c2"): 3, (2, "c1"): 3},
+              ("a", "c"): {("a1", "c1"): 8, ("a2", "c2"): 4}}
+    reg = Registry(parts=[])
+    # (a1, 1, c2) and (a2, 1, c1) join (a, b) with (b, c) but lie in no (a, c) cell; (a2, 2, ...) in no (a, b) cell
+    assert joint_support(("a", "b", "c"), levels, reg, cap=10) == [("a1", 1, "c1"), ("a1", 2, "c1"), ("a2", 1, "c2")]
+    assert joint_support(("a", "b", "c"), levels, reg, cap=2) is None  # the join before the filter has 3
