@@ -395,8 +395,10 @@ class Lake:
             sdf = self._conformed(self.state(name).schema, df)
             # Without a writer transaction the write would take a concurrent MERGE's session-wide one: it holds
             # the lock of the session it writes through (a streaming micro-batch's frame is in the query's own
-            # session, so it runs beside the lake session's MERGE).
-            with _session_lock(sdf.sparkSession):
+            # session, so it runs beside the lake session's MERGE). The lake's own session's is self._lock, which an
+            # exclusive() view's threads do not take again (their block holds it).
+            own = _session_lock(sdf.sparkSession) is _session_lock(self.spark)
+            with self._lock if own else _session_lock(sdf.sparkSession):
                 if not nonempty and self._is_empty(df, sdf):
                     return False
                 self._save(sdf, name, "append", {"userMetadata": transaction_marker(app_id, version)})

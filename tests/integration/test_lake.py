@@ -440,6 +440,8 @@ def test_an_exclusive_blocks_threads_create_and_append_side_by_side_and_hold_off
         def write(i: int) -> int:
             shared.create(names[i], SCHEMA, PARTITIONS)
             shared.append(names[i], arrow_rows([row(10 * i + j) for j in range(i + 1)]))
+            if i == 0:  # a marked append of the lake's own session, in a thread of the block: no deadlock
+                shared.append(names[i], arrow_rows([row(99)]), "q/t0", 1, marked=True)
             return lake.version(names[i])
 
         versions = side_by_side(spark, {name: (lambda i=i: write(i)) for i, name in enumerate(names)}, 3)
@@ -449,8 +451,8 @@ def test_an_exclusive_blocks_threads_create_and_append_side_by_side_and_hold_off
         assert merged == []  # still waiting for the lock
     merge.join(timeout=120)
     assert merged == [2]
-    assert versions == {name: 1 for name in names}  # create, then one append
-    assert [lake.read(name).count() for name in names] == [1, 2, 3, 4, 5]
+    assert versions == {name: 2 if name == names[0] else 1 for name in names}  # create, then the appends
+    assert [lake.read(name).count() for name in names] == [2, 2, 3, 4, 5]
     assert lake.history(observations, 1)[0]["user_metadata"] == transaction_marker("q/observations", 0)
 
 
