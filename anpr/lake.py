@@ -13,6 +13,8 @@ with its own transaction: writer options win over those confs, so it runs beside
 append names its transaction only in the commit's userMetadata, for a caller that knows it is not in the
 table yet; `marked_version` finds it in the log without a Spark job. It takes the lock of the session its
 rows belong to, so it runs beside a MERGE of another session (a streaming query runs in a clone).
+`exclusive` holds a session's lock for a block whose own threads write side by side through a view that
+takes it no more (a release's tables); the view refuses what sets session confs.
 
 Tables stay at features delta-rs reads (protocol (1,2): no deletion vectors, row tracking, identity
 columns, clustering or type widening), so the vendor API can read every table Spark writes.
@@ -155,11 +157,13 @@ class Lake:
 
     @contextmanager
     def exclusive(self) -> Iterator[Lake]:
-        """Holds the session's write lock for the block and yields a view of this lake whose writes take no
-        lock, for the block's own threads: creates and appends without a transaction then run side by side
-        (each is a few Spark jobs and a commit, mostly driver-side), while no MERGE elsewhere in the session
-        sets its session-wide transaction confs. The view refuses what sets those confs itself (a MERGE with
-        a transaction), as its threads' writes would take them."""
+        """Holds the session's write lock for the block and yields a view of this lake for the block's own
+        threads: its writes do not take that lock again (a marked append of another session's rows still takes
+        that session's). Creates and appends without a transaction then run side by side (each is a few Spark
+        jobs and a commit, mostly driver-side), while no MERGE elsewhere in the session sets its session-wide
+        transaction confs. The view refuses with LakeError what sets session confs itself (a write with a
+        session transaction, vacuum), as its sibling threads' writes would take them. A thread of the block
+        must write through the view: the lake itself waits for the block to end."""
         with self._lock:
             view = copy.copy(self)
             view._lock = nullcontext()
@@ -285,15 +289,18 @@ class Lake:
             writer = writer.option(key, value)
         writer.save(self.path(name))
 
+    def _refuse_in_view(self, what: str) -> None:
+        if self._shared:
+            raise LakeError(f"{what} cannot run in a view of Lake.exclusive(): it sets session-wide confs that "
+                            "the block's other threads' writes would take")
+
     @contextmanager
     def _session_transaction(self, app_id: str | None, version: int | None) -> Iterator[None]:
         """Commits of DML (MERGE) in this block record (app_id, version); the caller holds the lock."""
         if app_id is None or version is None:
             yield
             return
-        if self._shared:
-            raise LakeError("a write with a session transaction cannot run in an exclusive() block's view: "
-                            "its threads' writes would take the transaction")
+        self._refuse_in_view("a write with a session transaction")
         conf = self.spark.conf
         conf.set(_TXN_APP_ID, app_id)
         conf.set(_TXN_VERSION, str(version))
@@ -476,6 +483,8 @@ class Lake:
 
         keys = check_identifiers(keys, "insert_missing keys")
         check_transaction(app_id, version)
+        if app_id is not None:
+            self._refuse_in_view("a write with a session transaction")  # even one already applied
         with self._lock:
             if self._applied(name, app_id, version):
                 return 0
@@ -588,6 +597,7 @@ class Lake:
     def _session_confs(self, overrides: Mapping[str, str]) -> Iterator[None]:
         """Session confs for one operation; a conf the operator set explicitly is kept (except the
         retention check, which the caller's explicit retention replaces)."""
+        self._refuse_in_view("a write with its own session confs")
         conf = self.spark.conf
         chosen = {key: value for key, value in overrides.items()
                   if conf.get(key, None) is None or key == _RETENTION_CHECK}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +22,7 @@ from anpr.pseudonym import JVM_FUNCTIONS
 from anpr.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 # Generated classes Spark keeps per JVM (StaticSQLConf, default 100). A micro-batch of the stream uses about 190
 # (each stage's whole-stage code, projections, orderings, Delta's own log queries): with 100 the LRU cache
@@ -158,14 +160,21 @@ def side_by_side(spark: SparkSession, calls: Mapping[str, Callable[[], T]], work
     """Run each call in a thread of its own (at most `workers` at once; default all) and return each one's
     result by name. For driver-bound work (Delta commits, small writes) that leaves the cores idle when run
     one after the other. The threads inherit the calling thread's Spark properties (job group, a streaming
-    batch's query id). The first error, in the order of `calls`, is raised once all have ended, so none is
-    left running. One call runs in the calling thread."""
+    batch's query id; pyspark's pinned threads, its default). After a call fails, the calls not yet begun
+    are not begun; the first error, in the order of `calls`, is raised once the others have ended (so none
+    is left running), and any later ones are logged. One call runs in the calling thread."""
     if len(calls) <= 1:
         return {name: call() for name, call in calls.items()}
     with ThreadPoolExecutor(workers or len(calls), thread_name_prefix=prefix) as pool:
         futures = {name: pool.submit(inheritable_thread_target(spark)(call)) for name, call in calls.items()}
-        wait(futures.values())
-    for future in futures.values():
-        if future.exception() is not None:
-            raise future.exception()  # type: ignore[misc]
+        for done in as_completed(futures.values()):
+            if done.exception() is not None:
+                for future in futures.values():
+                    future.cancel()  # only those not begun
+                break
+    errors = [(name, f.exception()) for name, f in futures.items() if not f.cancelled() and f.exception()]
+    if errors:
+        for name, error in errors[1:]:
+            log.error("%s also failed: %s: %s", name, type(error).__name__, error)
+        raise errors[0][1]  # type: ignore[misc]
     return {name: future.result() for name, future in futures.items()}

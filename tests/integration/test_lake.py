@@ -423,6 +423,7 @@ def test_appends_beside_a_merge_of_one_session_keep_their_own_transactions(lake:
             {transaction_marker(apps[table], v) for v in range(4)}
 
 
+@pytest.mark.timeout(300)  # a thread of the block that waited on the block's own lock would hang
 def test_an_exclusive_blocks_threads_create_and_append_side_by_side_and_hold_off_the_sessions_merge(
         lake: Lake, spark, observations: str) -> None:
     """A release writes its tables at once through lake.exclusive(): every table lands whole, a MERGE of
@@ -454,6 +455,9 @@ def test_an_exclusive_blocks_threads_create_and_append_side_by_side_and_hold_off
     assert versions == {name: 2 if name == names[0] else 1 for name in names}  # create, then the appends
     assert [lake.read(name).count() for name in names] == [2, 2, 3, 4, 5]
     assert lake.history(observations, 1)[0]["user_metadata"] == transaction_marker("q/observations", 0)
+    # no published commit took the MERGE's session transaction
+    assert all(lake.transaction_version(name, "q/observations") is None for name in names)
+    assert [c["user_metadata"] for c in lake.history(names[1], 5)] == [None, None]
 
 
 TOKENS = StructType([StructField("period_token", StringType(), False), StructField("company_token", StringType(), True),

@@ -107,7 +107,12 @@ class _Keys:
         """The distinct keys of the level's cells over `shared` (a subsequence of level)."""
         if (level, shared) not in self._projections:
             if level not in self._frames:
-                self._frames[level] = pd.DataFrame(list(cells), columns=list(level), dtype=object)
+                frame = pd.DataFrame(list(cells), columns=list(level), dtype=object)
+                # Keys are matched as Python values (sets, dicts), where NaN matches only itself and None no
+                # NaN: a null category must have been filled (anpr/catalogue.py fills) before cells are made.
+                if frame.isna().to_numpy().any():
+                    raise ValueError(f"level {level} holds a key with a null category")
+                self._frames[level] = frame
             keys = self._frames[level][list(shared)].drop_duplicates().reset_index(drop=True)
             self._projections[level, shared] = (keys, set(keys.itertuples(index=False, name=None)))
         return self._projections[level, shared]

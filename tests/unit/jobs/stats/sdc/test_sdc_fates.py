@@ -189,10 +189,11 @@ def test_a_joint_support_holds_only_keys_every_level_shows_and_stops_at_its_cap(
     from jobs.stats.sdc.cells import Registry
     from jobs.stats.sdc.levels import joint_support
 
-    levels = {("a", "b"): {("a1", 1): 5, ("a1", 2): 3, ("a2", 1): 4},
+    levels = {("a", "b"): {("a1", 1): 5, ("a2", 1): 4, ("a3", 9): 2},
               ("b", "c"): {(1, "c1"): 6, (1, "c2"): 3, (2, "c1"): 3},
               ("a", "c"): {("a1", "c1"): 8, ("a2", "c2"): 4}}
     reg = Registry(parts=[])
-    # (a1, 1, c2) and (a2, 1, c1) join (a, b) with (b, c) but lie in no (a, c) cell; (a2, 2, ...) in no (a, b) cell
-    assert joint_support(("a", "b", "c"), levels, reg, cap=10) == [("a1", 1, "c1"), ("a1", 2, "c1"), ("a2", 1, "c2")]
+    # The smallest levels join first: (a, c) with (b, c) on c gives (a1, 1, c1), (a1, 2, c1) and (a2, 1, c2);
+    # (a1, 2) is no (a, b) cell, so (a1, 2, c1) goes.
+    assert joint_support(("a", "b", "c"), levels, reg, cap=10) == [("a1", 1, "c1"), ("a2", 1, "c2")]
     assert joint_support(("a", "b", "c"), levels, reg, cap=2) is None  # the join before the filter has 3
