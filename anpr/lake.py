@@ -1042,12 +1042,17 @@ def conform_frame(df: DataFrame, schema: StructType, *, drop_extra: bool = False
 
     drop_extra=True drops the columns schema lacks (a pipeline step's helper columns) instead of refusing.
     """
-    extra = [c for c in df.columns if c not in schema.fieldNames()]
+    # The frame's schema once: each `df.columns` is a round trip to the JVM and a parse of the whole schema,
+    # and the stream conforms three frames on every micro-batch.
+    present = {f.name: f.dataType for f in df.schema.fields}
+    extra = [c for c in present if c not in schema.fieldNames()]
     if extra and not drop_extra:
         raise ValueError(f"columns {extra} are not in the table schema {schema.fieldNames()}")
     columns = []
     for field in schema.fields:
-        if field.name in df.columns:
+        if present.get(field.name) == field.dataType:
+            columns.append(F.col(field.name))
+        elif field.name in present:
             columns.append(F.col(field.name).cast(field.dataType).alias(field.name))
         elif field.nullable:
             columns.append(F.lit(None).cast(field.dataType).alias(field.name))

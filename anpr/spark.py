@@ -34,6 +34,8 @@ CODEGEN_CACHE_ENTRIES = "spark.sql.codegen.cache.maxEntries"
 # encoding scans every value of every column into a dictionary first: on the stream's persisted micro-batches
 # that was a fifth of the JVM's samples; the stream turns it off (streaming/job.py). docs/benchmarks.md, stop 53.
 CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
+# Whether pyspark passes each API call's Python call site to the JVM (pyspark.errors.utils, default true).
+PYTHON_CALL_SITES = "spark.python.sql.dataFrameDebugging.enabled"
 
 # Shared by every profile: the same connectors and the same Delta settings locally and on a cluster.
 DELTA_CONF = {
@@ -106,6 +108,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.warehouse.dir": str(settings.data_dir / "spark-warehouse"),
         "spark.python.worker.reuse": "true",
         CODEGEN_CACHE_ENTRIES: "1000",
+        # pyspark 4 records the Python call site of every Column and DataFrame call in the JVM (about five
+        # round trips each) for its error messages; the stream builds its plan anew on every micro-batch.
+        PYTHON_CALL_SITES: "false",
         # Local paths: the driver serves them to executors, so a cluster needs no Maven access either.
         "spark.jars": ",".join(str(j) for j in spark_connector_jars()),
         **DELTA_CONF,

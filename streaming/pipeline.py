@@ -209,18 +209,17 @@ def time_window_column(municipality: Column, weekday: Column, minute: Column,
 def local_time_columns(df: DataFrame, timezone: str, day_parts: Sequence[DayPart] = (),
                        municipalities: Sequence[Municipality] = ()) -> DataFrame:
     """Calendar columns of the local (Amsterdam) event time; tables and tokens are per local month."""
-    local = F.from_utc_timestamp("event_ts", timezone)
-    out = (df.withColumn("_local", local)
-           .withColumn("event_date", F.to_date("_local"))
-           .withColumn("jaar", F.year("_local"))
-           .withColumn("maand", F.month("_local"))
-           .withColumn("week_dag", ((F.dayofweek("_local") + 5) % 7) + 1)  # ISO: Monday 1 .. Sunday 7
-           .withColumn("uur", F.hour("_local"))
-           .withColumn("period_month", F.date_format("_local", "yyyy-MM")))
-    minute = F.col("uur") * 60 + F.minute("_local")
-    return (out.withColumn("tijd_vak", day_part_column(F.col("uur"), day_parts))
-            .withColumn("venster_tijd", time_window_column(F.col("municipality"), F.col("week_dag"), minute,
-                                                           municipalities))
+    # One withColumns, not a withColumn each: every call analyses the whole plan again, and this runs on
+    # every micro-batch (the optimizer collapses both into the same projection).
+    local = F.col("_local")
+    weekday = ((F.dayofweek(local) + 5) % 7) + 1  # ISO: Monday 1 .. Sunday 7
+    hour = F.hour(local)
+    return (df.withColumn("_local", F.from_utc_timestamp("event_ts", timezone))
+            .withColumns({"event_date": F.to_date(local), "jaar": F.year(local), "maand": F.month(local),
+                          "week_dag": weekday, "uur": hour, "period_month": F.date_format(local, "yyyy-MM"),
+                          "tijd_vak": day_part_column(hour, day_parts),
+                          "venster_tijd": time_window_column(F.col("municipality"), weekday,
+                                                             hour * 60 + F.minute(local), municipalities)})
             .drop("_local"))
 
 
@@ -274,9 +273,10 @@ def pseudonymize(observations: DataFrame, pepper_file: str) -> DataFrame:
     format_ok = F.when(c("plate_country") == "NL", characters.rlike(NL_PLATE_PATTERN)).otherwise(
         characters.rlike(OTHER_PLATE_PATTERN))
     ambiguous = ambiguous_plate_column(c("plate_norm"), c("plate_country"))
-    return (observations.withColumn("plate_format_ok", F.coalesce(format_ok, F.lit(False)))
-            .withColumn("plate_ambiguous", F.coalesce(ambiguous, F.lit(False)))
-            .withColumn("vehicle_key", vehicle_key_column(c("plate_norm"), c("plate_country"), pepper_file))
+    return (observations.withColumns({
+        "plate_format_ok": F.coalesce(format_ok, F.lit(False)),
+        "plate_ambiguous": F.coalesce(ambiguous, F.lit(False)),
+        "vehicle_key": vehicle_key_column(c("plate_norm"), c("plate_country"), pepper_file)})
             .drop("plate_text", "plate_norm"))
 
 
@@ -294,11 +294,11 @@ def add_tokens(enriched: DataFrame, pepper_file: str, pepper_id: str | None = No
         company = F.when(F.col("company_key").isNotNull(),
                          period_token_column(F.col("period_month"), F.col("company_key"), pepper_file))
         private = F.col("eigenaar_type") == "Particulier"
-        out = out.withColumn("company_token", F.when(private, F.col("period_token")).otherwise(company))
+        company_token = F.when(private, F.col("period_token")).otherwise(company)
     else:
-        out = out.withColumn("company_token", F.lit(None).cast("string"))
-    out = out.withColumn("pepper_id", F.lit(pepper_id).cast("string"))
-    return out.drop("period_month", "vehicle_key", "company_key")
+        company_token = F.lit(None).cast("string")
+    return (out.withColumns({"company_token": company_token, "pepper_id": F.lit(pepper_id).cast("string")})
+            .drop("period_month", "vehicle_key", "company_key"))
 
 
 def add_direction(df: DataFrame) -> DataFrame:
