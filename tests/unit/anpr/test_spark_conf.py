@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anpr.spark import UTC_JVM, spark_conf
+from anpr.spark import PYTHON_CALL_SITES, UTC_JVM, spark_conf
 
 
 @pytest.mark.parametrize("profile", ["local", "cluster"])
@@ -29,3 +29,12 @@ def test_an_operators_own_jvm_options_keep_utc_unless_they_name_a_zone(settings)
     conf = spark_conf(settings.model_copy(update={"spark": settings.spark.model_copy(update={"extra": extra})}))
     assert conf["spark.driver.extraJavaOptions"].split() == [UTC_JVM, "-Xss4m"]
     assert conf["spark.executor.extraJavaOptions"] == "-Duser.timezone=CET"
+
+
+def test_the_session_passes_no_python_call_sites_to_the_jvm_unless_an_operator_asks(settings, spark):
+    """pyspark 4 sends each Column and DataFrame call's Python call site to the JVM (some five round trips a
+    call): a third of the stream's plan building on every micro-batch (docs/benchmarks.md, stop 59)."""
+    assert spark.conf.get(PYTHON_CALL_SITES) == "false"
+    extra = {PYTHON_CALL_SITES: "true"}
+    conf = spark_conf(settings.model_copy(update={"spark": settings.spark.model_copy(update={"extra": extra})}))
+    assert conf[PYTHON_CALL_SITES] == "true"
