@@ -167,7 +167,7 @@ def side_by_side(spark: SparkSession, calls: Mapping[str, Callable[[], T]], work
     one after the other. The threads inherit the calling thread's Spark properties (job group, a streaming
     batch's query id; pyspark's pinned threads, its default). After a call fails, the calls not yet begun
     are not begun; the first error, in the order of `calls`, is raised once the others have ended (so none
-    is left running), and any later ones are logged. One call runs in the calling thread."""
+    is left running), and any later ones are logged. A lone call runs in the calling thread."""
     if len(calls) <= 1:
         return {name: call() for name, call in calls.items()}
     with ThreadPoolExecutor(workers or len(calls), thread_name_prefix=prefix) as pool:

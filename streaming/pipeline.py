@@ -209,8 +209,8 @@ def time_window_column(municipality: Column, weekday: Column, minute: Column,
 def local_time_columns(df: DataFrame, timezone: str, day_parts: Sequence[DayPart] = (),
                        municipalities: Sequence[Municipality] = ()) -> DataFrame:
     """Calendar columns of the local (Amsterdam) event time; tables and tokens are per local month."""
-    # One withColumns, not a withColumn each: every call analyses the whole plan again, and this runs on
-    # every micro-batch (the optimizer collapses both into the same projection).
+    # One withColumns after _local, not a withColumn each: every call analyses the whole plan again, and this
+    # runs on every micro-batch.
     local = F.col("_local")
     weekday = ((F.dayofweek(local) + 5) % 7) + 1  # ISO: Monday 1 .. Sunday 7
     hour = F.hour(local)
