@@ -209,17 +209,16 @@ def time_window_column(municipality: Column, weekday: Column, minute: Column,
 def local_time_columns(df: DataFrame, timezone: str, day_parts: Sequence[DayPart] = (),
                        municipalities: Sequence[Municipality] = ()) -> DataFrame:
     """Calendar columns of the local (Amsterdam) event time; tables and tokens are per local month."""
-    # One withColumns after _local, not a withColumn each: every call analyses the whole plan again, and this
-    # runs on every micro-batch.
+    # Three withColumns, not a withColumn each (every call analyses the whole plan again, on every micro-batch);
+    # the calendar columns come before what reads them, so each row computes its hour and weekday once.
     local = F.col("_local")
-    weekday = ((F.dayofweek(local) + 5) % 7) + 1  # ISO: Monday 1 .. Sunday 7
-    hour = F.hour(local)
     return (df.withColumn("_local", F.from_utc_timestamp("event_ts", timezone))
             .withColumns({"event_date": F.to_date(local), "jaar": F.year(local), "maand": F.month(local),
-                          "week_dag": weekday, "uur": hour, "period_month": F.date_format(local, "yyyy-MM"),
-                          "tijd_vak": day_part_column(hour, day_parts),
-                          "venster_tijd": time_window_column(F.col("municipality"), weekday,
-                                                             hour * 60 + F.minute(local), municipalities)})
+                          "week_dag": ((F.dayofweek(local) + 5) % 7) + 1,  # ISO: Monday 1 .. Sunday 7
+                          "uur": F.hour(local), "period_month": F.date_format(local, "yyyy-MM")})
+            .withColumns({"tijd_vak": day_part_column(F.col("uur"), day_parts),
+                          "venster_tijd": time_window_column(F.col("municipality"), F.col("week_dag"),
+                                                             F.col("uur") * 60 + F.minute(local), municipalities)})
             .drop("_local"))
 
 
