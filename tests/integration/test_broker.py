@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from anpr.broker import (
     set_retention,
 )
 from anpr.jvm import JvmError, jars, java_binary
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +33,6 @@ pytestmark = pytest.mark.integration
 def listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_until(condition, timeout: float = 60.0) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def cli_broker(data_dir: Path) -> tuple[subprocess.Popen[str], int]:

@@ -4,8 +4,6 @@ in the background (Pending), waited for or cancelled."""
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 
@@ -17,6 +15,7 @@ from jobs.stats.sdc.protect import ProtectionError
 from jobs.stats.sdc.tasks import Pending, ZoneJob, protect_zones
 from jobs.stats.sdc.zone import ZoneResult
 from jobs.stats.tables.cells import count_parts
+from tests.polling import wait_until
 from tests.unit.jobs.stats.sdc.sdc_zone import zone_records
 
 # Linked through vehicle type, sector, company size and the owner-unknown identity; the whole catalogue
@@ -85,9 +84,8 @@ def test_a_pending_protection_gives_what_protect_zones_gives_and_a_cancelled_one
         assert_same(got, want)
     Pending(spark, jobs).cancel()
     # The status store hears of a job's end through Spark's asynchronous listener bus: it may lag the cancel.
-    tracker, heard_by = spark.sparkContext.statusTracker(), time.monotonic() + 10
-    while tracker.getActiveJobsIds() and time.monotonic() < heard_by:
-        time.sleep(0.1)
+    tracker = spark.sparkContext.statusTracker()
+    wait_until(lambda: not tracker.getActiveJobsIds(), timeout=10, every=0.1)
     assert tracker.getActiveJobsIds() == []
 
 
