@@ -8,7 +8,7 @@ Cells are few (thousands per zone), so everything after this runs in pandas.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from pyspark import StorageLevel
@@ -23,6 +23,7 @@ from jobs.stats.tables.cells import (
     Sizes,
     cell_stats,
     count_parts,
+    extra_values,
     plain_counts,
     slot_frame,
     split,
@@ -63,8 +64,11 @@ def build_month(month_passages: DataFrame, catalogue: Catalogue, specs: Sequence
     try:
         vehicles = vehicle_frame(slots, catalogue).coalesce(cores).persist(StorageLevel.MEMORY_AND_DISK)
         parts = count_parts(specs, catalogue)
-        stacked, keys, extra = stack(slots, vehicles, parts)
-        frame = plain_counts(stacked, keys) if plain else cell_stats(stacked, keys, extra, sizes)
+        if plain:  # the published counts need no labels nor hidden keys
+            parts = [replace(p, labels=(), hidden=()) for p in parts]
+        coding = extra_values(slots, parts)
+        stacked, keys, extra = stack(slots, vehicles, parts, coding)
+        frame = plain_counts(stacked, keys) if plain else cell_stats(stacked, keys, extra, sizes, coding)
         cells = split(frame.toPandas(), parts)
         passages = int(slots.agg({"n": "sum"}).collect()[0][0] or 0)
         vehicles.unpersist()
@@ -82,18 +86,27 @@ def difference_month(old_passages: DataFrame, new_passages: DataFrame, catalogue
     vehicle moved to another visitor type or characteristic leaves one cell and enters another."""
     parts = count_parts(specs, catalogue)
 
-    def stacked(passages: DataFrame, sign: int) -> tuple[DataFrame, list[str], list[str]]:
-        slots = slot_frame(prepare(passages, catalogue), catalogue)
-        frame, keys, extra = stack(slots, vehicle_frame(slots, catalogue), parts)
-        return frame.withColumn("n", F.col("n") * sign).withColumn("r", F.col("r") * sign), keys, extra
+    # read by the coding's job and again by the cells' (MEMORY_AND_DISK like build_month's, never memory only)
+    slots = {sign: slot_frame(prepare(passages, catalogue), catalogue).persist(StorageLevel.MEMORY_AND_DISK)
+             for sign, passages in ((1, new_passages), (-1, old_passages))}
+    try:
+        # one coding of the label and hidden columns for both builds, so their rows group together
+        coding = extra_values(slots[1].unionByName(slots[-1]), parts)
 
-    new, keys, extra = stacked(new_passages, 1)
-    old, _, _ = stacked(old_passages, -1)
-    group = ["part", *ZONE, *keys, *extra, "owner", "oh", "period_token", "vh", "vrk"]
-    # grouping treats nulls as equal, which a join on the keys would not (a part's other keys are null)
-    changed = (new.unionByName(old).groupBy(*group).agg(F.sum("n").alias("dn"), F.sum("r").alias("dr"))
-               .where((F.col("dn") != 0) | (F.col("dr") != 0))
-               .select(*group, F.abs("dn").alias("n"), F.abs("dr").alias("r"), F.lit(0).cast("long").alias("pk"),
-                       F.lit(0).cast("long").alias("rk")))
-    cells = split(cell_stats(changed, keys, extra, sizes).toPandas(), parts)
+        def stacked(sign: int) -> tuple[DataFrame, list[str], list[str]]:
+            frame, keys, extra = stack(slots[sign], vehicle_frame(slots[sign], catalogue), parts, coding)
+            return frame.withColumn("n", F.col("n") * sign).withColumn("r", F.col("r") * sign), keys, extra
+
+        new, keys, extra = stacked(1)
+        old, _, _ = stacked(-1)
+        group = ["part", *ZONE, *keys, *extra, "owner", "oh", "period_token", "vh", "vrk"]
+        # grouping treats nulls as equal, which a join on the keys would not (a part's other keys are null)
+        changed = (new.unionByName(old).groupBy(*group).agg(F.sum("n").alias("dn"), F.sum("r").alias("dr"))
+                   .where((F.col("dn") != 0) | (F.col("dr") != 0))
+                   .select(*group, F.abs("dn").alias("n"), F.abs("dr").alias("r"),
+                           F.lit(0).cast("long").alias("pk"), F.lit(0).cast("long").alias("rk")))
+        cells = split(cell_stats(changed, keys, extra, sizes, coding).toPandas(), parts)
+    finally:
+        for frame in slots.values():
+            frame.unpersist()
     return MonthCells(cells, pd.DataFrame(), 0)
