@@ -184,12 +184,13 @@ def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], size
     In three steps: per vehicle and cell, per owner and cell, per cell. The vehicle is a group key of the
     first, so the second counts distinct vehicles and sums their cell keys by counting and summing rows
     (a count_distinct beside other aggregates makes Spark expand every row; the build's cell step at 2% of
-    the national month went from 185 s to 158 s, the same cells). The rows are shuffled once, by the cell's
-    keys, which every step groups by: no step shuffles again. Only owners of several vehicles take the owner
-    step, whose sample of vehicles is an object aggregate that Spark sorts past 128 groups a task. At 0.5% of
-    the national month (196k passages) the three changes with the coding took the build from 91-93 s to 80 s."""
+    the national month went from 185 s to 158 s, the same cells). Only owners of several vehicles take the
+    owner step, whose sample of vehicles is an object aggregate that Spark sorts past 128 groups a task. At
+    0.5% of the national month (196k passages) this and the coding took the build from 91-93 s to 81 s.
+    Shuffling once by the cell's keys for all three steps (no shuffle between them) gained 1 s there but put
+    every step's memory in one task: at 5% (1.96M passages, 3 GB driver) a task ran out of heap merging the
+    owner step's spills."""
     keys = ["part", *ZONE, *keys]
-    frame = frame.repartition(*keys)
     hidden = [c for c in extra if c.startswith("h__")]
     sums = [F.sum(c).alias(c) for c in ("n", "r", "pk", "rk")]
 
