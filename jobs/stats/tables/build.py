@@ -23,7 +23,7 @@ from jobs.stats.tables.cells import (
     Sizes,
     cell_stats,
     count_parts,
-    extra_values,
+    extra_coding,
     plain_counts,
     slot_frame,
     split,
@@ -66,7 +66,7 @@ def build_month(month_passages: DataFrame, catalogue: Catalogue, specs: Sequence
         parts = count_parts(specs, catalogue)
         if plain:  # the published counts need no labels nor hidden keys
             parts = [replace(p, labels=(), hidden=()) for p in parts]
-        coding = extra_values(slots, parts)
+        coding = extra_coding(slots, parts)
         stacked, keys, extra = stack(slots, vehicles, parts, coding)
         frame = plain_counts(stacked, keys) if plain else cell_stats(stacked, keys, extra, sizes, coding)
         cells = split(frame.toPandas(), parts)
@@ -91,7 +91,7 @@ def difference_month(old_passages: DataFrame, new_passages: DataFrame, catalogue
              for sign, passages in ((1, new_passages), (-1, old_passages))}
     try:
         # one coding of the label and hidden columns for both builds, so their rows group together
-        coding = extra_values(slots[1].unionByName(slots[-1]), parts)
+        coding = extra_coding(slots[1].unionByName(slots[-1]), parts)
 
         def stacked(sign: int) -> tuple[DataFrame, list[str], list[str]]:
             frame, keys, extra = stack(slots[sign], vehicle_frame(slots[sign], catalogue), parts, coding)

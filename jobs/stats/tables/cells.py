@@ -99,7 +99,7 @@ def _hidden(column: str) -> str:
 class Coding:
     """The label and hidden columns of a build as integer codes: each value's 1-based position in its column's
     distinct values, in Spark's order. An aggregate of strings (min, max) makes Spark sort its input
-    (SortAggregate); one of integers hashes it. `extra_values` makes it; `stack` codes, `cell_stats` decodes."""
+    (SortAggregate); one of integers hashes it. `extra_coding` makes it; `stack` codes, `cell_stats` decodes."""
 
     values: dict[str, list[object]]  # column -> its distinct values, nulls left out
     types: dict[str, str]  # column -> its Spark type (simple string)
@@ -116,7 +116,7 @@ class Coding:
         return F.element_at(self._array(column), F.col(coded))
 
 
-def extra_values(slots: DataFrame, parts: Sequence[CellPart]) -> Coding:
+def extra_coding(slots: DataFrame, parts: Sequence[CellPart]) -> Coding:
     """The Coding of every label and hidden column the parts carry, from slots (slot_frame, which holds each
     such column), in one job."""
     columns = sorted({c for p in parts for c in (*p.labels, *p.hidden)})
@@ -130,7 +130,7 @@ def stack(slots: DataFrame, vehicles: DataFrame, parts: Sequence[CellPart], codi
     """Every part's input rows in one frame, tagged with the part's index: one Spark job builds all cells.
 
     Columns a part is not keyed by are null for it; hidden keys go in their own h__ columns. Label and
-    hidden columns hold their codes (`coding`, made by `extra_values` for these parts).
+    hidden columns hold their codes (`coding`, made by `extra_coding` for these parts).
     Returns the frame, the key columns and the extra (label and hidden) columns.
 
     Each source row is exploded into one row per part it feeds, a part index, and each column is kept for
@@ -193,6 +193,8 @@ def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], size
     keys = ["part", *ZONE, *keys]
     hidden = [c for c in extra if c.startswith("h__")]
     sums = [F.sum(c).alias(c) for c in ("n", "r", "pk", "rk")]
+    # the label and hidden codes, and each hidden key's largest, carried up from the step below
+    carried = [*[F.min(c).alias(c) for c in extra], *[F.max(f"{c}__max").alias(f"{c}__max") for c in hidden]]
 
     def per_vehicle(rows: DataFrame) -> DataFrame:
         return (rows.groupBy(*keys, "owner", "oh", "period_token", "vh", "vrk")
@@ -206,9 +208,7 @@ def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], size
         F.array("vh").alias("vsample"), *extra, *[f"{c}__max" for c in hidden])
     owned = (per_vehicle(frame.where(~alone)).groupBy(*keys, "owner", "oh")
              .agg(*sums, F.count(F.lit(1)).alias("v"), F.sum("vrk").alias("vkey"),
-                  F.slice(F.array_sort(F.collect_list("vh")), 1, sizes.vehicles).alias("vsample"),
-                  *[F.min(c).alias(c) for c in extra],
-                  *[F.max(f"{c}__max").alias(f"{c}__max") for c in hidden]))
+                  F.slice(F.array_sort(F.collect_list("vh")), 1, sizes.vehicles).alias("vsample"), *carried))
     per_owner = private.unionByName(owned)
     mask = F.lit(0xFFFFFFFF)
     cells = (per_owner.groupBy(*keys)
@@ -217,9 +217,7 @@ def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], size
                   F.slice(F.array_sort(F.flatten(F.collect_list("vsample"))), 1, sizes.vehicles).alias("vsample"),
                   F.slice(F.array_sort(F.collect_list("oh")), 1, sizes.owners).alias("osample"),
                   F.sum("vkey").bitwiseAND(mask).alias("vkey"), F.sum("pk").bitwiseAND(mask).alias("pkey"),
-                  F.sum("rk").bitwiseAND(mask).alias("rkey"),
-                  *[F.min(c).alias(c) for c in extra],
-                  *[F.max(f"{c}__max").alias(f"{c}__max") for c in hidden]))
+                  F.sum("rk").bitwiseAND(mask).alias("rkey"), *carried))
     # A hidden key is usable only where it is one value per cell (a function of the declared keys).
     single = {c: F.when(F.col(c) == F.col(f"{c}__max"), F.col(c)) for c in hidden}
     return (cells.select(*keys, *[single.get(c, F.col(c)).alias(c) for c in extra], *STATS)

@@ -9,7 +9,7 @@ import pytest
 
 from anpr.catalogue import TABLES
 from jobs.stats.tables.build import build_month
-from jobs.stats.tables.cells import CellPart, Sizes, extra_values, parts_of
+from jobs.stats.tables.cells import CellPart, Sizes, extra_coding, parts_of
 from jobs.stats.tables.enrich import prepare
 from tests.unit.jobs.stats.tables.test_tables import CAT, COMPANY, VAN, month, passage
 
@@ -101,14 +101,14 @@ def test_the_coding_lists_each_label_and_hidden_column_in_order(spark):
             passage(3, "c", "03-03 05:00", "Inbound", **VAN)]
     prepared = prepare(month(spark, rows), CAT)
     parts = [*parts_of(TABLES["t4_1_uur_camera"], CAT), *parts_of(TABLES["t4_8a_sector_voertuig"], CAT)]
-    values = extra_values(prepared, parts).values
+    values = extra_coding(prepared, parts).values
     assert values == {"sbi_groep_omschrijving": ["Bouw", "Onbekend", "Vervoer over land"],  # c: the fill
                       "tijd_vak": ["Dag", "Nacht"], "dag_type": ["Werkdag"], "venster_tijd": ["Buiten venstertijden"]}
 
 
 def test_codes_read_back_as_their_values_and_nulls_stay_null(spark):
     frame = spark.createDataFrame([("b", None), (None, None), ("a", None), ("b", None)], "y string, x string")
-    coding = extra_values(frame, [CellPart("t", "t", (), ("y",), ("x",))])
+    coding = extra_coding(frame, [CellPart("t", "t", (), ("y",), ("x",))])
     assert coding.values == {"x": [], "y": ["a", "b"]} and coding.types == {"x": "string", "y": "string"}
     coded = frame.select(coding.code("y").alias("cy"), coding.code("x").alias("cx"))
     assert [tuple(r) for r in coded.collect()] == [(2, None), (None, None), (1, None), (2, None)]
