@@ -8,10 +8,15 @@ consumer could read (integers beyond 64 bits: 400; NaN or Infinity: 422) are ref
 Problems are named as payload[<item>].<field>. No answer quotes input values, nor a key the contract
 does not define (keys of extensions and attributes, unknown fields): they may hold plates. Such a key is
 named by its position (`anpr.contract.key_at`).
+
+A key repeated within one JSON object is refused (400) before anything else: parsers keep the last value
+(pydantic's among them), so the first would be dropped without anyone knowing (RFC 8259 section 4: names
+within an object should be unique; the behaviour of software that meets repeated ones is unpredictable).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -43,6 +48,10 @@ def parse_envelope(body: bytes) -> Message:
     """The validated message of a request body (UTF-8 JSON); ApiError 400 for envelope problems (not
     JSON, not an object, unknown message_type or schema_version, empty payload, an item not an object),
     else 400 or 422 `invalid_payload` naming up to ten invalid fields as payload[<item>].<field>."""
+    repeated = repeated_key(body)
+    if repeated is not None:
+        raise ApiError(400, f"{repeated}; nothing of the message was published",
+                       "send each key once per JSON object (RFC 8259 section 4)", code="repeated_key")
     try:
         message = ENVELOPE.validate_json(body)
     except ValidationError as exc:
@@ -57,6 +66,63 @@ def parse_envelope(body: bytes) -> Message:
         if problem is not None:
             raise ApiError(400, *problem) from None
     raise invalid_payload([(_where(e["loc"][2:]), _message(e)) for e in errors])
+
+
+class _Object(dict):  # type: ignore[type-arg]
+    """A JSON object as `repeated_key` reads it: `repeated` is its first key that comes twice, if any."""
+
+    repeated: str | None = None
+
+
+def _repeats(value: Any) -> _Object | None:
+    """The first object within value (itself included) that repeats a key, depth first."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Object):
+            if item.repeated is not None:
+                return item
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return None
+
+
+def repeated_key(body: bytes) -> str | None:
+    """Where the body's JSON repeats a key within one object, as a phrase (`payload[3].plate_text is given
+    twice`; a key outside the contract unnamed), or None when no object does or the body is no JSON (which
+    the envelope's validation then reports). About 1.1 s for a 54 MB batch of 178,000 observations (each with an
+    extensions object); the objects are walked to find the place only when some key did repeat."""
+    repeats = 0
+
+    def read(pairs: list[tuple[str, Any]]) -> _Object:
+        nonlocal repeats
+        found = _Object(pairs)
+        if len(found) != len(pairs):
+            repeats += 1
+            seen: set[str] = set()
+            found.repeated = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        return found
+
+    try:
+        parsed = json.loads(body, object_pairs_hook=read)
+    except (ValueError, RecursionError):
+        return None
+    if not repeats or not isinstance(parsed, _Object):
+        return None
+    if parsed.repeated is not None:
+        known = parsed.repeated in ("message_type", "schema_version", "payload")
+        return f"the envelope gives {parsed.repeated} twice" if known else "the envelope repeats a key"
+    payload = parsed.get("payload")
+    for i, item in enumerate(payload if isinstance(payload, list) else []):
+        found = _repeats(item)
+        if found is None:
+            continue
+        if found is item and found.repeated in OBSERVATION_FIELDS | CAMERA_FIELDS:
+            return f"payload[{i}].{found.repeated} is given twice"
+        return f"payload[{i}] repeats a key" + ("" if found is item else " in a nested object")
+    others = [v for k, v in parsed.items() if k != "payload"]
+    return "the envelope repeats a key in a nested object" if _repeats(others) is not None else None
 
 
 def invalid_payload(problems: Sequence[tuple[str, str]]) -> ApiError:
@@ -78,6 +144,8 @@ def _where(loc: Sequence[int | str]) -> str:
 def _message(error: Any) -> str:
     """pydantic's text of a problem, or OUT_OF_CONTRACT when it quotes the value it was given: pydantic
     leaves input out of its messages, but a message of a custom or future validator might not."""
+    if error["type"] == "extra_forbidden":
+        return "is not a field of the contract (a supplier's own fields go in attributes)"
     given, text = error.get("input"), str(error["msg"])
     if isinstance(given, str) and len(given.strip()) > 1 and given in text:
         return f"{OUT_OF_CONTRACT} ({error['type']})"

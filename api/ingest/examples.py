@@ -72,7 +72,7 @@ CAMERA_UPDATE = """{
       "camera_id": "5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d",
       "camera_status": "inactive",
       "camera_status_updated_at": "2025-06-10T09:30:00.000Z",
-      "notes_maintenance": "lens replaced"
+      "attributes": {"notes_maintenance": "lens replaced"}
     }
   ]
 }"""

@@ -22,6 +22,7 @@ from pydantic import (
     PlainValidator,
     StrictFloat,
     StrictInt,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -34,6 +35,7 @@ from anpr.contract import (
     UUID_PATTERN,
     is_country,
 )
+from api.ingest.geojson import AREA_RULE, GeoJsonProblem, check_area
 
 Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
 
@@ -48,8 +50,29 @@ def _assigned_country(code: str) -> str:
 Country = Annotated[str, Field(pattern=COUNTRY_PATTERN), AfterValidator(_assigned_country)]
 
 
+def _has_text(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank", "holds only spaces; it must hold text")
+    return text
+
+
+def _area(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_area(value)
+    except GeoJsonProblem as exc:
+        raise PydanticCustomError("geojson", "{problem}; it must be " + AREA_RULE, {"problem": str(exc)}) from None
+
+
+Text = Annotated[str, AfterValidator(_has_text)]
+Area = Annotated[dict[str, Any], AfterValidator(_area)]
+
+
 class Observation(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"description": "One plate detection."})
+    # Fields beyond these pass the service and the stream ignores them (docs/ingest.md); they live in Kafka
+    # only, within its retention. A supplier's own belong in `extensions`.
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "description": "One plate detection. Fields not named here are passed on and ignored by the platform; "
+                       "put your own in extensions."})
 
     observation_id: Uuid = Field(description="Unique id of the detection (uuid); a resend keeps it.")
     camera_id: Uuid = Field(description="The registered camera (uuid).")
@@ -65,11 +88,12 @@ class Observation(BaseModel):
 
 
 class CameraFields(BaseModel):
-    """Optional camera attributes, shared by registration and update. Other fields (e.g. further address
-    parts) are kept as delivered. Strict, as the contract is typed: no number as a string, no boolean
-    for a number, no NaN or Infinity."""
+    """Optional camera attributes, shared by registration and update. Strict, as the contract is typed: no
+    number as a string, no boolean for a number, no NaN or Infinity, no field the contract does not name
+    (a supplier's own go in `attributes`). A camera is kept for good, beyond the 24 hours raw plate data may
+    live, so nothing free-form is taken but `attributes`: the areas must be GeoJSON (api/ingest/geojson.py)."""
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, populate_by_name=True)
 
     supplier_camera_ref: str | None = Field(default=None, max_length=200)
     location_crs_additional: Literal["EPSG:28992"] | None = Field(
@@ -87,8 +111,8 @@ class CameraFields(BaseModel):
     azimuth_deg: float | None = Field(default=None, ge=0, le=360, description="Viewing direction, degrees from north.")
     tilt_deg: float | None = Field(default=None, ge=-90, le=90)
     fov_deg: float | None = Field(default=None, ge=0, le=180, description="Field of view, degrees.")
-    view_polygon_geojson: dict[str, Any] | None = None
-    privacy_masks_geojson: dict[str, Any] | None = None
+    view_polygon_geojson: Area | None = Field(default=None, description="What the camera sees: " + AREA_RULE + ".")
+    privacy_masks_geojson: Area | None = Field(default=None, description="Masked areas: " + AREA_RULE + ".")
     active_from: AwareDatetime | None = None
     active_to: AwareDatetime | None = None
     attributes: dict[str, Any] | None = None
@@ -99,12 +123,18 @@ class CameraFields(BaseModel):
     zone_id: str | None = Field(default=None, description="Omit to have the camera assigned by location; in an "
                                 "update, null returns a camera to assignment by location.")
 
+    @model_validator(mode="after")
+    def _active_period(self) -> CameraFields:
+        if self.active_from is not None and self.active_to is not None and self.active_from >= self.active_to:
+            raise PydanticCustomError("active_period", "active_from must be before active_to")
+        return self
+
 
 class CameraRegistration(CameraFields):
     camera_id: Uuid
     location_lat: float = Field(ge=-90, le=90, description="WGS84.")
     location_lon: float = Field(ge=-180, le=180, description="WGS84.")
-    address_formatted: str = Field(min_length=1, max_length=300)
+    address_formatted: Text = Field(min_length=1, max_length=300)
     camera_type: Literal["monitoring", "enforcement", "hybrid"]
 
 
@@ -116,7 +146,7 @@ class CameraUpdate(CameraFields):
     camera_id: Uuid
     location_lat: float | None = Field(default=None, ge=-90, le=90)
     location_lon: float | None = Field(default=None, ge=-180, le=180)
-    address_formatted: str | None = Field(default=None, min_length=1, max_length=300)
+    address_formatted: Text | None = Field(default=None, min_length=1, max_length=300)
     camera_type: Literal["monitoring", "enforcement", "hybrid"] | None = None
 
 

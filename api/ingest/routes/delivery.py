@@ -14,6 +14,7 @@ A replay's receipt takes those from the replay's own headers.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -33,6 +34,7 @@ log = logging.getLogger("api.ingest")
 CONTENT_TYPES = ("application/json", "application/octet-stream")
 # RFC 8259 section 8.1: JSON is UTF-8, and a parser may ignore a leading byte order mark (Windows tools write one).
 BOM = b"\xef\xbb\xbf"
+IN_PROGRESS_RETRY_SECONDS = 5
 router = APIRouter()
 
 
@@ -91,6 +93,7 @@ async def ingest(
         if value is not None and not TOKEN.match(value):
             raise ApiError(400, f"{name} must be 1-128 letters, digits or . _ : -", "send a uuid, for example")
     body = await read_body(request, services.max_body_bytes)
+    received = len(body)  # the receipt's sizeBytes: what was sent, a byte order mark included
     body = body.removeprefix(BOM)
     trace_id: str = request.state.trace_id
     echo = trace_id if x_request_id is None else x_request_id
@@ -109,11 +112,14 @@ async def ingest(
             return Response(encode(replay), status_code=202, media_type="application/json",
                             headers={"Idempotent-Replay": "true"})
         if claim.busy_for is not None:
+            # The lease (300 s) only frees a key whose request died; a live one ends within seconds (a 49 MB
+            # delivery took 20 s), so the answer asks for a short wait, not for the lease's rest.
+            wait = min(IN_PROGRESS_RETRY_SECONDS, max(1, math.ceil(claim.busy_for)))
             raise ApiError(409, "a request with this X-Idempotency-Key is still being processed",
-                           "retry shortly", code="in_progress",
-                           headers={"Retry-After": str(max(1, int(claim.busy_for)))})
+                           f"retry after {wait} s with the same key and body", code="in_progress",
+                           headers={"Retry-After": str(wait)})
     try:
-        receipt = await deliver(services, supplier, body, trace_id, echo, x_idempotency_key, x_filename)
+        receipt = await deliver(services, supplier, body, trace_id, echo, x_idempotency_key, x_filename, received)
     except BaseException:
         if key is not None:  # a retry may then claim the key again
             services.idempotency.release(supplier.name, key)

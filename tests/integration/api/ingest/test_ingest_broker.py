@@ -103,6 +103,19 @@ def test_every_example_message_is_accepted_and_published_with_its_headers(broker
                                                                                        "Inbound")
 
 
+def test_a_repeated_key_publishes_nothing_and_a_byte_order_mark_counts_in_the_receipt(broker, services):
+    client = TestClient(create_ingest_app(services()))
+    text = json.dumps(observations(2))
+    repeated = text.replace('"read_confidence": 0.9', '"read_confidence": 0.9, "read_confidence": 0.8', 1)
+    refused = client.post("/", content=repeated, headers={**JSON, "X-API-Key": KEY})
+    assert (refused.status_code, error_of(refused)["code"]) == (400, "repeated_key")
+    body = b"\xef\xbb\xbf" + text.encode()
+    accepted = client.post("/", content=body, headers={**JSON, "X-API-Key": KEY})
+    assert accepted.status_code == 202 and accepted.json()["sizeBytes"] == len(body) == len(text.encode()) + 3
+    # the refused message held the same two observations: each is in Kafka once, from the accepted one
+    assert sorted(committed_counts(broker.bootstrap).values()) == [1, 1]
+
+
 def test_a_batch_with_an_item_over_the_limit_publishes_nothing_on_every_retry(broker, services):
     client = TestClient(create_ingest_app(services()))
     headers = {**JSON, "X-API-Key": KEY, "X-Idempotency-Key": "mixed-batch"}
