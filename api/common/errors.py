@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          413: "payload_too_large", 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+# What to do about the answers Starlette itself gives (no route, another method).
+HTTP_HINTS = {404: "see the routes in the OpenAPI document at /openapi.json",
+              405: "use a method the Allow header names"}
 
 
 class ApiError(Exception):
@@ -66,7 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODES.get(exc.status_code, "error")
         # Starlette's 405 carries the Allow header RFC 9110 15.5.6 requires; keep its headers.
-        return JSONResponse(error_body(code, str(exc.detail), "", trace_id_of(request)), status_code=exc.status_code,
+        hint = HTTP_HINTS.get(exc.status_code, "see the OpenAPI document at /openapi.json")
+        return JSONResponse(error_body(code, str(exc.detail), hint, trace_id_of(request)), status_code=exc.status_code,
                             headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

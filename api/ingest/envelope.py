@@ -146,6 +146,8 @@ def _message(error: Any) -> str:
     leaves input out of its messages, but a message of a custom or future validator might not."""
     if error["type"] == "extra_forbidden":
         return "is not a field of the contract (a supplier's own fields go in attributes)"
+    if error["type"] == "literal_error":  # the allowed values come from the schema; "monitor" is in "monitoring"
+        return f"Input should be {error['ctx']['expected']}"
     given, text = error.get("input"), str(error["msg"])
     if isinstance(given, str) and len(given.strip()) > 1 and given in text:
         return f"{OUT_OF_CONTRACT} ({error['type']})"

@@ -27,7 +27,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                                                            "with the same X-Idempotency-Key",
                                             "schema": {"type": "string"}}}},
     400: _error("Envelope problem: not JSON (including lone surrogates and nesting over 200 levels), unknown "
-                "message_type or schema_version, empty payload, an integer beyond 64 bits."),
+                "message_type or schema_version, empty payload, an integer beyond 64 bits, a key repeated within "
+                "one object (repeated_key); an X-Request-Id or X-Idempotency-Key that is not 1-128 letters, "
+                "digits or . _ : -."),
     401: _error("Missing or unknown X-API-Key."),
     403: _error("The key may not deliver (disabled), or a camera of the message belongs to another supplier "
                 "or municipality; nothing of the message was published."),

@@ -60,11 +60,14 @@ def replayed_receipt(stored: dict[str, Any], echo: str, idempotency_key: str, fi
              responses=ERROR_RESPONSES, openapi_extra=REQUEST_BODY, response_model=None)
 async def ingest(
     request: Request, supplier: Authenticated, services: Services,
+    # Their length is the TOKEN rule's (400, as every other problem of theirs), only shown in the schema here.
     x_request_id: Annotated[str | None, Header(description="Your id of this request (echoed as requestId). Sent "
-                                               "on with the message only when it is a uuid.", max_length=128)] = None,
+                                               "on with the message only when it is a uuid. Empty counts as absent.",
+                                               json_schema_extra={"maxLength": 128})] = None,
     x_idempotency_key: Annotated[str | None, Header(description="Replays within 7 days return the first "
                                                     "receipt and publish nothing; the key with another body is 422. "
-                                                    "Uuid keys compare case-insensitively.", max_length=128)] = None,
+                                                    "Uuid keys compare case-insensitively. Empty counts as absent.",
+                                                    json_schema_extra={"maxLength": 128})] = None,
     x_filename: Annotated[str | None, Header(description="Name of the delivered file, for your records.",
                                              max_length=255)] = None,
 ) -> Response:
@@ -89,6 +92,8 @@ async def ingest(
     if encoding not in ("", "identity"):
         raise ApiError(415, "Content-Encoding is not accepted: the body must be uncompressed (identity)",
                        "send the JSON uncompressed", code="unsupported_media_type")
+    # Some HTTP clients send an optional header they were given no value for as empty.
+    x_request_id, x_idempotency_key = x_request_id or None, x_idempotency_key or None
     for name, value in (("X-Request-Id", x_request_id), ("X-Idempotency-Key", x_idempotency_key)):
         if value is not None and not TOKEN.match(value):
             raise ApiError(400, f"{name} must be 1-128 letters, digits or . _ : -", "send a uuid, for example")

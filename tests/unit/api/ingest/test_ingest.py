@@ -153,6 +153,28 @@ def test_a_body_is_parsed_off_the_event_loop(client, monkeypatch):
     assert response.status_code == 503 and loops == [None]  # parsed in a worker thread, then the absent broker
 
 
+@pytest.mark.parametrize("name", ["X-Request-Id", "X-Idempotency-Key"])
+def test_a_request_id_or_key_breaking_its_rule_gets_the_same_400_whatever_the_break(client, name):
+    for value in ("a b", "x" * 129, "plaat:ZZ-999-Q!"):
+        response = client.post("/", content=OBSERVATION_BATCH, headers={**JSON, "X-API-Key": KEY, name: value})
+        assert response.status_code == 400, (value, response.text)
+        assert error_of(response)["message"] == f"{name} must be 1-128 letters, digits or . _ : -"
+
+
+def test_an_empty_optional_header_counts_as_absent(client):
+    response = client.post("/", content=OBSERVATION_BATCH,
+                           headers={**JSON, "X-API-Key": KEY, "X-Request-Id": "", "X-Idempotency-Key": ""})
+    assert response.status_code == 503  # past the header checks, to the (absent) broker
+
+
+def test_an_unknown_route_or_method_says_what_to_do(client):
+    missing, wrong = client.get("/v2/nothing"), client.put("/", headers={"X-API-Key": KEY})
+    assert (missing.status_code, error_of(missing)["hint"]) == (404, "see the routes in the OpenAPI document at "
+                                                                     "/openapi.json")
+    assert (wrong.status_code, error_of(wrong)["hint"]) == (405, "use a method the Allow header names")
+    assert "POST" in wrong.headers["Allow"]
+
+
 def test_other_content_types_get_415(client):
     response = client.post("/", content=OBSERVATION_BATCH, headers={"Content-Type": "text/csv", "X-API-Key": KEY})
     assert response.status_code == 415 and error_of(response)["code"] == "unsupported_media_type"
@@ -227,6 +249,9 @@ POLYGON = {"type": "Polygon", "coordinates": [[[5.1, 52.0], [5.2, 52.0], [5.2, 5
     ({"active_from": "2026-12-01T00:00:00.000Z", "active_to": "2026-01-01T00:00:00.000Z"},
      "payload[0]: active_from must be before active_to"),
     ({"address_formatted": "   "}, "payload[0].address_formatted: holds only spaces; it must hold text"),
+    # a value that is part of an allowed one: the allowed ones are still named (they are the schema's, not input)
+    ({"camera_type": "monitor"}, "payload[0].camera_type: Input should be 'monitoring', 'enforcement' or 'hybrid'"),
+    ({"location_crs_additional": "EPSG"}, "payload[0].location_crs_additional: Input should be 'EPSG:28992'"),
 ])
 def test_a_camera_takes_no_free_text_beyond_the_contract(client, fields, message):
     """A camera is kept for good: free text there (a plate a supplier's system put in) would outlive the
