@@ -29,8 +29,10 @@ _UUID = re.compile(UUID_PATTERN)
 # The one event_time rule of door and stream: UTC, RFC 3339 with exactly milliseconds, e.g.
 # 2025-06-02T07:15:42.123Z, and a real calendar moment. Other RFC 3339 forms (no fraction, a local
 # offset) are refused rather than normalized: the contract asks for this form, and a supplier sending
-# another is told at once (422) instead of losing its detections in quarantine.
-EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]00:00)$"
+# another is told at once (422) instead of losing its detections in quarantine. The lower-case t and z
+# RFC 3339 allows (section 5.6) are the same moment and pass. A leap second (23:59:60) is refused: none
+# is scheduled before the ITU ends them in 2035, and Spark's timestamps cannot hold one.
+EVENT_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}\.\d{3}([Zz]|[+-]00:00)$"
 EVENT_TIME_RULE = "UTC, RFC 3339 with milliseconds, e.g. 2025-06-02T07:15:42.123Z"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"  # the shape of ISO 3166-1 alpha-2; is_country says whether a code is assigned
 COUNTRY_RULE = "ISO 3166-1 alpha-2 as assigned, in upper case (e.g. NL, DE, BE; also XK and UK)"
@@ -116,9 +118,11 @@ def event_time_problem(text: str) -> str | None:
     """Why `text` breaks the event_time rule (`EVENT_TIME_RULE`), None when it keeps it."""
     if _EVENT_TIME.fullmatch(text):
         try:
-            datetime.fromisoformat(text[:23])
+            datetime.fromisoformat(text[:23].upper())
             return None
         except ValueError:
+            if text[17:19] == "60":
+                return "is a leap second, which timestamps here cannot hold; send 23:59:59.999 instead"
             return f"is not a calendar moment; must be {EVENT_TIME_RULE}"
     return f"must be {EVENT_TIME_RULE}"
 

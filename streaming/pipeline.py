@@ -97,7 +97,7 @@ def parse_observations(records: DataFrame) -> DataFrame:
     return typed.withColumn(
         "event_ts",
         F.when(matches_whole(F.col("event_time"), EVENT_TIME_PATTERN),
-               F.try_to_timestamp(F.substring("event_time", 1, 23), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSS"))),
+               F.try_to_timestamp(F.upper(F.substring("event_time", 1, 23)), F.lit("yyyy-MM-dd'T'HH:mm:ss.SSS"))),
     ).withColumn("plate_norm", plate_text_column(F.col("plate_text"), F.col("plate_country")))
 
 

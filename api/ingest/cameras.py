@@ -158,8 +158,10 @@ class CameraRegistry:
                     if kept:
                         raise CameraError(422, f"camera {camera_id}: {', '.join(kept)} cannot be cleared",
                                           "send the new value, or leave the field out to keep the registered one")
+                if update:
+                    _check_active_period(camera_id, record)
                 moment = given.get("camera_status_updated_at" if update else "active_from") or now
-                valid_from = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+                valid_from = _moment(moment)
                 if current is not None and valid_from <= current.valid_from:
                     if update and "camera_status_updated_at" in given:
                         raise CameraError(422, f"camera {camera_id}: camera_status_updated_at is not after the "
@@ -192,6 +194,21 @@ class CameraRegistry:
 
     def states(self, supplier: str) -> list[CameraVersion]:
         return sorted((v for v in self.current.values() if v.supplier == supplier), key=lambda v: v.camera_id)
+
+
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _check_active_period(camera_id: str, record: dict[str, Any]) -> None:
+    """An update giving one end of the active period must keep it after (or before) the registered other
+    end (models.py checks the two only when one message gives both)."""
+    start, end = record.get("active_from"), record.get("active_to")
+    if start is not None and end is not None and _moment(start) >= _moment(end):
+        raise CameraError(422, f"camera {camera_id}: active_from must be before active_to "
+                               f"(registered active_from {_moment(start).isoformat()}, "
+                               f"active_to {_moment(end).isoformat()})",
+                          "send both ends of the active period, or an end after the registered start")
 
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:

@@ -146,6 +146,9 @@ def parse_sort(spec: TableSpec, text: str | None) -> tuple[str, ...]:
     return fields
 
 
+MAX_CURSOR = 512  # characters; encode_cursor's output is under 150
+
+
 def encode_cursor(release_id: str, fingerprint: str, offset: int) -> str:
     raw = json.dumps([release_id, fingerprint, offset], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -153,12 +156,16 @@ def encode_cursor(release_id: str, fingerprint: str, offset: int) -> str:
 
 def decode_cursor(cursor: str) -> tuple[str, str, int]:
     try:
+        # A cursor this API made is short; a long or deeply nested one is not ours and must not reach the
+        # JSON parser's recursion limit (a 500 otherwise).
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError("too long")
         release_id, fingerprint, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(release_id, str) or not isinstance(fingerprint, str) or not isinstance(offset, int) \
+        if not isinstance(release_id, str) or not isinstance(fingerprint, str) or type(offset) is not int \
                 or offset < 0:
-            raise ValueError(cursor)
+            raise ValueError("not a cursor")
         return release_id, fingerprint, offset
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid cursor", "pass the nextCursor of the previous page unchanged") from None
 
 

@@ -153,6 +153,8 @@ def test_wrong_types_are_quarantined_not_fatal(spark):
     ({"lane": None, "read_confidence": None}, None),  # null is absent
     ({"event_time": "2026-03-10T11:59:00Z"}, P.Reason.BAD_EVENT_TIME),  # the door's rule (anpr/contract.py)
     ({"event_time": "2026-03-10T12:59:00.000+01:00"}, P.Reason.BAD_EVENT_TIME),
+    ({"event_time": "2026-03-10t11:59:00.000z"}, None),  # RFC 3339 section 5.6 allows lower case
+    ({"event_time": "2026-03-09T23:59:60.000Z"}, P.Reason.BAD_EVENT_TIME),  # a leap second: refused
 ])
 def test_the_contract_is_typed_in_the_stream_too(spark, overrides, reason):
     assert verdicts(spark, [json.dumps(obs(1, **overrides)).encode()]) == [reason]

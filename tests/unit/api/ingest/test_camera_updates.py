@@ -55,6 +55,21 @@ def test_an_update_cannot_clear_what_a_registration_requires(field):
     assert caught.value.status == 422
 
 
+def test_an_update_giving_one_end_of_the_active_period_is_checked_against_the_registered_other():
+    """A review moved only active_to before the registered active_from, and it was accepted."""
+    cameras, supplier = registered(active_from="2025-05-01T00:00:00.000Z")
+    with pytest.raises(CameraError) as caught:
+        update(cameras, supplier, active_to="2025-04-30T00:00:00.000Z")
+    assert caught.value.status == 422 and str(caught.value) == (
+        f"camera {CAMERA['camera_id']}: active_from must be before active_to (registered active_from "
+        "2025-05-01T00:00:00+00:00, active_to 2025-04-30T00:00:00+00:00)")
+    assert update(cameras, supplier, active_from=None, active_to="2025-04-30T00:00:00.000Z")  # start cleared
+    ended = update(cameras, supplier, active_to="2025-06-01T00:00:00.000Z")
+    cameras.commit([ended], "req-2", NOW)
+    with pytest.raises(CameraError, match="active_from must be before active_to"):
+        update(cameras, supplier, active_from="2025-06-02T00:00:00.000Z")
+
+
 def test_a_registrations_null_is_only_absent():
     cameras, _ = registered(fov_deg=None)
     assert "fov_deg" not in cameras.current[CAMERA["camera_id"]].record

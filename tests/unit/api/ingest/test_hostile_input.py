@@ -186,6 +186,9 @@ def test_cameras_take_the_working_groups_spelling_and_the_old_names_as_aliases()
     ("2025-06-02T09:15:42.123+02:00", f"must be {EVENT_TIME_RULE}"),
     ("2025-06-02T07:15:42.123456Z", f"must be {EVENT_TIME_RULE}"),
     ("2025-02-30T07:15:42.123Z", f"is not a calendar moment; must be {EVENT_TIME_RULE}"),
+    ("2025-06-02t07:15:42.123z", None),  # RFC 3339 section 5.6: t and z may be lower case
+    ("2025-06-30T23:59:60.000Z",
+     "is a leap second, which timestamps here cannot hold; send 23:59:59.999 instead"),
     # the whole value: re.match let `$` match before a final line break (a fresh reader's case)
     ("2025-06-02T07:15:42.123Z\n", f"must be {EVENT_TIME_RULE}"),
     ("2025-06-02T07:15:42.123+00:00\n", f"must be {EVENT_TIME_RULE}"),

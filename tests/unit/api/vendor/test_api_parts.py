@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 
 import pyarrow as pa
@@ -71,9 +72,12 @@ def test_tokens_expire_and_die_with_a_rotated_key():
 def test_cursors_round_trip_and_reject_tampering():
     cursor = encode_cursor("2026-10-x", "abc", 40)
     assert decode_cursor(cursor) == ("2026-10-x", "abc", 40)
-    for bad in ("", "!!", encode_cursor("r", "f", 0)[:-3], "WyJyIiwiZiIsLTFd"):  # the last is ["r","f",-1]
-        with pytest.raises(ApiError):
+    nested = base64.urlsafe_b64encode(b"[" * 5000).decode()  # past the JSON parser's recursion limit
+    as_bool = base64.urlsafe_b64encode(b'["r","f",true]').decode()
+    for bad in ("", "!!", encode_cursor("r", "f", 0)[:-3], "WyJyIiwiZiIsLTFd", nested, as_bool, "A" * 600):
+        with pytest.raises(ApiError) as refused:  # "WyJyIiwiZiIsLTFd" is ["r","f",-1]
             decode_cursor(bad)
+        assert refused.value.status == 400 and refused.value.message == "invalid cursor"
 
 
 def _clockwise(ring: list[list[float]]) -> bool:
