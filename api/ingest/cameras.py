@@ -21,8 +21,8 @@ from anpr import geo
 from anpr.delta_reader import DeltaReader
 from anpr.feeds.camera_table import ARROW_SCHEMA, CAMERAS, CAMERAS_SCHEMA
 from anpr.suppliers import Supplier, SupplierRegistry
-from anpr.zones import Municipality
-from api.ingest.models import CameraRegistration
+from anpr.zones import Camera, Municipality
+from api.ingest.models import CameraRegistration, CameraState
 
 # What a registration must give: an update may change these, never clear them.
 REQUIRED = tuple(name for name, f in CameraRegistration.model_fields.items() if f.is_required() and name != "camera_id")
@@ -79,6 +79,10 @@ class CameraRegistry:
         self._lock = threading.Lock()
         self.owner: dict[str, str] = dict(suppliers.camera_owner)
         self.municipality_of: dict[str, str] = {c.camera_id: m.code for m in municipalities for c in m.cameras}
+        # conf/municipalities' cameras: the stream places them from there and ignores versions sent here
+        # (streaming/cameras.py registered_cameras), so messages about them are refused, not lost
+        self.configured: dict[str, tuple[Municipality, Camera]] = {
+            c.camera_id: (m, c) for m in municipalities for c in m.cameras}
         self.current: dict[str, CameraVersion] = {}
         if lake is not None and lake.exists(CAMERAS):
             for row in lake.read_arrow(CAMERAS).to_pylist():
@@ -145,6 +149,13 @@ class CameraRegistry:
                 if not self.may_deliver(supplier, camera_id):
                     raise CameraError(403, f"camera {camera_id} belongs to another supplier or municipality",
                                       "only cameras of your own municipalities that no other supplier registered")
+                if camera_id in self.configured:
+                    raise CameraError(422, f"camera {camera_id} is configured by the platform team "
+                                           f"(conf/municipalities), which places it; a "
+                                           f"{'camera_update' if update else 'camera_registration'} here would "
+                                           "change nothing",
+                                      "ask the platform team to change or remove it (anpr onboard); "
+                                      "GET /v1/cameras shows it with source configured")
                 current = self.current.get(camera_id)
                 if update and current is None:
                     raise CameraError(422, f"camera {camera_id} is not registered", "send a camera_registration first")
@@ -192,8 +203,24 @@ class CameraRegistry:
             for v in versions:
                 self._remember(v)
 
-    def states(self, supplier: str) -> list[CameraVersion]:
-        return sorted((v for v in self.current.values() if v.supplier == supplier), key=lambda v: v.camera_id)
+    def states(self, supplier: Supplier) -> list[CameraState]:
+        """The supplier's cameras as the stream places them: the configured ones it may deliver for (source
+        configured, as conf/municipalities gives them) and the ones it registered (source registered, the
+        current version), by camera id."""
+        configured = [CameraState(camera_id=c.camera_id, source="configured", municipality=m.code,
+                                  zone_id=c.zone_id, obverse_direction=c.obverse_direction,
+                                  reverse_direction=c.reverse_direction, direction_source=c.direction_source,
+                                  problem=None, valid_from=None, camera_status=None)
+                      for camera_id, (m, c) in self.configured.items() if self.may_deliver(supplier, camera_id)]
+        registered = [CameraState(camera_id=v.camera_id, source="registered", municipality=v.municipality,
+                                  zone_id=v.zone_id, obverse_direction=v.rule.obverse,
+                                  reverse_direction=v.rule.reverse,
+                                  direction_source="geometry" if v.rule.obverse else "unresolved",
+                                  problem="; ".join(v.problems) or None, valid_from=v.valid_from,
+                                  camera_status=v.record.get("camera_status"))
+                      for v in self.current.values()
+                      if v.supplier == supplier.name and v.camera_id not in self.configured]
+        return sorted(configured + registered, key=lambda state: state.camera_id)
 
 
 def _moment(value: Any) -> datetime:

@@ -218,11 +218,15 @@ class RejectionReport(BaseModel):
 
 class CameraState(BaseModel):
     camera_id: str
+    source: Literal["configured", "registered"] = Field(
+        description="configured: listed in the platform's conf/municipalities (changed by the platform team, "
+                    "not by messages); registered: by your camera_registration, changed by camera_update")
     municipality: str | None
     zone_id: str | None
     obverse_direction: str | None
     reverse_direction: str | None
     direction_source: str
     problem: str | None
-    valid_from: datetime
+    valid_from: datetime | None = Field(description="when the current version took effect; null for a configured "
+                                                    "camera (placed alike for all time)")
     camera_status: str | None

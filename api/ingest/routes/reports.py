@@ -44,11 +44,6 @@ def rejections(supplier: Authenticated, services: Services,
 
 
 @router.get("/v1/cameras", response_model=list[CameraState], responses=AUTH_ERRORS,
-            summary="Your registered cameras as the platform placed them")
+            summary="Your cameras as the platform places them: configured by the platform team or registered by you")
 def cameras(supplier: Authenticated, services: Services) -> list[CameraState]:
-    return [CameraState(camera_id=v.camera_id, municipality=v.municipality, zone_id=v.zone_id,
-                        obverse_direction=v.rule.obverse, reverse_direction=v.rule.reverse,
-                        direction_source="geometry" if v.rule.obverse else "unresolved",
-                        problem="; ".join(v.problems) or None, valid_from=v.valid_from,
-                        camera_status=v.record.get("camera_status"))
-            for v in services.cameras.states(supplier.name)]
+    return services.cameras.states(supplier)

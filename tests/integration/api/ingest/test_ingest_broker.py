@@ -150,8 +150,10 @@ def test_camera_versions_have_validity_intervals_and_stay_with_their_supplier(br
                      "reverse_direction": "Outbound", "valid_from": None, "valid_to": None}
     assert registered_camera_rows(built.lake, [UTRECHT], at=rows[0]["valid_from"])[0]["camera_id"] == known["camera_id"]
     mine = client.get("/v1/cameras", headers={"X-API-Key": KEY}).json()
-    assert [(c["camera_id"], c["camera_status"], c["zone_id"]) for c in mine] == [
-        ("5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d", "inactive", "GM0344-ZE1")]
+    registered = [(c["camera_id"], c["camera_status"], c["zone_id"]) for c in mine if c["source"] == "registered"]
+    assert registered == [("5b7e2c44-1d3f-4a8b-9c6d-2e1f0a9b8c7d", "inactive", "GM0344-ZE1")]
+    # the supplier's configured cameras are listed beside it, as conf/municipalities places them
+    assert sorted(c["camera_id"] for c in mine if c["source"] == "configured") == sorted(CAMERAS[:6])
 
     taken = client.post("/", content=EXAMPLES["camera_update"], headers={**JSON, "X-API-Key": OTHER_KEY})
     assert taken.status_code == 403 and error_of(taken)["code"] == "camera_not_owned"

@@ -70,6 +70,30 @@ def test_an_update_giving_one_end_of_the_active_period_is_checked_against_the_re
         update(cameras, supplier, active_from="2025-06-02T00:00:00.000Z")
 
 
+@pytest.mark.parametrize("update_it", [False, True])
+def test_a_configured_camera_is_refused_by_messages_and_listed_as_configured(update_it):
+    """The stream places conf/municipalities' cameras from there and ignores versions sent for them: a
+    registration of one was accepted and changed nothing, an update was told to register first."""
+    suppliers = registry()
+    cameras = CameraRegistry([UTRECHT], suppliers, None)
+    supplier = suppliers.authenticate(KEY)
+    configured = UTRECHT.cameras[0]
+    item = {**CAMERA, "camera_id": configured.camera_id.upper()}
+    with pytest.raises(CameraError) as caught:
+        cameras.prepare(supplier, [item], update=update_it, now=NOW)
+    kind = "camera_update" if update_it else "camera_registration"
+    assert caught.value.status == 422 and str(caught.value) == (
+        f"camera {configured.camera_id} is configured by the platform team (conf/municipalities), which places "
+        f"it; a {kind} here would change nothing")
+    cameras.commit(cameras.prepare(supplier, [CAMERA], update=False, now=NOW), "req-1", NOW)
+    states = cameras.states(supplier)
+    assert [(s.camera_id, s.source) for s in states] == sorted(
+        [(c.camera_id, "configured") for c in UTRECHT.cameras[:6]] + [(CAMERA["camera_id"], "registered")])
+    mine = next(s for s in states if s.camera_id == configured.camera_id)
+    assert (mine.municipality, mine.zone_id, mine.obverse_direction, mine.valid_from) == (
+        "GM0344", configured.zone_id, configured.obverse_direction, None)
+
+
 def test_a_registrations_null_is_only_absent():
     cameras, _ = registered(fov_deg=None)
     assert "fov_deg" not in cameras.current[CAMERA["camera_id"]].record
