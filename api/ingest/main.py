@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
+from api.common.head import HeadAsGet
 from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
 from api.ingest.routes import delivery, reports
@@ -27,6 +28,7 @@ def create_ingest_app(services: IngestServices) -> FastAPI:
                               "municipalities' ANPR suppliers. Answers 202 once every message is stored in Kafka.")
     install_error_handlers(app)
     app.add_middleware(InternalErrors)  # inside TraceIds: its 500s carry the trace id
+    app.add_middleware(HeadAsGet)
     app.add_middleware(TraceIds)
     app.state.services = services
     app.state.limiter = SlidingLog()

@@ -35,7 +35,7 @@ async def principal(request: Request, api_key: Annotated[str | None, Depends(API
 
 
 def authenticate(request: Request) -> Principal:
-    """The vendor behind the request's key or token, within its rate limit; 401, 403 or 429 if not.
+    """The vendor behind the request's key or token, within its rate limit; 401, 403 or 429 if not, 400 for both.
     Without either header: the open layer (ANONYMOUS) if conf/vendors.toml opens one, else 401. A header
     that is there but empty or blank is a wrong credential (401), never the open layer.
 
@@ -44,6 +44,9 @@ def authenticate(request: Request) -> Principal:
     """
     auth: Authenticator = request.app.state.auth
     api_key, authorization = request.headers.get("x-api-key"), request.headers.get("authorization")
+    if (api_key or "").strip() and (authorization or "").strip():  # which identity is audited must not be a guess
+        raise ApiError(400, "two credentials in one request: an X-API-Key header and an Authorization header",
+                       "send one of them (RFC 6750 2: one method per request)", code="invalid_request")
     if api_key is not None:
         vendor = auth.vendor_of_key(api_key) if api_key.strip() else None
         if vendor is None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
+import mimeparse
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 
 from api.common.errors import ApiError
 
@@ -29,6 +32,36 @@ VARY = "Accept, Accept-Encoding, Authorization, X-API-Key"
 DATA_EXPIRES = "X-Data-Expires"
 # The base counts of an answer are rounded to (the open layer's round_to; 1: exact), as field `roundedTo`.
 ROUNDED_TO = "X-Counts-Rounded-To"
+
+
+GEOJSON = "application/geo+json"  # RFC 7946 12: zones, cameras and OGC features
+
+
+class GeoJSONResponse(JSONResponse):
+    """A route's response class where it answers GeoJSON, so the OpenAPI document says so."""
+    media_type = GEOJSON
+
+
+# What an answer can be, JSON first: it is the default and wins a tie (Accept: */*, or both at one q).
+ANSWER_MEDIA = ("text/csv", "application/json")  # mimeparse prefers the later of equals
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def preferred_media(accept: str) -> str:
+    """The media type of ANSWER_MEDIA the Accept header prefers by RFC 9110 12.5.1 (q-values, q=0 refused);
+    "" when it names neither or does not parse (the caller's default then)."""
+    try:
+        return str(mimeparse.best_match(ANSWER_MEDIA, accept))
+    except ValueError:
+        return ""
+
+
+def whole_number(text: str) -> int:
+    """A query's integer in ASCII digits; ValueError otherwise. Python's int() also takes other scripts'
+    digits, spaces and underscores (a review's limit=٣, limit=1_0)."""
+    if _WHOLE.fullmatch(text) is None:
+        raise ValueError("not a whole number in ASCII digits")
+    return int(text)
 
 
 @dataclass(frozen=True)

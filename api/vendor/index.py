@@ -19,8 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from api.common.errors import ApiError
-
 # Filter texts remembered per column (each a cast to the column's type once); beyond it they are cast per query.
 MAX_TEXTS = 10_000
 
@@ -63,9 +61,8 @@ class _Column(_Codes):
         self._order, self._bounds = order, bounds
         self._texts: dict[str, int] = {}
 
-    def code_of(self, name: str, text: str, texts: tuple[str, ...]) -> int:
-        """The code of the stored value equal to `text` (one of the filter's `texts`) cast to the column's
-        type; 0 when none is."""
+    def code_of(self, text: str) -> int:
+        """The code of the stored value equal to `text` cast to the column's type; 0 when none is."""
         with self._lock:
             code = self._texts.get(text)
         if code is not None:
@@ -73,7 +70,8 @@ class _Column(_Codes):
         try:
             value = pa.array([text]).cast(self.type).to_pylist()[0]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise ApiError(400, f"{texts} are not values of {name}", "see /v1/tables") from None
+            # The filter's syntax was checked (queries._canonical): beyond the column's range, so no row holds it.
+            value = None
         code = self.keys.get(value, 0) if value is not None else 0
         with self._lock:
             if len(self._texts) < MAX_TEXTS:
@@ -129,13 +127,13 @@ class TableIndex:
 
     def _resolve(self, name: str, texts: tuple[str, ...]) -> tuple[_Column, list[int], int]:
         """The column of a filter, the codes of its values (ascending, none for values not stored) and how
-        many rows hold them; 400 for a value not of the column's type."""
+        many rows hold them."""
         key = (name, texts)
         with self._lock:
             found = self._filters.get(key)
         if found is None:
             column = self._column(name)
-            codes = sorted({code for t in texts if (code := column.code_of(name, t, texts))})
+            codes = sorted({code for t in texts if (code := column.code_of(t))})
             found = (column, codes, sum(column.size(c) for c in codes))
             with self._lock:
                 if len(self._filters) < MAX_TEXTS:
@@ -143,8 +141,8 @@ class TableIndex:
         return found
 
     def select(self, filters: list[tuple[str, tuple[str, ...]]]) -> np.ndarray:
-        """Ascending row numbers matching every filter (column, alternative values as text); 400 for a
-        value that is not of its column's type."""
+        """Ascending row numbers matching every filter (column, alternative values as text, their syntax
+        checked by queries.parse_filters)."""
         with self._lock:
             counted = self._counted
         if counted is not None and counted[0] == tuple(filters):  # its values were checked by that count

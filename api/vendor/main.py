@@ -18,6 +18,7 @@ from anpr.zones import Municipality, load_municipalities
 from api.access_log import AccessLog, AccessLogMiddleware
 from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
+from api.common.head import HeadAsGet
 from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
 from api.vendor.contracts import ANONYMOUS, Contract, load_contracts
@@ -73,6 +74,7 @@ def create_app(settings: Settings, store: ReleaseStore, *, contracts: dict[str, 
     # Innermost: inside the access log and the 500 handler, like the routes it serves first.
     app.add_middleware(HotRoutes, routes=hot_routes([rows, ogc.router], [*tables.HOT_PATHS, *ogc.HOT_PATHS]))
     app.add_middleware(InternalErrors)  # a 500 keeps the connection open; inside the log, which records it
+    app.add_middleware(HeadAsGet)  # inside the log, which records a HEAD as one
     app.add_middleware(AccessLogMiddleware, access_log=audit)
     # API answers carry their own gzip bytes (api/vendor/http.py); only the static files need compressing.
     install_dashboard(app)

@@ -62,7 +62,9 @@ class TableInfo(BaseModel):
     measures: list[str]
     characteristics: list[str]
     definitions: dict[str, str]
-    protection: str
+    protection: str = Field(description="what the disclosure control guarantees, as this caller reads the counts "
+                                        "(rounded ones said so)")
+    roundedTo: int = Field(description=ROUNDED)
     columns: list[Column]
     filters: list[str]
     access: str = Field(description="the least privileged layer that reads the table: open, vendor or municipality")
@@ -159,6 +161,14 @@ class Token(BaseModel):
     expires_in: int
 
 
+class OAuthError(BaseModel):
+    """An error of the token endpoint, shaped as RFC 6749 5.2 asks (OAuth2 client libraries read `error`)."""
+    error: Literal["invalid_request", "invalid_client", "unsupported_grant_type"]
+    error_description: str
+    hint: str
+    trace_id: str
+
+
 class AccessLogPage(BaseModel):
     entries: list[dict[str, Any]]
 
@@ -179,6 +189,16 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
                      **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}
 
 
+def json_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """As `errors`, for a route whose answers are of another media type (GeoJSON): the errors keep the
+    platform's error body as application/json."""
+    answers = errors(*statuses)
+    for answer in answers.values():
+        answer.pop("model")
+        answer["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return answers
+
+
 _DATA_EXPIRES = {"X-Data-Expires": {
     "required": True, "schema": {"type": "string"},
     "description": "when you must have destroyed the release data of this answer: the release's creation plus "
@@ -189,7 +209,7 @@ _ROUNDED_TO = {"X-Counts-Rounded-To": {"required": True, "schema": {"type": "int
 
 
 def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False,
-            expires: bool = False, rounded: bool = False) -> dict[int | str, dict[str, Any]]:
+            expires: bool = False, rounded: bool = False, geojson: bool = False) -> dict[int | str, dict[str, Any]]:
     """A 200 answer of `model` (and CSV), 304 on revalidation, and the errors of an audited data operation
     (400 too when it reads filters, a sort or a cursor); `expires`: the 200 carries X-Data-Expires,
     `rounded`: X-Counts-Rounded-To."""
@@ -199,4 +219,4 @@ def content(model: type[BaseModel], csv: bool = False, bad_request: bool = False
         extra["headers"] = headers
     return {200: {"model": model, "description": "the answer", **extra},
             304: {"description": "not modified (If-None-Match)"},
-            **errors(*(400,) * bad_request, 401, 403, 404, 429, 503)}
+            **(json_errors if geojson else errors)(*(400,) * bad_request, 401, 403, 404, 429, 503)}

@@ -24,22 +24,23 @@ from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from api.common.errors import ApiError
+from api.vendor.http import GEOJSON, whole_number
 
 PREFIX = "/ogc"
 CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
                "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-GEOJSON = "application/geo+json"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 10_000
 ZONES, CAMERAS = "zones", "cameras"
 ITEM_PARAMETERS = frozenset({"limit", "offset", "bbox", "datetime", "release"})
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
-# RFC 3339 dates and date-times (years 1000-9999, leap days included) and intervals of them with open
-# ends (`..` or empty): exactly the values `parse_datetime` reads, so the OpenAPI document promises no more.
+# RFC 3339 dates and date-times (years 1000-9999, leap days included; t and z in either case, section 5.6)
+# and intervals of them with open ends (`..` or empty): exactly the values `parse_datetime` reads, so the
+# OpenAPI document promises no more.
 _MONTH_DAY = ("(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
               "|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _LEAP_DAY = "(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26])00)-02-29"
-_TIME = "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+_TIME = "[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 _INSTANT = f"(?:[1-9][0-9]{{3}}-{_MONTH_DAY}|{_LEAP_DAY})(?:{_TIME})?"
 _END = f"(?:{_INSTANT}|\\.\\.)?"
 DATETIME_PATTERN = f"^(?:{_INSTANT}|{_END}/{_END})$"
@@ -150,8 +151,9 @@ def _temporal(month: str | None) -> dict[str, Any]:
     if month is None:
         return {}
     start, end = month_interval(month)
+    last = end - timedelta(microseconds=1)  # OGC extents are closed intervals: the month's last instant
     return {"temporal": {"interval": [[start.isoformat().replace("+00:00", "Z"),
-                                       end.isoformat().replace("+00:00", "Z")]], "trs": TRS}}
+                                       last.isoformat().replace("+00:00", "Z")]], "trs": TRS}}
 
 
 def parse_bbox(text: str) -> BaseGeometry:
@@ -178,6 +180,7 @@ Interval = tuple[datetime | None, datetime | None]  # [start, end), None: open
 
 def _instant(text: str) -> tuple[datetime, datetime]:
     """[start, end) of a date (the whole day, UTC) or a date-time (that microsecond)."""
+    text = text.upper()
     if "T" not in text:
         day = datetime.fromisoformat(text).replace(tzinfo=UTC)
         return day, day + timedelta(days=1)
@@ -250,7 +253,7 @@ def bounds_of(features: list[dict[str, Any]]) -> list[float] | None:
 def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, dict[str, str]]:
     """limit (clamped to MAX_LIMIT, as Core asks of a larger value), offset, and the other parameters of an
     items request by name (bbox, datetime, release); 400 for a parameter not in ITEM_PARAMETERS (Core's
-    rule), one given twice, or a limit or offset that is not a whole number in range."""
+    rule), one given twice, an empty release, or a limit or offset that is not a whole number in range."""
     given: dict[str, str] = {}
     for name, value in params:
         if name not in ITEM_PARAMETERS:
@@ -258,8 +261,10 @@ def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, dict[str, 
         if name in given:
             raise ApiError(400, f"{name} given twice", "give it once")
         given[name] = value
+    if given.get("release") == "":  # a client's unset template variable: never silently the latest release
+        raise ApiError(400, "release is empty", "give a release id from /v1/releases, or leave release out")
     try:
-        limit, offset = int(given.pop("limit", DEFAULT_LIMIT)), int(given.pop("offset", 0))
+        limit, offset = whole_number(given.pop("limit", str(DEFAULT_LIMIT))), whole_number(given.pop("offset", "0"))
     except ValueError:
         raise ApiError(400, "limit and offset are whole numbers", f"e.g. limit={DEFAULT_LIMIT}&offset=0") from None
     if limit < 1 or offset < 0:

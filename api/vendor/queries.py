@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from starlette.datastructures import QueryParams
 from anpr.catalogue import TABLES, TableSpec
 from api.common.errors import ApiError
 from api.releases import ReleaseStore
+from api.vendor.http import preferred_media, whole_number
 from api.vendor.tables import column_type, filterable
 
 RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format", "names"})
@@ -70,6 +71,12 @@ def is_month(text: str) -> bool:
     return re.fullmatch(MONTH, text) is not None
 
 
+def check_month(month: str | None) -> None:
+    """422 for a `month` parameter given but not a whole YYYY-MM (an empty one included: never the latest)."""
+    if month is not None and not is_month(month):
+        raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
+
+
 def refuse(params: Iterable[str], refused: Iterable[str], operation: str, hint: str) -> None:
     """400 naming the parameters of `refused` that `params` holds: ones the operation does not read,
     which it would otherwise ignore (or take for filters) without saying so."""
@@ -87,6 +94,21 @@ def given_once(params: QueryParams, names: Iterable[str], status: int = 400) -> 
             raise ApiError(status, f"invalid request: {name} given {count} times", "give it once")
 
 
+def takes(*allowed: str, repeatable: Iterable[str] = ()) -> Callable[[Request], None]:
+    """A route dependency: 400 for a query parameter the operation does not read (FastAPI would ignore
+    it), 422 for one of `allowed` given twice unless `repeatable` (FastAPI would take the last)."""
+    single = [name for name in allowed if name not in set(repeatable)]
+    reads = f"it reads {', '.join(allowed)}" if allowed else "it reads no query parameters"
+
+    def check(request: Request) -> None:
+        params = request.query_params
+        unknown = sorted(set(params.keys()) - set(allowed))
+        if unknown:
+            raise ApiError(400, f"{request.url.path} takes no {', '.join(name[:40] for name in unknown)}", reads)
+        given_once(params, single, 422)
+    return check
+
+
 def find_spec(name: str) -> TableSpec:
     spec = TABLES.get(name)
     if spec is None:
@@ -96,6 +118,9 @@ def find_spec(name: str) -> TableSpec:
 
 def find_release(store: ReleaseStore, release_id: str | None, month: str | None,
                  spec: TableSpec | None = None) -> dict[str, Any]:
+    if release_id == "":  # a client's unset template variable: never silently the latest release
+        raise ApiError(422, "invalid request: release is empty", "give a release id from /v1/releases, or leave "
+                                                                 "release out for the latest")
     found = store.find(release_id, month)
     if found is None:
         what = f"release {release_id!r}" if release_id else f"release for month {month}" if month else "release"
@@ -113,11 +138,15 @@ def _canonical(spec: TableSpec, column: str, value: str) -> str:
     kind = column_type(spec, column)
     try:
         if kind == "int":
-            return str(int(value))
+            number = whole_number(value)
+            if not -(2**31) <= number < 2**31:  # Arrow int32 in every release (api/vendor/table_docs.py)
+                raise ApiError(400, f"{column} is a 32-bit integer, {-(2**31)} to {2**31 - 1}",
+                               f"filter as {column}=<{kind}>")
+            return str(number)
         if kind == "double":
             return repr(float(value))
     except ValueError:
-        raise ApiError(400, f"{column} is a number, not {value!r}", f"filter as {column}=<{kind}>") from None
+        raise ApiError(400, f"{column} is a number, not {value[:40]!r}", f"filter as {column}=<{kind}>") from None
     return value
 
 
@@ -175,7 +204,7 @@ NAMES_PARAMETER: dict[str, Any] = {
                    "dictionary's English snake_case (see /v1/tables columns[].nameEn); values are the same, and "
                    "filters and sort take the nl names either way"}
 PAGE_PARAMETERS: list[dict[str, Any]] = [
-    {"name": "release", "in": "query", "schema": {"type": "string"},
+    {"name": "release", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "a release id from /v1/releases (default: the latest release of the newest month)"},
     {"name": "month", "in": "query", "schema": {"type": "string", "pattern": MONTH},
      "description": "YYYY-MM: the latest release of that month"},
@@ -206,12 +235,11 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
     wanted = ("release", "month", "limit", "cursor", "sort", "format", "names")
     given_once(params, wanted, 422)
     release, month, limit, cursor, sort, fmt, names = (params.get(n) for n in wanted)
-    if month is not None and not is_month(month):
-        raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
+    check_month(month)
     if fmt not in (None, "json", "csv"):
         raise ApiError(422, f"invalid request: format {fmt!r}", "format=json or format=csv")
     try:
-        size = DEFAULT_PAGE if limit is None else int(limit)
+        size = DEFAULT_PAGE if limit is None else whole_number(limit)
         if not 1 <= size <= MAX_PAGE:
             raise ValueError(limit)
     except ValueError:
@@ -222,7 +250,6 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
 def wanted_format(request: Request, fmt: str | None) -> str:
     if fmt is not None:
         return fmt
-    accept = request.headers.get("accept", "")
-    return "csv" if "text/csv" in accept and "application/json" not in accept else "json"
+    return "csv" if preferred_media(request.headers.get("accept", "")) == "text/csv" else "json"
 
 

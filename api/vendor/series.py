@@ -119,7 +119,7 @@ def series_query(service: RowsService, request: Request, who: Principal, table: 
 def _series_query(service: RowsService, request: Request, who: Principal, table: str) -> SeriesQuery:
     spec = who.readable(find_spec(table))
     params = request.query_params
-    given_once(params, SERIES_PARAMETERS)
+    given_once(params, SERIES_PARAMETERS, 422)
     refuse(params, RESERVED - SERIES_PARAMETERS, "a series",
            "each month uses its latest release and all its rows; use /rows for one release")
     fmt = params.get("format")

@@ -20,8 +20,8 @@ from anpr.catalogue import TABLES, TableSpec
 from api.vendor.tables import column_definition, column_type, filterable
 
 TEMPLATES = {"rows": "/v1/tables/{table}/rows", "series": "/v1/tables/{table}/series"}
-# A filter value per column type; integers are Arrow int32 in every release (a larger number matches no
-# row and is a 400, as a non-number is).
+# A filter value per column type; integers are Arrow int32 in every release (a larger number is a 400, as
+# a non-number is: api/vendor/queries.py _canonical).
 SCHEMAS: dict[str, dict[str, Any]] = {
     "int": {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1},
     "double": {"type": "number"}, "string": {"type": "string"}}

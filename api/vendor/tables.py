@@ -86,11 +86,27 @@ def filterable(spec: TableSpec) -> list[str]:
     return [c for c in spec.columns if c not in spec.measures]
 
 
-def table_info(spec: TableSpec) -> dict[str, Any]:
+EXACT = "Published values are exact."
+
+
+def rounded_protection(text: str, round_to: int) -> str:
+    """The protection text as a caller whose counts are rounded to `round_to` (the open layer) reads it:
+    the sentence saying values are exact would be false for it."""
+    if round_to == 1:
+        return text
+    rounding = (f"Counts served to this caller (the open layer, without a key) are rounded to the nearest multiple "
+                f"of {round_to}, halves up; the guarantee holds for the exact values.")
+    return text.replace(EXACT, rounding) if EXACT in text else f"{text} {rounding}"
+
+
+def table_info(spec: TableSpec, round_to: int = 1) -> dict[str, Any]:
+    """A table's definition for /v1/tables; round_to: the caller's rounding of counts (1: exact), said in
+    `protection` and `roundedTo`."""
     return {
         "table": spec.name, "number": spec.number, "title": spec.title, "purpose": spec.purpose,
         "kind": spec.kind, "unit": spec.unit, "dimensions": spec.dimensions, "measures": spec.measures,
-        "characteristics": spec.characteristics, "definitions": spec.definitions, "protection": spec.protection,
+        "characteristics": spec.characteristics, "definitions": spec.definitions,
+        "protection": rounded_protection(spec.protection, round_to), "roundedTo": round_to,
         "columns": [{"name": c, "nameEn": spec.english[c], "role": column_role(spec, c),
                      "type": column_type(spec, c), "nullable": c in spec.measures,
                      "definition": column_definition(spec, c)} for c in spec.columns],

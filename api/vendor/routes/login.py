@@ -9,18 +9,23 @@ from urllib.parse import parse_qs, unquote
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.common.errors import ApiError
+from api.common.errors import ApiError, trace_id_of
 from api.vendor.deps import TOKEN_URL
-from api.vendor.models import Token, errors
+from api.vendor.models import OAuthError, Token, errors
 from api.vendor.security import Authenticator
 
 router = APIRouter(tags=["authentication"])
 
 
 def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[str, str]:
-    """(client_id, client_secret) from HTTP Basic or else the form; ("", "") when Basic is malformed."""
+    """(client_id, client_secret) from HTTP Basic or else the form; ("", "") when Basic is malformed;
+    400 invalid_request for both (RFC 6749 2.3: one authentication method per request)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
+        if "client_secret" in form:
+            raise ApiError(400, "client credentials given both in the Authorization header and in the body",
+                           "send them one way: HTTP Basic, or client_id and client_secret in the body (RFC 6749 2.3)",
+                           code="invalid_request")
         try:
             client_id, _, secret = base64.b64decode(header[6:].strip()).decode().partition(":")
         except (ValueError, UnicodeDecodeError, binascii.Error):
@@ -29,9 +34,27 @@ def _client_credentials(request: Request, form: dict[str, list[str]]) -> tuple[s
     return form.get("client_id", [""])[0], form.get("client_secret", [""])[0]
 
 
+def oauth_error(request: Request, exc: ApiError) -> JSONResponse:
+    """An error of the token endpoint as RFC 6749 5.2 shapes it (`error` a string code, with
+    `error_description`), which OAuth2 client libraries read; the service's hint and trace id beside them."""
+    body = {"error": exc.code, "error_description": exc.message, "hint": exc.hint, "trace_id": trace_id_of(request)}
+    return JSONResponse(body, status_code=exc.status,
+                        headers={**exc.headers, "Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
 async def token_endpoint(request: Request) -> JSONResponse:
     """A token for client_id = vendor, client_secret = its API key; 400 for another grant or body
-    type, 401 `invalid_client` for a wrong pair (counted as a failed attempt)."""
+    type, 401 `invalid_client` for a wrong pair (counted as a failed attempt); errors shaped as RFC 6749
+    5.2 asks."""
+    try:
+        return await _token(request)
+    except ApiError as exc:
+        if exc.status == 429:  # the service's rate limit, not an OAuth2 error: its usual body
+            raise
+        return oauth_error(request, exc)
+
+
+async def _token(request: Request) -> JSONResponse:
     auth: Authenticator = request.app.state.auth
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise ApiError(400, "send the token request as application/x-www-form-urlencoded", "RFC 6749 4.4.2",
@@ -55,7 +78,11 @@ async def token_endpoint(request: Request) -> JSONResponse:
 router.add_api_route(
     TOKEN_URL, token_endpoint, methods=["POST"],
     summary="OAuth2 client credentials: a bearer token for client_id/client_secret",
-    responses={200: {"model": Token}, **errors(400, 401, 429, 503)},
+    responses={200: {"model": Token},
+               400: {"model": OAuthError, "description": "invalid_request (body type, or credentials sent two ways) "
+                                                         "or unsupported_grant_type (RFC 6749 5.2)"},
+               401: {"model": OAuthError, "description": "invalid_client: unknown client or wrong secret"},
+               **errors(429, 503)},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": {
             "type": "object", "required": ["grant_type"], "properties": {

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +19,7 @@ from api.common.errors import ApiError
 from api.vendor import models, ogc
 from api.vendor.deps import SECURITY, authenticate, rows_of, zones_of
 from api.vendor.geo import camera_features
-from api.vendor.http import DATA_EXPIRES, Body, forbid, json_body, respond
+from api.vendor.http import DATA_EXPIRES, GEOJSON, Body, GeoJSONResponse, forbid, json_body, respond
 from api.vendor.queries import MAX_PAGE, RowsQuery, find_release
 from api.vendor.rows import INLINE_ROWS, RowsService, json_rows
 from api.vendor.security import Principal
@@ -38,7 +37,7 @@ ITEMS_QUERY: list[dict[str, Any]] = [
                                                                         {"minItems": 6, "maxItems": 6}]},
      "description": "min lon, min lat, max lon, max lat (CRS84; 6 numbers: with heights, ignored): the features "
                     "whose geometry intersects it. A min lat above the max lat holds nothing."},
-    {"name": "release", "in": "query", "schema": {"type": "string"},
+    {"name": "release", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "cameras: a release id from /v1/releases (default: the current release); the next links pin "
                     "it. Zones have no release: not used"},
     {"name": "datetime", "in": "query", "schema": {"type": "string", "pattern": ogc.DATETIME_PATTERN},
@@ -52,17 +51,11 @@ OGC_ERRORS = {400: "a parameter items do not take, given twice, or malformed (li
 
 def _answers(model: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
     """A GeoJSON 200 of `model`; the errors keep the platform's error body, application/json."""
-    errors = models.errors(*statuses)
+    errors = models.json_errors(*statuses)
     for status, answer in errors.items():
-        answer.pop("model")
-        answer["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
         answer["description"] = OGC_ERRORS.get(int(status), answer["description"])
     return {200: {"model": model, "description": "the answer"}, 304: {"description": "not modified (If-None-Match)"},
             **errors}
-
-
-class GeoJSONResponse(JSONResponse):
-    media_type = ogc.GEOJSON
 
 
 def _unknown(cid: str) -> ApiError:
@@ -279,4 +272,4 @@ def _camera(service: RowsService, q: RowsQuery, feature_id: str) -> dict[str, An
 
 
 def _geojson(payload: dict[str, Any], audit: dict[str, Any], headers: dict[str, str]) -> Body:
-    return json_body(payload, audit, headers, ogc.GEOJSON)
+    return json_body(payload, audit, headers, GEOJSON)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
 from api.access_log import parse_day, read_access_log
 from api.common.errors import ApiError, ErrorBody
 from api.vendor import models
 from api.vendor.deps import Admin, access_log_of, store_of
+from api.vendor.queries import takes
 
 router = APIRouter(tags=["operations"])
 
@@ -32,7 +33,8 @@ def ready(request: Request) -> dict[str, str]:
 
 
 @router.get("/v1/admin/access-log", summary="the access audit log, newest first (admin key)",
-            responses={200: {"model": models.AccessLogPage}, **models.errors(400, 401, 403, 429, 503)})
+            responses={200: {"model": models.AccessLogPage}, **models.errors(400, 401, 403, 429, 503)},
+            dependencies=[Depends(takes("since", "until", "vendor", "municipality", "limit"))])
 def access_log(request: Request, _: Admin, since: str | None = None, until: str | None = None,
                vendor: str | None = None, municipality: str | None = None,
                limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:

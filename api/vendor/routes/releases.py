@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from anpr.catalogue import TABLES
 from api.vendor import models
 from api.vendor.deps import Vendor, store_of
 from api.vendor.http import DATA_EXPIRES, json_body, respond
-from api.vendor.queries import find_release
+from api.vendor.queries import find_release, takes
 from api.vendor.security import Principal
 
 router = APIRouter(tags=["releases"])
@@ -51,7 +51,7 @@ def release_json(r: dict[str, Any], who: Principal) -> dict[str, Any]:
 
 
 @router.get("/v1/releases", summary="releases: the latest per month (history=true: all)",
-            responses=models.content(models.ReleaseList))
+            responses=models.content(models.ReleaseList, bad_request=True), dependencies=[Depends(takes("history"))])
 async def releases(request: Request, who: Vendor, history: bool = False) -> Response:
     store = store_of(request)
     found = store.releases() if history else store.latest_per_month()
@@ -60,7 +60,7 @@ async def releases(request: Request, who: Vendor, history: bool = False) -> Resp
 
 
 @router.get("/v1/releases/{release_id}", summary="one release",
-            responses=models.content(models.Release, expires=True))
+            responses=models.content(models.Release, expires=True, bad_request=True), dependencies=[Depends(takes())])
 async def release(release_id: str, request: Request, who: Vendor) -> Response:
     found = find_release(store_of(request), release_id, None)
     payload = release_json(found, who)

@@ -5,14 +5,22 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from anpr.catalogue import TABLES, layer_tables
-from api.common.errors import ApiError
 from api.vendor import models
 from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of
 from api.vendor.http import Body, json_body, respond
-from api.vendor.queries import MONTH, NAMES_PARAMETER, PAGE_PARAMETERS, find_release, find_spec, is_month, page_params
+from api.vendor.queries import (
+    MONTH,
+    NAMES_PARAMETER,
+    PAGE_PARAMETERS,
+    check_month,
+    find_release,
+    find_spec,
+    page_params,
+    takes,
+)
 from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
 from api.vendor.table_docs import filter_parameters
 from api.vendor.tables import as_published, table_info
@@ -46,19 +54,20 @@ def _series_responses() -> dict[int | str, dict[str, Any]]:
 
 
 @cache
-def _tables_body(layer: str) -> Body:
-    return json_body({"tables": [table_info(TABLES[t]) for t in layer_tables(layer)]})
+def _tables_body(layer: str, round_to: int) -> Body:
+    return json_body({"tables": [table_info(TABLES[t], round_to) for t in layer_tables(layer)]})
 
 
 @router.get("/v1/tables", summary="the caller's tables (those its layer reads) with fields, definitions and "
-                                   "protection notes", responses=models.content(models.TableList))
+                                   "protection notes", responses=models.content(models.TableList, bad_request=True),
+            dependencies=[Depends(takes())])
 async def tables(request: Request, who: Vendor) -> Response:
-    return respond(request, _tables_body(who.contract.layer))
+    return respond(request, _tables_body(who.contract.layer, who.contract.round_to))
 
 
 # Without either, the catalogue's definition (the same for every release).
 RELEASE_QUERY: list[dict[str, Any]] = [
-    {"name": "release", "in": "query", "schema": {"type": "string"},
+    {"name": "release", "in": "query", "schema": {"type": "string", "minLength": 1},
      "description": "a release id from /v1/releases: the table as that release publishes it"},
     {"name": "month", "in": "query", "schema": {"type": "string", "pattern": MONTH},
      "description": "YYYY-MM: the table as the latest release of that month publishes it"}]
@@ -66,17 +75,18 @@ RELEASE_QUERY: list[dict[str, Any]] = [
 
 @router.get("/v1/tables/{table}", summary="one table's definition; with release or month, as that release publishes "
                                           "it (the level global recoding chose, with its definitions)",
-            responses=models.content(models.TableInfo), openapi_extra={"parameters": RELEASE_QUERY})
+            responses=models.content(models.TableInfo, bad_request=True),
+            openapi_extra={"parameters": RELEASE_QUERY}, dependencies=[Depends(takes("release", "month"))])
 async def table(table: str, request: Request, who: Vendor) -> Response:
     spec = who.readable(find_spec(table))
     release, month = request.query_params.get("release"), request.query_params.get("month")
-    if month is not None and not is_month(month):  # an empty month is no month: not the latest release
-        raise ApiError(422, f"invalid request: month {month!r} is not YYYY-MM", "e.g. month=2026-10")
+    check_month(month)
     if release is None and month is None:
-        return respond(request, json_body(table_info(spec), {"table": spec.name}))
+        return respond(request, json_body(table_info(spec, who.contract.round_to), {"table": spec.name}))
     found = find_release(store_of(request), release, month, spec)
     published = as_published(spec, found.get("protection", {}).get("recoded", {}).get(spec.name, {}))
-    info = {**table_info(published), "releaseId": found["release_id"], "recoded": dict(published.recoded)}
+    info = {**table_info(published, who.contract.round_to), "releaseId": found["release_id"],
+            "recoded": dict(published.recoded)}
     return respond(request, json_body(info, {"table": spec.name, "release": found["release_id"]}))
 
 

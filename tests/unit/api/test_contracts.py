@@ -169,11 +169,13 @@ def answer(schema, method: str, path: str, **parts):
 
 def test_a_zone_is_documented_and_answered_as_a_feature():
     doc = VENDOR_APP.openapi()
-    documented = doc["paths"]["/v1/zones/{zone_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    documented = doc["paths"]["/v1/zones/{zone_id}"]["get"]["responses"]["200"]["content"]["application/geo+json"]
     assert documented["schema"] == {"$ref": "#/components/schemas/Feature"}
     zone = answer(vendor, "GET", "/v1/zones/{zone_id}", path_parameters={"zone_id": "GM0599-ZE1"},
                   headers={"X-API-Key": VENDOR_KEY})
     assert zone.status_code == 200 and zone.json()["type"] == "Feature" and zone.json()["id"] == "GM0599-ZE1"
+    # RFC 7946 12, as the OGC items: a review met application/json here and geo+json there
+    assert zone.headers["content-type"] == ["application/geo+json"]
 
 
 def test_422_is_documented_as_the_error_body_it_is():
@@ -207,7 +209,7 @@ def test_400_is_documented_where_parameters_are_read():
     assert months.status_code == 400 and months.json()["error"]["message"] == "from 2026-10 is after to 2026-01"
     grant = answer(vendor, "POST", "/v1/oauth/token", body={"grant_type": "password"},
                    media_type="application/x-www-form-urlencoded")
-    assert grant.status_code == 400 and grant.json()["error"]["code"] == "unsupported_grant_type"
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"  # RFC 6749 5.2
     day = answer(vendor, "GET", "/v1/admin/access-log", query={"since": "yesterday"},
                  headers={"X-Admin-Key": ADMIN_KEY})
     assert day.status_code == 400 and "ISO dates" in day.json()["error"]["message"]
@@ -230,13 +232,26 @@ def test_429_after_ten_failed_logins_is_documented(method, path, parts):
     assert int(refused.headers["retry-after"][0]) >= 1
 
 
-@pytest.mark.parametrize("app, path, allowed", [(INGEST_APP, "/", "POST"), (INGEST_APP, "/v1/cameras", "GET"),
-                                                (VENDOR_APP, "/v1/zones", "GET"),
+@pytest.mark.parametrize("app, path, allowed", [(INGEST_APP, "/", "POST"), (INGEST_APP, "/v1/cameras", "GET, HEAD"),
+                                                (VENDOR_APP, "/v1/zones", "GET, HEAD"),
                                                 (VENDOR_APP, "/v1/oauth/token", "POST")])
 def test_an_undeclared_method_gets_405_with_allow(app, path, allowed):
     answered = TestClient(app).request("TRACE", path)
     assert answered.status_code == 405 and answered.headers["Allow"] == allowed
     assert answered.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("app, path", [(VENDOR_APP, "/v1/tables"), (VENDOR_APP, "/v1/tables/t4_9_overzicht/rows"),
+                                       (VENDOR_APP, "/health"), (INGEST_APP, "/health")])
+def test_head_answers_as_get_without_the_body(app, path):
+    """RFC 9110 9.3.2: a review met 405 for HEAD on every route (link checkers and caches read an ETag or
+    Content-Length with it)."""
+    VENDOR_APP.state.auth.limiter = RateLimiter()
+    client = TestClient(app)
+    got, head = client.get(path), client.head(path)
+    assert (head.status_code, head.content) == (got.status_code, b"")
+    for name in ("content-type", "content-length", "etag"):
+        assert head.headers.get(name) == got.headers.get(name), name
 
 
 def test_the_expiry_of_release_data_is_documented_where_it_is_served():

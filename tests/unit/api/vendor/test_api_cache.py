@@ -12,14 +12,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 from fastapi.testclient import TestClient
 
 from anpr.catalogue import TABLES
 from anpr.delta_reader import DeltaReader
 from anpr.settings import Settings
 from api.access_log import AccessLog, read_access_log
-from api.common.errors import ApiError
 from api.releases import ReleaseStore
 from api.vendor.index import TableIndex
 from api.vendor.main import create_app
@@ -53,9 +51,9 @@ def test_the_index_selects_the_rows_a_scan_selects_in_table_order():
                 filters = list(zip(columns, values, strict=True))
                 assert index.select(filters).tolist() == _scan(table, filters), filters
     assert index.distinct("gm", [("uur", ("8",))]) == {"GM1", "GM2"}  # the null is no municipality
-    with pytest.raises(ApiError) as bad:
-        index.select([("uur", ("eight",))])
-    assert bad.value.status == 400
+    # The filter's syntax is checked before the index (queries.parse_filters); a value the column's type
+    # cannot hold (beyond int32: a review's zoneId=2147483648 got a 400 quoting a Python tuple) matches no row.
+    assert index.select([("uur", ("2147483648",))]).tolist() == []
 
 
 def test_rows_hold_the_values_arrow_converts_nulls_and_non_finite_doubles_included():

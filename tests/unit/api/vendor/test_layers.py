@@ -194,6 +194,21 @@ def test_the_open_layer_serves_counts_rounded_to_ten_and_suppressed_null(client)
     assert [r["aantalUniekeVoertuigen"] for r in exact["rows"]] == [15, 14, None]
 
 
+def test_the_open_layer_is_told_its_counts_are_rounded_in_the_table_definitions(client):
+    """A review read "Published values are exact." in the open layer's definitions while its rows came
+    rounded to 10."""
+    rounding = ("Counts served to this caller (the open layer, without a key) are rounded to the nearest multiple "
+                "of 10, halves up; the guarantee holds for the exact values.")
+    listed = next(t for t in get(client, "open", "/v1/tables").json()["tables"] if t["table"] == OPEN)
+    one = get(client, "open", f"/v1/tables/{OPEN}").json()
+    of_release = get(client, "open", f"/v1/tables/{OPEN}", month="2026-10").json()
+    for info in (listed, one, of_release):
+        assert info["roundedTo"] == 10 and info["protection"].endswith(rounding)
+        assert "Published values are exact" not in info["protection"]
+    exact = get(client, "vendor", f"/v1/tables/{OPEN}").json()
+    assert exact["roundedTo"] == 1 and exact["protection"].endswith("Published values are exact.")
+
+
 def test_rows_series_and_csv_agree_on_the_rounding(client):
     rows = get(client, "open", f"/v1/tables/{OPEN}/rows", sort="waarde", format="csv")
     assert rows.headers["X-Counts-Rounded-To"] == "10"
