@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from anpr.delta_reader import DeltaReader, TableReader
 from anpr.lake import spark_to_arrow_schema
 from api.common.errors import error_body
+from api.common.middleware import HttpMiddleware
 
 log = logging.getLogger("api.access")
 ACCESS_LOG = "api_access_log"
@@ -152,16 +153,14 @@ def read_access_log(lake: TableReader, since: datetime | None = None, until: dat
     return rows[:limit] if limit is not None else rows
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """Outermost layer: trace id, one structured log line and one audit row per request."""
 
     def __init__(self, app: ASGIApp, access_log: AccessLog) -> None:
-        self.app, self.access_log = app, access_log
+        super().__init__(app)
+        self.access_log = access_log
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         trace_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex

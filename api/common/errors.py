@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from api.common.middleware import HttpMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +94,12 @@ def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal_error", "internal error", "retry later", trace), status_code=500)
 
 
-class InternalErrors:
-    """ASGI middleware: an unhandled exception before the response started is answered with the 500
-    error body and not raised further. Starlette's outermost handler re-raises after answering, and
-    uvicorn then closes the connection: a client's next request on it would fail."""
+class InternalErrors(HttpMiddleware):
+    """An unhandled exception before the response started is answered with the 500 error body and not
+    raised further. Starlette's outermost handler re-raises after answering, and uvicorn then closes the
+    connection: a client's next request on it would fail."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watched(message: Message) -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
-from api.common.head import HeadAsGet
+from api.common.middleware import HeadAsGet
 from api.common.ratelimit import SlidingLog
 from api.ingest.openapi import install_openapi
 from api.ingest.routes import delivery, reports

@@ -18,7 +18,7 @@ from anpr.zones import Municipality, load_municipalities
 from api.access_log import AccessLog, AccessLogMiddleware
 from api.common.docs import install_docs
 from api.common.errors import InternalErrors, install_error_document, install_error_handlers
-from api.common.head import HeadAsGet
+from api.common.middleware import HeadAsGet
 from api.common.ratelimit import RateLimiter
 from api.releases import ReleaseStore
 from api.vendor.contracts import ANONYMOUS, Contract, load_contracts

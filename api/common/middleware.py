@@ -1,7 +1,6 @@
-"""HEAD for every GET route of both APIs (RFC 9110 9.3.2), which FastAPI's routes do not answer.
-
-Link checkers, caches and GIS clients ask HEAD to read an answer's ETag, Content-Length or expiry
-without its body; FastAPI answered them 405 with `Allow: GET`.
+"""ASGI middleware of both APIs: the HTTP-only base, and HEAD for every GET route (RFC 9110 9.3.2),
+which FastAPI's routes do not answer: link checkers, caches and GIS clients ask HEAD to read an answer's
+ETag, Content-Length or expiry without its body, and were answered 405 with `Allow: GET`.
 """
 
 from __future__ import annotations
@@ -10,9 +9,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class HeadAsGet:
-    """ASGI middleware: a HEAD request is served as the GET it mirrors, with the same status and
-    headers (Content-Length included) and no body; a 405's Allow names HEAD wherever it names GET."""
+class HttpMiddleware:
+    """ASGI middleware that acts on HTTP requests (`http`); lifespan and other scopes pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -21,6 +19,17 @@ class HeadAsGet:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class HeadAsGet(HttpMiddleware):
+    """A HEAD request is served as the GET it mirrors, with the same status and headers (Content-Length
+    included) and no body; a 405's Allow names HEAD wherever it names GET."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = scope["method"] == "HEAD"
 
         async def answer(message: Message) -> None:
