@@ -199,7 +199,9 @@ class AccessLogMiddleware(HttpMiddleware):
                  "client": client[0] if client else None, "method": scope["method"], "path": scope["path"],
                  "status": status, "table_name": audit.get("table"), "release_id": audit.get("release"),
                  "municipalities": audit.get("municipalities"), "filters": audit.get("filters"),
-                 "rows": audit.get("rows"), "format": audit.get("format"), "duration_ms": round(ms, 3)}
+                 # a HEAD is audited as what it asked for, but it delivered no rows
+                 "rows": 0 if scope["method"] == "HEAD" and audit.get("rows") is not None else audit.get("rows"),
+                 "format": audit.get("format"), "duration_ms": round(ms, 3)}
         self.access_log.record(entry)
         # Every request is in the audit table; the log file gets the ones an operator looks for, since a
         # log line per request would cost a quarter of a cached page's time.

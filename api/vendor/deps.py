@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +14,7 @@ from api.access_log import AccessLog
 from api.common.errors import ApiError
 from api.releases import ReleaseStore
 from api.vendor.geo import ZoneRegistry
+from api.vendor.queries import given_once
 from api.vendor.rows import RowsService
 from api.vendor.security import TOKEN_URL, Authenticator, Principal, unauthorized
 
@@ -111,3 +113,26 @@ def zones_of(request: Request) -> ZoneRegistry:
 def access_log_of(request: Request) -> AccessLog:
     audit: AccessLog = request.app.state.access_log
     return audit
+
+
+def takes(*allowed: str, repeatable: Iterable[str] = (), admin: bool = False) -> Callable[..., None]:
+    """A route dependency, after the caller's authentication (so a refused request is audited as the caller's
+    and counted by its limits): 400 for a query parameter the operation does not read (FastAPI would ignore
+    it), 422 for one of `allowed` given twice unless `repeatable` (FastAPI would take the last). `admin`:
+    the route authenticates with the admin key instead of a vendor's."""
+    single = [name for name in allowed if name not in set(repeatable)]
+    reads = f"it reads {', '.join(allowed)}" if allowed else "it reads no query parameters"
+
+    def check(request: Request) -> None:
+        params = request.query_params
+        unknown = sorted(set(params.keys()) - set(allowed))
+        if unknown:
+            raise ApiError(400, f"{request.url.path} takes no {', '.join(name[:40] for name in unknown)}", reads)
+        given_once(params, single, 422)
+
+    def as_vendor(request: Request, _: Vendor) -> None:
+        check(request)
+
+    def as_admin(request: Request, _: Admin) -> None:
+        check(request)
+    return as_admin if admin else as_vendor

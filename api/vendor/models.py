@@ -176,7 +176,8 @@ class AccessLogPage(BaseModel):
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 ERROR_TEXTS = {
     400: "a parameter the operation cannot read: unknown filter field or measure, value of the wrong type, bad sort "
-         "or cursor, a month range that is malformed, reversed or too long",
+         "or cursor, a month range that is malformed, reversed or too long; or both an X-API-Key and an "
+         "Authorization header",
     401: "missing, unknown or expired credentials", 403: "outside the vendor's contract",
     404: "unknown table, release or zone",
     429: "rate limit exceeded, or too many failed authentication attempts from this address",

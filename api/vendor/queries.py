@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,21 +94,6 @@ def given_once(params: QueryParams, names: Iterable[str], status: int = 400) -> 
             raise ApiError(status, f"invalid request: {name} given {count} times", "give it once")
 
 
-def takes(*allowed: str, repeatable: Iterable[str] = ()) -> Callable[[Request], None]:
-    """A route dependency: 400 for a query parameter the operation does not read (FastAPI would ignore
-    it), 422 for one of `allowed` given twice unless `repeatable` (FastAPI would take the last)."""
-    single = [name for name in allowed if name not in set(repeatable)]
-    reads = f"it reads {', '.join(allowed)}" if allowed else "it reads no query parameters"
-
-    def check(request: Request) -> None:
-        params = request.query_params
-        unknown = sorted(set(params.keys()) - set(allowed))
-        if unknown:
-            raise ApiError(400, f"{request.url.path} takes no {', '.join(name[:40] for name in unknown)}", reads)
-        given_once(params, single, 422)
-    return check
-
-
 def find_spec(name: str) -> TableSpec:
     spec = TABLES.get(name)
     if spec is None:
@@ -134,6 +119,9 @@ def find_release(store: ReleaseStore, release_id: str | None, month: str | None,
     return found
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _canonical(spec: TableSpec, column: str, value: str) -> str:
     kind = column_type(spec, column)
     try:
@@ -144,6 +132,8 @@ def _canonical(spec: TableSpec, column: str, value: str) -> str:
                                f"filter as {column}=<{kind}>")
             return str(number)
         if kind == "double":
+            if _DECIMAL.fullmatch(value) is None:  # float() also takes other scripts' digits and 1_0
+                raise ValueError(value)
             return repr(float(value))
     except ValueError:
         raise ApiError(400, f"{column} is a number, not {value[:40]!r}", f"filter as {column}=<{kind}>") from None
@@ -210,7 +200,8 @@ PAGE_PARAMETERS: list[dict[str, Any]] = [
      "description": "YYYY-MM: the latest release of that month"},
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
                                                 "default": DEFAULT_PAGE}},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "nextCursor of the previous page"},
+    {"name": "cursor", "in": "query", "schema": {"type": "string", "minLength": 1},
+     "description": "nextCursor of the previous page"},
     {"name": "sort", "in": "query", "schema": {"type": "string"},
      "description": "fields, comma-separated; -field descends; ties keep the default order"},
     {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
@@ -236,6 +227,10 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
     given_once(params, wanted, 422)
     release, month, limit, cursor, sort, fmt, names = (params.get(n) for n in wanted)
     check_month(month)
+    for name, value in (("release", release), ("cursor", cursor)):
+        if value == "":  # a client's unset template variable: never silently the latest release or page 1
+            raise ApiError(422, f"invalid request: {name} is empty",
+                           f"leave {name} out, or give {'a release id' if name == 'release' else 'nextCursor'}")
     if fmt not in (None, "json", "csv"):
         raise ApiError(422, f"invalid request: format {fmt!r}", "format=json or format=csv")
     try:
@@ -250,6 +245,6 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
 def wanted_format(request: Request, fmt: str | None) -> str:
     if fmt is not None:
         return fmt
-    return "csv" if preferred_media(request.headers.get("accept", "")) == "text/csv" else "json"
+    return "csv" if preferred_media(request.headers.get("accept", "").lower()) == "text/csv" else "json"
 
 

@@ -101,7 +101,8 @@ def rounded_protection(text: str, round_to: int) -> str:
 
 def table_info(spec: TableSpec, round_to: int = 1) -> dict[str, Any]:
     """A table's definition for /v1/tables; round_to: the caller's rounding of counts (1: exact), said in
-    `protection` and `roundedTo`."""
+    `protection` and `roundedTo` where the table publishes counts."""
+    round_to = round_to if spec.counts else 1
     return {
         "table": spec.name, "number": spec.number, "title": spec.title, "purpose": spec.purpose,
         "kind": spec.kind, "unit": spec.unit, "dimensions": spec.dimensions, "measures": spec.measures,

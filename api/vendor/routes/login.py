@@ -56,6 +56,12 @@ async def token_endpoint(request: Request) -> JSONResponse:
 
 async def _token(request: Request) -> JSONResponse:
     auth: Authenticator = request.app.state.auth
+    if request.query_params:  # RFC 6749 3.2: the parameters go in the body, as on every /v1 route none unread
+        raise ApiError(400, "the token endpoint takes no query parameters", "send them in the form body",
+                       code="invalid_request")
+    if request.headers.get("x-api-key") is not None:
+        raise ApiError(400, "an X-API-Key header with a token request", "authenticate the client with client_id "
+                       "and client_secret only (one credential per request)", code="invalid_request")
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise ApiError(400, "send the token request as application/x-www-form-urlencoded", "RFC 6749 4.4.2",
                        code="invalid_request")

@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from anpr.catalogue import TABLES
 from api.common.errors import ApiError
 from api.vendor import models
-from api.vendor.deps import Vendor, rows_of, zones_of
+from api.vendor.deps import Vendor, rows_of, takes, zones_of
 from api.vendor.geo import camera_collection
 from api.vendor.http import DATA_EXPIRES, GEOJSON, GeoJSONResponse, json_body, respond
-from api.vendor.queries import MAX_PAGE, MONTH, RESERVED, check_month, given_once, refuse, takes
+from api.vendor.queries import MAX_PAGE, MONTH, RESERVED, check_month, given_once, refuse
 from api.vendor.table_docs import SCHEMAS
 
 router = APIRouter(tags=["maps"])

@@ -45,7 +45,8 @@ ITEMS_QUERY: list[dict[str, Any]] = [
                     "features whose time intersects it. Cameras hold for the month of their release; zones "
                     "have no time and are not filtered. An interval that ends before it starts holds nothing."},
 ]
-OGC_ERRORS = {400: "a parameter items do not take, given twice, or malformed (limit, offset, bbox, datetime)",
+OGC_ERRORS = {400: "a parameter items do not take, given twice, or malformed (limit, offset, bbox, datetime); or "
+                   "both an X-API-Key and an Authorization header",
               404: "unknown collection or feature, or no release with table 4.12 yet (cameras)"}
 
 
@@ -113,7 +114,7 @@ def _collection(request: Request, who: Principal, cid: str) -> dict[str, Any]:
     raise _unknown(cid)
 
 
-@router.get("", summary="OGC API - Features landing page", responses=models.content(ogc.LandingPage),
+@router.get("", summary="OGC API - Features landing page", responses=models.content(ogc.LandingPage, bad_request=True),
             openapi_extra={"security": SECURITY})
 async def landing(request: Request) -> Response:
     authenticate(request)
@@ -126,14 +127,14 @@ async def landing_slash(request: Request) -> Response:
 
 
 @router.get("/conformance", summary="the OGC API - Features conformance classes served",
-            responses=models.content(ogc.Conformance), openapi_extra={"security": SECURITY})
+            responses=models.content(ogc.Conformance, bad_request=True), openapi_extra={"security": SECURITY})
 async def conformance(request: Request) -> Response:
     authenticate(request)
     return respond(request, json_body({"conformsTo": ogc.CONFORMANCE}))
 
 
 @router.get("/collections", summary="the caller's feature collections: zones, and cameras where its layer reads "
-                                    "table 4.12", responses=models.content(ogc.Collections),
+                                    "table 4.12", responses=models.content(ogc.Collections, bad_request=True),
             openapi_extra={"security": SECURITY})
 async def collections(request: Request) -> Response:
     who = authenticate(request)
@@ -145,7 +146,7 @@ async def collections(request: Request) -> Response:
 
 
 @router.get("/collections/{collectionId}", summary="one feature collection",
-            responses=models.content(ogc.Collection), openapi_extra={"security": SECURITY})
+            responses=models.content(ogc.Collection, bad_request=True), openapi_extra={"security": SECURITY})
 async def one_collection(collectionId: CollectionId, request: Request) -> Response:  # noqa: N803
     who = authenticate(request)
     payload = await run_in_threadpool(_collection, request, who, collectionId)
@@ -242,7 +243,7 @@ HOT_PATHS = (ogc.PREFIX + "/collections/{collectionId}/items",)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="one feature", response_class=GeoJSONResponse,
-            responses=_answers(ogc.OgcFeature, 401, 403, 404, 429, 503), openapi_extra={"security": SECURITY})
+            responses=_answers(ogc.OgcFeature, 400, 401, 403, 404, 429, 503), openapi_extra={"security": SECURITY})
 async def feature(collectionId: CollectionId, featureId: str, request: Request) -> Response:  # noqa: N803
     who = authenticate(request)
     if collectionId == ogc.ZONES:

@@ -11,8 +11,8 @@ from fastapi.responses import RedirectResponse
 from api.access_log import parse_day, read_access_log
 from api.common.errors import ApiError, ErrorBody
 from api.vendor import models
-from api.vendor.deps import Admin, access_log_of, store_of
-from api.vendor.queries import takes
+from api.vendor.deps import Admin, access_log_of, store_of, takes
+from api.vendor.http import whole_number
 
 router = APIRouter(tags=["operations"])
 
@@ -34,10 +34,16 @@ def ready(request: Request) -> dict[str, str]:
 
 @router.get("/v1/admin/access-log", summary="the access audit log, newest first (admin key)",
             responses={200: {"model": models.AccessLogPage}, **models.errors(400, 401, 403, 429, 503)},
-            dependencies=[Depends(takes("since", "until", "vendor", "municipality", "limit"))])
+            dependencies=[Depends(takes("since", "until", "vendor", "municipality", "limit", admin=True))])
 def access_log(request: Request, _: Admin, since: str | None = None, until: str | None = None,
                vendor: str | None = None, municipality: str | None = None,
                limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
+    given = request.query_params.get("limit")
+    if given is not None:  # pydantic's lax int also took "1_0" and " 5.0"
+        try:
+            whole_number(given)
+        except ValueError:
+            raise ApiError(422, "invalid request: limit must be 1..100000 in ASCII digits", "e.g. limit=1000") from None
     try:
         start, end = parse_day(since), parse_day(until)
     except ValueError:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from anpr.catalogue import TABLES
 from api.vendor import models
-from api.vendor.deps import Vendor, store_of
+from api.vendor.deps import Vendor, store_of, takes
 from api.vendor.http import DATA_EXPIRES, json_body, respond
-from api.vendor.queries import find_release, takes
+from api.vendor.queries import find_release
 from api.vendor.security import Principal
 
 router = APIRouter(tags=["releases"])

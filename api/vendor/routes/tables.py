@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from anpr.catalogue import TABLES, layer_tables
 from api.vendor import models
-from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of
+from api.vendor.deps import SECURITY, Vendor, authenticate, rows_of, store_of, takes
 from api.vendor.http import Body, json_body, respond
 from api.vendor.queries import (
     MONTH,
@@ -19,7 +19,6 @@ from api.vendor.queries import (
     find_release,
     find_spec,
     page_params,
-    takes,
 )
 from api.vendor.series import MAX_MONTHS, MISSING_MONTHS, RELEASE_IDS, serve_series
 from api.vendor.table_docs import filter_parameters

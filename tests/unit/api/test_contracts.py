@@ -241,6 +241,25 @@ def test_an_undeclared_method_gets_405_with_allow(app, path, allowed):
     assert answered.json()["error"]["code"] == "method_not_allowed"
 
 
+def test_the_token_endpoint_refuses_query_parameters_and_a_second_credential():
+    VENDOR_APP.state.auth.limiter = RateLimiter()
+    client = TestClient(VENDOR_APP)
+    form = {"grant_type": "client_credentials", "client_id": "contract", "client_secret": VENDOR_KEY}
+    assert client.post("/v1/oauth/token", data=form).status_code == 200
+    for answer in (client.post("/v1/oauth/token?foo=1", data=form),
+                   client.post("/v1/oauth/token", data=form, headers={"X-API-Key": VENDOR_KEY})):
+        assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
+
+
+def test_the_access_log_limit_is_ascii_digits():
+    client = TestClient(VENDOR_APP)
+    for limit in ("1_0", " 5", "٣"):
+        answer = client.get("/v1/admin/access-log", params={"limit": limit}, headers={"X-Admin-Key": ADMIN_KEY})
+        assert answer.status_code == 422, limit
+    listed = client.get("/v1/admin/access-log", params={"limit": "5"}, headers={"X-Admin-Key": ADMIN_KEY})
+    assert listed.status_code == 200
+
+
 @pytest.mark.parametrize("app, path", [(VENDOR_APP, "/v1/tables"), (VENDOR_APP, "/v1/tables/t4_9_overzicht/rows"),
                                        (VENDOR_APP, "/health"), (INGEST_APP, "/health")])
 def test_head_answers_as_get_without_the_body(app, path):

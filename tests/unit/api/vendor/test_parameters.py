@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from api.access_log import read_access_log
 from api.vendor.http import preferred_media, whole_number
 from tests.unit.api.vendor.test_ogc import UTRECHT, app  # noqa: F401 (the module's app fixture)
 
@@ -57,6 +58,8 @@ def test_filters_and_zones_still_take_alternatives(client):
     ("/v1/cameras?zoneId=GM0344-ZE1", (400, "zoneId is a number, not 'GM0344-ZE1'")),
     ("/v1/cameras?month=2026-13", (422, "invalid request: month '2026-13' is not YYYY-MM")),
     (f"{ROWS}?release=", (422, "invalid request: release is empty")),
+    (f"{ROWS}?cursor=", (422, "invalid request: cursor is empty")),  # was page 1: a client could loop on it
+    ("/v1/tables/t4_12_camera/rows?latitude=1_0", (400, "latitude is a number, not '1_0'")),
     ("/v1/cameras?release=", (422, "invalid request: release is empty")),
     ("/v1/tables/t4_9_overzicht?release=", (422, "invalid request: release is empty")),
     ("/ogc/collections/zones/items?release=", (400, "release is empty")),
@@ -76,9 +79,32 @@ def test_whole_numbers_and_accept_negotiation():
         "text/csv", "text/csv", "application/json", "application/json", "", ""]
 
 
-def test_rows_answer_csv_when_accept_prefers_it(client):
-    answer = client.get(ROWS, headers={**UTRECHT, "Accept": "text/csv, application/json;q=0.1"})
+@pytest.mark.parametrize("accept", ["text/csv, application/json;q=0.1", "TEXT/CSV"])  # media types ignore case
+def test_rows_answer_csv_when_accept_prefers_it(client, accept):
+    answer = client.get(ROWS, headers={**UTRECHT, "Accept": accept})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+
+
+def test_an_empty_release_with_a_cursor_is_refused_too(client):
+    cursor = client.get(f"{ROWS}?limit=1", headers=UTRECHT).json()["nextCursor"]
+    assert error(client.get(f"{ROWS}?limit=1&cursor={cursor}&release=", headers=UTRECHT)) == (
+        422, "invalid request: release is empty")
+
+
+def test_the_parameter_rule_comes_after_authentication(client, app):  # noqa: F811
+    """A review: the rule ran before the key was read, so a wrong key with an unread parameter got 400
+    (not 401, uncounted), and a refused request was audited without its vendor."""
+    wrong = client.get("/v1/releases?foo=1", headers={"X-API-Key": "not-a-key"})
+    assert wrong.status_code == 401
+    refused = client.get("/v1/tables?foo=1", headers=UTRECHT)
+    assert refused.status_code == 400
+    head = client.head(f"{ROWS}?limit=1", headers=UTRECHT)
+    assert head.status_code == 200 and head.content == b""
+    app.state.access_log.flush()
+    entries = read_access_log(app.state.store.lake, limit=None)
+    assert any((e["path"], e["status"], e["vendor"]) == ("/v1/tables", 400, "utrecht") for e in entries)
+    # a HEAD is audited as what it asked for, with no rows delivered
+    assert any((e["method"], e["path"], e["rows"]) == ("HEAD", ROWS, 0) for e in entries)
 
 
 def test_two_credentials_in_one_request_are_400(client):
