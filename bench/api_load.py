@@ -72,6 +72,7 @@ def serve(lake_path: str, port: int) -> None:
     from anpr.delta_reader import DeltaReader
     from anpr.logs import setup_logging
     from anpr.settings import Settings
+    from api.common.protocols import PROTOCOLS
     from api.releases import ReleaseStore
     from api.vendor.contracts import parse_contracts
     from api.vendor.main import create_app
@@ -81,7 +82,8 @@ def serve(lake_path: str, port: int) -> None:
     contracts = parse_contracts('[vendors.bench]\nmunicipalities = ["GM0344", "GM0599"]\n'
                                 "requests_per_minute = 100000000\nburst = 1000000\n")
     app = create_app(settings, ReleaseStore(DeltaReader(lake_path)), contracts=contracts, municipalities=_places())
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http="httptools")  # as `anpr serve-api`
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning",
+                http=PROTOCOLS["httptools"])  # as `anpr serve-api`
 
 
 def _request(path: str, headers: dict[str, str]) -> bytes:

@@ -37,9 +37,14 @@ def server_config(app: Any, tls: ServerPem | None, **options: Any) -> Any:
     the vendor API asks for it (its cached pages cost less than h11's header checks)."""
     import uvicorn
 
+    from api.common.protocols import PROTOCOLS
+
     if tls is not None:
         options |= {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
-    return uvicorn.Config(app, **{"log_level": "warning", "http": "h11", **options})
+    options = {"log_level": "warning", "http": "h11", **options}
+    # the parser's own 400 (a malformed request) in the APIs' error body, not plain text
+    options["http"] = PROTOCOLS.get(options["http"], options["http"])
+    return uvicorn.Config(app, **options)
 
 
 @contextmanager
