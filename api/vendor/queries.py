@@ -165,25 +165,60 @@ def parse_sort(spec: TableSpec, text: str | None) -> tuple[str, ...]:
     return fields
 
 
-MAX_CURSOR = 512  # characters; encode_cursor's output is under 150
+# Characters: a cursor holds its query's filters, and a URL of some 8 KB is what servers and proxies take;
+# a longer or deeply nested one is not ours and must not reach the JSON parser's recursion limit (a 500).
+MAX_CURSOR = 8192
 
 
-def encode_cursor(release_id: str, fingerprint: str, offset: int) -> str:
-    raw = json.dumps([release_id, fingerprint, offset], separators=(",", ":")).encode()
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts, and the query it pages: a client may send it alone (generated clients
+    pass nextCursor only) or with the first page's filters and sort (links.next does)."""
+    release_id: str
+    fingerprint: str  # RowsQuery.fingerprint: filters and sort sent with the cursor must give it
+    offset: int
+    filters: Filters = ()
+    sort: tuple[str, ...] = ()
+
+    def params(self) -> list[tuple[str, str]]:
+        """The query's filters as the request's query parameters would give them."""
+        return [(name, value) for name, values in self.filters for value in values]
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    raw = json.dumps([cursor.release_id, cursor.fingerprint, cursor.offset,
+                      [[name, list(values)] for name, values in cursor.filters], list(cursor.sort)],
+                     separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str, int]:
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("not a list of strings")
+    return tuple(value)
+
+
+def decode_cursor(text: str) -> Cursor:
+    """The cursor of `text`; 400 when it is not one this API made (cursors before stop 62 held the first
+    three fields only, and still page with their filters sent again)."""
     try:
-        # A cursor this API made is short; a long or deeply nested one is not ours and must not reach the
-        # JSON parser's recursion limit (a 500 otherwise).
-        if len(cursor) > MAX_CURSOR:
+        if len(text) > MAX_CURSOR:
             raise ValueError("too long")
-        release_id, fingerprint, offset = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        fields = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(fields, list) or len(fields) not in (3, 5):
+            raise ValueError("not a cursor")
+        release_id, fingerprint, offset = fields[:3]
         if not isinstance(release_id, str) or not isinstance(fingerprint, str) or type(offset) is not int \
                 or offset < 0:
             raise ValueError("not a cursor")
-        return release_id, fingerprint, offset
+        if len(fields) == 3:
+            return Cursor(release_id, fingerprint, offset)
+        filters = []
+        for item in fields[3]:
+            if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str):
+                raise ValueError("not a filter")
+            filters.append((item[0], _strings(item[1])))
+        return Cursor(release_id, fingerprint, offset, tuple(filters), _strings(fields[4]))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "invalid cursor", "pass the nextCursor of the previous page unchanged") from None
 

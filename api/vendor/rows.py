@@ -29,6 +29,8 @@ from api.releases import ReleaseStore, default_order
 from api.vendor.http import DATA_EXPIRES, ROUNDED_TO, Body, forbid, json_bytes, make_body, respond
 from api.vendor.index import TableIndex
 from api.vendor.queries import (
+    RESERVED,
+    Cursor,
     RowsQuery,
     decode_cursor,
     encode_cursor,
@@ -77,19 +79,22 @@ class RowsService:
     def query(self, request: Request, who: Principal, table: str, release: str | None, month: str | None,
               limit: int, cursor: str | None, sort: str | None, fmt: str | None, names: str = "nl") -> RowsQuery:
         spec = who.readable(find_spec(table))
-        offset = 0
-        if cursor:
-            pinned, fingerprint, offset = decode_cursor(cursor)
-            if release and release != pinned:
+        offset, params = 0, list(request.query_params.multi_items())
+        paged = decode_cursor(cursor) if cursor else None
+        if paged is not None:
+            if release and release != paged.release_id:
                 raise ApiError(400, "the cursor belongs to another release", "drop release= or the cursor")
-            release = pinned
+            release, offset = paged.release_id, paged.offset
+            if sort is None and all(name in RESERVED for name, _ in params):  # a cursor alone: its own query
+                params += paged.params()
+                sort = ",".join(paged.sort) or None
         found = find_release(self.store, release, month, spec)
-        q = RowsQuery(spec, found, tuple(sorted(who.municipalities)),
-                      parse_filters(spec, list(request.query_params.multi_items())), parse_sort(spec, sort),
-                      offset, limit, wanted_format(request, fmt), who.contract.expires_at(found["created_at"]),
-                      who.contract.round_to, names)
-        if cursor and fingerprint != q.fingerprint:
-            raise ApiError(400, "the cursor belongs to another query", "keep the filters and sort of the first page")
+        q = RowsQuery(spec, found, tuple(sorted(who.municipalities)), parse_filters(spec, params),
+                      parse_sort(spec, sort), offset, limit, wanted_format(request, fmt),
+                      who.contract.expires_at(found["created_at"]), who.contract.round_to, names)
+        if paged is not None and paged.fingerprint != q.fingerprint:
+            raise ApiError(400, "the cursor belongs to another query",
+                           "send it alone, or with the filters and sort of the first page")
         return q
 
     def select(self, q: RowsQuery) -> tuple[pa.Table, str]:
@@ -213,7 +218,8 @@ class RowsService:
         selected, covered = self.select(q)
         page = selected.slice(q.offset, q.limit)
         end = q.offset + page.num_rows
-        cursor = encode_cursor(q.release_id, q.fingerprint, end) if end < selected.num_rows else None
+        cursor = encode_cursor(Cursor(q.release_id, q.fingerprint, end, q.filters, q.sort)) \
+            if end < selected.num_rows else None
         params: list[tuple[str, str]] = [(c, v) for c, values in q.filters for v in values]
         params += [("sort", ",".join(q.sort))] if q.sort else []
         params += [("limit", str(q.limit)), ("format", q.fmt)] + ([("names", q.names)] if q.names != "nl" else [])

@@ -20,6 +20,7 @@ from api.releases import ReleaseStore
 from api.vendor.contracts import load_contracts, parse_contracts
 from api.vendor.geo import ZoneRegistry
 from api.vendor.main import create_app
+from api.vendor.queries import Cursor
 from api.vendor.rows import decode_cursor, encode_cursor
 from api.vendor.sample import synthetic_municipality
 from api.vendor.security import Authenticator
@@ -70,11 +71,17 @@ def test_tokens_expire_and_die_with_a_rotated_key():
 
 
 def test_cursors_round_trip_and_reject_tampering():
-    cursor = encode_cursor("2026-10-x", "abc", 40)
-    assert decode_cursor(cursor) == ("2026-10-x", "abc", 40)
+    paged = Cursor("2026-10-x", "abc", 40, (("uur", ("7", "8")), ("zoneId", ("344001",))), ("-aantalPassages",))
+    assert decode_cursor(encode_cursor(paged)) == paged
+    assert paged.params() == [("uur", "7"), ("uur", "8"), ("zoneId", "344001")]
+    older = base64.urlsafe_b64encode(b'["2026-10-x","abc",40]').decode()  # before stop 62: no query in it
+    assert decode_cursor(older) == Cursor("2026-10-x", "abc", 40)
     nested = base64.urlsafe_b64encode(b"[" * 5000).decode()  # past the JSON parser's recursion limit
     as_bool = base64.urlsafe_b64encode(b'["r","f",true]').decode()
-    for bad in ("", "!!", encode_cursor("r", "f", 0)[:-3], "WyJyIiwiZiIsLTFd", nested, as_bool, "A" * 600):
+    odd = [base64.urlsafe_b64encode(raw).decode() for raw in (b'["r","f",0,[["uur",[7]]],[]]', b'["r","f",0,[],"x"]',
+                                                               b'["r","f",0,[]]', b'{"r":1}')]
+    for bad in ("", "!!", encode_cursor(Cursor("r", "f", 0))[:-3], "WyJyIiwiZiIsLTFd", nested, as_bool, "A" * 9000,
+                *odd):
         with pytest.raises(ApiError) as refused:  # "WyJyIiwiZiIsLTFd" is ["r","f",-1]
             decode_cursor(bad)
         assert refused.value.status == 400 and refused.value.message == "invalid cursor"

@@ -110,3 +110,19 @@ def test_the_parameter_rule_comes_after_authentication(client, app):  # noqa: F8
 def test_two_credentials_in_one_request_are_400(client):
     answer = client.get("/v1/tables", headers={**UTRECHT, "Authorization": "Bearer some-token"})
     assert error(answer) == (400, "two credentials in one request: an X-API-Key header and an Authorization header")
+
+
+def test_a_cursor_alone_pages_its_own_query(client):
+    """A review: a generated client that passes nextCursor alone got 400 "the cursor belongs to another
+    query"; the cursor now carries its filters and sort."""
+    first = client.get("/v1/tables/t4_12_camera/rows?detectieRichting=Voorzijde&sort=-cameraId&limit=1",
+                       headers=UTRECHT).json()
+    linked = client.get(first["links"]["next"], headers=UTRECHT).json()
+    alone = client.get("/v1/tables/t4_12_camera/rows", params={"cursor": first["nextCursor"], "limit": 1},
+                       headers=UTRECHT).json()
+    assert alone["rows"] == linked["rows"] and alone["offset"] == 1 and alone["total"] == first["total"] == 4
+    assert alone["rows"][0]["detectieRichting"] == "Voorzijde"
+    assert alone["rows"][0]["cameraId"] < first["rows"][0]["cameraId"]  # -cameraId kept
+    other = client.get("/v1/tables/t4_12_camera/rows", params={"cursor": first["nextCursor"],
+                                                               "detectieRichting": "Achterzijde"}, headers=UTRECHT)
+    assert error(other) == (400, "the cursor belongs to another query")
