@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from anpr.settings import CONF_DIR
 
+# The protection text's last sentence without noise; the vendor API replaces it for callers whose counts it
+# rounds (api/vendor/tables.py rounded_protection).
+EXACT = "Published values are exact."
 
 class Rules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -131,7 +134,7 @@ class DisclosureConfig(BaseModel):
         r = self.rules_for(table)
         dominance_on = "passages" if "P" in counts else \
             "vehicles (of its passages where another table of the release shows the same vehicles' passages)"
-        noise = {"none": "Published values are exact.",
+        noise = {"none": EXACT,
                  "round": f"Published values are rounded to multiples of {self.noise.round_base}; the "
                           "guarantee holds for the exact values.",
                  "cellkey": f"Published values carry cell-key noise of at most {self.noise.cellkey_max}, the "

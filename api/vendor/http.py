@@ -48,12 +48,21 @@ _WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 def preferred_media(accept: str) -> str:
-    """The media type of ANSWER_MEDIA the Accept header prefers by RFC 9110 12.5.1 (q-values, q=0 refused);
-    "" when it names neither or does not parse (the caller's default then)."""
+    """The media type of ANSWER_MEDIA the Accept header prefers by RFC 9110 12.5.1 (q-values, q=0 refused;
+    media types in any case); "" when it names neither or does not parse (the caller's default then)."""
     try:
-        return str(mimeparse.best_match(ANSWER_MEDIA, accept))
+        return str(mimeparse.best_match(ANSWER_MEDIA, accept.lower()))
     except ValueError:
         return ""
+
+
+def refuse_empty(name: str, value: str | None, status: int = 422) -> None:
+    """`status` for a query parameter given empty (`release=`, `cursor=`): a client's unset template
+    variable, which must never mean its absence (the latest release, the first page). A 422 reads
+    "invalid request: ...", as the /v1 routes' other 422s; OGC items answer 400."""
+    if value == "":
+        raise ApiError(status, f"{'invalid request: ' if status == 422 else ''}{name} is empty",
+                       f"give a value, or leave {name} out")
 
 
 def whole_number(text: str) -> int:

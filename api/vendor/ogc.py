@@ -24,7 +24,7 @@ from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from api.common.errors import ApiError
-from api.vendor.http import GEOJSON, whole_number
+from api.vendor.http import GEOJSON, refuse_empty, whole_number
 
 PREFIX = "/ogc"
 CONFORMANCE = ["http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -261,8 +261,7 @@ def page_params(params: Sequence[tuple[str, str]]) -> tuple[int, int, dict[str, 
         if name in given:
             raise ApiError(400, f"{name} given twice", "give it once")
         given[name] = value
-    if given.get("release") == "":  # a client's unset template variable: never silently the latest release
-        raise ApiError(400, "release is empty", "give a release id from /v1/releases, or leave release out")
+    refuse_empty("release", given.get("release"), 400)
     try:
         limit, offset = whole_number(given.pop("limit", str(DEFAULT_LIMIT))), whole_number(given.pop("offset", "0"))
     except ValueError:

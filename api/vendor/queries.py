@@ -22,7 +22,7 @@ from starlette.datastructures import QueryParams
 from anpr.catalogue import TABLES, TableSpec
 from api.common.errors import ApiError
 from api.releases import ReleaseStore
-from api.vendor.http import preferred_media, whole_number
+from api.vendor.http import preferred_media, refuse_empty, whole_number
 from api.vendor.tables import column_type, filterable
 
 RESERVED = frozenset({"release", "month", "limit", "cursor", "sort", "format", "names"})
@@ -103,9 +103,7 @@ def find_spec(name: str) -> TableSpec:
 
 def find_release(store: ReleaseStore, release_id: str | None, month: str | None,
                  spec: TableSpec | None = None) -> dict[str, Any]:
-    if release_id == "":  # a client's unset template variable: never silently the latest release
-        raise ApiError(422, "invalid request: release is empty", "give a release id from /v1/releases, or leave "
-                                                                 "release out for the latest")
+    refuse_empty("release", release_id)
     found = store.find(release_id, month)
     if found is None:
         what = f"release {release_id!r}" if release_id else f"release for month {month}" if month else "release"
@@ -262,10 +260,8 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
     given_once(params, wanted, 422)
     release, month, limit, cursor, sort, fmt, names = (params.get(n) for n in wanted)
     check_month(month)
-    for name, value in (("release", release), ("cursor", cursor)):
-        if value == "":  # a client's unset template variable: never silently the latest release or page 1
-            raise ApiError(422, f"invalid request: {name} is empty",
-                           f"leave {name} out, or give {'a release id' if name == 'release' else 'nextCursor'}")
+    refuse_empty("release", release)  # before a cursor takes its place (find_release checks it too)
+    refuse_empty("cursor", cursor)
     if fmt not in (None, "json", "csv"):
         raise ApiError(422, f"invalid request: format {fmt!r}", "format=json or format=csv")
     try:
@@ -280,6 +276,6 @@ def page_params(request: Request) -> tuple[str | None, str | None, int, str | No
 def wanted_format(request: Request, fmt: str | None) -> str:
     if fmt is not None:
         return fmt
-    return "csv" if preferred_media(request.headers.get("accept", "").lower()) == "text/csv" else "json"
+    return "csv" if preferred_media(request.headers.get("accept", "")) == "text/csv" else "json"
 
 

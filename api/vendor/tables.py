@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from anpr.catalogue import BUILT_IN, CATALOGUE, SCOPE, SCOPE_TYPES, TableSpec, measure_type
+from anpr.disclosure import EXACT
 from api.common.errors import ApiError
 
 ColumnType = Literal["string", "int", "double"]
@@ -84,9 +85,6 @@ def as_published(spec: TableSpec, recoded: dict[str, str]) -> TableSpec:
 def filterable(spec: TableSpec) -> list[str]:
     """Every field but the measures: scope, dimensions and their labels."""
     return [c for c in spec.columns if c not in spec.measures]
-
-
-EXACT = "Published values are exact."
 
 
 def rounded_protection(text: str, round_to: int) -> str:
