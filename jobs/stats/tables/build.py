@@ -28,6 +28,7 @@ from jobs.stats.tables.cells import (
     slot_frame,
     split,
     stack,
+    vehicle_fed,
     vehicle_frame,
 )
 from jobs.stats.tables.enrich import prepare
@@ -68,7 +69,8 @@ def build_month(month_passages: DataFrame, catalogue: Catalogue, specs: Sequence
             parts = [replace(p, labels=(), hidden=()) for p in parts]
         coding = extra_coding(slots, parts)
         stacked, keys, extra = stack(slots, vehicles, parts, coding)
-        frame = plain_counts(stacked, keys) if plain else cell_stats(stacked, keys, extra, sizes, coding)
+        frame = (plain_counts(stacked, keys) if plain
+                 else cell_stats(stacked, keys, extra, sizes, coding, single_rows=vehicle_fed(parts)))
         cells = split(frame.toPandas(), parts)
         passages = int(slots.agg({"n": "sum"}).collect()[0][0] or 0)
         vehicles.unpersist()

@@ -91,6 +91,11 @@ def needs_slots(part: CellPart) -> bool:
     return any(SOURCES[k].per == "passage" for k in part.keys)
 
 
+def vehicle_fed(parts: Sequence[CellPart]) -> list[int]:
+    """The indexes of the parts stack feeds from its vehicles frame (no passage-level key)."""
+    return [i for i, p in enumerate(parts) if not needs_slots(p)]
+
+
 def _hidden(column: str) -> str:
     return f"h__{column}"
 
@@ -150,8 +155,8 @@ def stack(slots: DataFrame, vehicles: DataFrame, parts: Sequence[CellPart], codi
         return F.when(F.col("part").isin(using), value).alias(name)
 
     frames = []
-    for source, fed in ((slots, [i for i, p in enumerate(parts) if needs_slots(p)]),
-                        (vehicles, [i for i, p in enumerate(parts) if not needs_slots(p)])):
+    by_vehicle = vehicle_fed(parts)
+    for source, fed in ((slots, [i for i in range(len(parts)) if i not in by_vehicle]), (vehicles, by_vehicle)):
         if not fed:
             continue
         exploded = source.withColumn("part", F.explode(F.array(*[F.lit(i) for i in fed])))
@@ -167,38 +172,62 @@ def stack(slots: DataFrame, vehicles: DataFrame, parts: Sequence[CellPart], codi
     return stacked, keys, [*labels, *[_hidden(c) for c in hidden]]
 
 
+def smallest(value: Column | str, size: int) -> Column:
+    """A group's size smallest values, ascending, ties kept (a multiset, as sorting them all would give).
+    Spark 4.2's bounded min_by keeps size values a group instead of collecting every row and sorting it:
+    on 4M rows in 20,011 groups, 2.5-4.8 s against 11.4-13.8 s for collect_list, array_sort and slice."""
+    return F.min_by(value, value, size)
+
+
 def _top(amount: str, size: int) -> Column:
     """The size largest owners of a cell by amount, as [-amount, owner hash] pairs, ties by owner hash.
-    Sorted as structs and made pairs after the cut: Spark compares structs about twice as fast as arrays
+    Ranked as structs and made pairs after the cut: Spark compares structs about twice as fast as arrays
     (the build's per-cell step at 2% of the national month: 36 s against 17 s)."""
-    pairs = F.collect_list(F.struct((-F.col(amount)).alias("a"), F.col("oh").alias("o")))
-    ranked = F.slice(F.array_sort(pairs), 1, size)
+    ranked = smallest(F.struct((-F.col(amount)).alias("a"), F.col("oh").alias("o")), size)
     return F.transform(ranked, lambda pair: F.array(pair["a"], pair["o"]))
 
 
-def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], sizes: Sizes, coding: Coding
-               ) -> DataFrame:
+def smallest_of_lists(lists: str, size: int) -> Column:
+    """The size smallest values of a group's ascending lists (each already cut to its size smallest).
+    Only the size lists with the smallest first values can hold any of them: every list left out starts
+    at or above each kept list's first value, and those size first values are already size candidates."""
+    kept = F.min_by(F.col(lists), F.col(lists)[0], size)
+    return F.slice(F.array_sort(F.flatten(kept)), 1, size)
+
+
+def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], sizes: Sizes, coding: Coding,
+               single_rows: Collection[int] = ()) -> DataFrame:
     """One row per part, zone and key combination, with the statistics in the module docstring; frame as
-    `stack` makes it, its label and hidden columns coded by `coding`.
+    `stack` makes it, its label and hidden columns coded by `coding`. single_rows: the parts whose rows
+    are already one per vehicle and cell (`vehicle_fed`, when stack's vehicles are vehicle_frame's one row
+    per vehicle and zone), which skip the per-vehicle step and its shuffle.
 
     In three steps: per vehicle and cell, per owner and cell, per cell. The vehicle is a group key of the
     first, so the second counts distinct vehicles and sums their cell keys by counting and summing rows
     (a count_distinct beside other aggregates makes Spark expand every row; the build's cell step at 2% of
     the national month went from 185 s to 158 s, the same cells). Only owners of several vehicles take the
-    owner step, whose sample of vehicles is an object aggregate that Spark sorts past 128 groups a task. At
-    0.5% of the national month (196k passages) this and the coding took the build from 91-93 s to 81 s.
+    owner step. At 0.5% of the national month (196k passages) this and the coding took the build from
+    91-93 s to 81 s. The largest owners and the samples are bounded (`smallest`), and single rows skip the
+    per-vehicle step: at 5% (1.96M passages) the build went 322 -> 253 -> 191 s, the same cells.
     Shuffling once by the cell's keys for all three steps (no shuffle between them) gained 1 s there but put
     every step's memory in one task: at 5% (1.96M passages, 3 GB driver) a task ran out of heap merging the
     owner step's spills."""
     keys = ["part", *ZONE, *keys]
     hidden = [c for c in extra if c.startswith("h__")]
+    once = F.col("part").isin(sorted(single_rows)) if single_rows else F.lit(False)
     sums = [F.sum(c).alias(c) for c in ("n", "r", "pk", "rk")]
     # the label and hidden codes, and each hidden key's largest, carried up from the step below
     carried = [*[F.min(c).alias(c) for c in extra], *[F.max(f"{c}__max").alias(f"{c}__max") for c in hidden]]
 
     def per_vehicle(rows: DataFrame) -> DataFrame:
-        return (rows.groupBy(*keys, "owner", "oh", "period_token", "vh", "vrk")
-                .agg(*sums, *[F.min(c).alias(c) for c in extra], *[F.max(c).alias(f"{c}__max") for c in hidden]))
+        vehicle = ["owner", "oh", "period_token", "vh", "vrk"]
+        summed = (rows.where(~once).groupBy(*keys, *vehicle)
+                  .agg(*sums, *[F.min(c).alias(c) for c in extra], *[F.max(c).alias(f"{c}__max") for c in hidden]))
+        if not single_rows:
+            return summed
+        ready = rows.where(once).select(*keys, *vehicle, "n", "r", "pk", "rk", *extra,
+                                        *[F.col(c).alias(f"{c}__max") for c in hidden])
+        return summed.unionByName(ready)
 
     # A private vehicle (or one of an unknown owner) is its own owner (jobs/stats/tables/enrich.py
     # fix_vehicle_attributes): its row per cell is its owner's.
@@ -208,14 +237,14 @@ def cell_stats(frame: DataFrame, keys: Sequence[str], extra: Sequence[str], size
         F.array("vh").alias("vsample"), *extra, *[f"{c}__max" for c in hidden])
     owned = (per_vehicle(frame.where(~alone)).groupBy(*keys, "owner", "oh")
              .agg(*sums, F.count(F.lit(1)).alias("v"), F.sum("vrk").alias("vkey"),
-                  F.slice(F.array_sort(F.collect_list("vh")), 1, sizes.vehicles).alias("vsample"), *carried))
+                  smallest("vh", sizes.vehicles).alias("vsample"), *carried))
     per_owner = private.unionByName(owned)
     mask = F.lit(0xFFFFFFFF)
     cells = (per_owner.groupBy(*keys)
              .agg(F.sum("n").alias("P"), F.sum("r").alias("R"), F.sum("v").alias("V"), F.count(F.lit(1)).alias("O"),
                   _top("n", sizes.top).alias("top_p"), _top("v", sizes.top).alias("top_v"),
-                  F.slice(F.array_sort(F.flatten(F.collect_list("vsample"))), 1, sizes.vehicles).alias("vsample"),
-                  F.slice(F.array_sort(F.collect_list("oh")), 1, sizes.owners).alias("osample"),
+                  smallest_of_lists("vsample", sizes.vehicles).alias("vsample"),
+                  smallest("oh", sizes.owners).alias("osample"),
                   F.sum("vkey").bitwiseAND(mask).alias("vkey"), F.sum("pk").bitwiseAND(mask).alias("pkey"),
                   F.sum("rk").bitwiseAND(mask).alias("rkey"), *carried))
     # A hidden key is usable only where it is one value per cell (a function of the declared keys).

@@ -114,3 +114,19 @@ def test_codes_read_back_as_their_values_and_nulls_stay_null(spark):
     assert [tuple(r) for r in coded.collect()] == [(2, None), (None, None), (1, None), (2, None)]
     back = coded.select(coding.value("y", "cy").alias("y"), coding.value("x", "cx").alias("x"))
     assert [tuple(r) for r in back.collect()] == [tuple(r) for r in frame.collect()]
+
+
+def test_the_smallest_values_of_a_group_and_of_its_lists_keep_ties_and_come_ascending(spark):
+    """One list can hold every one of a group's smallest values; equal values are kept, as a sort would."""
+    from pyspark.sql import functions as F
+
+    from jobs.stats.tables.cells import smallest, smallest_of_lists
+
+    rows = [("a", [1, 2, 3, 4]), ("a", [5]), ("a", [0, 9]), ("a", [6, 7]), ("a", [8]),
+            ("b", [3, 3]), ("b", [3]), ("b", [2, 5]), ("b", [7]), ("b", [1]),
+            ("c", [4])]
+    frame = spark.createDataFrame(rows, "g string, hs array<long>")
+    got = {r.g: (list(r.lists), list(r.values)) for r in frame.groupBy("g").agg(
+        smallest_of_lists("hs", 3).alias("lists"),
+        smallest(F.col("hs")[0], 3).alias("values")).collect()}
+    assert got == {"a": ([0, 1, 2], [0, 1, 5]), "b": ([1, 2, 3], [1, 2, 3]), "c": ([4], [4])}
