@@ -6,10 +6,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from pyspark.sql import functions as F
 
 from anpr.catalogue import TABLES
 from jobs.stats.tables.build import build_month
-from jobs.stats.tables.cells import CellPart, Sizes, extra_coding, parts_of
+from jobs.stats.tables.cells import CellPart, Sizes, extra_coding, parts_of, smallest, smallest_of_lists
 from jobs.stats.tables.enrich import prepare
 from tests.unit.jobs.stats.tables.test_tables import CAT, COMPANY, VAN, month, passage
 
@@ -118,15 +119,13 @@ def test_codes_read_back_as_their_values_and_nulls_stay_null(spark):
 
 def test_the_smallest_values_of_a_group_and_of_its_lists_keep_ties_and_come_ascending(spark):
     """One list can hold every one of a group's smallest values; equal values are kept, as a sort would."""
-    from pyspark.sql import functions as F
-
-    from jobs.stats.tables.cells import smallest, smallest_of_lists
-
     rows = [("a", [1, 2, 3, 4]), ("a", [5]), ("a", [0, 9]), ("a", [6, 7]), ("a", [8]),
             ("b", [3, 3]), ("b", [3]), ("b", [2, 5]), ("b", [7]), ("b", [1]),
             ("c", [4])]
     frame = spark.createDataFrame(rows, "g string, hs array<long>")
-    got = {r.g: (list(r.lists), list(r.values)) for r in frame.groupBy("g").agg(
-        smallest_of_lists("hs", 3).alias("lists"),
-        smallest(F.col("hs")[0], 3).alias("values")).collect()}
-    assert got == {"a": ([0, 1, 2], [0, 1, 5]), "b": ([1, 2, 3], [1, 2, 3]), "c": ([4], [4])}
+    got = {r.g: (list(r.lists), list(r.values), list(r.lists4), list(r.values4)) for r in frame.groupBy("g").agg(
+        smallest_of_lists("hs", 3).alias("lists"), smallest(F.col("hs")[0], 3).alias("values"),
+        smallest_of_lists("hs", 4).alias("lists4"), smallest(F.col("hs")[0], 4).alias("values4")).collect()}
+    assert got == {"a": ([0, 1, 2], [0, 1, 5], [0, 1, 2, 3], [0, 1, 5, 6]),
+                   "b": ([1, 2, 3], [1, 2, 3], [1, 2, 3, 3], [1, 2, 3, 3]),
+                   "c": ([4], [4], [4], [4])}
