@@ -153,6 +153,11 @@ def parse_filters(spec: TableSpec, params: list[tuple[str, str]], reserved: froz
     return tuple((name, tuple(sorted(values))) for name, values in sorted(chosen.items()))
 
 
+def filter_params(filters: Filters) -> list[tuple[str, str]]:
+    """parse_filters's result back as query parameters, one per value (uur=7&uur=8)."""
+    return [(name, value) for name, values in filters for value in values]
+
+
 def parse_sort(spec: TableSpec, text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
@@ -180,7 +185,7 @@ class Cursor:
 
     def params(self) -> list[tuple[str, str]]:
         """The query's filters as the request's query parameters would give them."""
-        return [(name, value) for name, values in self.filters for value in values]
+        return filter_params(self.filters)
 
 
 def encode_cursor(cursor: Cursor) -> str:

@@ -34,6 +34,7 @@ from api.vendor.queries import (
     RowsQuery,
     decode_cursor,
     encode_cursor,
+    filter_params,
     find_release,
     find_spec,
     parse_filters,
@@ -220,7 +221,7 @@ class RowsService:
         end = q.offset + page.num_rows
         cursor = encode_cursor(Cursor(q.release_id, q.fingerprint, end, q.filters, q.sort)) \
             if end < selected.num_rows else None
-        params: list[tuple[str, str]] = [(c, v) for c, values in q.filters for v in values]
+        params = filter_params(q.filters)
         params += [("sort", ",".join(q.sort))] if q.sort else []
         params += [("limit", str(q.limit)), ("format", q.fmt)] + ([("names", q.names)] if q.names != "nl" else [])
         next_link = f"/v1/tables/{q.spec.name}/rows?{urlencode([*params, ('cursor', cursor)])}" if cursor else None
